@@ -1,0 +1,125 @@
+#include "engine/model/model_config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace speechllm::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string ConfigsDir() { return speechllm::testing::GoldenDir() + "/../configs"; }
+
+TEST(ModelConfigTest, ReadsTransformers5StyleFixture) {
+  auto config = ModelConfig::FromDirectory(speechllm::testing::GoldenDir() + "/model");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audio.d_model, 64);
+  EXPECT_EQ(config->audio.num_layers, 2);
+  EXPECT_EQ(config->audio.num_heads, 4);
+  EXPECT_EQ(config->audio.head_dim(), 16);
+  EXPECT_EQ(config->audio.ffn_dim, 256);
+  EXPECT_EQ(config->text.hidden_size, 64);
+  EXPECT_EQ(config->text.num_heads, 4);
+  EXPECT_EQ(config->text.num_kv_heads, 2);
+  EXPECT_EQ(config->text.head_dim, 16);
+  EXPECT_EQ(config->text.intermediate_size, 160);
+  EXPECT_EQ(config->text.vocab_size, 512);
+  EXPECT_DOUBLE_EQ(config->text.rms_norm_eps, 1e-6);
+  EXPECT_DOUBLE_EQ(config->text.rope_theta, 10000.0);
+  EXPECT_EQ(config->audio_token_id, 500);
+  EXPECT_EQ(config->audio_bos_token_id, 501);
+  EXPECT_EQ(config->audio_eos_token_id, 502);
+  EXPECT_TRUE(config->stop_token_ids.empty());  // eos null in the fixture
+  EXPECT_EQ(config->dtype, "float32");
+  EXPECT_THAT(config->ToString(), HasSubstr("num_kv_heads=2"));
+}
+
+TEST(ModelConfigTest, Published7BStyleTakesLibraryDefaults) {
+  auto config = ModelConfig::FromJson(ReadText(ConfigsDir() + "/qwen2_audio_7b_style.json"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audio.d_model, 1280);
+  EXPECT_EQ(config->audio.num_layers, 32);
+  EXPECT_EQ(config->audio.num_heads, 20);
+  EXPECT_EQ(config->audio.ffn_dim, 5120);
+  EXPECT_EQ(config->text.hidden_size, 4096);
+  EXPECT_EQ(config->text.num_layers, 32);
+  EXPECT_EQ(config->text.num_heads, 32);
+  EXPECT_EQ(config->text.num_kv_heads, 32);
+  EXPECT_EQ(config->text.head_dim, 128);
+  EXPECT_EQ(config->text.intermediate_size, 11008);
+  EXPECT_EQ(config->text.vocab_size, 156032);
+  EXPECT_DOUBLE_EQ(config->text.rms_norm_eps, 1e-5);
+  EXPECT_DOUBLE_EQ(config->text.rope_theta, 10000.0);
+  EXPECT_EQ(config->text.max_position_embeddings, 8192);
+  EXPECT_FALSE(config->text.tie_word_embeddings);
+  EXPECT_EQ(config->audio_token_id, 151646);
+  EXPECT_EQ(config->audio_bos_token_id, 151647);
+  EXPECT_EQ(config->audio_eos_token_id, 151648);
+  EXPECT_EQ(config->stop_token_ids, std::vector<int64_t>{151645});
+  EXPECT_EQ(config->dtype, "bfloat16");
+}
+
+TEST(ModelConfigTest, RopeParametersWinOverLegacyRopeTheta) {
+  auto config = ModelConfig::FromJson(
+      R"({"text_config": {"rope_theta": 5, "rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}}})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_DOUBLE_EQ(config->text.rope_theta, 1e6);
+  EXPECT_EQ(ModelConfig::FromJson("{}")->text.rope_theta, 10000.0);
+}
+
+TEST(ModelConfigTest, RejectsBadValuesWithFieldNames) {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"not json", "not valid JSON"},
+           Case{R"({"model_type": "whisper"})", "model_type"},
+           Case{R"({"text_config": {"hidden_size": "big"}})", "text_config.hidden_size"},
+           Case{R"({"text_config": {"num_attention_heads": 5, "num_key_value_heads": 2, "hidden_size": 640}})",
+                "num_key_value_heads"},
+           Case{R"({"text_config": {"hidden_act": "gelu"}})", "hidden_act"},
+           Case{R"({"text_config": {"use_sliding_window": true}})", "sliding_window"},
+           Case{R"({"text_config": {"rope_scaling": {"type": "yarn"}}})", "rope_scaling"},
+           Case{R"({"audio_config": {"activation_function": "gelu_new"}})", "activation_function"},
+           Case{R"({"audio_config": {"max_source_positions": 750}})", "max_source_positions"},
+           Case{R"({"dtype": "int8"})", "dtype"},
+           Case{R"({"audio_token_index": 200000})", "outside the vocabulary"},
+       }) {
+    auto config = ModelConfig::FromJson(c.json);
+    ASSERT_FALSE(config.ok()) << c.json;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << c.json;
+    EXPECT_THAT(config.status().message(), HasSubstr(c.message)) << c.json;
+  }
+}
+
+TEST(ModelConfigTest, MissingDirectoryIsNotFound) {
+  EXPECT_EQ(ModelConfig::FromDirectory("/nonexistent/model").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ModelConfigTest, PresetsMatchTheDocumentedShapes) {
+  auto tiny = ModelConfig::Preset("tiny");
+  ASSERT_TRUE(tiny.ok());
+  auto fixture = ModelConfig::FromDirectory(speechllm::testing::GoldenDir() + "/model");
+  ASSERT_TRUE(fixture.ok());
+  EXPECT_EQ(tiny->ToString(), fixture->ToString());
+  auto big = ModelConfig::Preset("7b");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(big->text.hidden_size, 4096);
+  EXPECT_EQ(big->text.vocab_size, 156032);
+  EXPECT_EQ(ModelConfig::Preset("13b").status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace speechllm::engine
