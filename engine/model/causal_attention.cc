@@ -1,0 +1,45 @@
+#include "engine/model/causal_attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include "engine/model/torch_compat.h"
+
+namespace speechllm::engine {
+
+at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys, const at::Tensor& values,
+                           int64_t start_position) {
+  const int64_t new_tokens = query.size(0), num_heads = query.size(1), head_dim = query.size(2);
+  const int64_t context = keys.size(0);
+  const int64_t group = num_heads / keys.size(1);
+  // [heads, tokens, head_dim]; KV heads repeated as transformers' repeat_kv does.
+  const at::Tensor q = query.transpose(0, 1);
+  const at::Tensor k = (group == 1 ? keys : keys.repeat_interleave(group, 1)).transpose(0, 1);
+  const at::Tensor v = (group == 1 ? values : values.repeat_interleave(group, 1)).transpose(0, 1);
+  // Key j is visible to new token i when j <= start_position + i.
+  const bool needs_mask = new_tokens > 1;
+  at::Tensor context_out;
+  if (query.is_cuda()) {
+    c10::optional<at::Tensor> mask;
+    if (needs_mask) {
+      const at::Tensor key_positions = at::arange(context, query.options().dtype(at::kLong));
+      const at::Tensor query_positions = at::arange(new_tokens, key_positions.options()) + start_position;
+      mask = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);  // true = attend
+    }
+    context_out = ScaledDotProductAttention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, false).squeeze(0);
+  } else {
+    const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
+    at::Tensor scores = at::matmul(q, k.transpose(1, 2)) * scaling;  // [heads, new_tokens, context]
+    if (needs_mask) {
+      const at::Tensor key_positions = at::arange(context, at::TensorOptions().dtype(at::kLong));
+      const at::Tensor query_positions = at::arange(new_tokens, key_positions.options()) + start_position;
+      const at::Tensor hidden = key_positions.unsqueeze(0) > query_positions.unsqueeze(1);
+      scores = scores.masked_fill(hidden.unsqueeze(0), -std::numeric_limits<float>::infinity());
+    }
+    const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(query.scalar_type());
+    context_out = at::matmul(probs, v);
+  }
+  return context_out.transpose(0, 1).reshape({new_tokens, num_heads * head_dim});
+}
+
+}  // namespace speechllm::engine

@@ -1,0 +1,62 @@
+#include "engine/model/layers.h"
+
+#include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
+
+namespace speechllm::engine {
+
+absl::StatusOr<Linear> Linear::Load(const WeightLoader& loader, const std::string& prefix, int64_t in_features,
+                                    int64_t out_features, bool with_bias) {
+  Linear linear;
+  SPEECHLLM_ASSIGN_OR_RETURN(linear.weight, loader.Load(prefix + ".weight", {out_features, in_features}));
+  if (with_bias) {
+    SPEECHLLM_ASSIGN_OR_RETURN(linear.bias, loader.Load(prefix + ".bias", {out_features}));
+  }
+  return linear;
+}
+
+absl::StatusOr<LayerNorm> LayerNorm::Load(const WeightLoader& loader, const std::string& prefix, int64_t dim,
+                                          double eps) {
+  LayerNorm norm;
+  norm.eps = eps;
+  SPEECHLLM_ASSIGN_OR_RETURN(norm.weight, loader.Load(prefix + ".weight", {dim}));
+  SPEECHLLM_ASSIGN_OR_RETURN(norm.bias, loader.Load(prefix + ".bias", {dim}));
+  return norm;
+}
+
+absl::StatusOr<RmsNorm> RmsNorm::Load(const WeightLoader& loader, const std::string& name, int64_t dim, double eps) {
+  RmsNorm norm;
+  norm.eps = eps;
+  SPEECHLLM_ASSIGN_OR_RETURN(norm.weight, loader.Load(name, {dim}));
+  return norm;
+}
+
+at::Tensor RmsNorm::Forward(const at::Tensor& x) const {
+  const at::Tensor x32 = x.to(at::kFloat);
+  const at::Tensor variance = x32.pow(2).mean(-1, /*keepdim=*/true);
+  return weight * (x32 * at::rsqrt(variance + eps)).to(x.scalar_type());
+}
+
+RotaryEmbedding::RotaryEmbedding(int64_t head_dim, double theta, int64_t max_positions, at::ScalarType dtype,
+                                 at::Device device) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  // inv_freq = 1 / theta^(2i / d), as transformers computes it in float32.
+  const at::Tensor exponents = at::arange(0, head_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
+                               static_cast<double>(head_dim);
+  const at::Tensor inv_freq = 1.0 / at::pow(theta, exponents);
+  const at::Tensor positions = at::arange(max_positions, f32);
+  const at::Tensor freqs = at::outer(positions, inv_freq);  // one float32 product per entry
+  const at::Tensor angles = at::cat({freqs, freqs}, -1);
+  cos_ = angles.cos().to(dtype).to(device);
+  sin_ = angles.sin().to(dtype).to(device);
+}
+
+at::Tensor RotaryEmbedding::Apply(const at::Tensor& x, const at::Tensor& positions) const {
+  const at::Tensor cos = cos_.index_select(0, positions).unsqueeze(1);  // [tokens, 1, head_dim]
+  const at::Tensor sin = sin_.index_select(0, positions).unsqueeze(1);
+  const int64_t half = x.size(-1) / 2;
+  const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * cos + rotated * sin;
+}
+
+}  // namespace speechllm::engine

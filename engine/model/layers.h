@@ -1,0 +1,61 @@
+// Building blocks shared by the audio encoder and the decoder: linear and normalisation layers with
+// their loaded weights, and the rotary position table. Weights are immutable after load; Forward
+// methods are const and called on the thread that runs the model (the engine loop).
+#ifndef SPEECHLLM_ENGINE_MODEL_LAYERS_H_
+#define SPEECHLLM_ENGINE_MODEL_LAYERS_H_
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/model/weight_loader.h"
+
+namespace speechllm::engine {
+
+struct Linear {
+  at::Tensor weight;  // [out_features, in_features]
+  at::Tensor bias;    // [out_features] or undefined
+
+  // Loads `prefix`.weight and, when `with_bias`, `prefix`.bias.
+  static absl::StatusOr<Linear> Load(const WeightLoader& loader, const std::string& prefix, int64_t in_features,
+                                     int64_t out_features, bool with_bias);
+  at::Tensor Forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+};
+
+struct LayerNorm {
+  at::Tensor weight, bias;
+  double eps = 1e-5;
+
+  static absl::StatusOr<LayerNorm> Load(const WeightLoader& loader, const std::string& prefix, int64_t dim,
+                                        double eps);
+  at::Tensor Forward(const at::Tensor& x) const { return at::layer_norm(x, {weight.size(0)}, weight, bias, eps); }
+};
+
+// Qwen2 RMSNorm (MODEL.md 4.2): normalise in float32, cast back to the input dtype, then scale by the
+// weight in that dtype.
+struct RmsNorm {
+  at::Tensor weight;
+  double eps = 1e-6;
+
+  static absl::StatusOr<RmsNorm> Load(const WeightLoader& loader, const std::string& name, int64_t dim, double eps);
+  at::Tensor Forward(const at::Tensor& x) const;
+};
+
+// Rotary embedding table of Qwen2 (rotate-half layout, MODEL.md 4.2): cos/sin of position * inv_freq
+// computed in float32 for positions [0, max_positions), cast to the activation dtype.
+class RotaryEmbedding {
+ public:
+  RotaryEmbedding(int64_t head_dim, double theta, int64_t max_positions, at::ScalarType dtype, at::Device device);
+
+  // x: [tokens, heads, head_dim]; positions: int64 [tokens] on the table's device.
+  at::Tensor Apply(const at::Tensor& x, const at::Tensor& positions) const;
+  int64_t max_positions() const { return cos_.size(0); }
+
+ private:
+  at::Tensor cos_, sin_;  // [max_positions, head_dim]
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_MODEL_LAYERS_H_
