@@ -19,9 +19,9 @@
 
 // SPEECHLLM_ASSIGN_OR_RETURN(lhs, rexpr): evaluates `rexpr` (an absl::StatusOr<T>); on error
 // returns its status, otherwise move-assigns the value to `lhs` (which may be a declaration).
-#define SPEECHLLM_ASSIGN_OR_RETURN(lhs, rexpr) \
-  SPEECHLLM_ASSIGN_OR_RETURN_IMPL_(            \
-      SPEECHLLM_STATUS_CONCAT_(speechllm_statusor_, __LINE__), lhs, rexpr)
+#define SPEECHLLM_ASSIGN_OR_RETURN(lhs, rexpr)                                                   \
+  SPEECHLLM_ASSIGN_OR_RETURN_IMPL_(SPEECHLLM_STATUS_CONCAT_(speechllm_statusor_, __LINE__), lhs, \
+                                   rexpr)
 
 #define SPEECHLLM_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                     \

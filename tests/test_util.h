@@ -1,5 +1,5 @@
-// Shared helpers of the test programs: where the golden fixture lives, and error statistics that the
-// parity tests print. Test-only; single-threaded.
+// Shared helpers of the test programs: where the golden fixture lives, and error statistics that
+// the parity tests print. Test-only; single-threaded.
 #ifndef SPEECHLLM_TESTS_TEST_UTIL_H_
 #define SPEECHLLM_TESTS_TEST_UTIL_H_
 
@@ -11,8 +11,8 @@
 
 namespace speechllm::testing {
 
-// The golden fixture directory: $SPEECHLLM_GOLDEN_DIR (set by ctest), else tests/data relative to the
-// working directory.
+// The golden fixture directory: $SPEECHLLM_GOLDEN_DIR (set by ctest), else tests/data relative to
+// the working directory.
 inline std::string GoldenDir() {
   const char* dir = std::getenv("SPEECHLLM_GOLDEN_DIR");
   return dir != nullptr && *dir != '\0' ? dir : "tests/data/qwen2-audio-tiny-golden";

@@ -27,7 +27,9 @@ uint16_t ReadU16(const char* p) {
   return v;
 }
 
-absl::Status Bad(absl::string_view what) { return absl::InvalidArgumentError(absl::StrCat("bad WAV data: ", what)); }
+absl::Status Bad(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("bad WAV data: ", what));
+}
 
 }  // namespace
 
@@ -70,12 +72,14 @@ absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes) {
       if (!have_format) return Bad("data chunk before fmt chunk");
       if (channels == 0 || rate == 0) return Bad("zero channels or sample rate");
       const bool is_float = format == kFormatFloat && (bits == 32 || bits == 64);
-      const bool is_int = format == kFormatPcm && (bits == 8 || bits == 16 || bits == 24 || bits == 32);
+      const bool is_int =
+          format == kFormatPcm && (bits == 8 || bits == 16 || bits == 24 || bits == 32);
       if (!is_float && !is_int) {
         return Bad(absl::StrCat("unsupported sample format ", format, " with ", bits, " bits"));
       }
       const size_t bytes_per_sample = bits / 8;
-      if (block_align != bytes_per_sample * channels) return Bad("block align does not match the format");
+      if (block_align != bytes_per_sample * channels)
+        return Bad("block align does not match the format");
       // A data size past the end (streamed WAV writers leave it unset) reads what is there.
       const size_t available = std::min<size_t>(size, bytes.size() - body);
       const size_t count = available / bytes_per_sample / channels * channels;
@@ -122,7 +126,8 @@ absl::StatusOr<WavAudio> ReadWavFile(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   auto audio = ParseWav(buffer.str());
-  if (!audio.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", audio.status().message()));
+  if (!audio.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", audio.status().message()));
   return audio;
 }
 
@@ -131,12 +136,14 @@ absl::StatusOr<std::vector<float>> ReadMonoWavFile(const std::string& path, int 
   if (!audio.ok()) return audio.status();
   if (audio->sample_rate_hz != expected_rate_hz) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is sampled at ", audio->sample_rate_hz,
-                                                   " Hz; the model needs ", expected_rate_hz, " Hz"));
+                                                   " Hz; the model needs ", expected_rate_hz,
+                                                   " Hz"));
   }
   return audio->Mono();
 }
 
-std::string EncodeWav16(const std::vector<float>& interleaved, int sample_rate_hz, int num_channels) {
+std::string EncodeWav16(const std::vector<float>& interleaved, int sample_rate_hz,
+                        int num_channels) {
   const uint32_t data_bytes = static_cast<uint32_t>(interleaved.size() * 2);
   std::string out;
   auto put32 = [&out](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
@@ -155,7 +162,8 @@ std::string EncodeWav16(const std::vector<float>& interleaved, int sample_rate_h
   put32(data_bytes);
   for (float v : interleaved) {
     const float clipped = std::clamp(v, -1.0f, 1.0f);
-    put16(static_cast<uint16_t>(static_cast<int16_t>(std::lround(std::min(clipped * 32768.0f, 32767.0f)))));
+    put16(static_cast<uint16_t>(
+        static_cast<int16_t>(std::lround(std::min(clipped * 32768.0f, 32767.0f)))));
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // WAV file reading: RIFF/WAVE with PCM 8/16/24/32-bit integer or 32/64-bit IEEE float samples
-// (WAVE_FORMAT_EXTENSIBLE accepted), any channel count. Torch-free and stateless; used by the offline
-// tools, the benchmark, the client and the tests from any thread.
+// (WAVE_FORMAT_EXTENSIBLE accepted), any channel count. Torch-free and stateless; used by the
+// offline tools, the benchmark, the client and the tests from any thread.
 #ifndef SPEECHLLM_ENGINE_IO_WAV_READER_H_
 #define SPEECHLLM_ENGINE_IO_WAV_READER_H_
 
@@ -18,8 +18,12 @@ struct WavAudio {
   int num_channels = 0;
   std::vector<float> samples;  // interleaved, in [-1, 1) (integer PCM scaled by 1 / 2^(bits-1))
 
-  int64_t num_frames() const { return num_channels > 0 ? static_cast<int64_t>(samples.size()) / num_channels : 0; }
-  double duration_seconds() const { return sample_rate_hz > 0 ? static_cast<double>(num_frames()) / sample_rate_hz : 0; }
+  int64_t num_frames() const {
+    return num_channels > 0 ? static_cast<int64_t>(samples.size()) / num_channels : 0;
+  }
+  double duration_seconds() const {
+    return sample_rate_hz > 0 ? static_cast<double>(num_frames()) / sample_rate_hz : 0;
+  }
   // The mean of the channels of each frame.
   std::vector<float> Mono() const;
 };
@@ -32,7 +36,8 @@ absl::StatusOr<WavAudio> ReadWavFile(const std::string& path);
 absl::StatusOr<std::vector<float>> ReadMonoWavFile(const std::string& path, int expected_rate_hz);
 
 // Serializes 16-bit PCM WAV (samples clipped to [-1, 1]); for tests and tools.
-std::string EncodeWav16(const std::vector<float>& interleaved, int sample_rate_hz, int num_channels);
+std::string EncodeWav16(const std::vector<float>& interleaved, int sample_rate_hz,
+                        int num_channels);
 
 }  // namespace speechllm::engine
 

@@ -14,34 +14,44 @@ absl::StatusOr<std::unique_ptr<AudioEncoder>> AudioEncoder::Load(const WeightLoa
   std::unique_ptr<AudioEncoder> encoder(new AudioEncoder(config));
   const int64_t d = config.d_model;
   const std::string p = "audio_tower.";
-  SPEECHLLM_ASSIGN_OR_RETURN(encoder->conv1_weight_, loader.Load(p + "conv1.weight", {d, config.num_mel_bins, 3}));
+  SPEECHLLM_ASSIGN_OR_RETURN(encoder->conv1_weight_,
+                             loader.Load(p + "conv1.weight", {d, config.num_mel_bins, 3}));
   SPEECHLLM_ASSIGN_OR_RETURN(encoder->conv1_bias_, loader.Load(p + "conv1.bias", {d}));
   SPEECHLLM_ASSIGN_OR_RETURN(encoder->conv2_weight_, loader.Load(p + "conv2.weight", {d, d, 3}));
   SPEECHLLM_ASSIGN_OR_RETURN(encoder->conv2_bias_, loader.Load(p + "conv2.bias", {d}));
-  SPEECHLLM_ASSIGN_OR_RETURN(encoder->embed_positions_,
-                             loader.Load(p + "embed_positions.weight", {config.max_source_positions, d}));
+  SPEECHLLM_ASSIGN_OR_RETURN(
+      encoder->embed_positions_,
+      loader.Load(p + "embed_positions.weight", {config.max_source_positions, d}));
   for (int i = 0; i < config.num_layers; ++i) {
     const std::string l = absl::StrCat(p, "layers.", i, ".");
     Layer layer;
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.self_attn_layer_norm,
-                               LayerNorm::Load(loader, l + "self_attn_layer_norm", d, config.layer_norm_eps));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.q_proj, Linear::Load(loader, l + "self_attn.q_proj", d, d, true));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.k_proj, Linear::Load(loader, l + "self_attn.k_proj", d, d, false));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.v_proj, Linear::Load(loader, l + "self_attn.v_proj", d, d, true));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.out_proj, Linear::Load(loader, l + "self_attn.out_proj", d, d, true));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.final_layer_norm,
-                               LayerNorm::Load(loader, l + "final_layer_norm", d, config.layer_norm_eps));
+    SPEECHLLM_ASSIGN_OR_RETURN(
+        layer.self_attn_layer_norm,
+        LayerNorm::Load(loader, l + "self_attn_layer_norm", d, config.layer_norm_eps));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.q_proj,
+                               Linear::Load(loader, l + "self_attn.q_proj", d, d, true));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.k_proj,
+                               Linear::Load(loader, l + "self_attn.k_proj", d, d, false));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.v_proj,
+                               Linear::Load(loader, l + "self_attn.v_proj", d, d, true));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.out_proj,
+                               Linear::Load(loader, l + "self_attn.out_proj", d, d, true));
+    SPEECHLLM_ASSIGN_OR_RETURN(
+        layer.final_layer_norm,
+        LayerNorm::Load(loader, l + "final_layer_norm", d, config.layer_norm_eps));
     SPEECHLLM_ASSIGN_OR_RETURN(layer.fc1, Linear::Load(loader, l + "fc1", d, config.ffn_dim, true));
     SPEECHLLM_ASSIGN_OR_RETURN(layer.fc2, Linear::Load(loader, l + "fc2", config.ffn_dim, d, true));
     encoder->layers_.push_back(std::move(layer));
   }
-  SPEECHLLM_ASSIGN_OR_RETURN(encoder->layer_norm_, LayerNorm::Load(loader, p + "layer_norm", d, config.layer_norm_eps));
+  SPEECHLLM_ASSIGN_OR_RETURN(encoder->layer_norm_,
+                             LayerNorm::Load(loader, p + "layer_norm", d, config.layer_norm_eps));
   return encoder;
 }
 
 at::Tensor AudioEncoder::ConvStem(const at::Tensor& mel) const {
   const at::Tensor input = mel.to(conv1_weight_.scalar_type());
-  at::Tensor x = at::gelu(at::conv1d(input, conv1_weight_, conv1_bias_, /*stride=*/1, /*padding=*/1));
+  at::Tensor x =
+      at::gelu(at::conv1d(input, conv1_weight_, conv1_bias_, /*stride=*/1, /*padding=*/1));
   x = at::gelu(at::conv1d(x, conv2_weight_, conv2_bias_, /*stride=*/2, /*padding=*/1));
   return x.transpose(1, 2);  // [batch, positions, d_model]
 }
@@ -51,7 +61,9 @@ at::Tensor AudioEncoder::SelfAttention(const Layer& layer, const at::Tensor& x,
   const int64_t batch = x.size(0), tokens = x.size(1);
   const int64_t heads = config_.num_heads, head_dim = config_.head_dim();
   const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  auto split = [&](const at::Tensor& t) { return t.view({batch, tokens, heads, head_dim}).transpose(1, 2); };
+  auto split = [&](const at::Tensor& t) {
+    return t.view({batch, tokens, heads, head_dim}).transpose(1, 2);
+  };
   // As transformers' eager path: the query (bias included) is scaled before the product.
   const at::Tensor q = split(layer.q_proj.Forward(x) * scaling);
   const at::Tensor k = split(layer.k_proj.Forward(x));
@@ -59,7 +71,8 @@ at::Tensor AudioEncoder::SelfAttention(const Layer& layer, const at::Tensor& x,
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [batch, heads, tokens, tokens]
   if (key_mask.has_value()) scores = scores + *key_mask;
   const at::Tensor probs = at::softmax(scores, -1);
-  const at::Tensor context = at::matmul(probs, v).transpose(1, 2).reshape({batch, tokens, heads * head_dim});
+  const at::Tensor context =
+      at::matmul(probs, v).transpose(1, 2).reshape({batch, tokens, heads * head_dim});
   return layer.out_proj.Forward(context);
 }
 
@@ -77,22 +90,28 @@ at::Tensor AudioEncoder::Transformer(at::Tensor x, const c10::optional<at::Tenso
   return x;
 }
 
-at::Tensor AudioEncoder::Forward(const at::Tensor& mel, const std::vector<int64_t>& valid_conv_positions,
+at::Tensor AudioEncoder::Forward(const at::Tensor& mel,
+                                 const std::vector<int64_t>& valid_conv_positions,
                                  std::vector<at::Tensor>* hidden_states) const {
   const at::Tensor x = ConvStem(mel);
   const int64_t batch = x.size(0), positions = x.size(1);
   TORCH_CHECK(positions <= config_.max_source_positions, "encoder input of ", positions,
               " positions exceeds max_source_positions");
-  TORCH_CHECK(static_cast<int64_t>(valid_conv_positions.size()) == batch, "one valid length per batch row");
+  TORCH_CHECK(static_cast<int64_t>(valid_conv_positions.size()) == batch,
+              "one valid length per batch row");
   c10::optional<at::Tensor> key_mask;
   bool any_padding = false;
   for (int64_t valid : valid_conv_positions) any_padding |= valid < positions;
   if (any_padding) {
     const at::Tensor lengths =
-        at::tensor(valid_conv_positions, at::TensorOptions().dtype(at::kLong)).to(x.device()).unsqueeze(1);
-    const at::Tensor padded = at::arange(positions, lengths.options()).unsqueeze(0) >= lengths;  // [batch, pos]
+        at::tensor(valid_conv_positions, at::TensorOptions().dtype(at::kLong))
+            .to(x.device())
+            .unsqueeze(1);
+    const at::Tensor padded =
+        at::arange(positions, lengths.options()).unsqueeze(0) >= lengths;  // [batch, pos]
     at::Tensor additive = at::zeros({batch, 1, 1, positions}, x.options());
-    additive.masked_fill_(padded.view({batch, 1, 1, positions}), -std::numeric_limits<float>::infinity());
+    additive.masked_fill_(padded.view({batch, 1, 1, positions}),
+                          -std::numeric_limits<float>::infinity());
     key_mask = additive;
   }
   return Transformer(x, key_mask, hidden_states);
@@ -102,13 +121,15 @@ at::Tensor AudioEncoder::EncodeValidPrefix(const at::Tensor& mel, int64_t num_va
                                            std::vector<at::Tensor>* hidden_states) const {
   const int64_t conv_positions = ConvOutputLength(num_valid_frames);
   TORCH_CHECK(AudioTokenCount(num_valid_frames) > 0, "too few frames for one audio token");
-  TORCH_CHECK(mel.dim() == 2 && mel.size(1) >= std::min<int64_t>(num_valid_frames, 2 * config_.max_source_positions),
+  TORCH_CHECK(mel.dim() == 2 && mel.size(1) >= std::min<int64_t>(num_valid_frames,
+                                                                 2 * config_.max_source_positions),
               "EncodeValidPrefix needs [num_mel_bins, frames] with at least the valid frames");
   const at::Tensor x = ConvStem(mel.unsqueeze(0)).narrow(1, 0, conv_positions);
   const size_t first_state = hidden_states != nullptr ? hidden_states->size() : 0;
   const at::Tensor out = Transformer(x, c10::nullopt, hidden_states).squeeze(0);
   if (hidden_states != nullptr) {
-    for (size_t i = first_state; i < hidden_states->size(); ++i) (*hidden_states)[i] = (*hidden_states)[i].squeeze(0);
+    for (size_t i = first_state; i < hidden_states->size(); ++i)
+      (*hidden_states)[i] = (*hidden_states)[i].squeeze(0);
   }
   return out;
 }

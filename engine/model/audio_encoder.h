@@ -1,7 +1,7 @@
 // AudioEncoder: the Qwen2-Audio (Whisper-large-v3 derived) audio tower of MODEL.md 2: conv1 + GELU,
-// conv2 (stride 2) + GELU, the stored position table, pre-LN transformer layers (k_proj without bias,
-// additive key-padding mask), average pooling by 2 and the final LayerNorm. Weights are immutable
-// after Load; Forward methods are const and run on the thread that owns the model.
+// conv2 (stride 2) + GELU, the stored position table, pre-LN transformer layers (k_proj without
+// bias, additive key-padding mask), average pooling by 2 and the final LayerNorm. Weights are
+// immutable after Load; Forward methods are const and run on the thread that owns the model.
 #ifndef SPEECHLLM_ENGINE_MODEL_AUDIO_ENCODER_H_
 #define SPEECHLLM_ENGINE_MODEL_AUDIO_ENCODER_H_
 
@@ -19,7 +19,8 @@ namespace speechllm::engine {
 
 class AudioEncoder {
  public:
-  // Loads audio_tower.* (NOT_FOUND / INVALID_ARGUMENT naming the tensor on a missing or misshaped one).
+  // Loads audio_tower.* (NOT_FOUND / INVALID_ARGUMENT naming the tensor on a missing or misshaped
+  // one).
   static absl::StatusOr<std::unique_ptr<AudioEncoder>> Load(const WeightLoader& loader,
                                                             const AudioEncoderConfig& config);
 
@@ -28,15 +29,15 @@ class AudioEncoder {
   // The Hugging Face computation: mel [batch, num_mel_bins, frames] (frames even, at most
   // 2 * max_source_positions; any float dtype, cast to the weights' dtype). Keys at conv positions
   // >= valid_conv_positions[b] are masked with -inf (pass frames/2 to mask nothing). Returns
-  // [batch, frames / 4, d_model] after pooling and the final LayerNorm. When `hidden_states` is given it
-  // receives HF's output_hidden_states: the input of every layer, then the final output.
+  // [batch, frames / 4, d_model] after pooling and the final LayerNorm. When `hidden_states` is
+  // given it receives HF's output_hidden_states: the input of every layer, then the final output.
   at::Tensor Forward(const at::Tensor& mel, const std::vector<int64_t>& valid_conv_positions,
                      std::vector<at::Tensor>* hidden_states = nullptr) const;
 
-  // One clip without padding (MODEL.md 2.5): mel [num_mel_bins, frames] holding the valid frames plus
-  // up to two more; only the first ConvOutputLength(num_valid_frames) positions are encoded, with no
-  // mask. Returns [AudioTokenCount(num_valid_frames), d_model]; equals the valid rows of Forward on the
-  // clip padded to 30 s. `hidden_states` entries are 2-D like the result.
+  // One clip without padding (MODEL.md 2.5): mel [num_mel_bins, frames] holding the valid frames
+  // plus up to two more; only the first ConvOutputLength(num_valid_frames) positions are encoded,
+  // with no mask. Returns [AudioTokenCount(num_valid_frames), d_model]; equals the valid rows of
+  // Forward on the clip padded to 30 s. `hidden_states` entries are 2-D like the result.
   at::Tensor EncodeValidPrefix(const at::Tensor& mel, int64_t num_valid_frames,
                                std::vector<at::Tensor>* hidden_states = nullptr) const;
 
@@ -54,7 +55,8 @@ class AudioEncoder {
   // Positions, layers, pooling and LayerNorm over x [batch, positions, d_model].
   at::Tensor Transformer(at::Tensor x, const c10::optional<at::Tensor>& key_mask,
                          std::vector<at::Tensor>* hidden_states) const;
-  at::Tensor SelfAttention(const Layer& layer, const at::Tensor& x, const c10::optional<at::Tensor>& key_mask) const;
+  at::Tensor SelfAttention(const Layer& layer, const at::Tensor& x,
+                           const c10::optional<at::Tensor>& key_mask) const;
 
   AudioEncoderConfig config_;
   at::Tensor conv1_weight_, conv1_bias_, conv2_weight_, conv2_bias_;

@@ -17,10 +17,9 @@ absl::StatusOr<int64_t> AudioTokensForSamples(int64_t num_samples, const Feature
   if (tokens <= 0) {
     // Three valid frames are the least that give one token.
     const int64_t minimum = 2 * static_cast<int64_t>(features.hop_length) + 1;
-    return absl::InvalidArgumentError(absl::StrCat("audio of ", num_samples, " samples (",
-                                                   1000.0 * num_samples / features.sample_rate_hz,
-                                                   " ms) is too short for one audio token; at least ", minimum,
-                                                   " samples are needed"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "audio of ", num_samples, " samples (", 1000.0 * num_samples / features.sample_rate_hz,
+        " ms) is too short for one audio token; at least ", minimum, " samples are needed"));
   }
   return tokens;
 }

@@ -6,7 +6,8 @@
 namespace speechllm::engine {
 
 absl::StatusOr<std::vector<int64_t>> ExpandAudioPlaceholder(const std::vector<int64_t>& prompt_ids,
-                                                           int64_t audio_token_id, int64_t num_audio_tokens) {
+                                                            int64_t audio_token_id,
+                                                            int64_t num_audio_tokens) {
   int64_t run_begin = -1, run_length = 0, runs = 0;
   for (size_t i = 0; i < prompt_ids.size(); ++i) {
     if (prompt_ids[i] != audio_token_id) continue;
@@ -18,16 +19,19 @@ absl::StatusOr<std::vector<int64_t>> ExpandAudioPlaceholder(const std::vector<in
     ++run_length;
   }
   if (runs == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("the prompt has no audio token (id ", audio_token_id, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the prompt has no audio token (id ", audio_token_id, ")"));
   }
   if (runs > 1) {
-    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", runs, " separate audio placeholders; one clip "
+    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", runs,
+                                                   " separate audio placeholders; one clip "
                                                    "needs exactly one"));
   }
   if (run_length == num_audio_tokens) return prompt_ids;
   if (run_length != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", run_length, " audio tokens but the clip yields ",
-                                                   num_audio_tokens, "; give one placeholder or exactly that many"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the prompt has ", run_length, " audio tokens but the clip yields ",
+                     num_audio_tokens, "; give one placeholder or exactly that many"));
   }
   std::vector<int64_t> expanded(prompt_ids.begin(), prompt_ids.begin() + run_begin);
   expanded.insert(expanded.end(), static_cast<size_t>(num_audio_tokens), audio_token_id);

@@ -14,7 +14,8 @@ namespace speechllm::engine {
 // INVALID_ARGUMENT when the prompt has no audio token, several separate runs, or a run of another
 // length than 1 or num_audio_tokens.
 absl::StatusOr<std::vector<int64_t>> ExpandAudioPlaceholder(const std::vector<int64_t>& prompt_ids,
-                                                           int64_t audio_token_id, int64_t num_audio_tokens);
+                                                            int64_t audio_token_id,
+                                                            int64_t num_audio_tokens);
 
 }  // namespace speechllm::engine
 

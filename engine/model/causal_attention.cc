@@ -7,8 +7,8 @@
 
 namespace speechllm::engine {
 
-at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys, const at::Tensor& values,
-                           int64_t start_position) {
+at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys,
+                           const at::Tensor& values, int64_t start_position) {
   const int64_t new_tokens = query.size(0), num_heads = query.size(1), head_dim = query.size(2);
   const int64_t context = keys.size(0);
   const int64_t group = num_heads / keys.size(1);
@@ -23,16 +23,20 @@ at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys, cons
     c10::optional<at::Tensor> mask;
     if (needs_mask) {
       const at::Tensor key_positions = at::arange(context, query.options().dtype(at::kLong));
-      const at::Tensor query_positions = at::arange(new_tokens, key_positions.options()) + start_position;
+      const at::Tensor query_positions =
+          at::arange(new_tokens, key_positions.options()) + start_position;
       mask = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);  // true = attend
     }
-    context_out = ScaledDotProductAttention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, false).squeeze(0);
+    context_out =
+        ScaledDotProductAttention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, false)
+            .squeeze(0);
   } else {
     const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
     at::Tensor scores = at::matmul(q, k.transpose(1, 2)) * scaling;  // [heads, new_tokens, context]
     if (needs_mask) {
       const at::Tensor key_positions = at::arange(context, at::TensorOptions().dtype(at::kLong));
-      const at::Tensor query_positions = at::arange(new_tokens, key_positions.options()) + start_position;
+      const at::Tensor query_positions =
+          at::arange(new_tokens, key_positions.options()) + start_position;
       const at::Tensor hidden = key_positions.unsqueeze(0) > query_positions.unsqueeze(1);
       scores = scores.masked_fill(hidden.unsqueeze(0), -std::numeric_limits<float>::infinity());
     }

@@ -11,11 +11,11 @@
 
 namespace speechllm::engine {
 
-// query: [new_tokens, num_heads, head_dim] at positions start_position .. start_position + new_tokens - 1;
-// keys/values: [start_position + new_tokens, num_kv_heads, head_dim]. Query head h reads KV head
-// h / (num_heads / num_kv_heads). Returns [new_tokens, num_heads * head_dim].
-at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys, const at::Tensor& values,
-                           int64_t start_position);
+// query: [new_tokens, num_heads, head_dim] at positions start_position .. start_position +
+// new_tokens - 1; keys/values: [start_position + new_tokens, num_kv_heads, head_dim]. Query head h
+// reads KV head h / (num_heads / num_kv_heads). Returns [new_tokens, num_heads * head_dim].
+at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys,
+                           const at::Tensor& values, int64_t start_position);
 
 }  // namespace speechllm::engine
 

@@ -7,50 +7,62 @@
 namespace speechllm::engine {
 
 Decoder::Decoder(const TextConfig& config, at::ScalarType dtype, at::Device device)
-    : config_(config), rotary_(config.head_dim, config.rope_theta, config.max_position_embeddings, dtype, device) {}
+    : config_(config),
+      rotary_(config.head_dim, config.rope_theta, config.max_position_embeddings, dtype, device) {}
 
-absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loader, const TextConfig& config) {
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loader,
+                                                       const TextConfig& config) {
   std::unique_ptr<Decoder> decoder(new Decoder(config, loader.dtype(), loader.device()));
   const int64_t hidden = config.hidden_size;
   const int64_t q_dim = static_cast<int64_t>(config.num_heads) * config.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(config.num_kv_heads) * config.head_dim;
   const std::string p = "language_model.model.";
-  SPEECHLLM_ASSIGN_OR_RETURN(decoder->embed_tokens_, loader.Load(p + "embed_tokens.weight", {config.vocab_size, hidden}));
+  SPEECHLLM_ASSIGN_OR_RETURN(decoder->embed_tokens_,
+                             loader.Load(p + "embed_tokens.weight", {config.vocab_size, hidden}));
   for (int i = 0; i < config.num_layers; ++i) {
     const std::string l = absl::StrCat(p, "layers.", i, ".");
     Layer layer;
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.input_layernorm,
-                               RmsNorm::Load(loader, l + "input_layernorm.weight", hidden, config.rms_norm_eps));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.post_attention_layernorm, RmsNorm::Load(loader, l + "post_attention_layernorm.weight",
-                                                                             hidden, config.rms_norm_eps));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.q_proj, Linear::Load(loader, l + "self_attn.q_proj", hidden, q_dim, true));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.k_proj, Linear::Load(loader, l + "self_attn.k_proj", hidden, kv_dim, true));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.v_proj, Linear::Load(loader, l + "self_attn.v_proj", hidden, kv_dim, true));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.o_proj, Linear::Load(loader, l + "self_attn.o_proj", q_dim, hidden, false));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.gate_proj,
-                               Linear::Load(loader, l + "mlp.gate_proj", hidden, config.intermediate_size, false));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.up_proj,
-                               Linear::Load(loader, l + "mlp.up_proj", hidden, config.intermediate_size, false));
-    SPEECHLLM_ASSIGN_OR_RETURN(layer.down_proj,
-                               Linear::Load(loader, l + "mlp.down_proj", config.intermediate_size, hidden, false));
+    SPEECHLLM_ASSIGN_OR_RETURN(
+        layer.input_layernorm,
+        RmsNorm::Load(loader, l + "input_layernorm.weight", hidden, config.rms_norm_eps));
+    SPEECHLLM_ASSIGN_OR_RETURN(
+        layer.post_attention_layernorm,
+        RmsNorm::Load(loader, l + "post_attention_layernorm.weight", hidden, config.rms_norm_eps));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.q_proj,
+                               Linear::Load(loader, l + "self_attn.q_proj", hidden, q_dim, true));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.k_proj,
+                               Linear::Load(loader, l + "self_attn.k_proj", hidden, kv_dim, true));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.v_proj,
+                               Linear::Load(loader, l + "self_attn.v_proj", hidden, kv_dim, true));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.o_proj,
+                               Linear::Load(loader, l + "self_attn.o_proj", q_dim, hidden, false));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.gate_proj, Linear::Load(loader, l + "mlp.gate_proj", hidden,
+                                                             config.intermediate_size, false));
+    SPEECHLLM_ASSIGN_OR_RETURN(layer.up_proj, Linear::Load(loader, l + "mlp.up_proj", hidden,
+                                                           config.intermediate_size, false));
+    SPEECHLLM_ASSIGN_OR_RETURN(
+        layer.down_proj,
+        Linear::Load(loader, l + "mlp.down_proj", config.intermediate_size, hidden, false));
     decoder->layers_.push_back(std::move(layer));
   }
-  SPEECHLLM_ASSIGN_OR_RETURN(decoder->norm_, RmsNorm::Load(loader, p + "norm.weight", hidden, config.rms_norm_eps));
+  SPEECHLLM_ASSIGN_OR_RETURN(decoder->norm_,
+                             RmsNorm::Load(loader, p + "norm.weight", hidden, config.rms_norm_eps));
   if (config.tie_word_embeddings && !loader.Contains("language_model.lm_head.weight")) {
     decoder->lm_head_.weight = decoder->embed_tokens_;
   } else {
-    SPEECHLLM_ASSIGN_OR_RETURN(decoder->lm_head_,
-                               Linear::Load(loader, "language_model.lm_head", hidden, config.vocab_size, false));
+    SPEECHLLM_ASSIGN_OR_RETURN(decoder->lm_head_, Linear::Load(loader, "language_model.lm_head",
+                                                               hidden, config.vocab_size, false));
   }
   return decoder;
 }
 
-at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Tensor& x, const DecoderBatch& batch,
-                              KvPool* kv) const {
+at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Tensor& x,
+                              const DecoderBatch& batch, KvPool* kv) const {
   const int64_t tokens = x.size(0);
   at::Tensor q = layer.q_proj.Forward(x).view({tokens, config_.num_heads, config_.head_dim});
   at::Tensor k = layer.k_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
-  const at::Tensor v = layer.v_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
+  const at::Tensor v =
+      layer.v_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
   q = rotary_.Apply(q, batch.positions);
   k = rotary_.Apply(k, batch.positions);
   kv->Write(layer_index, batch.slots, k, v);
@@ -61,7 +73,8 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
   for (size_t s = 0; s < batch.sequences.size(); ++s) {
     const DecoderSequence& sequence = batch.sequences[s];
     const int64_t n = sequence.num_new_tokens;
-    auto [keys, values] = kv->Gather(layer_index, batch.block_tables[s], sequence.start_position + n);
+    auto [keys, values] =
+        kv->Gather(layer_index, batch.block_tables[s], sequence.start_position + n);
     outputs.push_back(CausalAttention(q.narrow(0, row, n), keys, values, sequence.start_position));
     row += n;
   }
@@ -71,15 +84,16 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
 
 at::Tensor Decoder::Forward(const at::Tensor& hidden, const DecoderBatch& batch, KvPool* kv,
                             std::vector<at::Tensor>* hidden_states) const {
-  TORCH_CHECK(hidden.size(0) == batch.num_tokens, "hidden rows ", hidden.size(0), " != batch tokens ",
-              batch.num_tokens);
+  TORCH_CHECK(hidden.size(0) == batch.num_tokens, "hidden rows ", hidden.size(0),
+              " != batch tokens ", batch.num_tokens);
   at::Tensor x = hidden;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
     if (hidden_states != nullptr) hidden_states->push_back(x);
     x = x + Attention(static_cast<int>(i), layer, layer.input_layernorm.Forward(x), batch, kv);
     const at::Tensor h = layer.post_attention_layernorm.Forward(x);
-    x = x + layer.down_proj.Forward(at::silu(layer.gate_proj.Forward(h)) * layer.up_proj.Forward(h));
+    x = x +
+        layer.down_proj.Forward(at::silu(layer.gate_proj.Forward(h)) * layer.up_proj.Forward(h));
   }
   x = norm_.Forward(x);
   if (hidden_states != nullptr) hidden_states->push_back(x);

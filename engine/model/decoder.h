@@ -1,7 +1,8 @@
-// Decoder: the Qwen2 language model of Qwen2-Audio (MODEL.md 4): token embeddings, pre-RMSNorm layers
-// with RoPE and multi-head or grouped-query attention (q/k/v bias, no o_proj bias), SwiGLU MLP, final
-// RMSNorm and an untied lm_head. Runs a flattened batch of new tokens of many sequences against the
-// paged KvPool. Weights are immutable after Load; Forward writes only the pool; model thread only.
+// Decoder: the Qwen2 language model of Qwen2-Audio (MODEL.md 4): token embeddings, pre-RMSNorm
+// layers with RoPE and multi-head or grouped-query attention (q/k/v bias, no o_proj bias), SwiGLU
+// MLP, final RMSNorm and an untied lm_head. Runs a flattened batch of new tokens of many sequences
+// against the paged KvPool. Weights are immutable after Load; Forward writes only the pool; model
+// thread only.
 #ifndef SPEECHLLM_ENGINE_MODEL_DECODER_H_
 #define SPEECHLLM_ENGINE_MODEL_DECODER_H_
 
@@ -20,24 +21,29 @@ namespace speechllm::engine {
 
 class Decoder {
  public:
-  static absl::StatusOr<std::unique_ptr<Decoder>> Load(const WeightLoader& loader, const TextConfig& config);
+  static absl::StatusOr<std::unique_ptr<Decoder>> Load(const WeightLoader& loader,
+                                                       const TextConfig& config);
 
   const TextConfig& config() const { return config_; }
   at::ScalarType dtype() const { return embed_tokens_.scalar_type(); }
   at::Device device() const { return embed_tokens_.device(); }
 
   // Embedding rows of int64 token ids [tokens] -> [tokens, hidden_size].
-  at::Tensor Embed(const at::Tensor& token_ids) const { return embed_tokens_.index_select(0, token_ids); }
+  at::Tensor Embed(const at::Tensor& token_ids) const {
+    return embed_tokens_.index_select(0, token_ids);
+  }
 
   // Runs every layer over `hidden` [batch.num_tokens, hidden_size] (rows grouped by sequence as in
   // `batch`, which must be Prepare()d), writing the new keys/values into `kv`. Returns the final
-  // RMSNorm output. `hidden_states`, when given, receives transformers' output_hidden_states: the input
-  // of every layer, then the normed output.
+  // RMSNorm output. `hidden_states`, when given, receives transformers' output_hidden_states: the
+  // input of every layer, then the normed output.
   at::Tensor Forward(const at::Tensor& hidden, const DecoderBatch& batch, KvPool* kv,
                      std::vector<at::Tensor>* hidden_states = nullptr) const;
 
   // lm_head: [rows, hidden_size] -> [rows, vocab_size] in the model dtype.
-  at::Tensor Logits(const at::Tensor& normed_hidden) const { return lm_head_.Forward(normed_hidden); }
+  at::Tensor Logits(const at::Tensor& normed_hidden) const {
+    return lm_head_.Forward(normed_hidden);
+  }
 
  private:
   struct Layer {
@@ -47,8 +53,8 @@ class Decoder {
   };
 
   Decoder(const TextConfig& config, at::ScalarType dtype, at::Device device);
-  at::Tensor Attention(int layer_index, const Layer& layer, const at::Tensor& x, const DecoderBatch& batch,
-                       KvPool* kv) const;
+  at::Tensor Attention(int layer_index, const Layer& layer, const at::Tensor& x,
+                       const DecoderBatch& batch, KvPool* kv) const;
 
   TextConfig config_;
   RotaryEmbedding rotary_;

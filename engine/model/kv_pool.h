@@ -1,7 +1,7 @@
 // KvPool: the decoder's key/value memory as fixed-size blocks per layer ([num_blocks * block_size,
-// num_kv_heads, head_dim] for keys and for values). Sequences address it through block tables, so the
-// same pool serves one offline clip or many streams. Holds tensors only; which blocks belong to whom is
-// the caller's bookkeeping. Owned and touched only by the thread that runs the model.
+// num_kv_heads, head_dim] for keys and for values). Sequences address it through block tables, so
+// the same pool serves one offline clip or many streams. Holds tensors only; which blocks belong to
+// whom is the caller's bookkeeping. Owned and touched only by the thread that runs the model.
 #ifndef SPEECHLLM_ENGINE_MODEL_KV_POOL_H_
 #define SPEECHLLM_ENGINE_MODEL_KV_POOL_H_
 
@@ -16,7 +16,8 @@ namespace speechllm::engine {
 
 class KvPool {
  public:
-  KvPool(const TextConfig& config, int64_t num_blocks, int64_t block_size, at::ScalarType dtype, at::Device device);
+  KvPool(const TextConfig& config, int64_t num_blocks, int64_t block_size, at::ScalarType dtype,
+         at::Device device);
 
   int64_t num_blocks() const { return num_blocks_; }
   int64_t block_size() const { return block_size_; }
@@ -28,7 +29,8 @@ class KvPool {
   void Write(int layer, const at::Tensor& slots, const at::Tensor& keys, const at::Tensor& values);
   // Keys and values of the first `num_tokens` tokens of a sequence whose blocks are `block_table`
   // (int64 [blocks] on the pool's device): two [num_tokens, num_kv_heads, head_dim] tensors.
-  std::pair<at::Tensor, at::Tensor> Gather(int layer, const at::Tensor& block_table, int64_t num_tokens) const;
+  std::pair<at::Tensor, at::Tensor> Gather(int layer, const at::Tensor& block_table,
+                                           int64_t num_tokens) const;
   // Copies block `source` to block `destination` in every layer (copy-on-write of shared blocks).
   void CopyBlock(int64_t source, int64_t destination);
 

@@ -5,18 +5,19 @@
 
 namespace speechllm::engine {
 
-absl::StatusOr<Linear> Linear::Load(const WeightLoader& loader, const std::string& prefix, int64_t in_features,
-                                    int64_t out_features, bool with_bias) {
+absl::StatusOr<Linear> Linear::Load(const WeightLoader& loader, const std::string& prefix,
+                                    int64_t in_features, int64_t out_features, bool with_bias) {
   Linear linear;
-  SPEECHLLM_ASSIGN_OR_RETURN(linear.weight, loader.Load(prefix + ".weight", {out_features, in_features}));
+  SPEECHLLM_ASSIGN_OR_RETURN(linear.weight,
+                             loader.Load(prefix + ".weight", {out_features, in_features}));
   if (with_bias) {
     SPEECHLLM_ASSIGN_OR_RETURN(linear.bias, loader.Load(prefix + ".bias", {out_features}));
   }
   return linear;
 }
 
-absl::StatusOr<LayerNorm> LayerNorm::Load(const WeightLoader& loader, const std::string& prefix, int64_t dim,
-                                          double eps) {
+absl::StatusOr<LayerNorm> LayerNorm::Load(const WeightLoader& loader, const std::string& prefix,
+                                          int64_t dim, double eps) {
   LayerNorm norm;
   norm.eps = eps;
   SPEECHLLM_ASSIGN_OR_RETURN(norm.weight, loader.Load(prefix + ".weight", {dim}));
@@ -24,7 +25,8 @@ absl::StatusOr<LayerNorm> LayerNorm::Load(const WeightLoader& loader, const std:
   return norm;
 }
 
-absl::StatusOr<RmsNorm> RmsNorm::Load(const WeightLoader& loader, const std::string& name, int64_t dim, double eps) {
+absl::StatusOr<RmsNorm> RmsNorm::Load(const WeightLoader& loader, const std::string& name,
+                                      int64_t dim, double eps) {
   RmsNorm norm;
   norm.eps = eps;
   SPEECHLLM_ASSIGN_OR_RETURN(norm.weight, loader.Load(name, {dim}));
@@ -37,12 +39,13 @@ at::Tensor RmsNorm::Forward(const at::Tensor& x) const {
   return weight * (x32 * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
 
-RotaryEmbedding::RotaryEmbedding(int64_t head_dim, double theta, int64_t max_positions, at::ScalarType dtype,
-                                 at::Device device) {
+RotaryEmbedding::RotaryEmbedding(int64_t head_dim, double theta, int64_t max_positions,
+                                 at::ScalarType dtype, at::Device device) {
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   // inv_freq = 1 / theta^(2i / d), as transformers computes it in float32.
-  const at::Tensor exponents = at::arange(0, head_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
-                               static_cast<double>(head_dim);
+  const at::Tensor exponents =
+      at::arange(0, head_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
+      static_cast<double>(head_dim);
   const at::Tensor inv_freq = 1.0 / at::pow(theta, exponents);
   const at::Tensor positions = at::arange(max_positions, f32);
   const at::Tensor freqs = at::outer(positions, inv_freq);  // one float32 product per entry

@@ -18,8 +18,8 @@ struct Linear {
   at::Tensor bias;    // [out_features] or undefined
 
   // Loads `prefix`.weight and, when `with_bias`, `prefix`.bias.
-  static absl::StatusOr<Linear> Load(const WeightLoader& loader, const std::string& prefix, int64_t in_features,
-                                     int64_t out_features, bool with_bias);
+  static absl::StatusOr<Linear> Load(const WeightLoader& loader, const std::string& prefix,
+                                     int64_t in_features, int64_t out_features, bool with_bias);
   at::Tensor Forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
 };
 
@@ -27,26 +27,30 @@ struct LayerNorm {
   at::Tensor weight, bias;
   double eps = 1e-5;
 
-  static absl::StatusOr<LayerNorm> Load(const WeightLoader& loader, const std::string& prefix, int64_t dim,
-                                        double eps);
-  at::Tensor Forward(const at::Tensor& x) const { return at::layer_norm(x, {weight.size(0)}, weight, bias, eps); }
+  static absl::StatusOr<LayerNorm> Load(const WeightLoader& loader, const std::string& prefix,
+                                        int64_t dim, double eps);
+  at::Tensor Forward(const at::Tensor& x) const {
+    return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+  }
 };
 
-// Qwen2 RMSNorm (MODEL.md 4.2): normalise in float32, cast back to the input dtype, then scale by the
-// weight in that dtype.
+// Qwen2 RMSNorm (MODEL.md 4.2): normalise in float32, cast back to the input dtype, then scale by
+// the weight in that dtype.
 struct RmsNorm {
   at::Tensor weight;
   double eps = 1e-6;
 
-  static absl::StatusOr<RmsNorm> Load(const WeightLoader& loader, const std::string& name, int64_t dim, double eps);
+  static absl::StatusOr<RmsNorm> Load(const WeightLoader& loader, const std::string& name,
+                                      int64_t dim, double eps);
   at::Tensor Forward(const at::Tensor& x) const;
 };
 
-// Rotary embedding table of Qwen2 (rotate-half layout, MODEL.md 4.2): cos/sin of position * inv_freq
-// computed in float32 for positions [0, max_positions), cast to the activation dtype.
+// Rotary embedding table of Qwen2 (rotate-half layout, MODEL.md 4.2): cos/sin of position *
+// inv_freq computed in float32 for positions [0, max_positions), cast to the activation dtype.
 class RotaryEmbedding {
  public:
-  RotaryEmbedding(int64_t head_dim, double theta, int64_t max_positions, at::ScalarType dtype, at::Device device);
+  RotaryEmbedding(int64_t head_dim, double theta, int64_t max_positions, at::ScalarType dtype,
+                  at::Device device);
 
   // x: [tokens, heads, head_dim]; positions: int64 [tokens] on the table's device.
   at::Tensor Apply(const at::Tensor& x, const at::Tensor& positions) const;

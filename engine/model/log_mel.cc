@@ -13,7 +13,8 @@ namespace speechllm::engine {
 LogMel::LogMel(const FeatureConfig& config)
     : config_(config),
       fft_(config.n_fft),
-      filter_bank_(config.num_frequency_bins(), config.num_mel_bins, 0.0, config.sample_rate_hz / 2.0) {
+      filter_bank_(config.num_frequency_bins(), config.num_mel_bins, 0.0,
+                   config.sample_rate_hz / 2.0) {
   // torch.hann_window(n) is periodic: 0.5 - 0.5 cos(2 pi j / n).
   window_.resize(config.n_fft);
   for (int j = 0; j < config.n_fft; ++j) {
@@ -21,16 +22,17 @@ LogMel::LogMel(const FeatureConfig& config)
   }
 }
 
-void LogMel::ComputeLog10Frames(absl::Span<const float> samples, int64_t padded_num_samples, int64_t first_frame,
-                                int64_t num_frames, float* out) const {
+void LogMel::ComputeLog10Frames(absl::Span<const float> samples, int64_t padded_num_samples,
+                                int64_t first_frame, int64_t num_frames, float* out) const {
+  constexpr int kLanes = RealFft::kLanes;
   const int n_fft = config_.n_fft;
   const int64_t half_window = n_fft / 2;
   const int num_bins = config_.num_frequency_bins();
   const int num_mels = config_.num_mel_bins;
-  const int64_t available = std::min<int64_t>(static_cast<int64_t>(samples.size()), padded_num_samples);
-  std::vector<float> frame(n_fft);
-  std::vector<std::complex<float>> spectrum(num_bins);
-  std::vector<std::complex<float>> scratch;
+  const int64_t available =
+      std::min<int64_t>(static_cast<int64_t>(samples.size()), padded_num_samples);
+  std::vector<RealFft::Lanes> frames(n_fft);
+  std::vector<RealFft::ComplexLanes> spectrum(num_bins), scratch;
   std::vector<float> power(num_bins);
 
   // Sample j of the padded signal, j in [-half_window, padded + half_window): reflect at both ends
@@ -41,19 +43,31 @@ void LogMel::ComputeLog10Frames(absl::Span<const float> samples, int64_t padded_
     return j < available ? samples[static_cast<size_t>(j)] : 0.0f;
   };
 
-  for (int64_t f = 0; f < num_frames; ++f) {
-    const int64_t start = (first_frame + f) * config_.hop_length - half_window;
-    if (start >= 0 && start + n_fft <= available) {
-      const float* src = samples.data() + start;
-      for (int j = 0; j < n_fft; ++j) frame[j] = src[j] * window_[j];
-    } else {
-      for (int j = 0; j < n_fft; ++j) frame[j] = sample_at(start + j) * window_[j];
+  // kLanes frames per FFT call, one per SIMD lane; a short last group leaves lanes unused.
+  for (int64_t group = 0; group < num_frames; group += kLanes) {
+    const int lanes_used = static_cast<int>(std::min<int64_t>(kLanes, num_frames - group));
+    for (int lane = 0; lane < kLanes; ++lane) {
+      const int64_t start = (first_frame + group + lane) * config_.hop_length - half_window;
+      if (lane >= lanes_used) {
+        for (int j = 0; j < n_fft; ++j) frames[j][lane] = 0.0f;
+      } else if (start >= 0 && start + n_fft <= available) {
+        const float* src = samples.data() + start;
+        for (int j = 0; j < n_fft; ++j) frames[j][lane] = src[j] * window_[j];
+      } else {
+        for (int j = 0; j < n_fft; ++j) frames[j][lane] = sample_at(start + j) * window_[j];
+      }
     }
-    fft_.Forward(frame.data(), spectrum.data(), &scratch);
-    for (int k = 0; k < num_bins; ++k) power[k] = std::norm(spectrum[k]);
-    float* mel = out + f * num_mels;
-    filter_bank_.Apply(power.data(), mel);
-    for (int m = 0; m < num_mels; ++m) mel[m] = std::log10(std::max(mel[m], config_.log_floor));
+    fft_.ForwardLanes(frames.data(), spectrum.data(), &scratch);
+    for (int lane = 0; lane < lanes_used; ++lane) {
+      for (int k = 0; k < num_bins; ++k) {
+        const float re = spectrum[k].re[lane], im = spectrum[k].im[lane];
+        power[k] = re * re + im * im;
+      }
+      float* frame_out = out + (group + lane) * num_mels;
+      filter_bank_.Apply(power.data(), frame_out);
+      for (int m = 0; m < num_mels; ++m)
+        frame_out[m] = std::log10(std::max(frame_out[m], config_.log_floor));
+    }
   }
 }
 
@@ -76,9 +90,13 @@ LogMelFeatures LogMel::Extract(absl::Span<const float> samples, int64_t num_fram
   features.num_valid_frames = NumValidFrames(static_cast<int64_t>(samples.size()), config_);
   features.max_log10 = max_log10;
   features.values.resize(frame_major.size());
-  for (int64_t t = 0; t < num_frames_to_store; ++t) {
+  // Transpose frame-major -> mel-major in tiles that stay in the L1 cache.
+  constexpr int64_t kTile = 32;
+  for (int64_t t0 = 0; t0 < num_frames_to_store; t0 += kTile) {
+    const int64_t t1 = std::min(t0 + kTile, num_frames_to_store);
     for (int m = 0; m < num_mels; ++m) {
-      features.values[static_cast<size_t>(m) * num_frames_to_store + t] = frame_major[t * num_mels + m];
+      float* dst = features.values.data() + static_cast<size_t>(m) * num_frames_to_store;
+      for (int64_t t = t0; t < t1; ++t) dst[t] = frame_major[t * num_mels + m];
     }
   }
   return features;
@@ -89,10 +107,12 @@ LogMelFeatures LogMel::ExtractPadded(absl::Span<const float> samples) const {
 }
 
 absl::StatusOr<LogMelFeatures> LogMel::ExtractValidPrefix(absl::Span<const float> samples) const {
-  if (samples.empty()) return absl::InvalidArgumentError("cannot compute features of an empty clip");
+  if (samples.empty())
+    return absl::InvalidArgumentError("cannot compute features of an empty clip");
   const int64_t valid = NumValidFrames(static_cast<int64_t>(samples.size()), config_);
-  // Frames at or past valid + 2 see only zero padding: their log10 is exactly log10(1e-10), the least
-  // possible value, so leaving them out changes neither the maximum nor any encoder output we keep.
+  // Frames at or past valid + 2 see only zero padding: their log10 is exactly log10(1e-10), the
+  // least possible value, so leaving them out changes neither the maximum nor any encoder output we
+  // keep.
   return Extract(samples, std::min<int64_t>(valid + 2, config_.max_frames()));
 }
 

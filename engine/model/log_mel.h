@@ -1,8 +1,8 @@
 // LogMel: the Whisper / Qwen2-Audio log-mel front end (MODEL.md 1): periodic Hann window, STFT with
 // reflect centre padding over the clip zero-padded to 30 s, power spectrum, Slaney mel bank,
 // log10(max(., 1e-10)), floor at (global max - 8), then (x + 4) / 4. The unfloored log10 frames are
-// exposed separately so that a streaming front end can compute frames as samples arrive and apply the
-// floor later. Immutable after construction; all methods are const and thread-safe.
+// exposed separately so that a streaming front end can compute frames as samples arrive and apply
+// the floor later. Immutable after construction; all methods are const and thread-safe.
 #ifndef SPEECHLLM_ENGINE_MODEL_LOG_MEL_H_
 #define SPEECHLLM_ENGINE_MODEL_LOG_MEL_H_
 
@@ -38,14 +38,14 @@ class LogMel {
   // zero-extended to `padded_num_samples` samples and reflect-padded by n_fft/2 at both ends, as
   // torch.stft(center=True, pad_mode="reflect") sees it. Frame t is centred on sample t * hop.
   // Writes num_frames * num_mel_bins floats to `out`, frame-major.
-  void ComputeLog10Frames(absl::Span<const float> samples, int64_t padded_num_samples, int64_t first_frame,
-                          int64_t num_frames, float* out) const;
+  void ComputeLog10Frames(absl::Span<const float> samples, int64_t padded_num_samples,
+                          int64_t first_frame, int64_t num_frames, float* out) const;
 
   // Applies the dynamic-range floor and scaling in place: x = (max(x, max_log10 - 8) + 4) / 4.
   void FloorAndScale(float max_log10, float* values, int64_t count) const;
 
-  // HF WhisperFeatureExtractor output for one clip, padded to max_frames (3000) columns. Samples past
-  // max_samples are dropped, as HF truncates.
+  // HF WhisperFeatureExtractor output for one clip, padded to max_frames (3000) columns. Samples
+  // past max_samples are dropped, as HF truncates.
   LogMelFeatures ExtractPadded(absl::Span<const float> samples) const;
 
   // Only the frames the encoder needs for an exact result without padding (MODEL.md 2.5): the valid

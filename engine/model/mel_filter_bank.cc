@@ -24,7 +24,8 @@ double MelToHertzSlaney(double mel) {
   return 200.0 * mel / 3.0;
 }
 
-MelFilterBank::MelFilterBank(int num_frequency_bins, int num_mel_bins, double min_hertz, double max_hertz)
+MelFilterBank::MelFilterBank(int num_frequency_bins, int num_mel_bins, double min_hertz,
+                             double max_hertz)
     : num_frequency_bins_(num_frequency_bins), num_mel_bins_(num_mel_bins) {
   // Filter edges: num_mel_bins + 2 points evenly spaced in mel (numpy.linspace rounding: i * step +
   // start, exact end point), mapped back to Hz.
@@ -47,7 +48,8 @@ MelFilterBank::MelFilterBank(int num_frequency_bins, int num_mel_bins, double mi
   filters_.resize(num_mel_bins);
   for (int m = 0; m < num_mel_bins; ++m) {
     const double lower = edges[m], centre = edges[m + 1], upper = edges[m + 2];
-    const double area_norm = 2.0 / (upper - lower);  // Slaney normalisation: constant energy per filter
+    const double area_norm =
+        2.0 / (upper - lower);  // Slaney normalisation: constant energy per filter
     Filter& filter = filters_[m];
     filter.first_bin = -1;
     for (int k = 0; k < num_frequency_bins; ++k) {

@@ -1,7 +1,7 @@
 // Slaney-style mel filter bank as transformers' audio_utils.mel_filter_bank(norm="slaney",
-// mel_scale="slaney") builds it for the Whisper feature extractor (MODEL.md 1.2), computed in double.
-// Stored both dense ([num_frequency_bins x num_mel_bins], HF's layout) and as per-filter bin ranges for
-// the sparse projection. Immutable after construction; safe to share across threads.
+// mel_scale="slaney") builds it for the Whisper feature extractor (MODEL.md 1.2), computed in
+// double. Stored both dense ([num_frequency_bins x num_mel_bins], HF's layout) and as per-filter
+// bin ranges for the sparse projection. Immutable after construction; safe to share across threads.
 #ifndef SPEECHLLM_ENGINE_MODEL_MEL_FILTER_BANK_H_
 #define SPEECHLLM_ENGINE_MODEL_MEL_FILTER_BANK_H_
 

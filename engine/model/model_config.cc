@@ -23,13 +23,15 @@ absl::Status ReadField(const json& obj, const char* key, const std::string& wher
   try {
     *out = obj.at(key).get<T>();
   } catch (const json::exception&) {
-    return absl::InvalidArgumentError(absl::StrCat(where, key, " has the wrong type: ", obj.at(key).dump()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, key, " has the wrong type: ", obj.at(key).dump()));
   }
   return absl::OkStatus();
 }
 
 // eos_token_id may be an int or a list of ints.
-absl::Status ReadTokenIds(const json& obj, const char* key, const std::string& where, std::vector<int64_t>* out) {
+absl::Status ReadTokenIds(const json& obj, const char* key, const std::string& where,
+                          std::vector<int64_t>* out) {
   if (!obj.is_object() || !obj.contains(key) || obj.at(key).is_null()) return absl::OkStatus();
   const json& v = obj.at(key);
   try {
@@ -39,7 +41,8 @@ absl::Status ReadTokenIds(const json& obj, const char* key, const std::string& w
       out->push_back(v.get<int64_t>());
     }
   } catch (const json::exception&) {
-    return absl::InvalidArgumentError(absl::StrCat(where, key, " is not a token id or list of ids: ", v.dump()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, key, " is not a token id or list of ids: ", v.dump()));
   }
   return absl::OkStatus();
 }
@@ -50,12 +53,14 @@ absl::StatusOr<json> ParseJsonFile(const fs::path& path) {
   try {
     return json::parse(in);
   } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), " is not valid JSON (", e.what(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), " is not valid JSON (", e.what(), ")"));
   }
 }
 
 absl::Status Positive(int value, const char* name) {
-  if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be > 0, got ", value));
+  if (value <= 0)
+    return absl::InvalidArgumentError(absl::StrCat(name, " must be > 0, got ", value));
   return absl::OkStatus();
 }
 
@@ -64,29 +69,36 @@ absl::Status ParseConfig(const json& root, ModelConfig* config) {
   std::string model_type;
   SPEECHLLM_RETURN_IF_ERROR(ReadField(root, "model_type", "", &model_type));
   if (!model_type.empty() && model_type != "qwen2_audio") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model_type is \"", model_type, "\"; only qwen2_audio checkpoints are supported"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model_type is \"", model_type, "\"; only qwen2_audio checkpoints are supported"));
   }
   const json empty = json::object();
-  const json& audio = root.contains("audio_config") && root["audio_config"].is_object() ? root["audio_config"] : empty;
-  const json& text = root.contains("text_config") && root["text_config"].is_object() ? root["text_config"] : empty;
+  const json& audio = root.contains("audio_config") && root["audio_config"].is_object()
+                          ? root["audio_config"]
+                          : empty;
+  const json& text =
+      root.contains("text_config") && root["text_config"].is_object() ? root["text_config"] : empty;
 
   AudioEncoderConfig& a = config->audio;
   SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "num_mel_bins", "audio_config.", &a.num_mel_bins));
   SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "d_model", "audio_config.", &a.d_model));
   SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "encoder_layers", "audio_config.", &a.num_layers));
-  SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "encoder_attention_heads", "audio_config.", &a.num_heads));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadField(audio, "encoder_attention_heads", "audio_config.", &a.num_heads));
   SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "encoder_ffn_dim", "audio_config.", &a.ffn_dim));
-  SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "max_source_positions", "audio_config.", &a.max_source_positions));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadField(audio, "max_source_positions", "audio_config.", &a.max_source_positions));
   std::string activation = "gelu";
   SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "activation_function", "audio_config.", &activation));
   if (activation != "gelu") {
-    return absl::InvalidArgumentError(absl::StrCat("audio_config.activation_function is \"", activation,
+    return absl::InvalidArgumentError(absl::StrCat("audio_config.activation_function is \"",
+                                                   activation,
                                                    "\"; Qwen2-Audio uses exact \"gelu\""));
   }
   bool scale_embedding = false;
   SPEECHLLM_RETURN_IF_ERROR(ReadField(audio, "scale_embedding", "audio_config.", &scale_embedding));
-  if (scale_embedding) return absl::InvalidArgumentError("audio_config.scale_embedding=true is not supported");
+  if (scale_embedding)
+    return absl::InvalidArgumentError("audio_config.scale_embedding=true is not supported");
   config->features.num_mel_bins = a.num_mel_bins;
 
   TextConfig& t = config->text;
@@ -97,34 +109,44 @@ absl::Status ParseConfig(const json& root, ModelConfig* config) {
   SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "num_hidden_layers", "text_config.", &t.num_layers));
   SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "num_attention_heads", "text_config.", &t.num_heads));
   t.num_kv_heads = t.num_heads;  // Qwen2Config: None -> num_attention_heads
-  SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "num_key_value_heads", "text_config.", &t.num_kv_heads));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadField(text, "num_key_value_heads", "text_config.", &t.num_kv_heads));
   t.head_dim = t.num_heads > 0 ? t.hidden_size / t.num_heads : 0;
   SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "head_dim", "text_config.", &t.head_dim));
-  SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "intermediate_size", "text_config.", &t.intermediate_size));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadField(text, "intermediate_size", "text_config.", &t.intermediate_size));
   SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "rms_norm_eps", "text_config.", &t.rms_norm_eps));
-  SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "max_position_embeddings", "text_config.", &t.max_position_embeddings));
-  SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "tie_word_embeddings", "text_config.", &t.tie_word_embeddings));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadField(text, "max_position_embeddings", "text_config.", &t.max_position_embeddings));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadField(text, "tie_word_embeddings", "text_config.", &t.tie_word_embeddings));
   // RoPE base: transformers-5 rope_parameters.rope_theta, else the legacy rope_theta, else 10000.
   SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "rope_theta", "text_config.", &t.rope_theta));
   if (text.contains("rope_parameters") && text["rope_parameters"].is_object()) {
     const json& rope = text["rope_parameters"];
-    SPEECHLLM_RETURN_IF_ERROR(ReadField(rope, "rope_theta", "text_config.rope_parameters.", &t.rope_theta));
+    SPEECHLLM_RETURN_IF_ERROR(
+        ReadField(rope, "rope_theta", "text_config.rope_parameters.", &t.rope_theta));
     std::string rope_type = "default";
-    SPEECHLLM_RETURN_IF_ERROR(ReadField(rope, "rope_type", "text_config.rope_parameters.", &rope_type));
+    SPEECHLLM_RETURN_IF_ERROR(
+        ReadField(rope, "rope_type", "text_config.rope_parameters.", &rope_type));
     if (rope_type != "default") {
-      return absl::InvalidArgumentError(absl::StrCat("rope_type \"", rope_type, "\" is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("rope_type \"", rope_type, "\" is not supported"));
     }
   }
   if (text.contains("rope_scaling") && !text["rope_scaling"].is_null()) {
-    return absl::InvalidArgumentError("text_config.rope_scaling is not supported (plain RoPE only)");
+    return absl::InvalidArgumentError(
+        "text_config.rope_scaling is not supported (plain RoPE only)");
   }
   std::string hidden_act = "silu";
   SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "hidden_act", "text_config.", &hidden_act));
   if (hidden_act != "silu") {
-    return absl::InvalidArgumentError(absl::StrCat("text_config.hidden_act is \"", hidden_act, "\"; expected silu"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("text_config.hidden_act is \"", hidden_act, "\"; expected silu"));
   }
   bool use_sliding_window = false;
-  SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "use_sliding_window", "text_config.", &use_sliding_window));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadField(text, "use_sliding_window", "text_config.", &use_sliding_window));
   if (use_sliding_window) {
     return absl::InvalidArgumentError("text_config.use_sliding_window=true is not supported");
   }
@@ -133,19 +155,22 @@ absl::Status ParseConfig(const json& root, ModelConfig* config) {
   if (use_mrope) return absl::InvalidArgumentError("text_config.use_mrope=true is not supported");
 
   SPEECHLLM_RETURN_IF_ERROR(ReadField(root, "audio_token_index", "", &config->audio_token_id));
-  // <|audio_bos|> and <|audio_eos|> follow <|AUDIO|> in every Qwen2-Audio vocabulary (MODEL.md 5.1, 10).
+  // <|audio_bos|> and <|audio_eos|> follow <|AUDIO|> in every Qwen2-Audio vocabulary (MODEL.md 5.1,
+  // 10).
   config->audio_bos_token_id = config->audio_token_id + 1;
   config->audio_eos_token_id = config->audio_token_id + 2;
   int64_t bos = -1;
   SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "bos_token_id", "text_config.", &bos));
   if (bos >= 0) config->bos_token_id = bos;
-  SPEECHLLM_RETURN_IF_ERROR(ReadTokenIds(text, "eos_token_id", "text_config.", &config->stop_token_ids));
+  SPEECHLLM_RETURN_IF_ERROR(
+      ReadTokenIds(text, "eos_token_id", "text_config.", &config->stop_token_ids));
 
   // dtype: transformers-5 top-level "dtype", else "torch_dtype" (top level or text_config).
   std::string dtype;
   SPEECHLLM_RETURN_IF_ERROR(ReadField(root, "dtype", "", &dtype));
   if (dtype.empty()) SPEECHLLM_RETURN_IF_ERROR(ReadField(root, "torch_dtype", "", &dtype));
-  if (dtype.empty()) SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "torch_dtype", "text_config.", &dtype));
+  if (dtype.empty())
+    SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "torch_dtype", "text_config.", &dtype));
   if (dtype.empty()) SPEECHLLM_RETURN_IF_ERROR(ReadField(text, "dtype", "text_config.", &dtype));
   if (!dtype.empty()) config->dtype = dtype;
   return absl::OkStatus();
@@ -159,26 +184,31 @@ void SortUnique(std::vector<int64_t>* ids) {
 }  // namespace
 
 std::string FeatureConfig::ToString() const {
-  return absl::StrCat("FeatureConfig(sample_rate_hz=", sample_rate_hz, ", n_fft=", n_fft, ", hop_length=", hop_length,
-                      ", num_mel_bins=", num_mel_bins, ", max_samples=", max_samples, ")");
+  return absl::StrCat("FeatureConfig(sample_rate_hz=", sample_rate_hz, ", n_fft=", n_fft,
+                      ", hop_length=", hop_length, ", num_mel_bins=", num_mel_bins,
+                      ", max_samples=", max_samples, ")");
 }
 
 std::string AudioEncoderConfig::ToString() const {
-  return absl::StrCat("AudioEncoderConfig(d_model=", d_model, ", num_layers=", num_layers, ", num_heads=", num_heads,
-                      ", ffn_dim=", ffn_dim, ", max_source_positions=", max_source_positions, ")");
+  return absl::StrCat("AudioEncoderConfig(d_model=", d_model, ", num_layers=", num_layers,
+                      ", num_heads=", num_heads, ", ffn_dim=", ffn_dim,
+                      ", max_source_positions=", max_source_positions, ")");
 }
 
 std::string TextConfig::ToString() const {
-  return absl::StrCat("TextConfig(vocab_size=", vocab_size, ", hidden_size=", hidden_size, ", num_layers=", num_layers,
-                      ", num_heads=", num_heads, ", num_kv_heads=", num_kv_heads, ", head_dim=", head_dim,
+  return absl::StrCat("TextConfig(vocab_size=", vocab_size, ", hidden_size=", hidden_size,
+                      ", num_layers=", num_layers, ", num_heads=", num_heads,
+                      ", num_kv_heads=", num_kv_heads, ", head_dim=", head_dim,
                       ", intermediate_size=", intermediate_size, ", rms_norm_eps=", rms_norm_eps,
-                      ", rope_theta=", rope_theta, ", max_position_embeddings=", max_position_embeddings,
+                      ", rope_theta=", rope_theta,
+                      ", max_position_embeddings=", max_position_embeddings,
                       ", tie_word_embeddings=", tie_word_embeddings, ")");
 }
 
 std::string ModelConfig::ToString() const {
-  return absl::StrCat("ModelConfig(", features.ToString(), ", ", audio.ToString(), ", ", text.ToString(),
-                      ", audio_token_id=", audio_token_id, ", audio_bos_token_id=", audio_bos_token_id,
+  return absl::StrCat("ModelConfig(", features.ToString(), ", ", audio.ToString(), ", ",
+                      text.ToString(), ", audio_token_id=", audio_token_id,
+                      ", audio_bos_token_id=", audio_bos_token_id,
                       ", audio_eos_token_id=", audio_eos_token_id, ", stop_token_ids=[",
                       absl::StrJoin(stop_token_ids, ","), "], dtype=", dtype, ")");
 }
@@ -193,7 +223,8 @@ absl::Status ModelConfig::Validate() const {
   SPEECHLLM_RETURN_IF_ERROR(Positive(audio.num_layers, "audio_config.encoder_layers"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(audio.num_heads, "audio_config.encoder_attention_heads"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(audio.ffn_dim, "audio_config.encoder_ffn_dim"));
-  SPEECHLLM_RETURN_IF_ERROR(Positive(audio.max_source_positions, "audio_config.max_source_positions"));
+  SPEECHLLM_RETURN_IF_ERROR(
+      Positive(audio.max_source_positions, "audio_config.max_source_positions"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(text.vocab_size, "text_config.vocab_size"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(text.hidden_size, "text_config.hidden_size"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(text.num_layers, "text_config.num_hidden_layers"));
@@ -201,39 +232,47 @@ absl::Status ModelConfig::Validate() const {
   SPEECHLLM_RETURN_IF_ERROR(Positive(text.num_kv_heads, "text_config.num_key_value_heads"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(text.head_dim, "text_config.head_dim"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(text.intermediate_size, "text_config.intermediate_size"));
-  SPEECHLLM_RETURN_IF_ERROR(Positive(text.max_position_embeddings, "text_config.max_position_embeddings"));
+  SPEECHLLM_RETURN_IF_ERROR(
+      Positive(text.max_position_embeddings, "text_config.max_position_embeddings"));
   if (features.num_mel_bins != audio.num_mel_bins) {
-    return absl::InvalidArgumentError(absl::StrCat("preprocessor feature_size ", features.num_mel_bins,
-                                                   " != audio_config.num_mel_bins ", audio.num_mel_bins));
+    return absl::InvalidArgumentError(
+        absl::StrCat("preprocessor feature_size ", features.num_mel_bins,
+                     " != audio_config.num_mel_bins ", audio.num_mel_bins));
   }
   if (features.n_fft % 2 != 0) return absl::InvalidArgumentError("n_fft must be even");
   if (features.max_samples % features.hop_length != 0) {
     return absl::InvalidArgumentError("n_samples must be a multiple of hop_length");
   }
   if (features.max_frames() != 2 * audio.max_source_positions) {
-    return absl::InvalidArgumentError(absl::StrCat("the encoder expects ", 2 * audio.max_source_positions,
-                                                   " mel frames (2 x max_source_positions) but the feature "
-                                                   "extractor makes ", features.max_frames()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the encoder expects ", 2 * audio.max_source_positions,
+                     " mel frames (2 x max_source_positions) but the feature "
+                     "extractor makes ",
+                     features.max_frames()));
   }
   if (audio.d_model % audio.num_heads != 0) {
-    return absl::InvalidArgumentError("audio_config.d_model must be a multiple of encoder_attention_heads");
+    return absl::InvalidArgumentError(
+        "audio_config.d_model must be a multiple of encoder_attention_heads");
   }
   if (text.num_heads % text.num_kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("text_config.num_attention_heads (", text.num_heads,
-                                                   ") must be a multiple of num_key_value_heads (",
-                                                   text.num_kv_heads, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("text_config.num_attention_heads (", text.num_heads,
+                     ") must be a multiple of num_key_value_heads (", text.num_kv_heads, ")"));
   }
-  if (text.head_dim % 2 != 0) return absl::InvalidArgumentError("text_config.head_dim must be even for RoPE");
-  if (text.rms_norm_eps <= 0 || audio.layer_norm_eps <= 0) return absl::InvalidArgumentError("eps must be > 0");
+  if (text.head_dim % 2 != 0)
+    return absl::InvalidArgumentError("text_config.head_dim must be even for RoPE");
+  if (text.rms_norm_eps <= 0 || audio.layer_norm_eps <= 0)
+    return absl::InvalidArgumentError("eps must be > 0");
   if (text.rope_theta <= 0) return absl::InvalidArgumentError("rope_theta must be > 0");
   for (int64_t id : {audio_token_id, audio_bos_token_id, audio_eos_token_id}) {
     if (id < 0 || id >= text.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("audio token id ", id, " outside the vocabulary of ",
-                                                     text.vocab_size));
+      return absl::InvalidArgumentError(
+          absl::StrCat("audio token id ", id, " outside the vocabulary of ", text.vocab_size));
     }
   }
   if (dtype != "float32" && dtype != "bfloat16" && dtype != "float16") {
-    return absl::InvalidArgumentError(absl::StrCat("dtype \"", dtype, "\" is not float32, bfloat16 or float16"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dtype \"", dtype, "\" is not float32, bfloat16 or float16"));
   }
   return absl::OkStatus();
 }
@@ -243,7 +282,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& config_json
   try {
     root = json::parse(config_json);
   } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("config.json is not valid JSON (", e.what(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.json is not valid JSON (", e.what(), ")"));
   }
   ModelConfig config;
   SPEECHLLM_RETURN_IF_ERROR(ParseConfig(root, &config));
@@ -277,7 +317,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromDirectory(const std::string& dir) {
     SPEECHLLM_RETURN_IF_ERROR(ReadField(pre, "n_samples", where, &f.max_samples));
     double dither = 0;
     SPEECHLLM_RETURN_IF_ERROR(ReadField(pre, "dither", where, &dither));
-    if (dither != 0) return absl::InvalidArgumentError("preprocessor_config.dither != 0 is not supported");
+    if (dither != 0)
+      return absl::InvalidArgumentError("preprocessor_config.dither != 0 is not supported");
   }
   SortUnique(&config.stop_token_ids);
   SPEECHLLM_RETURN_IF_ERROR(config.Validate());
@@ -303,7 +344,8 @@ absl::StatusOr<ModelConfig> ModelConfig::Preset(const std::string& name) {
     config.audio_bos_token_id = 501;
     config.audio_eos_token_id = 502;
   } else {
-    return absl::NotFoundError(absl::StrCat("unknown model preset \"", name, "\" (known: tiny, 7b)"));
+    return absl::NotFoundError(
+        absl::StrCat("unknown model preset \"", name, "\" (known: tiny, 7b)"));
   }
   SPEECHLLM_RETURN_IF_ERROR(config.Validate());
   return config;

@@ -1,7 +1,7 @@
-// ModelConfig: every dimension, epsilon, token id and front-end setting of a Qwen2-Audio checkpoint,
-// read from its config.json (transformers-5 style or the published 7B style with library defaults),
-// generation_config.json and preprocessor_config.json. No model constant lives anywhere else.
-// Plain data: built once at load time, then shared read-only by every thread.
+// ModelConfig: every dimension, epsilon, token id and front-end setting of a Qwen2-Audio
+// checkpoint, read from its config.json (transformers-5 style or the published 7B style with
+// library defaults), generation_config.json and preprocessor_config.json. No model constant lives
+// anywhere else. Plain data: built once at load time, then shared read-only by every thread.
 #ifndef SPEECHLLM_ENGINE_MODEL_MODEL_CONFIG_H_
 #define SPEECHLLM_ENGINE_MODEL_MODEL_CONFIG_H_
 
@@ -18,11 +18,11 @@ namespace speechllm::engine {
 // Whisper feature extractor settings (preprocessor_config.json; defaults = Qwen2-Audio's).
 struct FeatureConfig {
   int sample_rate_hz = 16000;
-  int n_fft = 400;          // window length in samples (25 ms)
-  int hop_length = 160;     // samples per frame (10 ms)
+  int n_fft = 400;       // window length in samples (25 ms)
+  int hop_length = 160;  // samples per frame (10 ms)
   int num_mel_bins = 128;
-  int max_samples = 480000; // chunk_length 30 s: the encoder's input window
-  float log_floor = 1e-10f; // clamp before log10
+  int max_samples = 480000;    // chunk_length 30 s: the encoder's input window
+  float log_floor = 1e-10f;    // clamp before log10
   float dynamic_range = 8.0f;  // log10 units below the maximum that survive
 
   int num_frequency_bins() const { return n_fft / 2 + 1; }
@@ -73,7 +73,8 @@ struct ModelConfig {
   std::string dtype = "float32";        // checkpoint dtype: float32, bfloat16 or float16
 
   // Reads `dir`/config.json and, when present, generation_config.json and preprocessor_config.json.
-  // NOT_FOUND without config.json; INVALID_ARGUMENT (naming the field) for bad or unsupported values.
+  // NOT_FOUND without config.json; INVALID_ARGUMENT (naming the field) for bad or unsupported
+  // values.
   static absl::StatusOr<ModelConfig> FromDirectory(const std::string& dir);
   // Parses config.json text (no companion files).
   static absl::StatusOr<ModelConfig> FromJson(const std::string& config_json);

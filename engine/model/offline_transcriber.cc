@@ -19,7 +19,8 @@ namespace {
 constexpr int64_t kBlockSize = 16;
 
 double MillisecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 }  // namespace
@@ -31,8 +32,8 @@ struct OfflineTranscriber::Impl {
 OfflineTranscriber::OfflineTranscriber(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OfflineTranscriber::~OfflineTranscriber() = default;
 
-absl::StatusOr<std::unique_ptr<OfflineTranscriber>> OfflineTranscriber::Create(const std::string& model_dir,
-                                                                              const RuntimeOptions& options) {
+absl::StatusOr<std::unique_ptr<OfflineTranscriber>> OfflineTranscriber::Create(
+    const std::string& model_dir, const RuntimeOptions& options) {
   auto impl = std::make_unique<Impl>();
   SPEECHLLM_ASSIGN_OR_RETURN(impl->model, Qwen2AudioModel::Load(model_dir, options));
   return std::unique_ptr<OfflineTranscriber>(new OfflineTranscriber(std::move(impl)));
@@ -47,20 +48,23 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
   const ModelConfig& config = model.config();
   if (max_new_tokens < 0) return absl::InvalidArgumentError("max_new_tokens must be >= 0");
   OfflineResult result;
-  SPEECHLLM_ASSIGN_OR_RETURN(result.num_audio_tokens,
-                             AudioTokensForSamples(static_cast<int64_t>(samples.size()), config.features));
-  SPEECHLLM_ASSIGN_OR_RETURN(result.prompt_ids,
-                             ExpandAudioPlaceholder(prompt_ids, config.audio_token_id, result.num_audio_tokens));
+  SPEECHLLM_ASSIGN_OR_RETURN(
+      result.num_audio_tokens,
+      AudioTokensForSamples(static_cast<int64_t>(samples.size()), config.features));
+  SPEECHLLM_ASSIGN_OR_RETURN(
+      result.prompt_ids,
+      ExpandAudioPlaceholder(prompt_ids, config.audio_token_id, result.num_audio_tokens));
   const int64_t prompt_length = static_cast<int64_t>(result.prompt_ids.size());
   if (prompt_length + max_new_tokens > config.text.max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrCat("prompt (", prompt_length, ") + max_new_tokens (", max_new_tokens,
-                                                   ") exceeds max_position_embeddings ",
-                                                   config.text.max_position_embeddings));
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt (", prompt_length, ") + max_new_tokens (", max_new_tokens,
+                     ") exceeds max_position_embeddings ", config.text.max_position_embeddings));
   }
   try {
     c10::InferenceMode inference_mode;
     auto start = std::chrono::steady_clock::now();
-    SPEECHLLM_ASSIGN_OR_RETURN(LogMelFeatures features, model.log_mel().ExtractValidPrefix(samples));
+    SPEECHLLM_ASSIGN_OR_RETURN(LogMelFeatures features,
+                               model.log_mel().ExtractValidPrefix(samples));
     result.features_ms = MillisecondsSince(start);
 
     start = std::chrono::steady_clock::now();
@@ -70,7 +74,8 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
     start = std::chrono::steady_clock::now();
     SPEECHLLM_ASSIGN_OR_RETURN(at::Tensor embeddings, model.EmbedPrompt(result.prompt_ids, audio));
     const int64_t capacity = prompt_length + std::max(max_new_tokens, 1);
-    KvPool kv(config.text, (capacity + kBlockSize - 1) / kBlockSize, kBlockSize, model.dtype(), model.device());
+    KvPool kv(config.text, (capacity + kBlockSize - 1) / kBlockSize, kBlockSize, model.dtype(),
+              model.device());
     DecoderSequence sequence;
     for (int64_t b = 0; b < kv.num_blocks(); ++b) sequence.block_table.push_back(b);
     sequence.num_new_tokens = prompt_length;
@@ -78,7 +83,8 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
     batch.sequences = {sequence};
     batch.Prepare(kBlockSize, model.device());
     at::Tensor hidden = model.decoder().Forward(embeddings, batch, &kv);
-    GreedyChoice choice = GreedySample(model.decoder().Logits(hidden.narrow(0, prompt_length - 1, 1)))[0];
+    GreedyChoice choice =
+        GreedySample(model.decoder().Logits(hidden.narrow(0, prompt_length - 1, 1)))[0];
     result.prefill_ms = MillisecondsSince(start);
 
     start = std::chrono::steady_clock::now();
@@ -92,7 +98,8 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
       batch.sequences[0].start_position = position;
       batch.sequences[0].num_new_tokens = 1;
       batch.Prepare(kBlockSize, model.device());
-      const at::Tensor token = at::tensor({choice.token_id}, at::TensorOptions().dtype(at::kLong)).to(model.device());
+      const at::Tensor token =
+          at::tensor({choice.token_id}, at::TensorOptions().dtype(at::kLong)).to(model.device());
       hidden = model.decoder().Forward(model.decoder().Embed(token), batch, &kv);
       choice = GreedySample(model.decoder().Logits(hidden))[0];
       ++position;

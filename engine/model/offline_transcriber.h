@@ -1,7 +1,7 @@
 // OfflineTranscriber: transcribes one whole clip the way Hugging Face does (valid-prefix encoding,
 // prompt with the audio placeholder expanded, greedy decoding with a KV cache), behind a torch-free
-// interface for command-line tools and the reference side of tests. Not thread-safe: one caller thread
-// at a time (it owns the model and runs it on the calling thread).
+// interface for command-line tools and the reference side of tests. Not thread-safe: one caller
+// thread at a time (it owns the model and runs it on the calling thread).
 #ifndef SPEECHLLM_ENGINE_MODEL_OFFLINE_TRANSCRIBER_H_
 #define SPEECHLLM_ENGINE_MODEL_OFFLINE_TRANSCRIBER_H_
 
@@ -34,10 +34,11 @@ class OfflineTranscriber {
   const ModelConfig& config() const;
 
   // `samples`: mono float audio at config().features.sample_rate_hz (30 s at most are used).
-  // `prompt_ids` holds one <|AUDIO|> placeholder or exactly as many as the clip yields. Decodes greedily
-  // until a stop token or `max_new_tokens`. INVALID_ARGUMENT for audio too short for one token or a bad
-  // prompt; INTERNAL for a torch failure.
-  absl::StatusOr<OfflineResult> Transcribe(absl::Span<const float> samples, const std::vector<int64_t>& prompt_ids,
+  // `prompt_ids` holds one <|AUDIO|> placeholder or exactly as many as the clip yields. Decodes
+  // greedily until a stop token or `max_new_tokens`. INVALID_ARGUMENT for audio too short for one
+  // token or a bad prompt; INTERNAL for a torch failure.
+  absl::StatusOr<OfflineResult> Transcribe(absl::Span<const float> samples,
+                                           const std::vector<int64_t>& prompt_ids,
                                            int max_new_tokens);
 
  private:

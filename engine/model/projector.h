@@ -1,5 +1,6 @@
-// Projector: Qwen2-Audio's multi_modal_projector, one Linear(d_model -> hidden_size, bias) applied to
-// the encoder output (MODEL.md 3). Immutable after Load; Forward is const and runs on the model thread.
+// Projector: Qwen2-Audio's multi_modal_projector, one Linear(d_model -> hidden_size, bias) applied
+// to the encoder output (MODEL.md 3). Immutable after Load; Forward is const and runs on the model
+// thread.
 #ifndef SPEECHLLM_ENGINE_MODEL_PROJECTOR_H_
 #define SPEECHLLM_ENGINE_MODEL_PROJECTOR_H_
 
@@ -15,10 +16,13 @@ namespace speechllm::engine {
 
 class Projector {
  public:
-  static absl::StatusOr<std::unique_ptr<Projector>> Load(const WeightLoader& loader, const ModelConfig& config);
+  static absl::StatusOr<std::unique_ptr<Projector>> Load(const WeightLoader& loader,
+                                                         const ModelConfig& config);
 
   // [..., d_model] -> [..., hidden_size]
-  at::Tensor Forward(const at::Tensor& encoder_output) const { return linear_.Forward(encoder_output); }
+  at::Tensor Forward(const at::Tensor& encoder_output) const {
+    return linear_.Forward(encoder_output);
+  }
 
  private:
   Linear linear_;

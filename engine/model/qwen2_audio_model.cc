@@ -9,21 +9,24 @@
 
 namespace speechllm::engine {
 
-absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::Load(const std::string& model_dir,
-                                                                       const RuntimeOptions& options) {
+absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::Load(
+    const std::string& model_dir, const RuntimeOptions& options) {
   SPEECHLLM_RETURN_IF_ERROR(options.Validate());
   if (options.num_threads > 0) at::set_num_threads(options.num_threads);
   std::unique_ptr<Qwen2AudioModel> model(new Qwen2AudioModel());
   SPEECHLLM_ASSIGN_OR_RETURN(model->config_, ModelConfig::FromDirectory(model_dir));
-  SPEECHLLM_ASSIGN_OR_RETURN(model->dtype_, ParseScalarType(options.dtype.empty() ? model->config_.dtype : options.dtype));
+  SPEECHLLM_ASSIGN_OR_RETURN(
+      model->dtype_, ParseScalarType(options.dtype.empty() ? model->config_.dtype : options.dtype));
   try {
     model->device_ = at::Device(options.device);
     if (model->device_.is_cuda() && !at::hasCUDA()) {
-      return absl::FailedPreconditionError(absl::StrCat("device ", options.device, " requested but this libtorch ",
+      return absl::FailedPreconditionError(absl::StrCat("device ", options.device,
+                                                        " requested but this libtorch ",
                                                         "has no CUDA device available"));
     }
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("bad device \"", options.device, "\": ", e.what_without_backtrace()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad device \"", options.device, "\": ", e.what_without_backtrace()));
   }
   SPEECHLLM_ASSIGN_OR_RETURN(auto checkpoint, SafetensorsCheckpoint::Open(model_dir));
   const WeightLoader loader(checkpoint.get(), model->dtype_, model->device_);
@@ -35,13 +38,15 @@ absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::Load(const std
 }
 
 at::Tensor Qwen2AudioModel::FeaturesTensor(const LogMelFeatures& features) const {
-  return at::from_blob(const_cast<float*>(features.values.data()), {features.num_mel_bins, features.num_frames},
+  return at::from_blob(const_cast<float*>(features.values.data()),
+                       {features.num_mel_bins, features.num_frames},
                        at::TensorOptions().dtype(at::kFloat))
       .to(device_, /*non_blocking=*/false, /*copy=*/true);
 }
 
 at::Tensor Qwen2AudioModel::EncodeClip(const LogMelFeatures& features) const {
-  const at::Tensor encoded = encoder_->EncodeValidPrefix(FeaturesTensor(features), features.num_valid_frames);
+  const at::Tensor encoded =
+      encoder_->EncodeValidPrefix(FeaturesTensor(features), features.num_valid_frames);
   return projector_->Forward(encoded).to(decoder_->dtype());
 }
 
@@ -50,14 +55,15 @@ absl::StatusOr<at::Tensor> Qwen2AudioModel::EmbedPrompt(const std::vector<int64_
   int64_t audio_rows = 0;
   for (int64_t id : prompt_ids) {
     if (id < 0 || id >= config_.text.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt token id ", id, " is outside the vocabulary of ",
-                                                     config_.text.vocab_size));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt token id ", id, " is outside the vocabulary of ", config_.text.vocab_size));
     }
     audio_rows += id == config_.audio_token_id;
   }
   const int64_t audio_available = audio_embeddings.defined() ? audio_embeddings.size(0) : 0;
   if (audio_rows != audio_available) {
-    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", audio_rows, " audio tokens but the audio yields ",
+    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", audio_rows,
+                                                   " audio tokens but the audio yields ",
                                                    audio_available, " embeddings"));
   }
   const at::Tensor ids = at::tensor(prompt_ids, at::TensorOptions().dtype(at::kLong)).to(device_);

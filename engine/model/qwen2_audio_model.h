@@ -23,9 +23,9 @@ namespace speechllm::engine {
 
 class Qwen2AudioModel {
  public:
-  // Reads config.json (+ generation/preprocessor configs) and the safetensors weights of `model_dir`.
-  // The dtype is options.dtype or the checkpoint's. Errors name the file or tensor at fault; torch
-  // failures (for example no CUDA device) are INTERNAL / FAILED_PRECONDITION.
+  // Reads config.json (+ generation/preprocessor configs) and the safetensors weights of
+  // `model_dir`. The dtype is options.dtype or the checkpoint's. Errors name the file or tensor at
+  // fault; torch failures (for example no CUDA device) are INTERNAL / FAILED_PRECONDITION.
   static absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Load(const std::string& model_dir,
                                                                const RuntimeOptions& options);
 
@@ -41,8 +41,8 @@ class Qwen2AudioModel {
   at::Tensor FeaturesTensor(const LogMelFeatures& features) const;
   // Projected audio embeddings [AudioTokenCount(valid frames), hidden_size] of one clip.
   at::Tensor EncodeClip(const LogMelFeatures& features) const;
-  // Token embeddings of `prompt_ids` with the rows of audio_token_id replaced, in order, by the rows of
-  // `audio_embeddings`. INVALID_ARGUMENT when the counts differ.
+  // Token embeddings of `prompt_ids` with the rows of audio_token_id replaced, in order, by the
+  // rows of `audio_embeddings`. INVALID_ARGUMENT when the counts differ.
   absl::StatusOr<at::Tensor> EmbedPrompt(const std::vector<int64_t>& prompt_ids,
                                          const at::Tensor& audio_embeddings) const;
 

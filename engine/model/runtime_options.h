@@ -17,16 +17,19 @@ struct RuntimeOptions {
 
   absl::Status Validate() const {
     if (device != "cpu" && device.rfind("cuda", 0) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("device \"", device, "\" is not cpu, cuda or cuda:N"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("device \"", device, "\" is not cpu, cuda or cuda:N"));
     }
     if (!dtype.empty() && dtype != "float32" && dtype != "bfloat16" && dtype != "float16") {
-      return absl::InvalidArgumentError(absl::StrCat("dtype \"", dtype, "\" is not float32, bfloat16 or float16"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("dtype \"", dtype, "\" is not float32, bfloat16 or float16"));
     }
     if (num_threads < 0) return absl::InvalidArgumentError("num_threads must be >= 0");
     return absl::OkStatus();
   }
   std::string ToString() const {
-    return absl::StrCat("RuntimeOptions(device=", device, ", dtype=", dtype.empty() ? "checkpoint" : dtype,
+    return absl::StrCat("RuntimeOptions(device=", device,
+                        ", dtype=", dtype.empty() ? "checkpoint" : dtype,
                         ", num_threads=", num_threads, ")");
   }
 };

@@ -37,7 +37,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) return absl::NotFoundError(absl::StrCat("no such file: ", path));
-    return absl::PermissionDeniedError(absl::StrCat("cannot open ", path, ": ", std::strerror(err)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(err)));
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -47,7 +48,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
   if (file_bytes < 8) {
     ::close(fd);
-    return HeaderError(path, absl::StrCat("file is ", file_bytes, " bytes, shorter than the 8-byte header length"));
+    return HeaderError(path, absl::StrCat("file is ", file_bytes,
+                                          " bytes, shorter than the 8-byte header length"));
   }
   void* mapping = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -63,8 +65,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   uint64_t header_bytes = 0;
   std::memcpy(&header_bytes, base, 8);
   if (header_bytes > kMaxHeaderBytes || header_bytes > file_bytes - 8) {
-    return HeaderError(path, absl::StrCat("header length ", header_bytes, " exceeds the file (",
-                                          file_bytes, " bytes): truncated or not a safetensors file"));
+    return HeaderError(
+        path, absl::StrCat("header length ", header_bytes, " exceeds the file (", file_bytes,
+                           " bytes): truncated or not a safetensors file"));
   }
   json header;
   try {
@@ -82,7 +85,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
       if (it.key() == "__metadata__") {
         if (it.value().is_object()) {
           for (auto m = it.value().begin(); m != it.value().end(); ++m) {
-            file->metadata_[m.key()] = m.value().is_string() ? m.value().get<std::string>() : m.value().dump();
+            file->metadata_[m.key()] =
+                m.value().is_string() ? m.value().get<std::string>() : m.value().dump();
           }
         }
         continue;
@@ -90,7 +94,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
       const json& entry = it.value();
       if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
           !entry.contains("data_offsets")) {
-        return HeaderError(path, absl::StrCat("tensor \"", it.key(), "\" lacks dtype, shape or data_offsets"));
+        return HeaderError(
+            path, absl::StrCat("tensor \"", it.key(), "\" lacks dtype, shape or data_offsets"));
       }
       TensorView view;
       view.name = it.key();
@@ -98,16 +103,20 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
       uint64_t num_elements = 1;
       for (const json& d : entry.at("shape")) {
         const int64_t dim = d.get<int64_t>();
-        if (dim < 0) return HeaderError(path, absl::StrCat("tensor \"", it.key(), "\" has a negative dimension"));
+        if (dim < 0)
+          return HeaderError(path,
+                             absl::StrCat("tensor \"", it.key(), "\" has a negative dimension"));
         view.shape.push_back(dim);
-        if (dim != 0 && num_elements > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(dim)) {
+        if (dim != 0 &&
+            num_elements > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(dim)) {
           return HeaderError(path, absl::StrCat("tensor \"", it.key(), "\" shape overflows"));
         }
         num_elements *= static_cast<uint64_t>(dim);
       }
       const json& offsets = entry.at("data_offsets");
       if (!offsets.is_array() || offsets.size() != 2) {
-        return HeaderError(path, absl::StrCat("tensor \"", it.key(), "\" data_offsets is not [begin, end]"));
+        return HeaderError(
+            path, absl::StrCat("tensor \"", it.key(), "\" data_offsets is not [begin, end]"));
       }
       const uint64_t begin = offsets[0].get<uint64_t>();
       const uint64_t end = offsets[1].get<uint64_t>();
@@ -117,9 +126,10 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
                                               " bytes: file truncated?"));
       }
       if (end - begin != num_elements * DTypeSize(view.dtype)) {
-        return HeaderError(path, absl::StrCat("tensor \"", it.key(), "\" has ", end - begin, " bytes but ",
-                                              DTypeName(view.dtype), view.ShapeString(), " needs ",
-                                              num_elements * DTypeSize(view.dtype)));
+        return HeaderError(
+            path, absl::StrCat("tensor \"", it.key(), "\" has ", end - begin, " bytes but ",
+                               DTypeName(view.dtype), view.ShapeString(), " needs ",
+                               num_elements * DTypeSize(view.dtype)));
       }
       view.data = base + data_begin + begin;
       view.num_bytes = static_cast<size_t>(end - begin);
@@ -138,7 +148,9 @@ SafetensorsFile::~SafetensorsFile() {
 
 std::vector<std::string> SafetensorsFile::Names() const { return order_; }
 
-bool SafetensorsFile::Contains(absl::string_view name) const { return tensors_.find(name) != tensors_.end(); }
+bool SafetensorsFile::Contains(absl::string_view name) const {
+  return tensors_.find(name) != tensors_.end();
+}
 
 absl::StatusOr<TensorView> SafetensorsFile::Get(absl::string_view name) const {
   auto it = tensors_.find(name);
@@ -148,7 +160,8 @@ absl::StatusOr<TensorView> SafetensorsFile::Get(absl::string_view name) const {
   return it->second;
 }
 
-absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Open(
+    const std::string& path) {
   auto checkpoint = std::make_unique<SafetensorsCheckpoint>();
   std::error_code ec;
   if (!fs::is_directory(path, ec)) {
@@ -162,7 +175,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Op
   if (!fs::exists(index_path, ec)) {
     const fs::path single = dir / "model.safetensors";
     if (!fs::exists(single, ec)) {
-      return absl::NotFoundError(absl::StrCat("no model.safetensors.index.json or model.safetensors in ", path));
+      return absl::NotFoundError(
+          absl::StrCat("no model.safetensors.index.json or model.safetensors in ", path));
     }
     return Open(single.string());
   }
@@ -171,7 +185,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Op
   try {
     index = json::parse(in);
   } catch (const json::exception& e) {
-    return absl::DataLossError(absl::StrCat(index_path.string(), " is not valid JSON (", e.what(), ")"));
+    return absl::DataLossError(
+        absl::StrCat(index_path.string(), " is not valid JSON (", e.what(), ")"));
   }
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
     return absl::DataLossError(absl::StrCat(index_path.string(), " has no \"weight_map\" object"));
@@ -179,11 +194,13 @@ absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Op
   std::map<std::string, const SafetensorsFile*> by_shard;
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
     if (!it.value().is_string()) {
-      return absl::DataLossError(absl::StrCat(index_path.string(), ": weight_map[\"", it.key(), "\"] is not a file name"));
+      return absl::DataLossError(
+          absl::StrCat(index_path.string(), ": weight_map[\"", it.key(), "\"] is not a file name"));
     }
     const std::string shard = it.value().get<std::string>();
     if (shard.find('/') != std::string::npos) {
-      return absl::DataLossError(absl::StrCat(index_path.string(), ": shard name \"", shard, "\" leaves the directory"));
+      return absl::DataLossError(
+          absl::StrCat(index_path.string(), ": shard name \"", shard, "\" leaves the directory"));
     }
     auto found = by_shard.find(shard);
     if (found == by_shard.end()) {
@@ -207,7 +224,9 @@ std::vector<std::string> SafetensorsCheckpoint::Names() const {
   return names;
 }
 
-bool SafetensorsCheckpoint::Contains(absl::string_view name) const { return owner_.find(name) != owner_.end(); }
+bool SafetensorsCheckpoint::Contains(absl::string_view name) const {
+  return owner_.find(name) != owner_.end();
+}
 
 absl::StatusOr<TensorView> SafetensorsCheckpoint::Get(absl::string_view name) const {
   auto it = owner_.find(name);
@@ -217,14 +236,15 @@ absl::StatusOr<TensorView> SafetensorsCheckpoint::Get(absl::string_view name) co
   return it->second->Get(name);
 }
 
-absl::StatusOr<TensorView> SafetensorsCheckpoint::GetWithShape(absl::string_view name,
-                                                               const std::vector<int64_t>& expected_shape) const {
+absl::StatusOr<TensorView> SafetensorsCheckpoint::GetWithShape(
+    absl::string_view name, const std::vector<int64_t>& expected_shape) const {
   SPEECHLLM_ASSIGN_OR_RETURN(TensorView view, Get(name));
   if (view.shape != expected_shape) {
     TensorView expected;
     expected.shape = expected_shape;
-    return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\" has shape ", view.ShapeString(),
-                                                   ", the config implies ", expected.ShapeString()));
+    return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\" has shape ",
+                                                   view.ShapeString(), ", the config implies ",
+                                                   expected.ShapeString()));
   }
   return view;
 }

@@ -1,9 +1,9 @@
-// Safetensors checkpoint reader: one file (memory-mapped, JSON header validated against the file size)
-// or a sharded checkpoint (model.safetensors.index.json -> shard files). Returns TensorViews into the
-// mappings; the SafetensorsFile/SafetensorsCheckpoint object owns them and must outlive every view.
-// Opened once at model load on the loading thread; afterwards read-only and safe to share.
-// Format: https://github.com/huggingface/safetensors (8-byte little-endian header length, JSON header,
-// raw little-endian data; offsets are relative to the end of the header).
+// Safetensors checkpoint reader: one file (memory-mapped, JSON header validated against the file
+// size) or a sharded checkpoint (model.safetensors.index.json -> shard files). Returns TensorViews
+// into the mappings; the SafetensorsFile/SafetensorsCheckpoint object owns them and must outlive
+// every view. Opened once at model load on the loading thread; afterwards read-only and safe to
+// share. Format: https://github.com/huggingface/safetensors (8-byte little-endian header length,
+// JSON header, raw little-endian data; offsets are relative to the end of the header).
 #ifndef SPEECHLLM_ENGINE_MODEL_SAFETENSORS_H_
 #define SPEECHLLM_ENGINE_MODEL_SAFETENSORS_H_
 
@@ -21,9 +21,9 @@ namespace speechllm::engine {
 // One memory-mapped .safetensors file.
 class SafetensorsFile {
  public:
-  // Maps `path` and validates its header: NOT_FOUND if the file is missing, DATA_LOSS for a truncated
-  // file, a header that is not JSON, a tensor whose byte range is outside the file or does not match
-  // its dtype and shape, INVALID_ARGUMENT for an unsupported dtype.
+  // Maps `path` and validates its header: NOT_FOUND if the file is missing, DATA_LOSS for a
+  // truncated file, a header that is not JSON, a tensor whose byte range is outside the file or
+  // does not match its dtype and shape, INVALID_ARGUMENT for an unsupported dtype.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
 
   ~SafetensorsFile();
@@ -54,8 +54,9 @@ class SafetensorsFile {
 // single .safetensors file path.
 class SafetensorsCheckpoint {
  public:
-  // NOT_FOUND if neither an index nor model.safetensors exists; errors of SafetensorsFile::Open for a
-  // bad shard; DATA_LOSS if the index names a tensor its shard does not hold or is not valid JSON.
+  // NOT_FOUND if neither an index nor model.safetensors exists; errors of SafetensorsFile::Open for
+  // a bad shard; DATA_LOSS if the index names a tensor its shard does not hold or is not valid
+  // JSON.
   static absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> Open(const std::string& path);
 
   std::vector<std::string> Names() const;  // sorted

@@ -9,15 +9,18 @@
 
 namespace speechllm::engine {
 
-absl::Status SafetensorsWriter::Add(const std::string& name, DType dtype, std::vector<int64_t> shape,
-                                    std::string bytes) {
-  if (name.empty() || name == "__metadata__") return absl::InvalidArgumentError("invalid tensor name");
-  if (tensors_.count(name) != 0) return absl::InvalidArgumentError(absl::StrCat("duplicate tensor \"", name, "\""));
+absl::Status SafetensorsWriter::Add(const std::string& name, DType dtype,
+                                    std::vector<int64_t> shape, std::string bytes) {
+  if (name.empty() || name == "__metadata__")
+    return absl::InvalidArgumentError("invalid tensor name");
+  if (tensors_.count(name) != 0)
+    return absl::InvalidArgumentError(absl::StrCat("duplicate tensor \"", name, "\""));
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   if (bytes.size() != static_cast<size_t>(n) * DTypeSize(dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\": ", bytes.size(), " bytes for ", n,
-                                                   " elements of ", DTypeName(dtype)));
+    return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\": ", bytes.size(),
+                                                   " bytes for ", n, " elements of ",
+                                                   DTypeName(dtype)));
   }
   tensors_[name] = Entry{dtype, std::move(shape), std::move(bytes)};
   return absl::OkStatus();

@@ -1,7 +1,7 @@
 // SafetensorsWriter: collects named tensors (dtype, shape, bytes) and writes one .safetensors file
-// (header keys sorted, data 8-byte aligned by padding the header with spaces, as the reference writer
-// does). Used by tests to build checkpoints and malformed files, and by the trainer to save weights.
-// Single-threaded: owned by whoever builds the file.
+// (header keys sorted, data 8-byte aligned by padding the header with spaces, as the reference
+// writer does). Used by tests to build checkpoints and malformed files, and by the trainer to save
+// weights. Single-threaded: owned by whoever builds the file.
 #ifndef SPEECHLLM_ENGINE_MODEL_SAFETENSORS_WRITER_H_
 #define SPEECHLLM_ENGINE_MODEL_SAFETENSORS_WRITER_H_
 
@@ -19,9 +19,12 @@ class SafetensorsWriter {
  public:
   // Adds a tensor; `bytes` must hold NumElements(shape) * DTypeSize(dtype) bytes (INVALID_ARGUMENT
   // otherwise, or if the name is already present).
-  absl::Status Add(const std::string& name, DType dtype, std::vector<int64_t> shape, std::string bytes);
-  absl::Status AddFloat32(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values);
-  absl::Status AddInt32(const std::string& name, std::vector<int64_t> shape, const std::vector<int32_t>& values);
+  absl::Status Add(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                   std::string bytes);
+  absl::Status AddFloat32(const std::string& name, std::vector<int64_t> shape,
+                          const std::vector<float>& values);
+  absl::Status AddInt32(const std::string& name, std::vector<int64_t> shape,
+                        const std::vector<int32_t>& values);
   void SetMetadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
 
   // The complete file contents.

@@ -1,6 +1,6 @@
 // Greedy sampling: argmax of the logits in float32 (transformers casts the last logits to float32
-// before argmax, MODEL.md 9.12), with the top-1 minus top-2 margin for diagnosing near ties. Stateless;
-// called on the thread that runs the model.
+// before argmax, MODEL.md 9.12), with the top-1 minus top-2 margin for diagnosing near ties.
+// Stateless; called on the thread that runs the model.
 #ifndef SPEECHLLM_ENGINE_MODEL_SAMPLER_H_
 #define SPEECHLLM_ENGINE_MODEL_SAMPLER_H_
 

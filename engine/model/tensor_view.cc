@@ -40,16 +40,26 @@ size_t DTypeSize(DType dtype) {
 
 absl::string_view DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kF64: return "F64";
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
-    case DType::kI64: return "I64";
-    case DType::kI32: return "I32";
-    case DType::kI16: return "I16";
-    case DType::kI8: return "I8";
-    case DType::kU8: return "U8";
-    case DType::kBool: return "BOOL";
+    case DType::kF64:
+      return "F64";
+    case DType::kF32:
+      return "F32";
+    case DType::kF16:
+      return "F16";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kI64:
+      return "I64";
+    case DType::kI32:
+      return "I32";
+    case DType::kI16:
+      return "I16";
+    case DType::kI8:
+      return "I8";
+    case DType::kU8:
+      return "U8";
+    case DType::kBool:
+      return "BOOL";
   }
   return "?";
 }
@@ -110,7 +120,9 @@ int64_t TensorView::NumElements() const {
   return n;
 }
 
-std::string TensorView::ShapeString() const { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
+std::string TensorView::ShapeString() const {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
 
 std::vector<float> TensorView::ToFloat32() const {
   const int64_t n = NumElements();
@@ -120,16 +132,34 @@ std::vector<float> TensorView::ToFloat32() const {
     const uint8_t* p = data + static_cast<size_t>(i) * step;
     float v = 0;
     switch (dtype) {
-      case DType::kF64: v = static_cast<float>(LoadLittleEndian<double>(p)); break;
-      case DType::kF32: v = LoadLittleEndian<float>(p); break;
-      case DType::kF16: v = Float16ToFloat(LoadLittleEndian<uint16_t>(p)); break;
-      case DType::kBF16: v = BFloat16ToFloat(LoadLittleEndian<uint16_t>(p)); break;
-      case DType::kI64: v = static_cast<float>(LoadLittleEndian<int64_t>(p)); break;
-      case DType::kI32: v = static_cast<float>(LoadLittleEndian<int32_t>(p)); break;
-      case DType::kI16: v = static_cast<float>(LoadLittleEndian<int16_t>(p)); break;
-      case DType::kI8: v = static_cast<float>(LoadLittleEndian<int8_t>(p)); break;
+      case DType::kF64:
+        v = static_cast<float>(LoadLittleEndian<double>(p));
+        break;
+      case DType::kF32:
+        v = LoadLittleEndian<float>(p);
+        break;
+      case DType::kF16:
+        v = Float16ToFloat(LoadLittleEndian<uint16_t>(p));
+        break;
+      case DType::kBF16:
+        v = BFloat16ToFloat(LoadLittleEndian<uint16_t>(p));
+        break;
+      case DType::kI64:
+        v = static_cast<float>(LoadLittleEndian<int64_t>(p));
+        break;
+      case DType::kI32:
+        v = static_cast<float>(LoadLittleEndian<int32_t>(p));
+        break;
+      case DType::kI16:
+        v = static_cast<float>(LoadLittleEndian<int16_t>(p));
+        break;
+      case DType::kI8:
+        v = static_cast<float>(LoadLittleEndian<int8_t>(p));
+        break;
       case DType::kU8:
-      case DType::kBool: v = static_cast<float>(*p); break;
+      case DType::kBool:
+        v = static_cast<float>(*p);
+        break;
     }
     out[static_cast<size_t>(i)] = v;
   }
@@ -143,16 +173,26 @@ absl::StatusOr<std::vector<int64_t>> TensorView::ToInt64() const {
   for (int64_t i = 0; i < n; ++i) {
     const uint8_t* p = data + static_cast<size_t>(i) * step;
     switch (dtype) {
-      case DType::kI64: out[i] = LoadLittleEndian<int64_t>(p); break;
-      case DType::kI32: out[i] = LoadLittleEndian<int32_t>(p); break;
-      case DType::kI16: out[i] = LoadLittleEndian<int16_t>(p); break;
-      case DType::kI8: out[i] = LoadLittleEndian<int8_t>(p); break;
+      case DType::kI64:
+        out[i] = LoadLittleEndian<int64_t>(p);
+        break;
+      case DType::kI32:
+        out[i] = LoadLittleEndian<int32_t>(p);
+        break;
+      case DType::kI16:
+        out[i] = LoadLittleEndian<int16_t>(p);
+        break;
+      case DType::kI8:
+        out[i] = LoadLittleEndian<int8_t>(p);
+        break;
       case DType::kU8:
-      case DType::kBool: out[i] = *p; break;
+      case DType::kBool:
+        out[i] = *p;
+        break;
       default:
-        return absl::InvalidArgumentError(
-            absl::StrCat("tensor \"", name, "\" has floating dtype ", DTypeName(dtype),
-                         ", expected an integer dtype"));
+        return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\" has floating dtype ",
+                                                       DTypeName(dtype),
+                                                       ", expected an integer dtype"));
     }
   }
   return out;

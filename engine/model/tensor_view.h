@@ -1,7 +1,7 @@
 // TensorView: a typed, shaped, non-owning view of tensor bytes (for example inside a memory-mapped
 // safetensors file), plus the element types the project reads and writes. Torch-free, so readers,
-// writers and their tests build without libtorch. Views are immutable and safe to share across threads
-// as long as the owner of the bytes (SafetensorsFile) outlives them.
+// writers and their tests build without libtorch. Views are immutable and safe to share across
+// threads as long as the owner of the bytes (SafetensorsFile) outlives them.
 #ifndef SPEECHLLM_ENGINE_MODEL_TENSOR_VIEW_H_
 #define SPEECHLLM_ENGINE_MODEL_TENSOR_VIEW_H_
 

@@ -31,9 +31,11 @@ class WeightLoader {
   at::ScalarType dtype() const { return dtype_; }
   at::Device device() const { return device_; }
 
-  // The tensor `name` converted to the loader's dtype and device. NOT_FOUND naming the tensor when it
-  // is absent (under every accepted nesting), INVALID_ARGUMENT when its shape is not `expected_shape`.
-  absl::StatusOr<at::Tensor> Load(const std::string& name, const std::vector<int64_t>& expected_shape) const;
+  // The tensor `name` converted to the loader's dtype and device. NOT_FOUND naming the tensor when
+  // it is absent (under every accepted nesting), INVALID_ARGUMENT when its shape is not
+  // `expected_shape`.
+  absl::StatusOr<at::Tensor> Load(const std::string& name,
+                                  const std::vector<int64_t>& expected_shape) const;
   bool Contains(const std::string& name) const;
 
  private:

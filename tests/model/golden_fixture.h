@@ -1,6 +1,7 @@
-// GoldenFixture: a Hugging Face golden directory (model/, golden.safetensors, clip WAVs) opened for the
-// parity tests, with tensor comparison helpers that print the measured errors. Test-only; one thread.
-// The directory comes from the first non-flag command-line argument, else $SPEECHLLM_GOLDEN_DIR.
+// GoldenFixture: a Hugging Face golden directory (model/, golden.safetensors, clip WAVs) opened for
+// the parity tests, with tensor comparison helpers that print the measured errors. Test-only; one
+// thread. The directory comes from the first non-flag command-line argument, else
+// $SPEECHLLM_GOLDEN_DIR.
 #ifndef SPEECHLLM_TESTS_MODEL_GOLDEN_FIXTURE_H_
 #define SPEECHLLM_TESTS_MODEL_GOLDEN_FIXTURE_H_
 

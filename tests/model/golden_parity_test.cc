@@ -1,7 +1,8 @@
-// Golden parity (label model, and gpu with SPEECHLLM_TEST_DEVICE=cuda): every tensor of a Hugging Face
-// golden fixture (MODEL.md 10) against this engine, in float32 and bfloat16. Data-driven: it checks
-// whatever keys the fixture holds (any layer count, optional real_features_NAME / real_mask_NAME) and
-// fails on keys it does not understand. Usage: golden_parity_test [FIXTURE_DIR] [gtest flags].
+// Golden parity (label model, and gpu with SPEECHLLM_TEST_DEVICE=cuda): every tensor of a Hugging
+// Face golden fixture (MODEL.md 10) against this engine, in float32 and bfloat16. Data-driven: it
+// checks whatever keys the fixture holds (any layer count, optional real_features_NAME /
+// real_mask_NAME) and fails on keys it does not understand. Usage: golden_parity_test [FIXTURE_DIR]
+// [gtest flags].
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
@@ -56,12 +57,12 @@ class GoldenParityTest : public ::testing::TestWithParam<std::string> {
 
   bool IsFloat32() const { return GetParam() == "float32"; }
   // Prints the errors and checks them against the bound for this dtype.
-  void Check(const std::string& what, const at::Tensor& out, const at::Tensor& ref, double float32_bound,
-             double bf16_bound = kBFloat16SanityRelative) {
+  void Check(const std::string& what, const at::Tensor& out, const at::Tensor& ref,
+             double float32_bound, double bf16_bound = kBFloat16SanityRelative) {
     const TensorErrors e = Compare(out, ref);
     const double bound = IsFloat32() ? float32_bound : bf16_bound;
-    std::printf("[%s %s] %-36s relative %.3g  max |err| %.3g  (bound %.0e)\n", GetParam().c_str(), Device().c_str(),
-                what.c_str(), e.relative, e.max_abs, bound);
+    std::printf("[%s %s] %-36s relative %.3g  max |err| %.3g  (bound %.0e)\n", GetParam().c_str(),
+                Device().c_str(), what.c_str(), e.relative, e.max_abs, bound);
     EXPECT_LE(e.relative, bound) << what;
   }
   at::Tensor PaddedFeatures(int64_t batch_index) {
@@ -89,7 +90,8 @@ class GoldenParityTest : public ::testing::TestWithParam<std::string> {
 TEST_P(GoldenParityTest, MelFilters) {
   if (!fixture_->Has("mel_filters")) return;
   const auto& dense = model_->log_mel().filter_bank().dense();
-  const at::Tensor ours = at::tensor(std::vector<double>(dense.begin(), dense.end())).view({-1, 128});
+  const at::Tensor ours =
+      at::tensor(std::vector<double>(dense.begin(), dense.end())).view({-1, 128});
   Check("mel_filters", ours, fixture_->Get("mel_filters"), 1e-6, 1e-6);
 }
 
@@ -100,10 +102,12 @@ TEST_P(GoldenParityTest, InputFeaturesMaskAndLengths) {
   for (int64_t b = 0; b < golden.size(0); ++b) {
     const std::string name = ClipName(b == 0 ? "a" : "b");
     const LogMelFeatures features = model_->log_mel().ExtractPadded(fixture_->Clip(name));
-    const at::Tensor ours = at::tensor(features.values).view({features.num_mel_bins, features.num_frames});
+    const at::Tensor ours =
+        at::tensor(features.values).view({features.num_mel_bins, features.num_frames});
     const TensorErrors e = Compare(ours, golden.select(0, b));
-    std::printf("[%s] input_features %s: max |err| %.3g (bound 1e-3), mean |err| %.3g (bound 1e-5)\n",
-                GetParam().c_str(), name.c_str(), e.max_abs, e.mean_abs);
+    std::printf(
+        "[%s] input_features %s: max |err| %.3g (bound 1e-3), mean |err| %.3g (bound 1e-5)\n",
+        GetParam().c_str(), name.c_str(), e.max_abs, e.mean_abs);
     EXPECT_LE(e.max_abs, 1e-3);
     EXPECT_LE(e.mean_abs, 1e-5);
     EXPECT_EQ(features.num_valid_frames, mask.select(0, b).sum().item<int64_t>());
@@ -124,9 +128,11 @@ TEST_P(GoldenParityTest, EncoderHiddenStatesOfClipA) {
   model_->encoder().Forward(PaddedFeatures(0).unsqueeze(0), {conv_positions}, &padded);
   // The engine's valid-prefix run: only the valid rows exist.
   std::vector<at::Tensor> prefix;
-  const at::Tensor features = PaddedFeatures(0).narrow(1, 0, std::min<int64_t>(valid_frames + 2, 3000));
+  const at::Tensor features =
+      PaddedFeatures(0).narrow(1, 0, std::min<int64_t>(valid_frames + 2, 3000));
   model_->encoder().EncodeValidPrefix(features, valid_frames, &prefix);
-  ASSERT_EQ(keys.size(), padded.size()) << "fixture and model disagree on the number of encoder layers";
+  ASSERT_EQ(keys.size(), padded.size())
+      << "fixture and model disagree on the number of encoder layers";
   for (const auto& [key, index_text] : keys) {
     const size_t i = std::stoul(index_text);
     ASSERT_LT(i, padded.size());
@@ -142,7 +148,8 @@ TEST_P(GoldenParityTest, EncoderLastHiddenStateOfTheMaskedBatch) {
   if (!fixture_->Has("encoder_last_hidden_state")) return;
   const at::Tensor features = fixture_->Get("input_features").to(model_->device());
   std::vector<int64_t> conv_positions;
-  for (int64_t b = 0; b < features.size(0); ++b) conv_positions.push_back(ConvOutputLength(ValidFrames(b)));
+  for (int64_t b = 0; b < features.size(0); ++b)
+    conv_positions.push_back(ConvOutputLength(ValidFrames(b)));
   const at::Tensor out = model_->encoder().Forward(features, conv_positions);
   const at::Tensor ref = fixture_->Get("encoder_last_hidden_state");
   Check("encoder_last_hidden_state (batch)", out, ref, kFloat32Relative);
@@ -169,7 +176,8 @@ TEST_P(GoldenParityTest, DecoderHiddenStatesAndLogits) {
     const std::string ids_key = "input_ids_" + letter;
     ASSERT_TRUE(fixture_->Has(ids_key)) << key << " needs " << ids_key;
     const at::Tensor ids_tensor = fixture_->Get(ids_key).reshape(-1).to(at::kLong);
-    const std::vector<int64_t> ids(ids_tensor.data_ptr<int64_t>(), ids_tensor.data_ptr<int64_t>() + ids_tensor.numel());
+    const std::vector<int64_t> ids(ids_tensor.data_ptr<int64_t>(),
+                                   ids_tensor.data_ptr<int64_t>() + ids_tensor.numel());
     auto features = model_->log_mel().ExtractValidPrefix(fixture_->Clip(ClipName(letter)));
     ASSERT_TRUE(features.ok());
     auto embeddings = model_->EmbedPrompt(ids, model_->EncodeClip(*features));
@@ -195,22 +203,24 @@ TEST_P(GoldenParityTest, DecoderHiddenStatesAndLogits) {
 TEST_P(GoldenParityTest, GreedyTokens) {
   for (const auto& [key, letter] : Matching("greedy_([a-z])")) {
     const at::Tensor ids_tensor = fixture_->Get("input_ids_" + letter).reshape(-1).to(at::kLong);
-    const std::vector<int64_t> prompt(ids_tensor.data_ptr<int64_t>(), ids_tensor.data_ptr<int64_t>() + ids_tensor.numel());
+    const std::vector<int64_t> prompt(ids_tensor.data_ptr<int64_t>(),
+                                      ids_tensor.data_ptr<int64_t>() + ids_tensor.numel());
     const at::Tensor golden = fixture_->Get(key).to(at::kLong);
     RuntimeOptions options;
     options.device = Device();
     options.dtype = GetParam();
     auto transcriber = OfflineTranscriber::Create(GoldenFixture::Directory() + "/model", options);
     ASSERT_TRUE(transcriber.ok()) << transcriber.status();
-    auto result = (*transcriber)->Transcribe(fixture_->Clip(ClipName(letter)), prompt, golden.numel());
+    auto result =
+        (*transcriber)->Transcribe(fixture_->Clip(ClipName(letter)), prompt, golden.numel());
     ASSERT_TRUE(result.ok()) << result.status();
     int matching = 0;
     for (int64_t i = 0; i < golden.numel(); ++i) {
       matching += i < static_cast<int64_t>(result->generated_ids.size()) &&
                   result->generated_ids[i] == golden[i].item<int64_t>();
     }
-    std::printf("[%s %s] %s: %d of %lld greedy tokens identical\n", GetParam().c_str(), Device().c_str(), key.c_str(),
-                matching, static_cast<long long>(golden.numel()));
+    std::printf("[%s %s] %s: %d of %lld greedy tokens identical\n", GetParam().c_str(),
+                Device().c_str(), key.c_str(), matching, static_cast<long long>(golden.numel()));
     if (IsFloat32()) EXPECT_EQ(matching, golden.numel()) << key;
   }
 }
@@ -219,24 +229,31 @@ TEST_P(GoldenParityTest, GreedyTokens) {
 TEST_P(GoldenParityTest, RealRecordingFeatures) {
   for (const auto& [key, name] : Matching("real_features_(.+)")) {
     const LogMelFeatures features = model_->log_mel().ExtractPadded(fixture_->Clip(name));
-    const at::Tensor ours = at::tensor(features.values).view({features.num_mel_bins, features.num_frames});
+    const at::Tensor ours =
+        at::tensor(features.values).view({features.num_mel_bins, features.num_frames});
     const TensorErrors e = Compare(ours, fixture_->Get(key).squeeze(0));
-    std::printf("[%s] %s: max |err| %.3g, mean |err| %.3g\n", GetParam().c_str(), key.c_str(), e.max_abs, e.mean_abs);
+    std::printf("[%s] %s: max |err| %.3g, mean |err| %.3g\n", GetParam().c_str(), key.c_str(),
+                e.max_abs, e.mean_abs);
     EXPECT_LE(e.max_abs, 1e-3);
     EXPECT_LE(e.mean_abs, 1e-5);
     if (fixture_->Has("real_mask_" + name)) {
-      EXPECT_EQ(features.num_valid_frames, fixture_->Get("real_mask_" + name).sum().item<int64_t>());
+      EXPECT_EQ(features.num_valid_frames,
+                fixture_->Get("real_mask_" + name).sum().item<int64_t>());
     }
   }
 }
 
 TEST_P(GoldenParityTest, EveryKeyIsUnderstood) {
   const std::regex known(
-      "mel_filters|input_features|feature_attention_mask|audio_output_lengths|encoder_hidden_\\d+_clip_a|"
-      "encoder_last_hidden_state|audio_embeds_[a-z]|input_ids_[a-z]|lm_hidden_\\d+_clip_[a-z]|logits_[a-z]|"
+      "mel_filters|input_features|feature_attention_mask|audio_output_lengths|encoder_hidden_\\d+_"
+      "clip_a|"
+      "encoder_last_hidden_state|audio_embeds_[a-z]|input_ids_[a-z]|lm_hidden_\\d+_clip_[a-z]|"
+      "logits_[a-z]|"
       "greedy_[a-z]|real_features_.+|real_mask_.+");
-  for (const std::string& key : fixture_->Keys()) EXPECT_TRUE(std::regex_match(key, known)) << "unchecked key " << key;
-  for (const char* required : {"mel_filters", "input_features", "encoder_last_hidden_state", "logits_a", "greedy_a"}) {
+  for (const std::string& key : fixture_->Keys())
+    EXPECT_TRUE(std::regex_match(key, known)) << "unchecked key " << key;
+  for (const char* required :
+       {"mel_filters", "input_features", "encoder_last_hidden_state", "logits_a", "greedy_a"}) {
     EXPECT_TRUE(fixture_->Has(required)) << "fixture lacks " << required;
   }
 }

@@ -59,7 +59,8 @@ TEST_F(LogMelGoldenTest, PaddedFeaturesMatchGolden) {
     ASSERT_EQ(features.num_frames, 3000);
     std::vector<float> ref(all.begin() + b * per_clip, all.begin() + (b + 1) * per_clip);
     const auto stats = CompareVectors(features.values, ref);
-    std::printf("input_features %s: max |err| %.3g, mean |err| %.3g\n", names[b], stats.max_abs, stats.mean_abs);
+    std::printf("input_features %s: max |err| %.3g, mean |err| %.3g\n", names[b], stats.max_abs,
+                stats.mean_abs);
     EXPECT_LE(stats.max_abs, 1e-3);
     EXPECT_LE(stats.mean_abs, 1e-5);
     double valid = 0;
@@ -77,7 +78,8 @@ TEST_F(LogMelGoldenTest, ValidPrefixEqualsPaddedColumns) {
   EXPECT_EQ(prefix->max_log10, padded.max_log10);
   for (int m = 0; m < 128; ++m) {
     for (int64_t t = 0; t < prefix->num_frames; ++t) {
-      ASSERT_EQ(prefix->values[m * prefix->num_frames + t], padded.values[m * 3000 + t]) << m << "," << t;
+      ASSERT_EQ(prefix->values[m * prefix->num_frames + t], padded.values[m * 3000 + t])
+          << m << "," << t;
     }
   }
 }

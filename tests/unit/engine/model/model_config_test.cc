@@ -83,20 +83,22 @@ TEST(ModelConfigTest, RejectsBadValuesWithFieldNames) {
     const char* json;
     const char* message;
   };
-  for (const Case& c : {
-           Case{"not json", "not valid JSON"},
-           Case{R"({"model_type": "whisper"})", "model_type"},
-           Case{R"({"text_config": {"hidden_size": "big"}})", "text_config.hidden_size"},
-           Case{R"({"text_config": {"num_attention_heads": 5, "num_key_value_heads": 2, "hidden_size": 640}})",
-                "num_key_value_heads"},
-           Case{R"({"text_config": {"hidden_act": "gelu"}})", "hidden_act"},
-           Case{R"({"text_config": {"use_sliding_window": true}})", "sliding_window"},
-           Case{R"({"text_config": {"rope_scaling": {"type": "yarn"}}})", "rope_scaling"},
-           Case{R"({"audio_config": {"activation_function": "gelu_new"}})", "activation_function"},
-           Case{R"({"audio_config": {"max_source_positions": 750}})", "max_source_positions"},
-           Case{R"({"dtype": "int8"})", "dtype"},
-           Case{R"({"audio_token_index": 200000})", "outside the vocabulary"},
-       }) {
+  for (
+      const Case& c : {
+          Case{"not json", "not valid JSON"},
+          Case{R"({"model_type": "whisper"})", "model_type"},
+          Case{R"({"text_config": {"hidden_size": "big"}})", "text_config.hidden_size"},
+          Case{
+              R"({"text_config": {"num_attention_heads": 5, "num_key_value_heads": 2, "hidden_size": 640}})",
+              "num_key_value_heads"},
+          Case{R"({"text_config": {"hidden_act": "gelu"}})", "hidden_act"},
+          Case{R"({"text_config": {"use_sliding_window": true}})", "sliding_window"},
+          Case{R"({"text_config": {"rope_scaling": {"type": "yarn"}}})", "rope_scaling"},
+          Case{R"({"audio_config": {"activation_function": "gelu_new"}})", "activation_function"},
+          Case{R"({"audio_config": {"max_source_positions": 750}})", "max_source_positions"},
+          Case{R"({"dtype": "int8"})", "dtype"},
+          Case{R"({"audio_token_index": 200000})", "outside the vocabulary"},
+      }) {
     auto config = ModelConfig::FromJson(c.json);
     ASSERT_FALSE(config.ok()) << c.json;
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << c.json;
@@ -105,7 +107,8 @@ TEST(ModelConfigTest, RejectsBadValuesWithFieldNames) {
 }
 
 TEST(ModelConfigTest, MissingDirectoryIsNotFound) {
-  EXPECT_EQ(ModelConfig::FromDirectory("/nonexistent/model").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ModelConfig::FromDirectory("/nonexistent/model").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(ModelConfigTest, PresetsMatchTheDocumentedShapes) {

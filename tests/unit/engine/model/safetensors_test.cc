@@ -1,10 +1,10 @@
 // SafetensorsFile / SafetensorsCheckpoint: round trips, shards, and every malformed-file error.
 #include "engine/model/safetensors.h"
 
+#include <unistd.h>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "engine/model/safetensors_writer.h"
 #include "gmock/gmock.h"
@@ -29,7 +29,8 @@ class SafetensorsTest : public ::testing::Test {
 
   std::string WriteBytes(const std::string& name, const std::string& bytes) {
     const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(path, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     return path;
   }
   // A raw file: 8-byte header length + header text + data.
@@ -118,18 +119,21 @@ TEST_F(SafetensorsTest, BadHeadersAreDataLoss) {
            Case{RawFile("[1,2]", 8), "not a JSON object"},
            Case{RawFile(ok_entry, 8, 1ull << 40), "header length"},
            Case{RawFile(R"({"w":{"dtype":"F32","shape":[2]}})", 8), "lacks"},
-           Case{RawFile(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "needs 12"},
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
+                "needs 12"},
            Case{RawFile(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8), "outside"},
-           Case{RawFile(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "negative"},
-           Case{RawFile(R"({"w":{"dtype":"F32","shape":"x","data_offsets":[0,8]}})", 8), "malformed"},
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
+                "negative"},
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":"x","data_offsets":[0,8]}})", 8),
+                "malformed"},
        }) {
     auto file = SafetensorsFile::Open(WriteBytes("h.safetensors", c.bytes));
     ASSERT_FALSE(file.ok()) << c.message;
     EXPECT_EQ(file.status().code(), absl::StatusCode::kDataLoss) << file.status();
     EXPECT_THAT(file.status().message(), HasSubstr(c.message));
   }
-  auto odd = SafetensorsFile::Open(
-      WriteBytes("d.safetensors", RawFile(R"({"w":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)));
+  auto odd = SafetensorsFile::Open(WriteBytes(
+      "d.safetensors", RawFile(R"({"w":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)));
   EXPECT_EQ(odd.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(odd.status().message(), HasSubstr("Q4"));
 }
@@ -137,7 +141,8 @@ TEST_F(SafetensorsTest, BadHeadersAreDataLoss) {
 TEST_F(SafetensorsTest, MissingFileIsNotFound) {
   EXPECT_EQ(SafetensorsFile::Open((dir_ / "nope.safetensors").string()).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(SafetensorsCheckpoint::Open(dir_.string()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SafetensorsCheckpoint::Open(dir_.string()).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(SafetensorsTest, ShardedIndexResolvesEveryTensor) {
@@ -160,10 +165,12 @@ TEST_F(SafetensorsTest, ShardedIndexResolvesEveryTensor) {
   EXPECT_THAT(wrong.status().message(), HasSubstr("does not contain"));
 
   WriteBytes("model.safetensors.index.json", R"({"weight_map":{"x":"missing.safetensors"}})");
-  EXPECT_EQ(SafetensorsCheckpoint::Open(dir_.string()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SafetensorsCheckpoint::Open(dir_.string()).status().code(),
+            absl::StatusCode::kNotFound);
 
   WriteBytes("model.safetensors.index.json", "{");
-  EXPECT_EQ(SafetensorsCheckpoint::Open(dir_.string()).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(SafetensorsCheckpoint::Open(dir_.string()).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST_F(SafetensorsTest, ReadsTheShardedFixture) {
