@@ -1,4 +1,4 @@
-// Golden parity (label model, and gpu with SPEECHLLM_TEST_DEVICE=cuda): every tensor of a Hugging
+// Golden parity (label model, and label gpu with --device=cuda): every tensor of a Hugging
 // Face golden fixture (MODEL.md 10) against this engine, in float32 and bfloat16. Data-driven: it
 // checks whatever keys the fixture holds (any layer count, optional real_features_NAME /
 // real_mask_NAME) and fails on keys it does not understand. Usage: golden_parity_test [FIXTURE_DIR]
@@ -6,7 +6,6 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <regex>
 
@@ -29,9 +28,9 @@ constexpr double kBFloat16LogitsRelative = 3e-2;
 // bfloat16 hidden states are reported and held to a loose sanity bound only.
 constexpr double kBFloat16SanityRelative = 1e-1;
 
-std::string Device() {
-  const char* device = std::getenv("SPEECHLLM_TEST_DEVICE");
-  return device != nullptr && *device != '\0' ? device : "cpu";
+std::string& Device() {
+  static std::string device = "cpu";
+  return device;
 }
 
 std::string ClipName(const std::string& letter) { return "clip_" + letter; }
@@ -264,8 +263,16 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, GoldenParityTest, ::testing::Values("float32", 
 }  // namespace
 }  // namespace speechllm::engine
 
+// Arguments after the gtest flags: [--device=cpu|cuda|cuda:N] [FIXTURE_DIR].
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  if (argc > 1) speechllm::testing::GoldenFixture::SetDirectory(argv[1]);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--device=", 0) == 0) {
+      speechllm::engine::Device() = arg.substr(9);
+    } else {
+      speechllm::testing::GoldenFixture::SetDirectory(arg);
+    }
+  }
   return RUN_ALL_TESTS();
 }
