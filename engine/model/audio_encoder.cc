@@ -134,4 +134,65 @@ at::Tensor AudioEncoder::EncodeValidPrefix(const at::Tensor& mel, int64_t num_va
   return out;
 }
 
+at::Tensor AudioEncoder::CachedSelfAttention(const Layer& layer, const at::Tensor& x,
+                                             at::Tensor* keys, at::Tensor* values) const {
+  const int64_t tokens = x.size(0);
+  const int64_t heads = config_.num_heads, head_dim = config_.head_dim();
+  const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  const at::Tensor new_keys = layer.k_proj.Forward(x);
+  const at::Tensor new_values = layer.v_proj.Forward(x);
+  *keys = keys->defined() ? at::cat({*keys, new_keys}, 0) : new_keys;
+  *values = values->defined() ? at::cat({*values, new_values}, 0) : new_values;
+  const int64_t context = keys->size(0);
+  const at::Tensor q =
+      (layer.q_proj.Forward(x) * scaling).view({tokens, heads, head_dim}).transpose(0, 1);
+  const at::Tensor k = keys->view({context, heads, head_dim}).transpose(0, 1);
+  const at::Tensor v = values->view({context, heads, head_dim}).transpose(0, 1);
+  const at::Tensor probs = at::softmax(at::matmul(q, k.transpose(-1, -2)), -1);
+  return layer.out_proj.Forward(
+      at::matmul(probs, v).transpose(0, 1).reshape({tokens, heads * head_dim}));
+}
+
+at::Tensor AudioEncoder::ConvBlock(const at::Tensor& mel, int64_t first_position,
+                                   int64_t end_position) const {
+  const int64_t positions = end_position - first_position;
+  TORCH_CHECK(
+      positions > 0 && first_position % 2 == 0 && end_position <= config_.max_source_positions,
+      "bad encoder block [", first_position, ", ", end_position, ")");
+  const bool first = first_position == 0;
+  TORCH_CHECK(mel.dim() == 2 && mel.size(1) == 2 * positions + (first ? 1 : 3), "block of ",
+              positions, " positions needs ", 2 * positions + (first ? 1 : 3), " frames, got ",
+              mel.sizes());
+  // Valid (unpadded) convolutions over the context frames; at the segment start the zero padding of
+  // conv1's input and of conv2's input stands in for the missing left context, as offline.
+  at::Tensor input = mel.to(conv1_weight_.scalar_type()).unsqueeze(0);
+  if (first) input = at::constant_pad_nd(input, {1, 0});
+  at::Tensor x = at::gelu(at::conv1d(input, conv1_weight_, conv1_bias_));
+  if (first) x = at::constant_pad_nd(x, {1, 0});
+  x = at::gelu(at::conv1d(x, conv2_weight_, conv2_bias_, /*stride=*/2));
+  return x.squeeze(0).transpose(0, 1);
+}
+
+at::Tensor AudioEncoder::EncodeBlock(const at::Tensor& mel, int64_t first_position,
+                                     int64_t end_position, EncoderKvCache* cache) const {
+  TORCH_CHECK(cache->num_positions == first_position, "encoder cache holds ", cache->num_positions,
+              " positions, block starts at ", first_position);
+  const int64_t positions = end_position - first_position;
+  at::Tensor x = ConvBlock(mel, first_position, end_position) +
+                 embed_positions_.narrow(0, first_position, positions);
+  cache->keys.resize(layers_.size());
+  cache->values.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = layers_[i];
+    x = x + CachedSelfAttention(layer, layer.self_attn_layer_norm.Forward(x), &cache->keys[i],
+                                &cache->values[i]);
+    x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
+  }
+  cache->num_positions = end_position;
+  x = at::avg_pool1d(x.transpose(0, 1).unsqueeze(0), /*kernel_size=*/{2}, /*stride=*/{2})
+          .squeeze(0)
+          .transpose(0, 1);
+  return layer_norm_.Forward(x);
+}
+
 }  // namespace speechllm::engine

@@ -17,6 +17,13 @@
 
 namespace speechllm::engine {
 
+// Keys and values of the encoder positions already computed in one segment (block mode): per layer
+// [positions, d_model]. Owned by the runner's per-sequence state; engine loop thread only.
+struct EncoderKvCache {
+  std::vector<at::Tensor> keys, values;
+  int64_t num_positions = 0;
+};
+
 class AudioEncoder {
  public:
   // Loads audio_tower.* (NOT_FOUND / INVALID_ARGUMENT naming the tensor on a missing or misshaped
@@ -41,6 +48,22 @@ class AudioEncoder {
   at::Tensor EncodeValidPrefix(const at::Tensor& mel, int64_t num_valid_frames,
                                std::vector<at::Tensor>* hidden_states = nullptr) const;
 
+  // Block mode (ARCHITECTURE 5): conv positions [first_position, end_position) of a segment from
+  // mel [num_mel_bins, frames] holding frames 2*first_position - 2 .. 2*end_position (frames 0 ..
+  // 2*end_position when first_position == 0, where the conv's zero padding is the left context).
+  // Conv outputs equal the offline ones; each position attends to itself, its chunk and the cached
+  // earlier positions, whose keys/values `cache` holds and receives. first_position must equal
+  // cache->num_positions and be even. Returns [(end_position - first_position) / 2, d_model].
+  at::Tensor EncodeBlock(const at::Tensor& mel, int64_t first_position, int64_t end_position,
+                         EncoderKvCache* cache) const;
+  // The conv stem part of EncodeBlock: [end_position - first_position, d_model], equal to rows
+  // [first_position, end_position) of the offline conv stem output (before positions are added).
+  at::Tensor ConvBlock(const at::Tensor& mel, int64_t first_position, int64_t end_position) const;
+  // The offline conv stem of one clip's features [num_mel_bins, frames] -> [positions, d_model].
+  at::Tensor ConvStemOf(const at::Tensor& mel) const {
+    return ConvStem(mel.unsqueeze(0)).squeeze(0);
+  }
+
  private:
   struct Layer {
     LayerNorm self_attn_layer_norm;
@@ -57,6 +80,10 @@ class AudioEncoder {
                          std::vector<at::Tensor>* hidden_states) const;
   at::Tensor SelfAttention(const Layer& layer, const at::Tensor& x,
                            const c10::optional<at::Tensor>& key_mask) const;
+  // Attention of new positions x [positions, d_model] over the cached and the new keys/values,
+  // which are appended to *keys / *values.
+  at::Tensor CachedSelfAttention(const Layer& layer, const at::Tensor& x, at::Tensor* keys,
+                                 at::Tensor* values) const;
 
   AudioEncoderConfig config_;
   at::Tensor conv1_weight_, conv1_bias_, conv2_weight_, conv2_bias_;

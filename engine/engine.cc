@@ -1,0 +1,234 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/scheduler.h"
+
+namespace speechllm::engine {
+
+struct Engine::InboxMessage {
+  enum class Kind { kAdd, kStart, kChunk, kEnd, kRelease } kind;
+  SequenceId id = kInvalidSequenceId;
+  SequenceConfig config;
+  SegmentStart start;
+  std::unique_ptr<EncoderChunk> chunk;
+  std::unique_ptr<SegmentEnd> end;
+};
+
+Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
+    : config_(config),
+      model_config_(runner->config()),
+      scheduler_(std::make_unique<Scheduler>(config, runner->config(), runner->num_kv_blocks(),
+                                             runner->block_size())),
+      runner_(std::move(runner)) {
+  {
+    absl::MutexLock lock(&mutex_);
+    stats_.kv_blocks_total = runner_->num_kv_blocks();
+  }
+  loop_ = std::thread([this] { Loop(); });
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Stop() {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (stopping_ && !loop_.joinable()) return;
+    stopping_ = true;
+  }
+  if (loop_.joinable()) loop_.join();
+}
+
+absl::Status Engine::Post(InboxMessage message) {
+  absl::MutexLock lock(&mutex_);
+  if (stopping_) return absl::UnavailableError("engine stopped");
+  inbox_.push_back(std::move(message));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
+  if (config.max_new_tokens_per_update < 1 || config.max_new_tokens_per_segment < 1) {
+    return absl::InvalidArgumentError(
+        "max_new_tokens_per_update and max_new_tokens_per_segment must be >= 1");
+  }
+  const int64_t block_size = runner_->block_size();
+  const int64_t worst_tokens = config_.max_prefix_tokens + config_.max_audio_tokens_per_segment +
+                               config_.max_suffix_tokens + config.max_new_tokens_per_segment + 1;
+  const int64_t worst_blocks = (worst_tokens + block_size - 1) / block_size;
+  absl::MutexLock lock(&mutex_);
+  if (stopping_) return absl::UnavailableError("engine stopped");
+  if (static_cast<int64_t>(reservations_.size()) >= config_.max_num_sequences) {
+    ++stats_.admission_rejections;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "engine at its limit of ", config_.max_num_sequences, " concurrent sequences"));
+  }
+  if (reserved_blocks_ + worst_blocks > stats_.kv_blocks_total) {
+    ++stats_.admission_rejections;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("KV cache budget exhausted: a stream needs ", worst_blocks, " blocks, ",
+                     stats_.kv_blocks_total - reserved_blocks_, " of ", stats_.kv_blocks_total,
+                     " are unreserved"));
+  }
+  const SequenceId id = next_id_++;
+  reserved_blocks_ += worst_blocks;
+  reservations_.emplace_back(id, worst_blocks);
+  InboxMessage message{InboxMessage::Kind::kAdd, id};
+  message.config = config;
+  inbox_.push_back(std::move(message));
+  return id;
+}
+
+absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
+  if (static_cast<int64_t>(start.prefix_ids.size()) > config_.max_prefix_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("segment prefix of ", start.prefix_ids.size(),
+                                                   " tokens exceeds max_prefix_tokens ",
+                                                   config_.max_prefix_tokens));
+  }
+  if (start.suffix_ids.empty() ||
+      static_cast<int64_t>(start.suffix_ids.size()) > config_.max_suffix_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("segment suffix must hold 1 to ",
+                                                   config_.max_suffix_tokens, " tokens, got ",
+                                                   start.suffix_ids.size()));
+  }
+  for (const auto* ids : {&start.prefix_ids, &start.suffix_ids}) {
+    for (int64_t token : *ids) {
+      if (token < 0 || token >= model_config_.text.vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("prompt token id ", token, " outside the vocabulary"));
+      }
+    }
+  }
+  InboxMessage message{InboxMessage::Kind::kStart, id};
+  message.start = std::move(start);
+  return Post(std::move(message));
+}
+
+absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk) {
+  const int64_t frames_expected =
+      2 * (chunk->end_position - chunk->first_position) + (chunk->first_position == 0 ? 1 : 3);
+  if (chunk->first_position < 0 || chunk->end_position <= chunk->first_position ||
+      chunk->end_position > model_config_.audio.max_source_positions ||
+      chunk->first_position % 2 != 0 ||
+      static_cast<int64_t>(chunk->frames.size()) !=
+          frames_expected * model_config_.audio.num_mel_bins) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed encoder chunk [",
+                                                   chunk->first_position, ", ", chunk->end_position,
+                                                   ") with ", chunk->frames.size(), " values"));
+  }
+  InboxMessage message{InboxMessage::Kind::kChunk, id};
+  message.chunk = std::move(chunk);
+  return Post(std::move(message));
+}
+
+absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) {
+  if (end->num_frames * model_config_.audio.num_mel_bins !=
+          static_cast<int64_t>(end->features.size()) ||
+      end->num_valid_frames > end->num_frames ||
+      end->num_frames > model_config_.features.max_frames()) {
+    return absl::InvalidArgumentError("malformed segment end features");
+  }
+  InboxMessage message{InboxMessage::Kind::kEnd, id};
+  message.end = std::move(end);
+  return Post(std::move(message));
+}
+
+void Engine::Release(SequenceId id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = std::find_if(reservations_.begin(), reservations_.end(),
+                         [id](const auto& r) { return r.first == id; });
+  if (it == reservations_.end()) return;
+  reserved_blocks_ -= it->second;
+  reservations_.erase(it);
+  InboxMessage message{InboxMessage::Kind::kRelease, id};
+  inbox_.push_back(std::move(message));
+  // Outputs of the released sequence that were not taken yet are dropped.
+  outputs_.erase(
+      std::remove_if(outputs_.begin(), outputs_.end(), [id](const auto& o) { return o.id == id; }),
+      outputs_.end());
+}
+
+std::vector<SequenceOutput> Engine::PopOutputs(absl::Duration timeout) {
+  absl::MutexLock lock(&mutex_);
+  auto ready = [this]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return !outputs_.empty() || stopping_; };
+  mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  std::vector<SequenceOutput> out(std::make_move_iterator(outputs_.begin()),
+                                  std::make_move_iterator(outputs_.end()));
+  outputs_.clear();
+  return out;
+}
+
+EngineStats Engine::stats() const {
+  absl::MutexLock lock(&mutex_);
+  EngineStats stats = stats_;
+  stats.kv_blocks_reserved = reserved_blocks_;
+  return stats;
+}
+
+void Engine::DrainInbox() {
+  std::deque<InboxMessage> messages;
+  {
+    absl::MutexLock lock(&mutex_);
+    // Sleep until there is something to do: new messages, or work the scheduler already holds.
+    const bool has_work = scheduler_->HasWork();
+    auto wake = [this, has_work]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return has_work || !inbox_.empty() || stopping_;
+    };
+    mutex_.Await(absl::Condition(&wake));
+    messages.swap(inbox_);
+  }
+  for (InboxMessage& m : messages) {
+    switch (m.kind) {
+      case InboxMessage::Kind::kAdd:
+        scheduler_->AddSequence(m.id, m.config);
+        break;
+      case InboxMessage::Kind::kStart:
+        scheduler_->StartSegment(m.id, std::move(m.start));
+        break;
+      case InboxMessage::Kind::kChunk:
+        scheduler_->AddChunk(m.id, std::move(m.chunk));
+        break;
+      case InboxMessage::Kind::kEnd:
+        scheduler_->EndSegment(m.id, std::move(m.end));
+        break;
+      case InboxMessage::Kind::kRelease:
+        scheduler_->RemoveSequence(m.id);
+        break;
+    }
+  }
+}
+
+void Engine::Loop() {
+  while (true) {
+    DrainInbox();
+    {
+      absl::MutexLock lock(&mutex_);
+      if (stopping_) break;
+    }
+    const StepPlan plan = scheduler_->Schedule();
+    for (SequenceId id : scheduler_->TakeRunnerResets()) runner_->ResetSequence(id);
+    absl::StatusOr<StepResult> result = StepResult{};
+    absl::Duration step_time;
+    if (!plan.empty()) {
+      const absl::Time start = absl::Now();
+      result = runner_->Execute(plan);
+      step_time = absl::Now() - start;
+    }
+    std::vector<SequenceOutput> outputs = scheduler_->Update(plan, result, step_time);
+    for (SequenceId id : scheduler_->TakeRunnerResets()) runner_->ResetSequence(id);
+    absl::MutexLock lock(&mutex_);
+    if (!plan.empty()) ++stats_.steps;
+    stats_.active_sequences = scheduler_->num_sequences();
+    stats_.kv_blocks_used = scheduler_->kv().num_blocks() - scheduler_->kv().NumFreeBlocks();
+    stats_.tokens_generated = scheduler_->tokens_generated();
+    for (SequenceOutput& output : outputs) {
+      // Drop outputs of sequences released meanwhile.
+      const bool live = std::any_of(reservations_.begin(), reservations_.end(),
+                                    [&](const auto& r) { return r.first == output.id; });
+      if (live) outputs_.push_back(std::move(output));
+    }
+  }
+}
+
+}  // namespace speechllm::engine

@@ -1,0 +1,92 @@
+// Engine: the facade of the inference engine. One loop thread owns the ModelRunner (and so the
+// model and the device); callers on any thread post work into its inbox (AddSequence is answered
+// synchronously for admission) and take finished updates with PopOutputs. Sequences are addressed
+// by id only. Thread safety: every public method may be called from any thread.
+#ifndef SPEECHLLM_ENGINE_ENGINE_H_
+#define SPEECHLLM_ENGINE_ENGINE_H_
+
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/engine_config.h"
+#include "engine/model_runner.h"
+#include "engine/types.h"
+
+namespace speechllm::engine {
+
+class Scheduler;
+
+// Counters for metrics and tests (a snapshot).
+struct EngineStats {
+  int64_t steps = 0;
+  int64_t active_sequences = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t kv_blocks_used = 0;
+  int64_t kv_blocks_reserved = 0;
+  int64_t tokens_generated = 0;
+  int64_t admission_rejections = 0;
+};
+
+class Engine {
+ public:
+  // Takes ownership of `runner` and starts the loop thread.
+  Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner);
+  ~Engine();  // Stop()s
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const ModelConfig& model_config() const { return model_config_; }
+  const EngineConfig& config() const { return config_; }
+
+  // Admits a stream: RESOURCE_EXHAUSTED when max_num_sequences are active or the worst-case KV of
+  // one more segment does not fit; INVALID_ARGUMENT for a bad config; UNAVAILABLE once stopped.
+  absl::StatusOr<SequenceId> AddSequence(const SequenceConfig& config);
+  // Work for a sequence, applied in segment order. Chunks and ends of a segment that has not
+  // started yet wait for its StartSegment. NOT_FOUND for an unknown or released id;
+  // INVALID_ARGUMENT for a prompt longer than the configured limits. Ownership of chunk/end moves
+  // to the engine.
+  absl::Status StartSegment(SequenceId id, SegmentStart start);
+  absl::Status SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk);
+  absl::Status EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end);
+  // The stream is gone (finished, cancelled or failed): its blocks and encoder state are freed at
+  // the next step and later outputs for it are dropped. Unknown ids are ignored.
+  void Release(SequenceId id);
+
+  // Outputs in production order; waits up to `timeout` for the first one. Empty after Stop().
+  std::vector<SequenceOutput> PopOutputs(absl::Duration timeout);
+
+  // Stops the loop thread; pending work is dropped. Idempotent.
+  void Stop();
+  EngineStats stats() const;
+
+ private:
+  struct InboxMessage;
+  void Loop();
+  void DrainInbox() ABSL_LOCKS_EXCLUDED(mutex_);
+  absl::Status Post(InboxMessage message);
+
+  const EngineConfig config_;
+  const ModelConfig model_config_;
+  std::unique_ptr<Scheduler> scheduler_;  // loop thread only
+  std::unique_ptr<ModelRunner> runner_;   // loop thread only
+
+  mutable absl::Mutex mutex_;
+  std::deque<InboxMessage> inbox_ ABSL_GUARDED_BY(mutex_);
+  std::deque<SequenceOutput> outputs_ ABSL_GUARDED_BY(mutex_);
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  SequenceId next_id_ ABSL_GUARDED_BY(mutex_) = 1;
+  int64_t reserved_blocks_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::vector<std::pair<SequenceId, int64_t>> reservations_ ABSL_GUARDED_BY(mutex_);
+  EngineStats stats_ ABSL_GUARDED_BY(mutex_);
+  std::thread loop_;
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_ENGINE_H_

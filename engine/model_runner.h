@@ -1,0 +1,34 @@
+// ModelRunner: the one seam between scheduling and compute. TorchModelRunner owns the weights, the
+// paged KV pool and per-sequence encoder state; FakeModelRunner replays a deterministic toy model
+// so that the scheduler, sessions and the gRPC layer test without weights. Called only from the
+// engine loop thread.
+#ifndef SPEECHLLM_ENGINE_MODEL_RUNNER_H_
+#define SPEECHLLM_ENGINE_MODEL_RUNNER_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "engine/model/model_config.h"
+#include "engine/step_plan.h"
+
+namespace speechllm::engine {
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  // KV blocks of `block_size()` tokens the runner holds for all sequences together.
+  virtual int64_t num_kv_blocks() const = 0;
+  virtual int64_t block_size() const = 0;
+
+  // Runs one step. A failure (INTERNAL for torch errors) fails the sequences of the step.
+  virtual absl::StatusOr<StepResult> Execute(const StepPlan& plan) = 0;
+  // Drops the encoder cache and audio embeddings of a sequence's segment (a new segment starts or
+  // the sequence is released). KV blocks are the caller's bookkeeping and need no call.
+  virtual void ResetSequence(SequenceId id) = 0;
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_MODEL_RUNNER_H_

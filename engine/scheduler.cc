@@ -1,0 +1,411 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/audio_lengths.h"
+
+namespace speechllm::engine {
+
+Scheduler::Scheduler(const EngineConfig& config, const ModelConfig& model, int64_t num_kv_blocks,
+                     int64_t block_size)
+    : config_(config), model_(model), kv_(num_kv_blocks, block_size) {}
+
+Sequence* Scheduler::Find(SequenceId id) {
+  auto it = sequences_.find(id);
+  return it == sequences_.end() ? nullptr : it->second.get();
+}
+
+void Scheduler::AddSequence(SequenceId id, const SequenceConfig& config) {
+  auto sequence = std::make_unique<Sequence>();
+  sequence->id = id;
+  sequence->config = config;
+  sequences_[id] = std::move(sequence);
+  order_.push_back(id);
+}
+
+void Scheduler::RemoveSequence(SequenceId id) {
+  if (Find(id) == nullptr) return;
+  kv_.Free(id);
+  runner_resets_.push_back(id);
+  sequences_.erase(id);
+  order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+}
+
+void Scheduler::StartSegment(SequenceId id, SegmentStart start) {
+  if (Sequence* s = Find(id); s != nullptr && !s->failed) s->starts.push_back(std::move(start));
+}
+
+void Scheduler::AddChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk) {
+  Sequence* s = Find(id);
+  if (s == nullptr || s->failed) return;
+  // Without partials an exact final re-encodes the whole segment: chunks would be wasted work.
+  if (!s->config.partial_updates && s->config.final_mode == FinalMode::kExact) return;
+  s->chunks.push_back(std::move(chunk));
+}
+
+void Scheduler::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) {
+  if (Sequence* s = Find(id); s != nullptr && !s->failed) s->ends.push_back(std::move(end));
+}
+
+bool Scheduler::IsStop(int64_t token_id) const {
+  const auto& stops = model_.stop_token_ids;
+  return std::find(stops.begin(), stops.end(), token_id) != stops.end();
+}
+
+int64_t Scheduler::AudioTokensOf(const EncoderChunk& chunk) const {
+  return (chunk.end_position - chunk.first_position) / 2;  // pooling pairs inside the chunk
+}
+
+void Scheduler::MaybeBeginSegment(Sequence* s) {
+  if (s->phase != SegmentPhase::kWaitingStart || s->starts.empty()) return;
+  SegmentStart start = std::move(s->starts.front());
+  s->starts.pop_front();
+  s->segment_index = start.segment_index;
+  s->prefix_ids = std::move(start.prefix_ids);
+  s->suffix_ids = std::move(start.suffix_ids);
+  s->kv_tokens = 0;
+  s->audio_in_kv = 0;
+  s->update_open = false;
+  s->final_started = false;
+  s->forced.clear();
+  s->hypothesis.clear();
+  s->margins.clear();
+  s->pending_token = false;
+  s->new_tokens_in_update = 0;
+  s->commit_conflicts = 0;
+  // Work of earlier segments can no longer be used.
+  while (!s->chunks.empty() && s->chunks.front()->segment_index < s->segment_index)
+    s->chunks.pop_front();
+  while (!s->ends.empty() && s->ends.front()->segment_index < s->segment_index) s->ends.pop_front();
+  s->phase = SegmentPhase::kPrefix;
+}
+
+bool Scheduler::AddPrefill(Sequence* s, StepPlan* plan, int64_t start_position,
+                           std::vector<int64_t> token_ids, int64_t first_audio_row,
+                           int64_t first_logit_index) {
+  kv_.Truncate(s->id, start_position);
+  const absl::Status reserved =
+      kv_.Reserve(s->id, start_position + static_cast<int64_t>(token_ids.size()));
+  if (!reserved.ok()) {
+    Fail(s, reserved, &interrupted_outputs_);
+    return false;
+  }
+  PrefillItem item;
+  item.id = s->id;
+  item.start_position = start_position;
+  item.token_ids = std::move(token_ids);
+  item.first_audio_row = first_audio_row;
+  item.block_table = kv_.BlockTable(s->id);
+  item.first_logit_index = first_logit_index;
+  plan->prefills.push_back(std::move(item));
+  return true;
+}
+
+bool Scheduler::PlanVerify(Sequence* s, StepPlan* plan, std::vector<int64_t> tokens,
+                           bool with_suffix) {
+  const int64_t new_audio = static_cast<int64_t>(tokens.size());
+  const int64_t first_audio_row = s->audio_in_kv;
+  const int64_t start = s->frontier();
+  if (!with_suffix) {
+    s->verify_new_audio = new_audio;
+    s->activity = Activity::kAdvance;
+    return AddPrefill(s, plan, start, std::move(tokens), first_audio_row, new_audio);
+  }
+  // Draft: the committed tokens, then the previous hypothesis where it continues them.
+  std::vector<int64_t> draft = s->forced;
+  if (s->hypothesis.size() > s->forced.size() &&
+      std::equal(s->forced.begin(), s->forced.end(), s->hypothesis.begin())) {
+    draft.insert(draft.end(), s->hypothesis.begin() + s->forced.size(), s->hypothesis.end());
+  }
+  if (static_cast<int>(draft.size()) > s->config.max_new_tokens_per_segment) {
+    draft.resize(s->config.max_new_tokens_per_segment);
+  }
+  tokens.insert(tokens.end(), s->suffix_ids.begin(), s->suffix_ids.end());
+  tokens.insert(tokens.end(), draft.begin(), draft.end());
+  s->draft = std::move(draft);
+  s->verify_first_position = start;
+  s->verify_new_audio = new_audio;
+  s->activity = Activity::kVerify;
+  const int64_t first_logit = new_audio + static_cast<int64_t>(s->suffix_ids.size()) - 1;
+  return AddPrefill(s, plan, start, std::move(tokens), first_audio_row, first_logit);
+}
+
+bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
+  if (s->failed) return false;
+  MaybeBeginSegment(s);
+  s->activity = Activity::kIdle;
+  if (s->phase == SegmentPhase::kWaitingStart) return false;
+  const size_t prefills_before = plan->prefills.size();
+  if (s->phase == SegmentPhase::kPrefix && s->prefix_ids.empty())
+    s->phase = SegmentPhase::kListening;
+  if (s->phase == SegmentPhase::kPrefix) {
+    s->activity = Activity::kPrefix;
+    if (!AddPrefill(s, plan, 0, s->prefix_ids, 0, static_cast<int64_t>(s->prefix_ids.size())))
+      return false;
+  } else {
+    const bool has_end = !s->ends.empty() && s->ends.front()->segment_index == s->segment_index;
+    const bool has_chunks =
+        !s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index;
+    if (has_end && !s->final_started) {
+      s->end_in_step = std::move(s->ends.front());
+      s->ends.pop_front();
+      const SegmentEnd& end = *s->end_in_step;
+      s->update_open = true;  // an open partial update is superseded by the final
+      s->final_started = true;
+      s->phase = SegmentPhase::kFinalizing;
+      s->pending_token = false;
+      s->new_tokens_in_update = 0;
+      s->forced = end.forced_prefix_ids;
+      s->audio_end_seconds = end.audio_end_seconds;
+      s->input_time = end.endpoint_time;
+      s->compute_time = absl::ZeroDuration();
+      int64_t new_audio = 0;
+      if (s->config.final_mode == FinalMode::kExact) {
+        while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)
+          s->chunks.pop_front();
+        new_audio = AudioTokenCount(end.num_valid_frames);
+        s->audio_in_kv = 0;  // the whole segment is re-encoded with full attention
+        if (new_audio > 0)
+          plan->encodes.push_back({s->id, EncodeItem::Kind::kFull, nullptr, s->end_in_step.get()});
+      } else {
+        while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index) {
+          s->chunks_in_step.push_back(std::move(s->chunks.front()));
+          s->chunks.pop_front();
+        }
+        for (const auto& chunk : s->chunks_in_step) {
+          plan->encodes.push_back({s->id, EncodeItem::Kind::kBlock, chunk.get(), nullptr});
+          new_audio += AudioTokensOf(*chunk);
+        }
+        if (end.tail.end_position > end.tail.first_position) {
+          plan->encodes.push_back({s->id, EncodeItem::Kind::kBlock, &end.tail, nullptr});
+          new_audio += AudioTokensOf(end.tail);
+        }
+      }
+      if (s->audio_in_kv + new_audio == 0) {  // nothing to transcribe: an empty final
+        FinishUpdate(s, &interrupted_outputs_);
+        return false;
+      }
+      if (!PlanVerify(s, plan, std::vector<int64_t>(new_audio, model_.audio_token_id), true))
+        return false;
+    } else if (has_chunks && !s->final_started) {
+      if (s->update_open)
+        FinishUpdate(s, &interrupted_outputs_);  // new audio interrupts the update
+      int64_t new_audio = 0;
+      while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index) {
+        new_audio += AudioTokensOf(*s->chunks.front());
+        s->chunks_in_step.push_back(std::move(s->chunks.front()));
+        s->chunks.pop_front();
+      }
+      for (const auto& chunk : s->chunks_in_step) {
+        plan->encodes.push_back({s->id, EncodeItem::Kind::kBlock, chunk.get(), nullptr});
+      }
+      const EncoderChunk& last = *s->chunks_in_step.back();
+      s->forced = last.forced_prefix_ids;
+      s->audio_end_seconds = last.audio_end_seconds;
+      s->input_time = last.arrival_time;
+      s->compute_time = absl::ZeroDuration();
+      s->update_open = s->config.partial_updates;
+      s->new_tokens_in_update = 0;
+      if (!PlanVerify(s, plan, std::vector<int64_t>(new_audio, model_.audio_token_id),
+                      s->config.partial_updates)) {
+        return false;
+      }
+    } else if (s->update_open && s->pending_token) {
+      s->activity = Activity::kDecode;
+      if (!AddPrefill(s, plan, s->kv_tokens, {s->hypothesis.back()}, 0, 0)) return false;
+    } else {
+      return false;
+    }
+  }
+  if (plan->prefills.size() > prefills_before)
+    *budget -= static_cast<int64_t>(plan->prefills.back().token_ids.size());
+  return true;
+}
+
+StepPlan Scheduler::Schedule() {
+  StepPlan plan;
+  int64_t budget = config_.max_step_tokens;
+  const size_t n = order_.size();
+  for (size_t i = 0; i < n && budget > 0; ++i) {
+    Sequence* s = Find(order_[(next_start_ + i) % n]);
+    PlanSequence(s, &plan, &budget);
+  }
+  if (n > 0) next_start_ = (next_start_ + 1) % n;
+  return plan;
+}
+
+void Scheduler::FinishUpdate(Sequence* s, std::vector<SequenceOutput>* out) {
+  SequenceOutput output;
+  output.id = s->id;
+  output.segment_index = s->segment_index;
+  output.is_final = s->final_started;
+  output.token_ids = s->hypothesis;
+  output.token_margins = s->margins;
+  output.commit_conflicts = s->commit_conflicts;
+  output.audio_end_seconds = s->audio_end_seconds;
+  output.input_time = s->input_time;
+  output.compute_time = s->compute_time;
+  out->push_back(std::move(output));
+  s->update_open = false;
+  s->pending_token = false;
+  if (s->final_started) {  // the segment is done: free everything it held
+    kv_.Free(s->id);
+    runner_resets_.push_back(s->id);
+    s->final_started = false;
+    s->phase = SegmentPhase::kWaitingStart;
+    s->kv_tokens = 0;
+    s->audio_in_kv = 0;
+  }
+}
+
+void Scheduler::Fail(Sequence* s, const absl::Status& status, std::vector<SequenceOutput>* out) {
+  if (s->failed) return;
+  s->failed = true;
+  SequenceOutput output;
+  output.id = s->id;
+  output.segment_index = s->segment_index;
+  output.is_final = true;
+  output.status = status;
+  out->push_back(std::move(output));
+  kv_.Free(s->id);
+  runner_resets_.push_back(s->id);
+  s->chunks.clear();
+  s->ends.clear();
+  s->starts.clear();
+}
+
+void Scheduler::ApplyVerify(Sequence* s, const std::vector<TokenChoice>& choices,
+                            std::vector<SequenceOutput>* out) {
+  s->audio_in_kv += s->verify_new_audio;
+  const int64_t draft_size = static_cast<int64_t>(s->draft.size());
+  if (static_cast<int64_t>(choices.size()) != draft_size + 1) {
+    Fail(s,
+         absl::InternalError(absl::StrCat("runner returned ", choices.size(),
+                                          " choices for a draft of ", draft_size)),
+         out);
+    return;
+  }
+  const int64_t forced = std::min<int64_t>(static_cast<int64_t>(s->forced.size()), draft_size);
+  int64_t accepted = 0;
+  while (accepted < draft_size) {
+    const bool agrees = choices[accepted].token_id == s->draft[accepted];
+    if (accepted < forced) {
+      s->commit_conflicts +=
+          agrees ? 0 : 1;  // committed text stays, even where the model disagrees
+    } else if (!agrees) {
+      break;
+    }
+    ++accepted;
+  }
+  s->hypothesis.assign(s->draft.begin(), s->draft.begin() + accepted);
+  s->margins.clear();
+  for (int64_t i = 0; i < accepted; ++i) s->margins.push_back(choices[i].margin);
+  s->kv_tokens = s->verify_first_position + s->verify_new_audio +
+                 static_cast<int64_t>(s->suffix_ids.size()) + accepted;
+  kv_.Truncate(s->id, s->kv_tokens);
+  s->pending_token = false;
+  ApplyDecode(s, choices[accepted], out);
+}
+
+void Scheduler::ApplyDecode(Sequence* s, const TokenChoice& choice,
+                            std::vector<SequenceOutput>* out) {
+  if (s->pending_token) ++s->kv_tokens;  // the token fed in this step is now cached
+  s->pending_token = false;
+  const int max_segment = s->config.max_new_tokens_per_segment;
+  if (IsStop(choice.token_id) || static_cast<int>(s->hypothesis.size()) >= max_segment) {
+    FinishUpdate(s, out);
+    return;
+  }
+  s->hypothesis.push_back(choice.token_id);
+  s->margins.push_back(choice.margin);
+  s->pending_token = true;
+  ++s->new_tokens_in_update;
+  ++tokens_generated_;
+  const bool update_full =
+      !s->final_started && s->new_tokens_in_update >= s->config.max_new_tokens_per_update;
+  if (update_full || static_cast<int>(s->hypothesis.size()) >= max_segment) FinishUpdate(s, out);
+}
+
+std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
+                                              const absl::StatusOr<StepResult>& result,
+                                              absl::Duration step_time) {
+  std::vector<SequenceOutput> out = std::move(interrupted_outputs_);
+  interrupted_outputs_.clear();
+  std::vector<Sequence*> touched;
+  for (const EncodeItem& item : plan.encodes) touched.push_back(Find(item.id));
+  for (const PrefillItem& item : plan.prefills) touched.push_back(Find(item.id));
+  if (!result.ok()) {
+    for (Sequence* s : touched) {
+      if (s != nullptr) Fail(s, result.status(), &out);
+    }
+  } else if (result->choices.size() != plan.prefills.size()) {
+    for (Sequence* s : touched) {
+      if (s != nullptr)
+        Fail(s, absl::InternalError("runner returned a result of the wrong size"), &out);
+    }
+  } else {
+    for (size_t i = 0; i < plan.prefills.size(); ++i) {
+      Sequence* s = Find(plan.prefills[i].id);
+      if (s == nullptr || s->failed) continue;
+      s->compute_time += step_time;
+      switch (s->activity) {
+        case Activity::kPrefix:
+          s->kv_tokens = static_cast<int64_t>(s->prefix_ids.size());
+          s->phase = SegmentPhase::kListening;
+          break;
+        case Activity::kAdvance:
+          s->audio_in_kv += s->verify_new_audio;
+          s->kv_tokens = s->frontier();
+          break;
+        case Activity::kVerify:
+          ApplyVerify(s, result->choices[i], &out);
+          break;
+        case Activity::kDecode:
+          if (result->choices[i].empty()) {
+            Fail(s, absl::InternalError("no choice for a decode token"), &out);
+          } else {
+            ApplyDecode(s, result->choices[i][0], &out);
+          }
+          break;
+        case Activity::kIdle:
+          break;
+      }
+    }
+  }
+  for (Sequence* s : touched) {
+    if (s == nullptr) continue;
+    s->activity = Activity::kIdle;
+    s->chunks_in_step.clear();
+    s->end_in_step.reset();
+  }
+  return out;
+}
+
+std::vector<SequenceId> Scheduler::TakeRunnerResets() {
+  std::vector<SequenceId> resets = std::move(runner_resets_);
+  runner_resets_.clear();
+  return resets;
+}
+
+bool Scheduler::HasWork() const {
+  if (!interrupted_outputs_.empty()) return true;
+  for (const auto& [id, s] : sequences_) {
+    if (s->failed) continue;
+    if (s->phase == SegmentPhase::kWaitingStart) {
+      if (!s->starts.empty()) return true;
+      continue;
+    }
+    if (s->phase == SegmentPhase::kPrefix) return true;
+    // Work of later segments waits for their StartSegment.
+    if (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index &&
+        !s->final_started)
+      return true;
+    if (!s->ends.empty() && s->ends.front()->segment_index == s->segment_index && !s->final_started)
+      return true;
+    if (s->update_open && s->pending_token) return true;
+  }
+  return false;
+}
+
+}  // namespace speechllm::engine

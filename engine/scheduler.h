@@ -1,0 +1,82 @@
+// Scheduler: the engine's policy. It owns the sequences, turns their queued work into a StepPlan
+// (one item per sequence per step: a prefix prefill, an update that encodes new chunks and verifies
+// the previous hypothesis as a draft, one decode token, or a segment's final) within the step's
+// token budget and the free KV blocks, and applies the runner's results (draft acceptance, KV
+// truncation, outputs). Engine loop thread only; no locks.
+#ifndef SPEECHLLM_ENGINE_SCHEDULER_H_
+#define SPEECHLLM_ENGINE_SCHEDULER_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/engine_config.h"
+#include "engine/kv_cache_manager.h"
+#include "engine/model/model_config.h"
+#include "engine/sequence.h"
+#include "engine/step_plan.h"
+
+namespace speechllm::engine {
+
+class Scheduler {
+ public:
+  Scheduler(const EngineConfig& config, const ModelConfig& model, int64_t num_kv_blocks,
+            int64_t block_size);
+
+  // Inbox messages, applied on the loop thread.
+  void AddSequence(SequenceId id, const SequenceConfig& config);
+  void RemoveSequence(SequenceId id);
+  void StartSegment(SequenceId id, SegmentStart start);
+  void AddChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk);
+  void EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end);
+
+  // The next step. Outputs of updates that new work interrupted are queued for TakeOutputs.
+  StepPlan Schedule();
+  // Applies the results of `plan` (or fails its sequences when `result` is an error) and returns
+  // the finished partials and finals. `step_time` is charged to every sequence in the step.
+  std::vector<SequenceOutput> Update(const StepPlan& plan, const absl::StatusOr<StepResult>& result,
+                                     absl::Duration step_time);
+  // Sequences whose runner-side segment state (encoder cache, audio embeddings) must be dropped.
+  std::vector<SequenceId> TakeRunnerResets();
+
+  bool HasWork() const;
+  int64_t num_sequences() const { return static_cast<int64_t>(sequences_.size()); }
+  const KvCacheManager& kv() const { return kv_; }
+  int64_t tokens_generated() const { return tokens_generated_; }
+
+ private:
+  Sequence* Find(SequenceId id);
+  // Starts the next segment when its StartSegment has arrived and the previous one is closed.
+  void MaybeBeginSegment(Sequence* sequence);
+  // Plans the sequence's item for this step; false when it has nothing to do (or cannot get KV).
+  bool PlanSequence(Sequence* sequence, StepPlan* plan, int64_t* budget);
+  bool PlanVerify(Sequence* sequence, StepPlan* plan, std::vector<int64_t> new_audio_prefix,
+                  bool with_suffix);
+  bool AddPrefill(Sequence* sequence, StepPlan* plan, int64_t start_position,
+                  std::vector<int64_t> token_ids, int64_t first_audio_row,
+                  int64_t first_logit_index);
+  void ApplyVerify(Sequence* sequence, const std::vector<TokenChoice>& choices,
+                   std::vector<SequenceOutput>* out);
+  void ApplyDecode(Sequence* sequence, const TokenChoice& choice, std::vector<SequenceOutput>* out);
+  // Emits the open update's output; a final also closes the segment.
+  void FinishUpdate(Sequence* sequence, std::vector<SequenceOutput>* out);
+  void Fail(Sequence* sequence, const absl::Status& status, std::vector<SequenceOutput>* out);
+  bool IsStop(int64_t token_id) const;
+  int64_t AudioTokensOf(const EncoderChunk& chunk) const;
+
+  const EngineConfig config_;
+  const ModelConfig model_;
+  KvCacheManager kv_;
+  absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_;
+  std::vector<SequenceId> order_;  // admission order, for round-robin fairness
+  size_t next_start_ = 0;
+  std::vector<SequenceOutput> interrupted_outputs_;
+  std::vector<SequenceId> runner_resets_;
+  int64_t tokens_generated_ = 0;
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_SCHEDULER_H_

@@ -1,0 +1,58 @@
+// StepPlan / StepResult: what one engine step computes and what comes back. The Scheduler builds a
+// plan from the sequences' pending work; the ModelRunner executes it (encoder items first, then one
+// decoder pass over every prefill piece and decode token) and returns greedy choices. Plain data,
+// torch-free; built and consumed on the engine loop thread.
+#ifndef SPEECHLLM_ENGINE_STEP_PLAN_H_
+#define SPEECHLLM_ENGINE_STEP_PLAN_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/types.h"
+
+namespace speechllm::engine {
+
+// Encode log-mel frames of one sequence and append (block) or replace (full) its audio embeddings.
+struct EncodeItem {
+  enum class Kind { kBlock, kFull };
+  SequenceId id = kInvalidSequenceId;
+  Kind kind = Kind::kBlock;
+  const EncoderChunk* chunk =
+      nullptr;  // kBlock: attends to itself and the sequence's cached encoder K/V
+  const SegmentEnd* segment =
+      nullptr;  // kFull: the whole segment with full attention; resets the cache
+};
+
+// New tokens of one sequence written into its KV blocks at [start_position, start_position + size).
+// Ids equal to the model's audio token take the sequence's audio embeddings in order, starting at
+// row first_audio_row. Greedy choices are returned for token_ids[first_logit_index ..] (none if the
+// index is past the end).
+struct PrefillItem {
+  SequenceId id = kInvalidSequenceId;
+  int64_t start_position = 0;
+  std::vector<int64_t> token_ids;
+  int64_t first_audio_row = 0;
+  std::vector<int64_t> block_table;
+  int64_t first_logit_index = 0;
+};
+
+struct StepPlan {
+  std::vector<EncodeItem> encodes;
+  std::vector<PrefillItem> prefills;  // a decode token is a prefill of one token with its logit
+  bool empty() const { return encodes.empty() && prefills.empty(); }
+  int64_t num_tokens() const;
+};
+
+struct TokenChoice {
+  int64_t token_id = 0;
+  float margin = 0;  // top-1 minus top-2 logit (float32)
+};
+
+struct StepResult {
+  std::vector<int64_t> audio_tokens;  // per encode item: embeddings now held for the segment
+  std::vector<std::vector<TokenChoice>> choices;  // per prefill item
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_STEP_PLAN_H_

@@ -1,0 +1,154 @@
+#include "engine/torch_model_runner.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/kv_pool.h"
+#include "engine/model/qwen2_audio_model.h"
+#include "engine/model/sampler.h"
+#include "engine/status_macros.h"
+
+namespace speechllm::engine {
+namespace {
+
+// Frame-major [frames][num_mel_bins] floats -> [num_mel_bins, frames] on `device`.
+at::Tensor MelTensor(const std::vector<float>& frames, int64_t num_mel_bins, at::Device device) {
+  const int64_t num_frames = static_cast<int64_t>(frames.size()) / num_mel_bins;
+  return at::from_blob(const_cast<float*>(frames.data()), {num_frames, num_mel_bins}, at::kFloat)
+      .to(device, /*non_blocking=*/false, /*copy=*/true)
+      .transpose(0, 1);
+}
+
+}  // namespace
+
+struct TorchModelRunner::Impl {
+  struct SequenceState {
+    EncoderKvCache encoder_cache;
+    at::Tensor audio;  // [audio tokens of the segment, hidden_size]
+  };
+
+  std::unique_ptr<Qwen2AudioModel> model;
+  std::unique_ptr<KvPool> kv;
+  int64_t block_size = 16;
+  absl::flat_hash_map<SequenceId, SequenceState> states;
+
+  void Encode(const EncodeItem& item, StepResult* result);
+  void Decode(const StepPlan& plan, StepResult* result);
+};
+
+TorchModelRunner::TorchModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TorchModelRunner::~TorchModelRunner() = default;
+
+absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Create(
+    const std::string& model_dir, const TorchRunnerConfig& config) {
+  auto impl = std::make_unique<Impl>();
+  SPEECHLLM_ASSIGN_OR_RETURN(impl->model, Qwen2AudioModel::Load(model_dir, config.runtime));
+  if (config.block_size < 1) return absl::InvalidArgumentError("block_size must be >= 1");
+  impl->block_size = config.block_size;
+  try {
+    c10::InferenceMode inference_mode;
+    const TextConfig& text = impl->model->config().text;
+    const int64_t bytes_per_token = 2ll * text.num_layers * text.num_kv_heads * text.head_dim *
+                                    static_cast<int64_t>(c10::elementSize(impl->model->dtype()));
+    int64_t blocks = config.num_kv_blocks;
+    if (blocks <= 0) blocks = config.kv_cache_bytes / (bytes_per_token * config.block_size);
+    if (blocks < 1) return absl::InvalidArgumentError("KV cache budget holds no block");
+    impl->kv = std::make_unique<KvPool>(text, blocks, config.block_size, impl->model->dtype(),
+                                        impl->model->device());
+  } catch (const c10::Error& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate the KV cache: ", e.what_without_backtrace()));
+  }
+  return std::unique_ptr<TorchModelRunner>(new TorchModelRunner(std::move(impl)));
+}
+
+const ModelConfig& TorchModelRunner::config() const { return impl_->model->config(); }
+int64_t TorchModelRunner::num_kv_blocks() const { return impl_->kv->num_blocks(); }
+int64_t TorchModelRunner::block_size() const { return impl_->block_size; }
+void TorchModelRunner::ResetSequence(SequenceId id) { impl_->states.erase(id); }
+
+void TorchModelRunner::Impl::Encode(const EncodeItem& item, StepResult* result) {
+  const ModelConfig& config = model->config();
+  SequenceState& state = states[item.id];
+  at::Tensor encoded;
+  if (item.kind == EncodeItem::Kind::kFull) {
+    const SegmentEnd& end = *item.segment;
+    state.encoder_cache = EncoderKvCache{};
+    encoded = model->encoder().EncodeValidPrefix(
+        MelTensor(end.features, config.audio.num_mel_bins, model->device()), end.num_valid_frames);
+    state.audio = at::Tensor();
+  } else {
+    const EncoderChunk& chunk = *item.chunk;
+    encoded = model->encoder().EncodeBlock(
+        MelTensor(chunk.frames, config.audio.num_mel_bins, model->device()), chunk.first_position,
+        chunk.end_position, &state.encoder_cache);
+  }
+  const at::Tensor embeddings = model->projector().Forward(encoded).to(model->decoder().dtype());
+  state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
+  result->audio_tokens.push_back(state.audio.size(0));
+}
+
+void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
+  const ModelConfig& config = model->config();
+  const at::Device device = model->device();
+  DecoderBatch batch;
+  std::vector<at::Tensor> inputs;
+  for (const PrefillItem& item : plan.prefills) {
+    const at::Tensor ids =
+        at::tensor(item.token_ids, at::TensorOptions().dtype(at::kLong)).to(device);
+    at::Tensor embeddings = model->decoder().Embed(ids);
+    const at::Tensor audio_rows = (ids == config.audio_token_id).nonzero().squeeze(1);
+    if (audio_rows.numel() > 0) {
+      auto it = states.find(item.id);
+      TORCH_CHECK(it != states.end() && it->second.audio.defined() &&
+                      it->second.audio.size(0) >= item.first_audio_row + audio_rows.numel(),
+                  "sequence ", item.id, " lacks the audio embeddings its prompt needs");
+      embeddings.index_copy_(0, audio_rows,
+                             it->second.audio.narrow(0, item.first_audio_row, audio_rows.numel()));
+    }
+    inputs.push_back(embeddings);
+    batch.sequences.push_back(DecoderSequence{static_cast<int64_t>(item.token_ids.size()),
+                                              item.start_position, item.block_table});
+  }
+  batch.Prepare(block_size, device);
+  const at::Tensor hidden = model->decoder().Forward(
+      inputs.size() == 1 ? inputs[0] : at::cat(inputs, 0), batch, kv.get());
+  // Logits only for the rows that need a choice, in one lm_head call.
+  std::vector<int64_t> rows;
+  int64_t row = 0;
+  for (const PrefillItem& item : plan.prefills) {
+    const int64_t size = static_cast<int64_t>(item.token_ids.size());
+    for (int64_t i = std::max<int64_t>(item.first_logit_index, 0); i < size; ++i)
+      rows.push_back(row + i);
+    row += size;
+  }
+  std::vector<GreedyChoice> choices;
+  if (!rows.empty()) {
+    const at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
+    choices = GreedySample(model->decoder().Logits(hidden.index_select(0, index)));
+  }
+  size_t next = 0;
+  for (const PrefillItem& item : plan.prefills) {
+    std::vector<TokenChoice> item_choices;
+    for (int64_t i = std::max<int64_t>(item.first_logit_index, 0);
+         i < static_cast<int64_t>(item.token_ids.size()); ++i, ++next) {
+      item_choices.push_back(TokenChoice{choices[next].token_id, choices[next].margin});
+    }
+    result->choices.push_back(std::move(item_choices));
+  }
+}
+
+absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
+  StepResult result;
+  try {
+    c10::InferenceMode inference_mode;
+    for (const EncodeItem& item : plan.encodes) impl_->Encode(item, &result);
+    if (!plan.prefills.empty()) impl_->Decode(plan, &result);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("model step failed: ", e.what_without_backtrace()));
+  }
+  return result;
+}
+
+}  // namespace speechllm::engine

@@ -1,0 +1,47 @@
+// TorchModelRunner: executes StepPlans with the libtorch Qwen2-Audio model: block-mode and full
+// encoder items (per-sequence encoder K/V cache and audio-embedding store), then one decoder pass
+// over every prefill piece and decode token of the step against the paged KvPool, then greedy
+// choices. Torch errors become INTERNAL statuses. Created on any thread, then used only by the
+// engine loop.
+#ifndef SPEECHLLM_ENGINE_TORCH_MODEL_RUNNER_H_
+#define SPEECHLLM_ENGINE_TORCH_MODEL_RUNNER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "engine/model/runtime_options.h"
+#include "engine/model_runner.h"
+
+namespace speechllm::engine {
+
+struct TorchRunnerConfig {
+  RuntimeOptions runtime;
+  int64_t block_size = 16;
+  // KV pool size: num_kv_blocks if > 0, else as many blocks as kv_cache_bytes hold.
+  int64_t num_kv_blocks = 0;
+  int64_t kv_cache_bytes = 256ll << 20;
+};
+
+class TorchModelRunner : public ModelRunner {
+ public:
+  static absl::StatusOr<std::unique_ptr<TorchModelRunner>> Create(const std::string& model_dir,
+                                                                  const TorchRunnerConfig& config);
+  ~TorchModelRunner() override;
+
+  const ModelConfig& config() const override;
+  int64_t num_kv_blocks() const override;
+  int64_t block_size() const override;
+  absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
+  void ResetSequence(SequenceId id) override;
+
+ private:
+  struct Impl;
+  explicit TorchModelRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_TORCH_MODEL_RUNNER_H_

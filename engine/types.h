@@ -1,0 +1,89 @@
+// Plain data that crosses the Engine facade (no torch types): sequence ids, per-sequence and
+// per-segment configuration, encoder chunks, segment ends and the outputs the engine produces.
+// Created on the caller's thread, moved into the engine (ownership transfers through unique_ptr) or
+// copied out of it; no object here is shared between threads.
+#ifndef SPEECHLLM_ENGINE_TYPES_H_
+#define SPEECHLLM_ENGINE_TYPES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace speechllm::engine {
+
+using SequenceId = uint64_t;
+constexpr SequenceId kInvalidSequenceId = 0;
+
+enum class FinalMode { kExact, kFast };
+
+// One stream's engine record: fixed for its lifetime.
+struct SequenceConfig {
+  FinalMode final_mode = FinalMode::kExact;
+  // false: no partial updates; chunks are not decoded (in exact mode not even encoded).
+  bool partial_updates = true;
+  int max_new_tokens_per_update = 32;    // new tokens one chunk update may decode
+  int max_new_tokens_per_segment = 256;  // length of a segment's final hypothesis
+  std::string ToString() const;
+};
+
+// The prompt of one segment: prefix_ids + audio tokens + suffix_ids, then the generated text. The
+// prefix normally ends with <|audio_bos|>, the suffix starts with <|audio_eos|>.
+struct SegmentStart {
+  int64_t segment_index = 0;
+  std::vector<int64_t> prefix_ids;
+  std::vector<int64_t> suffix_ids;
+};
+
+// Log-mel frames for one incremental encoder step of a segment (MODEL.md 2.5, ARCHITECTURE 5): the
+// conv positions [first_position, end_position) are computed from mel frames
+// [2 * first_position - 2, 2 * end_position] (two frames of left context, one of lookahead). For
+// the first chunk (first_position == 0) the left context is the conv's zero padding and `frames`
+// starts at frame 0. Frames are floored with the running maximum and scaled, frame-major
+// [frame][num_mel_bins].
+struct EncoderChunk {
+  int64_t segment_index = 0;
+  int64_t first_position = 0;  // conv2 positions (20 ms each); even
+  int64_t end_position = 0;
+  std::vector<float> frames;
+  // The session's committed token ids for this segment at submission time: updates are forced to
+  // begin with them, so partials never contradict committed text.
+  std::vector<int64_t> forced_prefix_ids;
+  double audio_end_seconds = 0;  // stream time of the last sample this chunk covers
+  absl::Time arrival_time;       // when that sample reached the server
+};
+
+// The end of a segment. `features` hold every frame the exact re-encode needs (the valid frames
+// plus up to two more, MODEL.md 2.5), floored with the segment maximum, frame-major
+// [frame][num_mel_bins]. `tail` covers the conv positions after the last submitted chunk (fast
+// mode; may be empty).
+struct SegmentEnd {
+  int64_t segment_index = 0;
+  std::vector<float> features;
+  int64_t num_frames = 0;
+  int64_t num_valid_frames = 0;
+  EncoderChunk tail;  // end_position == first_position when there is none
+  std::vector<int64_t> forced_prefix_ids;
+  double audio_end_seconds = 0;
+  absl::Time endpoint_time;  // when the session decided the endpoint
+};
+
+// A partial (after a chunk update) or final (after a segment end) hypothesis of one segment.
+struct SequenceOutput {
+  SequenceId id = kInvalidSequenceId;
+  int64_t segment_index = 0;
+  bool is_final = false;
+  absl::Status status;             // not OK: the sequence failed (its stream ends with this status)
+  std::vector<int64_t> token_ids;  // whole hypothesis of the segment, a stop token excluded
+  std::vector<float> token_margins;  // top-1 minus top-2 logit per token (diagnostics, confidence)
+  int64_t commit_conflicts = 0;      // forced tokens the model would not have chosen
+  double audio_end_seconds = 0;      // audio reflected in this hypothesis
+  absl::Time input_time;             // arrival of the chunk / the endpoint that triggered it
+  absl::Duration compute_time;       // engine time spent on this update or final
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_TYPES_H_

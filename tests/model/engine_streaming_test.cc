@@ -1,0 +1,231 @@
+// Block-incremental encoding and the streaming engine on the tiny fixture model (label model): conv
+// outputs of every chunking equal the offline conv stem, one chunk covering the segment equals the
+// offline encoder, and streamed segments finalized in exact mode give Hugging Face's greedy tokens.
+#include <c10/core/InferenceMode.h>
+
+#include <cstdio>
+#include <map>
+
+#include "engine/engine.h"
+#include "engine/io/wav_reader.h"
+#include "engine/model/audio_lengths.h"
+#include "engine/model/qwen2_audio_model.h"
+#include "engine/model/safetensors.h"
+#include "engine/torch_model_runner.h"
+#include "gtest/gtest.h"
+#include "tests/model/golden_fixture.h"
+#include "tests/test_util.h"
+
+namespace speechllm::engine {
+namespace {
+
+using speechllm::testing::Compare;
+using speechllm::testing::GoldenDir;
+
+const std::vector<int64_t> kPrefix = {1, 2, 3, 501};
+const std::vector<int64_t> kSuffix = {502, 10, 11, 12};
+
+std::vector<float> Clip(const std::string& name) {
+  auto samples = ReadMonoWavFile(GoldenDir() + "/" + name + ".wav", 16000);
+  EXPECT_TRUE(samples.ok()) << samples.status();
+  return *samples;
+}
+
+// Valid-prefix features, frame-major.
+struct FrameMajor {
+  std::vector<float> values;
+  int64_t num_frames = 0, num_valid_frames = 0;
+};
+FrameMajor Features(const LogMel& log_mel, const std::vector<float>& clip) {
+  const LogMelFeatures f = *log_mel.ExtractValidPrefix(clip);
+  FrameMajor out{std::vector<float>(f.values.size()), f.num_frames, f.num_valid_frames};
+  for (int64_t t = 0; t < f.num_frames; ++t) {
+    for (int64_t m = 0; m < f.num_mel_bins; ++m)
+      out.values[t * f.num_mel_bins + m] = f.values[m * f.num_frames + t];
+  }
+  return out;
+}
+
+// The frames a block [first, end) needs (see EncoderChunk), frame-major.
+std::vector<float> BlockFrames(const FrameMajor& features, int64_t first, int64_t end,
+                               int64_t mels) {
+  const int64_t begin_frame = first == 0 ? 0 : 2 * first - 2;
+  return std::vector<float>(features.values.begin() + begin_frame * mels,
+                            features.values.begin() + (2 * end + 1) * mels);
+}
+
+at::Tensor ToMel(const std::vector<float>& frames, int64_t mels) {
+  return at::tensor(frames).view({-1, mels}).transpose(0, 1);
+}
+
+class EngineModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto model = Qwen2AudioModel::Load(GoldenDir() + "/model", RuntimeOptions{});
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = std::move(model).value().release();
+  }
+  static Qwen2AudioModel* model_;
+  c10::InferenceMode inference_mode_;
+};
+Qwen2AudioModel* EngineModelTest::model_ = nullptr;
+
+TEST_F(EngineModelTest, BlockConvOutputsEqualTheOfflineConvStem) {
+  const int64_t mels = 128;
+  for (const char* name : {"clip_a", "clip_b"}) {
+    const FrameMajor features = Features(model_->log_mel(), Clip(name));
+    const at::Tensor offline = model_->encoder().ConvStemOf(ToMel(features.values, mels));
+    const int64_t conv_positions = ConvOutputLength(features.num_valid_frames);
+    for (int64_t chunk_positions : {2, 10, 16, 50, 160}) {
+      double max_error = 0;
+      for (int64_t first = 0; first < conv_positions; first += chunk_positions) {
+        const int64_t end = std::min(first + chunk_positions, conv_positions);
+        const at::Tensor block = model_->encoder().ConvBlock(
+            ToMel(BlockFrames(features, first, end, mels), mels), first, end);
+        max_error =
+            std::max(max_error, Compare(block, offline.narrow(0, first, end - first)).max_abs);
+      }
+      std::printf("%s, %lld positions per chunk: conv max |err| vs offline %.3g\n", name,
+                  static_cast<long long>(chunk_positions), max_error);
+      EXPECT_LE(max_error, 1e-5);
+    }
+  }
+}
+
+TEST_F(EngineModelTest, OneBlockOverTheWholeSegmentEqualsTheOfflineEncoder) {
+  const int64_t mels = 128;
+  const FrameMajor features = Features(model_->log_mel(), Clip("clip_a"));
+  const int64_t conv_positions = ConvOutputLength(features.num_valid_frames);
+  EncoderKvCache cache;
+  const at::Tensor block = model_->encoder().EncodeBlock(
+      ToMel(BlockFrames(features, 0, conv_positions, mels), mels), 0, conv_positions, &cache);
+  const at::Tensor offline =
+      model_->encoder().EncodeValidPrefix(ToMel(features.values, mels), features.num_valid_frames);
+  const auto errors = Compare(block, offline);
+  std::printf("one block vs offline encoder: relative %.3g\n", errors.relative);
+  EXPECT_LE(errors.relative, 1e-5);
+  EXPECT_EQ(cache.num_positions, conv_positions);
+}
+
+// Streams both clips at once through the Engine: chunks of `chunk_positions`, then an exact final.
+std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(Engine* engine, const LogMel& log_mel,
+                                                              int64_t chunk_positions,
+                                                              FinalMode mode) {
+  std::map<SequenceId, std::vector<SequenceOutput>> outputs;
+  std::map<SequenceId, std::string> clip_of;
+  for (const char* name : {"clip_a", "clip_b"}) {
+    SequenceConfig config;
+    config.final_mode = mode;
+    config.max_new_tokens_per_segment = 24;
+    config.max_new_tokens_per_update = 8;
+    auto id = engine->AddSequence(config);
+    EXPECT_TRUE(id.ok()) << id.status();
+    clip_of[*id] = name;
+    EXPECT_TRUE(engine->StartSegment(*id, SegmentStart{0, kPrefix, kSuffix}).ok());
+  }
+  std::map<SequenceId, FrameMajor> features_of;
+  for (const auto& [id, name] : clip_of) {
+    const FrameMajor& features = features_of[id] = Features(log_mel, Clip(name));
+    const int64_t conv_positions = ConvOutputLength(features.num_valid_frames);
+    for (int64_t first = 0; first + chunk_positions <= conv_positions; first += chunk_positions) {
+      auto chunk = std::make_unique<EncoderChunk>();
+      chunk->first_position = first;
+      chunk->end_position = first + chunk_positions;
+      chunk->frames = BlockFrames(features, first, chunk->end_position, 128);
+      EXPECT_TRUE(engine->SubmitChunk(id, std::move(chunk)).ok());
+    }
+  }
+  // A segment end supersedes queued chunks, so wait for partials before ending the segments.
+  for (int wait = 0; wait < 600 && outputs.size() < clip_of.size(); ++wait) {
+    for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
+      EXPECT_TRUE(output.status.ok()) << output.status;
+      outputs[output.id].push_back(std::move(output));
+    }
+  }
+  for (const auto& [id, name] : clip_of) {
+    const FrameMajor& features = features_of[id];
+    const int64_t conv_positions = ConvOutputLength(features.num_valid_frames);
+    const int64_t first = conv_positions / chunk_positions * chunk_positions;
+    auto end = std::make_unique<SegmentEnd>();
+    end->features = features.values;
+    end->num_frames = features.num_frames;
+    end->num_valid_frames = features.num_valid_frames;
+    end->tail.first_position = first;
+    end->tail.end_position = conv_positions;
+    if (conv_positions > first)
+      end->tail.frames = BlockFrames(features, first, conv_positions, 128);
+    EXPECT_TRUE(engine->EndSegment(id, std::move(end)).ok());
+  }
+  int finals = 0;
+  for (int wait = 0; wait < 600 && finals < 2; ++wait) {
+    for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
+      EXPECT_TRUE(output.status.ok()) << output.status;
+      finals += output.is_final;
+      outputs[output.id].push_back(std::move(output));
+    }
+  }
+  EXPECT_EQ(finals, 2);
+  for (const auto& [id, name] : clip_of) engine->Release(id);
+  return outputs;
+}
+
+std::vector<int64_t> Golden(const std::string& key) {
+  auto golden = SafetensorsFile::Open(GoldenDir() + "/golden.safetensors");
+  return *(*golden)->Get(key)->ToInt64();
+}
+
+TEST_F(EngineModelTest, StreamedExactFinalsEqualHuggingFaceGreedy) {
+  TorchRunnerConfig runner_config;
+  runner_config.num_kv_blocks = 64;
+  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  EngineConfig config;
+  config.max_prefix_tokens = 8;
+  config.max_suffix_tokens = 8;
+  config.max_audio_tokens_per_segment = 200;
+  Engine engine(config, std::move(runner).value());
+  for (int64_t chunk_positions : {10, 50}) {
+    const auto outputs =
+        StreamClips(&engine, model_->log_mel(), chunk_positions, FinalMode::kExact);
+    ASSERT_EQ(outputs.size(), 2u);
+    const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+    int index = 0;
+    for (const auto& [id, list] : outputs) {
+      ASSERT_FALSE(list.empty());
+      EXPECT_TRUE(list.back().is_final);
+      EXPECT_EQ(list.back().token_ids, goldens[index])
+          << "clip " << index << ", chunk " << chunk_positions;
+      std::printf("chunk %lld positions: clip %d: %zu partials, final %s HF greedy\n",
+                  static_cast<long long>(chunk_positions), index, list.size() - 1,
+                  list.back().token_ids == goldens[index] ? "equals" : "differs from");
+      EXPECT_GE(list.size(), 2u) << "expected partial updates before the final";
+      ++index;
+    }
+  }
+  // Every KV block is free again once the sequences are released.
+  for (int wait = 0; wait < 50 && engine.stats().kv_blocks_used > 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+  EXPECT_EQ(engine.stats().kv_blocks_reserved, 0);
+}
+
+TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {
+  TorchRunnerConfig runner_config;
+  runner_config.num_kv_blocks = 64;
+  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
+  ASSERT_TRUE(runner.ok());
+  EngineConfig config;
+  config.max_prefix_tokens = 8;
+  config.max_suffix_tokens = 8;
+  config.max_audio_tokens_per_segment = 200;
+  Engine engine(config, std::move(runner).value());
+  const auto outputs = StreamClips(&engine, model_->log_mel(), 50, FinalMode::kFast);
+  for (const auto& [id, list] : outputs) {
+    ASSERT_FALSE(list.empty());
+    EXPECT_TRUE(list.back().is_final);
+    EXPECT_EQ(list.back().token_ids.size(), 24u);
+  }
+}
+
+}  // namespace
+}  // namespace speechllm::engine
