@@ -1,0 +1,61 @@
+// FakeModelRunner: a deterministic toy language model behind the ModelRunner seam, for testing the
+// scheduler, sessions and the gRPC layer without weights. Its greedy choice depends only on the
+// context: the number n of audio tokens and the number m of tokens after the last audio token
+// (NextToken). It mirrors each sequence's KV contents to compute that context. Engine loop thread
+// only.
+#ifndef SPEECHLLM_ENGINE_FAKE_MODEL_RUNNER_H_
+#define SPEECHLLM_ENGINE_FAKE_MODEL_RUNNER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "engine/model_runner.h"
+
+namespace speechllm::engine {
+
+class FakeModelRunner : public ModelRunner {
+ public:
+  static constexpr int64_t kStopToken = 511;
+
+  struct Options {
+    int64_t num_kv_blocks = 1024;
+    int64_t block_size = 16;
+    absl::Duration step_delay = absl::ZeroDuration();  // simulated compute per step
+    int64_t fail_at_step = -1;                         // Execute fails at this step (0-based)
+  };
+
+  explicit FakeModelRunner(const Options& options);
+
+  // The toy model: after `num_audio` audio tokens and `tokens_after_audio` further tokens (suffix
+  // and generated text), the next token. The first three choices after the suffix never depend on
+  // the audio; later ones change every 8 audio tokens; text stops after 4 + num_audio / 5 tokens
+  // past the last audio token.
+  static int64_t NextToken(int64_t num_audio, int64_t tokens_after_audio);
+  // Greedy hypothesis (stop excluded, at most max_tokens) for `num_audio` tokens and a suffix of
+  // `suffix_size` tokens.
+  static std::vector<int64_t> Greedy(int64_t num_audio, int64_t suffix_size, int max_tokens);
+
+  const ModelConfig& config() const override { return config_; }
+  int64_t num_kv_blocks() const override { return options_.num_kv_blocks; }
+  int64_t block_size() const override { return options_.block_size; }
+  absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
+  void ResetSequence(SequenceId id) override;
+
+  // For tests, read on the loop thread or after the engine stopped.
+  int64_t steps() const { return steps_; }
+  const std::vector<int64_t>& step_batch_sizes() const { return step_batch_sizes_; }
+
+ private:
+  Options options_;
+  ModelConfig config_;
+  absl::flat_hash_map<SequenceId, int64_t> audio_rows_;
+  absl::flat_hash_map<SequenceId, std::vector<int64_t>> kv_mirror_;
+  int64_t steps_ = 0;
+  std::vector<int64_t> step_batch_sizes_;
+};
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_FAKE_MODEL_RUNNER_H_

@@ -1,0 +1,283 @@
+// The Engine facade, scheduler and KV bookkeeping on the FakeModelRunner (label unit): partials and
+// finals equal the toy model's greedy output, drafts, forced (committed) prefixes, interruption,
+// admission refusal, failures, segment order, and every KV block free at the end.
+#include "engine/engine.h"
+
+#include <map>
+
+#include "engine/fake_model_runner.h"
+#include "engine/model/audio_lengths.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace speechllm::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::vector<int64_t> kPrefix = {1, 2, 3, 501};
+const std::vector<int64_t> kSuffix = {502, 10, 11, 12};
+constexpr int64_t kMels = 128;
+
+std::unique_ptr<EncoderChunk> Chunk(int64_t segment, int64_t first, int64_t end,
+                                    std::vector<int64_t> forced = {}) {
+  auto chunk = std::make_unique<EncoderChunk>();
+  chunk->segment_index = segment;
+  chunk->first_position = first;
+  chunk->end_position = end;
+  chunk->frames.assign((2 * (end - first) + (first == 0 ? 1 : 3)) * kMels, 0.0f);
+  chunk->forced_prefix_ids = std::move(forced);
+  return chunk;
+}
+
+// A segment end for `valid_frames` frames whose tail starts at conv position `tail_first`.
+std::unique_ptr<SegmentEnd> End(int64_t segment, int64_t valid_frames, int64_t tail_first,
+                                std::vector<int64_t> forced = {}) {
+  auto end = std::make_unique<SegmentEnd>();
+  end->segment_index = segment;
+  end->num_valid_frames = valid_frames;
+  end->num_frames = valid_frames + 2;
+  end->features.assign(end->num_frames * kMels, 0.0f);
+  const int64_t conv = ConvOutputLength(valid_frames);
+  end->tail.segment_index = segment;
+  end->tail.first_position = tail_first;
+  end->tail.end_position = conv;
+  if (conv > tail_first)
+    end->tail.frames.assign((2 * (conv - tail_first) + (tail_first == 0 ? 1 : 3)) * kMels, 0.0f);
+  end->forced_prefix_ids = std::move(forced);
+  return end;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void MakeEngine(FakeModelRunner::Options options = {}, EngineConfig config = {}) {
+    config.max_prefix_tokens = 16;
+    config.max_suffix_tokens = 16;
+    auto runner = std::make_unique<FakeModelRunner>(options);
+    runner_ = runner.get();
+    engine_ = std::make_unique<Engine>(config, std::move(runner));
+  }
+  SequenceId Add(SequenceConfig config = {}) {
+    auto id = engine_->AddSequence(config);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return *id;
+  }
+  // Waits for outputs until `finals` finals (or failures) arrived.
+  std::vector<SequenceOutput> Collect(int finals) {
+    std::vector<SequenceOutput> all;
+    int seen = 0;
+    for (int wait = 0; wait < 200 && seen < finals; ++wait) {
+      for (SequenceOutput& o : engine_->PopOutputs(absl::Milliseconds(50))) {
+        seen += o.is_final;
+        all.push_back(std::move(o));
+      }
+    }
+    EXPECT_EQ(seen, finals);
+    return all;
+  }
+  void ExpectAllBlocksFree() {
+    for (int wait = 0; wait < 100 && engine_->stats().kv_blocks_used > 0; ++wait)
+      absl::SleepFor(absl::Milliseconds(5));
+    EXPECT_EQ(engine_->stats().kv_blocks_used, 0);
+  }
+
+  FakeModelRunner* runner_ = nullptr;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, PartialsAndExactFinalFollowTheModel) {
+  MakeEngine();
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 0, 50)).ok());  // 25 audio tokens
+  std::vector<SequenceOutput> partial;
+  for (int wait = 0; wait < 100 && partial.empty(); ++wait)
+    partial = engine_->PopOutputs(absl::Milliseconds(50));
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_FALSE(partial[0].is_final);
+  EXPECT_EQ(partial[0].token_ids, FakeModelRunner::Greedy(25, 4, 32));
+
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 50, 100)).ok());  // 50 audio tokens
+  partial.clear();
+  for (int wait = 0; wait < 100 && partial.empty(); ++wait)
+    partial = engine_->PopOutputs(absl::Milliseconds(50));
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_EQ(partial[0].token_ids, FakeModelRunner::Greedy(50, 4, 32));
+
+  ASSERT_TRUE(engine_->EndSegment(id, End(0, 337, 100)).ok());  // 84 tokens when re-encoded
+  const auto outputs = Collect(1);
+  ASSERT_FALSE(outputs.empty());
+  EXPECT_TRUE(outputs.back().is_final);
+  EXPECT_EQ(outputs.back().token_ids, FakeModelRunner::Greedy(84, 4, 256));
+  engine_->Release(id);
+  ExpectAllBlocksFree();
+}
+
+TEST_F(EngineTest, FastFinalUsesTheIncrementalAudio) {
+  MakeEngine();
+  SequenceConfig config;
+  config.final_mode = FinalMode::kFast;
+  const SequenceId id = Add(config);
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 0, 50)).ok());
+  Collect(0);
+  ASSERT_TRUE(engine_->EndSegment(id, End(0, 337, 50)).ok());  // tail [50, 169) -> 59 more tokens
+  const auto outputs = Collect(1);
+  EXPECT_EQ(outputs.back().token_ids, FakeModelRunner::Greedy(25 + 59, 4, 256));
+  engine_->Release(id);
+  ExpectAllBlocksFree();
+}
+
+TEST_F(EngineTest, CommittedPrefixIsForcedAndConflictsCounted) {
+  MakeEngine();
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  // The model would say 54 55 56 ...; the session committed 54 99.
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 0, 50, {54, 99})).ok());
+  Collect(0);
+  ASSERT_TRUE(engine_->EndSegment(id, End(0, 200, 50, {54, 99})).ok());
+  const auto outputs = Collect(1);
+  ASSERT_FALSE(outputs.empty());
+  const SequenceOutput& final_output = outputs.back();
+  ASSERT_GE(final_output.token_ids.size(), 2u);
+  EXPECT_EQ(final_output.token_ids[0], 54);
+  EXPECT_EQ(final_output.token_ids[1], 99);
+  EXPECT_EQ(final_output.commit_conflicts, 1);
+  engine_->Release(id);
+}
+
+TEST_F(EngineTest, UpdatesAreBoundedByMaxNewTokensPerUpdate) {
+  MakeEngine();
+  SequenceConfig config;
+  config.max_new_tokens_per_update = 2;
+  const SequenceId id = Add(config);
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 0, 100)).ok());
+  std::vector<SequenceOutput> partial;
+  for (int wait = 0; wait < 100 && partial.empty(); ++wait)
+    partial = engine_->PopOutputs(absl::Milliseconds(50));
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_EQ(partial[0].token_ids.size(), 2u);
+  // The next update takes them as a draft and adds two more.
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 100, 102)).ok());
+  partial.clear();
+  for (int wait = 0; wait < 100 && partial.empty(); ++wait)
+    partial = engine_->PopOutputs(absl::Milliseconds(50));
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_EQ(partial[0].token_ids.size(), 4u);
+  engine_->Release(id);
+  ExpectAllBlocksFree();
+}
+
+TEST_F(EngineTest, LaterSegmentsWaitForTheirStart) {
+  MakeEngine();
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->EndSegment(id, End(0, 100, 0)).ok());
+  // Segment 1 arrives before it is started: it waits.
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(1, 0, 50)).ok());
+  ASSERT_TRUE(engine_->EndSegment(id, End(1, 200, 50)).ok());
+  auto first = Collect(1);
+  EXPECT_EQ(first.back().segment_index, 0);
+  EXPECT_EQ(first.back().token_ids, FakeModelRunner::Greedy(25, 4, 256));
+  EXPECT_TRUE(engine_->PopOutputs(absl::Milliseconds(100)).empty());
+  ASSERT_TRUE(engine_->StartSegment(id, {1, kPrefix, kSuffix}).ok());
+  auto second = Collect(1);
+  EXPECT_EQ(second.back().segment_index, 1);
+  EXPECT_EQ(second.back().token_ids, FakeModelRunner::Greedy(50, 4, 256));
+  engine_->Release(id);
+  ExpectAllBlocksFree();
+}
+
+TEST_F(EngineTest, EmptySegmentGivesAnEmptyFinal) {
+  MakeEngine();
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->EndSegment(id, End(0, 2, 0)).ok());  // 2 frames: no audio token
+  const auto outputs = Collect(1);
+  EXPECT_TRUE(outputs.back().status.ok());
+  EXPECT_TRUE(outputs.back().token_ids.empty());
+  engine_->Release(id);
+}
+
+TEST_F(EngineTest, AdmissionRefusesBeyondTheLimits) {
+  EngineConfig config;
+  config.max_num_sequences = 2;
+  MakeEngine({}, config);
+  Add();
+  const SequenceId second = Add();
+  auto third = engine_->AddSequence({});
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(third.status().message(), HasSubstr("2 concurrent"));
+  engine_->Release(second);
+  EXPECT_TRUE(engine_->AddSequence({}).ok());
+  EXPECT_EQ(engine_->stats().admission_rejections, 1);
+
+  // KV budget: 70 blocks of 16 tokens hold one worst-case segment (16 + 750 + 16 + 256 + 1 tokens).
+  FakeModelRunner::Options small;
+  small.num_kv_blocks = 70;
+  MakeEngine(small);
+  Add();
+  auto refused = engine_->AddSequence({});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(), HasSubstr("KV cache budget"));
+}
+
+TEST_F(EngineTest, RunnerFailureFailsTheSequenceOnly) {
+  FakeModelRunner::Options options;
+  options.fail_at_step = 0;
+  MakeEngine(options);
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  const auto outputs = Collect(1);
+  EXPECT_EQ(outputs.back().status.code(), absl::StatusCode::kInternal);
+  engine_->Release(id);
+  // The engine keeps serving other sequences.
+  const SequenceId other = Add();
+  ASSERT_TRUE(engine_->StartSegment(other, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->EndSegment(other, End(0, 100, 0)).ok());
+  EXPECT_TRUE(Collect(1).back().status.ok());
+  engine_->Release(other);
+  ExpectAllBlocksFree();
+}
+
+TEST_F(EngineTest, ManySequencesAreBatchedIntoOneStep) {
+  FakeModelRunner::Options options;
+  options.step_delay = absl::Milliseconds(2);
+  MakeEngine(options);
+  std::vector<SequenceId> ids;
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back(Add());
+    ASSERT_TRUE(engine_->StartSegment(ids.back(), {0, kPrefix, kSuffix}).ok());
+    ASSERT_TRUE(engine_->EndSegment(ids.back(), End(0, 100 + 40 * i, 0)).ok());
+  }
+  const auto outputs = Collect(8);
+  std::map<SequenceId, std::vector<int64_t>> finals;
+  for (const auto& o : outputs) finals[o.id] = o.token_ids;
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(finals[ids[i]], FakeModelRunner::Greedy(AudioTokenCount(100 + 40 * i), 4, 256));
+  for (SequenceId id : ids) engine_->Release(id);
+  engine_->Stop();
+  int64_t largest = 0;
+  for (int64_t size : runner_->step_batch_sizes()) largest = std::max(largest, size);
+  EXPECT_GT(largest, 1) << "steps never batched more than one sequence";
+}
+
+TEST_F(EngineTest, BadInputIsRejected) {
+  MakeEngine();
+  const SequenceId id = Add();
+  EXPECT_EQ(engine_->StartSegment(id, {0, kPrefix, {}}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->StartSegment(id, {0, std::vector<int64_t>(17, 1), kSuffix}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->StartSegment(id, {0, {1, 100000}, kSuffix}).code(),
+            absl::StatusCode::kInvalidArgument);
+  auto chunk = Chunk(0, 0, 50);
+  chunk->frames.pop_back();
+  EXPECT_EQ(engine_->SubmitChunk(id, std::move(chunk)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->SubmitChunk(id, Chunk(0, 1, 3)).code(), absl::StatusCode::kInvalidArgument);
+  engine_->Stop();
+  EXPECT_EQ(engine_->AddSequence({}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace speechllm::engine
