@@ -1,0 +1,58 @@
+#include "streaming/endpoint_config.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace speechllm::streaming {
+namespace {
+
+constexpr int kMaxUtteranceMs = 30000;  // the model's 30 s audio window (MODEL.md 1.4)
+
+absl::Status CheckRange(const char* field, int value, int lo, int hi) {
+  if (value >= lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("EndpointConfig.", field, " must be in [", lo, ", ", hi, "], got ", value));
+}
+
+}  // namespace
+
+const char* EndpointModeName(EndpointMode mode) {
+  switch (mode) {
+    case EndpointMode::kContinuous:
+      return "CONTINUOUS";
+    case EndpointMode::kSingleUtterance:
+      return "SINGLE_UTTERANCE";
+    case EndpointMode::kManual:
+      return "MANUAL";
+  }
+  return "UNKNOWN";
+}
+
+absl::Status EndpointConfig::Validate() const {
+  if (mode != EndpointMode::kContinuous && mode != EndpointMode::kSingleUtterance &&
+      mode != EndpointMode::kManual) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EndpointConfig.mode must be CONTINUOUS, SINGLE_UTTERANCE or MANUAL, got ",
+                     static_cast<int>(mode)));
+  }
+  absl::Status status = CheckRange("end_silence_ms", end_silence_ms, 10, 10000);
+  if (status.ok()) status = CheckRange("max_utterance_ms", max_utterance_ms, 100, kMaxUtteranceMs);
+  if (status.ok()) {
+    status = CheckRange("speech_start_timeout_ms", speech_start_timeout_ms, 0, 86400000);
+  }
+  if (status.ok()) status = CheckRange("pre_speech_ms", pre_speech_ms, 0, 2000);
+  if (status.ok() && pre_speech_ms >= max_utterance_ms) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("EndpointConfig.pre_speech_ms must be less than max_utterance_ms (",
+                     max_utterance_ms, "), got ", pre_speech_ms));
+  }
+  return status;
+}
+
+std::string EndpointConfig::ToString() const {
+  return absl::StrCat("mode=", EndpointModeName(mode), " end_silence_ms=", end_silence_ms,
+                      " max_utterance_ms=", max_utterance_ms,
+                      " speech_start_timeout_ms=", speech_start_timeout_ms,
+                      " pre_speech_ms=", pre_speech_ms);
+}
+
+}  // namespace speechllm::streaming
