@@ -1,0 +1,73 @@
+#include "streaming/commit_policy.h"
+
+#include <algorithm>
+#include <string>
+
+#include "engine/model/tokenizer/utf8.h"
+
+namespace speechllm::streaming {
+namespace {
+
+using engine::tokenizer::DecodeUtf8At;
+using engine::tokenizer::FirstInvalidUtf8Offset;
+
+bool IsAsciiWordChar(char32_t c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+// Characters after which a commit needs no look at the next token: anything but letters and digits
+// of space-delimited scripts. Scripts written without spaces (CJK, kana, Thai...) break anywhere.
+bool EndsWord(char32_t c) {
+  if (c < 0x80) return !IsAsciiWordChar(c);
+  if (c >= 0x0E00 && c <= 0x0E7F) return true;  // Thai
+  if (c >= 0x2E80) return true;                 // CJK, kana, Hangul, symbols, emoji...
+  return false;                                 // Latin, Greek, Cyrillic, Arabic... letters
+}
+
+}  // namespace
+
+CommitPolicy::CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer)
+    : kind_(kind), tokenizer_(tokenizer) {}
+
+void CommitPolicy::Reset() {
+  previous_.clear();
+  committed_ = 0;
+}
+
+bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const {
+  if (count == 0) return true;
+  if (tokenizer_ == nullptr) return false;
+  std::string prefix;
+  for (int64_t i = 0; i < count; ++i) {
+    auto bytes = tokenizer_->TokenBytes(static_cast<int32_t>(tokens[i]));
+    if (!bytes.has_value()) return false;
+    prefix.append(bytes->data(), bytes->size());
+  }
+  if (prefix.empty() || FirstInvalidUtf8Offset(prefix) != prefix.size()) return false;
+  // The last character of the prefix.
+  size_t start = prefix.size() - 1;
+  while (start > 0 && (static_cast<unsigned char>(prefix[start]) & 0xC0) == 0x80) --start;
+  char32_t last = 0;
+  if (DecodeUtf8At(prefix, start, &last) == 0) return false;
+  if (EndsWord(last)) return true;
+  if (count >= static_cast<int64_t>(tokens.size())) return false;  // the word may go on
+  auto next = tokenizer_->TokenBytes(static_cast<int32_t>(tokens[count]));
+  if (!next.has_value() || next->empty()) return false;
+  const unsigned char first = static_cast<unsigned char>((*next)[0]);
+  return first < 0x80 && !IsAsciiWordChar(first);
+}
+
+int64_t CommitPolicy::OnHypothesis(const std::vector<int64_t>& hypothesis) {
+  if (kind_ == CommitPolicyKind::kLocalAgreement && !previous_.empty()) {
+    const auto mismatch =
+        std::mismatch(previous_.begin(), previous_.end(), hypothesis.begin(), hypothesis.end());
+    int64_t agreed = mismatch.second - hypothesis.begin();
+    // Keep committed text: only a longer agreement can commit more.
+    while (agreed > committed_ && !IsBoundary(hypothesis, agreed)) --agreed;
+    committed_ = std::max(committed_, agreed);
+  }
+  previous_ = hypothesis;
+  return committed_;
+}
+
+}  // namespace speechllm::streaming

@@ -1,0 +1,46 @@
+// CommitPolicy: decides how much of an utterance's hypothesis becomes committed text.
+// LocalAgreement-2 (Macháček et al. 2023, arXiv 2307.14743) commits the longest prefix two
+// consecutive hypotheses agree on, rounded down to a boundary where the text is complete UTF-8 and,
+// in space-delimited scripts, a whole word; NONE commits nothing before the final. The committed
+// count never decreases. Owned by one Session; called on the output dispatcher thread (under the
+// session's lock).
+#ifndef SPEECHLLM_STREAMING_COMMIT_POLICY_H_
+#define SPEECHLLM_STREAMING_COMMIT_POLICY_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/model/tokenizer/tokenizer.h"
+#include "streaming/session_config.h"
+
+namespace speechllm::streaming {
+
+class CommitPolicy {
+ public:
+  // `tokenizer` (not owned) gives token bytes for the boundary rule; without one nothing is
+  // committed before the final (token boundaries alone do not guarantee complete characters).
+  CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer);
+
+  // A new utterance.
+  void Reset();
+  // Consumes the next partial hypothesis; returns the committed token count (a prefix of it, never
+  // less than before, never more than hypothesis.size()).
+  int64_t OnHypothesis(const std::vector<int64_t>& hypothesis);
+  int64_t committed() const { return committed_; }
+
+  // True when the first `count` tokens of `tokens` end at a commit boundary: their bytes form
+  // complete UTF-8 and either the text after them starts a new word (whitespace or punctuation) or
+  // their last character needs no word boundary (whitespace, punctuation, CJK and other unspaced
+  // scripts).
+  bool IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const;
+
+ private:
+  CommitPolicyKind kind_;
+  const engine::tokenizer::Tokenizer* tokenizer_;
+  std::vector<int64_t> previous_;
+  int64_t committed_ = 0;
+};
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_STREAMING_COMMIT_POLICY_H_

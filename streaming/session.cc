@@ -1,0 +1,300 @@
+// Session: construction and the input half (reader thread).
+#include "streaming/session.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/audio_lengths.h"
+
+namespace speechllm::streaming {
+
+Session::Session(const SessionConfig& config, const Dependencies& deps, ResultSink* sink)
+    : config_(config),
+      deps_(deps),
+      sample_rate_hz_(deps.log_mel->config().sample_rate_hz),
+      // Chunks feed partials, and fast finals reuse their embeddings; exact finals without partials
+      // re-encode the whole utterance and need none.
+      submit_chunks_(config.interim_results || config.final_mode == engine::FinalMode::kFast),
+      voice_activity_(config.voice_activity, deps.log_mel->config()),
+      endpointer_(config.endpoint,
+                  deps.log_mel->config().hop_length * 1000 / deps.log_mel->config().sample_rate_hz),
+      frontend_(deps.log_mel),
+      chunker_(Chunker::ChunkMsToFrames(config.chunk_ms, deps.log_mel->config())),
+      sink_(sink) {}
+
+absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& config,
+                                                         const Dependencies& deps,
+                                                         ResultSink* sink) {
+  if (absl::Status status = config.Validate(); !status.ok()) return status;
+  std::shared_ptr<Session> session(new Session(config, deps, sink));
+  engine::SequenceConfig sequence;
+  sequence.final_mode = config.final_mode;
+  sequence.partial_updates = session->submit_chunks_;
+  sequence.max_new_tokens_per_segment = config.max_new_tokens_per_segment;
+  sequence.max_new_tokens_per_update = config.max_new_tokens_per_update;
+  auto id = deps.engine->AddSequence(sequence);
+  if (!id.ok()) return id.status();
+  session->sequence_id_ = *id;
+  return session;
+}
+
+Session::~Session() {
+  if (sequence_id_ != engine::kInvalidSequenceId) deps_.engine->Release(sequence_id_);
+}
+
+double Session::SecondsOf(int64_t samples) const {
+  return static_cast<double>(samples) / sample_rate_hz_;
+}
+
+absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time arrival_time) {
+  if (input_finished_) return absl::FailedPreconditionError("audio after the end of input");
+  {
+    absl::MutexLock lock(&mu_);
+    audio_received_seconds_ += SecondsOf(static_cast<int64_t>(samples.size()));
+  }
+  const size_t frame_samples = static_cast<size_t>(voice_activity_.frame_samples());
+  size_t pos = 0;
+  if (!partial_frame_.empty()) {
+    const size_t take = std::min(frame_samples - partial_frame_.size(), samples.size());
+    partial_frame_.insert(partial_frame_.end(), samples.begin(), samples.begin() + take);
+    pos = take;
+    if (partial_frame_.size() == frame_samples) {
+      std::vector<float> frame;
+      frame.swap(partial_frame_);
+      ProcessFrame(frame, arrival_time);
+    }
+  }
+  for (; pos + frame_samples <= samples.size(); pos += frame_samples) {
+    ProcessFrame(samples.subspan(pos, frame_samples), arrival_time);
+  }
+  partial_frame_.insert(partial_frame_.end(), samples.begin() + pos, samples.end());
+  return absl::OkStatus();
+}
+
+void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_time) {
+  const bool is_speech = voice_activity_.ProcessFrame(frame).is_speech;
+  const Endpointer::Event event = endpointer_.OnFrame(is_speech);
+  stream_samples_ += static_cast<int64_t>(frame.size());
+  if (single_utterance_done_) return;  // later audio is read and dropped
+  if (!segment_open_) {
+    preroll_.emplace_back(frame.begin(), frame.end());
+    const int64_t keep_frames = config_.endpoint.pre_speech_ms / voice_activity_.frame_ms() + 1;
+    while (static_cast<int64_t>(preroll_.size()) > keep_frames) preroll_.pop_front();
+    if (endpointer_.in_utterance()) {
+      // The utterance reaches back to utterance_start_frame (pre-speech padding).
+      const int64_t frames =
+          std::min<int64_t>(endpointer_.num_frames() - endpointer_.utterance_start_frame(),
+                            static_cast<int64_t>(preroll_.size()));
+      while (static_cast<int64_t>(preroll_.size()) > frames) preroll_.pop_front();
+      segment_start_sample_ = stream_samples_ - frames * static_cast<int64_t>(frame.size());
+      OpenSegment(arrival_time);
+      for (const std::vector<float>& f : preroll_) FeedSegment(f, arrival_time).IgnoreError();
+      preroll_.clear();
+    }
+  } else {
+    FeedSegment(frame, arrival_time).IgnoreError();
+  }
+  if (event == Endpointer::Event::kEndpointSilence ||
+      event == Endpointer::Event::kEndpointMaxLength) {
+    CloseSegment(/*from_flush=*/false, arrival_time);
+  }
+  SessionEvent e;
+  e.kind = SessionEvent::Kind::kSpeechEvent;
+  if (event == Endpointer::Event::kSpeechStarted && config_.voice_activity_events) {
+    e.speech_event = SessionEvent::SpeechEventType::kSpeechStarted;
+  } else if (event == Endpointer::Event::kSpeechEnded && config_.voice_activity_events) {
+    e.speech_event = SessionEvent::SpeechEventType::kSpeechEnded;
+  } else if (event == Endpointer::Event::kSpeechStartTimeout) {
+    e.speech_event = SessionEvent::SpeechEventType::kSpeechStartTimeout;
+  } else {
+    return;
+  }
+  e.utterance_id = segment_open_ ? next_segment_index_ - 1 : next_segment_index_;
+  e.event_offset_seconds = config_.stream_offset_seconds + SecondsOf(stream_samples_);
+  absl::MutexLock lock(&mu_);
+  SendLocked(std::move(e));
+}
+
+void Session::OpenSegment(absl::Time arrival_time) {
+  const int64_t index = next_segment_index_++;
+  frontend_.Reset();
+  chunker_.Reset();
+  segment_open_ = true;
+  segment_first_arrival_ = arrival_time;
+  absl::Status started = deps_.engine->StartSegment(
+      sequence_id_,
+      engine::SegmentStart{index, config_.prompt.prefix_ids, config_.prompt.suffix_ids});
+  absl::MutexLock lock(&mu_);
+  SegmentRecord record;
+  record.index = index;
+  record.start_seconds = SecondsOf(segment_start_sample_);
+  record.first_arrival = arrival_time;
+  record.commit.emplace(config_.commit_policy, deps_.tokenizer);
+  segments_.push_back(std::move(record));
+  if (!started.ok()) FinishLocked(started);
+}
+
+absl::Status Session::FeedSegment(absl::Span<const float> samples, absl::Time arrival_time) {
+  if (absl::Status status = frontend_.AcceptWaveform(samples); !status.ok()) return status;
+  EmitChunks(arrival_time);
+  return absl::OkStatus();
+}
+
+engine::EncoderChunk Session::MakeChunk(const ChunkSpec& spec, float max_log10) const {
+  engine::EncoderChunk chunk;
+  chunk.segment_index = next_segment_index_ - 1;
+  chunk.first_position = spec.first_position;
+  chunk.end_position = spec.end_position;
+  chunk.frames = frontend_.FloorAndScaleFrames(spec.first_frame, spec.num_frames(), max_log10);
+  // Past the last frame of the 30 s window the conv sees its zero padding, not log-mel values.
+  const int64_t frames_needed = 2 * spec.end_position + 1 - spec.first_frame;
+  chunk.frames.resize(static_cast<size_t>(frames_needed) * frontend_.num_mel_bins(), 0.0f);
+  chunk.audio_end_seconds =
+      config_.stream_offset_seconds + SecondsOf(segment_start_sample_) +
+      SecondsOf(std::min<int64_t>(2 * spec.end_position * deps_.log_mel->config().hop_length,
+                                  frontend_.num_samples()));
+  return chunk;
+}
+
+void Session::EmitChunks(absl::Time arrival_time) {
+  if (!submit_chunks_) return;
+  while (auto spec =
+             chunker_.Next(frontend_.NumFramesReady(), false, frontend_.num_valid_frames())) {
+    auto chunk =
+        std::make_unique<engine::EncoderChunk>(MakeChunk(*spec, frontend_.running_max_log10()));
+    chunk->arrival_time = arrival_time;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!segments_.empty()) chunk->forced_prefix_ids = segments_.back().committed_ids;
+      audio_submitted_seconds_ = std::max(audio_submitted_seconds_, chunk->audio_end_seconds);
+    }
+    if (absl::Status status = deps_.engine->SubmitChunk(sequence_id_, std::move(chunk));
+        !status.ok()) {
+      absl::MutexLock lock(&mu_);
+      FinishLocked(status);
+      return;
+    }
+  }
+}
+
+void Session::CloseSegment(bool from_flush, absl::Time now) {
+  if (!segment_open_) return;
+  segment_open_ = false;
+  frontend_.InputFinished();
+  auto end = std::make_unique<engine::SegmentEnd>();
+  end->segment_index = next_segment_index_ - 1;
+  end->features = frontend_.FinalFeatures();
+  end->num_frames = frontend_.num_final_frames();
+  end->num_valid_frames = frontend_.num_valid_frames();
+  const int64_t conv_positions =
+      std::min<int64_t>(engine::ConvOutputLength(end->num_valid_frames),
+                        deps_.engine->model_config().audio.max_source_positions);
+  end->tail.segment_index = end->segment_index;
+  end->tail.first_position = conv_positions;
+  end->tail.end_position = conv_positions;
+  if (submit_chunks_ && chunker_.next_position() < conv_positions) {
+    ChunkSpec spec;
+    spec.first_position = chunker_.next_position();
+    spec.end_position = conv_positions;
+    spec.first_frame = spec.first_position == 0 ? 0 : 2 * spec.first_position - 2;
+    spec.end_frame_exclusive =
+        std::min<int64_t>(2 * conv_positions + 1, frontend_.num_final_frames());
+    end->tail = MakeChunk(spec, frontend_.final_max_log10());
+  }
+  end->audio_end_seconds =
+      config_.stream_offset_seconds + SecondsOf(segment_start_sample_ + frontend_.num_samples());
+  end->endpoint_time = now;
+  endpointer_.Reset();
+  if (config_.endpoint.mode == EndpointMode::kSingleUtterance) single_utterance_done_ = true;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!segments_.empty()) {
+      SegmentRecord& record = segments_.back();
+      end->forced_prefix_ids = record.committed_ids;
+      record.closed = true;
+      record.from_flush = from_flush;
+      record.end_seconds = SecondsOf(segment_start_sample_ + frontend_.num_samples());
+      record.endpoint_time = now;
+    }
+    audio_submitted_seconds_ = std::max(audio_submitted_seconds_, end->audio_end_seconds);
+  }
+  status = deps_.engine->EndSegment(sequence_id_, std::move(end));
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(status);
+  }
+}
+
+absl::Status Session::Flush(absl::Time now) {
+  if (input_finished_) return absl::FailedPreconditionError("Flush after the end of input");
+  if (segment_open_) {
+    if (!partial_frame_.empty()) {
+      FeedSegment(partial_frame_, now).IgnoreError();
+      stream_samples_ += static_cast<int64_t>(partial_frame_.size());
+      partial_frame_.clear();
+    }
+    CloseSegment(/*from_flush=*/true, now);
+    return absl::OkStatus();
+  }
+  endpointer_.Reset();
+  absl::MutexLock lock(&mu_);
+  SegmentRecord record;
+  record.index = next_segment_index_++;
+  record.empty = true;
+  record.closed = true;
+  record.from_flush = true;
+  record.start_seconds = record.end_seconds = SecondsOf(stream_samples_);
+  record.endpoint_time = now;
+  segments_.push_back(std::move(record));
+  DrainEmptySegmentsLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Session::FinishInput(absl::Time now) {
+  if (input_finished_) return absl::OkStatus();
+  input_finished_ = true;
+  const int64_t total_samples = stream_samples_ + static_cast<int64_t>(partial_frame_.size());
+  if (total_samples > 0 && engine::AudioTokenCount(engine::NumValidFrames(
+                               total_samples, deps_.log_mel->config())) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("the stream held ", total_samples, " samples (",
+                                                   1000.0 * total_samples / sample_rate_hz_,
+                                                   " ms): too little audio for one audio token"));
+  }
+  if (segment_open_) {
+    if (!partial_frame_.empty()) {
+      FeedSegment(partial_frame_, now).IgnoreError();
+      stream_samples_ += static_cast<int64_t>(partial_frame_.size());
+    }
+    CloseSegment(/*from_flush=*/false, now);
+  }
+  partial_frame_.clear();
+  absl::MutexLock lock(&mu_);
+  input_done_ = true;
+  MaybeFinishLocked();
+  return absl::OkStatus();
+}
+
+bool Session::ShouldPauseReading() {
+  absl::MutexLock lock(&mu_);
+  reader_paused_ = BacklogExceededLocked();
+  return reader_paused_;
+}
+
+double Session::audio_received_seconds() {
+  absl::MutexLock lock(&mu_);
+  return audio_received_seconds_;
+}
+
+bool Session::BacklogExceededLocked() const {
+  return (audio_submitted_seconds_ - audio_processed_seconds_) * 1000.0 >
+         config_.max_buffered_audio_ms;
+}
+
+void Session::Detach() {
+  absl::MutexLock lock(&mu_);
+  sink_ = nullptr;
+  finished_ = true;
+}
+
+}  // namespace speechllm::streaming

@@ -1,0 +1,161 @@
+// Session: one stream of speech. The input half (called on the gRPC thread that reads the stream,
+// one call at a time) runs voice activity, endpointing, the incremental log-mel front end and the
+// chunker, and hands chunks and segment ends to the Engine. The output half (called on the
+// OutputDispatcher thread) turns engine outputs into committed/tentative text and events for the
+// ResultSink. State both halves share is behind mu_. Owned by the stream reactor through a
+// shared_ptr; the dispatcher holds a weak_ptr.
+#ifndef SPEECHLLM_STREAMING_SESSION_H_
+#define SPEECHLLM_STREAMING_SESSION_H_
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "engine/engine.h"
+#include "engine/model/log_mel.h"
+#include "engine/model/tokenizer/tokenizer.h"
+#include "streaming/audio_frontend.h"
+#include "streaming/chunker.h"
+#include "streaming/commit_policy.h"
+#include "streaming/endpointer.h"
+#include "streaming/result_sink.h"
+#include "streaming/session_config.h"
+#include "streaming/voice_activity.h"
+
+namespace speechllm::streaming {
+
+class Session {
+ public:
+  struct Dependencies {
+    engine::Engine* engine = nullptr;                         // not owned
+    const engine::LogMel* log_mel = nullptr;                  // not owned, immutable
+    const engine::tokenizer::Tokenizer* tokenizer = nullptr;  // optional: text of results
+  };
+
+  // Validates `config` (INVALID_ARGUMENT) and admits the stream in the engine (RESOURCE_EXHAUSTED
+  // when it is full). `sink` is not owned and must stay valid until Detach() or Finish.
+  static absl::StatusOr<std::shared_ptr<Session>> Create(const SessionConfig& config,
+                                                         const Dependencies& deps,
+                                                         ResultSink* sink);
+  ~Session();  // releases the engine sequence
+
+  engine::SequenceId sequence_id() const { return sequence_id_; }
+  const SessionConfig& config() const { return config_; }
+
+  // ---- input half: the stream's reader thread ----
+  // 16 kHz mono samples that arrived at `arrival_time`. FAILED_PRECONDITION after FinishInput.
+  absl::Status AcceptAudio(absl::Span<const float> samples, absl::Time arrival_time);
+  // Finalizes everything received so far now (Flush control); an empty final when nothing is
+  // pending.
+  absl::Status Flush(absl::Time now);
+  // End of input (half-close or EndOfAudio): finalizes the open utterance; the sink is finished
+  // once every final is out. INVALID_ARGUMENT when the whole stream held audio but too little for
+  // one token.
+  absl::Status FinishInput(absl::Time now);
+  // True while the audio handed to the engine but not reflected in results exceeds
+  // max_buffered_audio_ms: the reader should stop reading until ResultSink::OnCapacity().
+  bool ShouldPauseReading() ABSL_LOCKS_EXCLUDED(mu_);
+  double audio_received_seconds() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ---- output half: the dispatcher thread ----
+  void OnEngineOutput(engine::SequenceOutput output) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ---- any thread ----
+  // The stream is gone: no more sink calls; the engine frees the sequence at its next step.
+  void Detach() ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the stream early with `status` (a server limit, shutdown): the summary is sent first, then
+  // the sink is finished. No-op when already finished.
+  void Abort(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // One utterance as both halves see it, in submission order.
+  struct SegmentRecord {
+    int64_t index = 0;
+    bool empty = false;   // a Flush with nothing pending: answered without the engine
+    bool closed = false;  // its SegmentEnd was sent: no more commits
+    bool from_flush = false;
+    double start_seconds = 0;  // stream offsets (without stream_offset)
+    double end_seconds = 0;
+    absl::Time first_arrival;  // first audio of the utterance reached the server
+    absl::Time endpoint_time;
+    bool partial_sent = false;
+    // Commit state of the utterance (output half; read by the input half for forced prefixes).
+    std::vector<int64_t> committed_ids;
+    std::string committed_text;
+    std::string tentative_text;
+    std::optional<CommitPolicy> commit;
+  };
+
+  Session(const SessionConfig& config, const Dependencies& deps, ResultSink* sink);
+
+  // Input half helpers.
+  void ProcessFrame(absl::Span<const float> frame, absl::Time arrival_time);
+  void OpenSegment(absl::Time arrival_time);
+  absl::Status FeedSegment(absl::Span<const float> samples, absl::Time arrival_time);
+  void EmitChunks(absl::Time arrival_time);
+  engine::EncoderChunk MakeChunk(const ChunkSpec& spec, float max_log10) const;
+  void CloseSegment(bool from_flush, absl::Time now);
+  double SecondsOf(int64_t samples) const;
+
+  // Output half helpers (mu_ held).
+  void SendLocked(SessionEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnPartialLocked(const engine::SequenceOutput& output, SegmentRecord* segment)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord* segment)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitEmptyFinalLocked(const SegmentRecord& segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DrainEmptySegmentsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string Decode(const std::vector<int64_t>& ids) const;
+  SummaryEvent SummaryLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool BacklogExceededLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const SessionConfig config_;
+  const Dependencies deps_;
+  engine::SequenceId sequence_id_ = engine::kInvalidSequenceId;
+  const int sample_rate_hz_;
+  const bool submit_chunks_;
+
+  // Input half: the reader thread only.
+  VoiceActivity voice_activity_;
+  Endpointer endpointer_;
+  AudioFrontend frontend_;
+  Chunker chunker_;
+  std::vector<float> partial_frame_;        // samples of an incomplete 10 ms frame
+  std::deque<std::vector<float>> preroll_;  // recent frames before an utterance opens
+  int64_t stream_samples_ = 0;              // samples consumed into frames so far
+  int64_t segment_start_sample_ = 0;
+  bool segment_open_ = false;
+  int64_t next_segment_index_ = 0;
+  bool input_finished_ = false;
+  bool single_utterance_done_ = false;
+  absl::Time segment_first_arrival_;
+
+  absl::Mutex mu_;
+  ResultSink* sink_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool input_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool reader_paused_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<SegmentRecord> segments_ ABSL_GUARDED_BY(mu_);
+  double audio_received_seconds_ ABSL_GUARDED_BY(mu_) = 0;
+  double audio_submitted_seconds_ ABSL_GUARDED_BY(mu_) = 0;  // audio handed to the engine
+  double audio_processed_seconds_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t utterances_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t tokens_generated_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t commit_conflicts_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration compute_time_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Duration> first_partial_latencies_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Duration> final_latencies_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_STREAMING_SESSION_H_

@@ -1,0 +1,40 @@
+#include "streaming/session_config.h"
+
+#include "absl/strings/str_cat.h"
+#include "streaming/chunker.h"
+
+namespace speechllm::streaming {
+
+absl::Status SessionConfig::Validate() const {
+  if (absl::Status s = Chunker::ValidateChunkMs(chunk_ms); !s.ok()) return s;
+  if (absl::Status s = endpoint.Validate(); !s.ok()) return s;
+  if (absl::Status s = voice_activity.Validate(); !s.ok()) return s;
+  if (prompt.suffix_ids.empty())
+    return absl::InvalidArgumentError("prompt suffix must not be empty");
+  if (max_new_tokens_per_segment < 1 || max_new_tokens_per_segment > 4096) {
+    return absl::InvalidArgumentError("max_new_tokens_per_segment must be in [1, 4096]");
+  }
+  if (max_new_tokens_per_update < 1 || max_new_tokens_per_update > max_new_tokens_per_segment) {
+    return absl::InvalidArgumentError(
+        "max_new_tokens_per_update must be in [1, max_new_tokens_per_segment]");
+  }
+  if (max_buffered_audio_ms < chunk_ms) {
+    return absl::InvalidArgumentError(absl::StrCat("max_buffered_audio_ms (", max_buffered_audio_ms,
+                                                   ") must be at least chunk_ms (", chunk_ms, ")"));
+  }
+  if (stream_offset_seconds < 0) return absl::InvalidArgumentError("stream_offset must be >= 0");
+  return absl::OkStatus();
+}
+
+std::string SessionConfig::ToString() const {
+  return absl::StrCat(
+      "SessionConfig(chunk_ms=", chunk_ms, ", interim_results=", interim_results,
+      ", commit_policy=", commit_policy == CommitPolicyKind::kNone ? "none" : "local_agreement",
+      ", final_mode=", final_mode == engine::FinalMode::kExact ? "exact" : "fast",
+      ", token_ids=", token_ids, ", ", endpoint.ToString(), ", prompt=", prompt.prefix_ids.size(),
+      "+audio+", prompt.suffix_ids.size(),
+      " ids, max_new_tokens_per_segment=", max_new_tokens_per_segment,
+      ", max_buffered_audio_ms=", max_buffered_audio_ms, ")");
+}
+
+}  // namespace speechllm::streaming

@@ -1,0 +1,50 @@
+// SessionConfig: everything one stream's Session needs, resolved from the client's config and the
+// server's defaults: chunking, result options, endpointing, prompt ids and limits. Plain data with
+// Validate()/ToString(); built on the gRPC thread that reads the stream's first message.
+#ifndef SPEECHLLM_STREAMING_SESSION_CONFIG_H_
+#define SPEECHLLM_STREAMING_SESSION_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "engine/types.h"
+#include "streaming/endpoint_config.h"
+#include "streaming/voice_activity.h"
+
+namespace speechllm::streaming {
+
+enum class CommitPolicyKind { kLocalAgreement, kNone };
+
+// Token ids around a segment's audio tokens (ARCHITECTURE 5): prefix (ends with <|audio_bos|>),
+// then the audio, then the suffix (starts with <|audio_eos|>, ends with the assistant turn's
+// start).
+struct PromptConfig {
+  std::vector<int64_t> prefix_ids;
+  std::vector<int64_t> suffix_ids;
+};
+
+struct SessionConfig {
+  int chunk_ms = 1000;  // encoder chunk: a multiple of 40 ms
+  bool interim_results = true;
+  CommitPolicyKind commit_policy = CommitPolicyKind::kLocalAgreement;
+  engine::FinalMode final_mode = engine::FinalMode::kExact;
+  bool token_ids = false;  // finals carry the model's token ids
+  EndpointConfig endpoint;
+  VoiceActivityConfig voice_activity;
+  bool voice_activity_events = false;  // SPEECH_STARTED / SPEECH_ENDED events
+  PromptConfig prompt;
+  int max_new_tokens_per_segment = 256;
+  int max_new_tokens_per_update = 32;
+  int max_buffered_audio_ms = 10000;  // reading pauses when the backlog exceeds it
+  double stream_offset_seconds = 0;   // added to every offset reported
+
+  // INVALID_ARGUMENT naming the field and its allowed range.
+  absl::Status Validate() const;
+  std::string ToString() const;
+};
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_STREAMING_SESSION_CONFIG_H_

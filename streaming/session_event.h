@@ -1,0 +1,65 @@
+// SessionEvent: what a Session tells its stream, in order: transcript updates (partial or final),
+// speech events, warnings and the closing summary. Transport-neutral (server/ turns it into
+// protobuf). Created on the session's threads and moved into the ResultSink.
+#ifndef SPEECHLLM_STREAMING_SESSION_EVENT_H_
+#define SPEECHLLM_STREAMING_SESSION_EVENT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace speechllm::streaming {
+
+struct TranscriptEvent {
+  int64_t utterance_id = 0;
+  std::string committed_delta;  // appended to everything committed before; never revised
+  std::string tentative;        // replaces the previous tentative of this utterance
+  float stability = 0;          // committed tokens / hypothesis tokens (1 for finals)
+  bool is_final = false;
+  bool from_flush = false;
+  std::vector<int64_t> token_ids;                              // finals, when requested
+  double utterance_start_seconds = 0, result_end_seconds = 0;  // stream offsets
+  absl::Duration since_audio_arrival, endpoint_wait, processing;
+};
+
+struct LatencySummary {
+  absl::Duration p50, p95, max;
+};
+
+struct SummaryEvent {
+  double audio_total_seconds = 0;
+  int64_t utterances = 0;
+  int64_t tokens_generated = 0;
+  int64_t commit_conflicts = 0;
+  double compute_rtf = 0;
+  LatencySummary first_partial, finalization;
+};
+
+struct SessionEvent {
+  enum class Kind { kTranscript, kSpeechEvent, kWarning, kSummary };
+  enum class SpeechEventType {
+    kSpeechStarted,
+    kSpeechEnded,
+    kEndOfUtterance,
+    kEndOfSingleUtterance,
+    kSpeechStartTimeout
+  };
+  enum class WarningCode { kBacklog, kFlowControl, kAudioClipped, kSeqGap };
+
+  Kind kind = Kind::kTranscript;
+  TranscriptEvent transcript;
+  SpeechEventType speech_event = SpeechEventType::kEndOfUtterance;
+  int64_t utterance_id = 0;
+  double event_offset_seconds = 0;
+  WarningCode warning = WarningCode::kBacklog;
+  std::string message;
+  SummaryEvent summary;
+  double audio_received_seconds = 0;   // never decreases
+  double audio_processed_seconds = 0;  // never decreases
+};
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_STREAMING_SESSION_EVENT_H_

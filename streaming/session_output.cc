@@ -1,0 +1,217 @@
+// Session: the output half (OutputDispatcher thread) and the end of a stream.
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "streaming/session.h"
+
+namespace speechllm::streaming {
+namespace {
+
+LatencySummary Summarize(std::vector<absl::Duration> values) {
+  LatencySummary summary;
+  if (values.empty()) return summary;
+  std::sort(values.begin(), values.end());
+  auto at = [&](double q) {
+    return values[std::min(values.size() - 1, static_cast<size_t>(q * values.size()))];
+  };
+  summary.p50 = at(0.5);
+  summary.p95 = at(0.95);
+  summary.max = values.back();
+  return summary;
+}
+
+bool StartsWith(const std::vector<int64_t>& ids, const std::vector<int64_t>& prefix) {
+  return ids.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), ids.begin());
+}
+
+}  // namespace
+
+std::string Session::Decode(const std::vector<int64_t>& ids) const {
+  if (deps_.tokenizer == nullptr || ids.empty()) return "";
+  std::vector<int32_t> ids32(ids.begin(), ids.end());
+  engine::tokenizer::DecodeOptions options;
+  options.skip_special_tokens = true;
+  auto text = deps_.tokenizer->Decode(ids32, options);
+  return text.ok() ? *text : "";
+}
+
+void Session::SendLocked(SessionEvent event) {
+  if (sink_ == nullptr || finished_) return;
+  event.audio_received_seconds = config_.stream_offset_seconds + audio_received_seconds_;
+  event.audio_processed_seconds = std::max(config_.stream_offset_seconds, audio_processed_seconds_);
+  sink_->Send(std::move(event));
+}
+
+void Session::OnEngineOutput(engine::SequenceOutput output) {
+  absl::MutexLock lock(&mu_);
+  if (sink_ == nullptr || finished_) return;
+  if (!output.status.ok()) {
+    FinishLocked(output.status);
+    return;
+  }
+  auto it = std::find_if(segments_.begin(), segments_.end(), [&](const SegmentRecord& r) {
+    return !r.empty && r.index == output.segment_index;
+  });
+  if (it == segments_.end()) return;
+  audio_processed_seconds_ = std::max(audio_processed_seconds_, output.audio_end_seconds);
+  compute_time_ += output.compute_time;
+  if (output.is_final) {
+    OnFinalLocked(output, &*it);
+  } else {
+    OnPartialLocked(output, &*it);
+  }
+  if (reader_paused_ && !BacklogExceededLocked() && sink_ != nullptr && !finished_) {
+    reader_paused_ = false;
+    sink_->OnCapacity();
+  }
+}
+
+void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecord* segment) {
+  // After the segment end no partial can commit more: the final must begin with what is committed.
+  if (!config_.interim_results || segment->closed) return;
+  const std::vector<int64_t>& hypothesis = output.token_ids;
+  if (!StartsWith(hypothesis, segment->committed_ids)) return;  // computed before the last commit
+  const int64_t committed = std::max<int64_t>(segment->commit->OnHypothesis(hypothesis),
+                                              static_cast<int64_t>(segment->committed_ids.size()));
+  std::vector<int64_t> committed_ids(hypothesis.begin(), hypothesis.begin() + committed);
+  const std::string committed_text = Decode(committed_ids);
+  if (!absl::StartsWith(committed_text, segment->committed_text))
+    return;  // cannot happen at boundaries
+  const std::string full_text = Decode(hypothesis);
+  const std::string tentative = absl::StartsWith(full_text, committed_text)
+                                    ? full_text.substr(committed_text.size())
+                                    : std::string();
+  const std::string delta = committed_text.substr(segment->committed_text.size());
+  if (delta.empty() && tentative == segment->tentative_text) return;  // nothing changed
+  segment->committed_ids = std::move(committed_ids);
+  segment->committed_text = committed_text;
+  segment->tentative_text = tentative;
+
+  const absl::Time now = absl::Now();
+  SessionEvent event;
+  event.kind = SessionEvent::Kind::kTranscript;
+  TranscriptEvent& t = event.transcript;
+  t.utterance_id = segment->index;
+  t.committed_delta = delta;
+  t.tentative = tentative;
+  t.stability = hypothesis.empty() ? 0.0f : static_cast<float>(committed) / hypothesis.size();
+  t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
+  t.result_end_seconds = output.audio_end_seconds;
+  t.since_audio_arrival = now - output.input_time;
+  t.processing = output.compute_time;
+  if (!segment->partial_sent && !(delta.empty() && tentative.empty())) {
+    segment->partial_sent = true;
+    first_partial_latencies_.push_back(now - segment->first_arrival);
+  }
+  SendLocked(std::move(event));
+}
+
+void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord* segment) {
+  const std::string text = Decode(output.token_ids);
+  const absl::Time now = absl::Now();
+  SessionEvent event;
+  event.kind = SessionEvent::Kind::kTranscript;
+  TranscriptEvent& t = event.transcript;
+  t.utterance_id = segment->index;
+  // The engine forced the committed tokens, so the final text extends the committed text.
+  t.committed_delta = absl::StartsWith(text, segment->committed_text)
+                          ? text.substr(segment->committed_text.size())
+                          : text;
+  t.is_final = true;
+  t.from_flush = segment->from_flush;
+  t.stability = 1.0f;
+  if (config_.token_ids) t.token_ids = output.token_ids;
+  t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
+  t.result_end_seconds = config_.stream_offset_seconds + segment->end_seconds;
+  t.since_audio_arrival = now - output.input_time;
+  t.endpoint_wait = absl::ZeroDuration();
+  t.processing = now - segment->endpoint_time;
+  final_latencies_.push_back(now - segment->endpoint_time);
+  ++utterances_;
+  tokens_generated_ += static_cast<int64_t>(output.token_ids.size());
+  commit_conflicts_ += output.commit_conflicts;
+  SendLocked(std::move(event));
+
+  SessionEvent end_of_utterance;
+  end_of_utterance.kind = SessionEvent::Kind::kSpeechEvent;
+  end_of_utterance.speech_event = SessionEvent::SpeechEventType::kEndOfUtterance;
+  end_of_utterance.utterance_id = segment->index;
+  end_of_utterance.event_offset_seconds = t.result_end_seconds;
+  SendLocked(end_of_utterance);
+  if (config_.endpoint.mode == EndpointMode::kSingleUtterance) {
+    end_of_utterance.speech_event = SessionEvent::SpeechEventType::kEndOfSingleUtterance;
+    SendLocked(end_of_utterance);
+  }
+  segments_.erase(std::find_if(segments_.begin(), segments_.end(),
+                               [&](const SegmentRecord& r) { return &r == segment; }));
+  DrainEmptySegmentsLocked();
+  MaybeFinishLocked();
+}
+
+void Session::EmitEmptyFinalLocked(const SegmentRecord& segment) {
+  SessionEvent event;
+  event.kind = SessionEvent::Kind::kTranscript;
+  event.transcript.utterance_id = segment.index;
+  event.transcript.is_final = true;
+  event.transcript.from_flush = segment.from_flush;
+  event.transcript.stability = 1.0f;
+  event.transcript.utterance_start_seconds = config_.stream_offset_seconds + segment.start_seconds;
+  event.transcript.result_end_seconds = config_.stream_offset_seconds + segment.end_seconds;
+  SendLocked(std::move(event));
+  SessionEvent end_of_utterance;
+  end_of_utterance.kind = SessionEvent::Kind::kSpeechEvent;
+  end_of_utterance.speech_event = SessionEvent::SpeechEventType::kEndOfUtterance;
+  end_of_utterance.utterance_id = segment.index;
+  end_of_utterance.event_offset_seconds = config_.stream_offset_seconds + segment.end_seconds;
+  SendLocked(end_of_utterance);
+}
+
+void Session::DrainEmptySegmentsLocked() {
+  while (!segments_.empty() && segments_.front().empty) {
+    EmitEmptyFinalLocked(segments_.front());
+    segments_.pop_front();
+  }
+}
+
+SummaryEvent Session::SummaryLocked() const {
+  SummaryEvent summary;
+  summary.audio_total_seconds = audio_received_seconds_;
+  summary.utterances = utterances_;
+  summary.tokens_generated = tokens_generated_;
+  summary.commit_conflicts = commit_conflicts_;
+  summary.compute_rtf = audio_received_seconds_ > 0
+                            ? absl::ToDoubleSeconds(compute_time_) / audio_received_seconds_
+                            : 0.0;
+  summary.first_partial = Summarize(first_partial_latencies_);
+  summary.finalization = Summarize(final_latencies_);
+  return summary;
+}
+
+void Session::MaybeFinishLocked() {
+  if (!input_done_ || !segments_.empty() || finished_) return;
+  SessionEvent summary;
+  summary.kind = SessionEvent::Kind::kSummary;
+  summary.summary = SummaryLocked();
+  SendLocked(std::move(summary));
+  FinishLocked(absl::OkStatus());
+}
+
+void Session::FinishLocked(const absl::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  ResultSink* sink = sink_;
+  sink_ = nullptr;
+  if (sink != nullptr) sink->Finish(status);
+}
+
+void Session::Abort(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (finished_) return;
+  SessionEvent summary;
+  summary.kind = SessionEvent::Kind::kSummary;
+  summary.summary = SummaryLocked();
+  SendLocked(std::move(summary));
+  FinishLocked(status);
+}
+
+}  // namespace speechllm::streaming

@@ -1,0 +1,257 @@
+// Session on the real Engine with the FakeModelRunner and the tiny model's tokenizer (label unit):
+// finals, partials whose committed text is never revised, endpointing into utterances, Flush, too
+// short input and backpressure.
+#include "streaming/session.h"
+
+#include <cmath>
+
+#include "engine/fake_model_runner.h"
+#include "engine/io/wav_reader.h"
+#include "engine/model/audio_lengths.h"
+#include "gtest/gtest.h"
+#include "streaming/output_dispatcher.h"
+#include "tests/test_util.h"
+
+namespace speechllm::streaming {
+namespace {
+
+using engine::FakeModelRunner;
+
+class RecordingSink : public ResultSink {
+ public:
+  void Send(SessionEvent event) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(event));
+  }
+  void OnCapacity() override {
+    absl::MutexLock lock(&mu_);
+    ++capacity_calls_;
+  }
+  void Finish(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    status_ = status;
+    finished_ = true;
+  }
+  bool WaitFinished(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&finished_), timeout);
+  }
+  std::vector<SessionEvent> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  absl::Status status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+  int capacity_calls() {
+    absl::MutexLock lock(&mu_);
+    return capacity_calls_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<SessionEvent> events_;
+  absl::Status status_;
+  bool finished_ = false;
+  int capacity_calls_ = 0;
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto tokenizer =
+        engine::tokenizer::Tokenizer::FromDirectory(speechllm::testing::GoldenDir() + "/model");
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    tokenizer_ = std::move(tokenizer).value();
+    MakeEngine({});
+  }
+  void TearDown() override {
+    dispatcher_.reset();
+    engine_.reset();
+  }
+  void MakeEngine(FakeModelRunner::Options options) {
+    dispatcher_.reset();
+    engine::EngineConfig config;
+    config.max_prefix_tokens = 16;
+    config.max_suffix_tokens = 16;
+    engine_ = std::make_unique<engine::Engine>(config, std::make_unique<FakeModelRunner>(options));
+    dispatcher_ = std::make_unique<OutputDispatcher>(engine_.get());
+  }
+  SessionConfig Config(EndpointMode mode) {
+    SessionConfig config;
+    config.endpoint.mode = mode;
+    config.prompt = PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12}};
+    return config;
+  }
+  std::shared_ptr<Session> Start(const SessionConfig& config, RecordingSink* sink) {
+    auto session = Session::Create(config, {engine_.get(), &log_mel_, tokenizer_.get()}, sink);
+    EXPECT_TRUE(session.ok()) << session.status();
+    dispatcher_->Register(*session);
+    return *session;
+  }
+  void Feed(Session* session, const std::vector<float>& samples, size_t piece) {
+    for (size_t i = 0; i < samples.size(); i += piece) {
+      const size_t n = std::min(piece, samples.size() - i);
+      ASSERT_TRUE(
+          session->AcceptAudio(absl::MakeConstSpan(samples).subspan(i, n), absl::Now()).ok());
+    }
+  }
+  static std::vector<const TranscriptEvent*> Finals(const std::vector<SessionEvent>& events) {
+    std::vector<const TranscriptEvent*> out;
+    for (const auto& e : events) {
+      if (e.kind == SessionEvent::Kind::kTranscript && e.transcript.is_final)
+        out.push_back(&e.transcript);
+    }
+    return out;
+  }
+
+  engine::LogMel log_mel_{engine::FeatureConfig{}};
+  std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<OutputDispatcher> dispatcher_;
+};
+
+std::vector<float> ClipA() {
+  return *engine::ReadMonoWavFile(speechllm::testing::GoldenDir() + "/clip_a.wav", 16000);
+}
+
+TEST_F(SessionTest, ManualExactWithoutInterimsGivesOneFinal) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.interim_results = false;
+  config.token_ids = true;
+  auto session = Start(config, &sink);
+  Feed(session.get(), ClipA(), 320);
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  EXPECT_TRUE(sink.status().ok()) << sink.status();
+  const auto events = sink.events();
+  const auto finals = Finals(events);
+  ASSERT_EQ(finals.size(), 1u);
+  // clip_a: 53920 samples -> 337 frames -> 84 audio tokens; the whole clip is one utterance.
+  EXPECT_EQ(finals[0]->token_ids, FakeModelRunner::Greedy(84, 4, 256));
+  EXPECT_FALSE(finals[0]->committed_delta.empty());
+  EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
+  EXPECT_NEAR(events.back().summary.audio_total_seconds, 53920 / 16000.0, 1e-6);
+  EXPECT_EQ(events.back().summary.utterances, 1);
+  for (const auto& e : events)
+    EXPECT_FALSE(e.kind == SessionEvent::Kind::kTranscript && !e.transcript.is_final);
+}
+
+TEST_F(SessionTest, CommittedTextIsNeverRevised) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.chunk_ms = 200;
+  config.token_ids = true;
+  auto session = Start(config, &sink);
+  const std::vector<float> clip = ClipA();
+  // Real-time-like pacing so that partials come between chunks.
+  for (size_t i = 0; i < clip.size(); i += 3200) {
+    const size_t n = std::min<size_t>(3200, clip.size() - i);
+    ASSERT_TRUE(session->AcceptAudio(absl::MakeConstSpan(clip).subspan(i, n), absl::Now()).ok());
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  std::string committed;
+  int partials = 0;
+  std::string final_text;
+  for (const auto& e : sink.events()) {
+    if (e.kind != SessionEvent::Kind::kTranscript) continue;
+    committed += e.transcript.committed_delta;
+    if (e.transcript.is_final) {
+      final_text = committed;
+    } else {
+      ++partials;
+    }
+  }
+  EXPECT_GT(partials, 0);
+  const std::string expected = *tokenizer_->Decode(
+      [] {
+        auto ids = FakeModelRunner::Greedy(84, 4, 256);
+        return std::vector<int32_t>(ids.begin(), ids.end());
+      }(),
+      {true});
+  // Everything committed along the way plus the final delta is the final transcript.
+  std::printf("partials %d, final \"%s\"\n", partials, final_text.c_str());
+  EXPECT_EQ(final_text, expected);
+}
+
+TEST_F(SessionTest, SilenceSplitsUtterances) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kContinuous);
+  config.interim_results = false;
+  auto session = Start(config, &sink);
+  auto tone = [](double seconds) {
+    std::vector<float> s(static_cast<size_t>(seconds * 16000));
+    for (size_t i = 0; i < s.size(); ++i) s[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
+    return s;
+  };
+  std::vector<float> audio(8000, 0.0f);
+  for (const auto& part :
+       {tone(1.0), std::vector<float>(16000, 0.0f), tone(2.0), std::vector<float>(16000, 0.0f)}) {
+    audio.insert(audio.end(), part.begin(), part.end());
+  }
+  Feed(session.get(), audio, 1600);
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  EXPECT_TRUE(sink.status().ok());
+  const auto events = sink.events();
+  const auto finals = Finals(events);
+  ASSERT_EQ(finals.size(), 2u);
+  // Each utterance: the tone, 300 ms before it, the VAD hangover and 500 ms of trailing silence.
+  EXPECT_NEAR(finals[0]->utterance_start_seconds, 0.2, 0.02);
+  EXPECT_NEAR(finals[0]->result_end_seconds, 2.1, 0.03);  // + 100 ms hangover
+  EXPECT_NEAR(finals[1]->utterance_start_seconds, 2.2, 0.02);
+  int end_of_utterance = 0;
+  for (const auto& e : events) {
+    end_of_utterance += e.kind == SessionEvent::Kind::kSpeechEvent &&
+                        e.speech_event == SessionEvent::SpeechEventType::kEndOfUtterance;
+  }
+  EXPECT_EQ(end_of_utterance, 2);
+}
+
+TEST_F(SessionTest, FlushWithNothingPendingGivesAnEmptyFinal) {
+  RecordingSink sink;
+  auto session = Start(Config(EndpointMode::kContinuous), &sink);
+  Feed(session.get(), std::vector<float>(8000, 0.0f), 800);  // silence: no utterance opens
+  ASSERT_TRUE(session->Flush(absl::Now()).ok());
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  const auto finals = Finals(sink.events());
+  ASSERT_EQ(finals.size(), 1u);
+  EXPECT_TRUE(finals[0]->from_flush);
+  EXPECT_TRUE(finals[0]->committed_delta.empty());
+}
+
+TEST_F(SessionTest, TooShortStreamIsInvalid) {
+  RecordingSink sink;
+  auto session = Start(Config(EndpointMode::kManual), &sink);
+  Feed(session.get(), std::vector<float>(300, 0.1f), 300);
+  const absl::Status status = session->FinishInput(absl::Now());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("too little audio"), absl::string_view::npos);
+}
+
+TEST_F(SessionTest, BacklogPausesReadingUntilTheEngineCatchesUp) {
+  FakeModelRunner::Options slow;
+  slow.step_delay = absl::Milliseconds(30);
+  MakeEngine(slow);
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.chunk_ms = 200;
+  config.max_buffered_audio_ms = 400;
+  auto session = Start(config, &sink);
+  Feed(session.get(), ClipA(), 16000);  // 3.4 s at once: far more than 400 ms of backlog
+  EXPECT_TRUE(session->ShouldPauseReading());
+  for (int wait = 0; wait < 200 && sink.capacity_calls() == 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_GE(sink.capacity_calls(), 1);
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(20)));
+  EXPECT_TRUE(sink.status().ok());
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
