@@ -20,6 +20,7 @@ EXTRA_PACKAGES=(
   libpcre2-dev libicu-dev
   prometheus-cpp-dev libcpp-httplib-dev prometheus
   sox libsox-fmt-all espeak-ng openssl yamllint
+  golang-github-gogo-googleapis-dev
 )
 
 stamp=/var/lib/apt/periodic/update-success-stamp

@@ -1,0 +1,138 @@
+#include "client/pcm_source.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "engine/io/wav_reader.h"
+
+namespace speechllm::client {
+
+using speechllm::v1::AudioFormat;
+
+double PcmAudio::duration_seconds() const {
+  const int64_t bytes_per_second = BytesPerSecond(format);
+  return bytes_per_second > 0 ? static_cast<double>(data.size()) / bytes_per_second : 0;
+}
+
+int BytesPerSample(Encoding encoding) {
+  switch (encoding) {
+    case AudioFormat::PCM_S16LE:
+      return 2;
+    case AudioFormat::PCM_F32LE:
+      return 4;
+    case AudioFormat::MULAW:
+    case AudioFormat::ALAW:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+int64_t BytesPerSecond(const AudioFormat& format) {
+  const int channels = format.channels() == 0 ? 1 : format.channels();
+  if (format.sample_rate_hz() <= 0 || channels < 0) return 0;
+  return static_cast<int64_t>(BytesPerSample(format.encoding())) * format.sample_rate_hz() *
+         channels;
+}
+
+std::string EncodePcmS16le(absl::Span<const float> samples) {
+  std::string bytes(samples.size() * 2, '\0');
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const float clipped = std::clamp(std::isnan(samples[i]) ? 0.0f : samples[i], -1.0f, 1.0f);
+    const long scaled = std::lround(clipped * 32768.0f);
+    const auto value = static_cast<int16_t>(std::clamp<long>(scaled, -32768, 32767));
+    const auto bits = static_cast<uint16_t>(value);
+    bytes[2 * i] = static_cast<char>(bits & 0xff);
+    bytes[2 * i + 1] = static_cast<char>(bits >> 8);
+  }
+  return bytes;
+}
+
+std::string EncodePcmF32le(absl::Span<const float> samples) {
+  std::string bytes(samples.size() * 4, '\0');
+  for (size_t i = 0; i < samples.size(); ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &samples[i], 4);
+    for (int b = 0; b < 4; ++b) bytes[4 * i + b] = static_cast<char>((bits >> (8 * b)) & 0xff);
+  }
+  return bytes;
+}
+
+absl::StatusOr<std::string> EncodeSamples(absl::Span<const float> samples, Encoding encoding) {
+  switch (encoding) {
+    case AudioFormat::PCM_S16LE:
+      return EncodePcmS16le(samples);
+    case AudioFormat::PCM_F32LE:
+      return EncodePcmF32le(samples);
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("cannot encode float samples as ",
+                                                     AudioFormat::Encoding_Name(encoding),
+                                                     "; use PCM_S16LE or PCM_F32LE"));
+  }
+}
+
+absl::StatusOr<PcmAudio> ReadWavAsPcm(const std::string& path, Encoding encoding) {
+  if (encoding != AudioFormat::PCM_S16LE && encoding != AudioFormat::PCM_F32LE &&
+      encoding != AudioFormat::WAV) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot send a WAV file as ",
+                                                   AudioFormat::Encoding_Name(encoding),
+                                                   "; use PCM_S16LE, PCM_F32LE or WAV"));
+  }
+  // Parsing also validates the file when its bytes are sent unchanged.
+  absl::StatusOr<engine::WavAudio> wav = engine::ReadWavFile(path);
+  if (!wav.ok()) return wav.status();
+  PcmAudio audio;
+  audio.format.set_encoding(encoding);
+  audio.format.set_sample_rate_hz(wav->sample_rate_hz);
+  audio.format.set_channels(wav->num_channels);
+  if (encoding == AudioFormat::WAV) {
+    std::ifstream file(path, std::ios::binary);
+    audio.data.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    if (file.bad()) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+    return audio;
+  }
+  absl::StatusOr<std::string> data = EncodeSamples(wav->samples, encoding);
+  if (!data.ok()) return data.status();
+  audio.data = *std::move(data);
+  return audio;
+}
+
+PcmStreamReader::PcmStreamReader(std::istream* input, int sample_rate_hz, int num_channels)
+    : input_(input), bytes_per_frame_(2 * std::max(num_channels, 1)) {
+  format_.set_encoding(AudioFormat::PCM_S16LE);
+  format_.set_sample_rate_hz(sample_rate_hz);
+  format_.set_channels(num_channels);
+}
+
+absl::StatusOr<std::string> PcmStreamReader::Read(int64_t max_bytes) {
+  const int64_t want = std::max<int64_t>(max_bytes / bytes_per_frame_, 1) * bytes_per_frame_;
+  std::string bytes(static_cast<size_t>(want), '\0');
+  input_->read(bytes.data(), want);
+  const int64_t got = input_->gcount();
+  if (input_->bad()) return absl::InternalError("reading PCM input failed");
+  const int64_t whole = got / bytes_per_frame_ * bytes_per_frame_;
+  if (got < want && got != whole) dropped_bytes_ += got - whole;  // only at the end of input
+  bytes.resize(static_cast<size_t>(whole));
+  bytes_read_ += whole;
+  return bytes;
+}
+
+absl::StatusOr<PcmAudio> PcmStreamReader::ReadAll() {
+  PcmAudio audio;
+  audio.format = format_;
+  constexpr int64_t kBlockBytes = 1 << 16;
+  while (true) {
+    absl::StatusOr<std::string> block = Read(kBlockBytes);
+    if (!block.ok()) return block.status();
+    if (block->empty()) break;
+    audio.data += *block;
+  }
+  return audio;
+}
+
+}  // namespace speechllm::client

@@ -1,0 +1,77 @@
+// Audio to send: WAV files converted to raw PCM bytes, raw S16LE PCM read from a stream (stdin),
+// and the byte-rate arithmetic of an AudioFormat. Owned by the client CLI and the tests; stateless
+// functions are callable from any thread, a PcmStreamReader from one thread at a time.
+#ifndef SPEECHLLM_CLIENT_PCM_SOURCE_H_
+#define SPEECHLLM_CLIENT_PCM_SOURCE_H_
+
+#include <cstdint>
+#include <istream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "speechllm/v1/speechllm.pb.h"
+
+namespace speechllm::client {
+
+using Encoding = speechllm::v1::AudioFormat::Encoding;
+
+// Audio bytes in `format` (encoding, sample rate, channels).
+struct PcmAudio {
+  std::string data;
+  speechllm::v1::AudioFormat format;
+  // Seconds of audio in `data`; 0 when the format has no fixed byte rate.
+  double duration_seconds() const;
+};
+
+// Bytes per sample of one channel: 2 (PCM_S16LE), 4 (PCM_F32LE), 1 (MULAW, ALAW), 0 (containers
+// and unknown values).
+int BytesPerSample(Encoding encoding);
+// Bytes per second of `format` (channels 0 counts as 1); 0 when it has no fixed byte rate
+// (containers, unknown encodings, a rate or channel count <= 0).
+int64_t BytesPerSecond(const speechllm::v1::AudioFormat& format);
+
+// Interleaved float samples in [-1, 1] to little-endian signed 16-bit PCM (clipped, rounded).
+std::string EncodePcmS16le(absl::Span<const float> samples);
+// Interleaved float samples to little-endian IEEE float PCM, bit for bit.
+std::string EncodePcmF32le(absl::Span<const float> samples);
+// Samples to bytes of `encoding` (PCM_S16LE or PCM_F32LE); INVALID_ARGUMENT for any other.
+absl::StatusOr<std::string> EncodeSamples(absl::Span<const float> samples, Encoding encoding);
+
+// Reads a WAV file (any format engine/io reads) as PCM at the file's rate and channel count.
+// `encoding`: PCM_S16LE (default) or PCM_F32LE convert the samples; WAV sends the file's bytes
+// unchanged (a container the server parses). NOT_FOUND if unreadable, INVALID_ARGUMENT if the file
+// is not a supported WAV or `encoding` is none of those three.
+absl::StatusOr<PcmAudio> ReadWavAsPcm(const std::string& path,
+                                      Encoding encoding = speechllm::v1::AudioFormat::PCM_S16LE);
+
+// Reads raw PCM_S16LE (a live recorder's output or a file) from `input` in whole frames.
+class PcmStreamReader {
+ public:
+  // `input` is not owned and must outlive the reader. `sample_rate_hz` and `num_channels` only
+  // describe the bytes; nothing is resampled.
+  PcmStreamReader(std::istream* input, int sample_rate_hz, int num_channels);
+
+  // Reads up to `max_bytes` (rounded down to whole frames, at least one frame), blocking until
+  // that much arrives or the input ends. Returns "" at the end of input; a partial frame left at
+  // the end is dropped and counted in dropped_bytes(). INTERNAL if the stream fails otherwise.
+  absl::StatusOr<std::string> Read(int64_t max_bytes);
+
+  // Reads everything up to the end of input into one PcmAudio.
+  absl::StatusOr<PcmAudio> ReadAll();
+
+  const speechllm::v1::AudioFormat& format() const { return format_; }
+  int64_t bytes_read() const { return bytes_read_; }
+  int64_t dropped_bytes() const { return dropped_bytes_; }
+
+ private:
+  std::istream* input_;
+  speechllm::v1::AudioFormat format_;
+  int bytes_per_frame_;
+  int64_t bytes_read_ = 0;
+  int64_t dropped_bytes_ = 0;
+};
+
+}  // namespace speechllm::client
+
+#endif  // SPEECHLLM_CLIENT_PCM_SOURCE_H_

@@ -1,0 +1,383 @@
+#include "client/speech_client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/pcm_source.h"
+
+namespace speechllm::client {
+
+using speechllm::v1::StreamingRecognizeRequest;
+using speechllm::v1::StreamingRecognizeResponse;
+
+namespace {
+
+constexpr int64_t kDefaultChunkBytes = 3200;  // 100 ms of 16 kHz mono PCM_S16LE
+
+absl::Duration AudioDuration(int64_t bytes, int64_t bytes_per_second) {
+  if (bytes_per_second <= 0) return absl::ZeroDuration();
+  return absl::Microseconds(bytes * 1000000 / bytes_per_second);
+}
+
+}  // namespace
+
+// The gRPC side of the call. Holds: one for the writer thread (removed when it stops writing) and
+// one for reads (removed when the read stream ends), because both start operations from outside
+// reactions; OnDone therefore runs only after both flows are over.
+class StreamingClient::Reactor
+    : public grpc::ClientBidiReactor<StreamingRecognizeRequest, StreamingRecognizeResponse> {
+ public:
+  explicit Reactor(StreamingClient* owner) : owner_(owner) {}
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        absl::MutexLock lock(&owner_->mu_);
+        owner_->read_in_flight_ = false;
+        owner_->read_stream_ended_ = true;
+      }
+      RemoveHold();
+      return;
+    }
+    owner_->OnResponse(read_buffer_);
+    {
+      absl::MutexLock lock(&owner_->mu_);
+      owner_->read_in_flight_ = false;
+    }
+    owner_->StartReadIfWanted();
+  }
+
+  void OnWriteDone(bool ok) override { WriteFinished(ok); }
+  void OnWritesDoneDone(bool ok) override { WriteFinished(ok); }
+
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock lock(&owner_->mu_);
+    owner_->status_ = status;
+    owner_->done_time_ = Clock::now();
+    owner_->done_ = true;
+  }
+
+  StreamingRecognizeResponse* read_buffer() { return &read_buffer_; }
+
+ private:
+  void WriteFinished(bool ok) {
+    absl::MutexLock lock(&owner_->mu_);
+    owner_->write_in_flight_ = false;
+    owner_->last_write_ok_ = ok;
+  }
+
+  StreamingClient* const owner_;
+  StreamingRecognizeResponse read_buffer_;
+};
+
+StreamingClient::StreamingClient(speechllm::v1::StreamingSpeech::StubInterface* stub,
+                                 StreamingClientOptions options)
+    : stub_(stub), options_(std::move(options)) {
+  bytes_per_second_ = options_.bytes_per_second > 0 ? options_.bytes_per_second
+                                                    : BytesPerSecond(options_.config.audio());
+  if (options_.chunk_bytes > 0) {
+    chunk_size_bytes_ = options_.chunk_bytes;
+  } else if (bytes_per_second_ > 0 && options_.chunk_ms > 0) {
+    // Whole frames when the format has them (a frame: one sample of every channel).
+    const int channels = std::max(options_.config.audio().channels(), 1);
+    const int64_t frame_bytes =
+        options_.bytes_per_second > 0
+            ? 1
+            : std::max<int64_t>(BytesPerSample(options_.config.audio().encoding()) * channels, 1);
+    const int64_t bytes = bytes_per_second_ * options_.chunk_ms / 1000;
+    chunk_size_bytes_ = std::max<int64_t>(bytes / frame_bytes, 1) * frame_bytes;
+  } else {
+    chunk_size_bytes_ = kDefaultChunkBytes;
+  }
+}
+
+StreamingClient::~StreamingClient() {
+  bool started;
+  {
+    absl::MutexLock lock(&mu_);
+    started = started_;
+  }
+  if (!started) return;
+  if (!WaitForDone(absl::ZeroDuration())) Cancel();
+  Await();
+  if (writer_.joinable()) writer_.join();
+}
+
+void StreamingClient::SetResponseCallback(ResponseCallback callback) {
+  callback_ = std::move(callback);
+}
+
+absl::Status StreamingClient::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("StreamingClient already started");
+    started_ = true;
+    start_time_ = Clock::now();
+    if (options_.send_config) {
+      Outgoing config;
+      *config.request.mutable_config() = options_.config;
+      queue_.push_back(std::move(config));
+    }
+  }
+  for (const auto& [key, value] : options_.metadata) context_.AddMetadata(key, value);
+  if (options_.deadline != absl::InfiniteDuration()) {
+    context_.set_deadline(std::chrono::system_clock::now() +
+                          absl::ToChronoMicroseconds(options_.deadline));
+  }
+  reactor_ = std::make_unique<Reactor>(this);
+  stub_->async()->StreamingRecognize(&context_, reactor_.get());
+  reactor_->AddMultipleHolds(2);  // writer flow + read flow, both driven from outside reactions
+  {
+    absl::MutexLock lock(&mu_);
+    reactor_ready_ = true;
+  }
+  StartReadIfWanted();
+  reactor_->StartCall();
+  writer_ = std::thread([this] { WriterLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status StreamingClient::CheckOpen() const {
+  if (!started_) return absl::FailedPreconditionError("StreamingClient not started");
+  if (send_closed_) return absl::FailedPreconditionError("CloseSend() was already called");
+  return absl::OkStatus();
+}
+
+absl::Status StreamingClient::SendAudio(absl::string_view bytes) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  if (bytes.empty()) return absl::OkStatus();
+  if (!pacing_started_) {
+    pacing_started_ = true;
+    pacing_start_ = Clock::now();
+  }
+  pending_audio_.append(bytes.data(), bytes.size());
+  audio_bytes_queued_ += static_cast<int64_t>(bytes.size());
+  QueueChunks(/*all=*/false);
+  return absl::OkStatus();
+}
+
+absl::Status StreamingClient::SendSamples(absl::Span<const float> samples) {
+  absl::StatusOr<std::string> bytes = EncodeSamples(samples, options_.config.audio().encoding());
+  if (!bytes.ok()) return bytes.status();
+  return SendAudio(*bytes);
+}
+
+absl::Status StreamingClient::Flush() {
+  speechllm::v1::Control control;
+  control.mutable_flush();
+  absl::MutexLock lock(&mu_);
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  QueueControl(std::move(control));
+  return absl::OkStatus();
+}
+
+absl::Status StreamingClient::KeepAlive() {
+  speechllm::v1::Control control;
+  control.mutable_keep_alive();
+  absl::MutexLock lock(&mu_);
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  QueueControl(std::move(control));
+  return absl::OkStatus();
+}
+
+absl::Status StreamingClient::EndOfAudio() {
+  speechllm::v1::Control control;
+  control.mutable_end_of_audio();
+  absl::MutexLock lock(&mu_);
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  QueueControl(std::move(control));
+  return absl::OkStatus();
+}
+
+absl::Status StreamingClient::SendRaw(StreamingRecognizeRequest request) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  QueueChunks(/*all=*/true);
+  Outgoing message;
+  message.request = std::move(request);
+  queue_.push_back(std::move(message));
+  return absl::OkStatus();
+}
+
+absl::Status StreamingClient::CloseSend() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  QueueChunks(/*all=*/true);
+  Outgoing half_close;
+  half_close.kind = Outgoing::Kind::kHalfClose;
+  queue_.push_back(std::move(half_close));
+  send_closed_ = true;
+  return absl::OkStatus();
+}
+
+void StreamingClient::QueueChunks(bool all) {
+  while (!pending_audio_.empty() &&
+         (all || static_cast<int64_t>(pending_audio_.size()) >= chunk_size_bytes_)) {
+    const size_t size = std::min<size_t>(pending_audio_.size(), chunk_size_bytes_);
+    Outgoing chunk;
+    chunk.kind = Outgoing::Kind::kAudio;
+    speechllm::v1::AudioChunk* audio = chunk.request.mutable_audio();
+    audio->set_data(pending_audio_.substr(0, size));
+    if (options_.set_chunk_seq) audio->set_seq(next_seq_);
+    ++next_seq_;
+    pending_audio_.erase(0, size);
+    const int64_t end_bytes = audio_bytes_queued_ - static_cast<int64_t>(pending_audio_.size());
+    chunk.audio_end = AudioDuration(end_bytes, bytes_per_second_);
+    queue_.push_back(std::move(chunk));
+  }
+}
+
+void StreamingClient::QueueControl(speechllm::v1::Control control) {
+  QueueChunks(/*all=*/true);
+  Outgoing message;
+  *message.request.mutable_control() = std::move(control);
+  queue_.push_back(std::move(message));
+}
+
+void StreamingClient::WriterLoop() {
+  const auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return write_stream_dead_ || read_stream_ended_;
+  };
+  while (true) {
+    Outgoing item;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](StreamingClient* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+            return !c->queue_.empty() || c->write_stream_dead_ || c->read_stream_ended_;
+          },
+          this));
+      if (stopped()) break;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+      if (item.kind == Outgoing::Kind::kAudio && options_.realtime && bytes_per_second_ > 0) {
+        // A microphone hands over a chunk once its last sample has been captured.
+        const Clock::time_point due = pacing_start_ + absl::ToChronoMicroseconds(item.audio_end);
+        for (Clock::time_point now = Clock::now(); now < due && !stopped(); now = Clock::now()) {
+          mu_.AwaitWithTimeout(absl::Condition(
+                                   +[](StreamingClient* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+                                     return c->write_stream_dead_ || c->read_stream_ended_;
+                                   },
+                                   this),
+                               absl::FromChrono(due - now));
+        }
+        if (stopped()) break;
+      }
+      write_in_flight_ = true;
+      if (item.kind == Outgoing::Kind::kAudio) {
+        sent_chunks_.push_back({static_cast<int64_t>(item.request.audio().data().size()),
+                                item.audio_end, Clock::now()});
+      }
+    }
+    if (item.kind == Outgoing::Kind::kHalfClose) {
+      reactor_->StartWritesDone();
+    } else {
+      reactor_->StartWrite(&item.request);
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](StreamingClient* c)
+             ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) { return !c->write_in_flight_; },
+        this));
+    if (!last_write_ok_) {
+      write_stream_dead_ = true;
+      break;
+    }
+    if (item.kind == Outgoing::Kind::kHalfClose) break;
+  }
+  reactor_->RemoveHold();
+}
+
+void StreamingClient::OnResponse(const StreamingRecognizeResponse& response) {
+  ResponseRecord record;
+  {
+    absl::MutexLock lock(&mu_);
+    record.response = response;
+    record.arrival_time = Clock::now();
+    record.since_start = absl::FromChrono(record.arrival_time - start_time_);
+    record.chunks_sent = static_cast<int64_t>(sent_chunks_.size());
+    if (!sent_chunks_.empty()) {
+      record.audio_sent = sent_chunks_.back().audio_end;
+      record.last_audio_sent_time = sent_chunks_.back().send_time;
+    }
+    responses_.push_back(record);
+  }
+  if (callback_) callback_(record);
+}
+
+void StreamingClient::StartReadIfWanted() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!reactor_ready_ || reads_paused_ || read_in_flight_ || read_stream_ended_) {
+      return;
+    }
+    read_in_flight_ = true;
+  }
+  // From outside reactions this relies on the read hold taken in Start().
+  reactor_->StartRead(reactor_->read_buffer());
+}
+
+void StreamingClient::PauseReads() {
+  absl::MutexLock lock(&mu_);
+  reads_paused_ = true;
+}
+
+void StreamingClient::ResumeReads() {
+  {
+    absl::MutexLock lock(&mu_);
+    reads_paused_ = false;
+  }
+  StartReadIfWanted();
+}
+
+void StreamingClient::Cancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || done_) return;
+    write_stream_dead_ = true;  // wakes the writer out of pacing and makes it stop
+  }
+  context_.TryCancel();
+  ResumeReads();  // a pending read fails at once, which releases the read hold
+}
+
+grpc::Status StreamingClient::Await() {
+  ResumeReads();
+  absl::MutexLock lock(&mu_);
+  if (!started_) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not started");
+  mu_.Await(absl::Condition(&done_));
+  return status_;
+}
+
+bool StreamingClient::WaitForDone(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+}
+
+std::vector<ResponseRecord> StreamingClient::responses() const {
+  absl::MutexLock lock(&mu_);
+  return responses_;
+}
+
+std::vector<SentChunk> StreamingClient::sent_chunks() const {
+  absl::MutexLock lock(&mu_);
+  return sent_chunks_;
+}
+
+Clock::time_point StreamingClient::start_time() const {
+  absl::MutexLock lock(&mu_);
+  return start_time_;
+}
+
+Clock::time_point StreamingClient::done_time() const {
+  absl::MutexLock lock(&mu_);
+  return done_time_;
+}
+
+absl::Duration StreamingClient::audio_queued() const {
+  absl::MutexLock lock(&mu_);
+  return AudioDuration(audio_bytes_queued_, bytes_per_second_);
+}
+
+}  // namespace speechllm::client

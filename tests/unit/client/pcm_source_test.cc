@@ -1,0 +1,154 @@
+#include "client/pcm_source.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/io/wav_reader.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace speechllm::client {
+namespace {
+
+using speechllm::v1::AudioFormat;
+
+int16_t SampleAt(const std::string& bytes, size_t i) {
+  int16_t v;
+  std::memcpy(&v, bytes.data() + 2 * i, 2);
+  return v;
+}
+
+std::string WriteTempFile(const std::string& name, const std::string& bytes) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+TEST(PcmSourceTest, EncodesS16leWithRoundingAndClipping) {
+  const std::vector<float> samples = {0.0f, 0.5f, -0.5f, 1.0f, -1.0f, 2.0f, -3.0f, 1.0f / 32768};
+  const std::string bytes = EncodePcmS16le(samples);
+  ASSERT_EQ(bytes.size(), 2 * samples.size());
+  EXPECT_EQ(SampleAt(bytes, 0), 0);
+  EXPECT_EQ(SampleAt(bytes, 1), 16384);
+  EXPECT_EQ(SampleAt(bytes, 2), -16384);
+  EXPECT_EQ(SampleAt(bytes, 3), 32767);
+  EXPECT_EQ(SampleAt(bytes, 4), -32768);
+  EXPECT_EQ(SampleAt(bytes, 5), 32767);
+  EXPECT_EQ(SampleAt(bytes, 6), -32768);
+  EXPECT_EQ(SampleAt(bytes, 7), 1);
+  // Little-endian byte order, independent of the host.
+  EXPECT_EQ(static_cast<uint8_t>(bytes[2]), 0x00);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[3]), 0x40);
+}
+
+TEST(PcmSourceTest, EncodesF32leBitExactAndRejectsOtherEncodings) {
+  const std::vector<float> samples = {0.25f, -1.5f};
+  const std::string bytes = EncodePcmF32le(samples);
+  ASSERT_EQ(bytes.size(), 8u);
+  float back[2];
+  std::memcpy(back, bytes.data(), 8);
+  EXPECT_EQ(back[0], 0.25f);
+  EXPECT_EQ(back[1], -1.5f);
+  EXPECT_EQ(EncodeSamples(samples, AudioFormat::MULAW).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*EncodeSamples(samples, AudioFormat::PCM_F32LE), bytes);
+}
+
+TEST(PcmSourceTest, BytesPerSecondFollowsEncodingRateAndChannels) {
+  AudioFormat format;
+  format.set_encoding(AudioFormat::PCM_S16LE);
+  format.set_sample_rate_hz(16000);
+  EXPECT_EQ(BytesPerSecond(format), 32000);  // channels 0 counts as 1
+  format.set_channels(2);
+  EXPECT_EQ(BytesPerSecond(format), 64000);
+  format.set_encoding(AudioFormat::PCM_F32LE);
+  EXPECT_EQ(BytesPerSecond(format), 128000);
+  format.set_encoding(AudioFormat::MULAW);
+  format.set_channels(1);
+  format.set_sample_rate_hz(8000);
+  EXPECT_EQ(BytesPerSecond(format), 8000);
+  format.set_encoding(AudioFormat::OGG_OPUS);
+  EXPECT_EQ(BytesPerSecond(format), 0);
+  format.set_encoding(AudioFormat::PCM_S16LE);
+  format.set_sample_rate_hz(0);
+  EXPECT_EQ(BytesPerSecond(format), 0);
+}
+
+TEST(PcmSourceTest, ReadsWavAsS16leAtTheFileRateAndChannels) {
+  std::vector<float> samples;
+  for (int i = 0; i < 2 * 2205; ++i) samples.push_back(((i * 37) % 2001 - 1000) / 1024.0f);
+  const std::string path =
+      WriteTempFile("pcm_source_stereo.wav", engine::EncodeWav16(samples, 22050, 2));
+
+  absl::StatusOr<PcmAudio> audio = ReadWavAsPcm(path);
+  ASSERT_TRUE(audio.ok()) << audio.status();
+  EXPECT_EQ(audio->format.encoding(), AudioFormat::PCM_S16LE);
+  EXPECT_EQ(audio->format.sample_rate_hz(), 22050);
+  EXPECT_EQ(audio->format.channels(), 2);
+  EXPECT_NEAR(audio->duration_seconds(), 0.1, 1e-9);
+  // 16-bit WAV -> floats -> S16LE is lossless.
+  EXPECT_EQ(audio->data, EncodePcmS16le(samples));
+
+  absl::StatusOr<PcmAudio> f32 = ReadWavAsPcm(path, AudioFormat::PCM_F32LE);
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_EQ(f32->data.size(), samples.size() * 4);
+
+  absl::StatusOr<PcmAudio> as_wav = ReadWavAsPcm(path, AudioFormat::WAV);
+  ASSERT_TRUE(as_wav.ok()) << as_wav.status();
+  EXPECT_EQ(as_wav->data, engine::EncodeWav16(samples, 22050, 2));
+  EXPECT_EQ(as_wav->format.encoding(), AudioFormat::WAV);
+}
+
+TEST(PcmSourceTest, WavErrors) {
+  EXPECT_EQ(ReadWavAsPcm(::testing::TempDir() + "no_such_file.wav").status().code(),
+            absl::StatusCode::kNotFound);
+  const std::string junk = WriteTempFile("pcm_source_junk.wav", "this is not a wav file");
+  EXPECT_EQ(ReadWavAsPcm(junk).status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string path =
+      WriteTempFile("pcm_source_mono.wav", engine::EncodeWav16({0.1f, 0.2f}, 16000, 1));
+  EXPECT_EQ(ReadWavAsPcm(path, AudioFormat::ALAW).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PcmSourceTest, StreamReaderReadsWholeFramesAndDropsATrailingPartialOne) {
+  std::string input(1001, '\0');
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<char>(i);
+  std::istringstream stream(input);
+  PcmStreamReader reader(&stream, 16000, 1);
+  EXPECT_EQ(reader.format().encoding(), AudioFormat::PCM_S16LE);
+  EXPECT_EQ(reader.format().sample_rate_hz(), 16000);
+
+  std::string all;
+  std::vector<size_t> sizes;
+  while (true) {
+    absl::StatusOr<std::string> block = reader.Read(401);  // rounds down to 400
+    ASSERT_TRUE(block.ok()) << block.status();
+    if (block->empty()) break;
+    sizes.push_back(block->size());
+    all += *block;
+  }
+  EXPECT_THAT(sizes, ::testing::ElementsAre(400, 400, 200));
+  EXPECT_EQ(all, input.substr(0, 1000));
+  EXPECT_EQ(reader.bytes_read(), 1000);
+  EXPECT_EQ(reader.dropped_bytes(), 1);
+}
+
+TEST(PcmSourceTest, StreamReaderReadAllKeepsStereoFrames) {
+  std::istringstream stream(std::string(4 * 100 + 3, 'x'));
+  PcmStreamReader reader(&stream, 8000, 2);
+  absl::StatusOr<std::string> one = reader.Read(1);  // at least one frame
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 4u);
+  absl::StatusOr<PcmAudio> rest = reader.ReadAll();
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->data.size(), 4u * 99);
+  EXPECT_EQ(rest->format.channels(), 2);
+  EXPECT_EQ(reader.dropped_bytes(), 3);
+}
+
+}  // namespace
+}  // namespace speechllm::client
