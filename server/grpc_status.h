@@ -1,0 +1,32 @@
+// The single conversion from absl::Status to grpc::Status (API.md 3): the code maps one to one
+// (both use google.rpc codes) and grpc-status-details-bin carries a google.rpc.Status with
+// ErrorInfo{reason, domain "speechllm.v1"}, plus BadRequest (field path) or RetryInfo where the
+// absl::Status carries them as payloads (WithReason / WithField / WithRetryDelay). Pure functions;
+// any thread.
+#ifndef SPEECHLLM_SERVER_GRPC_STATUS_H_
+#define SPEECHLLM_SERVER_GRPC_STATUS_H_
+
+#include <string>
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace speechllm::server {
+
+// Attach the ErrorInfo reason (e.g. "BAD_CONFIG"), a BadRequest field path (e.g.
+// "config.audio.sample_rate_hz") or a retry delay to a status; each returns the status for
+// chaining.
+absl::Status WithReason(absl::Status status, const std::string& reason);
+absl::Status WithField(absl::Status status, const std::string& field);
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
+
+// The reason attached to `status`, or a default for its code ("ENGINE_ERROR" for INTERNAL...).
+std::string ReasonOf(const absl::Status& status);
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_GRPC_STATUS_H_

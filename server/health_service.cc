@@ -1,0 +1,115 @@
+#include "server/health_service.h"
+
+namespace speechllm::server {
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+// One Watch call: writes the current status, then every change, until cancelled or shut down.
+class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckResponse> {
+ public:
+  Watcher(HealthService* service, std::string name) : service_(service), name_(std::move(name)) {}
+
+  // mu_ of the service is held.
+  void Update(HealthCheckResponse::ServingStatus status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || (has_last_ && status == last_)) return;
+    last_ = status;
+    has_last_ = true;
+    pending_ = true;
+    MaybeWriteLocked();
+  }
+  void End() {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      if (!finished_) {
+        finished_ = true;
+        Finish(grpc::Status::CANCELLED);
+      }
+      return;
+    }
+    MaybeWriteLocked();
+  }
+  void OnCancel() override { End(); }
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&service_->mu_);
+      service_->watchers_.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || !pending_ || finished_) return;
+    pending_ = false;
+    writing_ = true;
+    response_.set_status(last_);
+    StartWrite(&response_);
+  }
+
+  HealthService* service_;
+  std::string name_;
+  absl::Mutex mu_;
+  HealthCheckResponse response_;
+  HealthCheckResponse::ServingStatus last_ = HealthCheckResponse::UNKNOWN;
+  bool has_last_ = false, pending_ = false, writing_ = false, finished_ = false;
+};
+
+HealthCheckResponse::ServingStatus HealthService::StatusOf(const std::string& service) {
+  if (!service.empty() && service != kServiceName) return HealthCheckResponse::SERVICE_UNKNOWN;
+  return serving_ ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+}
+
+void HealthService::SetServing(bool serving) {
+  absl::MutexLock lock(&mu_);
+  serving_ = serving;
+  for (Watcher* watcher : watchers_) watcher->Update(StatusOf(""));
+}
+
+void HealthService::Shutdown() {
+  // Under mu_: a watcher removes itself (OnDone, on a gRPC thread after Finish) under mu_ too, so
+  // every pointer here is alive.
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  for (Watcher* watcher : watchers_) watcher->End();
+}
+
+grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* context,
+                                               const HealthCheckRequest* request,
+                                               HealthCheckResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  absl::MutexLock lock(&mu_);
+  const auto status = StatusOf(request->service());
+  if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service " + request->service()));
+  } else {
+    response->set_status(status);
+    reactor->Finish(grpc::Status::OK);
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
+    grpc::CallbackServerContext* context, const HealthCheckRequest* request) {
+  auto* watcher = new Watcher(this, request->service());
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) {
+    watcher->End();
+    return watcher;
+  }
+  watchers_.insert(watcher);
+  watcher->Update(StatusOf(request->service()));
+  return watcher;
+}
+
+}  // namespace speechllm::server

@@ -1,0 +1,45 @@
+// HealthService: grpc.health.v1.Health (Check and Watch) compiled from Debian's grpc-proto, so that
+// server reflection describes it (gRPC 1.51's built-in service is not). Answers for "" and
+// "speechllm.v1.StreamingSpeech": SERVING after the model is loaded and warmed up, NOT_SERVING
+// while draining. Thread safety: SetServing from any thread; RPCs on gRPC threads.
+#ifndef SPEECHLLM_SERVER_HEALTH_SERVICE_H_
+#define SPEECHLLM_SERVER_HEALTH_SERVICE_H_
+
+#include <set>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace speechllm::server {
+
+class HealthService : public grpc::health::v1::Health::CallbackService {
+ public:
+  static constexpr char kServiceName[] = "speechllm.v1.StreamingSpeech";
+
+  void SetServing(bool serving) ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends every Watch stream (before the server shuts down).
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
+                                  const grpc::health::v1::HealthCheckRequest* request,
+                                  grpc::health::v1::HealthCheckResponse* response) override;
+  grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* Watch(
+      grpc::CallbackServerContext* context,
+      const grpc::health::v1::HealthCheckRequest* request) override;
+
+ private:
+  class Watcher;
+  friend class Watcher;
+  grpc::health::v1::HealthCheckResponse::ServingStatus StatusOf(const std::string& service)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  bool serving_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_HEALTH_SERVICE_H_

@@ -1,0 +1,202 @@
+// speechllm-server: the streaming speech recognition server. Loads a Qwen2-Audio checkpoint, starts
+// the engine loop and the output dispatcher, serves speechllm.v1.StreamingSpeech,
+// grpc.health.v1.Health and server reflection, and drains gracefully on SIGINT/SIGTERM. Flags exist
+// only here.
+//   speechllm-server --model models/qwen2-audio-tiny --listen 127.0.0.1:50051 \
+//       --prompt_prefix_ids 1,2,3,501 --prompt_suffix_ids 502,10,11,12
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "engine/engine.h"
+#include "engine/torch_model_runner.h"
+#include "server/grpc_status.h"
+#include "server/health_service.h"
+#include "server/prompt_source.h"
+#include "server/service_context.h"
+#include "server/speech_service.h"
+
+ABSL_FLAG(std::string, model, "",
+          "Qwen2-Audio checkpoint directory (config.json, safetensors, tokenizer files)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve gRPC on (port 0 picks a free one)");
+ABSL_FLAG(std::string, port_file, "",
+          "write the bound port to this file once serving (for scripts and tests)");
+ABSL_FLAG(std::string, model_name, "qwen2-audio",
+          "the model's name in GetCapabilities and configs");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
+ABSL_FLAG(std::string, dtype, "", "float32, bfloat16 or float16 (default: the checkpoint's)");
+ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = libtorch's default)");
+ABSL_FLAG(int, kv_cache_mb, 256, "memory for the decoder's KV cache, in MiB");
+ABSL_FLAG(std::string, prompt_prefix_ids, "",
+          "raw prompt ids before the audio tokens (with --prompt_suffix_ids)");
+ABSL_FLAG(std::string, prompt_suffix_ids, "", "raw prompt ids after the audio tokens");
+ABSL_FLAG(std::string, prompt_template, "chat",
+          "with a tokenizer and no raw ids: chat (Instruct) or base");
+ABSL_FLAG(std::string, instruction, "Transcribe the speech.",
+          "the instruction after the audio (templates)");
+ABSL_FLAG(int, max_new_tokens, 256, "longest transcript of one utterance, in tokens");
+ABSL_FLAG(int, max_streams, 64, "concurrent calls; more are refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_chunk_bytes, 64 * 1024, "largest AudioChunk");
+ABSL_FLAG(int, idle_timeout_s, 30,
+          "a stream without any message for this long ends with OUT_OF_RANGE");
+ABSL_FLAG(int, max_stream_duration_s, 3600, "a stream this old ends with OUT_OF_RANGE");
+ABSL_FLAG(int, max_buffered_audio_ms, 10000, "per-stream audio backlog before reading pauses");
+ABSL_FLAG(int, max_recognize_audio_s, 300, "longest clip Recognize accepts");
+ABSL_FLAG(int, drain_grace_s, 30,
+          "on SIGTERM: how long open streams may finish before they are ended");
+ABSL_FLAG(int, chunk_ms, 1000, "default encoder chunk (a multiple of 40 ms)");
+ABSL_FLAG(bool, reflection, true, "serve gRPC server reflection");
+
+namespace {
+
+using namespace speechllm;
+
+int Fail(const std::string& message) {
+  std::cerr << "speechllm-server: " << message << std::endl;
+  return 1;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
+  std::vector<int64_t> ids;
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int64_t id;
+    if (!absl::SimpleAtoi(piece, &id))
+      return absl::InvalidArgumentError("not a token id: " + std::string(piece));
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves streaming speech recognition with a Qwen2-Audio checkpoint over gRPC.");
+  absl::ParseCommandLine(argc, argv);
+  const std::string model_dir = absl::GetFlag(FLAGS_model);
+  if (model_dir.empty()) return Fail("--model is required");
+
+  // Signals are taken by sigwait below; block them before any thread starts so every thread
+  // inherits it.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::ServiceContext ctx;
+  server::ServerConfig& config = ctx.config;
+  config.listen_address = absl::GetFlag(FLAGS_listen);
+  config.model_name = absl::GetFlag(FLAGS_model_name);
+  config.max_streams = absl::GetFlag(FLAGS_max_streams);
+  config.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
+  config.idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_idle_timeout_s));
+  config.max_stream_duration = absl::Seconds(absl::GetFlag(FLAGS_max_stream_duration_s));
+  config.max_buffered_audio_ms = absl::GetFlag(FLAGS_max_buffered_audio_ms);
+  config.max_recognize_audio = absl::Seconds(absl::GetFlag(FLAGS_max_recognize_audio_s));
+  config.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_grace_s));
+  config.default_chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
+  config.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  config.reflection = absl::GetFlag(FLAGS_reflection);
+  if (absl::Status status = config.Validate(); !status.ok()) return Fail(status.ToString());
+
+  engine::TorchRunnerConfig runner_config;
+  runner_config.runtime.device = absl::GetFlag(FLAGS_device);
+  runner_config.runtime.dtype = absl::GetFlag(FLAGS_dtype);
+  runner_config.runtime.num_threads = absl::GetFlag(FLAGS_threads);
+  runner_config.kv_cache_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  auto runner = engine::TorchModelRunner::Create(model_dir, runner_config);
+  if (!runner.ok()) return Fail(runner.status().ToString());
+
+  std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer;
+  if (std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.json") ||
+      std::filesystem::exists(std::filesystem::path(model_dir) / "vocab.json")) {
+    auto loaded = engine::tokenizer::Tokenizer::FromDirectory(model_dir);
+    if (!loaded.ok()) return Fail(loaded.status().ToString());
+    tokenizer = std::move(loaded).value();
+  }
+  server::PromptSource prompt;
+  if (!absl::GetFlag(FLAGS_prompt_suffix_ids).empty()) {
+    auto prefix = ParseIds(absl::GetFlag(FLAGS_prompt_prefix_ids));
+    auto suffix = ParseIds(absl::GetFlag(FLAGS_prompt_suffix_ids));
+    if (!prefix.ok() || !suffix.ok()) return Fail("bad --prompt_prefix_ids / --prompt_suffix_ids");
+    prompt = server::PromptSource::FromIds(*prefix, *suffix);
+  } else {
+    if (tokenizer == nullptr)
+      return Fail("the model has no tokenizer: give --prompt_prefix_ids and --prompt_suffix_ids");
+    const std::string kind = absl::GetFlag(FLAGS_prompt_template);
+    if (kind != "chat" && kind != "base") return Fail("--prompt_template must be chat or base");
+    auto source = server::PromptSource::FromTemplate(
+        tokenizer.get(),
+        kind == "chat" ? server::PromptSource::Kind::kChat : server::PromptSource::Kind::kBase,
+        absl::GetFlag(FLAGS_instruction));
+    if (!source.ok()) return Fail(source.status().ToString());
+    prompt = *std::move(source);
+  }
+
+  engine::EngineConfig engine_config;
+  engine_config.max_num_sequences = config.max_streams;
+  engine_config.max_prefix_tokens = 512;
+  engine_config.max_suffix_tokens = 512;
+  engine::Engine engine(engine_config, std::move(runner).value());
+  const engine::LogMel log_mel(engine.model_config().features);
+  streaming::OutputDispatcher dispatcher(&engine);
+  server::StreamRegistry registry(config);
+  server::HealthService health;
+  ctx.engine = &engine;
+  ctx.dispatcher = &dispatcher;
+  ctx.log_mel = &log_mel;
+  ctx.tokenizer = tokenizer.get();
+  ctx.prompt = &prompt;
+  ctx.registry = &registry;
+  server::SpeechService service(&ctx);
+
+  grpc::EnableDefaultHealthCheckService(false);
+  if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(config.max_receive_message_bytes);
+  builder.RegisterService(&service);
+  builder.RegisterService(&health);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || port == 0) return Fail("cannot listen on " + config.listen_address);
+  health.SetServing(true);
+  std::cerr << "speechllm-server: " << config.ToString() << "\n"
+            << "speechllm-server: " << engine.model_config().ToString() << "\n";
+  std::cout << "speechllm-server listening on port " << port << std::endl;
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
+    std::ofstream(port_file + ".tmp") << port << "\n";
+    std::filesystem::rename(port_file + ".tmp", port_file);
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::cerr << "speechllm-server: signal " << signal_number << ", draining" << std::endl;
+  // Drain: NOT_SERVING at once, refuse new calls, give open streams a grace period, then end them.
+  health.SetServing(false);
+  registry.BeginDrain();
+  if (!registry.WaitEmpty(config.drain_grace)) {
+    registry.ExpireAll(
+        server::WithReason(absl::UnavailableError("server shutting down: reconnect"), "DRAINING"));
+    registry.WaitEmpty(absl::Seconds(5));
+  }
+  health.Shutdown();
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  dispatcher.Stop();
+  engine.Stop();
+  std::cerr << "speechllm-server: stopped" << std::endl;
+  return 0;
+}

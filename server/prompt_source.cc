@@ -1,0 +1,68 @@
+#include "server/prompt_source.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace speechllm::server {
+
+PromptSource PromptSource::FromIds(std::vector<int64_t> prefix_ids,
+                                   std::vector<int64_t> suffix_ids) {
+  PromptSource source;
+  source.kind_ = Kind::kIds;
+  source.prefix_ids_ = std::move(prefix_ids);
+  source.suffix_ids_ = std::move(suffix_ids);
+  return source;
+}
+
+absl::StatusOr<PromptSource> PromptSource::FromTemplate(
+    const engine::tokenizer::Tokenizer* tokenizer, Kind kind, std::string instruction) {
+  auto builder = engine::tokenizer::PromptBuilder::Create(tokenizer);
+  if (!builder.ok()) return builder.status();
+  PromptSource source;
+  source.kind_ = kind;
+  source.tokenizer_ = tokenizer;
+  source.instruction_ = std::move(instruction);
+  if (auto built = source.Build({}); !built.ok()) return built.status();
+  return source;
+}
+
+absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& context) const {
+  if (kind_ == Kind::kIds) {
+    if (!context.empty()) {
+      return absl::FailedPreconditionError(
+          "this server uses fixed prompt ids: recognition context is unavailable");
+    }
+    return streaming::PromptConfig{prefix_ids_, suffix_ids_};
+  }
+  std::string instruction = instruction_;
+  // Context goes into the instruction text ahead of the audio's transcription request (API.md 2.1:
+  // its effect on the model is heuristic).
+  if (!context.prompt.empty())
+    instruction = absl::StrCat("Context: ", context.prompt, "\n", instruction);
+  if (!context.phrases.empty()) {
+    instruction = absl::StrCat("Words that may occur: ", absl::StrJoin(context.phrases, ", "),
+                               ".\n", instruction);
+  }
+  auto builder = engine::tokenizer::PromptBuilder::Create(tokenizer_);
+  if (!builder.ok()) return builder.status();
+  absl::StatusOr<engine::tokenizer::Prompt> prompt;
+  if (kind_ == Kind::kChat) {
+    engine::tokenizer::ChatMessage user{"user",
+                                        {engine::tokenizer::ContentItem::Audio(1),
+                                         engine::tokenizer::ContentItem::Text(instruction)}};
+    prompt = builder->BuildChat({user}, /*add_generation_prompt=*/true);
+  } else {
+    prompt = builder->BuildBase(1, instruction);
+  }
+  if (!prompt.ok()) return prompt.status();
+  if (prompt->audio_spans.size() != 1 || prompt->audio_spans[0].num_tokens != 1) {
+    return absl::InternalError("prompt template did not produce one audio placeholder");
+  }
+  const int64_t audio = prompt->audio_spans[0].first_position;
+  streaming::PromptConfig config;
+  config.prefix_ids.assign(prompt->ids.begin(), prompt->ids.begin() + audio);
+  config.suffix_ids.assign(prompt->ids.begin() + audio + 1, prompt->ids.end());
+  return config;
+}
+
+}  // namespace speechllm::server

@@ -1,0 +1,47 @@
+// PromptSource: how the server builds a segment's prompt ids around the audio: fixed raw ids
+// (--prompt_prefix_ids / --prompt_suffix_ids, for test models without chat tokens) or the
+// tokenizer's Qwen2-Audio chat template / base-model prompt with an instruction, to which a
+// stream's RecognitionContext (prompt text, phrases) is added. Immutable after creation; any
+// thread.
+#ifndef SPEECHLLM_SERVER_PROMPT_SOURCE_H_
+#define SPEECHLLM_SERVER_PROMPT_SOURCE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model/tokenizer/prompt_builder.h"
+#include "streaming/session_config.h"
+
+namespace speechllm::server {
+
+struct ContextText {
+  std::string prompt;
+  std::vector<std::string> phrases;
+  bool empty() const { return prompt.empty() && phrases.empty(); }
+};
+
+class PromptSource {
+ public:
+  enum class Kind { kIds, kChat, kBase };
+
+  static PromptSource FromIds(std::vector<int64_t> prefix_ids, std::vector<int64_t> suffix_ids);
+  // `tokenizer` must outlive the source. NOT_FOUND when its special tokens are missing.
+  static absl::StatusOr<PromptSource> FromTemplate(const engine::tokenizer::Tokenizer* tokenizer,
+                                                   Kind kind, std::string instruction);
+
+  Kind kind() const { return kind_; }
+  bool supports_context() const { return kind_ != Kind::kIds; }
+  // The prompt for a stream with `context`. FAILED_PRECONDITION for a context with raw ids.
+  absl::StatusOr<streaming::PromptConfig> Build(const ContextText& context) const;
+
+ private:
+  Kind kind_ = Kind::kIds;
+  std::vector<int64_t> prefix_ids_, suffix_ids_;
+  const engine::tokenizer::Tokenizer* tokenizer_ = nullptr;
+  std::string instruction_;
+};
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_PROMPT_SOURCE_H_

@@ -1,0 +1,320 @@
+#include "server/proto_convert.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
+
+namespace speechllm::server {
+namespace {
+
+using v1::AudioFormat;
+using v1::Endpointing;
+using v1::ResultOptions;
+
+absl::Status BadConfig(const std::string& field, const std::string& message,
+                       const std::string& reason = "BAD_CONFIG") {
+  return WithField(
+      WithReason(absl::InvalidArgumentError(absl::StrCat("config.", field, ": ", message)), reason),
+      "config." + field);
+}
+
+// Extensions this server knows (unknown keys are rejected so that typos fail).
+absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::SessionConfig* session) {
+  for (const auto& [key, value] : config.extensions()) {
+    int number = 0;
+    const bool numeric = absl::SimpleAtoi(value, &number);
+    if (key == "chunk_ms" && numeric) {
+      session->chunk_ms = number;
+    } else if (key == "max_new_tokens_per_update" && numeric) {
+      session->max_new_tokens_per_update = number;
+    } else if (key == "chunk_ms" || key == "max_new_tokens_per_update") {
+      return BadConfig("extensions[" + key + "]", "must be an integer");
+    } else {
+      return WithField(WithReason(absl::InvalidArgumentError(absl::StrCat(
+                                      "unknown extension \"", key,
+                                      "\" (known: chunk_ms, max_new_tokens_per_update)")),
+                                  "UNKNOWN_EXTENSION"),
+                       "config.extensions");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+google::protobuf::Duration DurationProto(double seconds) {
+  google::protobuf::Duration d;
+  const double whole = std::floor(seconds);
+  d.set_seconds(static_cast<int64_t>(whole));
+  d.set_nanos(static_cast<int32_t>(std::llround((seconds - whole) * 1e9) % 1000000000));
+  return d;
+}
+
+google::protobuf::Duration DurationProto(absl::Duration duration) {
+  return DurationProto(absl::ToDoubleSeconds(duration));
+}
+
+v1::Limits LimitsProto(const ServerConfig& server) {
+  v1::Limits limits;
+  *limits.mutable_max_session_duration() = DurationProto(server.max_stream_duration);
+  *limits.mutable_idle_timeout() = DurationProto(server.idle_timeout);
+  limits.set_max_chunk_bytes(server.max_chunk_bytes);
+  *limits.mutable_max_buffered_audio() = DurationProto(server.max_buffered_audio_ms / 1000.0);
+  *limits.mutable_max_recognize_audio() = DurationProto(server.max_recognize_audio);
+  limits.set_max_embedding_tokens(750);
+  limits.set_max_context_chars(server.max_context_chars);
+  limits.set_max_phrases(server.max_phrases);
+  return limits;
+}
+
+absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
+                                          const ServerConfig& server, const PromptSource& prompt,
+                                          bool for_recognize, absl::string_view audio_bytes) {
+  StreamSetup setup;
+  streaming::SessionConfig& s = setup.session;
+  // Model and languages.
+  if (!config.model().empty() && config.model() != server.model_name) {
+    return BadConfig("model",
+                     absl::StrCat("unknown model \"", config.model(), "\"; this server serves \"",
+                                  server.model_name, "\""),
+                     "UNKNOWN_MODEL");
+  }
+  for (const std::string& code : config.language_codes()) {
+    if (code.empty() || code.size() > 35) return BadConfig("language_codes", "not a BCP-47 code");
+  }
+  // Audio format.
+  const AudioFormat& audio = config.audio();
+  AudioFormat::Encoding encoding = audio.encoding();
+  if (for_recognize && encoding == AudioFormat::ENCODING_UNSPECIFIED &&
+      audio_bytes.substr(0, 4) == "RIFF") {
+    encoding = AudioFormat::WAV;
+  }
+  if (encoding == AudioFormat::WAV && for_recognize) {
+    setup.audio_is_wav = true;
+  } else if (encoding == AudioFormat::PCM_S16LE || encoding == AudioFormat::PCM_F32LE) {
+    setup.audio.encoding = encoding == AudioFormat::PCM_S16LE ? streaming::AudioEncoding::kPcmS16le
+                                                              : streaming::AudioEncoding::kPcmF32le;
+    if (audio.sample_rate_hz() == 0) {
+      return BadConfig("audio.sample_rate_hz", "must be set for raw PCM (8000 to 48000)");
+    }
+    if (audio.sample_rate_hz() < 8000 || audio.sample_rate_hz() > 48000) {
+      return BadConfig("audio.sample_rate_hz",
+                       absl::StrCat(audio.sample_rate_hz(), " is outside 8000 to 48000"));
+    }
+    if (audio.sample_rate_hz() != 16000) {
+      return BadConfig(
+          "audio.sample_rate_hz",
+          absl::StrCat(audio.sample_rate_hz(), " Hz is not supported yet: send 16000 Hz"),
+          "UNSUPPORTED_ENCODING");
+    }
+    if (audio.channels() < 0 || audio.channels() > 8)
+      return BadConfig("audio.channels", "must be 1 to 8");
+    setup.audio.sample_rate_hz = audio.sample_rate_hz();
+    setup.audio.channels = audio.channels() == 0 ? 1 : audio.channels();
+  } else {
+    return BadConfig("audio.encoding",
+                     absl::StrCat("encoding ", AudioFormat::Encoding_Name(encoding),
+                                  " is not supported; use PCM_S16LE or PCM_F32LE at 16000 Hz",
+                                  for_recognize ? ", or WAV" : ""),
+                     "UNSUPPORTED_ENCODING");
+  }
+  // Results.
+  const ResultOptions& results = config.results();
+  s.interim_results = for_recognize ? false : results.interim_results();
+  s.token_ids = results.token_ids();
+  if (results.word_timestamps()) {
+    return BadConfig("results.word_timestamps", "this model cannot time words",
+                     "FEATURE_UNAVAILABLE");
+  }
+  s.commit_policy = results.commit_policy() == ResultOptions::NONE
+                        ? streaming::CommitPolicyKind::kNone
+                        : streaming::CommitPolicyKind::kLocalAgreement;
+  s.final_mode = results.final_mode() == ResultOptions::FAST ? engine::FinalMode::kFast
+                                                             : engine::FinalMode::kExact;
+  // Latency mode -> chunk size (API.md 4.2 presets).
+  switch (config.latency()) {
+    case v1::SessionConfig::LOW:
+      s.chunk_ms = 480;
+      break;
+    case v1::SessionConfig::ACCURATE:
+      s.chunk_ms = 2000;
+      break;
+    default:
+      s.chunk_ms = server.default_chunk_ms;
+      break;
+  }
+  // Endpointing.
+  const Endpointing& e = config.endpointing();
+  switch (e.mode()) {
+    case Endpointing::SINGLE_UTTERANCE:
+      s.endpoint.mode = streaming::EndpointMode::kSingleUtterance;
+      break;
+    case Endpointing::MANUAL:
+      s.endpoint.mode = streaming::EndpointMode::kManual;
+      break;
+    default:
+      s.endpoint.mode = streaming::EndpointMode::kContinuous;
+      break;
+  }
+  if (e.end_silence_ms() != 0)
+    s.endpoint.end_silence_ms = static_cast<int>(std::min<uint32_t>(e.end_silence_ms(), 1u << 30));
+  if (e.max_utterance_ms() != 0)
+    s.endpoint.max_utterance_ms =
+        static_cast<int>(std::min<uint32_t>(e.max_utterance_ms(), 1u << 30));
+  s.endpoint.speech_start_timeout_ms =
+      static_cast<int>(std::min<uint32_t>(e.speech_start_timeout_ms(), 1u << 30));
+  s.voice_activity_events = e.voice_activity_events();
+  if (absl::Status status = s.endpoint.Validate(); !status.ok()) {
+    return BadConfig("endpointing", std::string(status.message()));
+  }
+  // Context and prompt.
+  ContextText context;
+  context.prompt = config.context().prompt();
+  for (const v1::Phrase& phrase : config.context().phrases()) {
+    if (phrase.boost() < 0 || phrase.boost() > 20)
+      return BadConfig("context.phrases.boost", "must be in [0, 20]");
+    context.phrases.push_back(phrase.text());
+  }
+  if (static_cast<int>(context.prompt.size()) > server.max_context_chars) {
+    return BadConfig("context.prompt",
+                     absl::StrCat("longer than ", server.max_context_chars, " characters"));
+  }
+  if (static_cast<int>(context.phrases.size()) > server.max_phrases) {
+    return BadConfig("context.phrases", absl::StrCat("more than ", server.max_phrases, " phrases"));
+  }
+  auto prompt_config = prompt.Build(context);
+  if (!prompt_config.ok()) {
+    return BadConfig("context", std::string(prompt_config.status().message()),
+                     "FEATURE_UNAVAILABLE");
+  }
+  s.prompt = *std::move(prompt_config);
+  s.max_new_tokens_per_segment = server.max_new_tokens;
+  s.max_new_tokens_per_update = std::min(32, server.max_new_tokens);
+  s.max_buffered_audio_ms = server.max_buffered_audio_ms;
+  if (config.has_stream_offset()) {
+    s.stream_offset_seconds =
+        config.stream_offset().seconds() + config.stream_offset().nanos() * 1e-9;
+    if (s.stream_offset_seconds < 0) return BadConfig("stream_offset", "must not be negative");
+  }
+  if (absl::Status status = ApplyExtensions(config, &s); !status.ok()) return status;
+  if (absl::Status status = s.Validate(); !status.ok())
+    return BadConfig("extensions", std::string(status.message()));
+
+  // The effective configuration: the request with every default written out.
+  setup.effective = config;
+  setup.effective.set_model(server.model_name);
+  setup.effective.mutable_audio()->set_encoding(encoding);
+  if (!setup.audio_is_wav) {
+    setup.effective.mutable_audio()->set_sample_rate_hz(setup.audio.sample_rate_hz);
+    setup.effective.mutable_audio()->set_channels(setup.audio.channels);
+  }
+  auto* r = setup.effective.mutable_results();
+  r->set_interim_results(s.interim_results);
+  r->set_commit_policy(s.commit_policy == streaming::CommitPolicyKind::kNone
+                           ? ResultOptions::NONE
+                           : ResultOptions::LOCAL_AGREEMENT);
+  r->set_final_mode(s.final_mode == engine::FinalMode::kFast ? ResultOptions::FAST
+                                                             : ResultOptions::EXACT);
+  auto* ep = setup.effective.mutable_endpointing();
+  ep->set_mode(e.mode() == Endpointing::MODE_UNSPECIFIED ? Endpointing::CONTINUOUS : e.mode());
+  ep->set_end_silence_ms(s.endpoint.end_silence_ms);
+  ep->set_max_utterance_ms(s.endpoint.max_utterance_ms);
+  if (setup.effective.latency() == v1::SessionConfig::LATENCY_MODE_UNSPECIFIED) {
+    setup.effective.set_latency(v1::SessionConfig::BALANCED);
+  }
+  (*setup.effective.mutable_extensions())["chunk_ms"] = std::to_string(s.chunk_ms);
+  (*setup.effective.mutable_extensions())["max_new_tokens_per_update"] =
+      std::to_string(s.max_new_tokens_per_update);
+  return setup;
+}
+
+void ToProto(const streaming::TranscriptEvent& t, v1::TranscriptUpdate* u) {
+  u->set_utterance_id(static_cast<uint32_t>(t.utterance_id));
+  u->set_committed_delta(t.committed_delta);
+  u->set_tentative(t.tentative);
+  u->set_tentative_stability(t.stability);
+  u->set_is_final(t.is_final);
+  u->set_from_flush(t.from_flush);
+  *u->mutable_utterance_start() = DurationProto(t.utterance_start_seconds);
+  *u->mutable_result_end() = DurationProto(t.result_end_seconds);
+  for (int64_t id : t.token_ids) u->add_token_ids(static_cast<uint32_t>(id));
+  auto* timing = u->mutable_timing();
+  *timing->mutable_since_audio_arrival() = DurationProto(t.since_audio_arrival);
+  *timing->mutable_endpoint_wait() = DurationProto(t.endpoint_wait);
+  *timing->mutable_processing() = DurationProto(t.processing);
+}
+
+void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeResponse* response) {
+  using Kind = streaming::SessionEvent::Kind;
+  *response->mutable_audio_received() = DurationProto(event.audio_received_seconds);
+  *response->mutable_audio_processed() = DurationProto(event.audio_processed_seconds);
+  switch (event.kind) {
+    case Kind::kTranscript:
+      ToProto(event.transcript, response->mutable_transcript());
+      break;
+    case Kind::kSpeechEvent: {
+      auto* e = response->mutable_speech_event();
+      using T = streaming::SessionEvent::SpeechEventType;
+      switch (event.speech_event) {
+        case T::kSpeechStarted:
+          e->set_type(v1::SpeechEvent::SPEECH_STARTED);
+          break;
+        case T::kSpeechEnded:
+          e->set_type(v1::SpeechEvent::SPEECH_ENDED);
+          break;
+        case T::kEndOfUtterance:
+          e->set_type(v1::SpeechEvent::END_OF_UTTERANCE);
+          break;
+        case T::kEndOfSingleUtterance:
+          e->set_type(v1::SpeechEvent::END_OF_SINGLE_UTTERANCE);
+          break;
+        case T::kSpeechStartTimeout:
+          e->set_type(v1::SpeechEvent::SPEECH_START_TIMEOUT);
+          break;
+      }
+      *e->mutable_offset() = DurationProto(event.event_offset_seconds);
+      e->set_utterance_id(static_cast<uint32_t>(event.utterance_id));
+      break;
+    }
+    case Kind::kWarning: {
+      auto* w = response->mutable_warning();
+      using W = streaming::SessionEvent::WarningCode;
+      switch (event.warning) {
+        case W::kBacklog:
+          w->set_code(v1::Warning::BACKLOG);
+          break;
+        case W::kFlowControl:
+          w->set_code(v1::Warning::FLOW_CONTROL);
+          break;
+        case W::kAudioClipped:
+          w->set_code(v1::Warning::AUDIO_CLIPPED);
+          break;
+        case W::kSeqGap:
+          w->set_code(v1::Warning::SEQ_GAP);
+          break;
+      }
+      w->set_message(event.message);
+      break;
+    }
+    case Kind::kSummary: {
+      const streaming::SummaryEvent& s = event.summary;
+      auto* summary = response->mutable_summary();
+      *summary->mutable_audio_total() = DurationProto(s.audio_total_seconds);
+      summary->set_utterances(static_cast<uint32_t>(s.utterances));
+      summary->set_tokens_generated(static_cast<uint32_t>(s.tokens_generated));
+      summary->set_commit_conflicts(static_cast<uint32_t>(s.commit_conflicts));
+      summary->set_compute_rtf(static_cast<float>(s.compute_rtf));
+      auto latency = [](const streaming::LatencySummary& l, v1::LatencyStats* out) {
+        *out->mutable_p50() = DurationProto(l.p50);
+        *out->mutable_p95() = DurationProto(l.p95);
+        *out->mutable_max() = DurationProto(l.max);
+      };
+      latency(s.first_partial, summary->mutable_first_partial());
+      latency(s.finalization, summary->mutable_finalization());
+      break;
+    }
+  }
+}
+
+}  // namespace speechllm::server

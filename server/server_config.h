@@ -1,0 +1,38 @@
+// ServerConfig: the server's limits and defaults (documented in README "Running the server"),
+// copied from flags by main.cc and read-only afterwards; every thread may read it.
+#ifndef SPEECHLLM_SERVER_SERVER_CONFIG_H_
+#define SPEECHLLM_SERVER_SERVER_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace speechllm::server {
+
+struct ServerConfig {
+  std::string listen_address = "127.0.0.1:50051";
+  std::string model_name = "qwen2-audio";
+  int max_streams = 64;                      // open StreamingRecognize + Recognize calls
+  int max_chunk_bytes = 64 * 1024;           // one AudioChunk
+  int max_receive_message_bytes = 64 << 20;  // gRPC transport limit (Recognize carries whole files)
+  absl::Duration idle_timeout = absl::Seconds(30);
+  absl::Duration max_stream_duration = absl::Hours(1);
+  int max_buffered_audio_ms = 10000;  // per-stream backlog before reads pause
+  absl::Duration max_recognize_audio = absl::Minutes(5);
+  absl::Duration drain_grace = absl::Seconds(30);
+  absl::Duration retry_delay = absl::Seconds(1);  // RetryInfo on admission refusals
+  int max_pending_responses = 512;  // unsent responses before a stream counts as not reading
+  int default_chunk_ms = 1000;
+  int max_new_tokens = 256;  // per utterance
+  int max_context_chars = 1000;
+  int max_phrases = 100;
+  bool reflection = true;
+
+  absl::Status Validate() const;
+  std::string ToString() const;
+};
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_SERVER_CONFIG_H_

@@ -1,0 +1,45 @@
+#include "server/speech_service.h"
+
+#include "server/proto_convert.h"
+#include "server/recognize_call.h"
+#include "server/stream_reactor.h"
+
+namespace speechllm::server {
+
+grpc::ServerBidiReactor<v1::StreamingRecognizeRequest, v1::StreamingRecognizeResponse>*
+SpeechService::StreamingRecognize(grpc::CallbackServerContext* context) {
+  return StreamReactor::Start(ctx_, context);
+}
+
+grpc::ServerUnaryReactor* SpeechService::Recognize(grpc::CallbackServerContext* context,
+                                                   const v1::RecognizeRequest* request,
+                                                   v1::RecognizeResponse* response) {
+  return RecognizeCall::Start(ctx_, request, response);
+}
+
+grpc::ServerUnaryReactor* SpeechService::GetCapabilities(grpc::CallbackServerContext* context,
+                                                         const v1::GetCapabilitiesRequest* request,
+                                                         v1::Capabilities* response) {
+  response->set_server_version(SPEECHLLM_VERSION);
+  v1::ModelInfo* model = response->add_models();
+  const engine::ModelConfig& config = ctx_->engine->model_config();
+  model->set_name(ctx_->config.model_name);
+  model->set_is_default(true);
+  model->set_hidden_size(static_cast<uint32_t>(config.text.hidden_size));
+  // One audio token per 40 ms: hop 10 ms, conv stride 2, pooling 2.
+  model->set_audio_tokens_per_second(static_cast<float>(config.features.sample_rate_hz) /
+                                     (4.0f * static_cast<float>(config.features.hop_length)));
+  model->set_max_context_tokens(static_cast<uint32_t>(config.text.max_position_embeddings));
+  model->set_word_timestamps(false);
+  model->set_language_detection(false);
+  response->add_encodings(v1::AudioFormat::PCM_S16LE);
+  response->add_encodings(v1::AudioFormat::PCM_F32LE);
+  response->add_encodings(v1::AudioFormat::WAV);
+  *response->mutable_limits() = LimitsProto(ctx_->config);
+  response->set_auth_required(false);
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace speechllm::server

@@ -1,0 +1,341 @@
+#include "server/stream_reactor.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
+#include "server/proto_convert.h"
+
+namespace speechllm::server {
+
+using streaming::SessionEvent;
+
+StreamReactor::StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call_context)
+    : ctx_(context), call_context_(call_context) {}
+
+StreamReactor* StreamReactor::Start(ServiceContext* context,
+                                    grpc::CallbackServerContext* call_context) {
+  std::shared_ptr<StreamReactor> reactor(new StreamReactor(context, call_context));
+  reactor->self_ = reactor;
+  auto id = context->registry->Add(reactor, /*idle_timeout=*/true);
+  absl::MutexLock lock(&reactor->mu_);
+  if (!id.ok()) {
+    reactor->reading_done_ = true;
+    reactor->FinishCallLocked(ToGrpcStatus(id.status()));
+  } else {
+    reactor->registry_id_ = *id;
+    reactor->StartRead(&reactor->request_);
+  }
+  return reactor.get();
+}
+
+std::shared_ptr<streaming::Session> StreamReactor::session() {
+  absl::MutexLock lock(&mu_);
+  return session_;
+}
+
+void StreamReactor::OnReadDone(bool ok) {
+  if (!ok) {  // half-close, or the call broke
+    {
+      absl::MutexLock lock(&mu_);
+      reading_done_ = true;
+    }
+    std::shared_ptr<streaming::Session> s = session();
+    if (s == nullptr) {
+      Fail(WithReason(absl::InvalidArgumentError("the stream ended before its config message"),
+                      "CONFIG_NOT_FIRST"));
+    } else if (!end_of_audio_) {
+      if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
+        Fail(WithReason(status, "AUDIO_DECODE_ERROR"));
+      } else if (absl::Status finished = s->FinishInput(absl::Now()); !finished.ok()) {
+        Fail(WithReason(finished, "AUDIO_TOO_SHORT"));
+      }
+    }
+    return;
+  }
+  ctx_->registry->Touch(registry_id_);
+  if (absl::Status status = HandleRequest(); !status.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      reading_done_ = true;
+    }
+    Fail(status);
+    return;
+  }
+  ReadNextOrPause();
+}
+
+absl::Status StreamReactor::HandleRequest() {
+  switch (request_.event_case()) {
+    case v1::StreamingRecognizeRequest::kConfig:
+      return HandleConfig(request_.config());
+    case v1::StreamingRecognizeRequest::kAudio:
+      return HandleAudio(request_.audio());
+    case v1::StreamingRecognizeRequest::kControl:
+      return HandleControl(request_.control());
+    default:
+      return WithReason(absl::InvalidArgumentError("empty StreamingRecognizeRequest"),
+                        "CONFIG_NOT_FIRST");
+  }
+}
+
+absl::Status StreamReactor::HandleConfig(const v1::SessionConfig& config) {
+  if (session() != nullptr) {
+    return WithReason(
+        absl::InvalidArgumentError("a second config message; the config comes once, first"),
+        "CONFIG_REPEATED");
+  }
+  auto setup = ConvertConfig(config, ctx_->config, *ctx_->prompt, /*for_recognize=*/false);
+  if (!setup.ok()) return setup.status();
+  auto decoder =
+      streaming::AudioDecoder::Create(setup->audio, ctx_->log_mel->config().sample_rate_hz);
+  if (!decoder.ok())
+    return WithField(WithReason(decoder.status(), "UNSUPPORTED_ENCODING"), "config.audio");
+  decoder_ = std::move(decoder).value();
+  auto session = streaming::Session::Create(setup->session,
+                                            {ctx_->engine, ctx_->log_mel, ctx_->tokenizer}, this);
+  if (!session.ok()) {
+    absl::Status status = session.status();
+    if (status.code() == absl::StatusCode::kResourceExhausted) {
+      status = WithRetryDelay(WithReason(status, "KV_BUDGET"), ctx_->config.retry_delay);
+    }
+    return status;
+  }
+  ctx_->dispatcher->Register(*session);
+  v1::StreamingRecognizeResponse started;
+  auto* s = started.mutable_started();
+  s->set_session_id(
+      absl::StrCat("s", ctx_->session_counter.fetch_add(1) + 1, "-", (*session)->sequence_id()));
+  *s->mutable_effective_config() = setup->effective;
+  *s->mutable_limits() = LimitsProto(ctx_->config);
+  absl::MutexLock lock(&mu_);
+  session_ = *session;
+  EnqueueLocked(std::move(started), false);
+  return absl::OkStatus();
+}
+
+absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
+  std::shared_ptr<streaming::Session> s = session();
+  if (s == nullptr) {
+    return WithReason(
+        absl::InvalidArgumentError("audio before the config message; send the config first"),
+        "CONFIG_NOT_FIRST");
+  }
+  if (end_of_audio_) {
+    return WithReason(absl::InvalidArgumentError("audio after EndOfAudio"), "AFTER_END_OF_AUDIO");
+  }
+  if (static_cast<int64_t>(audio.data().size()) > ctx_->config.max_chunk_bytes) {
+    return WithField(
+        WithReason(absl::InvalidArgumentError(absl::StrCat("AudioChunk of ", audio.data().size(),
+                                                           " bytes exceeds max_chunk_bytes ",
+                                                           ctx_->config.max_chunk_bytes)),
+                   "CHUNK_TOO_LARGE"),
+        "audio.data");
+  }
+  if (audio.data().empty()) {
+    return WithField(
+        WithReason(absl::InvalidArgumentError("AudioChunk without data"), "AUDIO_DECODE_ERROR"),
+        "audio.data");
+  }
+  if (audio.seq() != 0) {
+    if (next_seq_ != 0 && audio.seq() != next_seq_ && !seq_gap_warned_) {
+      seq_gap_warned_ = true;
+      SendWarning(SessionEvent::WarningCode::kSeqGap,
+                  absl::StrCat("AudioChunk.seq ", audio.seq(), " after ", next_seq_ - 1));
+    }
+    next_seq_ = audio.seq() + 1;
+  }
+  samples_.clear();
+  int64_t clipped = 0;
+  if (absl::Status status = decoder_->Decode(audio.data(), &samples_, &clipped); !status.ok()) {
+    return WithReason(status, "NON_FINITE_AUDIO");
+  }
+  if (clipped > 0 && !clipped_warned_) {
+    clipped_warned_ = true;
+    SendWarning(SessionEvent::WarningCode::kAudioClipped,
+                "float samples beyond [-1, 1] were clamped");
+  }
+  return s->AcceptAudio(samples_, absl::Now());
+}
+
+absl::Status StreamReactor::HandleControl(const v1::Control& control) {
+  std::shared_ptr<streaming::Session> s = session();
+  if (s == nullptr) {
+    return WithReason(absl::InvalidArgumentError("control before the config message"),
+                      "CONFIG_NOT_FIRST");
+  }
+  switch (control.action_case()) {
+    case v1::Control::kFlush:
+      if (end_of_audio_)
+        return WithReason(absl::InvalidArgumentError("Flush after EndOfAudio"),
+                          "AFTER_END_OF_AUDIO");
+      return s->Flush(absl::Now());
+    case v1::Control::kKeepAlive:
+      return absl::OkStatus();  // the registry saw the activity
+    case v1::Control::kContext:
+      return WithReason(
+          absl::InvalidArgumentError("context updates within a stream are not supported yet; "
+                                     "give the context in the config"),
+          "FEATURE_UNAVAILABLE");
+    case v1::Control::kEndOfAudio: {
+      if (end_of_audio_) return absl::OkStatus();
+      end_of_audio_ = true;
+      if (absl::Status status = decoder_->Finish(&samples_); !status.ok())
+        return WithReason(status, "AUDIO_DECODE_ERROR");
+      if (absl::Status status = s->FinishInput(absl::Now()); !status.ok())
+        return WithReason(status, "AUDIO_TOO_SHORT");
+      return absl::OkStatus();
+    }
+    default:
+      return WithReason(absl::InvalidArgumentError("empty Control message"), "BAD_CONFIG");
+  }
+}
+
+void StreamReactor::ReadNextOrPause() {
+  std::shared_ptr<streaming::Session> s = session();
+  {
+    absl::MutexLock lock(&mu_);
+    capacity_signal_ = false;
+  }
+  const bool pause = s != nullptr && s->ShouldPauseReading();
+  bool warn = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || finish_pending_ || reading_done_) return;
+    if (pause && !capacity_signal_) {
+      reads_paused_ = true;
+      warn = !flow_warned_;
+      flow_warned_ = true;
+    } else {
+      StartRead(&request_);
+    }
+  }
+  if (warn) {
+    SendWarning(
+        SessionEvent::WarningCode::kFlowControl,
+        "audio arrives faster than it is processed: reading paused until the backlog drains");
+  }
+}
+
+void StreamReactor::OnCapacity() {
+  absl::MutexLock lock(&mu_);
+  capacity_signal_ = true;
+  if (reads_paused_ && !finished_ && !finish_pending_ && !reading_done_) {
+    reads_paused_ = false;
+    StartRead(&request_);
+  }
+}
+
+void StreamReactor::SendWarning(SessionEvent::WarningCode code, const std::string& message) {
+  SessionEvent event;
+  event.kind = SessionEvent::Kind::kWarning;
+  event.warning = code;
+  event.message = message;
+  Send(std::move(event));
+}
+
+void StreamReactor::Send(SessionEvent event) {
+  v1::StreamingRecognizeResponse response;
+  ToProto(event, &response);
+  const bool partial = event.kind == SessionEvent::Kind::kTranscript && !event.transcript.is_final;
+  absl::MutexLock lock(&mu_);
+  EnqueueLocked(std::move(response), partial);
+}
+
+void StreamReactor::EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial) {
+  if (finished_ || finish_pending_) return;
+  if (partial && !queue_.empty() && queue_.back().partial &&
+      queue_.back().response.transcript().utterance_id() == response.transcript().utterance_id()) {
+    // An unsent partial is replaced by the newer snapshot; committed text accumulates.
+    v1::StreamingRecognizeResponse& previous = queue_.back().response;
+    const std::string committed =
+        previous.transcript().committed_delta() + response.transcript().committed_delta();
+    response.mutable_transcript()->set_committed_delta(committed);
+    previous = std::move(response);
+  } else {
+    queue_.push_back(Pending{std::move(response), partial});
+  }
+  if (static_cast<int>(queue_.size()) > ctx_->config.max_pending_responses) {
+    // The client stopped reading: memory stays bounded, the stream ends.
+    queue_.clear();
+    finish_pending_ = true;
+    finish_status_ =
+        ToGrpcStatus(WithReason(absl::ResourceExhaustedError(absl::StrCat(
+                                    "client is not reading: more than ",
+                                    ctx_->config.max_pending_responses, " responses pending")),
+                                "QUEUE_FULL"));
+  }
+  MaybeWriteLocked();
+}
+
+void StreamReactor::MaybeWriteLocked() {
+  if (finished_ || writing_) return;
+  if (!queue_.empty()) {  // what the session produced is written before any finish
+    in_flight_ = std::move(queue_.front().response);
+    queue_.pop_front();
+    in_flight_.set_response_seq(++response_seq_);
+    writing_ = true;
+    StartWrite(&in_flight_);
+  } else if (finish_pending_) {
+    FinishCallLocked(finish_status_);
+  }
+}
+
+void StreamReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  writing_ = false;
+  if (!ok) {  // the call is broken (cancelled); nothing more can be written
+    queue_.clear();
+    if (!finish_pending_) {
+      finish_pending_ = true;
+      finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
+    }
+  }
+  MaybeWriteLocked();
+}
+
+void StreamReactor::Finish(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (finished_ || finish_pending_) return;
+  finish_pending_ = true;
+  finish_status_ = ToGrpcStatus(status);
+  MaybeWriteLocked();
+}
+
+void StreamReactor::FinishCallLocked(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  ServerBidiReactor::Finish(status);
+}
+
+void StreamReactor::Fail(const absl::Status& status) {
+  if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) {
+    s->Abort(status);  // summary first, then Finish(status) through the sink
+  } else {
+    Finish(status);
+  }
+}
+
+void StreamReactor::Expire(const absl::Status& status) { Fail(status); }
+
+void StreamReactor::OnCancel() {
+  if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) s->Detach();
+  absl::MutexLock lock(&mu_);
+  queue_.clear();
+  FinishCallLocked(grpc::Status::CANCELLED);
+}
+
+void StreamReactor::OnDone() {
+  ctx_->registry->Remove(registry_id_);
+  std::shared_ptr<streaming::Session> s;
+  {
+    absl::MutexLock lock(&mu_);
+    s = std::move(session_);
+  }
+  if (s != nullptr) {
+    s->Detach();
+    ctx_->dispatcher->Unregister(s->sequence_id());
+  }
+  s.reset();  // releases the engine sequence
+  std::shared_ptr<StreamReactor> self = std::move(self_);
+}
+
+}  // namespace speechllm::server

@@ -1,0 +1,99 @@
+// StreamReactor: one StreamingRecognize call on gRPC's callback API. Reads one message at a time
+// into its Session's input half, writes the session's events with one write in flight (unsent
+// partials of an utterance coalesce, finals never drop), pauses reading while the session's backlog
+// is over its limit (HTTP/2 flow control then slows the client), and finishes exactly once.
+// Implements the ResultSink (dispatcher and reader threads) and LimitedCall (reaper thread); owned
+// by itself through self_, released in OnDone.
+#ifndef SPEECHLLM_SERVER_STREAM_REACTOR_H_
+#define SPEECHLLM_SERVER_STREAM_REACTOR_H_
+
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/service_context.h"
+#include "server/stream_registry.h"
+#include "speechllm/v1/speechllm.grpc.pb.h"
+#include "streaming/audio_decoder.h"
+#include "streaming/result_sink.h"
+#include "streaming/session.h"
+
+namespace speechllm::server {
+
+class StreamReactor
+    : public grpc::ServerBidiReactor<v1::StreamingRecognizeRequest, v1::StreamingRecognizeResponse>,
+      public streaming::ResultSink,
+      public LimitedCall,
+      public std::enable_shared_from_this<StreamReactor> {
+ public:
+  // Creates the reactor for a new call (admission happens here) and starts reading.
+  static StreamReactor* Start(ServiceContext* context, grpc::CallbackServerContext* call_context);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  void Send(streaming::SessionEvent event) override;
+  void OnCapacity() override;
+  void Finish(const absl::Status& status) override;
+
+  void Expire(const absl::Status& status) override;
+
+ private:
+  StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call_context);
+
+  // Reader side (one read in flight, so these never run concurrently).
+  absl::Status HandleRequest();
+  absl::Status HandleConfig(const v1::SessionConfig& config);
+  absl::Status HandleAudio(const v1::AudioChunk& audio);
+  absl::Status HandleControl(const v1::Control& control);
+  void ReadNextOrPause();
+  // Ends the stream: through the session (summary first) when there is one.
+  void Fail(const absl::Status& status);
+  void SendWarning(streaming::SessionEvent::WarningCode code, const std::string& message);
+
+  void EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishCallLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<streaming::Session> session() ABSL_LOCKS_EXCLUDED(mu_);
+
+  ServiceContext* const ctx_;
+  grpc::CallbackServerContext* const call_context_;
+  std::shared_ptr<StreamReactor> self_;  // released in OnDone
+  uint64_t registry_id_ = 0;
+
+  // Reader side.
+  v1::StreamingRecognizeRequest request_;
+  std::unique_ptr<streaming::AudioDecoder> decoder_;
+  std::vector<float> samples_;
+  bool end_of_audio_ = false;
+  uint64_t next_seq_ = 0;
+  bool seq_gap_warned_ = false, clipped_warned_ = false, flow_warned_ = false;
+
+  absl::Mutex mu_;
+  std::shared_ptr<streaming::Session> session_ ABSL_GUARDED_BY(mu_);
+  struct Pending {
+    v1::StreamingRecognizeResponse response;
+    bool partial = false;
+  };
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  v1::StreamingRecognizeResponse in_flight_ ABSL_GUARDED_BY(mu_);
+  uint64_t response_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool capacity_signal_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_STREAM_REACTOR_H_
