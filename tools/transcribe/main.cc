@@ -1,8 +1,8 @@
 // speechllm-transcribe: offline transcription of one WAV clip with a Qwen2-Audio checkpoint,
-// exactly as Hugging Face computes it (greedy decoding). Prints the generated token ids on stdout
-// and timings on stderr. Example:
-//   speechllm-transcribe --model models/qwen2-audio-tiny --wav clip.wav --prompt-ids
-//   1,2,3,501,500,502,10,11,12
+// exactly as Hugging Face computes it (greedy decoding). Prints the generated token ids on the first
+// line of stdout, then "text: ..." when the model directory has tokenizer files; timings on stderr.
+//   speechllm-transcribe --model models/qwen2-audio-tiny --wav clip.wav \
+//       --prompt_ids 1,2,3,501,500,502,10,11,12
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -16,6 +16,11 @@
 #include "absl/strings/str_split.h"
 #include "engine/io/wav_reader.h"
 #include "engine/model/offline_transcriber.h"
+#ifdef SPEECHLLM_HAVE_TOKENIZER
+#include <filesystem>
+
+#include "engine/model/tokenizer/tokenizer.h"
+#endif
 
 ABSL_FLAG(std::string, model, "", "Qwen2-Audio checkpoint directory (config.json + safetensors)");
 ABSL_FLAG(std::string, wav, "",
@@ -70,6 +75,18 @@ int main(int argc, char** argv) {
       (*transcriber)->Transcribe(*samples, prompt_ids, absl::GetFlag(FLAGS_max_new_tokens));
   if (!result.ok()) return Fail(result.status().ToString());
   std::cout << absl::StrJoin(result->generated_ids, " ") << "\n";
+#ifdef SPEECHLLM_HAVE_TOKENIZER
+  // With tokenizer files beside the weights, the text too (special tokens skipped).
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "vocab.json")) {
+    auto tokenizer = speechllm::engine::tokenizer::Tokenizer::FromDirectory(model_dir);
+    if (!tokenizer.ok()) return Fail(tokenizer.status().ToString());
+    std::vector<int32_t> ids(result->generated_ids.begin(), result->generated_ids.end());
+    auto text = (*tokenizer)->Decode(ids, {/*skip_special_tokens=*/true});
+    if (!text.ok()) return Fail(text.status().ToString());
+    std::cout << "text: " << *text << "\n";
+  }
+#endif
   std::fprintf(
       stderr,
       "audio %.2f s -> %lld audio tokens; prompt %zu tokens; generated %zu; features %.1f ms, "
