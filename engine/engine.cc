@@ -222,6 +222,7 @@ void Engine::Loop() {
     stats_.active_sequences = scheduler_->num_sequences();
     stats_.kv_blocks_used = scheduler_->kv().num_blocks() - scheduler_->kv().NumFreeBlocks();
     stats_.tokens_generated = scheduler_->tokens_generated();
+    stats_.prefix_hits = scheduler_->prefixes().hits();
     for (SequenceOutput& output : outputs) {
       // Drop outputs of sequences released meanwhile.
       const bool live = std::any_of(reservations_.begin(), reservations_.end(),

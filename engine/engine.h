@@ -31,6 +31,7 @@ struct EngineStats {
   int64_t kv_blocks_reserved = 0;
   int64_t tokens_generated = 0;
   int64_t admission_rejections = 0;
+  int64_t prefix_hits = 0;  // segments that shared a cached prompt prefix
 };
 
 class Engine {

@@ -1,11 +1,15 @@
 #include "engine/fake_model_runner.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
 
 namespace speechllm::engine {
 
-FakeModelRunner::FakeModelRunner(const Options& options) : options_(options) {
+FakeModelRunner::FakeModelRunner(const Options& options)
+    : options_(options),
+      token_pool_(static_cast<size_t>(options.num_kv_blocks * options.block_size), -1) {
   config_ = *ModelConfig::Preset("tiny");
   config_.stop_token_ids = {kStopToken};
 }
@@ -42,13 +46,21 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
     }
     result.audio_tokens.push_back(rows);
   }
+  const int64_t bs = options_.block_size;
+  for (const auto& [source, destination] : plan.block_copies) {
+    std::copy_n(token_pool_.begin() + source * bs, bs, token_pool_.begin() + destination * bs);
+  }
   for (const PrefillItem& item : plan.prefills) {
-    std::vector<int64_t>& kv = kv_mirror_[item.id];
-    if (static_cast<int64_t>(kv.size()) < item.start_position) {
-      return absl::InternalError(absl::StrCat("prefill at ", item.start_position, " but only ",
-                                              kv.size(), " tokens are cached"));
+    auto slot = [&](int64_t position) -> int64_t& {
+      return token_pool_[item.block_table[position / bs] * bs + position % bs];
+    };
+    const int64_t end = item.start_position + static_cast<int64_t>(item.token_ids.size());
+    if (static_cast<int64_t>(item.block_table.size()) * bs < end)
+      return absl::InternalError("block table too short");
+    for (int64_t p = 0; p < item.start_position; ++p) {
+      if (slot(p) < 0)
+        return absl::InternalError(absl::StrCat("position ", p, " was never written"));
     }
-    kv.resize(item.start_position);
     int64_t audio_needed = 0;
     for (int64_t token : item.token_ids) audio_needed += token == config_.audio_token_id;
     if (audio_needed > 0 && audio_rows_[item.id] < item.first_audio_row + audio_needed) {
@@ -56,11 +68,12 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
     }
     std::vector<TokenChoice> choices;
     for (size_t i = 0; i < item.token_ids.size(); ++i) {
-      kv.push_back(item.token_ids[i]);
+      const int64_t position = item.start_position + static_cast<int64_t>(i);
+      slot(position) = item.token_ids[i];
       if (static_cast<int64_t>(i) < item.first_logit_index) continue;
       int64_t num_audio = 0, after_audio = 0;
-      for (int64_t token : kv) {
-        if (token == config_.audio_token_id) {
+      for (int64_t p = 0; p <= position; ++p) {
+        if (slot(p) == config_.audio_token_id) {
           ++num_audio;
           after_audio = 0;
         } else if (num_audio > 0) {
@@ -74,9 +87,6 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
   return result;
 }
 
-void FakeModelRunner::ResetSequence(SequenceId id) {
-  audio_rows_.erase(id);
-  kv_mirror_.erase(id);
-}
+void FakeModelRunner::ResetSequence(SequenceId id) { audio_rows_.erase(id); }
 
 }  // namespace speechllm::engine

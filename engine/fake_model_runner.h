@@ -51,7 +51,7 @@ class FakeModelRunner : public ModelRunner {
   Options options_;
   ModelConfig config_;
   absl::flat_hash_map<SequenceId, int64_t> audio_rows_;
-  absl::flat_hash_map<SequenceId, std::vector<int64_t>> kv_mirror_;
+  std::vector<int64_t> token_pool_;  // [num_kv_blocks * block_size] token ids, -1 = never written
   int64_t steps_ = 0;
   std::vector<int64_t> step_batch_sizes_;
 };

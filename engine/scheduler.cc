@@ -9,7 +9,10 @@ namespace speechllm::engine {
 
 Scheduler::Scheduler(const EngineConfig& config, const ModelConfig& model, int64_t num_kv_blocks,
                      int64_t block_size)
-    : config_(config), model_(model), kv_(num_kv_blocks, block_size) {}
+    : config_(config),
+      model_(model),
+      kv_(num_kv_blocks, block_size),
+      prefixes_(&kv_, /*max_entries=*/32) {}
 
 Sequence* Scheduler::Find(SequenceId id) {
   auto it = sequences_.find(id);
@@ -27,6 +30,7 @@ void Scheduler::AddSequence(SequenceId id, const SequenceConfig& config) {
 void Scheduler::RemoveSequence(SequenceId id) {
   if (Find(id) == nullptr) return;
   kv_.Free(id);
+  prefixes_.EvictUnused();
   runner_resets_.push_back(id);
   sequences_.erase(id);
   order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
@@ -74,6 +78,14 @@ void Scheduler::MaybeBeginSegment(Sequence* s) {
   s->pending_token = false;
   s->new_tokens_in_update = 0;
   s->commit_conflicts = 0;
+  // A prefix other sequences already computed is shared block by block.
+  kv_.Free(s->id);
+  const PrefixRegistry::Match match = prefixes_.Lookup(s->prefix_ids);
+  s->prefix_cached_tokens = match.tokens;
+  if (match.tokens > 0) {
+    kv_.Fork(s->id, match.blocks);
+    s->kv_tokens = match.tokens;
+  }
   // Work of earlier segments can no longer be used.
   while (!s->chunks.empty() && s->chunks.front()->segment_index < s->segment_index)
     s->chunks.pop_front();
@@ -160,6 +172,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->audio_end_seconds = end.audio_end_seconds;
       s->input_time = end.endpoint_time;
       s->compute_time = absl::ZeroDuration();
+      s->commit_conflicts = 0;
       int64_t new_audio = 0;
       if (s->config.final_mode == FinalMode::kExact) {
         while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)
@@ -205,6 +218,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->audio_end_seconds = last.audio_end_seconds;
       s->input_time = last.arrival_time;
       s->compute_time = absl::ZeroDuration();
+      s->commit_conflicts = 0;
       s->update_open = s->config.partial_updates;
       s->new_tokens_in_update = 0;
       if (!PlanVerify(s, plan, std::vector<int64_t>(new_audio, model_.audio_token_id),
@@ -223,15 +237,58 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
   return true;
 }
 
+int Scheduler::NextWork(Sequence* s, absl::Time* since) {
+  *since = absl::InfiniteFuture();
+  if (s->failed) return 0;
+  MaybeBeginSegment(s);
+  if (s->phase == SegmentPhase::kWaitingStart) return 0;
+  if (s->phase == SegmentPhase::kPrefix) {
+    *since = absl::InfinitePast();  // cheap and needed before anything else of the segment
+    return 2;
+  }
+  const bool has_end = !s->ends.empty() && s->ends.front()->segment_index == s->segment_index;
+  const bool has_chunks =
+      !s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index;
+  if ((has_end || has_chunks) && !s->final_started) {
+    *since = has_end ? s->ends.front()->endpoint_time : s->chunks.front()->arrival_time;
+    return 2;
+  }
+  if (s->update_open && s->pending_token) {
+    *since = s->input_time;
+    return 1;
+  }
+  return 0;
+}
+
 StepPlan Scheduler::Schedule() {
-  StepPlan plan;
-  int64_t budget = config_.max_step_tokens;
+  // Continuous batching: one decode token for every sequence in an update first (cheap, and each
+  // update's latency grows with its decode steps), then the other work, most overdue first.
+  struct Candidate {
+    int kind;
+    absl::Time since;
+    size_t order;
+    Sequence* sequence;
+  };
+  std::vector<Candidate> candidates;
   const size_t n = order_.size();
-  for (size_t i = 0; i < n && budget > 0; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     Sequence* s = Find(order_[(next_start_ + i) % n]);
-    PlanSequence(s, &plan, &budget);
+    absl::Time since;
+    const int kind = NextWork(s, &since);
+    if (kind != 0) candidates.push_back({kind, since, i, s});
   }
   if (n > 0) next_start_ = (next_start_ + 1) % n;
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) {
+                     if (a.kind != b.kind) return a.kind < b.kind;
+                     return a.since < b.since;
+                   });
+  StepPlan plan;
+  int64_t budget = config_.max_step_tokens;
+  for (const Candidate& candidate : candidates) {
+    if (budget <= 0) break;
+    PlanSequence(candidate.sequence, &plan, &budget);
+  }
   return plan;
 }
 
@@ -251,6 +308,7 @@ void Scheduler::FinishUpdate(Sequence* s, std::vector<SequenceOutput>* out) {
   s->pending_token = false;
   if (s->final_started) {  // the segment is done: free everything it held
     kv_.Free(s->id);
+    prefixes_.EvictUnused();
     runner_resets_.push_back(s->id);
     s->final_started = false;
     s->phase = SegmentPhase::kWaitingStart;
@@ -353,6 +411,7 @@ std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
         case Activity::kPrefix:
           s->kv_tokens = static_cast<int64_t>(s->prefix_ids.size());
           s->phase = SegmentPhase::kListening;
+          prefixes_.Insert(s->prefix_ids, kv_.BlockTable(s->id));
           break;
         case Activity::kAdvance:
           s->audio_in_kv += s->verify_new_audio;

@@ -15,6 +15,7 @@
 #include "engine/engine_config.h"
 #include "engine/kv_cache_manager.h"
 #include "engine/model/model_config.h"
+#include "engine/prefix_registry.h"
 #include "engine/sequence.h"
 #include "engine/step_plan.h"
 
@@ -42,6 +43,7 @@ class Scheduler {
   std::vector<SequenceId> TakeRunnerResets();
 
   bool HasWork() const;
+  const PrefixRegistry& prefixes() const { return prefixes_; }
   int64_t num_sequences() const { return static_cast<int64_t>(sequences_.size()); }
   const KvCacheManager& kv() const { return kv_; }
   int64_t tokens_generated() const { return tokens_generated_; }
@@ -52,6 +54,9 @@ class Scheduler {
   void MaybeBeginSegment(Sequence* sequence);
   // Plans the sequence's item for this step; false when it has nothing to do (or cannot get KV).
   bool PlanSequence(Sequence* sequence, StepPlan* plan, int64_t* budget);
+  // What the sequence would do next: 0 nothing, 1 a decode token, 2 other work; `since` is when the
+  // input that waits for it arrived (the most overdue goes first).
+  int NextWork(Sequence* sequence, absl::Time* since);
   bool PlanVerify(Sequence* sequence, StepPlan* plan, std::vector<int64_t> new_audio_prefix,
                   bool with_suffix);
   bool AddPrefill(Sequence* sequence, StepPlan* plan, int64_t start_position,
@@ -69,6 +74,7 @@ class Scheduler {
   const EngineConfig config_;
   const ModelConfig model_;
   KvCacheManager kv_;
+  PrefixRegistry prefixes_;
   absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_;
   std::vector<SequenceId> order_;  // admission order, for round-robin fairness
   size_t next_start_ = 0;

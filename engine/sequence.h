@@ -40,9 +40,10 @@ struct Sequence {
   int64_t segment_index = -1;
   SegmentPhase phase = SegmentPhase::kWaitingStart;
   std::vector<int64_t> prefix_ids, suffix_ids;
-  int64_t kv_tokens = 0;     // tokens whose keys/values are valid in the KV cache
-  int64_t audio_in_kv = 0;   // audio tokens after the prefix that are in the KV cache
-  bool update_open = false;  // an update (or the final) has not yet produced its output
+  int64_t prefix_cached_tokens = 0;  // prefix tokens shared from the PrefixRegistry
+  int64_t kv_tokens = 0;             // tokens whose keys/values are valid in the KV cache
+  int64_t audio_in_kv = 0;           // audio tokens after the prefix that are in the KV cache
+  bool update_open = false;          // an update (or the final) has not yet produced its output
   bool final_started = false;
   std::vector<int64_t> forced;  // committed token ids the hypothesis must start with
   std::vector<int64_t> hypothesis;

@@ -6,6 +6,7 @@
 #define SPEECHLLM_ENGINE_STEP_PLAN_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "engine/types.h"
@@ -37,6 +38,8 @@ struct PrefillItem {
 };
 
 struct StepPlan {
+  std::vector<std::pair<int64_t, int64_t>>
+      block_copies;  // (source, destination), before the decoder pass
   std::vector<EncodeItem> encodes;
   std::vector<PrefillItem> prefills;  // a decode token is a prefill of one token with its logit
   bool empty() const { return encodes.empty() && prefills.empty(); }

@@ -143,6 +143,8 @@ absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
   StepResult result;
   try {
     c10::InferenceMode inference_mode;
+    for (const auto& [source, destination] : plan.block_copies)
+      impl_->kv->CopyBlock(source, destination);
     for (const EncodeItem& item : plan.encodes) impl_->Encode(item, &result);
     if (!plan.prefills.empty()) impl_->Decode(plan, &result);
   } catch (const c10::Error& e) {

@@ -55,6 +55,7 @@ void Session::OnEngineOutput(engine::SequenceOutput output) {
   if (it == segments_.end()) return;
   audio_processed_seconds_ = std::max(audio_processed_seconds_, output.audio_end_seconds);
   compute_time_ += output.compute_time;
+  commit_conflicts_ += output.commit_conflicts;
   if (output.is_final) {
     OnFinalLocked(output, &*it);
   } else {
@@ -129,7 +130,6 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   final_latencies_.push_back(now - segment->endpoint_time);
   ++utterances_;
   tokens_generated_ += static_cast<int64_t>(output.token_ids.size());
-  commit_conflicts_ += output.commit_conflicts;
   SendLocked(std::move(event));
 
   SessionEvent end_of_utterance;

@@ -51,7 +51,7 @@ std::unique_ptr<SegmentEnd> End(int64_t segment, int64_t valid_frames, int64_t t
 class EngineTest : public ::testing::Test {
  protected:
   void MakeEngine(FakeModelRunner::Options options = {}, EngineConfig config = {}) {
-    config.max_prefix_tokens = 16;
+    config.max_prefix_tokens = 32;
     config.max_suffix_tokens = 16;
     auto runner = std::make_unique<FakeModelRunner>(options);
     runner_ = runner.get();
@@ -134,7 +134,13 @@ TEST_F(EngineTest, CommittedPrefixIsForcedAndConflictsCounted) {
   ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
   // The model would say 54 55 56 ...; the session committed 54 99.
   ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 0, 50, {54, 99})).ok());
-  Collect(0);
+  std::vector<SequenceOutput> partial;
+  for (int wait = 0; wait < 100 && partial.empty(); ++wait)
+    partial = engine_->PopOutputs(absl::Milliseconds(50));
+  ASSERT_EQ(partial.size(), 1u);
+  ASSERT_GE(partial[0].token_ids.size(), 2u);
+  EXPECT_EQ(partial[0].token_ids[1], 99);
+  EXPECT_EQ(partial[0].commit_conflicts, 1);
   ASSERT_TRUE(engine_->EndSegment(id, End(0, 200, 50, {54, 99})).ok());
   const auto outputs = Collect(1);
   ASSERT_FALSE(outputs.empty());
@@ -213,7 +219,7 @@ TEST_F(EngineTest, AdmissionRefusesBeyondTheLimits) {
   EXPECT_TRUE(engine_->AddSequence({}).ok());
   EXPECT_EQ(engine_->stats().admission_rejections, 1);
 
-  // KV budget: 70 blocks of 16 tokens hold one worst-case segment (16 + 750 + 16 + 256 + 1 tokens).
+  // KV budget: 70 blocks of 16 tokens hold one worst-case segment (32 + 750 + 16 + 256 + 1 tokens).
   FakeModelRunner::Options small;
   small.num_kv_blocks = 70;
   MakeEngine(small);
@@ -267,7 +273,7 @@ TEST_F(EngineTest, BadInputIsRejected) {
   MakeEngine();
   const SequenceId id = Add();
   EXPECT_EQ(engine_->StartSegment(id, {0, kPrefix, {}}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(engine_->StartSegment(id, {0, std::vector<int64_t>(17, 1), kSuffix}).code(),
+  EXPECT_EQ(engine_->StartSegment(id, {0, std::vector<int64_t>(33, 1), kSuffix}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine_->StartSegment(id, {0, {1, 100000}, kSuffix}).code(),
             absl::StatusCode::kInvalidArgument);
@@ -277,6 +283,65 @@ TEST_F(EngineTest, BadInputIsRejected) {
   EXPECT_EQ(engine_->SubmitChunk(id, Chunk(0, 1, 3)).code(), absl::StatusCode::kInvalidArgument);
   engine_->Stop();
   EXPECT_EQ(engine_->AddSequence({}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace speechllm::engine
+
+namespace speechllm::engine {
+namespace {
+
+// A 20-token prefix has one whole block of 16: the second sequence shares it from the first, and
+// the fake model reads the shared block through its block table, so wrong sharing changes its
+// answers.
+TEST_F(EngineTest, SequencesShareTheWholeBlocksOfACommonPrefix) {
+  MakeEngine();
+  std::vector<int64_t> prefix(20);
+  for (int i = 0; i < 20; ++i) prefix[i] = 20 + i;
+  const SequenceId first = Add();
+  ASSERT_TRUE(engine_->StartSegment(first, {0, prefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(first, Chunk(0, 0, 50)).ok());
+  std::vector<SequenceOutput> partial;  // the first sequence's prefix is computed by now
+  for (int wait = 0; wait < 100 && partial.empty(); ++wait)
+    partial = engine_->PopOutputs(absl::Milliseconds(50));
+  ASSERT_EQ(partial.size(), 1u);
+  const SequenceId second = Add();
+  ASSERT_TRUE(engine_->StartSegment(second, {0, prefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->EndSegment(second, End(0, 200, 0)).ok());
+  ASSERT_TRUE(engine_->EndSegment(first, End(0, 337, 50)).ok());
+  std::map<SequenceId, std::vector<int64_t>> finals;
+  for (const auto& o : Collect(2)) {
+    if (o.is_final) finals[o.id] = o.token_ids;
+  }
+  EXPECT_EQ(finals[first], FakeModelRunner::Greedy(84, 4, 256));
+  EXPECT_EQ(finals[second], FakeModelRunner::Greedy(AudioTokenCount(200), 4, 256));
+  EXPECT_EQ(engine_->stats().prefix_hits, 1);
+  engine_->Release(first);
+  engine_->Release(second);
+  ExpectAllBlocksFree();
+}
+
+TEST_F(EngineTest, DecodeTokensAndTheMostOverdueWorkGoFirst) {
+  FakeModelRunner::Options options;
+  options.step_delay = absl::Milliseconds(1);
+  EngineConfig config;
+  config.max_step_tokens = 1;  // one item per step: the order is visible
+  MakeEngine(options, config);
+  const SequenceId a = Add(), b = Add();
+  ASSERT_TRUE(engine_->StartSegment(a, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->StartSegment(b, {0, kPrefix, kSuffix}).ok());
+  auto late = End(0, 100, 0);
+  late->endpoint_time = absl::Now();
+  auto early = End(0, 100, 0);
+  early->endpoint_time = late->endpoint_time - absl::Seconds(1);
+  ASSERT_TRUE(engine_->EndSegment(a, std::move(late)).ok());
+  ASSERT_TRUE(engine_->EndSegment(b, std::move(early)).ok());
+  const auto outputs = Collect(2);
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(outputs[0].id, b) << "the segment that ended earlier is finalized first";
+  engine_->Release(a);
+  engine_->Release(b);
+  ExpectAllBlocksFree();
 }
 
 }  // namespace
