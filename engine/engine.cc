@@ -218,9 +218,18 @@ void Engine::Loop() {
     std::vector<SequenceOutput> outputs = scheduler_->Update(plan, result, step_time);
     for (SequenceId id : scheduler_->TakeRunnerResets()) runner_->ResetSequence(id);
     absl::MutexLock lock(&mutex_);
-    if (!plan.empty()) ++stats_.steps;
+    if (!plan.empty()) {
+      ++stats_.steps;
+      stats_.step_sequences += static_cast<int64_t>(plan.prefills.size());
+      stats_.busy_time += step_time;
+      if (result.ok()) {
+        stats_.encoder_time += result->encoder_time;
+        stats_.decoder_time += result->decoder_time;
+      }
+    }
     stats_.active_sequences = scheduler_->num_sequences();
     stats_.kv_blocks_used = scheduler_->kv().num_blocks() - scheduler_->kv().NumFreeBlocks();
+    stats_.kv_blocks_peak = std::max(stats_.kv_blocks_peak, stats_.kv_blocks_used);
     stats_.tokens_generated = scheduler_->tokens_generated();
     stats_.prefix_hits = scheduler_->prefixes().hits();
     for (SequenceOutput& output : outputs) {

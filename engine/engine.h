@@ -31,7 +31,11 @@ struct EngineStats {
   int64_t kv_blocks_reserved = 0;
   int64_t tokens_generated = 0;
   int64_t admission_rejections = 0;
-  int64_t prefix_hits = 0;  // segments that shared a cached prompt prefix
+  int64_t prefix_hits = 0;     // segments that shared a cached prompt prefix
+  int64_t step_sequences = 0;  // sequences summed over steps (/ steps = mean batch size)
+  int64_t kv_blocks_peak = 0;
+  absl::Duration busy_time;                   // time spent in ModelRunner::Execute
+  absl::Duration encoder_time, decoder_time;  // the runner's breakdown of busy_time
 };
 
 class Engine {

@@ -403,10 +403,12 @@ std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
         Fail(s, absl::InternalError("runner returned a result of the wrong size"), &out);
     }
   } else {
+    const absl::Duration share =
+        plan.prefills.empty() ? step_time : step_time / static_cast<double>(plan.prefills.size());
     for (size_t i = 0; i < plan.prefills.size(); ++i) {
       Sequence* s = Find(plan.prefills[i].id);
       if (s == nullptr || s->failed) continue;
-      s->compute_time += step_time;
+      s->compute_time += share;
       switch (s->activity) {
         case Activity::kPrefix:
           s->kv_tokens = static_cast<int64_t>(s->prefix_ids.size());

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "engine/types.h"
 
 namespace speechllm::engine {
@@ -52,6 +53,7 @@ struct TokenChoice {
 };
 
 struct StepResult {
+  absl::Duration encoder_time, decoder_time;  // where the step's time went
   std::vector<int64_t> audio_tokens;  // per encode item: embeddings now held for the segment
   std::vector<std::vector<TokenChoice>> choices;  // per prefill item
 };

@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/audio_lengths.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/sampler.h"
@@ -33,7 +34,7 @@ struct TorchModelRunner::Impl {
   int64_t block_size = 16;
   absl::flat_hash_map<SequenceId, SequenceState> states;
 
-  void Encode(const EncodeItem& item, StepResult* result);
+  void Encode(const std::vector<EncodeItem>& items, StepResult* result);
   void Decode(const StepPlan& plan, StepResult* result);
 };
 
@@ -44,6 +45,19 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Create(
     const std::string& model_dir, const TorchRunnerConfig& config) {
   auto impl = std::make_unique<Impl>();
   SPEECHLLM_ASSIGN_OR_RETURN(impl->model, Qwen2AudioModel::Load(model_dir, config.runtime));
+  return Finish(std::move(impl), config);
+}
+
+absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::CreateRandom(
+    const ModelConfig& model_config, const TorchRunnerConfig& config, uint64_t seed) {
+  auto impl = std::make_unique<Impl>();
+  SPEECHLLM_ASSIGN_OR_RETURN(impl->model,
+                             Qwen2AudioModel::CreateRandom(model_config, config.runtime, seed));
+  return Finish(std::move(impl), config);
+}
+
+absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
+    std::unique_ptr<Impl> impl, const TorchRunnerConfig& config) {
   if (config.block_size < 1) return absl::InvalidArgumentError("block_size must be >= 1");
   impl->block_size = config.block_size;
   try {
@@ -68,52 +82,78 @@ int64_t TorchModelRunner::num_kv_blocks() const { return impl_->kv->num_blocks()
 int64_t TorchModelRunner::block_size() const { return impl_->block_size; }
 void TorchModelRunner::ResetSequence(SequenceId id) { impl_->states.erase(id); }
 
-void TorchModelRunner::Impl::Encode(const EncodeItem& item, StepResult* result) {
+void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepResult* result) {
   const ModelConfig& config = model->config();
-  SequenceState& state = states[item.id];
-  at::Tensor encoded;
-  if (item.kind == EncodeItem::Kind::kFull) {
-    const SegmentEnd& end = *item.segment;
-    state.encoder_cache = EncoderKvCache{};
-    encoded = model->encoder().EncodeValidPrefix(
-        MelTensor(end.features, config.audio.num_mel_bins, model->device()), end.num_valid_frames);
-    state.audio = at::Tensor();
-  } else {
-    const EncoderChunk& chunk = *item.chunk;
-    encoded = model->encoder().EncodeBlock(
-        MelTensor(chunk.frames, config.audio.num_mel_bins, model->device()), chunk.first_position,
-        chunk.end_position, &state.encoder_cache);
+  const int64_t mels = config.audio.num_mel_bins;
+  // Every encoder item of the step in one batched pass (row-wise layers on all rows at once).
+  std::vector<EncoderWork> work;
+  for (const EncodeItem& item : items) {
+    SequenceState& state = states[item.id];
+    EncoderWork w;
+    if (item.kind == EncodeItem::Kind::kFull) {
+      const SegmentEnd& end = *item.segment;
+      state.encoder_cache = EncoderKvCache{};
+      state.audio = at::Tensor();
+      w.conv = model->encoder()
+                   .ConvStemOf(MelTensor(end.features, mels, model->device()))
+                   .narrow(0, 0, ConvOutputLength(end.num_valid_frames));
+    } else {
+      const EncoderChunk& chunk = *item.chunk;
+      w.conv = model->encoder().ConvBlock(MelTensor(chunk.frames, mels, model->device()),
+                                          chunk.first_position, chunk.end_position);
+      w.first_position = chunk.first_position;
+      w.cache = &state.encoder_cache;
+    }
+    work.push_back(std::move(w));
   }
-  const at::Tensor embeddings = model->projector().Forward(encoded).to(model->decoder().dtype());
-  state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
-  result->audio_tokens.push_back(state.audio.size(0));
+  const std::vector<at::Tensor> encoded = model->encoder().EncodeBatch(work);
+  const at::Tensor all = model->projector()
+                             .Forward(encoded.size() == 1 ? encoded[0] : at::cat(encoded, 0))
+                             .to(model->decoder().dtype());
+  int64_t row = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    SequenceState& state = states[items[i].id];
+    const at::Tensor embeddings = all.narrow(0, row, encoded[i].size(0));
+    row += encoded[i].size(0);
+    state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
+    result->audio_tokens.push_back(state.audio.size(0));
+  }
 }
 
 void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
   const ModelConfig& config = model->config();
   const at::Device device = model->device();
+  // One embedding lookup for every new token of the step; audio rows are then overwritten per
+  // sequence from its audio store (their positions are known here, on the host).
   DecoderBatch batch;
-  std::vector<at::Tensor> inputs;
+  std::vector<int64_t> all_ids;
   for (const PrefillItem& item : plan.prefills) {
-    const at::Tensor ids =
-        at::tensor(item.token_ids, at::TensorOptions().dtype(at::kLong)).to(device);
-    at::Tensor embeddings = model->decoder().Embed(ids);
-    const at::Tensor audio_rows = (ids == config.audio_token_id).nonzero().squeeze(1);
-    if (audio_rows.numel() > 0) {
-      auto it = states.find(item.id);
-      TORCH_CHECK(it != states.end() && it->second.audio.defined() &&
-                      it->second.audio.size(0) >= item.first_audio_row + audio_rows.numel(),
-                  "sequence ", item.id, " lacks the audio embeddings its prompt needs");
-      embeddings.index_copy_(0, audio_rows,
-                             it->second.audio.narrow(0, item.first_audio_row, audio_rows.numel()));
-    }
-    inputs.push_back(embeddings);
+    all_ids.insert(all_ids.end(), item.token_ids.begin(), item.token_ids.end());
     batch.sequences.push_back(DecoderSequence{static_cast<int64_t>(item.token_ids.size()),
                                               item.start_position, item.block_table});
   }
-  batch.Prepare(block_size, device);
-  const at::Tensor hidden = model->decoder().Forward(
-      inputs.size() == 1 ? inputs[0] : at::cat(inputs, 0), batch, kv.get());
+  at::Tensor embeddings =
+      model->decoder().Embed(at::tensor(all_ids, at::TensorOptions().dtype(at::kLong)).to(device));
+  int64_t first_row = 0;
+  for (const PrefillItem& item : plan.prefills) {
+    std::vector<int64_t> audio_rows;
+    for (size_t i = 0; i < item.token_ids.size(); ++i) {
+      if (item.token_ids[i] == config.audio_token_id)
+        audio_rows.push_back(first_row + static_cast<int64_t>(i));
+    }
+    first_row += static_cast<int64_t>(item.token_ids.size());
+    if (audio_rows.empty()) continue;
+    const int64_t count = static_cast<int64_t>(audio_rows.size());
+    auto it = states.find(item.id);
+    TORCH_CHECK(it != states.end() && it->second.audio.defined() &&
+                    it->second.audio.size(0) >= item.first_audio_row + count,
+                "sequence ", item.id, " lacks the audio embeddings its prompt needs");
+    embeddings.index_copy_(0,
+                           at::tensor(audio_rows, at::TensorOptions().dtype(at::kLong)).to(device),
+                           it->second.audio.narrow(0, item.first_audio_row, count));
+  }
+  batch.Prepare(block_size, device, model->decoder().dtype());
+  const at::Tensor hidden = model->decoder().Forward(embeddings, batch, kv.get());
   // Logits only for the rows that need a choice, in one lm_head call.
   std::vector<int64_t> rows;
   int64_t row = 0;
@@ -145,8 +185,12 @@ absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
     c10::InferenceMode inference_mode;
     for (const auto& [source, destination] : plan.block_copies)
       impl_->kv->CopyBlock(source, destination);
-    for (const EncodeItem& item : plan.encodes) impl_->Encode(item, &result);
+    const absl::Time start = absl::Now();
+    if (!plan.encodes.empty()) impl_->Encode(plan.encodes, &result);
+    const absl::Time encoded = absl::Now();
     if (!plan.prefills.empty()) impl_->Decode(plan, &result);
+    result.encoder_time = encoded - start;
+    result.decoder_time = absl::Now() - encoded;
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("model step failed: ", e.what_without_backtrace()));
   }

@@ -28,6 +28,9 @@ class TorchModelRunner : public ModelRunner {
  public:
   static absl::StatusOr<std::unique_ptr<TorchModelRunner>> Create(const std::string& model_dir,
                                                                   const TorchRunnerConfig& config);
+  // Random weights of `model_config`'s shapes (benchmarks without a checkpoint).
+  static absl::StatusOr<std::unique_ptr<TorchModelRunner>> CreateRandom(
+      const ModelConfig& model_config, const TorchRunnerConfig& config, uint64_t seed);
   ~TorchModelRunner() override;
 
   const ModelConfig& config() const override;
@@ -39,6 +42,8 @@ class TorchModelRunner : public ModelRunner {
  private:
   struct Impl;
   explicit TorchModelRunner(std::unique_ptr<Impl> impl);
+  static absl::StatusOr<std::unique_ptr<TorchModelRunner>> Finish(std::unique_ptr<Impl> impl,
+                                                                  const TorchRunnerConfig& config);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,5 +1,7 @@
 #include "engine/model/audio_encoder.h"
 
+#include <map>
+
 #include <cmath>
 #include <limits>
 
@@ -124,33 +126,104 @@ at::Tensor AudioEncoder::EncodeValidPrefix(const at::Tensor& mel, int64_t num_va
   TORCH_CHECK(mel.dim() == 2 && mel.size(1) >= std::min<int64_t>(num_valid_frames,
                                                                  2 * config_.max_source_positions),
               "EncodeValidPrefix needs [num_mel_bins, frames] with at least the valid frames");
-  const at::Tensor x = ConvStem(mel.unsqueeze(0)).narrow(1, 0, conv_positions);
-  const size_t first_state = hidden_states != nullptr ? hidden_states->size() : 0;
-  const at::Tensor out = Transformer(x, c10::nullopt, hidden_states).squeeze(0);
-  if (hidden_states != nullptr) {
-    for (size_t i = first_state; i < hidden_states->size(); ++i)
-      (*hidden_states)[i] = (*hidden_states)[i].squeeze(0);
-  }
-  return out;
+  EncoderWork work;
+  work.conv = ConvStemOf(mel).narrow(0, 0, conv_positions);
+  return EncodeBatch({work}, hidden_states)[0];
 }
 
-at::Tensor AudioEncoder::CachedSelfAttention(const Layer& layer, const at::Tensor& x,
-                                             at::Tensor* keys, at::Tensor* values) const {
-  const int64_t tokens = x.size(0);
+at::Tensor AudioEncoder::ItemAttention(const at::Tensor& q, const at::Tensor& k,
+                                       const at::Tensor& v, at::Tensor* keys,
+                                       at::Tensor* values) const {
+  const int64_t tokens = q.size(0);
   const int64_t heads = config_.num_heads, head_dim = config_.head_dim();
-  const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  const at::Tensor new_keys = layer.k_proj.Forward(x);
-  const at::Tensor new_values = layer.v_proj.Forward(x);
-  *keys = keys->defined() ? at::cat({*keys, new_keys}, 0) : new_keys;
-  *values = values->defined() ? at::cat({*values, new_values}, 0) : new_values;
-  const int64_t context = keys->size(0);
-  const at::Tensor q =
-      (layer.q_proj.Forward(x) * scaling).view({tokens, heads, head_dim}).transpose(0, 1);
-  const at::Tensor k = keys->view({context, heads, head_dim}).transpose(0, 1);
-  const at::Tensor v = values->view({context, heads, head_dim}).transpose(0, 1);
-  const at::Tensor probs = at::softmax(at::matmul(q, k.transpose(-1, -2)), -1);
-  return layer.out_proj.Forward(
-      at::matmul(probs, v).transpose(0, 1).reshape({tokens, heads * head_dim}));
+  at::Tensor all_keys = k, all_values = v;
+  if (keys != nullptr) {
+    *keys = keys->defined() ? at::cat({*keys, k}, 0) : k;
+    *values = values->defined() ? at::cat({*values, v}, 0) : v;
+    all_keys = *keys;
+    all_values = *values;
+  }
+  const int64_t context = all_keys.size(0);
+  const at::Tensor qh = q.view({tokens, heads, head_dim}).transpose(0, 1);
+  const at::Tensor kh = all_keys.view({context, heads, head_dim}).transpose(0, 1);
+  const at::Tensor vh = all_values.view({context, heads, head_dim}).transpose(0, 1);
+  // As transformers' eager path: softmax in the activation dtype.
+  const at::Tensor probs = at::softmax(at::matmul(qh, kh.transpose(-1, -2)), -1);
+  return at::matmul(probs, vh).transpose(0, 1).reshape({tokens, heads * head_dim});
+}
+
+std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>& work,
+                                                  std::vector<at::Tensor>* hidden_states) const {
+  TORCH_CHECK(hidden_states == nullptr || work.size() == 1,
+              "hidden states are traced for one item only");
+  std::vector<at::Tensor> rows;
+  std::vector<int64_t> offsets;
+  int64_t total = 0;
+  std::map<const EncoderKvCache*, int64_t>
+      next_position;  // blocks of one sequence follow each other
+  for (const EncoderWork& item : work) {
+    const int64_t positions = item.conv.size(0);
+    TORCH_CHECK(positions > 0 && item.first_position + positions <= config_.max_source_positions,
+                "encoder rows [", item.first_position, ", ", item.first_position + positions,
+                ") out of range");
+    if (item.cache != nullptr) {
+      auto [it, inserted] = next_position.emplace(item.cache, item.cache->num_positions);
+      TORCH_CHECK(it->second == item.first_position, "encoder cache holds ", it->second,
+                  " positions, block starts at ", item.first_position);
+      it->second += positions;
+    }
+    if (item.cache != nullptr) {
+      item.cache->keys.resize(layers_.size());
+      item.cache->values.resize(layers_.size());
+    }
+    rows.push_back(item.conv + embed_positions_.narrow(0, item.first_position, positions));
+    offsets.push_back(total);
+    total += positions;
+  }
+  at::Tensor x = rows.size() == 1 ? rows[0] : at::cat(rows, 0);
+  const double scaling = 1.0 / std::sqrt(static_cast<double>(config_.head_dim()));
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    if (hidden_states != nullptr) hidden_states->push_back(x);
+    const at::Tensor h = layer.self_attn_layer_norm.Forward(x);
+    // As transformers' eager path: the query (bias included) is scaled before the product.
+    const at::Tensor q = layer.q_proj.Forward(h) * scaling;
+    const at::Tensor k = layer.k_proj.Forward(h);
+    const at::Tensor v = layer.v_proj.Forward(h);
+    std::vector<at::Tensor> contexts;
+    for (size_t i = 0; i < work.size(); ++i) {
+      const int64_t n = work[i].conv.size(0);
+      EncoderKvCache* cache = work[i].cache;
+      contexts.push_back(ItemAttention(q.narrow(0, offsets[i], n), k.narrow(0, offsets[i], n),
+                                       v.narrow(0, offsets[i], n),
+                                       cache != nullptr ? &cache->keys[l] : nullptr,
+                                       cache != nullptr ? &cache->values[l] : nullptr));
+    }
+    x = x + layer.out_proj.Forward(contexts.size() == 1 ? contexts[0] : at::cat(contexts, 0));
+    x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
+  }
+  std::vector<at::Tensor> pooled;
+  std::vector<int64_t> pooled_sizes;
+  for (size_t i = 0; i < work.size(); ++i) {
+    const int64_t n = work[i].conv.size(0);
+    if (work[i].cache != nullptr) work[i].cache->num_positions = work[i].first_position + n;
+    // Average of position pairs (2t, 2t+1); an odd last position is dropped, as AvgPool1d does.
+    pooled.push_back(
+        at::avg_pool1d(x.narrow(0, offsets[i], n).transpose(0, 1).unsqueeze(0), {2}, {2})
+            .squeeze(0)
+            .transpose(0, 1));
+    pooled_sizes.push_back(n / 2);
+  }
+  const at::Tensor normed =
+      layer_norm_.Forward(pooled.size() == 1 ? pooled[0] : at::cat(pooled, 0));
+  if (hidden_states != nullptr) hidden_states->push_back(normed);
+  std::vector<at::Tensor> out;
+  int64_t row = 0;
+  for (int64_t size : pooled_sizes) {
+    out.push_back(normed.narrow(0, row, size));
+    row += size;
+  }
+  return out;
 }
 
 at::Tensor AudioEncoder::ConvBlock(const at::Tensor& mel, int64_t first_position,
@@ -175,24 +248,11 @@ at::Tensor AudioEncoder::ConvBlock(const at::Tensor& mel, int64_t first_position
 
 at::Tensor AudioEncoder::EncodeBlock(const at::Tensor& mel, int64_t first_position,
                                      int64_t end_position, EncoderKvCache* cache) const {
-  TORCH_CHECK(cache->num_positions == first_position, "encoder cache holds ", cache->num_positions,
-              " positions, block starts at ", first_position);
-  const int64_t positions = end_position - first_position;
-  at::Tensor x = ConvBlock(mel, first_position, end_position) +
-                 embed_positions_.narrow(0, first_position, positions);
-  cache->keys.resize(layers_.size());
-  cache->values.resize(layers_.size());
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const Layer& layer = layers_[i];
-    x = x + CachedSelfAttention(layer, layer.self_attn_layer_norm.Forward(x), &cache->keys[i],
-                                &cache->values[i]);
-    x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
-  }
-  cache->num_positions = end_position;
-  x = at::avg_pool1d(x.transpose(0, 1).unsqueeze(0), /*kernel_size=*/{2}, /*stride=*/{2})
-          .squeeze(0)
-          .transpose(0, 1);
-  return layer_norm_.Forward(x);
+  EncoderWork work;
+  work.conv = ConvBlock(mel, first_position, end_position);
+  work.first_position = first_position;
+  work.cache = cache;
+  return EncodeBatch({work})[0];
 }
 
 }  // namespace speechllm::engine

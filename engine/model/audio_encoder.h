@@ -24,6 +24,16 @@ struct EncoderKvCache {
   int64_t num_positions = 0;
 };
 
+// One item of a batched encoder pass: conv-stem output rows for positions [first_position,
+// first_position + conv.size(0)) of one segment. With a cache (block mode) the rows also attend to
+// the cached earlier positions and are appended to it; without one they attend only among
+// themselves (full attention over a whole segment).
+struct EncoderWork {
+  at::Tensor conv;  // [positions, d_model], from ConvStemOf or ConvBlock
+  int64_t first_position = 0;
+  EncoderKvCache* cache = nullptr;
+};
+
 class AudioEncoder {
  public:
   // Loads audio_tower.* (NOT_FOUND / INVALID_ARGUMENT naming the tensor on a missing or misshaped
@@ -59,6 +69,12 @@ class AudioEncoder {
   // The conv stem part of EncodeBlock: [end_position - first_position, d_model], equal to rows
   // [first_position, end_position) of the offline conv stem output (before positions are added).
   at::Tensor ConvBlock(const at::Tensor& mel, int64_t first_position, int64_t end_position) const;
+  // The transformer layers, pooling and final LayerNorm over several items at once: row-wise layers
+  // run on all rows together, attention per item (items of one sequence in order, so later blocks
+  // see earlier ones). Returns [rows / 2, d_model] per item. `hidden_states` (one item only)
+  // receives the layer inputs and the output, as in Forward.
+  std::vector<at::Tensor> EncodeBatch(const std::vector<EncoderWork>& work,
+                                      std::vector<at::Tensor>* hidden_states = nullptr) const;
   // The offline conv stem of one clip's features [num_mel_bins, frames] -> [positions, d_model].
   at::Tensor ConvStemOf(const at::Tensor& mel) const {
     return ConvStem(mel.unsqueeze(0)).squeeze(0);
@@ -80,10 +96,10 @@ class AudioEncoder {
                          std::vector<at::Tensor>* hidden_states) const;
   at::Tensor SelfAttention(const Layer& layer, const at::Tensor& x,
                            const c10::optional<at::Tensor>& key_mask) const;
-  // Attention of new positions x [positions, d_model] over the cached and the new keys/values,
-  // which are appended to *keys / *values.
-  at::Tensor CachedSelfAttention(const Layer& layer, const at::Tensor& x, at::Tensor* keys,
-                                 at::Tensor* values) const;
+  // Attention of one item's queries q [positions, d_model] (already scaled) over its keys/values,
+  // prefixed by the cached ones when `keys`/`values` are given (which are then extended).
+  at::Tensor ItemAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           at::Tensor* keys, at::Tensor* values) const;
 
   AudioEncoderConfig config_;
   at::Tensor conv1_weight_, conv1_bias_, conv2_weight_, conv2_bias_;

@@ -46,4 +46,23 @@ at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys,
   return context_out.transpose(0, 1).reshape({new_tokens, num_heads * head_dim});
 }
 
+at::Tensor PaddedCausalAttention(const at::Tensor& query, const at::Tensor& keys,
+                                 const at::Tensor& values, const at::Tensor& mask) {
+  const int64_t batch = query.size(0), max_query = query.size(1), num_heads = query.size(2),
+                head_dim = query.size(3);
+  const int64_t group = num_heads / keys.size(2);
+  const at::Tensor q = query.transpose(1, 2);  // [batch, heads, max_query, head_dim]
+  const at::Tensor k = (group == 1 ? keys : keys.repeat_interleave(group, 2)).transpose(1, 2);
+  const at::Tensor v = (group == 1 ? values : values.repeat_interleave(group, 2)).transpose(1, 2);
+  at::Tensor out;
+  if (query.is_cuda()) {
+    out = ScaledDotProductAttention(q, k, v, mask, false);
+  } else {
+    const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
+    const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) * scaling + mask;
+    out = at::matmul(at::softmax(scores, -1, at::kFloat).to(query.scalar_type()), v);
+  }
+  return out.transpose(1, 2).reshape({batch * max_query, num_heads * head_dim});
+}
+
 }  // namespace speechllm::engine

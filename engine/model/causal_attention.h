@@ -17,6 +17,12 @@ namespace speechllm::engine {
 at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys,
                            const at::Tensor& values, int64_t start_position);
 
+// The same over several sequences at once, padded: query [batch, max_query, num_heads, head_dim],
+// keys/values [batch, max_context, num_kv_heads, head_dim], additive mask [batch, 1, max_query,
+// max_context]. Returns [batch * max_query, num_heads * head_dim] (padding rows included).
+at::Tensor PaddedCausalAttention(const at::Tensor& query, const at::Tensor& keys,
+                                 const at::Tensor& values, const at::Tensor& mask);
+
 }  // namespace speechllm::engine
 
 #endif  // SPEECHLLM_ENGINE_MODEL_CAUSAL_ATTENTION_H_

@@ -67,18 +67,41 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
   k = rotary_.Apply(k, batch.positions);
   kv->Write(layer_index, batch.slots, k, v);
 
-  std::vector<at::Tensor> outputs;
-  outputs.reserve(batch.sequences.size());
-  int64_t row = 0;
-  for (size_t s = 0; s < batch.sequences.size(); ++s) {
-    const DecoderSequence& sequence = batch.sequences[s];
-    const int64_t n = sequence.num_new_tokens;
+  at::Tensor context;
+  if (batch.sequences.size() == 1) {
+    const DecoderSequence& sequence = batch.sequences[0];
     auto [keys, values] =
-        kv->Gather(layer_index, batch.block_tables[s], sequence.start_position + n);
-    outputs.push_back(CausalAttention(q.narrow(0, row, n), keys, values, sequence.start_position));
-    row += n;
+        kv->Gather(layer_index, batch.block_tables[0], sequence.start_position + tokens);
+    context = CausalAttention(q, keys, values, sequence.start_position);
+  } else {
+    context = at::empty({tokens, config_.num_heads * config_.head_dim}, q.options());
+    if (batch.padded_batch > 0) {
+      // Short queries of several sequences in one padded product over keys gathered through their
+      // block tables.
+      const int64_t b = batch.padded_batch;
+      const at::Tensor padded_q =
+          q.index_select(0, batch.padded_query_rows)
+              .view({b, batch.max_query, config_.num_heads, config_.head_dim});
+      auto [keys, values] = kv->GatherSlots(layer_index, batch.key_slots);
+      const std::vector<int64_t> kv_shape = {b, batch.max_context, config_.num_kv_heads,
+                                             config_.head_dim};
+      const at::Tensor out = PaddedCausalAttention(padded_q, keys.view(kv_shape),
+                                                   values.view(kv_shape), batch.attention_mask);
+      context.index_copy_(0, batch.group_rows, out.index_select(0, batch.padded_valid));
+    }
+    int64_t row = 0;
+    for (size_t s = 0; s < batch.sequences.size(); ++s) {
+      const DecoderSequence& sequence = batch.sequences[s];
+      const int64_t n = sequence.num_new_tokens;
+      if (!batch.in_padded_group[s]) {
+        auto [keys, values] =
+            kv->Gather(layer_index, batch.block_tables[s], sequence.start_position + n);
+        context.narrow(0, row, n).copy_(
+            CausalAttention(q.narrow(0, row, n), keys, values, sequence.start_position));
+      }
+      row += n;
+    }
   }
-  const at::Tensor context = outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0);
   return layer.o_proj.Forward(context);
 }
 

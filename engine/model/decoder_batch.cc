@@ -1,8 +1,11 @@
 #include "engine/model/decoder_batch.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace speechllm::engine {
 
-void DecoderBatch::Prepare(int64_t block_size, at::Device device) {
+void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype) {
   std::vector<int64_t> position_values, slot_values;
   block_tables.clear();
   for (const DecoderSequence& sequence : sequences) {
@@ -18,8 +21,61 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device) {
         at::tensor(sequence.block_table, at::TensorOptions().dtype(at::kLong)).to(device));
   }
   num_tokens = static_cast<int64_t>(position_values.size());
-  positions = at::tensor(position_values, at::TensorOptions().dtype(at::kLong)).to(device);
-  slots = at::tensor(slot_values, at::TensorOptions().dtype(at::kLong)).to(device);
+  const auto long_options = at::TensorOptions().dtype(at::kLong);
+  positions = at::tensor(position_values, long_options).to(device);
+  slots = at::tensor(slot_values, long_options).to(device);
+  in_padded_group.assign(sequences.size(), false);
+  padded_batch = max_query = max_context = 0;
+  int64_t group_size = 0;
+  for (const DecoderSequence& s : sequences) group_size += s.num_new_tokens <= kMaxBatchedQuery;
+  if (sequences.size() <= 1 || group_size < 2) return;
+
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    const DecoderSequence& s = sequences[b];
+    if (s.num_new_tokens > kMaxBatchedQuery) continue;
+    in_padded_group[b] = true;
+    ++padded_batch;
+    max_query = std::max(max_query, s.num_new_tokens);
+    max_context = std::max(max_context, s.start_position + s.num_new_tokens);
+  }
+  std::vector<int64_t> query_rows(padded_batch * max_query, 0), valid, rows;
+  std::vector<int64_t> key_slot_values(padded_batch * max_context, 0);
+  at::Tensor mask =
+      at::full({padded_batch, 1, max_query, max_context}, -std::numeric_limits<float>::infinity(),
+               at::TensorOptions().dtype(at::kFloat));
+  float* m = mask.data_ptr<float>();
+  int64_t row = 0, g = 0;
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    const DecoderSequence& s = sequences[b];
+    if (!in_padded_group[b]) {
+      row += s.num_new_tokens;
+      continue;
+    }
+    const int64_t context = s.start_position + s.num_new_tokens;
+    for (int64_t j = 0; j < context; ++j) {
+      key_slot_values[g * max_context + j] =
+          s.block_table[j / block_size] * block_size + j % block_size;
+    }
+    for (int64_t i = 0; i < max_query; ++i) {
+      float* mask_row = m + (g * max_query + i) * max_context;
+      if (i < s.num_new_tokens) {
+        query_rows[g * max_query + i] = row + i;
+        valid.push_back(g * max_query + i);
+        rows.push_back(row + i);
+        std::fill(mask_row, mask_row + s.start_position + i + 1,
+                  0.0f);  // causal: keys up to itself
+      } else {
+        mask_row[0] = 0.0f;  // padding rows see one key so that softmax stays finite; discarded
+      }
+    }
+    row += s.num_new_tokens;
+    ++g;
+  }
+  padded_query_rows = at::tensor(query_rows, long_options).to(device);
+  padded_valid = at::tensor(valid, long_options).to(device);
+  group_rows = at::tensor(rows, long_options).to(device);
+  key_slots = at::tensor(key_slot_values, long_options).to(device);
+  attention_mask = mask.to(device, mask_dtype);
 }
 
 }  // namespace speechllm::engine

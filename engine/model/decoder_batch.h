@@ -28,9 +28,21 @@ struct DecoderBatch {
   at::Tensor slots;                      // int64 [total new tokens]: block * block_size + offset
   std::vector<at::Tensor> block_tables;  // int64 [blocks] per sequence
   int64_t num_tokens = 0;
+  // Sequences with few new tokens (decode steps, short drafts) attend in one padded, batched
+  // product; long prefills attend one by one (padding them to a common length would cost more than
+  // it saves). The padded group: B sequences x max_query new tokens x max_context keys.
+  static constexpr int64_t kMaxBatchedQuery = 8;
+  std::vector<bool> in_padded_group;  // per sequence
+  int64_t padded_batch = 0, max_query = 0, max_context = 0;
+  at::Tensor padded_query_rows;  // int64 [B * max_query]: row of each new token, 0 for padding
+  at::Tensor padded_valid;       // int64 [group tokens]: where each group token sits in that layout
+  at::Tensor group_rows;         // int64 [group tokens]: the same tokens' rows in the flat batch
+  at::Tensor key_slots;          // int64 [B * max_context]: KV slot of key j of group sequence b
+  at::Tensor attention_mask;     // [B, 1, max_query, max_context]: 0 where visible, -inf elsewhere
 
-  // Derives the tensors on `device`. The block tables must be long enough (checked).
-  void Prepare(int64_t block_size, at::Device device);
+  // Derives the tensors on `device`; `mask_dtype` is the attention scores' dtype. The block tables
+  // must be long enough (checked).
+  void Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype = at::kFloat);
 };
 
 }  // namespace speechllm::engine

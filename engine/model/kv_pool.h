@@ -31,6 +31,10 @@ class KvPool {
   // (int64 [blocks] on the pool's device): two [num_tokens, num_kv_heads, head_dim] tensors.
   std::pair<at::Tensor, at::Tensor> Gather(int layer, const at::Tensor& block_table,
                                            int64_t num_tokens) const;
+  // Keys and values at flat `slots` (int64 [n]): two [n, num_kv_heads, head_dim] tensors.
+  std::pair<at::Tensor, at::Tensor> GatherSlots(int layer, const at::Tensor& slots) const {
+    return {keys_[layer].index_select(0, slots), values_[layer].index_select(0, slots)};
+  }
   // Copies block `source` to block `destination` in every layer (copy-on-write of shared blocks).
   void CopyBlock(int64_t source, int64_t destination);
 

@@ -9,31 +9,52 @@
 
 namespace speechllm::engine {
 
-absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::Load(
-    const std::string& model_dir, const RuntimeOptions& options) {
+absl::Status Qwen2AudioModel::Configure(const RuntimeOptions& options) {
   SPEECHLLM_RETURN_IF_ERROR(options.Validate());
   if (options.num_threads > 0) at::set_num_threads(options.num_threads);
-  std::unique_ptr<Qwen2AudioModel> model(new Qwen2AudioModel());
-  SPEECHLLM_ASSIGN_OR_RETURN(model->config_, ModelConfig::FromDirectory(model_dir));
   SPEECHLLM_ASSIGN_OR_RETURN(
-      model->dtype_, ParseScalarType(options.dtype.empty() ? model->config_.dtype : options.dtype));
+      dtype_, ParseScalarType(options.dtype.empty() ? config_.dtype : options.dtype));
   try {
-    model->device_ = at::Device(options.device);
-    if (model->device_.is_cuda() && !at::hasCUDA()) {
-      return absl::FailedPreconditionError(absl::StrCat("device ", options.device,
-                                                        " requested but this libtorch ",
-                                                        "has no CUDA device available"));
-    }
+    device_ = at::Device(options.device);
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad device \"", options.device, "\": ", e.what_without_backtrace()));
   }
+  if (device_.is_cuda() && !at::hasCUDA()) {
+    return absl::FailedPreconditionError(absl::StrCat("device ", options.device,
+                                                      " requested but this libtorch ",
+                                                      "has no CUDA device available"));
+  }
+  log_mel_ = std::make_unique<LogMel>(config_.features);
+  return absl::OkStatus();
+}
+
+absl::Status Qwen2AudioModel::LoadModules(const WeightLoader& loader) {
+  SPEECHLLM_ASSIGN_OR_RETURN(encoder_, AudioEncoder::Load(loader, config_.audio));
+  SPEECHLLM_ASSIGN_OR_RETURN(projector_, Projector::Load(loader, config_));
+  SPEECHLLM_ASSIGN_OR_RETURN(decoder_, Decoder::Load(loader, config_.text));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::Load(
+    const std::string& model_dir, const RuntimeOptions& options) {
+  std::unique_ptr<Qwen2AudioModel> model(new Qwen2AudioModel());
+  SPEECHLLM_ASSIGN_OR_RETURN(model->config_, ModelConfig::FromDirectory(model_dir));
+  SPEECHLLM_RETURN_IF_ERROR(model->Configure(options));
   SPEECHLLM_ASSIGN_OR_RETURN(auto checkpoint, SafetensorsCheckpoint::Open(model_dir));
-  const WeightLoader loader(checkpoint.get(), model->dtype_, model->device_);
-  model->log_mel_ = std::make_unique<LogMel>(model->config_.features);
-  SPEECHLLM_ASSIGN_OR_RETURN(model->encoder_, AudioEncoder::Load(loader, model->config_.audio));
-  SPEECHLLM_ASSIGN_OR_RETURN(model->projector_, Projector::Load(loader, model->config_));
-  SPEECHLLM_ASSIGN_OR_RETURN(model->decoder_, Decoder::Load(loader, model->config_.text));
+  SPEECHLLM_RETURN_IF_ERROR(
+      model->LoadModules(WeightLoader(checkpoint.get(), model->dtype_, model->device_)));
+  return model;
+}
+
+absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::CreateRandom(
+    const ModelConfig& config, const RuntimeOptions& options, uint64_t seed) {
+  SPEECHLLM_RETURN_IF_ERROR(config.Validate());
+  std::unique_ptr<Qwen2AudioModel> model(new Qwen2AudioModel());
+  model->config_ = config;
+  SPEECHLLM_RETURN_IF_ERROR(model->Configure(options));
+  SPEECHLLM_RETURN_IF_ERROR(
+      model->LoadModules(WeightLoader::Random(seed, model->dtype_, model->device_)));
   return model;
 }
 

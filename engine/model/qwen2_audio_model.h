@@ -18,6 +18,7 @@
 #include "engine/model/model_config.h"
 #include "engine/model/projector.h"
 #include "engine/model/runtime_options.h"
+#include "engine/model/weight_loader.h"
 
 namespace speechllm::engine {
 
@@ -28,6 +29,9 @@ class Qwen2AudioModel {
   // fault; torch failures (for example no CUDA device) are INTERNAL / FAILED_PRECONDITION.
   static absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Load(const std::string& model_dir,
                                                                const RuntimeOptions& options);
+  // A model of `config`'s shapes with random weights (WeightLoader::Random), for benchmarks.
+  static absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> CreateRandom(
+      const ModelConfig& config, const RuntimeOptions& options, uint64_t seed);
 
   const ModelConfig& config() const { return config_; }
   const LogMel& log_mel() const { return *log_mel_; }
@@ -48,6 +52,9 @@ class Qwen2AudioModel {
 
  private:
   Qwen2AudioModel() = default;
+  // Device, dtype and threads from `options`; the config must be set.
+  absl::Status Configure(const RuntimeOptions& options);
+  absl::Status LoadModules(const WeightLoader& loader);
 
   ModelConfig config_;
   at::ScalarType dtype_ = at::kFloat;

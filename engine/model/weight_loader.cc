@@ -1,6 +1,11 @@
 #include "engine/model/weight_loader.h"
 
+#include <mutex>
 #include "absl/status/status.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -68,10 +73,39 @@ std::string WeightLoader::Resolve(const std::string& name) const {
   return "";
 }
 
-bool WeightLoader::Contains(const std::string& name) const { return !Resolve(name).empty(); }
+WeightLoader WeightLoader::Random(uint64_t seed, at::ScalarType dtype, at::Device device) {
+  WeightLoader loader(nullptr, dtype, device);
+  loader.seed_ = seed;
+  return loader;
+}
+
+bool WeightLoader::Contains(const std::string& name) const {
+  return checkpoint_ == nullptr || !Resolve(name).empty();  // random weights exist under every name
+}
 
 absl::StatusOr<at::Tensor> WeightLoader::Load(const std::string& name,
                                               const std::vector<int64_t>& expected_shape) const {
+  if (checkpoint_ == nullptr) {
+    try {
+      const auto options = at::TensorOptions().dtype(dtype_).device(device_);
+      const bool norm = absl::StrContains(name, "norm");
+      if (norm)
+        return absl::EndsWith(name, ".bias") ? at::zeros(expected_shape, options)
+                                             : at::ones(expected_shape, options);
+      // One generator per tensor, seeded from the name, so a weight does not depend on load order.
+      at::Generator generator =
+          device_.is_cuda() ? at::detail::getCUDAHooks().getDefaultCUDAGenerator(device_.index())
+                            : at::detail::getDefaultCPUGenerator();
+      {
+        std::lock_guard<std::mutex> lock(generator.mutex());
+        generator.set_current_seed(seed_ ^ std::hash<std::string>{}(name));
+      }
+      return at::normal(0.0, 0.02, expected_shape, generator, options.dtype(at::kFloat)).to(dtype_);
+    } catch (const c10::Error& e) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot make random \"", name, "\": ", e.what_without_backtrace()));
+    }
+  }
   const std::string stored = Resolve(name);
   if (stored.empty())
     return absl::NotFoundError(absl::StrCat("checkpoint has no tensor \"", name, "\""));

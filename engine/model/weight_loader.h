@@ -1,7 +1,9 @@
 // WeightLoader: turns named tensors of a safetensors checkpoint into owned libtorch tensors of the
 // requested dtype on the requested device, checking each shape against the config. Accepts the two
 // decoder nestings of published checkpoints (language_model.model.* and transformers-5's
-// language_model.model.model.*). Used once at model load on the loading thread.
+// language_model.model.model.*). Without a checkpoint it makes random weights of the requested
+// shapes (benchmarks of the 7B shapes need no download). Used once at model load on the loading
+// thread.
 #ifndef SPEECHLLM_ENGINE_MODEL_WEIGHT_LOADER_H_
 #define SPEECHLLM_ENGINE_MODEL_WEIGHT_LOADER_H_
 
@@ -27,6 +29,9 @@ class WeightLoader {
  public:
   WeightLoader(const SafetensorsCheckpoint* checkpoint, at::ScalarType dtype, at::Device device)
       : checkpoint_(checkpoint), dtype_(dtype), device_(device) {}
+  // Random weights, generated on `device`: normal(0, 0.02) as transformers initialises them, norm
+  // weights 1 and norm biases 0 (so activations stay in range in bf16). Deterministic for a seed.
+  static WeightLoader Random(uint64_t seed, at::ScalarType dtype, at::Device device);
 
   at::ScalarType dtype() const { return dtype_; }
   at::Device device() const { return device_; }
@@ -43,6 +48,7 @@ class WeightLoader {
   std::string Resolve(const std::string& name) const;
 
   const SafetensorsCheckpoint* checkpoint_;
+  uint64_t seed_ = 0;  // random weights when checkpoint_ is null
   at::ScalarType dtype_;
   at::Device device_;
 };

@@ -1,0 +1,53 @@
+// Small helpers of the benchmark programs: a latency recorder with percentiles and a flat JSON
+// object writer. Single-threaded; owned by the benchmark's main thread.
+#ifndef SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
+#define SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+
+namespace speechllm::bench {
+
+class LatencyRecorder {
+ public:
+  void Add(absl::Duration d) { ms_.push_back(absl::ToDoubleMilliseconds(d)); }
+  size_t count() const { return ms_.size(); }
+  // Nearest-rank percentile in milliseconds (0 when empty).
+  double PercentileMs(double q) {
+    if (ms_.empty()) return 0;
+    std::sort(ms_.begin(), ms_.end());
+    const size_t rank = static_cast<size_t>(std::ceil(q * ms_.size()));
+    return ms_[std::min(ms_.size() - 1, rank == 0 ? 0 : rank - 1)];
+  }
+
+ private:
+  std::vector<double> ms_;
+};
+
+class JsonWriter {
+ public:
+  void Add(const std::string& key, double value) { Field(key, absl::StrFormat("%.4g", value)); }
+  void Add(const std::string& key, int64_t value) { Field(key, absl::StrCat(value)); }
+  void Add(const std::string& key, int value) { Field(key, absl::StrCat(value)); }
+  void Add(const std::string& key, size_t value) { Field(key, absl::StrCat(value)); }
+  void Add(const std::string& key, const std::string& value) {
+    Field(key, absl::StrCat("\"", value, "\""));
+  }
+  std::string ToString() const { return "{" + body_ + "}"; }
+
+ private:
+  void Field(const std::string& key, const std::string& value) {
+    absl::StrAppend(&body_, body_.empty() ? "" : ", ", "\"", key, "\": ", value);
+  }
+  std::string body_;
+};
+
+}  // namespace speechllm::bench
+
+#endif  // SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_

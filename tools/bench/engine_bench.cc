@@ -1,0 +1,319 @@
+// speechllm-bench: the engine-level benchmark (no gRPC, so it builds wherever libtorch does).
+// Replays WAV clips as N concurrent streams through the Engine, paced in real time (chunks arrive
+// as a microphone would deliver them, stream starts staggered) or closed-loop as fast as possible
+// (each stream sends its next chunk as soon as its previous update came back), and prints one JSON
+// summary.
+//   speechllm-bench --model models/qwen2-audio-tiny --streams 16 --chunk_ms 1000
+//   speechllm-bench --random_weights --preset 7b --device cuda --streams 64
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "engine/engine.h"
+#include "engine/io/wav_reader.h"
+#include "engine/model/audio_lengths.h"
+#include "engine/model/log_mel.h"
+#include "engine/torch_model_runner.h"
+#include "tools/bench/bench_stats.h"
+
+ABSL_FLAG(std::string, model, "", "checkpoint directory (or --random_weights --preset)");
+ABSL_FLAG(bool, random_weights, false,
+          "random weights of --preset's shapes instead of a checkpoint");
+ABSL_FLAG(std::string, preset, "tiny",
+          "shapes for --random_weights: tiny (the golden fixture) or 7b");
+ABSL_FLAG(
+    std::string, wav, "",
+    "comma-separated 16 kHz WAV clips, assigned to streams in turn (default: the golden clips)");
+ABSL_FLAG(int, streams, 1, "concurrent streams");
+ABSL_FLAG(int, repeat, 1, "utterances per stream (each stream sends its clip this many times)");
+ABSL_FLAG(int, chunk_ms, 1000, "encoder chunk, a multiple of 40 ms");
+ABSL_FLAG(std::string, mode, "realtime",
+          "realtime (paced, staggered starts) or fast (closed loop)");
+ABSL_FLAG(std::string, final_mode, "exact", "exact or fast");
+ABSL_FLAG(bool, partials, true, "decode a partial at every chunk");
+ABSL_FLAG(int, max_new_tokens, 24, "tokens per utterance (the tiny model has no stop token)");
+ABSL_FLAG(int, max_new_tokens_per_update, 8, "tokens one partial update may add");
+ABSL_FLAG(std::string, prefix_ids, "", "prompt ids before the audio (default: 1,2,3,<audio_bos>)");
+ABSL_FLAG(std::string, suffix_ids, "",
+          "prompt ids after the audio (default: <audio_eos>,10,11,12)");
+ABSL_FLAG(std::string, device, "cpu", "cpu or cuda");
+ABSL_FLAG(std::string, dtype, "", "float32 or bfloat16 (default: the checkpoint's)");
+ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
+ABSL_FLAG(int, kv_cache_mb, 256, "KV cache memory in MiB");
+ABSL_FLAG(int, max_step_tokens, 4096, "token budget of one engine step");
+
+namespace speechllm::bench {
+namespace {
+
+using engine::SequenceId;
+
+int Fail(const std::string& message) {
+  std::cerr << "speechllm-bench: " << message << "\n";
+  return 1;
+}
+
+std::vector<int64_t> ParseIds(const std::string& text) {
+  std::vector<int64_t> ids;
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t id = 0;
+    if (absl::SimpleAtoi(piece, &id)) ids.push_back(id);
+  }
+  return ids;
+}
+
+// A clip's features as the session would send them: frame-major, floored with the segment maximum.
+struct Clip {
+  std::string name;
+  double seconds = 0;
+  std::vector<float> frames;
+  int64_t num_frames = 0, num_valid_frames = 0, conv_positions = 0;
+};
+
+Clip LoadClip(const std::string& path, const engine::LogMel& log_mel) {
+  Clip clip;
+  clip.name = path.substr(path.find_last_of('/') + 1);
+  auto samples = engine::ReadMonoWavFile(path, log_mel.config().sample_rate_hz);
+  if (!samples.ok()) {
+    std::cerr << samples.status() << "\n";
+    std::exit(1);
+  }
+  clip.seconds = static_cast<double>(samples->size()) / log_mel.config().sample_rate_hz;
+  const engine::LogMelFeatures f = *log_mel.ExtractValidPrefix(*samples);
+  clip.num_frames = f.num_frames;
+  clip.num_valid_frames = f.num_valid_frames;
+  clip.conv_positions = engine::ConvOutputLength(f.num_valid_frames);
+  clip.frames.resize(f.values.size());
+  for (int64_t t = 0; t < f.num_frames; ++t) {
+    for (int64_t m = 0; m < f.num_mel_bins; ++m)
+      clip.frames[t * f.num_mel_bins + m] = f.values[m * f.num_frames + t];
+  }
+  return clip;
+}
+
+std::vector<float> BlockFrames(const Clip& clip, int64_t first, int64_t end, int64_t mels) {
+  const int64_t begin = first == 0 ? 0 : 2 * first - 2;
+  std::vector<float> frames(
+      clip.frames.begin() + begin * mels,
+      clip.frames.begin() + std::min<int64_t>(2 * end + 1, clip.num_frames) * mels);
+  frames.resize((2 * end + 1 - begin) * mels, 0.0f);
+  return frames;
+}
+
+struct Stream {
+  SequenceId id = 0;
+  const Clip* clip = nullptr;
+  absl::Time start;  // of the current utterance
+  int64_t segment = 0;
+  int64_t next_position = 0;
+  bool end_sent = false, waiting = false, done = false;
+  double audio_done_seconds = 0;
+  absl::Duration compute;
+};
+
+int Run() {
+  const bool realtime = absl::GetFlag(FLAGS_mode) == "realtime";
+  if (!realtime && absl::GetFlag(FLAGS_mode) != "fast") return Fail("--mode is realtime or fast");
+  engine::TorchRunnerConfig runner_config;
+  runner_config.runtime.device = absl::GetFlag(FLAGS_device);
+  runner_config.runtime.dtype = absl::GetFlag(FLAGS_dtype);
+  runner_config.runtime.num_threads = absl::GetFlag(FLAGS_threads);
+  runner_config.kv_cache_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  absl::StatusOr<std::unique_ptr<engine::TorchModelRunner>> runner;
+  if (absl::GetFlag(FLAGS_random_weights)) {
+    auto config = engine::ModelConfig::Preset(absl::GetFlag(FLAGS_preset));
+    if (!config.ok()) return Fail(config.status().ToString());
+    runner = engine::TorchModelRunner::CreateRandom(*config, runner_config, /*seed=*/1234);
+  } else {
+    if (absl::GetFlag(FLAGS_model).empty())
+      return Fail("give --model DIR or --random_weights --preset NAME");
+    runner = engine::TorchModelRunner::Create(absl::GetFlag(FLAGS_model), runner_config);
+  }
+  if (!runner.ok()) return Fail(runner.status().ToString());
+  const engine::ModelConfig model = (*runner)->config();
+  const int64_t mels = model.audio.num_mel_bins;
+  const engine::LogMel log_mel(model.features);
+
+  std::vector<std::string> paths = absl::StrSplit(absl::GetFlag(FLAGS_wav), ',', absl::SkipEmpty());
+  if (paths.empty()) {
+    paths = {std::string(SPEECHLLM_SOURCE_DIR) + "/tests/data/qwen2-audio-tiny-golden/clip_a.wav",
+             std::string(SPEECHLLM_SOURCE_DIR) + "/tests/data/qwen2-audio-tiny-golden/clip_b.wav"};
+  }
+  std::vector<Clip> clips;
+  for (const std::string& path : paths) clips.push_back(LoadClip(path, log_mel));
+
+  std::vector<int64_t> prefix = ParseIds(absl::GetFlag(FLAGS_prefix_ids));
+  std::vector<int64_t> suffix = ParseIds(absl::GetFlag(FLAGS_suffix_ids));
+  if (prefix.empty()) prefix = {1, 2, 3, model.audio_bos_token_id};
+  if (suffix.empty()) suffix = {model.audio_eos_token_id, 10, 11, 12};
+
+  engine::EngineConfig engine_config;
+  engine_config.max_num_sequences = std::max(64, absl::GetFlag(FLAGS_streams));
+  engine_config.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
+  engine_config.max_prefix_tokens = static_cast<int64_t>(prefix.size());
+  engine_config.max_suffix_tokens = static_cast<int64_t>(suffix.size());
+  engine::Engine engine(engine_config, std::move(runner).value());
+
+  const int chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
+  const int64_t chunk_positions = chunk_ms / 20;  // 20 ms per conv position
+  const int num_streams = absl::GetFlag(FLAGS_streams);
+  const int repeat = absl::GetFlag(FLAGS_repeat);
+  engine::SequenceConfig sequence_config;
+  sequence_config.final_mode = absl::GetFlag(FLAGS_final_mode) == "fast"
+                                   ? engine::FinalMode::kFast
+                                   : engine::FinalMode::kExact;
+  sequence_config.partial_updates = absl::GetFlag(FLAGS_partials);
+  sequence_config.max_new_tokens_per_segment = absl::GetFlag(FLAGS_max_new_tokens);
+  sequence_config.max_new_tokens_per_update = absl::GetFlag(FLAGS_max_new_tokens_per_update);
+
+  std::vector<Stream> streams(num_streams);
+  std::map<SequenceId, Stream*> by_id;
+  const absl::Time t0 = absl::Now();
+  for (int i = 0; i < num_streams; ++i) {
+    auto id = engine.AddSequence(sequence_config);
+    if (!id.ok()) return Fail(id.status().ToString());
+    streams[i].id = *id;
+    streams[i].clip = &clips[i % clips.size()];
+    // Real-time streams start staggered over one chunk, as independent microphones would.
+    streams[i].start =
+        t0 + (realtime ? absl::Milliseconds(chunk_ms) * i / num_streams : absl::ZeroDuration());
+    by_id[*id] = &streams[i];
+    if (absl::Status s = engine.StartSegment(*id, {0, prefix, suffix}); !s.ok())
+      return Fail(s.ToString());
+  }
+
+  LatencyRecorder partial_latency, final_latency;
+  int finished = 0;
+  double audio_total = 0;
+  while (finished < num_streams) {
+    const absl::Time now = absl::Now();
+    for (Stream& s : streams) {
+      if (s.done || s.end_sent || now < s.start) continue;
+      const Clip& clip = *s.clip;
+      // Real time: chunk c is complete once its audio and one frame of lookahead have arrived.
+      while (!s.end_sent && (realtime || !s.waiting)) {
+        const int64_t end = s.next_position + chunk_positions;
+        if (end <= clip.conv_positions) {
+          const absl::Time due = s.start + absl::Milliseconds(20 * end + 10);
+          if (realtime && now < due) break;
+          auto chunk = std::make_unique<engine::EncoderChunk>();
+          chunk->segment_index = s.segment;
+          chunk->first_position = s.next_position;
+          chunk->end_position = end;
+          chunk->frames = BlockFrames(clip, s.next_position, end, mels);
+          chunk->arrival_time = realtime ? due : now;
+          chunk->audio_end_seconds = 0.02 * end;
+          if (absl::Status st = engine.SubmitChunk(s.id, std::move(chunk)); !st.ok())
+            return Fail(st.ToString());
+          s.next_position = end;
+          s.waiting = sequence_config.partial_updates;
+        } else {
+          const absl::Time due = s.start + absl::Seconds(clip.seconds);
+          if (realtime && now < due) break;
+          auto segment_end = std::make_unique<engine::SegmentEnd>();
+          segment_end->segment_index = s.segment;
+          segment_end->features = clip.frames;
+          segment_end->num_frames = clip.num_frames;
+          segment_end->num_valid_frames = clip.num_valid_frames;
+          segment_end->tail.segment_index = s.segment;
+          segment_end->tail.first_position = s.next_position;
+          segment_end->tail.end_position = clip.conv_positions;
+          if (clip.conv_positions > s.next_position) {
+            segment_end->tail.frames =
+                BlockFrames(clip, s.next_position, clip.conv_positions, mels);
+          }
+          segment_end->endpoint_time = realtime ? due : now;
+          segment_end->audio_end_seconds = clip.seconds;
+          if (absl::Status st = engine.EndSegment(s.id, std::move(segment_end)); !st.ok())
+            return Fail(st.ToString());
+          s.end_sent = true;
+        }
+      }
+    }
+    for (engine::SequenceOutput& output : engine.PopOutputs(absl::Milliseconds(1))) {
+      Stream& s = *by_id[output.id];
+      if (!output.status.ok()) return Fail(output.status.ToString());
+      const absl::Time received = absl::Now();
+      s.compute += output.compute_time;
+      s.waiting = false;
+      if (!output.is_final) {
+        partial_latency.Add(received - output.input_time);
+        continue;
+      }
+      final_latency.Add(received - output.input_time);
+      s.audio_done_seconds += s.clip->seconds;
+      audio_total += s.clip->seconds;
+      if (++s.segment < repeat) {
+        s.start = received;
+        s.next_position = 0;
+        s.end_sent = false;
+        if (absl::Status st = engine.StartSegment(s.id, {s.segment, prefix, suffix}); !st.ok())
+          return Fail(st.ToString());
+      } else {
+        s.done = true;
+        ++finished;
+      }
+    }
+  }
+  const double wall_seconds = absl::ToDoubleSeconds(absl::Now() - t0);
+  const engine::EngineStats stats = engine.stats();
+  for (Stream& s : streams) engine.Release(s.id);
+  for (int wait = 0; wait < 200 && engine.stats().kv_blocks_used > 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(5));
+  const engine::EngineStats after = engine.stats();
+
+  double max_rtf = 0, sum_rtf = 0;
+  for (const Stream& s : streams) {
+    const double rtf = absl::ToDoubleSeconds(s.compute) / s.audio_done_seconds;
+    max_rtf = std::max(max_rtf, rtf);
+    sum_rtf += rtf;
+  }
+  JsonWriter json;
+  json.Add("streams", num_streams);
+  json.Add("mode", absl::GetFlag(FLAGS_mode));
+  json.Add("chunk_ms", chunk_ms);
+  json.Add("model", absl::GetFlag(FLAGS_random_weights) ? "random:" + absl::GetFlag(FLAGS_preset)
+                                                        : absl::GetFlag(FLAGS_model));
+  json.Add("device", absl::GetFlag(FLAGS_device));
+  json.Add("audio_seconds", audio_total);
+  json.Add("wall_seconds", wall_seconds);
+  json.Add("throughput_audio_seconds_per_second", audio_total / wall_seconds);
+  json.Add("real_time_factor_max", max_rtf);
+  json.Add("real_time_factor_mean", sum_rtf / num_streams);
+  json.Add("partials", partial_latency.count());
+  json.Add("partial_latency_ms_p50", partial_latency.PercentileMs(0.50));
+  json.Add("partial_latency_ms_p95", partial_latency.PercentileMs(0.95));
+  json.Add("partial_latency_ms_p99", partial_latency.PercentileMs(0.99));
+  json.Add("final_latency_ms_p50", final_latency.PercentileMs(0.50));
+  json.Add("final_latency_ms_p95", final_latency.PercentileMs(0.95));
+  json.Add("decode_tokens_per_second", stats.tokens_generated / wall_seconds);
+  json.Add("steps", stats.steps);
+  json.Add("mean_batch_size",
+           stats.steps > 0 ? static_cast<double>(stats.step_sequences) / stats.steps : 0.0);
+  json.Add("engine_busy_fraction", absl::ToDoubleSeconds(stats.busy_time) / wall_seconds);
+  json.Add("encoder_seconds", absl::ToDoubleSeconds(stats.encoder_time));
+  json.Add("decoder_seconds", absl::ToDoubleSeconds(stats.decoder_time));
+  json.Add("kv_blocks_total", stats.kv_blocks_total);
+  json.Add("kv_blocks_peak", stats.kv_blocks_peak);
+  json.Add("kv_blocks_after", after.kv_blocks_used);
+  std::cout << json.ToString() << std::endl;
+  engine.Stop();
+  return after.kv_blocks_used == 0 ? 0
+                                   : Fail("KV blocks still in use after every stream was released");
+}
+
+}  // namespace
+}  // namespace speechllm::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return speechllm::bench::Run();
+}
