@@ -300,6 +300,7 @@ void Scheduler::FinishUpdate(Sequence* s, std::vector<SequenceOutput>* out) {
   output.token_ids = s->hypothesis;
   output.token_margins = s->margins;
   output.commit_conflicts = s->commit_conflicts;
+  output.kv_tokens = s->kv_tokens;
   output.audio_end_seconds = s->audio_end_seconds;
   output.input_time = s->input_time;
   output.compute_time = s->compute_time;

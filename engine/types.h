@@ -79,6 +79,7 @@ struct SequenceOutput {
   std::vector<int64_t> token_ids;  // whole hypothesis of the segment, a stop token excluded
   std::vector<float> token_margins;  // top-1 minus top-2 logit per token (diagnostics, confidence)
   int64_t commit_conflicts = 0;      // forced tokens this update's model choices disagreed with
+  int64_t kv_tokens = 0;             // tokens the sequence held in the KV cache at the end
   double audio_end_seconds = 0;      // audio reflected in this hypothesis
   absl::Time input_time;             // arrival of the chunk / the endpoint that triggered it
   absl::Duration compute_time;       // engine time spent on this update or final

@@ -43,6 +43,34 @@ absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::Session
 
 }  // namespace
 
+absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionContext& context,
+                                                          const ServerConfig& server,
+                                                          const PromptSource& prompt,
+                                                          const std::string& field) {
+  auto bad = [&](const std::string& sub, const std::string& message,
+                 const std::string& reason = "BAD_CONFIG") {
+    return WithField(
+        WithReason(absl::InvalidArgumentError(absl::StrCat(field, sub, ": ", message)), reason),
+        field + sub);
+  };
+  ContextText text;
+  text.prompt = context.prompt();
+  for (const v1::Phrase& phrase : context.phrases()) {
+    if (phrase.boost() < 0 || phrase.boost() > 20)
+      return bad(".phrases.boost", "must be in [0, 20]");
+    text.phrases.push_back(phrase.text());
+  }
+  if (static_cast<int>(text.prompt.size()) > server.max_context_chars) {
+    return bad(".prompt", absl::StrCat("longer than ", server.max_context_chars, " characters"));
+  }
+  if (static_cast<int>(text.phrases.size()) > server.max_phrases) {
+    return bad(".phrases", absl::StrCat("more than ", server.max_phrases, " phrases"));
+  }
+  auto built = prompt.Build(text);
+  if (!built.ok()) return bad("", std::string(built.status().message()), "FEATURE_UNAVAILABLE");
+  return built;
+}
+
 google::protobuf::Duration DurationProto(double seconds) {
   google::protobuf::Duration d;
   const double whole = std::floor(seconds);
@@ -123,6 +151,10 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   const ResultOptions& results = config.results();
   s.interim_results = for_recognize ? false : results.interim_results();
   s.token_ids = results.token_ids();
+  if (results.partial_interval_ms() != 0) {
+    s.partial_interval_ms =
+        static_cast<int>(std::min<uint32_t>(results.partial_interval_ms(), 60000));
+  }
   if (results.word_timestamps()) {
     return BadConfig("results.word_timestamps", "this model cannot time words",
                      "FEATURE_UNAVAILABLE");
@@ -169,25 +201,8 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
     return BadConfig("endpointing", std::string(status.message()));
   }
   // Context and prompt.
-  ContextText context;
-  context.prompt = config.context().prompt();
-  for (const v1::Phrase& phrase : config.context().phrases()) {
-    if (phrase.boost() < 0 || phrase.boost() > 20)
-      return BadConfig("context.phrases.boost", "must be in [0, 20]");
-    context.phrases.push_back(phrase.text());
-  }
-  if (static_cast<int>(context.prompt.size()) > server.max_context_chars) {
-    return BadConfig("context.prompt",
-                     absl::StrCat("longer than ", server.max_context_chars, " characters"));
-  }
-  if (static_cast<int>(context.phrases.size()) > server.max_phrases) {
-    return BadConfig("context.phrases", absl::StrCat("more than ", server.max_phrases, " phrases"));
-  }
-  auto prompt_config = prompt.Build(context);
-  if (!prompt_config.ok()) {
-    return BadConfig("context", std::string(prompt_config.status().message()),
-                     "FEATURE_UNAVAILABLE");
-  }
+  auto prompt_config = PromptFromContext(config.context(), server, prompt, "config.context");
+  if (!prompt_config.ok()) return prompt_config.status();
   s.prompt = *std::move(prompt_config);
   s.max_new_tokens_per_segment = server.max_new_tokens;
   s.max_new_tokens_per_update = std::min(32, server.max_new_tokens);
@@ -211,6 +226,7 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   }
   auto* r = setup.effective.mutable_results();
   r->set_interim_results(s.interim_results);
+  r->set_partial_interval_ms(static_cast<uint32_t>(s.partial_interval_ms));
   r->set_commit_policy(s.commit_policy == streaming::CommitPolicyKind::kNone
                            ? ResultOptions::NONE
                            : ResultOptions::LOCAL_AGREEMENT);
@@ -304,6 +320,7 @@ void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeRespons
       summary->set_utterances(static_cast<uint32_t>(s.utterances));
       summary->set_tokens_generated(static_cast<uint32_t>(s.tokens_generated));
       summary->set_commit_conflicts(static_cast<uint32_t>(s.commit_conflicts));
+      summary->set_peak_kv_tokens(static_cast<uint32_t>(s.peak_kv_tokens));
       summary->set_compute_rtf(static_cast<float>(s.compute_rtf));
       auto latency = [](const streaming::LatencySummary& l, v1::LatencyStats* out) {
         *out->mutable_p50() = DurationProto(l.p50);

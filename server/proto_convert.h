@@ -29,6 +29,14 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
                                           const ServerConfig& server, const PromptSource& prompt,
                                           bool for_recognize, absl::string_view audio_bytes = {});
 
+// The prompt for a stream with `context` (limits checked; `field` names it in errors, e.g.
+// "config.context"). INVALID_ARGUMENT (FEATURE_UNAVAILABLE) when the server's prompt takes no
+// context.
+absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionContext& context,
+                                                          const ServerConfig& server,
+                                                          const PromptSource& prompt,
+                                                          const std::string& field);
+
 // Fills the event part of `response` (not the sequence number).
 void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeResponse* response);
 void ToProto(const streaming::TranscriptEvent& event, v1::TranscriptUpdate* update);

@@ -170,11 +170,14 @@ absl::Status StreamReactor::HandleControl(const v1::Control& control) {
       return s->Flush(absl::Now());
     case v1::Control::kKeepAlive:
       return absl::OkStatus();  // the registry saw the activity
-    case v1::Control::kContext:
-      return WithReason(
-          absl::InvalidArgumentError("context updates within a stream are not supported yet; "
-                                     "give the context in the config"),
-          "FEATURE_UNAVAILABLE");
+    case v1::Control::kContext: {
+      // Applies from the next utterance on; the running one keeps its prompt (API.md 2.1).
+      auto prompt =
+          PromptFromContext(control.context(), ctx_->config, *ctx_->prompt, "control.context");
+      if (!prompt.ok()) return prompt.status();
+      s->UpdatePrompt(*std::move(prompt));
+      return absl::OkStatus();
+    }
     case v1::Control::kEndOfAudio: {
       if (end_of_audio_) return absl::OkStatus();
       end_of_audio_ = true;

@@ -20,6 +20,7 @@ Session::Session(const SessionConfig& config, const Dependencies& deps, ResultSi
                   deps.log_mel->config().hop_length * 1000 / deps.log_mel->config().sample_rate_hz),
       frontend_(deps.log_mel),
       chunker_(Chunker::ChunkMsToFrames(config.chunk_ms, deps.log_mel->config())),
+      prompt_(config.prompt),
       sink_(sink) {}
 
 absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& config,
@@ -41,6 +42,8 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& co
 Session::~Session() {
   if (sequence_id_ != engine::kInvalidSequenceId) deps_.engine->Release(sequence_id_);
 }
+
+void Session::UpdatePrompt(PromptConfig prompt) { prompt_ = std::move(prompt); }
 
 double Session::SecondsOf(int64_t samples) const {
   return static_cast<double>(samples) / sample_rate_hz_;
@@ -122,8 +125,7 @@ void Session::OpenSegment(absl::Time arrival_time) {
   segment_open_ = true;
   segment_first_arrival_ = arrival_time;
   absl::Status started = deps_.engine->StartSegment(
-      sequence_id_,
-      engine::SegmentStart{index, config_.prompt.prefix_ids, config_.prompt.suffix_ids});
+      sequence_id_, engine::SegmentStart{index, prompt_.prefix_ids, prompt_.suffix_ids});
   absl::MutexLock lock(&mu_);
   SegmentRecord record;
   record.index = index;

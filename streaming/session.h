@@ -67,6 +67,10 @@ class Session {
   // ---- output half: the dispatcher thread ----
   void OnEngineOutput(engine::SequenceOutput output) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Replaces the prompt (recognition context) from the next utterance on; the running one keeps the
+  // prompt already in its KV cache. Reader thread.
+  void UpdatePrompt(PromptConfig prompt);
+
   // ---- any thread ----
   // The stream is gone: no more sink calls; the engine frees the sequence at its next step.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
@@ -86,9 +90,11 @@ class Session {
     absl::Time first_arrival;  // first audio of the utterance reached the server
     absl::Time endpoint_time;
     bool partial_sent = false;
+    absl::Time last_partial_time;
     // Commit state of the utterance (output half; read by the input half for forced prefixes).
     std::vector<int64_t> committed_ids;
     std::string committed_text;
+    std::string sent_committed_text;  // the committed text the client has received
     std::string tentative_text;
     std::optional<CommitPolicy> commit;
   };
@@ -137,6 +143,7 @@ class Session {
   int64_t next_segment_index_ = 0;
   bool input_finished_ = false;
   bool single_utterance_done_ = false;
+  PromptConfig prompt_;  // of the next utterance
   absl::Time segment_first_arrival_;
 
   absl::Mutex mu_;
@@ -151,6 +158,7 @@ class Session {
   int64_t utterances_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t tokens_generated_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t commit_conflicts_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t peak_kv_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration compute_time_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Duration> first_partial_latencies_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Duration> final_latencies_ ABSL_GUARDED_BY(mu_);

@@ -18,6 +18,9 @@ absl::Status SessionConfig::Validate() const {
     return absl::InvalidArgumentError(
         "max_new_tokens_per_update must be in [1, max_new_tokens_per_segment]");
   }
+  if (partial_interval_ms < 0 || partial_interval_ms > 60000) {
+    return absl::InvalidArgumentError("partial_interval_ms must be in [0, 60000]");
+  }
   if (max_buffered_audio_ms < chunk_ms) {
     return absl::InvalidArgumentError(absl::StrCat("max_buffered_audio_ms (", max_buffered_audio_ms,
                                                    ") must be at least chunk_ms (", chunk_ms, ")"));

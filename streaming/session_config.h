@@ -30,7 +30,8 @@ struct SessionConfig {
   bool interim_results = true;
   CommitPolicyKind commit_policy = CommitPolicyKind::kLocalAgreement;
   engine::FinalMode final_mode = engine::FinalMode::kExact;
-  bool token_ids = false;  // finals carry the model's token ids
+  bool token_ids = false;         // finals carry the model's token ids
+  int partial_interval_ms = 200;  // at most one partial per utterance this often (finals unlimited)
   EndpointConfig endpoint;
   VoiceActivityConfig voice_activity;
   bool voice_activity_events = false;  // SPEECH_STARTED / SPEECH_ENDED events

@@ -33,6 +33,7 @@ struct SummaryEvent {
   int64_t utterances = 0;
   int64_t tokens_generated = 0;
   int64_t commit_conflicts = 0;
+  int64_t peak_kv_tokens = 0;
   double compute_rtf = 0;
   LatencySummary first_partial, finalization;
 };

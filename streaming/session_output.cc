@@ -56,6 +56,7 @@ void Session::OnEngineOutput(engine::SequenceOutput output) {
   audio_processed_seconds_ = std::max(audio_processed_seconds_, output.audio_end_seconds);
   compute_time_ += output.compute_time;
   commit_conflicts_ += output.commit_conflicts;
+  peak_kv_tokens_ = std::max(peak_kv_tokens_, output.kv_tokens);
   if (output.is_final) {
     OnFinalLocked(output, &*it);
   } else {
@@ -87,13 +88,20 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   segment->committed_ids = std::move(committed_ids);
   segment->committed_text = committed_text;
   segment->tentative_text = tentative;
-
+  // Partials are rate-limited (never finals): a skipped one's committed text goes out with the next
+  // update of the utterance.
   const absl::Time now = absl::Now();
+  if (segment->partial_sent &&
+      now - segment->last_partial_time < absl::Milliseconds(config_.partial_interval_ms)) {
+    return;
+  }
+  segment->last_partial_time = now;
   SessionEvent event;
   event.kind = SessionEvent::Kind::kTranscript;
   TranscriptEvent& t = event.transcript;
   t.utterance_id = segment->index;
-  t.committed_delta = delta;
+  t.committed_delta = committed_text.substr(segment->sent_committed_text.size());
+  segment->sent_committed_text = committed_text;
   t.tentative = tentative;
   t.stability = hypothesis.empty() ? 0.0f : static_cast<float>(committed) / hypothesis.size();
   t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
@@ -115,8 +123,8 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   TranscriptEvent& t = event.transcript;
   t.utterance_id = segment->index;
   // The engine forced the committed tokens, so the final text extends the committed text.
-  t.committed_delta = absl::StartsWith(text, segment->committed_text)
-                          ? text.substr(segment->committed_text.size())
+  t.committed_delta = absl::StartsWith(text, segment->sent_committed_text)
+                          ? text.substr(segment->sent_committed_text.size())
                           : text;
   t.is_final = true;
   t.from_flush = segment->from_flush;
@@ -179,6 +187,7 @@ SummaryEvent Session::SummaryLocked() const {
   summary.utterances = utterances_;
   summary.tokens_generated = tokens_generated_;
   summary.commit_conflicts = commit_conflicts_;
+  summary.peak_kv_tokens = peak_kv_tokens_;
   summary.compute_rtf = audio_received_seconds_ > 0
                             ? absl::ToDoubleSeconds(compute_time_) / audio_received_seconds_
                             : 0.0;

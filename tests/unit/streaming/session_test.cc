@@ -219,7 +219,8 @@ TEST_F(SessionTest, FlushWithNothingPendingGivesAnEmptyFinal) {
   ASSERT_TRUE(session->Flush(absl::Now()).ok());
   ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
   ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
-  const auto finals = Finals(sink.events());
+  const auto events = sink.events();
+  const auto finals = Finals(events);
   ASSERT_EQ(finals.size(), 1u);
   EXPECT_TRUE(finals[0]->from_flush);
   EXPECT_TRUE(finals[0]->committed_delta.empty());
@@ -251,6 +252,68 @@ TEST_F(SessionTest, BacklogPausesReadingUntilTheEngineCatchesUp) {
   ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
   ASSERT_TRUE(sink.WaitFinished(absl::Seconds(20)));
   EXPECT_TRUE(sink.status().ok());
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
+
+namespace speechllm::streaming {
+namespace {
+
+std::vector<float> Tone(double seconds) {
+  std::vector<float> s(static_cast<size_t>(seconds * 16000));
+  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
+  return s;
+}
+
+TEST_F(SessionTest, PromptUpdatesApplyFromTheNextUtterance) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kContinuous);
+  config.interim_results = false;
+  config.token_ids = true;
+  auto session = Start(config, &sink);
+  Feed(session.get(), Tone(1.0), 1600);
+  Feed(session.get(), std::vector<float>(16000, 0.0f),
+       1600);  // endpoint: the first utterance closes
+  session->UpdatePrompt(PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12, 13}});
+  Feed(session.get(), Tone(1.0), 1600);
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  const auto events = sink.events();
+  const auto finals = Finals(events);
+  ASSERT_EQ(finals.size(), 2u);
+  // The toy model's text depends on the suffix length: 4 tokens, then 5.
+  EXPECT_EQ(finals[0]->token_ids.front(), FakeModelRunner::NextToken(1, 4));
+  EXPECT_EQ(finals[1]->token_ids.front(), FakeModelRunner::NextToken(1, 5));
+}
+
+TEST_F(SessionTest, PartialsAreRateLimitedWithoutLosingCommittedText) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.chunk_ms = 200;
+  config.partial_interval_ms = 60000;  // at most one partial for the whole utterance
+  auto session = Start(config, &sink);
+  const std::vector<float> clip = ClipA();
+  for (size_t i = 0; i < clip.size(); i += 3200) {
+    ASSERT_TRUE(session
+                    ->AcceptAudio(absl::MakeConstSpan(clip).subspan(
+                                      i, std::min<size_t>(3200, clip.size() - i)),
+                                  absl::Now())
+                    .ok());
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  int partials = 0;
+  std::string committed;
+  for (const auto& e : sink.events()) {
+    if (e.kind != SessionEvent::Kind::kTranscript) continue;
+    partials += !e.transcript.is_final;
+    committed += e.transcript.committed_delta;
+  }
+  EXPECT_LE(partials, 1);
+  auto ids = FakeModelRunner::Greedy(84, 4, 256);
+  EXPECT_EQ(committed, *tokenizer_->Decode(std::vector<int32_t>(ids.begin(), ids.end()), {true}));
 }
 
 }  // namespace
