@@ -214,6 +214,9 @@ void Engine::Loop() {
       const absl::Time start = absl::Now();
       result = runner_->Execute(plan);
       step_time = absl::Now() - start;
+      if (StepObserver* observer = step_observer_.load()) {
+        observer->OnStep(MakeStepRecord(plan, result, step_time));
+      }
     }
     std::vector<SequenceOutput> outputs = scheduler_->Update(plan, result, step_time);
     for (SequenceId id : scheduler_->TakeRunnerResets()) runner_->ResetSequence(id);

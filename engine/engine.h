@@ -5,6 +5,7 @@
 #ifndef SPEECHLLM_ENGINE_ENGINE_H_
 #define SPEECHLLM_ENGINE_ENGINE_H_
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "engine/engine_config.h"
 #include "engine/model_runner.h"
+#include "engine/step_observer.h"
 #include "engine/types.h"
 
 namespace speechllm::engine {
@@ -69,6 +71,9 @@ class Engine {
   // Stops the loop thread; pending work is dropped. Idempotent.
   void Stop();
   EngineStats stats() const;
+  // Reports every executed step to `observer` (not owned; null stops the reports), on the loop
+  // thread. Set it before traffic; the observer must outlive Stop().
+  void SetStepObserver(StepObserver* observer) { step_observer_.store(observer); }
 
  private:
   struct InboxMessage;
@@ -89,6 +94,7 @@ class Engine {
   int64_t reserved_blocks_ ABSL_GUARDED_BY(mutex_) = 0;
   std::vector<std::pair<SequenceId, int64_t>> reservations_ ABSL_GUARDED_BY(mutex_);
   EngineStats stats_ ABSL_GUARDED_BY(mutex_);
+  std::atomic<StepObserver*> step_observer_{nullptr};
   std::thread loop_;
 };
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/kv_pool.h"
@@ -32,7 +33,8 @@ struct TorchModelRunner::Impl {
   std::unique_ptr<Qwen2AudioModel> model;
   std::unique_ptr<KvPool> kv;
   int64_t block_size = 16;
-  absl::flat_hash_map<SequenceId, SequenceState> states;
+  // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.
+  absl::node_hash_map<SequenceId, SequenceState> states;
 
   void Encode(const std::vector<EncodeItem>& items, StepResult* result);
   void Decode(const StepPlan& plan, StepResult* result);

@@ -9,7 +9,6 @@
 #include <memory>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "engine/model/runtime_options.h"
 #include "engine/model_runner.h"

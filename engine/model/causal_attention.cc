@@ -50,19 +50,36 @@ at::Tensor PaddedCausalAttention(const at::Tensor& query, const at::Tensor& keys
                                  const at::Tensor& values, const at::Tensor& mask) {
   const int64_t batch = query.size(0), max_query = query.size(1), num_heads = query.size(2),
                 head_dim = query.size(3);
-  const int64_t group = num_heads / keys.size(2);
-  const at::Tensor q = query.transpose(1, 2);  // [batch, heads, max_query, head_dim]
-  const at::Tensor k = (group == 1 ? keys : keys.repeat_interleave(group, 2)).transpose(1, 2);
-  const at::Tensor v = (group == 1 ? values : values.repeat_interleave(group, 2)).transpose(1, 2);
+  const int64_t context = keys.size(1), kv_heads = keys.size(2), group = num_heads / kv_heads;
   at::Tensor out;
   if (query.is_cuda()) {
-    out = ScaledDotProductAttention(q, k, v, mask, false);
+    const at::Tensor q = query.transpose(1, 2);  // [batch, heads, max_query, head_dim]
+    const at::Tensor k = (group == 1 ? keys : keys.repeat_interleave(group, 2)).transpose(1, 2);
+    const at::Tensor v = (group == 1 ? values : values.repeat_interleave(group, 2)).transpose(1, 2);
+    out = ScaledDotProductAttention(q, k, v, mask, false).transpose(1, 2);
   } else {
+    // Grouped-query attention without copying keys per query head: the `group` query heads that
+    // share a KV head are stacked as extra query rows, [batch, kv_heads, group * max_query,
+    // head_dim].
+    const at::Tensor q = query.view({batch, max_query, kv_heads, group, head_dim})
+                             .permute({0, 2, 3, 1, 4})
+                             .reshape({batch, kv_heads, group * max_query, head_dim});
+    const at::Tensor k =
+        keys.permute({0, 2, 3, 1}).contiguous();  // [batch, kv_heads, head_dim, context]
+    const at::Tensor v =
+        values.transpose(1, 2).contiguous();  // [batch, kv_heads, context, head_dim]
     const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
-    const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) * scaling + mask;
-    out = at::matmul(at::softmax(scores, -1, at::kFloat).to(query.scalar_type()), v);
+    const at::Tensor scores =
+        (at::matmul(q, k) * scaling).view({batch, kv_heads, group, max_query, context}) +
+        mask.unsqueeze(1);
+    const at::Tensor probs = at::softmax(scores, -1, at::kFloat)
+                                 .to(query.scalar_type())
+                                 .view({batch, kv_heads, group * max_query, context});
+    out = at::matmul(probs, v)
+              .view({batch, kv_heads, group, max_query, head_dim})
+              .permute({0, 3, 1, 2, 4});  // [batch, max_query, kv_heads, group, head_dim]
   }
-  return out.transpose(1, 2).reshape({batch * max_query, num_heads * head_dim});
+  return out.reshape({batch * max_query, num_heads * head_dim});
 }
 
 }  // namespace speechllm::engine

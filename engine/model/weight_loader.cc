@@ -1,11 +1,10 @@
 #include "engine/model/weight_loader.h"
 
+#include <ATen/Context.h>
+
 #include <mutex>
+
 #include "absl/status/status.h"
-
-#include <ATen/CPUGeneratorImpl.h>
-#include <ATen/detail/CUDAHooksInterface.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -93,9 +92,7 @@ absl::StatusOr<at::Tensor> WeightLoader::Load(const std::string& name,
         return absl::EndsWith(name, ".bias") ? at::zeros(expected_shape, options)
                                              : at::ones(expected_shape, options);
       // One generator per tensor, seeded from the name, so a weight does not depend on load order.
-      at::Generator generator =
-          device_.is_cuda() ? at::detail::getCUDAHooks().getDefaultCUDAGenerator(device_.index())
-                            : at::detail::getDefaultCPUGenerator();
+      at::Generator generator = at::globalContext().defaultGenerator(device_);
       {
         std::lock_guard<std::mutex> lock(generator.mutex());
         generator.set_current_seed(seed_ ^ std::hash<std::string>{}(name));

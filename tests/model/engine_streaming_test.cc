@@ -110,10 +110,11 @@ TEST_F(EngineModelTest, OneBlockOverTheWholeSegmentEqualsTheOfflineEncoder) {
 // Streams both clips at once through the Engine: chunks of `chunk_positions`, then an exact final.
 std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(Engine* engine, const LogMel& log_mel,
                                                               int64_t chunk_positions,
-                                                              FinalMode mode) {
+                                                              FinalMode mode, int num_streams = 2) {
   std::map<SequenceId, std::vector<SequenceOutput>> outputs;
   std::map<SequenceId, std::string> clip_of;
-  for (const char* name : {"clip_a", "clip_b"}) {
+  for (int stream = 0; stream < num_streams; ++stream) {
+    const char* name = stream % 2 == 0 ? "clip_a" : "clip_b";
     SequenceConfig config;
     config.final_mode = mode;
     config.max_new_tokens_per_segment = 24;
@@ -157,14 +158,14 @@ std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(Engine* engine, co
     EXPECT_TRUE(engine->EndSegment(id, std::move(end)).ok());
   }
   int finals = 0;
-  for (int wait = 0; wait < 600 && finals < 2; ++wait) {
+  for (int wait = 0; wait < 600 && finals < num_streams; ++wait) {
     for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
       EXPECT_TRUE(output.status.ok()) << output.status;
       finals += output.is_final;
       outputs[output.id].push_back(std::move(output));
     }
   }
-  EXPECT_EQ(finals, 2);
+  EXPECT_EQ(finals, num_streams);
   for (const auto& [id, name] : clip_of) engine->Release(id);
   return outputs;
 }
@@ -225,6 +226,39 @@ TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {
     EXPECT_TRUE(list.back().is_final);
     EXPECT_EQ(list.back().token_ids.size(), 24u);
   }
+}
+
+// Eight streams at once (several chunks of different sequences in each batched step): every exact
+// final still equals Hugging Face's greedy tokens.
+TEST_F(EngineModelTest, EightConcurrentStreamsKeepExactFinals) {
+  TorchRunnerConfig runner_config;
+  runner_config.num_kv_blocks = 256;
+  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  EngineConfig config;
+  config.max_prefix_tokens = 8;
+  config.max_suffix_tokens = 8;
+  config.max_audio_tokens_per_segment = 200;
+  Engine engine(config, std::move(runner).value());
+  const auto outputs =
+      StreamClips(&engine, model_->log_mel(), 10, FinalMode::kExact, /*num_streams=*/8);
+  ASSERT_EQ(outputs.size(), 8u);
+  const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+  int index = 0, equal = 0;
+  for (const auto& [id, list] : outputs) {
+    ASSERT_FALSE(list.empty());
+    EXPECT_EQ(list.back().token_ids, goldens[index % 2]) << "stream " << index;
+    equal += list.back().token_ids == goldens[index % 2];
+    ++index;
+  }
+  std::printf(
+      "8 concurrent streams: %d of 8 exact finals equal HF greedy; %lld steps, mean batch %.2f\n",
+      equal, static_cast<long long>(engine.stats().steps),
+      static_cast<double>(engine.stats().step_sequences) /
+          std::max<int64_t>(1, engine.stats().steps));
+  for (int wait = 0; wait < 50 && engine.stats().kv_blocks_used > 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Loading checkpoints (label model): single-file and nested-name layouts, BF16 storage, and the clear
-// errors for missing or misshaped tensors, truncated shards and bad transcription requests.
+// Loading checkpoints (label model): single-file and nested-name layouts, BF16 storage, and the
+// clear errors for missing or misshaped tensors, truncated shards and bad transcription requests.
 #include <unistd.h>
 
 #include <cstring>
@@ -35,8 +35,9 @@ std::vector<float> ClipA() {
 class ModelLoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("model_load_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("model_load_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
     fs::copy_file(FixtureModel() + "/config.json", dir_ / "config.json");
     auto checkpoint = SafetensorsCheckpoint::Open(FixtureModel());
@@ -46,7 +47,8 @@ class ModelLoadTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Writes the fixture's tensors into one model.safetensors, renamed/dropped/converted on the way.
-  void WriteCheckpoint(const std::function<std::string(const std::string&)>& rename, bool as_bf16 = false) {
+  void WriteCheckpoint(const std::function<std::string(const std::string&)>& rename,
+                       bool as_bf16 = false) {
     SafetensorsWriter writer;
     for (const std::string& name : checkpoint_->Names()) {
       const std::string new_name = rename(name);
@@ -61,8 +63,9 @@ class ModelLoadTest : public ::testing::Test {
         }
         ASSERT_TRUE(writer.Add(new_name, DType::kBF16, view.shape, bytes).ok());
       } else {
-        ASSERT_TRUE(writer.Add(new_name, view.dtype, view.shape,
-                               std::string(reinterpret_cast<const char*>(view.data), view.num_bytes))
+        ASSERT_TRUE(writer
+                        .Add(new_name, view.dtype, view.shape,
+                             std::string(reinterpret_cast<const char*>(view.data), view.num_bytes))
                         .ok());
       }
     }
@@ -89,7 +92,8 @@ TEST_F(ModelLoadTest, SingleFileAndNestedDecoderNamesGiveTheSameTokens) {
   // transformers 5.x nests the decoder one level deeper (language_model.model.model.*).
   WriteCheckpoint([](const std::string& name) {
     const std::string prefix = "language_model.model.";
-    return name.rfind(prefix, 0) == 0 ? "language_model.model.model." + name.substr(prefix.size()) : name;
+    return name.rfind(prefix, 0) == 0 ? "language_model.model.model." + name.substr(prefix.size())
+                                      : name;
   });
   auto nested = Transcribe();
   ASSERT_TRUE(nested.ok()) << nested.status();
@@ -107,7 +111,8 @@ TEST_F(ModelLoadTest, Bf16StorageLoadsInBothPrecisions) {
 }
 
 TEST_F(ModelLoadTest, MissingTensorIsNamed) {
-  WriteCheckpoint([](const std::string& name) { return name == "audio_tower.layers.1.fc2.bias" ? "" : name; });
+  WriteCheckpoint(
+      [](const std::string& name) { return name == "audio_tower.layers.1.fc2.bias" ? "" : name; });
   auto tokens = Transcribe();
   EXPECT_EQ(tokens.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(tokens.status().message(), HasSubstr("audio_tower.layers.1.fc2.bias"));
@@ -136,10 +141,12 @@ TEST_F(ModelLoadTest, TruncatedShardIsDataLoss) {
 TEST_F(ModelLoadTest, BadRuntimeOptions) {
   RuntimeOptions options;
   options.device = "tpu";
-  EXPECT_EQ(OfflineTranscriber::Create(FixtureModel(), options).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OfflineTranscriber::Create(FixtureModel(), options).status().code(),
+            absl::StatusCode::kInvalidArgument);
   options.device = "cpu";
   options.dtype = "int4";
-  EXPECT_EQ(OfflineTranscriber::Create(FixtureModel(), options).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OfflineTranscriber::Create(FixtureModel(), options).status().code(),
+            absl::StatusCode::kInvalidArgument);
   if (!at::hasCUDA()) {
     options.device = "cuda";
     options.dtype = "";

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/allocator_tuning.h"
 #include "engine/engine.h"
 #include "engine/io/wav_reader.h"
 #include "engine/model/audio_lengths.h"
@@ -315,5 +316,6 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();
 }

@@ -1,0 +1,61 @@
+// StepObserver: a hook through which the Engine reports every executed step (time, batch size,
+// tokens) to whoever wants per-step statistics (the server's Prometheus metrics), so engine/ never
+// depends on a metrics library. Implemented and owned outside the engine; OnStep runs on the
+// engine loop thread.
+#ifndef SPEECHLLM_ENGINE_STEP_OBSERVER_H_
+#define SPEECHLLM_ENGINE_STEP_OBSERVER_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/step_plan.h"
+
+namespace speechllm::engine {
+
+// One executed (non-empty) step.
+struct StepRecord {
+  absl::Duration duration;     // ModelRunner::Execute, wall time
+  bool ok = true;              // false: the step failed (its sequences fail)
+  int64_t sequences = 0;       // prefill items, a decode token counting as one (the batch size)
+  int64_t decoder_tokens = 0;  // every token through the decoder pass
+  int64_t prefill_tokens = 0;  // tokens of multi-token items: prompt, audio, forced prefix
+  int64_t encoder_items = 0;   // encoder calls (chunks and full re-encodes)
+  int64_t encoder_tokens = 0;  // audio embeddings the encoder produced (25 per second of audio)
+};
+
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  // Called after every non-empty step; must be quick, must not block and must not call the Engine.
+  virtual void OnStep(const StepRecord& step) = 0;
+};
+
+// The record of `plan` executed in `duration` with `result`. A block chunk yields one embedding per
+// two conv positions; a full re-encode yields the embeddings it reports holding.
+inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<StepResult>& result,
+                                 absl::Duration duration) {
+  StepRecord record;
+  record.duration = duration;
+  record.ok = result.ok();
+  record.sequences = static_cast<int64_t>(plan.prefills.size());
+  for (const PrefillItem& item : plan.prefills) {
+    const auto tokens = static_cast<int64_t>(item.token_ids.size());
+    record.decoder_tokens += tokens;
+    if (tokens > 1) record.prefill_tokens += tokens;
+  }
+  record.encoder_items = static_cast<int64_t>(plan.encodes.size());
+  for (size_t i = 0; i < plan.encodes.size(); ++i) {
+    const EncodeItem& item = plan.encodes[i];
+    if (item.kind == EncodeItem::Kind::kBlock && item.chunk != nullptr) {
+      record.encoder_tokens += (item.chunk->end_position - item.chunk->first_position) / 2;
+    } else if (result.ok() && i < result->audio_tokens.size()) {
+      record.encoder_tokens += result->audio_tokens[i];
+    }
+  }
+  return record;
+}
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_STEP_OBSERVER_H_

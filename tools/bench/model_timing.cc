@@ -1,0 +1,173 @@
+// speechllm-model-timing: times the model's parts the way the GPU targets are stated
+// (PERFORMANCE.md): the encoder on 10 s and 30 s of audio, the prefill of a 10 s clip (encoder +
+// projector + prompt), and one decode step at batch 1, 16 and 64 over contexts of --context tokens,
+// against the paged KV pool. Random weights of a preset (no checkpoint) or a checkpoint. Prints one
+// JSON object. Timing: median of --reps runs after warm-up, each ending with a device
+// synchronisation.
+//   speechllm-model-timing --preset 7b --device cuda --dtype bfloat16
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "engine/allocator_tuning.h"
+#include "engine/model/audio_lengths.h"
+#include "engine/model/kv_pool.h"
+#include "engine/model/qwen2_audio_model.h"
+#include "tools/bench/bench_stats.h"
+
+ABSL_FLAG(std::string, model, "", "checkpoint directory (default: random weights of --preset)");
+ABSL_FLAG(std::string, preset, "7b", "shapes for random weights: tiny or 7b");
+ABSL_FLAG(std::string, device, "cpu", "cpu or cuda");
+ABSL_FLAG(std::string, dtype, "bfloat16", "float32 or bfloat16");
+ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
+ABSL_FLAG(int, context, 1024, "cached tokens per sequence for the decode steps");
+ABSL_FLAG(std::string, batches, "1,16,64", "decode batch sizes");
+ABSL_FLAG(int, reps, 10, "timed repetitions (median reported)");
+
+namespace speechllm::bench {
+namespace {
+
+using engine::DecoderBatch;
+using engine::DecoderSequence;
+using engine::KvPool;
+using engine::Qwen2AudioModel;
+
+// Median wall time of `fn` in ms; each run ends with a host read, which synchronises the device.
+double TimeMs(const std::function<at::Tensor()>& fn, int reps) {
+  for (int i = 0; i < 2; ++i) fn().sum().item<float>();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    const absl::Time start = absl::Now();
+    fn().sum().item<float>();
+    ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+int Run() {
+  c10::InferenceMode guard;
+  engine::RuntimeOptions options;
+  options.device = absl::GetFlag(FLAGS_device);
+  options.dtype = absl::GetFlag(FLAGS_dtype);
+  options.num_threads = absl::GetFlag(FLAGS_threads);
+  absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> loaded;
+  if (!absl::GetFlag(FLAGS_model).empty()) {
+    loaded = Qwen2AudioModel::Load(absl::GetFlag(FLAGS_model), options);
+  } else {
+    auto config = engine::ModelConfig::Preset(absl::GetFlag(FLAGS_preset));
+    if (!config.ok()) {
+      std::cerr << config.status() << "\n";
+      return 1;
+    }
+    loaded = Qwen2AudioModel::CreateRandom(*config, options, /*seed=*/7);
+  }
+  if (!loaded.ok()) {
+    std::cerr << loaded.status() << "\n";
+    return 1;
+  }
+  const Qwen2AudioModel& model = **loaded;
+  const engine::ModelConfig& config = model.config();
+  const int reps = absl::GetFlag(FLAGS_reps);
+  JsonWriter json;
+  json.Add("device", options.device);
+  json.Add("dtype", options.dtype);
+  json.Add("model", absl::GetFlag(FLAGS_model).empty() ? "random:" + absl::GetFlag(FLAGS_preset)
+                                                       : absl::GetFlag(FLAGS_model));
+
+  // Encoder: log-mel features of noise (values matter only for numerics, not for time).
+  auto features = [&](double seconds) {
+    const int64_t valid = engine::NumValidFrames(
+        static_cast<int64_t>(seconds * config.features.sample_rate_hz), config.features);
+    const int64_t frames = std::min<int64_t>(valid + 2, config.features.max_frames());
+    return std::make_pair(
+        at::randn({config.audio.num_mel_bins, frames}, at::TensorOptions().device(model.device())),
+        valid);
+  };
+  for (double seconds : {10.0, 30.0}) {
+    auto [mel, valid] = features(seconds);
+    json.Add(absl::StrCat("encoder_", static_cast<int>(seconds), "s_ms"),
+             TimeMs([&] { return model.encoder().EncodeValidPrefix(mel, valid); }, reps));
+  }
+
+  // Prefill of a 10 s clip: encoder + projector + a prompt of 4 + 250 + 7 tokens.
+  {
+    auto [mel, valid] = features(10.0);
+    const int64_t audio_tokens = engine::AudioTokenCount(valid);
+    std::vector<int64_t> ids = {1, 2, 3, config.audio_bos_token_id};
+    ids.insert(ids.end(), audio_tokens, config.audio_token_id);
+    for (int64_t id : {config.audio_eos_token_id, int64_t{198}, int64_t{10}, int64_t{11},
+                       int64_t{12}, int64_t{13}, int64_t{14}}) {
+      ids.push_back(id);
+    }
+    const int64_t block = 16;
+    KvPool kv(config.text, (static_cast<int64_t>(ids.size()) + block - 1) / block, block,
+              model.dtype(), model.device());
+    DecoderBatch batch;
+    batch.sequences.push_back(DecoderSequence{static_cast<int64_t>(ids.size()), 0, {}});
+    for (int64_t b = 0; b < kv.num_blocks(); ++b) batch.sequences[0].block_table.push_back(b);
+    json.Add("prefill_10s_prompt_tokens", static_cast<int64_t>(ids.size()));
+    json.Add("prefill_10s_ms",
+             TimeMs(
+                 [&] {
+                   const at::Tensor audio =
+                       model.projector()
+                           .Forward(model.encoder().EncodeValidPrefix(mel, valid))
+                           .to(model.decoder().dtype());
+                   const at::Tensor embeddings = *model.EmbedPrompt(ids, audio);
+                   batch.Prepare(block, model.device(), model.dtype());
+                   const at::Tensor hidden = model.decoder().Forward(embeddings, batch, &kv);
+                   return model.decoder().Logits(hidden.narrow(0, hidden.size(0) - 1, 1));
+                 },
+                 reps));
+  }
+
+  // Decode steps: one token for each of B sequences holding `context` cached tokens.
+  const int64_t context = absl::GetFlag(FLAGS_context);
+  for (absl::string_view text :
+       absl::StrSplit(absl::GetFlag(FLAGS_batches), ',', absl::SkipEmpty())) {
+    int batch_size = 0;
+    if (!absl::SimpleAtoi(text, &batch_size) || batch_size < 1) continue;
+    const int64_t block = 16, blocks_per_sequence = (context + 1 + block - 1) / block;
+    KvPool kv(config.text, batch_size * blocks_per_sequence, block, model.dtype(), model.device());
+    DecoderBatch batch;
+    for (int b = 0; b < batch_size; ++b) {
+      DecoderSequence sequence{1, context, {}};
+      for (int64_t i = 0; i < blocks_per_sequence; ++i)
+        sequence.block_table.push_back(b * blocks_per_sequence + i);
+      batch.sequences.push_back(sequence);
+    }
+    batch.Prepare(block, model.device(), model.dtype());
+    const at::Tensor ids = at::full({batch_size}, 1000 % config.text.vocab_size,
+                                    at::TensorOptions().dtype(at::kLong).device(model.device()));
+    const double ms = TimeMs(
+        [&] {
+          const at::Tensor hidden = model.decoder().Forward(model.decoder().Embed(ids), batch, &kv);
+          return model.decoder().Logits(hidden).argmax(-1);
+        },
+        reps);
+    json.Add(absl::StrCat("decode_b", batch_size, "_ms_per_step"), ms);
+    json.Add(absl::StrCat("decode_b", batch_size, "_tokens_per_s"), 1000.0 * batch_size / ms);
+  }
+  json.Add("decode_context_tokens", context);
+  std::cout << json.ToString() << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace speechllm::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  speechllm::engine::TuneAllocatorForTensors();
+  return speechllm::bench::Run();
+}
