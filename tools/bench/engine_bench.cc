@@ -51,6 +51,7 @@ ABSL_FLAG(std::string, dtype, "", "float32 or bfloat16 (default: the checkpoint'
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
 ABSL_FLAG(int, kv_cache_mb, 256, "KV cache memory in MiB");
 ABSL_FLAG(int, max_step_tokens, 4096, "token budget of one engine step");
+ABSL_FLAG(int, max_audio_tokens, 750, "audio tokens per utterance reserved at admission (750 = 30 s)");
 
 namespace speechllm::bench {
 namespace {
@@ -160,7 +161,8 @@ int Run() {
   engine_config.max_num_sequences = std::max(64, absl::GetFlag(FLAGS_streams));
   engine_config.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
   engine_config.max_prefix_tokens = static_cast<int64_t>(prefix.size());
-  engine_config.max_suffix_tokens = static_cast<int64_t>(suffix.size());
+    engine_config.max_suffix_tokens = static_cast<int64_t>(suffix.size());
+  engine_config.max_audio_tokens_per_segment = absl::GetFlag(FLAGS_max_audio_tokens);
   engine::Engine engine(engine_config, std::move(runner).value());
 
   const int chunk_ms = absl::GetFlag(FLAGS_chunk_ms);

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""The peer measurement for the GPU table: Hugging Face transformers' Qwen2AudioForConditionalGeneration
+with the Qwen2-Audio-7B shapes (random bf16 weights, sdpa attention) on the same card, timed the way
+speechllm-model-timing times our engine: encoder (HF always pads to a 30 s window), prefill of a 10 s
+clip (encoder + 261-token prompt), and one decode step with the KV cache at batch 1, 16 and 64 over a
+1024-token context. Prints one JSON object. Needs torch + transformers (GPU machines have them).
+  python3 tools/gpu/hf_peer.py [--batches 1,16,64] [--context 1024]
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+
+def timed_ms(fn, reps=5, warm=2):
+    for _ in range(warm):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        samples.append(start.elapsed_time(end))
+    return sorted(samples)[len(samples) // 2]
+
+
+def build_model():
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
+    config = Qwen2AudioConfig(
+        audio_config=dict(model_type="qwen2_audio_encoder", num_mel_bins=128, encoder_layers=32,
+                          encoder_attention_heads=20, encoder_ffn_dim=5120, d_model=1280,
+                          max_source_positions=1500),
+        text_config=dict(model_type="qwen2", vocab_size=156032, hidden_size=4096, intermediate_size=11008,
+                         num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                         rope_theta=10000.0, rms_norm_eps=1e-5, max_position_embeddings=8192,
+                         tie_word_embeddings=False),
+        audio_token_index=151646)
+    config._attn_implementation = "sdpa"
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device("cuda"):
+        model = Qwen2AudioForConditionalGeneration(config)
+    torch.set_default_dtype(torch.float32)
+    return model.to(torch.bfloat16).eval()
+
+
+def submodule(model, name):
+    return getattr(model, name) if hasattr(model, name) else getattr(model.model, name)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", default="1,16,64")
+    parser.add_argument("--context", type=int, default=1024)
+    args = parser.parse_args()
+    import transformers
+    out = {"peer": "transformers", "transformers": transformers.__version__, "torch": torch.__version__,
+           "gpu": torch.cuda.get_device_name(0)}
+    started = time.time()
+    model = build_model()
+    out["init_s"] = round(time.time() - started, 1)
+    tower = submodule(model, "audio_tower")
+    with torch.no_grad():
+        # 10 s of audio: 1000 valid mel frames in HF's 3000-frame window.
+        features = torch.randn(1, 128, 3000, device="cuda", dtype=torch.bfloat16)
+        mask = torch.zeros(1, 3000, dtype=torch.long, device="cuda")
+        mask[:, :1000] = 1
+        out["encoder_30s_window_ms"] = timed_ms(lambda: tower(features))
+        audio_tokens = 250
+        ids = torch.tensor([[151644, 872, 198, 151647] + [151646] * audio_tokens +
+                            [151648, 198, 10, 11, 12, 151645, 198]], device="cuda")
+        out["prefill_10s_prompt_tokens"] = ids.shape[1]
+        out["prefill_10s_ms"] = timed_ms(lambda: model(input_ids=ids, input_features=features,
+                                                       feature_attention_mask=mask,
+                                                       attention_mask=torch.ones_like(ids)))
+        for batch in [int(b) for b in args.batches.split(",") if b]:
+            prompt = torch.randint(0, 150000, (batch, args.context), device="cuda")
+            cache = model(input_ids=prompt, use_cache=True).past_key_values
+            token = torch.full((batch, 1), 1000, device="cuda")
+            position = torch.full((batch, 1), args.context, device="cuda")
+
+            def step():
+                # One decode step on a copy-free cache view: crop keeps the context at `context` tokens.
+                result = model(input_ids=token, past_key_values=cache, position_ids=position, use_cache=True)
+                cache.crop(args.context)
+                return result.logits[:, -1].float().argmax(-1)
+
+            ms = timed_ms(step, reps=10, warm=3)
+            out[f"decode_b{batch}_ms_per_step"] = ms
+            out[f"decode_b{batch}_tokens_per_s"] = 1000.0 * batch / ms
+            del cache
+            torch.cuda.empty_cache()
+        out["peak_memory_GiB"] = torch.cuda.max_memory_allocated() / 2**30
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Prints the GPU comparison table of tools/gpu/run_bench.sh from the JSON files in its output folder."""
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip().splitlines()
+        return json.loads(text[-1]) if text else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def fmt(value, digits=2):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def main():
+    out = sys.argv[1]
+    ours = load(os.path.join(out, "ours_timing.json"))
+    hf = load(os.path.join(out, "hf_peer.json"))
+    streams = load(os.path.join(out, "ours_streams_150.json"))
+    env = open(os.path.join(out, "environment.txt")).read().strip() if os.path.exists(os.path.join(out, "environment.txt")) else ""
+    print(f"GPU run: {env.splitlines()[1] if len(env.splitlines()) > 1 else env}")
+    print()
+    print("| measure | speechllm | Hugging Face | ratio (HF / ours) |")
+    print("|---|---|---|---|")
+    rows = [("decode ms/step, batch 1 (1k context)", "decode_b1_ms_per_step", "decode_b1_ms_per_step"),
+            ("decode ms/step, batch 16", "decode_b16_ms_per_step", "decode_b16_ms_per_step"),
+            ("decode ms/step, batch 64", "decode_b64_ms_per_step", "decode_b64_ms_per_step"),
+            ("decode tokens/s, batch 16", "decode_b16_tokens_per_s", "decode_b16_tokens_per_s"),
+            ("prefill of a 10 s clip, ms (encoder + prompt)", "prefill_10s_ms", "prefill_10s_ms"),
+            ("encoder, 10 s of audio, ms", "encoder_10s_ms", "encoder_30s_window_ms"),
+            ("encoder, 30 s of audio, ms", "encoder_30s_ms", "encoder_30s_window_ms")]
+    for name, ours_key, hf_key in rows:
+        a, b = ours.get(ours_key), hf.get(hf_key)
+        ratio = (b / a) if a and b and "tokens" not in ours_key else ((a / b) if a and b else None)
+        print(f"| {name} | {fmt(a)} | {fmt(b)} | {fmt(ratio)}x |")
+    if streams:
+        print(f"| concurrent real-time streams (1 s chunks) | {streams.get('streams')} streams: partial p95 "
+              f"{fmt(streams.get('partial_latency_ms_p95'), 0)} ms, RTF max {fmt(streams.get('real_time_factor_max'), 3)} "
+              f"| n/a | |")
+    ours_peak = None
+    try:
+        with open(os.path.join(out, "gpu_memory_mib.log")) as f:
+            ours_peak = max(int(line) for line in f if line.strip().isdigit()) / 1024
+    except (OSError, ValueError):
+        pass
+    print(f"| peak GPU memory, GiB (ours: whole card while our stages ran) | {fmt(ours_peak)} | "
+          f"{fmt(hf.get('peak_memory_GiB'))} | |")
+    print()
+    print("HF encoder always runs the padded 30 s window (its cost does not depend on the clip length).")
+
+
+if __name__ == "__main__":
+    main()
