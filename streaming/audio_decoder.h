@@ -1,21 +1,34 @@
-// AudioDecoder: bytes of one stream's audio encoding in, 16 kHz mono float samples out,
-// incrementally: any split of the byte stream across calls gives the same samples. Finish() reports
-// a partial sample (or an unfinished container) left at the end of input. One decoder per stream,
-// used by the gRPC thread that reads that stream; not thread-safe. Create() picks the
-// implementation for an encoding.
+// AudioDecoder: bytes of one stream's audio encoding in, mono float samples at the model's rate
+// out, incrementally: any split of the byte stream across Decode() calls gives the same samples
+// bit for bit (packet encodings excepted: there each call is one packet). One decoder per stream,
+// owned and called by the thread that reads that stream (gRPC reader, Recognize handler, tests);
+// not thread-safe. Create() picks the implementation for an encoding.
 #ifndef SPEECHLLM_STREAMING_AUDIO_DECODER_H_
 #define SPEECHLLM_STREAMING_AUDIO_DECODER_H_
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace speechllm::streaming {
 
-enum class AudioEncoding { kPcmS16le, kPcmF32le };
+enum class AudioEncoding {
+  kPcmS16le,    // little-endian signed 16-bit, interleaved channels
+  kPcmF32le,    // little-endian IEEE float, interleaved channels; NaN/Inf is an error
+  kMulaw,       // G.711 mu-law, one byte per sample
+  kAlaw,        // G.711 A-law, one byte per sample
+  kOggOpus,     // an Ogg Opus byte stream (RFC 7845), split anywhere
+  kOpusPacket,  // raw Opus packets (RFC 6716), exactly one per Decode() call
+};
 
+// The declared format. sample_rate_hz and channels describe raw PCM and G.711 bytes (8000 to
+// 48000 Hz, 1 to 8 channels). For kOggOpus a non-zero sample_rate_hz must be 48000 or the
+// OpusHead's input rate, and a non-zero channels the OpusHead's channel count (0 = anything).
+// For kOpusPacket channels (0 = 1) is the decoder's channel count; the rate is ignored.
 struct AudioFormatSpec {
   AudioEncoding encoding = AudioEncoding::kPcmS16le;
   int sample_rate_hz = 16000;
@@ -26,18 +39,33 @@ class AudioDecoder {
  public:
   virtual ~AudioDecoder() = default;
 
-  // A decoder for `format`, producing samples at `output_rate_hz`. INVALID_ARGUMENT naming the
-  // field for an unsupported encoding, rate or channel count.
+  // A decoder for `format` producing mono samples at `output_rate_hz` (8000 to 48000). Raw PCM and
+  // G.711 at another rate are resampled with libsoxr (Resampler, SOXR_HQ); Opus is decoded at
+  // the output rate by libopus. INVALID_ARGUMENT naming the field for an unsupported rate or
+  // channel count.
   static absl::StatusOr<std::unique_ptr<AudioDecoder>> Create(const AudioFormatSpec& format,
                                                               int output_rate_hz);
 
-  // Decodes the next bytes, appending samples to `out`. INVALID_ARGUMENT for malformed input
-  // (non-finite floats, a corrupt packet). `clipped` (optional) counts samples clamped to [-1, 1].
+  // Decodes the next bytes, appending samples to `out`. INVALID_ARGUMENT saying what is wrong for
+  // malformed input (non-finite floats, a corrupt packet, bytes that are not an Ogg page). After an
+  // error the decoder must not be used again. `clipped` (optional) counts samples clamped to
+  // [-1, 1].
   virtual absl::Status Decode(absl::string_view bytes, std::vector<float>* out,
                               int64_t* clipped) = 0;
-  // End of input: INVALID_ARGUMENT when bytes of an incomplete sample or frame are left over.
+  // End of input: appends the samples still held (resampler delay) and returns INVALID_ARGUMENT
+  // when an incomplete sample, page or packet is left over.
   virtual absl::Status Finish(std::vector<float>* out) = 0;
+
+  // True when every Decode() call must carry exactly one whole packet, so chunk boundaries are
+  // packet boundaries and callers must neither split nor join chunks (raw Opus). False for byte
+  // streams, which callers may cut anywhere.
+  virtual bool ChunksArePackets() const { return false; }
 };
+
+// Errors about NaN/Inf float samples (INVALID_ARGUMENT with a payload), so that the server can
+// tell them (NON_FINITE_AUDIO) from undecodable bytes (AUDIO_DECODE_ERROR).
+absl::Status NonFiniteAudioError(absl::string_view message);
+bool IsNonFiniteAudioError(const absl::Status& status);
 
 }  // namespace speechllm::streaming
 

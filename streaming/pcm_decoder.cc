@@ -1,5 +1,6 @@
 #include "streaming/pcm_decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -12,18 +13,12 @@ PcmDecoder::PcmDecoder(const AudioFormatSpec& format)
       bytes_per_frame_((format.encoding == AudioEncoding::kPcmS16le ? 2 : 4) *
                        static_cast<size_t>(format.channels)) {}
 
-absl::Status PcmDecoder::Decode(absl::string_view bytes, std::vector<float>* out,
-                                int64_t* clipped) {
-  std::string joined;
-  if (!carry_.empty()) {
-    joined = carry_;
-    joined.append(bytes.data(), bytes.size());
-    bytes = joined;
-  }
-  const size_t frames = bytes.size() / bytes_per_frame_;
+absl::Status PcmDecoder::DecodeFrames(const char* p, size_t frames, std::vector<float>* out,
+                                      int64_t* clipped) {
   const int channels = format_.channels;
-  out->reserve(out->size() + frames);
-  const char* p = bytes.data();
+  const size_t start = out->size();
+  out->resize(start + frames);
+  float* dst = out->data() + start;
   for (size_t f = 0; f < frames; ++f) {
     float sum = 0;
     for (int c = 0; c < channels; ++c) {
@@ -37,8 +32,10 @@ absl::Status PcmDecoder::Decode(absl::string_view bytes, std::vector<float>* out
         std::memcpy(&v, p, 4);
         p += 4;
         if (!std::isfinite(v)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("audio holds a non-finite float sample (", v, ")"));
+          out->resize(start + f);
+          return NonFiniteAudioError(
+              absl::StrCat("PCM_F32LE audio holds a non-finite sample (", v, ") in sample frame ",
+                           frames_decoded_ + static_cast<int64_t>(f), ", channel ", c));
         }
         if (v > 1.0f || v < -1.0f) {
           v = v > 1.0f ? 1.0f : -1.0f;
@@ -47,33 +44,37 @@ absl::Status PcmDecoder::Decode(absl::string_view bytes, std::vector<float>* out
       }
       sum += v;
     }
-    out->push_back(channels == 1 ? sum : sum / channels);
+    dst[f] = channels == 1 ? sum : sum / channels;
   }
+  frames_decoded_ += static_cast<int64_t>(frames);
+  return absl::OkStatus();
+}
+
+absl::Status PcmDecoder::Decode(absl::string_view bytes, std::vector<float>* out,
+                                int64_t* clipped) {
+  if (!carry_.empty()) {  // complete the frame split across chunks first
+    const size_t take = std::min(bytes_per_frame_ - carry_.size(), bytes.size());
+    carry_.append(bytes.data(), take);
+    bytes.remove_prefix(take);
+    if (carry_.size() < bytes_per_frame_) return absl::OkStatus();
+    if (absl::Status s = DecodeFrames(carry_.data(), 1, out, clipped); !s.ok()) return s;
+    carry_.clear();
+  }
+  const size_t frames = bytes.size() / bytes_per_frame_;
+  if (absl::Status s = DecodeFrames(bytes.data(), frames, out, clipped); !s.ok()) return s;
   carry_.assign(bytes.data() + frames * bytes_per_frame_, bytes.size() - frames * bytes_per_frame_);
   return absl::OkStatus();
 }
 
 absl::Status PcmDecoder::Finish(std::vector<float>* out) {
   if (!carry_.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("audio ends with ", carry_.size(),
-                                                   " bytes of an incomplete ", bytes_per_frame_,
-                                                   "-byte sample frame"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(format_.encoding == AudioEncoding::kPcmS16le ? "PCM_S16LE" : "PCM_F32LE",
+                     " audio ends with ", carry_.size(), " bytes of an incomplete ",
+                     bytes_per_frame_, "-byte sample frame (", format_.channels,
+                     " channel(s)): the byte count is not a multiple ", "of the frame size"));
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFormatSpec& format,
-                                                                   int output_rate_hz) {
-  if (format.channels < 1 || format.channels > 8) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("audio.channels must be 1 to 8, got ", format.channels));
-  }
-  if (format.sample_rate_hz != output_rate_hz) {
-    return absl::InvalidArgumentError(absl::StrCat("audio.sample_rate_hz ", format.sample_rate_hz,
-                                                   " is not supported: send ", output_rate_hz,
-                                                   " Hz PCM"));
-  }
-  return std::make_unique<PcmDecoder>(format);
 }
 
 }  // namespace speechllm::streaming

@@ -1,0 +1,124 @@
+// AudioDecoder::Create: picks the decoder for an encoding and puts the Resampler behind decoders
+// whose rate is not the output rate.
+#include "streaming/audio_decoder.h"
+
+#include <utility>
+
+#include "absl/strings/cord.h"
+
+#include "absl/strings/str_cat.h"
+#include "streaming/g711_decoder.h"
+#include "streaming/ogg_opus_decoder.h"
+#include "streaming/opus_packet_decoder.h"
+#include "streaming/pcm_decoder.h"
+#include "streaming/resampler.h"
+
+namespace speechllm::streaming {
+namespace {
+
+constexpr int kMinRateHz = 8000;
+constexpr int kMaxRateHz = 48000;
+constexpr int kMaxChannels = 8;
+constexpr char kNonFiniteUrl[] = "type.speechllm/streaming.NonFiniteAudio";
+
+bool IsOpusRate(int rate_hz) {
+  return rate_hz == 8000 || rate_hz == 12000 || rate_hz == 16000 || rate_hz == 24000 ||
+         rate_hz == 48000;
+}
+
+// A decoder at another rate followed by the Resampler.
+class ResamplingDecoder : public AudioDecoder {
+ public:
+  ResamplingDecoder(std::unique_ptr<AudioDecoder> inner, std::unique_ptr<Resampler> resampler)
+      : inner_(std::move(inner)), resampler_(std::move(resampler)) {}
+
+  absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override {
+    scratch_.clear();
+    if (absl::Status status = inner_->Decode(bytes, &scratch_, clipped); !status.ok())
+      return status;
+    return resampler_->Process(scratch_, out);
+  }
+  absl::Status Finish(std::vector<float>* out) override {
+    scratch_.clear();
+    if (absl::Status status = inner_->Finish(&scratch_); !status.ok()) return status;
+    if (absl::Status status = resampler_->Process(scratch_, out); !status.ok()) return status;
+    return resampler_->Flush(out);
+  }
+  bool ChunksArePackets() const override { return inner_->ChunksArePackets(); }
+
+ private:
+  std::unique_ptr<AudioDecoder> inner_;
+  std::unique_ptr<Resampler> resampler_;
+  std::vector<float> scratch_;  // the inner decoder's samples of one call
+};
+
+absl::StatusOr<std::unique_ptr<AudioDecoder>> WithResampler(std::unique_ptr<AudioDecoder> inner,
+                                                            int input_rate_hz, int output_rate_hz) {
+  if (input_rate_hz == output_rate_hz) return inner;
+  absl::StatusOr<std::unique_ptr<Resampler>> resampler =
+      Resampler::Create(input_rate_hz, output_rate_hz);
+  if (!resampler.ok()) return resampler.status();
+  return std::make_unique<ResamplingDecoder>(std::move(inner), *std::move(resampler));
+}
+
+}  // namespace
+
+absl::Status NonFiniteAudioError(absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kNonFiniteUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsNonFiniteAudioError(const absl::Status& status) {
+  return status.GetPayload(kNonFiniteUrl).has_value();
+}
+
+absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFormatSpec& format,
+                                                                   int output_rate_hz) {
+  if (output_rate_hz < kMinRateHz || output_rate_hz > kMaxRateHz) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output rate ", output_rate_hz, " Hz is outside ", kMinRateHz, " to ", kMaxRateHz));
+  }
+  switch (format.encoding) {
+    case AudioEncoding::kPcmS16le:
+    case AudioEncoding::kPcmF32le:
+    case AudioEncoding::kMulaw:
+    case AudioEncoding::kAlaw: {
+      if (format.channels < 1 || format.channels > kMaxChannels) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("audio.channels must be 1 to ", kMaxChannels, ", got ", format.channels));
+      }
+      if (format.sample_rate_hz < kMinRateHz || format.sample_rate_hz > kMaxRateHz) {
+        return absl::InvalidArgumentError(absl::StrCat("audio.sample_rate_hz ",
+                                                       format.sample_rate_hz, " is outside ",
+                                                       kMinRateHz, " to ", kMaxRateHz));
+      }
+      std::unique_ptr<AudioDecoder> decoder;
+      if (format.encoding == AudioEncoding::kMulaw || format.encoding == AudioEncoding::kAlaw) {
+        decoder = std::make_unique<G711Decoder>(format);
+      } else {
+        decoder = std::make_unique<PcmDecoder>(format);
+      }
+      return WithResampler(std::move(decoder), format.sample_rate_hz, output_rate_hz);
+    }
+    case AudioEncoding::kOggOpus: {
+      if (format.channels < 0 || format.channels > kMaxChannels) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
+      }
+      const int opus_rate = IsOpusRate(output_rate_hz) ? output_rate_hz : 48000;
+      return WithResampler(std::make_unique<OggOpusDecoder>(format, opus_rate), opus_rate,
+                           output_rate_hz);
+    }
+    case AudioEncoding::kOpusPacket: {
+      const int opus_rate = IsOpusRate(output_rate_hz) ? output_rate_hz : 48000;
+      absl::StatusOr<std::unique_ptr<OpusPacketDecoder>> decoder =
+          OpusPacketDecoder::Create(format.channels == 0 ? 1 : format.channels, opus_rate);
+      if (!decoder.ok()) return decoder.status();
+      return WithResampler(*std::move(decoder), opus_rate, output_rate_hz);
+    }
+  }
+  return absl::InvalidArgumentError("unknown audio encoding");
+}
+
+}  // namespace speechllm::streaming

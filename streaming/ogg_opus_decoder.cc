@@ -1,0 +1,278 @@
+#include "streaming/ogg_opus_decoder.h"
+
+#include <opus_multistream.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "streaming/downmix.h"
+
+namespace speechllm::streaming {
+namespace {
+
+constexpr int kMaxChannels = 8;
+// Packets larger than this (summed over the pages that carry them) are refused: Opus audio
+// packets stay far below it (RFC 6716 3.4), and it bounds OpusTags (cover art) too.
+constexpr long kMaxPendingPacketBytes = 4 << 20;
+
+absl::Status Invalid(absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat("OGG_OPUS: ", message));
+}
+
+int Le16(const unsigned char* p) { return p[0] | (p[1] << 8); }
+uint32_t Le32(const unsigned char* p) {
+  return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+// Whether the page's last lacing value is 255, i.e. its last packet continues on the next page.
+bool EndsInsidePacket(const ogg_page& page) {
+  const int segments = page.header[26];
+  return segments > 0 && page.header[27 + segments - 1] == 255;
+}
+
+}  // namespace
+
+absl::StatusOr<OpusHead> ParseOpusHead(absl::string_view packet) {
+  const auto* p = reinterpret_cast<const unsigned char*>(packet.data());
+  if (packet.size() < 19 || packet.substr(0, 8) != "OpusHead") {
+    return Invalid("the first packet is not an OpusHead identification header (RFC 7845 5.1)");
+  }
+  if ((p[8] >> 4) != 0) {
+    return Invalid(absl::StrCat("OpusHead version ", p[8], " is not supported (major 0 only)"));
+  }
+  OpusHead head;
+  head.channels = p[9];
+  head.pre_skip = Le16(p + 10);
+  head.input_rate_hz = Le32(p + 12);
+  head.output_gain_q8 = static_cast<int16_t>(Le16(p + 16));
+  head.mapping_family = p[18];
+  if (head.channels < 1 || head.channels > kMaxChannels) {
+    return Invalid(absl::StrCat("OpusHead channel count ", head.channels,
+                                " is not supported (1 to ", kMaxChannels, ")"));
+  }
+  if (head.mapping_family == 0) {
+    if (head.channels > 2) {
+      return Invalid(absl::StrCat("OpusHead mapping family 0 with ", head.channels, " channels"));
+    }
+    head.streams = 1;
+    head.coupled_streams = head.channels - 1;
+    return head;
+  }
+  if (head.mapping_family != 1 && head.mapping_family != 255) {
+    return Invalid(
+        absl::StrCat("OpusHead channel mapping family ", head.mapping_family, " is not supported"));
+  }
+  if (packet.size() < static_cast<size_t>(21 + head.channels)) {
+    return Invalid("OpusHead is too short for its channel mapping table");
+  }
+  head.streams = p[19];
+  head.coupled_streams = p[20];
+  if (head.streams < 1 || head.coupled_streams > head.streams ||
+      head.streams + head.coupled_streams > 255) {
+    return Invalid(absl::StrCat("OpusHead stream counts ", head.streams, "/", head.coupled_streams,
+                                " are invalid"));
+  }
+  for (int c = 0; c < head.channels; ++c) {
+    head.mapping[c] = p[21 + c];
+    if (head.mapping[c] != 255 && head.mapping[c] >= head.streams + head.coupled_streams) {
+      return Invalid(
+          absl::StrCat("OpusHead maps channel ", c, " to missing stream ", head.mapping[c]));
+    }
+  }
+  return head;
+}
+
+OggOpusDecoder::OggOpusDecoder(const AudioFormatSpec& declared, int output_rate_hz)
+    : declared_(declared), output_rate_hz_(output_rate_hz) {
+  ogg_sync_init(&sync_);
+}
+
+OggOpusDecoder::~OggOpusDecoder() {
+  CloseLink();
+  if (stream_initialized_) ogg_stream_clear(&stream_);
+  ogg_sync_clear(&sync_);
+}
+
+void OggOpusDecoder::CloseLink() {
+  if (decoder_ != nullptr) opus_multistream_decoder_destroy(decoder_);
+  decoder_ = nullptr;
+}
+
+absl::Status OggOpusDecoder::Decode(absl::string_view bytes, std::vector<float>* out,
+                                    int64_t* clipped) {
+  if (bytes.empty()) return absl::OkStatus();
+  char* buffer = ogg_sync_buffer(&sync_, static_cast<long>(bytes.size()));
+  if (buffer == nullptr) return absl::ResourceExhaustedError("OGG_OPUS: ogg_sync_buffer failed");
+  std::memcpy(buffer, bytes.data(), bytes.size());
+  ogg_sync_wrote(&sync_, static_cast<long>(bytes.size()));
+  if (pages_ == 0 && state_ == State::kNoStream && sync_.fill - sync_.returned >= 4 &&
+      std::memcmp(sync_.data + sync_.returned, "OggS", 4) != 0) {
+    return Invalid(
+        absl::StrCat("the stream does not start with an Ogg page (\"OggS\"); it starts "
+                     "with \"",
+                     absl::CHexEscape(absl::string_view(
+                         reinterpret_cast<const char*>(sync_.data + sync_.returned), 4)),
+                     "\""));
+  }
+  ogg_page page;
+  while (true) {
+    const int result = ogg_sync_pageout(&sync_, &page);
+    if (result == 0) return absl::OkStatus();  // needs more bytes
+    if (result < 0) {
+      return Invalid(absl::StrCat(
+          "bytes that are not an Ogg page after page ", pages_,
+          " (no \"OggS\" capture pattern where a page must start, or a page CRC mismatch)"));
+    }
+    if (absl::Status status = HandlePage(&page, out); !status.ok()) return status;
+  }
+}
+
+absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out) {
+  const int serial = ogg_page_serialno(page);
+  if (state_ == State::kNoStream || (state_ == State::kEnded && ogg_page_bos(page))) {
+    if (!ogg_page_bos(page)) {
+      return Invalid("the stream does not start with a beginning-of-stream page");
+    }
+    if (!stream_initialized_) {
+      ogg_stream_init(&stream_, serial);
+      stream_initialized_ = true;
+    } else {
+      ogg_stream_reset_serialno(&stream_, serial);  // the next link of a chained stream
+    }
+    CloseLink();
+    state_ = State::kHead;
+    packet_continues_ = false;
+  } else if (serial != stream_.serialno) {
+    return absl::OkStatus();  // another multiplexed logical stream
+  } else if (state_ == State::kEnded) {
+    return Invalid(absl::StrCat("a page after the end-of-stream page of stream ", serial));
+  }
+  if (ogg_stream_pagein(&stream_, page) != 0) {
+    return Invalid(absl::StrCat("page ", pages_, " was rejected (bad version or serial number)"));
+  }
+  ++pages_;
+  packet_continues_ = EndsInsidePacket(*page);
+  if (stream_.body_fill - stream_.body_returned > kMaxPendingPacketBytes) {
+    return Invalid(absl::StrCat("a packet is larger than ", kMaxPendingPacketBytes, " bytes"));
+  }
+  ogg_packet packet;
+  while (true) {
+    const int result = ogg_stream_packetout(&stream_, &packet);
+    if (result == 0) break;
+    if (result < 0) {
+      return Invalid(absl::StrCat("page sequence gap before page ", pages_ - 1,
+                                  ": a page is missing or was corrupted"));
+    }
+    if (absl::Status status = HandlePacket(packet, out); !status.ok()) return status;
+  }
+  if (ogg_page_eos(page)) {
+    if (state_ != State::kAudio) {
+      return Invalid("the stream ended before its OpusHead and OpusTags headers");
+    }
+    state_ = State::kEnded;
+    CloseLink();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OggOpusDecoder::HandlePacket(const ogg_packet& packet, std::vector<float>* out) {
+  const absl::string_view data(reinterpret_cast<const char*>(packet.packet),
+                               static_cast<size_t>(packet.bytes));
+  switch (state_) {
+    case State::kHead:
+      if (absl::Status status = StartLink(data); !status.ok()) return status;
+      state_ = State::kTags;
+      return absl::OkStatus();
+    case State::kTags:
+      if (data.substr(0, 8) != "OpusTags") {
+        return Invalid("the second packet is not an OpusTags comment header (RFC 7845 5.2)");
+      }
+      state_ = State::kAudio;
+      return absl::OkStatus();
+    case State::kAudio:
+      return DecodeAudio(packet, out);
+    default:
+      return Invalid("a packet outside a stream");
+  }
+}
+
+absl::Status OggOpusDecoder::StartLink(absl::string_view head_packet) {
+  absl::StatusOr<OpusHead> head = ParseOpusHead(head_packet);
+  if (!head.ok()) return head.status();
+  if (declared_.sample_rate_hz != 0 && declared_.sample_rate_hz != 48000 &&
+      static_cast<uint32_t>(declared_.sample_rate_hz) != head->input_rate_hz) {
+    return Invalid(absl::StrCat("the OpusHead input sample rate is ", head->input_rate_hz,
+                                " Hz but the config declared audio.sample_rate_hz ",
+                                declared_.sample_rate_hz, " (declare 0, 48000 or the input rate)"));
+  }
+  if (declared_.channels != 0 && declared_.channels != head->channels) {
+    return Invalid(absl::StrCat("the OpusHead has ", head->channels,
+                                " channel(s) but the config declared audio.channels ",
+                                declared_.channels));
+  }
+  int error = OPUS_OK;
+  decoder_ = opus_multistream_decoder_create(output_rate_hz_, head->channels, head->streams,
+                                             head->coupled_streams, head->mapping, &error);
+  if (decoder_ == nullptr || error != OPUS_OK) {
+    decoder_ = nullptr;
+    return Invalid(absl::StrCat("the OpusHead cannot be decoded: ", opus_strerror(error)));
+  }
+  if (head->output_gain_q8 != 0) {
+    opus_multistream_decoder_ctl(decoder_, OPUS_SET_GAIN(head->output_gain_q8));
+  }
+  head_ = *head;
+  // Pre-skip is in 48 kHz samples (RFC 7845 4.2); scaled to the output rate, rounded.
+  skip_remaining_ = (static_cast<int64_t>(head_.pre_skip) * output_rate_hz_ + 24000) / 48000;
+  link_emitted_ = 0;
+  pcm_.resize(static_cast<size_t>(output_rate_hz_ / 1000 * 120 * head_.channels));
+  return absl::OkStatus();
+}
+
+absl::Status OggOpusDecoder::DecodeAudio(const ogg_packet& packet, std::vector<float>* out) {
+  ++packets_;
+  if (packet.bytes <= 0) {
+    return Invalid(absl::StrCat("audio packet ", packets_, " is empty"));
+  }
+  const int max_frames = output_rate_hz_ / 1000 * 120;
+  const int frames = opus_multistream_decode_float(
+      decoder_, packet.packet, static_cast<opus_int32>(packet.bytes), pcm_.data(), max_frames, 0);
+  if (frames < 0) {
+    return Invalid(absl::StrCat("corrupt Opus packet ", packets_, " (", packet.bytes,
+                                " bytes): ", opus_strerror(frames)));
+  }
+  int64_t first = std::min<int64_t>(skip_remaining_, frames);
+  skip_remaining_ -= first;
+  int64_t last = frames;
+  // End trimming (RFC 7845 4.4): the end-of-stream page's granule position counts the 48 kHz
+  // samples of the link, pre-skip included.
+  if (packet.e_o_s && packet.granulepos >= 0) {
+    const int64_t total = std::max<int64_t>(
+        0, ((packet.granulepos - head_.pre_skip) * output_rate_hz_ + 24000) / 48000);
+    last = std::clamp<int64_t>(total - link_emitted_ + first, first, frames);
+  }
+  AppendDownmix(pcm_.data() + first * head_.channels, static_cast<size_t>(last - first),
+                head_.channels, out);
+  link_emitted_ += last - first;
+  return absl::OkStatus();
+}
+
+absl::Status OggOpusDecoder::Finish(std::vector<float>* out) {
+  const int held = sync_.fill - sync_.returned;
+  if (held > 0) {
+    return Invalid(absl::StrCat("the stream ends inside a page: ", held,
+                                " bytes of an incomplete (truncated) Ogg page after page ",
+                                pages_));
+  }
+  if (state_ == State::kNoStream) return Invalid("no Ogg page in the input");
+  if (state_ == State::kHead || state_ == State::kTags) {
+    return Invalid("the stream ended before its OpusHead and OpusTags headers");
+  }
+  if (state_ == State::kAudio && packet_continues_) {
+    return Invalid("the stream ends inside a packet continued on a page that never came");
+  }
+  return absl::OkStatus();  // a missing end-of-stream page is accepted (no end trimming)
+}
+
+}  // namespace speechllm::streaming

@@ -1,0 +1,73 @@
+// OggOpusDecoder: a continuous Ogg Opus byte stream (RFC 7845), split anywhere across Decode()
+// calls, pushed through libogg (ogg_sync / ogg_stream) into libopus's multistream decoder at the
+// output rate; channels averaged to mono, pre-skip dropped, output gain applied, end trimmed by the
+// last page's granule position. Chained links are decoded in turn; pages of other multiplexed
+// logical streams are ignored. Owned by one stream's AudioDecoder; its reader thread only.
+#ifndef SPEECHLLM_STREAMING_OGG_OPUS_DECODER_H_
+#define SPEECHLLM_STREAMING_OGG_OPUS_DECODER_H_
+
+#include <ogg/ogg.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "streaming/audio_decoder.h"
+
+struct OpusMSDecoder;
+
+namespace speechllm::streaming {
+
+// The identification header (RFC 7845 section 5.1).
+struct OpusHead {
+  int channels = 0;
+  int pre_skip = 0;  // 48 kHz samples
+  uint32_t input_rate_hz = 0;
+  int output_gain_q8 = 0;  // dB in Q7.8
+  int mapping_family = 0;
+  int streams = 1;
+  int coupled_streams = 0;
+  uint8_t mapping[8] = {0, 1};
+};
+// INVALID_ARGUMENT saying what is wrong; families 0, 1 and 255 with 1 to 8 channels.
+absl::StatusOr<OpusHead> ParseOpusHead(absl::string_view packet);
+
+class OggOpusDecoder : public AudioDecoder {
+ public:
+  // `declared` is checked against each OpusHead (AudioFormatSpec); `output_rate_hz` is one of
+  // libopus's rates (8000, 12000, 16000, 24000, 48000).
+  OggOpusDecoder(const AudioFormatSpec& declared, int output_rate_hz);
+  ~OggOpusDecoder() override;
+  OggOpusDecoder(const OggOpusDecoder&) = delete;
+  OggOpusDecoder& operator=(const OggOpusDecoder&) = delete;
+
+  absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override;
+  absl::Status Finish(std::vector<float>* out) override;
+
+ private:
+  enum class State { kNoStream, kHead, kTags, kAudio, kEnded };
+
+  absl::Status HandlePage(ogg_page* page, std::vector<float>* out);
+  absl::Status HandlePacket(const ogg_packet& packet, std::vector<float>* out);
+  absl::Status StartLink(absl::string_view head_packet);
+  absl::Status DecodeAudio(const ogg_packet& packet, std::vector<float>* out);
+  void CloseLink();
+
+  const AudioFormatSpec declared_;
+  const int output_rate_hz_;
+  ogg_sync_state sync_;
+  ogg_stream_state stream_;
+  bool stream_initialized_ = false;
+  State state_ = State::kNoStream;
+  int64_t pages_ = 0;              // pages of our logical stream, for messages
+  int64_t packets_ = 0;            // audio packets of all links, for messages
+  bool packet_continues_ = false;  // our last page ended inside a packet
+  OpusHead head_;
+  OpusMSDecoder* decoder_ = nullptr;
+  int64_t skip_remaining_ = 0;  // pre-skip still to drop, output-rate samples
+  int64_t link_emitted_ = 0;    // samples of this link appended after the pre-skip
+  std::vector<float> pcm_;      // interleaved scratch, 120 ms at the output rate
+};
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_STREAMING_OGG_OPUS_DECODER_H_

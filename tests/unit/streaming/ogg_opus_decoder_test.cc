@@ -1,0 +1,194 @@
+// Ogg Opus and raw Opus packet decoding (label unit): the clip encoded by opusenc decodes to what
+// opusdec (opusfile) gives at 48 kHz and to the clip's exact length at 16 kHz; chained streams,
+// output gain; truncated pages, corrupted bytes, missing pages, corrupt Opus packets, missing
+// headers and undeclared rates or channel counts are INVALID_ARGUMENT naming the problem.
+#include <opus.h>
+
+#include <cstring>
+
+#include "engine/io/wav_reader.h"
+#include "gtest/gtest.h"
+#include "streaming/audio_decoder.h"
+#include "tests/unit/streaming/audio_decoder_test_util.h"
+
+namespace speechllm::streaming {
+namespace {
+
+using audio_test::DecodeChunks;
+using audio_test::FirstDifference;
+using audio_test::RandomSplit;
+using audio_test::Remux;
+
+const AudioFormatSpec kOgg{AudioEncoding::kOggOpus, 0, 0};
+
+const std::string& ClipOpus() {
+  static const std::string* bytes = new std::string(
+      audio_test::OpusEnc(audio_test::ClipPath("clip_a"), "--bitrate 32", "a.opus"));
+  return *bytes;
+}
+
+// The byte offsets at which each Ogg page starts.
+std::vector<size_t> PageStarts(const std::string& bytes) {
+  std::vector<size_t> starts;
+  for (size_t at = 0; at + 27 <= bytes.size();) {
+    starts.push_back(at);
+    const int segments = static_cast<unsigned char>(bytes[at + 26]);
+    size_t body = 0;
+    for (int s = 0; s < segments; ++s) body += static_cast<unsigned char>(bytes[at + 27 + s]);
+    at += 27 + segments + body;
+  }
+  return starts;
+}
+
+absl::Status DecodeError(const AudioFormatSpec& format, const std::string& bytes) {
+  absl::Status status = DecodeChunks(format, bytes, RandomSplit(bytes.size(), 11)).status();
+  std::printf("  -> %s\n", status.ToString().c_str());
+  return status;
+}
+
+void ExpectInvalid(const absl::Status& status, const std::string& needle) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find(needle), std::string::npos) << status;
+}
+
+TEST(OggOpusDecoderTest, MatchesOpusdecAt48kHzAndKeepsTheClipLengthAt16kHz) {
+  const std::string& opus = ClipOpus();
+  ASSERT_FALSE(opus.empty());
+  const std::string raw = audio_test::TempPath("opusdec.f32");
+  const std::string opus_path = audio_test::TempPath("in.opus");
+  std::ofstream(opus_path, std::ios::binary) << opus;
+  ASSERT_FALSE(std::string(SPEECHLLM_OPUSDEC_BIN).empty()) << "opusdec (opus-tools) is missing";
+  ASSERT_TRUE(audio_test::RunCommand(
+      absl::StrCat(SPEECHLLM_OPUSDEC_BIN, " --quiet --float --rate 48000 ", opus_path, " ", raw)));
+  const std::string ref_bytes = audio_test::ReadFileBytes(raw);
+  std::remove(raw.c_str());
+  std::remove(opus_path.c_str());
+  std::vector<float> reference(ref_bytes.size() / 4);
+  std::memcpy(reference.data(), ref_bytes.data(), reference.size() * 4);
+  auto at48 = DecodeChunks(kOgg, opus, RandomSplit(opus.size(), 3), 48000);
+  ASSERT_TRUE(at48.ok()) << at48.status();
+  const auto stats = speechllm::testing::CompareVectors(*at48, reference);
+  std::printf("48 kHz: %zu samples, opusdec %zu; max |diff| %g\n", at48->size(), reference.size(),
+              stats.max_abs);
+  EXPECT_EQ(at48->size(), reference.size());
+  EXPECT_LT(stats.max_abs, 1e-6);
+  auto at16 = DecodeChunks(kOgg, opus);
+  ASSERT_TRUE(at16.ok()) << at16.status();
+  std::printf("16 kHz: %zu samples (clip 53920)\n", at16->size());
+  EXPECT_EQ(at16->size(), 53920u);  // pre-skip and end trimming at 16 kHz
+}
+
+TEST(OggOpusDecoderTest, ChainedStreamsAndOutputGain) {
+  const std::string& opus = ClipOpus();
+  auto one = DecodeChunks(kOgg, opus);
+  ASSERT_TRUE(one.ok()) << one.status();
+  auto two = DecodeChunks(kOgg, opus + opus, RandomSplit(2 * opus.size(), 5));
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(two->size(), 2 * one->size());
+  // +6.0206 dB in the OpusHead (Q7.8: 1541) doubles the output.
+  const std::string louder = Remux(opus, [](std::vector<std::string>* packets) {
+    (*packets)[0][16] = static_cast<char>(1541 & 0xff);
+    (*packets)[0][17] = static_cast<char>(1541 >> 8);
+  });
+  auto gained = DecodeChunks(kOgg, louder);
+  ASSERT_TRUE(gained.ok()) << gained.status();
+  ASSERT_EQ(gained->size(), one->size());
+  double ratio_sum = 0;
+  int n = 0;
+  for (size_t i = 0; i < one->size(); ++i) {
+    if (std::abs((*one)[i]) > 0.05f) ratio_sum += (*gained)[i] / (*one)[i], ++n;
+  }
+  std::printf("gain 1541/256 dB: mean sample ratio %.4f over %d samples\n", ratio_sum / n, n);
+  EXPECT_NEAR(ratio_sum / n, 2.0, 0.01);
+}
+
+TEST(OggOpusDecoderTest, MalformedStreamsAreInvalidArgument) {
+  const std::string& opus = ClipOpus();
+  const std::vector<size_t> pages = PageStarts(opus);
+  ASSERT_GT(pages.size(), 5u);
+  std::printf("truncated page:\n");
+  ExpectInvalid(DecodeError(kOgg, opus.substr(0, opus.size() - 7)), "ends inside a page");
+  std::printf("flipped byte in page 3:\n");
+  std::string flipped = opus;
+  flipped[pages[3] + 40] ^= 0x10;
+  ExpectInvalid(DecodeError(kOgg, flipped), "CRC mismatch");
+  std::printf("missing page 3:\n");
+  ExpectInvalid(DecodeError(kOgg, opus.substr(0, pages[3]) + opus.substr(pages[4])),
+                "page sequence gap");
+  std::printf("not Ogg:\n");
+  ExpectInvalid(DecodeError(kOgg, "RIFF....WAVEfmt "), "does not start with an Ogg page");
+  std::printf("empty input:\n");
+  ExpectInvalid(DecodeChunks(kOgg, "").status(), "no Ogg page");
+  std::printf("headers only:\n");
+  ExpectInvalid(DecodeError(kOgg, opus.substr(0, pages[1])), "before its OpusHead and OpusTags");
+  std::printf("corrupt Opus packet:\n");
+  const std::string corrupt = Remux(opus, [](std::vector<std::string>* packets) {
+    (*packets)[10] = std::string("\x03\x00", 2);  // code 3 with zero frames (RFC 6716 3.2.5)
+  });
+  ExpectInvalid(DecodeError(kOgg, corrupt), "corrupt Opus packet 9");
+  std::printf("not OpusHead:\n");
+  ExpectInvalid(
+      DecodeError(
+          kOgg,
+          Remux(opus, [](std::vector<std::string>* p) { (*p)[0].replace(0, 8, "OpusHeat"); })),
+      "not an OpusHead");
+}
+
+TEST(OggOpusDecoderTest, DeclaredRateAndChannelsMustMatchTheOpusHead) {
+  const std::string& opus = ClipOpus();  // OpusHead: 1 channel, input rate 16000
+  for (int rate : {0, 16000, 48000}) {
+    EXPECT_TRUE(DecodeChunks({AudioEncoding::kOggOpus, rate, 1}, opus).ok()) << rate;
+  }
+  std::printf("declared 22050 Hz:\n");
+  ExpectInvalid(DecodeError({AudioEncoding::kOggOpus, 22050, 0}, opus),
+                "input sample rate is 16000 Hz but the config declared audio.sample_rate_hz 22050");
+  std::printf("declared 2 channels:\n");
+  ExpectInvalid(DecodeError({AudioEncoding::kOggOpus, 0, 2}, opus), "has 1 channel(s)");
+}
+
+TEST(OpusPacketDecoderTest, OnePacketPerCallAtSixteenKilohertz) {
+  auto clip = engine::ReadMonoWavFile(audio_test::ClipPath("clip_a"), 16000);
+  ASSERT_TRUE(clip.ok());
+  int error = 0;
+  OpusEncoder* encoder = opus_encoder_create(16000, 1, OPUS_APPLICATION_VOIP, &error);
+  ASSERT_EQ(error, OPUS_OK);
+  opus_encoder_ctl(encoder, OPUS_SET_BITRATE(24000));
+  opus_int32 lookahead = 0;
+  opus_encoder_ctl(encoder, OPUS_GET_LOOKAHEAD(&lookahead));
+  std::vector<std::string> packets;
+  unsigned char buffer[1500];
+  for (size_t at = 0; at + 320 <= clip->size(); at += 320) {
+    const int n = opus_encode_float(encoder, clip->data() + at, 320, buffer, sizeof(buffer));
+    ASSERT_GT(n, 0);
+    packets.emplace_back(reinterpret_cast<char*>(buffer), n);
+  }
+  opus_encoder_destroy(encoder);
+  auto decoder = AudioDecoder::Create({AudioEncoding::kOpusPacket, 0, 0}, 16000);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  EXPECT_TRUE((*decoder)->ChunksArePackets());
+  std::vector<float> out;
+  size_t bytes = 0;
+  for (const std::string& packet : packets) {
+    const size_t before = out.size();
+    ASSERT_TRUE((*decoder)->Decode(packet, &out, nullptr).ok());
+    EXPECT_EQ(out.size() - before, 320u);
+    bytes += packet.size();
+  }
+  ASSERT_TRUE((*decoder)->Finish(&out).ok());
+  // Align for the encoder's lookahead, then compare in the band Opus keeps well.
+  std::vector<float> aligned(out.begin() + lookahead, out.end());
+  std::vector<float> reference(clip->begin(), clip->begin() + aligned.size());
+  const double snr = audio_test::BandSnrDb(aligned, reference, 16000, 100, 3400);
+  std::printf("%zu packets, %zu bytes (%.1f kbit/s); SNR (100-3400 Hz) %.1f dB\n", packets.size(),
+              bytes, bytes * 8.0 / (out.size() / 16000.0) / 1000, snr);
+  EXPECT_GT(snr, 3.0);
+  std::printf("corrupt and empty packets:\n");
+  std::vector<float> ignored;
+  const absl::Status corrupt = (*decoder)->Decode(std::string("\x03\x00", 2), &ignored, nullptr);
+  std::printf("  -> %s\n", corrupt.ToString().c_str());
+  ExpectInvalid(corrupt, "corrupt Opus packet");
+  ExpectInvalid((*decoder)->Decode("", &ignored, nullptr), "is empty");
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
