@@ -1,11 +1,16 @@
-// speechllm-client: streams a WAV file or raw S16LE PCM from stdin to a speechllm server and prints
-// partial and final transcripts, then client-side latencies and the server's SessionSummary.
-// Microphone: arecord -f S16_LE -r 16000 -c 1 | speechllm-client --server HOST:PORT --stdin-pcm
-// 16000 Exit code: 0 on OK, otherwise 10 + the gRPC status code (2 for bad flags).
+// speechllm-client: streams a WAV file (any PCM rate 8-48 kHz, sent as PCM_S16LE at the file's rate
+// and channels), an Ogg Opus file (.opus/.ogg, sent as OGG_OPUS) or raw S16LE PCM from stdin to a
+// speechllm server and prints partial and final transcripts, then client-side latencies and the
+// server's SessionSummary. `--encode opus` turns WAV or stdin PCM into Ogg Opus on the fly.
+// Microphone, Opus-compressed:
+//   arecord -f S16_LE -r 48000 -c 2 | speechllm-client --server HOST:PORT --stdin-pcm 48000
+//       --stdin-channels 2 --encode opus
+// Exit code: 0 on OK, otherwise 10 + the gRPC status code (2 for bad flags).
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -16,6 +21,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/opus_encoder.h"
 #include "client/output_format.h"
 #include "client/pcm_source.h"
 #include "client/speech_client.h"
@@ -23,7 +29,13 @@
 
 ABSL_FLAG(std::string, server, "", "server address HOST:PORT");
 ABSL_FLAG(std::string, wav, "", "WAV file to send (as PCM_S16LE at the file's rate and channels)");
-ABSL_FLAG(int, stdin_pcm, 0, "read raw mono S16LE PCM at this sample rate (Hz) from stdin");
+ABSL_FLAG(std::string, file, "",
+          "audio file: WAV (as --wav) or Ogg Opus (.opus/.ogg, sent unchanged as OGG_OPUS)");
+ABSL_FLAG(int, stdin_pcm, 0, "read raw S16LE PCM at this sample rate (Hz) from stdin");
+ABSL_FLAG(int, stdin_channels, 1, "interleaved channels of the --stdin-pcm input");
+ABSL_FLAG(std::string, encode, "",
+          "opus: encode WAV or stdin PCM as Ogg Opus on the fly (sent as OGG_OPUS)");
+ABSL_FLAG(int, opus_bitrate, 24000, "bit/s of --encode opus");
 ABSL_FLAG(int, chunk_ms, 100, "audio per AudioChunk, milliseconds");
 ABSL_FLAG(bool, realtime, false, "pace chunks like a microphone (the default)");
 ABSL_FLAG(bool, fast, false, "send as fast as flow control allows");
@@ -36,6 +48,11 @@ ABSL_FLAG(bool, token_ids, false, "ask for the token ids of finals and print the
 ABSL_FLAG(double, deadline_s, 0, "call deadline in seconds (0 = none)");
 ABSL_FLAG(std::string, token, "", "bearer token sent as authorization metadata");
 ABSL_FLAG(bool, recognize, false, "send the whole audio with the unary Recognize call");
+ABSL_FLAG(bool, tls, false, "connect over TLS (implied by the other --tls flags)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (default: system)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for mutual TLS (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_server_name, "", "name to verify in the server certificate");
 
 namespace speechllm::client {
 namespace {
@@ -128,13 +145,52 @@ int RunRecognize(speechllm::v1::StreamingSpeech::Stub* stub, const SessionConfig
   return 0;
 }
 
+// Reads stdin PCM blocks, encodes them as Ogg Opus and sends the pages as they complete.
+void SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, StreamingClient* client) {
+  const int64_t block_bytes =
+      std::max<int64_t>(BytesPerSecond(reader->format()) * absl::GetFlag(FLAGS_chunk_ms) / 1000, 2);
+  std::string pages;
+  while (true) {
+    absl::StatusOr<std::string> block = reader->Read(block_bytes);
+    if (!block.ok()) {
+      std::cerr << "speechllm-client: " << block.status() << "\n";
+      break;
+    }
+    if (block->empty() || client->WaitForDone(absl::ZeroDuration())) break;
+    std::vector<float> samples(block->size() / 2);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const auto lo = static_cast<unsigned char>((*block)[2 * i]);
+      const auto hi = static_cast<unsigned char>((*block)[2 * i + 1]);
+      samples[i] = static_cast<int16_t>(lo | (hi << 8)) / 32768.0f;
+    }
+    pages.clear();
+    if (absl::Status status = encoder->Write(samples, &pages); !status.ok()) {
+      std::cerr << "speechllm-client: " << status << "\n";
+      break;
+    }
+    if (!pages.empty()) (void)client->SendAudio(pages);
+  }
+  pages.clear();
+  if (absl::Status status = encoder->Finish(&pages); !status.ok()) {
+    std::cerr << "speechllm-client: " << status << "\n";
+  }
+  if (!pages.empty()) (void)client->SendAudio(pages);
+}
+
 int Run() {
   const std::string server = absl::GetFlag(FLAGS_server);
   const std::string wav_path = absl::GetFlag(FLAGS_wav);
+  const std::string file_path = absl::GetFlag(FLAGS_file);
+  const std::string path = wav_path.empty() ? file_path : wav_path;
   const int stdin_rate_hz = absl::GetFlag(FLAGS_stdin_pcm);
+  const std::string encode = absl::GetFlag(FLAGS_encode);
   if (server.empty()) return Fail("--server HOST:PORT is required");
-  if (wav_path.empty() == (stdin_rate_hz <= 0))
-    return Fail("give exactly one of --wav, --stdin-pcm");
+  if ((wav_path.empty() ? 0 : 1) + (file_path.empty() ? 0 : 1) + (stdin_rate_hz > 0 ? 1 : 0) != 1)
+    return Fail("give exactly one of --wav, --file, --stdin-pcm");
+  if (!encode.empty() && encode != "opus") return Fail("--encode must be opus");
+  const bool to_opus = encode == "opus";
+  const int stdin_channels = absl::GetFlag(FLAGS_stdin_channels);
+  if (stdin_channels < 1 || stdin_channels > 8) return Fail("--stdin-channels must be 1 to 8");
   if (absl::GetFlag(FLAGS_realtime) && absl::GetFlag(FLAGS_fast)) {
     return Fail("--realtime and --fast exclude each other");
   }
@@ -142,25 +198,63 @@ int Run() {
   const bool json = absl::GetFlag(FLAGS_json);
 
   PcmAudio wav_audio;
-  PcmStreamReader stdin_reader(&std::cin, stdin_rate_hz, 1);
-  if (!wav_path.empty()) {
-    absl::StatusOr<PcmAudio> audio = ReadWavAsPcm(wav_path);
+  PcmStreamReader stdin_reader(&std::cin, stdin_rate_hz, stdin_channels);
+  if (!path.empty()) {
+    absl::StatusOr<PcmAudio> audio = ReadWavAsPcm(path);
+    if (to_opus) {
+      audio = ReadWavAsOggOpus(path, absl::GetFlag(FLAGS_opus_bitrate));
+    } else if (wav_path.empty()) {
+      audio = ReadAudioFile(path);  // --file: WAV or Ogg Opus
+    }
     if (!audio.ok()) return Fail(audio.status().ToString());
     wav_audio = *std::move(audio);
   }
-  const AudioFormat format = wav_path.empty() ? stdin_reader.format() : wav_audio.format;
+  std::unique_ptr<OggOpusEncoder> stdin_encoder;
+  AudioFormat format = path.empty() ? stdin_reader.format() : wav_audio.format;
+  if (path.empty() && to_opus) {
+    OggOpusEncoderOptions options;
+    options.sample_rate_hz = stdin_rate_hz;
+    options.channels = stdin_channels;
+    options.bitrate_bps = absl::GetFlag(FLAGS_opus_bitrate);
+    options.max_page_delay_ms = absl::GetFlag(FLAGS_chunk_ms);
+    absl::StatusOr<std::unique_ptr<OggOpusEncoder>> encoder = OggOpusEncoder::Create(options);
+    if (!encoder.ok()) return Fail(encoder.status().ToString());
+    stdin_encoder = *std::move(encoder);
+    format = AudioFormat();
+    format.set_encoding(AudioFormat::OGG_OPUS);
+  }
   SessionConfig config;
   if (absl::Status status = BuildConfig(format, &config); !status.ok()) {
     return Fail(std::string(status.message()));
   }
 
-  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
-  auto stub = speechllm::v1::StreamingSpeech::NewStub(channel);
+  ChannelSecurity security;
+  security.tls = absl::GetFlag(FLAGS_tls);
+  security.tls_ca_path = absl::GetFlag(FLAGS_tls_ca);
+  security.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  security.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = CreateClientChannel(server, security);
+  if (!channel.ok()) return Fail(channel.status().ToString());
+  auto stub = speechllm::v1::StreamingSpeech::NewStub(*channel);
   if (absl::GetFlag(FLAGS_recognize)) {
-    if (wav_path.empty()) {
+    if (path.empty()) {
       absl::StatusOr<PcmAudio> all = stdin_reader.ReadAll();
       if (!all.ok()) return Fail(all.status().ToString());
       wav_audio = *std::move(all);
+      if (stdin_encoder != nullptr) {
+        std::vector<float> samples(wav_audio.data.size() / 2);
+        for (size_t i = 0; i < samples.size(); ++i) {
+          int16_t v;
+          std::memcpy(&v, wav_audio.data.data() + 2 * i, 2);
+          samples[i] = v / 32768.0f;
+        }
+        std::string ogg;
+        absl::Status status = stdin_encoder->Write(samples, &ogg);
+        if (status.ok()) status = stdin_encoder->Finish(&ogg);
+        if (!status.ok()) return Fail(status.ToString());
+        wav_audio.data = std::move(ogg);
+      }
     }
     return RunRecognize(stub.get(), config, wav_audio.data, json);
   }
@@ -169,6 +263,16 @@ int Run() {
   options.chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
   options.realtime = !absl::GetFlag(FLAGS_fast);
   options.config = config;
+  if (format.encoding() == AudioFormat::OGG_OPUS) {
+    // No fixed byte rate: chunks and pacing follow the stream's average rate (files) or the
+    // bitrate (live stdin, which stdin itself paces).
+    const double seconds = wav_audio.duration_seconds();
+    options.bytes_per_second =
+        !path.empty() && seconds > 0
+            ? std::max<int64_t>(static_cast<int64_t>(wav_audio.data.size() / seconds), 1)
+            : std::max(absl::GetFlag(FLAGS_opus_bitrate) / 8, 1);
+    if (path.empty()) options.realtime = false;
+  }
   if (const double deadline_s = absl::GetFlag(FLAGS_deadline_s); deadline_s > 0) {
     options.deadline = absl::Seconds(deadline_s);
   }
@@ -189,8 +293,10 @@ int Run() {
   });
   if (absl::Status status = client.Start(); !status.ok()) return Fail(status.ToString());
 
-  if (!wav_path.empty()) {
+  if (!path.empty()) {
     (void)client.SendAudio(wav_audio.data);
+  } else if (stdin_encoder != nullptr) {
+    SendStdinAsOpus(&stdin_reader, stdin_encoder.get(), &client);
   } else {
     while (true) {
       absl::StatusOr<std::string> block = stdin_reader.Read(client.chunk_size_bytes());
@@ -226,10 +332,12 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "speechllm-client --server HOST:PORT (--wav FILE | --stdin-pcm RATE) [--chunk-ms N] "
+      "speechllm-client --server HOST:PORT (--wav FILE | --file WAV_OR_OPUS | --stdin-pcm RATE "
+      "[--stdin-channels N]) [--encode opus [--opus-bitrate BPS]] [--chunk-ms N] "
       "[--realtime|--fast] [--json] [--no-interim] [--commit-policy local-agreement|none] "
       "[--final-mode exact|fast] [--endpointing continuous|single|manual] [--token-ids] "
-      "[--deadline-s S] [--token TOKEN] [--recognize]");
+      "[--deadline-s S] [--token TOKEN] [--recognize] [--tls] [--tls-ca PEM] "
+      "[--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]");
   // Abseil flag names are identifiers; accept the documented spelling --chunk-ms for --chunk_ms.
   std::vector<std::string> args(argv, argv + argc);
   std::vector<char*> arg_ptrs;

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/opus_encoder.h"
 #include "engine/io/wav_reader.h"
 
 namespace speechllm::client {
@@ -16,7 +17,8 @@ using speechllm::v1::AudioFormat;
 
 double PcmAudio::duration_seconds() const {
   const int64_t bytes_per_second = BytesPerSecond(format);
-  return bytes_per_second > 0 ? static_cast<double>(data.size()) / bytes_per_second : 0;
+  return bytes_per_second > 0 ? static_cast<double>(data.size()) / bytes_per_second
+                              : container_seconds;
 }
 
 int BytesPerSample(Encoding encoding) {
@@ -100,6 +102,76 @@ absl::StatusOr<PcmAudio> ReadWavAsPcm(const std::string& path, Encoding encoding
   if (!data.ok()) return data.status();
   audio.data = *std::move(data);
   return audio;
+}
+
+namespace {
+
+absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  return bytes;
+}
+
+uint64_t Le(const std::string& bytes, size_t at, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<PcmAudio> ReadOggOpusFile(const std::string& path) {
+  absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+  if (!bytes.ok()) return bytes.status();
+  // Page 1 holds the OpusHead: header 27 bytes + segment table, then "OpusHead".
+  if (bytes->size() < 47 || bytes->compare(0, 4, "OggS") != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not an Ogg file"));
+  }
+  const size_t head = 27 + static_cast<unsigned char>((*bytes)[26]);
+  if (bytes->size() < head + 19 || bytes->compare(head, 8, "OpusHead") != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is Ogg but not Ogg Opus"));
+  }
+  const uint64_t pre_skip = Le(*bytes, head + 10, 2);
+  PcmAudio audio;
+  audio.format.set_encoding(AudioFormat::OGG_OPUS);
+  // The last page's granule position: 48 kHz samples including the pre-skip (RFC 7845 4).
+  const size_t last = bytes->rfind("OggS");
+  if (last != std::string::npos && last + 14 <= bytes->size()) {
+    const uint64_t granule = Le(*bytes, last + 6, 8);
+    if (granule > pre_skip && granule != ~uint64_t{0})
+      audio.container_seconds = static_cast<double>(granule - pre_skip) / 48000.0;
+  }
+  audio.data = *std::move(bytes);
+  return audio;
+}
+
+absl::StatusOr<PcmAudio> ReadWavAsOggOpus(const std::string& path, int bitrate_bps) {
+  absl::StatusOr<engine::WavAudio> wav = engine::ReadWavFile(path);
+  if (!wav.ok()) return wav.status();
+  OggOpusEncoderOptions options;
+  options.sample_rate_hz = wav->sample_rate_hz;
+  options.channels = wav->num_channels;
+  options.bitrate_bps = bitrate_bps;
+  absl::StatusOr<std::string> data = EncodeOggOpus(wav->samples, options);
+  if (!data.ok()) return data.status();
+  PcmAudio audio;
+  audio.format.set_encoding(AudioFormat::OGG_OPUS);
+  audio.container_seconds = wav->duration_seconds();
+  audio.data = *std::move(data);
+  return audio;
+}
+
+absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  char magic[4] = {0, 0, 0, 0};
+  file.read(magic, 4);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read 4 bytes from ", path));
+  if (std::memcmp(magic, "OggS", 4) == 0) return ReadOggOpusFile(path);
+  if (std::memcmp(magic, "RIFF", 4) == 0) return ReadWavAsPcm(path);
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, " is neither a WAV (RIFF) nor an Ogg Opus (OggS) file"));
 }
 
 PcmStreamReader::PcmStreamReader(std::istream* input, int sample_rate_hz, int num_channels)

@@ -1,6 +1,7 @@
-// Audio to send: WAV files converted to raw PCM bytes, raw S16LE PCM read from a stream (stdin),
-// and the byte-rate arithmetic of an AudioFormat. Owned by the client CLI and the tests; stateless
-// functions are callable from any thread, a PcmStreamReader from one thread at a time.
+// Audio to send: WAV files converted to raw PCM bytes (or to Ogg Opus), Ogg Opus files as they are,
+// raw S16LE PCM read from a stream (stdin), and the byte-rate arithmetic of an AudioFormat. Owned
+// by the client CLI and the tests; stateless functions are callable from any thread, a
+// PcmStreamReader from one thread at a time.
 #ifndef SPEECHLLM_CLIENT_PCM_SOURCE_H_
 #define SPEECHLLM_CLIENT_PCM_SOURCE_H_
 
@@ -20,7 +21,9 @@ using Encoding = speechllm::v1::AudioFormat::Encoding;
 struct PcmAudio {
   std::string data;
   speechllm::v1::AudioFormat format;
-  // Seconds of audio in `data`; 0 when the format has no fixed byte rate.
+  // Containers (OGG_OPUS): the audio's duration as read from the stream, else 0.
+  double container_seconds = 0;
+  // Seconds of audio in `data`: from the byte rate, else container_seconds.
   double duration_seconds() const;
 };
 
@@ -44,6 +47,15 @@ absl::StatusOr<std::string> EncodeSamples(absl::Span<const float> samples, Encod
 // is not a supported WAV or `encoding` is none of those three.
 absl::StatusOr<PcmAudio> ReadWavAsPcm(const std::string& path,
                                       Encoding encoding = speechllm::v1::AudioFormat::PCM_S16LE);
+
+// Reads an Ogg Opus file (.opus/.ogg, recognized by its "OggS" magic) to send unchanged as
+// OGG_OPUS (rate and channels 0: the server reads the OpusHead). container_seconds comes from the
+// last page's granule position minus the pre-skip. INVALID_ARGUMENT if it is not Ogg Opus.
+absl::StatusOr<PcmAudio> ReadOggOpusFile(const std::string& path);
+// Reads a WAV file and encodes it as Ogg Opus at `bitrate_bps` (client/opus_encoder.h).
+absl::StatusOr<PcmAudio> ReadWavAsOggOpus(const std::string& path, int bitrate_bps);
+// A WAV ("RIFF": PCM_S16LE at the file's rate and channels) or Ogg Opus ("OggS") file.
+absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path);
 
 // Reads raw PCM_S16LE (a live recorder's output or a file) from `input` in whole frames.
 class PcmStreamReader {

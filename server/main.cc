@@ -1,14 +1,19 @@
 // speechllm-server: the streaming speech recognition server. Loads a Qwen2-Audio checkpoint, starts
 // the engine loop and the output dispatcher, serves speechllm.v1.StreamingSpeech,
-// grpc.health.v1.Health and server reflection, and drains gracefully on SIGINT/SIGTERM. Flags exist
-// only here.
-//   speechllm-server --model models/qwen2-audio-tiny --listen 127.0.0.1:50051 \
-//       --prompt_prefix_ids 1,2,3,501 --prompt_suffix_ids 502,10,11,12
+// grpc.health.v1.Health and server reflection, and drains gracefully on SIGINT/SIGTERM. Optional:
+// Prometheus metrics on their own HTTP port, TLS / mutual TLS and bearer tokens on the gRPC port, a
+// plaintext health-only port for probes (README "Running in production"). Flags exist only here;
+// --flag-name is accepted for --flag_name.
+//   speechllm-server --model models/qwen2-audio-tiny --listen 127.0.0.1:50051
+//       --prompt_prefix_ids 1,2,3,501 --prompt_suffix_ids 502,10,11,12 (one command line)
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -19,13 +24,17 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "engine/allocator_tuning.h"
 #include "engine/engine.h"
 #include "engine/torch_model_runner.h"
 #include "server/grpc_status.h"
 #include "server/health_service.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/prompt_source.h"
 #include "server/service_context.h"
 #include "server/speech_service.h"
+#include "server/tls.h"
 
 ABSL_FLAG(std::string, model, "",
           "Qwen2-Audio checkpoint directory (config.json, safetensors, tokenizer files)");
@@ -58,6 +67,26 @@ ABSL_FLAG(int, drain_grace_s, 30,
           "on SIGTERM: how long open streams may finish before they are ended");
 ABSL_FLAG(int, chunk_ms, 1000, "default encoder chunk (a multiple of 40 ms)");
 ABSL_FLAG(bool, reflection, true, "serve gRPC server reflection");
+ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
+          "largest request message (RESOURCE_EXHAUSTED above it; the transport refuses messages "
+          "above twice this)");
+ABSL_FLAG(int, max_pending_responses, 512,
+          "unsent responses before a stream counts as not reading (RESOURCE_EXHAUSTED)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port for Prometheus metrics over HTTP at /metrics (port 0 picks one; empty = off)");
+ABSL_FLAG(std::string, metrics_port_file, "", "write the bound metrics port to this file");
+ABSL_FLAG(std::string, health_listen, "",
+          "host:port of an extra plaintext port serving only grpc.health.v1.Health (for probes "
+          "when the main port uses TLS; empty = off)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require client certificates signed by it (mutual TLS)");
+ABSL_FLAG(std::string, token_file, "",
+          "bearer tokens, one per line: calls without \"authorization: Bearer <token>\" end with "
+          "UNAUTHENTICATED (needs TLS)");
+ABSL_FLAG(bool, auth_exempt_health, true, "grpc.health.v1.Health needs no token");
+ABSL_FLAG(bool, auth_exempt_reflection, false, "server reflection needs no token");
 
 namespace {
 
@@ -66,6 +95,25 @@ using namespace speechllm;
 int Fail(const std::string& message) {
   std::cerr << "speechllm-server: " << message << std::endl;
   return 1;
+}
+
+// Writes `port` to `path` atomically (a temporary file, then a rename).
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  std::ofstream(path + ".tmp") << port << "\n";
+  std::filesystem::rename(path + ".tmp", path);
+}
+
+// --flag-name becomes --flag_name (Abseil flag names are identifiers; the docs use dashes).
+std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::string& arg : args) {
+    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      const size_t name_end = std::min(arg.find('='), arg.size());
+      std::replace(arg.begin() + 2, arg.begin() + name_end, '-', '_');
+    }
+  }
+  return args;
 }
 
 absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
@@ -84,7 +132,11 @@ absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves streaming speech recognition with a Qwen2-Audio checkpoint over gRPC.");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = DashesToUnderscores(argc, argv);
+  std::vector<char*> arg_pointers;
+  for (std::string& arg : args) arg_pointers.push_back(arg.data());
+  absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
+  speechllm::engine::TuneAllocatorForTensors();
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) return Fail("--model is required");
 
@@ -110,7 +162,22 @@ int main(int argc, char** argv) {
   config.default_chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
   config.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   config.reflection = absl::GetFlag(FLAGS_reflection);
+  config.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  config.max_pending_responses = absl::GetFlag(FLAGS_max_pending_responses);
+  config.metrics_listen_address = absl::GetFlag(FLAGS_metrics_listen);
+  config.health_listen_address = absl::GetFlag(FLAGS_health_listen);
+  config.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  config.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  config.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
+  config.token_file = absl::GetFlag(FLAGS_token_file);
+  config.auth_exempt_health = absl::GetFlag(FLAGS_auth_exempt_health);
+  config.auth_exempt_reflection = absl::GetFlag(FLAGS_auth_exempt_reflection);
   if (absl::Status status = config.Validate(); !status.ok()) return Fail(status.ToString());
+  server::Metrics metrics(SPEECHLLM_VERSION);
+  ctx.metrics = &metrics;
+  // Read the TLS files and tokens before the model loads: a typo fails in milliseconds.
+  auto credentials = server::BuildServerCredentials(config, &metrics);
+  if (!credentials.ok()) return Fail(credentials.status().ToString());
 
   engine::TorchRunnerConfig runner_config;
   runner_config.runtime.device = absl::GetFlag(FLAGS_device);
@@ -151,6 +218,8 @@ int main(int argc, char** argv) {
   engine_config.max_prefix_tokens = 512;
   engine_config.max_suffix_tokens = 512;
   engine::Engine engine(engine_config, std::move(runner).value());
+  engine.SetStepObserver(&metrics);
+  metrics.SetEngineStatsSource([&engine] { return engine.stats(); });
   const engine::LogMel log_mel(engine.model_config().features);
   streaming::OutputDispatcher dispatcher(&engine);
   server::StreamRegistry registry(config);
@@ -164,29 +233,50 @@ int main(int argc, char** argv) {
   server::SpeechService service(&ctx);
 
   grpc::EnableDefaultHealthCheckService(false);
+  // The probe port serves health only: it is built before the reflection plugin is installed
+  // (the plugin applies to every builder created after it).
+  server::HealthService probe_health;
+  std::unique_ptr<grpc::Server> probe_server;
+  if (!config.health_listen_address.empty()) {
+    grpc::ServerBuilder probe_builder;
+    int probe_port = 0;
+    probe_builder.AddListeningPort(config.health_listen_address, grpc::InsecureServerCredentials(),
+                                   &probe_port);
+    probe_builder.RegisterService(&probe_health);
+    probe_server = probe_builder.BuildAndStart();
+    if (probe_server == nullptr || probe_port == 0)
+      return Fail("cannot listen on " + config.health_listen_address);
+  }
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen_address, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(config.max_receive_message_bytes);
+  builder.AddListeningPort(config.listen_address, *credentials, &port);
+  builder.SetMaxReceiveMessageSize(config.transport_max_receive_message_bytes());
   builder.RegisterService(&service);
   builder.RegisterService(&health);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || port == 0) return Fail("cannot listen on " + config.listen_address);
+  std::unique_ptr<server::MetricsHttpServer> metrics_http;
+  if (!config.metrics_listen_address.empty()) {
+    auto started = server::MetricsHttpServer::Start(config.metrics_listen_address, &metrics);
+    if (!started.ok()) return Fail(started.status().ToString());
+    metrics_http = *std::move(started);
+    std::cout << "speechllm-server metrics on port " << metrics_http->port() << std::endl;
+    WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_http->port());
+  }
   health.SetServing(true);
+  probe_health.SetServing(true);
   std::cerr << "speechllm-server: " << config.ToString() << "\n"
             << "speechllm-server: " << engine.model_config().ToString() << "\n";
   std::cout << "speechllm-server listening on port " << port << std::endl;
-  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << port << "\n";
-    std::filesystem::rename(port_file + ".tmp", port_file);
-  }
+  WritePortFile(absl::GetFlag(FLAGS_port_file), port);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::cerr << "speechllm-server: signal " << signal_number << ", draining" << std::endl;
   // Drain: NOT_SERVING at once, refuse new calls, give open streams a grace period, then end them.
   health.SetServing(false);
+  probe_health.SetServing(false);
   registry.BeginDrain();
   if (!registry.WaitEmpty(config.drain_grace)) {
     registry.ExpireAll(
@@ -194,9 +284,13 @@ int main(int argc, char** argv) {
     registry.WaitEmpty(absl::Seconds(5));
   }
   health.Shutdown();
+  probe_health.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (probe_server != nullptr) probe_server->Shutdown();
   dispatcher.Stop();
+  engine.SetStepObserver(nullptr);
   engine.Stop();
+  metrics_http.reset();  // scrapes work until here, through the drain
   std::cerr << "speechllm-server: stopped" << std::endl;
   return 0;
 }

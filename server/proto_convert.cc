@@ -12,6 +12,11 @@ using v1::AudioFormat;
 using v1::Endpointing;
 using v1::ResultOptions;
 
+constexpr int kMinRateHz = kMinSampleRateHz;
+constexpr int kMaxRateHz = kMaxSampleRateHz;
+constexpr int kMaxChannels = 8;
+constexpr int kG711DefaultRateHz = 8000;
+
 absl::Status BadConfig(const std::string& field, const std::string& message,
                        const std::string& reason = "BAD_CONFIG") {
   return WithField(
@@ -39,6 +44,107 @@ absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::Session
     }
   }
   return absl::OkStatus();
+}
+
+// The audio part of the config (API.md 2.1 and AudioFormat); the rules per encoding are in
+// ConvertConfig's comment in proto_convert.h.
+absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
+                          absl::string_view audio_bytes, StreamSetup* setup) {
+  AudioFormat::Encoding encoding = audio.encoding();
+  if (encoding == AudioFormat::ENCODING_UNSPECIFIED) {
+    if (!for_recognize) {
+      return BadConfig("audio.encoding",
+                       "must be declared for StreamingRecognize (PCM_S16LE, PCM_F32LE, MULAW, "
+                       "ALAW or OGG_OPUS); Recognize detects WAV and Ogg Opus files",
+                       "UNSUPPORTED_ENCODING");
+    }
+    if (audio_bytes.substr(0, 4) == "RIFF") {
+      encoding = AudioFormat::WAV;
+    } else if (audio_bytes.substr(0, 4) == "OggS") {
+      encoding = AudioFormat::OGG_OPUS;
+    } else {
+      return BadConfig("audio.encoding",
+                       "the audio starts with neither \"RIFF\" (WAV) nor \"OggS\" (Ogg Opus); "
+                       "declare the encoding (raw PCM and G.711 must be declared)",
+                       "UNSUPPORTED_ENCODING");
+    }
+  }
+  setup->encoding = encoding;
+  const int rate = audio.sample_rate_hz();
+  const int channels = audio.channels();
+  // 0 means "not declared" where the encoding allows it.
+  auto check_rate = [&]() -> absl::Status {
+    if (rate != 0 && (rate < kMinRateHz || rate > kMaxRateHz)) {
+      return BadConfig("audio.sample_rate_hz",
+                       absl::StrCat(rate, " is outside ", kMinRateHz, " to ", kMaxRateHz));
+    }
+    if (channels < 0 || channels > kMaxChannels) {
+      return BadConfig("audio.channels", absl::StrCat(channels, " is outside 1 to ", kMaxChannels));
+    }
+    return absl::OkStatus();
+  };
+  using streaming::AudioEncoding;
+  switch (encoding) {
+    case AudioFormat::PCM_S16LE:
+    case AudioFormat::PCM_F32LE:
+    case AudioFormat::MULAW:
+    case AudioFormat::ALAW: {
+      const bool g711 = encoding == AudioFormat::MULAW || encoding == AudioFormat::ALAW;
+      if (rate == 0 && !g711) {
+        return BadConfig("audio.sample_rate_hz", absl::StrCat("must be set for raw PCM (",
+                                                              kMinRateHz, " to ", kMaxRateHz, ")"));
+      }
+      if (absl::Status status = check_rate(); !status.ok()) return status;
+      setup->audio.encoding = encoding == AudioFormat::PCM_S16LE   ? AudioEncoding::kPcmS16le
+                              : encoding == AudioFormat::PCM_F32LE ? AudioEncoding::kPcmF32le
+                              : encoding == AudioFormat::MULAW     ? AudioEncoding::kMulaw
+                                                                   : AudioEncoding::kAlaw;
+      setup->audio.sample_rate_hz = rate == 0 ? kG711DefaultRateHz : rate;
+      setup->audio.channels = channels == 0 ? 1 : channels;
+      return absl::OkStatus();
+    }
+    case AudioFormat::OPUS:
+      // Raw packets (one per AudioChunk) cannot be split out of a Recognize blob: streaming only.
+      // libopus decodes any packet at 16 kHz; channels (1 or 2, 0 = 1) size the decoder.
+      if (for_recognize) break;
+      if (rate != 0 && rate != 8000 && rate != 12000 && rate != 16000 && rate != 24000 &&
+          rate != 48000) {
+        return BadConfig(
+            "audio.sample_rate_hz",
+            absl::StrCat(rate, " is not an Opus rate (8000, 12000, 16000, 24000 or 48000)"));
+      }
+      if (channels < 0 || channels > 2)
+        return BadConfig("audio.channels", "must be 1 or 2 for OPUS");
+      setup->audio.encoding = AudioEncoding::kOpusPacket;
+      setup->audio.sample_rate_hz = rate;
+      setup->audio.channels = channels == 0 ? 1 : channels;
+      return absl::OkStatus();
+    case AudioFormat::OGG_OPUS:
+    case AudioFormat::WAV:
+      if (encoding == AudioFormat::WAV && !for_recognize) break;
+      // Containers: rate and channels are optional (0 = from the header). A declared value must
+      // match the header (OGG_OPUS: the rate may also be 48000, Opus's own), which the decoder
+      // (OGG_OPUS) or Recognize (WAV) checks when it reads the header.
+      if (absl::Status status = check_rate(); !status.ok()) return status;
+      setup->audio_is_wav = encoding == AudioFormat::WAV;
+      if (!setup->audio_is_wav) setup->audio.encoding = AudioEncoding::kOggOpus;
+      setup->audio.sample_rate_hz = rate;
+      setup->audio.channels = channels;
+      return absl::OkStatus();
+    default:
+      break;
+  }
+  return BadConfig(
+      "audio.encoding",
+      absl::StrCat("encoding ",
+                   AudioFormat::Encoding_IsValid(encoding)
+                       ? AudioFormat::Encoding_Name(encoding)
+                       : absl::StrCat(static_cast<int>(encoding), " (not in the enum)"),
+                   " is not supported",
+                   encoding == AudioFormat::WAV ? " by StreamingRecognize" : "",
+                   "; use PCM_S16LE or PCM_F32LE (8000 to 48000 Hz), MULAW, ALAW or OGG_OPUS",
+                   for_recognize ? ", or WAV" : ", or OPUS packets"),
+      "UNSUPPORTED_ENCODING");
 }
 
 }  // namespace
@@ -112,40 +218,9 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
     if (code.empty() || code.size() > 35) return BadConfig("language_codes", "not a BCP-47 code");
   }
   // Audio format.
-  const AudioFormat& audio = config.audio();
-  AudioFormat::Encoding encoding = audio.encoding();
-  if (for_recognize && encoding == AudioFormat::ENCODING_UNSPECIFIED &&
-      audio_bytes.substr(0, 4) == "RIFF") {
-    encoding = AudioFormat::WAV;
-  }
-  if (encoding == AudioFormat::WAV && for_recognize) {
-    setup.audio_is_wav = true;
-  } else if (encoding == AudioFormat::PCM_S16LE || encoding == AudioFormat::PCM_F32LE) {
-    setup.audio.encoding = encoding == AudioFormat::PCM_S16LE ? streaming::AudioEncoding::kPcmS16le
-                                                              : streaming::AudioEncoding::kPcmF32le;
-    if (audio.sample_rate_hz() == 0) {
-      return BadConfig("audio.sample_rate_hz", "must be set for raw PCM (8000 to 48000)");
-    }
-    if (audio.sample_rate_hz() < 8000 || audio.sample_rate_hz() > 48000) {
-      return BadConfig("audio.sample_rate_hz",
-                       absl::StrCat(audio.sample_rate_hz(), " is outside 8000 to 48000"));
-    }
-    if (audio.sample_rate_hz() != 16000) {
-      return BadConfig(
-          "audio.sample_rate_hz",
-          absl::StrCat(audio.sample_rate_hz(), " Hz is not supported yet: send 16000 Hz"),
-          "UNSUPPORTED_ENCODING");
-    }
-    if (audio.channels() < 0 || audio.channels() > 8)
-      return BadConfig("audio.channels", "must be 1 to 8");
-    setup.audio.sample_rate_hz = audio.sample_rate_hz();
-    setup.audio.channels = audio.channels() == 0 ? 1 : audio.channels();
-  } else {
-    return BadConfig("audio.encoding",
-                     absl::StrCat("encoding ", AudioFormat::Encoding_Name(encoding),
-                                  " is not supported; use PCM_S16LE or PCM_F32LE at 16000 Hz",
-                                  for_recognize ? ", or WAV" : ""),
-                     "UNSUPPORTED_ENCODING");
+  if (absl::Status status = ConvertAudio(config.audio(), for_recognize, audio_bytes, &setup);
+      !status.ok()) {
+    return status;
   }
   // Results.
   const ResultOptions& results = config.results();
@@ -219,8 +294,8 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   // The effective configuration: the request with every default written out.
   setup.effective = config;
   setup.effective.set_model(server.model_name);
-  setup.effective.mutable_audio()->set_encoding(encoding);
-  if (!setup.audio_is_wav) {
+  setup.effective.mutable_audio()->set_encoding(setup.encoding);
+  if (!setup.audio_is_wav) {  // WAV: the header's rate and channels are used
     setup.effective.mutable_audio()->set_sample_rate_hz(setup.audio.sample_rate_hz);
     setup.effective.mutable_audio()->set_channels(setup.audio.channels);
   }

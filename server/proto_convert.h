@@ -16,15 +16,29 @@
 
 namespace speechllm::server {
 
+// Rates of raw PCM and G.711 the server accepts (resampled to the model's rate).
+inline constexpr int kMinSampleRateHz = 8000;
+inline constexpr int kMaxSampleRateHz = 48000;
+
 struct StreamSetup {
   streaming::SessionConfig session;
-  streaming::AudioFormatSpec audio;
-  bool audio_is_wav = false;    // Recognize: a WAV file (declared or sniffed)
+  streaming::AudioFormatSpec audio;  // for WAV: the declared rate and channels (0 = any)
+  bool audio_is_wav = false;         // Recognize: a WAV file (declared or sniffed)
+  v1::AudioFormat::Encoding encoding = v1::AudioFormat::ENCODING_UNSPECIFIED;  // after sniffing
   v1::SessionConfig effective;  // what SessionStarted echoes, defaults filled in
 };
 
-// Validates `config` completely before any work (API.md 2.1). `for_recognize` allows containers
-// (WAV, or ENCODING_UNSPECIFIED sniffed from `audio_bytes`) and turns interim results off.
+// Validates `config` completely before any work (API.md 2.1). `for_recognize` allows WAV, sniffs
+// ENCODING_UNSPECIFIED from `audio_bytes` ("RIFF" = WAV, "OggS" = OGG_OPUS) and turns interim
+// results off. Audio rules (UNSUPPORTED_ENCODING or BAD_CONFIG with the field otherwise):
+//  - PCM_S16LE, PCM_F32LE: sample_rate_hz required, 8000 to 48000; channels 0 (= 1) to 8.
+//  - MULAW, ALAW: sample_rate_hz 0 = 8000, else 8000 to 48000; channels 0 (= 1) to 8.
+//  - OGG_OPUS: sample_rate_hz 0 or 8000 to 48000 and channels 0 to 8, both optional (0 = from
+//    the OpusHead); a declared rate must be 48000 or the OpusHead's input rate.
+//  - WAV (Recognize only): the header's rate and channels are used; declared non-zero values
+//    must match the header.
+//  - WEBM_OPUS, FLAC: not supported.
+// Other rates than the model's are resampled with the one libsoxr setting (streaming/resampler.h).
 absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
                                           const ServerConfig& server, const PromptSource& prompt,
                                           bool for_recognize, absl::string_view audio_bytes = {});

@@ -1,14 +1,95 @@
 #include "server/recognize_call.h"
 
+#include <cmath>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "engine/io/wav_reader.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
+#include "streaming/audio_decoder.h"
+#include "streaming/resampler.h"
 
 namespace speechllm::server {
 
+namespace {
+
+absl::Status AudioError(const absl::Status& status) {
+  return WithField(
+      WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
+                                                                  : "AUDIO_DECODE_ERROR"),
+      "audio");
+}
+
+// A WAV file at the header's rate (8000 to 48000 Hz) and channel count, averaged to mono and
+// resampled to `model_rate` by the streaming Resampler. `declared` rate/channels: 0 or the
+// header's.
+absl::StatusOr<std::vector<float>> DecodeWav(absl::string_view bytes,
+                                             const streaming::AudioFormatSpec& declared,
+                                             int model_rate) {
+  auto wav = engine::ParseWav(bytes);
+  if (!wav.ok()) return AudioError(wav.status());
+  if (declared.sample_rate_hz != 0 && declared.sample_rate_hz != wav->sample_rate_hz) {
+    return WithField(WithReason(absl::InvalidArgumentError(
+                                    absl::StrCat("the WAV header says ", wav->sample_rate_hz,
+                                                 " Hz but config.audio.sample_rate_hz declares ",
+                                                 declared.sample_rate_hz, " (0 = use the header)")),
+                                "BAD_CONFIG"),
+                     "config.audio.sample_rate_hz");
+  }
+  if (declared.channels != 0 && declared.channels != wav->num_channels) {
+    return WithField(WithReason(absl::InvalidArgumentError(
+                                    absl::StrCat("the WAV header says ", wav->num_channels,
+                                                 " channel(s) but config.audio.channels declares ",
+                                                 declared.channels, " (0 = use the header)")),
+                                "BAD_CONFIG"),
+                     "config.audio.channels");
+  }
+  if (wav->sample_rate_hz < 8000 || wav->sample_rate_hz > 48000) {
+    return WithField(
+        WithReason(absl::InvalidArgumentError(absl::StrCat(
+                       "WAV at ", wav->sample_rate_hz, " Hz is not supported: 8000 to 48000 Hz")),
+                   "UNSUPPORTED_ENCODING"),
+        "audio");
+  }
+  std::vector<float> mono = wav->Mono();
+  for (size_t i = 0; i < mono.size(); ++i) {
+    if (!std::isfinite(mono[i])) {
+      return AudioError(streaming::NonFiniteAudioError(
+          absl::StrCat("the WAV holds a non-finite sample (", mono[i], ") at frame ", i)));
+    }
+  }
+  if (wav->sample_rate_hz == model_rate) return mono;
+  auto resampler = streaming::Resampler::Create(wav->sample_rate_hz, model_rate);
+  if (!resampler.ok()) return resampler.status();
+  std::vector<float> samples;
+  if (absl::Status s = (*resampler)->Process(mono, &samples); !s.ok()) return s;
+  if (absl::Status s = (*resampler)->Flush(&samples); !s.ok()) return s;
+  return samples;
+}
+
+// Raw PCM, G.711 or Ogg Opus bytes decoded in one call.
+absl::StatusOr<std::vector<float>> DecodeAudio(absl::string_view bytes,
+                                               const streaming::AudioFormatSpec& format,
+                                               int model_rate) {
+  auto decoder = streaming::AudioDecoder::Create(format, model_rate);
+  if (!decoder.ok()) {
+    return WithField(WithReason(decoder.status(), "UNSUPPORTED_ENCODING"), "config.audio");
+  }
+  std::vector<float> samples;
+  if (absl::Status s = (*decoder)->Decode(bytes, &samples, nullptr); !s.ok()) return AudioError(s);
+  if (absl::Status s = (*decoder)->Finish(&samples); !s.ok()) return AudioError(s);
+  return samples;
+}
+
+}  // namespace
+
 RecognizeCall::RecognizeCall(ServiceContext* context, v1::RecognizeResponse* response)
-    : ctx_(context), response_(response), start_time_(absl::Now()) {}
+    : ctx_(context),
+      response_(response),
+      metrics_(context->metrics, RpcMethod::kRecognize),
+      start_time_(absl::Now()) {}
 
 RecognizeCall* RecognizeCall::Start(ServiceContext* context, const v1::RecognizeRequest* request,
                                     v1::RecognizeResponse* response) {
@@ -16,11 +97,19 @@ RecognizeCall* RecognizeCall::Start(ServiceContext* context, const v1::Recognize
   call->self_ = call;
   auto id = context->registry->Add(call, /*idle_timeout=*/false);
   if (!id.ok()) {
+    call->metrics_.Rejected(id.status().code() == absl::StatusCode::kUnavailable
+                                ? AdmissionReason::kDraining
+                                : AdmissionReason::kMaxStreams);
     call->Finish(id.status());
     return call.get();
   }
   call->registry_id_ = *id;
-  if (absl::Status status = call->Run(*request); !status.ok()) call->Finish(status);
+  call->metrics_.Admitted();
+  absl::Status size = context->config.CheckMessageSize(request->ByteSizeLong());
+  if (!size.ok()) call->metrics_.LimitExceeded(Limit::kMaxReceiveMessageBytes);
+  if (absl::Status status = size.ok() ? call->Run(*request) : size; !status.ok()) {
+    call->Finish(status);
+  }
   return call.get();
 }
 
@@ -38,31 +127,17 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
       ConvertConfig(request.config(), ctx_->config, *ctx_->prompt, /*for_recognize=*/true, bytes);
   if (!setup.ok()) return setup.status();
   const int model_rate = ctx_->log_mel->config().sample_rate_hz;
-  std::vector<float> samples;
-  if (setup->audio_is_wav) {
-    auto wav = engine::ParseWav(bytes);
-    if (!wav.ok()) return WithField(WithReason(wav.status(), "AUDIO_DECODE_ERROR"), "audio");
-    if (wav->sample_rate_hz != model_rate) {
-      return WithField(WithReason(absl::InvalidArgumentError(absl::StrCat(
-                                      "WAV at ", wav->sample_rate_hz,
-                                      " Hz is not supported yet: send ", model_rate, " Hz")),
-                                  "UNSUPPORTED_ENCODING"),
-                       "audio");
-    }
-    samples = wav->Mono();
-  } else {
-    auto decoder = streaming::AudioDecoder::Create(setup->audio, model_rate);
-    if (!decoder.ok()) return WithReason(decoder.status(), "UNSUPPORTED_ENCODING");
-    if (absl::Status s = (*decoder)->Decode(bytes, &samples, nullptr); !s.ok())
-      return WithReason(s, "NON_FINITE_AUDIO");
-    if (absl::Status s = (*decoder)->Finish(&samples); !s.ok())
-      return WithReason(s, "AUDIO_DECODE_ERROR");
-  }
+  absl::StatusOr<std::vector<float>> decoded = setup->audio_is_wav
+                                                   ? DecodeWav(bytes, setup->audio, model_rate)
+                                                   : DecodeAudio(bytes, setup->audio, model_rate);
+  if (!decoded.ok()) return decoded.status();
+  std::vector<float> samples = *std::move(decoded);
   audio_seconds_ = static_cast<double>(samples.size()) / model_rate;
   if (samples.empty())
     return WithField(
         WithReason(absl::InvalidArgumentError("no audio samples"), "AUDIO_DECODE_ERROR"), "audio");
   if (audio_seconds_ > absl::ToDoubleSeconds(ctx_->config.max_recognize_audio)) {
+    metrics_.LimitExceeded(Limit::kMaxRecognizeAudio);
     return WithReason(
         absl::InvalidArgumentError(absl::StrCat(
             audio_seconds_, " s of audio exceeds max_recognize_audio ",
@@ -74,6 +149,7 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
   if (!session.ok()) {
     absl::Status status = session.status();
     if (status.code() == absl::StatusCode::kResourceExhausted) {
+      metrics_.Rejected(AdmissionReason::kKv);
       status = WithRetryDelay(WithReason(status, "KV_BUDGET"), ctx_->config.retry_delay);
     }
     return status;
@@ -84,12 +160,14 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
   }
   ctx_->dispatcher->Register(*session);
   if (absl::Status s = (*session)->AcceptAudio(samples, absl::Now()); !s.ok()) return s;
+  metrics_.Audio(audio_seconds_, absl::Now());
   if (absl::Status s = (*session)->FinishInput(absl::Now()); !s.ok())
     return WithReason(s, "AUDIO_TOO_SHORT");
   return absl::OkStatus();
 }
 
 void RecognizeCall::Send(streaming::SessionEvent event) {
+  metrics_.Event(event);
   if (event.kind != streaming::SessionEvent::Kind::kTranscript || !event.transcript.is_final)
     return;
   absl::MutexLock lock(&mu_);
@@ -102,10 +180,12 @@ void RecognizeCall::Finish(const absl::Status& status) {
   finished_ = true;
   *response_->mutable_audio_duration() = DurationProto(audio_seconds_);
   *response_->mutable_processing() = DurationProto(absl::Now() - start_time_);
+  metrics_.Ended(static_cast<grpc::StatusCode>(static_cast<int>(status.code())));
   ServerUnaryReactor::Finish(ToGrpcStatus(status));
 }
 
 void RecognizeCall::Expire(const absl::Status& status) {
+  metrics_.Expired(status);
   std::shared_ptr<streaming::Session> s;
   {
     absl::MutexLock lock(&mu_);

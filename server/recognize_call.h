@@ -43,6 +43,7 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
   v1::RecognizeResponse* const response_;
   std::shared_ptr<RecognizeCall> self_;
   uint64_t registry_id_ = 0;
+  CallMetrics metrics_;  // internally locked
   absl::Time start_time_;
   double audio_seconds_ = 0;
 

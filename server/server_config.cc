@@ -1,6 +1,7 @@
 #include "server/server_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
 
 namespace speechllm::server {
 
@@ -20,7 +21,27 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError("max_pending_responses must be >= 16");
   if (max_new_tokens < 1 || max_new_tokens > 4096)
     return absl::InvalidArgumentError("max_new_tokens must be in [1, 4096]");
+  if (max_receive_message_bytes > (1 << 30))
+    return absl::InvalidArgumentError("max_receive_message_bytes must be <= 1 GiB");
+  if (tls_cert_path.empty() != tls_key_path.empty())
+    return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
+  if (!tls_client_ca_path.empty() && !tls())
+    return absl::InvalidArgumentError("tls_client_ca needs tls_cert and tls_key");
+  if (!token_file.empty() && !tls()) {
+    return absl::InvalidArgumentError(
+        "token_file needs tls_cert and tls_key: bearer tokens must not travel in plaintext");
+  }
+  if (!health_listen_address.empty() && health_listen_address == listen_address)
+    return absl::InvalidArgumentError("health_listen must differ from listen");
   return absl::OkStatus();
+}
+
+absl::Status ServerConfig::CheckMessageSize(size_t message_bytes) const {
+  if (message_bytes <= static_cast<size_t>(max_receive_message_bytes)) return absl::OkStatus();
+  return WithReason(absl::ResourceExhaustedError(absl::StrCat(
+                        "a message of ", message_bytes, " bytes exceeds max_receive_message_bytes ",
+                        max_receive_message_bytes, ": send smaller messages")),
+                    "MESSAGE_TOO_LARGE");
 }
 
 std::string ServerConfig::ToString() const {
@@ -31,7 +52,13 @@ std::string ServerConfig::ToString() const {
       ", max_buffered_audio_ms=", max_buffered_audio_ms,
       ", max_recognize_audio=", absl::FormatDuration(max_recognize_audio),
       ", drain_grace=", absl::FormatDuration(drain_grace), ", default_chunk_ms=", default_chunk_ms,
-      ", max_new_tokens=", max_new_tokens, ", reflection=", reflection, ")");
+      ", max_new_tokens=", max_new_tokens, ", reflection=", reflection,
+      ", max_receive_message_bytes=", max_receive_message_bytes,
+      ", max_pending_responses=", max_pending_responses,
+      ", metrics_listen=", metrics_listen_address, ", health_listen=", health_listen_address,
+      ", tls=", tls(), ", mtls=", !tls_client_ca_path.empty(), ", auth=", auth_required(),
+      ", auth_exempt_health=", auth_exempt_health,
+      ", auth_exempt_reflection=", auth_exempt_reflection, ")");
 }
 
 }  // namespace speechllm::server

@@ -3,6 +3,7 @@
 #ifndef SPEECHLLM_SERVER_SERVER_CONFIG_H_
 #define SPEECHLLM_SERVER_SERVER_CONFIG_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,9 +14,12 @@ namespace speechllm::server {
 struct ServerConfig {
   std::string listen_address = "127.0.0.1:50051";
   std::string model_name = "qwen2-audio";
-  int max_streams = 64;                      // open StreamingRecognize + Recognize calls
-  int max_chunk_bytes = 64 * 1024;           // one AudioChunk
-  int max_receive_message_bytes = 64 << 20;  // gRPC transport limit (Recognize carries whole files)
+  int max_streams = 64;             // open StreamingRecognize + Recognize calls
+  int max_chunk_bytes = 64 * 1024;  // one AudioChunk
+  // Largest request message (Recognize carries whole files): above it a call ends with
+  // RESOURCE_EXHAUSTED, counted. gRPC's transport refuses messages above twice this (the memory
+  // bound) with the same code before any handler runs, uncounted.
+  int max_receive_message_bytes = 64 << 20;
   absl::Duration idle_timeout = absl::Seconds(30);
   absl::Duration max_stream_duration = absl::Hours(1);
   int max_buffered_audio_ms = 10000;  // per-stream backlog before reads pause
@@ -28,6 +32,22 @@ struct ServerConfig {
   int max_context_chars = 1000;
   int max_phrases = 100;
   bool reflection = true;
+
+  // Operations (README "Running in production").
+  std::string metrics_listen_address;  // empty: no /metrics endpoint
+  std::string health_listen_address;   // empty: none; else plaintext grpc.health.v1 only (probes)
+  std::string tls_cert_path;           // PEM chain; with tls_key_path turns TLS on
+  std::string tls_key_path;
+  std::string tls_client_ca_path;  // PEM; requires and verifies client certificates (mTLS)
+  std::string token_file;          // bearer tokens, one per line; needs TLS
+  bool auth_exempt_health = true;
+  bool auth_exempt_reflection = false;
+
+  int transport_max_receive_message_bytes() const { return 2 * max_receive_message_bytes; }
+  // RESOURCE_EXHAUSTED (reason MESSAGE_TOO_LARGE, no RetryInfo) above max_receive_message_bytes.
+  absl::Status CheckMessageSize(size_t message_bytes) const;
+  bool tls() const { return !tls_cert_path.empty(); }
+  bool auth_required() const { return !token_file.empty(); }
 
   absl::Status Validate() const;
   std::string ToString() const;

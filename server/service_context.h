@@ -1,6 +1,6 @@
 // ServiceContext: what every call handler of the server shares: the configuration, the engine, the
 // output dispatcher, the front end, the tokenizer, the prompt source, the stream registry and the
-// health service. Built by main.cc, which owns every member and outlives all calls; read-only and
+// metrics. Built by main.cc, which owns every member and outlives all calls; read-only and
 // safe on any thread.
 #ifndef SPEECHLLM_SERVER_SERVICE_CONTEXT_H_
 #define SPEECHLLM_SERVER_SERVICE_CONTEXT_H_
@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/model/log_mel.h"
 #include "engine/model/tokenizer/tokenizer.h"
+#include "server/metrics.h"
 #include "server/prompt_source.h"
 #include "server/server_config.h"
 #include "server/stream_registry.h"
@@ -26,6 +27,7 @@ struct ServiceContext {
   const engine::tokenizer::Tokenizer* tokenizer = nullptr;  // null: results carry no text
   const PromptSource* prompt = nullptr;
   StreamRegistry* registry = nullptr;
+  Metrics* metrics = nullptr;  // null: nothing is counted (tests)
   std::atomic<uint64_t> session_counter{0};
 };
 

@@ -32,11 +32,21 @@ grpc::ServerUnaryReactor* SpeechService::GetCapabilities(grpc::CallbackServerCon
   model->set_max_context_tokens(static_cast<uint32_t>(config.text.max_position_embeddings));
   model->set_word_timestamps(false);
   model->set_language_detection(false);
-  response->add_encodings(v1::AudioFormat::PCM_S16LE);
-  response->add_encodings(v1::AudioFormat::PCM_F32LE);
-  response->add_encodings(v1::AudioFormat::WAV);
+  // Raw PCM and G.711 at 8000 to 48000 Hz; OPUS packets in streams only, WAV in Recognize only.
+  // WEBM_OPUS and FLAC are not decoded.
+  for (v1::AudioFormat::Encoding encoding :
+       {v1::AudioFormat::PCM_S16LE, v1::AudioFormat::PCM_F32LE, v1::AudioFormat::MULAW,
+        v1::AudioFormat::ALAW, v1::AudioFormat::OGG_OPUS, v1::AudioFormat::OPUS,
+        v1::AudioFormat::WAV}) {
+    response->add_encodings(encoding);
+  }
+  response->set_min_sample_rate_hz(kMinSampleRateHz);
+  response->set_max_sample_rate_hz(kMaxSampleRateHz);
   *response->mutable_limits() = LimitsProto(ctx_->config);
-  response->set_auth_required(false);
+  response->set_auth_required(ctx_->config.auth_required());
+  if (ctx_->metrics != nullptr) {
+    ctx_->metrics->CallEnded(RpcMethod::kGetCapabilities, grpc::StatusCode::OK);
+  }
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

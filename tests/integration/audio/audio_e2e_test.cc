@@ -1,0 +1,191 @@
+// Audio formats end to end (label integration): the real speechllm-server with the tiny model
+// (tests/integration/server/harness.h), MANUAL endpointing, EXACT finals with token ids, no
+// interim results. The 16 kHz clip as float32 or as two identical channels gives exactly the
+// 16-bit mono (offline) tokens; every other encoding and rate decodes to a full-length final;
+// Recognize takes WAV at any rate and sniffs Ogg Opus; malformed audio is INVALID_ARGUMENT saying
+// what was wrong while a concurrent healthy stream finishes correctly; the client CLI sends Ogg
+// Opus files and encodes WAV or stdin PCM to Opus on the fly.
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/integration/audio/audio_e2e_util.h"
+
+namespace speechllm::itest {
+namespace {
+
+using streaming::audio_test::Sox;
+constexpr char kS16[] = "-t raw -e signed-integer -b 16 -L";
+
+class AudioE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EnsureServer(&server_, {});
+    ASSERT_NE(server_, nullptr);
+  }
+  static void TearDownTestSuite() { StopServerForSuite(&server_); }
+
+  // Streams `bytes` in `format` (chunks of random size, 1..chunk_bytes) and half-closes.
+  static StreamRun Stream(const std::string& bytes, const v1::AudioFormat& format,
+                          int64_t chunk_bytes = 4000) {
+    return StreamOn(server_->stub(), bytes, format, chunk_bytes);
+  }
+
+  static grpc::Status Recognize(const std::string& bytes, const v1::AudioFormat& format,
+                                v1::RecognizeResponse* response) {
+    v1::RecognizeRequest request;
+    *request.mutable_config() = ExactConfig(false, v1::ResultOptions::NONE);
+    *request.mutable_config()->mutable_audio() = format;
+    request.set_audio(bytes);
+    grpc::ClientContext context;
+    return server_->stub()->Recognize(&context, request, response);
+  }
+
+  static double AudioTotal(const StreamRun& run) {
+    for (const auto& r : run.responses()) {
+      if (r.has_summary()) return Seconds(r.summary().audio_total());
+    }
+    return -1;
+  }
+
+  static std::unique_ptr<ServerProcess> server_;
+};
+std::unique_ptr<ServerProcess> AudioE2eTest::server_;
+
+TEST_F(AudioE2eTest, FloatAndIdenticalStereoGiveTheOriginalTranscript) {
+  const std::string s16 = ClipPcm("clip_a");
+  std::string f32, s16_stereo, f32_stereo;
+  for (size_t i = 0; i + 1 < s16.size(); i += 2) {
+    int16_t v;
+    std::memcpy(&v, s16.data() + i, 2);
+    const float f = v / 32768.0f;
+    const std::string fb(reinterpret_cast<const char*>(&f), 4);
+    f32 += fb;
+    f32_stereo += fb + fb;
+    s16_stereo += s16.substr(i, 2) + s16.substr(i, 2);
+  }
+  // Chunks are cut with AudioChunk message boundaries inside samples and frames (Stream()).
+  for (const auto& [name, bytes, format] :
+       {std::make_tuple("s16 mono", s16, Format(v1::AudioFormat::PCM_S16LE, 16000, 1)),
+        std::make_tuple("f32 mono", f32, Format(v1::AudioFormat::PCM_F32LE, 16000, 1)),
+        std::make_tuple("s16 stereo", s16_stereo, Format(v1::AudioFormat::PCM_S16LE, 16000, 2)),
+        std::make_tuple("f32 stereo", f32_stereo, Format(v1::AudioFormat::PCM_F32LE, 16000, 2))}) {
+    const StreamRun run = Stream(bytes, format);
+    std::printf("%-10s %7zu bytes: %s, final %s\n", name, bytes.size(),
+                Describe(run.status).c_str(), Ids(FinalTokenIds(run.responses())).c_str());
+    ExpectMatchesOffline(run, "clip_a", name);
+  }
+}
+
+struct Converted {
+  std::string name;
+  std::string bytes;
+  v1::AudioFormat format;
+  bool resampled;  // the server resamples it to 16 kHz
+};
+
+std::vector<Converted> ConvertedClips() {
+  const std::string a = ClipPath("clip_a");
+  const std::string aa = a + " " + a + " -M";
+  const std::string wav48 = ScratchDir() + "/a48_stereo.wav";
+  WriteFile(wav48, Sox(aa, "-r 48000 -b 16 -t wav", "a48.wav"));
+  using F = v1::AudioFormat;
+  return {
+      {"pcm_s16_8k", Sox(a, absl::StrCat("-r 8000 ", kS16), "8k"), Format(F::PCM_S16LE, 8000, 1),
+       true},
+      {"pcm_s16_22050", Sox(a, absl::StrCat("-r 22050 ", kS16), "22k"),
+       Format(F::PCM_S16LE, 22050, 1), true},
+      {"pcm_s16_44100", Sox(a, absl::StrCat("-r 44100 ", kS16), "44k"),
+       Format(F::PCM_S16LE, 44100, 1), true},
+      {"pcm_s16_48k_st", Sox(aa, absl::StrCat("-r 48000 ", kS16), "48k"),
+       Format(F::PCM_S16LE, 48000, 2), true},
+      {"pcm_f32_44100", Sox(a, "-r 44100 -t raw -e floating-point -b 32 -L", "f44"),
+       Format(F::PCM_F32LE, 44100, 1), true},
+      {"mulaw_8k", Sox(a, "-r 8000 -t raw -e mu-law -b 8", "ul"), Format(F::MULAW, 0, 0), true},
+      {"alaw_8k", Sox(a, "-r 8000 -t raw -e a-law -b 8", "al"), Format(F::ALAW, 8000, 1), true},
+      {"ogg_opus_16k", streaming::audio_test::OpusEnc(a, "", "a.opus"), Format(F::OGG_OPUS, 0, 0),
+       false},
+      {"ogg_opus_48k_st", streaming::audio_test::OpusEnc(wav48, "--bitrate 48", "a48.opus"),
+       Format(F::OGG_OPUS, 48000, 2), false},
+  };
+}
+
+TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
+  const std::vector<int64_t> offline = OfflineTokens("clip_a");
+  for (const Converted& c : ConvertedClips()) {
+    ASSERT_FALSE(c.bytes.empty()) << c.name;
+    const StreamRun run = Stream(c.bytes, c.format);
+    const std::vector<int64_t> streamed = FinalTokenIds(run.responses());
+    v1::RecognizeResponse unary;
+    const grpc::Status status = Recognize(c.bytes, c.format, &unary);
+    std::vector<int64_t> recognized;
+    for (const auto& result : unary.results())
+      recognized.insert(recognized.end(), result.token_ids().begin(), result.token_ids().end());
+    int same_as_offline = 0;
+    for (size_t i = 0; i < std::min(streamed.size(), offline.size()); ++i)
+      same_as_offline += streamed[i] == offline[i];
+    std::printf(
+        "%-16s %7zu bytes: stream %s, audio %.4f s, %d/24 tokens as 16 kHz offline; "
+        "Recognize %s, same tokens: %s\n  stream %s\n",
+        c.name.c_str(), c.bytes.size(), Describe(run.status).c_str(), AudioTotal(run),
+        same_as_offline, Describe(status).c_str(), recognized == streamed ? "yes" : "no",
+        Ids(streamed).c_str());
+    EXPECT_TRUE(run.status.ok()) << c.name << ": " << Describe(run.status);
+    EXPECT_EQ(CountFinals(run.responses()), 1) << c.name;
+    EXPECT_EQ(streamed.size(), 24u) << c.name;
+    // Resampled streams include the resampler's tail (AudioDecoder::Finish): within a sample or two.
+    EXPECT_NEAR(AudioTotal(run), 3.37, c.resampled ? 0.002 : 0.0005) << c.name;
+    EXPECT_TRUE(status.ok()) << c.name << ": " << Describe(status);
+    EXPECT_NEAR(Seconds(unary.audio_duration()), 3.37, 0.005) << c.name;
+    if (!c.resampled) {
+      EXPECT_EQ(Ids(recognized), Ids(streamed)) << c.name;
+    }
+  }
+}
+
+TEST_F(AudioE2eTest, RecognizeTakesWavAtAnyRateAndSniffsContainers) {
+  const std::string a = ClipPath("clip_a");
+  v1::RecognizeResponse response;
+  const v1::AudioFormat sniff = Format(v1::AudioFormat::ENCODING_UNSPECIFIED, 0, 0);
+  ASSERT_TRUE(Recognize(ClipWavBytes("clip_a"), sniff, &response).ok());
+  ASSERT_EQ(response.results_size(), 1);
+  EXPECT_EQ(Ids({response.results(0).token_ids().begin(), response.results(0).token_ids().end()}),
+            Ids(OfflineTokens("clip_a")));
+  for (const auto& [name, bytes] :
+       {std::make_pair("wav 44.1k stereo", Sox(a, "-r 44100 -c 2 -t wav", "w44.wav")),
+        std::make_pair("wav 8k f32", Sox(a, "-r 8000 -e floating-point -b 32 -t wav", "w8.wav")),
+        std::make_pair("ogg opus", streaming::audio_test::OpusEnc(a, "", "r.opus"))}) {
+    response.Clear();
+    const grpc::Status status = Recognize(bytes, sniff, &response);
+    std::printf("%s: %s, %d results, %.4f s\n", name, Describe(status).c_str(),
+                response.results_size(), Seconds(response.audio_duration()));
+    EXPECT_TRUE(status.ok()) << name << ": " << Describe(status);
+    EXPECT_EQ(response.results_size(), 1) << name;
+  }
+  const std::string wav44 = Sox(a, "-r 44100 -t wav", "m44.wav");
+  grpc::Status status = Recognize(wav44, Format(v1::AudioFormat::WAV, 16000, 0), &response);
+  std::printf("declared 16000 for a 44100 Hz WAV: %s\n", Describe(status).c_str());
+  ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+  EXPECT_NE(status.error_message().find("header says 44100 Hz"), std::string::npos);
+  status = Recognize("not audio at all", sniff, &response);
+  std::printf("unknown bytes: %s\n", Describe(status).c_str());
+  ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "UNSUPPORTED_ENCODING");
+}
+
+TEST_F(AudioE2eTest, GetCapabilitiesListsTheEncodings) {
+  v1::Capabilities capabilities;
+  grpc::ClientContext context;
+  ASSERT_TRUE(server_->stub()->GetCapabilities(&context, {}, &capabilities).ok());
+  std::string listed;
+  for (int e : capabilities.encodings())
+    listed += v1::AudioFormat::Encoding_Name(static_cast<v1::AudioFormat::Encoding>(e)) + " ";
+  std::printf("encodings: %s\n", listed.c_str());
+  EXPECT_EQ(listed, "PCM_S16LE PCM_F32LE MULAW ALAW OGG_OPUS OPUS WAV ");
+  EXPECT_EQ(capabilities.min_sample_rate_hz(), 8000);
+  EXPECT_EQ(capabilities.max_sample_rate_hz(), 48000);
+}
+
+}  // namespace
+}  // namespace speechllm::itest

@@ -1,0 +1,155 @@
+// Malformed audio end to end (label integration): a truncated Ogg page, a corrupt Opus packet
+// behind a valid CRC, a corrupted page, an odd byte count for 16-bit PCM, NaN and infinite floats
+// and an undeclared sample rate each end their stream with INVALID_ARGUMENT saying what was
+// wrong; unsupported encodings and rates are refused at the config; a healthy stream on the same
+// server meanwhile finishes with the offline tokens. Also the client CLI with Ogg Opus files and
+// `--encode opus` from a WAV and from stdin.
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "tests/integration/audio/audio_e2e_util.h"
+
+namespace speechllm::itest {
+namespace {
+
+using streaming::audio_test::OpusEnc;
+using streaming::audio_test::Sox;
+using F = v1::AudioFormat;
+
+class AudioErrorsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EnsureServer(&server_, {});
+    ASSERT_NE(server_, nullptr);
+  }
+  static void TearDownTestSuite() { StopServerForSuite(&server_); }
+  static std::unique_ptr<ServerProcess> server_;
+};
+std::unique_ptr<ServerProcess> AudioErrorsE2eTest::server_;
+
+std::string Floats(size_t n, size_t bad_at, float bad) {
+  std::vector<float> values(n, 0.01f);
+  values[bad_at] = bad;
+  return std::string(reinterpret_cast<const char*>(values.data()), n * 4);
+}
+
+struct BadCase {
+  std::string name;
+  std::string bytes;
+  v1::AudioFormat format;
+  std::string message;  // expected in the status message
+  std::string reason;   // expected ErrorInfo.reason; "" = printed only (see the report)
+};
+
+TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFinishes) {
+  const std::string opus = OpusEnc(ClipPath("clip_a"), "", "a.opus");
+  ASSERT_FALSE(opus.empty());
+  const std::vector<size_t> pages = [&] {
+    std::vector<size_t> starts;
+    for (size_t at = opus.find("OggS"); at != std::string::npos; at = opus.find("OggS", at + 1))
+      starts.push_back(at);
+    return starts;
+  }();
+  ASSERT_GT(pages.size(), 4u);
+  std::string crc = opus;
+  crc[pages[3] + 40] ^= 0x10;
+  const std::string corrupt_packet =
+      streaming::audio_test::Remux(opus, [](std::vector<std::string>* packets) {
+        (*packets)[10] = std::string("\x03\x00", 2);  // code 3, zero frames (RFC 6716 3.2.5)
+      });
+  const std::vector<BadCase> cases = {
+      {"odd byte count", ClipPcm("clip_a").substr(0, 3201), Format(F::PCM_S16LE, 16000, 1),
+       "1 bytes of an incomplete 2-byte sample frame", "AUDIO_DECODE_ERROR"},
+      {"NaN float", Floats(4000, 2500, std::numeric_limits<float>::quiet_NaN()),
+       Format(F::PCM_F32LE, 16000, 1), "non-finite sample (nan) in sample frame 2500",
+       "NON_FINITE_AUDIO"},
+      {"infinite float", Floats(4000, 10, std::numeric_limits<float>::infinity()),
+       Format(F::PCM_F32LE, 44100, 1), "non-finite sample (inf)", "NON_FINITE_AUDIO"},
+      {"truncated Ogg page", opus.substr(0, opus.size() - 7), Format(F::OGG_OPUS, 0, 0),
+       "ends inside a page", "AUDIO_DECODE_ERROR"},
+      {"corrupted Ogg page", crc, Format(F::OGG_OPUS, 0, 0), "CRC mismatch", ""},
+      {"corrupt Opus packet", corrupt_packet, Format(F::OGG_OPUS, 0, 0),
+       "corrupt Opus packet 9 (2 bytes)", ""},
+      {"undeclared rate", opus, Format(F::OGG_OPUS, 22050, 0),
+       "input sample rate is 16000 Hz but the config declared audio.sample_rate_hz 22050", ""},
+      {"WEBM_OPUS", "", Format(F::WEBM_OPUS, 0, 0), "WEBM_OPUS is not supported",
+       "UNSUPPORTED_ENCODING"},
+      {"FLAC", "", Format(F::FLAC, 0, 0), "FLAC is not supported", "UNSUPPORTED_ENCODING"},
+      {"WAV streamed", "", Format(F::WAV, 0, 0), "not supported by StreamingRecognize",
+       "UNSUPPORTED_ENCODING"},
+      {"no encoding", "", Format(F::ENCODING_UNSPECIFIED, 0, 0), "must be declared",
+       "UNSUPPORTED_ENCODING"},
+      {"PCM rate 96000", "", Format(F::PCM_S16LE, 96000, 1), "96000 is outside 8000 to 48000",
+       "BAD_CONFIG"},
+      {"PCM rate unset", "", Format(F::PCM_F32LE, 0, 1), "must be set for raw PCM", "BAD_CONFIG"},
+      {"9 channels", "", Format(F::MULAW, 8000, 9), "9 is outside 1 to 8", "BAD_CONFIG"},
+  };
+  HealthyStream healthy(server_->stub());
+  for (const BadCase& c : cases) {
+    const StreamRun run = StreamOn(server_->stub(), c.bytes, c.format, 3000);
+    std::printf("%-20s -> %s\n", c.name.c_str(), Describe(run.status).c_str());
+    EXPECT_EQ(run.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+    EXPECT_NE(run.status.error_message().find(c.message), std::string::npos)
+        << c.name << ": " << run.status.error_message();
+    if (!c.reason.empty()) {
+      EXPECT_EQ(ParseDetails(run.status).reason, c.reason) << c.name;
+    }
+  }
+  healthy.Finish("malformed audio on other streams");
+}
+
+// The token ids of the client's "tokens:" line, or empty.
+std::vector<std::string> ClientTokens(const ProcessResult& r) {
+  const size_t at = r.out.find("tokens: ");
+  if (at == std::string::npos) return {};
+  const std::string line = r.out.substr(at + 8, r.out.find('\n', at) - at - 8);
+  return absl::StrSplit(line, ' ', absl::SkipEmpty());
+}
+
+TEST_F(AudioErrorsE2eTest, ClientSendsOggOpusFilesAndEncodesOpusOnTheFly) {
+  const std::string dir = ScratchDir();
+  const std::string a = ClipPath("clip_a");
+  WriteFile(dir + "/a.opus", OpusEnc(a, "", "c.opus"));
+  WriteFile(dir + "/a44.wav", Sox(a, "-r 44100 -c 2 -t wav", "c44.wav"));
+  WriteFile(dir + "/a48.raw", Sox(a, "-r 48000 -c 2 -t raw -e signed-integer -b 16 -L", "c48"));
+  const std::vector<std::string> common = {SPEECHLLM_TEST_CLIENT_BIN,
+                                           "--server=" + server_->address(),
+                                           "--fast",
+                                           "--no_interim",
+                                           "--token_ids",
+                                           "--endpointing=manual"};
+  for (const auto& [name, flags, stdin_path] :
+       {std::make_tuple("--file a.opus", std::vector<std::string>{"--file=" + dir + "/a.opus"},
+                        std::string("/dev/null")),
+        std::make_tuple("--wav 44.1k stereo --encode opus",
+                        std::vector<std::string>{"--wav=" + dir + "/a44.wav", "--encode=opus"},
+                        std::string("/dev/null")),
+        std::make_tuple("--file a44.wav", std::vector<std::string>{"--file=" + dir + "/a44.wav"},
+                        std::string("/dev/null")),
+        std::make_tuple("stdin 48k stereo --encode opus",
+                        std::vector<std::string>{"--stdin_pcm=48000", "--stdin_channels=2",
+                                                 "--encode=opus", "--chunk_ms=40"},
+                        dir + "/a48.raw"),
+        std::make_tuple("stdin 48k stereo PCM",
+                        std::vector<std::string>{"--stdin_pcm=48000", "--stdin_channels=2"},
+                        dir + "/a48.raw"),
+        std::make_tuple("--file a.opus --recognize",
+                        std::vector<std::string>{"--file=" + dir + "/a.opus", "--recognize"},
+                        std::string("/dev/null"))}) {
+    std::vector<std::string> argv = common;
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const ProcessResult r = RunProcess(argv, stdin_path, absl::Seconds(60));
+    const std::vector<std::string> tokens = ClientTokens(r);
+    std::printf("%-34s exit %d, %zu tokens: %s\n", name, r.exit_code, tokens.size(),
+                absl::StrJoin(tokens, " ").c_str());
+    EXPECT_EQ(r.exit_code, 0) << name << "\n" << r.err;
+    EXPECT_EQ(tokens.size(), 24u) << name << "\n" << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace speechllm::itest

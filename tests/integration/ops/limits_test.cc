@@ -1,0 +1,311 @@
+// Every server limit on the real speechllm-server (label integration): each produces its documented
+// status (API.md 3, README "Running in production") and increments its metric, read from /metrics
+// before and after. One server per test, started with the limit set low.
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/pcm_source.h"
+#include "gmock/gmock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
+#include "tests/integration/ops/ops_harness.h"
+
+namespace speechllm::opstest {
+namespace {
+
+using ::testing::HasSubstr;
+
+// ErrorInfo.reason and whether RetryInfo is present, from grpc-status-details-bin.
+struct Details {
+  std::string reason;
+  bool retry_info = false;
+};
+Details DetailsOf(const grpc::Status& status) {
+  Details details;
+  google::rpc::Status rpc_status;
+  if (!rpc_status.ParseFromString(status.error_details())) return details;
+  for (const auto& any : rpc_status.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) details.reason = info.reason();
+    if (any.Is<google::rpc::RetryInfo>()) details.retry_info = true;
+  }
+  return details;
+}
+
+std::string Limit(const std::string& name) {
+  return absl::StrCat("speechllm_limit_exceeded_total{limit=\"", name, "\"}");
+}
+std::string Calls(const std::string& method, const std::string& code) {
+  return absl::StrCat("speechllm_requests_total{code=\"", code, "\",method=\"", method, "\"}");
+}
+
+class OpsLimits : public ::testing::Test {
+ protected:
+  void StartServer(const std::vector<std::string>& flags) {
+    auto server = ServerProcess::Start(flags);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::StreamingSpeech::NewStub(channel_);
+    auto before = Scrape(server_->metrics_port());
+    ASSERT_TRUE(before.ok()) << before.status();
+    before_ = *before;
+  }
+  // The increase of `series` since StartServer, printed.
+  double Delta(const std::string& series) {
+    auto after = Scrape(server_->metrics_port());
+    EXPECT_TRUE(after.ok()) << after.status();
+    if (!after.ok()) return -1;
+    const double delta = Value(*after, series) - Value(before_, series);
+    std::cout << "  " << series << ": " << Value(before_, series) << " -> " << Value(*after, series)
+              << "\n";
+    return delta;
+  }
+  client::StreamingClientOptions Options(bool realtime) {
+    client::StreamingClientOptions options;
+    options.realtime = realtime;
+    options.config.mutable_audio()->set_encoding(v1::AudioFormat::PCM_S16LE);
+    options.config.mutable_audio()->set_sample_rate_hz(16000);
+    options.config.mutable_audio()->set_channels(1);
+    options.deadline = absl::Seconds(120);
+    return options;
+  }
+  static std::string ClipBytes() {
+    auto audio = client::ReadWavAsPcm(ClipPath());
+    return audio.ok() ? audio->data : std::string();
+  }
+  void TearDown() override {
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Stop(), 0) << server_->Log();
+    }
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::StreamingSpeech::Stub> stub_;
+  MetricSamples before_;
+};
+
+TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
+  StartServer({"--max_streams=2"});
+  std::vector<std::unique_ptr<client::StreamingClient>> open;
+  for (int i = 0; i < 2; ++i) {
+    open.push_back(std::make_unique<client::StreamingClient>(stub_.get(), Options(true)));
+    ASSERT_TRUE(open.back()->Start().ok());
+    ASSERT_TRUE(open.back()->SendAudio(ClipBytes()).ok());
+  }
+  for (auto& stream : open) {  // both admitted: SessionStarted arrived
+    for (int i = 0; i < 200 && stream->responses().empty(); ++i)
+      absl::SleepFor(absl::Milliseconds(10));
+    ASSERT_FALSE(stream->responses().empty());
+  }
+  client::StreamingClient third(stub_.get(), Options(false));
+  ASSERT_TRUE(third.Start().ok());
+  const grpc::Status status = third.Await();
+  for (auto& stream : open) {
+    (void)stream->CloseSend();
+    EXPECT_TRUE(stream->Await().ok());
+  }
+  const Details details = DetailsOf(status);
+  std::cout << "third stream at max_streams=2: code " << status.error_code() << " reason "
+            << details.reason << " retry_info " << details.retry_info << " \""
+            << status.error_message() << "\"\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(details.reason, "MAX_STREAMS");
+  EXPECT_TRUE(details.retry_info);
+  EXPECT_EQ(Delta(Limit("max_streams")), 1);
+  EXPECT_EQ(Delta(R"(speechllm_admission_rejections_total{reason="max_streams"})"), 1);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "RESOURCE_EXHAUSTED")), 1);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "OK")), 2);
+}
+
+TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
+  // 1 MiB of KV cache holds the worst case of one stream of the tiny model, not two.
+  StartServer({"--kv_cache_mb=1"});
+  client::StreamingClient first(stub_.get(), Options(true));
+  ASSERT_TRUE(first.Start().ok());
+  ASSERT_TRUE(first.SendAudio(ClipBytes()).ok());
+  for (int i = 0; i < 200 && first.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_FALSE(first.responses().empty()) << "the first stream was not admitted";
+  client::StreamingClient second(stub_.get(), Options(false));
+  ASSERT_TRUE(second.Start().ok());
+  const grpc::Status status = second.Await();
+  (void)first.CloseSend();
+  EXPECT_TRUE(first.Await().ok());
+  const Details details = DetailsOf(status);
+  std::cout << "second stream with 1 MiB of KV cache: code " << status.error_code() << " reason "
+            << details.reason << " retry_info " << details.retry_info << " \""
+            << status.error_message() << "\"\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(details.reason, "KV_BUDGET");
+  EXPECT_TRUE(details.retry_info);
+  EXPECT_EQ(Delta(Limit("kv_budget")), 1);
+  EXPECT_EQ(Delta(R"(speechllm_admission_rejections_total{reason="kv"})"), 1);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "RESOURCE_EXHAUSTED")), 1);
+}
+
+TEST_F(OpsLimits, OversizedChunkIsInvalidArgument) {
+  StartServer({"--max_chunk_bytes=4096"});
+  client::StreamingClientOptions options = Options(false);
+  options.chunk_bytes = 8192;
+  client::StreamingClient stream(stub_.get(), options);
+  ASSERT_TRUE(stream.Start().ok());
+  ASSERT_TRUE(stream.SendAudio(ClipBytes()).ok());
+  (void)stream.CloseSend();
+  const grpc::Status status = stream.Await();
+  std::cout << "8192-byte chunk at max_chunk_bytes=4096: code " << status.error_code() << " reason "
+            << DetailsOf(status).reason << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(status).reason, "CHUNK_TOO_LARGE");
+  EXPECT_EQ(Delta(Limit("max_chunk_bytes")), 1);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "INVALID_ARGUMENT")), 1);
+}
+
+TEST_F(OpsLimits, IdleStreamIsOutOfRange) {
+  StartServer({"--idle_timeout_s=1"});
+  client::StreamingClient stream(stub_.get(), Options(false));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(stream.Start().ok());
+  const grpc::Status status = stream.Await();  // the config, then silence
+  const absl::Duration waited = absl::Now() - start;
+  std::cout << "idle stream at idle_timeout_s=1: code " << status.error_code() << " reason "
+            << DetailsOf(status).reason << " after " << waited << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(DetailsOf(status).reason, "IDLE_TIMEOUT");
+  EXPECT_GE(waited, absl::Seconds(1));
+  EXPECT_LT(waited, absl::Seconds(5));
+  EXPECT_EQ(Delta(Limit("idle_timeout")), 1);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "OUT_OF_RANGE")), 1);
+}
+
+TEST_F(OpsLimits, LongStreamIsOutOfRange) {
+  StartServer({"--max_stream_duration_s=2", "--idle_timeout_s=30"});
+  client::StreamingClient stream(stub_.get(), Options(false));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(stream.Start().ok());
+  while (!stream.WaitForDone(absl::Milliseconds(200))) (void)stream.KeepAlive();
+  const grpc::Status status = stream.Await();
+  const absl::Duration waited = absl::Now() - start;
+  std::cout << "stream kept alive at max_stream_duration_s=2: code " << status.error_code()
+            << " reason " << DetailsOf(status).reason << " after " << waited << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(DetailsOf(status).reason, "MAX_DURATION");
+  EXPECT_GE(waited, absl::Seconds(2));
+  EXPECT_LT(waited, absl::Seconds(6));
+  EXPECT_EQ(Delta(Limit("max_stream_duration")), 1);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "OUT_OF_RANGE")), 1);
+}
+
+TEST_F(OpsLimits, BufferedAudioPausesReadingWithFlowControl) {
+  // 40 ms encoder chunks: many engine updates per second of audio, so the engine falls behind a
+  // client that sends 13.5 s at once.
+  StartServer({"--max_buffered_audio_ms=1000", "--chunk_ms=40"});
+  client::StreamingClientOptions options = Options(false);
+  options.config.mutable_results()->set_interim_results(true);  // chunks go to the engine
+  client::StreamingClient stream(stub_.get(), options);
+  ASSERT_TRUE(stream.Start().ok());
+  const std::string clip = ClipBytes();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(stream.SendAudio(clip).ok());
+  (void)stream.CloseSend();
+  const grpc::Status status = stream.Await();
+  int flow_control = 0;
+  for (const auto& record : stream.responses()) {
+    if (record.response.has_warning() &&
+        record.response.warning().code() == v1::Warning::FLOW_CONTROL) {
+      ++flow_control;
+    }
+  }
+  std::cout << "13.5 s sent at once, max_buffered_audio_ms=1000: code " << status.error_code()
+            << ", FLOW_CONTROL warnings " << flow_control << "\n";
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(flow_control, 1);
+  EXPECT_GE(Delta(Limit("max_buffered_audio")), 1);
+  EXPECT_EQ(Delta(R"(speechllm_warnings_total{code="FLOW_CONTROL"})"), 1);
+}
+
+TEST_F(OpsLimits, ClientNotReadingIsResourceExhausted) {
+  StartServer({"--max_pending_responses=16"});
+  client::StreamingClient stream(stub_.get(), Options(false));
+  stream.PauseReads();
+  ASSERT_TRUE(stream.Start().ok());
+  // Every Flush is answered (an empty final and END_OF_UTTERANCE): the answers fill the HTTP/2
+  // window, then the server's queue.
+  int flushes = 0;
+  double hits = 0;
+  while (flushes < 100000 && hits == 0) {
+    for (int i = 0; i < 2000; ++i, ++flushes) (void)stream.Flush();
+    for (int i = 0; i < 20 && hits == 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      auto now = Scrape(server_->metrics_port());
+      ASSERT_TRUE(now.ok());
+      hits = Value(*now, Limit("max_pending_responses"));
+    }
+  }
+  stream.ResumeReads();
+  const grpc::Status status = stream.Await();
+  std::cout << "client not reading after " << flushes << " flushes, max_pending_responses=16: code "
+            << status.error_code() << " reason " << DetailsOf(status).reason << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(DetailsOf(status).reason, "QUEUE_FULL");
+  EXPECT_EQ(Delta(Limit("max_pending_responses")), 1);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "RESOURCE_EXHAUSTED")), 1);
+}
+
+TEST_F(OpsLimits, MessageAboveReceiveLimitIsResourceExhausted) {
+  StartServer({"--max_receive_message_bytes=1048576"});
+  // A 1.5 MiB message is refused by the server (counted); a 3 MiB one, above twice the limit, by
+  // gRPC's transport before any handler runs (same code, not countable).
+  auto stream_with = [&](size_t bytes) {
+    client::StreamingClient stream(stub_.get(), Options(false));
+    EXPECT_TRUE(stream.Start().ok());
+    v1::StreamingRecognizeRequest big;
+    big.mutable_audio()->set_data(std::string(bytes, '\0'));
+    EXPECT_TRUE(stream.SendRaw(big).ok());
+    (void)stream.CloseSend();
+    return stream.Await();
+  };
+  const grpc::Status status = stream_with(3 << 19);
+  grpc::ClientContext context;
+  v1::RecognizeRequest request;
+  request.set_audio(std::string(3 << 19, '\0'));
+  v1::RecognizeResponse response;
+  const grpc::Status recognize = stub_->Recognize(&context, request, &response);
+  const grpc::Status transport = stream_with(3 << 20);
+  std::cout << "1.5 MiB messages at max_receive_message_bytes=1 MiB: stream code "
+            << status.error_code() << " reason " << DetailsOf(status).reason << " retry_info "
+            << DetailsOf(status).retry_info << "; Recognize code " << recognize.error_code()
+            << " reason " << DetailsOf(recognize).reason << "; 3 MiB: code "
+            << transport.error_code() << " \"" << transport.error_message() << "\"\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(DetailsOf(status).reason, "MESSAGE_TOO_LARGE");
+  EXPECT_FALSE(DetailsOf(status).retry_info);
+  EXPECT_EQ(recognize.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(DetailsOf(recognize).reason, "MESSAGE_TOO_LARGE");
+  EXPECT_EQ(transport.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_FALSE(DetailsOf(transport).retry_info);
+  EXPECT_EQ(Delta(Limit("max_receive_message_bytes")), 2);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "RESOURCE_EXHAUSTED")), 1);
+  EXPECT_EQ(Delta(Calls("Recognize", "RESOURCE_EXHAUSTED")), 1);
+}
+
+TEST_F(OpsLimits, LongRecognizeAudioIsInvalidArgument) {
+  StartServer({"--max_recognize_audio_s=1"});
+  grpc::ClientContext context;
+  v1::RecognizeRequest request;
+  request.mutable_config()->mutable_audio()->set_encoding(v1::AudioFormat::WAV);
+  request.set_audio(ReadFileOrEmpty(ClipPath()));
+  v1::RecognizeResponse response;
+  const absl::Time start = absl::Now();
+  const grpc::Status status = stub_->Recognize(&context, request, &response);
+  std::cout << "3.37 s Recognize at max_recognize_audio_s=1: code " << status.error_code()
+            << " reason " << DetailsOf(status).reason << " after " << absl::Now() - start << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(status).reason, "AUDIO_TOO_LONG");
+  EXPECT_EQ(Delta(Limit("max_recognize_audio")), 1);
+  EXPECT_EQ(Delta(Calls("Recognize", "INVALID_ARGUMENT")), 1);
+}
+
+}  // namespace
+}  // namespace speechllm::opstest

@@ -1,0 +1,133 @@
+// The metrics endpoint end to end (label integration): the real speechllm-server streams the golden
+// clip; its /metrics passes `promtool check metrics`; a real Prometheus server on loopback scrapes
+// it every second and its query for the audio seconds received returns the clip's duration.
+#include <signal.h>
+
+#include <cmath>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/ops/ops_harness.h"
+
+namespace speechllm::opstest {
+namespace {
+
+// The value of the first series of an instant query, or NOT_FOUND while there is none.
+absl::StatusOr<double> QueryPrometheus(int port, const std::string& promql) {
+  auto body = HttpGet(port, "/api/v1/query?query=" + UrlEncode(promql));
+  if (!body.ok()) return body.status();
+  const nlohmann::json answer = nlohmann::json::parse(*body, nullptr, false);
+  if (answer.is_discarded() || answer.value("status", "") != "success") {
+    return absl::InternalError("bad answer to " + promql + ": " + *body);
+  }
+  const nlohmann::json& result = answer["data"]["result"];
+  if (!result.is_array() || result.empty()) return absl::NotFoundError("no series yet");
+  return std::stod(result[0]["value"][1].get<std::string>());
+}
+
+TEST(OpsMetrics, PromtoolAndPrometheusSeeTheStreamedAudio) {
+  auto promtool = RequireTool("promtool", "prometheus");
+  ASSERT_TRUE(promtool.ok()) << promtool.status();
+  auto prometheus = RequireTool("prometheus", "prometheus");
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+
+  auto server = ServerProcess::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::StreamingSpeech::NewStub(channel);
+  const double clip_seconds = ClipSeconds();
+  ASSERT_NEAR(clip_seconds, 3.37, 0.01);
+
+  // Real time, so that partials (first-partial latency) and lag samples exist.
+  const grpc::Status status = StreamClip(stub.get(), /*realtime=*/true);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // promtool lints and parses the exposition.
+  auto text = HttpGet((*server)->metrics_port(), "/metrics");
+  ASSERT_TRUE(text.ok()) << text.status();
+  const std::string metrics_file = ScratchDir() + "/metrics.txt";
+  ASSERT_TRUE(WriteTextFile(metrics_file, *text));
+  const ProcessResult check = RunProcess({*promtool, "check", "metrics"}, metrics_file);
+  EXPECT_EQ(check.exit_code, 0) << "promtool check metrics:\n" << check.out << check.err;
+  std::cout << "promtool check metrics: exit " << check.exit_code << ", " << text->size()
+            << " bytes of exposition\n";
+
+  auto samples = ParseMetrics(*text);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  const double received = Value(*samples, "speechllm_audio_seconds_total");
+  const double processed = Value(*samples, "speechllm_audio_processed_seconds_total");
+  std::cout << "scraped: audio received " << received << " s, processed " << processed
+            << " s, clip " << clip_seconds << " s\n";
+  EXPECT_NEAR(received, clip_seconds, 0.005);
+  EXPECT_GT(processed, 0.5 * clip_seconds);
+  EXPECT_LE(processed, received + 0.005);
+  EXPECT_EQ(Value(*samples, R"(speechllm_requests_total{code="OK",method="StreamingRecognize"})"),
+            1);
+  EXPECT_EQ(Value(*samples, "speechllm_streams_active"), 0);
+  EXPECT_EQ(Value(*samples, R"(speechllm_build_info{version="0.1.0"})"), 1);
+  EXPECT_GE(Value(*samples, "speechllm_first_partial_latency_seconds_count"), 1);
+  EXPECT_EQ(Value(*samples, "speechllm_final_latency_seconds_count"), 1);
+  EXPECT_GE(Value(*samples, "speechllm_stream_lag_seconds_count"), 1);
+  EXPECT_GE(Value(*samples, "speechllm_engine_step_duration_seconds_count"), 1);
+  EXPECT_GE(Value(*samples, "speechllm_engine_step_sequences_count"), 1);
+  EXPECT_GE(Value(*samples, "speechllm_tokens_generated_total"), 24);
+  EXPECT_GT(Value(*samples, "speechllm_encoder_tokens_total"), 0);
+  EXPECT_GT(Value(*samples, "speechllm_prefill_tokens_total"), 0);
+  EXPECT_GT(Value(*samples, "speechllm_kv_cache_blocks_capacity"), 0);
+  EXPECT_GT(Value(*samples, "speechllm_kv_cache_blocks_peak"), 0);
+  std::cout << "scraped: tokens " << Value(*samples, "speechllm_tokens_generated_total")
+            << ", engine steps " << Value(*samples, "speechllm_engine_steps_total")
+            << ", encoder tokens " << Value(*samples, "speechllm_encoder_tokens_total")
+            << ", prefill tokens " << Value(*samples, "speechllm_prefill_tokens_total")
+            << ", first partials "
+            << Value(*samples, "speechllm_first_partial_latency_seconds_count") << " (sum "
+            << Value(*samples, "speechllm_first_partial_latency_seconds_sum") << " s), finals "
+            << Value(*samples, "speechllm_final_latency_seconds_count") << " (sum "
+            << Value(*samples, "speechllm_final_latency_seconds_sum") << " s)\n";
+
+  // A real Prometheus scrapes the endpoint every second.
+  const int prometheus_port = FreeLoopbackPort();
+  ASSERT_GT(prometheus_port, 0);
+  const std::string config = ScratchDir() + "/prometheus.yml";
+  ASSERT_TRUE(WriteTextFile(
+      config, absl::StrCat("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                           "scrape_configs:\n  - job_name: speechllm\n    static_configs:\n"
+                           "      - targets: ['127.0.0.1:",
+                           (*server)->metrics_port(), "']\n")));
+  const pid_t prometheus_pid = SpawnProcess(
+      {*prometheus, "--config.file=" + config, "--storage.tsdb.path=" + ScratchDir() + "/tsdb",
+       absl::StrCat("--web.listen-address=127.0.0.1:", prometheus_port), "--log.level=warn"},
+      ScratchDir() + "/prometheus.out", ScratchDir() + "/prometheus.err");
+  ASSERT_GT(prometheus_pid, 0) << "cannot start " << *prometheus;
+  absl::StatusOr<double> up = absl::NotFoundError("not queried"), seconds = up, streams = up;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    up = QueryPrometheus(prometheus_port, R"(up{job="speechllm"})");
+    seconds = QueryPrometheus(prometheus_port, R"(speechllm_audio_seconds_total{job="speechllm"})");
+    streams = QueryPrometheus(
+        prometheus_port,
+        R"(sum(speechllm_requests_total{job="speechllm",method="StreamingRecognize"}))");
+    if (up.ok() && *up == 1 && seconds.ok() && streams.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  const int prometheus_exit = StopProcess(prometheus_pid, SIGTERM, absl::Seconds(20));
+  ASSERT_TRUE(up.ok() && seconds.ok() && streams.ok())
+      << "Prometheus never returned the series: up " << up.status() << ", audio "
+      << seconds.status() << "; its log:\n"
+      << ReadFileOrEmpty(ScratchDir() + "/prometheus.err");
+  std::cout << "prometheus on port " << prometheus_port << ": up " << *up
+            << ", speechllm_audio_seconds_total " << *seconds << " s (clip " << clip_seconds
+            << " s), StreamingRecognize calls " << *streams << ", prometheus exit "
+            << prometheus_exit << "\n";
+  EXPECT_EQ(*up, 1);
+  EXPECT_NEAR(*seconds, clip_seconds, 0.005);
+  EXPECT_EQ(*streams, 1);
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
+}
+
+}  // namespace
+}  // namespace speechllm::opstest

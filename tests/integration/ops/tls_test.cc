@@ -1,0 +1,290 @@
+// TLS, mutual TLS and bearer tokens on the real speechllm-server (label integration), with a CA,
+// a server certificate for 127.0.0.1 (IP SAN) and client certificates made by openssl at test
+// time: a TLS client with a token succeeds; plaintext fails; a missing or wrong token is
+// UNAUTHENTICATED before any stream state exists (no stream, no engine sequence, no call counted);
+// health stays open (also on the plaintext probe port), reflection does not; mutual TLS rejects a
+// client without a certificate and one whose certificate comes from another CA.
+#include <future>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+#include "tests/integration/ops/ops_harness.h"
+
+namespace speechllm::opstest {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kToken[] = "ops-test-token-0123456789abcdef";
+
+struct Certificates {
+  std::string ca, server_cert, server_key, client_cert, client_key, rogue_cert, rogue_key;
+};
+
+// openssl ARGS in `dir`; the error names the step.
+absl::Status OpenSsl(const std::string& openssl, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {openssl};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const ProcessResult result = RunProcess(argv);
+  if (result.exit_code == 0) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("openssl ", absl::StrJoin(args, " "), " failed (",
+                                          result.exit_code, "): ", result.err));
+}
+
+// A CA with a server certificate (127.0.0.1, localhost) and a client certificate, plus a client
+// certificate from a second, unrelated CA. P-256 keys: fast to make.
+absl::StatusOr<Certificates> MakeCertificates() {
+  auto openssl = RequireTool("openssl", "openssl");
+  if (!openssl.ok()) return openssl.status();
+  const std::string d = ScratchDir() + "/pki-";
+  const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                       "-nodes"};
+  auto make_ca = [&](const std::string& name) {
+    std::vector<std::string> args = {"req", "-x509"};
+    args.insert(args.end(), ec.begin(), ec.end());
+    args.insert(args.end(),
+                {"-keyout", d + name + ".key", "-out", d + name + ".pem", "-days", "2", "-subj",
+                 "/CN=speechllm ops test " + name, "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
+    return OpenSsl(*openssl, args);
+  };
+  auto make_leaf = [&](const std::string& name, const std::string& ca, const std::string& subject,
+                       const std::string& extensions) -> absl::Status {
+    if (!WriteTextFile(d + name + ".ext", extensions)) return absl::InternalError("write .ext");
+    std::vector<std::string> args = {"req", "-new"};
+    args.insert(args.end(), ec.begin(), ec.end());
+    args.insert(args.end(),
+                {"-keyout", d + name + ".key", "-out", d + name + ".csr", "-subj", subject});
+    if (absl::Status s = OpenSsl(*openssl, args); !s.ok()) return s;
+    return OpenSsl(*openssl, {"x509", "-req", "-in", d + name + ".csr", "-CA", d + ca + ".pem",
+                              "-CAkey", d + ca + ".key", "-CAcreateserial", "-out",
+                              d + name + ".pem", "-days", "2", "-extfile", d + name + ".ext"});
+  };
+  for (absl::Status s :
+       {make_ca("ca"), make_ca("rogue-ca"),
+        make_leaf("server", "ca", "/CN=127.0.0.1",
+                  "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
+        make_leaf("client", "ca", "/CN=ops-test-client", "extendedKeyUsage=clientAuth\n"),
+        make_leaf("rogue", "rogue-ca", "/CN=ops-test-rogue", "extendedKeyUsage=clientAuth\n")}) {
+    if (!s.ok()) return s;
+  }
+  return Certificates{d + "ca.pem",     d + "server.pem", d + "server.key", d + "client.pem",
+                      d + "client.key", d + "rogue.pem",  d + "rogue.key"};
+}
+
+std::vector<std::pair<std::string, std::string>> Bearer(const std::string& token) {
+  return {{"authorization", "Bearer " + token}};
+}
+
+std::unique_ptr<v1::StreamingSpeech::Stub> Stub(const std::string& address,
+                                                const client::ChannelSecurity& security) {
+  auto channel = client::CreateClientChannel(address, security);
+  EXPECT_TRUE(channel.ok()) << channel.status();
+  return v1::StreamingSpeech::NewStub(*channel);
+}
+
+// An empty unary call to any method (reflection, here), for its status.
+grpc::Status GenericCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty_message("");
+  grpc::ByteBuffer request(&empty_message, 1), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  return done.get_future().get();
+}
+
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = stub->Check(&context, request, &response);
+  *serving = response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  return status;
+}
+
+class OpsTls : public ::testing::Test {
+ protected:
+  static void TearDownTestSuite() {
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Stop(), 0) << server_->Log();
+    }
+    server_.reset();
+  }
+  void SetUp() override {
+    if (server_ != nullptr) return;
+    auto certificates = MakeCertificates();
+    ASSERT_TRUE(certificates.ok()) << certificates.status();
+    certificates_ = *certificates;
+    const std::string tokens = ScratchDir() + "/tokens.txt";
+    ASSERT_TRUE(WriteTextFile(
+        tokens, absl::StrCat("# ops test tokens\n", kToken, "\nsecond-token-abcdefghijklmnop\n")));
+    probe_port_ = FreeLoopbackPort();
+    auto server = ServerProcess::Start(
+        {"--tls_cert=" + certificates_.server_cert, "--tls_key=" + certificates_.server_key,
+         "--token_file=" + tokens, absl::StrCat("--health_listen=127.0.0.1:", probe_port_)});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+  client::ChannelSecurity Tls() const {
+    client::ChannelSecurity security;
+    security.tls_ca_path = certificates_.ca;
+    return security;
+  }
+
+  static inline std::unique_ptr<ServerProcess> server_;
+  static inline Certificates certificates_;
+  static inline int probe_port_ = 0;
+};
+
+TEST_F(OpsTls, TlsClientWithTokenSucceeds) {
+  auto stub = Stub(server_->address(), Tls());
+  const grpc::Status status = StreamClip(stub.get(), /*realtime=*/false, Bearer(kToken));
+  std::cout << "TLS + token: " << status.error_code() << " " << status.error_message() << "\n";
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  v1::Capabilities capabilities;
+  ASSERT_TRUE(stub->GetCapabilities(&context, {}, &capabilities).ok());
+  EXPECT_TRUE(capabilities.auth_required());
+}
+
+TEST_F(OpsTls, PlaintextClientFails) {
+  auto stub = Stub(server_->address(), client::ChannelSecurity{});
+  const grpc::Status status = StreamClip(stub.get(), false, Bearer(kToken));
+  std::cout << "plaintext client: code " << status.error_code() << " \"" << status.error_message()
+            << "\"\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(OpsTls, MissingOrWrongTokenIsUnauthenticatedBeforeAnyState) {
+  auto before = Scrape(server_->metrics_port());
+  ASSERT_TRUE(before.ok()) << before.status();
+  auto stub = Stub(server_->address(), Tls());
+  const grpc::Status missing = StreamClip(stub.get(), false);
+  const grpc::Status wrong = StreamClip(stub.get(), false, Bearer("not-the-token-0123456789"));
+  const grpc::Status basic = StreamClip(stub.get(), false, {{"authorization", kToken}});
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer wrong-token-for-recognize-0000");
+  v1::RecognizeResponse response;
+  const grpc::Status recognize = stub->Recognize(&context, {}, &response);
+  std::cout << "no token: " << missing.error_code() << " \"" << missing.error_message()
+            << "\"; wrong token: " << wrong.error_code() << " \"" << wrong.error_message()
+            << "\"; no Bearer scheme: " << basic.error_code()
+            << "; Recognize, wrong token: " << recognize.error_code() << "\n";
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(missing.error_message(), HasSubstr("TOKEN_MISSING"));
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(wrong.error_message(), HasSubstr("TOKEN_INVALID"));
+  EXPECT_EQ(basic.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(recognize.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  auto after = Scrape(server_->metrics_port());
+  ASSERT_TRUE(after.ok()) << after.status();
+  const std::string missing_series = R"(speechllm_auth_failures_total{reason="token_missing"})";
+  const std::string invalid_series = R"(speechllm_auth_failures_total{reason="token_invalid"})";
+  std::cout << "auth failures: missing " << Value(*before, missing_series) << " -> "
+            << Value(*after, missing_series) << ", invalid " << Value(*before, invalid_series)
+            << " -> " << Value(*after, invalid_series) << "\n";
+  EXPECT_EQ(Value(*after, missing_series) - Value(*before, missing_series), 1);
+  EXPECT_EQ(Value(*after, invalid_series) - Value(*before, invalid_series), 3);
+  // No handler ran: nothing was admitted, counted or given to the engine.
+  double calls_before = 0, calls_after = 0;
+  for (const auto& [series, value] : *before) {
+    if (series.rfind("speechllm_requests_total", 0) == 0) calls_before += value;
+  }
+  for (const auto& [series, value] : *after) {
+    if (series.rfind("speechllm_requests_total", 0) == 0) calls_after += value;
+  }
+  EXPECT_EQ(calls_after, calls_before);
+  EXPECT_EQ(Value(*after, "speechllm_audio_seconds_total"),
+            Value(*before, "speechllm_audio_seconds_total"));
+  EXPECT_EQ(Value(*after, "speechllm_engine_steps_total"),
+            Value(*before, "speechllm_engine_steps_total"));
+  EXPECT_EQ(Value(*after, "speechllm_streams_active"), 0);
+}
+
+TEST_F(OpsTls, HealthIsOpenReflectionNeedsTheToken) {
+  auto channel = client::CreateClientChannel(server_->address(), Tls());
+  ASSERT_TRUE(channel.ok());
+  bool serving = false;
+  const grpc::Status health = HealthCheck(*channel, &serving);
+  EXPECT_TRUE(health.ok()) << health.error_message();
+  EXPECT_TRUE(serving);
+  const grpc::Status reflection =
+      GenericCall(*channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+  EXPECT_EQ(reflection.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // The plaintext probe port answers health only.
+  auto probe = grpc::CreateChannel(absl::StrCat("127.0.0.1:", probe_port_),
+                                   grpc::InsecureChannelCredentials());
+  bool probe_serving = false;
+  const grpc::Status probe_health = HealthCheck(probe, &probe_serving);
+  EXPECT_TRUE(probe_health.ok()) << probe_health.error_message();
+  EXPECT_TRUE(probe_serving);
+  auto probe_stub = v1::StreamingSpeech::NewStub(probe);
+  const grpc::Status probe_stream = StreamClip(probe_stub.get(), false, Bearer(kToken));
+  std::cout << "health over TLS without token: " << health.error_code() << " serving " << serving
+            << "; reflection without token: " << reflection.error_code()
+            << "; probe port health: " << probe_health.error_code() << " serving " << probe_serving
+            << "; StreamingRecognize on the probe port: " << probe_stream.error_code() << "\n";
+  EXPECT_EQ(probe_stream.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+class OpsMutualTls : public OpsTls {
+ protected:
+  static void TearDownTestSuite() {
+    if (mtls_server_ != nullptr) {
+      EXPECT_EQ(mtls_server_->Stop(), 0) << mtls_server_->Log();
+    }
+    mtls_server_.reset();
+  }
+  void SetUp() override {
+    if (mtls_server_ != nullptr) return;
+    auto certificates = MakeCertificates();
+    ASSERT_TRUE(certificates.ok()) << certificates.status();
+    certificates_ = *certificates;
+    auto server = ServerProcess::Start({"--tls_cert=" + certificates_.server_cert,
+                                        "--tls_key=" + certificates_.server_key,
+                                        "--tls_client_ca=" + certificates_.ca});
+    ASSERT_TRUE(server.ok()) << server.status();
+    mtls_server_ = *std::move(server);
+  }
+  static inline std::unique_ptr<ServerProcess> mtls_server_;
+};
+
+TEST_F(OpsMutualTls, ClientWithCertificateSucceeds) {
+  client::ChannelSecurity security = Tls();
+  security.tls_cert_path = certificates_.client_cert;
+  security.tls_key_path = certificates_.client_key;
+  auto stub = Stub(mtls_server_->address(), security);
+  const grpc::Status status = StreamClip(stub.get(), false);
+  std::cout << "mTLS with a client certificate: " << status.error_code() << "\n";
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_F(OpsMutualTls, ClientWithoutCertificateIsRejected) {
+  auto stub = Stub(mtls_server_->address(), Tls());
+  const grpc::Status status = StreamClip(stub.get(), false);
+  client::ChannelSecurity rogue = Tls();
+  rogue.tls_cert_path = certificates_.rogue_cert;
+  rogue.tls_key_path = certificates_.rogue_key;
+  auto rogue_stub = Stub(mtls_server_->address(), rogue);
+  const grpc::Status rogue_status = StreamClip(rogue_stub.get(), false);
+  std::cout << "mTLS without a client certificate: code " << status.error_code() << " \""
+            << status.error_message() << "\"; with another CA's certificate: code "
+            << rogue_status.error_code() << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(rogue_status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace speechllm::opstest
