@@ -1,5 +1,7 @@
 #include "server/grpc_status.h"
 
+#include "absl/strings/numbers.h"
+
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -46,6 +48,14 @@ std::string ReasonOf(const absl::Status& status) {
     default:
       return "ENGINE_ERROR";
   }
+}
+
+std::optional<int64_t> RetryDelayMs(const absl::Status& status) {
+  auto retry = status.GetPayload(kRetryUrl);
+  if (!retry.has_value()) return std::nullopt;
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(std::string(*retry), &ms)) return std::nullopt;
+  return ms;
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

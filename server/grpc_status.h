@@ -6,6 +6,8 @@
 #ifndef SPEECHLLM_SERVER_GRPC_STATUS_H_
 #define SPEECHLLM_SERVER_GRPC_STATUS_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include <grpcpp/support/status.h>
@@ -24,6 +26,10 @@ absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
 
 // The reason attached to `status`, or a default for its code ("ENGINE_ERROR" for INTERNAL...).
 std::string ReasonOf(const absl::Status& status);
+
+// The retry delay attached with WithRetryDelay, in milliseconds (for the grpc-retry-pushback-ms
+// trailer of gRFC A6, next to RetryInfo).
+std::optional<int64_t> RetryDelayMs(const absl::Status& status);
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

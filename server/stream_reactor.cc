@@ -9,7 +9,9 @@ namespace speechllm::server {
 using streaming::SessionEvent;
 
 StreamReactor::StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call_context)
-    : ctx_(context), call_context_(call_context) {}
+    : ctx_(context),
+      call_context_(call_context),
+      metrics_(context->metrics, RpcMethod::kStreamingRecognize) {}
 
 StreamReactor* StreamReactor::Start(ServiceContext* context,
                                     grpc::CallbackServerContext* call_context) {
@@ -18,10 +20,17 @@ StreamReactor* StreamReactor::Start(ServiceContext* context,
   auto id = context->registry->Add(reactor, /*idle_timeout=*/true);
   absl::MutexLock lock(&reactor->mu_);
   if (!id.ok()) {
+    reactor->metrics_.Rejected(id.status().code() == absl::StatusCode::kUnavailable
+                                   ? AdmissionReason::kDraining
+                                   : AdmissionReason::kMaxStreams);
     reactor->reading_done_ = true;
+    if (auto delay = RetryDelayMs(id.status())) {
+      call_context->AddTrailingMetadata("grpc-retry-pushback-ms", std::to_string(*delay));
+    }
     reactor->FinishCallLocked(ToGrpcStatus(id.status()));
   } else {
     reactor->registry_id_ = *id;
+    reactor->metrics_.Admitted();
     reactor->StartRead(&reactor->request_);
   }
   return reactor.get();
@@ -33,34 +42,52 @@ std::shared_ptr<streaming::Session> StreamReactor::session() {
 }
 
 void StreamReactor::OnReadDone(bool ok) {
-  if (!ok) {  // half-close, or the call broke
-    {
-      absl::MutexLock lock(&mu_);
-      reading_done_ = true;
-    }
+  // The session's input half runs under input_mu_: here, and in Expire on the reaper thread.
+  absl::MutexLock input(&input_mu_);
+  if (input_closed_) return;  // a limit or an error ended the input; no more reads
+  if (!ok) {                  // half-close, or the call broke
+    CloseInputLocked();
     std::shared_ptr<streaming::Session> s = session();
     if (s == nullptr) {
       Fail(WithReason(absl::InvalidArgumentError("the stream ended before its config message"),
                       "CONFIG_NOT_FIRST"));
     } else if (!end_of_audio_) {
-      if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
-        Fail(WithReason(status, "AUDIO_DECODE_ERROR"));
-      } else if (absl::Status finished = s->FinishInput(absl::Now()); !finished.ok()) {
-        Fail(WithReason(finished, "AUDIO_TOO_SHORT"));
-      }
+      if (absl::Status status = EndAudio(s.get()); !status.ok()) Fail(status);
     }
     return;
   }
   ctx_->registry->Touch(registry_id_);
-  if (absl::Status status = HandleRequest(); !status.ok()) {
-    {
-      absl::MutexLock lock(&mu_);
-      reading_done_ = true;
-    }
+  absl::Status size = ctx_->config.CheckMessageSize(request_.ByteSizeLong());
+  if (!size.ok()) metrics_.LimitExceeded(Limit::kMaxReceiveMessageBytes);
+  if (absl::Status status = size.ok() ? HandleRequest() : size; !status.ok()) {
+    CloseInputLocked();
     Fail(status);
     return;
   }
   ReadNextOrPause();
+}
+
+void StreamReactor::CloseInputLocked() {
+  input_closed_ = true;
+  absl::MutexLock lock(&mu_);
+  reading_done_ = true;
+}
+
+absl::Status StreamReactor::EndAudio(streaming::Session* s) {
+  // The decoder's tail (a resampler's delayed samples) belongs to the audio, then the input ends.
+  samples_.clear();
+  if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
+    return WithReason(status, "AUDIO_DECODE_ERROR");
+  }
+  if (!samples_.empty()) {
+    if (absl::Status status = s->AcceptAudio(samples_, absl::Now()); !status.ok()) return status;
+    metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz,
+                   absl::Now());
+  }
+  if (absl::Status status = s->FinishInput(absl::Now()); !status.ok()) {
+    return WithReason(status, "AUDIO_TOO_SHORT");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status StreamReactor::HandleRequest() {
@@ -95,10 +122,12 @@ absl::Status StreamReactor::HandleConfig(const v1::SessionConfig& config) {
   if (!session.ok()) {
     absl::Status status = session.status();
     if (status.code() == absl::StatusCode::kResourceExhausted) {
+      metrics_.Rejected(AdmissionReason::kKv);
       status = WithRetryDelay(WithReason(status, "KV_BUDGET"), ctx_->config.retry_delay);
     }
     return status;
   }
+  metrics_.SetStreamOffset(setup->session.stream_offset_seconds);
   ctx_->dispatcher->Register(*session);
   v1::StreamingRecognizeResponse started;
   auto* s = started.mutable_started();
@@ -123,6 +152,7 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
     return WithReason(absl::InvalidArgumentError("audio after EndOfAudio"), "AFTER_END_OF_AUDIO");
   }
   if (static_cast<int64_t>(audio.data().size()) > ctx_->config.max_chunk_bytes) {
+    metrics_.LimitExceeded(Limit::kMaxChunkBytes);
     return WithField(
         WithReason(absl::InvalidArgumentError(absl::StrCat("AudioChunk of ", audio.data().size(),
                                                            " bytes exceeds max_chunk_bytes ",
@@ -146,14 +176,21 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
   samples_.clear();
   int64_t clipped = 0;
   if (absl::Status status = decoder_->Decode(audio.data(), &samples_, &clipped); !status.ok()) {
-    return WithReason(status, "NON_FINITE_AUDIO");
+    return WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
+                                                                       : "AUDIO_DECODE_ERROR");
   }
   if (clipped > 0 && !clipped_warned_) {
     clipped_warned_ = true;
     SendWarning(SessionEvent::WarningCode::kAudioClipped,
                 "float samples beyond [-1, 1] were clamped");
   }
-  return s->AcceptAudio(samples_, absl::Now());
+  const absl::Time arrival = absl::Now();
+  absl::Status accepted = s->AcceptAudio(samples_, arrival);
+  if (accepted.ok()) {
+    metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz,
+                   arrival);
+  }
+  return accepted;
 }
 
 absl::Status StreamReactor::HandleControl(const v1::Control& control) {
@@ -181,11 +218,7 @@ absl::Status StreamReactor::HandleControl(const v1::Control& control) {
     case v1::Control::kEndOfAudio: {
       if (end_of_audio_) return absl::OkStatus();
       end_of_audio_ = true;
-      if (absl::Status status = decoder_->Finish(&samples_); !status.ok())
-        return WithReason(status, "AUDIO_DECODE_ERROR");
-      if (absl::Status status = s->FinishInput(absl::Now()); !status.ok())
-        return WithReason(status, "AUDIO_TOO_SHORT");
-      return absl::OkStatus();
+      return EndAudio(s.get());
     }
     default:
       return WithReason(absl::InvalidArgumentError("empty Control message"), "BAD_CONFIG");
@@ -204,6 +237,7 @@ void StreamReactor::ReadNextOrPause() {
     absl::MutexLock lock(&mu_);
     if (finished_ || finish_pending_ || reading_done_) return;
     if (pause && !capacity_signal_) {
+      metrics_.LimitExceeded(Limit::kMaxBufferedAudio);
       reads_paused_ = true;
       warn = !flow_warned_;
       flow_warned_ = true;
@@ -228,6 +262,11 @@ void StreamReactor::OnCapacity() {
 }
 
 void StreamReactor::SendWarning(SessionEvent::WarningCode code, const std::string& message) {
+  // Through the session, so that the warning carries the stream's audio offsets like every event.
+  if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) {
+    s->SendWarning(code, message);
+    return;
+  }
   SessionEvent event;
   event.kind = SessionEvent::Kind::kWarning;
   event.warning = code;
@@ -236,6 +275,7 @@ void StreamReactor::SendWarning(SessionEvent::WarningCode code, const std::strin
 }
 
 void StreamReactor::Send(SessionEvent event) {
+  metrics_.Event(event);
   v1::StreamingRecognizeResponse response;
   ToProto(event, &response);
   const bool partial = event.kind == SessionEvent::Kind::kTranscript && !event.transcript.is_final;
@@ -258,6 +298,7 @@ void StreamReactor::EnqueueLocked(v1::StreamingRecognizeResponse response, bool 
   }
   if (static_cast<int>(queue_.size()) > ctx_->config.max_pending_responses) {
     // The client stopped reading: memory stays bounded, the stream ends.
+    metrics_.LimitExceeded(Limit::kMaxPendingResponses);
     queue_.clear();
     finish_pending_ = true;
     finish_status_ =
@@ -300,24 +341,36 @@ void StreamReactor::Finish(const absl::Status& status) {
   if (finished_ || finish_pending_) return;
   finish_pending_ = true;
   finish_status_ = ToGrpcStatus(status);
+  if (auto delay = RetryDelayMs(status)) {
+    call_context_->AddTrailingMetadata("grpc-retry-pushback-ms", std::to_string(*delay));
+  }
   MaybeWriteLocked();
 }
 
 void StreamReactor::FinishCallLocked(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
+  metrics_.Ended(status.error_code(), call_context_->deadline());
   ServerBidiReactor::Finish(status);
 }
 
 void StreamReactor::Fail(const absl::Status& status) {
   if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) {
-    s->Abort(status);  // summary first, then Finish(status) through the sink
+    // Finals first (API.md 3): the audio received so far is finalized, then the summary and
+    // `status` end the stream.
+    s->FinishEarly(status, absl::Now());
   } else {
     Finish(status);
   }
 }
 
-void StreamReactor::Expire(const absl::Status& status) { Fail(status); }
+void StreamReactor::Expire(const absl::Status& status) {
+  absl::MutexLock input(&input_mu_);  // waits for a message being handled
+  if (input_closed_) return;          // the input already ended; the stream finishes on its own
+  metrics_.Expired(status);
+  CloseInputLocked();
+  Fail(status);
+}
 
 void StreamReactor::OnCancel() {
   if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) s->Detach();

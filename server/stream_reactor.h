@@ -53,8 +53,13 @@ class StreamReactor
   absl::Status HandleAudio(const v1::AudioChunk& audio);
   absl::Status HandleControl(const v1::Control& control);
   void ReadNextOrPause();
-  // Ends the stream: through the session (summary first) when there is one.
-  void Fail(const absl::Status& status);
+  // Ends the stream with `status`: through the session (its finals first, then the summary) when
+  // there is one.
+  void Fail(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
+  // No more messages are read or handled.
+  void CloseInputLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
+  // End of audio (half-close or EndOfAudio): the decoder's tail, then the session's end of input.
+  absl::Status EndAudio(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   void SendWarning(streaming::SessionEvent::WarningCode code, const std::string& message);
 
   void EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial)
@@ -67,6 +72,7 @@ class StreamReactor
   grpc::CallbackServerContext* const call_context_;
   std::shared_ptr<StreamReactor> self_;  // released in OnDone
   uint64_t registry_id_ = 0;
+  CallMetrics metrics_;  // internally locked
 
   // Reader side.
   v1::StreamingRecognizeRequest request_;
@@ -91,6 +97,9 @@ class StreamReactor
   bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool capacity_signal_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
+  // Serializes the session's input half between the reader (OnReadDone) and the reaper (Expire).
+  absl::Mutex input_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool input_closed_ ABSL_GUARDED_BY(input_mu_) = false;
   grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -253,12 +253,42 @@ absl::Status Session::Flush(absl::Time now) {
   return absl::OkStatus();
 }
 
+void Session::FinishEarly(const absl::Status& status, absl::Time now) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    if (final_status_.ok()) final_status_ = status;
+  }
+  if (!input_finished_) {
+    input_finished_ = true;
+    if (segment_open_) {
+      if (!partial_frame_.empty()) {
+        FeedSegment(partial_frame_, now).IgnoreError();
+        stream_samples_ += static_cast<int64_t>(partial_frame_.size());
+      }
+      CloseSegment(/*from_flush=*/false, now);
+    }
+    partial_frame_.clear();
+  }
+  absl::MutexLock lock(&mu_);
+  input_done_ = true;
+  MaybeFinishLocked();
+}
+
 absl::Status Session::FinishInput(absl::Time now) {
   if (input_finished_) return absl::OkStatus();
   input_finished_ = true;
   const int64_t total_samples = stream_samples_ + static_cast<int64_t>(partial_frame_.size());
   if (total_samples > 0 && engine::AudioTokenCount(engine::NumValidFrames(
                                total_samples, deps_.log_mel->config())) == 0) {
+    // Nothing to transcribe: the open utterance is dropped (no final), the stream ends with the
+    // error.
+    if (segment_open_) {
+      segment_open_ = false;
+      absl::MutexLock lock(&mu_);
+      if (!segments_.empty() && !segments_.back().empty) segments_.pop_back();
+    }
+    partial_frame_.clear();
     return absl::InvalidArgumentError(absl::StrCat("the stream held ", total_samples, " samples (",
                                                    1000.0 * total_samples / sample_rate_hz_,
                                                    " ms): too little audio for one audio token"));

@@ -77,6 +77,14 @@ class Session {
   // Ends the stream early with `status` (a server limit, shutdown): the summary is sent first, then
   // the sink is finished. No-op when already finished.
   void Abort(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the stream with `status` after the finals of everything received so far (API.md 3, "finals
+  // first"): the open utterance is finalized as at the end of input, then the summary and `status`
+  // follow the last final. Input-half call (the reader thread, or the thread that stops the
+  // reader).
+  void FinishEarly(const absl::Status& status, absl::Time now);
+  // A warning event (audio offsets filled in like every other event). Any thread.
+  void SendWarning(SessionEvent::WarningCode code, const std::string& message)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // One utterance as both halves see it, in submission order.
@@ -150,6 +158,7 @@ class Session {
   ResultSink* sink_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool input_done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);  // how the stream ends once the finals are out
   bool reader_paused_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<SegmentRecord> segments_ ABSL_GUARDED_BY(mu_);
   double audio_received_seconds_ ABSL_GUARDED_BY(mu_) = 0;

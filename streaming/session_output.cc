@@ -202,7 +202,7 @@ void Session::MaybeFinishLocked() {
   summary.kind = SessionEvent::Kind::kSummary;
   summary.summary = SummaryLocked();
   SendLocked(std::move(summary));
-  FinishLocked(absl::OkStatus());
+  FinishLocked(final_status_);
 }
 
 void Session::FinishLocked(const absl::Status& status) {
@@ -211,6 +211,15 @@ void Session::FinishLocked(const absl::Status& status) {
   ResultSink* sink = sink_;
   sink_ = nullptr;
   if (sink != nullptr) sink->Finish(status);
+}
+
+void Session::SendWarning(SessionEvent::WarningCode code, const std::string& message) {
+  SessionEvent event;
+  event.kind = SessionEvent::Kind::kWarning;
+  event.warning = code;
+  event.message = message;
+  absl::MutexLock lock(&mu_);
+  SendLocked(std::move(event));
 }
 
 void Session::Abort(const absl::Status& status) {

@@ -318,3 +318,27 @@ TEST_F(SessionTest, PartialsAreRateLimitedWithoutLosingCommittedText) {
 
 }  // namespace
 }  // namespace speechllm::streaming
+
+namespace speechllm::streaming {
+namespace {
+
+// A server limit ends the stream only after the final of the audio already received (finals first).
+TEST_F(SessionTest, FinishEarlySendsTheFinalsFirst) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.interim_results = false;
+  config.token_ids = true;
+  auto session = Start(config, &sink);
+  Feed(session.get(), ClipA(), 1600);
+  session->FinishEarly(absl::OutOfRangeError("maximum stream duration reached"), absl::Now());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  EXPECT_EQ(sink.status().code(), absl::StatusCode::kOutOfRange);
+  const auto events = sink.events();
+  const auto finals = Finals(events);
+  ASSERT_EQ(finals.size(), 1u);
+  EXPECT_EQ(finals[0]->token_ids, FakeModelRunner::Greedy(84, 4, 256));
+  EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
