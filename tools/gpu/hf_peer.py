@@ -79,7 +79,10 @@ def main():
                                                        attention_mask=torch.ones_like(ids)))
         for batch in [int(b) for b in args.batches.split(",") if b]:
             prompt = torch.randint(0, 150000, (batch, args.context), device="cuda")
-            cache = model(input_ids=prompt, use_cache=True).past_key_values
+            # The decoder body alone fills the cache: no [batch, context, vocab] logits on the way.
+            text_model = submodule(model, "language_model")
+            text_body = text_model.model if hasattr(text_model, "model") else text_model
+            cache = text_body(input_ids=prompt, use_cache=True).past_key_values
             token = torch.full((batch, 1), 1000, device="cuda")
             position = torch.full((batch, 1), args.context, device="cuda")
 

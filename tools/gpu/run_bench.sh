@@ -12,6 +12,9 @@ mkdir -p "$out"
 build=$root/.gpu/build
 prefix=$root/.gpu/prefix
 stage() { echo "== $(date +%T) $*" | tee -a "$out/stages.log"; }
+# One deadline for the whole run (device time is scarce): each stage gets min(its box, time left).
+deadline=$(( $(date +%s) + ${RUN_SECONDS:-400} ))
+box() { local left=$(( deadline - $(date +%s) )); (( left < $1 )) && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
 
 stage "environment"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc; python3 -c 'import torch,transformers;print(torch.__version__, transformers.__version__)'; } \
@@ -25,35 +28,30 @@ export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 
 stage "configure + build (engine only, CUDA libtorch)"
-timeout 300 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPEECHLLM_ENGINE_ONLY=ON \
+timeout $(box 90) cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPEECHLLM_ENGINE_ONLY=ON \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/configure.log" 2>&1 \
   || { tail -30 "$out/configure.log"; }
-timeout 420 cmake --build "$build" -j "$(nproc)" --target golden_parity_test model_load_test engine_streaming_test \
+MAKEFLAGS=-k timeout $(box 240) cmake --build "$build" -j "$(nproc)" --target golden_parity_test model_load_test engine_streaming_test \
   engine_test model_base_test speechllm-bench speechllm-model-timing speechllm-transcribe > "$out/build.log" 2>&1 \
   || { grep -E "error|Error" "$out/build.log" | head -30; }
 
-stage "tests: golden parity on CUDA (fp32 + bf16), then the CPU suites with this libtorch"
+stage "tests: golden parity on CUDA (fp32 + bf16)"
 export SPEECHLLM_GOLDEN_DIR=$root/tests/data/qwen2-audio-tiny-golden
-timeout 180 "$build/tests/model/golden_parity_test" --device=cuda > "$out/gpu_golden.log" 2>&1
+timeout $(box 90) "$build/tests/model/golden_parity_test" --device=cuda > "$out/gpu_golden.log" 2>&1
 echo "golden_parity_test --device=cuda: exit $?" | tee -a "$out/stages.log"
 grep -E "logits|greedy|PASSED|FAILED" "$out/gpu_golden.log" | head -20
-for t in tests/unit/model_base_test tests/unit/engine_test tests/model/golden_parity_test tests/model/model_load_test \
-         tests/model/engine_streaming_test; do
-  timeout 120 "$build/$t" > "$out/$(basename "$t").log" 2>&1
-  echo "$t (CPU, libtorch $(python3 -c 'import torch;print(torch.__version__)')): exit $?" | tee -a "$out/stages.log"
-done
 
 # Device memory of the whole card, sampled every 200 ms for the peak of each of our stages.
 nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$out/gpu_memory_mib.log" 2>/dev/null &
 sampler=$!
 stage "our engine: model timing, 7B shapes, bf16"
-timeout 240 "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda --dtype bfloat16 --reps 10 \
+timeout $(box 120) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda --dtype bfloat16 --reps 10 \
   > "$out/ours_timing.json" 2> "$out/ours_timing.log"
 cat "$out/ours_timing.json"
 
 stage "our engine: concurrent real-time streams (1 s chunks)"
 for streams in 150; do
-  timeout 240 "$build/tools/bench/speechllm-bench" --random_weights --preset 7b --device cuda --dtype bfloat16 \
+  timeout $(box 120) "$build/tools/bench/speechllm-bench" --random_weights --preset 7b --device cuda --dtype bfloat16 \
     --streams "$streams" --mode realtime --chunk_ms 1000 --kv_cache_mb 60000 --max_audio_tokens 250 \
     > "$out/ours_streams_$streams.json" 2> "$out/ours_streams_$streams.log"
   cat "$out/ours_streams_$streams.json"
@@ -62,8 +60,16 @@ done
 kill "$sampler" 2>/dev/null
 echo "our peak device memory: $(sort -n "$out/gpu_memory_mib.log" | tail -1) MiB (whole card)" | tee -a "$out/stages.log"
 stage "Hugging Face transformers, same card"
-timeout 300 python3 "$root/tools/gpu/hf_peer.py" > "$out/hf_peer.json" 2> "$out/hf_peer.log"
+timeout $(box 180) python3 "$root/tools/gpu/hf_peer.py" > "$out/hf_peer.json" 2> "$out/hf_peer.log"
 cat "$out/hf_peer.json"; tail -3 "$out/hf_peer.log"
 
 stage "table"
 python3 "$root/tools/gpu/table.py" "$out" | tee "$out/table.md"
+
+stage "the CPU suites with this libtorch (compile + run check of libtorch 2.x)"
+for t in tests/unit/model_base_test tests/unit/engine_test tests/model/golden_parity_test tests/model/model_load_test \
+         tests/model/engine_streaming_test; do
+  timeout $(box 120) "$build/$t" > "$out/$(basename "$t").log" 2>&1
+  echo "$t (CPU, libtorch $(python3 -c 'import torch;print(torch.__version__)')): exit $?" | tee -a "$out/stages.log"
+done
+
