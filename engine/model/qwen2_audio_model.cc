@@ -1,5 +1,6 @@
 #include "engine/model/qwen2_audio_model.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,12 @@ absl::Status Qwen2AudioModel::Configure(const RuntimeOptions& options) {
     return absl::FailedPreconditionError(absl::StrCat("device ", options.device,
                                                       " requested but this libtorch ",
                                                       "has no CUDA device available"));
+  }
+  if (device_.is_cuda() && dtype_ == at::kFloat) {
+    // float32 means IEEE float32 (MODEL.md parity): cuDNN convolutions default to TF32 on Ampere
+    // and later, which moved the encoder 3e-4 away from the reference on an H200.
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
   }
   log_mel_ = std::make_unique<LogMel>(config_.features);
   return absl::OkStatus();

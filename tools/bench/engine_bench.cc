@@ -23,8 +23,10 @@
 #include "engine/io/wav_reader.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/log_mel.h"
+#include "engine/status_macros.h"
 #include "engine/torch_model_runner.h"
 #include "tools/bench/bench_stats.h"
+#include "tools/bench/step_recorder.h"
 
 ABSL_FLAG(std::string, model, "", "checkpoint directory (or --random_weights --preset)");
 ABSL_FLAG(bool, random_weights, false,
@@ -51,7 +53,12 @@ ABSL_FLAG(std::string, dtype, "", "float32 or bfloat16 (default: the checkpoint'
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
 ABSL_FLAG(int, kv_cache_mb, 256, "KV cache memory in MiB");
 ABSL_FLAG(int, max_step_tokens, 4096, "token budget of one engine step");
-ABSL_FLAG(int, max_audio_tokens, 750, "audio tokens per utterance reserved at admission (750 = 30 s)");
+ABSL_FLAG(int, warmup_streams, 8,
+          "streams sent through the engine (closed loop) before the timed run, to take first-call "
+          "costs (CUDA context, cuBLAS handles, allocator growth) out of the figures; 0 = none");
+ABSL_FLAG(std::string, step_log, "", "write one CSV line per timed engine step to this file");
+ABSL_FLAG(int, max_audio_tokens, 750,
+          "audio tokens per utterance reserved at admission (750 = 30 s)");
 
 namespace speechllm::bench {
 namespace {
@@ -121,6 +128,56 @@ struct Stream {
   absl::Duration compute;
 };
 
+// Sends `count` utterances through the engine at once, unpaced, and waits for their finals.
+absl::Status WarmUp(engine::Engine& engine, const std::vector<Clip>& clips, int count,
+                    int64_t chunk_positions, int64_t mels,
+                    const engine::SequenceConfig& sequence_config,
+                    const std::vector<int64_t>& prefix, const std::vector<int64_t>& suffix) {
+  std::vector<SequenceId> ids;
+  for (int i = 0; i < count; ++i) {
+    const Clip& clip = clips[i % clips.size()];
+    SPEECHLLM_ASSIGN_OR_RETURN(SequenceId id, engine.AddSequence(sequence_config));
+    ids.push_back(id);
+    SPEECHLLM_RETURN_IF_ERROR(engine.StartSegment(id, {0, prefix, suffix}));
+    int64_t next = 0;
+    for (; next + chunk_positions <= clip.conv_positions; next += chunk_positions) {
+      auto chunk = std::make_unique<engine::EncoderChunk>();
+      chunk->first_position = next;
+      chunk->end_position = next + chunk_positions;
+      chunk->frames = BlockFrames(clip, next, next + chunk_positions, mels);
+      chunk->arrival_time = absl::Now();
+      chunk->audio_end_seconds = 0.02 * chunk->end_position;
+      SPEECHLLM_RETURN_IF_ERROR(engine.SubmitChunk(id, std::move(chunk)));
+    }
+    auto end = std::make_unique<engine::SegmentEnd>();
+    end->features = clip.frames;
+    end->num_frames = clip.num_frames;
+    end->num_valid_frames = clip.num_valid_frames;
+    end->tail.first_position = next;
+    end->tail.end_position = clip.conv_positions;
+    if (clip.conv_positions > next) {
+      end->tail.frames = BlockFrames(clip, next, clip.conv_positions, mels);
+    }
+    end->endpoint_time = absl::Now();
+    end->audio_end_seconds = clip.seconds;
+    SPEECHLLM_RETURN_IF_ERROR(engine.EndSegment(id, std::move(end)));
+  }
+  int finals = 0;
+  const absl::Time deadline = absl::Now() + absl::Minutes(5);
+  while (finals < count && absl::Now() < deadline) {
+    for (const engine::SequenceOutput& output : engine.PopOutputs(absl::Milliseconds(10))) {
+      SPEECHLLM_RETURN_IF_ERROR(output.status);
+      finals += output.is_final ? 1 : 0;
+    }
+  }
+  for (SequenceId id : ids) engine.Release(id);
+  for (int wait = 0; wait < 1000 && engine.stats().kv_blocks_used > 0; ++wait) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  if (finals < count) return absl::DeadlineExceededError("warm-up did not finish in 5 minutes");
+  return absl::OkStatus();
+}
+
 int Run() {
   const bool realtime = absl::GetFlag(FLAGS_mode) == "realtime";
   if (!realtime && absl::GetFlag(FLAGS_mode) != "fast") return Fail("--mode is realtime or fast");
@@ -161,8 +218,9 @@ int Run() {
   engine_config.max_num_sequences = std::max(64, absl::GetFlag(FLAGS_streams));
   engine_config.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
   engine_config.max_prefix_tokens = static_cast<int64_t>(prefix.size());
-    engine_config.max_suffix_tokens = static_cast<int64_t>(suffix.size());
+  engine_config.max_suffix_tokens = static_cast<int64_t>(suffix.size());
   engine_config.max_audio_tokens_per_segment = absl::GetFlag(FLAGS_max_audio_tokens);
+  StepRecorder step_recorder;  // declared first: outlives the engine loop that calls it
   engine::Engine engine(engine_config, std::move(runner).value());
 
   const int chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
@@ -176,6 +234,16 @@ int Run() {
   sequence_config.partial_updates = absl::GetFlag(FLAGS_partials);
   sequence_config.max_new_tokens_per_segment = absl::GetFlag(FLAGS_max_new_tokens);
   sequence_config.max_new_tokens_per_update = absl::GetFlag(FLAGS_max_new_tokens_per_update);
+
+  engine.SetStepObserver(&step_recorder);
+  const int warmup_streams = std::min(absl::GetFlag(FLAGS_warmup_streams), num_streams);
+  if (warmup_streams > 0) {
+    absl::Status warm = WarmUp(engine, clips, warmup_streams, chunk_positions, mels,
+                               sequence_config, prefix, suffix);
+    if (!warm.ok()) return Fail(warm.ToString());
+  }
+  const engine::EngineStats before = engine.stats();
+  step_recorder.Restart();
 
   std::vector<Stream> streams(num_streams);
   std::map<SequenceId, Stream*> by_id;
@@ -267,7 +335,14 @@ int Run() {
     }
   }
   const double wall_seconds = absl::ToDoubleSeconds(absl::Now() - t0);
-  const engine::EngineStats stats = engine.stats();
+  // The timed run only: the warm-up's steps and times are subtracted.
+  engine::EngineStats stats = engine.stats();
+  stats.steps -= before.steps;
+  stats.step_sequences -= before.step_sequences;
+  stats.tokens_generated -= before.tokens_generated;
+  stats.busy_time -= before.busy_time;
+  stats.encoder_time -= before.encoder_time;
+  stats.decoder_time -= before.decoder_time;
   for (Stream& s : streams) engine.Release(s.id);
   for (int wait = 0; wait < 200 && engine.stats().kv_blocks_used > 0; ++wait)
     absl::SleepFor(absl::Milliseconds(5));
@@ -307,6 +382,12 @@ int Run() {
   json.Add("kv_blocks_total", stats.kv_blocks_total);
   json.Add("kv_blocks_peak", stats.kv_blocks_peak);
   json.Add("kv_blocks_after", after.kv_blocks_used);
+  json.Add("warmup_streams", warmup_streams);
+  step_recorder.AddTo(json);
+  if (const std::string path = absl::GetFlag(FLAGS_step_log);
+      !path.empty() && !step_recorder.WriteCsv(path)) {
+    return Fail("cannot write --step_log " + path);
+  }
   std::cout << json.ToString() << std::endl;
   engine.Stop();
   return after.kv_blocks_used == 0 ? 0

@@ -1,0 +1,89 @@
+// StepRecorder: the benchmark's StepObserver. Keeps every engine step (start offset, duration,
+// batch, tokens) so speechllm-bench can report step-time percentiles and write a per-step CSV
+// (--step_log). OnStep runs on the engine loop thread; the main thread reads after the run.
+#ifndef SPEECHLLM_TOOLS_BENCH_STEP_RECORDER_H_
+#define SPEECHLLM_TOOLS_BENCH_STEP_RECORDER_H_
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engine/step_observer.h"
+#include "tools/bench/bench_stats.h"
+
+namespace speechllm::bench {
+
+class StepRecorder : public engine::StepObserver {
+ public:
+  void OnStep(const engine::StepRecord& step) override {
+    absl::MutexLock lock(&mutex_);
+    if (recording_) steps_.push_back({absl::Now(), step});
+  }
+
+  // Forgets the steps so far and records from now on (after the warm-up).
+  void Restart() {
+    absl::MutexLock lock(&mutex_);
+    steps_.clear();
+    recording_ = true;
+    origin_ = absl::Now();
+  }
+
+  // step_ms_p50/p95/max, the slowest step's batch, and the means of batch and tokens per step.
+  void AddTo(JsonWriter& json) {
+    absl::MutexLock lock(&mutex_);
+    LatencyRecorder durations;
+    const engine::StepRecord* slowest = nullptr;
+    double tokens = 0, prefill = 0;
+    for (const Entry& e : steps_) {
+      durations.Add(e.step.duration);
+      tokens += static_cast<double>(e.step.decoder_tokens);
+      prefill += static_cast<double>(e.step.prefill_tokens);
+      if (slowest == nullptr || e.step.duration > slowest->duration) slowest = &e.step;
+    }
+    const double n = steps_.empty() ? 1.0 : static_cast<double>(steps_.size());
+    json.Add("step_ms_p50", durations.PercentileMs(0.50));
+    json.Add("step_ms_p95", durations.PercentileMs(0.95));
+    json.Add("step_ms_max", durations.PercentileMs(1.0));
+    json.Add("step_decoder_tokens_mean", tokens / n);
+    json.Add("step_prefill_tokens_mean", prefill / n);
+    if (slowest != nullptr) {
+      json.Add("slowest_step_sequences", slowest->sequences);
+      json.Add("slowest_step_decoder_tokens", slowest->decoder_tokens);
+      json.Add("slowest_step_encoder_items", slowest->encoder_items);
+    }
+  }
+
+  // One line per step: offset from Restart, duration and sizes.
+  bool WriteCsv(const std::string& path) {
+    absl::MutexLock lock(&mutex_);
+    std::ofstream out(path);
+    out << "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,"
+           "encoder_tokens,ok\n";
+    for (const Entry& e : steps_) {
+      const absl::Time start = e.end - e.step.duration;
+      out << absl::ToDoubleMilliseconds(start - origin_) << ','
+          << absl::ToDoubleMilliseconds(e.step.duration) << ',' << e.step.sequences << ','
+          << e.step.decoder_tokens << ',' << e.step.prefill_tokens << ',' << e.step.encoder_items
+          << ',' << e.step.encoder_tokens << ',' << (e.step.ok ? 1 : 0) << '\n';
+    }
+    return static_cast<bool>(out);
+  }
+
+ private:
+  struct Entry {
+    absl::Time end;
+    engine::StepRecord step;
+  };
+  absl::Mutex mutex_;
+  bool recording_ ABSL_GUARDED_BY(mutex_) = false;
+  absl::Time origin_ ABSL_GUARDED_BY(mutex_);
+  std::vector<Entry> steps_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace speechllm::bench
+
+#endif  // SPEECHLLM_TOOLS_BENCH_STEP_RECORDER_H_
