@@ -1,6 +1,7 @@
 // speechllm-transcribe: offline transcription of one WAV clip with a Qwen2-Audio checkpoint,
-// exactly as Hugging Face computes it (greedy decoding). Prints the generated token ids on the first
-// line of stdout, then "text: ..." when the model directory has tokenizer files; timings on stderr.
+// exactly as Hugging Face computes it (greedy decoding). Prints the generated token ids on the
+// first line of stdout, then "text: ..." when the model directory has tokenizer files; timings on
+// stderr.
 //   speechllm-transcribe --model models/qwen2-audio-tiny --wav clip.wav \
 //       --prompt_ids 1,2,3,501,500,502,10,11,12
 #include <cstdio>
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
 #ifdef SPEECHLLM_HAVE_TOKENIZER
   // With tokenizer files beside the weights, the text too (special tokens skipped).
   namespace fs = std::filesystem;
-  if (fs::exists(fs::path(model_dir) / "tokenizer.json") || fs::exists(fs::path(model_dir) / "vocab.json")) {
+  if (fs::exists(fs::path(model_dir) / "tokenizer.json") ||
+      fs::exists(fs::path(model_dir) / "vocab.json")) {
     auto tokenizer = speechllm::engine::tokenizer::Tokenizer::FromDirectory(model_dir);
     if (!tokenizer.ok()) return Fail(tokenizer.status().ToString());
     std::vector<int32_t> ids(result->generated_ids.begin(), result->generated_ids.end());

@@ -135,7 +135,8 @@ TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
     EXPECT_TRUE(run.status.ok()) << c.name << ": " << Describe(run.status);
     EXPECT_EQ(CountFinals(run.responses()), 1) << c.name;
     EXPECT_EQ(streamed.size(), 24u) << c.name;
-    // Resampled streams include the resampler's tail (AudioDecoder::Finish): within a sample or two.
+    // Resampled streams include the resampler's tail (AudioDecoder::Finish): within a sample or
+    // two.
     EXPECT_NEAR(AudioTotal(run), 3.37, c.resampled ? 0.002 : 0.0005) << c.name;
     EXPECT_TRUE(status.ok()) << c.name << ": " << Describe(status);
     EXPECT_NEAR(Seconds(unary.audio_duration()), 3.37, 0.005) << c.name;
