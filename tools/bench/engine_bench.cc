@@ -26,6 +26,7 @@
 #include "engine/status_macros.h"
 #include "engine/torch_model_runner.h"
 #include "tools/bench/bench_stats.h"
+#include "tools/bench/dashed_flags.h"
 #include "tools/bench/step_recorder.h"
 
 ABSL_FLAG(std::string, model, "", "checkpoint directory (or --random_weights --preset)");
@@ -398,6 +399,7 @@ int Run() {
 }  // namespace speechllm::bench
 
 int main(int argc, char** argv) {
+  speechllm::bench::AcceptDashedFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();

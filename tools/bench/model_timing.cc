@@ -23,6 +23,7 @@
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "tools/bench/bench_stats.h"
+#include "tools/bench/dashed_flags.h"
 
 ABSL_FLAG(std::string, model, "", "checkpoint directory (default: random weights of --preset)");
 ABSL_FLAG(std::string, preset, "7b", "shapes for random weights: tiny or 7b");
@@ -167,6 +168,7 @@ int Run() {
 }  // namespace speechllm::bench
 
 int main(int argc, char** argv) {
+  speechllm::bench::AcceptDashedFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();
