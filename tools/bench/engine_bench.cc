@@ -20,11 +20,10 @@
 #include "absl/strings/str_split.h"
 #include "engine/allocator_tuning.h"
 #include "engine/engine.h"
-#include "engine/io/wav_reader.h"
-#include "engine/model/audio_lengths.h"
 #include "engine/model/log_mel.h"
 #include "engine/status_macros.h"
 #include "engine/torch_model_runner.h"
+#include "tools/bench/bench_clip.h"
 #include "tools/bench/bench_stats.h"
 #include "tools/bench/dashed_flags.h"
 #include "tools/bench/step_recorder.h"
@@ -80,44 +79,6 @@ std::vector<int64_t> ParseIds(const std::string& text) {
   return ids;
 }
 
-// A clip's features as the session would send them: frame-major, floored with the segment maximum.
-struct Clip {
-  std::string name;
-  double seconds = 0;
-  std::vector<float> frames;
-  int64_t num_frames = 0, num_valid_frames = 0, conv_positions = 0;
-};
-
-Clip LoadClip(const std::string& path, const engine::LogMel& log_mel) {
-  Clip clip;
-  clip.name = path.substr(path.find_last_of('/') + 1);
-  auto samples = engine::ReadMonoWavFile(path, log_mel.config().sample_rate_hz);
-  if (!samples.ok()) {
-    std::cerr << samples.status() << "\n";
-    std::exit(1);
-  }
-  clip.seconds = static_cast<double>(samples->size()) / log_mel.config().sample_rate_hz;
-  const engine::LogMelFeatures f = *log_mel.ExtractValidPrefix(*samples);
-  clip.num_frames = f.num_frames;
-  clip.num_valid_frames = f.num_valid_frames;
-  clip.conv_positions = engine::ConvOutputLength(f.num_valid_frames);
-  clip.frames.resize(f.values.size());
-  for (int64_t t = 0; t < f.num_frames; ++t) {
-    for (int64_t m = 0; m < f.num_mel_bins; ++m)
-      clip.frames[t * f.num_mel_bins + m] = f.values[m * f.num_frames + t];
-  }
-  return clip;
-}
-
-std::vector<float> BlockFrames(const Clip& clip, int64_t first, int64_t end, int64_t mels) {
-  const int64_t begin = first == 0 ? 0 : 2 * first - 2;
-  std::vector<float> frames(
-      clip.frames.begin() + begin * mels,
-      clip.frames.begin() + std::min<int64_t>(2 * end + 1, clip.num_frames) * mels);
-  frames.resize((2 * end + 1 - begin) * mels, 0.0f);
-  return frames;
-}
-
 struct Stream {
   SequenceId id = 0;
   const Clip* clip = nullptr;
@@ -128,6 +89,14 @@ struct Stream {
   double audio_done_seconds = 0;
   absl::Duration compute;
 };
+
+// Released sequences free their KV blocks on the engine thread: waits up to `limit` for that.
+void WaitForFreeKvBlocks(engine::Engine& engine, absl::Duration limit) {
+  const absl::Time deadline = absl::Now() + limit;
+  while (engine.stats().kv_blocks_used > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
 
 // Sends `count` utterances through the engine at once, unpaced, and waits for their finals.
 absl::Status WarmUp(engine::Engine& engine, const std::vector<Clip>& clips, int count,
@@ -142,26 +111,11 @@ absl::Status WarmUp(engine::Engine& engine, const std::vector<Clip>& clips, int 
     SPEECHLLM_RETURN_IF_ERROR(engine.StartSegment(id, {0, prefix, suffix}));
     int64_t next = 0;
     for (; next + chunk_positions <= clip.conv_positions; next += chunk_positions) {
-      auto chunk = std::make_unique<engine::EncoderChunk>();
-      chunk->first_position = next;
-      chunk->end_position = next + chunk_positions;
-      chunk->frames = BlockFrames(clip, next, next + chunk_positions, mels);
-      chunk->arrival_time = absl::Now();
-      chunk->audio_end_seconds = 0.02 * chunk->end_position;
-      SPEECHLLM_RETURN_IF_ERROR(engine.SubmitChunk(id, std::move(chunk)));
+      SPEECHLLM_RETURN_IF_ERROR(engine.SubmitChunk(
+          id, MakeChunk(clip, 0, next, next + chunk_positions, mels, absl::Now())));
     }
-    auto end = std::make_unique<engine::SegmentEnd>();
-    end->features = clip.frames;
-    end->num_frames = clip.num_frames;
-    end->num_valid_frames = clip.num_valid_frames;
-    end->tail.first_position = next;
-    end->tail.end_position = clip.conv_positions;
-    if (clip.conv_positions > next) {
-      end->tail.frames = BlockFrames(clip, next, clip.conv_positions, mels);
-    }
-    end->endpoint_time = absl::Now();
-    end->audio_end_seconds = clip.seconds;
-    SPEECHLLM_RETURN_IF_ERROR(engine.EndSegment(id, std::move(end)));
+    SPEECHLLM_RETURN_IF_ERROR(
+        engine.EndSegment(id, MakeSegmentEnd(clip, 0, next, mels, absl::Now())));
   }
   int finals = 0;
   const absl::Time deadline = absl::Now() + absl::Minutes(5);
@@ -172,9 +126,7 @@ absl::Status WarmUp(engine::Engine& engine, const std::vector<Clip>& clips, int 
     }
   }
   for (SequenceId id : ids) engine.Release(id);
-  for (int wait = 0; wait < 1000 && engine.stats().kv_blocks_used > 0; ++wait) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  WaitForFreeKvBlocks(engine, absl::Seconds(5));
   if (finals < count) return absl::DeadlineExceededError("warm-up did not finish in 5 minutes");
   return absl::OkStatus();
 }
@@ -208,7 +160,11 @@ int Run() {
              std::string(SPEECHLLM_SOURCE_DIR) + "/tests/data/qwen2-audio-tiny-golden/clip_b.wav"};
   }
   std::vector<Clip> clips;
-  for (const std::string& path : paths) clips.push_back(LoadClip(path, log_mel));
+  for (const std::string& path : paths) {
+    absl::StatusOr<Clip> clip = LoadClip(path, log_mel);
+    if (!clip.ok()) return Fail(clip.status().ToString());
+    clips.push_back(std::move(clip).value());
+  }
 
   std::vector<int64_t> prefix = ParseIds(absl::GetFlag(FLAGS_prefix_ids));
   std::vector<int64_t> suffix = ParseIds(absl::GetFlag(FLAGS_suffix_ids));
@@ -276,13 +232,7 @@ int Run() {
         if (end <= clip.conv_positions) {
           const absl::Time due = s.start + absl::Milliseconds(20 * end + 10);
           if (realtime && now < due) break;
-          auto chunk = std::make_unique<engine::EncoderChunk>();
-          chunk->segment_index = s.segment;
-          chunk->first_position = s.next_position;
-          chunk->end_position = end;
-          chunk->frames = BlockFrames(clip, s.next_position, end, mels);
-          chunk->arrival_time = realtime ? due : now;
-          chunk->audio_end_seconds = 0.02 * end;
+          auto chunk = MakeChunk(clip, s.segment, s.next_position, end, mels, realtime ? due : now);
           if (absl::Status st = engine.SubmitChunk(s.id, std::move(chunk)); !st.ok())
             return Fail(st.ToString());
           s.next_position = end;
@@ -290,20 +240,8 @@ int Run() {
         } else {
           const absl::Time due = s.start + absl::Seconds(clip.seconds);
           if (realtime && now < due) break;
-          auto segment_end = std::make_unique<engine::SegmentEnd>();
-          segment_end->segment_index = s.segment;
-          segment_end->features = clip.frames;
-          segment_end->num_frames = clip.num_frames;
-          segment_end->num_valid_frames = clip.num_valid_frames;
-          segment_end->tail.segment_index = s.segment;
-          segment_end->tail.first_position = s.next_position;
-          segment_end->tail.end_position = clip.conv_positions;
-          if (clip.conv_positions > s.next_position) {
-            segment_end->tail.frames =
-                BlockFrames(clip, s.next_position, clip.conv_positions, mels);
-          }
-          segment_end->endpoint_time = realtime ? due : now;
-          segment_end->audio_end_seconds = clip.seconds;
+          auto segment_end =
+              MakeSegmentEnd(clip, s.segment, s.next_position, mels, realtime ? due : now);
           if (absl::Status st = engine.EndSegment(s.id, std::move(segment_end)); !st.ok())
             return Fail(st.ToString());
           s.end_sent = true;
@@ -345,8 +283,7 @@ int Run() {
   stats.encoder_time -= before.encoder_time;
   stats.decoder_time -= before.decoder_time;
   for (Stream& s : streams) engine.Release(s.id);
-  for (int wait = 0; wait < 200 && engine.stats().kv_blocks_used > 0; ++wait)
-    absl::SleepFor(absl::Milliseconds(5));
+  WaitForFreeKvBlocks(engine, absl::Seconds(1));
   const engine::EngineStats after = engine.stats();
 
   double max_rtf = 0, sum_rtf = 0;
