@@ -261,18 +261,22 @@ void Session::FinishEarly(const absl::Status& status, absl::Time now) {
   }
   if (!input_finished_) {
     input_finished_ = true;
-    if (segment_open_) {
-      if (!partial_frame_.empty()) {
-        FeedSegment(partial_frame_, now).IgnoreError();
-        stream_samples_ += static_cast<int64_t>(partial_frame_.size());
-      }
-      CloseSegment(/*from_flush=*/false, now);
-    }
-    partial_frame_.clear();
+    FlushOpenSegment(now);
   }
   absl::MutexLock lock(&mu_);
   input_done_ = true;
   MaybeFinishLocked();
+}
+
+void Session::FlushOpenSegment(absl::Time now) {
+  if (segment_open_) {
+    if (!partial_frame_.empty()) {
+      FeedSegment(partial_frame_, now).IgnoreError();
+      stream_samples_ += static_cast<int64_t>(partial_frame_.size());
+    }
+    CloseSegment(/*from_flush=*/false, now);
+  }
+  partial_frame_.clear();
 }
 
 absl::Status Session::FinishInput(absl::Time now) {
@@ -293,14 +297,7 @@ absl::Status Session::FinishInput(absl::Time now) {
                                                    1000.0 * total_samples / sample_rate_hz_,
                                                    " ms): too little audio for one audio token"));
   }
-  if (segment_open_) {
-    if (!partial_frame_.empty()) {
-      FeedSegment(partial_frame_, now).IgnoreError();
-      stream_samples_ += static_cast<int64_t>(partial_frame_.size());
-    }
-    CloseSegment(/*from_flush=*/false, now);
-  }
-  partial_frame_.clear();
+  FlushOpenSegment(now);
   absl::MutexLock lock(&mu_);
   input_done_ = true;
   MaybeFinishLocked();

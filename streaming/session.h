@@ -116,6 +116,8 @@ class Session {
   void EmitChunks(absl::Time arrival_time);
   engine::EncoderChunk MakeChunk(const ChunkSpec& spec, float max_log10) const;
   void CloseSegment(bool from_flush, absl::Time now);
+  // At the end of input: feeds the buffered partial frame to the open segment and closes it.
+  void FlushOpenSegment(absl::Time now);
   double SecondsOf(int64_t samples) const;
 
   // Output half helpers (mu_ held).
