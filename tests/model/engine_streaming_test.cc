@@ -107,6 +107,29 @@ TEST_F(EngineModelTest, OneBlockOverTheWholeSegmentEqualsTheOfflineEncoder) {
   EXPECT_EQ(cache.num_positions, conv_positions);
 }
 
+// An engine over the fixture model with `num_kv_blocks` KV blocks (null, with the failure recorded,
+// if the model does not load).
+std::unique_ptr<Engine> MakeEngine(int64_t num_kv_blocks) {
+  TorchRunnerConfig runner_config;
+  runner_config.num_kv_blocks = num_kv_blocks;
+  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
+  if (!runner.ok()) {
+    ADD_FAILURE() << runner.status();
+    return nullptr;
+  }
+  EngineConfig config;
+  config.max_prefix_tokens = 8;
+  config.max_suffix_tokens = 8;
+  config.max_audio_tokens_per_segment = 200;
+  return std::make_unique<Engine>(config, std::move(runner).value());
+}
+
+// Released sequences free their KV blocks on the engine thread: waits up to one second for that.
+void WaitForFreeKvBlocks(const Engine& engine) {
+  for (int wait = 0; wait < 50 && engine.stats().kv_blocks_used > 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(20));
+}
+
 // Streams both clips at once through the Engine: chunks of `chunk_positions`, then an exact final.
 std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(Engine* engine, const LogMel& log_mel,
                                                               int64_t chunk_positions,
@@ -176,18 +199,11 @@ std::vector<int64_t> Golden(const std::string& key) {
 }
 
 TEST_F(EngineModelTest, StreamedExactFinalsEqualHuggingFaceGreedy) {
-  TorchRunnerConfig runner_config;
-  runner_config.num_kv_blocks = 64;
-  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
-  ASSERT_TRUE(runner.ok()) << runner.status();
-  EngineConfig config;
-  config.max_prefix_tokens = 8;
-  config.max_suffix_tokens = 8;
-  config.max_audio_tokens_per_segment = 200;
-  Engine engine(config, std::move(runner).value());
+  std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/64);
+  ASSERT_NE(engine, nullptr);
   for (int64_t chunk_positions : {10, 50}) {
     const auto outputs =
-        StreamClips(&engine, model_->log_mel(), chunk_positions, FinalMode::kExact);
+        StreamClips(engine.get(), model_->log_mel(), chunk_positions, FinalMode::kExact);
     ASSERT_EQ(outputs.size(), 2u);
     const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
     int index = 0;
@@ -204,23 +220,15 @@ TEST_F(EngineModelTest, StreamedExactFinalsEqualHuggingFaceGreedy) {
     }
   }
   // Every KV block is free again once the sequences are released.
-  for (int wait = 0; wait < 50 && engine.stats().kv_blocks_used > 0; ++wait)
-    absl::SleepFor(absl::Milliseconds(20));
-  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
-  EXPECT_EQ(engine.stats().kv_blocks_reserved, 0);
+  WaitForFreeKvBlocks(*engine);
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+  EXPECT_EQ(engine->stats().kv_blocks_reserved, 0);
 }
 
 TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {
-  TorchRunnerConfig runner_config;
-  runner_config.num_kv_blocks = 64;
-  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
-  ASSERT_TRUE(runner.ok());
-  EngineConfig config;
-  config.max_prefix_tokens = 8;
-  config.max_suffix_tokens = 8;
-  config.max_audio_tokens_per_segment = 200;
-  Engine engine(config, std::move(runner).value());
-  const auto outputs = StreamClips(&engine, model_->log_mel(), 50, FinalMode::kFast);
+  std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/64);
+  ASSERT_NE(engine, nullptr);
+  const auto outputs = StreamClips(engine.get(), model_->log_mel(), 50, FinalMode::kFast);
   for (const auto& [id, list] : outputs) {
     ASSERT_FALSE(list.empty());
     EXPECT_TRUE(list.back().is_final);
@@ -231,17 +239,10 @@ TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {
 // Eight streams at once (several chunks of different sequences in each batched step): every exact
 // final still equals Hugging Face's greedy tokens.
 TEST_F(EngineModelTest, EightConcurrentStreamsKeepExactFinals) {
-  TorchRunnerConfig runner_config;
-  runner_config.num_kv_blocks = 256;
-  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
-  ASSERT_TRUE(runner.ok()) << runner.status();
-  EngineConfig config;
-  config.max_prefix_tokens = 8;
-  config.max_suffix_tokens = 8;
-  config.max_audio_tokens_per_segment = 200;
-  Engine engine(config, std::move(runner).value());
+  std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/256);
+  ASSERT_NE(engine, nullptr);
   const auto outputs =
-      StreamClips(&engine, model_->log_mel(), 10, FinalMode::kExact, /*num_streams=*/8);
+      StreamClips(engine.get(), model_->log_mel(), 10, FinalMode::kExact, /*num_streams=*/8);
   ASSERT_EQ(outputs.size(), 8u);
   const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
   int index = 0, equal = 0;
@@ -253,12 +254,11 @@ TEST_F(EngineModelTest, EightConcurrentStreamsKeepExactFinals) {
   }
   std::printf(
       "8 concurrent streams: %d of 8 exact finals equal HF greedy; %lld steps, mean batch %.2f\n",
-      equal, static_cast<long long>(engine.stats().steps),
-      static_cast<double>(engine.stats().step_sequences) /
-          std::max<int64_t>(1, engine.stats().steps));
-  for (int wait = 0; wait < 50 && engine.stats().kv_blocks_used > 0; ++wait)
-    absl::SleepFor(absl::Milliseconds(20));
-  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+      equal, static_cast<long long>(engine->stats().steps),
+      static_cast<double>(engine->stats().step_sequences) /
+          std::max<int64_t>(1, engine->stats().steps));
+  WaitForFreeKvBlocks(*engine);
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
 }
 
 }  // namespace
