@@ -21,12 +21,11 @@ namespace {
 
 std::string BufPath() { return std::string(SPEECHLLM_TEST_BUF_PREFIX) + "/node_modules/.bin/buf"; }
 
-class BufCurlTest : public ::testing::Test {
+class BufCurlTest : public SharedServerTest<BufCurlTest> {
  protected:
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
   void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr) << "speechllm-server did not start";
+    SharedServerTest::SetUp();
+    if (HasFatalFailure()) return;
     // Normally installed by the ctest fixture; a direct run installs it here. Never skipped.
     if (!std::filesystem::exists(BufPath())) {
       const std::string npm = SPEECHLLM_TEST_NPM;
@@ -54,8 +53,6 @@ class BufCurlTest : public ::testing::Test {
                 r.exit_code);
     return r;
   }
-
-  static inline std::unique_ptr<ServerProcess> server_;
 };
 
 // buf prints each message as indented JSON, one after the other: split them at depth 0.

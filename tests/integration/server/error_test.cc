@@ -19,12 +19,11 @@ using client::StreamingClient;
 using client::StreamingClientOptions;
 using grpc::StatusCode;
 
-class ErrorTest : public ::testing::Test {
+class ErrorTest : public SharedServerTest<ErrorTest> {
  protected:
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
   void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr) << "speechllm-server did not start";
+    SharedServerTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_EQ(OfflineTokens("clip_a").size(), 24u);  // the healthy streams' reference, up front
   }
 
@@ -49,8 +48,6 @@ class ErrorTest : public ::testing::Test {
                 Describe(run.status).c_str(), run.records.size(),
                 !run.records.empty() && run.records.back().response.has_summary() ? "yes" : "no");
   }
-
-  static inline std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(ErrorTest, FirstMessageNotAConfig) {

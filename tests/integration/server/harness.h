@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "client/speech_client.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "speechllm/v1/speechllm.grpc.pb.h"
 
 namespace speechllm::itest {
@@ -81,6 +82,25 @@ class ServerProcess {
 void EnsureServer(std::unique_ptr<ServerProcess>* server,
                   const std::vector<std::string>& extra_flags);
 void StopServerForSuite(std::unique_ptr<ServerProcess>* server);
+
+// A fixture whose test suite shares one server: started on first use with Suite::ServerFlags()
+// (none unless the suite declares a public one), stopped after the suite (exit code 0 expected). A
+// suite that needs more in SetUp calls SharedServerTest::SetUp() first and returns on a fatal
+// failure.
+template <typename Suite>
+class SharedServerTest : public ::testing::Test {
+ public:
+  static std::vector<std::string> ServerFlags() { return {}; }
+
+ protected:
+  static void TearDownTestSuite() { StopServerForSuite(&server_); }
+  void SetUp() override {
+    EnsureServer(&server_, Suite::ServerFlags());
+    ASSERT_NE(server_, nullptr) << "speechllm-server did not start";
+  }
+
+  static inline std::unique_ptr<ServerProcess> server_;
+};
 
 // ---- references ----
 // speechllm-transcribe's token ids for the clip (run once per process and clip; ADD_FAILURE and

@@ -19,13 +19,17 @@ using client::StreamingClient;
 using client::StreamingClientOptions;
 using grpc::StatusCode;
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public SharedServerTest<LimitsTest> {
+ public:
+  static std::vector<std::string> ServerFlags() {  // read by SharedServerTest
+    return {"--max_streams=2", "--idle_timeout_s=1", "--max_stream_duration_s=2",
+            "--max_chunk_bytes=4096"};
+  }
+
  protected:
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
   void SetUp() override {
-    EnsureServer(&server_, {"--max_streams=2", "--idle_timeout_s=1", "--max_stream_duration_s=2",
-                            "--max_chunk_bytes=4096"});
-    ASSERT_NE(server_, nullptr) << "speechllm-server did not start";
+    SharedServerTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_EQ(OfflineTokens("clip_a").size(), 24u);  // the healthy streams' reference, up front
   }
 
@@ -51,8 +55,6 @@ class LimitsTest : public ::testing::Test {
            absl::Now() < deadline) {
     }
   }
-
-  static inline std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(LimitsTest, ChunkLargerThanMaxChunkBytes) {

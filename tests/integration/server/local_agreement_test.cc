@@ -18,16 +18,7 @@
 namespace speechllm::itest {
 namespace {
 
-class LocalAgreementTest : public ::testing::Test {
- protected:
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
-  void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr) << "speechllm-server did not start";
-  }
-
-  static inline std::unique_ptr<ServerProcess> server_;
-};
+class LocalAgreementTest : public SharedServerTest<LocalAgreementTest> {};
 
 struct CommitStats {
   int partials = 0;

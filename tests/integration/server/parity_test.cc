@@ -26,16 +26,7 @@ struct Mode {
 };
 const std::vector<Mode> kModes = {{"interim off", false}, {"interim on + commit NONE", true}};
 
-class ParityTest : public ::testing::Test {
- protected:
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
-  void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr) << "speechllm-server did not start";
-  }
-
-  static inline std::unique_ptr<ServerProcess> server_;
-};
+class ParityTest : public SharedServerTest<ParityTest> {};
 
 // One protobuf-JSON StreamingRecognizeResponse per line (speechllm-client --json).
 std::vector<v1::StreamingRecognizeResponse> ParseJsonLines(const std::string& text) {

@@ -13,22 +13,14 @@
 namespace speechllm::itest {
 namespace {
 
-class UnaryTest : public ::testing::Test {
+class UnaryTest : public SharedServerTest<UnaryTest> {
  protected:
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
-  void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr) << "speechllm-server did not start";
-  }
-
   static grpc::Status Recognize(const v1::RecognizeRequest& request,
                                 v1::RecognizeResponse* response) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     return server_->stub()->Recognize(&context, request, response);
   }
-
-  static inline std::unique_ptr<ServerProcess> server_;
 };
 
 v1::SessionConfig WavConfig(v1::AudioFormat::Encoding encoding) {
