@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/io/wav_reader.h"
+#include "server/call_session.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
 #include "streaming/audio_decoder.h"
@@ -144,21 +145,12 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
             absl::FormatDuration(ctx_->config.max_recognize_audio), ": stream it instead")),
         "AUDIO_TOO_LONG");
   }
-  auto session = streaming::Session::Create(setup->session,
-                                            {ctx_->engine, ctx_->log_mel, ctx_->tokenizer}, this);
-  if (!session.ok()) {
-    absl::Status status = session.status();
-    if (status.code() == absl::StatusCode::kResourceExhausted) {
-      metrics_.Rejected(AdmissionReason::kKv);
-      status = WithRetryDelay(WithReason(status, "KV_BUDGET"), ctx_->config.retry_delay);
-    }
-    return status;
-  }
+  auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
+  if (!session.ok()) return session.status();
   {
     absl::MutexLock lock(&mu_);
     session_ = *session;
   }
-  ctx_->dispatcher->Register(*session);
   if (absl::Status s = (*session)->AcceptAudio(samples, absl::Now()); !s.ok()) return s;
   metrics_.Audio(audio_seconds_, absl::Now());
   if (absl::Status s = (*session)->FinishInput(absl::Now()); !s.ok())
@@ -215,11 +207,7 @@ void RecognizeCall::OnDone() {
     absl::MutexLock lock(&mu_);
     s = std::move(session_);
   }
-  if (s != nullptr) {
-    s->Detach();
-    ctx_->dispatcher->Unregister(s->sequence_id());
-  }
-  s.reset();
+  CloseCallSession(*ctx_, std::move(s));
   std::shared_ptr<RecognizeCall> self = std::move(self_);
 }
 

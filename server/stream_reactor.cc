@@ -1,6 +1,7 @@
 #include "server/stream_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/call_session.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
 
@@ -117,18 +118,9 @@ absl::Status StreamReactor::HandleConfig(const v1::SessionConfig& config) {
   if (!decoder.ok())
     return WithField(WithReason(decoder.status(), "UNSUPPORTED_ENCODING"), "config.audio");
   decoder_ = std::move(decoder).value();
-  auto session = streaming::Session::Create(setup->session,
-                                            {ctx_->engine, ctx_->log_mel, ctx_->tokenizer}, this);
-  if (!session.ok()) {
-    absl::Status status = session.status();
-    if (status.code() == absl::StatusCode::kResourceExhausted) {
-      metrics_.Rejected(AdmissionReason::kKv);
-      status = WithRetryDelay(WithReason(status, "KV_BUDGET"), ctx_->config.retry_delay);
-    }
-    return status;
-  }
+  auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
+  if (!session.ok()) return session.status();
   metrics_.SetStreamOffset(setup->session.stream_offset_seconds);
-  ctx_->dispatcher->Register(*session);
   v1::StreamingRecognizeResponse started;
   auto* s = started.mutable_started();
   s->set_session_id(
@@ -386,11 +378,7 @@ void StreamReactor::OnDone() {
     absl::MutexLock lock(&mu_);
     s = std::move(session_);
   }
-  if (s != nullptr) {
-    s->Detach();
-    ctx_->dispatcher->Unregister(s->sequence_id());
-  }
-  s.reset();  // releases the engine sequence
+  CloseCallSession(*ctx_, std::move(s));
   std::shared_ptr<StreamReactor> self = std::move(self_);
 }
 
