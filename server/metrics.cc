@@ -33,6 +33,11 @@ prometheus::Histogram& PlainHistogram(prometheus::Registry& registry, const std:
       {}, std::move(buckets));
 }
 
+// Seconds; shared by the first-partial and final latency histograms so they can be compared.
+Histogram::BucketBoundaries ResultLatencyBuckets() {
+  return {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10};
+}
+
 // Label values, indexed by the enums' values.
 constexpr const char* kMethodNames[] = {"StreamingRecognize", "Recognize", "GetCapabilities"};
 constexpr const char* kCodeNames[] = {
@@ -144,10 +149,10 @@ Metrics::Metrics(const std::string& version)
       first_partial_latency_(PlainHistogram(
           *registry_, "speechllm_first_partial_latency_seconds",
           "First audio of an utterance reaching the server -> its first partial sent.",
-          {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10})),
+          ResultLatencyBuckets())),
       final_latency_(PlainHistogram(*registry_, "speechllm_final_latency_seconds",
                                     "Endpoint decision -> final result sent.",
-                                    {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10})),
+                                    ResultLatencyBuckets())),
       stream_lag_(PlainHistogram(*registry_, "speechllm_stream_lag_seconds",
                                  "Audio received - audio processed, sampled per transcript "
                                  "update.",
