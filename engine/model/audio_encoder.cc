@@ -50,6 +50,29 @@ absl::StatusOr<std::unique_ptr<AudioEncoder>> AudioEncoder::Load(const WeightLoa
   return encoder;
 }
 
+std::vector<NamedTensor> AudioEncoder::Parameters() const {
+  const std::string p = "audio_tower.";
+  std::vector<NamedTensor> out = {{p + "conv1.weight", conv1_weight_},
+                                  {p + "conv1.bias", conv1_bias_},
+                                  {p + "conv2.weight", conv2_weight_},
+                                  {p + "conv2.bias", conv2_bias_},
+                                  {p + "embed_positions.weight", embed_positions_}};
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const std::string l = absl::StrCat(p, "layers.", i, ".");
+    const Layer& layer = layers_[i];
+    layer.self_attn_layer_norm.AppendTo(l + "self_attn_layer_norm", &out);
+    layer.q_proj.AppendTo(l + "self_attn.q_proj", &out);
+    layer.k_proj.AppendTo(l + "self_attn.k_proj", &out);
+    layer.v_proj.AppendTo(l + "self_attn.v_proj", &out);
+    layer.out_proj.AppendTo(l + "self_attn.out_proj", &out);
+    layer.final_layer_norm.AppendTo(l + "final_layer_norm", &out);
+    layer.fc1.AppendTo(l + "fc1", &out);
+    layer.fc2.AppendTo(l + "fc2", &out);
+  }
+  layer_norm_.AppendTo(p + "layer_norm", &out);
+  return out;
+}
+
 at::Tensor AudioEncoder::ConvStem(const at::Tensor& mel) const {
   const at::Tensor input = mel.to(conv1_weight_.scalar_type());
   at::Tensor x =

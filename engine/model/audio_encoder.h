@@ -58,6 +58,16 @@ class AudioEncoder {
   at::Tensor EncodeValidPrefix(const at::Tensor& mel, int64_t num_valid_frames,
                                std::vector<at::Tensor>* hidden_states = nullptr) const;
 
+  // Training (tools/train): mel [batch, num_mel_bins, frames] (frames even) through the conv stem
+  // and the layers with `additive_mask` [batch, 1, positions, positions] (0 = attend, -inf = not;
+  // key padding and the block-causal pattern of block mode both fit it). Returns [batch,
+  // positions / 2, d_model]. Differentiable: the same code as Forward, with the mask given.
+  at::Tensor ForwardWithMask(const at::Tensor& mel, const at::Tensor& additive_mask) const {
+    return Transformer(ConvStem(mel), additive_mask, nullptr);
+  }
+  // Every weight under its checkpoint name (audio_tower.*), sharing storage with the module.
+  std::vector<NamedTensor> Parameters() const;
+
   // Block mode (ARCHITECTURE 5): conv positions [first_position, end_position) of a segment from
   // mel [num_mel_bins, frames] holding frames 2*first_position - 2 .. 2*end_position (frames 0 ..
   // 2*end_position when first_position == 0, where the conv's zero padding is the left context).

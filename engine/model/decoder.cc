@@ -56,15 +56,26 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
   return decoder;
 }
 
+Decoder::Qkv Decoder::ProjectQkv(const Layer& layer, const at::Tensor& x,
+                                 const at::Tensor& positions) const {
+  const int64_t tokens = x.size(0);
+  const at::Tensor q = layer.q_proj.Forward(x).view({tokens, config_.num_heads, config_.head_dim});
+  const at::Tensor k =
+      layer.k_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
+  const at::Tensor v =
+      layer.v_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
+  return {rotary_.Apply(q, positions), rotary_.Apply(k, positions), v};
+}
+
+at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& x) const {
+  const at::Tensor h = layer.post_attention_layernorm.Forward(x);
+  return layer.down_proj.Forward(at::silu(layer.gate_proj.Forward(h)) * layer.up_proj.Forward(h));
+}
+
 at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Tensor& x,
                               const DecoderBatch& batch, KvPool* kv) const {
   const int64_t tokens = x.size(0);
-  at::Tensor q = layer.q_proj.Forward(x).view({tokens, config_.num_heads, config_.head_dim});
-  at::Tensor k = layer.k_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
-  const at::Tensor v =
-      layer.v_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
-  q = rotary_.Apply(q, batch.positions);
-  k = rotary_.Apply(k, batch.positions);
+  auto [q, k, v] = ProjectQkv(layer, x, batch.positions);
   kv->Write(layer_index, batch.slots, k, v);
 
   at::Tensor context;
@@ -114,13 +125,51 @@ at::Tensor Decoder::Forward(const at::Tensor& hidden, const DecoderBatch& batch,
     const Layer& layer = layers_[i];
     if (hidden_states != nullptr) hidden_states->push_back(x);
     x = x + Attention(static_cast<int>(i), layer, layer.input_layernorm.Forward(x), batch, kv);
-    const at::Tensor h = layer.post_attention_layernorm.Forward(x);
-    x = x +
-        layer.down_proj.Forward(at::silu(layer.gate_proj.Forward(h)) * layer.up_proj.Forward(h));
+    x = x + Mlp(layer, x);
   }
   x = norm_.Forward(x);
   if (hidden_states != nullptr) hidden_states->push_back(x);
   return x;
+}
+
+at::Tensor Decoder::ForwardDense(const at::Tensor& hidden, const at::Tensor& additive_mask) const {
+  const int64_t batch = hidden.size(0), tokens = hidden.size(1);
+  const at::Tensor positions =
+      at::arange(tokens, at::TensorOptions().dtype(at::kLong).device(hidden.device()))
+          .repeat({batch});
+  at::Tensor x = hidden.reshape({batch * tokens, config_.hidden_size});
+  for (const Layer& layer : layers_) {
+    auto [q, k, v] = ProjectQkv(layer, layer.input_layernorm.Forward(x), positions);
+    const at::Tensor context = PaddedCausalAttention(
+        q.view({batch, tokens, config_.num_heads, config_.head_dim}),
+        k.view({batch, tokens, config_.num_kv_heads, config_.head_dim}),
+        v.view({batch, tokens, config_.num_kv_heads, config_.head_dim}), additive_mask);
+    x = x + layer.o_proj.Forward(context);
+    x = x + Mlp(layer, x);
+  }
+  return norm_.Forward(x).view({batch, tokens, config_.hidden_size});
+}
+
+std::vector<NamedTensor> Decoder::Parameters() const {
+  const std::string p = "language_model.model.";
+  std::vector<NamedTensor> out = {{p + "embed_tokens.weight", embed_tokens_}};
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const std::string l = absl::StrCat(p, "layers.", i, ".");
+    const Layer& layer = layers_[i];
+    out.push_back({l + "input_layernorm.weight", layer.input_layernorm.weight});
+    out.push_back({l + "post_attention_layernorm.weight", layer.post_attention_layernorm.weight});
+    layer.q_proj.AppendTo(l + "self_attn.q_proj", &out);
+    layer.k_proj.AppendTo(l + "self_attn.k_proj", &out);
+    layer.v_proj.AppendTo(l + "self_attn.v_proj", &out);
+    layer.o_proj.AppendTo(l + "self_attn.o_proj", &out);
+    layer.gate_proj.AppendTo(l + "mlp.gate_proj", &out);
+    layer.up_proj.AppendTo(l + "mlp.up_proj", &out);
+    layer.down_proj.AppendTo(l + "mlp.down_proj", &out);
+  }
+  out.push_back({p + "norm.weight", norm_.weight});
+  if (!lm_head_.weight.is_same(embed_tokens_))
+    out.push_back({"language_model.lm_head.weight", lm_head_.weight});
+  return out;
 }
 
 }  // namespace speechllm::engine

@@ -40,6 +40,16 @@ class Decoder {
   at::Tensor Forward(const at::Tensor& hidden, const DecoderBatch& batch, KvPool* kv,
                      std::vector<at::Tensor>* hidden_states = nullptr) const;
 
+  // Training (tools/train): every layer over whole padded sequences `hidden` [batch, tokens,
+  // hidden_size] at positions 0 .. tokens - 1, with `additive_mask` [batch, 1, tokens, tokens]
+  // (causal and key padding; 0 = attend, -inf = not). No KV cache. Returns the final RMSNorm
+  // output [batch, tokens, hidden_size]. The same layers and attention as Forward, differentiable.
+  at::Tensor ForwardDense(const at::Tensor& hidden, const at::Tensor& additive_mask) const;
+
+  // Every weight under its checkpoint name (language_model.model.*, language_model.lm_head.weight;
+  // the lm_head is left out when tied to the embeddings), sharing storage with the module.
+  std::vector<NamedTensor> Parameters() const;
+
   // lm_head: [rows, hidden_size] -> [rows, vocab_size] in the model dtype.
   at::Tensor Logits(const at::Tensor& normed_hidden) const {
     return lm_head_.Forward(normed_hidden);
@@ -52,7 +62,15 @@ class Decoder {
     Linear gate_proj, up_proj, down_proj;
   };
 
+  struct Qkv {
+    at::Tensor q, k, v;  // [tokens, heads, head_dim], q and k rotated
+  };
+
   Decoder(const TextConfig& config, at::ScalarType dtype, at::Device device);
+  // The projections and RoPE of `x` [tokens, hidden_size] at `positions` (int64 [tokens]).
+  Qkv ProjectQkv(const Layer& layer, const at::Tensor& x, const at::Tensor& positions) const;
+  // The MLP residual branch.
+  at::Tensor Mlp(const Layer& layer, const at::Tensor& x) const;
   at::Tensor Attention(int layer_index, const Layer& layer, const at::Tensor& x,
                        const DecoderBatch& batch, KvPool* kv) const;
 

@@ -16,6 +16,11 @@ absl::StatusOr<Linear> Linear::Load(const WeightLoader& loader, const std::strin
   return linear;
 }
 
+void Linear::AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) const {
+  out->push_back({prefix + ".weight", weight});
+  if (bias.defined()) out->push_back({prefix + ".bias", bias});
+}
+
 absl::StatusOr<LayerNorm> LayerNorm::Load(const WeightLoader& loader, const std::string& prefix,
                                           int64_t dim, double eps) {
   LayerNorm norm;

@@ -7,11 +7,19 @@
 #include <ATen/ATen.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/model/weight_loader.h"
 
 namespace speechllm::engine {
+
+// A weight under its Hugging Face checkpoint name. The tensor shares storage with the module's own,
+// so the trainer (tools/train) can mark it trainable and update it in place.
+struct NamedTensor {
+  std::string name;
+  at::Tensor tensor;
+};
 
 struct Linear {
   at::Tensor weight;  // [out_features, in_features]
@@ -21,6 +29,8 @@ struct Linear {
   static absl::StatusOr<Linear> Load(const WeightLoader& loader, const std::string& prefix,
                                      int64_t in_features, int64_t out_features, bool with_bias);
   at::Tensor Forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+  // Appends `prefix`.weight (and .bias when present).
+  void AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) const;
 };
 
 struct LayerNorm {
@@ -31,6 +41,10 @@ struct LayerNorm {
                                         int64_t dim, double eps);
   at::Tensor Forward(const at::Tensor& x) const {
     return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+  }
+  void AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) const {
+    out->push_back({prefix + ".weight", weight});
+    out->push_back({prefix + ".bias", bias});
   }
 };
 

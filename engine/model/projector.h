@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/model/layers.h"
@@ -22,6 +23,12 @@ class Projector {
   // [..., d_model] -> [..., hidden_size]
   at::Tensor Forward(const at::Tensor& encoder_output) const {
     return linear_.Forward(encoder_output);
+  }
+  // multi_modal_projector.linear.{weight,bias}, sharing storage with the module.
+  std::vector<NamedTensor> Parameters() const {
+    std::vector<NamedTensor> out;
+    linear_.AppendTo("multi_modal_projector.linear", &out);
+    return out;
   }
 
  private:

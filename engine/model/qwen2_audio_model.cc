@@ -65,6 +65,15 @@ absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::CreateRandom(
   return model;
 }
 
+std::vector<NamedTensor> Qwen2AudioModel::Parameters() const {
+  std::vector<NamedTensor> out = encoder_->Parameters();
+  std::vector<NamedTensor> projector = projector_->Parameters();
+  std::vector<NamedTensor> decoder = decoder_->Parameters();
+  out.insert(out.end(), projector.begin(), projector.end());
+  out.insert(out.end(), decoder.begin(), decoder.end());
+  return out;
+}
+
 at::Tensor Qwen2AudioModel::FeaturesTensor(const LogMelFeatures& features) const {
   return at::from_blob(const_cast<float*>(features.values.data()),
                        {features.num_mel_bins, features.num_frames},

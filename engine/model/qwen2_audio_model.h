@@ -41,6 +41,10 @@ class Qwen2AudioModel {
   at::ScalarType dtype() const { return dtype_; }
   at::Device device() const { return device_; }
 
+  // Every weight of the encoder, projector and decoder under its checkpoint name, sharing storage
+  // with the modules (the trainer updates them in place; SafetensorsWriter saves them).
+  std::vector<NamedTensor> Parameters() const;
+
   // Features (ExtractValidPrefix) as a float32 tensor [num_mel_bins, frames] on the model's device.
   at::Tensor FeaturesTensor(const LogMelFeatures& features) const;
   // Projected audio embeddings [AudioTokenCount(valid frames), hidden_size] of one clip.

@@ -1,10 +1,15 @@
-// speechllm-transcribe: offline transcription of one WAV clip with a Qwen2-Audio checkpoint,
-// exactly as Hugging Face computes it (greedy decoding). Prints the generated token ids on the
-// first line of stdout, then "text: ..." when the model directory has tokenizer files; timings on
-// stderr.
-//   speechllm-transcribe --model models/qwen2-audio-tiny --wav clip.wav \
+// speechllm-transcribe: offline transcription of WAV clips with a Qwen2-Audio checkpoint, exactly
+// as Hugging Face computes it (greedy decoding). The prompt is given as raw ids (--prompt_ids) or,
+// when the model has tokenizer files, built from the chat or base template with --instruction, as
+// the server builds it. One clip (--wav): prints the generated token ids on the first line of
+// stdout, then "text: ..." when the model has tokenizer files; timings on stderr. Many clips
+// (--manifest): writes id<TAB>text lines to --out, the hypothesis file of speechllm-wer.
+//   speechllm-transcribe --model models/qwen2-audio-tiny --wav clip.wav
 //       --prompt_ids 1,2,3,501,500,502,10,11,12
+//   speechllm-transcribe --model models/speechllm-asr-small --wav clip.wav
+//   speechllm-transcribe --model DIR --manifest test.tsv --wav_dir test --out offline.tsv
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,15 +25,24 @@
 #ifdef SPEECHLLM_HAVE_TOKENIZER
 #include <filesystem>
 
+#include "engine/model/tokenizer/prompt_builder.h"
 #include "engine/model/tokenizer/tokenizer.h"
 #endif
 
-ABSL_FLAG(std::string, model, "", "Qwen2-Audio checkpoint directory (config.json + safetensors)");
+ABSL_FLAG(std::string, model, "",
+          "Qwen2-Audio checkpoint directory (config.json + safetensors [+ tokenizer.json])");
 ABSL_FLAG(std::string, wav, "",
           "WAV file at the model's sample rate (16 kHz); channels are averaged");
+ABSL_FLAG(std::string, manifest, "",
+          "TSV whose first column names clips <wav_dir>/<id>.wav (instead of --wav)");
+ABSL_FLAG(std::string, wav_dir, "", "directory of the --manifest clips");
+ABSL_FLAG(std::string, out, "", "with --manifest: write id<TAB>text lines here");
 ABSL_FLAG(std::string, prompt_ids, "",
           "comma-separated prompt token ids holding one <|AUDIO|> placeholder (expanded to the "
-          "clip's audio tokens)");
+          "clip's audio tokens); default: the --prompt_template prompt");
+ABSL_FLAG(std::string, prompt_template, "chat", "chat or base (needs tokenizer files)");
+ABSL_FLAG(std::string, instruction, "Transcribe the speech.",
+          "the instruction after the audio in the template prompt (the server's default)");
 ABSL_FLAG(int, max_new_tokens, 64,
           "greedy decoding stops after this many tokens or at a stop token");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
@@ -45,14 +59,16 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Transcribes one WAV clip offline and prints the generated token ids.");
+  absl::SetProgramUsageMessage("Transcribes WAV clips offline (greedy, as Hugging Face does).");
   absl::ParseCommandLine(argc, argv);
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   const std::string wav_path = absl::GetFlag(FLAGS_wav);
-  if (model_dir.empty() || wav_path.empty() || absl::GetFlag(FLAGS_prompt_ids).empty()) {
-    std::cerr << "usage: speechllm-transcribe --model DIR --wav FILE --prompt-ids 1,2,3 "
-                 "[--max_new_tokens N]\n";
+  const std::string manifest = absl::GetFlag(FLAGS_manifest);
+  if (model_dir.empty() || wav_path.empty() == manifest.empty() ||
+      (!manifest.empty() && absl::GetFlag(FLAGS_out).empty())) {
+    std::cerr << "usage: speechllm-transcribe --model DIR (--wav FILE | --manifest TSV --wav_dir "
+                 "DIR --out TSV) [--prompt_ids 1,2,3 | --prompt_template chat|base "
+                 "--instruction TEXT] [--max_new_tokens N]\n";
     return 2;
   }
   std::vector<int64_t> prompt_ids;
@@ -63,39 +79,100 @@ int main(int argc, char** argv) {
       return Fail("--prompt_ids: \"" + std::string(piece) + "\" is not an integer");
     prompt_ids.push_back(id);
   }
+#ifdef SPEECHLLM_HAVE_TOKENIZER
+  namespace fs = std::filesystem;
+  namespace tk = speechllm::engine::tokenizer;
+  std::unique_ptr<tk::Tokenizer> tokenizer;
+  if (fs::exists(fs::path(model_dir) / "tokenizer.json") ||
+      fs::exists(fs::path(model_dir) / "vocab.json")) {
+    auto loaded = tk::Tokenizer::FromDirectory(model_dir);
+    if (!loaded.ok()) return Fail(loaded.status().ToString());
+    tokenizer = *std::move(loaded);
+  }
+  if (prompt_ids.empty()) {
+    if (tokenizer == nullptr) return Fail("the model has no tokenizer files: give --prompt_ids");
+    auto builder = tk::PromptBuilder::Create(tokenizer.get());
+    if (!builder.ok()) return Fail(builder.status().ToString());
+    const std::string kind = absl::GetFlag(FLAGS_prompt_template);
+    absl::StatusOr<tk::Prompt> prompt;
+    if (kind == "chat") {
+      const tk::ChatMessage user{
+          "user",
+          {tk::ContentItem::Audio(1), tk::ContentItem::Text(absl::GetFlag(FLAGS_instruction))}};
+      prompt = builder->BuildChat({user}, /*add_generation_prompt=*/true);
+    } else if (kind == "base") {
+      prompt = builder->BuildBase(1, absl::GetFlag(FLAGS_instruction));
+    } else {
+      return Fail("--prompt_template must be chat or base");
+    }
+    if (!prompt.ok()) return Fail(prompt.status().ToString());
+    prompt_ids.assign(prompt->ids.begin(), prompt->ids.end());
+  }
+#endif
+  if (prompt_ids.empty()) return Fail("give --prompt_ids (this build has no tokenizer)");
   speechllm::engine::RuntimeOptions options;
   options.device = absl::GetFlag(FLAGS_device);
   options.dtype = absl::GetFlag(FLAGS_dtype);
   options.num_threads = absl::GetFlag(FLAGS_threads);
   auto transcriber = speechllm::engine::OfflineTranscriber::Create(model_dir, options);
   if (!transcriber.ok()) return Fail(transcriber.status().ToString());
-  auto samples = speechllm::engine::ReadMonoWavFile(
-      wav_path, (*transcriber)->config().features.sample_rate_hz);
-  if (!samples.ok()) return Fail(samples.status().ToString());
-  auto result =
-      (*transcriber)->Transcribe(*samples, prompt_ids, absl::GetFlag(FLAGS_max_new_tokens));
-  if (!result.ok()) return Fail(result.status().ToString());
-  std::cout << absl::StrJoin(result->generated_ids, " ") << "\n";
+  const int sample_rate = (*transcriber)->config().features.sample_rate_hz;
+
+  // Transcribes one file; `text` receives the decoded text when the model has a tokenizer.
+  auto transcribe = [&](const std::string& path, speechllm::engine::OfflineResult* result,
+                        std::string* text) -> absl::Status {
+    auto samples = speechllm::engine::ReadMonoWavFile(path, sample_rate);
+    if (!samples.ok()) return samples.status();
+    auto transcribed =
+        (*transcriber)->Transcribe(*samples, prompt_ids, absl::GetFlag(FLAGS_max_new_tokens));
+    if (!transcribed.ok()) return transcribed.status();
+    *result = *std::move(transcribed);
 #ifdef SPEECHLLM_HAVE_TOKENIZER
-  // With tokenizer files beside the weights, the text too (special tokens skipped).
-  namespace fs = std::filesystem;
-  if (fs::exists(fs::path(model_dir) / "tokenizer.json") ||
-      fs::exists(fs::path(model_dir) / "vocab.json")) {
-    auto tokenizer = speechllm::engine::tokenizer::Tokenizer::FromDirectory(model_dir);
-    if (!tokenizer.ok()) return Fail(tokenizer.status().ToString());
-    std::vector<int32_t> ids(result->generated_ids.begin(), result->generated_ids.end());
-    auto text = (*tokenizer)->Decode(ids, {/*skip_special_tokens=*/true});
-    if (!text.ok()) return Fail(text.status().ToString());
-    std::cout << "text: " << *text << "\n";
-  }
+    if (tokenizer != nullptr) {
+      std::vector<int32_t> ids(result->generated_ids.begin(), result->generated_ids.end());
+      auto decoded = tokenizer->Decode(ids, {/*skip_special_tokens=*/true});
+      if (!decoded.ok()) return decoded.status();
+      *text = *std::move(decoded);
+    }
 #endif
-  std::fprintf(
-      stderr,
-      "audio %.2f s -> %lld audio tokens; prompt %zu tokens; generated %zu; features %.1f ms, "
-      "encoder %.1f ms, prefill %.1f ms, decode %.1f ms\n",
-      static_cast<double>(samples->size()) / (*transcriber)->config().features.sample_rate_hz,
-      static_cast<long long>(result->num_audio_tokens), result->prompt_ids.size(),
-      result->generated_ids.size(), result->features_ms, result->encoder_ms, result->prefill_ms,
-      result->decode_ms);
+    return absl::OkStatus();
+  };
+
+  if (!manifest.empty()) {
+    std::ifstream in(manifest);
+    if (!in) return Fail("cannot read --manifest " + manifest);
+    std::ofstream out(absl::GetFlag(FLAGS_out), std::ios::trunc);
+    std::string line;
+    int clips = 0;
+    while (std::getline(in, line)) {
+      const std::string id = line.substr(0, line.find('\t'));
+      if (id.empty()) continue;
+      speechllm::engine::OfflineResult result;
+      std::string text;
+      const std::string path = absl::GetFlag(FLAGS_wav_dir) + "/" + id + ".wav";
+      if (absl::Status s = transcribe(path, &result, &text); !s.ok())
+        return Fail(path + ": " + s.ToString());
+      out << id << "\t" << text << "\n";
+      ++clips;
+    }
+    out.close();
+    if (!out) return Fail("cannot write --out " + absl::GetFlag(FLAGS_out));
+    std::fprintf(stderr, "speechllm-transcribe: %d clips -> %s\n", clips,
+                 absl::GetFlag(FLAGS_out).c_str());
+    return 0;
+  }
+  speechllm::engine::OfflineResult result;
+  std::string text;
+  if (absl::Status s = transcribe(wav_path, &result, &text); !s.ok()) return Fail(s.ToString());
+  std::cout << absl::StrJoin(result.generated_ids, " ") << "\n";
+#ifdef SPEECHLLM_HAVE_TOKENIZER
+  if (tokenizer != nullptr) std::cout << "text: " << text << "\n";
+#endif
+  std::fprintf(stderr,
+               "prompt %zu tokens (%lld audio); generated %zu; features %.1f ms, encoder %.1f ms, "
+               "prefill %.1f ms, decode %.1f ms\n",
+               result.prompt_ids.size(), static_cast<long long>(result.num_audio_tokens),
+               result.generated_ids.size(), result.features_ms, result.encoder_ms,
+               result.prefill_ms, result.decode_ms);
   return 0;
 }

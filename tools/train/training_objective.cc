@@ -1,0 +1,157 @@
+#include "tools/train/training_objective.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "engine/model/audio_lengths.h"
+
+namespace speechllm::tools {
+namespace {
+
+at::Tensor LongTensor(const std::vector<int64_t>& values) {
+  return at::tensor(values, at::TensorOptions().dtype(at::kLong));
+}
+
+}  // namespace
+
+TrainingObjective::TrainingObjective(const engine::Qwen2AudioModel* model,
+                                     std::vector<int64_t> prefix_ids,
+                                     std::vector<int64_t> suffix_ids, int64_t end_id,
+                                     ObjectiveOptions options, uint64_t seed)
+    : model_(model),
+      prefix_ids_(std::move(prefix_ids)),
+      suffix_ids_(std::move(suffix_ids)),
+      end_id_(end_id),
+      options_(options) {
+  const int64_t classes = model->config().text.vocab_size + 1;
+  at::Generator generator = at::globalContext().defaultGenerator(at::kCPU);
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_current_seed(seed);
+  }
+  ctc_weight_ = at::normal(0.0, 0.02, {classes, model->config().audio.d_model}, generator,
+                           at::TensorOptions().dtype(at::kFloat))
+                    .set_requires_grad(true);
+  ctc_bias_ = at::zeros({classes}, at::TensorOptions().dtype(at::kFloat)).set_requires_grad(true);
+}
+
+at::Tensor TrainingObjective::EncoderMask(const std::vector<int64_t>& valid_positions,
+                                          int64_t positions,
+                                          const std::vector<int64_t>& block_positions) const {
+  const at::Tensor index = at::arange(positions, at::TensorOptions().dtype(at::kLong));
+  std::vector<at::Tensor> masks;
+  for (size_t b = 0; b < valid_positions.size(); ++b) {
+    at::Tensor allowed = (index < valid_positions[b]).unsqueeze(0).expand({positions, positions});
+    if (block_positions[b] > 0) {
+      const at::Tensor block = at::floor_divide(index, block_positions[b]);
+      allowed = allowed.logical_and(block.unsqueeze(0) <= block.unsqueeze(1));  // [query, key]
+    }
+    masks.push_back(
+        at::zeros({positions, positions}, at::TensorOptions().dtype(at::kFloat))
+            .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity()));
+  }
+  return at::stack(masks).unsqueeze(1);
+}
+
+Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std::mt19937_64* rng,
+                                  double full_attention_fraction_override) const {
+  const engine::ModelConfig& config = model_->config();
+  const int64_t batch_size = static_cast<int64_t>(batch.size());
+  const double full_fraction = full_attention_fraction_override >= 0
+                                   ? full_attention_fraction_override
+                                   : options_.full_attention_fraction;
+  // Features: each clip's valid prefix (as inference computes it), zero-padded to a multiple of
+  // 4 frames so that the conv stem and pooling see whole pairs.
+  std::vector<engine::LogMelFeatures> features;
+  int64_t max_frames = 0;
+  for (const TrainingExample& example : batch) {
+    auto extracted = model_->log_mel().ExtractValidPrefix(example.samples);
+    TORCH_CHECK(extracted.ok(), extracted.status().ToString());
+    max_frames = std::max(max_frames, extracted->num_frames);
+    features.push_back(*std::move(extracted));
+  }
+  max_frames = (max_frames + 3) / 4 * 4;
+  at::Tensor mel = at::zeros({batch_size, config.audio.num_mel_bins, max_frames});
+  std::vector<int64_t> valid_positions, audio_tokens, block_positions;
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::uniform_int_distribution<int64_t> block_pairs(options_.min_block_positions / 2,
+                                                     options_.max_block_positions / 2);
+  for (int64_t b = 0; b < batch_size; ++b) {
+    const engine::LogMelFeatures& f = features[b];
+    mel[b]
+        .narrow(1, 0, f.num_frames)
+        .copy_(at::from_blob(const_cast<float*>(f.values.data()), {f.num_mel_bins, f.num_frames},
+                             at::TensorOptions().dtype(at::kFloat)));
+    valid_positions.push_back(engine::ConvOutputLength(f.num_valid_frames));
+    audio_tokens.push_back(engine::AudioTokenCount(f.num_valid_frames));
+    block_positions.push_back(unit(*rng) < full_fraction ? 0 : 2 * block_pairs(*rng));
+  }
+  const at::Tensor encoded = model_->encoder().ForwardWithMask(
+      mel, EncoderMask(valid_positions, max_frames / 2, block_positions));
+  const at::Tensor projected = model_->projector().Forward(encoded);
+
+  // Decoder inputs: prefix, the clip's audio rows, suffix, transcript, end token.
+  const engine::Decoder& decoder = model_->decoder();
+  const at::Tensor prefix = decoder.Embed(LongTensor(prefix_ids_));
+  std::vector<at::Tensor> rows;
+  std::vector<int64_t> lengths, label_rows, labels, ctc_targets, ctc_target_lengths;
+  int64_t max_length = 0;
+  for (int64_t b = 0; b < batch_size; ++b) {
+    std::vector<int64_t> tail = suffix_ids_;
+    tail.insert(tail.end(), batch[b].target_ids.begin(), batch[b].target_ids.end());
+    tail.push_back(end_id_);
+    rows.push_back(at::cat(
+        {prefix, projected[b].narrow(0, 0, audio_tokens[b]), decoder.Embed(LongTensor(tail))}));
+    const int64_t length = rows.back().size(0);
+    lengths.push_back(length);
+    max_length = std::max(max_length, length);
+    const int64_t first_label = length - static_cast<int64_t>(batch[b].target_ids.size()) - 1;
+    for (int64_t t = first_label; t < length; ++t) {
+      labels.push_back(tail[tail.size() - (length - t)]);
+      label_rows.push_back(t - 1);  // row t - 1 predicts token t
+    }
+    ctc_targets.insert(ctc_targets.end(), batch[b].target_ids.begin(), batch[b].target_ids.end());
+    ctc_target_lengths.push_back(static_cast<int64_t>(batch[b].target_ids.size()));
+  }
+  std::vector<at::Tensor> padded;
+  size_t next_label = 0;
+  for (int64_t b = 0; b < batch_size; ++b) {
+    padded.push_back(at::constant_pad_nd(rows[b], {0, 0, 0, max_length - lengths[b]}));
+    // Label rows of example b, as offsets in the flattened [batch * max_length] output.
+    const size_t count = batch[b].target_ids.size() + 1;
+    for (size_t i = 0; i < count; ++i) label_rows[next_label++] += b * max_length;
+  }
+  const at::Tensor index = at::arange(max_length, at::TensorOptions().dtype(at::kLong));
+  const at::Tensor causal = index.unsqueeze(0) <= index.unsqueeze(1);  // [query, key]
+  std::vector<at::Tensor> masks;
+  for (int64_t b = 0; b < batch_size; ++b) {
+    const at::Tensor allowed = causal.logical_and((index < lengths[b]).unsqueeze(0));
+    masks.push_back(
+        at::zeros({max_length, max_length})
+            .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity()));
+  }
+  const at::Tensor hidden = decoder.ForwardDense(at::stack(padded), at::stack(masks).unsqueeze(1));
+  const at::Tensor logits = decoder.Logits(
+      hidden.reshape({-1, config.text.hidden_size}).index_select(0, LongTensor(label_rows)));
+  const at::Tensor label_tensor = LongTensor(labels);
+  const at::Tensor cross_entropy = at::cross_entropy_loss(logits, label_tensor);
+
+  Losses losses;
+  losses.cross_entropy = cross_entropy.item<double>();
+  losses.num_tokens = static_cast<int64_t>(labels.size());
+  losses.num_correct = logits.argmax(-1).eq(label_tensor).sum().item<int64_t>();
+  losses.total = cross_entropy;
+  if (options_.ctc_weight > 0) {
+    const at::Tensor log_probs =
+        at::log_softmax(at::linear(encoded, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
+    const at::Tensor ctc =
+        at::ctc_loss(log_probs, LongTensor(ctc_targets), audio_tokens, ctc_target_lengths,
+                     /*blank=*/config.text.vocab_size, at::Reduction::Mean,
+                     /*zero_infinity=*/true);
+    losses.ctc = ctc.item<double>();
+    losses.total = losses.total + options_.ctc_weight * ctc;
+  }
+  return losses;
+}
+
+}  // namespace speechllm::tools

@@ -1,0 +1,68 @@
+// TrainingObjective: the loss of the small trained model (issue 9) on a batch of clips, computed
+// with the engine's own modules (AudioEncoder::ForwardWithMask, Projector, Decoder::ForwardDense):
+// cross-entropy on the transcript tokens (and the closing <|im_end|>) after the chat prompt, plus
+// an auxiliary CTC loss on the encoder output through a head that is not part of the checkpoint.
+// Each clip's encoder runs either with full attention (offline) or block-causal with a random block
+// of 0.5-2 s (streaming mode). Owned by the trainer; its one training thread calls it.
+#ifndef SPEECHLLM_TOOLS_TRAIN_TRAINING_OBJECTIVE_H_
+#define SPEECHLLM_TOOLS_TRAIN_TRAINING_OBJECTIVE_H_
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "engine/model/qwen2_audio_model.h"
+
+namespace speechllm::tools {
+
+struct TrainingExample {
+  std::vector<float> samples;       // 16 kHz mono
+  std::vector<int64_t> target_ids;  // transcript tokens, without the end token
+};
+
+struct ObjectiveOptions {
+  double full_attention_fraction = 0.4;  // clips encoded offline-style; the rest block-causal
+  int64_t min_block_positions = 26;      // conv positions (20 ms each): 0.52 s
+  int64_t max_block_positions = 100;     // 2 s
+  double ctc_weight = 0.3;
+};
+
+struct Losses {
+  at::Tensor total;  // differentiable scalar
+  double cross_entropy = 0, ctc = 0;
+  int64_t num_tokens = 0, num_correct = 0;  // teacher-forced greedy agreement on target tokens
+};
+
+class TrainingObjective {
+ public:
+  // `prefix_ids` / `suffix_ids`: the prompt around the audio placeholder; `end_id` closes every
+  // transcript. The CTC head maps d_model to vocab_size + 1 classes (blank last).
+  TrainingObjective(const engine::Qwen2AudioModel* model, std::vector<int64_t> prefix_ids,
+                    std::vector<int64_t> suffix_ids, int64_t end_id, ObjectiveOptions options,
+                    uint64_t seed);
+
+  // Trainable tensors of the objective itself (the CTC head), not saved in the checkpoint.
+  std::vector<at::Tensor> HeadParameters() const { return {ctc_weight_, ctc_bias_}; }
+
+  // `streaming_fraction_override` < 0 keeps options.full_attention_fraction; 0 or 1 forces
+  // block-causal or full attention for every clip (validation).
+  Losses Compute(const std::vector<TrainingExample>& batch, std::mt19937_64* rng,
+                 double full_attention_fraction_override = -1) const;
+
+ private:
+  // Additive encoder mask [batch, 1, positions, positions].
+  at::Tensor EncoderMask(const std::vector<int64_t>& valid_positions, int64_t positions,
+                         const std::vector<int64_t>& block_positions) const;
+
+  const engine::Qwen2AudioModel* model_;
+  std::vector<int64_t> prefix_ids_, suffix_ids_;
+  int64_t end_id_;
+  ObjectiveOptions options_;
+  at::Tensor ctc_weight_, ctc_bias_;
+};
+
+}  // namespace speechllm::tools
+
+#endif  // SPEECHLLM_TOOLS_TRAIN_TRAINING_OBJECTIVE_H_
