@@ -14,9 +14,10 @@
 #include <vector>
 
 #include <ATen/Parallel.h>
+#include <torch/types.h>  // before clip_grad.h, which uses torch::Tensor undeclared
+
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
-#include <torch/types.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -26,6 +27,7 @@
 #include "engine/model/tokenizer/prompt_builder.h"
 #include "engine/model/tokenizer/tokenizer.h"
 #include "tools/train/checkpoint_writer.h"
+#include "tools/train/trainable_parameters.h"
 #include "tools/train/training_clips.h"
 #include "tools/train/training_objective.h"
 
@@ -62,7 +64,6 @@ ABSL_FLAG(int, intermediate_size, 768, "decoder MLP width");
 namespace {
 
 using speechllm::engine::ModelConfig;
-using speechllm::engine::NamedTensor;
 using speechllm::engine::Qwen2AudioModel;
 using speechllm::tools::Losses;
 using speechllm::tools::TrainingExample;
@@ -76,14 +77,6 @@ template <typename T>
 T Check(absl::StatusOr<T> value) {
   if (!value.ok()) Die(value.status().ToString());
   return *std::move(value);
-}
-
-// Whisper's sinusoidal position table (sin half, then cos half), which Qwen2-Audio keeps frozen.
-at::Tensor Sinusoids(int64_t length, int64_t channels) {
-  const double increment = std::log(10000.0) / (channels / 2 - 1);
-  const at::Tensor inv = at::exp(-increment * at::arange(channels / 2, at::kDouble));
-  const at::Tensor scaled = at::arange(length, at::kDouble).unsqueeze(1) * inv.unsqueeze(0);
-  return at::cat({scaled.sin(), scaled.cos()}, 1).to(at::kFloat);
 }
 
 ModelConfig ConfigFromFlags(int64_t vocab_size, int64_t audio_token_id,
@@ -173,23 +166,9 @@ int main(int argc, char** argv) {
         ConfigFromFlags(tokenizer->id_limit(), special.audio, {special.im_end, special.endoftext});
     model = Check(Qwen2AudioModel::CreateRandom(config, options, seed));
   }
-  std::vector<at::Tensor> parameters;
-  int64_t num_parameters = 0;
-  for (const NamedTensor& named : model->Parameters()) {
-    at::NoGradGuard no_grad;
-    num_parameters += named.tensor.numel();
-    if (named.name == "audio_tower.embed_positions.weight") {
-      if (init.empty()) named.tensor.copy_(Sinusoids(named.tensor.size(0), named.tensor.size(1)));
-      continue;  // frozen, as in Whisper / Qwen2-Audio
-    }
-    const bool norm = named.name.find("norm") != std::string::npos;
-    if (init.empty() && !norm && named.name.size() > 5 &&
-        named.name.compare(named.name.size() - 5, 5, ".bias") == 0) {
-      named.tensor.zero_();
-    }
-    named.tensor.set_requires_grad(true);
-    parameters.push_back(named.tensor);
-  }
+  speechllm::tools::TrainableParameters trainable =
+      speechllm::tools::PrepareForTraining(*model, /*fresh=*/init.empty());
+  std::vector<at::Tensor> parameters = trainable.tensors;
   speechllm::tools::ObjectiveOptions objective_options;
   objective_options.ctc_weight = absl::GetFlag(FLAGS_ctc_weight);
   objective_options.full_attention_fraction = absl::GetFlag(FLAGS_full_attention_fraction);
@@ -220,7 +199,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "speechllm-train: %lld parameters (%s); %zu training clips (%.2f h), %zu "
                "validation; prompt %zu + audio + %zu tokens\n",
-               static_cast<long long>(num_parameters), model->config().ToString().c_str(),
+               static_cast<long long>(trainable.num_total), model->config().ToString().c_str(),
                num_clips - val_clips, train_seconds / 3600, val_clips, prefix.size(),
                suffix.size());
 
