@@ -19,7 +19,7 @@ EXTRA_PACKAGES=(
   libopus-dev libopusfile-dev libopusenc-dev opus-tools libsoxr-dev libogg-dev
   libpcre2-dev libicu-dev
   prometheus-cpp-dev libcpp-httplib-dev prometheus
-  sox libsox-fmt-all espeak-ng openssl yamllint
+  sox libsox-fmt-all espeak-ng openssl yamllint python3
   golang-github-gogo-googleapis-dev
 )
 

@@ -1,12 +1,15 @@
 #!/bin/sh
-# Makes the small model's tokenizer: a 1,024-entry byte-level BPE (256 bytes + merges learned by
-# speechllm-bpe-train on the training transcripts and the chat prompt's fixed text + six special
-# tokens in Qwen2-Audio's order, <|endoftext|> 1018 ... <|audio_eos|> 1023).
-# Usage: tools/train/make_tokenizer.sh DATA_DIR OUT_DIR [BUILD_DIR]   (from the repository root)
+# Makes the small model's tokenizer: a byte-level BPE of VOCAB_SIZE entries (default 1,024): 256
+# bytes + merges learned by speechllm-bpe-train on the training transcripts and the chat prompt's
+# fixed text + six special tokens last, in Qwen2-Audio's order (<|endoftext|> VOCAB_SIZE - 6 ...
+# <|audio_eos|> VOCAB_SIZE - 1).
+# Usage: tools/train/make_tokenizer.sh DATA_DIR OUT_DIR [BUILD_DIR] [VOCAB_SIZE]   (from the repo
+# root)
 set -eu
 data=$1
 out=$2
 build=${3:-build}
+vocab=${4:-1024}
 mkdir -p "$out"
 corpus=$(mktemp)
 trap 'rm -f "$corpus"' EXIT
@@ -18,6 +21,7 @@ while [ $i -lt 500 ]; do
   printf 'system\nYou are a helpful assistant.\nuser\nAudio 1: \nTranscribe the speech.\nassistant\n' >> "$corpus"
   i=$((i + 1))
 done
-"$build/tools/tokenizer/speechllm-bpe-train" --corpus "$corpus" --vocab-size 1024 \
-  --special "<|endoftext|>=1018,<|im_start|>=1019,<|im_end|>=1020,<|AUDIO|>=1021,<|audio_bos|>=1022,<|audio_eos|>=1023" \
+s=$((vocab - 6))
+"$build/tools/tokenizer/speechllm-bpe-train" --corpus "$corpus" --vocab-size "$vocab" \
+  --special "<|endoftext|>=$s,<|im_start|>=$((s + 1)),<|im_end|>=$((s + 2)),<|AUDIO|>=$((s + 3)),<|audio_bos|>=$((s + 4)),<|audio_eos|>=$((s + 5))" \
   --out "$out"
