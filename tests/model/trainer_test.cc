@@ -74,6 +74,15 @@ TEST(TrainerTest, StepsFitTwoClipsAndTheCheckpointRoundTrips) {
     tokens = losses.num_tokens;
     optimizer.zero_grad();
     losses.total.backward();
+    if (step == 0) {
+      // Every trainable weight (encoder, projector, decoder, CTC head) receives a gradient.
+      const auto named = model->Parameters();
+      for (const engine::NamedTensor& weight : named) {
+        if (!weight.tensor.requires_grad()) continue;
+        ASSERT_TRUE(weight.tensor.grad().defined()) << weight.name;
+        EXPECT_GT(weight.tensor.grad().norm().item<double>(), 0) << weight.name;
+      }
+    }
     optimizer.step();
   }
   std::printf("cross-entropy %.3f -> %.3f after 60 steps; %lld of %lld tokens right\n", first, last,
