@@ -37,13 +37,20 @@ ABSL_FLAG(std::string, out, "", "checkpoint directory (rewritten at every --save
 ABSL_FLAG(std::string, init, "", "start from this checkpoint instead of random weights");
 ABSL_FLAG(int, steps, 4000, "optimizer steps");
 ABSL_FLAG(int, batch, 12, "clips per step");
-ABSL_FLAG(double, lr, 1.5e-3, "peak learning rate");
-ABSL_FLAG(int, warmup_steps, 300, "linear warm-up steps");
+ABSL_FLAG(double, lr, 1e-3, "peak learning rate");
+ABSL_FLAG(int, warmup_steps, 200, "linear warm-up steps");
 ABSL_FLAG(double, final_lr_fraction, 0.05, "the cosine decays to this fraction of --lr");
 ABSL_FLAG(double, weight_decay, 0.01, "AdamW weight decay");
-ABSL_FLAG(double, ctc_weight, 0.3, "weight of the auxiliary CTC loss on the encoder (0 = none)");
+ABSL_FLAG(double, ctc_weight, 0.5, "weight of the auxiliary CTC loss on the encoder (0 = none)");
+ABSL_FLAG(double, decoder_to_encoder_gradient, 1.0,
+          "scale of the decoder loss's gradient into the encoder (the CTC loss trains it fully)");
 ABSL_FLAG(double, full_attention_fraction, 0.4,
           "fraction of clips encoded with full attention; the rest block-causal, 0.5-2 s blocks");
+ABSL_FLAG(double, position_scale, 0.1,
+          "scale of the frozen sinusoidal encoder positions of a fresh model (1 = Whisper's)");
+ABSL_FLAG(int, short_first_steps, 400,
+          "the first steps draw only clips shorter than --short_seconds (easier alignments first)");
+ABSL_FLAG(double, short_seconds, 1.8, "clip length limit of the --short_first_steps");
 ABSL_FLAG(int, threads, 2, "libtorch CPU threads");
 ABSL_FLAG(int, seed, 1, "random seed (weights, batches, blocks)");
 ABSL_FLAG(int, log_every, 25, "steps between log lines");
@@ -166,12 +173,13 @@ int main(int argc, char** argv) {
         ConfigFromFlags(tokenizer->id_limit(), special.audio, {special.im_end, special.endoftext});
     model = Check(Qwen2AudioModel::CreateRandom(config, options, seed));
   }
-  speechllm::tools::TrainableParameters trainable =
-      speechllm::tools::PrepareForTraining(*model, /*fresh=*/init.empty());
+  speechllm::tools::TrainableParameters trainable = speechllm::tools::PrepareForTraining(
+      *model, /*fresh=*/init.empty(), absl::GetFlag(FLAGS_position_scale));
   std::vector<at::Tensor> parameters = trainable.tensors;
   speechllm::tools::ObjectiveOptions objective_options;
   objective_options.ctc_weight = absl::GetFlag(FLAGS_ctc_weight);
   objective_options.full_attention_fraction = absl::GetFlag(FLAGS_full_attention_fraction);
+  objective_options.decoder_to_encoder_gradient = absl::GetFlag(FLAGS_decoder_to_encoder_gradient);
   speechllm::tools::TrainingObjective objective(model.get(), prefix, suffix, special.im_end,
                                                 objective_options, seed + 1);
   for (const at::Tensor& head : objective.HeadParameters()) parameters.push_back(head);
@@ -191,6 +199,13 @@ int main(int argc, char** argv) {
   std::vector<size_t> pool(num_clips - val_clips);
   std::iota(pool.begin(), pool.end(), 0);
   BatchSampler sampler(pool, lengths, absl::GetFlag(FLAGS_batch), seed + 2);
+  std::vector<size_t> short_pool;
+  for (size_t index : pool) {
+    if (lengths[index] < absl::GetFlag(FLAGS_short_seconds) * 16000) short_pool.push_back(index);
+  }
+  const int short_first_steps = short_pool.empty() ? 0 : absl::GetFlag(FLAGS_short_first_steps);
+  BatchSampler short_sampler(short_pool.empty() ? pool : short_pool, lengths,
+                             absl::GetFlag(FLAGS_batch), seed + 4);
   auto examples_of = [&](const std::vector<size_t>& indices) {
     std::vector<TrainingExample> batch;
     for (size_t index : indices) batch.push_back({Check(clips->Samples(index)), targets[index]});
@@ -223,7 +238,8 @@ int main(int argc, char** argv) {
                              (1 + std::cos(M_PI * (step - warmup) / std::max(1, steps - warmup))));
     for (auto& group : optimizer.param_groups())
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    const std::vector<size_t> indices = sampler.Next();
+    const std::vector<size_t> indices =
+        step <= short_first_steps ? short_sampler.Next() : sampler.Next();
     for (size_t index : indices) total_audio_s += lengths[index] / 16000.0;
     const Losses losses = objective.Compute(examples_of(indices), &rng);
     optimizer.zero_grad();

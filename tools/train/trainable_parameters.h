@@ -1,6 +1,7 @@
 // Turning a loaded or random Qwen2AudioModel into one the trainer can update: fresh models get
-// Whisper's sinusoidal position table (frozen, as in Qwen2-Audio) and zero linear biases; every
-// other weight is marked trainable. Called once by the trainer's thread before the first step.
+// Whisper's sinusoidal position table (frozen, as in Qwen2-Audio), zero linear biases and unit-gain
+// conv stem weights; every other weight is marked trainable. Called once by the trainer's thread
+// before the first step.
 #ifndef SPEECHLLM_TOOLS_TRAIN_TRAINABLE_PARAMETERS_H_
 #define SPEECHLLM_TOOLS_TRAIN_TRAINABLE_PARAMETERS_H_
 
@@ -23,7 +24,11 @@ struct TrainableParameters {
 };
 
 // `fresh`: the weights are random (initialise positions and biases); otherwise kept as loaded.
-TrainableParameters PrepareForTraining(const engine::Qwen2AudioModel& model, bool fresh);
+// `position_scale` multiplies the sinusoids: at full scale they outweigh the clip-dependent part of
+// the conv stem output, the encoder output is nearly the same for every clip (cosine 0.96 at
+// initialisation) and training collapsed it to a constant (0.998) instead of learning.
+TrainableParameters PrepareForTraining(const engine::Qwen2AudioModel& model, bool fresh,
+                                       double position_scale = 1.0);
 
 }  // namespace speechllm::tools
 

@@ -88,7 +88,10 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
   }
   const at::Tensor encoded = model_->encoder().ForwardWithMask(
       mel, EncoderMask(valid_positions, max_frames / 2, block_positions));
-  const at::Tensor projected = model_->projector().Forward(encoded);
+  const double g = options_.decoder_to_encoder_gradient;
+  const at::Tensor to_decoder =
+      g >= 1 ? encoded : encoded.detach() + g * (encoded - encoded.detach());
+  const at::Tensor projected = model_->projector().Forward(to_decoder);
 
   // Decoder inputs: prefix, the clip's audio rows, suffix, transcript, end token.
   const engine::Decoder& decoder = model_->decoder();

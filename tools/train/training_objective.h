@@ -27,6 +27,10 @@ struct ObjectiveOptions {
   int64_t min_block_positions = 26;      // conv positions (20 ms each): 0.52 s
   int64_t max_block_positions = 100;     // 2 s
   double ctc_weight = 0.3;
+  // Scale of the gradient the decoder's loss sends into the encoder (the projector always gets all
+  // of it). Below 1 the encoder is shaped mostly by the CTC loss: at full scale the decoder, which
+  // first ignores the audio, pulled the encoder into a clip-independent "soft prompt".
+  double decoder_to_encoder_gradient = 1.0;
 };
 
 struct Losses {
