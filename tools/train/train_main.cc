@@ -51,6 +51,7 @@ ABSL_FLAG(double, position_scale, 0.1,
 ABSL_FLAG(int, short_first_steps, 400,
           "the first steps draw only clips shorter than --short_seconds (easier alignments first)");
 ABSL_FLAG(double, short_seconds, 1.8, "clip length limit of the --short_first_steps");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N (float32 either way)");
 ABSL_FLAG(int, threads, 2, "libtorch CPU threads");
 ABSL_FLAG(int, seed, 1, "random seed (weights, batches, blocks)");
 ABSL_FLAG(int, log_every, 25, "steps between log lines");
@@ -164,6 +165,7 @@ int main(int argc, char** argv) {
 
   speechllm::engine::RuntimeOptions options;
   options.dtype = "float32";
+  options.device = absl::GetFlag(FLAGS_device);
   std::unique_ptr<Qwen2AudioModel> model;
   const std::string init = absl::GetFlag(FLAGS_init);
   if (!init.empty()) {

@@ -31,8 +31,11 @@ TrainingObjective::TrainingObjective(const engine::Qwen2AudioModel* model,
   }
   ctc_weight_ = at::normal(0.0, 0.02, {classes, model->config().audio.d_model}, generator,
                            at::TensorOptions().dtype(at::kFloat))
+                    .to(model->device(), model->dtype())
                     .set_requires_grad(true);
-  ctc_bias_ = at::zeros({classes}, at::TensorOptions().dtype(at::kFloat)).set_requires_grad(true);
+  ctc_bias_ =
+      at::zeros({classes}, at::TensorOptions().dtype(model->dtype()).device(model->device()))
+          .set_requires_grad(true);
 }
 
 at::Tensor TrainingObjective::EncoderMask(const std::vector<int64_t>& valid_positions,
@@ -50,7 +53,7 @@ at::Tensor TrainingObjective::EncoderMask(const std::vector<int64_t>& valid_posi
         at::zeros({positions, positions}, at::TensorOptions().dtype(at::kFloat))
             .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity()));
   }
-  return at::stack(masks).unsqueeze(1);
+  return at::stack(masks).unsqueeze(1).to(model_->device(), model_->dtype());
 }
 
 Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std::mt19937_64* rng,
@@ -87,7 +90,7 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
     block_positions.push_back(unit(*rng) < full_fraction ? 0 : 2 * block_pairs(*rng));
   }
   const at::Tensor encoded = model_->encoder().ForwardWithMask(
-      mel, EncoderMask(valid_positions, max_frames / 2, block_positions));
+      mel.to(model_->device()), EncoderMask(valid_positions, max_frames / 2, block_positions));
   const double g = options_.decoder_to_encoder_gradient;
   const at::Tensor to_decoder =
       g >= 1 ? encoded : encoded.detach() + g * (encoded - encoded.detach());
@@ -95,7 +98,8 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
 
   // Decoder inputs: prefix, the clip's audio rows, suffix, transcript, end token.
   const engine::Decoder& decoder = model_->decoder();
-  const at::Tensor prefix = decoder.Embed(LongTensor(prefix_ids_));
+  const at::Device device = model_->device();
+  const at::Tensor prefix = decoder.Embed(LongTensor(prefix_ids_).to(device));
   std::vector<at::Tensor> rows;
   std::vector<int64_t> lengths, label_rows, labels, ctc_targets, ctc_target_lengths;
   int64_t max_length = 0;
@@ -103,8 +107,8 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
     std::vector<int64_t> tail = suffix_ids_;
     tail.insert(tail.end(), batch[b].target_ids.begin(), batch[b].target_ids.end());
     tail.push_back(end_id_);
-    rows.push_back(at::cat(
-        {prefix, projected[b].narrow(0, 0, audio_tokens[b]), decoder.Embed(LongTensor(tail))}));
+    rows.push_back(at::cat({prefix, projected[b].narrow(0, 0, audio_tokens[b]),
+                            decoder.Embed(LongTensor(tail).to(device))}));
     const int64_t length = rows.back().size(0);
     lengths.push_back(length);
     max_length = std::max(max_length, length);
@@ -133,10 +137,11 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
         at::zeros({max_length, max_length})
             .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity()));
   }
-  const at::Tensor hidden = decoder.ForwardDense(at::stack(padded), at::stack(masks).unsqueeze(1));
-  const at::Tensor logits = decoder.Logits(
-      hidden.reshape({-1, config.text.hidden_size}).index_select(0, LongTensor(label_rows)));
-  const at::Tensor label_tensor = LongTensor(labels);
+  const at::Tensor hidden = decoder.ForwardDense(
+      at::stack(padded), at::stack(masks).unsqueeze(1).to(device, model_->dtype()));
+  const at::Tensor logits = decoder.Logits(hidden.reshape({-1, config.text.hidden_size})
+                                               .index_select(0, LongTensor(label_rows).to(device)));
+  const at::Tensor label_tensor = LongTensor(labels).to(device);
   const at::Tensor cross_entropy = at::cross_entropy_loss(logits, label_tensor);
 
   Losses losses;
@@ -148,7 +153,8 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
     const at::Tensor log_probs =
         at::log_softmax(at::linear(encoded, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
     const at::Tensor ctc =
-        at::ctc_loss(log_probs, LongTensor(ctc_targets), audio_tokens, ctc_target_lengths,
+        at::ctc_loss(log_probs.to(at::kFloat), LongTensor(ctc_targets).to(device), audio_tokens,
+                     ctc_target_lengths,
                      /*blank=*/config.text.vocab_size, at::Reduction::Mean,
                      /*zero_infinity=*/true);
     losses.ctc = ctc.item<double>();
