@@ -62,8 +62,10 @@ class AudioEncoder {
   // and the layers with `additive_mask` [batch, 1, positions, positions] (0 = attend, -inf = not;
   // key padding and the block-causal pattern of block mode both fit it). Returns [batch,
   // positions / 2, d_model]. Differentiable: the same code as Forward, with the mask given.
-  at::Tensor ForwardWithMask(const at::Tensor& mel, const at::Tensor& additive_mask) const {
-    return Transformer(ConvStem(mel), additive_mask, nullptr);
+  // `hidden_states`, when given, receives every layer's input, then the output (as in Forward).
+  at::Tensor ForwardWithMask(const at::Tensor& mel, const at::Tensor& additive_mask,
+                             std::vector<at::Tensor>* hidden_states = nullptr) const {
+    return Transformer(ConvStem(mel), additive_mask, hidden_states);
   }
   // Every weight under its checkpoint name (audio_tower.*), sharing storage with the module.
   std::vector<NamedTensor> Parameters() const;

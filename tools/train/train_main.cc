@@ -42,6 +42,8 @@ ABSL_FLAG(int, warmup_steps, 200, "linear warm-up steps");
 ABSL_FLAG(double, final_lr_fraction, 0.05, "the cosine decays to this fraction of --lr");
 ABSL_FLAG(double, weight_decay, 0.01, "AdamW weight decay");
 ABSL_FLAG(double, ctc_weight, 0.5, "weight of the auxiliary CTC loss on the encoder (0 = none)");
+ABSL_FLAG(bool, ctc_characters, false,
+          "CTC on characters at the last encoder layer's input (else on tokens at the output)");
 ABSL_FLAG(double, decoder_to_encoder_gradient, 1.0,
           "scale of the decoder loss's gradient into the encoder (the CTC loss trains it fully)");
 ABSL_FLAG(double, full_attention_fraction, 0.4,
@@ -181,6 +183,7 @@ int main(int argc, char** argv) {
   speechllm::tools::ObjectiveOptions objective_options;
   objective_options.ctc_weight = absl::GetFlag(FLAGS_ctc_weight);
   objective_options.full_attention_fraction = absl::GetFlag(FLAGS_full_attention_fraction);
+  objective_options.ctc_characters = absl::GetFlag(FLAGS_ctc_characters);
   objective_options.decoder_to_encoder_gradient = absl::GetFlag(FLAGS_decoder_to_encoder_gradient);
   speechllm::tools::TrainingObjective objective(model.get(), prefix, suffix, special.im_end,
                                                 objective_options, seed + 1);
@@ -210,7 +213,9 @@ int main(int argc, char** argv) {
                              absl::GetFlag(FLAGS_batch), seed + 4);
   auto examples_of = [&](const std::vector<size_t>& indices) {
     std::vector<TrainingExample> batch;
-    for (size_t index : indices) batch.push_back({Check(clips->Samples(index)), targets[index]});
+    for (size_t index : indices) {
+      batch.push_back({Check(clips->Samples(index)), targets[index], clips->entries()[index].text});
+    }
     return batch;
   };
   std::fprintf(stderr,

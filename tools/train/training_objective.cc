@@ -14,6 +14,25 @@ at::Tensor LongTensor(const std::vector<int64_t>& values) {
 
 }  // namespace
 
+std::vector<int64_t> CharacterTargets(const std::string& text) {
+  std::vector<int64_t> out;
+  for (char c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c >= 'a' && c <= 'z') {
+      out.push_back(c - 'a');
+    } else if (c >= '0' && c <= '9') {
+      out.push_back(26 + (c - '0'));
+    } else if (c == ' ') {
+      out.push_back(36);
+    } else if (c == '\'') {
+      out.push_back(37);
+    } else if (c == ':') {
+      out.push_back(38);
+    }
+  }
+  return out;
+}
+
 TrainingObjective::TrainingObjective(const engine::Qwen2AudioModel* model,
                                      std::vector<int64_t> prefix_ids,
                                      std::vector<int64_t> suffix_ids, int64_t end_id,
@@ -23,7 +42,8 @@ TrainingObjective::TrainingObjective(const engine::Qwen2AudioModel* model,
       suffix_ids_(std::move(suffix_ids)),
       end_id_(end_id),
       options_(options) {
-  const int64_t classes = model->config().text.vocab_size + 1;
+  const int64_t classes =
+      (options.ctc_characters ? kCharacterClasses : model->config().text.vocab_size) + 1;
   at::Generator generator = at::globalContext().defaultGenerator(at::kCPU);
   {
     std::lock_guard<std::mutex> lock(generator.mutex());
@@ -89,8 +109,10 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
     audio_tokens.push_back(engine::AudioTokenCount(f.num_valid_frames));
     block_positions.push_back(unit(*rng) < full_fraction ? 0 : 2 * block_pairs(*rng));
   }
+  std::vector<at::Tensor> encoder_states;
   const at::Tensor encoded = model_->encoder().ForwardWithMask(
-      mel.to(model_->device()), EncoderMask(valid_positions, max_frames / 2, block_positions));
+      mel.to(model_->device()), EncoderMask(valid_positions, max_frames / 2, block_positions),
+      options_.ctc_characters ? &encoder_states : nullptr);
   const double g = options_.decoder_to_encoder_gradient;
   const at::Tensor to_decoder =
       g >= 1 ? encoded : encoded.detach() + g * (encoded - encoded.detach());
@@ -117,8 +139,10 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
       labels.push_back(tail[tail.size() - (length - t)]);
       label_rows.push_back(t - 1);  // row t - 1 predicts token t
     }
-    ctc_targets.insert(ctc_targets.end(), batch[b].target_ids.begin(), batch[b].target_ids.end());
-    ctc_target_lengths.push_back(static_cast<int64_t>(batch[b].target_ids.size()));
+    const std::vector<int64_t> ctc_target =
+        options_.ctc_characters ? CharacterTargets(batch[b].text) : batch[b].target_ids;
+    ctc_targets.insert(ctc_targets.end(), ctc_target.begin(), ctc_target.end());
+    ctc_target_lengths.push_back(static_cast<int64_t>(ctc_target.size()));
   }
   std::vector<at::Tensor> padded;
   size_t next_label = 0;
@@ -150,13 +174,17 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
   losses.num_correct = logits.argmax(-1).eq(label_tensor).sum().item<int64_t>();
   losses.total = cross_entropy;
   if (options_.ctc_weight > 0) {
+    // Characters: the last layer's input (50 Hz), normalised; tokens: the encoder output (25 Hz).
+    const at::Tensor states =
+        options_.ctc_characters
+            ? at::layer_norm(encoder_states[encoder_states.size() - 2], {encoded.size(-1)})
+            : encoded;
     const at::Tensor log_probs =
-        at::log_softmax(at::linear(encoded, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
-    const at::Tensor ctc =
-        at::ctc_loss(log_probs.to(at::kFloat), LongTensor(ctc_targets).to(device), audio_tokens,
-                     ctc_target_lengths,
-                     /*blank=*/config.text.vocab_size, at::Reduction::Mean,
-                     /*zero_infinity=*/true);
+        at::log_softmax(at::linear(states, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
+    const at::Tensor ctc = at::ctc_loss(
+        log_probs.to(at::kFloat), LongTensor(ctc_targets).to(device),
+        options_.ctc_characters ? valid_positions : audio_tokens, ctc_target_lengths,
+        /*blank=*/ctc_weight_.size(0) - 1, at::Reduction::Mean, /*zero_infinity=*/true);
     losses.ctc = ctc.item<double>();
     losses.total = losses.total + options_.ctc_weight * ctc;
   }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/model/qwen2_audio_model.h"
@@ -20,13 +21,23 @@ namespace speechllm::tools {
 struct TrainingExample {
   std::vector<float> samples;       // 16 kHz mono
   std::vector<int64_t> target_ids;  // transcript tokens, without the end token
+  std::string text;                 // the transcript, for character CTC targets
 };
+
+// Character classes of the CTC head in character mode: a-z (upper case folded), 0-9, space, ' and :
+// (39 classes; others are dropped). The blank is class kCharacterClasses.
+constexpr int64_t kCharacterClasses = 39;
+std::vector<int64_t> CharacterTargets(const std::string& text);
 
 struct ObjectiveOptions {
   double full_attention_fraction = 0.4;  // clips encoded offline-style; the rest block-causal
   int64_t min_block_positions = 26;      // conv positions (20 ms each): 0.52 s
   int64_t max_block_positions = 100;     // 2 s
   double ctc_weight = 0.3;
+  // CTC targets: the decoder's tokens on the encoder output (25 Hz), or characters on the input of
+  // the last encoder layer (50 Hz, before pooling: 40 classes with many examples each, an
+  // intermediate CTC). Neither left the plateau sooner in the probes of docs/training.md.
+  bool ctc_characters = false;
   // Scale of the gradient the decoder's loss sends into the encoder (the projector always gets all
   // of it). Below 1 the encoder is shaped mostly by the CTC loss: at full scale the decoder, which
   // first ignores the audio, pulled the encoder into a clip-independent "soft prompt".
@@ -42,7 +53,8 @@ struct Losses {
 class TrainingObjective {
  public:
   // `prefix_ids` / `suffix_ids`: the prompt around the audio placeholder; `end_id` closes every
-  // transcript. The CTC head maps d_model to vocab_size + 1 classes (blank last).
+  // transcript. The CTC head maps d_model to kCharacterClasses + 1 or vocab_size + 1 classes (blank
+  // last).
   TrainingObjective(const engine::Qwen2AudioModel* model, std::vector<int64_t> prefix_ids,
                     std::vector<int64_t> suffix_ids, int64_t end_id, ObjectiveOptions options,
                     uint64_t seed);
