@@ -142,6 +142,39 @@ class BatchSampler {
   std::vector<std::vector<size_t>> queue_;
 };
 
+// Linear warm-up to `peak` over `warmup` steps, then cosine decay to `final_fraction` * peak.
+double LearningRate(int step, int steps, int warmup, double peak, double final_fraction) {
+  if (step <= warmup) return peak * step / warmup;
+  const double progress = static_cast<double>(step - warmup) / std::max(1, steps - warmup);
+  return peak * (final_fraction + (1 - final_fraction) * 0.5 * (1 + std::cos(M_PI * progress)));
+}
+
+// Teacher-forced cross-entropy and token accuracy on clips [first, end), with every clip encoded
+// offline (full attention) and then block-causally.
+template <typename ExamplesOf>
+std::string ValidationReport(const speechllm::tools::TrainingObjective& objective,
+                             const ExamplesOf& examples_of, size_t first, size_t end) {
+  at::NoGradGuard no_grad;
+  std::string report;
+  for (double full : {1.0, 0.0}) {
+    std::mt19937_64 rng(7);
+    double ce = 0;
+    int64_t tokens = 0, correct = 0;
+    for (size_t i = first; i < end; i += 16) {
+      std::vector<size_t> indices;
+      for (size_t j = i; j < std::min(end, i + 16); ++j) indices.push_back(j);
+      const Losses val = objective.Compute(examples_of(indices), &rng, full);
+      ce += val.cross_entropy * val.num_tokens;
+      tokens += val.num_tokens;
+      correct += val.num_correct;
+    }
+    absl::StrAppend(&report, full > 0 ? " offline" : " block-causal", " ce ",
+                    ce / std::max<int64_t>(1, tokens), " token_acc ",
+                    static_cast<double>(correct) / std::max<int64_t>(1, tokens));
+  }
+  return report;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -237,12 +270,7 @@ int main(int argc, char** argv) {
   double window_ce = 0, window_ctc = 0, total_audio_s = 0;
   int64_t window_tokens = 0, window_correct = 0, window_steps = 0;
   for (int step = 1; step <= steps; ++step) {
-    const double lr =
-        step <= warmup
-            ? peak_lr * step / warmup
-            : peak_lr * (final_fraction +
-                         (1 - final_fraction) * 0.5 *
-                             (1 + std::cos(M_PI * (step - warmup) / std::max(1, steps - warmup))));
+    const double lr = LearningRate(step, steps, warmup, peak_lr, final_fraction);
     for (auto& group : optimizer.param_groups())
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     const std::vector<size_t> indices =
@@ -271,24 +299,8 @@ int main(int argc, char** argv) {
       window_tokens = window_correct = window_steps = 0;
     }
     if (step % absl::GetFlag(FLAGS_save_every) == 0 || step == steps) {
-      at::NoGradGuard no_grad;
-      std::string report;
-      for (double full : {1.0, 0.0}) {
-        std::mt19937_64 val_rng(7);
-        double ce = 0;
-        int64_t tokens = 0, correct = 0;
-        for (size_t i = num_clips - val_clips; i < num_clips; i += 16) {
-          std::vector<size_t> indices;
-          for (size_t j = i; j < std::min(num_clips, i + 16); ++j) indices.push_back(j);
-          const Losses val = objective.Compute(examples_of(indices), &val_rng, full);
-          ce += val.cross_entropy * val.num_tokens;
-          tokens += val.num_tokens;
-          correct += val.num_correct;
-        }
-        absl::StrAppend(&report, full > 0 ? " offline" : " block-causal", " ce ",
-                        ce / std::max<int64_t>(1, tokens), " token_acc ",
-                        static_cast<double>(correct) / std::max<int64_t>(1, tokens));
-      }
+      const std::string report =
+          ValidationReport(objective, examples_of, num_clips - val_clips, num_clips);
       speechllm::tools::CheckpointInfo info;
       info.tokenizer_json = tokenizer_path;
       info.eos_token_ids = {special.im_end, special.endoftext};
