@@ -230,11 +230,13 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>
   for (size_t i = 0; i < work.size(); ++i) {
     const int64_t n = work[i].conv.size(0);
     if (work[i].cache != nullptr) work[i].cache->num_positions = work[i].first_position + n;
-    // Average of position pairs (2t, 2t+1); an odd last position is dropped, as AvgPool1d does.
+    // Average of position pairs (2t, 2t+1); an odd last position is dropped, as AvgPool1d does. A
+    // block of one position (the end of a segment) pools to no rows, which AvgPool1d rejects.
     pooled.push_back(
-        at::avg_pool1d(x.narrow(0, offsets[i], n).transpose(0, 1).unsqueeze(0), {2}, {2})
-            .squeeze(0)
-            .transpose(0, 1));
+        n < 2 ? x.new_empty({0, x.size(1)})
+              : at::avg_pool1d(x.narrow(0, offsets[i], n).transpose(0, 1).unsqueeze(0), {2}, {2})
+                    .squeeze(0)
+                    .transpose(0, 1));
     pooled_sizes.push_back(n / 2);
   }
   const at::Tensor normed =
