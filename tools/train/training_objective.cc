@@ -179,11 +179,20 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
         options_.ctc_characters
             ? at::layer_norm(encoder_states[encoder_states.size() - 2], {encoded.size(-1)})
             : encoded;
-    const at::Tensor log_probs =
+    const std::vector<int64_t>& input_lengths =
+        options_.ctc_characters ? valid_positions : audio_tokens;
+    at::Tensor log_probs =
         at::log_softmax(at::linear(states, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
+    // libtorch's CPU ctc_loss leaves the gradient of frames past each input length unset (garbage,
+    // sometimes NaN); through the attention of those padding frames it reached the encoder. Their
+    // gradient is cut here.
+    const at::Tensor frame = at::arange(log_probs.size(0), at::TensorOptions().dtype(at::kLong));
+    const at::Tensor valid =
+        (frame.unsqueeze(1) < LongTensor(input_lengths).unsqueeze(0)).unsqueeze(2).to(device);
+    log_probs = at::where(valid, log_probs, log_probs.detach());
     const at::Tensor ctc = at::ctc_loss(
-        log_probs.to(at::kFloat), LongTensor(ctc_targets).to(device),
-        options_.ctc_characters ? valid_positions : audio_tokens, ctc_target_lengths,
+        log_probs.to(at::kFloat), LongTensor(ctc_targets).to(device), input_lengths,
+        ctc_target_lengths,
         /*blank=*/ctc_weight_.size(0) - 1, at::Reduction::Mean, /*zero_infinity=*/true);
     losses.ctc = ctc.item<double>();
     losses.total = losses.total + options_.ctc_weight * ctc;
