@@ -56,34 +56,6 @@ TEST(TrainerTest, CharacterTargetsFoldCaseAndDropOtherCharacters) {
   EXPECT_EQ(CharacterTargets("Ab 9:'-z"), (std::vector<int64_t>{0, 1, 36, 35, 38, 37, 25}));
 }
 
-TEST(TrainerTest, CharacterCtcReachesTheEncoder) {
-  auto model = FreshTinyModel();
-  ASSERT_NE(model, nullptr);
-  TrainableParameters trainable = PrepareForTraining(*model, /*fresh=*/true, 0.1);
-  ObjectiveOptions options;
-  options.ctc_characters = true;
-  options.ctc_weight = 1.0;
-  options.full_attention_fraction = 1.0;
-  TrainingObjective objective(model.get(), {504}, {502}, 505, options, 3);
-  std::mt19937_64 rng(2);
-  Losses losses = objective.Compute({{Tone(500, 1.0), {40}, "ab"}}, &rng);
-  EXPECT_TRUE(std::isfinite(losses.ctc));
-  EXPECT_GT(losses.ctc, 0);
-  // The loss (cross-entropy + character CTC on the last layer's input) reaches the conv stem and the
-  // CTC head. (A fit of this one clip is not asserted: on two threads it sometimes stalled.)
-  losses.total.backward();
-  for (const engine::NamedTensor& weight : model->Parameters()) {
-    if (weight.name != "audio_tower.conv1.weight") continue;
-    const double norm = weight.tensor.grad().norm().item<double>();
-    EXPECT_TRUE(std::isfinite(norm));
-    EXPECT_GT(norm, 0);
-  }
-  for (const at::Tensor& head : objective.HeadParameters()) {
-    ASSERT_TRUE(head.grad().defined());
-    EXPECT_GT(head.grad().norm().item<double>(), 0);
-  }
-}
-
 TEST(TrainerTest, StepsFitTwoClipsAndTheCheckpointRoundTrips) {
   auto model = FreshTinyModel();
   ASSERT_NE(model, nullptr);

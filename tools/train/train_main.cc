@@ -43,7 +43,8 @@ ABSL_FLAG(double, final_lr_fraction, 0.05, "the cosine decays to this fraction o
 ABSL_FLAG(double, weight_decay, 0.01, "AdamW weight decay");
 ABSL_FLAG(double, ctc_weight, 0.5, "weight of the auxiliary CTC loss on the encoder (0 = none)");
 ABSL_FLAG(bool, ctc_characters, false,
-          "CTC on characters at the last encoder layer's input (else on tokens at the output)");
+          "experimental (NaN gradients seen in a test, docs/training.md): CTC on characters at the "
+          "last encoder layer's input instead of tokens at the output");
 ABSL_FLAG(double, decoder_to_encoder_gradient, 1.0,
           "scale of the decoder loss's gradient into the encoder (the CTC loss trains it fully)");
 ABSL_FLAG(double, full_attention_fraction, 0.4,
