@@ -1,7 +1,7 @@
-// Block mode at the end of a segment (label model, tiny golden checkpoint): a last block of a single
-// conv position pools to no audio token instead of failing the step (it did, with "Output size is
-// too small", for every final_mode fast stream whose audio ended that way), and the blocks before it
-// keep their output.
+// Block mode at the end of a segment (label model, tiny golden checkpoint): a last block of a
+// single conv position pools to no audio token instead of failing the step (it did, with "Output
+// size is too small", for every final_mode fast stream whose audio ended that way), and the blocks
+// before it keep their output.
 #include "engine/io/wav_reader.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
