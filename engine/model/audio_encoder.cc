@@ -77,8 +77,12 @@ at::Tensor AudioEncoder::ConvStem(const at::Tensor& mel) const {
   const at::Tensor input = mel.to(conv1_weight_.scalar_type());
   at::Tensor x =
       at::gelu(at::conv1d(input, conv1_weight_, conv1_bias_, /*stride=*/1, /*padding=*/1));
-  x = at::gelu(at::conv1d(x, conv2_weight_, conv2_bias_, /*stride=*/2, /*padding=*/1));
-  return x.transpose(1, 2);  // [batch, positions, d_model]
+  x = at::conv1d(x, conv2_weight_, conv2_bias_, /*stride=*/2, /*padding=*/1);
+  // [batch, positions, d_model]. The GELU comes after the transpose so that the conv's backward
+  // gets a gradient in its own layout: libtorch 1.13's CPU conv1d backward returns garbage (often
+  // inf) weight gradients for a transposed (non-contiguous) output gradient, and in training that
+  // garbage dominated the clipped gradient norm of every step (docs/training.md). Same values.
+  return at::gelu(x.transpose(1, 2));
 }
 
 at::Tensor AudioEncoder::SelfAttention(const Layer& layer, const at::Tensor& x,

@@ -45,6 +45,8 @@ ABSL_FLAG(double, ctc_weight, 0.5, "weight of the auxiliary CTC loss on the enco
 ABSL_FLAG(bool, ctc_characters, false,
           "experimental (NaN gradients seen in a test, docs/training.md): CTC on characters at the "
           "last encoder layer's input instead of tokens at the output");
+ABSL_FLAG(bool, ctc_only, false,
+          "train only the encoder and the CTC head (encoder pre-training for a later --init run)");
 ABSL_FLAG(double, decoder_to_encoder_gradient, 1.0,
           "scale of the decoder loss's gradient into the encoder (the CTC loss trains it fully)");
 ABSL_FLAG(double, full_attention_fraction, 0.4,
@@ -58,6 +60,7 @@ ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N (float32 either way)"
 ABSL_FLAG(int, threads, 2, "libtorch CPU threads");
 ABSL_FLAG(int, seed, 1, "random seed (weights, batches, blocks)");
 ABSL_FLAG(int, log_every, 25, "steps between log lines");
+ABSL_FLAG(bool, log_gradients, false, "log each weight's gradient and weight norms (debugging)");
 ABSL_FLAG(int, save_every, 250, "steps between validation + checkpoint");
 ABSL_FLAG(int, val_clips, 96, "last clips of train.tsv held out for validation");
 ABSL_FLAG(std::string, instruction, "Transcribe the speech.",
@@ -219,6 +222,7 @@ int main(int argc, char** argv) {
   objective_options.full_attention_fraction = absl::GetFlag(FLAGS_full_attention_fraction);
   objective_options.ctc_characters = absl::GetFlag(FLAGS_ctc_characters);
   objective_options.decoder_to_encoder_gradient = absl::GetFlag(FLAGS_decoder_to_encoder_gradient);
+  objective_options.ctc_only = absl::GetFlag(FLAGS_ctc_only);
   speechllm::tools::TrainingObjective objective(model.get(), prefix, suffix, special.im_end,
                                                 objective_options, seed + 1);
   for (const at::Tensor& head : objective.HeadParameters()) parameters.push_back(head);
@@ -280,6 +284,14 @@ int main(int argc, char** argv) {
     const Losses losses = objective.Compute(examples_of(indices), &rng);
     optimizer.zero_grad();
     losses.total.backward();
+    if (absl::GetFlag(FLAGS_log_gradients) && step % absl::GetFlag(FLAGS_log_every) == 0) {
+      const std::vector<speechllm::engine::NamedTensor> named = model->Parameters();
+      for (const auto& [name, tensor] : named) {
+        if (!tensor.grad().defined()) continue;
+        std::fprintf(stderr, "  %-50s |w| %.3e |g| %.3e\n", name.c_str(),
+                     tensor.norm().item<double>(), tensor.grad().norm().item<double>());
+      }
+    }
     torch::nn::utils::clip_grad_norm_(parameters, 1.0);
     optimizer.step();
     window_ce += losses.cross_entropy;

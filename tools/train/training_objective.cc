@@ -113,6 +113,12 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
   const at::Tensor encoded = model_->encoder().ForwardWithMask(
       mel.to(model_->device()), EncoderMask(valid_positions, max_frames / 2, block_positions),
       options_.ctc_characters ? &encoder_states : nullptr);
+  Losses losses;
+  if (options_.ctc_only) {
+    losses.total = at::zeros({}, encoded.options());
+    AddCtcLoss(batch, encoded, encoder_states, valid_positions, audio_tokens, &losses);
+    return losses;
+  }
   const double g = options_.decoder_to_encoder_gradient;
   const at::Tensor to_decoder =
       g >= 1 ? encoded : encoded.detach() + g * (encoded - encoded.detach());
@@ -123,7 +129,7 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
   const at::Device device = model_->device();
   const at::Tensor prefix = decoder.Embed(LongTensor(prefix_ids_).to(device));
   std::vector<at::Tensor> rows;
-  std::vector<int64_t> lengths, label_rows, labels, ctc_targets, ctc_target_lengths;
+  std::vector<int64_t> lengths, label_rows, labels;
   int64_t max_length = 0;
   for (int64_t b = 0; b < batch_size; ++b) {
     std::vector<int64_t> tail = suffix_ids_;
@@ -139,10 +145,6 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
       labels.push_back(tail[tail.size() - (length - t)]);
       label_rows.push_back(t - 1);  // row t - 1 predicts token t
     }
-    const std::vector<int64_t> ctc_target =
-        options_.ctc_characters ? CharacterTargets(batch[b].text) : batch[b].target_ids;
-    ctc_targets.insert(ctc_targets.end(), ctc_target.begin(), ctc_target.end());
-    ctc_target_lengths.push_back(static_cast<int64_t>(ctc_target.size()));
   }
   std::vector<at::Tensor> padded;
   size_t next_label = 0;
@@ -168,36 +170,50 @@ Losses TrainingObjective::Compute(const std::vector<TrainingExample>& batch, std
   const at::Tensor label_tensor = LongTensor(labels).to(device);
   const at::Tensor cross_entropy = at::cross_entropy_loss(logits, label_tensor);
 
-  Losses losses;
   losses.cross_entropy = cross_entropy.item<double>();
   losses.num_tokens = static_cast<int64_t>(labels.size());
   losses.num_correct = logits.argmax(-1).eq(label_tensor).sum().item<int64_t>();
   losses.total = cross_entropy;
-  if (options_.ctc_weight > 0) {
-    // Characters: the last layer's input (50 Hz), normalised; tokens: the encoder output (25 Hz).
-    const at::Tensor states =
-        options_.ctc_characters
-            ? at::layer_norm(encoder_states[encoder_states.size() - 2], {encoded.size(-1)})
-            : encoded;
-    const std::vector<int64_t>& input_lengths =
-        options_.ctc_characters ? valid_positions : audio_tokens;
-    at::Tensor log_probs =
-        at::log_softmax(at::linear(states, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
-    // libtorch's CPU ctc_loss leaves the gradient of frames past each input length unset (garbage,
-    // sometimes NaN); through the attention of those padding frames it reached the encoder. Their
-    // gradient is cut here.
-    const at::Tensor frame = at::arange(log_probs.size(0), at::TensorOptions().dtype(at::kLong));
-    const at::Tensor valid =
-        (frame.unsqueeze(1) < LongTensor(input_lengths).unsqueeze(0)).unsqueeze(2).to(device);
-    log_probs = at::where(valid, log_probs, log_probs.detach());
-    const at::Tensor ctc = at::ctc_loss(
-        log_probs.to(at::kFloat), LongTensor(ctc_targets).to(device), input_lengths,
-        ctc_target_lengths,
-        /*blank=*/ctc_weight_.size(0) - 1, at::Reduction::Mean, /*zero_infinity=*/true);
-    losses.ctc = ctc.item<double>();
-    losses.total = losses.total + options_.ctc_weight * ctc;
-  }
+  AddCtcLoss(batch, encoded, encoder_states, valid_positions, audio_tokens, &losses);
   return losses;
+}
+
+void TrainingObjective::AddCtcLoss(const std::vector<TrainingExample>& batch,
+                                   const at::Tensor& encoded,
+                                   const std::vector<at::Tensor>& encoder_states,
+                                   const std::vector<int64_t>& valid_positions,
+                                   const std::vector<int64_t>& audio_tokens, Losses* losses) const {
+  if (options_.ctc_weight <= 0) return;
+  const at::Device device = model_->device();
+  std::vector<int64_t> ctc_targets, ctc_target_lengths;
+  for (const TrainingExample& example : batch) {
+    const std::vector<int64_t> ctc_target =
+        options_.ctc_characters ? CharacterTargets(example.text) : example.target_ids;
+    ctc_targets.insert(ctc_targets.end(), ctc_target.begin(), ctc_target.end());
+    ctc_target_lengths.push_back(static_cast<int64_t>(ctc_target.size()));
+  }
+  // Characters: the last layer's input (50 Hz), normalised; tokens: the encoder output (25 Hz).
+  const at::Tensor states =
+      options_.ctc_characters
+          ? at::layer_norm(encoder_states[encoder_states.size() - 2], {encoded.size(-1)})
+          : encoded;
+  const std::vector<int64_t>& input_lengths =
+      options_.ctc_characters ? valid_positions : audio_tokens;
+  at::Tensor log_probs =
+      at::log_softmax(at::linear(states, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
+  // libtorch's CPU ctc_loss leaves the gradient of frames past each input length unset (garbage,
+  // sometimes NaN); through the attention of those padding frames it reached the encoder. Their
+  // gradient is cut here.
+  const at::Tensor frame = at::arange(log_probs.size(0), at::TensorOptions().dtype(at::kLong));
+  const at::Tensor valid =
+      (frame.unsqueeze(1) < LongTensor(input_lengths).unsqueeze(0)).unsqueeze(2).to(device);
+  log_probs = at::where(valid, log_probs, log_probs.detach());
+  const at::Tensor ctc =
+      at::ctc_loss(log_probs.to(at::kFloat), LongTensor(ctc_targets).to(device), input_lengths,
+                   ctc_target_lengths,
+                   /*blank=*/ctc_weight_.size(0) - 1, at::Reduction::Mean, /*zero_infinity=*/true);
+  losses->ctc = ctc.item<double>();
+  losses->total = losses->total + options_.ctc_weight * ctc;
 }
 
 }  // namespace speechllm::tools

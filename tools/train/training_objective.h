@@ -42,6 +42,9 @@ struct ObjectiveOptions {
   // of it). Below 1 the encoder is shaped mostly by the CTC loss: at full scale the decoder, which
   // first ignores the audio, pulled the encoder into a clip-independent "soft prompt".
   double decoder_to_encoder_gradient = 1.0;
+  // Only the encoder and the CTC head: no projector or decoder (encoder pre-training; the
+  // decoder's share of a step is then saved, and it cannot pull the encoder into a soft prompt).
+  bool ctc_only = false;
 };
 
 struct Losses {
@@ -71,6 +74,12 @@ class TrainingObjective {
   // Additive encoder mask [batch, 1, positions, positions].
   at::Tensor EncoderMask(const std::vector<int64_t>& valid_positions, int64_t positions,
                          const std::vector<int64_t>& block_positions) const;
+
+  // Adds options_.ctc_weight x the CTC loss of the batch to losses->total (and sets losses->ctc).
+  void AddCtcLoss(const std::vector<TrainingExample>& batch, const at::Tensor& encoded,
+                  const std::vector<at::Tensor>& encoder_states,
+                  const std::vector<int64_t>& valid_positions,
+                  const std::vector<int64_t>& audio_tokens, Losses* losses) const;
 
   const engine::Qwen2AudioModel* model_;
   std::vector<int64_t> prefix_ids_, suffix_ids_;
