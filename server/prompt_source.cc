@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/status_macros.h"
 
 namespace speechllm::server {
 
@@ -45,23 +46,13 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
   }
   auto builder = engine::tokenizer::PromptBuilder::Create(tokenizer_);
   if (!builder.ok()) return builder.status();
-  absl::StatusOr<engine::tokenizer::Prompt> prompt;
-  if (kind_ == Kind::kChat) {
-    engine::tokenizer::ChatMessage user{"user",
-                                        {engine::tokenizer::ContentItem::Audio(1),
-                                         engine::tokenizer::ContentItem::Text(instruction)}};
-    prompt = builder->BuildChat({user}, /*add_generation_prompt=*/true);
-  } else {
-    prompt = builder->BuildBase(1, instruction);
-  }
-  if (!prompt.ok()) return prompt.status();
-  if (prompt->audio_spans.size() != 1 || prompt->audio_spans[0].num_tokens != 1) {
-    return absl::InternalError("prompt template did not produce one audio placeholder");
-  }
-  const int64_t audio = prompt->audio_spans[0].first_position;
+  const auto kind = kind_ == Kind::kChat ? engine::tokenizer::PromptTemplate::kChat
+                                         : engine::tokenizer::PromptTemplate::kBase;
+  SPEECHLLM_ASSIGN_OR_RETURN(engine::tokenizer::AudioRequestPrompt prompt,
+                             builder->BuildAudioRequest(kind, instruction));
   streaming::PromptConfig config;
-  config.prefix_ids.assign(prompt->ids.begin(), prompt->ids.begin() + audio);
-  config.suffix_ids.assign(prompt->ids.begin() + audio + 1, prompt->ids.end());
+  config.prefix_ids = std::move(prompt.prefix_ids);
+  config.suffix_ids = std::move(prompt.suffix_ids);
   return config;
 }
 

@@ -195,12 +195,10 @@ int main(int argc, char** argv) {
   auto tokenizer = Check(tk::Tokenizer::FromTokenizerJson(tokenizer_path));
   auto builder = Check(tk::PromptBuilder::Create(tokenizer.get()));
   const tk::Qwen2AudioSpecialTokens special = builder.special_tokens();
-  const tk::ChatMessage user{
-      "user", {tk::ContentItem::Audio(1), tk::ContentItem::Text(absl::GetFlag(FLAGS_instruction))}};
-  const tk::Prompt prompt = Check(builder.BuildChat({user}, /*add_generation_prompt=*/true));
-  const int64_t audio_at = prompt.audio_spans.at(0).first_position;
-  const std::vector<int64_t> prefix(prompt.ids.begin(), prompt.ids.begin() + audio_at);
-  const std::vector<int64_t> suffix(prompt.ids.begin() + audio_at + 1, prompt.ids.end());
+  const tk::AudioRequestPrompt prompt =
+      Check(builder.BuildAudioRequest(tk::PromptTemplate::kChat, absl::GetFlag(FLAGS_instruction)));
+  const std::vector<int64_t>& prefix = prompt.prefix_ids;
+  const std::vector<int64_t>& suffix = prompt.suffix_ids;
 
   speechllm::engine::RuntimeOptions options;
   options.dtype = "float32";

@@ -94,19 +94,14 @@ int main(int argc, char** argv) {
     auto builder = tk::PromptBuilder::Create(tokenizer.get());
     if (!builder.ok()) return Fail(builder.status().ToString());
     const std::string kind = absl::GetFlag(FLAGS_prompt_template);
-    absl::StatusOr<tk::Prompt> prompt;
-    if (kind == "chat") {
-      const tk::ChatMessage user{
-          "user",
-          {tk::ContentItem::Audio(1), tk::ContentItem::Text(absl::GetFlag(FLAGS_instruction))}};
-      prompt = builder->BuildChat({user}, /*add_generation_prompt=*/true);
-    } else if (kind == "base") {
-      prompt = builder->BuildBase(1, absl::GetFlag(FLAGS_instruction));
-    } else {
-      return Fail("--prompt_template must be chat or base");
-    }
+    if (kind != "chat" && kind != "base") return Fail("--prompt_template must be chat or base");
+    auto prompt = builder->BuildAudioRequest(
+        kind == "chat" ? tk::PromptTemplate::kChat : tk::PromptTemplate::kBase,
+        absl::GetFlag(FLAGS_instruction));
     if (!prompt.ok()) return Fail(prompt.status().ToString());
-    prompt_ids.assign(prompt->ids.begin(), prompt->ids.end());
+    prompt_ids = prompt->prefix_ids;
+    prompt_ids.push_back(builder->special_tokens().audio);
+    prompt_ids.insert(prompt_ids.end(), prompt->suffix_ids.begin(), prompt->suffix_ids.end());
   }
 #endif
   if (prompt_ids.empty()) return Fail("give --prompt_ids (this build has no tokenizer)");

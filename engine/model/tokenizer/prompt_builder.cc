@@ -74,6 +74,27 @@ absl::StatusOr<Prompt> PromptBuilder::BuildBase(int64_t num_audio_tokens,
   return BuildFromText(absl::StrCat(kAudioBos, kAudio, kAudioEos, instruction), counts);
 }
 
+absl::StatusOr<AudioRequestPrompt> PromptBuilder::BuildAudioRequest(
+    PromptTemplate kind, absl::string_view instruction) const {
+  absl::StatusOr<Prompt> prompt;
+  if (kind == PromptTemplate::kChat) {
+    const ChatMessage user{"user",
+                           {ContentItem::Audio(1), ContentItem::Text(std::string(instruction))}};
+    prompt = BuildChat({user}, /*add_generation_prompt=*/true);
+  } else {
+    prompt = BuildBase(1, instruction);
+  }
+  if (!prompt.ok()) return prompt.status();
+  if (prompt->audio_spans.size() != 1 || prompt->audio_spans[0].num_tokens != 1) {
+    return absl::InternalError("the prompt template did not produce one audio placeholder");
+  }
+  const int64_t audio = prompt->audio_spans[0].first_position;
+  AudioRequestPrompt out;
+  out.prefix_ids.assign(prompt->ids.begin(), prompt->ids.begin() + audio);
+  out.suffix_ids.assign(prompt->ids.begin() + audio + 1, prompt->ids.end());
+  return out;
+}
+
 std::string PromptBuilder::AsrInstruction(absl::string_view language_code) {
   return absl::StrCat("Detect the language and recognize the speech: <|", language_code, "|>");
 }

@@ -62,6 +62,19 @@ struct Prompt {
   std::vector<AudioSpan> audio_spans;  // in order of the audio clips
 };
 
+// A request about one audio clip: the prompt's ids before and after the clip's audio rows (the
+// <|AUDIO|> placeholder left out), as the streaming session, the offline transcriber and the
+// trainer all feed them.
+struct AudioRequestPrompt {
+  std::vector<int64_t> prefix_ids;
+  std::vector<int64_t> suffix_ids;
+};
+
+enum class PromptTemplate {
+  kChat,  // system prompt + user turn [audio, instruction] + generation prompt (the Instruct model)
+  kBase,  // <|audio_bos|><|AUDIO|><|audio_eos|> + instruction (the base model)
+};
+
 class PromptBuilder {
  public:
   static constexpr char kDefaultSystemPrompt[] = "You are a helpful assistant.";
@@ -81,6 +94,11 @@ class PromptBuilder {
 
   // Base model: <|audio_bos|><|AUDIO|><|audio_eos|> + instruction, the audio expanded.
   absl::StatusOr<Prompt> BuildBase(int64_t num_audio_tokens, absl::string_view instruction) const;
+
+  // The prompt of one audio clip followed by `instruction`, split at the clip. INVALID_ARGUMENT if
+  // the instruction contains <|AUDIO|>.
+  absl::StatusOr<AudioRequestPrompt> BuildAudioRequest(PromptTemplate kind,
+                                                       absl::string_view instruction) const;
 
   // Qwen's ASR instruction, e.g. AsrInstruction("en") = "Detect the language and recognize the
   // speech: <|en|>".

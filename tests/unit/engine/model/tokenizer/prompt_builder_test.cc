@@ -115,6 +115,26 @@ TEST_F(PromptBuilderTest, BaseModelAsrPrompt) {
   EXPECT_EQ(prompt->audio_spans[0].num_tokens, 5);
 }
 
+TEST_F(PromptBuilderTest, AudioRequestSplitsTheTemplateAtTheClip) {
+  const Qwen2AudioSpecialTokens& special = builder_->special_tokens();
+  for (const PromptTemplate kind : {PromptTemplate::kChat, PromptTemplate::kBase}) {
+    auto request = builder_->BuildAudioRequest(kind, "What's that sound?");
+    ASSERT_TRUE(request.ok()) << request.status();
+    auto whole = kind == PromptTemplate::kChat
+                     ? builder_->BuildChat(HfTestConversation(1), /*add_generation_prompt=*/true)
+                     : builder_->BuildBase(1, "What's that sound?");
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    std::vector<int64_t> joined = request->prefix_ids;
+    joined.push_back(special.audio);
+    joined.insert(joined.end(), request->suffix_ids.begin(), request->suffix_ids.end());
+    EXPECT_EQ(joined, std::vector<int64_t>(whole->ids.begin(), whole->ids.end()));
+    ASSERT_FALSE(request->prefix_ids.empty());
+    EXPECT_EQ(request->prefix_ids.back(), special.audio_bos);
+    EXPECT_EQ(request->suffix_ids.front(), special.audio_eos);
+  }
+  EXPECT_FALSE(builder_->BuildAudioRequest(PromptTemplate::kChat, "<|AUDIO|>").ok());
+}
+
 TEST_F(PromptBuilderTest, BarePlaceholderIsWrappedInBosAndEos) {
   auto bare = builder_->BuildFromText("x<|AUDIO|>y", std::vector<int64_t>{2});
   ASSERT_TRUE(bare.ok()) << bare.status();
