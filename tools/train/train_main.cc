@@ -43,8 +43,8 @@ ABSL_FLAG(double, final_lr_fraction, 0.05, "the cosine decays to this fraction o
 ABSL_FLAG(double, weight_decay, 0.01, "AdamW weight decay");
 ABSL_FLAG(double, ctc_weight, 0.5, "weight of the auxiliary CTC loss on the encoder (0 = none)");
 ABSL_FLAG(bool, ctc_characters, false,
-          "experimental (NaN gradients seen in a test, docs/training.md): CTC on characters at the "
-          "last encoder layer's input instead of tokens at the output");
+          "CTC on characters at the last encoder layer's input (50 Hz) instead of tokens at the "
+          "output (25 Hz); run 4b's recipe, with --ctc_only pre-training (docs/training.md)");
 ABSL_FLAG(bool, ctc_only, false,
           "train only the encoder and the CTC head (encoder pre-training for a later --init run)");
 ABSL_FLAG(double, decoder_to_encoder_gradient, 1.0,

@@ -36,7 +36,7 @@ struct ObjectiveOptions {
   double ctc_weight = 0.3;
   // CTC targets: the decoder's tokens on the encoder output (25 Hz), or characters on the input of
   // the last encoder layer (50 Hz, before pooling: 40 classes with many examples each, an
-  // intermediate CTC). Neither left the plateau sooner in the probes of docs/training.md.
+  // intermediate CTC). Characters learn faster: run 4b of docs/training.md.
   bool ctc_characters = false;
   // Scale of the gradient the decoder's loss sends into the encoder (the projector always gets all
   // of it). Below 1 the encoder is shaped mostly by the CTC loss: at full scale the decoder, which
