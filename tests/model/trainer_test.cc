@@ -136,6 +136,47 @@ TEST(TrainerTest, GradientsMatchFiniteDifferences) {
   EXPECT_EQ(checked, 7);
 }
 
+// Run 4b's encoder pre-training: character CTC alone reaches the conv stem and the CTC head with
+// finite gradients and leaves the projector and decoder untouched.
+TEST(TrainerTest, CharacterCtcOnlyTrainsTheEncoderAlone) {
+  std::unique_ptr<engine::Qwen2AudioModel> model = FreshWideEncoderModel();
+  ASSERT_NE(model, nullptr);
+  TrainableParameters trainable = PrepareForTraining(*model, /*fresh=*/true, 1.0);
+  ObjectiveOptions options;
+  options.ctc_characters = true;
+  options.ctc_only = true;
+  options.ctc_weight = 1.0;
+  TrainingObjective objective(model.get(), {504, 10}, {502, 11}, 505, options, 7);
+  const std::vector<TrainingExample> batch = {{Tone(300, 1.7), {40}, "low tone"},
+                                              {Tone(1200, 0.9), {60}, "hi"}};
+  std::mt19937_64 rng(1);
+  Losses losses = objective.Compute(batch, &rng);
+  EXPECT_TRUE(std::isfinite(losses.ctc)) << losses.ctc;
+  EXPECT_GT(losses.ctc, 0);
+  EXPECT_EQ(losses.num_tokens, 0);
+  losses.total.backward();
+  for (const engine::NamedTensor& named : model->Parameters()) {
+    if (named.name == "audio_tower.embed_positions.weight") continue;
+    const bool in_encoder = named.name.rfind("audio_tower.", 0) == 0;
+    // The last layer and the final norm come after the 50 Hz states the characters are read from.
+    const bool after_ctc = named.name.rfind("audio_tower.layers.1.", 0) == 0 ||
+                           named.name.rfind("audio_tower.layer_norm.", 0) == 0;
+    if (in_encoder && !after_ctc) {
+      ASSERT_TRUE(named.tensor.grad().defined()) << named.name;
+      EXPECT_TRUE(at::isfinite(named.tensor.grad()).all().item<bool>()) << named.name;
+      EXPECT_GT(named.tensor.grad().abs().max().item<double>(), 0) << named.name;
+    } else {
+      EXPECT_FALSE(named.tensor.grad().defined() &&
+                   named.tensor.grad().abs().max().item<double>() > 0)
+          << named.name << " should get no gradient";
+    }
+  }
+  for (const at::Tensor& head : objective.HeadParameters()) {
+    ASSERT_TRUE(head.grad().defined());
+    EXPECT_TRUE(at::isfinite(head.grad()).all().item<bool>());
+  }
+}
+
 TEST(TrainerTest, StepsFitTwoClipsAndTheCheckpointRoundTrips) {
   auto model = FreshTinyModel();
   ASSERT_NE(model, nullptr);
