@@ -7,9 +7,6 @@
 #include <filesystem>
 #include <random>
 
-#include <torch/types.h>  // before clip_grad.h, which uses torch::Tensor undeclared
-
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
 #include "engine/model/offline_transcriber.h"
@@ -32,24 +29,16 @@ std::vector<float> Tone(double frequency_hz, double seconds) {
   return samples;
 }
 
-std::unique_ptr<engine::Qwen2AudioModel> FreshTinyModel() {
+// The tiny preset with random weights; `wide_encoder` gives it the default trained model's encoder
+// width (192, 3 heads).
+std::unique_ptr<engine::Qwen2AudioModel> FreshTinyModel(bool wide_encoder = false) {
   auto config = engine::ModelConfig::Preset("tiny");
   EXPECT_TRUE(config.ok()) << config.status();
-  config->stop_token_ids = {505, 503};
-  engine::RuntimeOptions options;
-  options.dtype = "float32";
-  auto model = engine::Qwen2AudioModel::CreateRandom(*config, options, 5);
-  EXPECT_TRUE(model.ok()) << model.status();
-  return model.ok() ? *std::move(model) : nullptr;
-}
-
-// The tiny preset with the default trained model's encoder width (192).
-std::unique_ptr<engine::Qwen2AudioModel> FreshWideEncoderModel() {
-  auto config = engine::ModelConfig::Preset("tiny");
-  EXPECT_TRUE(config.ok()) << config.status();
-  config->audio.d_model = 192;
-  config->audio.num_heads = 3;
-  config->audio.ffn_dim = 384;
+  if (wide_encoder) {
+    config->audio.d_model = 192;
+    config->audio.num_heads = 3;
+    config->audio.ffn_dim = 384;
+  }
   config->stop_token_ids = {505, 503};
   engine::RuntimeOptions options;
   options.dtype = "float32";
@@ -76,7 +65,7 @@ TEST(TrainerTest, CharacterTargetsFoldCaseAndDropOtherCharacters) {
 // garbage gradients when the GELU came after the transpose, reproduced in a standalone program but
 // not inside this process, whose fresh memory is zero; this test guards the gradients generally.)
 TEST(TrainerTest, GradientsMatchFiniteDifferences) {
-  std::unique_ptr<engine::Qwen2AudioModel> model = FreshWideEncoderModel();
+  std::unique_ptr<engine::Qwen2AudioModel> model = FreshTinyModel(/*wide_encoder=*/true);
   ASSERT_NE(model, nullptr);
   TrainableParameters trainable = PrepareForTraining(*model, /*fresh=*/true, 0.1);
   ObjectiveOptions options;
@@ -139,7 +128,7 @@ TEST(TrainerTest, GradientsMatchFiniteDifferences) {
 // Run 4b's encoder pre-training: character CTC alone reaches the conv stem and the CTC head with
 // finite gradients and leaves the projector and decoder untouched.
 TEST(TrainerTest, CharacterCtcOnlyTrainsTheEncoderAlone) {
-  std::unique_ptr<engine::Qwen2AudioModel> model = FreshWideEncoderModel();
+  std::unique_ptr<engine::Qwen2AudioModel> model = FreshTinyModel(/*wide_encoder=*/true);
   ASSERT_NE(model, nullptr);
   TrainableParameters trainable = PrepareForTraining(*model, /*fresh=*/true, 1.0);
   ObjectiveOptions options;

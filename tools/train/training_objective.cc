@@ -201,9 +201,9 @@ void TrainingObjective::AddCtcLoss(const std::vector<TrainingExample>& batch,
       options_.ctc_characters ? valid_positions : audio_tokens;
   at::Tensor log_probs =
       at::log_softmax(at::linear(states, ctc_weight_, ctc_bias_), -1).transpose(0, 1);
-  // libtorch's CPU ctc_loss leaves the gradient of frames past each input length unset (garbage,
-  // sometimes NaN); through the attention of those padding frames it reached the encoder. Their
-  // gradient is cut here.
+  // Frames past each clip's input length get no gradient. (Added when NaN conv gradients were
+  // blamed on libtorch's CPU ctc_loss leaving those frames' gradient unset; the conv stem bug of
+  // docs/training.md most likely caused them. The cut is kept: it costs nothing.)
   const at::Tensor frame = at::arange(log_probs.size(0), at::TensorOptions().dtype(at::kLong));
   const at::Tensor valid =
       (frame.unsqueeze(1) < LongTensor(input_lengths).unsqueeze(0)).unsqueeze(2).to(device);

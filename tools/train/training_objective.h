@@ -39,11 +39,12 @@ struct ObjectiveOptions {
   // intermediate CTC). Characters learn faster: run 4b of docs/training.md.
   bool ctc_characters = false;
   // Scale of the gradient the decoder's loss sends into the encoder (the projector always gets all
-  // of it). Below 1 the encoder is shaped mostly by the CTC loss: at full scale the decoder, which
-  // first ignores the audio, pulled the encoder into a clip-independent "soft prompt".
+  // of it). Below 1 the encoder is shaped mostly by the CTC loss. (Added against an apparent
+  // collapse of the encoder into a clip-independent "soft prompt", which was most likely the conv
+  // stem gradient bug of docs/training.md.)
   double decoder_to_encoder_gradient = 1.0;
-  // Only the encoder and the CTC head: no projector or decoder (encoder pre-training; the
-  // decoder's share of a step is then saved, and it cannot pull the encoder into a soft prompt).
+  // Only the encoder and the CTC head: no projector or decoder (encoder pre-training, run 4b of
+  // docs/training.md; a step then costs about half as much).
   bool ctc_only = false;
 };
 
