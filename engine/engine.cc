@@ -122,10 +122,21 @@ absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> ch
 }
 
 absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) {
-  if (end->num_frames * model_config_.audio.num_mel_bins !=
-          static_cast<int64_t>(end->features.size()) ||
-      end->num_valid_frames > end->num_frames ||
-      end->num_frames > model_config_.features.max_frames()) {
+  if (end->num_audio_embeddings > 0) {
+    const int64_t hidden = model_config_.text.hidden_size;
+    if (end->num_audio_embeddings > config_.max_audio_tokens_per_segment ||
+        static_cast<int64_t>(end->audio_embeddings.size()) != end->num_audio_embeddings * hidden ||
+        !end->features.empty() || end->num_frames != 0 ||
+        end->tail.end_position != end->tail.first_position) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed segment end embeddings: ", end->num_audio_embeddings, " rows of ",
+                       hidden, " (at most ", config_.max_audio_tokens_per_segment, " rows) in ",
+                       end->audio_embeddings.size(), " values, without features"));
+    }
+  } else if (end->num_frames * model_config_.audio.num_mel_bins !=
+                 static_cast<int64_t>(end->features.size()) ||
+             end->num_valid_frames > end->num_frames ||
+             end->num_frames > model_config_.features.max_frames()) {
     return absl::InvalidArgumentError("malformed segment end features");
   }
   InboxMessage message{InboxMessage::Kind::kEnd, id};

@@ -40,7 +40,9 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
   for (const EncodeItem& item : plan.encodes) {
     int64_t& rows = audio_rows_[item.id];
     if (item.kind == EncodeItem::Kind::kFull) {
-      rows = AudioTokenCount(item.segment->num_valid_frames);
+      rows = item.segment->num_audio_embeddings > 0
+                 ? item.segment->num_audio_embeddings
+                 : AudioTokenCount(item.segment->num_valid_frames);
     } else {
       rows += (item.chunk->end_position - item.chunk->first_position) / 2;
     }

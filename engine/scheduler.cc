@@ -173,10 +173,11 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->compute_time = absl::ZeroDuration();
       s->commit_conflicts = 0;
       int64_t new_audio = 0;
-      if (s->config.final_mode == FinalMode::kExact) {
+      if (s->config.final_mode == FinalMode::kExact || end.num_audio_embeddings > 0) {
         while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)
           s->chunks.pop_front();
-        new_audio = AudioTokenCount(end.num_valid_frames);
+        new_audio = end.num_audio_embeddings > 0 ? end.num_audio_embeddings
+                                                 : AudioTokenCount(end.num_valid_frames);
         s->audio_in_kv = 0;  // the whole segment is re-encoded with full attention
         if (new_audio > 0)
           plan->encodes.push_back({s->id, EncodeItem::Kind::kFull, nullptr, s->end_in_step.get()});

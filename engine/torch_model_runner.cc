@@ -89,8 +89,13 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   const int64_t mels = config.audio.num_mel_bins;
   // Every encoder item of the step in one batched pass (row-wise layers on all rows at once).
   std::vector<EncoderWork> work;
+  std::vector<const EncodeItem*> encoded_items;
   for (const EncodeItem& item : items) {
     SequenceState& state = states[item.id];
+    if (item.kind == EncodeItem::Kind::kFull && item.segment->num_audio_embeddings > 0) {
+      continue;  // precomputed: placed below, in item order
+    }
+    encoded_items.push_back(&item);
     EncoderWork w;
     if (item.kind == EncodeItem::Kind::kFull) {
       const SegmentEnd& end = *item.segment;
@@ -108,16 +113,32 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
     }
     work.push_back(std::move(w));
   }
-  const std::vector<at::Tensor> encoded = model->encoder().EncodeBatch(work);
-  const at::Tensor all = model->projector()
-                             .Forward(encoded.size() == 1 ? encoded[0] : at::cat(encoded, 0))
-                             .to(model->decoder().dtype());
+  std::vector<at::Tensor> encoded;
+  at::Tensor all;
+  if (!work.empty()) {
+    encoded = model->encoder().EncodeBatch(work);
+    all = model->projector()
+              .Forward(encoded.size() == 1 ? encoded[0] : at::cat(encoded, 0))
+              .to(model->decoder().dtype());
+  }
   int64_t row = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    SequenceState& state = states[items[i].id];
-    const at::Tensor embeddings = all.narrow(0, row, encoded[i].size(0));
-    row += encoded[i].size(0);
-    state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
+  size_t next_encoded = 0;
+  for (const EncodeItem& item : items) {
+    SequenceState& state = states[item.id];
+    if (next_encoded < encoded_items.size() && encoded_items[next_encoded] == &item) {
+      const int64_t rows = encoded[next_encoded++].size(0);
+      const at::Tensor embeddings = all.narrow(0, row, rows);
+      row += rows;
+      state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
+    } else {
+      // Precomputed embeddings (SegmentEnd::audio_embeddings) replace the segment's audio.
+      const SegmentEnd& end = *item.segment;
+      state.encoder_cache = EncoderKvCache{};
+      state.audio = at::from_blob(const_cast<float*>(end.audio_embeddings.data()),
+                                  {end.num_audio_embeddings, config.text.hidden_size}, at::kFloat)
+                        .to(model->device(), model->decoder().dtype(), /*non_blocking=*/false,
+                            /*copy=*/true);
+    }
     result->audio_tokens.push_back(state.audio.size(0));
   }
 }

@@ -65,6 +65,11 @@ struct SegmentEnd {
   int64_t num_frames = 0;
   int64_t num_valid_frames = 0;
   EncoderChunk tail;  // end_position == first_position when there is none
+  // Precomputed audio embeddings (projector outputs, row-major [num_audio_embeddings][hidden_size]
+  // float32; Recognize's AudioEmbeddings input). When set, `features` and `tail` are empty and the
+  // encoder is skipped: the rows take the prompt's audio positions in either final mode.
+  std::vector<float> audio_embeddings;
+  int64_t num_audio_embeddings = 0;
   std::vector<int64_t> forced_prefix_ids;
   double audio_end_seconds = 0;
   absl::Time endpoint_time;  // when the session decided the endpoint

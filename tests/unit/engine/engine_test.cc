@@ -1,6 +1,7 @@
 // The Engine facade, scheduler and KV bookkeeping on the FakeModelRunner (label unit): partials and
 // finals equal the toy model's greedy output, drafts, forced (committed) prefixes, interruption,
-// admission refusal, failures, segment order, and every KV block free at the end.
+// admission refusal, failures, segment order, precomputed audio embeddings, and every KV block free
+// at the end.
 #include "engine/engine.h"
 
 #include <map>
@@ -267,6 +268,59 @@ TEST_F(EngineTest, ManySequencesAreBatchedIntoOneStep) {
   int64_t largest = 0;
   for (int64_t size : runner_->step_batch_sizes()) largest = std::max(largest, size);
   EXPECT_GT(largest, 1) << "steps never batched more than one sequence";
+}
+
+// Recognize's AudioEmbeddings input: the rows replace the encoder in either final mode.
+std::unique_ptr<SegmentEnd> EmbeddingsEnd(int64_t segment, int64_t rows, int64_t hidden) {
+  auto end = std::make_unique<SegmentEnd>();
+  end->segment_index = segment;
+  end->num_audio_embeddings = rows;
+  end->audio_embeddings.assign(rows * hidden, 0.5f);
+  return end;
+}
+
+TEST_F(EngineTest, PrecomputedEmbeddingsReplaceTheEncoder) {
+  MakeEngine();
+  const int64_t hidden = engine_->model_config().text.hidden_size;
+  for (FinalMode mode : {FinalMode::kExact, FinalMode::kFast}) {
+    SequenceConfig config;
+    config.final_mode = mode;
+    config.partial_updates = false;
+    const SequenceId id = Add(config);
+    ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+    ASSERT_TRUE(engine_->EndSegment(id, EmbeddingsEnd(0, 30, hidden)).ok());
+    const auto outputs = Collect(1);
+    ASSERT_FALSE(outputs.empty());
+    EXPECT_TRUE(outputs.back().status.ok()) << outputs.back().status;
+    EXPECT_EQ(outputs.back().token_ids, FakeModelRunner::Greedy(30, 4, 256));
+    engine_->Release(id);
+  }
+  ExpectAllBlocksFree();
+}
+
+TEST_F(EngineTest, MalformedEmbeddingsAreRejected) {
+  MakeEngine();
+  const int64_t hidden = engine_->model_config().text.hidden_size;
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  auto short_data = EmbeddingsEnd(0, 30, hidden);
+  short_data->audio_embeddings.pop_back();
+  EXPECT_EQ(engine_->EndSegment(id, std::move(short_data)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->EndSegment(id, EmbeddingsEnd(0, 751, hidden)).code(),
+            absl::StatusCode::kInvalidArgument);  // above max_audio_tokens_per_segment
+  auto with_features = EmbeddingsEnd(0, 30, hidden);
+  with_features->num_frames = 1;
+  with_features->features.assign(kMels, 0.0f);
+  EXPECT_EQ(engine_->EndSegment(id, std::move(with_features)).code(),
+            absl::StatusCode::kInvalidArgument);
+  // The sequence is unharmed: a well-formed end still gives its final.
+  ASSERT_TRUE(engine_->EndSegment(id, EmbeddingsEnd(0, 12, hidden)).ok());
+  const auto outputs = Collect(1);
+  ASSERT_FALSE(outputs.empty());
+  EXPECT_EQ(outputs.back().token_ids, FakeModelRunner::Greedy(12, 4, 256));
+  engine_->Release(id);
+  ExpectAllBlocksFree();
 }
 
 TEST_F(EngineTest, BadInputIsRejected) {
