@@ -59,6 +59,11 @@ class Session {
   // once every final is out. INVALID_ARGUMENT when the whole stream held audio but too little for
   // one token.
   absl::Status FinishInput(absl::Time now);
+  // The whole input as precomputed audio embeddings (projector outputs, row-major
+  // [num_tokens][hidden_size], checked by the caller): one utterance that skips the frontend, the
+  // VAD and the encoder, timed at 40 ms per token; ends the input. FAILED_PRECONDITION after any
+  // audio. (session_embeddings.cc)
+  absl::Status AcceptEmbeddings(std::vector<float> embeddings, int64_t num_tokens, absl::Time now);
   // True while the audio handed to the engine but not reflected in results exceeds
   // max_buffered_audio_ms: the reader should stop reading until ResultSink::OnCapacity().
   bool ShouldPauseReading() ABSL_LOCKS_EXCLUDED(mu_);

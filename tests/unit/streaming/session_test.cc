@@ -1,6 +1,6 @@
 // Session on the real Engine with the FakeModelRunner and the tiny model's tokenizer (label unit):
 // finals, partials whose committed text is never revised, endpointing into utterances, Flush, too
-// short input and backpressure.
+// short input, backpressure and precomputed embeddings as the input.
 #include "streaming/session.h"
 
 #include <cmath>
@@ -338,6 +338,39 @@ TEST_F(SessionTest, FinishEarlySendsTheFinalsFirst) {
   ASSERT_EQ(finals.size(), 1u);
   EXPECT_EQ(finals[0]->token_ids, FakeModelRunner::Greedy(84, 4, 256));
   EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
+}
+
+// Precomputed embeddings are the whole input: one final over their rows (40 ms each), in either
+// final mode, with interim results on or off; after audio they are refused.
+TEST_F(SessionTest, EmbeddingsAreOneUtteranceWithoutTheFrontend) {
+  const int64_t hidden = engine_->model_config().text.hidden_size;
+  for (const bool fast : {false, true}) {
+    SCOPED_TRACE(fast ? "fast" : "exact");
+    RecordingSink sink;
+    SessionConfig config = Config(EndpointMode::kContinuous);
+    config.interim_results = fast;
+    config.final_mode = fast ? engine::FinalMode::kFast : engine::FinalMode::kExact;
+    config.token_ids = true;
+    auto session = Start(config, &sink);
+    ASSERT_TRUE(
+        session->AcceptEmbeddings(std::vector<float>(30 * hidden, 0.25f), 30, absl::Now()).ok());
+    ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+    EXPECT_TRUE(sink.status().ok()) << sink.status();
+    const auto events = sink.events();
+    const auto finals = Finals(events);
+    ASSERT_EQ(finals.size(), 1u);
+    EXPECT_EQ(finals[0]->token_ids, FakeModelRunner::Greedy(30, 4, 256));
+    EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
+    EXPECT_NEAR(events.back().summary.audio_total_seconds, 30 * 0.04, 1e-9);
+    EXPECT_EQ(events.back().summary.utterances, 1);
+    EXPECT_EQ(session->AcceptEmbeddings({}, 0, absl::Now()).code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  RecordingSink sink;
+  auto session = Start(Config(EndpointMode::kManual), &sink);
+  Feed(session.get(), ClipA(), 1600);
+  EXPECT_EQ(session->AcceptEmbeddings(std::vector<float>(hidden, 0.0f), 1, absl::Now()).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
