@@ -196,7 +196,7 @@ v1::Limits LimitsProto(const ServerConfig& server) {
   limits.set_max_chunk_bytes(server.max_chunk_bytes);
   *limits.mutable_max_buffered_audio() = DurationProto(server.max_buffered_audio_ms / 1000.0);
   *limits.mutable_max_recognize_audio() = DurationProto(server.max_recognize_audio);
-  limits.set_max_embedding_tokens(750);
+  limits.set_max_embedding_tokens(static_cast<uint32_t>(server.max_embedding_tokens));
   limits.set_max_context_chars(server.max_context_chars);
   limits.set_max_phrases(server.max_phrases);
   return limits;

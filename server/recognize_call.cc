@@ -1,11 +1,13 @@
 #include "server/recognize_call.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/io/wav_reader.h"
+#include "server/audio_embeddings.h"
 #include "server/call_session.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
@@ -115,11 +117,7 @@ RecognizeCall* RecognizeCall::Start(ServiceContext* context, const v1::Recognize
 }
 
 absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
-  if (request.input_case() == v1::RecognizeRequest::kEmbeddings) {
-    return WithReason(absl::UnimplementedError(
-                          "precomputed audio embeddings are not supported by this server yet"),
-                      "FEATURE_UNAVAILABLE");
-  }
+  if (request.input_case() == v1::RecognizeRequest::kEmbeddings) return RunEmbeddings(request);
   const std::string& bytes = request.audio();
   if (bytes.empty())
     return WithField(WithReason(absl::InvalidArgumentError("no audio"), "AUDIO_DECODE_ERROR"),
@@ -155,6 +153,37 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
   metrics_.Audio(audio_seconds_, absl::Now());
   if (absl::Status s = (*session)->FinishInput(absl::Now()); !s.ok())
     return WithReason(s, "AUDIO_TOO_SHORT");
+  return absl::OkStatus();
+}
+
+absl::Status RecognizeCall::RunEmbeddings(const v1::RecognizeRequest& request) {
+  const engine::ModelConfig& model = ctx_->engine->model_config();
+  auto embeddings =
+      ParseAudioEmbeddings(request.embeddings(), model.text.hidden_size,
+                           std::min<int64_t>(ctx_->config.max_embedding_tokens,
+                                             ctx_->engine->config().max_audio_tokens_per_segment));
+  if (!embeddings.ok()) return embeddings.status();
+  // config.audio is ignored (API.md 2.2): the format check gets a WAV stand-in.
+  v1::SessionConfig config = request.config();
+  config.clear_audio();
+  config.mutable_audio()->set_encoding(v1::AudioFormat::WAV);
+  auto setup = ConvertConfig(config, ctx_->config, *ctx_->prompt, /*for_recognize=*/true, "");
+  if (!setup.ok()) return setup.status();
+  audio_seconds_ = static_cast<double>(embeddings->num_tokens) * 4.0 * model.features.hop_length /
+                   model.features.sample_rate_hz;
+  auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
+  if (!session.ok()) return session.status();
+  {
+    absl::MutexLock lock(&mu_);
+    session_ = *session;
+  }
+  const int64_t num_tokens = embeddings->num_tokens;
+  if (absl::Status s =
+          (*session)->AcceptEmbeddings(std::move(embeddings->values), num_tokens, absl::Now());
+      !s.ok()) {
+    return s;
+  }
+  metrics_.Audio(audio_seconds_, absl::Now());
   return absl::OkStatus();
 }
 

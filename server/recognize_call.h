@@ -1,6 +1,7 @@
 // RecognizeCall: one unary Recognize call. Decodes the whole clip (WAV or raw PCM), runs it through
 // a Session with interim results off (the same endpointer splits long files; every utterance gets
-// an exact final) and answers with one final per utterance. Implements the ResultSink (dispatcher
+// an exact final) and answers with one final per utterance; precomputed audio embeddings are one
+// utterance that skips the encoder. Implements the ResultSink (dispatcher
 // thread) and LimitedCall (reaper thread); owned by itself through self_, released in OnDone.
 #ifndef SPEECHLLM_SERVER_RECOGNIZE_CALL_H_
 #define SPEECHLLM_SERVER_RECOGNIZE_CALL_H_
@@ -38,6 +39,8 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
   RecognizeCall(ServiceContext* context, v1::RecognizeResponse* response);
   // Validation, decoding and the session; errors finish the call.
   absl::Status Run(const v1::RecognizeRequest& request);
+  // The AudioEmbeddings input: checked and handed to the session as one utterance.
+  absl::Status RunEmbeddings(const v1::RecognizeRequest& request);
 
   ServiceContext* const ctx_;
   v1::RecognizeResponse* const response_;

@@ -21,6 +21,8 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError("max_pending_responses must be >= 16");
   if (max_new_tokens < 1 || max_new_tokens > 4096)
     return absl::InvalidArgumentError("max_new_tokens must be in [1, 4096]");
+  if (max_embedding_tokens < 1)
+    return absl::InvalidArgumentError("max_embedding_tokens must be >= 1");
   if (max_receive_message_bytes > (1 << 30))
     return absl::InvalidArgumentError("max_receive_message_bytes must be <= 1 GiB");
   if (tls_cert_path.empty() != tls_key_path.empty())
@@ -51,6 +53,7 @@ std::string ServerConfig::ToString() const {
       ", max_stream_duration=", absl::FormatDuration(max_stream_duration),
       ", max_buffered_audio_ms=", max_buffered_audio_ms,
       ", max_recognize_audio=", absl::FormatDuration(max_recognize_audio),
+      ", max_embedding_tokens=", max_embedding_tokens,
       ", drain_grace=", absl::FormatDuration(drain_grace), ", default_chunk_ms=", default_chunk_ms,
       ", max_new_tokens=", max_new_tokens, ", reflection=", reflection,
       ", max_receive_message_bytes=", max_receive_message_bytes,

@@ -24,6 +24,7 @@ struct ServerConfig {
   absl::Duration max_stream_duration = absl::Hours(1);
   int max_buffered_audio_ms = 10000;  // per-stream backlog before reads pause
   absl::Duration max_recognize_audio = absl::Minutes(5);
+  int max_embedding_tokens = 750;  // rows of a Recognize AudioEmbeddings input (30 s at 25/s)
   absl::Duration drain_grace = absl::Seconds(30);
   absl::Duration retry_delay = absl::Seconds(1);  // RetryInfo on admission refusals
   int max_pending_responses = 512;  // unsent responses before a stream counts as not reading

@@ -30,6 +30,8 @@ grpc::ServerUnaryReactor* SpeechService::GetCapabilities(grpc::CallbackServerCon
   model->set_audio_tokens_per_second(static_cast<float>(config.features.sample_rate_hz) /
                                      (4.0f * static_cast<float>(config.features.hop_length)));
   model->set_max_context_tokens(static_cast<uint32_t>(config.text.max_position_embeddings));
+  model->add_embedding_dtypes(v1::AudioEmbeddings::FLOAT32);
+  model->add_embedding_dtypes(v1::AudioEmbeddings::BFLOAT16);
   model->set_word_timestamps(false);
   model->set_language_detection(false);
   // Raw PCM and G.711 at 8000 to 48000 Hz; OPUS packets in streams only, WAV in Recognize only.
