@@ -1,0 +1,47 @@
+// PagedAttention: one CUDA launch computes causal attention for every new query row of a decoder
+// step (decode tokens and prefill pieces of many sequences alike) straight from the paged KV pool
+// through each sequence's block table (MODEL.md 4.2: scale 1/sqrt(head_dim), softmax in float32,
+// grouped-query heads). Torch-free and CUDA-header-free, so any C++ file may include it; the kernel
+// lives in paged_attention.cu. Called on the thread that runs the model.
+#ifndef SPEECHLLM_ENGINE_CUDA_PAGED_ATTENTION_H_
+#define SPEECHLLM_ENGINE_CUDA_PAGED_ATTENTION_H_
+
+#include <cstdint>
+
+namespace speechllm::engine::cuda {
+
+enum class AttentionDtype : int32_t { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
+
+// All pointers are device memory; query, keys, values and output share `dtype`.
+struct PagedAttentionParams {
+  const void* query = nullptr;      // [num_rows, num_heads, head_dim], rows query_row_stride apart
+  const void* key_cache = nullptr;  // [num_slots, num_kv_heads, head_dim], contiguous
+  const void* value_cache = nullptr;      // same layout; slot = block * block_size + offset
+  void* output = nullptr;                 // [num_rows, num_heads, head_dim], contiguous
+  const int32_t* row_sequence = nullptr;  // [num_rows]: the row's sequence (block-table row)
+  const int32_t* row_position = nullptr;  // [num_rows]: its position; keys 0..position are visible
+  const int32_t* block_tables = nullptr;  // [num_sequences, max_blocks_per_sequence]
+  int32_t num_rows = 0;
+  int32_t num_heads = 0;
+  int32_t num_kv_heads = 0;  // divides num_heads
+  int32_t head_dim = 0;      // at most kMaxHeadDim
+  int32_t block_size = 0;
+  int32_t max_blocks_per_sequence = 0;
+  int64_t query_row_stride = 0;  // elements; num_heads * head_dim when contiguous
+  float scale = 1.0f;            // 1 / sqrt(head_dim)
+  AttentionDtype dtype = AttentionDtype::kFloat32;
+  void* stream = nullptr;  // cudaStream_t; null = the legacy default stream
+};
+
+inline constexpr int32_t kMaxHeadDim = 256;
+
+// Validates the shapes and launches the kernel asynchronously on `stream`. Returns nullptr on
+// success, else a static message (a bad parameter or the CUDA error of the launch).
+const char* LaunchPagedAttention(const PagedAttentionParams& params);
+
+// Number of CUDA devices, 0 when there is no usable driver or device (GPU tests skip then).
+int CudaDeviceCount();
+
+}  // namespace speechllm::engine::cuda
+
+#endif  // SPEECHLLM_ENGINE_CUDA_PAGED_ATTENTION_H_

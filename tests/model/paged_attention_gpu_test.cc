@@ -1,0 +1,193 @@
+// The CUDA PagedAttention kernel (engine/cuda) against the CPU reference attention (label gpu;
+// skips without a usable device): random queries and a KV pool whose blocks are shuffled, several
+// sequences at once (decode rows, short prefills, a block-boundary context, a long context), for
+// the head layouts of the tiny fixture, the trained small model and Qwen2-Audio-7B, in float32
+// (same tolerance as the CPU path) and bfloat16 (inputs rounded, output tolerance 1e-2).
+#include <cuda_runtime.h>
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "engine/cuda/paged_attention.h"
+#include "engine/model/causal_attention.h"
+#include "gtest/gtest.h"
+
+namespace speechllm::engine {
+namespace {
+
+struct Layout {
+  int num_heads, num_kv_heads, head_dim;
+};
+
+struct Sequence {
+  int start_position, num_new_tokens;
+};
+
+// A device copy of a CPU tensor, freed at scope exit.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(const at::Tensor& host) : bytes_(host.nbytes()) {
+    EXPECT_EQ(cudaMalloc(&data_, std::max<size_t>(bytes_, 1)), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(data_, host.data_ptr(), bytes_, cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  ~DeviceBuffer() { cudaFree(data_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void* data() const { return data_; }
+  void CopyTo(const at::Tensor& host) const {
+    EXPECT_EQ(cudaMemcpy(host.data_ptr(), data_, bytes_, cudaMemcpyDeviceToHost), cudaSuccess);
+  }
+
+ private:
+  size_t bytes_;
+  void* data_ = nullptr;
+};
+
+class PagedAttentionGpuTest : public ::testing::TestWithParam<std::tuple<Layout, at::ScalarType>> {
+ protected:
+  void SetUp() override {
+    if (cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
+  const auto [layout, dtype] = GetParam();
+  constexpr int kBlockSize = 16;
+  const std::vector<Sequence> sequences = {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}};
+  std::mt19937 random(7);
+  // Blocks of every sequence, drawn from a shuffled pool with spare blocks.
+  std::vector<std::vector<int>> tables;
+  int total_blocks = 0;
+  for (const Sequence& s : sequences) {
+    const int blocks = (s.start_position + s.num_new_tokens + kBlockSize - 1) / kBlockSize;
+    tables.emplace_back(blocks);
+    total_blocks += blocks;
+  }
+  const int pool_blocks = total_blocks + 5;
+  std::vector<int> order(pool_blocks);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), random);
+  int next = 0, max_blocks = 1, num_rows = 0;
+  for (auto& table : tables) {
+    for (int& block : table) block = order[next++];
+    max_blocks = std::max<int>(max_blocks, static_cast<int>(table.size()));
+  }
+  for (const Sequence& s : sequences) num_rows += s.num_new_tokens;
+
+  at::manual_seed(11);
+  const auto cpu = at::TensorOptions().dtype(at::kFloat);
+  // Inputs rounded to `dtype`; the reference computes in float32 on the rounded values.
+  const at::Tensor query =
+      at::randn({num_rows, layout.num_heads, layout.head_dim}, cpu).to(dtype).to(at::kFloat);
+  const at::Tensor keys =
+      at::randn({pool_blocks * kBlockSize, layout.num_kv_heads, layout.head_dim}, cpu)
+          .to(dtype)
+          .to(at::kFloat);
+  const at::Tensor values = at::randn_like(keys).to(dtype).to(at::kFloat);
+
+  std::vector<int32_t> row_sequence, row_position, block_tables(sequences.size() * max_blocks, 0);
+  std::vector<at::Tensor> expected;
+  int row = 0;
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    const Sequence& s = sequences[b];
+    const int context = s.start_position + s.num_new_tokens;
+    std::vector<int64_t> slots;
+    for (int j = 0; j < context; ++j)
+      slots.push_back(tables[b][j / kBlockSize] * kBlockSize + j % kBlockSize);
+    const at::Tensor slot_tensor = at::tensor(slots, at::TensorOptions().dtype(at::kLong));
+    expected.push_back(CausalAttention(query.narrow(0, row, s.num_new_tokens),
+                                       keys.index_select(0, slot_tensor),
+                                       values.index_select(0, slot_tensor), s.start_position));
+    for (int i = 0; i < s.num_new_tokens; ++i) {
+      row_sequence.push_back(static_cast<int32_t>(b));
+      row_position.push_back(s.start_position + i);
+    }
+    for (size_t j = 0; j < tables[b].size(); ++j) block_tables[b * max_blocks + j] = tables[b][j];
+    row += s.num_new_tokens;
+  }
+  const at::Tensor reference = at::cat(expected, 0);
+
+  const auto int32 = at::TensorOptions().dtype(at::kInt);
+  DeviceBuffer query_device(query.to(dtype).contiguous()), keys_device(keys.to(dtype).contiguous()),
+      values_device(values.to(dtype).contiguous());
+  DeviceBuffer sequence_device(at::tensor(row_sequence, int32)),
+      position_device(at::tensor(row_position, int32)),
+      tables_device(at::tensor(block_tables, int32));
+  const at::Tensor output =
+      at::empty({num_rows, layout.num_heads * layout.head_dim}, at::TensorOptions().dtype(dtype));
+  DeviceBuffer output_device(output);
+
+  cuda::PagedAttentionParams p;
+  p.query = query_device.data();
+  p.key_cache = keys_device.data();
+  p.value_cache = values_device.data();
+  p.output = output_device.data();
+  p.row_sequence = static_cast<const int32_t*>(sequence_device.data());
+  p.row_position = static_cast<const int32_t*>(position_device.data());
+  p.block_tables = static_cast<const int32_t*>(tables_device.data());
+  p.num_rows = num_rows;
+  p.num_heads = layout.num_heads;
+  p.num_kv_heads = layout.num_kv_heads;
+  p.head_dim = layout.head_dim;
+  p.block_size = kBlockSize;
+  p.max_blocks_per_sequence = max_blocks;
+  p.query_row_stride = static_cast<int64_t>(layout.num_heads) * layout.head_dim;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
+  p.dtype =
+      dtype == at::kBFloat16 ? cuda::AttentionDtype::kBFloat16 : cuda::AttentionDtype::kFloat32;
+  const char* error = cuda::LaunchPagedAttention(p);
+  ASSERT_EQ(error, nullptr) << error;
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  output_device.CopyTo(output);
+
+  const at::Tensor got = output.to(at::kFloat);
+  const double max_abs = (got - reference).abs().max().item<double>();
+  const double relative = ((got - reference).norm() / reference.norm()).item<double>();
+  std::printf("heads %d/%d, head_dim %d, %s, %d rows: max |err| %.3g, relative %.3g\n",
+              layout.num_heads, layout.num_kv_heads, layout.head_dim,
+              dtype == at::kBFloat16 ? "bfloat16" : "float32", num_rows, max_abs, relative);
+  if (dtype == at::kFloat) {
+    EXPECT_LE(relative, 1e-5);
+  } else {
+    EXPECT_LE(relative, 1e-2);
+  }
+}
+
+TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
+  cuda::PagedAttentionParams p;
+  p.num_rows = 0;
+  EXPECT_EQ(cuda::LaunchPagedAttention(p), nullptr);  // nothing to do
+  p.num_rows = 1;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // null pointers
+  int dummy = 0;
+  p.query = p.key_cache = p.value_cache = &dummy;
+  p.output = &dummy;
+  p.row_sequence = p.row_position = p.block_tables = &dummy;
+  p.num_heads = 4;
+  p.num_kv_heads = 3;
+  p.head_dim = 64;
+  p.block_size = 16;
+  p.max_blocks_per_sequence = 1;
+  p.query_row_stride = 256;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // 4 heads over 3 KV heads
+  p.num_kv_heads = 2;
+  p.head_dim = 512;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // head_dim above 256
+  p.head_dim = 64;
+  p.query_row_stride = 255;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // overlapping rows
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, PagedAttentionGpuTest,
+                         ::testing::Combine(::testing::Values(Layout{4, 2, 16}, Layout{4, 2, 64},
+                                                              Layout{32, 32, 128},
+                                                              Layout{28, 4, 128}),
+                                            ::testing::Values(at::kFloat, at::kBFloat16)));
+
+}  // namespace
+}  // namespace speechllm::engine
