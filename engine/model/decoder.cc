@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/causal_attention.h"
+#include "engine/model/cuda_attention.h"
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
@@ -79,14 +80,22 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
   kv->Write(layer_index, batch.slots, k, v);
 
   at::Tensor context;
-  if (batch.sequences.size() == 1) {
+  if (batch.kernel_num_rows == tokens) {  // CUDA: every row in one PagedAttention launch
+    context = CudaPagedAttention(q, kv->keys(layer_index), kv->values(layer_index), batch,
+                                 kv->block_size());
+  } else if (batch.sequences.size() == 1) {
     const DecoderSequence& sequence = batch.sequences[0];
     auto [keys, values] =
         kv->Gather(layer_index, batch.block_tables[0], sequence.start_position + tokens);
     context = CausalAttention(q, keys, values, sequence.start_position);
   } else {
     context = at::empty({tokens, config_.num_heads * config_.head_dim}, q.options());
-    if (batch.padded_batch > 0) {
+    if (batch.kernel_num_rows > 0) {
+      context.index_copy_(
+          0, batch.kernel_rows,
+          CudaPagedAttention(q.index_select(0, batch.kernel_rows), kv->keys(layer_index),
+                             kv->values(layer_index), batch, kv->block_size()));
+    } else if (batch.padded_batch > 0) {
       // Short queries of several sequences in one padded product over keys gathered through their
       // block tables.
       const int64_t b = batch.padded_batch;
@@ -104,7 +113,7 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
     for (size_t s = 0; s < batch.sequences.size(); ++s) {
       const DecoderSequence& sequence = batch.sequences[s];
       const int64_t n = sequence.num_new_tokens;
-      if (!batch.in_padded_group[s]) {
+      if (!batch.in_padded_group[s] && !batch.in_kernel[s]) {
         auto [keys, values] =
             kv->Gather(layer_index, batch.block_tables[s], sequence.start_position + n);
         context.narrow(0, row, n).copy_(

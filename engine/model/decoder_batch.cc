@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "engine/model/cuda_attention.h"
+
 namespace speechllm::engine {
 
 void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype) {
@@ -26,6 +28,12 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   slots = at::tensor(slot_values, long_options).to(device);
   in_padded_group.assign(sequences.size(), false);
   padded_batch = max_query = max_context = 0;
+  in_kernel.assign(sequences.size(), false);
+  kernel_num_rows = 0;
+  if (PagedAttentionKernelEnabled(device)) {
+    PrepareKernelRows(block_size, device);
+    return;
+  }
   int64_t group_size = 0;
   for (const DecoderSequence& s : sequences) group_size += s.num_new_tokens <= kMaxBatchedQuery;
   if (sequences.size() <= 1 || group_size < 2) return;
@@ -76,6 +84,45 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   group_rows = at::tensor(rows, long_options).to(device);
   key_slots = at::tensor(key_slot_values, long_options).to(device);
   attention_mask = mask.to(device, mask_dtype);
+}
+
+void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
+  std::vector<int64_t> rows;
+  std::vector<int32_t> row_sequence, row_position;
+  std::vector<size_t> kernel_sequences;
+  int64_t max_blocks = 1, row = 0;
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    const DecoderSequence& s = sequences[b];
+    if (s.num_new_tokens > 0 && s.num_new_tokens <= kMaxKernelQuery) {
+      in_kernel[b] = true;
+      const int32_t index = static_cast<int32_t>(kernel_sequences.size());
+      kernel_sequences.push_back(b);
+      max_blocks =
+          std::max(max_blocks, (s.start_position + s.num_new_tokens + block_size - 1) / block_size);
+      for (int64_t i = 0; i < s.num_new_tokens; ++i) {
+        rows.push_back(row + i);
+        row_sequence.push_back(index);
+        row_position.push_back(static_cast<int32_t>(s.start_position + i));
+      }
+    }
+    row += s.num_new_tokens;
+  }
+  kernel_num_rows = static_cast<int64_t>(rows.size());
+  if (kernel_num_rows == 0) return;
+  std::vector<int32_t> tables(kernel_sequences.size() * max_blocks, 0);
+  for (size_t k = 0; k < kernel_sequences.size(); ++k) {
+    const DecoderSequence& s = sequences[kernel_sequences[k]];
+    const int64_t blocks = (s.start_position + s.num_new_tokens + block_size - 1) / block_size;
+    for (int64_t j = 0; j < blocks; ++j)
+      tables[k * max_blocks + j] = static_cast<int32_t>(s.block_table[j]);
+  }
+  const auto int32_options = at::TensorOptions().dtype(at::kInt);
+  kernel_rows = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
+  kernel_row_sequence = at::tensor(row_sequence, int32_options).to(device);
+  kernel_row_position = at::tensor(row_position, int32_options).to(device);
+  kernel_block_tables = at::tensor(tables, int32_options)
+                            .view({static_cast<int64_t>(kernel_sequences.size()), max_blocks})
+                            .to(device);
 }
 
 }  // namespace speechllm::engine

@@ -40,9 +40,23 @@ struct DecoderBatch {
   at::Tensor key_slots;          // int64 [B * max_context]: KV slot of key j of group sequence b
   at::Tensor attention_mask;     // [B, 1, max_query, max_context]: 0 where visible, -inf elsewhere
 
+  // On CUDA with the project's kernel (cuda_attention.h) the short sequences' rows go to one
+  // PagedAttention launch per layer instead of the padded group: every new token of sequences with
+  // at most kMaxKernelQuery of them. Longer prefills keep the dense attention, one by one.
+  static constexpr int64_t kMaxKernelQuery = 128;
+  std::vector<bool> in_kernel;  // per sequence
+  int64_t kernel_num_rows = 0;
+  at::Tensor kernel_rows;          // int64 [kernel rows]: their rows in the flat batch
+  at::Tensor kernel_row_sequence;  // int32 [kernel rows]: their row of kernel_block_tables
+  at::Tensor kernel_row_position;  // int32 [kernel rows]: their positions
+  at::Tensor kernel_block_tables;  // int32 [kernel sequences, max blocks], 0-padded
+
   // Derives the tensors on `device`; `mask_dtype` is the attention scores' dtype. The block tables
   // must be long enough (checked).
   void Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype = at::kFloat);
+  // The kernel fields alone (Prepare calls it on CUDA when the kernel is enabled; tests call it on
+  // the CPU). Expects in_kernel sized to the sequences and all false.
+  void PrepareKernelRows(int64_t block_size, at::Device device);
 };
 
 }  // namespace speechllm::engine

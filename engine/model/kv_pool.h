@@ -35,6 +35,10 @@ class KvPool {
   std::pair<at::Tensor, at::Tensor> GatherSlots(int layer, const at::Tensor& slots) const {
     return {keys_[layer].index_select(0, slots), values_[layer].index_select(0, slots)};
   }
+  // The pool tensors of one layer, [num_blocks * block_size, num_kv_heads, head_dim] (for kernels
+  // that read slots in place).
+  const at::Tensor& keys(int layer) const { return keys_[layer]; }
+  const at::Tensor& values(int layer) const { return values_[layer]; }
   // Copies block `source` to block `destination` in every layer (copy-on-write of shared blocks).
   void CopyBlock(int64_t source, int64_t destination);
 
