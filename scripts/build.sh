@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Configures and builds speechllm with CMake + Ninja + ccache.
 # Usage: scripts/build.sh [cpu|engine-only|cuda] [BUILD_DIR]     (default: cpu build in ./build)
-#   cpu          everything, against Debian's libtorch (the default)
+#   cpu          everything, against Debian's libtorch (the default); with the CUDA kernels
+#                (compiled, never run there) when a CUDA toolkit is installed
 #   engine-only  engine/, its tests and benchmarks only (no gRPC/protobuf/opus), e.g. on GPU machines
-#   cuda         engine-only plus the CUDA path; CMAKE_PREFIX_PATH must name a CUDA libtorch
+#   cuda         engine-only plus the CUDA kernels; CMAKE_PREFIX_PATH must name a CUDA libtorch
 # Extra CMake arguments: SPEECHLLM_CMAKE_ARGS="-DX=Y ...". Jobs: SPEECHLLM_JOBS (default: nproc).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +14,10 @@ jobs=${SPEECHLLM_JOBS:-$(nproc)}
 
 args=(-DCMAKE_BUILD_TYPE=Release)
 case "$preset" in
-  cpu) ;;
+  # The project's CUDA kernels compile wherever the toolkit is (they run only on a GPU machine).
+  cpu) if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+         args+=(-DSPEECHLLM_WITH_CUDA=ON)
+       fi ;;
   engine-only) args+=(-DSPEECHLLM_ENGINE_ONLY=ON) ;;
   cuda) args+=(-DSPEECHLLM_ENGINE_ONLY=ON -DSPEECHLLM_WITH_CUDA=ON) ;;
   *) echo "usage: $0 [cpu|engine-only|cuda] [BUILD_DIR]" >&2; exit 2 ;;
