@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/cuda/paged_attention.h"
@@ -183,11 +184,17 @@ TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // overlapping rows
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, PagedAttentionGpuTest,
-                         ::testing::Combine(::testing::Values(Layout{4, 2, 16}, Layout{4, 2, 64},
-                                                              Layout{32, 32, 128},
-                                                              Layout{28, 4, 128}),
-                                            ::testing::Values(at::kFloat, at::kBFloat16)));
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, PagedAttentionGpuTest,
+    ::testing::Combine(::testing::Values(Layout{4, 2, 16}, Layout{4, 2, 64}, Layout{32, 32, 128},
+                                         Layout{28, 4, 128}),
+                       ::testing::Values(at::kFloat, at::kBFloat16)),
+    [](const ::testing::TestParamInfo<std::tuple<Layout, at::ScalarType>>& info) {
+      const Layout& layout = std::get<0>(info.param);
+      return "heads" + std::to_string(layout.num_heads) + "_kv" +
+             std::to_string(layout.num_kv_heads) + "_dim" + std::to_string(layout.head_dim) +
+             (std::get<1>(info.param) == at::kBFloat16 ? "_bfloat16" : "_float32");
+    });
 
 }  // namespace
 }  // namespace speechllm::engine
