@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/causal_attention.h"
-#include "engine/model/cuda_attention.h"
+#include "engine/model/cuda_kernels.h"
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
@@ -70,7 +70,9 @@ Decoder::Qkv Decoder::ProjectQkv(const Layer& layer, const at::Tensor& x,
 
 at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& x) const {
   const at::Tensor h = layer.post_attention_layernorm.Forward(x);
-  return layer.down_proj.Forward(at::silu(layer.gate_proj.Forward(h)) * layer.up_proj.Forward(h));
+  const at::Tensor gate = layer.gate_proj.Forward(h), up = layer.up_proj.Forward(h);
+  return layer.down_proj.Forward(CudaKernelsEnabled(h.device()) ? CudaSwiGlu(gate, up)
+                                                                : at::silu(gate) * up);
 }
 
 at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Tensor& x,

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "engine/model/cuda_attention.h"
+#include "engine/model/cuda_kernels.h"
 
 namespace speechllm::engine {
 
@@ -30,7 +30,7 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   padded_batch = max_query = max_context = 0;
   in_kernel.assign(sequences.size(), false);
   kernel_num_rows = 0;
-  if (PagedAttentionKernelEnabled(device)) {
+  if (CudaKernelsEnabled(device)) {
     PrepareKernelRows(block_size, device);
     return;
   }

@@ -40,7 +40,7 @@ struct DecoderBatch {
   at::Tensor key_slots;          // int64 [B * max_context]: KV slot of key j of group sequence b
   at::Tensor attention_mask;     // [B, 1, max_query, max_context]: 0 where visible, -inf elsewhere
 
-  // On CUDA with the project's kernel (cuda_attention.h) the short sequences' rows go to one
+  // On CUDA with the project's kernel (cuda_kernels.h) the short sequences' rows go to one
   // PagedAttention launch per layer instead of the padded group: every new token of sequences with
   // at most kMaxKernelQuery of them. Longer prefills keep the dense attention, one by one.
   static constexpr int64_t kMaxKernelQuery = 128;

@@ -1,6 +1,7 @@
 #include "engine/model/layers.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/cuda_kernels.h"
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
@@ -39,6 +40,7 @@ absl::StatusOr<RmsNorm> RmsNorm::Load(const WeightLoader& loader, const std::str
 }
 
 at::Tensor RmsNorm::Forward(const at::Tensor& x) const {
+  if (CudaKernelsEnabled(x.device())) return CudaRmsNorm(x, weight, eps);
   const at::Tensor x32 = x.to(at::kFloat);
   const at::Tensor variance = x32.pow(2).mean(-1, /*keepdim=*/true);
   return weight * (x32 * at::rsqrt(variance + eps)).to(x.scalar_type());
@@ -60,6 +62,7 @@ RotaryEmbedding::RotaryEmbedding(int64_t head_dim, double theta, int64_t max_pos
 }
 
 at::Tensor RotaryEmbedding::Apply(const at::Tensor& x, const at::Tensor& positions) const {
+  if (CudaKernelsEnabled(x.device())) return CudaRotary(x, positions, cos_, sin_);
   const at::Tensor cos = cos_.index_select(0, positions).unsqueeze(1);  // [tokens, 1, head_dim]
   const at::Tensor sin = sin_.index_select(0, positions).unsqueeze(1);
   const int64_t half = x.size(-1) / 2;

@@ -69,6 +69,8 @@ class RotaryEmbedding {
   // x: [tokens, heads, head_dim]; positions: int64 [tokens] on the table's device.
   at::Tensor Apply(const at::Tensor& x, const at::Tensor& positions) const;
   int64_t max_positions() const { return cos_.size(0); }
+  const at::Tensor& cos() const { return cos_; }
+  const at::Tensor& sin() const { return sin_; }
 
  private:
   at::Tensor cos_, sin_;  // [max_positions, head_dim]

@@ -17,9 +17,12 @@
 #include "engine/cuda/paged_attention.h"
 #include "engine/model/causal_attention.h"
 #include "gtest/gtest.h"
+#include "tests/model/cuda_test_util.h"
 
 namespace speechllm::engine {
 namespace {
+
+using speechllm::testing::DeviceBuffer;
 
 struct Layout {
   int num_heads, num_kv_heads, head_dim;
@@ -27,26 +30,6 @@ struct Layout {
 
 struct Sequence {
   int start_position, num_new_tokens;
-};
-
-// A device copy of a CPU tensor, freed at scope exit.
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(const at::Tensor& host) : bytes_(host.nbytes()) {
-    EXPECT_EQ(cudaMalloc(&data_, std::max<size_t>(bytes_, 1)), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(data_, host.data_ptr(), bytes_, cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  ~DeviceBuffer() { cudaFree(data_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void* data() const { return data_; }
-  void CopyTo(const at::Tensor& host) const {
-    EXPECT_EQ(cudaMemcpy(host.data_ptr(), data_, bytes_, cudaMemcpyDeviceToHost), cudaSuccess);
-  }
-
- private:
-  size_t bytes_;
-  void* data_ = nullptr;
 };
 
 class PagedAttentionGpuTest : public ::testing::TestWithParam<std::tuple<Layout, at::ScalarType>> {

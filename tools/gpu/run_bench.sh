@@ -35,16 +35,18 @@ timeout $(box 90) cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPEE
   -DSPEECHLLM_WITH_CUDA=ON -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DCMAKE_CUDA_ARCHITECTURES=90 \
   > "$out/configure.log" 2>&1 \
   || { tail -30 "$out/configure.log"; }
-MAKEFLAGS=-k timeout $(box 240) cmake --build "$build" -j "$(nproc)" --target ${BUILD_TARGETS:-paged_attention_gpu_test golden_parity_test model_load_test \
+MAKEFLAGS=-k timeout $(box 240) cmake --build "$build" -j "$(nproc)" --target ${BUILD_TARGETS:-paged_attention_gpu_test fused_layers_gpu_test golden_parity_test model_load_test \
   engine_streaming_test engine_test model_base_test speechllm-bench speechllm-model-timing speechllm-transcribe} \
   > "$out/build.log" 2>&1 \
   || { grep -E "error|Error" "$out/build.log" | head -30; }
 
-stage "tests: the PagedAttention kernel against the CPU reference"
+stage "tests: the CUDA kernels against the CPU reference"
 if [[ -z "${SKIP_GOLDEN:-}" ]]; then
-  timeout $(box 60) "$build/tests/model/paged_attention_gpu_test" > "$out/gpu_kernel.log" 2>&1
-  echo "paged_attention_gpu_test: exit $?" | tee -a "$out/stages.log"
-  grep -E "max \|err\||PASSED|FAILED" "$out/gpu_kernel.log" | head -20
+  for t in paged_attention_gpu_test fused_layers_gpu_test; do
+    timeout $(box 60) "$build/tests/model/$t" > "$out/$t.log" 2>&1
+    echo "$t: exit $?" | tee -a "$out/stages.log"
+    grep -E "err\||PASSED|FAILED" "$out/$t.log" | head -20
+  done
 fi
 
 stage "tests: golden parity on CUDA (fp32 + bf16)"
@@ -63,9 +65,9 @@ stage "our engine: model timing, 7B shapes, bf16"
 timeout $(box 120) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda --dtype bfloat16 --reps 10 \
   > "$out/ours_timing.json" 2> "$out/ours_timing.log"
 cat "$out/ours_timing.json"
-# The same with the dense libtorch attention instead of the PagedAttention kernel.
+# The same with libtorch layers only (no PagedAttention, no fused layers), for the comparison.
 [[ -n "${SKIP_TIMING:-}" ]] ||
-SPEECHLLM_PAGED_ATTENTION=0 timeout $(box 90) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda \
+SPEECHLLM_CUDA_KERNELS=0 timeout $(box 90) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda \
   --dtype bfloat16 --reps 5 > "$out/ours_timing_dense.json" 2> "$out/ours_timing_dense.log"
 cat "$out/ours_timing_dense.json"
 

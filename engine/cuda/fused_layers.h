@@ -1,0 +1,32 @@
+// Fused decoder layers for CUDA: RMSNorm, rotary position embedding and the SwiGLU product, each
+// one launch instead of libtorch's chain of element-wise kernels (decode steps are short enough
+// that launches, not bytes, cost the time). Each reproduces the rounding of the libtorch layer it
+// replaces (engine/model/layers.cc): products and sums are rounded to the tensor dtype where
+// libtorch rounds them, without FMA contraction. Torch- and CUDA-header-free; model thread.
+#ifndef SPEECHLLM_ENGINE_CUDA_FUSED_LAYERS_H_
+#define SPEECHLLM_ENGINE_CUDA_FUSED_LAYERS_H_
+
+#include <cstdint>
+
+#include "engine/cuda/paged_attention.h"
+
+namespace speechllm::engine::cuda {
+
+// out[r] = weight * dtype(x[r] * rsqrt(mean(x[r]^2) + eps)), statistics in float32. x, out:
+// [rows, hidden] contiguous; weight: [hidden].
+const char* LaunchRmsNorm(const void* x, const void* weight, void* out, int64_t rows,
+                          int32_t hidden, float eps, AttentionDtype dtype, void* stream);
+
+// Rotary embedding of x [tokens, heads, head_dim] (contiguous) at int64 positions [tokens] with
+// cos/sin tables [max_positions, head_dim] in the same dtype: out = x * cos + rotate_half(x) * sin.
+const char* LaunchRotary(const void* x, const int64_t* positions, const void* cos, const void* sin,
+                         void* out, int64_t tokens, int32_t heads, int32_t head_dim,
+                         AttentionDtype dtype, void* stream);
+
+// out = dtype(silu(gate)) * up, element-wise over `count` values (gate, up, out contiguous).
+const char* LaunchSwiGlu(const void* gate, const void* up, void* out, int64_t count,
+                         AttentionDtype dtype, void* stream);
+
+}  // namespace speechllm::engine::cuda
+
+#endif  // SPEECHLLM_ENGINE_CUDA_FUSED_LAYERS_H_

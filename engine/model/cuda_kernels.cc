@@ -1,0 +1,169 @@
+#include "engine/model/cuda_kernels.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#if SPEECHLLM_CUDA_KERNELS
+#include "engine/cuda/fused_layers.h"
+#include "engine/cuda/paged_attention.h"
+#endif
+// The CUDA libtorch knows the current stream and device. Debian's CPU libtorch (which never holds
+// CUDA tensors) ships the c10/cuda headers but not their generated configuration header.
+#if __has_include(<c10/cuda/impl/cuda_cmake_macros.h>)
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#define SPEECHLLM_HAVE_C10_CUDA 1
+#endif
+
+namespace speechllm::engine {
+
+bool CudaKernelsEnabled(at::Device device) {
+#if SPEECHLLM_CUDA_KERNELS
+  static const bool switched_off = [] {
+    const char* value = std::getenv("SPEECHLLM_CUDA_KERNELS");
+    return value != nullptr && std::strcmp(value, "0") == 0;
+  }();
+  return device.is_cuda() && !switched_off && !at::GradMode::is_enabled();
+#else
+  return false;
+#endif
+}
+
+#if SPEECHLLM_CUDA_KERNELS
+namespace {
+
+cuda::AttentionDtype DtypeOf(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat:
+      return cuda::AttentionDtype::kFloat32;
+    case at::kBFloat16:
+      return cuda::AttentionDtype::kBFloat16;
+    case at::kHalf:
+      return cuda::AttentionDtype::kFloat16;
+    default:
+      TORCH_CHECK(false, "CUDA kernels: unsupported dtype ", t.scalar_type());
+  }
+}
+
+// The stream libtorch enqueues on for `device` (null, the legacy default stream, without c10/cuda).
+void* StreamOf(const at::Device& device) {
+#if SPEECHLLM_HAVE_C10_CUDA
+  return c10::cuda::getCurrentCUDAStream(device.index()).stream();
+#else
+  return nullptr;
+#endif
+}
+
+void Check(const char* error) { TORCH_CHECK(error == nullptr, error); }
+
+}  // namespace
+#endif
+
+at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cache,
+                              const at::Tensor& value_cache, const DecoderBatch& batch,
+                              int64_t block_size) {
+#if SPEECHLLM_CUDA_KERNELS
+  TORCH_CHECK(query.dim() == 3 && key_cache.dim() == 3, "paged attention: bad ranks");
+  TORCH_CHECK(query.size(0) == batch.kernel_num_rows, "paged attention: ", query.size(0),
+              " query rows, ", batch.kernel_num_rows, " kernel rows");
+  TORCH_CHECK(key_cache.is_contiguous() && value_cache.is_contiguous(),
+              "paged attention: the KV pool must be contiguous");
+  TORCH_CHECK(key_cache.scalar_type() == query.scalar_type(),
+              "paged attention: KV pool and query dtypes differ");
+  const at::Tensor q =
+      query.stride(2) == 1 && query.stride(1) == query.size(2) ? query : query.contiguous();
+  const int64_t num_heads = q.size(1), head_dim = q.size(2);
+  at::Tensor out = at::empty({q.size(0), num_heads * head_dim}, q.options());
+#if SPEECHLLM_HAVE_C10_CUDA
+  const c10::cuda::CUDAGuard device_guard(q.device());
+#endif
+  cuda::PagedAttentionParams p;
+  p.query = q.data_ptr();
+  p.key_cache = key_cache.data_ptr();
+  p.value_cache = value_cache.data_ptr();
+  p.output = out.data_ptr();
+  p.row_sequence = batch.kernel_row_sequence.data_ptr<int32_t>();
+  p.row_position = batch.kernel_row_position.data_ptr<int32_t>();
+  p.block_tables = batch.kernel_block_tables.data_ptr<int32_t>();
+  p.num_rows = static_cast<int32_t>(q.size(0));
+  p.num_heads = static_cast<int32_t>(num_heads);
+  p.num_kv_heads = static_cast<int32_t>(key_cache.size(1));
+  p.head_dim = static_cast<int32_t>(head_dim);
+  p.block_size = static_cast<int32_t>(block_size);
+  p.max_blocks_per_sequence = static_cast<int32_t>(batch.kernel_block_tables.size(1));
+  p.query_row_stride = q.stride(0);
+  p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  p.dtype = DtypeOf(q);
+  p.stream = StreamOf(q.device());
+  Check(cuda::LaunchPagedAttention(p));
+  return out;
+#else
+  TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
+#endif
+}
+
+at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+#if SPEECHLLM_CUDA_KERNELS
+  TORCH_CHECK(
+      weight.scalar_type() == x.scalar_type() && weight.dim() == 1 && weight.size(0) == x.size(-1),
+      "rms norm: weight does not match");
+  const at::Tensor input = x.contiguous();
+  const at::Tensor w = weight.contiguous();
+  at::Tensor out = at::empty_like(input);
+#if SPEECHLLM_HAVE_C10_CUDA
+  const c10::cuda::CUDAGuard device_guard(input.device());
+#endif
+  Check(cuda::LaunchRmsNorm(input.data_ptr(), w.data_ptr(), out.data_ptr(),
+                            input.numel() / input.size(-1), static_cast<int32_t>(input.size(-1)),
+                            static_cast<float>(eps), DtypeOf(input), StreamOf(input.device())));
+  return out;
+#else
+  TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
+#endif
+}
+
+at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at::Tensor& cos,
+                      const at::Tensor& sin) {
+#if SPEECHLLM_CUDA_KERNELS
+  TORCH_CHECK(x.dim() == 3 && positions.dim() == 1 && positions.size(0) == x.size(0) &&
+                  positions.scalar_type() == at::kLong,
+              "rotary: x must be [tokens, heads, head_dim] with int64 positions [tokens]");
+  TORCH_CHECK(cos.scalar_type() == x.scalar_type() && cos.size(1) == x.size(2) &&
+                  cos.is_contiguous() && sin.is_contiguous(),
+              "rotary: tables do not match");
+  const at::Tensor input = x.contiguous();
+  const at::Tensor pos = positions.contiguous();
+  at::Tensor out = at::empty_like(input);
+#if SPEECHLLM_HAVE_C10_CUDA
+  const c10::cuda::CUDAGuard device_guard(input.device());
+#endif
+  Check(cuda::LaunchRotary(input.data_ptr(), pos.data_ptr<int64_t>(), cos.data_ptr(),
+                           sin.data_ptr(), out.data_ptr(), input.size(0),
+                           static_cast<int32_t>(input.size(1)), static_cast<int32_t>(input.size(2)),
+                           DtypeOf(input), StreamOf(input.device())));
+  return out;
+#else
+  TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
+#endif
+}
+
+at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
+#if SPEECHLLM_CUDA_KERNELS
+  TORCH_CHECK(gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type(),
+              "swiglu: gate and up differ");
+  const at::Tensor g = gate.contiguous();
+  const at::Tensor u = up.contiguous();
+  at::Tensor out = at::empty_like(g);
+#if SPEECHLLM_HAVE_C10_CUDA
+  const c10::cuda::CUDAGuard device_guard(g.device());
+#endif
+  Check(cuda::LaunchSwiGlu(g.data_ptr(), u.data_ptr(), out.data_ptr(), g.numel(), DtypeOf(g),
+                           StreamOf(g.device())));
+  return out;
+#else
+  TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
+#endif
+}
+
+}  // namespace speechllm::engine

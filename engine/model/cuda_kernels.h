@@ -1,0 +1,39 @@
+// The torch side of the project's CUDA kernels (engine/cuda): the decoder's paged attention (one
+// launch per layer for the rows DecoderBatch::Prepare assigned to it, reading the KvPool's tensors
+// in place) and the fused RMSNorm, rotary embedding and SwiGLU. Only builds with
+// SPEECHLLM_CUDA_KERNELS have the kernels; elsewhere CudaKernelsEnabled() is false and the layers
+// keep their libtorch code. Called on the thread that runs the model.
+#ifndef SPEECHLLM_ENGINE_MODEL_CUDA_KERNELS_H_
+#define SPEECHLLM_ENGINE_MODEL_CUDA_KERNELS_H_
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+#include "engine/model/decoder_batch.h"
+
+namespace speechllm::engine {
+
+// True when the kernels are compiled in, `device` is CUDA, autograd is off (inference; the kernels
+// have no backward) and the environment does not switch them off (SPEECHLLM_CUDA_KERNELS=0 keeps
+// every layer on libtorch, for comparisons).
+bool CudaKernelsEnabled(at::Device device);
+
+// Attention of `query` [batch.kernel_num_rows, num_heads, head_dim] (the kernel rows, in order)
+// over the pool tensors [slots, num_kv_heads, head_dim] of one layer: [kernel rows, num_heads *
+// head_dim] in the query's dtype.
+at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cache,
+                              const at::Tensor& value_cache, const DecoderBatch& batch,
+                              int64_t block_size);
+
+// The fused layers (engine/cuda/fused_layers.h): the results of RmsNorm::Forward,
+// RotaryEmbedding::Apply (layers.cc) and silu(gate) * up (Decoder::Mlp) up to float32 summation
+// order. Inputs on one CUDA device, in one dtype.
+at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at::Tensor& cos,
+                      const at::Tensor& sin);
+at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up);
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_MODEL_CUDA_KERNELS_H_

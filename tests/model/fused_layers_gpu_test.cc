@@ -1,0 +1,116 @@
+// The fused CUDA layers (engine/cuda/fused_layers.h) against the libtorch layers they replace,
+// computed on the CPU in the same dtype (label gpu; skips without a usable device): RMSNorm at the
+// 7B and tiny widths, rotary embedding at the 7B and tiny head sizes and scattered positions, and
+// SwiGLU. float32 within 1e-6 relative; bfloat16 within one rounding step (rsqrt and exp differ in
+// their last bits between the CPU and CUDA math libraries).
+#include <cstdio>
+#include <string>
+
+#include "engine/cuda/fused_layers.h"
+#include "engine/model/layers.h"
+#include "gtest/gtest.h"
+#include "tests/model/cuda_test_util.h"
+
+namespace speechllm::engine {
+namespace {
+
+using speechllm::testing::DeviceBuffer;
+
+cuda::AttentionDtype DtypeOf(at::ScalarType dtype) {
+  return dtype == at::kBFloat16 ? cuda::AttentionDtype::kBFloat16 : cuda::AttentionDtype::kFloat32;
+}
+
+class FusedLayersGpuTest : public ::testing::TestWithParam<at::ScalarType> {
+ protected:
+  void SetUp() override {
+    if (cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    at::manual_seed(5);
+  }
+  // Prints and checks the difference of the kernel's output from the CPU layer's.
+  void ExpectClose(const std::string& what, const at::Tensor& got, const at::Tensor& expected) {
+    const at::Tensor a = got.to(at::kFloat), b = expected.to(at::kFloat);
+    const double relative = ((a - b).norm() / b.norm()).item<double>();
+    const double max_abs = (a - b).abs().max().item<double>();
+    std::printf("%s (%s): relative %.3g, max |err| %.3g\n", what.c_str(),
+                GetParam() == at::kBFloat16 ? "bfloat16" : "float32", relative, max_abs);
+    EXPECT_LE(relative, GetParam() == at::kBFloat16 ? 1e-2 : 1e-6) << what;
+  }
+  at::Tensor Random(std::vector<int64_t> shape) {
+    return at::randn(shape, at::TensorOptions().dtype(at::kFloat)).to(GetParam());
+  }
+};
+
+TEST_P(FusedLayersGpuTest, RmsNormMatchesTheLayer) {
+  for (const int64_t hidden : {3584, 64}) {
+    RmsNorm norm;
+    norm.weight = (1 + 0.1 * Random({hidden}).to(at::kFloat)).to(GetParam());
+    norm.eps = 1e-6;
+    const at::Tensor x = Random({5, hidden});
+    const at::Tensor out = at::empty_like(x);
+    DeviceBuffer x_device(x), weight_device(norm.weight), out_device(out);
+    const char* error =
+        cuda::LaunchRmsNorm(x_device.data(), weight_device.data(), out_device.data(), 5,
+                            static_cast<int32_t>(hidden), 1e-6f, DtypeOf(GetParam()), nullptr);
+    ASSERT_EQ(error, nullptr) << error;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    out_device.CopyTo(out);
+    ExpectClose("rms norm, hidden " + std::to_string(hidden), out, norm.Forward(x));
+  }
+}
+
+TEST_P(FusedLayersGpuTest, RotaryMatchesTheLayer) {
+  for (const int64_t head_dim : {128, 16}) {
+    const RotaryEmbedding rotary(head_dim, 1e6, 4096, GetParam(), at::kCPU);
+    const at::Tensor x = Random({6, 4, head_dim});
+    const at::Tensor positions = at::tensor(std::vector<int64_t>{0, 1, 17, 255, 1000, 4095},
+                                            at::TensorOptions().dtype(at::kLong));
+    const at::Tensor out = at::empty_like(x);
+    DeviceBuffer x_device(x), positions_device(positions), cos_device(rotary.cos()),
+        sin_device(rotary.sin()), out_device(out);
+    const char* error =
+        cuda::LaunchRotary(x_device.data(), static_cast<const int64_t*>(positions_device.data()),
+                           cos_device.data(), sin_device.data(), out_device.data(), 6, 4,
+                           static_cast<int32_t>(head_dim), DtypeOf(GetParam()), nullptr);
+    ASSERT_EQ(error, nullptr) << error;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    out_device.CopyTo(out);
+    ExpectClose("rotary, head_dim " + std::to_string(head_dim), out, rotary.Apply(x, positions));
+  }
+}
+
+TEST_P(FusedLayersGpuTest, SwiGluMatchesSiluTimesUp) {
+  const at::Tensor gate = 3 * Random({3, 18944}).to(at::kFloat), up = Random({3, 18944});
+  const at::Tensor gate_typed = gate.to(GetParam());
+  const at::Tensor out = at::empty_like(gate_typed);
+  DeviceBuffer gate_device(gate_typed), up_device(up), out_device(out);
+  const char* error = cuda::LaunchSwiGlu(gate_device.data(), up_device.data(), out_device.data(),
+                                         gate_typed.numel(), DtypeOf(GetParam()), nullptr);
+  ASSERT_EQ(error, nullptr) << error;
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  out_device.CopyTo(out);
+  ExpectClose("swiglu", out, at::silu(gate_typed) * up);
+}
+
+TEST(FusedLayersParams, BadShapesAreRefusedBeforeAnyLaunch) {
+  int dummy = 0;
+  EXPECT_NE(cuda::LaunchRmsNorm(&dummy, &dummy, &dummy, 1, 0, 1e-6f, cuda::AttentionDtype::kFloat32,
+                                nullptr),
+            nullptr);
+  EXPECT_EQ(cuda::LaunchRmsNorm(nullptr, nullptr, nullptr, 0, 64, 1e-6f,
+                                cuda::AttentionDtype::kFloat32, nullptr),
+            nullptr);  // no rows: nothing to do
+  const int64_t position = 0;
+  EXPECT_NE(cuda::LaunchRotary(&dummy, &position, &dummy, &dummy, &dummy, 1, 4, 15,
+                               cuda::AttentionDtype::kFloat32, nullptr),
+            nullptr);  // odd head_dim
+  EXPECT_NE(cuda::LaunchSwiGlu(nullptr, &dummy, &dummy, 4, cuda::AttentionDtype::kFloat32, nullptr),
+            nullptr);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, FusedLayersGpuTest, ::testing::Values(at::kFloat, at::kBFloat16),
+                         [](const ::testing::TestParamInfo<at::ScalarType>& info) {
+                           return std::string(info.param == at::kBFloat16 ? "bfloat16" : "float32");
+                         });
+
+}  // namespace
+}  // namespace speechllm::engine
