@@ -21,7 +21,7 @@ namespace speechllm::engine {
 bool CudaKernelsEnabled(at::Device device) {
 #if SPEECHLLM_CUDA_KERNELS
   static const bool switched_off = [] {
-    const char* value = std::getenv("SPEECHLLM_CUDA_KERNELS");
+    const char* value = std::getenv("SPEECHLLM_USE_CUDA_KERNELS");
     return value != nullptr && std::strcmp(value, "0") == 0;
   }();
   return device.is_cuda() && !switched_off && !at::GradMode::is_enabled();

@@ -15,7 +15,7 @@
 namespace speechllm::engine {
 
 // True when the kernels are compiled in, `device` is CUDA, autograd is off (inference; the kernels
-// have no backward) and the environment does not switch them off (SPEECHLLM_CUDA_KERNELS=0 keeps
+// have no backward) and the environment does not switch them off (SPEECHLLM_USE_CUDA_KERNELS=0 keeps
 // every layer on libtorch, for comparisons).
 bool CudaKernelsEnabled(at::Device device);
 

@@ -67,7 +67,7 @@ timeout $(box 120) "$build/tools/bench/speechllm-model-timing" --preset 7b --dev
 cat "$out/ours_timing.json"
 # The same with libtorch layers only (no PagedAttention, no fused layers), for the comparison.
 [[ -n "${SKIP_TIMING:-}" ]] ||
-SPEECHLLM_CUDA_KERNELS=0 timeout $(box 90) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda \
+SPEECHLLM_USE_CUDA_KERNELS=0 timeout $(box 90) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda \
   --dtype bfloat16 --reps 5 > "$out/ours_timing_dense.json" 2> "$out/ours_timing_dense.log"
 cat "$out/ours_timing_dense.json"
 
