@@ -15,8 +15,8 @@
 namespace speechllm::engine {
 
 // True when the kernels are compiled in, `device` is CUDA, autograd is off (inference; the kernels
-// have no backward) and the environment does not switch them off (SPEECHLLM_USE_CUDA_KERNELS=0 keeps
-// every layer on libtorch, for comparisons).
+// have no backward) and the environment does not switch them off (SPEECHLLM_USE_CUDA_KERNELS=0
+// keeps every layer on libtorch, for comparisons).
 bool CudaKernelsEnabled(at::Device device);
 
 // Attention of `query` [batch.kernel_num_rows, num_heads, head_dim] (the kernel rows, in order)
