@@ -2,36 +2,15 @@
 // float32 "opmath" per operation, the result rounded to the tensor dtype after each operation that
 // produces a tensor there; __fmul_rn/__fadd_rn keep nvcc from contracting products and sums into
 // FMAs, which would round differently.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/fused_layers.h"
 
 namespace speechllm::engine::cuda {
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr int kNormThreads = 256;
-
-__device__ __forceinline__ float ToFloat(float x) { return x; }
-__device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
-
-template <typename T>
-__device__ __forceinline__ T FromFloat(float x);
-template <>
-__device__ __forceinline__ float FromFloat<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
-  return __float2bfloat16(x);
-}
-template <>
-__device__ __forceinline__ __half FromFloat<__half>(float x) {
-  return __float2half(x);
-}
 
 // The float value of x rounded to T (a libtorch intermediate tensor of dtype T).
 template <typename T>
@@ -49,10 +28,7 @@ __global__ void __launch_bounds__(kNormThreads)
     const float v = ToFloat(row[i]);
     sum = __fadd_rn(sum, __fmul_rn(v, v));
   }
-#pragma unroll
-  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-    sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  }
+  sum = WarpSum(sum);
   __shared__ float warp_sums[kNormThreads / kWarpSize];
   __shared__ float inverse_rms;
   if (threadIdx.x % kWarpSize == 0) warp_sums[threadIdx.x / kWarpSize] = sum;

@@ -4,46 +4,17 @@
 // j % kWarps), reading each key and value row straight from its pool slot; warp 0 merges the warps'
 // partial results. Reading the KV pool once per row and head is what a decode step needs; long
 // prefills stay with the dense attention (decoder.cc picks).
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 
+#include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/paged_attention.h"
 
 namespace speechllm::engine::cuda {
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr int kWarps = 4;
-
-__device__ __forceinline__ float ToFloat(float x) { return x; }
-__device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
-
-template <typename T>
-__device__ __forceinline__ T FromFloat(float x);
-template <>
-__device__ __forceinline__ float FromFloat<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
-  return __float2bfloat16(x);  // round to nearest even, as torch's casts
-}
-template <>
-__device__ __forceinline__ __half FromFloat<__half>(float x) {
-  return __float2half(x);
-}
-
-__device__ __forceinline__ float WarpSum(float value) {
-#pragma unroll
-  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-  }
-  return value;
-}
 
 template <typename T, int kPerLane>
 __global__ void __launch_bounds__(kWarps* kWarpSize)
