@@ -46,6 +46,16 @@ cuda::AttentionDtype DtypeOf(const at::Tensor& t) {
   }
 }
 
+// Makes `device` current for the launches of a scope (a no-op without c10/cuda, where there is one
+// device context at most).
+#if SPEECHLLM_HAVE_C10_CUDA
+using DeviceGuard = c10::cuda::CUDAGuard;
+#else
+struct DeviceGuard {
+  explicit DeviceGuard(at::Device) {}
+};
+#endif
+
 // The stream libtorch enqueues on for `device` (null, the legacy default stream, without c10/cuda).
 void* StreamOf(const at::Device& device) {
 #if SPEECHLLM_HAVE_C10_CUDA
@@ -75,9 +85,7 @@ at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cac
       query.stride(2) == 1 && query.stride(1) == query.size(2) ? query : query.contiguous();
   const int64_t num_heads = q.size(1), head_dim = q.size(2);
   at::Tensor out = at::empty({q.size(0), num_heads * head_dim}, q.options());
-#if SPEECHLLM_HAVE_C10_CUDA
-  const c10::cuda::CUDAGuard device_guard(q.device());
-#endif
+  const DeviceGuard device_guard(q.device());
   cuda::PagedAttentionParams p;
   p.query = q.data_ptr();
   p.key_cache = key_cache.data_ptr();
@@ -111,9 +119,7 @@ at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps
   const at::Tensor input = x.contiguous();
   const at::Tensor w = weight.contiguous();
   at::Tensor out = at::empty_like(input);
-#if SPEECHLLM_HAVE_C10_CUDA
-  const c10::cuda::CUDAGuard device_guard(input.device());
-#endif
+  const DeviceGuard device_guard(input.device());
   Check(cuda::LaunchRmsNorm(input.data_ptr(), w.data_ptr(), out.data_ptr(),
                             input.numel() / input.size(-1), static_cast<int32_t>(input.size(-1)),
                             static_cast<float>(eps), DtypeOf(input), StreamOf(input.device())));
@@ -135,9 +141,7 @@ at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at
   const at::Tensor input = x.contiguous();
   const at::Tensor pos = positions.contiguous();
   at::Tensor out = at::empty_like(input);
-#if SPEECHLLM_HAVE_C10_CUDA
-  const c10::cuda::CUDAGuard device_guard(input.device());
-#endif
+  const DeviceGuard device_guard(input.device());
   Check(cuda::LaunchRotary(input.data_ptr(), pos.data_ptr<int64_t>(), cos.data_ptr(),
                            sin.data_ptr(), out.data_ptr(), input.size(0),
                            static_cast<int32_t>(input.size(1)), static_cast<int32_t>(input.size(2)),
@@ -155,9 +159,7 @@ at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
   const at::Tensor g = gate.contiguous();
   const at::Tensor u = up.contiguous();
   at::Tensor out = at::empty_like(g);
-#if SPEECHLLM_HAVE_C10_CUDA
-  const c10::cuda::CUDAGuard device_guard(g.device());
-#endif
+  const DeviceGuard device_guard(g.device());
   Check(cuda::LaunchSwiGlu(g.data_ptr(), u.data_ptr(), out.data_ptr(), g.numel(), DtypeOf(g),
                            StreamOf(g.device())));
   return out;
