@@ -88,14 +88,14 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   const ModelConfig& config = model->config();
   const int64_t mels = config.audio.num_mel_bins;
   // Every encoder item of the step in one batched pass (row-wise layers on all rows at once).
+  // Precomputed embeddings (SegmentEnd::audio_embeddings) skip the encoder; placed below.
+  auto precomputed = [](const EncodeItem& item) {
+    return item.kind == EncodeItem::Kind::kFull && item.segment->num_audio_embeddings > 0;
+  };
   std::vector<EncoderWork> work;
-  std::vector<const EncodeItem*> encoded_items;
   for (const EncodeItem& item : items) {
+    if (precomputed(item)) continue;
     SequenceState& state = states[item.id];
-    if (item.kind == EncodeItem::Kind::kFull && item.segment->num_audio_embeddings > 0) {
-      continue;  // precomputed: placed below, in item order
-    }
-    encoded_items.push_back(&item);
     EncoderWork w;
     if (item.kind == EncodeItem::Kind::kFull) {
       const SegmentEnd& end = *item.segment;
@@ -125,19 +125,18 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   size_t next_encoded = 0;
   for (const EncodeItem& item : items) {
     SequenceState& state = states[item.id];
-    if (next_encoded < encoded_items.size() && encoded_items[next_encoded] == &item) {
-      const int64_t rows = encoded[next_encoded++].size(0);
-      const at::Tensor embeddings = all.narrow(0, row, rows);
-      row += rows;
-      state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
-    } else {
-      // Precomputed embeddings (SegmentEnd::audio_embeddings) replace the segment's audio.
+    if (precomputed(item)) {  // the rows replace the segment's audio
       const SegmentEnd& end = *item.segment;
       state.encoder_cache = EncoderKvCache{};
       state.audio = at::from_blob(const_cast<float*>(end.audio_embeddings.data()),
                                   {end.num_audio_embeddings, config.text.hidden_size}, at::kFloat)
                         .to(model->device(), model->decoder().dtype(), /*non_blocking=*/false,
                             /*copy=*/true);
+    } else {
+      const int64_t rows = encoded[next_encoded++].size(0);
+      const at::Tensor embeddings = all.narrow(0, row, rows);
+      row += rows;
+      state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
     }
     result->audio_tokens.push_back(state.audio.size(0));
   }
