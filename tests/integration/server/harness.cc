@@ -54,6 +54,13 @@ std::vector<int64_t> OfflineTokens(const std::string& clip) {
   return ids;
 }
 
+grpc::Status RecognizeOn(v1::StreamingSpeech::StubInterface* stub,
+                         const v1::RecognizeRequest& request, v1::RecognizeResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  return stub->Recognize(&context, request, response);
+}
+
 std::vector<int64_t> GoldenTokens(const std::string& clip) {
   const std::string key = clip == "clip_a" ? "greedy_a" : "greedy_b";
   auto file = engine::SafetensorsFile::Open(

@@ -113,6 +113,11 @@ std::string ClipPcm(const std::string& clip);
 std::string ClipWavBytes(const std::string& clip);
 std::string Ids(const std::vector<int64_t>& ids);  // "1 2 3" for messages
 
+// ---- unary calls ----
+// Recognize on `stub` with a 60 s deadline.
+grpc::Status RecognizeOn(v1::StreamingSpeech::StubInterface* stub,
+                         const v1::RecognizeRequest& request, v1::RecognizeResponse* response);
+
 // ---- streams ----
 // PCM_S16LE 16 kHz mono, MANUAL endpointing, EXACT finals with token ids.
 v1::SessionConfig ExactConfig(bool interim, v1::ResultOptions::CommitPolicy policy);

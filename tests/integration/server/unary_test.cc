@@ -17,9 +17,7 @@ class UnaryTest : public SharedServerTest<UnaryTest> {
  protected:
   static grpc::Status Recognize(const v1::RecognizeRequest& request,
                                 v1::RecognizeResponse* response) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    return server_->stub()->Recognize(&context, request, response);
+    return RecognizeOn(server_->stub(), request, response);
   }
 };
 
