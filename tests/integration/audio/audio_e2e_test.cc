@@ -39,8 +39,7 @@ class AudioE2eTest : public ::testing::Test {
     *request.mutable_config() = ExactConfig(false, v1::ResultOptions::NONE);
     *request.mutable_config()->mutable_audio() = format;
     request.set_audio(bytes);
-    grpc::ClientContext context;
-    return server_->stub()->Recognize(&context, request, response);
+    return RecognizeOn(server_->stub(), request, response);
   }
 
   static double AudioTotal(const StreamRun& run) {
