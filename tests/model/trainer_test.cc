@@ -166,6 +166,46 @@ TEST(TrainerTest, CharacterCtcOnlyTrainsTheEncoderAlone) {
   }
 }
 
+// The CTC head travels beside the checkpoint: a head loaded into an objective of another seed
+// gives the saved head's loss exactly; a missing file is NOT_FOUND and a head of the other CTC mode
+// INVALID_ARGUMENT (the trainer then starts a fresh head).
+TEST(TrainerTest, TheCtcHeadRoundTripsBesideTheCheckpoint) {
+  std::unique_ptr<engine::Qwen2AudioModel> model = FreshTinyModel(/*wide_encoder=*/true);
+  ASSERT_NE(model, nullptr);
+  ObjectiveOptions options;
+  options.ctc_characters = true;
+  options.ctc_only = true;
+  options.ctc_weight = 1.0;
+  options.full_attention_fraction = 1.0;
+  TrainingObjective saved(model.get(), {504, 10}, {502, 11}, 505, options, 7);
+  TrainingObjective other(model.get(), {504, 10}, {502, 11}, 505, options, 8);
+  const std::vector<TrainingExample> batch = {{Tone(300, 1.7), {40}, "low tone"}};
+  auto ctc = [&](const TrainingObjective& objective) {
+    at::NoGradGuard no_grad;
+    std::mt19937_64 rng(1);
+    return objective.Compute(batch, &rng).ctc;
+  };
+  const fs::path dir = fs::temp_directory_path() / ("ctc_head_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / TrainingObjective::kHeadFile).string();
+  ASSERT_TRUE(saved.SaveHead(path).ok());
+  const double saved_ctc = ctc(saved), fresh_ctc = ctc(other);
+  EXPECT_EQ(other.LoadHead((dir / "absent.safetensors").string()).code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(other.LoadHead(path).ok());
+  const double loaded_ctc = ctc(other);
+  std::printf("CTC loss: saved head %.6f, fresh head %.6f, loaded head %.6f\n", saved_ctc,
+              fresh_ctc, loaded_ctc);
+  EXPECT_NE(fresh_ctc, saved_ctc);
+  EXPECT_EQ(loaded_ctc, saved_ctc);
+  options.ctc_characters = false;
+  TrainingObjective token_mode(model.get(), {504, 10}, {502, 11}, 505, options, 7);
+  const absl::Status mismatch = token_mode.LoadHead(path);
+  EXPECT_EQ(mismatch.code(), absl::StatusCode::kInvalidArgument) << mismatch;
+  EXPECT_THAT(std::string(mismatch.message()), ::testing::HasSubstr("ctc.weight is [40, 192]"));
+  fs::remove_all(dir);
+}
+
 TEST(TrainerTest, StepsFitTwoClipsAndTheCheckpointRoundTrips) {
   auto model = FreshTinyModel();
   ASSERT_NE(model, nullptr);

@@ -223,6 +223,18 @@ int main(int argc, char** argv) {
   objective_options.ctc_only = absl::GetFlag(FLAGS_ctc_only);
   speechllm::tools::TrainingObjective objective(model.get(), prefix, suffix, special.im_end,
                                                 objective_options, seed + 1);
+  if (!init.empty()) {
+    const std::string head_path =
+        absl::StrCat(init, "/", speechllm::tools::TrainingObjective::kHeadFile);
+    const absl::Status head = objective.LoadHead(head_path);
+    if (head.ok()) {
+      std::fprintf(stderr, "speechllm-train: CTC head from %s\n", head_path.c_str());
+    } else if (absl::IsNotFound(head) || absl::IsInvalidArgument(head)) {
+      std::fprintf(stderr, "speechllm-train: a fresh CTC head (%s)\n", head.ToString().c_str());
+    } else {
+      Die(head.ToString());
+    }
+  }
   for (const at::Tensor& head : objective.HeadParameters()) parameters.push_back(head);
 
   auto clips = Check(speechllm::tools::TrainingClips::Open(data_dir));
@@ -317,6 +329,10 @@ int main(int argc, char** argv) {
       info.eos_token_ids = {special.im_end, special.endoftext};
       info.note = absl::StrCat("step ", step, " of ", steps, ", seed ", seed);
       if (absl::Status saved = speechllm::tools::SaveCheckpoint(*model, info, out_dir); !saved.ok())
+        Die(saved.ToString());
+      if (absl::Status saved = objective.SaveHead(
+              absl::StrCat(out_dir, "/", speechllm::tools::TrainingObjective::kHeadFile));
+          !saved.ok())
         Die(saved.ToString());
       std::fprintf(stderr, "step %d validation:%s; saved %s\n", step, report.c_str(),
                    out_dir.c_str());

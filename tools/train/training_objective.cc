@@ -1,9 +1,17 @@
 #include "tools/train/training_objective.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <limits>
+#include <memory>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/model/audio_lengths.h"
+#include "engine/model/safetensors.h"
+#include "engine/model/safetensors_writer.h"
+#include "engine/model/weight_loader.h"
 
 namespace speechllm::tools {
 namespace {
@@ -56,6 +64,44 @@ TrainingObjective::TrainingObjective(const engine::Qwen2AudioModel* model,
   ctc_bias_ =
       at::zeros({classes}, at::TensorOptions().dtype(model->dtype()).device(model->device()))
           .set_requires_grad(true);
+}
+
+absl::Status TrainingObjective::SaveHead(const std::string& path) const {
+  engine::SafetensorsWriter writer;
+  for (const auto& [name, tensor] :
+       {std::pair{"ctc.weight", ctc_weight_}, {"ctc.bias", ctc_bias_}}) {
+    const at::Tensor values = tensor.detach().to(at::kCPU, at::kFloat).contiguous();
+    std::string bytes(static_cast<const char*>(values.data_ptr()), values.nbytes());
+    if (absl::Status s =
+            writer.Add(name, engine::DType::kF32, values.sizes().vec(), std::move(bytes));
+        !s.ok())
+      return s;
+  }
+  writer.SetMetadata("ctc_characters", options_.ctc_characters ? "true" : "false");
+  return writer.WriteFile(path);
+}
+
+absl::Status TrainingObjective::LoadHead(const std::string& path) {
+  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no ", path));
+  absl::StatusOr<std::unique_ptr<engine::SafetensorsFile>> file =
+      engine::SafetensorsFile::Open(path);
+  if (!file.ok()) return file.status();
+  std::vector<at::Tensor> loaded;
+  for (const auto& [name, tensor] :
+       {std::pair{"ctc.weight", ctc_weight_}, {"ctc.bias", ctc_bias_}}) {
+    absl::StatusOr<engine::TensorView> view = (*file)->Get(name);
+    if (!view.ok()) return view.status();
+    if (view->shape != tensor.sizes().vec()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, " is ", view->ShapeString(),
+                                                     ", this head's is [",
+                                                     absl::StrJoin(tensor.sizes(), ", "), "]"));
+    }
+    loaded.push_back(engine::TensorFromView(*view));
+  }
+  at::NoGradGuard no_grad;
+  ctc_weight_.copy_(loaded[0]);
+  ctc_bias_.copy_(loaded[1]);
+  return absl::OkStatus();
 }
 
 at::Tensor TrainingObjective::EncoderMask(const std::vector<int64_t>& valid_positions,
