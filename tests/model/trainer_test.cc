@@ -186,13 +186,13 @@ TEST(TrainerTest, TheCtcHeadRoundTripsBesideTheCheckpoint) {
     return objective.Compute(batch, &rng).ctc;
   };
   const fs::path dir = fs::temp_directory_path() / ("ctc_head_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const std::string path = (dir / TrainingObjective::kHeadFile).string();
-  ASSERT_TRUE(saved.SaveHead(path).ok());
+  const fs::path empty_dir = dir / "empty";
+  fs::create_directories(empty_dir);
+  ASSERT_TRUE(saved.SaveHead(dir.string()).ok());
+  ASSERT_TRUE(fs::exists(dir / TrainingObjective::kHeadFile));
   const double saved_ctc = ctc(saved), fresh_ctc = ctc(other);
-  EXPECT_EQ(other.LoadHead((dir / "absent.safetensors").string()).code(),
-            absl::StatusCode::kNotFound);
-  ASSERT_TRUE(other.LoadHead(path).ok());
+  EXPECT_EQ(other.LoadHead(empty_dir.string()).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(other.LoadHead(dir.string()).ok());
   const double loaded_ctc = ctc(other);
   std::printf("CTC loss: saved head %.6f, fresh head %.6f, loaded head %.6f\n", saved_ctc,
               fresh_ctc, loaded_ctc);
@@ -200,7 +200,7 @@ TEST(TrainerTest, TheCtcHeadRoundTripsBesideTheCheckpoint) {
   EXPECT_EQ(loaded_ctc, saved_ctc);
   options.ctc_characters = false;
   TrainingObjective token_mode(model.get(), {504, 10}, {502, 11}, 505, options, 7);
-  const absl::Status mismatch = token_mode.LoadHead(path);
+  const absl::Status mismatch = token_mode.LoadHead(dir.string());
   EXPECT_EQ(mismatch.code(), absl::StatusCode::kInvalidArgument) << mismatch;
   EXPECT_THAT(std::string(mismatch.message()), ::testing::HasSubstr("ctc.weight is [40, 192]"));
   fs::remove_all(dir);

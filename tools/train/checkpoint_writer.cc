@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/safetensors_writer.h"
@@ -75,6 +76,13 @@ std::string ConfigJson(const engine::ModelConfig& config,
   return root.dump(2) + "\n";
 }
 
+absl::Status AddFloat32Tensor(const std::string& name, const at::Tensor& tensor,
+                              engine::SafetensorsWriter* writer) {
+  const at::Tensor values = tensor.detach().to(at::kCPU, at::kFloat).contiguous();
+  std::string bytes(static_cast<const char*>(values.data_ptr()), values.nbytes());
+  return writer->Add(name, engine::DType::kF32, values.sizes().vec(), std::move(bytes));
+}
+
 absl::Status SaveCheckpoint(const engine::Qwen2AudioModel& model, const CheckpointInfo& info,
                             const std::string& out_dir) {
   namespace fs = std::filesystem;
@@ -83,11 +91,8 @@ absl::Status SaveCheckpoint(const engine::Qwen2AudioModel& model, const Checkpoi
   if (error) return absl::InternalError(absl::StrCat("cannot create ", out_dir));
   engine::SafetensorsWriter writer;
   for (const engine::NamedTensor& named : model.Parameters()) {
-    const at::Tensor values = named.tensor.detach().to(at::kCPU, at::kFloat).contiguous();
-    std::string bytes(static_cast<const char*>(values.data_ptr()), values.nbytes());
-    absl::Status added =
-        writer.Add(named.name, engine::DType::kF32, values.sizes().vec(), std::move(bytes));
-    if (!added.ok()) return added;
+    if (absl::Status added = AddFloat32Tensor(named.name, named.tensor, &writer); !added.ok())
+      return added;
   }
   writer.SetMetadata("format", "pt");
   if (!info.note.empty()) writer.SetMetadata("speechllm_training", info.note);

@@ -224,11 +224,10 @@ int main(int argc, char** argv) {
   speechllm::tools::TrainingObjective objective(model.get(), prefix, suffix, special.im_end,
                                                 objective_options, seed + 1);
   if (!init.empty()) {
-    const std::string head_path =
-        absl::StrCat(init, "/", speechllm::tools::TrainingObjective::kHeadFile);
-    const absl::Status head = objective.LoadHead(head_path);
+    const absl::Status head = objective.LoadHead(init);
     if (head.ok()) {
-      std::fprintf(stderr, "speechllm-train: CTC head from %s\n", head_path.c_str());
+      std::fprintf(stderr, "speechllm-train: CTC head from %s/%s\n", init.c_str(),
+                   speechllm::tools::TrainingObjective::kHeadFile);
     } else if (absl::IsNotFound(head) || absl::IsInvalidArgument(head)) {
       std::fprintf(stderr, "speechllm-train: a fresh CTC head (%s)\n", head.ToString().c_str());
     } else {
@@ -330,10 +329,7 @@ int main(int argc, char** argv) {
       info.note = absl::StrCat("step ", step, " of ", steps, ", seed ", seed);
       if (absl::Status saved = speechllm::tools::SaveCheckpoint(*model, info, out_dir); !saved.ok())
         Die(saved.ToString());
-      if (absl::Status saved = objective.SaveHead(
-              absl::StrCat(out_dir, "/", speechllm::tools::TrainingObjective::kHeadFile));
-          !saved.ok())
-        Die(saved.ToString());
+      if (absl::Status saved = objective.SaveHead(out_dir); !saved.ok()) Die(saved.ToString());
       std::fprintf(stderr, "step %d validation:%s; saved %s\n", step, report.c_str(),
                    out_dir.c_str());
     }

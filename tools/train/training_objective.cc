@@ -1,20 +1,21 @@
 #include "tools/train/training_objective.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <limits>
 #include <memory>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/safetensors.h"
-#include "engine/model/safetensors_writer.h"
 #include "engine/model/weight_loader.h"
+#include "tools/train/checkpoint_writer.h"
 
 namespace speechllm::tools {
 namespace {
+
+// Tensor names of HeadParameters() in the head file, in the same order.
+constexpr const char* kHeadNames[] = {"ctc.weight", "ctc.bias"};
 
 at::Tensor LongTensor(const std::vector<int64_t>& values) {
   return at::tensor(values, at::TensorOptions().dtype(at::kLong));
@@ -66,41 +67,36 @@ TrainingObjective::TrainingObjective(const engine::Qwen2AudioModel* model,
           .set_requires_grad(true);
 }
 
-absl::Status TrainingObjective::SaveHead(const std::string& path) const {
+absl::Status TrainingObjective::SaveHead(const std::string& checkpoint_dir) const {
   engine::SafetensorsWriter writer;
-  for (const auto& [name, tensor] :
-       {std::pair{"ctc.weight", ctc_weight_}, {"ctc.bias", ctc_bias_}}) {
-    const at::Tensor values = tensor.detach().to(at::kCPU, at::kFloat).contiguous();
-    std::string bytes(static_cast<const char*>(values.data_ptr()), values.nbytes());
-    if (absl::Status s =
-            writer.Add(name, engine::DType::kF32, values.sizes().vec(), std::move(bytes));
-        !s.ok())
-      return s;
+  const std::vector<at::Tensor> head = HeadParameters();
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (absl::Status s = AddFloat32Tensor(kHeadNames[i], head[i], &writer); !s.ok()) return s;
   }
   writer.SetMetadata("ctc_characters", options_.ctc_characters ? "true" : "false");
-  return writer.WriteFile(path);
+  return writer.WriteFile(absl::StrCat(checkpoint_dir, "/", kHeadFile));
 }
 
-absl::Status TrainingObjective::LoadHead(const std::string& path) {
-  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no ", path));
+absl::Status TrainingObjective::LoadHead(const std::string& checkpoint_dir) {
+  const std::string path = absl::StrCat(checkpoint_dir, "/", kHeadFile);
   absl::StatusOr<std::unique_ptr<engine::SafetensorsFile>> file =
-      engine::SafetensorsFile::Open(path);
+      engine::SafetensorsFile::Open(path);  // NOT_FOUND when absent
   if (!file.ok()) return file.status();
+  // Every shape is checked before any value is replaced.
+  const std::vector<at::Tensor> head = HeadParameters();
   std::vector<at::Tensor> loaded;
-  for (const auto& [name, tensor] :
-       {std::pair{"ctc.weight", ctc_weight_}, {"ctc.bias", ctc_bias_}}) {
-    absl::StatusOr<engine::TensorView> view = (*file)->Get(name);
+  for (size_t i = 0; i < head.size(); ++i) {
+    absl::StatusOr<engine::TensorView> view = (*file)->Get(kHeadNames[i]);
     if (!view.ok()) return view.status();
-    if (view->shape != tensor.sizes().vec()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, " is ", view->ShapeString(),
-                                                     ", this head's is [",
-                                                     absl::StrJoin(tensor.sizes(), ", "), "]"));
+    if (view->shape != head[i].sizes().vec()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", kHeadNames[i], " is ",
+                                                     view->ShapeString(), ", this head's is [",
+                                                     absl::StrJoin(head[i].sizes(), ", "), "]"));
     }
     loaded.push_back(engine::TensorFromView(*view));
   }
   at::NoGradGuard no_grad;
-  ctc_weight_.copy_(loaded[0]);
-  ctc_bias_.copy_(loaded[1]);
+  for (size_t i = 0; i < head.size(); ++i) head[i].copy_(loaded[i]);
   return absl::OkStatus();
 }
 

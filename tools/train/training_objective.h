@@ -67,14 +67,14 @@ class TrainingObjective {
   // Trainable tensors of the objective itself (the CTC head), not saved in the checkpoint.
   std::vector<at::Tensor> HeadParameters() const { return {ctc_weight_, ctc_bias_}; }
 
-  // The CTC head as a safetensors file beside the checkpoint (kHeadFile in the checkpoint
-  // directory), so that an --init run continues with the trained head instead of a fresh one whose
-  // random gradients first disturb the encoder (runs 5a and 6 of docs/training.md).
+  // The CTC head as a safetensors file beside the checkpoint (kHeadFile in `checkpoint_dir`), so
+  // that an --init run continues with the trained head instead of a fresh one whose random
+  // gradients first disturb the encoder (runs 5a and 6 of docs/training.md).
   static constexpr char kHeadFile[] = "training_head.safetensors";
-  absl::Status SaveHead(const std::string& path) const;
+  absl::Status SaveHead(const std::string& checkpoint_dir) const;
   // Replaces the head's values with the file's. NOT_FOUND if the file is missing; INVALID_ARGUMENT
   // if its shapes do not match this head (the other CTC mode, another d_model).
-  absl::Status LoadHead(const std::string& path);
+  absl::Status LoadHead(const std::string& checkpoint_dir);
 
   // `streaming_fraction_override` < 0 keeps options.full_attention_fraction; 0 or 1 forces
   // block-causal or full attention for every clip (validation).
