@@ -1,11 +1,13 @@
-// Device helpers shared by the kernels of engine/cuda: conversions between the storage dtypes
-// (float32, bfloat16, float16) and the float32 they compute in, and a warp-wide sum. Header-only;
-// device code, called from the kernels only.
+// Helpers shared by the kernels of engine/cuda: conversions between the storage dtypes (float32,
+// bfloat16, float16) and the float32 they compute in, a warp-wide sum (device code, called from the
+// kernels), and the dtype dispatch of the host launch functions. Header-only; model thread.
 #ifndef SPEECHLLM_ENGINE_CUDA_DEVICE_UTILS_CUH_
 #define SPEECHLLM_ENGINE_CUDA_DEVICE_UTILS_CUH_
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include "engine/cuda/paged_attention.h"
 
 namespace speechllm::engine::cuda {
 
@@ -37,6 +39,24 @@ __device__ __forceinline__ float WarpSum(float value) {
     value += __shfl_xor_sync(0xffffffffu, value, offset);
   }
   return value;
+}
+
+// Calls `launch` with a null pointer of the storage type of `dtype` (float, __nv_bfloat16 or
+// __half), from which a generic lambda takes its element type. False for an unknown dtype.
+template <typename Launch>
+bool DispatchDtype(AttentionDtype dtype, Launch&& launch) {
+  switch (dtype) {
+    case AttentionDtype::kFloat32:
+      launch(static_cast<float*>(nullptr));
+      return true;
+    case AttentionDtype::kBFloat16:
+      launch(static_cast<__nv_bfloat16*>(nullptr));
+      return true;
+    case AttentionDtype::kFloat16:
+      launch(static_cast<__half*>(nullptr));
+      return true;
+  }
+  return false;
 }
 
 }  // namespace speechllm::engine::cuda

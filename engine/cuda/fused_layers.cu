@@ -4,6 +4,8 @@
 // FMAs, which would round differently.
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/fused_layers.h"
 
@@ -11,6 +13,7 @@ namespace speechllm::engine::cuda {
 namespace {
 
 constexpr int kNormThreads = 256;
+constexpr int kElementwiseThreads = 256;
 
 // The float value of x rounded to T (a libtorch intermediate tensor of dtype T).
 template <typename T>
@@ -76,9 +79,9 @@ __global__ void SwiGluKernel(const T* gate, const T* up, T* out, int64_t count) 
   }
 }
 
-// Grid for an element-wise loop over `count` items, 256 threads a block.
+// Grid for an element-wise loop over `count` items, kElementwiseThreads a block.
 dim3 ElementwiseGrid(int64_t count) {
-  const int64_t blocks = (count + 255) / 256;
+  const int64_t blocks = (count + kElementwiseThreads - 1) / kElementwiseThreads;
   return dim3(static_cast<unsigned>(blocks < 65536 ? (blocks > 0 ? blocks : 1) : 65536));
 }
 
@@ -96,26 +99,12 @@ const char* LaunchRmsNorm(const void* x, const void* weight, void* out, int64_t 
   if (x == nullptr || weight == nullptr || out == nullptr) return "rms norm: a null pointer";
   const auto s = static_cast<cudaStream_t>(stream);
   const dim3 grid(static_cast<unsigned>(rows));
-  switch (dtype) {
-    case AttentionDtype::kFloat32:
-      RmsNormKernel<float><<<grid, kNormThreads, 0, s>>>(static_cast<const float*>(x),
-                                                         static_cast<const float*>(weight),
-                                                         static_cast<float*>(out), hidden, eps);
-      break;
-    case AttentionDtype::kBFloat16:
-      RmsNormKernel<__nv_bfloat16><<<grid, kNormThreads, 0, s>>>(
-          static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(weight),
-          static_cast<__nv_bfloat16*>(out), hidden, eps);
-      break;
-    case AttentionDtype::kFloat16:
-      RmsNormKernel<__half><<<grid, kNormThreads, 0, s>>>(static_cast<const __half*>(x),
-                                                          static_cast<const __half*>(weight),
-                                                          static_cast<__half*>(out), hidden, eps);
-      break;
-    default:
-      return "rms norm: unknown dtype";
-  }
-  return Finish();
+  const bool known = DispatchDtype(dtype, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    RmsNormKernel<T><<<grid, kNormThreads, 0, s>>>(
+        static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<T*>(out), hidden, eps);
+  });
+  return known ? Finish() : "rms norm: unknown dtype";
 }
 
 const char* LaunchRotary(const void* x, const int64_t* positions, const void* cos, const void* sin,
@@ -127,27 +116,13 @@ const char* LaunchRotary(const void* x, const int64_t* positions, const void* co
     return "rotary: a null pointer";
   const auto s = static_cast<cudaStream_t>(stream);
   const dim3 grid = ElementwiseGrid(tokens * heads * (head_dim / 2));
-  switch (dtype) {
-    case AttentionDtype::kFloat32:
-      RotaryKernel<float><<<grid, 256, 0, s>>>(
-          static_cast<const float*>(x), positions, static_cast<const float*>(cos),
-          static_cast<const float*>(sin), static_cast<float*>(out), tokens, heads, head_dim);
-      break;
-    case AttentionDtype::kBFloat16:
-      RotaryKernel<__nv_bfloat16><<<grid, 256, 0, s>>>(
-          static_cast<const __nv_bfloat16*>(x), positions, static_cast<const __nv_bfloat16*>(cos),
-          static_cast<const __nv_bfloat16*>(sin), static_cast<__nv_bfloat16*>(out), tokens, heads,
-          head_dim);
-      break;
-    case AttentionDtype::kFloat16:
-      RotaryKernel<__half><<<grid, 256, 0, s>>>(
-          static_cast<const __half*>(x), positions, static_cast<const __half*>(cos),
-          static_cast<const __half*>(sin), static_cast<__half*>(out), tokens, heads, head_dim);
-      break;
-    default:
-      return "rotary: unknown dtype";
-  }
-  return Finish();
+  const bool known = DispatchDtype(dtype, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    RotaryKernel<T><<<grid, kElementwiseThreads, 0, s>>>(
+        static_cast<const T*>(x), positions, static_cast<const T*>(cos), static_cast<const T*>(sin),
+        static_cast<T*>(out), tokens, heads, head_dim);
+  });
+  return known ? Finish() : "rotary: unknown dtype";
 }
 
 const char* LaunchSwiGlu(const void* gate, const void* up, void* out, int64_t count,
@@ -157,26 +132,12 @@ const char* LaunchSwiGlu(const void* gate, const void* up, void* out, int64_t co
   if (gate == nullptr || up == nullptr || out == nullptr) return "swiglu: a null pointer";
   const auto s = static_cast<cudaStream_t>(stream);
   const dim3 grid = ElementwiseGrid(count);
-  switch (dtype) {
-    case AttentionDtype::kFloat32:
-      SwiGluKernel<float><<<grid, 256, 0, s>>>(static_cast<const float*>(gate),
-                                               static_cast<const float*>(up),
-                                               static_cast<float*>(out), count);
-      break;
-    case AttentionDtype::kBFloat16:
-      SwiGluKernel<__nv_bfloat16><<<grid, 256, 0, s>>>(static_cast<const __nv_bfloat16*>(gate),
-                                                       static_cast<const __nv_bfloat16*>(up),
-                                                       static_cast<__nv_bfloat16*>(out), count);
-      break;
-    case AttentionDtype::kFloat16:
-      SwiGluKernel<__half><<<grid, 256, 0, s>>>(static_cast<const __half*>(gate),
-                                                static_cast<const __half*>(up),
-                                                static_cast<__half*>(out), count);
-      break;
-    default:
-      return "swiglu: unknown dtype";
-  }
-  return Finish();
+  const bool known = DispatchDtype(dtype, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    SwiGluKernel<T><<<grid, kElementwiseThreads, 0, s>>>(
+        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), count);
+  });
+  return known ? Finish() : "swiglu: unknown dtype";
 }
 
 }  // namespace speechllm::engine::cuda

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/paged_attention.h"
@@ -143,19 +144,9 @@ const char* LaunchPagedAttention(const PagedAttentionParams& p) {
     return "paged attention: query rows overlap (query_row_stride < num_heads * head_dim)";
   }
   cudaError_t error = cudaSuccess;
-  switch (p.dtype) {
-    case AttentionDtype::kFloat32:
-      error = LaunchTyped<float>(p);
-      break;
-    case AttentionDtype::kBFloat16:
-      error = LaunchTyped<__nv_bfloat16>(p);
-      break;
-    case AttentionDtype::kFloat16:
-      error = LaunchTyped<__half>(p);
-      break;
-    default:
-      return "paged attention: unknown dtype";
-  }
+  const bool known = DispatchDtype(
+      p.dtype, [&](auto* type) { error = LaunchTyped<std::remove_pointer_t<decltype(type)>>(p); });
+  if (!known) return "paged attention: unknown dtype";
   return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
 }
 
