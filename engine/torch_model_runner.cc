@@ -6,6 +6,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
+#include "engine/model/decode_graphs.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/sampler.h"
@@ -33,11 +34,17 @@ struct TorchModelRunner::Impl {
   std::unique_ptr<Qwen2AudioModel> model;
   std::unique_ptr<KvPool> kv;
   int64_t block_size = 16;
+  int64_t num_usable_blocks = 0;         // the pool's blocks less the decode graphs' scratch block
+  std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
+  std::string graphs_summary = "CUDA graphs: off";
   // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.
   absl::node_hash_map<SequenceId, SequenceState> states;
 
   void Encode(const std::vector<EncodeItem>& items, StepResult* result);
   void Decode(const StepPlan& plan, StepResult* result);
+  // A step of decode tokens alone (one text token with its logit per sequence) through a CUDA
+  // graph; false when there are no graphs or the step does not fit one.
+  bool DecodeWithGraph(const StepPlan& plan, StepResult* result);
 };
 
 TorchModelRunner::TorchModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -70,8 +77,30 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
     int64_t blocks = config.num_kv_blocks;
     if (blocks <= 0) blocks = config.kv_cache_bytes / (bytes_per_token * config.block_size);
     if (blocks < 1) return absl::InvalidArgumentError("KV cache budget holds no block");
-    impl->kv = std::make_unique<KvPool>(text, blocks, config.block_size, impl->model->dtype(),
-                                        impl->model->device());
+    const at::Device device = impl->model->device();
+    const bool use_graphs = config.cuda_graph_max_batch > 0 && DecodeGraphs::Supported(device);
+    impl->num_usable_blocks = blocks;
+    // The graphs' padding rows write to one extra block that the scheduler never sees.
+    impl->kv = std::make_unique<KvPool>(text, blocks + (use_graphs ? 1 : 0), config.block_size,
+                                        impl->model->dtype(), device);
+    if (use_graphs) {
+      const int64_t table_width = std::min<int64_t>(
+          blocks, (text.max_position_embeddings + config.block_size - 1) / config.block_size);
+      impl->graphs = std::make_unique<DecodeGraphs>(&impl->model->decoder(), impl->kv.get(),
+                                                    /*scratch_block=*/blocks, table_width,
+                                                    config.cuda_graph_max_batch);
+      const absl::Time start = absl::Now();
+      const absl::Status captured = impl->graphs->CaptureAll();
+      if (captured.ok()) {
+        impl->graphs_summary = absl::StrCat(
+            "CUDA graphs: ", impl->graphs->num_graphs(), " decode buckets up to batch ",
+            impl->graphs->max_batch(), ", captured in ",
+            absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
+      } else {
+        impl->graphs_summary = absl::StrCat("CUDA graphs: off (", captured.message(), ")");
+        impl->graphs.reset();
+      }
+    }
   } catch (const c10::Error& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot allocate the KV cache: ", e.what_without_backtrace()));
@@ -80,9 +109,10 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
 }
 
 const ModelConfig& TorchModelRunner::config() const { return impl_->model->config(); }
-int64_t TorchModelRunner::num_kv_blocks() const { return impl_->kv->num_blocks(); }
+int64_t TorchModelRunner::num_kv_blocks() const { return impl_->num_usable_blocks; }
 int64_t TorchModelRunner::block_size() const { return impl_->block_size; }
 void TorchModelRunner::ResetSequence(SequenceId id) { impl_->states.erase(id); }
+const std::string& TorchModelRunner::decode_graphs_summary() const { return impl_->graphs_summary; }
 
 void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepResult* result) {
   const ModelConfig& config = model->config();
@@ -142,7 +172,26 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   }
 }
 
+bool TorchModelRunner::Impl::DecodeWithGraph(const StepPlan& plan, StepResult* result) {
+  if (graphs == nullptr) return false;
+  std::vector<int64_t> token_ids;
+  std::vector<DecoderSequence> sequences;
+  for (const PrefillItem& item : plan.prefills) {
+    if (item.token_ids.size() != 1 || item.first_logit_index > 0 ||
+        item.token_ids[0] == model->config().audio_token_id)
+      return false;
+    token_ids.push_back(item.token_ids[0]);
+    sequences.push_back(DecoderSequence{1, item.start_position, item.block_table});
+  }
+  if (!graphs->Accepts(sequences)) return false;
+  const std::vector<GreedyChoice> choices = GreedySample(graphs->Run(token_ids, sequences));
+  for (const GreedyChoice& choice : choices)
+    result->choices.push_back({TokenChoice{choice.token_id, choice.margin}});
+  return true;
+}
+
 void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
+  if (DecodeWithGraph(plan, result)) return;
   const ModelConfig& config = model->config();
   const at::Device device = model->device();
   // One embedding lookup for every new token of the step; audio rows are then overwritten per

@@ -21,6 +21,9 @@ struct TorchRunnerConfig {
   // KV pool size: num_kv_blocks if > 0, else as many blocks as kv_cache_bytes hold.
   int64_t num_kv_blocks = 0;
   int64_t kv_cache_bytes = 256ll << 20;
+  // Decode steps of up to this many sequences replay CUDA graphs (DecodeGraphs), captured at
+  // creation, where the build and device support them; 0 = never.
+  int64_t cuda_graph_max_batch = 64;
 };
 
 class TorchModelRunner : public ModelRunner {
@@ -37,6 +40,8 @@ class TorchModelRunner : public ModelRunner {
   int64_t block_size() const override;
   absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
   void ResetSequence(SequenceId id) override;
+  // One line for logs: how many decode graphs were captured, or why none were.
+  const std::string& decode_graphs_summary() const;
 
  private:
   struct Impl;

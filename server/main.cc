@@ -184,8 +184,10 @@ int main(int argc, char** argv) {
   runner_config.runtime.dtype = absl::GetFlag(FLAGS_dtype);
   runner_config.runtime.num_threads = absl::GetFlag(FLAGS_threads);
   runner_config.kv_cache_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  runner_config.cuda_graph_max_batch = config.max_streams;  // the engine's largest decode step
   auto runner = engine::TorchModelRunner::Create(model_dir, runner_config);
   if (!runner.ok()) return Fail(runner.status().ToString());
+  const std::string graphs_summary = (*runner)->decode_graphs_summary();
 
   std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer;
   if (std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.json") ||
@@ -268,6 +270,8 @@ int main(int argc, char** argv) {
   probe_health.SetServing(true);
   std::cerr << "speechllm-server: " << config.ToString() << "\n"
             << "speechllm-server: " << engine.model_config().ToString() << "\n";
+  if (runner_config.runtime.device != "cpu")
+    std::cerr << "speechllm-server: " << graphs_summary << "\n";
   std::cout << "speechllm-server listening on port " << port << std::endl;
   WritePortFile(absl::GetFlag(FLAGS_port_file), port);
 

@@ -139,6 +139,7 @@ int Run() {
   runner_config.runtime.dtype = absl::GetFlag(FLAGS_dtype);
   runner_config.runtime.num_threads = absl::GetFlag(FLAGS_threads);
   runner_config.kv_cache_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  runner_config.cuda_graph_max_batch = std::max(64, absl::GetFlag(FLAGS_streams));
   absl::StatusOr<std::unique_ptr<engine::TorchModelRunner>> runner;
   if (absl::GetFlag(FLAGS_random_weights)) {
     auto config = engine::ModelConfig::Preset(absl::GetFlag(FLAGS_preset));
@@ -151,6 +152,7 @@ int Run() {
   }
   if (!runner.ok()) return Fail(runner.status().ToString());
   const engine::ModelConfig model = (*runner)->config();
+  const std::string graphs_summary = (*runner)->decode_graphs_summary();
   const int64_t mels = model.audio.num_mel_bins;
   const engine::LogMel log_mel(model.features);
 
@@ -299,6 +301,7 @@ int Run() {
   json.Add("model", absl::GetFlag(FLAGS_random_weights) ? "random:" + absl::GetFlag(FLAGS_preset)
                                                         : absl::GetFlag(FLAGS_model));
   json.Add("device", absl::GetFlag(FLAGS_device));
+  json.Add("cuda_graphs", graphs_summary);
   json.Add("audio_seconds", audio_total);
   json.Add("wall_seconds", wall_seconds);
   json.Add("throughput_audio_seconds_per_second", audio_total / wall_seconds);

@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "engine/allocator_tuning.h"
 #include "engine/model/audio_lengths.h"
+#include "engine/model/decode_graphs.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "tools/bench/bench_stats.h"
@@ -139,7 +140,9 @@ int Run() {
     int batch_size = 0;
     if (!absl::SimpleAtoi(text, &batch_size) || batch_size < 1) continue;
     const int64_t block = 16, blocks_per_sequence = (context + 1 + block - 1) / block;
-    KvPool kv(config.text, batch_size * blocks_per_sequence, block, model.dtype(), model.device());
+    // One block more than the sequences hold: the decode graphs' scratch block.
+    const int64_t num_blocks = batch_size * blocks_per_sequence;
+    KvPool kv(config.text, num_blocks + 1, block, model.dtype(), model.device());
     DecoderBatch batch;
     for (int b = 0; b < batch_size; ++b) {
       DecoderSequence sequence{1, context, {}};
@@ -158,6 +161,18 @@ int Run() {
         reps);
     json.Add(absl::StrCat("decode_b", batch_size, "_ms_per_step"), ms);
     json.Add(absl::StrCat("decode_b", batch_size, "_tokens_per_s"), 1000.0 * batch_size / ms);
+    // The same step replayed as a CUDA graph (what the engine runs for decode-only steps),
+    // including the copy of the step's inputs into the graph.
+    if (engine::DecodeGraphs::Supported(model.device())) {
+      engine::DecodeGraphs graphs(&model.decoder(), &kv, /*scratch_block=*/num_blocks,
+                                  blocks_per_sequence, batch_size);
+      const std::vector<int64_t> host_ids(batch_size, 1000 % config.text.vocab_size);
+      const double graph_ms =
+          TimeMs([&] { return graphs.Run(host_ids, batch.sequences).argmax(-1); }, reps);
+      json.Add(absl::StrCat("decode_b", batch_size, "_graph_ms_per_step"), graph_ms);
+      json.Add(absl::StrCat("decode_b", batch_size, "_graph_tokens_per_s"),
+               1000.0 * batch_size / graph_ms);
+    }
   }
   json.Add("decode_context_tokens", context);
   std::cout << json.ToString() << std::endl;

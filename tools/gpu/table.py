@@ -21,6 +21,7 @@ def fmt(value, digits=2):
 def main():
     out = sys.argv[1]
     ours = load(os.path.join(out, "ours_timing.json"))
+    dense = load(os.path.join(out, "ours_timing_dense.json"))
     hf = load(os.path.join(out, "hf_peer.json"))
     streams = load(os.path.join(out, "ours_streams_150.json"))
     env = open(os.path.join(out, "environment.txt")).read().strip() if os.path.exists(os.path.join(out, "environment.txt")) else ""
@@ -32,6 +33,10 @@ def main():
             ("decode ms/step, batch 16", "decode_b16_ms_per_step", "decode_b16_ms_per_step"),
             ("decode ms/step, batch 64", "decode_b64_ms_per_step", "decode_b64_ms_per_step"),
             ("decode tokens/s, batch 16", "decode_b16_tokens_per_s", "decode_b16_tokens_per_s"),
+            ("decode ms/step, batch 1, CUDA graph", "decode_b1_graph_ms_per_step", "decode_b1_ms_per_step"),
+            ("decode ms/step, batch 16, CUDA graph", "decode_b16_graph_ms_per_step", "decode_b16_ms_per_step"),
+            ("decode ms/step, batch 64, CUDA graph", "decode_b64_graph_ms_per_step", "decode_b64_ms_per_step"),
+            ("decode tokens/s, batch 16, CUDA graph", "decode_b16_graph_tokens_per_s", "decode_b16_tokens_per_s"),
             ("prefill of a 10 s clip, ms (encoder + prompt)", "prefill_10s_ms", "prefill_10s_ms"),
             ("encoder, 10 s of audio, ms", "encoder_10s_ms", "encoder_30s_window_ms"),
             ("encoder, 30 s of audio, ms", "encoder_30s_ms", "encoder_30s_window_ms")]
@@ -39,6 +44,11 @@ def main():
         a, b = ours.get(ours_key), hf.get(hf_key)
         ratio = (b / a) if a and b and "tokens" not in ours_key else ((a / b) if a and b else None)
         print(f"| {name} | {fmt(a)} | {fmt(b)} | {fmt(ratio)}x |")
+    for batch in (1, 16, 64):
+        a, b = dense.get(f"decode_b{batch}_ms_per_step"), hf.get(f"decode_b{batch}_ms_per_step")
+        if a:
+            print(f"| decode ms/step, batch {batch}, libtorch layers only (no kernels, no graph) | {fmt(a)} | "
+                  f"{fmt(b)} | {fmt(b / a if b else None)}x |")
     if streams:
         print(f"| concurrent real-time streams (1 s chunks) | {streams.get('streams')} streams: partial p95 "
               f"{fmt(streams.get('partial_latency_ms_p95'), 0)} ms, RTF max {fmt(streams.get('real_time_factor_max'), 3)} "

@@ -1,0 +1,248 @@
+#include "engine/model/decode_graphs.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/cuda_kernels.h"
+
+// Graphs need the CUDA libtorch (at::cuda::CUDAGraph, streams, events) and the project's kernels
+// (the decode step must be free of host synchronisation: PagedAttention instead of the dense
+// path's per-sequence gathers). Debian's CPU libtorch ships the c10/cuda headers without their
+// generated configuration header, which is how its builds are told apart.
+#if SPEECHLLM_CUDA_KERNELS && !defined(SPEECHLLM_NO_CUDA_GRAPHS) && \
+    __has_include(<c10/cuda/impl/cuda_cmake_macros.h>)
+#define SPEECHLLM_HAVE_CUDA_GRAPHS 1
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#else
+#define SPEECHLLM_HAVE_CUDA_GRAPHS 0
+#endif
+
+namespace speechllm::engine {
+
+std::vector<int64_t> DecodeGraphBuckets(int64_t max_batch) {
+  std::vector<int64_t> buckets;
+  for (int64_t b = 1; b <= max_batch;) {
+    buckets.push_back(b);
+    b = b < 8 ? 2 * b : b < 64 ? b + 8 : b < 128 ? b + 16 : b + 32;
+  }
+  if (!buckets.empty() && buckets.back() != max_batch) buckets.push_back(max_batch);
+  return buckets;
+}
+
+absl::Status BuildDecodeGraphInputs(const std::vector<int64_t>& token_ids,
+                                    const std::vector<DecoderSequence>& sequences, int64_t bucket,
+                                    int64_t table_width, int64_t block_size, int64_t scratch_block,
+                                    DecodeGraphInputs* inputs) {
+  const int64_t num_sequences = static_cast<int64_t>(sequences.size());
+  if (static_cast<int64_t>(token_ids.size()) != num_sequences) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(token_ids.size(), " token ids for ", num_sequences, " decode sequences"));
+  }
+  if (num_sequences > bucket) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(num_sequences, " sequences exceed the graph bucket of ", bucket));
+  }
+  inputs->longs.assign(3 * bucket, 0);
+  inputs->ints.assign(2 * bucket + bucket * table_width, 0);
+  int64_t* tokens = inputs->longs.data();
+  int64_t* positions = tokens + bucket;
+  int64_t* slots = positions + bucket;
+  int32_t* row_sequence = inputs->ints.data();
+  int32_t* row_position = row_sequence + bucket;
+  int32_t* tables = row_position + bucket;
+  for (int64_t r = 0; r < bucket; ++r) {
+    row_sequence[r] = static_cast<int32_t>(r);
+    int32_t* table = tables + r * table_width;
+    if (r >= num_sequences) {  // padding: token 0 at position 0 in the scratch block
+      slots[r] = scratch_block * block_size;
+      table[0] = static_cast<int32_t>(scratch_block);
+      continue;
+    }
+    const DecoderSequence& s = sequences[r];
+    const int64_t position = s.start_position;
+    const int64_t num_blocks = position / block_size + 1;
+    if (s.num_new_tokens != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a decode graph row takes one new token, not ", s.num_new_tokens));
+    }
+    if (num_blocks > table_width || static_cast<int64_t>(s.block_table.size()) < num_blocks) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("position ", position, " needs ", num_blocks, " blocks; the table has ",
+                       s.block_table.size(), " and a graph row holds ", table_width));
+    }
+    tokens[r] = token_ids[r];
+    positions[r] = position;
+    slots[r] = s.block_table[position / block_size] * block_size + position % block_size;
+    row_position[r] = static_cast<int32_t>(position);
+    for (int64_t j = 0; j < num_blocks; ++j) table[j] = static_cast<int32_t>(s.block_table[j]);
+  }
+  return absl::OkStatus();
+}
+
+struct DecodeGraphs::Runtime {
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  c10::cuda::MempoolId_t pool{0, 0};     // shared by every bucket's graph; set by the first capture
+  at::Tensor pinned_longs, pinned_ints;  // staging for the largest bucket's inputs
+  at::cuda::CUDAEvent staged;            // recorded after the copies out of the staging memory
+#endif
+};
+
+struct DecodeGraphs::Graph {
+  int64_t bucket = 0;
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  at::cuda::CUDAGraph graph;
+#endif
+  at::Tensor longs, ints;  // the static inputs on the device (DecodeGraphInputs' layout)
+  at::Tensor logits;       // the static output, [bucket, vocab_size]
+};
+
+bool DecodeGraphs::Supported(at::Device device) {
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  static const bool switched_off = [] {
+    const char* value = std::getenv("SPEECHLLM_CUDA_GRAPHS");
+    return value != nullptr && std::strcmp(value, "0") == 0;
+  }();
+  return !switched_off && CudaKernelsEnabled(device);
+#else
+  return false;
+#endif
+}
+
+DecodeGraphs::DecodeGraphs(const Decoder* decoder, KvPool* kv, int64_t scratch_block,
+                           int64_t table_width, int64_t max_batch)
+    : decoder_(decoder),
+      kv_(kv),
+      scratch_block_(scratch_block),
+      table_width_(std::max<int64_t>(table_width, 1)),
+      buckets_(DecodeGraphBuckets(max_batch)),
+      runtime_(std::make_unique<Runtime>()) {}
+
+DecodeGraphs::~DecodeGraphs() = default;
+
+bool DecodeGraphs::Accepts(const std::vector<DecoderSequence>& sequences) const {
+  if (failed_ || sequences.empty() || static_cast<int64_t>(sequences.size()) > max_batch())
+    return false;
+  const int64_t block_size = kv_->block_size();
+  for (const DecoderSequence& s : sequences) {
+    const int64_t num_blocks = s.start_position / block_size + 1;
+    if (s.num_new_tokens != 1 || num_blocks > table_width_ ||
+        static_cast<int64_t>(s.block_table.size()) < num_blocks)
+      return false;
+  }
+  return true;
+}
+
+absl::Status DecodeGraphs::CaptureAll() {
+  try {
+    for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) GraphFor(*it);
+  } catch (const c10::Error& e) {
+    failed_ = true;
+    graphs_.clear();
+    return absl::InternalError(
+        absl::StrCat("capturing the decode graphs failed: ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+DecodeGraphs::Graph& DecodeGraphs::GraphFor(int64_t bucket) {
+  auto it = graphs_.find(bucket);
+  if (it == graphs_.end()) it = graphs_.emplace(bucket, Capture(bucket)).first;
+  return *it->second;
+}
+
+std::unique_ptr<DecodeGraphs::Graph> DecodeGraphs::Capture(int64_t bucket) {
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  const at::Device device = decoder_->device();
+  const c10::cuda::CUDAGuard device_guard(device);
+  auto g = std::make_unique<Graph>();
+  g->bucket = bucket;
+  // Padding in every row for the warm-up run, so that it writes the scratch block alone.
+  DecodeGraphInputs idle;
+  const absl::Status built = BuildDecodeGraphInputs({}, {}, bucket, table_width_, kv_->block_size(),
+                                                    scratch_block_, &idle);
+  TORCH_CHECK(built.ok(), built.ToString());
+  g->longs = at::tensor(idle.longs, at::TensorOptions().dtype(at::kLong)).to(device);
+  g->ints = at::tensor(idle.ints, at::TensorOptions().dtype(at::kInt)).to(device);
+  if (!runtime_->pinned_longs.defined()) {
+    const int64_t largest = buckets_.back();
+    const auto pinned = at::TensorOptions().pinned_memory(true);
+    runtime_->pinned_longs = at::empty({3 * largest}, pinned.dtype(at::kLong));
+    runtime_->pinned_ints =
+        at::empty({2 * largest + largest * table_width_}, pinned.dtype(at::kInt));
+  }
+  // The step's DecoderBatch over the static buffers: every row goes to the PagedAttention kernel.
+  DecoderBatch batch;
+  batch.num_tokens = batch.kernel_num_rows = bucket;
+  batch.positions = g->longs.narrow(0, bucket, bucket);
+  batch.slots = g->longs.narrow(0, 2 * bucket, bucket);
+  batch.kernel_row_sequence = g->ints.narrow(0, 0, bucket);
+  batch.kernel_row_position = g->ints.narrow(0, bucket, bucket);
+  batch.kernel_block_tables =
+      g->ints.narrow(0, 2 * bucket, bucket * table_width_).view({bucket, table_width_});
+  const at::Tensor token_ids = g->longs.narrow(0, 0, bucket);
+  auto step = [&] {
+    return decoder_->Logits(decoder_->Forward(decoder_->Embed(token_ids), batch, kv_));
+  };
+
+  // Capture on a side stream (the legacy default stream cannot be captured), after a warm-up run
+  // there that leaves cuBLAS handles and workspaces created outside the capture.
+  c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
+  {
+    const c10::cuda::CUDAStreamGuard stream_guard(
+        c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index()));
+    step();
+    c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
+    g->graph.capture_begin(runtime_->pool);
+    try {
+      g->logits = step();
+    } catch (...) {
+      try {  // ends the stream's capture mode before the error goes up
+        g->graph.capture_end();
+      } catch (...) {
+      }
+      throw;
+    }
+    g->graph.capture_end();
+    if (runtime_->pool == c10::cuda::MempoolId_t{0, 0}) runtime_->pool = g->graph.pool();
+    c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
+  }
+  return g;
+#else
+  TORCH_CHECK(false, "this build has no CUDA graphs (CUDA libtorch and SPEECHLLM_WITH_CUDA)");
+#endif
+}
+
+at::Tensor DecodeGraphs::Run(const std::vector<int64_t>& token_ids,
+                             const std::vector<DecoderSequence>& sequences) {
+  TORCH_CHECK(Accepts(sequences), "decode graphs: the step does not fit a graph");
+  const int64_t num_sequences = static_cast<int64_t>(sequences.size());
+  const int64_t bucket = *std::lower_bound(buckets_.begin(), buckets_.end(), num_sequences);
+  Graph& g = GraphFor(bucket);
+  const absl::Status built = BuildDecodeGraphInputs(token_ids, sequences, bucket, table_width_,
+                                                    kv_->block_size(), scratch_block_, &staging_);
+  TORCH_CHECK(built.ok(), built.ToString());
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  const c10::cuda::CUDAGuard device_guard(decoder_->device());
+  // The previous step's copies must have left the pinned memory before it is overwritten.
+  runtime_->staged.synchronize();
+  const int64_t num_longs = static_cast<int64_t>(staging_.longs.size());
+  const int64_t num_ints = static_cast<int64_t>(staging_.ints.size());
+  std::memcpy(runtime_->pinned_longs.data_ptr<int64_t>(), staging_.longs.data(),
+              num_longs * sizeof(int64_t));
+  std::memcpy(runtime_->pinned_ints.data_ptr<int32_t>(), staging_.ints.data(),
+              num_ints * sizeof(int32_t));
+  g.longs.copy_(runtime_->pinned_longs.narrow(0, 0, num_longs), /*non_blocking=*/true);
+  g.ints.copy_(runtime_->pinned_ints.narrow(0, 0, num_ints), /*non_blocking=*/true);
+  runtime_->staged.record();
+  g.graph.replay();
+#endif
+  return g.logits.narrow(0, 0, num_sequences);
+}
+
+}  // namespace speechllm::engine
