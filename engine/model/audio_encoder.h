@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -84,9 +85,13 @@ class AudioEncoder {
   // The transformer layers, pooling and final LayerNorm over several items at once: row-wise layers
   // run on all rows together, attention per item (items of one sequence in order, so later blocks
   // see earlier ones). Returns [rows / 2, d_model] per item. `hidden_states` (one item only)
-  // receives the layer inputs and the output, as in Forward.
+  // receives the layer inputs and the output, as in Forward. `batched_attention` picks how the
+  // attention runs: all items in one padded product per layer (EncoderBatchAttention; the default
+  // on CUDA, where per-item launches dominate) or item by item (transformers' eager operations;
+  // the default on the CPU).
   std::vector<at::Tensor> EncodeBatch(const std::vector<EncoderWork>& work,
-                                      std::vector<at::Tensor>* hidden_states = nullptr) const;
+                                      std::vector<at::Tensor>* hidden_states = nullptr,
+                                      std::optional<bool> batched_attention = std::nullopt) const;
   // The offline conv stem of one clip's features [num_mel_bins, frames] -> [positions, d_model].
   at::Tensor ConvStemOf(const at::Tensor& mel) const {
     return ConvStem(mel.unsqueeze(0)).squeeze(0);
