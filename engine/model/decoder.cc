@@ -97,9 +97,10 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
           0, batch.kernel_rows,
           CudaPagedAttention(q.index_select(0, batch.kernel_rows), kv->keys(layer_index),
                              kv->values(layer_index), batch, kv->block_size()));
-    } else if (batch.padded_batch > 0) {
-      // Short queries of several sequences in one padded product over keys gathered through their
-      // block tables.
+    }
+    if (batch.padded_batch > 0) {
+      // Short queries of several sequences (or, on CUDA, long prefills) in one padded product over
+      // keys gathered through their block tables.
       const int64_t b = batch.padded_batch;
       const at::Tensor padded_q =
           q.index_select(0, batch.padded_query_rows)

@@ -30,17 +30,58 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   padded_batch = max_query = max_context = 0;
   in_kernel.assign(sequences.size(), false);
   kernel_num_rows = 0;
+  std::vector<bool> eligible(sequences.size(), false);
   if (CudaKernelsEnabled(device)) {
     PrepareKernelRows(block_size, device);
-    return;
+    eligible = LongPrefillsToPad();
+  } else {
+    for (size_t b = 0; b < sequences.size(); ++b)
+      eligible[b] = sequences[b].num_new_tokens <= kMaxBatchedQuery;
   }
+  PreparePaddedGroup(block_size, device, mask_dtype, eligible);
+}
+
+std::vector<bool> DecoderBatch::LongPrefillsToPad() const {
+  std::vector<size_t> candidates;
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    if (!in_kernel[b] && sequences[b].num_new_tokens > 0) candidates.push_back(b);
+  }
+  // Largest context last, so that the loop drops the sequences that pad the group most.
+  auto context = [&](size_t b) {
+    return sequences[b].start_position + sequences[b].num_new_tokens;
+  };
+  std::sort(candidates.begin(), candidates.end(),
+            [&](size_t a, size_t b) { return context(a) < context(b); });
+  while (candidates.size() >= 2) {
+    int64_t padded_query = 0, padded_context = 0, work = 0;
+    for (size_t b : candidates) {
+      padded_query = std::max(padded_query, sequences[b].num_new_tokens);
+      padded_context = std::max(padded_context, context(b));
+      work += sequences[b].num_new_tokens * context(b);
+    }
+    const int64_t padded_work =
+        static_cast<int64_t>(candidates.size()) * padded_query * padded_context;
+    if (padded_work <= kMaxPaddingFactor * work) break;
+    candidates.pop_back();
+  }
+  std::vector<bool> eligible(sequences.size(), false);
+  if (candidates.size() >= 2) {
+    for (size_t b : candidates) eligible[b] = true;
+  }
+  return eligible;
+}
+
+void DecoderBatch::PreparePaddedGroup(int64_t block_size, at::Device device,
+                                      at::ScalarType mask_dtype,
+                                      const std::vector<bool>& eligible) {
+  const auto long_options = at::TensorOptions().dtype(at::kLong);
   int64_t group_size = 0;
-  for (const DecoderSequence& s : sequences) group_size += s.num_new_tokens <= kMaxBatchedQuery;
+  for (size_t b = 0; b < sequences.size(); ++b) group_size += eligible[b] && !in_kernel[b];
   if (sequences.size() <= 1 || group_size < 2) return;
 
   for (size_t b = 0; b < sequences.size(); ++b) {
     const DecoderSequence& s = sequences[b];
-    if (s.num_new_tokens > kMaxBatchedQuery) continue;
+    if (!eligible[b] || in_kernel[b]) continue;
     in_padded_group[b] = true;
     ++padded_batch;
     max_query = std::max(max_query, s.num_new_tokens);

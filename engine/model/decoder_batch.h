@@ -42,8 +42,12 @@ struct DecoderBatch {
 
   // On CUDA with the project's kernel (cuda_kernels.h) the short sequences' rows go to one
   // PagedAttention launch per layer instead of the padded group: every new token of sequences with
-  // at most kMaxKernelQuery of them. Longer prefills keep the dense attention, one by one.
+  // at most kMaxKernelQuery of them. Longer prefills (two or more) form the padded group there,
+  // one attention per layer for all of them instead of one per sequence, unless padding would
+  // multiply their attention work by more than kMaxPaddingFactor: then the longest contexts leave
+  // the group and attend one by one.
   static constexpr int64_t kMaxKernelQuery = 128;
+  static constexpr int64_t kMaxPaddingFactor = 4;
   std::vector<bool> in_kernel;  // per sequence
   int64_t kernel_num_rows = 0;
   at::Tensor kernel_rows;          // int64 [kernel rows]: their rows in the flat batch
@@ -57,6 +61,13 @@ struct DecoderBatch {
   // The kernel fields alone (Prepare calls it on CUDA when the kernel is enabled; tests call it on
   // the CPU). Expects in_kernel sized to the sequences and all false.
   void PrepareKernelRows(int64_t block_size, at::Device device);
+  // The padded group over the `eligible` sequences not in the kernel (none unless two or more).
+  // Expects in_padded_group sized to the sequences and all false, padded_batch 0. Tests call it
+  // on the CPU to put long prefills in the group as CUDA does.
+  void PreparePaddedGroup(int64_t block_size, at::Device device, at::ScalarType mask_dtype,
+                          const std::vector<bool>& eligible);
+  // On CUDA with the kernel: the long prefills worth one padded attention (see above).
+  std::vector<bool> LongPrefillsToPad() const;
 };
 
 }  // namespace speechllm::engine

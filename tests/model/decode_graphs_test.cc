@@ -97,7 +97,7 @@ TEST_P(DecodeGraphsGpuTest, ReplaysMatchTheEagerDecoder) {
     for (int64_t j = 0; j < kBlocksPerSequence; ++j)
       sequence.block_table.push_back(j * kSequences + s);
     sequences.push_back(sequence);
-    for (int64_t i = 0; i < lengths[s]; ++i) prompt_ids.push_back((s * 131 + i * 17) % 1000 + 3);
+    for (int64_t i = 0; i < lengths[s]; ++i) prompt_ids.push_back((s * 131 + i * 17) % 450 + 3);
     next_ids.push_back(prompt_ids.back());
   }
   const auto on_device = at::TensorOptions().dtype(at::kLong).device(decoder.device());

@@ -1,11 +1,18 @@
 // DecoderBatch's row tables for the CUDA PagedAttention kernel (label model; computed on the CPU):
 // which sequences go to the kernel, each kernel row's flat row, sequence and position, and the
-// 0-padded int32 block tables; on the CPU Prepare leaves the kernel out.
+// 0-padded int32 block tables; on the CPU Prepare leaves the kernel out. Then the long prefills
+// that CUDA pads into one attention: which ones, and (with the tiny golden checkpoint on the CPU)
+// that the padded group computes what one-by-one attention does.
 #include "engine/model/decoder_batch.h"
 
+#include <c10/core/InferenceMode.h>
+
+#include <cstdio>
 #include <vector>
 
+#include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace speechllm::engine {
 namespace {
@@ -49,6 +56,73 @@ TEST(DecoderBatchTest, OnTheCpuPrepareKeepsTheDensePaths) {
   EXPECT_EQ(batch.in_kernel, std::vector<bool>(4, false));
   EXPECT_EQ(batch.padded_batch, 3);  // the three short sequences share one padded product
   EXPECT_EQ(batch.num_tokens, 206);
+}
+
+TEST(DecoderBatchTest, LongPrefillsArePaddedUnlessPaddingCostsTooMuch) {
+  DecoderBatch batch;
+  // Long prefills of similar size pad well; the one with a 3,000-token context would make the
+  // padded product several times the real work, so it attends alone; the decode token is in the
+  // kernel.
+  batch.sequences = {{200, 0, {}}, {1, 20, {}}, {150, 40, {}}, {130, 2900, {}}, {180, 10, {}}};
+  batch.in_kernel.assign(batch.sequences.size(), false);
+  batch.in_kernel[1] = true;
+  EXPECT_EQ(batch.LongPrefillsToPad(), (std::vector<bool>{true, false, true, false, true}));
+  // A single long prefill is no group.
+  batch.sequences = {{200, 0, {}}, {1, 20, {}}};
+  batch.in_kernel = {false, true};
+  EXPECT_EQ(batch.LongPrefillsToPad(), (std::vector<bool>{false, false}));
+}
+
+TEST(DecoderBatchTest, PaddedLongPrefillsMatchOneByOneAttention) {
+  c10::InferenceMode guard;
+  RuntimeOptions options;
+  options.dtype = "float32";
+  auto model = Qwen2AudioModel::Load(speechllm::testing::GoldenDir() + "/model", options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const Decoder& decoder = (*model)->decoder();
+  constexpr int64_t kBlock = 4;
+  // Three prefills longer than the CPU's padded-group limit, one of them after 10 cached tokens.
+  std::vector<DecoderSequence> sequences = {{20, 0, {}}, {35, 10, {}}, {12, 0, {}}};
+  int64_t next_block = 0;
+  for (DecoderSequence& s : sequences) {
+    for (int64_t p = 0; p < s.start_position + s.num_new_tokens; p += kBlock)
+      s.block_table.push_back(next_block++);
+  }
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 67; ++i) ids.push_back((i * 37) % 450 + 5);
+  const at::Tensor input = decoder.Embed(at::tensor(ids, at::TensorOptions().dtype(at::kLong)));
+  KvPool one_by_one_kv((*model)->config().text, next_block, kBlock, at::kFloat, at::kCPU);
+  KvPool padded_kv((*model)->config().text, next_block, kBlock, at::kFloat, at::kCPU);
+  // The 10 cached tokens of the second sequence, in both pools.
+  for (KvPool* kv : {&one_by_one_kv, &padded_kv}) {
+    DecoderBatch context;
+    context.sequences = {{10, 0, sequences[1].block_table}};
+    context.Prepare(kBlock, at::kCPU);
+    decoder.Forward(decoder.Embed(at::tensor(std::vector<int64_t>(10, 42),
+                                             at::TensorOptions().dtype(at::kLong))),
+                    context, kv);
+  }
+  DecoderBatch one_by_one;
+  one_by_one.sequences = sequences;
+  one_by_one.Prepare(kBlock, at::kCPU);
+  ASSERT_EQ(one_by_one.padded_batch, 0);
+  const at::Tensor expected = decoder.Forward(input, one_by_one, &one_by_one_kv);
+
+  DecoderBatch padded;
+  padded.sequences = sequences;
+  padded.Prepare(kBlock, at::kCPU);
+  padded.PreparePaddedGroup(kBlock, at::kCPU, at::kFloat, std::vector<bool>(3, true));
+  ASSERT_EQ(padded.padded_batch, 3);
+  ASSERT_EQ(padded.max_query, 35);
+  ASSERT_EQ(padded.max_context, 45);
+  const at::Tensor out = decoder.Forward(input, padded, &padded_kv);
+  const double error = ((out - expected).norm() / expected.norm()).item<double>();
+  std::printf("padded long prefills: hidden relative error %.3g\n", error);
+  EXPECT_LE(error, 1e-5);
+  const double kv_error =
+      ((padded_kv.keys(0) - one_by_one_kv.keys(0)).norm() / one_by_one_kv.keys(0).norm())
+          .item<double>();
+  EXPECT_LE(kv_error, 1e-5);
 }
 
 }  // namespace
