@@ -7,57 +7,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
-#include "engine/model/encoder_batch_attention.h"
+#include "engine/model/encoder_batch_plan.h"
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
 namespace {
 
-// The EncoderBatchAttention of one EncodeBatch pass, with the items' encoder caches as its groups
-// (a full segment without a cache is a group of its own). Attend() extends the caches per layer.
-class BatchedItems {
- public:
-  BatchedItems(const std::vector<EncoderWork>& work, at::Device device) {
-    std::map<EncoderKvCache*, int64_t> group_of_cache;
-    std::vector<int64_t> new_rows, group_of_item;
-    for (const EncoderWork& item : work) {
-      new_rows.push_back(item.conv.size(0));
-      auto [it, inserted] =
-          group_of_cache.emplace(item.cache, static_cast<int64_t>(caches_.size()));
-      if (item.cache == nullptr || inserted) {
-        group_of_item.push_back(static_cast<int64_t>(caches_.size()));
-        caches_.push_back(item.cache);
-        cached_rows_.push_back(item.cache != nullptr ? item.cache->num_positions : 0);
-      } else {
-        group_of_item.push_back(it->second);
-      }
-    }
-    attention_.emplace(new_rows, group_of_item, cached_rows_, device);
+// Consecutive row ranges of `rows` ([total, d]) of the given sizes, as views.
+std::vector<at::Tensor> SplitRows(const at::Tensor& rows, const std::vector<int64_t>& sizes) {
+  std::vector<at::Tensor> out;
+  int64_t row = 0;
+  for (int64_t size : sizes) {
+    out.push_back(rows.narrow(0, row, size));
+    row += size;
   }
-
-  // Attention of one layer's q (unscaled), k, v over the pass; stores the new keys and values.
-  at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, size_t layer,
-                    int64_t num_heads) {
-    std::vector<at::Tensor> keys, values, new_keys, new_values;
-    for (size_t g = 0; g < caches_.size(); ++g) {
-      const bool cached = cached_rows_[g] > 0;
-      keys.push_back(cached ? caches_[g]->keys[layer] : at::Tensor());
-      values.push_back(cached ? caches_[g]->values[layer] : at::Tensor());
-    }
-    at::Tensor out = attention_->Forward(q, k, v, keys, values, num_heads, &new_keys, &new_values);
-    for (size_t g = 0; g < caches_.size(); ++g) {
-      if (caches_[g] == nullptr) continue;
-      caches_[g]->keys[layer] = new_keys[g];
-      caches_[g]->values[layer] = new_values[g];
-    }
-    return out;
-  }
-
- private:
-  std::vector<EncoderKvCache*> caches_;  // per group; null for a full segment
-  std::vector<int64_t> cached_rows_;     // per group, before the pass
-  std::optional<EncoderBatchAttention> attention_;
-};
+  return out;
+}
 
 }  // namespace
 
@@ -232,9 +197,9 @@ at::Tensor AudioEncoder::ItemAttention(const at::Tensor& q, const at::Tensor& k,
 std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>& work,
                                                   std::vector<at::Tensor>* hidden_states,
                                                   std::optional<bool> batched_attention) const {
+  TORCH_CHECK(!work.empty(), "an encoder pass needs at least one item");
   TORCH_CHECK(hidden_states == nullptr || work.size() == 1,
               "hidden states are traced for one item only");
-  std::vector<at::Tensor> rows;
   std::vector<int64_t> offsets;
   int64_t total = 0;
   std::map<const EncoderKvCache*, int64_t>
@@ -254,25 +219,23 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>
       item.cache->keys.resize(layers_.size());
       item.cache->values.resize(layers_.size());
     }
-    rows.push_back(item.conv + embed_positions_.narrow(0, item.first_position, positions));
     offsets.push_back(total);
     total += positions;
   }
+  const at::Device device = work[0].conv.device();
+  if (batched_attention.value_or(device.is_cuda())) {
+    return EncodeBatchBatched(work, hidden_states);
+  }
+  std::vector<at::Tensor> rows;
+  for (const EncoderWork& item : work) {
+    rows.push_back(item.conv + embed_positions_.narrow(0, item.first_position, item.conv.size(0)));
+  }
   at::Tensor x = rows.size() == 1 ? rows[0] : at::cat(rows, 0);
   const double scaling = 1.0 / std::sqrt(static_cast<double>(config_.head_dim()));
-  std::optional<BatchedItems> batched;
-  if (batched_attention.value_or(x.is_cuda())) batched.emplace(work, x.device());
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
     if (hidden_states != nullptr) hidden_states->push_back(x);
     const at::Tensor h = layer.self_attn_layer_norm.Forward(x);
-    if (batched) {
-      x = x +
-          layer.out_proj.Forward(batched->Attend(layer.q_proj.Forward(h), layer.k_proj.Forward(h),
-                                                 layer.v_proj.Forward(h), l, config_.num_heads));
-      x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
-      continue;
-    }
     // As transformers' eager path: the query (bias included) is scaled before the product.
     const at::Tensor q = layer.q_proj.Forward(h) * scaling;
     const at::Tensor k = layer.k_proj.Forward(h);
@@ -306,13 +269,27 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>
   const at::Tensor normed =
       layer_norm_.Forward(pooled.size() == 1 ? pooled[0] : at::cat(pooled, 0));
   if (hidden_states != nullptr) hidden_states->push_back(normed);
-  std::vector<at::Tensor> out;
-  int64_t row = 0;
-  for (int64_t size : pooled_sizes) {
-    out.push_back(normed.narrow(0, row, size));
-    row += size;
+  return SplitRows(normed, pooled_sizes);
+}
+
+std::vector<at::Tensor> AudioEncoder::EncodeBatchBatched(
+    const std::vector<EncoderWork>& work, std::vector<at::Tensor>* hidden_states) const {
+  EncoderBatchPlan plan(work, work[0].conv.device());
+  at::Tensor x = plan.Input(work, embed_positions_);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    if (hidden_states != nullptr) hidden_states->push_back(x);
+    const at::Tensor h = layer.self_attn_layer_norm.Forward(x);
+    x = x + layer.out_proj.Forward(plan.Attend(layer.q_proj.Forward(h), layer.k_proj.Forward(h),
+                                               layer.v_proj.Forward(h), l, config_.num_heads));
+    x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
   }
-  return out;
+  for (const EncoderWork& item : work) {
+    if (item.cache != nullptr) item.cache->num_positions = item.first_position + item.conv.size(0);
+  }
+  const at::Tensor normed = layer_norm_.Forward(plan.Pool(x));
+  if (hidden_states != nullptr) hidden_states->push_back(normed);
+  return SplitRows(normed, plan.pooled_rows());
 }
 
 at::Tensor AudioEncoder::ConvBlock(const at::Tensor& mel, int64_t first_position,

@@ -113,6 +113,10 @@ class AudioEncoder {
                          std::vector<at::Tensor>* hidden_states) const;
   at::Tensor SelfAttention(const Layer& layer, const at::Tensor& x,
                            const c10::optional<at::Tensor>& key_mask) const;
+  // EncodeBatch with every operation batched over the items (EncoderBatchPlan): a fixed number of
+  // operations per layer whatever the item count.
+  std::vector<at::Tensor> EncodeBatchBatched(const std::vector<EncoderWork>& work,
+                                             std::vector<at::Tensor>* hidden_states) const;
   // Attention of one item's queries q [positions, d_model] (already scaled) over its keys/values,
   // prefixed by the cached ones when `keys`/`values` are given (which are then extended).
   at::Tensor ItemAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

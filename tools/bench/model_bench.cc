@@ -1,10 +1,14 @@
 // Google Benchmark of the model's parts on the CPU with the tiny fixture checkpoint (or random
 // weights of a preset): conv stem, encoder layers, the decoder for a decode token at several batch
 // sizes. Run: build/tools/bench/model_bench [--benchmark_filter=...]
+#include <ATen/record_function.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
 
+#include <functional>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "engine/io/wav_reader.h"
 #include "engine/model/audio_lengths.h"
@@ -47,6 +51,64 @@ void BM_EncodeValidPrefix(benchmark::State& state) {
       benchmark::Counter(7.91 * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_EncodeValidPrefix)->Unit(benchmark::kMicrosecond);
+
+// The tensor operations that `fn` issues itself on this thread: top-level ATen calls (not those
+// nested inside another operator), views left out. On a GPU each is about one kernel launch, so
+// this counts a pass's launches where no GPU is at hand.
+int64_t g_operations = 0, g_depth = 0;
+int64_t CountOperations(const std::function<void()>& fn) {
+  g_operations = g_depth = 0;
+  const at::CallbackHandle handle = at::addThreadLocalCallback(
+      at::RecordFunctionCallback(
+          [](const at::RecordFunction& call) -> std::unique_ptr<at::ObserverContext> {
+            static const std::set<std::string> kViews = {
+                "aten::narrow", "aten::slice",         "aten::select",    "aten::as_strided",
+                "aten::view",   "aten::transpose",     "aten::unsqueeze", "aten::squeeze",
+                "aten::expand", "aten::alias",         "aten::t",         "aten::permute",
+                "aten::detach", "aten::_reshape_alias"};
+            if (g_depth++ == 0 && kViews.count(call.name()) == 0) ++g_operations;
+            return nullptr;
+          },
+          [](const at::RecordFunction&, at::ObserverContext*) { --g_depth; })
+          .scopes({at::RecordScope::FUNCTION}));
+  fn();
+  at::removeCallback(handle);
+  return g_operations;
+}
+
+// One encoder pass over `items` block-mode items (50 new positions each after 100 cached ones, the
+// shape of 1 s chunks 2 s into a segment), attention per item (arg 2 = 0, the CPU default) or all
+// items in one padded product per layer (1, the CUDA default: EncoderBatchAttention).
+void BM_EncodeBatch(benchmark::State& state) {
+  c10::InferenceMode guard;
+  const int64_t items = state.range(0), cached = 100, fresh = 50;
+  const bool batched = state.range(1) != 0;
+  const AudioEncoder& encoder = Model().encoder();
+  const int64_t d_model = encoder.config().d_model;
+  // Caches of 100 positions, filled once; each iteration starts from a copy (the tensors are
+  // replaced, not written, when a pass extends a cache).
+  std::vector<EncoderKvCache> filled(items);
+  at::manual_seed(3);
+  for (EncoderKvCache& cache : filled) {
+    encoder.EncodeBatch({{at::randn({cached, d_model}), 0, &cache}});
+  }
+  std::vector<at::Tensor> conv;
+  for (int64_t i = 0; i < items; ++i) conv.push_back(at::randn({fresh, d_model}));
+  auto pass = [&] {
+    std::vector<EncoderKvCache> caches = filled;
+    std::vector<EncoderWork> work;
+    for (int64_t i = 0; i < items; ++i) work.push_back({conv[i], cached, &caches[i]});
+    benchmark::DoNotOptimize(encoder.EncodeBatch(work, nullptr, batched));
+  };
+  state.counters["operations"] = static_cast<double>(CountOperations(pass));
+  for (auto _ : state) pass();
+  state.counters["items_per_second"] =
+      benchmark::Counter(items * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_EncodeBatch)
+    ->ArgsProduct({{1, 16, 64}, {0, 1}})
+    ->ArgNames({"items", "batched"})
+    ->Unit(benchmark::kMicrosecond);
 
 // One decode token for `batch` sequences of 200 cached tokens each.
 void BM_DecodeStep(benchmark::State& state) {
