@@ -34,7 +34,8 @@ struct TorchModelRunner::Impl {
   std::unique_ptr<Qwen2AudioModel> model;
   std::unique_ptr<KvPool> kv;
   int64_t block_size = 16;
-  int64_t num_usable_blocks = 0;         // the pool's blocks less the decode graphs' scratch block
+  int64_t num_usable_blocks = 0;
+  bool batched_encoder = false;          // the pool's blocks less the decode graphs' scratch block
   std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
   std::string graphs_summary = "CUDA graphs: off";
   // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.
@@ -69,6 +70,7 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
     std::unique_ptr<Impl> impl, const TorchRunnerConfig& config) {
   if (config.block_size < 1) return absl::InvalidArgumentError("block_size must be >= 1");
   impl->block_size = config.block_size;
+  impl->batched_encoder = config.batched_encoder.value_or(impl->model->device().is_cuda());
   try {
     c10::InferenceMode inference_mode;
     const TextConfig& text = impl->model->config().text;
@@ -122,31 +124,57 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   auto precomputed = [](const EncodeItem& item) {
     return item.kind == EncodeItem::Kind::kFull && item.segment->num_audio_embeddings > 0;
   };
+  // On CUDA the conv stems of all items run as one batched im2col pass (AudioEncoder::ConvStems):
+  // two GEMMs instead of two convolutions per item, and no per-shape convolution plans.
+  const bool batched_stems = batched_encoder;
+  std::vector<ConvStemInput> stems;
+  std::vector<int64_t> stem_rows;  // positions each item keeps
   std::vector<EncoderWork> work;
   for (const EncodeItem& item : items) {
     if (precomputed(item)) continue;
     SequenceState& state = states[item.id];
     EncoderWork w;
+    ConvStemInput stem;
     if (item.kind == EncodeItem::Kind::kFull) {
       const SegmentEnd& end = *item.segment;
       state.encoder_cache = EncoderKvCache{};
       state.audio = at::Tensor();
-      w.conv = model->encoder()
-                   .ConvStemOf(MelTensor(end.features, mels, model->device()))
-                   .narrow(0, 0, ConvOutputLength(end.num_valid_frames));
+      stem = {ConvStemInput::Kind::kSegment, end.features.data(),
+              static_cast<int64_t>(end.features.size()) / mels};
+      stem_rows.push_back(ConvOutputLength(end.num_valid_frames));
+      if (!batched_stems) {
+        w.conv = model->encoder()
+                     .ConvStemOf(MelTensor(end.features, mels, model->device()))
+                     .narrow(0, 0, stem_rows.back());
+      }
     } else {
       const EncoderChunk& chunk = *item.chunk;
-      w.conv = model->encoder().ConvBlock(MelTensor(chunk.frames, mels, model->device()),
-                                          chunk.first_position, chunk.end_position);
+      stem = {chunk.first_position == 0 ? ConvStemInput::Kind::kFirstBlock
+                                        : ConvStemInput::Kind::kLaterBlock,
+              chunk.frames.data(), static_cast<int64_t>(chunk.frames.size()) / mels};
+      stem_rows.push_back(chunk.end_position - chunk.first_position);
+      if (!batched_stems) {
+        w.conv = model->encoder().ConvBlock(MelTensor(chunk.frames, mels, model->device()),
+                                            chunk.first_position, chunk.end_position);
+      }
       w.first_position = chunk.first_position;
       w.cache = &state.encoder_cache;
     }
+    stems.push_back(stem);
     work.push_back(std::move(w));
+  }
+  if (batched_stems && !work.empty()) {
+    const std::vector<at::Tensor> conv = model->encoder().ConvStems(stems, model->device());
+    for (size_t i = 0; i < work.size(); ++i) {
+      TORCH_CHECK(conv[i].size(0) >= stem_rows[i], "conv stem of ", conv[i].size(0), " positions, ",
+                  stem_rows[i], " expected");
+      work[i].conv = conv[i].narrow(0, 0, stem_rows[i]);
+    }
   }
   std::vector<at::Tensor> encoded;
   at::Tensor all;
   if (!work.empty()) {
-    encoded = model->encoder().EncodeBatch(work);
+    encoded = model->encoder().EncodeBatch(work, nullptr, batched_encoder);
     all = model->projector()
               .Forward(encoded.size() == 1 ? encoded[0] : at::cat(encoded, 0))
               .to(model->decoder().dtype());

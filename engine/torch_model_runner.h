@@ -7,6 +7,7 @@
 #define SPEECHLLM_ENGINE_TORCH_MODEL_RUNNER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -24,6 +25,10 @@ struct TorchRunnerConfig {
   // Decode steps of up to this many sequences replay CUDA graphs (DecodeGraphs), captured at
   // creation, where the build and device support them; 0 = never.
   int64_t cuda_graph_max_batch = 64;
+  // Encoder passes with every item batched (AudioEncoder::ConvStems and EncodeBatch's batched
+  // attention: a fixed number of operations per pass) or item by item (transformers' operations).
+  // Unset: batched on CUDA, where per-item launches dominate, item by item on the CPU.
+  std::optional<bool> batched_encoder;
 };
 
 class TorchModelRunner : public ModelRunner {

@@ -35,6 +35,17 @@ struct EncoderWork {
   EncoderKvCache* cache = nullptr;
 };
 
+// One item of a batched conv stem (AudioEncoder::ConvStems): host log-mel frames, frame-major
+// [num_frames][num_mel_bins], and which convolution they get. kSegment: transformers' padded
+// convolutions over a whole segment (ConvStemOf); kFirstBlock / kLaterBlock: a block-mode block
+// at / after the segment start (ConvBlock's frame windows: 2 * positions + 1 / + 3 frames).
+struct ConvStemInput {
+  enum class Kind { kSegment, kFirstBlock, kLaterBlock };
+  Kind kind = Kind::kSegment;
+  const float* frames = nullptr;
+  int64_t num_frames = 0;
+};
+
 class AudioEncoder {
  public:
   // Loads audio_tower.* (NOT_FOUND / INVALID_ARGUMENT naming the tensor on a missing or misshaped
@@ -92,6 +103,12 @@ class AudioEncoder {
   std::vector<at::Tensor> EncodeBatch(const std::vector<EncoderWork>& work,
                                       std::vector<at::Tensor>* hidden_states = nullptr,
                                       std::optional<bool> batched_attention = std::nullopt) const;
+  // The conv stems of many items at once on `device`, as two GEMMs over gathered frame windows
+  // (im2col) instead of two convolutions per item: one upload, about ten operations in all, and
+  // no per-shape convolution plans. Item i's result ([positions, d_model], a view of one tensor)
+  // equals ConvStemOf / ConvBlock up to float summation order. Defined in conv_stems.cc.
+  std::vector<at::Tensor> ConvStems(const std::vector<ConvStemInput>& inputs,
+                                    at::Device device) const;
   // The offline conv stem of one clip's features [num_mel_bins, frames] -> [positions, d_model].
   at::Tensor ConvStemOf(const at::Tensor& mel) const {
     return ConvStem(mel.unsqueeze(0)).squeeze(0);

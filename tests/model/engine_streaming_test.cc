@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "engine/engine.h"
 #include "engine/io/wav_reader.h"
@@ -110,9 +111,11 @@ TEST_F(EngineModelTest, OneBlockOverTheWholeSegmentEqualsTheOfflineEncoder) {
 
 // An engine over the fixture model with `num_kv_blocks` KV blocks (null, with the failure recorded,
 // if the model does not load).
-std::unique_ptr<Engine> MakeEngine(int64_t num_kv_blocks) {
+std::unique_ptr<Engine> MakeEngine(int64_t num_kv_blocks,
+                                   std::optional<bool> batched_encoder = std::nullopt) {
   TorchRunnerConfig runner_config;
   runner_config.num_kv_blocks = num_kv_blocks;
+  runner_config.batched_encoder = batched_encoder;
   auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
   if (!runner.ok()) {
     ADD_FAILURE() << runner.status();
@@ -310,6 +313,34 @@ TEST_F(EngineModelTest, EightConcurrentStreamsKeepExactFinals) {
           std::max<int64_t>(1, engine->stats().steps));
   WaitForFreeKvBlocks(*engine);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+}
+
+// The batched encoder passes that CUDA runs by default (one im2col conv stem and one padded
+// attention per layer for all items of a step), forced on the CPU: eight streams give the same
+// partials and finals as the item-by-item passes, and the finals still equal HF greedy.
+TEST_F(EngineModelTest, BatchedEncoderPassesGiveTheSameOutputs) {
+  std::map<SequenceId, std::vector<SequenceOutput>> outputs[2];
+  for (int batched = 0; batched < 2; ++batched) {
+    std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/256, batched == 1);
+    ASSERT_NE(engine, nullptr);
+    outputs[batched] =
+        StreamClips(engine.get(), model_->log_mel(), 10, FinalMode::kExact, /*num_streams=*/8);
+  }
+  ASSERT_EQ(outputs[0].size(), 8u);
+  ASSERT_EQ(outputs[1].size(), 8u);
+  const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+  int index = 0, updates = 0;
+  for (auto a = outputs[0].begin(), b = outputs[1].begin(); a != outputs[0].end(); ++a, ++b) {
+    ASSERT_EQ(a->second.size(), b->second.size()) << "stream " << index;
+    for (size_t u = 0; u < a->second.size(); ++u, ++updates) {
+      EXPECT_EQ(a->second[u].token_ids, b->second[u].token_ids)
+          << "stream " << index << ", update " << u;
+    }
+    EXPECT_EQ(b->second.back().token_ids, goldens[index % 2]) << "stream " << index;
+    ++index;
+  }
+  std::printf("batched encoder: %d updates of 8 streams compared with item-by-item passes\n",
+              updates);
 }
 
 }  // namespace
