@@ -28,7 +28,20 @@ at::Tensor MelTensor(const std::vector<float>& frames, int64_t num_mel_bins, at:
 struct TorchModelRunner::Impl {
   struct SequenceState {
     EncoderKvCache encoder_cache;
-    at::Tensor audio;  // [audio tokens of the segment, hidden_size]
+    // The segment's audio embeddings, [rows, hidden_size] per encoder pass, in order: kept as
+    // pieces so that a pass appends without copying what came before.
+    std::vector<at::Tensor> audio;
+    int64_t audio_rows = 0;
+    // Views of rows [first, first + count) of the audio (possibly spanning pieces) onto `parts`.
+    void AppendAudio(int64_t first, int64_t count, std::vector<at::Tensor>* parts) const {
+      int64_t start = 0;
+      for (const at::Tensor& piece : audio) {
+        const int64_t rows = piece.size(0);
+        const int64_t begin = std::max(first, start), end = std::min(first + count, start + rows);
+        if (begin < end) parts->push_back(piece.narrow(0, begin - start, end - begin));
+        start += rows;
+      }
+    }
   };
 
   std::unique_ptr<Qwen2AudioModel> model;
@@ -138,7 +151,8 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
     if (item.kind == EncodeItem::Kind::kFull) {
       const SegmentEnd& end = *item.segment;
       state.encoder_cache = EncoderKvCache{};
-      state.audio = at::Tensor();
+      state.audio.clear();
+      state.audio_rows = 0;
       stem = {ConvStemInput::Kind::kSegment, end.features.data(),
               static_cast<int64_t>(end.features.size()) / mels};
       stem_rows.push_back(ConvOutputLength(end.num_valid_frames));
@@ -186,17 +200,18 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
     if (precomputed(item)) {  // the rows replace the segment's audio
       const SegmentEnd& end = *item.segment;
       state.encoder_cache = EncoderKvCache{};
-      state.audio = at::from_blob(const_cast<float*>(end.audio_embeddings.data()),
-                                  {end.num_audio_embeddings, config.text.hidden_size}, at::kFloat)
-                        .to(model->device(), model->decoder().dtype(), /*non_blocking=*/false,
-                            /*copy=*/true);
+      state.audio = {at::from_blob(const_cast<float*>(end.audio_embeddings.data()),
+                                   {end.num_audio_embeddings, config.text.hidden_size}, at::kFloat)
+                         .to(model->device(), model->decoder().dtype(), /*non_blocking=*/false,
+                             /*copy=*/true)};
+      state.audio_rows = end.num_audio_embeddings;
     } else {
       const int64_t rows = encoded[next_encoded++].size(0);
-      const at::Tensor embeddings = all.narrow(0, row, rows);
+      if (rows > 0) state.audio.push_back(all.narrow(0, row, rows));
+      state.audio_rows += rows;
       row += rows;
-      state.audio = state.audio.defined() ? at::cat({state.audio, embeddings}, 0) : embeddings;
     }
-    result->audio_tokens.push_back(state.audio.size(0));
+    result->audio_tokens.push_back(state.audio_rows);
   }
 }
 
@@ -233,23 +248,30 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
   }
   at::Tensor embeddings =
       model->decoder().Embed(at::tensor(all_ids, at::TensorOptions().dtype(at::kLong)).to(device));
+  // Every audio row of the step in one copy: the rows' places and their embeddings, gathered as
+  // views of the sequences' audio pieces.
+  std::vector<int64_t> audio_rows;
+  std::vector<at::Tensor> audio_parts;
   int64_t first_row = 0;
   for (const PrefillItem& item : plan.prefills) {
-    std::vector<int64_t> audio_rows;
+    int64_t count = 0;
     for (size_t i = 0; i < item.token_ids.size(); ++i) {
-      if (item.token_ids[i] == config.audio_token_id)
+      if (item.token_ids[i] == config.audio_token_id) {
         audio_rows.push_back(first_row + static_cast<int64_t>(i));
+        ++count;
+      }
     }
     first_row += static_cast<int64_t>(item.token_ids.size());
-    if (audio_rows.empty()) continue;
-    const int64_t count = static_cast<int64_t>(audio_rows.size());
+    if (count == 0) continue;
     auto it = states.find(item.id);
-    TORCH_CHECK(it != states.end() && it->second.audio.defined() &&
-                    it->second.audio.size(0) >= item.first_audio_row + count,
+    TORCH_CHECK(it != states.end() && it->second.audio_rows >= item.first_audio_row + count,
                 "sequence ", item.id, " lacks the audio embeddings its prompt needs");
+    it->second.AppendAudio(item.first_audio_row, count, &audio_parts);
+  }
+  if (!audio_rows.empty()) {
     embeddings.index_copy_(0,
                            at::tensor(audio_rows, at::TensorOptions().dtype(at::kLong)).to(device),
-                           it->second.audio.narrow(0, item.first_audio_row, count));
+                           audio_parts.size() == 1 ? audio_parts[0] : at::cat(audio_parts, 0));
   }
   batch.Prepare(block_size, device, model->decoder().dtype());
   const at::Tensor hidden = model->decoder().Forward(embeddings, batch, kv.get());
