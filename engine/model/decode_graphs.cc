@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <utility>
+#include <utility>  // std::declval
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/cuda_kernels.h"
@@ -85,9 +85,15 @@ absl::Status BuildDecodeGraphInputs(const std::vector<int64_t>& token_ids,
   return absl::OkStatus();
 }
 
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+// The memory pool id type, named through CUDAGraph::pool(): libtorch moved it from c10::cuda to
+// c10.
+using GraphPoolId = decltype(std::declval<at::cuda::CUDAGraph&>().pool());
+#endif
+
 struct DecodeGraphs::Runtime {
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  c10::cuda::MempoolId_t pool{0, 0};     // shared by every bucket's graph; set by the first capture
+  GraphPoolId pool{0, 0};                // shared by every bucket's graph; set by the first capture
   at::Tensor pinned_longs, pinned_ints;  // staging for the largest bucket's inputs
   at::cuda::CUDAEvent staged;            // recorded after the copies out of the staging memory
 #endif
@@ -209,7 +215,7 @@ std::unique_ptr<DecodeGraphs::Graph> DecodeGraphs::Capture(int64_t bucket) {
       throw;
     }
     g->graph.capture_end();
-    if (runtime_->pool == c10::cuda::MempoolId_t{0, 0}) runtime_->pool = g->graph.pool();
+    if (runtime_->pool == GraphPoolId{0, 0}) runtime_->pool = g->graph.pool();
     c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
   }
   return g;
