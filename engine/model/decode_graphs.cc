@@ -126,7 +126,7 @@ DecodeGraphs::DecodeGraphs(const Decoder* decoder, KvPool* kv, int64_t scratch_b
       kv_(kv),
       scratch_block_(scratch_block),
       table_width_(std::max<int64_t>(table_width, 1)),
-      buckets_(DecodeGraphBuckets(max_batch)),
+      buckets_(DecodeGraphBuckets(std::min(max_batch, kMaxBatch))),
       runtime_(std::make_unique<Runtime>()) {}
 
 DecodeGraphs::~DecodeGraphs() = default;

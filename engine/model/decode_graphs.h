@@ -43,12 +43,18 @@ absl::Status BuildDecodeGraphInputs(const std::vector<int64_t>& token_ids,
 
 class DecodeGraphs {
  public:
+  // The largest bucket: each graph keeps its logits buffer ([bucket, vocab_size]; the buckets up to
+  // 256 hold ~1,500 rows in all, ~0.5 GB for Qwen2-Audio-7B's vocabulary in bfloat16), and larger
+  // decode batches are weight-read bound enough that launches matter less.
+  static constexpr int64_t kMaxBatch = 256;
+
   // True when this build has CUDA graph support (the CUDA libtorch and the project's kernels),
   // the kernels are on for `device` (CudaKernelsEnabled) and SPEECHLLM_CUDA_GRAPHS is not "0".
   static bool Supported(at::Device device);
 
   // `kv` block `scratch_block` is reserved for the padding rows (the caller never hands it out).
-  // Block tables up to `table_width` blocks fit a graph; longer sequences run eagerly.
+  // Block tables up to `table_width` blocks fit a graph; longer sequences run eagerly. Buckets go
+  // up to min(max_batch, kMaxBatch).
   DecodeGraphs(const Decoder* decoder, KvPool* kv, int64_t scratch_block, int64_t table_width,
                int64_t max_batch);
   ~DecodeGraphs();

@@ -112,15 +112,19 @@ TEST_F(EngineModelTest, OneBlockOverTheWholeSegmentEqualsTheOfflineEncoder) {
 // An engine over the fixture model with `num_kv_blocks` KV blocks (null, with the failure recorded,
 // if the model does not load).
 std::unique_ptr<Engine> MakeEngine(int64_t num_kv_blocks,
-                                   std::optional<bool> batched_encoder = std::nullopt) {
+                                   std::optional<bool> batched_encoder = std::nullopt,
+                                   const std::string& device = "cpu") {
   TorchRunnerConfig runner_config;
   runner_config.num_kv_blocks = num_kv_blocks;
   runner_config.batched_encoder = batched_encoder;
+  runner_config.runtime.device = device;
+  runner_config.runtime.dtype = "float32";
   auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
   if (!runner.ok()) {
     ADD_FAILURE() << runner.status();
     return nullptr;
   }
+  if (device != "cpu") std::printf("%s\n", (*runner)->decode_graphs_summary().c_str());
   EngineConfig config;
   config.max_prefix_tokens = 8;
   config.max_suffix_tokens = 8;
@@ -311,6 +315,36 @@ TEST_F(EngineModelTest, EightConcurrentStreamsKeepExactFinals) {
       equal, static_cast<long long>(engine->stats().steps),
       static_cast<double>(engine->stats().step_sequences) /
           std::max<int64_t>(1, engine->stats().steps));
+  WaitForFreeKvBlocks(*engine);
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+}
+
+// The whole CUDA path (label gpu; skips without a device or with a CPU libtorch): eight streams on
+// the GPU in float32, through the decode graphs, PagedAttention, the fused layers, the batched
+// encoder passes and padded long prefills together, keep every exact final equal to HF greedy.
+TEST_F(EngineModelTest, GpuStreamsKeepExactFinals) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device (or a CPU libtorch)";
+  std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/256, std::nullopt, "cuda");
+  ASSERT_NE(engine, nullptr);
+  for (FinalMode mode : {FinalMode::kExact, FinalMode::kFast}) {
+    const auto outputs = StreamClips(engine.get(), model_->log_mel(), 10, mode, /*num_streams=*/8);
+    ASSERT_EQ(outputs.size(), 8u);
+    const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+    int index = 0, equal = 0;
+    for (const auto& [id, list] : outputs) {
+      ASSERT_FALSE(list.empty());
+      EXPECT_TRUE(list.back().is_final);
+      if (mode == FinalMode::kExact) {
+        EXPECT_EQ(list.back().token_ids, goldens[index % 2]) << "stream " << index;
+      } else {
+        EXPECT_EQ(list.back().token_ids.size(), 24u) << "stream " << index;
+      }
+      equal += list.back().token_ids == goldens[index % 2];
+      ++index;
+    }
+    std::printf("CUDA, %s finals: %d of 8 equal HF greedy\n",
+                mode == FinalMode::kExact ? "exact" : "fast", equal);
+  }
   WaitForFreeKvBlocks(*engine);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
 }

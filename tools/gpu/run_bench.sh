@@ -56,6 +56,11 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
     echo "$t: exit $?" | tee -a "$out/stages.log"
     grep -E "err\||relative error|PASSED|FAILED|SKIPPED" "$out/$t.log" | head -20
   done
+  # The whole engine on the card: 8 streams through graphs, kernels and batched encoder passes.
+  timeout $(box 90) "$build/tests/model/engine_streaming_test" --gtest_filter='*Gpu*' \
+    > "$out/engine_streaming_gpu.log" 2>&1
+  echo "engine_streaming_test (CUDA): exit $?" | tee -a "$out/stages.log"
+  grep -E "CUDA|PASSED|FAILED|SKIPPED" "$out/engine_streaming_gpu.log" | head -10
 fi
 
 stage "tests: golden parity on CUDA (fp32 + bf16)"
