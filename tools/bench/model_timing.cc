@@ -56,6 +56,38 @@ double TimeMs(const std::function<at::Tensor()>& fn, int reps) {
   return ms[ms.size() / 2];
 }
 
+// Bytes one decode step reads from the decoder's weights: every layer, the final norm and the
+// lm_head (the embedding table only gives a few rows, unless the lm_head is tied to it).
+int64_t DecodeWeightBytes(const engine::Decoder& decoder) {
+  int64_t bytes = 0, embedding = 0;
+  bool has_lm_head = false;
+  for (const engine::NamedTensor& named : decoder.Parameters()) {
+    const int64_t size = named.tensor.numel() * static_cast<int64_t>(named.tensor.element_size());
+    if (named.name.find("embed_tokens") != std::string::npos) {
+      embedding = size;
+    } else {
+      bytes += size;
+    }
+    has_lm_head |= named.name.find("lm_head") != std::string::npos;
+  }
+  return bytes + (has_lm_head ? 0 : embedding);
+}
+
+// Device copy bandwidth, bytes read plus bytes written per second, of a 1 GiB copy (256 MiB on
+// the CPU): the memory speed a decode step's weight reads can reach.
+double CopyBytesPerSecond(at::Device device, int reps) {
+  const int64_t bytes = device.is_cuda() ? (1ll << 30) : (256ll << 20);
+  const at::Tensor source = at::ones({bytes}, at::TensorOptions().dtype(at::kByte).device(device));
+  at::Tensor destination = at::empty_like(source);
+  const double ms = TimeMs(
+      [&] {
+        destination.copy_(source);
+        return destination.narrow(0, 0, 1).to(at::kFloat);
+      },
+      reps);
+  return 2.0 * static_cast<double>(bytes) / (ms / 1000.0);
+}
+
 int Run() {
   c10::InferenceMode guard;
   engine::RuntimeOptions options;
@@ -175,6 +207,12 @@ int Run() {
     }
   }
   json.Add("decode_context_tokens", context);
+  // The yardstick for batch 1: weight bytes over the measured copy bandwidth.
+  const int64_t weight_bytes = DecodeWeightBytes(model.decoder());
+  const double bandwidth = CopyBytesPerSecond(model.device(), reps);
+  json.Add("decode_weight_bytes", weight_bytes);
+  json.Add("copy_bandwidth_GBps", bandwidth / 1e9);
+  json.Add("decode_bound_ms", 1000.0 * static_cast<double>(weight_bytes) / bandwidth);
   std::cout << json.ToString() << std::endl;
   return 0;
 }

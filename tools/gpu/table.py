@@ -61,6 +61,12 @@ def main():
         pass
     print(f"| peak GPU memory, GiB (ours: whole card while our stages ran) | {fmt(ours_peak)} | "
           f"{fmt(hf.get('peak_memory_GiB'))} | |")
+    bound = ours.get("decode_bound_ms")
+    if bound:
+        best = ours.get("decode_b1_graph_ms_per_step") or ours.get("decode_b1_ms_per_step")
+        print(f"| decode batch 1 bound: {ours.get('decode_weight_bytes', 0) / 1e9:.2f} GB of weights / "
+              f"{fmt(ours.get('copy_bandwidth_GBps'), 0)} GB/s copy bandwidth, ms | {fmt(bound)} | | "
+              f"ours {fmt(best / bound if best else None)}x the bound (target <= 1.3x) |")
     print()
     print("HF encoder always runs the padded 30 s window (its cost does not depend on the clip length).")
 
