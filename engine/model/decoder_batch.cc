@@ -9,7 +9,6 @@ namespace speechllm::engine {
 
 void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype) {
   std::vector<int64_t> position_values, slot_values;
-  block_tables.clear();
   for (const DecoderSequence& sequence : sequences) {
     const int64_t end = sequence.start_position + sequence.num_new_tokens;
     TORCH_CHECK(static_cast<int64_t>(sequence.block_table.size()) * block_size >= end,
@@ -19,8 +18,6 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
       position_values.push_back(p);
       slot_values.push_back(sequence.block_table[p / block_size] * block_size + p % block_size);
     }
-    block_tables.push_back(
-        at::tensor(sequence.block_table, at::TensorOptions().dtype(at::kLong)).to(device));
   }
   num_tokens = static_cast<int64_t>(position_values.size());
   const auto long_options = at::TensorOptions().dtype(at::kLong);
@@ -39,6 +36,13 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
       eligible[b] = sequences[b].num_new_tokens <= kMaxBatchedQuery;
   }
   PreparePaddedGroup(block_size, device, mask_dtype, eligible);
+  // Block tables on the device only for the sequences that gather their keys one by one: on a GPU
+  // each is a host-to-device copy, one per sequence and step otherwise.
+  block_tables.assign(sequences.size(), at::Tensor());
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    if (in_kernel[b] || in_padded_group[b]) continue;
+    block_tables[b] = at::tensor(sequences[b].block_table, long_options).to(device);
+  }
 }
 
 std::vector<bool> DecoderBatch::LongPrefillsToPad() const {

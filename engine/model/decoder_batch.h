@@ -26,7 +26,9 @@ struct DecoderBatch {
   // Filled by Prepare().
   at::Tensor positions;                  // int64 [total new tokens]
   at::Tensor slots;                      // int64 [total new tokens]: block * block_size + offset
-  std::vector<at::Tensor> block_tables;  // int64 [blocks] per sequence
+  // int64 [blocks] per sequence that attends on its own (undefined for kernel and padded-group
+  // sequences, which read their keys through the kernel tables or key_slots)
+  std::vector<at::Tensor> block_tables;
   int64_t num_tokens = 0;
   // Sequences with few new tokens (decode steps, short drafts) attend in one padded, batched
   // product; long prefills attend one by one (padding them to a common length would cost more than
