@@ -350,31 +350,43 @@ TEST_F(EngineModelTest, GpuStreamsKeepExactFinals) {
 }
 
 // The batched encoder passes that CUDA runs by default (one im2col conv stem and one padded
-// attention per layer for all items of a step), forced on the CPU: eight streams give the same
-// partials and finals as the item-by-item passes, and the finals still equal HF greedy.
-TEST_F(EngineModelTest, BatchedEncoderPassesGiveTheSameOutputs) {
-  std::map<SequenceId, std::vector<SequenceOutput>> outputs[2];
+// attention per layer for all items of a step), forced on the CPU, for eight streams: exact finals
+// (full re-encodes) still equal HF greedy, and fast finals (decoded from the block-mode
+// embeddings of every chunk) equal those of item-by-item passes. Finals only: how chunks group
+// into steps, and so the partials, depends on timing.
+TEST_F(EngineModelTest, BatchedEncoderPassesGiveTheSameFinals) {
+  const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+  std::vector<std::vector<int64_t>> fast_finals[2];
   for (int batched = 0; batched < 2; ++batched) {
     std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/256, batched == 1);
     ASSERT_NE(engine, nullptr);
-    outputs[batched] =
-        StreamClips(engine.get(), model_->log_mel(), 10, FinalMode::kExact, /*num_streams=*/8);
-  }
-  ASSERT_EQ(outputs[0].size(), 8u);
-  ASSERT_EQ(outputs[1].size(), 8u);
-  const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
-  int index = 0, updates = 0;
-  for (auto a = outputs[0].begin(), b = outputs[1].begin(); a != outputs[0].end(); ++a, ++b) {
-    ASSERT_EQ(a->second.size(), b->second.size()) << "stream " << index;
-    for (size_t u = 0; u < a->second.size(); ++u, ++updates) {
-      EXPECT_EQ(a->second[u].token_ids, b->second[u].token_ids)
-          << "stream " << index << ", update " << u;
+    for (FinalMode mode : {FinalMode::kExact, FinalMode::kFast}) {
+      const auto outputs =
+          StreamClips(engine.get(), model_->log_mel(), 10, mode, /*num_streams=*/8);
+      ASSERT_EQ(outputs.size(), 8u);
+      int index = 0;
+      for (const auto& [id, list] : outputs) {
+        ASSERT_FALSE(list.empty());
+        ASSERT_TRUE(list.back().is_final);
+        if (mode == FinalMode::kExact) {
+          EXPECT_EQ(list.back().token_ids, goldens[index % 2])
+              << "stream " << index << (batched ? ", batched" : ", item by item");
+        } else {
+          fast_finals[batched].push_back(list.back().token_ids);
+        }
+        ++index;
+      }
     }
-    EXPECT_EQ(b->second.back().token_ids, goldens[index % 2]) << "stream " << index;
-    ++index;
   }
-  std::printf("batched encoder: %d updates of 8 streams compared with item-by-item passes\n",
-              updates);
+  ASSERT_EQ(fast_finals[0].size(), 8u);
+  EXPECT_EQ(fast_finals[0], fast_finals[1]);
+  int equal = 0;
+  for (size_t i = 0; i < fast_finals[0].size(); ++i)
+    equal += fast_finals[0][i] == fast_finals[1][i];
+  std::printf(
+      "batched encoder: 8 exact finals checked against HF greedy, %d of 8 fast finals "
+      "equal to item-by-item passes\n",
+      equal);
 }
 
 }  // namespace
