@@ -20,16 +20,18 @@ at::Tensor CausalAttention(const at::Tensor& query, const at::Tensor& keys,
   const bool needs_mask = new_tokens > 1;
   at::Tensor context_out;
   if (query.is_cuda()) {
+    // Nothing cached: the plain causal pattern, which SDPA's fused kernels take without a mask.
+    const bool plain_causal = needs_mask && start_position == 0 && context == new_tokens;
     c10::optional<at::Tensor> mask;
-    if (needs_mask) {
+    if (needs_mask && !plain_causal) {
       const at::Tensor key_positions = at::arange(context, query.options().dtype(at::kLong));
       const at::Tensor query_positions =
           at::arange(new_tokens, key_positions.options()) + start_position;
       mask = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);  // true = attend
     }
-    context_out =
-        ScaledDotProductAttention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, false)
-            .squeeze(0);
+    context_out = ScaledDotProductAttention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask,
+                                            plain_causal)
+                      .squeeze(0);
   } else {
     const double scaling = 1.0 / std::sqrt(static_cast<double>(head_dim));
     at::Tensor scores = at::matmul(q, k.transpose(1, 2)) * scaling;  // [heads, new_tokens, context]

@@ -75,6 +75,18 @@ at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& x) const {
                                                                 : at::silu(gate) * up);
 }
 
+at::Tensor Decoder::SequenceAttention(int layer_index, const DecoderBatch& batch, size_t s,
+                                      const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const KvPool* kv) const {
+  const DecoderSequence& sequence = batch.sequences[s];
+  // A sequence with nothing cached attends over its own new keys, which are the values just
+  // written to the pool: no gather (and, on CUDA, a plain causal product).
+  if (sequence.start_position == 0) return CausalAttention(q, k, v, 0);
+  auto [keys, values] = kv->Gather(layer_index, batch.block_tables[s],
+                                   sequence.start_position + sequence.num_new_tokens);
+  return CausalAttention(q, keys, values, sequence.start_position);
+}
+
 at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Tensor& x,
                               const DecoderBatch& batch, KvPool* kv) const {
   const int64_t tokens = x.size(0);
@@ -86,10 +98,7 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
     context = CudaPagedAttention(q, kv->keys(layer_index), kv->values(layer_index), batch,
                                  kv->block_size());
   } else if (batch.sequences.size() == 1) {
-    const DecoderSequence& sequence = batch.sequences[0];
-    auto [keys, values] =
-        kv->Gather(layer_index, batch.block_tables[0], sequence.start_position + tokens);
-    context = CausalAttention(q, keys, values, sequence.start_position);
+    context = SequenceAttention(layer_index, batch, 0, q, k, v, kv);
   } else {
     context = at::empty({tokens, config_.num_heads * config_.head_dim}, q.options());
     if (batch.kernel_num_rows > 0) {
@@ -117,10 +126,9 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
       const DecoderSequence& sequence = batch.sequences[s];
       const int64_t n = sequence.num_new_tokens;
       if (!batch.in_padded_group[s] && !batch.in_kernel[s]) {
-        auto [keys, values] =
-            kv->Gather(layer_index, batch.block_tables[s], sequence.start_position + n);
-        context.narrow(0, row, n).copy_(
-            CausalAttention(q.narrow(0, row, n), keys, values, sequence.start_position));
+        context.narrow(0, row, n).copy_(SequenceAttention(layer_index, batch, s,
+                                                          q.narrow(0, row, n), k.narrow(0, row, n),
+                                                          v.narrow(0, row, n), kv));
       }
       row += n;
     }

@@ -73,6 +73,11 @@ class Decoder {
   at::Tensor Mlp(const Layer& layer, const at::Tensor& x) const;
   at::Tensor Attention(int layer_index, const Layer& layer, const at::Tensor& x,
                        const DecoderBatch& batch, KvPool* kv) const;
+  // Attention of sequence `s` alone (its rows q, k, v [new tokens, heads, head_dim], k and v
+  // already in the pool) over its cached and new keys.
+  at::Tensor SequenceAttention(int layer_index, const DecoderBatch& batch, size_t s,
+                               const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const KvPool* kv) const;
 
   TextConfig config_;
   RotaryEmbedding rotary_;
