@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "server/event_proto.h"
 #include "server/grpc_status.h"
 
 namespace speechllm::server {
@@ -177,18 +178,6 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
   return built;
 }
 
-google::protobuf::Duration DurationProto(double seconds) {
-  google::protobuf::Duration d;
-  const double whole = std::floor(seconds);
-  d.set_seconds(static_cast<int64_t>(whole));
-  d.set_nanos(static_cast<int32_t>(std::llround((seconds - whole) * 1e9) % 1000000000));
-  return d;
-}
-
-google::protobuf::Duration DurationProto(absl::Duration duration) {
-  return DurationProto(absl::ToDoubleSeconds(duration));
-}
-
 v1::Limits LimitsProto(const ServerConfig& server) {
   v1::Limits limits;
   *limits.mutable_max_session_duration() = DurationProto(server.max_stream_duration);
@@ -318,95 +307,6 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   (*setup.effective.mutable_extensions())["max_new_tokens_per_update"] =
       std::to_string(s.max_new_tokens_per_update);
   return setup;
-}
-
-void ToProto(const streaming::TranscriptEvent& t, v1::TranscriptUpdate* u) {
-  u->set_utterance_id(static_cast<uint32_t>(t.utterance_id));
-  u->set_committed_delta(t.committed_delta);
-  u->set_tentative(t.tentative);
-  u->set_tentative_stability(t.stability);
-  u->set_is_final(t.is_final);
-  u->set_from_flush(t.from_flush);
-  *u->mutable_utterance_start() = DurationProto(t.utterance_start_seconds);
-  *u->mutable_result_end() = DurationProto(t.result_end_seconds);
-  for (int64_t id : t.token_ids) u->add_token_ids(static_cast<uint32_t>(id));
-  auto* timing = u->mutable_timing();
-  *timing->mutable_since_audio_arrival() = DurationProto(t.since_audio_arrival);
-  *timing->mutable_endpoint_wait() = DurationProto(t.endpoint_wait);
-  *timing->mutable_processing() = DurationProto(t.processing);
-}
-
-void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeResponse* response) {
-  using Kind = streaming::SessionEvent::Kind;
-  *response->mutable_audio_received() = DurationProto(event.audio_received_seconds);
-  *response->mutable_audio_processed() = DurationProto(event.audio_processed_seconds);
-  switch (event.kind) {
-    case Kind::kTranscript:
-      ToProto(event.transcript, response->mutable_transcript());
-      break;
-    case Kind::kSpeechEvent: {
-      auto* e = response->mutable_speech_event();
-      using T = streaming::SessionEvent::SpeechEventType;
-      switch (event.speech_event) {
-        case T::kSpeechStarted:
-          e->set_type(v1::SpeechEvent::SPEECH_STARTED);
-          break;
-        case T::kSpeechEnded:
-          e->set_type(v1::SpeechEvent::SPEECH_ENDED);
-          break;
-        case T::kEndOfUtterance:
-          e->set_type(v1::SpeechEvent::END_OF_UTTERANCE);
-          break;
-        case T::kEndOfSingleUtterance:
-          e->set_type(v1::SpeechEvent::END_OF_SINGLE_UTTERANCE);
-          break;
-        case T::kSpeechStartTimeout:
-          e->set_type(v1::SpeechEvent::SPEECH_START_TIMEOUT);
-          break;
-      }
-      *e->mutable_offset() = DurationProto(event.event_offset_seconds);
-      e->set_utterance_id(static_cast<uint32_t>(event.utterance_id));
-      break;
-    }
-    case Kind::kWarning: {
-      auto* w = response->mutable_warning();
-      using W = streaming::SessionEvent::WarningCode;
-      switch (event.warning) {
-        case W::kBacklog:
-          w->set_code(v1::Warning::BACKLOG);
-          break;
-        case W::kFlowControl:
-          w->set_code(v1::Warning::FLOW_CONTROL);
-          break;
-        case W::kAudioClipped:
-          w->set_code(v1::Warning::AUDIO_CLIPPED);
-          break;
-        case W::kSeqGap:
-          w->set_code(v1::Warning::SEQ_GAP);
-          break;
-      }
-      w->set_message(event.message);
-      break;
-    }
-    case Kind::kSummary: {
-      const streaming::SummaryEvent& s = event.summary;
-      auto* summary = response->mutable_summary();
-      *summary->mutable_audio_total() = DurationProto(s.audio_total_seconds);
-      summary->set_utterances(static_cast<uint32_t>(s.utterances));
-      summary->set_tokens_generated(static_cast<uint32_t>(s.tokens_generated));
-      summary->set_commit_conflicts(static_cast<uint32_t>(s.commit_conflicts));
-      summary->set_peak_kv_tokens(static_cast<uint32_t>(s.peak_kv_tokens));
-      summary->set_compute_rtf(static_cast<float>(s.compute_rtf));
-      auto latency = [](const streaming::LatencySummary& l, v1::LatencyStats* out) {
-        *out->mutable_p50() = DurationProto(l.p50);
-        *out->mutable_p95() = DurationProto(l.p95);
-        *out->mutable_max() = DurationProto(l.max);
-      };
-      latency(s.first_partial, summary->mutable_first_partial());
-      latency(s.finalization, summary->mutable_finalization());
-      break;
-    }
-  }
 }
 
 }  // namespace speechllm::server

@@ -1,18 +1,16 @@
-// Conversions between the speechllm.v1 protobuf messages and the streaming layer: the client's
+// Conversions from the speechllm.v1 protobuf messages to the streaming layer: the client's
 // SessionConfig validated and resolved against the server's defaults (INVALID_ARGUMENT with a field
-// path and reason), SessionEvents as StreamingRecognizeResponses, limits and durations. Pure
-// functions; any thread.
+// path and reason), the prompt context, and the server's limits (events go the other way in
+// event_proto.h). Pure functions; any thread.
 #ifndef SPEECHLLM_SERVER_PROTO_CONVERT_H_
 #define SPEECHLLM_SERVER_PROTO_CONVERT_H_
 
 #include "absl/status/statusor.h"
-#include "google/protobuf/duration.pb.h"
 #include "server/prompt_source.h"
 #include "server/server_config.h"
 #include "speechllm/v1/speechllm.pb.h"
 #include "streaming/audio_decoder.h"
 #include "streaming/session_config.h"
-#include "streaming/session_event.h"
 
 namespace speechllm::server {
 
@@ -51,13 +49,7 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
                                                           const PromptSource& prompt,
                                                           const std::string& field);
 
-// Fills the event part of `response` (not the sequence number).
-void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeResponse* response);
-void ToProto(const streaming::TranscriptEvent& event, v1::TranscriptUpdate* update);
-
 v1::Limits LimitsProto(const ServerConfig& server);
-google::protobuf::Duration DurationProto(double seconds);
-google::protobuf::Duration DurationProto(absl::Duration duration);
 
 }  // namespace speechllm::server
 

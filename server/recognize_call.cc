@@ -9,6 +9,7 @@
 #include "engine/io/wav_reader.h"
 #include "server/audio_embeddings.h"
 #include "server/call_session.h"
+#include "server/event_proto.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
 #include "streaming/audio_decoder.h"

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/call_session.h"
+#include "server/event_proto.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
 
