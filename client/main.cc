@@ -21,6 +21,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/client_channel.h"
 #include "client/opus_encoder.h"
 #include "client/output_format.h"
 #include "client/pcm_source.h"

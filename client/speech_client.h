@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "client/client_channel.h"
 #include "grpcpp/grpcpp.h"
 #include "speechllm/v1/speechllm.grpc.pb.h"
 
@@ -51,20 +52,6 @@ struct StreamingClientOptions {
   // Request metadata, e.g. {"authorization", "Bearer <token>"} (keys lower case).
   std::vector<std::pair<std::string, std::string>> metadata;
 };
-
-// How a client reaches the server: plaintext, or TLS verified against tls_ca_path (the system roots
-// when empty), with a client certificate for mutual TLS.
-struct ChannelSecurity {
-  bool tls = false;                         // implied by any path below
-  std::string tls_ca_path;                  // PEM roots for the server certificate
-  std::string tls_cert_path, tls_key_path;  // PEM client certificate and key (mutual TLS)
-  std::string tls_server_name;              // name to check instead of the target's host
-};
-
-// A channel to `target` ("HOST:PORT"). NOT_FOUND for an unreadable file, INVALID_ARGUMENT for a
-// client certificate without its key (or the reverse).
-absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(const std::string& target,
-                                                                   const ChannelSecurity& security);
 
 // One response and when it arrived.
 struct ResponseRecord {
