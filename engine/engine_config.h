@@ -14,6 +14,10 @@ namespace speechllm::engine {
 struct EngineConfig {
   int max_num_sequences = 64;      // admitted streams at once
   int64_t max_step_tokens = 2048;  // prefill + decode tokens one step may process
+  // Encoder positions (20 ms of audio each) one step may encode: chunks and exact-final re-encodes
+  // beyond it wait for the next step (the first always goes), so that many segments ending at
+  // once spread over several steps instead of holding every stream's partials for one long step.
+  int64_t max_step_encoder_positions = 6000;
   // Admission reserves, per sequence, the KV of a worst-case segment: max_prefix_tokens + 750 audio
   // tokens + max_suffix_tokens + the sequence's max_new_tokens_per_segment.
   int64_t max_prefix_tokens = 256;

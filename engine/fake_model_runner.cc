@@ -37,17 +37,21 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
   if (steps_++ == options_.fail_at_step) return absl::InternalError("fake device failure");
   step_batch_sizes_.push_back(static_cast<int64_t>(plan.prefills.size()));
   StepResult result;
+  int64_t positions = 0;
   for (const EncodeItem& item : plan.encodes) {
     int64_t& rows = audio_rows_[item.id];
     if (item.kind == EncodeItem::Kind::kFull) {
-      rows = item.segment->num_audio_embeddings > 0
-                 ? item.segment->num_audio_embeddings
-                 : AudioTokenCount(item.segment->num_valid_frames);
+      const bool precomputed = item.segment->num_audio_embeddings > 0;
+      rows = precomputed ? item.segment->num_audio_embeddings
+                         : AudioTokenCount(item.segment->num_valid_frames);
+      if (!precomputed) positions += ConvOutputLength(item.segment->num_valid_frames);
     } else {
       rows += (item.chunk->end_position - item.chunk->first_position) / 2;
+      positions += item.chunk->end_position - item.chunk->first_position;
     }
     result.audio_tokens.push_back(rows);
   }
+  step_encoder_positions_.push_back(positions);
   const int64_t bs = options_.block_size;
   for (const auto& [source, destination] : plan.block_copies) {
     std::copy_n(token_pool_.begin() + source * bs, bs, token_pool_.begin() + destination * bs);

@@ -46,6 +46,8 @@ class FakeModelRunner : public ModelRunner {
   // For tests, read on the loop thread or after the engine stopped.
   int64_t steps() const { return steps_; }
   const std::vector<int64_t>& step_batch_sizes() const { return step_batch_sizes_; }
+  // Encoder positions of each step's encode items (conv positions of blocks and full segments).
+  const std::vector<int64_t>& step_encoder_positions() const { return step_encoder_positions_; }
 
  private:
   Options options_;
@@ -54,6 +56,7 @@ class FakeModelRunner : public ModelRunner {
   std::vector<int64_t> token_pool_;  // [num_kv_blocks * block_size] token ids, -1 = never written
   int64_t steps_ = 0;
   std::vector<int64_t> step_batch_sizes_;
+  std::vector<int64_t> step_encoder_positions_;
 };
 
 }  // namespace speechllm::engine

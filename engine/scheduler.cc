@@ -285,11 +285,33 @@ StepPlan Scheduler::Schedule() {
                    });
   StepPlan plan;
   int64_t budget = config_.max_step_tokens;
+  int64_t encoder_budget = config_.max_step_encoder_positions;
   for (const Candidate& candidate : candidates) {
     if (budget <= 0) break;
+    // Encoder work past the step's share waits (most overdue first next time); the first encoder
+    // work of a step always goes, so every segment progresses.
+    const int64_t positions = PendingEncoderPositions(candidate.sequence);
+    if (positions > encoder_budget && !plan.encodes.empty()) continue;
     PlanSequence(candidate.sequence, &plan, &budget);
+    encoder_budget -= positions;
   }
   return plan;
+}
+
+int64_t Scheduler::PendingEncoderPositions(const Sequence* s) const {
+  if (s->failed || s->final_started || s->phase == SegmentPhase::kWaitingStart ||
+      s->phase == SegmentPhase::kPrefix)
+    return 0;
+  int64_t positions = 0;
+  for (const auto& chunk : s->chunks) {
+    if (chunk->segment_index == s->segment_index)
+      positions += chunk->end_position - chunk->first_position;
+  }
+  if (s->ends.empty() || s->ends.front()->segment_index != s->segment_index) return positions;
+  const SegmentEnd& end = *s->ends.front();
+  if (end.num_audio_embeddings > 0) return 0;  // precomputed: no encoder
+  if (s->config.final_mode == FinalMode::kExact) return ConvOutputLength(end.num_valid_frames);
+  return positions + end.tail.end_position - end.tail.first_position;
 }
 
 std::vector<SequenceId> Scheduler::TakeRunnerResets() {

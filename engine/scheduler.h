@@ -57,6 +57,9 @@ class Scheduler {
   // What the sequence would do next: 0 nothing, 1 a decode token, 2 other work; `since` is when the
   // input that waits for it arrived (the most overdue goes first).
   int NextWork(Sequence* sequence, absl::Time* since);
+  // Encoder positions PlanSequence would give the sequence's next work (after NextWork): its
+  // chunks' blocks, and for a final the tail block or, exact, the whole segment's re-encode.
+  int64_t PendingEncoderPositions(const Sequence* sequence) const;
   bool PlanVerify(Sequence* sequence, StepPlan* plan, std::vector<int64_t> new_audio_prefix,
                   bool with_suffix);
   bool AddPrefill(Sequence* sequence, StepPlan* plan, int64_t start_position,

@@ -53,6 +53,8 @@ ABSL_FLAG(std::string, dtype, "", "float32 or bfloat16 (default: the checkpoint'
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
 ABSL_FLAG(int, kv_cache_mb, 256, "KV cache memory in MiB");
 ABSL_FLAG(int, max_step_tokens, 4096, "token budget of one engine step");
+ABSL_FLAG(int, max_step_encoder_positions, 6000,
+          "encoder positions (20 ms each) one engine step may encode");
 ABSL_FLAG(int, warmup_streams, 8,
           "streams sent through the engine (closed loop) before the timed run, to take first-call "
           "costs (CUDA context, cuBLAS handles, allocator growth) out of the figures; 0 = none");
@@ -176,6 +178,7 @@ int Run() {
   engine::EngineConfig engine_config;
   engine_config.max_num_sequences = std::max(64, absl::GetFlag(FLAGS_streams));
   engine_config.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
+  engine_config.max_step_encoder_positions = absl::GetFlag(FLAGS_max_step_encoder_positions);
   engine_config.max_prefix_tokens = static_cast<int64_t>(prefix.size());
   engine_config.max_suffix_tokens = static_cast<int64_t>(suffix.size());
   engine_config.max_audio_tokens_per_segment = absl::GetFlag(FLAGS_max_audio_tokens);

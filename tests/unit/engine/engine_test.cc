@@ -10,81 +10,12 @@
 #include "engine/model/audio_lengths.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/engine/engine_fixture.h"
 
 namespace speechllm::engine {
 namespace {
 
 using ::testing::HasSubstr;
-
-const std::vector<int64_t> kPrefix = {1, 2, 3, 501};
-const std::vector<int64_t> kSuffix = {502, 10, 11, 12};
-constexpr int64_t kMels = 128;
-
-std::unique_ptr<EncoderChunk> Chunk(int64_t segment, int64_t first, int64_t end,
-                                    std::vector<int64_t> forced = {}) {
-  auto chunk = std::make_unique<EncoderChunk>();
-  chunk->segment_index = segment;
-  chunk->first_position = first;
-  chunk->end_position = end;
-  chunk->frames.assign((2 * (end - first) + (first == 0 ? 1 : 3)) * kMels, 0.0f);
-  chunk->forced_prefix_ids = std::move(forced);
-  return chunk;
-}
-
-// A segment end for `valid_frames` frames whose tail starts at conv position `tail_first`.
-std::unique_ptr<SegmentEnd> End(int64_t segment, int64_t valid_frames, int64_t tail_first,
-                                std::vector<int64_t> forced = {}) {
-  auto end = std::make_unique<SegmentEnd>();
-  end->segment_index = segment;
-  end->num_valid_frames = valid_frames;
-  end->num_frames = valid_frames + 2;
-  end->features.assign(end->num_frames * kMels, 0.0f);
-  const int64_t conv = ConvOutputLength(valid_frames);
-  end->tail.segment_index = segment;
-  end->tail.first_position = tail_first;
-  end->tail.end_position = conv;
-  if (conv > tail_first)
-    end->tail.frames.assign((2 * (conv - tail_first) + (tail_first == 0 ? 1 : 3)) * kMels, 0.0f);
-  end->forced_prefix_ids = std::move(forced);
-  return end;
-}
-
-class EngineTest : public ::testing::Test {
- protected:
-  void MakeEngine(FakeModelRunner::Options options = {}, EngineConfig config = {}) {
-    config.max_prefix_tokens = 32;
-    config.max_suffix_tokens = 16;
-    auto runner = std::make_unique<FakeModelRunner>(options);
-    runner_ = runner.get();
-    engine_ = std::make_unique<Engine>(config, std::move(runner));
-  }
-  SequenceId Add(SequenceConfig config = {}) {
-    auto id = engine_->AddSequence(config);
-    EXPECT_TRUE(id.ok()) << id.status();
-    return *id;
-  }
-  // Waits for outputs until `finals` finals (or failures) arrived.
-  std::vector<SequenceOutput> Collect(int finals) {
-    std::vector<SequenceOutput> all;
-    int seen = 0;
-    for (int wait = 0; wait < 200 && seen < finals; ++wait) {
-      for (SequenceOutput& o : engine_->PopOutputs(absl::Milliseconds(50))) {
-        seen += o.is_final;
-        all.push_back(std::move(o));
-      }
-    }
-    EXPECT_EQ(seen, finals);
-    return all;
-  }
-  void ExpectAllBlocksFree() {
-    for (int wait = 0; wait < 100 && engine_->stats().kv_blocks_used > 0; ++wait)
-      absl::SleepFor(absl::Milliseconds(5));
-    EXPECT_EQ(engine_->stats().kv_blocks_used, 0);
-  }
-
-  FakeModelRunner* runner_ = nullptr;
-  std::unique_ptr<Engine> engine_;
-};
 
 TEST_F(EngineTest, PartialsAndExactFinalFollowTheModel) {
   MakeEngine();
