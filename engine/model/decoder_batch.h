@@ -24,8 +24,8 @@ struct DecoderBatch {
   std::vector<DecoderSequence> sequences;
 
   // Filled by Prepare().
-  at::Tensor positions;                  // int64 [total new tokens]
-  at::Tensor slots;                      // int64 [total new tokens]: block * block_size + offset
+  at::Tensor positions;  // int64 [total new tokens]
+  at::Tensor slots;      // int64 [total new tokens]: block * block_size + offset
   // int64 [blocks] per sequence that attends on its own (undefined for kernel and padded-group
   // sequences, which read their keys through the kernel tables or key_slots)
   std::vector<at::Tensor> block_tables;
