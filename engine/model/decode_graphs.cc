@@ -35,6 +35,26 @@ std::vector<int64_t> DecodeGraphBuckets(int64_t max_batch) {
   return buckets;
 }
 
+namespace {
+
+// Whether `s` fits a graph row: one new token, and the blocks up to its position both in its block
+// table and within the row's table width.
+absl::Status CheckGraphRow(const DecoderSequence& s, int64_t table_width, int64_t block_size) {
+  if (s.num_new_tokens != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a decode graph row takes one new token, not ", s.num_new_tokens));
+  }
+  const int64_t num_blocks = s.start_position / block_size + 1;
+  if (num_blocks > table_width || static_cast<int64_t>(s.block_table.size()) < num_blocks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "position ", s.start_position, " needs ", num_blocks, " blocks; the table has ",
+        s.block_table.size(), " and a graph row holds ", table_width));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status BuildDecodeGraphInputs(const std::vector<int64_t>& token_ids,
                                     const std::vector<DecoderSequence>& sequences, int64_t bucket,
                                     int64_t table_width, int64_t block_size, int64_t scratch_block,
@@ -65,17 +85,9 @@ absl::Status BuildDecodeGraphInputs(const std::vector<int64_t>& token_ids,
       continue;
     }
     const DecoderSequence& s = sequences[r];
+    if (absl::Status fits = CheckGraphRow(s, table_width, block_size); !fits.ok()) return fits;
     const int64_t position = s.start_position;
     const int64_t num_blocks = position / block_size + 1;
-    if (s.num_new_tokens != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("a decode graph row takes one new token, not ", s.num_new_tokens));
-    }
-    if (num_blocks > table_width || static_cast<int64_t>(s.block_table.size()) < num_blocks) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("position ", position, " needs ", num_blocks, " blocks; the table has ",
-                       s.block_table.size(), " and a graph row holds ", table_width));
-    }
     tokens[r] = token_ids[r];
     positions[r] = position;
     slots[r] = s.block_table[position / block_size] * block_size + position % block_size;
@@ -134,12 +146,8 @@ DecodeGraphs::~DecodeGraphs() = default;
 bool DecodeGraphs::Accepts(const std::vector<DecoderSequence>& sequences) const {
   if (failed_ || sequences.empty() || static_cast<int64_t>(sequences.size()) > max_batch())
     return false;
-  const int64_t block_size = kv_->block_size();
   for (const DecoderSequence& s : sequences) {
-    const int64_t num_blocks = s.start_position / block_size + 1;
-    if (s.num_new_tokens != 1 || num_blocks > table_width_ ||
-        static_cast<int64_t>(s.block_table.size()) < num_blocks)
-      return false;
+    if (!CheckGraphRow(s, table_width_, kv_->block_size()).ok()) return false;
   }
   return true;
 }
@@ -226,13 +234,15 @@ std::unique_ptr<DecodeGraphs::Graph> DecodeGraphs::Capture(int64_t bucket) {
 
 at::Tensor DecodeGraphs::Run(const std::vector<int64_t>& token_ids,
                              const std::vector<DecoderSequence>& sequences) {
-  TORCH_CHECK(Accepts(sequences), "decode graphs: the step does not fit a graph");
+  // The rows are checked by BuildDecodeGraphInputs below; here only what picks the bucket.
   const int64_t num_sequences = static_cast<int64_t>(sequences.size());
+  TORCH_CHECK(!failed_ && num_sequences >= 1 && num_sequences <= max_batch(),
+              "decode graphs: ", num_sequences, " sequences do not fit a graph");
   const int64_t bucket = *std::lower_bound(buckets_.begin(), buckets_.end(), num_sequences);
-  Graph& g = GraphFor(bucket);
   const absl::Status built = BuildDecodeGraphInputs(token_ids, sequences, bucket, table_width_,
                                                     kv_->block_size(), scratch_block_, &staging_);
   TORCH_CHECK(built.ok(), built.ToString());
+  Graph& g = GraphFor(bucket);
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
   const c10::cuda::CUDAGuard device_guard(decoder_->device());
   // The previous step's copies must have left the pinned memory before it is overwritten.
