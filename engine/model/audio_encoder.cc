@@ -11,20 +11,6 @@
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
-namespace {
-
-// Consecutive row ranges of `rows` ([total, d]) of the given sizes, as views.
-std::vector<at::Tensor> SplitRows(const at::Tensor& rows, const std::vector<int64_t>& sizes) {
-  std::vector<at::Tensor> out;
-  int64_t row = 0;
-  for (int64_t size : sizes) {
-    out.push_back(rows.narrow(0, row, size));
-    row += size;
-  }
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<AudioEncoder>> AudioEncoder::Load(const WeightLoader& loader,
                                                                  const AudioEncoderConfig& config) {
@@ -290,6 +276,17 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatchBatched(
   const at::Tensor normed = layer_norm_.Forward(plan.Pool(x));
   if (hidden_states != nullptr) hidden_states->push_back(normed);
   return SplitRows(normed, plan.pooled_rows());
+}
+
+std::vector<at::Tensor> AudioEncoder::SplitRows(const at::Tensor& rows,
+                                                const std::vector<int64_t>& sizes) {
+  std::vector<at::Tensor> out;
+  int64_t row = 0;
+  for (int64_t size : sizes) {
+    out.push_back(rows.narrow(0, row, size));
+    row += size;
+  }
+  return out;
 }
 
 at::Tensor AudioEncoder::ConvBlock(const at::Tensor& mel, int64_t first_position,

@@ -130,6 +130,9 @@ class AudioEncoder {
                          std::vector<at::Tensor>* hidden_states) const;
   at::Tensor SelfAttention(const Layer& layer, const at::Tensor& x,
                            const c10::optional<at::Tensor>& key_mask) const;
+  // Consecutive row ranges of `rows` ([total, d]) of the given sizes, as views (one per item).
+  static std::vector<at::Tensor> SplitRows(const at::Tensor& rows,
+                                           const std::vector<int64_t>& sizes);
   // EncodeBatch with every operation batched over the items (EncoderBatchPlan): a fixed number of
   // operations per layer whatever the item count.
   std::vector<at::Tensor> EncodeBatchBatched(const std::vector<EncoderWork>& work,

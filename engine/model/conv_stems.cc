@@ -90,13 +90,7 @@ std::vector<at::Tensor> AudioEncoder::ConvStems(const std::vector<ConvStemInput>
                          padded.index_select(0, at::tensor(windows2, long_options).to(device))
                              .view({positions, kTaps * d_model}),
                          GemmWeight(conv2_weight_).t()));
-  std::vector<at::Tensor> out;
-  int64_t row = 0;
-  for (int64_t n : rows2) {
-    out.push_back(conv2.narrow(0, row, n));
-    row += n;
-  }
-  return out;
+  return SplitRows(conv2, rows2);
 }
 
 }  // namespace speechllm::engine
