@@ -8,29 +8,23 @@
 #include <cstdio>
 #include <vector>
 
-#include "engine/io/wav_reader.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/model/fixture_model.h"
 
 namespace speechllm::engine {
 namespace {
 
 TEST(ConvStemsTest, MatchesThePerItemConvolutions) {
   c10::InferenceMode guard;
-  RuntimeOptions options;
-  options.dtype = "float32";
-  auto model = Qwen2AudioModel::Load(speechllm::testing::GoldenDir() + "/model", options);
-  ASSERT_TRUE(model.ok()) << model.status();
+  const auto model = speechllm::testing::LoadFixtureModel();
+  ASSERT_NE(model, nullptr);
   std::vector<at::Tensor> mels;  // [num_mel_bins, frames] per clip
   for (const char* name : {"clip_a", "clip_b"}) {
-    auto samples = ReadMonoWavFile(speechllm::testing::GoldenDir() + "/" + name + ".wav", 16000);
-    ASSERT_TRUE(samples.ok()) << samples.status();
-    auto features = (*model)->log_mel().ExtractValidPrefix(*samples);
-    ASSERT_TRUE(features.ok()) << features.status();
-    mels.push_back((*model)->FeaturesTensor(*features));
+    mels.push_back(speechllm::testing::FixtureMel(*model, name));
+    ASSERT_TRUE(mels.back().defined());
   }
-  const AudioEncoder& encoder = (*model)->encoder();
+  const AudioEncoder& encoder = model->encoder();
   // Frame-major host copies of the windows, as the runner holds them.
   const at::Tensor segment = mels[1].t().contiguous();                        // the whole of clip_b
   const at::Tensor first_block = mels[0].narrow(1, 0, 101).t().contiguous();  // positions 0..50
@@ -57,14 +51,12 @@ TEST(ConvStemsTest, MatchesThePerItemConvolutions) {
 
 TEST(ConvStemsTest, RefusesTooFewFrames) {
   c10::InferenceMode guard;
-  RuntimeOptions options;
-  options.dtype = "float32";
-  auto model = Qwen2AudioModel::Load(speechllm::testing::GoldenDir() + "/model", options);
-  ASSERT_TRUE(model.ok()) << model.status();
-  const std::vector<float> frames(2 * (*model)->config().audio.num_mel_bins, 0.0f);
-  EXPECT_THROW((*model)->encoder().ConvStems({{ConvStemInput::Kind::kLaterBlock, frames.data(), 2}},
-                                             at::kCPU),
-               c10::Error);
+  const auto model = speechllm::testing::LoadFixtureModel();
+  ASSERT_NE(model, nullptr);
+  const std::vector<float> frames(2 * model->config().audio.num_mel_bins, 0.0f);
+  EXPECT_THROW(
+      model->encoder().ConvStems({{ConvStemInput::Kind::kLaterBlock, frames.data(), 2}}, at::kCPU),
+      c10::Error);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/model/fixture_model.h"
 
 namespace speechllm::engine {
 namespace {
@@ -75,11 +75,9 @@ TEST(DecoderBatchTest, LongPrefillsArePaddedUnlessPaddingCostsTooMuch) {
 
 TEST(DecoderBatchTest, PaddedLongPrefillsMatchOneByOneAttention) {
   c10::InferenceMode guard;
-  RuntimeOptions options;
-  options.dtype = "float32";
-  auto model = Qwen2AudioModel::Load(speechllm::testing::GoldenDir() + "/model", options);
-  ASSERT_TRUE(model.ok()) << model.status();
-  const Decoder& decoder = (*model)->decoder();
+  const auto model = speechllm::testing::LoadFixtureModel();
+  ASSERT_NE(model, nullptr);
+  const Decoder& decoder = model->decoder();
   constexpr int64_t kBlock = 4;
   // Three prefills longer than the CPU's padded-group limit, one of them after 10 cached tokens.
   std::vector<DecoderSequence> sequences = {{20, 0, {}}, {35, 10, {}}, {12, 0, {}}};
@@ -91,8 +89,8 @@ TEST(DecoderBatchTest, PaddedLongPrefillsMatchOneByOneAttention) {
   std::vector<int64_t> ids;
   for (int64_t i = 0; i < 67; ++i) ids.push_back((i * 37) % 450 + 5);
   const at::Tensor input = decoder.Embed(at::tensor(ids, at::TensorOptions().dtype(at::kLong)));
-  KvPool one_by_one_kv((*model)->config().text, next_block, kBlock, at::kFloat, at::kCPU);
-  KvPool padded_kv((*model)->config().text, next_block, kBlock, at::kFloat, at::kCPU);
+  KvPool one_by_one_kv(model->config().text, next_block, kBlock, at::kFloat, at::kCPU);
+  KvPool padded_kv(model->config().text, next_block, kBlock, at::kFloat, at::kCPU);
   // The 10 cached tokens of the second sequence, in both pools.
   for (KvPool* kv : {&one_by_one_kv, &padded_kv}) {
     DecoderBatch context;

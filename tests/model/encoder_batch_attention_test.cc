@@ -9,10 +9,9 @@
 #include <cstdio>
 #include <vector>
 
-#include "engine/io/wav_reader.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/model/fixture_model.h"
 
 namespace speechllm::engine {
 namespace {
@@ -26,17 +25,11 @@ double RelativeError(const at::Tensor& out, const at::Tensor& ref) {
 class EncoderBatchAttentionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    RuntimeOptions options;
-    options.dtype = "float32";
-    auto model = Qwen2AudioModel::Load(speechllm::testing::GoldenDir() + "/model", options);
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = std::move(model).value();
+    model_ = speechllm::testing::LoadFixtureModel();
+    ASSERT_NE(model_, nullptr);
     for (const char* name : {"clip_a", "clip_b"}) {
-      auto samples = ReadMonoWavFile(speechllm::testing::GoldenDir() + "/" + name + ".wav", 16000);
-      ASSERT_TRUE(samples.ok()) << samples.status();
-      auto features = model_->log_mel().ExtractValidPrefix(*samples);
-      ASSERT_TRUE(features.ok()) << features.status();
-      mels_.push_back(model_->FeaturesTensor(*features));
+      mels_.push_back(speechllm::testing::FixtureMel(*model_, name));
+      ASSERT_TRUE(mels_.back().defined());
     }
   }
 
