@@ -120,6 +120,13 @@ def main():
               f"{fmt(ours.get('copy_bandwidth_GBps'), 0)} GB/s copy bandwidth, ms | {fmt(bound)} | | "
               f"ours {fmt(best_b1 / bound if best_b1 else None)}x the bound (target <= 1.3x) |")
     print()
+    try:  # a path that failed its GPU test is not timed (run_bench.sh): say which one was
+        with open(os.path.join(out, "stages.log")) as f:
+            for line in f:
+                if line.startswith("FALLBACK"):
+                    print(f"- {line.strip()}")
+    except OSError:
+        pass
     print_targets(card_name(env), ours, runs, best_b1, bound)
     print()
     print("HF encoder always runs the padded 30 s window (its cost does not depend on the clip length).")
