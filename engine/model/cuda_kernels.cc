@@ -1,5 +1,7 @@
 #include "engine/model/cuda_kernels.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 
+#include <ATen/core/grad_mode.h>
 #include <torch/optim/adamw.h>
 
 #include "engine/model/offline_transcriber.h"

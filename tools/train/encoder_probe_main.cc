@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <ATen/core/grad_mode.h>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "engine/io/wav_reader.h"

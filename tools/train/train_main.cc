@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/types.h>  // before clip_grad.h, which uses torch::Tensor undeclared
 
 #include <torch/nn/utils/clip_grad.h>

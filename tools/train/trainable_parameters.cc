@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <ATen/core/grad_mode.h>
+
 #include "absl/strings/match.h"
 
 namespace speechllm::tools {

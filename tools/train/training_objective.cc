@@ -4,6 +4,8 @@
 #include <limits>
 #include <memory>
 
+#include <ATen/core/grad_mode.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/model/audio_lengths.h"
