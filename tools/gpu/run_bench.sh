@@ -28,6 +28,7 @@ stage "unpack Debian packages"
 mkdir -p "$prefix"
 for deb in "$root"/.gpu/debs/*.deb; do dpkg -x "$deb" "$prefix"; done
 export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}  # H100/H200; torch's CMake adds it to nvcc
 torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 
 stage "configure + build (engine only, CUDA libtorch)"
