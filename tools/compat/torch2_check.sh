@@ -34,7 +34,12 @@ if ! docker image inspect "$image" > /dev/null 2>&1; then
       ninja-build ccache pkg-config libabsl-dev libtorch-dev libopenblas0-pthread libgtest-dev \
       libgmock-dev libbenchmark-dev nlohmann-json3-dev libopus-dev libopusfile-dev libsoxr-dev \
       libogg-dev libpcre2-dev libicu-dev python3 ca-certificates
-    mkdir -p /opt/debs && cd /opt/debs && apt-get download libtorch-cuda-dev libtorch-cuda-2.6
+    # The CUDA 12 runtime libraries libtorch_cuda loads (all but cuDNN, see below). Its gloo and
+    # tensorpipe builds conflict with the CPU libtorch'"'"'s packages: they are unpacked beside it.
+    apt-get install -y -q --no-install-recommends libcudart12 libcublas12 libcublaslt12 libcufft11 \
+      libcurand10 libcusparse12 libcusolver11 libnvrtc12 libnccl2 libnvtoolsext1
+    mkdir -p /opt/debs && cd /opt/debs &&
+      apt-get download libtorch-cuda-dev libtorch-cuda-2.6 libgloo-cuda-0 libtensorpipe-cuda-0
     mkdir -p /opt/torch-cuda && for deb in /opt/debs/*.deb; do dpkg -x "$deb" /opt/torch-cuda; done
     rm -rf /opt/debs /var/lib/apt/lists/*' > "$work/image.log" 2>&1
   docker commit speechllm-trixie-setup "$image" > /dev/null
@@ -59,7 +64,7 @@ docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_moun
     status=1
   grep -E "tests passed|\(Failed\)|Not Run" /build/ctest-cpu.log
   [[ -x /usr/local/cuda/bin/nvcc ]] || { echo "no CUDA toolkit: the CUDA libtorch build is skipped"; exit $status; }
-  echo "== CUDA libtorch 2.6: the GPU run targets, compiled and linked (not run: no device)"
+  echo "== CUDA libtorch 2.6: the GPU run targets, compiled, linked and run without a device"
   # Debian'"'"'s torch 2.6 CMake config names libnvToolsExt, which CUDA 13 no longer ships.
   echo "if(NOT TARGET CUDA::nvToolsExt)
     add_library(CUDA::nvToolsExt INTERFACE IMPORTED)
@@ -71,9 +76,29 @@ docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_moun
     -DCMAKE_PROJECT_INCLUDE=/build/nvtx_shim.cmake -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined \
     -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST > /build/configure-cuda.log 2>&1 &&
     cmake --build /build/cuda -j "$(nproc)" --target paged_attention_gpu_test fused_layers_gpu_test \
-      decode_graphs_test golden_parity_test engine_streaming_test speechllm-bench \
+      decode_graphs_test golden_parity_test model_load_test engine_streaming_test speechllm-bench \
       speechllm-model-timing > /build/build-cuda.log 2>&1 ||
     { grep -E "error|FAILED|undefined" /build/build-cuda.log /build/configure-cuda.log | head -20; status=1; }
+  # The binaries run on the CUDA libtorch without a device (GPU tests skip, CPU tests run), as the
+  # GPU run'"'"'s last stage does. cuDNN is a downloader package here: a stand-in library that defines
+  # each cudnn symbol libtorch_cuda binds (it is linked with BIND_NOW) as abort() lets it load.
+  lib=/opt/torch-cuda/usr/lib/x86_64-linux-gnu
+  mkdir -p /build/cudnn-stand-in
+  { echo "#include <stdlib.h>"
+    nm -D --undefined-only "$lib/libtorch_cuda.so" | awk "{print \$2}" | sed "s/@.*//" | grep "^cudnn" |
+      sort -u | sed "s/.*/void &(void) { abort(); }/"; } > /build/cudnn-stand-in/cudnn.c
+  gcc -shared -fPIC -Wl,-soname,libcudnn.so.9 -o /build/cudnn-stand-in/libcudnn.so.9 \
+    /build/cudnn-stand-in/cudnn.c
+  for t in tests/model/golden_parity_test tests/model/model_load_test tests/model/engine_streaming_test \
+           tests/model/decode_graphs_test tests/model/paged_attention_gpu_test tests/model/fused_layers_gpu_test; do
+    [[ -x /build/cuda/$t ]] || continue
+    (cd /build/cuda && LD_LIBRARY_PATH=/build/cudnn-stand-in:$lib:/opt/torch-cuda/usr/lib \
+      SPEECHLLM_GOLDEN_DIR=/src/tests/data/qwen2-audio-tiny-golden timeout 300 "$t" \
+      > "/build/cuda-$(basename "$t").log" 2>&1)
+    code=$?
+    echo "$t on the CUDA libtorch, no device: exit $code, $(grep -c "^\[       OK" "/build/cuda-$(basename "$t").log") passed"
+    (( code == 0 )) || status=1
+  done
   grep -q "SPEECHLLM_HAVE_CUDA_GRAPHS" /src/engine/model/decode_graphs.cc &&
     nm -C /build/cuda/engine/model/CMakeFiles/speechllm_model_torch.dir/decode_graphs.cc.o |
     grep -q "CUDAGraph::replay" && echo "decode graphs: compiled in (CUDAGraph::replay referenced)" ||
