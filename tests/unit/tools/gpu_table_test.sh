@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The prepared GPU run's table (tools/gpu/table.py) on made-up stage outputs: every target gets the
+# verdict its figure earns, the card picks the batch-1 limit, a fallback is named, and a figure the
+# run lacks reads "not measured". Also parses run_bench.sh. The GPU run is rare: its table must not
+# break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
+set -euo pipefail
+src=$1
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+bash -n "$src/tools/gpu/run_bench.sh"
+
+fail=0
+expect() {  # expect TABLE LINE: the exact table line must be present
+  if ! grep -qxF -- "$2" <<< "$1"; then
+    echo "missing line: $2"
+    fail=1
+  fi
+}
+card() { printf 'name, memory.total [MiB], driver_version\n%s, 143771 MiB, 580\n16\n2.11 5.17\n' "$1" \
+  > "$out/environment.txt"; }
+
+card "NVIDIA H200"
+# As the benchmarks print it: log lines, then one line of JSON (table.py reads the last line).
+{ echo "speechllm-model-timing: warming up"
+  echo -n '{"decode_b1_ms_per_step": 13.1, "decode_b1_graph_ms_per_step": 4.2, '
+  echo -n '"decode_b16_tokens_per_s": 900, "decode_b64_graph_tokens_per_s": 5000, '
+  echo '"decode_bound_ms": 3.5, "decode_weight_bytes": 15200000000, "copy_bandwidth_GBps": 4300}'
+} > "$out/ours_timing.json"
+echo '{"decode_b1_ms_per_step": 21.6}' > "$out/hf_peer.json"
+echo '{"streams": 150, "partial_latency_ms_p95": 2800}' > "$out/ours_streams_150.json"
+echo '{"streams": 1, "first_partial_latency_ms_p95": 41, "final_latency_ms_p95": 120}' \
+  > "$out/ours_streams_1.json"
+echo "FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0" > "$out/stages.log"
+table=$(python3 "$src/tools/gpu/table.py" "$out")
+expect "$table" "| decode ms/step, batch 1 (1k context) | 13.10 | 21.60 | 1.65x |"
+expect "$table" "| decode batch 1 <= 4.5 ms (NVIDIA H200) | 4.20 | met |"
+expect "$table" "| decode batch 1 <= 1.3x weight bytes / copy bandwidth | 1.20 | met |"
+expect "$table" "| decode batch 16 >= 3,000 tokens/s | 900.00 | missed |"
+expect "$table" "| decode batch 64 >= 4,500 tokens/s (1k contexts) | 5000.00 | met |"
+expect "$table" "| prefill of a 10 s clip <= 12 ms | n/a | not measured |"
+expect "$table" "| 150 real-time streams: partial p95 <= 300 ms | 2800.00 | missed |"
+expect "$table" "| 1 stream: first partial p95 <= 50 ms | 41.00 | met |"
+expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio | 120.00 | missed |"
+expect "$table" "- FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0"
+
+card "NVIDIA H100 80GB HBM3"
+rm "$out/stages.log"
+table=$(python3 "$src/tools/gpu/table.py" "$out")
+expect "$table" "| decode batch 1 <= 6.0 ms (NVIDIA H100 80GB HBM3) | 4.20 | met |"
+if grep -q FALLBACK <<< "$table"; then echo "a fallback was named that the run did not take"; fail=1; fi
+
+if (( fail )); then
+  echo "--- table.py printed:"
+  echo "$table"
+  exit 1
+fi
+echo "gpu_table_test: every target line as expected"
