@@ -8,7 +8,9 @@
 namespace speechllm::engine {
 
 struct Engine::InboxMessage {
-  enum class Kind { kAdd, kStart, kChunk, kEnd, kRelease } kind;
+  enum class Kind { kAdd, kStart, kChunk, kEnd, kRelease };
+  InboxMessage(Kind message_kind, SequenceId sequence_id) : kind(message_kind), id(sequence_id) {}
+  Kind kind;
   SequenceId id = kInvalidSequenceId;
   SequenceConfig config;
   SegmentStart start;

@@ -22,6 +22,7 @@ struct StepRecord {
   int64_t prefill_tokens = 0;  // tokens of multi-token items: prompt, audio, forced prefix
   int64_t encoder_items = 0;   // encoder calls (chunks and full re-encodes)
   int64_t encoder_tokens = 0;  // audio embeddings the encoder produced (25 per second of audio)
+  bool decode_graph = false;   // the decoder pass replayed a CUDA graph (StepResult::decode_graph)
 };
 
 class StepObserver {
@@ -38,6 +39,7 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
   StepRecord record;
   record.duration = duration;
   record.ok = result.ok();
+  record.decode_graph = result.ok() && result->decode_graph;
   record.sequences = static_cast<int64_t>(plan.prefills.size());
   for (const PrefillItem& item : plan.prefills) {
     const auto tokens = static_cast<int64_t>(item.token_ids.size());

@@ -56,6 +56,7 @@ struct StepResult {
   absl::Duration encoder_time, decoder_time;  // where the step's time went
   std::vector<int64_t> audio_tokens;  // per encode item: embeddings now held for the segment
   std::vector<std::vector<TokenChoice>> choices;  // per prefill item
+  bool decode_graph = false;                      // the decoder pass replayed a captured CUDA graph
 };
 
 }  // namespace speechllm::engine

@@ -230,6 +230,7 @@ bool TorchModelRunner::Impl::DecodeWithGraph(const StepPlan& plan, StepResult* r
   const std::vector<GreedyChoice> choices = GreedySample(graphs->Run(token_ids, sequences));
   for (const GreedyChoice& choice : choices)
     result->choices.push_back({TokenChoice{choice.token_id, choice.margin}});
+  result->decode_graph = true;
   return true;
 }
 

@@ -4,6 +4,7 @@
 // so do Hugging Face's projector outputs given as precomputed embeddings.
 #include <c10/core/InferenceMode.h>
 
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "engine/engine.h"
 #include "engine/io/wav_reader.h"
 #include "engine/model/audio_lengths.h"
+#include "engine/model/decode_graphs.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/safetensors.h"
 #include "engine/torch_model_runner.h"
@@ -326,6 +328,11 @@ TEST_F(EngineModelTest, GpuStreamsKeepExactFinals) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device (or a CPU libtorch)";
   std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/256, std::nullopt, "cuda");
   ASSERT_NE(engine, nullptr);
+  struct GraphStepCounter : StepObserver {  // OnStep runs on the engine loop thread
+    void OnStep(const StepRecord& step) override { ++steps, graph_steps += step.decode_graph; }
+    std::atomic<int64_t> steps{0}, graph_steps{0};
+  } counter;
+  engine->SetStepObserver(&counter);
   for (FinalMode mode : {FinalMode::kExact, FinalMode::kFast}) {
     const auto outputs = StreamClips(engine.get(), model_->log_mel(), 10, mode, /*num_streams=*/8);
     ASSERT_EQ(outputs.size(), 8u);
@@ -347,6 +354,13 @@ TEST_F(EngineModelTest, GpuStreamsKeepExactFinals) {
   }
   WaitForFreeKvBlocks(*engine);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+  engine->Stop();
+  engine->SetStepObserver(nullptr);
+  std::printf("CUDA: %lld of %lld steps replayed a decode graph\n",
+              static_cast<long long>(counter.graph_steps.load()),
+              static_cast<long long>(counter.steps.load()));
+  // Eight streams decoding 24 tokens each give decode-only steps: with graphs built, some replay.
+  if (DecodeGraphs::Supported(at::Device(at::kCUDA, 0))) EXPECT_GT(counter.graph_steps.load(), 0);
 }
 
 // The batched encoder passes that CUDA runs by default (one im2col conv stem and one padded

@@ -1,5 +1,6 @@
 // StepRecorder: the benchmark's StepObserver. Keeps every engine step (start offset, duration,
-// batch, tokens) so speechllm-bench can report step-time percentiles and write a per-step CSV
+// batch, tokens, whether it replayed a decode graph) so speechllm-bench can report step-time
+// percentiles and write a per-step CSV
 // (--step_log). OnStep runs on the engine loop thread; the main thread reads after the run.
 #ifndef SPEECHLLM_TOOLS_BENCH_STEP_RECORDER_H_
 #define SPEECHLLM_TOOLS_BENCH_STEP_RECORDER_H_
@@ -38,10 +39,12 @@ class StepRecorder : public engine::StepObserver {
     LatencyRecorder durations;
     const engine::StepRecord* slowest = nullptr;
     double tokens = 0, prefill = 0;
+    int64_t graph_steps = 0;
     for (const Entry& e : steps_) {
       durations.Add(e.step.duration);
       tokens += static_cast<double>(e.step.decoder_tokens);
       prefill += static_cast<double>(e.step.prefill_tokens);
+      graph_steps += e.step.decode_graph ? 1 : 0;
       if (slowest == nullptr || e.step.duration > slowest->duration) slowest = &e.step;
     }
     const double n = steps_.empty() ? 1.0 : static_cast<double>(steps_.size());
@@ -50,6 +53,8 @@ class StepRecorder : public engine::StepObserver {
     json.Add("step_ms_max", durations.PercentileMs(1.0));
     json.Add("step_decoder_tokens_mean", tokens / n);
     json.Add("step_prefill_tokens_mean", prefill / n);
+    json.Add("decode_graph_steps", graph_steps);  // of steps_recorded
+    json.Add("steps_recorded", static_cast<int64_t>(steps_.size()));
     if (slowest != nullptr) {
       json.Add("slowest_step_sequences", slowest->sequences);
       json.Add("slowest_step_decoder_tokens", slowest->decoder_tokens);
@@ -62,13 +67,14 @@ class StepRecorder : public engine::StepObserver {
     absl::MutexLock lock(&mutex_);
     std::ofstream out(path);
     out << "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,"
-           "encoder_tokens,ok\n";
+           "encoder_tokens,ok,graph\n";
     for (const Entry& e : steps_) {
       const absl::Time start = e.end - e.step.duration;
       out << absl::ToDoubleMilliseconds(start - origin_) << ','
           << absl::ToDoubleMilliseconds(e.step.duration) << ',' << e.step.sequences << ','
           << e.step.decoder_tokens << ',' << e.step.prefill_tokens << ',' << e.step.encoder_items
-          << ',' << e.step.encoder_tokens << ',' << (e.step.ok ? 1 : 0) << '\n';
+          << ',' << e.step.encoder_tokens << ',' << (e.step.ok ? 1 : 0) << ','
+          << (e.step.decode_graph ? 1 : 0) << '\n';
     }
     return static_cast<bool>(out);
   }

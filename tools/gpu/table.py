@@ -104,7 +104,8 @@ def main():
         print(f"| concurrent real-time streams (1 s chunks), p95 ms | {run.get('streams')} streams: partial "
               f"{fmt(run.get('partial_latency_ms_p95'), 0)}, first partial "
               f"{fmt(run.get('first_partial_latency_ms_p95'), 0)}, final {fmt(run.get('final_latency_ms_p95'), 0)}"
-              f"; RTF max {fmt(run.get('real_time_factor_max'), 3)} | n/a | |")
+              f"; RTF max {fmt(run.get('real_time_factor_max'), 3)}; decode-graph steps "
+              f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')} | n/a | |")
     ours_peak = None
     try:
         with open(os.path.join(out, "gpu_memory_mib.log")) as f:

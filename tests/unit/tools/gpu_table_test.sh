@@ -27,7 +27,8 @@ card "NVIDIA H200"
   echo '"decode_bound_ms": 3.5, "decode_weight_bytes": 15200000000, "copy_bandwidth_GBps": 4300}'
 } > "$out/ours_timing.json"
 echo '{"decode_b1_ms_per_step": 21.6}' > "$out/hf_peer.json"
-echo '{"streams": 150, "partial_latency_ms_p95": 2800}' > "$out/ours_streams_150.json"
+echo '{"streams": 150, "partial_latency_ms_p95": 2800, "decode_graph_steps": 30, "steps_recorded": 40}' \
+  > "$out/ours_streams_150.json"
 echo '{"streams": 1, "first_partial_latency_ms_p95": 41, "final_latency_ms_p95": 120}' \
   > "$out/ours_streams_1.json"
 echo "FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0" > "$out/stages.log"
@@ -41,6 +42,8 @@ expect "$table" "| prefill of a 10 s clip <= 12 ms | n/a | not measured |"
 expect "$table" "| 150 real-time streams: partial p95 <= 300 ms | 2800.00 | missed |"
 expect "$table" "| 1 stream: first partial p95 <= 50 ms | 41.00 | met |"
 expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio | 120.00 | missed |"
+grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40" \
+  <<< "$table" || { echo "missing: the 150-stream row with its decode-graph steps"; fail=1; }
 expect "$table" "- FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0"
 
 card "NVIDIA H100 80GB HBM3"
