@@ -360,7 +360,9 @@ TEST_F(EngineModelTest, GpuStreamsKeepExactFinals) {
               static_cast<long long>(counter.graph_steps.load()),
               static_cast<long long>(counter.steps.load()));
   // Eight streams decoding 24 tokens each give decode-only steps: with graphs built, some replay.
-  if (DecodeGraphs::Supported(at::Device(at::kCUDA, 0))) EXPECT_GT(counter.graph_steps.load(), 0);
+  if (DecodeGraphs::Supported(at::Device(at::kCUDA, 0))) {
+    EXPECT_GT(counter.graph_steps.load(), 0);
+  }
 }
 
 // The batched encoder passes that CUDA runs by default (one im2col conv stem and one padded
