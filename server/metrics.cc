@@ -174,6 +174,9 @@ Metrics::Metrics(const std::string& version)
                                   {1, 4, 16, 64, 256, 1024, 4096})),
       step_failures_(PlainCounter(*registry_, "speechllm_engine_step_failures_total",
                                   "Engine steps that failed (their sequences failed).")),
+      decode_graph_steps_(PlainCounter(*registry_, "speechllm_engine_decode_graph_steps_total",
+                                       "Engine steps whose decoder pass replayed a CUDA graph "
+                                       "(decode-only steps on a GPU).")),
       encoder_tokens_(PlainCounter(*registry_, "speechllm_encoder_tokens_total",
                                    "Audio embeddings computed by the encoder (25 per second; "
                                    "exact finals re-encode).")),
@@ -219,6 +222,7 @@ void Metrics::OnStep(const engine::StepRecord& step) {
   step_sequences_.Observe(static_cast<double>(step.sequences));
   step_tokens_.Observe(static_cast<double>(step.decoder_tokens));
   if (!step.ok) step_failures_.Increment();
+  if (step.decode_graph) decode_graph_steps_.Increment();
   encoder_tokens_.Increment(static_cast<double>(step.encoder_tokens));
   prefill_tokens_.Increment(static_cast<double>(step.prefill_tokens));
 }

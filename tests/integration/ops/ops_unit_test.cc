@@ -109,6 +109,11 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   step.prefill_tokens = 8;
   step.encoder_tokens = 25;
   metrics.OnStep(step);
+  engine::StepRecord graph_step;  // a decode-only step replayed as a CUDA graph
+  graph_step.duration = absl::Milliseconds(3);
+  graph_step.sequences = graph_step.decoder_tokens = 1;
+  graph_step.decode_graph = true;
+  metrics.OnStep(graph_step);
   auto samples = ParseMetrics(metrics.Scrape());
   ASSERT_TRUE(samples.ok()) << samples.status();
   EXPECT_EQ(Value(*samples, R"(speechllm_build_info{version="1.2.3"})"), 1);
@@ -117,9 +122,10 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   EXPECT_EQ(Value(*samples, "speechllm_tokens_generated_total"), 42);
   EXPECT_EQ(Value(*samples, "speechllm_encoder_tokens_total"), 25);
   EXPECT_EQ(Value(*samples, "speechllm_prefill_tokens_total"), 8);
-  EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_sequences_bucket{le="2"})"), 1);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_decode_graph_steps_total"), 1);
+  EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_sequences_bucket{le="2"})"), 2);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.0025"})"), 0);
-  EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.005"})"), 1);
+  EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.005"})"), 2);
   for (const auto& [series, value] : *samples) {
     EXPECT_EQ(series.rfind("speechllm_", 0), 0u) << series;
   }
