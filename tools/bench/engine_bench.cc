@@ -262,13 +262,14 @@ int Run() {
       const absl::Time received = absl::Now();
       s.compute += output.compute_time;
       s.waiting = false;
+      const absl::Duration latency = received - output.input_time;
       if (!output.is_final) {
-        partial_latency.Add(received - output.input_time);
-        if (s.first_partial_pending) first_partial_latency.Add(received - output.input_time);
+        partial_latency.Add(latency);
+        if (s.first_partial_pending) first_partial_latency.Add(latency);
         s.first_partial_pending = false;
         continue;
       }
-      final_latency.Add(received - output.input_time);
+      final_latency.Add(latency);
       s.audio_done_seconds += s.clip->seconds;
       audio_total += s.clip->seconds;
       if (++s.segment < repeat) {

@@ -1,7 +1,7 @@
 // StepRecorder: the benchmark's StepObserver. Keeps every engine step (start offset, duration,
 // batch, tokens, whether it replayed a decode graph) so speechllm-bench can report step-time
-// percentiles and write a per-step CSV
-// (--step_log). OnStep runs on the engine loop thread; the main thread reads after the run.
+// percentiles and write a per-step CSV (--step_log). OnStep runs on the engine loop thread; the
+// main thread reads after the run.
 #ifndef SPEECHLLM_TOOLS_BENCH_STEP_RECORDER_H_
 #define SPEECHLLM_TOOLS_BENCH_STEP_RECORDER_H_
 

@@ -62,7 +62,7 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
     if (( code != 0 )); then
       case $t in
         decode_graphs_test) export SPEECHLLM_CUDA_GRAPHS=0 ;;
-        *) export SPEECHLLM_USE_CUDA_KERNELS=0 ;;
+        *) export SPEECHLLM_USE_CUDA_KERNELS=0 SPEECHLLM_CUDA_GRAPHS=0 ;;  # graphs need the kernels
       esac
       echo "FALLBACK: $t failed; timings below run with SPEECHLLM_CUDA_GRAPHS=${SPEECHLLM_CUDA_GRAPHS:-1}" \
         "SPEECHLLM_USE_CUDA_KERNELS=${SPEECHLLM_USE_CUDA_KERNELS:-1}" | tee -a "$out/stages.log"

@@ -115,7 +115,7 @@ def main():
     print(f"| peak GPU memory, GiB (ours: whole card while our stages ran) | {fmt(ours_peak)} | "
           f"{fmt(hf.get('peak_memory_GiB'))} | |")
     bound = ours.get("decode_bound_ms")
-    best_b1 = ours.get("decode_b1_graph_ms_per_step") or ours.get("decode_b1_ms_per_step")
+    best_b1 = best_graph_or_eager(ours, 1, "ms_per_step")
     if bound:
         print(f"| decode batch 1 bound: {ours.get('decode_weight_bytes', 0) / 1e9:.2f} GB of weights / "
               f"{fmt(ours.get('copy_bandwidth_GBps'), 0)} GB/s copy bandwidth, ms | {fmt(bound)} | | "
