@@ -47,8 +47,8 @@ struct TorchModelRunner::Impl {
   std::unique_ptr<Qwen2AudioModel> model;
   std::unique_ptr<KvPool> kv;
   int64_t block_size = 16;
-  int64_t num_usable_blocks = 0;
-  bool batched_encoder = false;          // the pool's blocks less the decode graphs' scratch block
+  int64_t num_usable_blocks = 0;  // the pool's blocks less the decode graphs' scratch block
+  bool batched_encoder = false;   // encoder passes (conv stems included) batched across items
   std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
   std::string graphs_summary = "CUDA graphs: off";
   // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.
@@ -137,9 +137,9 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   auto precomputed = [](const EncodeItem& item) {
     return item.kind == EncodeItem::Kind::kFull && item.segment->num_audio_embeddings > 0;
   };
-  // On CUDA the conv stems of all items run as one batched im2col pass (AudioEncoder::ConvStems):
-  // two GEMMs instead of two convolutions per item, and no per-shape convolution plans.
-  const bool batched_stems = batched_encoder;
+  // With batched passes (CUDA) the conv stems of all items run as one im2col pass
+  // (AudioEncoder::ConvStems): two GEMMs instead of two convolutions per item, and no per-shape
+  // convolution plans.
   std::vector<ConvStemInput> stems;
   std::vector<int64_t> stem_rows;  // positions each item keeps
   std::vector<EncoderWork> work;
@@ -156,7 +156,7 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
       stem = {ConvStemInput::Kind::kSegment, end.features.data(),
               static_cast<int64_t>(end.features.size()) / mels};
       stem_rows.push_back(ConvOutputLength(end.num_valid_frames));
-      if (!batched_stems) {
+      if (!batched_encoder) {
         w.conv = model->encoder()
                      .ConvStemOf(MelTensor(end.features, mels, model->device()))
                      .narrow(0, 0, stem_rows.back());
@@ -167,7 +167,7 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
                                         : ConvStemInput::Kind::kLaterBlock,
               chunk.frames.data(), static_cast<int64_t>(chunk.frames.size()) / mels};
       stem_rows.push_back(chunk.end_position - chunk.first_position);
-      if (!batched_stems) {
+      if (!batched_encoder) {
         w.conv = model->encoder().ConvBlock(MelTensor(chunk.frames, mels, model->device()),
                                             chunk.first_position, chunk.end_position);
       }
@@ -177,7 +177,7 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
     stems.push_back(stem);
     work.push_back(std::move(w));
   }
-  if (batched_stems && !work.empty()) {
+  if (batched_encoder && !work.empty()) {
     const std::vector<at::Tensor> conv = model->encoder().ConvStems(stems, model->device());
     for (size_t i = 0; i < work.size(); ++i) {
       TORCH_CHECK(conv[i].size(0) >= stem_rows[i], "conv stem of ", conv[i].size(0), " positions, ",

@@ -42,12 +42,14 @@ std::vector<at::Tensor> AudioEncoder::ConvStems(const std::vector<ConvStemInput>
   // indices of every conv1 and conv2 window.
   int64_t input_rows = 0, conv1_rows = 0;
   std::vector<Padding> paddings;
+  std::vector<int64_t> conv1_rows_of;  // per item
   for (const ConvStemInput& input : inputs) {
     const Padding p = PaddingOf(input.kind);
     const int64_t rows1 = p.left1 + input.num_frames + p.right1 - (kTaps - 1);
     TORCH_CHECK(input.frames != nullptr && rows1 >= 1 && p.left2 + rows1 + p.right2 >= kTaps,
                 "conv stems: ", input.num_frames, " frames are too few");
     paddings.push_back(p);
+    conv1_rows_of.push_back(rows1);
     input_rows += p.left1 + input.num_frames + p.right1;
     conv1_rows += rows1;
   }
@@ -60,8 +62,8 @@ std::vector<at::Tensor> AudioEncoder::ConvStems(const std::vector<ConvStemInput>
     const Padding& p = paddings[i];
     std::memcpy(host.data_ptr<float>() + (input_base + p.left1) * mels, input.frames,
                 input.num_frames * mels * sizeof(float));
-    const int64_t rows_in = p.left1 + input.num_frames + p.right1;
-    const int64_t rows1 = rows_in - (kTaps - 1);
+    const int64_t rows1 = conv1_rows_of[i];
+    const int64_t rows_in = rows1 + (kTaps - 1);
     for (int64_t t = 0; t < rows1; ++t) {
       for (int64_t k = 0; k < kTaps; ++k) windows1.push_back(input_base + t + k);
     }
