@@ -33,6 +33,7 @@ std::vector<int64_t> FakeModelRunner::Greedy(int64_t num_audio, int64_t suffix_s
 }
 
 absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
+  if (options_.hold_steps_until != nullptr) options_.hold_steps_until->WaitForNotification();
   if (options_.step_delay > absl::ZeroDuration()) absl::SleepFor(options_.step_delay);
   if (steps_++ == options_.fail_at_step) return absl::InternalError("fake device failure");
   step_batch_sizes_.push_back(static_cast<int64_t>(plan.prefills.size()));

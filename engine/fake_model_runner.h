@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "engine/model_runner.h"
 
@@ -24,6 +25,9 @@ class FakeModelRunner : public ModelRunner {
     int64_t block_size = 16;
     absl::Duration step_delay = absl::ZeroDuration();  // simulated compute per step
     int64_t fail_at_step = -1;                         // Execute fails at this step (0-based)
+    // When set, every step first waits for this notification: tests queue work while the engine
+    // is held, so what the scheduler sees at once does not depend on thread timing.
+    absl::Notification* hold_steps_until = nullptr;
   };
 
   explicit FakeModelRunner(const Options& options);

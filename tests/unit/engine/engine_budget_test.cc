@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "engine/engine.h"
 #include "engine/fake_model_runner.h"
 #include "gtest/gtest.h"
@@ -21,8 +22,9 @@ constexpr int64_t kValidFrames = 337;  // 169 conv positions, 84 audio tokens
 class EncoderBudgetTest : public EngineTest {
  protected:
   std::vector<int64_t> RunFinals(EngineConfig config) {
+    absl::Notification queued;  // steps wait until every end is queued
     FakeModelRunner::Options options;
-    options.step_delay = absl::Milliseconds(50);  // every end is queued before the first is planned
+    options.hold_steps_until = &queued;
     MakeEngine(options, config);
     std::vector<SequenceId> ids;
     for (int i = 0; i < kSequences; ++i) {
@@ -30,6 +32,7 @@ class EncoderBudgetTest : public EngineTest {
       EXPECT_TRUE(engine_->StartSegment(ids.back(), {0, kPrefix, kSuffix}).ok());
     }
     for (SequenceId id : ids) EXPECT_TRUE(engine_->EndSegment(id, End(0, kValidFrames, 0)).ok());
+    queued.Notify();
     int finals = 0;
     for (const SequenceOutput& output : Collect(kSequences)) {
       if (!output.is_final) continue;

@@ -6,6 +6,7 @@
 
 #include <map>
 
+#include "absl/synchronization/notification.h"
 #include "engine/fake_model_runner.h"
 #include "engine/model/audio_lengths.h"
 #include "gmock/gmock.h"
@@ -180,15 +181,17 @@ TEST_F(EngineTest, RunnerFailureFailsTheSequenceOnly) {
 }
 
 TEST_F(EngineTest, ManySequencesAreBatchedIntoOneStep) {
+  absl::Notification queued;  // steps wait until all eight segments are queued
   FakeModelRunner::Options options;
-  options.step_delay = absl::Milliseconds(2);
+  options.hold_steps_until = &queued;
   MakeEngine(options);
   std::vector<SequenceId> ids;
   for (int i = 0; i < 8; ++i) {
     ids.push_back(Add());
-    ASSERT_TRUE(engine_->StartSegment(ids.back(), {0, kPrefix, kSuffix}).ok());
-    ASSERT_TRUE(engine_->EndSegment(ids.back(), End(0, 100 + 40 * i, 0)).ok());
+    EXPECT_TRUE(engine_->StartSegment(ids.back(), {0, kPrefix, kSuffix}).ok());
+    EXPECT_TRUE(engine_->EndSegment(ids.back(), End(0, 100 + 40 * i, 0)).ok());
   }
+  queued.Notify();
   const auto outputs = Collect(8);
   std::map<SequenceId, std::vector<int64_t>> finals;
   for (const auto& o : outputs) finals[o.id] = o.token_ids;
@@ -307,20 +310,22 @@ TEST_F(EngineTest, SequencesShareTheWholeBlocksOfACommonPrefix) {
 }
 
 TEST_F(EngineTest, DecodeTokensAndTheMostOverdueWorkGoFirst) {
+  absl::Notification queued;  // steps wait until both ends are queued
   FakeModelRunner::Options options;
-  options.step_delay = absl::Milliseconds(1);
+  options.hold_steps_until = &queued;
   EngineConfig config;
   config.max_step_tokens = 1;  // one item per step: the order is visible
   MakeEngine(options, config);
   const SequenceId a = Add(), b = Add();
-  ASSERT_TRUE(engine_->StartSegment(a, {0, kPrefix, kSuffix}).ok());
-  ASSERT_TRUE(engine_->StartSegment(b, {0, kPrefix, kSuffix}).ok());
+  EXPECT_TRUE(engine_->StartSegment(a, {0, kPrefix, kSuffix}).ok());
+  EXPECT_TRUE(engine_->StartSegment(b, {0, kPrefix, kSuffix}).ok());
   auto late = End(0, 100, 0);
   late->endpoint_time = absl::Now();
   auto early = End(0, 100, 0);
   early->endpoint_time = late->endpoint_time - absl::Seconds(1);
-  ASSERT_TRUE(engine_->EndSegment(a, std::move(late)).ok());
-  ASSERT_TRUE(engine_->EndSegment(b, std::move(early)).ok());
+  EXPECT_TRUE(engine_->EndSegment(a, std::move(late)).ok());
+  EXPECT_TRUE(engine_->EndSegment(b, std::move(early)).ok());
+  queued.Notify();
   const auto outputs = Collect(2);
   ASSERT_EQ(outputs.size(), 2u);
   EXPECT_EQ(outputs[0].id, b) << "the segment that ended earlier is finalized first";
