@@ -9,12 +9,15 @@ namespace speechllm::engine {
 EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_rows,
                                              const std::vector<int64_t>& group_of_item,
                                              const std::vector<int64_t>& cached_rows_of_group,
+                                             const std::vector<bool>& keep_keys_of_group,
                                              at::Device device)
-    : new_rows_(new_rows), cached_rows_(cached_rows_of_group) {
+    : new_rows_(new_rows), cached_rows_(cached_rows_of_group), keep_(keep_keys_of_group) {
   const int64_t items = static_cast<int64_t>(new_rows.size());
   const int64_t groups = static_cast<int64_t>(cached_rows_of_group.size());
   TORCH_CHECK(items > 0 && static_cast<int64_t>(group_of_item.size()) == items,
               "encoder batch attention: ", items, " items with ", group_of_item.size(), " groups");
+  TORCH_CHECK(static_cast<int64_t>(keep_.size()) == groups,
+              "encoder batch attention: ", keep_.size(), " keep flags for ", groups, " groups");
   items_of_group_.resize(groups);
   int64_t new_total = 0;
   for (int64_t i = 0; i < items; ++i) {
@@ -26,12 +29,20 @@ EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_row
     items_of_group_[g].push_back(i);
     max_new_rows_ = std::max(max_new_rows_, new_rows[i]);
   }
-  // The stacked layout: per group its cached rows, then its items' new rows in pass order. Item i
-  // sees its group's rows up to and including its own.
+  // The stacked layout: per group its cached rows, then its items' new rows in pass order; the
+  // kept groups first, so that their rows are one prefix. Item i sees its group's rows up to and
+  // including its own.
+  for (bool kept : {true, false}) {
+    for (int64_t g = 0; g < groups; ++g) {
+      if (keep_[g] == kept) stacking_.push_back(g);
+    }
+  }
   std::vector<int64_t> key_begin(items), key_count(items);
+  group_offsets_.assign(groups, 0);
+  group_rows_.assign(groups, 0);
   int64_t stacked = 0;
-  for (int64_t g = 0; g < groups; ++g) {
-    group_offsets_.push_back(stacked);
+  for (int64_t g : stacking_) {
+    group_offsets_[g] = stacked;
     int64_t rows = cached_rows_[g];
     for (int64_t i : items_of_group_[g]) {
       rows += new_rows[i];
@@ -39,9 +50,11 @@ EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_row
       key_count[i] = rows;
       max_keys_ = std::max(max_keys_, rows);
     }
-    group_rows_.push_back(rows);
+    group_rows_[g] = rows;
     stacked += rows;
+    if (keep_[g]) kept_rows_ = stacked;
   }
+  copy_kept_rows_ = kept_rows_ > 0 && kept_rows_ < stacked;
   // Padding points at row 0: padded queries are discarded, padded keys masked out.
   std::vector<int64_t> query_index(items * max_new_rows_, 0), key_index(items * max_keys_, 0);
   std::vector<int64_t> output_index;
@@ -71,7 +84,7 @@ EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_row
 at::Tensor EncoderBatchAttention::Stack(const at::Tensor& fresh,
                                         const std::vector<at::Tensor>& cached) const {
   std::vector<at::Tensor> parts;
-  for (size_t g = 0; g < cached_rows_.size(); ++g) {
+  for (int64_t g : stacking_) {
     if (cached_rows_[g] > 0) {
       TORCH_CHECK(cached[g].defined() && cached[g].size(0) == cached_rows_[g],
                   "encoder batch attention: group ", g, " cache does not hold ", cached_rows_[g],
@@ -106,11 +119,21 @@ at::Tensor EncoderBatchAttention::Forward(const at::Tensor& q, const at::Tensor&
           .transpose(1, 2)
           .reshape({items * max_new_rows_, d_model});
   if (keys_out != nullptr) {
+    // The caches keep views of the kept rows. When the stack also holds a full segment's rows,
+    // the kept prefix is copied once (one copy per layer, whatever the number of items), so that
+    // the caches do not pin those rows until every sequence of the pass has moved on.
+    auto kept = [&](const at::Tensor& all) {
+      return copy_kept_rows_ ? all.narrow(0, 0, kept_rows_).clone() : all;
+    };
+    const at::Tensor kept_keys = kept(all_keys), kept_values = kept(all_values);
     keys_out->clear();
     values_out->clear();
     for (size_t g = 0; g < cached_rows_.size(); ++g) {
-      keys_out->push_back(all_keys.narrow(0, group_offsets_[g], group_rows_[g]));
-      values_out->push_back(all_values.narrow(0, group_offsets_[g], group_rows_[g]));
+      const bool keep = keep_[g];
+      keys_out->push_back(keep ? kept_keys.narrow(0, group_offsets_[g], group_rows_[g])
+                               : at::Tensor());
+      values_out->push_back(keep ? kept_values.narrow(0, group_offsets_[g], group_rows_[g])
+                                 : at::Tensor());
     }
   }
   return context.index_select(0, output_index_);

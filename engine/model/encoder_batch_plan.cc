@@ -7,6 +7,7 @@ namespace speechllm::engine {
 EncoderBatchPlan::EncoderBatchPlan(const std::vector<EncoderWork>& work, at::Device device) {
   std::map<EncoderKvCache*, int64_t> group_of_cache;
   std::vector<int64_t> new_rows, group_of_item, positions, even, odd;
+  std::vector<bool> keep_keys;  // per group: a cache (a full segment's keys are not kept)
   int64_t row = 0;
   for (const EncoderWork& item : work) {
     const int64_t n = item.conv.size(0);
@@ -16,6 +17,7 @@ EncoderBatchPlan::EncoderBatchPlan(const std::vector<EncoderWork>& work, at::Dev
       group_of_item.push_back(static_cast<int64_t>(caches_.size()));
       caches_.push_back(item.cache);
       cached_rows_.push_back(item.cache != nullptr ? item.cache->num_positions : 0);
+      keep_keys.push_back(item.cache != nullptr);
     } else {
       group_of_item.push_back(it->second);
     }
@@ -27,7 +29,7 @@ EncoderBatchPlan::EncoderBatchPlan(const std::vector<EncoderWork>& work, at::Dev
     pooled_rows_.push_back(n / 2);
     row += n;
   }
-  attention_.emplace(new_rows, group_of_item, cached_rows_, device);
+  attention_.emplace(new_rows, group_of_item, cached_rows_, keep_keys, device);
   const auto long_options = at::TensorOptions().dtype(at::kLong);
   positions_ = at::tensor(positions, long_options).to(device);
   even_rows_ = at::tensor(even, long_options).to(device);

@@ -2,7 +2,8 @@
 // attention (transformers' eager operations, the CPU default), on the CPU with the tiny golden
 // checkpoint in float32 (label model): two passes over block-mode items of two sequences (one
 // sequence with two blocks in the same pass) and a full segment without a cache. Outputs and the
-// encoder caches left behind must agree; the measured errors are printed.
+// encoder caches left behind must agree, and the caches must not keep the full segment's rows; the
+// measured errors are printed.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -65,6 +66,14 @@ TEST_F(EncoderBatchAttentionTest, MatchesPerItemAttentionWithCaches) {
         work = {{Block(1, 40, 90), 40, b}, {Block(0, 80, 81), 80, a}};
       }
       outputs[mode] = encoder.EncodeBatch(work, nullptr, /*batched_attention=*/mode == 1);
+    }
+    if (pass == 0) {  // the batched caches share the rows of A and B only, not the full segment's
+      const EncoderKvCache& a = caches[1][0];
+      const EncoderKvCache& b = caches[1][1];
+      for (size_t l = 0; l < a.keys.size(); ++l) {
+        EXPECT_EQ(a.keys[l].storage().nbytes(), a.keys[l].nbytes() + b.keys[l].nbytes()) << l;
+        EXPECT_EQ(b.values[l].storage().nbytes(), a.values[l].nbytes() + b.values[l].nbytes());
+      }
     }
     ASSERT_EQ(outputs[0].size(), outputs[1].size());
     for (size_t i = 0; i < outputs[0].size(); ++i) {
