@@ -53,11 +53,13 @@ void KvCacheManager::Free(SequenceId id) {
   tables_.erase(id);
 }
 
-void KvCacheManager::Fork(SequenceId id, const std::vector<int64_t>& blocks) {
-  Free(id);
-  std::vector<int64_t>& table = tables_[id];
-  table = blocks;
+void KvCacheManager::Fork(SequenceId id, std::vector<int64_t> blocks) {
+  // `blocks` is a copy: a caller's reference into tables_ (another sequence's BlockTable) would
+  // dangle once tables_ grows. Its blocks are referenced before `id`'s own are released, so a
+  // block in both stays allocated.
   for (int64_t block : blocks) AddRef(block);
+  Free(id);
+  tables_[id] = std::move(blocks);
 }
 
 absl::Status KvCacheManager::MakeWritable(SequenceId id, int64_t first_position,

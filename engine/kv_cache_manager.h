@@ -36,7 +36,7 @@ class KvCacheManager {
   // Drops every block reference of `id`.
   void Free(SequenceId id);
   // `id` (which must hold no blocks) starts with `blocks` as its table, sharing them.
-  void Fork(SequenceId id, const std::vector<int64_t>& blocks);
+  void Fork(SequenceId id, std::vector<int64_t> blocks);
   // Ensures the blocks holding positions [first_position, end_position) of `id` are its own: each
   // shared one is replaced by a fresh block and (old, new) appended to `copies`. RESOURCE_EXHAUSTED
   // when no block is free (the table is unchanged then).
