@@ -71,6 +71,24 @@ TEST(KvCacheManagerTest, ForkSharesBlocksAndCopyOnWriteSeparatesThem) {
   EXPECT_EQ(kv.NumFreeBlocks(), 8);
 }
 
+// Fork with a table that the manager itself holds, even the sequence's own: no reference dangles
+// (found by AddressSanitizer) and no block is released while it stays in the new table.
+TEST(KvCacheManagerTest, ForkOntoTablesTheManagerHolds) {
+  KvCacheManager kv(6, 4);
+  ASSERT_TRUE(kv.Reserve(1, 8).ok());  // 2 blocks
+  const std::vector<int64_t> table = kv.BlockTable(1);
+  kv.Fork(1, kv.BlockTable(1));
+  EXPECT_EQ(kv.BlockTable(1), table);
+  EXPECT_EQ(kv.RefCount(table[0]), 1);
+  EXPECT_EQ(kv.NumFreeBlocks(), 4);
+  for (SequenceId id = 2; id < 10; ++id) kv.Fork(id, kv.BlockTable(1));  // tables_ grows
+  EXPECT_EQ(kv.BlockTable(9), table);
+  EXPECT_EQ(kv.RefCount(table[1]), 9);
+  ASSERT_TRUE(kv.Reserve(10, 16).ok());  // the other 4 blocks, none of sequence 1's
+  for (int64_t block : kv.BlockTable(10)) EXPECT_EQ(kv.RefCount(block), 1);
+  EXPECT_EQ(kv.NumFreeBlocks(), 0);
+}
+
 TEST(KvCacheManagerTest, CopyOnWriteFailsCleanlyWhenFull) {
   KvCacheManager kv(2, 4);
   ASSERT_TRUE(kv.Reserve(1, 4).ok());
