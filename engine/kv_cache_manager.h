@@ -35,7 +35,7 @@ class KvCacheManager {
   void Truncate(SequenceId id, int64_t num_tokens);
   // Drops every block reference of `id`.
   void Free(SequenceId id);
-  // `id` (which must hold no blocks) starts with `blocks` as its table, sharing them.
+  // `id` starts with `blocks` as its table, sharing them; its previous blocks are released.
   void Fork(SequenceId id, std::vector<int64_t> blocks);
   // Ensures the blocks holding positions [first_position, end_position) of `id` are its own: each
   // shared one is replaced by a fresh block and (old, new) appended to `copies`. RESOURCE_EXHAUSTED
