@@ -128,14 +128,19 @@ int Run() {
         valid);
   };
   for (double seconds : {10.0, 30.0}) {
-    auto [mel, valid] = features(seconds);
+    // Named variables, not a structured binding: lambdas may capture those only from C++20.
+    const auto input = features(seconds);
+    const at::Tensor& mel = input.first;
+    const int64_t valid = input.second;
     json.Add(absl::StrCat("encoder_", static_cast<int>(seconds), "s_ms"),
              TimeMs([&] { return model.encoder().EncodeValidPrefix(mel, valid); }, reps));
   }
 
   // Prefill of a 10 s clip: encoder + projector + a prompt of 4 + 250 + 7 tokens.
   {
-    auto [mel, valid] = features(10.0);
+    const auto input = features(10.0);
+    const at::Tensor& mel = input.first;
+    const int64_t valid = input.second;
     const int64_t audio_tokens = engine::AudioTokenCount(valid);
     std::vector<int64_t> ids = {1, 2, 3, config.audio_bos_token_id};
     ids.insert(ids.end(), audio_tokens, config.audio_token_id);
