@@ -1,14 +1,30 @@
 #include "server/event_proto.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace speechllm::server {
 
 google::protobuf::Duration DurationProto(double seconds) {
+  // google.protobuf.Duration: |seconds| <= 315,576,000,000 (10,000 years), nanos with the sign of
+  // seconds and |nanos| < 1e9. NaN gives 0.
+  constexpr double kMaxSeconds = 315576000000.0;
   google::protobuf::Duration d;
-  const double whole = std::floor(seconds);
-  d.set_seconds(static_cast<int64_t>(whole));
-  d.set_nanos(static_cast<int32_t>(std::llround((seconds - whole) * 1e9) % 1000000000));
+  if (std::isnan(seconds)) return d;
+  seconds = std::clamp(seconds, -kMaxSeconds, kMaxSeconds);
+  int64_t whole = static_cast<int64_t>(std::trunc(seconds));
+  int64_t nanos = std::llround((seconds - static_cast<double>(whole)) * 1e9);
+  // Rounding can reach a whole second (0.9999999999999999 s, the sum of ten 0.1 s chunks): carry
+  // it, or the value would lose that second.
+  if (nanos >= 1000000000) {
+    ++whole;
+    nanos -= 1000000000;
+  } else if (nanos <= -1000000000) {
+    --whole;
+    nanos += 1000000000;
+  }
+  d.set_seconds(whole);
+  d.set_nanos(static_cast<int32_t>(nanos));
   return d;
 }
 

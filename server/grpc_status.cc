@@ -1,6 +1,7 @@
 #include "server/grpc_status.h"
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -58,10 +59,18 @@ std::optional<int64_t> RetryDelayMs(const absl::Status& status) {
   return ms;
 }
 
+std::string BoundedErrorMessage(absl::string_view message) {
+  if (message.size() <= kMaxErrorMessageBytes) return std::string(message);
+  size_t keep = kMaxErrorMessageBytes;
+  // Back off over UTF-8 continuation bytes (10xxxxxx) so that no character is split.
+  while (keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80) --keep;
+  return absl::StrCat(message.substr(0, keep), " [", message.size() - keep, " bytes cut]");
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(static_cast<int>(status.code()));
-  const std::string message(status.message());
+  const std::string message = BoundedErrorMessage(status.message());
   google::rpc::Status details;
   details.set_code(static_cast<int>(status.code()));
   details.set_message(message);

@@ -13,6 +13,7 @@
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace speechllm::server {
@@ -31,6 +32,16 @@ std::string ReasonOf(const absl::Status& status);
 // trailer of gRFC A6, next to RetryInfo).
 std::optional<int64_t> RetryDelayMs(const absl::Status& status);
 
+// At most this many bytes of an error message go to the client (then " [N bytes cut]"). The
+// message travels three times in the trailers (grpc-message, and the details' message and
+// BadRequest description in base64); messages that echo a client's 20 KB model name or prompt
+// would otherwise pass gRPC's 8 KB default metadata limit, and the client would see
+// "RESOURCE_EXHAUSTED: received initial metadata size exceeds limit" instead of the error.
+inline constexpr size_t kMaxErrorMessageBytes = 512;
+// `message` cut to kMaxErrorMessageBytes at a UTF-8 character boundary, with the cut noted.
+std::string BoundedErrorMessage(absl::string_view message);
+
+// The gRPC status for `status`, its message bounded by BoundedErrorMessage.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace speechllm::server

@@ -1,5 +1,7 @@
 #include "server/health_service.h"
 
+#include "server/grpc_status.h"
+
 namespace speechllm::server {
 
 using grpc::health::v1::HealthCheckRequest;
@@ -90,8 +92,8 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
   absl::MutexLock lock(&mu_);
   const auto status = StatusOf(request->service());
   if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service " + request->service()));
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 BoundedErrorMessage("unknown service " + request->service())));
   } else {
     response->set_status(status);
     reactor->Finish(grpc::Status::OK);

@@ -1,0 +1,54 @@
+// DurationProto (server/event_proto.h, label unit): seconds as google.protobuf.Duration, exact at
+// whole seconds even when the double sits just below one (sums of 0.1 s chunks), signs consistent
+// for negative values, and clamped to the Duration range.
+#include "server/event_proto.h"
+
+#include <cmath>
+#include <limits>
+
+#include "gtest/gtest.h"
+
+namespace speechllm::server {
+namespace {
+
+void ExpectDuration(double seconds, int64_t expected_seconds, int32_t expected_nanos) {
+  const google::protobuf::Duration d = DurationProto(seconds);
+  EXPECT_EQ(d.seconds(), expected_seconds) << seconds;
+  EXPECT_EQ(d.nanos(), expected_nanos) << seconds;
+}
+
+TEST(DurationProtoTest, SumsOfChunksJustBelowAWholeSecondCarry) {
+  double sum = 0;
+  for (int chunk = 0; chunk < 10; ++chunk) sum += 0.1;
+  ASSERT_LT(sum, 1.0);  // 0.9999999999999999: the case that reported 0 s
+  ExpectDuration(sum, 1, 0);
+  double three = 0;
+  for (int chunk = 0; chunk < 30; ++chunk) three += 0.1;
+  ExpectDuration(three, 3, 0);
+  for (int chunks = 1; chunks <= 3000; ++chunks) {  // every 0.1 s step up to 5 minutes
+    double total = 0;
+    for (int k = 0; k < chunks; ++k) total += 0.1;
+    const google::protobuf::Duration d = DurationProto(total);
+    EXPECT_NEAR(d.seconds() + d.nanos() * 1e-9, chunks * 0.1, 1e-6) << chunks << " chunks";
+    ASSERT_LT(d.nanos(), 1000000000);
+  }
+}
+
+TEST(DurationProtoTest, FractionsAndNegativeValues) {
+  ExpectDuration(0, 0, 0);
+  ExpectDuration(0.34, 0, 340000000);
+  ExpectDuration(2.5, 2, 500000000);
+  ExpectDuration(-0.5, 0, -500000000);  // nanos take the sign of the value
+  ExpectDuration(-1.25, -1, -250000000);
+  ExpectDuration(-0.9999999999999999, -1, 0);
+}
+
+TEST(DurationProtoTest, NonFiniteAndHugeValues) {
+  ExpectDuration(std::nan(""), 0, 0);
+  ExpectDuration(std::numeric_limits<double>::infinity(), 315576000000, 0);
+  ExpectDuration(-std::numeric_limits<double>::infinity(), -315576000000, 0);
+  ExpectDuration(1e300, 315576000000, 0);
+}
+
+}  // namespace
+}  // namespace speechllm::server
