@@ -1,10 +1,13 @@
-// Random session configs (label integration): 80 seeded SessionConfigs, half a valid config with
-// one to four fields changed and half random throughout (through protobuf reflection: extreme and
-// typical integers, enum numbers outside the enums, NaN and infinite floats, long and odd strings,
-// out-of-range durations, unknown extension keys), each followed by 1 s of clip_a and a half-close.
-// Each stream must end OK or with a client-error status (never INTERNAL, UNKNOWN, UNAVAILABLE or a
-// hang), and afterwards a normal stream must still give the offline final. Under
-// scripts/sanitize.sh this is the config validation's check for overflow and memory errors.
+// Random session configs and Recognize inputs (label integration): 80 seeded SessionConfigs, half a
+// valid config with one to four fields changed and half random throughout (through protobuf
+// reflection: extreme and typical integers, enum numbers outside the enums, NaN and infinite
+// floats, long and odd strings, out-of-range durations, unknown extension keys), each followed by 1
+// s of clip_a and a half-close. Each stream must end OK or with a client-error status (never
+// INTERNAL, UNKNOWN, UNAVAILABLE or a hang), and afterwards a normal stream must still give the
+// offline final; then 80 seeded Recognize calls with damaged WAVs and random or nearly right audio
+// embeddings, under the same rules. Under scripts/sanitize.sh this is the config validation's check
+// for overflow and memory errors.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -53,8 +56,7 @@ class RandomFields {
     Set(message, field, depth);
   }
   uint64_t Below(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
-
- private:
+  // An extreme (min or max), a typical value or a small random one.
   int64_t Integer(int64_t min, int64_t max) {
     const int64_t typical[] = {0, 1, -1, 2, 7, 100, 500, 8000, 16000, 30000, 48000, 1 << 20};
     switch (Below(4)) {
@@ -66,6 +68,8 @@ class RandomFields {
         return static_cast<int64_t>(Below(100000)) - 1000;
     }
   }
+
+ private:
   float Float() {
     const float values[] = {0.0f,   1.0f,  5.0f,          20.0f,
                             21.0f,  -1.0f, std::nanf(""), std::numeric_limits<float>::infinity(),
@@ -220,6 +224,68 @@ TEST_F(ConfigFuzzTest, RandomConfigsAreServedOrRefusedWithAClientError) {
   ASSERT_TRUE(server_->Running()) << server_->Log();
   ExpectMatchesOffline(RunStream(server_->stub(), StreamSpec{}), "clip_a",
                        "a normal stream after the random configs");
+}
+
+// Recognize with seeded inputs: the WAV clip (sometimes cut or damaged), embeddings with random
+// fields (shapes with extreme dimensions, random data), and embeddings shaped [rows, hidden] whose
+// rows, hidden size, dtype and byte count are each right or slightly wrong. Each call must answer
+// or refuse with a client error and a reason; the server must keep serving.
+TEST_F(ConfigFuzzTest, RandomRecognizeInputsAreAnsweredOrRefusedWithAClientError) {
+  const std::string wav = ClipWavBytes("clip_a");
+  std::map<StatusCode, int> codes;
+  std::map<std::string, int> reasons;
+  for (int seed = 0; seed < kConfigs; ++seed) {
+    RandomFields random(static_cast<uint32_t>(1000 + seed));
+    v1::RecognizeRequest request;
+    *request.mutable_config() = ExactConfig(false, v1::ResultOptions::NONE);
+    request.mutable_config()->mutable_audio()->set_encoding(v1::AudioFormat::ENCODING_UNSPECIFIED);
+    if (seed % 3 == 0) {
+      std::string audio = wav;
+      if (random.Below(2)) audio.resize(random.Below(audio.size()));
+      for (uint64_t k = random.Below(3); k > 0 && !audio.empty(); --k)
+        audio[random.Below(audio.size())] ^= static_cast<char>(1 + random.Below(255));
+      request.set_audio(audio);
+    } else if (seed % 3 == 1) {
+      random.FillAll(request.mutable_embeddings(), 1);
+    } else {
+      auto* embeddings = request.mutable_embeddings();
+      const int64_t hidden_choices[] = {64, 64, 64, 63, 65, 0, -64};
+      const int64_t hidden = hidden_choices[random.Below(7)];
+      const int64_t rows = random.Below(2) ? static_cast<int64_t>(1 + random.Below(800))
+                                           : random.Integer(std::numeric_limits<int64_t>::min(),
+                                                            std::numeric_limits<int64_t>::max());
+      embeddings->add_shape(rows);
+      embeddings->add_shape(hidden);
+      if (random.Below(6) == 0) embeddings->add_shape(1);
+      const bool bf16 = random.Below(2);
+      embeddings->set_dtype(bf16 ? v1::AudioEmbeddings::BFLOAT16 : v1::AudioEmbeddings::FLOAT32);
+      const int64_t element_bytes = (bf16 ? 2 : 4) - (random.Below(8) == 0 ? 1 : 0);
+      int64_t bytes = 0;
+      if (rows > 0 && rows <= 1000 && hidden > 0) bytes = rows * hidden * element_bytes;
+      bytes += static_cast<int64_t>(random.Below(3)) - 1;  // one byte short, exact or over
+      std::string data(static_cast<size_t>(std::max<int64_t>(bytes, 0)), '\0');
+      for (size_t i = 0; i < data.size(); i += 2) data[i] = static_cast<char>(random.Below(64));
+      embeddings->set_data(data);
+    }
+    v1::RecognizeResponse response;
+    const grpc::Status status = RecognizeOn(server_->stub(), request, &response);
+    ++codes[status.error_code()];
+    if (!status.ok()) ++reasons[ParseDetails(status).reason];
+    EXPECT_TRUE(ClientError(status.error_code())) << "seed " << seed << ": " << Describe(status);
+    if (!status.ok()) {
+      EXPECT_FALSE(ParseDetails(status).reason.empty())
+          << "seed " << seed << ": " << Describe(status);
+    }
+  }
+  for (const auto& [code, count] : codes)
+    std::printf("[fuzz recognize] code %2d: %d call(s)\n", code, count);
+  for (const auto& [reason, count] : reasons)
+    std::printf("[fuzz recognize]   reason %-28s %d\n", reason.c_str(), count);
+  EXPECT_GT(codes[StatusCode::OK], 0) << "no random request was answered";
+  EXPECT_GT(codes[StatusCode::INVALID_ARGUMENT], 0) << "no random request was refused";
+  ASSERT_TRUE(server_->Running()) << server_->Log();
+  ExpectMatchesOffline(RunStream(server_->stub(), StreamSpec{}), "clip_a",
+                       "a normal stream after the random Recognize calls");
 }
 
 }  // namespace
