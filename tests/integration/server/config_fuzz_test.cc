@@ -15,147 +15,18 @@
 #include <random>
 #include <string>
 
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/message.h"
 #include "gtest/gtest.h"
 #include "tests/integration/server/harness.h"
+#include "tests/integration/server/random_fields.h"
 
 namespace speechllm::itest {
 namespace {
 
 using client::StreamingClient;
 using client::StreamingClientOptions;
-using google::protobuf::FieldDescriptor;
-using google::protobuf::Message;
 using grpc::StatusCode;
 
 constexpr int kConfigs = 80;
-
-class RandomFields {
- public:
-  explicit RandomFields(uint32_t seed) : rng_(seed) {}
-
-  // Sets every field of `message` with probability 1/2 (messages up to `depth` levels down).
-  void FillAll(Message* message, int depth) {
-    const auto* descriptor = message->GetDescriptor();
-    for (int i = 0; i < descriptor->field_count(); ++i) {
-      if (Below(2) == 0) Set(message, descriptor->field(i), depth);
-    }
-  }
-  // Changes one field somewhere in `message`: a random field, or one inside a sub-message.
-  void ChangeOne(Message* message, int depth) {
-    const auto* descriptor = message->GetDescriptor();
-    const FieldDescriptor* field =
-        descriptor->field(static_cast<int>(Below(descriptor->field_count())));
-    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() &&
-        depth > 0 && Below(3) != 0) {
-      ChangeOne(message->GetReflection()->MutableMessage(message, field), depth - 1);
-      return;
-    }
-    message->GetReflection()->ClearField(message, field);
-    Set(message, field, depth);
-  }
-  uint64_t Below(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
-  // An extreme (min or max), a typical value or a small random one.
-  int64_t Integer(int64_t min, int64_t max) {
-    const int64_t typical[] = {0, 1, -1, 2, 7, 100, 500, 8000, 16000, 30000, 48000, 1 << 20};
-    switch (Below(4)) {
-      case 0:
-        return Below(2) ? min : max;
-      case 1:
-        return typical[Below(sizeof(typical) / sizeof(typical[0]))];
-      default:
-        return static_cast<int64_t>(Below(100000)) - 1000;
-    }
-  }
-
- private:
-  float Float() {
-    const float values[] = {0.0f,   1.0f,  5.0f,          20.0f,
-                            21.0f,  -1.0f, std::nanf(""), std::numeric_limits<float>::infinity(),
-                            -1e30f, 1e30f};
-    return values[Below(sizeof(values) / sizeof(values[0]))];
-  }
-  std::string String() {
-    const char* const typical[] = {
-        "", "en", "en-US", "zh", "x", "default", "qwen2-audio-tiny", "final_mode", "unknown_knob"};
-    if (Below(2) == 0) return typical[Below(sizeof(typical) / sizeof(typical[0]))];
-    const size_t lengths[] = {1, 16, 300, 20000};
-    std::string text(lengths[Below(4)], ' ');
-    for (char& c : text) c = static_cast<char>(32 + Below(95));  // ASCII: proto3 strings are UTF-8
-    return text;
-  }
-
-  void Set(Message* message, const FieldDescriptor* field, int depth) {
-    const auto* reflection = message->GetReflection();
-    const int count = field->is_repeated() ? static_cast<int>(Below(4)) : 1;
-    for (int k = 0; k < count; ++k) {
-      const bool repeated = field->is_repeated();
-      switch (field->cpp_type()) {
-        case FieldDescriptor::CPPTYPE_INT32: {
-          const auto v = static_cast<int32_t>(
-              Integer(std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
-          repeated ? reflection->AddInt32(message, field, v)
-                   : reflection->SetInt32(message, field, v);
-          break;
-        }
-        case FieldDescriptor::CPPTYPE_INT64: {
-          const int64_t v =
-              Integer(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
-          repeated ? reflection->AddInt64(message, field, v)
-                   : reflection->SetInt64(message, field, v);
-          break;
-        }
-        case FieldDescriptor::CPPTYPE_UINT32: {
-          const auto v = static_cast<uint32_t>(Integer(0, std::numeric_limits<uint32_t>::max()));
-          repeated ? reflection->AddUInt32(message, field, v)
-                   : reflection->SetUInt32(message, field, v);
-          break;
-        }
-        case FieldDescriptor::CPPTYPE_UINT64: {
-          const auto v = static_cast<uint64_t>(Integer(0, std::numeric_limits<int64_t>::max()));
-          repeated ? reflection->AddUInt64(message, field, v)
-                   : reflection->SetUInt64(message, field, v);
-          break;
-        }
-        case FieldDescriptor::CPPTYPE_BOOL:
-          repeated ? reflection->AddBool(message, field, Below(2))
-                   : reflection->SetBool(message, field, Below(2));
-          break;
-        case FieldDescriptor::CPPTYPE_FLOAT:
-          repeated ? reflection->AddFloat(message, field, Float())
-                   : reflection->SetFloat(message, field, Float());
-          break;
-        case FieldDescriptor::CPPTYPE_DOUBLE:
-          repeated ? reflection->AddDouble(message, field, Float())
-                   : reflection->SetDouble(message, field, Float());
-          break;
-        case FieldDescriptor::CPPTYPE_ENUM: {
-          const auto* values = field->enum_type();
-          const int number =
-              Below(4) == 0
-                  ? static_cast<int>(Below(1000))
-                  : values->value(static_cast<int>(Below(values->value_count())))->number();
-          repeated ? reflection->AddEnumValue(message, field, number)
-                   : reflection->SetEnumValue(message, field, number);
-          break;
-        }
-        case FieldDescriptor::CPPTYPE_STRING:
-          repeated ? reflection->AddString(message, field, String())
-                   : reflection->SetString(message, field, String());
-          break;
-        case FieldDescriptor::CPPTYPE_MESSAGE: {
-          Message* child = repeated ? reflection->AddMessage(message, field)
-                                    : reflection->MutableMessage(message, field);
-          if (depth > 0) FillAll(child, depth - 1);
-          break;
-        }
-      }
-    }
-  }
-
-  std::mt19937 rng_;
-};
 
 class ConfigFuzzTest : public SharedServerTest<ConfigFuzzTest> {
  protected:
@@ -165,21 +36,6 @@ class ConfigFuzzTest : public SharedServerTest<ConfigFuzzTest> {
     ASSERT_EQ(OfflineTokens("clip_a").size(), 24u);
   }
 };
-
-bool ClientError(StatusCode code) {
-  switch (code) {
-    case StatusCode::OK:
-    case StatusCode::INVALID_ARGUMENT:
-    case StatusCode::OUT_OF_RANGE:
-    case StatusCode::FAILED_PRECONDITION:
-    case StatusCode::NOT_FOUND:
-    case StatusCode::UNIMPLEMENTED:
-    case StatusCode::RESOURCE_EXHAUSTED:
-      return true;
-    default:
-      return false;
-  }
-}
 
 TEST_F(ConfigFuzzTest, RandomConfigsAreServedOrRefusedWithAClientError) {
   const std::string second = ClipPcm("clip_a").substr(0, 32000);
@@ -205,7 +61,7 @@ TEST_F(ConfigFuzzTest, RandomConfigsAreServedOrRefusedWithAClientError) {
     const StreamRun run = Collect(&client, absl::Seconds(30));
     ++codes[run.status.error_code()];
     if (!run.status.ok()) ++reasons[ParseDetails(run.status).reason];
-    EXPECT_TRUE(ClientError(run.status.error_code()))
+    EXPECT_TRUE(IsClientError(run.status.error_code()))
         << "seed " << seed << ": " << Describe(run.status) << "\nconfig: " << config.DebugString();
     // Every refusal is the server's, with its reason: an echo of a long field in the message
     // once made the trailers exceed the client's metadata limit (a bare RESOURCE_EXHAUSTED).
@@ -271,7 +127,7 @@ TEST_F(ConfigFuzzTest, RandomRecognizeInputsAreAnsweredOrRefusedWithAClientError
     const grpc::Status status = RecognizeOn(server_->stub(), request, &response);
     ++codes[status.error_code()];
     if (!status.ok()) ++reasons[ParseDetails(status).reason];
-    EXPECT_TRUE(ClientError(status.error_code())) << "seed " << seed << ": " << Describe(status);
+    EXPECT_TRUE(IsClientError(status.error_code())) << "seed " << seed << ": " << Describe(status);
     if (!status.ok()) {
       EXPECT_FALSE(ParseDetails(status).reason.empty())
           << "seed " << seed << ": " << Describe(status);

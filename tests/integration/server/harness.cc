@@ -248,6 +248,21 @@ void HealthyStream::Finish(const std::string& what) {
 
 // ---- errors ----
 
+bool IsClientError(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::UNIMPLEMENTED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 ErrorDetails ParseDetails(const grpc::Status& status) {
   ErrorDetails out;
   google::rpc::Status details;

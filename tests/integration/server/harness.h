@@ -176,6 +176,9 @@ struct ErrorDetails {
 };
 ErrorDetails ParseDetails(const grpc::Status& status);
 std::string Describe(const grpc::Status& status);
+// OK or a status that blames the request (INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION,
+// NOT_FOUND, UNIMPLEMENTED, RESOURCE_EXHAUSTED); never INTERNAL, UNKNOWN or UNAVAILABLE.
+bool IsClientError(grpc::StatusCode code);
 // Expects `code` and ErrorInfo{reason, domain "speechllm.v1"}.
 void ExpectError(const grpc::Status& status, grpc::StatusCode code, const std::string& reason);
 
