@@ -246,7 +246,33 @@ void HealthyStream::Finish(const std::string& what) {
   ExpectMatchesOffline(run, "clip_a", "healthy concurrent stream during " + what);
 }
 
+void ExpectServerStillServes(ServerProcess* server, const std::string& what) {
+  ASSERT_TRUE(server->Running()) << what << "\n" << server->Log();
+  ExpectMatchesOffline(RunStream(server->stub(), StreamSpec{}), "clip_a",
+                       "a normal stream after " + what);
+}
+
 // ---- errors ----
+
+void OutcomeTally::Add(const grpc::Status& status, const std::string& what) {
+  ++codes_[status.error_code()];
+  EXPECT_TRUE(IsClientError(status.error_code())) << what << ": " << Describe(status);
+  if (status.ok()) return;
+  const std::string reason = ParseDetails(status).reason;
+  EXPECT_FALSE(reason.empty()) << what << ": " << Describe(status);
+  ++reasons_[reason];
+}
+
+int OutcomeTally::count(grpc::StatusCode code) const {
+  const auto it = codes_.find(code);
+  return it == codes_.end() ? 0 : it->second;
+}
+
+void OutcomeTally::Print(const std::string& label) const {
+  for (const auto& [code, n] : codes_) std::printf("[%s] code %2d: %d\n", label.c_str(), code, n);
+  for (const auto& [reason, n] : reasons_)
+    std::printf("[%s]   reason %-28s %d\n", label.c_str(), reason.c_str(), n);
+}
 
 bool IsClientError(grpc::StatusCode code) {
   switch (code) {

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,6 +107,17 @@ class SharedServerTest : public ::testing::Test {
 // speechllm-transcribe's token ids for the clip (run once per process and clip; ADD_FAILURE and
 // empty on error).
 std::vector<int64_t> OfflineTokens(const std::string& clip);
+// A SharedServerTest whose SetUp also computes clip_a's offline reference (24 tokens) up front:
+// computing it later (about 1 s) could idle out streams the test has open meanwhile.
+template <typename Suite>
+class SharedServerWithReferenceTest : public SharedServerTest<Suite> {
+ protected:
+  void SetUp() override {
+    SharedServerTest<Suite>::SetUp();
+    if (this->HasFatalFailure()) return;
+    ASSERT_EQ(OfflineTokens("clip_a").size(), 24u);
+  }
+};
 // greedy_a / greedy_b of golden.safetensors for clip_a / clip_b.
 std::vector<int64_t> GoldenTokens(const std::string& clip);
 // The clip as PCM_S16LE 16 kHz mono bytes.
@@ -153,6 +165,10 @@ void ExpectWellFormed(const std::vector<v1::StreamingRecognizeResponse>& respons
 // Status OK, a SessionSummary last, one final whose token ids are the offline output.
 void ExpectMatchesOffline(const StreamRun& run, const std::string& clip, const std::string& what);
 
+// The server still runs, and a new clip_a stream on it gives the offline final (after a test that
+// tried to disturb it).
+void ExpectServerStillServes(ServerProcess* server, const std::string& what);
+
 // A clip_a stream that stays open across an error test: the constructor sends the config and the
 // first half of the audio (fast) and waits for SessionStarted; Finish() sends the rest and
 // checks the result against the offline output.
@@ -179,6 +195,18 @@ std::string Describe(const grpc::Status& status);
 // OK or a status that blames the request (INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION,
 // NOT_FOUND, UNIMPLEMENTED, RESOURCE_EXHAUSTED); never INTERNAL, UNKNOWN or UNAVAILABLE.
 bool IsClientError(grpc::StatusCode code);
+// Outcomes of many calls that must each end OK or with a client error carrying an ErrorInfo reason
+// (the fuzz tests): Add() checks one call and counts it; Print() lists the counts.
+class OutcomeTally {
+ public:
+  void Add(const grpc::Status& status, const std::string& what);
+  int count(grpc::StatusCode code) const;
+  void Print(const std::string& label) const;
+
+ private:
+  std::map<grpc::StatusCode, int> codes_;
+  std::map<std::string, int> reasons_;
+};
 // Expects `code` and ErrorInfo{reason, domain "speechllm.v1"}.
 void ExpectError(const grpc::Status& status, grpc::StatusCode code, const std::string& reason);
 

@@ -19,7 +19,7 @@ using client::StreamingClient;
 using client::StreamingClientOptions;
 using grpc::StatusCode;
 
-class LimitsTest : public SharedServerTest<LimitsTest> {
+class LimitsTest : public SharedServerWithReferenceTest<LimitsTest> {
  public:
   static std::vector<std::string> ServerFlags() {  // read by SharedServerTest
     return {"--max_streams=2", "--idle_timeout_s=1", "--max_stream_duration_s=2",
@@ -27,12 +27,6 @@ class LimitsTest : public SharedServerTest<LimitsTest> {
   }
 
  protected:
-  void SetUp() override {
-    SharedServerTest::SetUp();
-    if (HasFatalFailure()) return;
-    ASSERT_EQ(OfflineTokens("clip_a").size(), 24u);  // the healthy streams' reference, up front
-  }
-
   static StreamingClientOptions Options(bool realtime) {
     StreamingClientOptions options;
     options.realtime = realtime;
