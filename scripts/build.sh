@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Configures and builds speechllm with CMake + Ninja + ccache.
-# Usage: scripts/build.sh [cpu|engine-only|cuda] [BUILD_DIR]     (default: cpu build in ./build)
+# Usage: scripts/build.sh [cpu|engine-only|cuda|asan] [BUILD_DIR] (default: cpu build in ./build)
 #   cpu          everything, against Debian's libtorch (the default); with the CUDA kernels
 #                (compiled, never run there) when a CUDA toolkit is installed
 #   engine-only  engine/, its tests and benchmarks only (no gRPC/protobuf/opus), e.g. on GPU machines
 #   cuda         engine-only plus the CUDA kernels; CMAKE_PREFIX_PATH must name a CUDA libtorch
+#   asan         everything with AddressSanitizer + UndefinedBehaviorSanitizer, no benchmarks
+#                (scripts/sanitize.sh)
 # Extra CMake arguments: SPEECHLLM_CMAKE_ARGS="-DX=Y ...". Jobs: SPEECHLLM_JOBS (default: nproc).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +22,11 @@ case "$preset" in
        fi ;;
   engine-only) args+=(-DSPEECHLLM_ENGINE_ONLY=ON) ;;
   cuda) args+=(-DSPEECHLLM_ENGINE_ONLY=ON -DSPEECHLLM_WITH_CUDA=ON) ;;
-  *) echo "usage: $0 [cpu|engine-only|cuda] [BUILD_DIR]" >&2; exit 2 ;;
+  asan) sanitizers="-fsanitize=address,undefined -fno-omit-frame-pointer"
+        args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPEECHLLM_BUILD_BENCHMARKS=OFF
+              "-DCMAKE_CXX_FLAGS=$sanitizers" "-DCMAKE_EXE_LINKER_FLAGS=$sanitizers"
+              "-DCMAKE_SHARED_LINKER_FLAGS=$sanitizers") ;;
+  *) echo "usage: $0 [cpu|engine-only|cuda|asan] [BUILD_DIR]" >&2; exit 2 ;;
 esac
 if command -v ccache >/dev/null 2>&1; then
   # Hits across fresh clones and build directories need a base directory and PCH sloppiness.

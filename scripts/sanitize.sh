@@ -9,20 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${1:-$root/build-asan}
 jobs=${SPEECHLLM_JOBS:-$(nproc)}
-flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
-
-launcher=()
-if command -v ccache >/dev/null 2>&1; then
-  export CCACHE_BASEDIR="$root"
-  export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
-generator=()
-if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
-cmake -S "$root" -B "$build_dir" "${generator[@]}" "${launcher[@]}" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPEECHLLM_BUILD_BENCHMARKS=OFF \
-  "-DCMAKE_CXX_FLAGS=$flags" "-DCMAKE_EXE_LINKER_FLAGS=$flags" "-DCMAKE_SHARED_LINKER_FLAGS=$flags"
-cmake --build "$build_dir" -j "$jobs"
+"$root/scripts/build.sh" asan "$build_dir"
 
 reports=$build_dir/sanitizer-reports
 rm -rf "$reports"
