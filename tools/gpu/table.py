@@ -128,6 +128,8 @@ def main():
                     print(f"- {line.strip()}")
     except OSError:
         pass
+    for key in sorted(k for k in ours if k.endswith("_graph_error")):  # model_timing's refused captures
+        print(f"- {key}: {' / '.join(str(ours[key]).splitlines())}")
     print_targets(card_name(env), ours, runs, best_b1, bound)
     print()
     print("HF encoder always runs the padded 30 s window (its cost does not depend on the clip length).")

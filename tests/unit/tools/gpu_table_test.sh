@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The prepared GPU run's table (tools/gpu/table.py) on made-up stage outputs: every target gets the
-# verdict its figure earns, the card picks the batch-1 limit, a fallback is named, and a figure the
-# run lacks reads "not measured". Also parses run_bench.sh. The GPU run is rare: its table must not
-# break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
+# verdict its figure earns, the card picks the batch-1 limit, a fallback and a refused graph capture
+# are named, and a figure the run lacks reads "not measured". Also parses run_bench.sh. The GPU run
+# is rare: its table must not break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
 set -euo pipefail
 src=$1
 out=$(mktemp -d)
@@ -24,6 +24,7 @@ card "NVIDIA H200"
 { echo "speechllm-model-timing: warming up"
   echo -n '{"decode_b1_ms_per_step": 13.1, "decode_b1_graph_ms_per_step": 4.2, '
   echo -n '"decode_b16_tokens_per_s": 900, "decode_b64_graph_tokens_per_s": 5000, '
+  echo -n '"decode_b16_graph_error": "CUDA error: \"out of memory\"\nat capture", '
   echo '"decode_bound_ms": 3.5, "decode_weight_bytes": 15200000000, "copy_bandwidth_GBps": 4300}'
 } > "$out/ours_timing.json"
 echo '{"decode_b1_ms_per_step": 21.6}' > "$out/hf_peer.json"
@@ -45,6 +46,7 @@ expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio | 12
 grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40" \
   <<< "$table" || { echo "missing: the 150-stream row with its decode-graph steps"; fail=1; }
 expect "$table" "- FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0"
+expect "$table" '- decode_b16_graph_error: CUDA error: "out of memory" / at capture'
 
 card "NVIDIA H100 80GB HBM3"
 rm "$out/stages.log"
