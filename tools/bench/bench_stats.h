@@ -37,7 +37,18 @@ class JsonWriter {
   void Add(const std::string& key, int value) { Field(key, absl::StrCat(value)); }
   void Add(const std::string& key, size_t value) { Field(key, absl::StrCat(value)); }
   void Add(const std::string& key, const std::string& value) {
-    Field(key, absl::StrCat("\"", value, "\""));
+    std::string quoted = "\"";
+    for (const char c : value) {  // JSON string escapes; error messages may hold any byte
+      if (c == '"' || c == '\\') {
+        quoted += '\\';
+        quoted += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        quoted += absl::StrFormat("\\u%04x", static_cast<int>(c));
+      } else {
+        quoted += c;
+      }
+    }
+    Field(key, quoted + "\"");
   }
   std::string ToString() const { return "{" + body_ + "}"; }
 
