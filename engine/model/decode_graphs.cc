@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <utility>  // std::declval
 
 #include "absl/strings/str_cat.h"
@@ -105,7 +106,11 @@ using GraphPoolId = decltype(std::declval<at::cuda::CUDAGraph&>().pool());
 
 struct DecodeGraphs::Runtime {
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  GraphPoolId pool{0, 0};                // shared by every bucket's graph; set by the first capture
+  GraphPoolId pool{0, 0};  // shared by every bucket's graph; set by the first capture
+  // One side stream for every capture: the caching allocator reuses a freed block only on the
+  // stream it was freed on, so the buckets share the pool's memory only when captured on one stream
+  // (torch.cuda.graph keeps one capture stream for the same reason).
+  std::optional<c10::cuda::CUDAStream> capture_stream;
   at::Tensor pinned_longs, pinned_ints;  // staging for the largest bucket's inputs
   at::cuda::CUDAEvent staged;            // recorded after the copies out of the staging memory
 #endif
@@ -208,8 +213,11 @@ std::unique_ptr<DecodeGraphs::Graph> DecodeGraphs::Capture(int64_t bucket) {
   // there that leaves cuBLAS handles and workspaces created outside the capture.
   c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
   {
-    const c10::cuda::CUDAStreamGuard stream_guard(
-        c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index()));
+    if (!runtime_->capture_stream.has_value()) {
+      runtime_->capture_stream =
+          c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+    }
+    const c10::cuda::CUDAStreamGuard stream_guard(*runtime_->capture_stream);
     step();
     c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
     g->graph.capture_begin(runtime_->pool);
@@ -238,6 +246,12 @@ at::Tensor DecodeGraphs::Run(const std::vector<int64_t>& token_ids,
   const int64_t num_sequences = static_cast<int64_t>(sequences.size());
   TORCH_CHECK(!failed_ && num_sequences >= 1 && num_sequences <= max_batch(),
               "decode graphs: ", num_sequences, " sequences do not fit a graph");
+  const int64_t max_positions = decoder_->config().max_position_embeddings;
+  for (const DecoderSequence& s : sequences) {  // Decoder::Forward's check, which a replay skips
+    TORCH_CHECK(s.start_position >= 0 && s.start_position < max_positions,
+                "decode graphs: position ", s.start_position,
+                " is outside max_position_embeddings ", max_positions);
+  }
   const int64_t bucket = *std::lower_bound(buckets_.begin(), buckets_.end(), num_sequences);
   const absl::Status built = BuildDecodeGraphInputs(token_ids, sequences, bucket, table_width_,
                                                     kv_->block_size(), scratch_block_, &staging_);

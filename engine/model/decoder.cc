@@ -140,6 +140,13 @@ at::Tensor Decoder::Forward(const at::Tensor& hidden, const DecoderBatch& batch,
                             std::vector<at::Tensor>* hidden_states) const {
   TORCH_CHECK(hidden.size(0) == batch.num_tokens, "hidden rows ", hidden.size(0),
               " != batch tokens ", batch.num_tokens);
+  // The rotary tables end at max_position_embeddings; the CUDA kernels read them unchecked.
+  for (const DecoderSequence& s : batch.sequences) {
+    TORCH_CHECK(s.start_position >= 0 &&
+                    s.start_position + s.num_new_tokens <= config_.max_position_embeddings,
+                "positions ", s.start_position, " to ", s.start_position + s.num_new_tokens - 1,
+                " are outside max_position_embeddings ", config_.max_position_embeddings);
+  }
   at::Tensor x = hidden;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];

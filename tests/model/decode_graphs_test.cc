@@ -85,7 +85,8 @@ TEST_P(DecodeGraphsGpuTest, ReplaysMatchTheEagerDecoder) {
   KvPool graph_kv(text, blocks + 1, kBlock, decoder.dtype(), decoder.device());
   DecodeGraphs graphs(&decoder, &graph_kv, /*scratch_block=*/blocks, kBlocksPerSequence,
                       /*max_batch=*/kSequences);
-  ASSERT_TRUE(graphs.CaptureAll().ok());
+  const absl::Status captured = graphs.CaptureAll();
+  ASSERT_TRUE(captured.ok()) << captured;
   EXPECT_EQ(graphs.num_graphs(), 3);  // buckets 1, 2, 4
 
   // Prompts of 5, 9, 14 and 2 tokens (block tables interleaved), prefilled into both pools.

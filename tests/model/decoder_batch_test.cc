@@ -8,6 +8,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "engine/model/qwen2_audio_model.h"
@@ -121,6 +122,35 @@ TEST(DecoderBatchTest, PaddedLongPrefillsMatchOneByOneAttention) {
       ((padded_kv.keys(0) - one_by_one_kv.keys(0)).norm() / one_by_one_kv.keys(0).norm())
           .item<double>();
   EXPECT_LE(kv_error, 1e-5);
+}
+
+TEST(DecoderBatchTest, PositionsPastTheRotaryTableAreRefused) {
+  c10::InferenceMode guard;
+  const auto model = speechllm::testing::LoadFixtureModel();
+  ASSERT_NE(model, nullptr);
+  const Decoder& decoder = model->decoder();
+  const int64_t max_positions = model->config().text.max_position_embeddings;
+  constexpr int64_t kBlock = 4;
+  const int64_t blocks = (max_positions + 1 + kBlock - 1) / kBlock;
+  KvPool kv(model->config().text, blocks, kBlock, at::kFloat, at::kCPU);
+  std::vector<int64_t> table;
+  for (int64_t b = 0; b < blocks; ++b) table.push_back(b);
+  const at::Tensor token =
+      decoder.Embed(at::tensor({int64_t{42}}, at::TensorOptions().dtype(at::kLong)));
+  DecoderBatch last;  // the last position the tables hold is fine
+  last.sequences = {{1, max_positions - 1, table}};
+  last.Prepare(kBlock, at::kCPU);
+  EXPECT_NO_THROW(decoder.Forward(token, last, &kv));
+  DecoderBatch past;  // one past it is an error, not a read beyond the tables
+  past.sequences = {{1, max_positions, table}};
+  past.Prepare(kBlock, at::kCPU);
+  try {
+    decoder.Forward(token, past, &kv);
+    ADD_FAILURE() << "position " << max_positions << " was accepted";
+  } catch (const c10::Error& error) {
+    EXPECT_NE(std::string(error.what()).find("max_position_embeddings"), std::string::npos)
+        << error.what();
+  }
 }
 
 }  // namespace
