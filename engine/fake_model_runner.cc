@@ -33,6 +33,9 @@ std::vector<int64_t> FakeModelRunner::Greedy(int64_t num_audio, int64_t suffix_s
 }
 
 absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
+  if (options_.first_step_entered != nullptr && !options_.first_step_entered->HasBeenNotified()) {
+    options_.first_step_entered->Notify();
+  }
   if (options_.hold_steps_until != nullptr) options_.hold_steps_until->WaitForNotification();
   if (options_.step_delay > absl::ZeroDuration()) absl::SleepFor(options_.step_delay);
   if (steps_++ == options_.fail_at_step) return absl::InternalError("fake device failure");

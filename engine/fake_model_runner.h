@@ -28,6 +28,10 @@ class FakeModelRunner : public ModelRunner {
     // When set, every step first waits for this notification: tests queue work while the engine
     // is held, so what the scheduler sees at once does not depend on thread timing.
     absl::Notification* hold_steps_until = nullptr;
+    // When set, notified when the first step starts (before the hold above): a test that posts
+    // work after it knows the engine already planned that step and holds in it, so everything
+    // posted meanwhile reaches the scheduler in one drain of the engine's inbox.
+    absl::Notification* first_step_entered = nullptr;
   };
 
   explicit FakeModelRunner(const Options& options);

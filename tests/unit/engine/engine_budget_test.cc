@@ -22,10 +22,17 @@ constexpr int64_t kValidFrames = 337;  // 169 conv positions, 84 audio tokens
 class EncoderBudgetTest : public EngineTest {
  protected:
   std::vector<int64_t> RunFinals(EngineConfig config) {
-    absl::Notification queued;  // steps wait until every end is queued
+    // The first step is a blocker sequence's prefix prefill, and the engine holds in it while
+    // the six starts and ends are posted: the scheduler sees all of them in one drain of its
+    // inbox, however early or late the engine thread runs.
+    absl::Notification first_step, queued;
     FakeModelRunner::Options options;
+    options.first_step_entered = &first_step;
     options.hold_steps_until = &queued;
     MakeEngine(options, config);
+    const SequenceId blocker = Add();
+    EXPECT_TRUE(engine_->StartSegment(blocker, {0, kPrefix, kSuffix}).ok());
+    EXPECT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
     std::vector<SequenceId> ids;
     for (int i = 0; i < kSequences; ++i) {
       ids.push_back(Add());
@@ -41,6 +48,7 @@ class EncoderBudgetTest : public EngineTest {
     }
     EXPECT_EQ(finals, kSequences);
     for (SequenceId id : ids) engine_->Release(id);
+    engine_->Release(blocker);
     ExpectAllBlocksFree();
     engine_->Stop();
     std::vector<int64_t> positions;
