@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/pcm_source.h"
+#include "proto/grpc_handoff.h"
 
 namespace speechllm::client {
 
@@ -31,12 +32,14 @@ class StreamingClient::Reactor
   explicit Reactor(StreamingClient* owner) : owner_(owner) {}
 
   void OnReadDone(bool ok) override {
+    GrpcHandoffAcquire(this);
     if (!ok) {
       {
         absl::MutexLock lock(&owner_->mu_);
         owner_->read_in_flight_ = false;
         owner_->read_stream_ended_ = true;
       }
+      GrpcHandoffRelease(this);
       RemoveHold();
       return;
     }
@@ -52,6 +55,7 @@ class StreamingClient::Reactor
   void OnWritesDoneDone(bool ok) override { WriteFinished(ok); }
 
   void OnDone(const grpc::Status& status) override {
+    GrpcHandoffAcquire(this);
     absl::MutexLock lock(&owner_->mu_);
     owner_->status_ = status;
     owner_->done_time_ = Clock::now();
@@ -62,6 +66,7 @@ class StreamingClient::Reactor
 
  private:
   void WriteFinished(bool ok) {
+    GrpcHandoffAcquire(this);
     absl::MutexLock lock(&owner_->mu_);
     owner_->write_in_flight_ = false;
     owner_->last_write_ok_ = ok;
@@ -133,6 +138,7 @@ absl::Status StreamingClient::Start() {
     reactor_ready_ = true;
   }
   StartReadIfWanted();
+  GrpcHandoffRelease(reactor_.get());
   reactor_->StartCall();
   writer_ = std::thread([this] { WriterLoop(); });
   return absl::OkStatus();
@@ -271,6 +277,7 @@ void StreamingClient::WriterLoop() {
                                 item.audio_end, Clock::now()});
       }
     }
+    GrpcHandoffRelease(reactor_.get());
     if (item.kind == Outgoing::Kind::kHalfClose) {
       reactor_->StartWritesDone();
     } else {
@@ -287,6 +294,7 @@ void StreamingClient::WriterLoop() {
     }
     if (item.kind == Outgoing::Kind::kHalfClose) break;
   }
+  GrpcHandoffRelease(reactor_.get());
   reactor_->RemoveHold();
 }
 
@@ -316,6 +324,7 @@ void StreamingClient::StartReadIfWanted() {
     read_in_flight_ = true;
   }
   // From outside reactions this relies on the read hold taken in Start().
+  GrpcHandoffRelease(reactor_.get());
   reactor_->StartRead(reactor_->read_buffer());
 }
 

@@ -1,5 +1,6 @@
 #include "server/health_service.h"
 
+#include "proto/grpc_handoff.h"
 #include "server/grpc_status.h"
 
 namespace speechllm::server {
@@ -26,22 +27,29 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
+    GrpcHandoffRelease(this);
     Finish(grpc::Status::OK);
   }
   void OnWriteDone(bool ok) override {
+    GrpcHandoffAcquire(this);
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (!ok) {
       if (!finished_) {
         finished_ = true;
+        GrpcHandoffRelease(this);
         Finish(grpc::Status::CANCELLED);
       }
       return;
     }
     MaybeWriteLocked();
   }
-  void OnCancel() override { End(); }
+  void OnCancel() override {
+    GrpcHandoffAcquire(this);
+    End();
+  }
   void OnDone() override {
+    GrpcHandoffAcquire(this);
     {
       absl::MutexLock lock(&service_->mu_);
       service_->watchers_.erase(this);
@@ -55,6 +63,7 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
     pending_ = false;
     writing_ = true;
     response_.set_status(last_);
+    GrpcHandoffRelease(this);
     StartWrite(&response_);
   }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/io/wav_reader.h"
+#include "proto/grpc_handoff.h"
 #include "server/audio_embeddings.h"
 #include "server/call_session.h"
 #include "server/event_proto.h"
@@ -203,6 +204,7 @@ void RecognizeCall::Finish(const absl::Status& status) {
   *response_->mutable_audio_duration() = DurationProto(audio_seconds_);
   *response_->mutable_processing() = DurationProto(absl::Now() - start_time_);
   metrics_.Ended(static_cast<grpc::StatusCode>(static_cast<int>(status.code())));
+  GrpcHandoffRelease(this);
   ServerUnaryReactor::Finish(ToGrpcStatus(status));
 }
 
@@ -221,6 +223,7 @@ void RecognizeCall::Expire(const absl::Status& status) {
 }
 
 void RecognizeCall::OnCancel() {
+  GrpcHandoffAcquire(this);
   std::shared_ptr<streaming::Session> s;
   {
     absl::MutexLock lock(&mu_);
@@ -231,6 +234,7 @@ void RecognizeCall::OnCancel() {
 }
 
 void RecognizeCall::OnDone() {
+  GrpcHandoffAcquire(this);
   ctx_->registry->Remove(registry_id_);
   std::shared_ptr<streaming::Session> s;
   {

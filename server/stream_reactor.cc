@@ -1,6 +1,7 @@
 #include "server/stream_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "proto/grpc_handoff.h"
 #include "server/call_session.h"
 #include "server/event_proto.h"
 #include "server/grpc_status.h"
@@ -33,6 +34,7 @@ StreamReactor* StreamReactor::Start(ServiceContext* context,
   } else {
     reactor->registry_id_ = *id;
     reactor->metrics_.Admitted();
+    GrpcHandoffRelease(reactor.get());
     reactor->StartRead(&reactor->request_);
   }
   return reactor.get();
@@ -44,6 +46,7 @@ std::shared_ptr<streaming::Session> StreamReactor::session() {
 }
 
 void StreamReactor::OnReadDone(bool ok) {
+  GrpcHandoffAcquire(this);
   // The session's input half runs under input_mu_: here, and in Expire on the reaper thread.
   absl::MutexLock input(&input_mu_);
   if (input_closed_) return;  // a limit or an error ended the input; no more reads
@@ -235,6 +238,7 @@ void StreamReactor::ReadNextOrPause() {
       warn = !flow_warned_;
       flow_warned_ = true;
     } else {
+      GrpcHandoffRelease(this);
       StartRead(&request_);
     }
   }
@@ -250,6 +254,7 @@ void StreamReactor::OnCapacity() {
   capacity_signal_ = true;
   if (reads_paused_ && !finished_ && !finish_pending_ && !reading_done_) {
     reads_paused_ = false;
+    GrpcHandoffRelease(this);
     StartRead(&request_);
   }
 }
@@ -310,6 +315,7 @@ void StreamReactor::MaybeWriteLocked() {
     queue_.pop_front();
     in_flight_.set_response_seq(++response_seq_);
     writing_ = true;
+    GrpcHandoffRelease(this);
     StartWrite(&in_flight_);
   } else if (finish_pending_) {
     FinishCallLocked(finish_status_);
@@ -317,6 +323,7 @@ void StreamReactor::MaybeWriteLocked() {
 }
 
 void StreamReactor::OnWriteDone(bool ok) {
+  GrpcHandoffAcquire(this);
   absl::MutexLock lock(&mu_);
   writing_ = false;
   if (!ok) {  // the call is broken (cancelled); nothing more can be written
@@ -344,6 +351,7 @@ void StreamReactor::FinishCallLocked(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
   metrics_.Ended(status.error_code(), call_context_->deadline());
+  GrpcHandoffRelease(this);
   ServerBidiReactor::Finish(status);
 }
 
@@ -366,6 +374,7 @@ void StreamReactor::Expire(const absl::Status& status) {
 }
 
 void StreamReactor::OnCancel() {
+  GrpcHandoffAcquire(this);
   if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) s->Detach();
   absl::MutexLock lock(&mu_);
   queue_.clear();
@@ -373,6 +382,7 @@ void StreamReactor::OnCancel() {
 }
 
 void StreamReactor::OnDone() {
+  GrpcHandoffAcquire(this);
   ctx_->registry->Remove(registry_id_);
   std::shared_ptr<streaming::Session> s;
   {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/grpc_handoff.h"
 #include "speechllm/v1/speechllm.grpc.pb.h"
 
 namespace speechllm::testing {
@@ -54,10 +55,12 @@ class ScriptedReactor
       FinishOnce(script_.reject_at_start);
       return;
     }
+    GrpcHandoffRelease(this);
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
+    GrpcHandoffAcquire(this);
     if (!ok) {
       {
         absl::MutexLock lock(&log_->mu);
@@ -94,14 +97,17 @@ class ScriptedReactor
         SendPartial(absl::StrCat("c", chunks_));
       }
     }
+    GrpcHandoffRelease(this);
     StartRead(&request_);
   }
 
   void OnWriteDone(bool ok) override {
+    GrpcHandoffAcquire(this);
     {
       absl::MutexLock lock(&mu_);
       outbox_.pop_front();
       if (ok && !outbox_.empty()) {
+        GrpcHandoffRelease(this);
         StartWrite(&outbox_.front());
         return;
       }
@@ -109,11 +115,18 @@ class ScriptedReactor
       writing_ = false;
       if (!TakeFinish()) return;
     }
+    GrpcHandoffRelease(this);
     Finish(status_);
   }
 
-  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
-  void OnDone() override { delete this; }
+  void OnCancel() override {
+    GrpcHandoffAcquire(this);
+    FinishOnce(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    GrpcHandoffAcquire(this);
+    delete this;
+  }
 
  private:
   void SendPartial(const std::string& text) {
@@ -129,6 +142,7 @@ class ScriptedReactor
     outbox_.push_back(std::move(response));
     if (!writing_) {
       writing_ = true;
+      GrpcHandoffRelease(this);
       StartWrite(&outbox_.front());
     }
   }
@@ -143,6 +157,7 @@ class ScriptedReactor
       status_ = status;
       if (writing_ || !TakeFinish()) return;
     }
+    GrpcHandoffRelease(this);
     Finish(status_);
   }
 
