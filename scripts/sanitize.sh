@@ -8,7 +8,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${1:-$root/build-asan}
-jobs=${SPEECHLLM_JOBS:-$(nproc)}
 "$root/scripts/build.sh" asan "$build_dir"
 
 reports=$build_dir/sanitizer-reports
@@ -19,15 +18,4 @@ mkdir -p "$reports"
 # test that bounds the server's memory while a client stops reading.
 export ASAN_OPTIONS="detect_leaks=0:quarantine_size_mb=8:log_path=$reports/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan"
-status=0
-(cd "$build_dir" && ctest -j "$jobs" -LE gpu --timeout 900 --output-on-failure) || status=$?
-if compgen -G "$reports/*" >/dev/null; then
-  echo "sanitize.sh: sanitizer reports:" >&2
-  for report in "$reports"/*; do
-    echo "== $report" >&2
-    head -40 "$report" >&2
-  done
-  status=1
-fi
-if [[ $status -eq 0 ]]; then echo "sanitize.sh: no sanitizer reports, every test passed"; fi
-exit "$status"
+exec "$root/scripts/sanitizer_ctest.sh" sanitize.sh "$build_dir" "$reports" 900
