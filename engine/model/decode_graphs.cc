@@ -246,12 +246,7 @@ at::Tensor DecodeGraphs::Run(const std::vector<int64_t>& token_ids,
   const int64_t num_sequences = static_cast<int64_t>(sequences.size());
   TORCH_CHECK(!failed_ && num_sequences >= 1 && num_sequences <= max_batch(),
               "decode graphs: ", num_sequences, " sequences do not fit a graph");
-  const int64_t max_positions = decoder_->config().max_position_embeddings;
-  for (const DecoderSequence& s : sequences) {  // Decoder::Forward's check, which a replay skips
-    TORCH_CHECK(s.start_position >= 0 && s.start_position < max_positions,
-                "decode graphs: position ", s.start_position,
-                " is outside max_position_embeddings ", max_positions);
-  }
+  decoder_->CheckPositions(sequences);  // a replay skips Decoder::Forward, which checks them
   const int64_t bucket = *std::lower_bound(buckets_.begin(), buckets_.end(), num_sequences);
   const absl::Status built = BuildDecodeGraphInputs(token_ids, sequences, bucket, table_width_,
                                                     kv_->block_size(), scratch_block_, &staging_);

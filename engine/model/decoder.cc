@@ -136,17 +136,20 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
   return layer.o_proj.Forward(context);
 }
 
-at::Tensor Decoder::Forward(const at::Tensor& hidden, const DecoderBatch& batch, KvPool* kv,
-                            std::vector<at::Tensor>* hidden_states) const {
-  TORCH_CHECK(hidden.size(0) == batch.num_tokens, "hidden rows ", hidden.size(0),
-              " != batch tokens ", batch.num_tokens);
-  // The rotary tables end at max_position_embeddings; the CUDA kernels read them unchecked.
-  for (const DecoderSequence& s : batch.sequences) {
+void Decoder::CheckPositions(const std::vector<DecoderSequence>& sequences) const {
+  for (const DecoderSequence& s : sequences) {
     TORCH_CHECK(s.start_position >= 0 &&
                     s.start_position + s.num_new_tokens <= config_.max_position_embeddings,
                 "positions ", s.start_position, " to ", s.start_position + s.num_new_tokens - 1,
                 " are outside max_position_embeddings ", config_.max_position_embeddings);
   }
+}
+
+at::Tensor Decoder::Forward(const at::Tensor& hidden, const DecoderBatch& batch, KvPool* kv,
+                            std::vector<at::Tensor>* hidden_states) const {
+  TORCH_CHECK(hidden.size(0) == batch.num_tokens, "hidden rows ", hidden.size(0),
+              " != batch tokens ", batch.num_tokens);
+  CheckPositions(batch.sequences);
   at::Tensor x = hidden;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];

@@ -33,6 +33,11 @@ class Decoder {
     return embed_tokens_.index_select(0, token_ids);
   }
 
+  // Throws unless every sequence's new positions lie within the rotary tables
+  // (max_position_embeddings), which the CUDA kernels read unchecked. Forward calls it; so does a
+  // decode-graph replay, which skips Forward.
+  void CheckPositions(const std::vector<DecoderSequence>& sequences) const;
+
   // Runs every layer over `hidden` [batch.num_tokens, hidden_size] (rows grouped by sequence as in
   // `batch`, which must be Prepare()d), writing the new keys/values into `kv`. Returns the final
   // RMSNorm output. `hidden_states`, when given, receives transformers' output_hidden_states: the
