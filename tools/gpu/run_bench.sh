@@ -45,17 +45,20 @@ stage "configure + build (engine only, CUDA libtorch)"
 targets=${BUILD_TARGETS:-paged_attention_gpu_test fused_layers_gpu_test decode_graphs_test golden_parity_test \
   model_load_test engine_streaming_test engine_test model_base_test speechllm-bench speechllm-model-timing \
   speechllm-transcribe}
+compile() {  # $1: time box (s); $2: log suffix (appended to: a continued build adds to its log)
+  MAKEFLAGS=-k timeout $(box "$1") cmake --build "$build" -j "$(nproc)" --target $targets >> "$out/build$2.log" 2>&1
+}
 build_engine() {  # $1: extra configure arguments; $2: log suffix
   timeout $(box 90) cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPEECHLLM_ENGINE_ONLY=ON \
     -DSPEECHLLM_WITH_CUDA=ON -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DCMAKE_CUDA_ARCHITECTURES=90 $1 \
     > "$out/configure$2.log" 2>&1 || tail -30 "$out/configure$2.log"
-  MAKEFLAGS=-k timeout $(box 240) cmake --build "$build" -j "$(nproc)" --target $targets > "$out/build$2.log" 2>&1
+  compile 240 "$2"
 }
 build_engine "-DSPEECHLLM_CUDA_GRAPHS=ON" ""
 code=$?
 if (( code == 124 )); then  # out of its box, not broken: go on where it stopped
   stage "build: still running at its time box, continuing"
-  MAKEFLAGS=-k timeout $(box 120) cmake --build "$build" -j "$(nproc)" --target $targets >> "$out/build.log" 2>&1
+  compile 120 ""
   code=$?
 fi
 if (( code != 0 )); then
