@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/cuda_kernels.h"
+#include "engine/model/graph_capture_cleanup.h"
 
 // Graphs need the CUDA libtorch (at::cuda::CUDAGraph, streams, events) and the project's kernels
 // (the decode step must be free of host synchronisation: PagedAttention instead of the dense
@@ -18,6 +19,8 @@
 #define SPEECHLLM_HAVE_CUDA_GRAPHS 1
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #else
@@ -106,7 +109,9 @@ using GraphPoolId = decltype(std::declval<at::cuda::CUDAGraph&>().pool());
 
 struct DecodeGraphs::Runtime {
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  GraphPoolId pool{0, 0};  // shared by every bucket's graph; set by the first capture
+  // Shared by every bucket's graph. Taken from graph_pool_handle() before the first capture rather
+  // than from the first graph, so that a capture that fails is undone with a known pool.
+  GraphPoolId pool{0, 0};
   // One side stream for every capture: the caching allocator reuses a freed block only on the
   // stream it was freed on, so the buckets share the pool's memory only when captured on one stream
   // (torch.cuda.graph keeps one capture stream for the same reason).
@@ -119,7 +124,7 @@ struct DecodeGraphs::Runtime {
 struct DecodeGraphs::Graph {
   int64_t bucket = 0;
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  at::cuda::CUDAGraph graph;
+  PoolAwareGraph<at::cuda::CUDAGraph> graph;
 #endif
   at::Tensor longs, ints;  // the static inputs on the device (DecodeGraphInputs' layout)
   at::Tensor logits;       // the static output, [bucket, vocab_size]
@@ -220,18 +225,22 @@ std::unique_ptr<DecodeGraphs::Graph> DecodeGraphs::Capture(int64_t bucket) {
     const c10::cuda::CUDAStreamGuard stream_guard(*runtime_->capture_stream);
     step();
     c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
-    g->graph.capture_begin(runtime_->pool);
-    try {
-      g->logits = step();
-    } catch (...) {
-      try {  // ends the stream's capture mode before the error goes up
-        g->graph.capture_end();
-      } catch (...) {
-      }
-      throw;
-    }
-    g->graph.capture_end();
-    if (runtime_->pool == GraphPoolId{0, 0}) runtime_->pool = g->graph.pool();
+    if (runtime_->pool == GraphPoolId{0, 0}) runtime_->pool = at::cuda::graph_pool_handle();
+    // A capture the runtime refuses must not leave the caching allocator recording into the pool
+    // (graph_capture_cleanup.h): graphs are then turned off and the engine runs on eagerly.
+    const c10::DeviceIndex device_index = c10::cuda::current_device();
+    const GraphPoolId pool = runtime_->pool;
+    CaptureWithCleanup(
+        g->graph, pool, [&] { g->logits = step(); },
+        [&] {
+          try {
+            c10::cuda::CUDACachingAllocator::endAllocateToPool(device_index, pool);
+            return true;
+          } catch (const c10::Error&) {  // "not currently recording to mempool_id"
+            return false;
+          }
+        },
+        [&] { c10::cuda::CUDACachingAllocator::releasePool(device_index, pool); });
     c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
   }
   return g;
