@@ -1,5 +1,6 @@
-// Small helpers of the benchmark programs: a latency recorder with percentiles and a flat JSON
-// object writer. Single-threaded; owned by the benchmark's main thread.
+// Small helpers of the benchmark programs: a latency recorder with percentiles (also kept for a
+// steady window of the run) and a flat JSON object writer. Single-threaded; owned by the
+// benchmark's main thread.
 #ifndef SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
 #define SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
 
@@ -28,6 +29,18 @@ class LatencyRecorder {
 
  private:
   std::vector<double> ms_;
+};
+
+// Latencies of the whole run, and of the samples whose input arrived within [begin, end): the part
+// of a staggered run during which every stream is active (no ramp-up, no tail). An empty window
+// (begin == end) keeps no steady samples.
+struct WindowedLatency {
+  void Add(absl::Duration latency, absl::Time input_time) {
+    all.Add(latency);
+    if (input_time >= begin && input_time < end) steady.Add(latency);
+  }
+  LatencyRecorder all, steady;
+  absl::Time begin = absl::InfinitePast(), end = absl::InfinitePast();
 };
 
 class JsonWriter {

@@ -2,9 +2,11 @@
 // Replays WAV clips as N concurrent streams through the Engine, paced in real time (chunks arrive
 // as a microphone would deliver them, stream starts staggered) or closed-loop as fast as possible
 // (each stream sends its next chunk as soon as its previous update came back), and prints one JSON
-// summary.
+// summary. With --duration_s, streams speak continuously (clip after clip) and the latencies of
+// the window in which all of them are active are also reported apart (the *_steady fields).
 //   speechllm-bench --model models/qwen2-audio-tiny --streams 16 --chunk_ms 1000
 //   speechllm-bench --random_weights --preset 7b --device cuda --streams 64
+//   speechllm-bench --model models/qwen2-audio-tiny --streams 16 --stagger_ms 8000 --duration_s 12
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -38,6 +40,12 @@ ABSL_FLAG(
     "comma-separated 16 kHz WAV clips, assigned to streams in turn (default: the golden clips)");
 ABSL_FLAG(int, streams, 1, "concurrent streams");
 ABSL_FLAG(int, repeat, 1, "utterances per stream (each stream sends its clip this many times)");
+ABSL_FLAG(int, stagger_ms, 0,
+          "real-time stream starts spread over this many ms (0 = one chunk: all utterance ends "
+          "fall within about a second, the burst case)");
+ABSL_FLAG(double, duration_s, 0,
+          "instead of --repeat: streams start utterance after utterance until this many seconds "
+          "after the last stream started; that window, all streams active, is reported as steady");
 ABSL_FLAG(int, chunk_ms, 1000, "encoder chunk, a multiple of 40 ms");
 ABSL_FLAG(std::string, mode, "realtime",
           "realtime (paced, staggered starts) or fast (closed loop)");
@@ -190,6 +198,11 @@ int Run() {
   const int64_t chunk_positions = chunk_ms / 20;  // 20 ms per conv position
   const int num_streams = absl::GetFlag(FLAGS_streams);
   const int repeat = absl::GetFlag(FLAGS_repeat);
+  const absl::Duration stagger = realtime ? absl::Milliseconds(absl::GetFlag(FLAGS_stagger_ms) > 0
+                                                                   ? absl::GetFlag(FLAGS_stagger_ms)
+                                                                   : chunk_ms)
+                                          : absl::ZeroDuration();
+  const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
   engine::SequenceConfig sequence_config;
   sequence_config.final_mode = absl::GetFlag(FLAGS_final_mode) == "fast"
                                    ? engine::FinalMode::kFast
@@ -216,9 +229,9 @@ int Run() {
     if (!id.ok()) return Fail(id.status().ToString());
     streams[i].id = *id;
     streams[i].clip = &clips[i % clips.size()];
-    // Real-time streams start staggered over one chunk, as independent microphones would.
-    streams[i].start =
-        t0 + (realtime ? absl::Milliseconds(chunk_ms) * i / num_streams : absl::ZeroDuration());
+    // Real-time streams start staggered (over one chunk by default), as independent microphones
+    // would.
+    streams[i].start = t0 + stagger * i / num_streams;
     by_id[*id] = &streams[i];
     if (absl::Status s = engine.StartSegment(*id, {0, prefix, suffix}); !s.ok())
       return Fail(s.ToString());
@@ -226,7 +239,12 @@ int Run() {
 
   // first_partial_latency: each utterance's first partial only (PERFORMANCE.md's first-partial
   // target), from its chunk's arrival, whether or not that chunk holds a word.
-  LatencyRecorder partial_latency, first_partial_latency, final_latency;
+  LatencyRecorder first_partial_latency;
+  WindowedLatency partial_latency, final_latency;
+  if (duration > absl::ZeroDuration()) {  // every stream has started and none has stopped
+    partial_latency.begin = final_latency.begin = t0 + stagger;
+    partial_latency.end = final_latency.end = t0 + stagger + duration;
+  }
   int finished = 0;
   double audio_total = 0;
   while (finished < num_streams) {
@@ -264,15 +282,18 @@ int Run() {
       s.waiting = false;
       const absl::Duration latency = received - output.input_time;
       if (!output.is_final) {
-        partial_latency.Add(latency);
+        partial_latency.Add(latency, output.input_time);
         if (s.first_partial_pending) first_partial_latency.Add(latency);
         s.first_partial_pending = false;
         continue;
       }
-      final_latency.Add(latency);
+      final_latency.Add(latency, output.input_time);
       s.audio_done_seconds += s.clip->seconds;
       audio_total += s.clip->seconds;
-      if (++s.segment < repeat) {
+      const bool another =
+          duration > absl::ZeroDuration() ? received < partial_latency.end : s.segment + 1 < repeat;
+      ++s.segment;
+      if (another) {
         s.start = received;
         s.next_position = 0;
         s.end_sent = false;
@@ -317,14 +338,24 @@ int Run() {
   json.Add("throughput_audio_seconds_per_second", audio_total / wall_seconds);
   json.Add("real_time_factor_max", max_rtf);
   json.Add("real_time_factor_mean", sum_rtf / num_streams);
-  json.Add("partials", partial_latency.count());
-  json.Add("partial_latency_ms_p50", partial_latency.PercentileMs(0.50));
-  json.Add("partial_latency_ms_p95", partial_latency.PercentileMs(0.95));
-  json.Add("partial_latency_ms_p99", partial_latency.PercentileMs(0.99));
+  json.Add("stagger_ms", static_cast<int64_t>(absl::ToInt64Milliseconds(stagger)));
+  json.Add("partials", partial_latency.all.count());
+  json.Add("partial_latency_ms_p50", partial_latency.all.PercentileMs(0.50));
+  json.Add("partial_latency_ms_p95", partial_latency.all.PercentileMs(0.95));
+  json.Add("partial_latency_ms_p99", partial_latency.all.PercentileMs(0.99));
   json.Add("first_partial_latency_ms_p50", first_partial_latency.PercentileMs(0.50));
   json.Add("first_partial_latency_ms_p95", first_partial_latency.PercentileMs(0.95));
-  json.Add("final_latency_ms_p50", final_latency.PercentileMs(0.50));
-  json.Add("final_latency_ms_p95", final_latency.PercentileMs(0.95));
+  json.Add("final_latency_ms_p50", final_latency.all.PercentileMs(0.50));
+  json.Add("final_latency_ms_p95", final_latency.all.PercentileMs(0.95));
+  if (duration > absl::ZeroDuration()) {
+    json.Add("steady_window_s", absl::ToDoubleSeconds(duration));
+    json.Add("partials_steady", partial_latency.steady.count());
+    json.Add("partial_latency_ms_p50_steady", partial_latency.steady.PercentileMs(0.50));
+    json.Add("partial_latency_ms_p95_steady", partial_latency.steady.PercentileMs(0.95));
+    json.Add("finals_steady", final_latency.steady.count());
+    json.Add("final_latency_ms_p50_steady", final_latency.steady.PercentileMs(0.50));
+    json.Add("final_latency_ms_p95_steady", final_latency.steady.PercentileMs(0.95));
+  }
   json.Add("decode_tokens_per_second", stats.tokens_generated / wall_seconds);
   json.Add("steps", stats.steps);
   json.Add("mean_batch_size",

@@ -1,5 +1,6 @@
-// The benchmarks' JSON writer and latency percentiles (tools/bench/bench_stats.h): the GPU run's
-// table reads these lines, and one unescaped error message would make the whole line unreadable.
+// The benchmarks' JSON writer and latency percentiles, whole-run and steady-window
+// (tools/bench/bench_stats.h): the GPU run's table reads these lines, and one unescaped error
+// message would make the whole line unreadable.
 #include "tools/bench/bench_stats.h"
 
 #include "gtest/gtest.h"
@@ -25,6 +26,22 @@ TEST(LatencyRecorderTest, NearestRankPercentiles) {
   EXPECT_DOUBLE_EQ(latencies.PercentileMs(0.5), 5);
   EXPECT_DOUBLE_EQ(latencies.PercentileMs(0.95), 10);
   EXPECT_DOUBLE_EQ(latencies.PercentileMs(0.0), 1);
+}
+
+TEST(WindowedLatencyTest, SteadySamplesAreThoseWhoseInputArrivedInTheWindow) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  WindowedLatency latency;
+  latency.Add(absl::Milliseconds(1), t0);  // no window yet: all only
+  latency.begin = t0 + absl::Seconds(8);
+  latency.end = t0 + absl::Seconds(20);
+  latency.Add(absl::Milliseconds(50), t0 + absl::Seconds(7));    // ramp-up
+  latency.Add(absl::Milliseconds(300), t0 + absl::Seconds(8));   // first instant of the window
+  latency.Add(absl::Milliseconds(200), t0 + absl::Seconds(19));  // inside
+  latency.Add(absl::Milliseconds(90), t0 + absl::Seconds(20));   // the end is outside
+  EXPECT_EQ(latency.all.count(), 5u);
+  EXPECT_EQ(latency.steady.count(), 2u);
+  EXPECT_DOUBLE_EQ(latency.steady.PercentileMs(0.5), 200);
+  EXPECT_DOUBLE_EQ(latency.steady.PercentileMs(0.95), 300);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The prepared GPU run's table (tools/gpu/table.py) on made-up stage outputs: every target gets the
 # verdict its figure earns, the card picks the batch-1 limit, a fallback and a refused graph capture
-# are named, and a figure the run lacks reads "not measured". Also parses run_bench.sh. The GPU run
+# are named, a staggered stream run is judged on its steady window, and a figure the run lacks
+# reads "not measured". Also parses run_bench.sh. The GPU run
 # is rare: its table must not break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
 set -euo pipefail
 src=$1
@@ -53,6 +54,16 @@ rm "$out/stages.log"
 table=$(python3 "$src/tools/gpu/table.py" "$out")
 expect "$table" "| decode batch 1 <= 6.0 ms (NVIDIA H100 80GB HBM3) | 4.20 | met |"
 if grep -q FALLBACK <<< "$table"; then echo "a fallback was named that the run did not take"; fail=1; fi
+
+# A staggered run (run_bench.sh's default): the target is judged on the steady window's p95.
+echo -n '{"streams": 150, "stagger_ms": 8000, "partial_latency_ms_p95": 310, "final_latency_ms_p95": 900, ' \
+  > "$out/ours_streams_150.json"
+echo '"steady_window_s": 12, "partial_latency_ms_p95_steady": 240, "final_latency_ms_p95_steady": 700}' \
+  >> "$out/ours_streams_150.json"
+table=$(python3 "$src/tools/gpu/table.py" "$out")
+expect "$table" "| 150 real-time streams: partial p95 <= 300 ms (steady) | 240.00 | met |"
+grep -qF "150 streams: partial 310, first partial n/a, final 900; steady 12 s (starts over 8 s): partial 240, final 700;" \
+  <<< "$table" || { echo "missing: the 150-stream row with its steady window"; fail=1; }
 
 if (( fail )); then
   echo "--- table.py printed:"
