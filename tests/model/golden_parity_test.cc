@@ -5,6 +5,7 @@
 // [gtest flags].
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <regex>
@@ -218,10 +219,19 @@ TEST_P(GoldenParityTest, GreedyTokens) {
       matching += i < static_cast<int64_t>(result->generated_ids.size()) &&
                   result->generated_ids[i] == golden[i].item<int64_t>();
     }
-    std::printf("[%s %s] %s: %d of %lld greedy tokens identical\n", GetParam().c_str(),
-                Device().c_str(), key.c_str(), matching, static_cast<long long>(golden.numel()));
+    // The smallest top-1 minus top-2 logit gap of the greedy choices: bit-exact token checks of
+    // other paths (CUDA graphs' padded GEMMs, batched steps) hold only while it is far above the
+    // float32 rounding those paths add (~1e-5 here).
+    const float min_margin =
+        result->margins.empty() ? 0.0f
+                                : *std::min_element(result->margins.begin(), result->margins.end());
+    std::printf("[%s %s] %s: %d of %lld greedy tokens identical, smallest top-1 margin %.4g\n",
+                GetParam().c_str(), Device().c_str(), key.c_str(), matching,
+                static_cast<long long>(golden.numel()), min_margin);
     if (IsFloat32()) {
       EXPECT_EQ(matching, golden.numel()) << key;
+      EXPECT_GT(min_margin, 1e-3f) << key << ": a near tie; the bit-exact token checks of the "
+                                   << "batched and graph paths would then be unreliable";
     }
   }
 }
