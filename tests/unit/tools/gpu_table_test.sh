@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The prepared GPU run's table (tools/gpu/table.py) on made-up stage outputs: every target gets the
 # verdict its figure earns, the card picks the batch-1 limit, a fallback and a refused graph capture
-# are named, a staggered stream run is judged on its steady window, and a figure the run lacks
-# reads "not measured". Also parses run_bench.sh. The GPU run
+# are named, a staggered stream run is judged on its steady window, the stream count comes from
+# the capacity search's runs, and a figure the run lacks reads "not measured". Also parses run_bench.sh. The GPU run
 # is rare: its table must not break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
 set -euo pipefail
 src=$1
@@ -42,6 +42,8 @@ expect "$table" "| decode batch 16 >= 3,000 tokens/s | 900.00 | missed |"
 expect "$table" "| decode batch 64 >= 4,500 tokens/s (1k contexts) | 5000.00 | met |"
 expect "$table" "| prefill of a 10 s clip <= 12 ms | n/a | not measured |"
 expect "$table" "| 150 real-time streams: partial p95 <= 300 ms | 2800.00 | missed |"
+expect "$table" "| largest stream count measured at partial p95 <= 300 ms: >= 150 | 0.00 | missed |"
+expect "$table" "| concurrent real-time streams (1 s chunks) at partial p95 <= 300 ms, the most measured | none of 150 | n/a | |"
 expect "$table" "| 1 stream: first partial p95 <= 50 ms | 41.00 | met |"
 expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio | 120.00 | missed |"
 grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40" \
@@ -64,6 +66,12 @@ table=$(python3 "$src/tools/gpu/table.py" "$out")
 expect "$table" "| 150 real-time streams: partial p95 <= 300 ms (steady) | 240.00 | met |"
 grep -qF "150 streams: partial 310, first partial n/a, final 900; steady 12 s (starts over 8 s): partial 240, final 700;" \
   <<< "$table" || { echo "missing: the 150-stream row with its steady window"; fail=1; }
+# The capacity search of run_bench.sh went up from 150: 200 met the target, 250 did not.
+echo '{"streams": 200, "partial_latency_ms_p95_steady": 290}' > "$out/ours_streams_200.json"
+echo '{"streams": 250, "partial_latency_ms_p95_steady": 420}' > "$out/ours_streams_250.json"
+table=$(python3 "$src/tools/gpu/table.py" "$out")
+expect "$table" "| largest stream count measured at partial p95 <= 300 ms: >= 150 | 200.00 | met |"
+expect "$table" "| concurrent real-time streams (1 s chunks) at partial p95 <= 300 ms, the most measured | 200 | n/a | |"
 
 if (( fail )); then
   echo "--- table.py printed:"
