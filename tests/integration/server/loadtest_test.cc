@@ -1,0 +1,69 @@
+// speechllm-loadtest against the real server process (tiny model): three staggered real-time
+// streams looping the golden clips finish without a failed call, every stream gets partials and
+// finals, and the JSON line carries the figures API.md section 5 asks for; against a port where
+// nothing listens every stream fails with UNAVAILABLE and the verdict says so (exit 1).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tests/integration/server/harness.h"
+
+namespace speechllm::itest {
+namespace {
+
+// The number after "\"key\": " in a JSON line; -1 when absent.
+double Field(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\": ";
+  const size_t at = json.find(needle);
+  return at == std::string::npos ? -1 : std::stod(json.substr(at + needle.size()));
+}
+
+std::vector<std::string> LoadtestArgs(const std::string& address, int streams, double duration_s) {
+  return {SPEECHLLM_TEST_LOADTEST_BIN,
+          "--server=" + address,
+          "--wav=" + ClipPath("clip_a") + "," + ClipPath("clip_b"),
+          "--streams=" + std::to_string(streams),
+          "--duration-s=" + std::to_string(duration_s),
+          "--stagger-ms=1000",
+          "--gap-ms=800"};
+}
+
+class LoadtestTest : public SharedServerTest<LoadtestTest> {};
+
+TEST_F(LoadtestTest, StaggeredRealTimeStreamsAllFinish) {
+  const ProcessResult run =
+      RunProcess(LoadtestArgs(server_->address(), 3, 6), "/dev/null", absl::Seconds(60));
+  ASSERT_FALSE(run.timed_out) << run.err;
+  // 0 = target met, 1 = missed (a loaded test machine may lag); 2 would be a usage error.
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 1) << run.exit_code << "\n" << run.err;
+  std::printf("speechllm-loadtest, 3 streams x 6 s: %s", run.out.c_str());
+  EXPECT_EQ(Field(run.out, "streams"), 3);
+  EXPECT_EQ(Field(run.out, "failed_streams"), 0) << run.out;
+  EXPECT_GE(Field(run.out, "finals"), 3) << run.out;  // at least the half-close's final each
+  EXPECT_GT(Field(run.out, "updates"), Field(run.out, "finals")) << "no partials: " << run.out;
+  EXPECT_GT(Field(run.out, "partial_end_to_end_ms_p50"), 0) << run.out;
+  EXPECT_GT(Field(run.out, "final_processing_ms_p95"), 0) << run.out;
+  EXPECT_GE(Field(run.out, "lag_ms_p99"), Field(run.out, "lag_ms_p50")) << run.out;
+  EXPECT_EQ(run.out.find("\"target_met\": true") != std::string::npos, run.exit_code == 0)
+      << run.out;
+}
+
+TEST(LoadtestNoServerTest, EveryStreamFailsWithUnavailable) {
+  // Port 1 on the loopback: nothing listens there (a privileged port no test binds).
+  const ProcessResult run =
+      RunProcess(LoadtestArgs("127.0.0.1:1", 2, 1), "/dev/null", absl::Seconds(60));
+  ASSERT_FALSE(run.timed_out) << run.err;
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_EQ(Field(run.out, "failed_streams"), 2) << run.out;
+  EXPECT_NE(run.out.find("\"UNAVAILABLE\": 2"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("missed: 2 failed"), std::string::npos) << run.out;
+}
+
+TEST(LoadtestNoServerTest, BadFlagsAreAUsageError) {
+  const ProcessResult run = RunProcess({SPEECHLLM_TEST_LOADTEST_BIN, "--server=127.0.0.1:1"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--wav"), std::string::npos) << run.err;
+}
+
+}  // namespace
+}  // namespace speechllm::itest

@@ -1,0 +1,134 @@
+#include "tools/loadtest/stream_metrics.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "client/output_format.h"
+
+namespace speechllm::loadtest {
+namespace {
+
+namespace v1 = speechllm::v1;
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+void Append(const std::vector<double>& from, std::vector<double>* to) {
+  to->insert(to->end(), from.begin(), from.end());
+}
+
+}  // namespace
+
+double Percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(values.size())));
+  return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+StreamSamples MeasureStream(const std::vector<client::ResponseRecord>& responses,
+                            const std::vector<client::SentChunk>& sent_chunks,
+                            const grpc::Status& status) {
+  StreamSamples samples;
+  samples.status = status.error_code();
+  for (const client::ResponseRecord& record : responses) {
+    const v1::StreamingRecognizeResponse& response = record.response;
+    if (response.has_warning()) {
+      ++samples.warnings[v1::Warning::Code_Name(response.warning().code())];
+    }
+    if (response.has_summary()) samples.compute_rtf = response.summary().compute_rtf();
+    if (!response.has_transcript()) continue;
+    const v1::TranscriptUpdate& update = response.transcript();
+    const absl::Duration processed = FromProto(response.audio_processed());
+    samples.lag_ms.push_back(Ms(FromProto(response.audio_received()) - processed));
+    if (update.is_final()) {
+      ++samples.finals;
+      if (update.has_timing() && update.timing().has_processing()) {
+        samples.final_processing_ms.push_back(Ms(FromProto(update.timing().processing())));
+      }
+    }
+    // The first chunk whose end reaches the audio this update reflects: its send time is when
+    // the client had handed over everything the update needed.
+    auto chunk = std::find_if(sent_chunks.begin(), sent_chunks.end(),
+                              [&](const client::SentChunk& c) { return c.audio_end >= processed; });
+    if (processed <= absl::ZeroDuration() || chunk == sent_chunks.end() ||
+        chunk->send_time > record.arrival_time) {
+      continue;
+    }
+    const double end_to_end = Ms(absl::FromChrono(record.arrival_time - chunk->send_time));
+    (update.is_final() ? samples.final_end_to_end_ms : samples.partial_end_to_end_ms)
+        .push_back(end_to_end);
+  }
+  return samples;
+}
+
+LoadReport Summarize(const std::vector<StreamSamples>& streams, const LoadTarget& target) {
+  LoadReport report;
+  std::vector<double> lag, partial, final_e2e, processing;
+  report.streams = static_cast<int64_t>(streams.size());
+  for (const StreamSamples& s : streams) {
+    Append(s.lag_ms, &lag);
+    Append(s.partial_end_to_end_ms, &partial);
+    Append(s.final_end_to_end_ms, &final_e2e);
+    Append(s.final_processing_ms, &processing);
+    report.finals += s.finals;
+    report.compute_rtf_max = std::max(report.compute_rtf_max, s.compute_rtf);
+    for (const auto& [code, count] : s.warnings) report.warnings[code] += count;
+    if (s.status != grpc::StatusCode::OK) {
+      ++report.failed_streams;
+      ++report.failures[client::StatusCodeName(s.status)];
+    }
+  }
+  report.updates = static_cast<int64_t>(lag.size());
+  report.lag_ms_p50 = Percentile(lag, 0.50);
+  report.lag_ms_p99 = Percentile(lag, 0.99);
+  report.partial_end_to_end_ms_p50 = Percentile(partial, 0.50);
+  report.partial_end_to_end_ms_p95 = Percentile(partial, 0.95);
+  report.final_end_to_end_ms_p50 = Percentile(final_e2e, 0.50);
+  report.final_end_to_end_ms_p95 = Percentile(final_e2e, 0.95);
+  report.final_processing_ms_p50 = Percentile(processing, 0.50);
+  report.final_processing_ms_p95 = Percentile(processing, 0.95);
+
+  std::vector<std::string> missed;
+  if (report.failed_streams > 0) missed.push_back(absl::StrCat(report.failed_streams, " failed"));
+  if (report.updates == 0) missed.push_back("no transcript updates");
+  if (report.lag_ms_p50 > Ms(target.lag_p50)) missed.push_back("lag p50");
+  if (report.lag_ms_p99 > Ms(target.lag_p99)) missed.push_back("lag p99");
+  if (target.final_processing_p95 != absl::InfiniteDuration() &&
+      report.final_processing_ms_p95 > Ms(target.final_processing_p95)) {
+    missed.push_back("final processing p95");
+  }
+  report.target_met = missed.empty();
+  report.verdict = missed.empty() ? "met" : "missed: " + absl::StrJoin(missed, ", ");
+  return report;
+}
+
+std::string ToJson(const LoadReport& report) {
+  auto counts = [](const std::map<std::string, int64_t>& by_name) {
+    std::vector<std::string> fields;
+    for (const auto& [name, count] : by_name)
+      fields.push_back(absl::StrCat("\"", name, "\": ", count));
+    return absl::StrCat("{", absl::StrJoin(fields, ", "), "}");
+  };
+  return absl::StrFormat(
+      "{\"streams\": %d, \"failed_streams\": %d, \"failures\": %s, \"updates\": %d, "
+      "\"finals\": %d, \"warnings\": %s, \"lag_ms_p50\": %.1f, \"lag_ms_p99\": %.1f, "
+      "\"partial_end_to_end_ms_p50\": %.1f, \"partial_end_to_end_ms_p95\": %.1f, "
+      "\"final_end_to_end_ms_p50\": %.1f, \"final_end_to_end_ms_p95\": %.1f, "
+      "\"final_processing_ms_p50\": %.1f, \"final_processing_ms_p95\": %.1f, "
+      "\"compute_rtf_max\": %.4f, \"target_met\": %s, \"verdict\": \"%s\"}",
+      report.streams, report.failed_streams, counts(report.failures), report.updates, report.finals,
+      counts(report.warnings), report.lag_ms_p50, report.lag_ms_p99,
+      report.partial_end_to_end_ms_p50, report.partial_end_to_end_ms_p95,
+      report.final_end_to_end_ms_p50, report.final_end_to_end_ms_p95,
+      report.final_processing_ms_p50, report.final_processing_ms_p95, report.compute_rtf_max,
+      report.target_met ? "true" : "false", report.verdict);
+}
+
+}  // namespace speechllm::loadtest

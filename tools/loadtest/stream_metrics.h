@@ -1,0 +1,65 @@
+// The load test's measurements (API.md section 5, "Concurrent streams at target latency"): from
+// each stream's responses and sent chunks, the lag at every transcript update (audio_received -
+// audio_processed), the end-to-end latency of each update (its arrival - when the chunk that
+// completed the audio it reflects was handed to gRPC), the server's finalization processing, and
+// the call's status; then percentiles over all streams and the verdict against a target.
+// Plain functions and value types; speechllm-loadtest's main thread calls them after the run.
+#ifndef SPEECHLLM_TOOLS_LOADTEST_STREAM_METRICS_H_
+#define SPEECHLLM_TOOLS_LOADTEST_STREAM_METRICS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "client/speech_client.h"
+
+namespace speechllm::loadtest {
+
+// What one stream measured.
+struct StreamSamples {
+  std::vector<double> lag_ms;                 // every transcript update
+  std::vector<double> partial_end_to_end_ms;  // non-final updates
+  std::vector<double> final_end_to_end_ms;
+  std::vector<double> final_processing_ms;  // ResultTiming.processing of finals, when sent
+  int64_t finals = 0;
+  std::map<std::string, int64_t> warnings;  // by Warning.Code name
+  double compute_rtf = 0;                   // SessionSummary.compute_rtf (0 without a summary)
+  grpc::StatusCode status = grpc::StatusCode::OK;
+};
+
+StreamSamples MeasureStream(const std::vector<client::ResponseRecord>& responses,
+                            const std::vector<client::SentChunk>& sent_chunks,
+                            const grpc::Status& status);
+
+struct LoadTarget {
+  absl::Duration lag_p50 = absl::Seconds(1), lag_p99 = absl::Seconds(2);
+  // Finalization processing p95; infinite = not part of the verdict.
+  absl::Duration final_processing_p95 = absl::InfiniteDuration();
+};
+
+struct LoadReport {
+  int64_t streams = 0, failed_streams = 0, updates = 0, finals = 0;
+  std::map<std::string, int64_t> failures;  // by gRPC status code name
+  std::map<std::string, int64_t> warnings;
+  double lag_ms_p50 = 0, lag_ms_p99 = 0;
+  double partial_end_to_end_ms_p50 = 0, partial_end_to_end_ms_p95 = 0;
+  double final_end_to_end_ms_p50 = 0, final_end_to_end_ms_p95 = 0;
+  double final_processing_ms_p50 = 0, final_processing_ms_p95 = 0;
+  double compute_rtf_max = 0;
+  bool target_met = false;
+  std::string verdict;  // "met", or what missed it
+};
+
+LoadReport Summarize(const std::vector<StreamSamples>& streams, const LoadTarget& target);
+
+// Nearest-rank percentile of `values` (0 when empty); q in [0, 1].
+double Percentile(std::vector<double> values, double q);
+
+// One line of JSON with every field of `report`.
+std::string ToJson(const LoadReport& report);
+
+}  // namespace speechllm::loadtest
+
+#endif  // SPEECHLLM_TOOLS_LOADTEST_STREAM_METRICS_H_
