@@ -21,6 +21,7 @@ struct Engine::InboxMessage {
 Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
     : config_(config),
       model_config_(runner->config()),
+      block_size_(runner->block_size()),
       scheduler_(std::make_unique<Scheduler>(config, runner->config(), runner->num_kv_blocks(),
                                              runner->block_size())),
       runner_(std::move(runner)) {
@@ -49,15 +50,18 @@ absl::Status Engine::Post(InboxMessage message) {
   return absl::OkStatus();
 }
 
+int64_t Engine::WorstCaseBlocks(const SequenceConfig& config) const {
+  const int64_t worst_tokens = config_.max_prefix_tokens + config_.max_audio_tokens_per_segment +
+                               config_.max_suffix_tokens + config.max_new_tokens_per_segment + 1;
+  return (worst_tokens + block_size_ - 1) / block_size_;
+}
+
 absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
   if (config.max_new_tokens_per_update < 1 || config.max_new_tokens_per_segment < 1) {
     return absl::InvalidArgumentError(
         "max_new_tokens_per_update and max_new_tokens_per_segment must be >= 1");
   }
-  const int64_t block_size = runner_->block_size();
-  const int64_t worst_tokens = config_.max_prefix_tokens + config_.max_audio_tokens_per_segment +
-                               config_.max_suffix_tokens + config.max_new_tokens_per_segment + 1;
-  const int64_t worst_blocks = (worst_tokens + block_size - 1) / block_size;
+  const int64_t worst_blocks = WorstCaseBlocks(config);
   absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::UnavailableError("engine stopped");
   if (static_cast<int64_t>(reservations_.size()) >= config_.max_num_sequences) {

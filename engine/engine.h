@@ -54,6 +54,9 @@ class Engine {
   // Admits a stream: RESOURCE_EXHAUSTED when max_num_sequences are active or the worst-case KV of
   // one more segment does not fit; INVALID_ARGUMENT for a bad config; UNAVAILABLE once stopped.
   absl::StatusOr<SequenceId> AddSequence(const SequenceConfig& config);
+  // The KV blocks AddSequence reserves for a stream of `config`: one segment's worst case (the
+  // longest prefix, audio and suffix the engine accepts, then max_new_tokens_per_segment).
+  int64_t WorstCaseBlocks(const SequenceConfig& config) const;
   // Work for a sequence, applied in segment order. Chunks and ends of a segment that has not
   // started yet wait for its StartSegment. NOT_FOUND for an unknown or released id;
   // INVALID_ARGUMENT for a prompt longer than the configured limits. Ownership of chunk/end moves
@@ -83,6 +86,7 @@ class Engine {
 
   const EngineConfig config_;
   const ModelConfig model_config_;
+  const int64_t block_size_;  // the runner's KV block, in tokens (fixed at its creation)
   std::unique_ptr<Scheduler> scheduler_;  // loop thread only
   std::unique_ptr<ModelRunner> runner_;   // loop thread only
 

@@ -23,6 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/allocator_tuning.h"
 #include "engine/engine.h"
@@ -47,7 +48,8 @@ ABSL_FLAG(std::string, model_name, "qwen2-audio",
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(std::string, dtype, "", "float32, bfloat16 or float16 (default: the checkpoint's)");
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = libtorch's default)");
-ABSL_FLAG(int, kv_cache_mb, 256, "memory for the decoder's KV cache, in MiB");
+ABSL_FLAG(int, kv_cache_mb, 512,
+          "memory for the decoder's KV cache, in MiB (the start-up log says how many streams fit)");
 ABSL_FLAG(std::string, prompt_prefix_ids, "",
           "raw prompt ids before the audio tokens (with --prompt_suffix_ids)");
 ABSL_FLAG(std::string, prompt_suffix_ids, "", "raw prompt ids after the audio tokens");
@@ -217,9 +219,16 @@ int main(int argc, char** argv) {
 
   engine::EngineConfig engine_config;
   engine_config.max_num_sequences = config.max_streams;
-  engine_config.max_prefix_tokens = 512;
+  // Every stream reserves its worst case of KV at admission. The prefix is this server's own
+  // (context goes after the audio), so it is reserved as it is instead of up to 512 tokens; the
+  // suffix carries the context and keeps its bound.
+  engine_config.max_prefix_tokens = std::max<int64_t>(1, prompt.prefix_tokens());
   engine_config.max_suffix_tokens = 512;
   engine::Engine engine(engine_config, std::move(runner).value());
+  engine::SequenceConfig stream_shape;
+  stream_shape.max_new_tokens_per_segment = config.max_new_tokens;
+  const int64_t blocks_per_stream = engine.WorstCaseBlocks(stream_shape);
+  const int64_t kv_streams = engine.stats().kv_blocks_total / blocks_per_stream;
   engine.SetStepObserver(&metrics);
   metrics.SetEngineStatsSource([&engine] { return engine.stats(); });
   const engine::LogMel log_mel(engine.model_config().features);
@@ -272,6 +281,14 @@ int main(int argc, char** argv) {
             << "speechllm-server: " << engine.model_config().ToString() << "\n";
   if (runner_config.runtime.device != "cpu")
     std::cerr << "speechllm-server: " << graphs_summary << "\n";
+  std::cerr << "speechllm-server: KV cache of " << absl::GetFlag(FLAGS_kv_cache_mb)
+            << " MiB: " << engine.stats().kv_blocks_total << " blocks, " << blocks_per_stream
+            << " reserved per stream, room for " << kv_streams << " streams"
+            << (kv_streams < config.max_streams
+                    ? absl::StrCat(", fewer than --max_streams=", config.max_streams,
+                                   ": the others are refused with KV_BUDGET (raise --kv_cache_mb)")
+                    : "")
+            << "\n";
   std::cout << "speechllm-server listening on port " << port << std::endl;
   WritePortFile(absl::GetFlag(FLAGS_port_file), port);
 

@@ -56,4 +56,10 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
   return config;
 }
 
+int64_t PromptSource::prefix_tokens() const {
+  if (kind_ == Kind::kIds) return static_cast<int64_t>(prefix_ids_.size());
+  absl::StatusOr<streaming::PromptConfig> built = Build({});
+  return built.ok() ? static_cast<int64_t>(built->prefix_ids.size()) : 0;
+}
+
 }  // namespace speechllm::server

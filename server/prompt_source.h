@@ -6,6 +6,7 @@
 #ifndef SPEECHLLM_SERVER_PROMPT_SOURCE_H_
 #define SPEECHLLM_SERVER_PROMPT_SOURCE_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ class PromptSource {
   bool supports_context() const { return kind_ != Kind::kIds; }
   // The prompt for a stream with `context`. FAILED_PRECONDITION for a context with raw ids.
   absl::StatusOr<streaming::PromptConfig> Build(const ContextText& context) const;
+  // The tokens before the audio. The same whatever the context: in both templates the context and
+  // phrases go into the instruction, which follows the audio. The engine reserves KV for this
+  // many prefix tokens per stream instead of its general bound.
+  int64_t prefix_tokens() const;
 
  private:
   Kind kind_ = Kind::kIds;
