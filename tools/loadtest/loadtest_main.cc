@@ -35,8 +35,11 @@ ABSL_FLAG(double, lag_p50_s, 1, "target: lag p50 at most this");
 ABSL_FLAG(double, lag_p99_s, 2, "target: lag p99 at most this");
 ABSL_FLAG(double, final_processing_p95_ms, 0, "target: finalization processing p95 (0 = none)");
 ABSL_FLAG(std::string, token, "", "bearer token sent as authorization metadata");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (enables TLS)");
-ABSL_FLAG(bool, tls, false, "connect over TLS with the system roots");
+ABSL_FLAG(bool, tls, false, "connect over TLS (implied by the other --tls flags)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (default: system)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for mutual TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_server_name, "", "name to verify in the server certificate");
 
 namespace speechllm::loadtest {
 namespace {
@@ -82,7 +85,10 @@ int Run() {
 
   client::ChannelSecurity security;
   security.tls_ca_path = absl::GetFlag(FLAGS_tls_ca);
-  security.tls = absl::GetFlag(FLAGS_tls) || !security.tls_ca_path.empty();
+  security.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  security.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  security.tls = absl::GetFlag(FLAGS_tls);  // CreateClientChannel: any path implies TLS
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       client::CreateClientChannel(server, security);
   if (!channel.ok()) return Fail(channel.status().ToString());

@@ -159,6 +159,23 @@ TEST_F(OpsTls, TlsClientWithTokenSucceeds) {
   EXPECT_TRUE(capabilities.auth_required());
 }
 
+// speechllm-loadtest is a client like the others: over TLS with a token its stream succeeds, with a
+// wrong token it is counted as UNAUTHENTICATED and the verdict fails (exit 1).
+TEST_F(OpsTls, LoadtestOverTlsWithAToken) {
+  auto run = [&](const std::string& token) {
+    return RunProcess({SPEECHLLM_OPS_LOADTEST_BIN, "--server=" + server_->address(),
+                       "--wav=" + ClipPath(), "--streams=1", "--duration_s=2", "--stagger_ms=0",
+                       "--tls_ca=" + certificates_.ca, "--token=" + token});
+  };
+  const ProcessResult good = run(kToken);
+  std::cout << "speechllm-loadtest over TLS: " << good.out;
+  EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
+  EXPECT_NE(good.out.find("\"failed_streams\": 0"), std::string::npos) << good.out;
+  const ProcessResult bad = run("wrong-token-abcdefghijklmnop");
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_NE(bad.out.find("\"UNAUTHENTICATED\": 1"), std::string::npos) << bad.out;
+}
+
 TEST_F(OpsTls, PlaintextClientFails) {
   auto stub = Stub(server_->address(), client::ChannelSecurity{});
   const grpc::Status status = StreamClip(stub.get(), false, Bearer(kToken));
@@ -270,6 +287,16 @@ TEST_F(OpsMutualTls, ClientWithCertificateSucceeds) {
   const grpc::Status status = StreamClip(stub.get(), false);
   std::cout << "mTLS with a client certificate: " << status.error_code() << "\n";
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_F(OpsMutualTls, LoadtestWithAClientCertificate) {
+  const ProcessResult run = RunProcess(
+      {SPEECHLLM_OPS_LOADTEST_BIN, "--server=" + mtls_server_->address(), "--wav=" + ClipPath(),
+       "--streams=1", "--duration_s=2", "--stagger_ms=0", "--tls_ca=" + certificates_.ca,
+       "--tls_cert=" + certificates_.client_cert, "--tls_key=" + certificates_.client_key});
+  std::cout << "speechllm-loadtest over mutual TLS: " << run.out;
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("\"failed_streams\": 0"), std::string::npos) << run.out;
 }
 
 TEST_F(OpsMutualTls, ClientWithoutCertificateIsRejected) {
