@@ -217,13 +217,18 @@ int main(int argc, char** argv) {
     prompt = *std::move(source);
   }
 
+  if (auto plain = prompt.Build({}); !plain.ok() || static_cast<int64_t>(plain->suffix_ids.size()) >
+                                                        config.max_prompt_suffix_tokens) {
+    return Fail(absl::StrCat("the prompt after the audio must hold at most ",
+                             config.max_prompt_suffix_tokens, " tokens"));
+  }
   engine::EngineConfig engine_config;
   engine_config.max_num_sequences = config.max_streams;
   // Every stream reserves its worst case of KV at admission. The prefix is this server's own
   // (context goes after the audio), so it is reserved as it is instead of up to 512 tokens; the
-  // suffix carries the context and keeps its bound.
+  // suffix carries the context and keeps its bound (PromptFromContext refuses longer ones).
   engine_config.max_prefix_tokens = std::max<int64_t>(1, prompt.prefix_tokens());
-  engine_config.max_suffix_tokens = 512;
+  engine_config.max_suffix_tokens = config.max_prompt_suffix_tokens;
   engine::Engine engine(engine_config, std::move(runner).value());
   engine::SequenceConfig stream_shape;
   stream_shape.max_new_tokens_per_segment = config.max_new_tokens;

@@ -175,6 +175,11 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
   }
   auto built = prompt.Build(text);
   if (!built.ok()) return bad("", std::string(built.status().message()), "FEATURE_UNAVAILABLE");
+  if (static_cast<int64_t>(built->suffix_ids.size()) > server.max_prompt_suffix_tokens) {
+    return bad("", absl::StrCat("makes the prompt after the audio ", built->suffix_ids.size(),
+                                " tokens long; at most ", server.max_prompt_suffix_tokens,
+                                " (shorten the prompt or the phrases)"));
+  }
   return built;
 }
 

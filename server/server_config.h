@@ -32,6 +32,10 @@ struct ServerConfig {
   int max_new_tokens = 256;  // per utterance
   int max_context_chars = 1000;
   int max_phrases = 100;
+  // Tokens the prompt may hold after the audio, where context and phrases go: the engine reserves
+  // KV for this many per stream, and a context whose prompt would pass it is refused when it
+  // arrives (config or Control.context), not at the next utterance.
+  int max_prompt_suffix_tokens = 512;
   bool reflection = true;
 
   // Operations (README "Running in production").
