@@ -23,10 +23,12 @@ absl::Status ReadOptionalFile(const std::string& path, std::string* out) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(
-    const std::string& target, const ChannelSecurity& security) {
+    const std::string& target, const ChannelSecurity& security, grpc::ChannelArguments arguments) {
   const bool tls = security.tls || !security.tls_ca_path.empty() ||
                    !security.tls_cert_path.empty() || !security.tls_key_path.empty();
-  if (!tls) return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  if (!tls) {
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
+  }
   if (security.tls_cert_path.empty() != security.tls_key_path.empty()) {
     return absl::InvalidArgumentError("a client certificate needs its key, and the reverse");
   }
@@ -36,7 +38,6 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(
                              std::pair{&security.tls_key_path, &options.pem_private_key}}) {
     if (absl::Status status = ReadOptionalFile(*path, field); !status.ok()) return status;
   }
-  grpc::ChannelArguments arguments;
   if (!security.tls_server_name.empty()) {
     arguments.SetSslTargetNameOverride(security.tls_server_name);
   }

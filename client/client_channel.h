@@ -21,10 +21,12 @@ struct ChannelSecurity {
   std::string tls_server_name;              // name to check instead of the target's host
 };
 
-// A channel to `target` ("HOST:PORT"). NOT_FOUND for an unreadable file, INVALID_ARGUMENT for a
-// client certificate without its key (or the reverse).
-absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(const std::string& target,
-                                                                   const ChannelSecurity& security);
+// A channel to `target` ("HOST:PORT"), with `arguments` (e.g. GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL
+// for a connection of its own). NOT_FOUND for an unreadable file, INVALID_ARGUMENT for a client
+// certificate without its key (or the reverse).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(
+    const std::string& target, const ChannelSecurity& security,
+    grpc::ChannelArguments arguments = grpc::ChannelArguments());
 
 }  // namespace speechllm::client
 

@@ -30,6 +30,8 @@ ABSL_FLAG(double, duration_s, 60, "audio each stream sends (API.md's figure uses
 ABSL_FLAG(int, stagger_ms, 8000, "stream starts spread over this many ms");
 ABSL_FLAG(int, gap_ms, 1000, "silence after each pass of the clip");
 ABSL_FLAG(int, chunk_ms, 100, "audio per AudioChunk");
+ABSL_FLAG(int, connections, 0,
+          "TCP connections the streams are spread over (0 = one per stream, as independent users)");
 ABSL_FLAG(std::string, final_mode, "", "exact | fast (default: the server's)");
 ABSL_FLAG(double, lag_p50_s, 1, "target: lag p50 at most this");
 ABSL_FLAG(double, lag_p99_s, 2, "target: lag p99 at most this");
@@ -89,10 +91,20 @@ int Run() {
   security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
   security.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   security.tls = absl::GetFlag(FLAGS_tls);  // CreateClientChannel: any path implies TLS
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      client::CreateClientChannel(server, security);
-  if (!channel.ok()) return Fail(channel.status().ToString());
-  const std::unique_ptr<v1::StreamingSpeech::Stub> stub = v1::StreamingSpeech::NewStub(*channel);
+  // gRPC shares one connection among channels with equal arguments; a local subchannel pool per
+  // channel gives each its own.
+  const int num_connections = absl::GetFlag(FLAGS_connections) > 0
+                                  ? std::min(absl::GetFlag(FLAGS_connections), num_streams)
+                                  : num_streams;
+  std::vector<std::unique_ptr<v1::StreamingSpeech::Stub>> stubs;
+  for (int c = 0; c < num_connections; ++c) {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        client::CreateClientChannel(server, security, arguments);
+    if (!channel.ok()) return Fail(channel.status().ToString());
+    stubs.push_back(v1::StreamingSpeech::NewStub(*channel));
+  }
 
   client::StreamingClientOptions options;
   options.chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
@@ -128,7 +140,8 @@ int Run() {
   for (int i = 0; i < num_streams; ++i) {
     streams[i].audio = &clips[i % clips.size()];
     streams[i].start = t0 + stagger * i / num_streams;
-    streams[i].client = std::make_unique<client::StreamingClient>(stub.get(), options);
+    streams[i].client =
+        std::make_unique<client::StreamingClient>(stubs[i % num_connections].get(), options);
   }
   int open = num_streams;
   while (open > 0) {
