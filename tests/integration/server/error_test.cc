@@ -19,6 +19,15 @@ using client::StreamingClient;
 using client::StreamingClientOptions;
 using grpc::StatusCode;
 
+// How much the server's resident memory may grow while a client stops reading: about 50 MB in a
+// normal build. ThreadSanitizer's shadow memory and allocator make the same pages cost 134-208 MB
+// (five runs, 2026-11-28), so the bound scales with it there (scripts/tsan.sh).
+#if defined(SPEECHLLM_TSAN)
+constexpr int64_t kServerGrowthBoundKb = 600 * 1024;
+#else
+constexpr int64_t kServerGrowthBoundKb = 200 * 1024;
+#endif
+
 class ErrorTest : public SharedServerWithReferenceTest<ErrorTest> {
  protected:
   // A stream with `options`, whose messages `send` queues (then half-close), run to its end.
@@ -258,7 +267,8 @@ TEST_F(ErrorTest, ClientThatStopsReadingKeepsServerMemoryBounded) {
       CountFinals(responses), HasWarning(responses, v1::Warning::FLOW_CONTROL) ? "yes" : "no",
       run.wall_s);
   ASSERT_GT(rss_before, 0);
-  EXPECT_LT(rss_peak - rss_before, 200 * 1024) << "server memory grew by more than 200 MB";
+  EXPECT_LT(rss_peak - rss_before, kServerGrowthBoundKb)
+      << "server memory grew by more than " << kServerGrowthBoundKb / 1024 << " MB";
   EXPECT_LE(read_while_paused, 1u) << "responses were read while reads were paused";
   EXPECT_TRUE(run.status.ok()) << Describe(run.status);
   // Fails intermittently today: see WarningsKeepAudioOffsetsMonotonic (FLOW_CONTROL reports 0 s).
