@@ -58,6 +58,10 @@ ABSL_FLAG(std::string, prompt_template, "chat",
 ABSL_FLAG(std::string, instruction, "Transcribe the speech.",
           "the instruction after the audio (templates)");
 ABSL_FLAG(int, max_new_tokens, 256, "longest transcript of one utterance, in tokens");
+ABSL_FLAG(int, max_prompt_suffix_tokens, 512,
+          "tokens the prompt may hold after the audio (the template's end, recognition context and "
+          "phrases); every stream reserves KV for this many, so servers without context can "
+          "lower it");
 ABSL_FLAG(int, max_streams, 64, "concurrent calls; more are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_chunk_bytes, 64 * 1024, "largest AudioChunk");
 ABSL_FLAG(int, idle_timeout_s, 30,
@@ -163,6 +167,7 @@ int main(int argc, char** argv) {
   config.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_grace_s));
   config.default_chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
   config.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  config.max_prompt_suffix_tokens = absl::GetFlag(FLAGS_max_prompt_suffix_tokens);
   config.reflection = absl::GetFlag(FLAGS_reflection);
   config.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   config.max_pending_responses = absl::GetFlag(FLAGS_max_pending_responses);
@@ -220,7 +225,8 @@ int main(int argc, char** argv) {
   if (auto plain = prompt.Build({}); !plain.ok() || static_cast<int64_t>(plain->suffix_ids.size()) >
                                                         config.max_prompt_suffix_tokens) {
     return Fail(absl::StrCat("the prompt after the audio must hold at most ",
-                             config.max_prompt_suffix_tokens, " tokens"));
+                             config.max_prompt_suffix_tokens,
+                             " tokens (--max_prompt_suffix_tokens)"));
   }
   engine::EngineConfig engine_config;
   engine_config.max_num_sequences = config.max_streams;

@@ -2,7 +2,9 @@
 // own 512-token tokenizer, no fixed prompt ids): a context within the prompt budget gives a normal
 // stream; one whose prompt would pass the suffix the engine reserves KV for is refused when it
 // arrives, in the config (INVALID_ARGUMENT, BAD_CONFIG, field context) or in a Control.context
-// mid-stream, never later at an utterance start; either way the server keeps serving.
+// mid-stream, never later at an utterance start; either way the server keeps serving. A lower
+// --max_prompt_suffix_tokens reserves less KV per stream and refuses longer contexts the same way;
+// one below the template's own suffix stops the server at start.
 #include <cstdio>
 #include <string>
 
@@ -21,8 +23,6 @@ class ContextTest : public SharedServerTest<ContextTest> {
   static std::vector<std::string> ServerFlags() {
     return {"--prompt_prefix_ids=", "--prompt_suffix_ids="};
   }
-
- protected:
   static v1::SessionConfig WithContext(const std::string& prompt) {
     v1::SessionConfig config = ExactConfig(false, v1::ResultOptions::NONE);
     config.mutable_context()->set_prompt(prompt);
@@ -78,6 +78,46 @@ TEST_F(ContextTest, AControlContextPastTheSuffixBudgetIsRefusedWhenItArrives) {
   ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
   EXPECT_NE(run.status.error_message().find("control.context"), std::string::npos)
       << run.status.error_message();
+}
+
+// An operator whose clients send little context lowers the suffix reservation: more streams fit
+// in the same KV cache, and a context past the lower bound is refused the same way.
+class SmallSuffixTest : public SharedServerTest<SmallSuffixTest> {
+ public:
+  static std::vector<std::string> ServerFlags() {
+    return {"--prompt_prefix_ids=", "--prompt_suffix_ids=", "--max_prompt_suffix_tokens=64"};
+  }
+};
+
+TEST_F(SmallSuffixTest, TheLowerBoundAdmitsMoreStreamsAndRefusesLongerContexts) {
+  // "KV cache of 512 MiB: B blocks, N reserved per stream, room for M streams": with a 512-token
+  // suffix a stream needs at least (750 audio + 512 + 24 new + 1) / 16 = 81 blocks of 16 tokens
+  // whatever the prefix; the 64-token bound must have brought it below that.
+  const std::string log = server_->Log();
+  const size_t at = log.find(" reserved per stream");
+  ASSERT_NE(at, std::string::npos) << log;
+  const size_t start = log.rfind(' ', at - 1) + 1;
+  const int blocks_per_stream = std::stoi(log.substr(start, at - start));
+  std::printf("64-token suffix bound: %d blocks reserved per stream\n", blocks_per_stream);
+  EXPECT_LT(blocks_per_stream, 81) << log;
+  StreamSpec spec;
+  spec.config = ContextTest::WithContext("a meeting about the budget");
+  EXPECT_TRUE(RunStream(server_->stub(), spec).status.ok());
+  spec.config = ContextTest::WithContext(ContextTest::Varied(200));
+  const StreamRun run = RunStream(server_->stub(), spec);
+  std::printf("200-character context with a 64-token suffix bound: %s\n",
+              Describe(run.status).c_str());
+  ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+}
+
+TEST(SmallSuffixStartTest, ABoundBelowTheTemplatesOwnSuffixStopsTheServerAtStart) {
+  const ProcessResult run =
+      RunProcess({SPEECHLLM_TEST_SERVER_BIN, "--model=" + SourcePath("models/qwen2-audio-tiny"),
+                  "--listen=127.0.0.1:0",
+                  "--prompt_prefix_ids=", "--prompt_suffix_ids=", "--max_prompt_suffix_tokens=2"},
+                 "/dev/null", absl::Seconds(60));
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("--max_prompt_suffix_tokens"), std::string::npos) << run.err;
 }
 
 }  // namespace
