@@ -21,6 +21,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/channel_flags.h"
 #include "client/client_channel.h"
 #include "client/opus_encoder.h"
 #include "client/output_format.h"
@@ -47,13 +48,7 @@ ABSL_FLAG(std::string, final_mode, "", "exact | fast (default: server's)");
 ABSL_FLAG(std::string, endpointing, "", "continuous | single | manual (default: server's)");
 ABSL_FLAG(bool, token_ids, false, "ask for the token ids of finals and print them");
 ABSL_FLAG(double, deadline_s, 0, "call deadline in seconds (0 = none)");
-ABSL_FLAG(std::string, token, "", "bearer token sent as authorization metadata");
 ABSL_FLAG(bool, recognize, false, "send the whole audio with the unary Recognize call");
-ABSL_FLAG(bool, tls, false, "connect over TLS (implied by the other --tls flags)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (default: system)");
-ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for mutual TLS (with --tls-key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
-ABSL_FLAG(std::string, tls_server_name, "", "name to verify in the server certificate");
 
 namespace speechllm::client {
 namespace {
@@ -128,8 +123,8 @@ int RunRecognize(speechllm::v1::StreamingSpeech::Stub* stub, const SessionConfig
     context.set_deadline(std::chrono::system_clock::now() +
                          absl::ToChronoMicroseconds(absl::Seconds(deadline_s)));
   }
-  if (const std::string token = absl::GetFlag(FLAGS_token); !token.empty()) {
-    context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  if (const auto authorization = AuthorizationFromFlags()) {
+    context.AddMetadata(authorization->first, authorization->second);
   }
   const Clock::time_point start = Clock::now();
   const grpc::Status status = stub->Recognize(&context, request, &response);
@@ -229,13 +224,8 @@ int Run() {
     return Fail(std::string(status.message()));
   }
 
-  ChannelSecurity security;
-  security.tls = absl::GetFlag(FLAGS_tls);
-  security.tls_ca_path = absl::GetFlag(FLAGS_tls_ca);
-  security.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
-  security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
-  security.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = CreateClientChannel(server, security);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      CreateClientChannel(server, ChannelSecurityFromFlags());
   if (!channel.ok()) return Fail(channel.status().ToString());
   auto stub = speechllm::v1::StreamingSpeech::NewStub(*channel);
   if (absl::GetFlag(FLAGS_recognize)) {
@@ -277,8 +267,8 @@ int Run() {
   if (const double deadline_s = absl::GetFlag(FLAGS_deadline_s); deadline_s > 0) {
     options.deadline = absl::Seconds(deadline_s);
   }
-  if (const std::string token = absl::GetFlag(FLAGS_token); !token.empty()) {
-    options.metadata.emplace_back("authorization", absl::StrCat("Bearer ", token));
+  if (const auto authorization = AuthorizationFromFlags()) {
+    options.metadata.push_back(*authorization);
   }
   StreamingClient client(stub.get(), options);
   TranscriptPrinter printer(/*terminal=*/isatty(STDOUT_FILENO) != 0,

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/channel_flags.h"
 #include "client/client_channel.h"
 #include "client/speech_client.h"
 #include "engine/io/wav_reader.h"
@@ -36,12 +37,6 @@ ABSL_FLAG(std::string, final_mode, "", "exact | fast (default: the server's)");
 ABSL_FLAG(double, lag_p50_s, 1, "target: lag p50 at most this");
 ABSL_FLAG(double, lag_p99_s, 2, "target: lag p99 at most this");
 ABSL_FLAG(double, final_processing_p95_ms, 0, "target: finalization processing p95 (0 = none)");
-ABSL_FLAG(std::string, token, "", "bearer token sent as authorization metadata");
-ABSL_FLAG(bool, tls, false, "connect over TLS (implied by the other --tls flags)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (default: system)");
-ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for mutual TLS (with --tls_key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_server_name, "", "name to verify in the server certificate");
 
 namespace speechllm::loadtest {
 namespace {
@@ -85,12 +80,7 @@ int Run() {
     clips.push_back(LoopedAudio(*clip, duration));
   }
 
-  client::ChannelSecurity security;
-  security.tls_ca_path = absl::GetFlag(FLAGS_tls_ca);
-  security.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
-  security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
-  security.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
-  security.tls = absl::GetFlag(FLAGS_tls);  // CreateClientChannel: any path implies TLS
+  const client::ChannelSecurity security = client::ChannelSecurityFromFlags();
   // gRPC shares one connection among channels with equal arguments; a local subchannel pool per
   // channel gives each its own.
   const int num_connections = absl::GetFlag(FLAGS_connections) > 0
@@ -121,8 +111,8 @@ int Run() {
   } else if (!final_mode.empty()) {
     return Fail("--final_mode must be exact or fast");
   }
-  if (const std::string token = absl::GetFlag(FLAGS_token); !token.empty()) {
-    options.metadata.push_back({"authorization", absl::StrCat("Bearer ", token)});
+  if (const auto authorization = client::AuthorizationFromFlags()) {
+    options.metadata.push_back(*authorization);
   }
 
   // Each stream is fed a second ahead of real time (the client paces the writes), so memory stays

@@ -1,0 +1,31 @@
+#include "client/channel_flags.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+
+ABSL_FLAG(std::string, token, "", "bearer token sent as authorization metadata");
+ABSL_FLAG(bool, tls, false, "connect over TLS (implied by the other --tls flags)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (default: system)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for mutual TLS (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_server_name, "", "name to verify in the server certificate");
+
+namespace speechllm::client {
+
+ChannelSecurity ChannelSecurityFromFlags() {
+  ChannelSecurity security;
+  security.tls = absl::GetFlag(FLAGS_tls);
+  security.tls_ca_path = absl::GetFlag(FLAGS_tls_ca);
+  security.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  security.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  return security;
+}
+
+std::optional<std::pair<std::string, std::string>> AuthorizationFromFlags() {
+  const std::string token = absl::GetFlag(FLAGS_token);
+  if (token.empty()) return std::nullopt;
+  return std::pair<std::string, std::string>("authorization", absl::StrCat("Bearer ", token));
+}
+
+}  // namespace speechllm::client

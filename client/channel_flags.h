@@ -1,0 +1,23 @@
+// The command-line flags of how a client program reaches the server: --tls, --tls-ca,
+// --tls-cert, --tls-key, --tls-server-name and --token, defined once for speechllm-client and
+// speechllm-loadtest. Read on the program's main thread after absl::ParseCommandLine.
+#ifndef SPEECHLLM_CLIENT_CHANNEL_FLAGS_H_
+#define SPEECHLLM_CLIENT_CHANNEL_FLAGS_H_
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "client/client_channel.h"
+
+namespace speechllm::client {
+
+// The TLS flags as a ChannelSecurity for CreateClientChannel.
+ChannelSecurity ChannelSecurityFromFlags();
+
+// {"authorization", "Bearer <token>"} when --token is set.
+std::optional<std::pair<std::string, std::string>> AuthorizationFromFlags();
+
+}  // namespace speechllm::client
+
+#endif  // SPEECHLLM_CLIENT_CHANNEL_FLAGS_H_
