@@ -1,5 +1,6 @@
-// Small helpers of the benchmark programs: a latency recorder with percentiles (also kept for a
-// steady window of the run) and a flat JSON object writer. Single-threaded; owned by the
+// Small helpers of the benchmark programs (and speechllm-loadtest's percentiles): a latency
+// recorder with percentiles (also kept for a steady window of the run) and a flat JSON object
+// writer. Single-threaded; owned by the
 // benchmark's main thread.
 #ifndef SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
 #define SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
@@ -15,17 +16,20 @@
 
 namespace speechllm::bench {
 
+// Nearest-rank percentile of `values`, sorted in place (0 when empty); q in [0, 1].
+inline double NearestRankPercentile(std::vector<double>& values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(values.size())));
+  return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
 class LatencyRecorder {
  public:
   void Add(absl::Duration d) { ms_.push_back(absl::ToDoubleMilliseconds(d)); }
   size_t count() const { return ms_.size(); }
   // Nearest-rank percentile in milliseconds (0 when empty).
-  double PercentileMs(double q) {
-    if (ms_.empty()) return 0;
-    std::sort(ms_.begin(), ms_.end());
-    const size_t rank = static_cast<size_t>(std::ceil(q * ms_.size()));
-    return ms_[std::min(ms_.size() - 1, rank == 0 ? 0 : rank - 1)];
-  }
+  double PercentileMs(double q) { return NearestRankPercentile(ms_, q); }
 
  private:
   std::vector<double> ms_;

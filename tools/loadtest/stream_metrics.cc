@@ -1,12 +1,12 @@
 #include "tools/loadtest/stream_metrics.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/output_format.h"
+#include "tools/bench/bench_stats.h"
 
 namespace speechllm::loadtest {
 namespace {
@@ -24,13 +24,6 @@ void Append(const std::vector<double>& from, std::vector<double>* to) {
 }
 
 }  // namespace
-
-double Percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(values.size())));
-  return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
 
 StreamSamples MeasureStream(const std::vector<client::ResponseRecord>& responses,
                             const std::vector<client::SentChunk>& sent_chunks,
@@ -86,14 +79,14 @@ LoadReport Summarize(const std::vector<StreamSamples>& streams, const LoadTarget
     }
   }
   report.updates = static_cast<int64_t>(lag.size());
-  report.lag_ms_p50 = Percentile(lag, 0.50);
-  report.lag_ms_p99 = Percentile(lag, 0.99);
-  report.partial_end_to_end_ms_p50 = Percentile(partial, 0.50);
-  report.partial_end_to_end_ms_p95 = Percentile(partial, 0.95);
-  report.final_end_to_end_ms_p50 = Percentile(final_e2e, 0.50);
-  report.final_end_to_end_ms_p95 = Percentile(final_e2e, 0.95);
-  report.final_processing_ms_p50 = Percentile(processing, 0.50);
-  report.final_processing_ms_p95 = Percentile(processing, 0.95);
+  report.lag_ms_p50 = bench::NearestRankPercentile(lag, 0.50);
+  report.lag_ms_p99 = bench::NearestRankPercentile(lag, 0.99);
+  report.partial_end_to_end_ms_p50 = bench::NearestRankPercentile(partial, 0.50);
+  report.partial_end_to_end_ms_p95 = bench::NearestRankPercentile(partial, 0.95);
+  report.final_end_to_end_ms_p50 = bench::NearestRankPercentile(final_e2e, 0.50);
+  report.final_end_to_end_ms_p95 = bench::NearestRankPercentile(final_e2e, 0.95);
+  report.final_processing_ms_p50 = bench::NearestRankPercentile(processing, 0.50);
+  report.final_processing_ms_p95 = bench::NearestRankPercentile(processing, 0.95);
 
   std::vector<std::string> missed;
   if (report.failed_streams > 0) missed.push_back(absl::StrCat(report.failed_streams, " failed"));

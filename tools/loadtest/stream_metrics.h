@@ -54,9 +54,6 @@ struct LoadReport {
 
 LoadReport Summarize(const std::vector<StreamSamples>& streams, const LoadTarget& target);
 
-// Nearest-rank percentile of `values` (0 when empty); q in [0, 1].
-double Percentile(std::vector<double> values, double q);
-
 // One line of JSON with every field of `report`.
 std::string ToJson(const LoadReport& report);
 
