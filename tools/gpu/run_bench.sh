@@ -151,13 +151,7 @@ for streams in ${STREAMS:-150 1}; do streams_run "$streams"; done
 # run, step up while the target holds or down until it does (table.py reports the largest count
 # that met it). Skipped with SKIP_CAPACITY=1 or when no 150-stream figure exists.
 meets_target() {  # $1: a speechllm-bench JSON file; exit 0 when its (steady) partial p95 <= 300 ms
-  python3 - "$1" <<'PY' 2>/dev/null
-import json, sys
-lines = open(sys.argv[1]).read().strip().splitlines()
-run = json.loads(lines[-1]) if lines else {}
-p95 = run.get("partial_latency_ms_p95_steady", run.get("partial_latency_ms_p95"))
-sys.exit(0 if p95 is not None and p95 <= 300 else 1)
-PY
+  python3 "$root/tools/gpu/table.py" --meets-target "$1" 2>/dev/null
 }
 if [[ -z "${SKIP_CAPACITY:-}" && -s $out/ours_streams_150.json ]]; then
   stage "our engine: streams at partial p95 <= 300 ms, searched from 150"

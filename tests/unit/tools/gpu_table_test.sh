@@ -72,6 +72,13 @@ echo '{"streams": 250, "partial_latency_ms_p95_steady": 420}' > "$out/ours_strea
 table=$(python3 "$src/tools/gpu/table.py" "$out")
 expect "$table" "| largest stream count measured at partial p95 <= 300 ms: >= 150 | 200.00 | met |"
 expect "$table" "| concurrent real-time streams (1 s chunks) at partial p95 <= 300 ms, the most measured | 200 | n/a | |"
+# run_bench.sh's capacity search asks table.py whether one run met the target.
+python3 "$src/tools/gpu/table.py" --meets-target "$out/ours_streams_200.json" ||
+  { echo "--meets-target: 200 streams at a steady 290 ms should meet it"; fail=1; }
+if python3 "$src/tools/gpu/table.py" --meets-target "$out/ours_streams_250.json" ||
+   python3 "$src/tools/gpu/table.py" --meets-target "$out/no_such_run.json"; then
+  echo "--meets-target: 420 ms, or a run that left no JSON, should miss it"; fail=1
+fi
 
 if (( fail )); then
   echo "--- table.py printed:"
