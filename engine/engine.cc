@@ -61,6 +61,7 @@ absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
     return absl::InvalidArgumentError(
         "max_new_tokens_per_update and max_new_tokens_per_segment must be >= 1");
   }
+  if (absl::Status guard = config.repetition_guard.Validate(); !guard.ok()) return guard;
   const int64_t worst_blocks = WorstCaseBlocks(config);
   absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::UnavailableError("engine stopped");

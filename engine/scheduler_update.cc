@@ -2,6 +2,7 @@
 // rejecting the verified tokens, appending decoded ones, closing updates and failing sequences.
 // Planning (Schedule) is in scheduler.cc; the engine's step thread calls both.
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "engine/scheduler.h"
@@ -16,6 +17,8 @@ void Scheduler::FinishUpdate(Sequence* s, std::vector<SequenceOutput>* out) {
   output.token_ids = s->hypothesis;
   output.token_margins = s->margins;
   output.commit_conflicts = s->commit_conflicts;
+  output.repeated_tokens_cut = s->repeated_tokens_cut;
+  s->repeated_tokens_cut = 0;
   output.kv_tokens = s->kv_tokens;
   output.audio_end_seconds = s->audio_end_seconds;
   output.input_time = s->input_time;
@@ -97,6 +100,19 @@ void Scheduler::ApplyDecode(Sequence* s, const TokenChoice& choice,
   s->pending_token = true;
   ++s->new_tokens_in_update;
   ++tokens_generated_;
+  if (std::optional<int64_t> keep = FindLoopCut(s->hypothesis, s->config.repetition_guard)) {
+    // A loop: the update (or final) ends with its first copy. Committed tokens stay whatever they
+    // hold. The KV cache may hold more than the hypothesis now; the next update re-verifies from
+    // the audio frontier, and a final frees it.
+    const int64_t size = static_cast<int64_t>(s->hypothesis.size());
+    const int64_t kept =
+        std::max<int64_t>(*keep, std::min<int64_t>(static_cast<int64_t>(s->forced.size()), size));
+    s->repeated_tokens_cut += size - kept;
+    s->hypothesis.resize(kept);
+    s->margins.resize(kept);
+    FinishUpdate(s, out);
+    return;
+  }
   const bool update_full =
       !s->final_started && s->new_tokens_in_update >= s->config.max_new_tokens_per_update;
   if (update_full || static_cast<int>(s->hypothesis.size()) >= max_segment) FinishUpdate(s, out);

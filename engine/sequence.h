@@ -51,6 +51,7 @@ struct Sequence {
   bool pending_token = false;  // hypothesis.back() was chosen but is not in the KV cache yet
   int new_tokens_in_update = 0;
   int64_t commit_conflicts = 0;
+  int64_t repeated_tokens_cut = 0;  // by the repetition guard in the update in progress
   double audio_end_seconds = 0;
   absl::Time input_time;
   absl::Duration compute_time;

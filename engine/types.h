@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "engine/repetition_guard.h"
 
 namespace speechllm::engine {
 
@@ -26,6 +27,9 @@ struct SequenceConfig {
   bool partial_updates = true;
   int max_new_tokens_per_update = 32;    // new tokens one chunk update may decode
   int max_new_tokens_per_segment = 256;  // length of a segment's final hypothesis
+  // Off by default: the engine decodes what the model says (the reference's greedy output). The
+  // server turns it on (--repetition_guard_tokens).
+  RepetitionGuardConfig repetition_guard;
   std::string ToString() const;
 };
 
@@ -84,10 +88,12 @@ struct SequenceOutput {
   std::vector<int64_t> token_ids;  // whole hypothesis of the segment, a stop token excluded
   std::vector<float> token_margins;  // top-1 minus top-2 logit per token (diagnostics, confidence)
   int64_t commit_conflicts = 0;      // forced tokens this update's model choices disagreed with
-  int64_t kv_tokens = 0;             // tokens the sequence held in the KV cache at the end
-  double audio_end_seconds = 0;      // audio reflected in this hypothesis
-  absl::Time input_time;             // arrival of the chunk / the endpoint that triggered it
-  absl::Duration compute_time;       // engine time spent on this update or final
+  int64_t repeated_tokens_cut =
+      0;                         // tokens of a loop the repetition guard removed (decoding stopped)
+  int64_t kv_tokens = 0;         // tokens the sequence held in the KV cache at the end
+  double audio_end_seconds = 0;  // audio reflected in this hypothesis
+  absl::Time input_time;         // arrival of the chunk / the endpoint that triggered it
+  absl::Duration compute_time;   // engine time spent on this update or final
 };
 
 }  // namespace speechllm::engine

@@ -96,6 +96,12 @@ void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeRespons
         case W::kSeqGap:
           w->set_code(v1::Warning::SEQ_GAP);
           break;
+        case W::kSilenceSuppressed:
+          w->set_code(v1::Warning::SILENCE_SUPPRESSED);
+          break;
+        case W::kRepetitionSuppressed:
+          w->set_code(v1::Warning::REPETITION_SUPPRESSED);
+          break;
       }
       w->set_message(event.message);
       break;

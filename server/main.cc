@@ -58,6 +58,10 @@ ABSL_FLAG(std::string, prompt_template, "chat",
 ABSL_FLAG(std::string, instruction, "Transcribe the speech.",
           "the instruction after the audio (templates)");
 ABSL_FLAG(int, max_new_tokens, 256, "longest transcript of one utterance, in tokens");
+ABSL_FLAG(int, repetition_guard_tokens, 32,
+          "a transcript that ends in a loop (one run of tokens repeated back to back at least 3 "
+          "times, spanning at least this many tokens) is cut after the first copy, and decoding "
+          "stops (REPETITION_SUPPRESSED warning); 0 turns the guard off");
 ABSL_FLAG(int, max_prompt_suffix_tokens, 512,
           "tokens the prompt may hold after the audio (the template's end, recognition context and "
           "phrases); every stream reserves KV for this many, so servers without context can "
@@ -168,6 +172,7 @@ int main(int argc, char** argv) {
   config.default_chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
   config.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   config.max_prompt_suffix_tokens = absl::GetFlag(FLAGS_max_prompt_suffix_tokens);
+  config.repetition_guard_tokens = absl::GetFlag(FLAGS_repetition_guard_tokens);
   config.reflection = absl::GetFlag(FLAGS_reflection);
   config.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   config.max_pending_responses = absl::GetFlag(FLAGS_max_pending_responses);

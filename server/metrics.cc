@@ -51,9 +51,11 @@ constexpr const char* kLimitNames[] = {
     "idle_timeout",          "max_stream_duration", "max_buffered_audio",
     "max_pending_responses", "max_recognize_audio", "max_receive_message_bytes"};
 constexpr const char* kAuthNames[] = {"token_missing", "token_invalid"};
-constexpr const char* kWarningNames[] = {"BACKLOG", "FLOW_CONTROL", "AUDIO_CLIPPED", "SEQ_GAP"};
+constexpr const char* kWarningNames[] = {"BACKLOG", "FLOW_CONTROL",       "AUDIO_CLIPPED",
+                                         "SEQ_GAP", "SILENCE_SUPPRESSED", "REPETITION_SUPPRESSED"};
 static_assert(std::size(kLimitNames) == static_cast<size_t>(Limit::kMaxReceiveMessageBytes) + 1);
-static_assert(static_cast<int>(streaming::SessionEvent::WarningCode::kSeqGap) == 3);
+static_assert(std::size(kWarningNames) ==
+              static_cast<size_t>(streaming::SessionEvent::WarningCode::kRepetitionSuppressed) + 1);
 
 template <typename Enum, size_t N>
 const char* NameOf(const char* const (&names)[N], Enum value) {
@@ -201,7 +203,8 @@ Metrics::Metrics(const std::string& version)
     auth_failures_.Add({{"reason", NameOf(kAuthNames, failure)}});
   }
   using Code = streaming::SessionEvent::WarningCode;
-  for (auto code : {Code::kBacklog, Code::kFlowControl, Code::kAudioClipped, Code::kSeqGap}) {
+  for (auto code : {Code::kBacklog, Code::kFlowControl, Code::kAudioClipped, Code::kSeqGap,
+                    Code::kSilenceSuppressed, Code::kRepetitionSuppressed}) {
     warnings_.Add({{"code", NameOf(kWarningNames, code)}});
   }
   for (auto method :

@@ -21,6 +21,8 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError("max_pending_responses must be >= 16");
   if (max_new_tokens < 1 || max_new_tokens > 4096)
     return absl::InvalidArgumentError("max_new_tokens must be in [1, 4096]");
+  if (repetition_guard_tokens < 0 || repetition_guard_tokens > 4096)
+    return absl::InvalidArgumentError("repetition_guard_tokens must be in [0, 4096]");
   if (max_prompt_suffix_tokens < 1 || max_prompt_suffix_tokens > 4096)
     return absl::InvalidArgumentError("max_prompt_suffix_tokens must be in [1, 4096]");
   if (max_embedding_tokens < 1)
@@ -57,8 +59,9 @@ std::string ServerConfig::ToString() const {
       ", max_recognize_audio=", absl::FormatDuration(max_recognize_audio),
       ", max_embedding_tokens=", max_embedding_tokens,
       ", drain_grace=", absl::FormatDuration(drain_grace), ", default_chunk_ms=", default_chunk_ms,
-      ", max_new_tokens=", max_new_tokens, ", max_prompt_suffix_tokens=", max_prompt_suffix_tokens,
-      ", reflection=", reflection, ", max_receive_message_bytes=", max_receive_message_bytes,
+      ", max_new_tokens=", max_new_tokens, ", repetition_guard_tokens=", repetition_guard_tokens,
+      ", max_prompt_suffix_tokens=", max_prompt_suffix_tokens, ", reflection=", reflection,
+      ", max_receive_message_bytes=", max_receive_message_bytes,
       ", max_pending_responses=", max_pending_responses,
       ", metrics_listen=", metrics_listen_address, ", health_listen=", health_listen_address,
       ", tls=", tls(), ", mtls=", !tls_client_ca_path.empty(), ", auth=", auth_required(),

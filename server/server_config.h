@@ -30,6 +30,8 @@ struct ServerConfig {
   int max_pending_responses = 512;  // unsent responses before a stream counts as not reading
   int default_chunk_ms = 1000;
   int max_new_tokens = 256;  // per utterance
+  // Decoder loops of at least this many tokens are cut (engine::RepetitionGuardConfig); 0: off.
+  int repetition_guard_tokens = 32;
   int max_context_chars = 1000;
   int max_phrases = 100;
   // Tokens the prompt may hold after the audio, where context and phrases go: the engine reserves

@@ -33,6 +33,7 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& co
   sequence.partial_updates = session->submit_chunks_;
   sequence.max_new_tokens_per_segment = config.max_new_tokens_per_segment;
   sequence.max_new_tokens_per_update = config.max_new_tokens_per_update;
+  sequence.repetition_guard = config.repetition_guard;
   auto id = deps.engine->AddSequence(sequence);
   if (!id.ok()) return id.status();
   session->sequence_id_ = *id;

@@ -18,6 +18,7 @@ absl::Status SessionConfig::Validate() const {
     return absl::InvalidArgumentError(
         "max_new_tokens_per_update must be in [1, max_new_tokens_per_segment]");
   }
+  if (absl::Status s = repetition_guard.Validate(); !s.ok()) return s;
   if (partial_interval_ms < 0 || partial_interval_ms > 60000) {
     return absl::InvalidArgumentError("partial_interval_ms must be in [0, 60000]");
   }
@@ -36,8 +37,8 @@ std::string SessionConfig::ToString() const {
       ", final_mode=", final_mode == engine::FinalMode::kExact ? "exact" : "fast",
       ", token_ids=", token_ids, ", ", endpoint.ToString(), ", prompt=", prompt.prefix_ids.size(),
       "+audio+", prompt.suffix_ids.size(),
-      " ids, max_new_tokens_per_segment=", max_new_tokens_per_segment,
-      ", max_buffered_audio_ms=", max_buffered_audio_ms, ")");
+      " ids, max_new_tokens_per_segment=", max_new_tokens_per_segment, ", ",
+      repetition_guard.ToString(), ", max_buffered_audio_ms=", max_buffered_audio_ms, ")");
 }
 
 }  // namespace speechllm::streaming

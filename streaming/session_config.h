@@ -38,6 +38,9 @@ struct SessionConfig {
   PromptConfig prompt;
   int max_new_tokens_per_segment = 256;
   int max_new_tokens_per_update = 32;
+  // Cuts decoder loops and stops decoding (REPETITION_SUPPRESSED warning with the final). Off here;
+  // the server's --repetition_guard_tokens sets it.
+  engine::RepetitionGuardConfig repetition_guard;
   int max_buffered_audio_ms = 10000;  // reading pauses when the backlog exceeds it
   double stream_offset_seconds = 0;   // added to every offset reported
 

@@ -47,7 +47,14 @@ struct SessionEvent {
     kEndOfSingleUtterance,
     kSpeechStartTimeout
   };
-  enum class WarningCode { kBacklog, kFlowControl, kAudioClipped, kSeqGap };
+  enum class WarningCode {
+    kBacklog,
+    kFlowControl,
+    kAudioClipped,
+    kSeqGap,
+    kSilenceSuppressed,
+    kRepetitionSuppressed
+  };
 
   Kind kind = Kind::kTranscript;
   TranscriptEvent transcript;

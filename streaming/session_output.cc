@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "streaming/session.h"
 
 namespace speechllm::streaming {
@@ -138,6 +139,15 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   final_latencies_.push_back(now - segment->endpoint_time);
   ++utterances_;
   tokens_generated_ += static_cast<int64_t>(output.token_ids.size());
+  if (output.repeated_tokens_cut > 0) {  // before the final, which END_OF_UTTERANCE must follow
+    SessionEvent warning;
+    warning.kind = SessionEvent::Kind::kWarning;
+    warning.warning = SessionEvent::WarningCode::kRepetitionSuppressed;
+    warning.message =
+        absl::StrCat("utterance ", segment->index, ": the transcript ended in a loop; ",
+                     output.repeated_tokens_cut, " repeated tokens were cut and decoding stopped");
+    SendLocked(std::move(warning));
+  }
   SendLocked(std::move(event));
 
   SessionEvent end_of_utterance;

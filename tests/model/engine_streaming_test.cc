@@ -140,18 +140,23 @@ void WaitForFreeKvBlocks(const Engine& engine) {
     absl::SleepFor(absl::Milliseconds(20));
 }
 
-// Streams both clips at once through the Engine: chunks of `chunk_positions`, then an exact final.
-std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(Engine* engine, const LogMel& log_mel,
-                                                              int64_t chunk_positions,
-                                                              FinalMode mode, int num_streams = 2) {
+SequenceConfig TwentyFourTokens() {
+  SequenceConfig config;
+  config.max_new_tokens_per_segment = 24;
+  config.max_new_tokens_per_update = 8;
+  return config;
+}
+
+// Streams both clips at once through the Engine: chunks of `chunk_positions`, then a final.
+std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(
+    Engine* engine, const LogMel& log_mel, int64_t chunk_positions, FinalMode mode,
+    int num_streams = 2, const SequenceConfig& base = TwentyFourTokens()) {
   std::map<SequenceId, std::vector<SequenceOutput>> outputs;
   std::map<SequenceId, std::string> clip_of;
   for (int stream = 0; stream < num_streams; ++stream) {
     const char* name = stream % 2 == 0 ? "clip_a" : "clip_b";
-    SequenceConfig config;
+    SequenceConfig config = base;
     config.final_mode = mode;
-    config.max_new_tokens_per_segment = 24;
-    config.max_new_tokens_per_update = 8;
     auto id = engine->AddSequence(config);
     EXPECT_TRUE(id.ok()) << id.status();
     clip_of[*id] = name;
@@ -233,6 +238,53 @@ TEST_F(EngineModelTest, StreamedExactFinalsEqualHuggingFaceGreedy) {
   WaitForFreeKvBlocks(*engine);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
   EXPECT_EQ(engine->stats().kv_blocks_reserved, 0);
+}
+
+// The random-weight fixture model loops (greedy_b is 355 and then 227 for ever). With the
+// repetition guard the loop is cut after its first copy, in partials and in the exact final, and
+// decoding stops; without it the final runs to the token limit.
+TEST_F(EngineModelTest, RepetitionGuardCutsTheFixtureLoops) {
+  std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/64);
+  ASSERT_NE(engine, nullptr);
+  SequenceConfig config;
+  config.max_new_tokens_per_segment = 64;
+  config.max_new_tokens_per_update = 8;
+  const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+  const auto unguarded =
+      StreamClips(engine.get(), model_->log_mel(), 50, FinalMode::kExact, 2, config);
+  config.repetition_guard.min_loop_tokens = 8;
+  const auto guarded =
+      StreamClips(engine.get(), model_->log_mel(), 50, FinalMode::kExact, 2, config);
+  ASSERT_EQ(unguarded.size(), 2u);
+  ASSERT_EQ(guarded.size(), 2u);
+  // HF greedy up to the first 227 of the loop: clip_a's loop starts at token 9, clip_b's at 1.
+  const size_t loop_starts[] = {9, 1};
+  int index = 0;
+  for (auto it = unguarded.begin(), jt = guarded.begin(); it != unguarded.end(); ++it, ++jt) {
+    const SequenceOutput& plain = it->second.back();
+    const SequenceOutput& cut = jt->second.back();
+    ASSERT_TRUE(plain.is_final && cut.is_final);
+    ASSERT_EQ(plain.token_ids.size(), 64u) << "the fixture model has no stop token";
+    EXPECT_TRUE(std::equal(goldens[index].begin(), goldens[index].end(), plain.token_ids.begin()));
+    EXPECT_EQ(plain.repeated_tokens_cut, 0);
+    const std::vector<int64_t> expected(goldens[index].begin(),
+                                        goldens[index].begin() + loop_starts[index] + 1);
+    EXPECT_EQ(cut.token_ids, expected) << "clip " << index;
+    EXPECT_EQ(cut.repeated_tokens_cut, 7) << "found once 8 copies of 227 span 8 tokens";
+    int cut_partials = 0;
+    for (const SequenceOutput& partial : jt->second) {
+      ASSERT_TRUE(partial.status.ok());
+      EXPECT_FALSE(FindLoopCut(partial.token_ids, config.repetition_guard).has_value())
+          << "no output ends in a loop the guard finds";
+      cut_partials += !partial.is_final && partial.repeated_tokens_cut > 0;
+    }
+    std::printf("clip %d: final %zu tokens unguarded, %zu guarded (%lld cut); %d partials cut\n",
+                index, plain.token_ids.size(), cut.token_ids.size(),
+                static_cast<long long>(cut.repeated_tokens_cut), cut_partials);
+    ++index;
+  }
+  WaitForFreeKvBlocks(*engine);
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
 }
 
 TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {
