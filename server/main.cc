@@ -62,6 +62,10 @@ ABSL_FLAG(int, repetition_guard_tokens, 32,
           "a transcript that ends in a loop (one run of tokens repeated back to back at least 3 "
           "times, spanning at least this many tokens) is cut after the first copy, and decoding "
           "stops (REPETITION_SUPPRESSED warning); 0 turns the guard off");
+ABSL_FLAG(int, silence_guard_min_speech_ms, 100,
+          "an utterance with less speech than this (voice-activity frames above its thresholds) "
+          "shows no text: partials are held back and the final is empty, after a "
+          "SILENCE_SUPPRESSED warning; 0 turns the guard off");
 ABSL_FLAG(int, max_prompt_suffix_tokens, 512,
           "tokens the prompt may hold after the audio (the template's end, recognition context and "
           "phrases); every stream reserves KV for this many, so servers without context can "
@@ -173,6 +177,7 @@ int main(int argc, char** argv) {
   config.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   config.max_prompt_suffix_tokens = absl::GetFlag(FLAGS_max_prompt_suffix_tokens);
   config.repetition_guard_tokens = absl::GetFlag(FLAGS_repetition_guard_tokens);
+  config.silence_guard_min_speech_ms = absl::GetFlag(FLAGS_silence_guard_min_speech_ms);
   config.reflection = absl::GetFlag(FLAGS_reflection);
   config.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   config.max_pending_responses = absl::GetFlag(FLAGS_max_pending_responses);

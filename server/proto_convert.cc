@@ -276,6 +276,7 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   s.max_new_tokens_per_segment = server.max_new_tokens;
   s.max_new_tokens_per_update = std::min(32, server.max_new_tokens);
   s.repetition_guard.min_loop_tokens = server.repetition_guard_tokens;
+  s.silence_guard_min_speech_ms = server.silence_guard_min_speech_ms;
   s.max_buffered_audio_ms = server.max_buffered_audio_ms;
   if (config.has_stream_offset()) {
     s.stream_offset_seconds =

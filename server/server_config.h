@@ -32,6 +32,8 @@ struct ServerConfig {
   int max_new_tokens = 256;  // per utterance
   // Decoder loops of at least this many tokens are cut (engine::RepetitionGuardConfig); 0: off.
   int repetition_guard_tokens = 32;
+  // Utterances with less speech than this (VAD, hangover not counted) get an empty final; 0: off.
+  int silence_guard_min_speech_ms = 100;
   int max_context_chars = 1000;
   int max_phrases = 100;
   // Tokens the prompt may hold after the audio, where context and phrases go: the engine reserves

@@ -21,7 +21,10 @@ Session::Session(const SessionConfig& config, const Dependencies& deps, ResultSi
       frontend_(deps.log_mel),
       chunker_(Chunker::ChunkMsToFrames(config.chunk_ms, deps.log_mel->config())),
       prompt_(config.prompt),
-      sink_(sink) {}
+      sink_(sink) {
+  const int frame_ms = voice_activity_.frame_ms();
+  silence_guard_frames_ = (config.silence_guard_min_speech_ms + frame_ms - 1) / frame_ms;
+}
 
 absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& config,
                                                          const Dependencies& deps,
@@ -76,8 +79,8 @@ absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time ar
 }
 
 void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_time) {
-  const bool is_speech = voice_activity_.ProcessFrame(frame).is_speech;
-  const Endpointer::Event event = endpointer_.OnFrame(is_speech);
+  const VadFrame vad = voice_activity_.ProcessFrame(frame);
+  const Endpointer::Event event = endpointer_.OnFrame(vad.is_speech);
   stream_samples_ += static_cast<int64_t>(frame.size());
   if (single_utterance_done_) return;  // later audio is read and dropped
   if (!segment_open_) {
@@ -97,6 +100,10 @@ void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_tim
     }
   } else {
     FeedSegment(frame, arrival_time).IgnoreError();
+  }
+  if (segment_open_ && vad.loud && ++segment_loud_frames_ == silence_guard_frames_) {
+    absl::MutexLock lock(&mu_);
+    if (!segments_.empty()) segments_.back().speech_confirmed = true;
   }
   if (event == Endpointer::Event::kEndpointSilence ||
       event == Endpointer::Event::kEndpointMaxLength) {
@@ -133,6 +140,8 @@ void Session::OpenSegment(absl::Time arrival_time) {
   record.start_seconds = SecondsOf(segment_start_sample_);
   record.first_arrival = arrival_time;
   record.commit.emplace(config_.commit_policy, deps_.tokenizer);
+  segment_loud_frames_ = 0;
+  record.speech_confirmed = silence_guard_frames_ == 0;
   segments_.push_back(std::move(record));
   if (!started.ok()) FinishLocked(started);
 }

@@ -110,6 +110,9 @@ class Session {
     std::string sent_committed_text;  // the committed text the client has received
     std::string tentative_text;
     std::optional<CommitPolicy> commit;
+    // Silence guard: the utterance reached the configured amount of speech (always true when the
+    // guard is off). Set by the input half, read by the output half.
+    bool speech_confirmed = false;
   };
 
   Session(const SessionConfig& config, const Dependencies& deps, ResultSink* sink);
@@ -155,6 +158,8 @@ class Session {
   int64_t stream_samples_ = 0;              // samples consumed into frames so far
   int64_t segment_start_sample_ = 0;
   bool segment_open_ = false;
+  int64_t segment_loud_frames_ = 0;   // VAD frames above the thresholds in the open segment
+  int64_t silence_guard_frames_ = 0;  // loud frames that confirm speech (0: guard off)
   int64_t next_segment_index_ = 0;
   bool input_finished_ = false;
   bool single_utterance_done_ = false;

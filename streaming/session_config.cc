@@ -19,6 +19,9 @@ absl::Status SessionConfig::Validate() const {
         "max_new_tokens_per_update must be in [1, max_new_tokens_per_segment]");
   }
   if (absl::Status s = repetition_guard.Validate(); !s.ok()) return s;
+  if (silence_guard_min_speech_ms < 0 || silence_guard_min_speech_ms > 10000) {
+    return absl::InvalidArgumentError("silence_guard_min_speech_ms must be in [0, 10000]");
+  }
   if (partial_interval_ms < 0 || partial_interval_ms > 60000) {
     return absl::InvalidArgumentError("partial_interval_ms must be in [0, 60000]");
   }
@@ -38,7 +41,8 @@ std::string SessionConfig::ToString() const {
       ", token_ids=", token_ids, ", ", endpoint.ToString(), ", prompt=", prompt.prefix_ids.size(),
       "+audio+", prompt.suffix_ids.size(),
       " ids, max_new_tokens_per_segment=", max_new_tokens_per_segment, ", ",
-      repetition_guard.ToString(), ", max_buffered_audio_ms=", max_buffered_audio_ms, ")");
+      repetition_guard.ToString(), ", silence_guard_min_speech_ms=", silence_guard_min_speech_ms,
+      ", max_buffered_audio_ms=", max_buffered_audio_ms, ")");
 }
 
 }  // namespace speechllm::streaming

@@ -41,6 +41,10 @@ struct SessionConfig {
   // Cuts decoder loops and stops decoding (REPETITION_SUPPRESSED warning with the final). Off here;
   // the server's --repetition_guard_tokens sets it.
   engine::RepetitionGuardConfig repetition_guard;
+  // Silence guard (API.md 4.5): an utterance with less speech than this (VAD frames above its
+  // thresholds, hangover not counted) shows no text: partials are held back, the final is empty and
+  // follows a SILENCE_SUPPRESSED warning. 0: off.
+  int silence_guard_min_speech_ms = 0;
   int max_buffered_audio_ms = 10000;  // reading pauses when the backlog exceeds it
   double stream_offset_seconds = 0;   // added to every offset reported
 

@@ -35,6 +35,7 @@ absl::Status Session::AcceptEmbeddings(std::vector<float> embeddings, int64_t nu
     if (!segments_.empty()) {
       SegmentRecord& record = segments_.back();
       record.closed = true;
+      record.speech_confirmed = true;  // no audio for the silence guard to judge
       record.end_seconds = seconds;
       record.endpoint_time = now;
     }

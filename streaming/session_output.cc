@@ -72,6 +72,7 @@ void Session::OnEngineOutput(engine::SequenceOutput output) {
 void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecord* segment) {
   // After the segment end no partial can commit more: the final must begin with what is committed.
   if (!config_.interim_results || segment->closed) return;
+  if (!segment->speech_confirmed) return;  // the silence guard holds text back until speech
   const std::vector<int64_t>& hypothesis = output.token_ids;
   if (!StartsWith(hypothesis, segment->committed_ids)) return;  // computed before the last commit
   const int64_t committed = std::max<int64_t>(segment->commit->OnHypothesis(hypothesis),
@@ -117,7 +118,11 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
 }
 
 void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord* segment) {
-  const std::string text = Decode(output.token_ids);
+  // Silence guard: an utterance without enough speech ends with an empty final.
+  const bool suppressed = !segment->speech_confirmed;
+  const std::vector<int64_t> no_tokens;
+  const std::vector<int64_t>& token_ids = suppressed ? no_tokens : output.token_ids;
+  const std::string text = Decode(token_ids);
   const absl::Time now = absl::Now();
   SessionEvent event;
   event.kind = SessionEvent::Kind::kTranscript;
@@ -130,7 +135,7 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   t.is_final = true;
   t.from_flush = segment->from_flush;
   t.stability = 1.0f;
-  if (config_.token_ids) t.token_ids = output.token_ids;
+  if (config_.token_ids) t.token_ids = token_ids;
   t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
   t.result_end_seconds = config_.stream_offset_seconds + segment->end_seconds;
   t.since_audio_arrival = now - output.input_time;
@@ -138,10 +143,17 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   t.processing = now - segment->endpoint_time;
   final_latencies_.push_back(now - segment->endpoint_time);
   ++utterances_;
-  tokens_generated_ += static_cast<int64_t>(output.token_ids.size());
-  if (output.repeated_tokens_cut > 0) {  // before the final, which END_OF_UTTERANCE must follow
-    SessionEvent warning;
-    warning.kind = SessionEvent::Kind::kWarning;
+  tokens_generated_ += static_cast<int64_t>(token_ids.size());
+  // A guard's warning goes before the final it explains (END_OF_UTTERANCE must follow the final).
+  SessionEvent warning;
+  warning.kind = SessionEvent::Kind::kWarning;
+  if (suppressed) {
+    warning.warning = SessionEvent::WarningCode::kSilenceSuppressed;
+    warning.message = absl::StrCat("utterance ", segment->index, ": less than ",
+                                   config_.silence_guard_min_speech_ms, " ms of speech; its text (",
+                                   output.token_ids.size(), " tokens) was dropped");
+    SendLocked(std::move(warning));
+  } else if (output.repeated_tokens_cut > 0) {
     warning.warning = SessionEvent::WarningCode::kRepetitionSuppressed;
     warning.message =
         absl::StrCat("utterance ", segment->index, ": the transcript ended in a loop; ",

@@ -105,6 +105,7 @@ VadFrame VoiceActivity::ProcessFrame(absl::Span<const float> frame) {
   result.noise_floor_dbfs = noise_floor_dbfs_;
   const bool loud =
       energy > noise_floor_dbfs_ + config_.threshold_db && energy > config_.min_speech_dbfs;
+  result.loud = loud;
   if (loud) {
     hangover_left_ = hangover_frames_;
     result.is_speech = true;

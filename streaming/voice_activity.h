@@ -42,6 +42,7 @@ struct VoiceActivityConfig {
 // The decision on one frame, with the measurements behind it (for tests and diagnostics).
 struct VadFrame {
   bool is_speech = false;
+  bool loud = false;  // above both thresholds: is_speech without the hangover
   float energy_dbfs = 0;
   float noise_floor_dbfs = 0;  // the floor the frame was compared with
 };

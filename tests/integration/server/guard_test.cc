@@ -1,7 +1,9 @@
 // The transcript guards of API.md 4.5 through the real server. Repetition: the tiny fixture model
 // loops (its greedy output for clip_b is 355 and then 227 for ever); with a 64-token limit and a
 // guard of 8 tokens the final stops after the loop's first copy and a REPETITION_SUPPRESSED
-// warning comes before it. With the guard off the same stream decodes all 64 tokens.
+// warning comes before it. Silence: with the server's default guard, an utterance of digital
+// silence (MANUAL endpointing, so the VAD does not gate it) ends with an empty final after a
+// SILENCE_SUPPRESSED warning. With both guards off the model's own output comes through.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -79,14 +81,50 @@ TEST_F(RepetitionGuardTest, CommittedTextSurvivesTheCut) {
               Ids(final_ids).c_str());
 }
 
-class RepetitionGuardOffTest : public SharedServerTest<RepetitionGuardOffTest> {
+std::string SilencePcm(double seconds) {
+  return std::string(static_cast<size_t>(seconds * 16000) * 2, '\0');
+}
+
+class SilenceGuardTest : public SharedServerTest<SilenceGuardTest> {};  // the server's defaults
+
+TEST_F(SilenceGuardTest, SilenceGivesAnEmptyFinalAfterAWarning) {
+  StreamSpec spec;
+  spec.pcm = SilencePcm(2.0);
+  spec.config = ExactConfig(true, v1::ResultOptions::LOCAL_AGREEMENT);
+  const StreamRun run = RunStream(server_->stub(), spec);
+  ASSERT_TRUE(run.status.ok()) << Describe(run.status);
+  const auto responses = run.responses();
+  ExpectWellFormed(responses, "silence guard");
+  ASSERT_EQ(CountFinals(responses), 1);
+  EXPECT_EQ(CountTranscripts(responses), 1) << "no partials for an utterance without speech";
+  EXPECT_TRUE(FinalTokenIds(responses).empty());
+  const int warning = IndexOfWarning(responses, v1::Warning::SILENCE_SUPPRESSED);
+  ASSERT_GE(warning, 0) << "no SILENCE_SUPPRESSED warning";
+  EXPECT_LT(warning, IndexOfFinal(responses));
+  std::printf("warning: %s\n", responses[warning].warning().message().c_str());
+  // A speech clip on the same server keeps its text.
+  StreamSpec speech;
+  EXPECT_EQ(FinalTokenIds(RunStream(server_->stub(), speech).responses()), GoldenTokens("clip_a"));
+}
+
+class GuardsOffTest : public SharedServerTest<GuardsOffTest> {
  public:
   static std::vector<std::string> ServerFlags() {
-    return {"--max_new_tokens=64", "--repetition_guard_tokens=0"};
+    return {"--max_new_tokens=64", "--repetition_guard_tokens=0",
+            "--silence_guard_min_speech_ms=0"};
   }
 };
 
-TEST_F(RepetitionGuardOffTest, WithoutTheGuardTheLoopRunsToTheLimit) {
+TEST_F(GuardsOffTest, WithoutTheSilenceGuardTheModelsTextForSilenceComesThrough) {
+  StreamSpec spec;
+  spec.pcm = SilencePcm(2.0);
+  const StreamRun run = RunStream(server_->stub(), spec);
+  ASSERT_TRUE(run.status.ok()) << Describe(run.status);
+  EXPECT_FALSE(FinalTokenIds(run.responses()).empty());
+  EXPECT_EQ(IndexOfWarning(run.responses(), v1::Warning::SILENCE_SUPPRESSED), -1);
+}
+
+TEST_F(GuardsOffTest, WithoutTheRepetitionGuardTheLoopRunsToTheLimit) {
   StreamSpec spec;
   spec.clip = "clip_b";
   const StreamRun run = RunStream(server_->stub(), spec);

@@ -142,7 +142,7 @@ StreamRun RunStream(v1::StreamingSpeech::StubInterface* stub, const StreamSpec& 
     ADD_FAILURE() << s;
     return run;
   }
-  EXPECT_TRUE(client.SendAudio(ClipPcm(spec.clip)).ok());
+  EXPECT_TRUE(client.SendAudio(spec.pcm.empty() ? ClipPcm(spec.clip) : spec.pcm).ok());
   EXPECT_TRUE(client.CloseSend().ok());
   return Collect(&client, spec.timeout);
 }

@@ -142,6 +142,7 @@ struct StreamRun {
 };
 struct StreamSpec {
   std::string clip = "clip_a";
+  std::string pcm;  // PCM_S16LE 16 kHz mono to stream instead of the clip, when not empty
   int chunk_ms = 100;
   bool realtime = false;
   v1::SessionConfig config = ExactConfig(false, v1::ResultOptions::NONE);

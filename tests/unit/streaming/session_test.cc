@@ -5,116 +5,13 @@
 
 #include <cmath>
 
-#include "engine/fake_model_runner.h"
-#include "engine/io/wav_reader.h"
 #include "engine/model/audio_lengths.h"
-#include "gtest/gtest.h"
-#include "streaming/output_dispatcher.h"
-#include "tests/test_util.h"
+#include "tests/unit/streaming/session_test_fixture.h"
 
 namespace speechllm::streaming {
 namespace {
 
 using engine::FakeModelRunner;
-
-class RecordingSink : public ResultSink {
- public:
-  void Send(SessionEvent event) override {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(std::move(event));
-  }
-  void OnCapacity() override {
-    absl::MutexLock lock(&mu_);
-    ++capacity_calls_;
-  }
-  void Finish(const absl::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    status_ = status;
-    finished_ = true;
-  }
-  bool WaitFinished(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&finished_), timeout);
-  }
-  std::vector<SessionEvent> events() {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-  absl::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  int capacity_calls() {
-    absl::MutexLock lock(&mu_);
-    return capacity_calls_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<SessionEvent> events_;
-  absl::Status status_;
-  bool finished_ = false;
-  int capacity_calls_ = 0;
-};
-
-class SessionTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto tokenizer =
-        engine::tokenizer::Tokenizer::FromDirectory(speechllm::testing::GoldenDir() + "/model");
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-    tokenizer_ = std::move(tokenizer).value();
-    MakeEngine({});
-  }
-  void TearDown() override {
-    dispatcher_.reset();
-    engine_.reset();
-  }
-  void MakeEngine(FakeModelRunner::Options options) {
-    dispatcher_.reset();
-    engine::EngineConfig config;
-    config.max_prefix_tokens = 16;
-    config.max_suffix_tokens = 16;
-    engine_ = std::make_unique<engine::Engine>(config, std::make_unique<FakeModelRunner>(options));
-    dispatcher_ = std::make_unique<OutputDispatcher>(engine_.get());
-  }
-  SessionConfig Config(EndpointMode mode) {
-    SessionConfig config;
-    config.endpoint.mode = mode;
-    config.prompt = PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12}};
-    return config;
-  }
-  std::shared_ptr<Session> Start(const SessionConfig& config, RecordingSink* sink) {
-    auto session = Session::Create(config, {engine_.get(), &log_mel_, tokenizer_.get()}, sink);
-    EXPECT_TRUE(session.ok()) << session.status();
-    dispatcher_->Register(*session);
-    return *session;
-  }
-  void Feed(Session* session, const std::vector<float>& samples, size_t piece) {
-    for (size_t i = 0; i < samples.size(); i += piece) {
-      const size_t n = std::min(piece, samples.size() - i);
-      ASSERT_TRUE(
-          session->AcceptAudio(absl::MakeConstSpan(samples).subspan(i, n), absl::Now()).ok());
-    }
-  }
-  static std::vector<const TranscriptEvent*> Finals(const std::vector<SessionEvent>& events) {
-    std::vector<const TranscriptEvent*> out;
-    for (const auto& e : events) {
-      if (e.kind == SessionEvent::Kind::kTranscript && e.transcript.is_final)
-        out.push_back(&e.transcript);
-    }
-    return out;
-  }
-
-  engine::LogMel log_mel_{engine::FeatureConfig{}};
-  std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::Engine> engine_;
-  std::unique_ptr<OutputDispatcher> dispatcher_;
-};
-
-std::vector<float> ClipA() {
-  return *engine::ReadMonoWavFile(speechllm::testing::GoldenDir() + "/clip_a.wav", 16000);
-}
 
 TEST_F(SessionTest, ManualExactWithoutInterimsGivesOneFinal) {
   RecordingSink sink;
