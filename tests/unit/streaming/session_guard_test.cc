@@ -48,6 +48,14 @@ class SessionGuardTest : public SessionTest {
     config.silence_guard_min_speech_ms = min_speech_ms;
     auto session = Start(config, &sink);
     Feed(session.get(), audio, 1600);
+    // The end of input closes the utterance, after which partials are dropped: first let the
+    // engine decode a partial update and the dispatcher hand it over, so that the checks on
+    // partials below see what the guard did, not a race.
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (engine_->stats().tokens_generated == 0 && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(5));
+    EXPECT_GT(engine_->stats().tokens_generated, 0);
+    absl::SleepFor(absl::Milliseconds(200));
     EXPECT_TRUE(session->FinishInput(absl::Now()).ok());
     EXPECT_TRUE(sink.WaitFinished(absl::Seconds(10)));
     EXPECT_TRUE(sink.status().ok()) << sink.status();
