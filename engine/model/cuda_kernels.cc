@@ -81,11 +81,31 @@ at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cac
               " query rows, ", batch.kernel_num_rows, " kernel rows");
   TORCH_CHECK(key_cache.is_contiguous() && value_cache.is_contiguous(),
               "paged attention: the KV pool must be contiguous");
-  TORCH_CHECK(key_cache.scalar_type() == query.scalar_type(),
+  TORCH_CHECK(key_cache.scalar_type() == query.scalar_type() &&
+                  value_cache.scalar_type() == query.scalar_type(),
               "paged attention: KV pool and query dtypes differ");
+  TORCH_CHECK(value_cache.sizes() == key_cache.sizes(), "paged attention: K and V pools differ");
+  TORCH_CHECK(key_cache.device() == query.device() && value_cache.device() == query.device(),
+              "paged attention: KV pool and query on different devices");
+  // The row and table tensors are read through raw device pointers: int32, contiguous, on the
+  // query's device (a host tensor here would be an illegal address in the kernel).
+  for (const at::Tensor* t :
+       {&batch.kernel_row_sequence, &batch.kernel_row_position, &batch.kernel_block_tables}) {
+    TORCH_CHECK(t->defined() && t->scalar_type() == at::kInt && t->is_contiguous() &&
+                    t->device() == query.device(),
+                "paged attention: kernel rows and block tables must be contiguous int32 tensors "
+                "on the query's device");
+  }
+  TORCH_CHECK(batch.kernel_block_tables.dim() == 2 &&
+                  batch.kernel_row_sequence.numel() == query.size(0) &&
+                  batch.kernel_row_position.numel() == query.size(0),
+              "paged attention: one sequence and position per query row");
   const at::Tensor q =
       query.stride(2) == 1 && query.stride(1) == query.size(2) ? query : query.contiguous();
   const int64_t num_heads = q.size(1), head_dim = q.size(2);
+  TORCH_CHECK(key_cache.size(2) == head_dim && num_heads % key_cache.size(1) == 0,
+              "paged attention: KV pool [", key_cache.size(0), ", ", key_cache.size(1), ", ",
+              key_cache.size(2), "] does not fit ", num_heads, " heads of ", head_dim);
   at::Tensor out = at::empty({q.size(0), num_heads * head_dim}, q.options());
   const DeviceGuard device_guard(q.device());
   cuda::PagedAttentionParams p;
@@ -137,9 +157,13 @@ at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at
   TORCH_CHECK(x.dim() == 3 && positions.dim() == 1 && positions.size(0) == x.size(0) &&
                   positions.scalar_type() == at::kLong,
               "rotary: x must be [tokens, heads, head_dim] with int64 positions [tokens]");
-  TORCH_CHECK(cos.scalar_type() == x.scalar_type() && cos.size(1) == x.size(2) &&
+  TORCH_CHECK(cos.dim() == 2 && cos.scalar_type() == x.scalar_type() && cos.size(1) == x.size(2) &&
+                  sin.sizes() == cos.sizes() && sin.scalar_type() == cos.scalar_type() &&
                   cos.is_contiguous() && sin.is_contiguous(),
               "rotary: tables do not match");
+  TORCH_CHECK(
+      positions.device() == x.device() && cos.device() == x.device() && sin.device() == x.device(),
+      "rotary: x, positions and tables must be on one device");
   const at::Tensor input = x.contiguous();
   const at::Tensor pos = positions.contiguous();
   at::Tensor out = at::empty_like(input);

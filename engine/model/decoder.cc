@@ -94,7 +94,7 @@ at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Ten
   kv->Write(layer_index, batch.slots, k, v);
 
   at::Tensor context;
-  if (batch.kernel_num_rows == tokens) {  // CUDA: every row in one PagedAttention launch
+  if (tokens > 0 && batch.kernel_num_rows == tokens) {  // CUDA: all rows in one PagedAttention
     context = CudaPagedAttention(q, kv->keys(layer_index), kv->values(layer_index), batch,
                                  kv->block_size());
   } else if (batch.sequences.size() == 1) {
@@ -164,6 +164,8 @@ at::Tensor Decoder::Forward(const at::Tensor& hidden, const DecoderBatch& batch,
 
 at::Tensor Decoder::ForwardDense(const at::Tensor& hidden, const at::Tensor& additive_mask) const {
   const int64_t batch = hidden.size(0), tokens = hidden.size(1);
+  TORCH_CHECK(tokens <= config_.max_position_embeddings, "a dense batch of ", tokens,
+              " tokens is longer than max_position_embeddings ", config_.max_position_embeddings);
   const at::Tensor positions =
       at::arange(tokens, at::TensorOptions().dtype(at::kLong).device(hidden.device()))
           .repeat({batch});

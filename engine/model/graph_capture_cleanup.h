@@ -16,7 +16,8 @@ namespace speechllm::engine {
 //   - the newest track allocated_pool_ and end the pool mode and release the pool themselves;
 //   - newer ones release only when capture_ended_, which a failed capture_end never set;
 //   - older ones (2.6 among them) release only when has_graph_ || has_graph_exec_.
-// These are protected members, read here through derivation, whichever the libtorch at hand has.
+// These are protected members, read here through derivation, whichever the libtorch at hand has;
+// one with none of them is left to its destructor.
 template <typename GraphBase>
 class PoolAwareGraph : public GraphBase {
  public:
@@ -27,7 +28,8 @@ class PoolAwareGraph : public GraphBase {
   bool ResetCleansUp() const { return CleansUp(*this, Rank2{}); }
 
  private:
-  struct Rank0 {};  // overload priority: the newest libtorch's members first
+  struct RankUnknown {};  // overload priority: the newest libtorch's members first
+  struct Rank0 : RankUnknown {};
   struct Rank1 : Rank0 {};
   struct Rank2 : Rank1 {};
 
@@ -42,8 +44,17 @@ class PoolAwareGraph : public GraphBase {
     return graph.capture_ended_;
   }
   template <typename G>
-  static bool CleansUp(const G& graph, Rank0) {
+  static auto CleansUp(const G& graph, Rank0)
+      -> decltype(static_cast<bool>(graph.has_graph_ || graph.has_graph_exec_)) {
     return graph.has_graph_ || graph.has_graph_exec_;
+  }
+  // A libtorch with none of these members (a graph that hides its state behind an implementation
+  // pointer): leave the cleanup to its destructor. Undoing here as well could give the pool back
+  // twice, which ends the process inside a destructor; not undoing costs only after a failed
+  // capture.
+  template <typename G>
+  static bool CleansUp(const G&, RankUnknown) {
+    return true;
   }
 };
 

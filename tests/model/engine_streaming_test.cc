@@ -287,6 +287,50 @@ TEST_F(EngineModelTest, RepetitionGuardCutsTheFixtureLoops) {
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
 }
 
+// A chunk of one encoder position adds no audio token (pooling pairs). Without partials its step
+// had nothing to prefill, and the decoder took the empty batch for a PagedAttention batch: the
+// stream failed with INTERNAL ("expected scalar type Int"). Now the final comes as usual.
+TEST_F(EngineModelTest, AChunkWithoutAWholeAudioTokenIsNoFailure) {
+  std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/64);
+  ASSERT_NE(engine, nullptr);
+  SequenceConfig config;
+  config.final_mode = FinalMode::kFast;
+  config.partial_updates = false;
+  config.max_new_tokens_per_segment = 24;
+  auto id = engine->AddSequence(config);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(engine->StartSegment(*id, SegmentStart{0, kPrefix, kSuffix}).ok());
+  const FrameMajor features = Features(model_->log_mel(), Clip("clip_a"));
+  for (auto [first, end] : std::vector<std::pair<int64_t, int64_t>>{{0, 10}, {10, 11}}) {
+    auto chunk = std::make_unique<EncoderChunk>();
+    chunk->first_position = first;
+    chunk->end_position = end;
+    chunk->frames = BlockFrames(features, first, end, 128);
+    // Each chunk its own step (a segment end queued with them would take them into the final).
+    const int64_t steps_before = engine->stats().steps;
+    ASSERT_TRUE(engine->SubmitChunk(*id, std::move(chunk)).ok());
+    for (int wait = 0; wait < 200 && engine->stats().steps == steps_before; ++wait)
+      absl::SleepFor(absl::Milliseconds(10));
+    ASSERT_GT(engine->stats().steps, steps_before);
+  }
+  auto end = std::make_unique<SegmentEnd>();
+  end->features = features.values;
+  end->num_frames = features.num_frames;
+  end->num_valid_frames = features.num_valid_frames;
+  end->tail.first_position = end->tail.end_position = 11;
+  ASSERT_TRUE(engine->EndSegment(*id, std::move(end)).ok());
+  std::vector<SequenceOutput> outputs;
+  for (int wait = 0; wait < 100 && (outputs.empty() || !outputs.back().is_final); ++wait) {
+    for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100)))
+      outputs.push_back(std::move(output));
+  }
+  ASSERT_FALSE(outputs.empty());
+  EXPECT_TRUE(outputs.back().status.ok()) << outputs.back().status;
+  EXPECT_TRUE(outputs.back().is_final);
+  EXPECT_FALSE(outputs.back().token_ids.empty());
+  engine->Release(*id);
+}
+
 TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {
   std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/64);
   ASSERT_NE(engine, nullptr);

@@ -41,7 +41,7 @@ class FusedLayersGpuTest : public ::testing::TestWithParam<at::ScalarType> {
 };
 
 TEST_P(FusedLayersGpuTest, RmsNormMatchesTheLayer) {
-  for (const int64_t hidden : {3584, 64}) {
+  for (const int64_t hidden : {4096, 3584, 64}) {  // Qwen2-Audio-7B, Qwen2-7B, tiny
     RmsNorm norm;
     norm.weight = (1 + 0.1 * Random({hidden}).to(at::kFloat)).to(GetParam());
     norm.eps = 1e-6;
@@ -79,7 +79,7 @@ TEST_P(FusedLayersGpuTest, RotaryMatchesTheLayer) {
 }
 
 TEST_P(FusedLayersGpuTest, SwiGluMatchesSiluTimesUp) {
-  const at::Tensor gate = 3 * Random({3, 18944}).to(at::kFloat), up = Random({3, 18944});
+  const at::Tensor gate = 3 * Random({3, 11008}).to(at::kFloat), up = Random({3, 11008});
   const at::Tensor gate_typed = gate.to(GetParam());
   const at::Tensor out = at::empty_like(gate_typed);
   DeviceBuffer gate_device(gate_typed), up_device(up), out_device(out);

@@ -227,6 +227,14 @@ TEST(GraphCaptureCleanupTest, PoolAwareGraphReadsWhicheverFlagsTheVersionHas) {
 
   PoolAwareGraph<NewestGraph> newest_graph(&allocator, FailAt::kEndCapture);
   EXPECT_TRUE(newest_graph.ResetCleansUp());
+
+  // A graph that keeps its state behind an implementation pointer (none of the flags): this
+  // compiles, and the cleanup is left to its destructor.
+  struct OpaqueGraph {
+    void* impl = nullptr;
+  };
+  PoolAwareGraph<OpaqueGraph> opaque_graph;
+  EXPECT_TRUE(opaque_graph.ResetCleansUp());
 }
 
 }  // namespace
