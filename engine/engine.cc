@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/audio_lengths.h"
 #include "engine/scheduler.h"
+#include "engine/status_macros.h"
 
 namespace speechllm::engine {
 
@@ -50,10 +52,53 @@ absl::Status Engine::Post(InboxMessage message) {
   return absl::OkStatus();
 }
 
+SequenceConfig Engine::ResolveShape(SequenceConfig config) const {
+  auto resolve = [](int64_t value, int64_t bound) {
+    return value <= 0 ? bound : std::min(value, bound);
+  };
+  config.reserved_audio_tokens =
+      resolve(config.reserved_audio_tokens, config_.max_audio_tokens_per_segment);
+  config.reserved_suffix_tokens = resolve(config.reserved_suffix_tokens, config_.max_suffix_tokens);
+  return config;
+}
+
 int64_t Engine::WorstCaseBlocks(const SequenceConfig& config) const {
-  const int64_t worst_tokens = config_.max_prefix_tokens + config_.max_audio_tokens_per_segment +
-                               config_.max_suffix_tokens + config.max_new_tokens_per_segment + 1;
+  const SequenceConfig shape = ResolveShape(config);
+  const int64_t worst_tokens = config_.max_prefix_tokens + shape.reserved_audio_tokens +
+                               shape.reserved_suffix_tokens + shape.max_new_tokens_per_segment + 1;
   return (worst_tokens + block_size_ - 1) / block_size_;
+}
+
+Engine::Reservation* Engine::FindReservation(SequenceId id) {
+  auto it = std::find_if(reservations_.begin(), reservations_.end(),
+                         [id](const Reservation& r) { return r.id == id; });
+  return it == reservations_.end() ? nullptr : &*it;
+}
+
+absl::Status Engine::ResizeReservation(SequenceId id, int64_t audio_tokens, int64_t suffix_tokens) {
+  if (audio_tokens > config_.max_audio_tokens_per_segment ||
+      suffix_tokens > config_.max_suffix_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a segment of ", audio_tokens, " audio and ", suffix_tokens,
+                     " suffix tokens exceeds the engine's bounds of ",
+                     config_.max_audio_tokens_per_segment, " and ", config_.max_suffix_tokens));
+  }
+  absl::MutexLock lock(&mutex_);
+  Reservation* r = FindReservation(id);
+  if (r == nullptr) return absl::NotFoundError(absl::StrCat("no sequence ", id));
+  SequenceConfig shape = r->shape;
+  shape.reserved_audio_tokens = std::max(shape.reserved_audio_tokens, audio_tokens);
+  shape.reserved_suffix_tokens = std::max(shape.reserved_suffix_tokens, suffix_tokens);
+  const int64_t blocks = WorstCaseBlocks(shape);
+  if (reserved_blocks_ - r->blocks + blocks > stats_.kv_blocks_total) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "KV cache budget exhausted: the stream's longer prompt or input needs ", blocks - r->blocks, " more blocks, ",
+        stats_.kv_blocks_total - reserved_blocks_, " are unreserved"));
+  }
+  reserved_blocks_ += blocks - r->blocks;
+  r->blocks = blocks;
+  r->shape = shape;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
@@ -79,11 +124,19 @@ absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
   }
   const SequenceId id = next_id_++;
   reserved_blocks_ += worst_blocks;
-  reservations_.emplace_back(id, worst_blocks);
+  reservations_.push_back(Reservation{id, ResolveShape(config), worst_blocks});
   InboxMessage message{InboxMessage::Kind::kAdd, id};
   message.config = config;
   inbox_.push_back(std::move(message));
   return id;
+}
+
+absl::StatusOr<SequenceConfig> Engine::ShapeOf(SequenceId id) const {
+  absl::MutexLock lock(&mutex_);
+  for (const Reservation& r : reservations_) {
+    if (r.id == id) return r.shape;
+  }
+  return absl::NotFoundError(absl::StrCat("no sequence ", id));
 }
 
 absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
@@ -92,11 +145,12 @@ absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
                                                    " tokens exceeds max_prefix_tokens ",
                                                    config_.max_prefix_tokens));
   }
+  SPEECHLLM_ASSIGN_OR_RETURN(const SequenceConfig shape, ShapeOf(id));
   if (start.suffix_ids.empty() ||
-      static_cast<int64_t>(start.suffix_ids.size()) > config_.max_suffix_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("segment suffix must hold 1 to ",
-                                                   config_.max_suffix_tokens, " tokens, got ",
-                                                   start.suffix_ids.size()));
+      static_cast<int64_t>(start.suffix_ids.size()) > shape.reserved_suffix_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("segment suffix must hold 1 to ", shape.reserved_suffix_tokens,
+                     " tokens (the stream's reservation), got ", start.suffix_ids.size()));
   }
   for (const auto* ids : {&start.prefix_ids, &start.suffix_ids}) {
     for (int64_t token : *ids) {
@@ -123,6 +177,13 @@ absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> ch
                                                    chunk->first_position, ", ", chunk->end_position,
                                                    ") with ", chunk->frames.size(), " values"));
   }
+  SPEECHLLM_ASSIGN_OR_RETURN(const SequenceConfig shape, ShapeOf(id));
+  if (chunk->end_position / 2 > shape.reserved_audio_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("encoder chunk up to position ", chunk->end_position,
+                     " passes the stream's reservation of ", shape.reserved_audio_tokens,
+                     " audio tokens per segment"));
+  }
   InboxMessage message{InboxMessage::Kind::kChunk, id};
   message.chunk = std::move(chunk);
   return Post(std::move(message));
@@ -146,6 +207,16 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
              end->num_frames > model_config_.features.max_frames()) {
     return absl::InvalidArgumentError("malformed segment end features");
   }
+  SPEECHLLM_ASSIGN_OR_RETURN(const SequenceConfig shape, ShapeOf(id));
+  const int64_t audio_tokens =
+      end->num_audio_embeddings > 0
+          ? end->num_audio_embeddings
+          : std::max(AudioTokenCount(end->num_valid_frames), end->tail.end_position / 2);
+  if (audio_tokens > shape.reserved_audio_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a segment of ", audio_tokens, " audio tokens passes the stream's reservation of ",
+        shape.reserved_audio_tokens));
+  }
   InboxMessage message{InboxMessage::Kind::kEnd, id};
   message.end = std::move(end);
   return Post(std::move(message));
@@ -154,9 +225,9 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
 void Engine::Release(SequenceId id) {
   absl::MutexLock lock(&mutex_);
   auto it = std::find_if(reservations_.begin(), reservations_.end(),
-                         [id](const auto& r) { return r.first == id; });
+                         [id](const Reservation& r) { return r.id == id; });
   if (it == reservations_.end()) return;
-  reserved_blocks_ -= it->second;
+  reserved_blocks_ -= it->blocks;
   reservations_.erase(it);
   InboxMessage message{InboxMessage::Kind::kRelease, id};
   inbox_.push_back(std::move(message));
@@ -256,7 +327,7 @@ void Engine::Loop() {
     for (SequenceOutput& output : outputs) {
       // Drop outputs of sequences released meanwhile.
       const bool live = std::any_of(reservations_.begin(), reservations_.end(),
-                                    [&](const auto& r) { return r.first == output.id; });
+                                    [&](const Reservation& r) { return r.id == output.id; });
       if (live) outputs_.push_back(std::move(output));
     }
   }

@@ -55,8 +55,14 @@ class Engine {
   // one more segment does not fit; INVALID_ARGUMENT for a bad config; UNAVAILABLE once stopped.
   absl::StatusOr<SequenceId> AddSequence(const SequenceConfig& config);
   // The KV blocks AddSequence reserves for a stream of `config`: one segment's worst case (the
-  // longest prefix, audio and suffix the engine accepts, then max_new_tokens_per_segment).
+  // longest prefix the engine accepts, the config's reserved audio and suffix, then
+  // max_new_tokens_per_segment).
   int64_t WorstCaseBlocks(const SequenceConfig& config) const;
+  // Grows a stream's reservation to at least `audio_tokens` and `suffix_tokens` per segment (never
+  // shrinks it: a segment may still use the old shape). RESOURCE_EXHAUSTED when the KV cache has
+  // no room for the growth (the stream keeps its old reservation), INVALID_ARGUMENT beyond the
+  // engine's bounds, NOT_FOUND for an unknown id.
+  absl::Status ResizeReservation(SequenceId id, int64_t audio_tokens, int64_t suffix_tokens);
   // Work for a sequence, applied in segment order. Chunks and ends of a segment that has not
   // started yet wait for its StartSegment. NOT_FOUND for an unknown or released id;
   // INVALID_ARGUMENT for a prompt longer than the configured limits. Ownership of chunk/end moves
@@ -96,7 +102,18 @@ class Engine {
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   SequenceId next_id_ ABSL_GUARDED_BY(mutex_) = 1;
   int64_t reserved_blocks_ ABSL_GUARDED_BY(mutex_) = 0;
-  std::vector<std::pair<SequenceId, int64_t>> reservations_ ABSL_GUARDED_BY(mutex_);
+  struct Reservation {
+    SequenceId id = kInvalidSequenceId;
+    SequenceConfig shape;  // reserved_* resolved to the engine's bounds
+    int64_t blocks = 0;
+  };
+  // The admitted sequence's reservation shape; NOT_FOUND for an unknown or released id.
+  absl::StatusOr<SequenceConfig> ShapeOf(SequenceId id) const ABSL_LOCKS_EXCLUDED(mutex_);
+  // The admitted sequence's reservation, or null.
+  Reservation* FindReservation(SequenceId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The config with reserved_* resolved: 0 becomes the engine's bound, larger values are clamped.
+  SequenceConfig ResolveShape(SequenceConfig config) const;
+  std::vector<Reservation> reservations_ ABSL_GUARDED_BY(mutex_);
   EngineStats stats_ ABSL_GUARDED_BY(mutex_);
   std::atomic<StepObserver*> step_observer_{nullptr};
   std::thread loop_;

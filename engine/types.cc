@@ -9,8 +9,9 @@ std::string SequenceConfig::ToString() const {
       "SequenceConfig(final_mode=", final_mode == FinalMode::kExact ? "exact" : "fast",
       ", partial_updates=", partial_updates,
       ", max_new_tokens_per_update=", max_new_tokens_per_update,
-      ", max_new_tokens_per_segment=", max_new_tokens_per_segment, ", ",
-      repetition_guard.ToString(), ")");
+      ", max_new_tokens_per_segment=", max_new_tokens_per_segment,
+      ", reserved_audio_tokens=", reserved_audio_tokens,
+      ", reserved_suffix_tokens=", reserved_suffix_tokens, ", ", repetition_guard.ToString(), ")");
 }
 
 }  // namespace speechllm::engine

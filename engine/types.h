@@ -30,6 +30,13 @@ struct SequenceConfig {
   // Off by default: the engine decodes what the model says (the reference's greedy output). The
   // server turns it on (--repetition_guard_tokens).
   RepetitionGuardConfig repetition_guard;
+  // The KV AddSequence reserves for one segment of this stream, by part; 0 means the engine's
+  // bound (EngineConfig::max_audio_tokens_per_segment, max_suffix_tokens), and larger values are
+  // clamped to it. A stream whose utterances are at most 20 s and whose prompt has no context
+  // reserves far less than the engine's 30 s and 512-token worst case. Engine::ResizeReservation
+  // grows them (a longer context, embeddings); segments beyond them are INVALID_ARGUMENT.
+  int64_t reserved_audio_tokens = 0;
+  int64_t reserved_suffix_tokens = 0;
   std::string ToString() const;
 };
 

@@ -246,8 +246,14 @@ int main(int argc, char** argv) {
   engine_config.max_prefix_tokens = std::max<int64_t>(1, prompt.prefix_tokens());
   engine_config.max_suffix_tokens = config.max_prompt_suffix_tokens;
   engine::Engine engine(engine_config, std::move(runner).value());
+  // What a stream with the API's defaults reserves (20 s utterances, no context); streams reserve
+  // their own shape at admission, and grow it for a longer context.
   engine::SequenceConfig stream_shape;
   stream_shape.max_new_tokens_per_segment = config.max_new_tokens;
+  stream_shape.reserved_audio_tokens = streaming::Session::MaxAudioTokensPerSegment(
+      streaming::SessionConfig{}, engine.model_config().features);
+  stream_shape.reserved_suffix_tokens =
+      static_cast<int64_t>(prompt.Build({}).value().suffix_ids.size());
   const int64_t blocks_per_stream = engine.WorstCaseBlocks(stream_shape);
   const int64_t kv_streams = engine.stats().kv_blocks_total / blocks_per_stream;
   engine.SetStepObserver(&metrics);
@@ -304,7 +310,8 @@ int main(int argc, char** argv) {
     std::cerr << "speechllm-server: " << graphs_summary << "\n";
   std::cerr << "speechllm-server: KV cache of " << absl::GetFlag(FLAGS_kv_cache_mb)
             << " MiB: " << engine.stats().kv_blocks_total << " blocks, " << blocks_per_stream
-            << " reserved per stream, room for " << kv_streams << " streams"
+            << " reserved per stream (20 s utterances, no context), room for " << kv_streams
+            << " such streams"
             << (kv_streams < config.max_streams
                     ? absl::StrCat(", fewer than --max_streams=", config.max_streams,
                                    ": the others are refused with KV_BUDGET (raise --kv_cache_mb)")

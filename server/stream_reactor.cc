@@ -208,8 +208,13 @@ absl::Status StreamReactor::HandleControl(const v1::Control& control) {
       auto prompt =
           PromptFromContext(control.context(), ctx_->config, *ctx_->prompt, "control.context");
       if (!prompt.ok()) return prompt.status();
-      s->UpdatePrompt(*std::move(prompt));
-      return absl::OkStatus();
+      absl::Status updated = s->UpdatePrompt(*std::move(prompt));
+      if (updated.code() == absl::StatusCode::kResourceExhausted) {
+        // The stream's KV reservation could not grow for the longer prompt: the stream ends (finals
+        // first) like an admission refusal, and the client may retry.
+        return WithRetryDelay(WithReason(updated, "KV_BUDGET"), ctx_->config.retry_delay);
+      }
+      return updated;
     }
     case v1::Control::kEndOfAudio: {
       if (end_of_audio_) return absl::OkStatus();

@@ -37,6 +37,12 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& co
   sequence.max_new_tokens_per_segment = config.max_new_tokens_per_segment;
   sequence.max_new_tokens_per_update = config.max_new_tokens_per_update;
   sequence.repetition_guard = config.repetition_guard;
+  // KV for this stream's own worst segment: its utterance length and its prompt, not the engine's
+  // 30 s and longest context (Engine::ResizeReservation grows it for a longer context later).
+  session->reserved_audio_tokens_ = MaxAudioTokensPerSegment(config, deps.log_mel->config());
+  session->reserved_suffix_tokens_ = static_cast<int64_t>(config.prompt.suffix_ids.size());
+  sequence.reserved_audio_tokens = session->reserved_audio_tokens_;
+  sequence.reserved_suffix_tokens = session->reserved_suffix_tokens_;
   auto id = deps.engine->AddSequence(sequence);
   if (!id.ok()) return id.status();
   session->sequence_id_ = *id;
@@ -47,7 +53,27 @@ Session::~Session() {
   if (sequence_id_ != engine::kInvalidSequenceId) deps_.engine->Release(sequence_id_);
 }
 
-void Session::UpdatePrompt(PromptConfig prompt) { prompt_ = std::move(prompt); }
+absl::Status Session::UpdatePrompt(PromptConfig prompt) {
+  const auto suffix_tokens = static_cast<int64_t>(prompt.suffix_ids.size());
+  if (suffix_tokens > reserved_suffix_tokens_) {
+    absl::Status grown =
+        deps_.engine->ResizeReservation(sequence_id_, reserved_audio_tokens_, suffix_tokens);
+    if (!grown.ok()) return grown;
+    reserved_suffix_tokens_ = suffix_tokens;
+  }
+  prompt_ = std::move(prompt);
+  return absl::OkStatus();
+}
+
+int64_t Session::MaxAudioTokensPerSegment(const SessionConfig& config,
+                                          const engine::FeatureConfig& features) {
+  // The endpointer never lets an utterance pass max_utterance_ms; the last partial frame of a
+  // Flush or of the end of input can add less than one hop.
+  const int64_t samples =
+      static_cast<int64_t>(config.endpoint.max_utterance_ms) * features.sample_rate_hz / 1000 +
+      2 * features.hop_length;
+  return engine::AudioTokenCount(engine::NumValidFrames(samples, features)) + 1;
+}
 
 double Session::SecondsOf(int64_t samples) const {
   return static_cast<double>(samples) / sample_rate_hz_;

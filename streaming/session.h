@@ -73,8 +73,15 @@ class Session {
   void OnEngineOutput(engine::SequenceOutput output) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replaces the prompt (recognition context) from the next utterance on; the running one keeps the
-  // prompt already in its KV cache. Reader thread.
-  void UpdatePrompt(PromptConfig prompt);
+  // prompt already in its KV cache. A longer suffix than the stream reserved KV for grows its
+  // reservation first: RESOURCE_EXHAUSTED when the KV cache has no room (the old prompt stays).
+  // Reader thread.
+  absl::Status UpdatePrompt(PromptConfig prompt);
+
+  // The audio tokens a segment of a stream with `config` can hold (its max_utterance_ms, a frame of
+  // slack): what the stream reserves KV for.
+  static int64_t MaxAudioTokensPerSegment(const SessionConfig& config,
+                                          const engine::FeatureConfig& features);
 
   // ---- any thread ----
   // The stream is gone: no more sink calls; the engine frees the sequence at its next step.
@@ -163,7 +170,9 @@ class Session {
   int64_t next_segment_index_ = 0;
   bool input_finished_ = false;
   bool single_utterance_done_ = false;
-  PromptConfig prompt_;  // of the next utterance
+  PromptConfig prompt_;                // of the next utterance
+  int64_t reserved_audio_tokens_ = 0;  // per segment, in the engine's reservation
+  int64_t reserved_suffix_tokens_ = 0;
   absl::Time segment_first_arrival_;
 
   absl::Mutex mu_;

@@ -122,8 +122,9 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
 }
 
 TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
-  // 1 MiB of KV cache holds the worst case of one stream of the tiny model, not two.
-  StartServer({"--kv_cache_mb=1"});
+  // 1 MiB of KV cache (128 blocks of the tiny model) holds one stream that may write 1024 tokens
+  // per utterance (about 98 blocks with its 20 s of audio), not two.
+  StartServer({"--kv_cache_mb=1", "--max_new_tokens=1024"});
   client::StreamingClient first(stub_.get(), Options(true));
   ASSERT_TRUE(first.Start().ok());
   ASSERT_TRUE(first.SendAudio(ClipBytes()).ok());

@@ -3,10 +3,13 @@
 // stream; one whose prompt would pass the suffix the engine reserves KV for is refused when it
 // arrives, in the config (INVALID_ARGUMENT, BAD_CONFIG, field context) or in a Control.context
 // mid-stream, never later at an utterance start; either way the server keeps serving. A lower
-// --max_prompt_suffix_tokens reserves less KV per stream and refuses longer contexts the same way;
-// one below the template's own suffix stops the server at start.
+// --max_prompt_suffix_tokens refuses longer contexts the same way; one below the template's own
+// suffix stops the server at start. Streams reserve KV for their own prompt, and a context grows
+// the reservation or, when the KV cache is full, ends the stream with KV_BUDGET.
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/integration/server/harness.h"
@@ -80,8 +83,16 @@ TEST_F(ContextTest, AControlContextPastTheSuffixBudgetIsRefusedWhenItArrives) {
       << run.status.error_message();
 }
 
-// An operator whose clients send little context lowers the suffix reservation: more streams fit
-// in the same KV cache, and a context past the lower bound is refused the same way.
+// The number before `label` in the server's start-up line "KV cache of 1 MiB: T blocks, P reserved
+// per stream ...".
+int NumberBefore(const std::string& log, const std::string& label) {
+  const size_t at = log.find(label);
+  if (at == std::string::npos) return -1;
+  const size_t start = log.rfind(' ', at - 1) + 1;
+  return std::stoi(log.substr(start, at - start));
+}
+
+// A lower --max_prompt_suffix_tokens refuses longer contexts the same way.
 class SmallSuffixTest : public SharedServerTest<SmallSuffixTest> {
  public:
   static std::vector<std::string> ServerFlags() {
@@ -89,17 +100,7 @@ class SmallSuffixTest : public SharedServerTest<SmallSuffixTest> {
   }
 };
 
-TEST_F(SmallSuffixTest, TheLowerBoundAdmitsMoreStreamsAndRefusesLongerContexts) {
-  // "KV cache of 512 MiB: B blocks, N reserved per stream, room for M streams": with a 512-token
-  // suffix a stream needs at least (750 audio + 512 + 24 new + 1) / 16 = 81 blocks of 16 tokens
-  // whatever the prefix; the 64-token bound must have brought it below that.
-  const std::string log = server_->Log();
-  const size_t at = log.find(" reserved per stream");
-  ASSERT_NE(at, std::string::npos) << log;
-  const size_t start = log.rfind(' ', at - 1) + 1;
-  const int blocks_per_stream = std::stoi(log.substr(start, at - start));
-  std::printf("64-token suffix bound: %d blocks reserved per stream\n", blocks_per_stream);
-  EXPECT_LT(blocks_per_stream, 81) << log;
+TEST_F(SmallSuffixTest, TheLowerBoundRefusesLongerContexts) {
   StreamSpec spec;
   spec.config = ContextTest::WithContext("a meeting about the budget");
   EXPECT_TRUE(RunStream(server_->stub(), spec).status.ok());
@@ -108,6 +109,74 @@ TEST_F(SmallSuffixTest, TheLowerBoundAdmitsMoreStreamsAndRefusesLongerContexts) 
   std::printf("200-character context with a 64-token suffix bound: %s\n",
               Describe(run.status).c_str());
   ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+}
+
+// Streams reserve KV for their own prompt and utterance length, not the engine's worst case
+// (30 s of audio and a 512-token suffix: at least (750 + 512 + 24 + 1) / 16 = 81 blocks), and a
+// Control.context that lengthens the prompt grows the stream's reservation, or ends the stream
+// with RESOURCE_EXHAUSTED (KV_BUDGET) when the KV cache has no room left; the other streams go on.
+// A 1 MiB cache (128 blocks of the tiny model) holds three default streams.
+class ContextReservationTest : public SharedServerTest<ContextReservationTest> {
+ public:
+  static std::vector<std::string> ServerFlags() {
+    return {"--prompt_prefix_ids=", "--prompt_suffix_ids=", "--kv_cache_mb=1"};
+  }
+};
+
+TEST_F(ContextReservationTest, AContextGrowsTheReservationUntilTheCacheIsFull) {
+  const std::string log = server_->Log();
+  const int total = NumberBefore(log, " blocks,"), per_stream = NumberBefore(log, " reserved");
+  ASSERT_GT(per_stream, 0) << log;
+  std::printf("KV cache: %d blocks, %d reserved per default stream\n", total, per_stream);
+  EXPECT_LT(per_stream, 81) << "streams reserve the engine's worst case";
+  ASSERT_EQ(total / per_stream, 3) << "the test's arithmetic assumes three streams fit: " << log;
+  const int free_tokens = (total - 3 * per_stream) * 16;
+  const std::string pcm = ClipPcm("clip_a");
+  StreamingClientOptions options;
+  options.realtime = false;
+  options.config = ExactConfig(false, v1::ResultOptions::NONE);
+  std::vector<std::unique_ptr<StreamingClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<StreamingClient>(server_->stub(), options));
+    ASSERT_TRUE(clients.back()->Start().ok());
+    ASSERT_TRUE(clients.back()->SendAudio(pcm.substr(0, pcm.size() / 2)).ok());
+    // Admitted (SessionStarted) before the next one asks.
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (clients.back()->responses().empty() &&
+           !clients.back()->WaitForDone(absl::Milliseconds(5)) && absl::Now() < deadline) {
+    }
+    ASSERT_FALSE(clients.back()->responses().empty()) << "stream " << i << " was not admitted";
+  }
+  // A fourth does not fit.
+  const StreamRun refused = RunStream(server_->stub(), StreamSpec{});
+  ExpectError(refused.status, grpc::StatusCode::RESOURCE_EXHAUSTED, "KV_BUDGET");
+  // Two streams ask for contexts of about 60 % of the free KV each (the tiny tokenizer: about a
+  // token per character): whichever the server reads first grows its reservation, the other no
+  // longer fits.
+  v1::StreamingRecognizeRequest request;
+  request.mutable_control()->mutable_context()->set_prompt(
+      ContextTest::Varied(static_cast<size_t>(free_tokens * 6 / 10)));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(clients[i]->SendRaw(request).ok());
+  std::vector<StreamRun> runs;
+  for (auto& client : clients) {
+    (void)client->SendAudio(pcm.substr(pcm.size() / 2));
+    (void)client->CloseSend();
+    runs.push_back(Collect(client.get(), absl::Seconds(30)));
+  }
+  std::printf("contexts of %d characters: first stream %s, second %s, third %s\n",
+              free_tokens * 6 / 10, Describe(runs[0].status).c_str(),
+              Describe(runs[1].status).c_str(), Describe(runs[2].status).c_str());
+  const int refused_index = runs[0].status.ok() ? 1 : 0;
+  EXPECT_TRUE(runs[1 - refused_index].status.ok()) << Describe(runs[1 - refused_index].status);
+  ExpectError(runs[refused_index].status, grpc::StatusCode::RESOURCE_EXHAUSTED, "KV_BUDGET");
+  EXPECT_TRUE(ParseDetails(runs[refused_index].status).has_retry_info);
+  EXPECT_NE(runs[refused_index].status.error_message().find("longer prompt"), std::string::npos)
+      << "refused at the context, not at admission";
+  EXPECT_TRUE(runs[2].status.ok()) << Describe(runs[2].status);
+  EXPECT_EQ(CountFinals(runs[2].responses()), 1);
+  // Released streams give their (grown) reservations back: a new stream fits again.
+  const StreamRun after = RunStream(server_->stub(), StreamSpec{});
+  EXPECT_TRUE(after.status.ok()) << Describe(after.status);
 }
 
 TEST(SmallSuffixStartTest, ABoundBelowTheTemplatesOwnSuffixStopsTheServerAtStart) {

@@ -1,0 +1,91 @@
+// Per-stream KV reservations (SequenceConfig::reserved_audio_tokens / reserved_suffix_tokens,
+// Engine::ResizeReservation) on the FakeModelRunner (label unit): a stream reserves its own shape
+// instead of the engine's worst case, grows it or is refused when the cache is full, never shrinks
+// it, and gives it all back on release; segments beyond the reservation are INVALID_ARGUMENT.
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/engine/engine_fixture.h"
+
+namespace speechllm::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+// 32 prefix + 100 audio + 4 suffix + 24 new + 1 = 161 tokens: 11 blocks of 16.
+SequenceConfig SmallShape() {
+  SequenceConfig config;
+  config.max_new_tokens_per_segment = 24;
+  config.max_new_tokens_per_update = 8;
+  config.reserved_audio_tokens = 100;
+  config.reserved_suffix_tokens = 4;
+  return config;
+}
+
+class EngineReservationTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    FakeModelRunner::Options options;
+    options.num_kv_blocks = 70;  // one stream of the engine's worst case (66 blocks)
+    MakeEngine(options);
+  }
+};
+
+TEST_F(EngineReservationTest, AStreamReservesItsOwnShape) {
+  EXPECT_EQ(engine_->WorstCaseBlocks(SmallShape()), 11);
+  SequenceConfig worst = SmallShape();
+  worst.reserved_audio_tokens = worst.reserved_suffix_tokens = 0;  // the engine's bounds
+  EXPECT_EQ(engine_->WorstCaseBlocks(worst), (32 + 750 + 16 + 24 + 1 + 15) / 16);
+  worst.reserved_audio_tokens = 5000;  // clamped to the bound
+  EXPECT_EQ(engine_->WorstCaseBlocks(worst), (32 + 750 + 16 + 24 + 1 + 15) / 16);
+  for (int i = 0; i < 6; ++i) Add(SmallShape());
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, 66);
+  EXPECT_EQ(engine_->AddSequence(SmallShape()).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(EngineReservationTest, ResizeGrowsOrIsRefusedAndNeverShrinks) {
+  const SequenceId a = Add(SmallShape()), b = Add(SmallShape()), c = Add(SmallShape());
+  ASSERT_EQ(engine_->stats().kv_blocks_reserved, 33);
+  // 30 s and the longest suffix: 52 blocks, 22 - 11 + 52 = 74 > 70.
+  const absl::Status refused = engine_->ResizeReservation(a, 750, 16);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("more blocks"));
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, 33)
+      << "a refused growth keeps the old reservation";
+  // 400 audio tokens: 461 tokens, 29 blocks.
+  ASSERT_TRUE(engine_->ResizeReservation(a, 400, 4).ok());
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, 51);
+  ASSERT_TRUE(engine_->ResizeReservation(a, 10, 1).ok());
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, 51) << "reservations never shrink";
+  EXPECT_EQ(engine_->ResizeReservation(a, 751, 4).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->ResizeReservation(a, 100, 17).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->ResizeReservation(12345, 100, 4).code(), absl::StatusCode::kNotFound);
+  engine_->Release(a);
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, 22) << "release gives the grown reservation back";
+  engine_->Release(b);
+  engine_->Release(c);
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, 0);
+}
+
+TEST_F(EngineReservationTest, SegmentsBeyondTheReservationAreRefused) {
+  const SequenceId id = Add(SmallShape());
+  const absl::Status long_suffix = engine_->StartSegment(id, {0, kPrefix, {502, 10, 11, 12, 13}});
+  EXPECT_EQ(long_suffix.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(long_suffix.message(), HasSubstr("reservation"));
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  // 100 audio tokens: chunk positions up to 201, and 403 valid frames at the end.
+  EXPECT_EQ(engine_->SubmitChunk(id, Chunk(0, 0, 202)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->EndSegment(id, End(0, 404, 0)).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(engine_->SubmitChunk(id, Chunk(0, 0, 200)).ok());
+  ASSERT_TRUE(engine_->ResizeReservation(id, 101, 4).ok());
+  ASSERT_TRUE(engine_->EndSegment(id, End(0, 404, 200)).ok());
+  const auto outputs = Collect(1);
+  EXPECT_TRUE(outputs.back().status.ok()) << outputs.back().status;
+  EXPECT_EQ(outputs.back().token_ids, FakeModelRunner::Greedy(101, 4, 24));
+  engine_->Release(id);
+  ExpectAllBlocksFree();
+  EXPECT_EQ(engine_->StartSegment(id, {1, kPrefix, kSuffix}).code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace speechllm::engine
