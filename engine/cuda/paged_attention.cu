@@ -3,7 +3,9 @@
 // (running maximum and sum, float32) over its share of the visible keys (key j goes to warp
 // j % kWarps), reading each key and value row straight from its pool slot; warp 0 merges the warps'
 // partial results. Reading the KV pool once per row and head is what a decode step needs; long
-// prefills stay with the dense attention (decoder.cc picks).
+// prefills stay with the dense attention (decoder.cc picks). Each warp's keys form one dependent
+// chain of loads, so a small grid (batch 1 of the 7B model: 32 blocks on 132 SMs) gets 16 warps per
+// block, four times the loads in flight; a large grid has enough blocks to hide latency with 4.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -15,9 +17,10 @@
 namespace speechllm::engine::cuda {
 namespace {
 
-constexpr int kWarps = 4;
+// Grids of fewer blocks than this take the 16-warp kernel.
+constexpr int64_t kSmallGridBlocks = 512;
 
-template <typename T, int kPerLane>
+template <typename T, int kPerLane, int kWarps>
 __global__ void __launch_bounds__(kWarps* kWarpSize)
     PagedAttentionKernel(const PagedAttentionParams p) {
   const int row = blockIdx.x;
@@ -103,19 +106,28 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   }
 }
 
-template <typename T>
-cudaError_t LaunchTyped(const PagedAttentionParams& p) {
+template <typename T, int kWarps>
+void LaunchWarps(const PagedAttentionParams& p, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.num_rows), static_cast<unsigned>(p.num_heads));
   const dim3 block(kWarps * kWarpSize);
-  cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
   if (p.head_dim <= 32) {
-    PagedAttentionKernel<T, 1><<<grid, block, 0, stream>>>(p);
+    PagedAttentionKernel<T, 1, kWarps><<<grid, block, 0, stream>>>(p);
   } else if (p.head_dim <= 64) {
-    PagedAttentionKernel<T, 2><<<grid, block, 0, stream>>>(p);
+    PagedAttentionKernel<T, 2, kWarps><<<grid, block, 0, stream>>>(p);
   } else if (p.head_dim <= 128) {
-    PagedAttentionKernel<T, 4><<<grid, block, 0, stream>>>(p);
+    PagedAttentionKernel<T, 4, kWarps><<<grid, block, 0, stream>>>(p);
   } else {
-    PagedAttentionKernel<T, 8><<<grid, block, 0, stream>>>(p);
+    PagedAttentionKernel<T, 8, kWarps><<<grid, block, 0, stream>>>(p);
+  }
+}
+
+template <typename T>
+cudaError_t LaunchTyped(const PagedAttentionParams& p) {
+  cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
+  if (static_cast<int64_t>(p.num_rows) * p.num_heads < kSmallGridBlocks) {
+    LaunchWarps<T, 16>(p, stream);
+  } else {
+    LaunchWarps<T, 4>(p, stream);
   }
   return cudaGetLastError();
 }

@@ -39,10 +39,10 @@ class PagedAttentionGpuTest : public ::testing::TestWithParam<std::tuple<Layout,
   }
 };
 
-TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
-  const auto [layout, dtype] = GetParam();
+// Runs the kernel over `sequences` (one thread block per row and head) and compares with the CPU.
+void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
+                                  const std::vector<Sequence>& sequences) {
   constexpr int kBlockSize = 16;
-  const std::vector<Sequence> sequences = {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}};
   std::mt19937 random(7);
   // Blocks of every sequence, drawn from a shuffled pool with spare blocks.
   std::vector<std::vector<int>> tables;
@@ -165,6 +165,22 @@ TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
   p.head_dim = 64;
   p.query_row_stride = 255;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // overlapping rows
+}
+
+TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
+  const auto [layout, dtype] = GetParam();
+  // Decode rows, short and long prefills, a block-boundary context: a grid of 173 rows x heads
+  // blocks, which takes the 4-warp kernel at every layout here.
+  ExpectMatchesTheCpuReference(layout, dtype,
+                               {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}});
+}
+
+TEST_P(PagedAttentionGpuTest, ASmallDecodeBatchMatchesTheCpuReference) {
+  const auto [layout, dtype] = GetParam();
+  // Two decode rows (batch 2 of the 7B model: 64 blocks): the 16-warp kernel for small grids,
+  // with contexts shorter than, equal to and far longer than its 16 warps.
+  ExpectMatchesTheCpuReference(layout, dtype, {{1000, 1}, {15, 1}});
+  ExpectMatchesTheCpuReference(layout, dtype, {{0, 1}, {3, 1}});
 }
 
 INSTANTIATE_TEST_SUITE_P(
