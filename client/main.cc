@@ -280,6 +280,11 @@ int Run() {
       PrintLine(line.ok() ? *line + "\n" : line.status().ToString() + "\n");
     } else if (record.response.has_transcript()) {
       PrintLine(printer.Render(record.response.transcript()));
+    } else if (record.response.has_warning()) {
+      // Warnings (a guard removed text, backlog, flow control) go to stderr, apart from the text.
+      const speechllm::v1::Warning& warning = record.response.warning();
+      std::cerr << "speechllm-client: warning " << speechllm::v1::Warning::Code_Name(warning.code())
+                << ": " << warning.message() << "\n";
     }
   });
   if (absl::Status status = client.Start(); !status.ok()) return Fail(status.ToString());

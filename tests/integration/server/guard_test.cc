@@ -107,6 +107,18 @@ TEST_F(SilenceGuardTest, SilenceGivesAnEmptyFinalAfterAWarning) {
   EXPECT_EQ(FinalTokenIds(RunStream(server_->stub(), speech).responses()), GoldenTokens("clip_a"));
 }
 
+TEST_F(SilenceGuardTest, TheClientPrintsTheWarningApartFromTheText) {
+  const std::string stdin_path = ScratchDir() + "/silence.pcm";
+  ASSERT_TRUE(WriteFile(stdin_path, SilencePcm(2.0)));
+  const ProcessResult r = RunProcess({SPEECHLLM_TEST_CLIENT_BIN, "--server=" + server_->address(),
+                                      "--stdin_pcm=16000", "--fast", "--endpointing=manual"},
+                                     stdin_path, absl::Seconds(60));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning SILENCE_SUPPRESSED: utterance 0"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("SILENCE"), std::string::npos) << "warnings stay out of the transcript";
+  EXPECT_NE(r.out.find("final: \n"), std::string::npos) << "an empty final: " << r.out;
+}
+
 class GuardsOffTest : public SharedServerTest<GuardsOffTest> {
  public:
   static std::vector<std::string> ServerFlags() {
