@@ -172,6 +172,14 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->input_time = end.endpoint_time;
       s->compute_time = absl::ZeroDuration();
       s->commit_conflicts = 0;
+      if (!end.text_wanted) {  // an empty final at once: nothing to encode or decode
+        while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)
+          s->chunks.pop_front();
+        s->hypothesis.clear();
+        s->margins.clear();
+        FinishUpdate(s, &interrupted_outputs_);
+        return false;
+      }
       int64_t new_audio = 0;
       if (s->config.final_mode == FinalMode::kExact || end.num_audio_embeddings > 0) {
         while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)

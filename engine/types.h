@@ -84,6 +84,9 @@ struct SegmentEnd {
   std::vector<int64_t> forced_prefix_ids;
   double audio_end_seconds = 0;
   absl::Time endpoint_time;  // when the session decided the endpoint
+  // false: nobody will read this segment's text (the silence guard dropped it): the final comes
+  // at once, empty, without encoding or decoding anything.
+  bool text_wanted = true;
 };
 
 // A partial (after a chunk update) or final (after a segment end) hypothesis of one segment.
@@ -95,8 +98,8 @@ struct SequenceOutput {
   std::vector<int64_t> token_ids;  // whole hypothesis of the segment, a stop token excluded
   std::vector<float> token_margins;  // top-1 minus top-2 logit per token (diagnostics, confidence)
   int64_t commit_conflicts = 0;      // forced tokens this update's model choices disagreed with
-  int64_t repeated_tokens_cut =
-      0;                         // tokens of a loop the repetition guard removed (decoding stopped)
+  // Tokens of a loop the repetition guard removed (decoding stopped there).
+  int64_t repeated_tokens_cut = 0;
   int64_t kv_tokens = 0;         // tokens the sequence held in the KV cache at the end
   double audio_end_seconds = 0;  // audio reflected in this hypothesis
   absl::Time input_time;         // arrival of the chunk / the endpoint that triggered it

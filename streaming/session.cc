@@ -250,6 +250,7 @@ void Session::CloseSegment(bool from_flush, absl::Time now) {
     if (!segments_.empty()) {
       SegmentRecord& record = segments_.back();
       end->forced_prefix_ids = record.committed_ids;
+      end->text_wanted = record.speech_confirmed;  // the silence guard drops the text otherwise
       record.closed = true;
       record.from_flush = from_flush;
       record.end_seconds = SecondsOf(segment_start_sample_ + frontend_.num_samples());

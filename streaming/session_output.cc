@@ -149,9 +149,9 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   warning.kind = SessionEvent::Kind::kWarning;
   if (suppressed) {
     warning.warning = SessionEvent::WarningCode::kSilenceSuppressed;
-    warning.message = absl::StrCat("utterance ", segment->index, ": less than ",
-                                   config_.silence_guard_min_speech_ms, " ms of speech; its text (",
-                                   output.token_ids.size(), " tokens) was dropped");
+    warning.message =
+        absl::StrCat("utterance ", segment->index, ": less than ",
+                     config_.silence_guard_min_speech_ms, " ms of speech: no text (silence guard)");
     SendLocked(std::move(warning));
   } else if (output.repeated_tokens_cut > 0) {
     warning.warning = SessionEvent::WarningCode::kRepetitionSuppressed;

@@ -139,6 +139,25 @@ TEST_F(EngineTest, EmptySegmentGivesAnEmptyFinal) {
   engine_->Release(id);
 }
 
+// A segment whose text nobody will read (the session's silence guard) ends with an empty final at
+// once: no encoder pass, no decoded token.
+TEST_F(EngineTest, ASegmentEndWithoutTextWantedDecodesNothing) {
+  MakeEngine();
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  auto end = End(0, 337, 0);
+  end->text_wanted = false;
+  ASSERT_TRUE(engine_->EndSegment(id, std::move(end)).ok());
+  const auto outputs = Collect(1);
+  EXPECT_TRUE(outputs.back().status.ok());
+  EXPECT_TRUE(outputs.back().token_ids.empty());
+  EXPECT_EQ(engine_->stats().tokens_generated, 0);
+  engine_->Release(id);
+  ExpectAllBlocksFree();
+  engine_->Stop();
+  for (int64_t positions : runner_->step_encoder_positions()) EXPECT_EQ(positions, 0);
+}
+
 TEST_F(EngineTest, AdmissionRefusesBeyondTheLimits) {
   EngineConfig config;
   config.max_num_sequences = 2;
