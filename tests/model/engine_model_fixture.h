@@ -1,0 +1,180 @@
+// EngineModelTest: the fixture of the engine tests on the tiny golden model (label model): the
+// model loaded once per suite, engines over it, clip features in the engine's chunk layout, and a
+// helper that streams both clips through an engine. Test-only; the test thread calls everything
+// (the engines run their own loop threads).
+#ifndef SPEECHLLM_TESTS_MODEL_ENGINE_MODEL_FIXTURE_H_
+#define SPEECHLLM_TESTS_MODEL_ENGINE_MODEL_FIXTURE_H_
+
+#include <c10/core/InferenceMode.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/io/wav_reader.h"
+#include "engine/model/audio_lengths.h"
+#include "engine/model/qwen2_audio_model.h"
+#include "engine/model/safetensors.h"
+#include "engine/torch_model_runner.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace speechllm::engine {
+
+using speechllm::testing::GoldenDir;
+
+inline const std::vector<int64_t> kPrefix = {1, 2, 3, 501};
+inline const std::vector<int64_t> kSuffix = {502, 10, 11, 12};
+
+inline std::vector<float> Clip(const std::string& name) {
+  auto samples = ReadMonoWavFile(GoldenDir() + "/" + name + ".wav", 16000);
+  EXPECT_TRUE(samples.ok()) << samples.status();
+  return *samples;
+}
+
+// Valid-prefix features, frame-major.
+struct FrameMajor {
+  std::vector<float> values;
+  int64_t num_frames = 0, num_valid_frames = 0;
+};
+inline FrameMajor Features(const LogMel& log_mel, const std::vector<float>& clip) {
+  const LogMelFeatures f = *log_mel.ExtractValidPrefix(clip);
+  FrameMajor out{std::vector<float>(f.values.size()), f.num_frames, f.num_valid_frames};
+  for (int64_t t = 0; t < f.num_frames; ++t) {
+    for (int64_t m = 0; m < f.num_mel_bins; ++m)
+      out.values[t * f.num_mel_bins + m] = f.values[m * f.num_frames + t];
+  }
+  return out;
+}
+
+// The frames a block [first, end) needs (see EncoderChunk), frame-major.
+inline std::vector<float> BlockFrames(const FrameMajor& features, int64_t first, int64_t end,
+                                      int64_t mels) {
+  const int64_t begin_frame = first == 0 ? 0 : 2 * first - 2;
+  return std::vector<float>(features.values.begin() + begin_frame * mels,
+                            features.values.begin() + (2 * end + 1) * mels);
+}
+
+inline at::Tensor ToMel(const std::vector<float>& frames, int64_t mels) {
+  return at::tensor(frames).view({-1, mels}).transpose(0, 1);
+}
+
+class EngineModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto model = Qwen2AudioModel::Load(GoldenDir() + "/model", RuntimeOptions{});
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = std::move(model).value().release();
+  }
+  static inline Qwen2AudioModel* model_ = nullptr;
+  c10::InferenceMode inference_mode_;
+};
+
+// An engine over the fixture model with `num_kv_blocks` KV blocks (null, with the failure recorded,
+// if the model does not load).
+inline std::unique_ptr<Engine> MakeEngine(int64_t num_kv_blocks,
+                                          std::optional<bool> batched_encoder = std::nullopt,
+                                          const std::string& device = "cpu") {
+  TorchRunnerConfig runner_config;
+  runner_config.num_kv_blocks = num_kv_blocks;
+  runner_config.batched_encoder = batched_encoder;
+  runner_config.runtime.device = device;
+  runner_config.runtime.dtype = "float32";
+  auto runner = TorchModelRunner::Create(GoldenDir() + "/model", runner_config);
+  if (!runner.ok()) {
+    ADD_FAILURE() << runner.status();
+    return nullptr;
+  }
+  if (device != "cpu") std::printf("%s\n", (*runner)->decode_graphs_summary().c_str());
+  EngineConfig config;
+  config.max_prefix_tokens = 8;
+  config.max_suffix_tokens = 8;
+  config.max_audio_tokens_per_segment = 200;
+  return std::make_unique<Engine>(config, std::move(runner).value());
+}
+
+// Released sequences free their KV blocks on the engine thread: waits up to one second for that.
+inline void WaitForFreeKvBlocks(const Engine& engine) {
+  for (int wait = 0; wait < 50 && engine.stats().kv_blocks_used > 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(20));
+}
+
+inline SequenceConfig TwentyFourTokens() {
+  SequenceConfig config;
+  config.max_new_tokens_per_segment = 24;
+  config.max_new_tokens_per_update = 8;
+  return config;
+}
+
+// Streams both clips at once through the Engine: chunks of `chunk_positions`, then a final.
+inline std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(
+    Engine* engine, const LogMel& log_mel, int64_t chunk_positions, FinalMode mode,
+    int num_streams = 2, const SequenceConfig& base = TwentyFourTokens()) {
+  std::map<SequenceId, std::vector<SequenceOutput>> outputs;
+  std::map<SequenceId, std::string> clip_of;
+  for (int stream = 0; stream < num_streams; ++stream) {
+    const char* name = stream % 2 == 0 ? "clip_a" : "clip_b";
+    SequenceConfig config = base;
+    config.final_mode = mode;
+    auto id = engine->AddSequence(config);
+    EXPECT_TRUE(id.ok()) << id.status();
+    clip_of[*id] = name;
+    EXPECT_TRUE(engine->StartSegment(*id, SegmentStart{0, kPrefix, kSuffix}).ok());
+  }
+  std::map<SequenceId, FrameMajor> features_of;
+  for (const auto& [id, name] : clip_of) {
+    const FrameMajor& features = features_of[id] = Features(log_mel, Clip(name));
+    const int64_t conv_positions = ConvOutputLength(features.num_valid_frames);
+    for (int64_t first = 0; first + chunk_positions <= conv_positions; first += chunk_positions) {
+      auto chunk = std::make_unique<EncoderChunk>();
+      chunk->first_position = first;
+      chunk->end_position = first + chunk_positions;
+      chunk->frames = BlockFrames(features, first, chunk->end_position, 128);
+      EXPECT_TRUE(engine->SubmitChunk(id, std::move(chunk)).ok());
+    }
+  }
+  // A segment end supersedes queued chunks, so wait for partials before ending the segments.
+  for (int wait = 0; wait < 600 && outputs.size() < clip_of.size(); ++wait) {
+    for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
+      EXPECT_TRUE(output.status.ok()) << output.status;
+      outputs[output.id].push_back(std::move(output));
+    }
+  }
+  for (const auto& [id, name] : clip_of) {
+    const FrameMajor& features = features_of[id];
+    const int64_t conv_positions = ConvOutputLength(features.num_valid_frames);
+    const int64_t first = conv_positions / chunk_positions * chunk_positions;
+    auto end = std::make_unique<SegmentEnd>();
+    end->features = features.values;
+    end->num_frames = features.num_frames;
+    end->num_valid_frames = features.num_valid_frames;
+    end->tail.first_position = first;
+    end->tail.end_position = conv_positions;
+    if (conv_positions > first)
+      end->tail.frames = BlockFrames(features, first, conv_positions, 128);
+    EXPECT_TRUE(engine->EndSegment(id, std::move(end)).ok());
+  }
+  int finals = 0;
+  for (int wait = 0; wait < 600 && finals < num_streams; ++wait) {
+    for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
+      EXPECT_TRUE(output.status.ok()) << output.status;
+      finals += output.is_final;
+      outputs[output.id].push_back(std::move(output));
+    }
+  }
+  EXPECT_EQ(finals, num_streams);
+  for (const auto& [id, name] : clip_of) engine->Release(id);
+  return outputs;
+}
+
+inline std::vector<int64_t> Golden(const std::string& key) {
+  auto golden = SafetensorsFile::Open(GoldenDir() + "/golden.safetensors");
+  return *(*golden)->Get(key)->ToInt64();
+}
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_TESTS_MODEL_ENGINE_MODEL_FIXTURE_H_
