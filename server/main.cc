@@ -66,6 +66,10 @@ ABSL_FLAG(int, silence_guard_min_speech_ms, 100,
           "an utterance with less speech than this (voice-activity frames above its thresholds) "
           "shows no text: partials are held back and the final is empty, after a "
           "SILENCE_SUPPRESSED warning; 0 turns the guard off");
+ABSL_FLAG(int, carry_context_chars, 0,
+          "the last this many characters of a stream's committed text go into its next "
+          "utterance's prompt as context (needs a tokenizer template; 0: off, every utterance "
+          "is transcribed as if alone)");
 ABSL_FLAG(int, max_prompt_suffix_tokens, 512,
           "tokens the prompt may hold after the audio (the template's end, recognition context and "
           "phrases); every stream reserves KV for this many, so servers without context can "
@@ -178,6 +182,7 @@ int main(int argc, char** argv) {
   config.max_prompt_suffix_tokens = absl::GetFlag(FLAGS_max_prompt_suffix_tokens);
   config.repetition_guard_tokens = absl::GetFlag(FLAGS_repetition_guard_tokens);
   config.silence_guard_min_speech_ms = absl::GetFlag(FLAGS_silence_guard_min_speech_ms);
+  config.carry_context_chars = absl::GetFlag(FLAGS_carry_context_chars);
   config.reflection = absl::GetFlag(FLAGS_reflection);
   config.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   config.max_pending_responses = absl::GetFlag(FLAGS_max_pending_responses);
@@ -232,6 +237,9 @@ int main(int argc, char** argv) {
     prompt = *std::move(source);
   }
 
+  if (config.carry_context_chars > 0 && !prompt.supports_context()) {
+    return Fail("--carry_context_chars needs the tokenizer's prompt template, not raw prompt ids");
+  }
   if (auto plain = prompt.Build({}); !plain.ok() || static_cast<int64_t>(plain->suffix_ids.size()) >
                                                         config.max_prompt_suffix_tokens) {
     return Fail(absl::StrCat("the prompt after the audio must hold at most ",

@@ -33,7 +33,7 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
       return absl::FailedPreconditionError(
           "this server uses fixed prompt ids: recognition context is unavailable");
     }
-    return streaming::PromptConfig{prefix_ids_, suffix_ids_};
+    return streaming::PromptConfig{prefix_ids_, suffix_ids_, nullptr};
   }
   std::string instruction = instruction_;
   // Context goes into the instruction text ahead of the audio's transcription request (API.md 2.1:
@@ -44,6 +44,8 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
     instruction = absl::StrCat("Words that may occur: ", absl::StrJoin(context.phrases, ", "),
                                ".\n", instruction);
   }
+  if (!context.previous_text.empty())
+    instruction = absl::StrCat("Previous text: ", context.previous_text, "\n", instruction);
   auto builder = engine::tokenizer::PromptBuilder::Create(tokenizer_);
   if (!builder.ok()) return builder.status();
   const auto kind = kind_ == Kind::kChat ? engine::tokenizer::PromptTemplate::kChat

@@ -19,7 +19,8 @@ namespace speechllm::server {
 struct ContextText {
   std::string prompt;
   std::vector<std::string> phrases;
-  bool empty() const { return prompt.empty() && phrases.empty(); }
+  std::string previous_text;  // the end of the stream's earlier utterances (carried context)
+  bool empty() const { return prompt.empty() && phrases.empty() && previous_text.empty(); }
 };
 
 class PromptSource {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
 #include "server/event_proto.h"
 #include "server/grpc_status.h"
 
@@ -180,6 +181,19 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
                                 " tokens long; at most ", server.max_prompt_suffix_tokens,
                                 " (shorten the prompt or the phrases)"));
   }
+  if (server.carry_context_chars > 0) {
+    // `prompt` is the server's and outlives every stream.
+    built->suffix_with_previous_text =
+        [&prompt, text, max_tokens = server.max_prompt_suffix_tokens](
+            const std::string& previous_text) -> absl::StatusOr<std::vector<int64_t>> {
+      ContextText with_previous = text;
+      with_previous.previous_text = previous_text;
+      SPEECHLLM_ASSIGN_OR_RETURN(streaming::PromptConfig carried, prompt.Build(with_previous));
+      if (static_cast<int64_t>(carried.suffix_ids.size()) > max_tokens)
+        return absl::OutOfRangeError("the prompt with the earlier text is too long");
+      return std::move(carried.suffix_ids);
+    };
+  }
   return built;
 }
 
@@ -277,6 +291,7 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   s.max_new_tokens_per_update = std::min(32, server.max_new_tokens);
   s.repetition_guard.min_loop_tokens = server.repetition_guard_tokens;
   s.silence_guard_min_speech_ms = server.silence_guard_min_speech_ms;
+  s.carry_context_chars = server.carry_context_chars;
   s.max_buffered_audio_ms = server.max_buffered_audio_ms;
   if (config.has_stream_offset()) {
     s.stream_offset_seconds =

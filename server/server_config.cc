@@ -23,6 +23,8 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError("max_new_tokens must be in [1, 4096]");
   if (repetition_guard_tokens < 0 || repetition_guard_tokens > 4096)
     return absl::InvalidArgumentError("repetition_guard_tokens must be in [0, 4096]");
+  if (carry_context_chars < 0 || carry_context_chars > 2000)
+    return absl::InvalidArgumentError("carry_context_chars must be in [0, 2000]");
   if (silence_guard_min_speech_ms < 0 || silence_guard_min_speech_ms > 10000)
     return absl::InvalidArgumentError("silence_guard_min_speech_ms must be in [0, 10000]");
   if (max_prompt_suffix_tokens < 1 || max_prompt_suffix_tokens > 4096)
@@ -63,6 +65,7 @@ std::string ServerConfig::ToString() const {
       ", drain_grace=", absl::FormatDuration(drain_grace), ", default_chunk_ms=", default_chunk_ms,
       ", max_new_tokens=", max_new_tokens, ", repetition_guard_tokens=", repetition_guard_tokens,
       ", silence_guard_min_speech_ms=", silence_guard_min_speech_ms,
+      ", carry_context_chars=", carry_context_chars,
       ", max_prompt_suffix_tokens=", max_prompt_suffix_tokens, ", reflection=", reflection,
       ", max_receive_message_bytes=", max_receive_message_bytes,
       ", max_pending_responses=", max_pending_responses,

@@ -35,6 +35,8 @@ struct ServerConfig {
   // Utterances with less speech than this (VAD, hangover not counted) get an empty final; 0: off.
   int silence_guard_min_speech_ms = 100;
   int max_context_chars = 1000;
+  // Characters of a stream's committed text carried into its next utterance's prompt; 0: off.
+  int carry_context_chars = 0;
   int max_phrases = 100;
   // Tokens the prompt may hold after the audio, where context and phrases go: the engine reserves
   // KV for this many per stream, and a context whose prompt would pass it is refused when it

@@ -39,10 +39,13 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& co
   sequence.repetition_guard = config.repetition_guard;
   // KV for this stream's own worst segment: its utterance length and its prompt, not the engine's
   // 30 s and longest context (Engine::ResizeReservation grows it for a longer context later).
-  session->reserved_audio_tokens_ = MaxAudioTokensPerSegment(config, deps.log_mel->config());
-  session->reserved_suffix_tokens_ = static_cast<int64_t>(config.prompt.suffix_ids.size());
-  sequence.reserved_audio_tokens = session->reserved_audio_tokens_;
-  sequence.reserved_suffix_tokens = session->reserved_suffix_tokens_;
+  sequence.reserved_audio_tokens = MaxAudioTokensPerSegment(config, deps.log_mel->config());
+  sequence.reserved_suffix_tokens = static_cast<int64_t>(config.prompt.suffix_ids.size());
+  {
+    absl::MutexLock lock(&session->mu_);
+    session->reserved_audio_tokens_ = sequence.reserved_audio_tokens;
+    session->reserved_suffix_tokens_ = sequence.reserved_suffix_tokens;
+  }
   auto id = deps.engine->AddSequence(sequence);
   if (!id.ok()) return id.status();
   session->sequence_id_ = *id;
@@ -54,14 +57,25 @@ Session::~Session() {
 }
 
 absl::Status Session::UpdatePrompt(PromptConfig prompt) {
-  const auto suffix_tokens = static_cast<int64_t>(prompt.suffix_ids.size());
-  if (suffix_tokens > reserved_suffix_tokens_) {
-    absl::Status grown =
-        deps_.engine->ResizeReservation(sequence_id_, reserved_audio_tokens_, suffix_tokens);
+  {
+    absl::MutexLock lock(&mu_);
+    absl::Status grown = GrowReservationLocked(reserved_audio_tokens_,
+                                               static_cast<int64_t>(prompt.suffix_ids.size()));
     if (!grown.ok()) return grown;
-    reserved_suffix_tokens_ = suffix_tokens;
   }
   prompt_ = std::move(prompt);
+  return absl::OkStatus();
+}
+
+absl::Status Session::GrowReservationLocked(int64_t audio_tokens, int64_t suffix_tokens) {
+  if (audio_tokens <= reserved_audio_tokens_ && suffix_tokens <= reserved_suffix_tokens_)
+    return absl::OkStatus();
+  audio_tokens = std::max(audio_tokens, reserved_audio_tokens_);
+  suffix_tokens = std::max(suffix_tokens, reserved_suffix_tokens_);
+  absl::Status grown = deps_.engine->ResizeReservation(sequence_id_, audio_tokens, suffix_tokens);
+  if (!grown.ok()) return grown;
+  reserved_audio_tokens_ = audio_tokens;
+  reserved_suffix_tokens_ = suffix_tokens;
   return absl::OkStatus();
 }
 
@@ -158,18 +172,22 @@ void Session::OpenSegment(absl::Time arrival_time) {
   chunker_.Reset();
   segment_open_ = true;
   segment_first_arrival_ = arrival_time;
-  absl::Status started = deps_.engine->StartSegment(
-      sequence_id_, engine::SegmentStart{index, prompt_.prefix_ids, prompt_.suffix_ids});
+  segment_loud_frames_ = 0;
   absl::MutexLock lock(&mu_);
   SegmentRecord record;
   record.index = index;
   record.start_seconds = SecondsOf(segment_start_sample_);
   record.first_arrival = arrival_time;
   record.commit.emplace(config_.commit_policy, deps_.tokenizer);
-  segment_loud_frames_ = 0;
   record.speech_confirmed = silence_guard_frames_ == 0;
+  record.prompt = prompt_;
+  // With carried context an utterance starts once the earlier ones' finals are out (their text
+  // goes into its prompt); its chunks and end wait in the engine meanwhile.
+  record.start_waiting = config_.carry_context_chars > 0 &&
+                         std::any_of(segments_.begin(), segments_.end(),
+                                     [](const SegmentRecord& r) { return !r.empty; });
   segments_.push_back(std::move(record));
-  if (!started.ok()) FinishLocked(started);
+  if (!segments_.back().start_waiting) StartSegmentLocked(&segments_.back());
 }
 
 absl::Status Session::FeedSegment(absl::Span<const float> samples, absl::Time arrival_time) {

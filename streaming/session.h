@@ -120,6 +120,10 @@ class Session {
     // Silence guard: the utterance reached the configured amount of speech (always true when the
     // guard is off). Set by the input half, read by the output half.
     bool speech_confirmed = false;
+    // Carried context: the prompt the utterance starts with, and whether it waits for the final
+    // of an earlier one (its text goes into this prompt).
+    PromptConfig prompt;
+    bool start_waiting = false;
   };
 
   Session(const SessionConfig& config, const Dependencies& deps, ResultSink* sink);
@@ -146,6 +150,16 @@ class Session {
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Decode(const std::vector<int64_t>& ids) const;
+  // Grows the engine reservation to `audio_tokens` and `suffix_tokens` per segment if needed.
+  absl::Status GrowReservationLocked(int64_t audio_tokens, int64_t suffix_tokens)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts `record`'s segment in the engine with its prompt, the carried text in it when there is
+  // some and room for it; a failure ends the stream. (session_carry.cc)
+  void StartSegmentLocked(SegmentRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends a final's text to the carried text (its last carry_context_chars characters).
+  void CarryTextLocked(const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the first open utterance if it waited for the final just sent.
+  void StartWaitingSegmentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SummaryEvent SummaryLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool BacklogExceededLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -170,9 +184,7 @@ class Session {
   int64_t next_segment_index_ = 0;
   bool input_finished_ = false;
   bool single_utterance_done_ = false;
-  PromptConfig prompt_;                // of the next utterance
-  int64_t reserved_audio_tokens_ = 0;  // per segment, in the engine's reservation
-  int64_t reserved_suffix_tokens_ = 0;
+  PromptConfig prompt_;  // of the next utterance
   absl::Time segment_first_arrival_;
 
   absl::Mutex mu_;
@@ -182,6 +194,10 @@ class Session {
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);  // how the stream ends once the finals are out
   bool reader_paused_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<SegmentRecord> segments_ ABSL_GUARDED_BY(mu_);
+  // The stream's reservation in the engine, per segment.
+  int64_t reserved_audio_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t reserved_suffix_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string carried_text_ ABSL_GUARDED_BY(mu_);  // the end of the committed text so far
   double audio_received_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double audio_submitted_seconds_ ABSL_GUARDED_BY(mu_) = 0;  // audio handed to the engine
   double audio_processed_seconds_ ABSL_GUARDED_BY(mu_) = 0;

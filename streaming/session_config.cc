@@ -19,6 +19,12 @@ absl::Status SessionConfig::Validate() const {
         "max_new_tokens_per_update must be in [1, max_new_tokens_per_segment]");
   }
   if (absl::Status s = repetition_guard.Validate(); !s.ok()) return s;
+  if (carry_context_chars < 0 || carry_context_chars > 2000)
+    return absl::InvalidArgumentError("carry_context_chars must be in [0, 2000]");
+  if (carry_context_chars > 0 && !prompt.suffix_with_previous_text) {
+    return absl::InvalidArgumentError(
+        "carry_context_chars needs a prompt that can take earlier text (a tokenizer template)");
+  }
   if (silence_guard_min_speech_ms < 0 || silence_guard_min_speech_ms > 10000) {
     return absl::InvalidArgumentError("silence_guard_min_speech_ms must be in [0, 10000]");
   }
@@ -42,6 +48,7 @@ std::string SessionConfig::ToString() const {
       "+audio+", prompt.suffix_ids.size(),
       " ids, max_new_tokens_per_segment=", max_new_tokens_per_segment, ", ",
       repetition_guard.ToString(), ", silence_guard_min_speech_ms=", silence_guard_min_speech_ms,
+      ", carry_context_chars=", carry_context_chars,
       ", max_buffered_audio_ms=", max_buffered_audio_ms, ")");
 }
 

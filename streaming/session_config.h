@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engine/types.h"
 #include "streaming/endpoint_config.h"
 #include "streaming/voice_activity.h"
@@ -23,6 +26,11 @@ enum class CommitPolicyKind { kLocalAgreement, kNone };
 struct PromptConfig {
   std::vector<int64_t> prefix_ids;
   std::vector<int64_t> suffix_ids;
+  // Set when earlier text may be carried into the prompt (SessionConfig::carry_context_chars): the
+  // suffix of the same prompt with `previous_text` (the end of the stream's earlier utterances) as
+  // context. Errors leave the utterance with `suffix_ids`. Called on the session's threads.
+  std::function<absl::StatusOr<std::vector<int64_t>>(const std::string& previous_text)>
+      suffix_with_previous_text;
 };
 
 struct SessionConfig {
@@ -45,6 +53,10 @@ struct SessionConfig {
   // thresholds, hangover not counted) shows no text: partials are held back, the final is empty and
   // follows a SILENCE_SUPPRESSED warning. 0: off.
   int silence_guard_min_speech_ms = 0;
+  // The last this many characters of the stream's committed text go into the next utterance's
+  // prompt (API.md 4.5), through prompt.suffix_with_previous_text; an utterance then starts once
+  // the previous final is known. 0: off (every utterance is transcribed as if alone).
+  int carry_context_chars = 0;
   int max_buffered_audio_ms = 10000;  // reading pauses when the backlog exceeds it
   double stream_offset_seconds = 0;   // added to every offset reported
 

@@ -172,9 +172,12 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
     end_of_utterance.speech_event = SessionEvent::SpeechEventType::kEndOfSingleUtterance;
     SendLocked(end_of_utterance);
   }
+  // Suppressed text never becomes context (API.md 4.5).
+  if (config_.carry_context_chars > 0 && !suppressed) CarryTextLocked(text);
   segments_.erase(std::find_if(segments_.begin(), segments_.end(),
                                [&](const SegmentRecord& r) { return &r == segment; }));
   DrainEmptySegmentsLocked();
+  if (config_.carry_context_chars > 0) StartWaitingSegmentLocked();
   MaybeFinishLocked();
 }
 

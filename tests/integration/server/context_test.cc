@@ -179,6 +179,71 @@ TEST_F(ContextReservationTest, AContextGrowsTheReservationUntilTheCacheIsFull) {
   EXPECT_TRUE(after.status.ok()) << Describe(after.status);
 }
 
+struct TwoUtterancesRun {
+  std::vector<std::vector<int64_t>> finals;  // token ids
+};
+
+// Two utterances (clip_b, Flush, clip_a) on one stream.
+TwoUtterancesRun TwoUtterances(v1::StreamingSpeech::Stub* stub) {
+  StreamingClientOptions options;
+  options.realtime = false;
+  options.config = ExactConfig(false, v1::ResultOptions::NONE);
+  StreamingClient client(stub, options);
+  EXPECT_TRUE(client.Start().ok());
+  EXPECT_TRUE(client.SendAudio(ClipPcm("clip_b")).ok());
+  v1::StreamingRecognizeRequest flush;
+  flush.mutable_control()->mutable_flush();
+  EXPECT_TRUE(client.SendRaw(flush).ok());
+  EXPECT_TRUE(client.SendAudio(ClipPcm("clip_a")).ok());
+  EXPECT_TRUE(client.CloseSend().ok());
+  const StreamRun run = Collect(&client, absl::Seconds(60));
+  EXPECT_TRUE(run.status.ok()) << Describe(run.status);
+  TwoUtterancesRun out;
+  for (const auto& response : run.responses()) {
+    if (!response.has_transcript() || !response.transcript().is_final()) continue;
+    const auto& ids = response.transcript().token_ids();
+    out.finals.emplace_back(ids.begin(), ids.end());
+  }
+  return out;
+}
+
+// --carry_context_chars: the end of the first utterance's text goes into the second one's prompt.
+// The first final is the same as without carrying; the second differs (the tiny model reads the
+// longer prompt: deterministic on the CPU), and the stream ends normally.
+class CarryContextTest : public SharedServerTest<CarryContextTest> {
+ public:
+  static std::vector<std::string> ServerFlags() {
+    return {"--prompt_prefix_ids=", "--prompt_suffix_ids=", "--carry_context_chars=100"};
+  }
+};
+
+TEST_F(CarryContextTest, TheSecondUtteranceReadsTheFirstOnesText) {
+  const TwoUtterancesRun carried = TwoUtterances(server_->stub());
+  ASSERT_EQ(carried.finals.size(), 2u);
+  ASSERT_FALSE(carried.finals[0].empty());
+  // The same stream on a server without carrying.
+  std::unique_ptr<ServerProcess> plain;
+  EnsureServer(&plain, {"--prompt_prefix_ids=", "--prompt_suffix_ids="});
+  ASSERT_NE(plain, nullptr);
+  const TwoUtterancesRun alone = TwoUtterances(plain->stub());
+  StopServerForSuite(&plain);
+  ASSERT_EQ(alone.finals.size(), 2u);
+  std::printf("second final: %s with carried text, %s without\n", Ids(carried.finals[1]).c_str(),
+              Ids(alone.finals[1]).c_str());
+  EXPECT_EQ(carried.finals[0], alone.finals[0]);
+  EXPECT_NE(carried.finals[1], alone.finals[1]) << "the carried text did not reach the prompt";
+}
+
+TEST(CarryContextStartTest, RawPromptIdsCannotCarryText) {
+  const ProcessResult run =
+      RunProcess({SPEECHLLM_TEST_SERVER_BIN, "--model=" + SourcePath("models/qwen2-audio-tiny"),
+                  "--listen=127.0.0.1:0", "--prompt_prefix_ids=1,501", "--prompt_suffix_ids=502,10",
+                  "--carry_context_chars=100"},
+                 "/dev/null", absl::Seconds(60));
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("--carry_context_chars"), std::string::npos) << run.err;
+}
+
 TEST(SmallSuffixStartTest, ABoundBelowTheTemplatesOwnSuffixStopsTheServerAtStart) {
   const ProcessResult run =
       RunProcess({SPEECHLLM_TEST_SERVER_BIN, "--model=" + SourcePath("models/qwen2-audio-tiny"),

@@ -33,5 +33,33 @@ TEST(PromptSourceTest, ContextNeverChangesThePrefix) {
   EXPECT_EQ(PromptSource::FromIds({1, 2, 3, 501}, {502, 10}).prefix_tokens(), 4);
 }
 
+TEST(PromptSourceTest, CarriedTextGoesIntoTheInstructionAfterTheAudio) {
+  auto tokenizer = engine::tokenizer::Tokenizer::FromDirectory(std::string(SPEECHLLM_SOURCE_DIR) +
+                                                               "/models/speechllm-asr-small");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  auto source = PromptSource::FromTemplate(tokenizer->get(), PromptSource::Kind::kChat,
+                                           "Transcribe the speech.");
+  ASSERT_TRUE(source.ok()) << source.status();
+  ContextText context;
+  context.prompt = "a meeting";
+  context.previous_text = "my birthday is thursday";
+  auto plain = source->Build({});
+  auto carried = source->Build(context);
+  ASSERT_TRUE(plain.ok() && carried.ok());
+  EXPECT_EQ(carried->prefix_ids, plain->prefix_ids);
+  std::vector<int32_t> ids(carried->suffix_ids.begin(), carried->suffix_ids.end());
+  auto text = (*tokenizer)->Decode(ids, engine::tokenizer::DecodeOptions{});
+  ASSERT_TRUE(text.ok()) << text.status();
+  std::printf("suffix with carried text: %s\n", text->c_str());
+  EXPECT_NE(text->find("Previous text: my birthday is thursday\nContext: a meeting\n"),
+            std::string::npos)
+      << *text;
+  // Raw prompt ids cannot take it.
+  ContextText only_previous;
+  only_previous.previous_text = "hello";
+  EXPECT_EQ(PromptSource::FromIds({1, 501}, {502, 10}).Build(only_previous).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace speechllm::server

@@ -172,7 +172,8 @@ TEST_F(SessionTest, PromptUpdatesApplyFromTheNextUtterance) {
   Feed(session.get(), Tone(1.0), 1600);
   Feed(session.get(), std::vector<float>(16000, 0.0f),
        1600);  // endpoint: the first utterance closes
-  ASSERT_TRUE(session->UpdatePrompt(PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12, 13}}).ok());
+  ASSERT_TRUE(
+      session->UpdatePrompt(PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12, 13}, nullptr}).ok());
   Feed(session.get(), Tone(1.0), 1600);
   ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
   ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));

@@ -82,7 +82,7 @@ class SessionTest : public ::testing::Test {
   SessionConfig Config(EndpointMode mode) {
     SessionConfig config;
     config.endpoint.mode = mode;
-    config.prompt = PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12}};
+    config.prompt = PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12}, nullptr};
     return config;
   }
   std::shared_ptr<Session> Start(const SessionConfig& config, RecordingSink* sink) {
