@@ -92,8 +92,8 @@ absl::Status Engine::ResizeReservation(SequenceId id, int64_t audio_tokens, int6
   const int64_t blocks = WorstCaseBlocks(shape);
   if (reserved_blocks_ - r->blocks + blocks > stats_.kv_blocks_total) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "KV cache budget exhausted: the stream's longer prompt or input needs ", blocks - r->blocks, " more blocks, ",
-        stats_.kv_blocks_total - reserved_blocks_, " are unreserved"));
+        "KV cache budget exhausted: the stream's longer prompt or input needs ", blocks - r->blocks,
+        " more blocks, ", stats_.kv_blocks_total - reserved_blocks_, " are unreserved"));
   }
   reserved_blocks_ += blocks - r->blocks;
   r->blocks = blocks;
