@@ -69,10 +69,9 @@ int64_t Engine::WorstCaseBlocks(const SequenceConfig& config) const {
   return (worst_tokens + block_size_ - 1) / block_size_;
 }
 
-Engine::Reservation* Engine::FindReservation(SequenceId id) {
-  auto it = std::find_if(reservations_.begin(), reservations_.end(),
-                         [id](const Reservation& r) { return r.id == id; });
-  return it == reservations_.end() ? nullptr : &*it;
+std::vector<Engine::Reservation>::iterator Engine::FindReservation(SequenceId id) {
+  return std::find_if(reservations_.begin(), reservations_.end(),
+                      [id](const Reservation& r) { return r.id == id; });
 }
 
 absl::Status Engine::ResizeReservation(SequenceId id, int64_t audio_tokens, int64_t suffix_tokens) {
@@ -84,8 +83,8 @@ absl::Status Engine::ResizeReservation(SequenceId id, int64_t audio_tokens, int6
                      config_.max_audio_tokens_per_segment, " and ", config_.max_suffix_tokens));
   }
   absl::MutexLock lock(&mutex_);
-  Reservation* r = FindReservation(id);
-  if (r == nullptr) return absl::NotFoundError(absl::StrCat("no sequence ", id));
+  const auto r = FindReservation(id);
+  if (r == reservations_.end()) return absl::NotFoundError(absl::StrCat("no sequence ", id));
   SequenceConfig shape = r->shape;
   shape.reserved_audio_tokens = std::max(shape.reserved_audio_tokens, audio_tokens);
   shape.reserved_suffix_tokens = std::max(shape.reserved_suffix_tokens, suffix_tokens);
@@ -131,12 +130,11 @@ absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
   return id;
 }
 
-absl::StatusOr<SequenceConfig> Engine::ShapeOf(SequenceId id) const {
+absl::StatusOr<SequenceConfig> Engine::ShapeOf(SequenceId id) {
   absl::MutexLock lock(&mutex_);
-  for (const Reservation& r : reservations_) {
-    if (r.id == id) return r.shape;
-  }
-  return absl::NotFoundError(absl::StrCat("no sequence ", id));
+  const auto r = FindReservation(id);
+  if (r == reservations_.end()) return absl::NotFoundError(absl::StrCat("no sequence ", id));
+  return r->shape;
 }
 
 absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
@@ -224,8 +222,7 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
 
 void Engine::Release(SequenceId id) {
   absl::MutexLock lock(&mutex_);
-  auto it = std::find_if(reservations_.begin(), reservations_.end(),
-                         [id](const Reservation& r) { return r.id == id; });
+  const auto it = FindReservation(id);
   if (it == reservations_.end()) return;
   reserved_blocks_ -= it->blocks;
   reservations_.erase(it);
@@ -326,9 +323,7 @@ void Engine::Loop() {
     stats_.prefix_hits = scheduler_->prefixes().hits();
     for (SequenceOutput& output : outputs) {
       // Drop outputs of sequences released meanwhile.
-      const bool live = std::any_of(reservations_.begin(), reservations_.end(),
-                                    [&](const Reservation& r) { return r.id == output.id; });
-      if (live) outputs_.push_back(std::move(output));
+      if (FindReservation(output.id) != reservations_.end()) outputs_.push_back(std::move(output));
     }
   }
 }

@@ -59,9 +59,9 @@ class Engine {
   // max_new_tokens_per_segment).
   int64_t WorstCaseBlocks(const SequenceConfig& config) const;
   // Grows a stream's reservation to at least `audio_tokens` and `suffix_tokens` per segment (never
-  // shrinks it: a segment may still use the old shape). RESOURCE_EXHAUSTED when the KV cache has
-  // no room for the growth (the stream keeps its old reservation), INVALID_ARGUMENT beyond the
-  // engine's bounds, NOT_FOUND for an unknown id.
+  // shrinks it: a segment may still use the old shape; 0 keeps a part as it is). RESOURCE_EXHAUSTED
+  // when the KV cache has no room for the growth (the stream keeps its old reservation),
+  // INVALID_ARGUMENT beyond the engine's bounds, NOT_FOUND for an unknown id.
   absl::Status ResizeReservation(SequenceId id, int64_t audio_tokens, int64_t suffix_tokens);
   // Work for a sequence, applied in segment order. Chunks and ends of a segment that has not
   // started yet wait for its StartSegment. NOT_FOUND for an unknown or released id;
@@ -108,9 +108,10 @@ class Engine {
     int64_t blocks = 0;
   };
   // The admitted sequence's reservation shape; NOT_FOUND for an unknown or released id.
-  absl::StatusOr<SequenceConfig> ShapeOf(SequenceId id) const ABSL_LOCKS_EXCLUDED(mutex_);
-  // The admitted sequence's reservation, or null.
-  Reservation* FindReservation(SequenceId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::StatusOr<SequenceConfig> ShapeOf(SequenceId id) ABSL_LOCKS_EXCLUDED(mutex_);
+  // The admitted sequence's reservation, or reservations_.end().
+  std::vector<Reservation>::iterator FindReservation(SequenceId id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // The config with reserved_* resolved: 0 becomes the engine's bound, larger values are clamped.
   SequenceConfig ResolveShape(SequenceConfig config) const;
   std::vector<Reservation> reservations_ ABSL_GUARDED_BY(mutex_);

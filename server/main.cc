@@ -72,8 +72,7 @@ ABSL_FLAG(int, carry_context_chars, 0,
           "is transcribed as if alone)");
 ABSL_FLAG(int, max_prompt_suffix_tokens, 512,
           "tokens the prompt may hold after the audio (the template's end, recognition context and "
-          "phrases); every stream reserves KV for this many, so servers without context can "
-          "lower it");
+          "phrases); a longer context is refused when it arrives");
 ABSL_FLAG(int, max_streams, 64, "concurrent calls; more are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_chunk_bytes, 64 * 1024, "largest AudioChunk");
 ABSL_FLAG(int, idle_timeout_s, 30,
@@ -240,8 +239,9 @@ int main(int argc, char** argv) {
   if (config.carry_context_chars > 0 && !prompt.supports_context()) {
     return Fail("--carry_context_chars needs the tokenizer's prompt template, not raw prompt ids");
   }
-  if (auto plain = prompt.Build({}); !plain.ok() || static_cast<int64_t>(plain->suffix_ids.size()) >
-                                                        config.max_prompt_suffix_tokens) {
+  const absl::StatusOr<streaming::PromptConfig> plain = prompt.Build({});  // without context
+  if (!plain.ok() ||
+      static_cast<int64_t>(plain->suffix_ids.size()) > config.max_prompt_suffix_tokens) {
     return Fail(absl::StrCat("the prompt after the audio must hold at most ",
                              config.max_prompt_suffix_tokens,
                              " tokens (--max_prompt_suffix_tokens)"));
@@ -250,7 +250,8 @@ int main(int argc, char** argv) {
   engine_config.max_num_sequences = config.max_streams;
   // Every stream reserves its worst case of KV at admission. The prefix is this server's own
   // (context goes after the audio), so it is reserved as it is instead of up to 512 tokens; the
-  // suffix carries the context and keeps its bound (PromptFromContext refuses longer ones).
+  // suffix carries the context: the engine's bound is PromptFromContext's, and each stream
+  // reserves its own prompt's (Session::Create).
   engine_config.max_prefix_tokens = std::max<int64_t>(1, prompt.prefix_tokens());
   engine_config.max_suffix_tokens = config.max_prompt_suffix_tokens;
   engine::Engine engine(engine_config, std::move(runner).value());
@@ -260,8 +261,7 @@ int main(int argc, char** argv) {
   stream_shape.max_new_tokens_per_segment = config.max_new_tokens;
   stream_shape.reserved_audio_tokens = streaming::Session::MaxAudioTokensPerSegment(
       streaming::SessionConfig{}, engine.model_config().features);
-  stream_shape.reserved_suffix_tokens =
-      static_cast<int64_t>(prompt.Build({}).value().suffix_ids.size());
+  stream_shape.reserved_suffix_tokens = static_cast<int64_t>(plain->suffix_ids.size());
   const int64_t blocks_per_stream = engine.WorstCaseBlocks(stream_shape);
   const int64_t kv_streams = engine.stats().kv_blocks_total / blocks_per_stream;
   engine.SetStepObserver(&metrics);

@@ -41,11 +41,6 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& co
   // 30 s and longest context (Engine::ResizeReservation grows it for a longer context later).
   sequence.reserved_audio_tokens = MaxAudioTokensPerSegment(config, deps.log_mel->config());
   sequence.reserved_suffix_tokens = static_cast<int64_t>(config.prompt.suffix_ids.size());
-  {
-    absl::MutexLock lock(&session->mu_);
-    session->reserved_audio_tokens_ = sequence.reserved_audio_tokens;
-    session->reserved_suffix_tokens_ = sequence.reserved_suffix_tokens;
-  }
   auto id = deps.engine->AddSequence(sequence);
   if (!id.ok()) return id.status();
   session->sequence_id_ = *id;
@@ -57,25 +52,11 @@ Session::~Session() {
 }
 
 absl::Status Session::UpdatePrompt(PromptConfig prompt) {
-  {
-    absl::MutexLock lock(&mu_);
-    absl::Status grown = GrowReservationLocked(reserved_audio_tokens_,
-                                               static_cast<int64_t>(prompt.suffix_ids.size()));
-    if (!grown.ok()) return grown;
-  }
-  prompt_ = std::move(prompt);
-  return absl::OkStatus();
-}
-
-absl::Status Session::GrowReservationLocked(int64_t audio_tokens, int64_t suffix_tokens) {
-  if (audio_tokens <= reserved_audio_tokens_ && suffix_tokens <= reserved_suffix_tokens_)
-    return absl::OkStatus();
-  audio_tokens = std::max(audio_tokens, reserved_audio_tokens_);
-  suffix_tokens = std::max(suffix_tokens, reserved_suffix_tokens_);
-  absl::Status grown = deps_.engine->ResizeReservation(sequence_id_, audio_tokens, suffix_tokens);
+  // The engine keeps the larger of the reserved and the asked sizes (0: keep the audio's).
+  absl::Status grown = deps_.engine->ResizeReservation(
+      sequence_id_, 0, static_cast<int64_t>(prompt.suffix_ids.size()));
   if (!grown.ok()) return grown;
-  reserved_audio_tokens_ = audio_tokens;
-  reserved_suffix_tokens_ = suffix_tokens;
+  prompt_ = std::move(prompt);
   return absl::OkStatus();
 }
 

@@ -150,9 +150,6 @@ class Session {
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Decode(const std::vector<int64_t>& ids) const;
-  // Grows the engine reservation to `audio_tokens` and `suffix_tokens` per segment if needed.
-  absl::Status GrowReservationLocked(int64_t audio_tokens, int64_t suffix_tokens)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts `record`'s segment in the engine with its prompt, the carried text in it when there is
   // some and room for it; a failure ends the stream. (session_carry.cc)
   void StartSegmentLocked(SegmentRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -194,9 +191,6 @@ class Session {
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);  // how the stream ends once the finals are out
   bool reader_paused_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<SegmentRecord> segments_ ABSL_GUARDED_BY(mu_);
-  // The stream's reservation in the engine, per segment.
-  int64_t reserved_audio_tokens_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t reserved_suffix_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   std::string carried_text_ ABSL_GUARDED_BY(mu_);  // the end of the committed text so far
   double audio_received_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double audio_submitted_seconds_ ABSL_GUARDED_BY(mu_) = 0;  // audio handed to the engine

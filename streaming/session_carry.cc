@@ -17,7 +17,8 @@ void Session::StartSegmentLocked(SegmentRecord* record) {
     absl::StatusOr<std::vector<int64_t>> carried = prompt.suffix_with_previous_text(carried_text_);
     // Without a prompt or the KV room for it, the utterance goes without the earlier text.
     if (carried.ok() &&
-        GrowReservationLocked(reserved_audio_tokens_, static_cast<int64_t>(carried->size())).ok()) {
+        deps_.engine->ResizeReservation(sequence_id_, 0, static_cast<int64_t>(carried->size()))
+            .ok()) {
       suffix = *std::move(carried);
     }
   }

@@ -5,10 +5,9 @@
 #define SPEECHLLM_STREAMING_SESSION_CONFIG_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
-
-#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -14,10 +14,9 @@ absl::Status Session::AcceptEmbeddings(std::vector<float> embeddings, int64_t nu
     return absl::FailedPreconditionError(
         "audio embeddings are a whole input: the stream already had audio or ended");
   }
-  {
-    absl::MutexLock lock(&mu_);
-    absl::Status grown = GrowReservationLocked(num_tokens, reserved_suffix_tokens_);
-    if (!grown.ok()) return grown;
+  if (absl::Status grown = deps_.engine->ResizeReservation(sequence_id_, num_tokens, 0);
+      !grown.ok()) {
+    return grown;
   }
   // One audio token per 40 ms: hop, conv stride 2, pooling 2 (MODEL.md 2).
   const engine::ModelConfig& model = deps_.engine->model_config();
