@@ -1,7 +1,6 @@
 // Small helpers of the benchmark programs (and speechllm-loadtest's percentiles): a latency
 // recorder with percentiles (also kept for a steady window of the run) and a flat JSON object
-// writer. Single-threaded; owned by the
-// benchmark's main thread.
+// writer. Single-threaded; owned by the benchmark's main thread.
 #ifndef SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
 #define SPEECHLLM_TOOLS_BENCH_BENCH_STATS_H_
 
