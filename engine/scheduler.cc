@@ -5,6 +5,16 @@
 #include "engine/model/audio_lengths.h"
 
 namespace speechllm::engine {
+namespace {
+
+// Drops the queued chunks of the segment `s` is finalizing: its final re-encodes the whole segment
+// (or, without wanted text, encodes nothing), so they will never be encoded on their own.
+void DropCurrentSegmentChunks(Sequence* s) {
+  while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)
+    s->chunks.pop_front();
+}
+
+}  // namespace
 
 Scheduler::Scheduler(const EngineConfig& config, const ModelConfig& model, int64_t num_kv_blocks,
                      int64_t block_size)
@@ -173,8 +183,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->compute_time = absl::ZeroDuration();
       s->commit_conflicts = 0;
       if (!end.text_wanted) {  // an empty final at once: nothing to encode or decode
-        while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)
-          s->chunks.pop_front();
+        DropCurrentSegmentChunks(s);
         s->hypothesis.clear();
         s->margins.clear();
         FinishUpdate(s, &interrupted_outputs_);
@@ -182,8 +191,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       }
       int64_t new_audio = 0;
       if (s->config.final_mode == FinalMode::kExact || end.num_audio_embeddings > 0) {
-        while (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index)
-          s->chunks.pop_front();
+        DropCurrentSegmentChunks(s);
         new_audio = end.num_audio_embeddings > 0 ? end.num_audio_embeddings
                                                  : AudioTokenCount(end.num_valid_frames);
         s->audio_in_kv = 0;  // the whole segment is re-encoded with full attention
