@@ -102,6 +102,9 @@ void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeRespons
         case W::kRepetitionSuppressed:
           w->set_code(v1::Warning::REPETITION_SUPPRESSED);
           break;
+        case W::kContextNotApplied:
+          w->set_code(v1::Warning::CONTEXT_NOT_APPLIED);
+          break;
       }
       w->set_message(event.message);
       break;

@@ -51,11 +51,16 @@ constexpr const char* kLimitNames[] = {
     "idle_timeout",          "max_stream_duration", "max_buffered_audio",
     "max_pending_responses", "max_recognize_audio", "max_receive_message_bytes"};
 constexpr const char* kAuthNames[] = {"token_missing", "token_invalid"};
-constexpr const char* kWarningNames[] = {"BACKLOG", "FLOW_CONTROL",       "AUDIO_CLIPPED",
-                                         "SEQ_GAP", "SILENCE_SUPPRESSED", "REPETITION_SUPPRESSED"};
+constexpr const char* kWarningNames[] = {"BACKLOG",
+                                         "FLOW_CONTROL",
+                                         "AUDIO_CLIPPED",
+                                         "SEQ_GAP",
+                                         "SILENCE_SUPPRESSED",
+                                         "REPETITION_SUPPRESSED",
+                                         "CONTEXT_NOT_APPLIED"};
 static_assert(std::size(kLimitNames) == static_cast<size_t>(Limit::kMaxReceiveMessageBytes) + 1);
 static_assert(std::size(kWarningNames) ==
-              static_cast<size_t>(streaming::SessionEvent::WarningCode::kRepetitionSuppressed) + 1);
+              static_cast<size_t>(streaming::SessionEvent::WarningCode::kContextNotApplied) + 1);
 
 template <typename Enum, size_t N>
 const char* NameOf(const char* const (&names)[N], Enum value) {
@@ -203,8 +208,9 @@ Metrics::Metrics(const std::string& version)
     auth_failures_.Add({{"reason", NameOf(kAuthNames, failure)}});
   }
   using Code = streaming::SessionEvent::WarningCode;
-  for (auto code : {Code::kBacklog, Code::kFlowControl, Code::kAudioClipped, Code::kSeqGap,
-                    Code::kSilenceSuppressed, Code::kRepetitionSuppressed}) {
+  for (auto code :
+       {Code::kBacklog, Code::kFlowControl, Code::kAudioClipped, Code::kSeqGap,
+        Code::kSilenceSuppressed, Code::kRepetitionSuppressed, Code::kContextNotApplied}) {
     warnings_.Add({{"code", NameOf(kWarningNames, code)}});
   }
   for (auto method :

@@ -208,13 +208,9 @@ absl::Status StreamReactor::HandleControl(const v1::Control& control) {
       auto prompt =
           PromptFromContext(control.context(), ctx_->config, *ctx_->prompt, "control.context");
       if (!prompt.ok()) return prompt.status();
-      absl::Status updated = s->UpdatePrompt(*std::move(prompt));
-      if (updated.code() == absl::StatusCode::kResourceExhausted) {
-        // The stream's KV reservation could not grow for the longer prompt: the stream ends (finals
-        // first) like an admission refusal, and the client may retry.
-        return WithRetryDelay(WithReason(updated, "KV_BUDGET"), ctx_->config.retry_delay);
-      }
-      return updated;
+      // A context that does not fit the KV cache is a warning, not an error
+      // (Session::UpdatePrompt).
+      return s->UpdatePrompt(*std::move(prompt));
     }
     case v1::Control::kEndOfAudio: {
       if (end_of_audio_) return absl::OkStatus();

@@ -55,6 +55,14 @@ absl::Status Session::UpdatePrompt(PromptConfig prompt) {
   // The engine keeps the larger of the reserved and the asked sizes (0: keep the audio's).
   absl::Status grown = deps_.engine->ResizeReservation(
       sequence_id_, 0, static_cast<int64_t>(prompt.suffix_ids.size()));
+  if (absl::IsResourceExhausted(grown)) {
+    // Admitted streams never fail for lack of memory (API.md 1, point 5): the stream goes on with
+    // the prompt it has, and the client learns why its context is not used.
+    SendWarning(SessionEvent::WarningCode::kContextNotApplied,
+                absl::StrCat("the new context was not applied, the previous one stays: ",
+                             grown.message(), " (send it again later)"));
+    return absl::OkStatus();
+  }
   if (!grown.ok()) return grown;
   prompt_ = std::move(prompt);
   return absl::OkStatus();

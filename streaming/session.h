@@ -74,8 +74,8 @@ class Session {
 
   // Replaces the prompt (recognition context) from the next utterance on; the running one keeps the
   // prompt already in its KV cache. A longer suffix than the stream reserved KV for grows its
-  // reservation first: RESOURCE_EXHAUSTED when the KV cache has no room (the old prompt stays).
-  // Reader thread.
+  // reservation first; when the KV cache has no room the old prompt stays and the client gets a
+  // CONTEXT_NOT_APPLIED warning (not an error: the stream goes on). Reader thread.
   absl::Status UpdatePrompt(PromptConfig prompt);
 
   // The audio tokens a segment of a stream with `config` can hold (its max_utterance_ms, a frame of

@@ -53,7 +53,8 @@ struct SessionEvent {
     kAudioClipped,
     kSeqGap,
     kSilenceSuppressed,
-    kRepetitionSuppressed
+    kRepetitionSuppressed,
+    kContextNotApplied
   };
 
   Kind kind = Kind::kTranscript;

@@ -70,11 +70,11 @@ class SessionTest : public ::testing::Test {
     dispatcher_.reset();
     engine_.reset();
   }
-  void MakeEngine(engine::FakeModelRunner::Options options) {
+  void MakeEngine(engine::FakeModelRunner::Options options, int64_t max_suffix_tokens = 16) {
     dispatcher_.reset();
     engine::EngineConfig config;
     config.max_prefix_tokens = 16;
-    config.max_suffix_tokens = 16;
+    config.max_suffix_tokens = max_suffix_tokens;
     engine_ = std::make_unique<engine::Engine>(config,
                                                std::make_unique<engine::FakeModelRunner>(options));
     dispatcher_ = std::make_unique<OutputDispatcher>(engine_.get());
