@@ -29,10 +29,7 @@ bool EndsWord(char32_t c) {
 CommitPolicy::CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer)
     : kind_(kind), tokenizer_(tokenizer) {}
 
-void CommitPolicy::Reset() {
-  previous_.clear();
-  committed_ = 0;
-}
+void CommitPolicy::Reset() { previous_.clear(); }
 
 bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const {
   if (count == 0) return true;
@@ -57,17 +54,18 @@ bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count)
   return first < 0x80 && !IsAsciiWordChar(first);
 }
 
-int64_t CommitPolicy::OnHypothesis(const std::vector<int64_t>& hypothesis) {
+int64_t CommitPolicy::OnHypothesis(const std::vector<int64_t>& hypothesis, int64_t committed) {
+  committed = std::clamp<int64_t>(committed, 0, static_cast<int64_t>(hypothesis.size()));
   if (kind_ == CommitPolicyKind::kLocalAgreement && !previous_.empty()) {
     const auto mismatch =
         std::mismatch(previous_.begin(), previous_.end(), hypothesis.begin(), hypothesis.end());
     int64_t agreed = mismatch.second - hypothesis.begin();
     // Keep committed text: only a longer agreement can commit more.
-    while (agreed > committed_ && !IsBoundary(hypothesis, agreed)) --agreed;
-    committed_ = std::max(committed_, agreed);
+    while (agreed > committed && !IsBoundary(hypothesis, agreed)) --agreed;
+    committed = std::max(committed, agreed);
   }
   previous_ = hypothesis;
-  return committed_;
+  return committed;
 }
 
 }  // namespace speechllm::streaming

@@ -23,10 +23,11 @@ class CommitPolicy {
 
   // A new utterance.
   void Reset();
-  // Consumes the next partial hypothesis; returns the committed token count (a prefix of it, never
-  // less than before, never more than hypothesis.size()).
-  int64_t OnHypothesis(const std::vector<int64_t>& hypothesis);
-  int64_t committed() const { return committed_; }
+  // Consumes the next partial hypothesis, which starts with the `committed` tokens already
+  // committed (the caller's count); returns the token count to commit: a prefix of `hypothesis`,
+  // at least `committed` (clamped to hypothesis.size()). The policy remembers the hypothesis for
+  // the next agreement, not the count, so a caller that drops a proposal stays consistent.
+  int64_t OnHypothesis(const std::vector<int64_t>& hypothesis, int64_t committed);
 
   // True when the first `count` tokens of `tokens` end at a commit boundary: their bytes form
   // complete UTF-8 and either the text after them starts a new word (whitespace or punctuation) or
@@ -38,7 +39,6 @@ class CommitPolicy {
   CommitPolicyKind kind_;
   const engine::tokenizer::Tokenizer* tokenizer_;
   std::vector<int64_t> previous_;
-  int64_t committed_ = 0;
 };
 
 }  // namespace speechllm::streaming

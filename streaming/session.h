@@ -115,7 +115,7 @@ class Session {
     std::vector<int64_t> committed_ids;
     std::string committed_text;
     std::string sent_committed_text;  // the committed text the client has received
-    std::string tentative_text;
+    std::string sent_tentative_text;  // the tentative text of the last partial sent
     std::optional<CommitPolicy> commit;
     // Silence guard: the utterance reached the configured amount of speech (always true when the
     // guard is off). Set by the input half, read by the output half.

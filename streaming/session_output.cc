@@ -75,8 +75,10 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   if (!segment->speech_confirmed) return;  // the silence guard holds text back until speech
   const std::vector<int64_t>& hypothesis = output.token_ids;
   if (!StartsWith(hypothesis, segment->committed_ids)) return;  // computed before the last commit
-  const int64_t committed = std::max<int64_t>(segment->commit->OnHypothesis(hypothesis),
-                                              static_cast<int64_t>(segment->committed_ids.size()));
+  // The policy proposes, the session's committed ids stay the truth (the policy keeps no count of
+  // its own that a return below could leave out of step).
+  const int64_t committed = segment->commit->OnHypothesis(
+      hypothesis, static_cast<int64_t>(segment->committed_ids.size()));
   std::vector<int64_t> committed_ids(hypothesis.begin(), hypothesis.begin() + committed);
   const std::string committed_text = Decode(committed_ids);
   if (!absl::StartsWith(committed_text, segment->committed_text))
@@ -85,11 +87,12 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   const std::string tentative = absl::StartsWith(full_text, committed_text)
                                     ? full_text.substr(committed_text.size())
                                     : std::string();
-  const std::string delta = committed_text.substr(segment->committed_text.size());
-  if (delta.empty() && tentative == segment->tentative_text) return;  // nothing changed
   segment->committed_ids = std::move(committed_ids);
   segment->committed_text = committed_text;
-  segment->tentative_text = tentative;
+  // Nothing the client has not seen: compared with what was sent, not with the last hypothesis, so
+  // that an update the rate limit held back goes out with the next output.
+  if (committed_text == segment->sent_committed_text && tentative == segment->sent_tentative_text)
+    return;
   // Partials are rate-limited (never finals): a skipped one's committed text goes out with the next
   // update of the utterance.
   const absl::Time now = absl::Now();
@@ -104,13 +107,14 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   t.utterance_id = segment->index;
   t.committed_delta = committed_text.substr(segment->sent_committed_text.size());
   segment->sent_committed_text = committed_text;
+  segment->sent_tentative_text = tentative;
   t.tentative = tentative;
   t.stability = hypothesis.empty() ? 0.0f : static_cast<float>(committed) / hypothesis.size();
   t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
   t.result_end_seconds = output.audio_end_seconds;
   t.since_audio_arrival = now - output.input_time;
   t.processing = output.compute_time;
-  if (!segment->partial_sent && !(delta.empty() && tentative.empty())) {
+  if (!segment->partial_sent && !(t.committed_delta.empty() && tentative.empty())) {
     segment->partial_sent = true;
     first_partial_latencies_.push_back(now - segment->first_arrival);
   }

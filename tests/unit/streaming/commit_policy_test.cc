@@ -1,0 +1,69 @@
+// CommitPolicy (LocalAgreement-2) on the tiny fixture model's tokenizer (label unit): commits grow
+// only where two hypotheses agree and at word boundaries; the caller's committed count is the
+// floor of every proposal, and a hypothesis shorter than an earlier agreement never proposes more
+// than it holds (the session may drop a proposal, so the policy keeps no count of its own).
+#include "streaming/commit_policy.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace speechllm::streaming {
+namespace {
+
+class CommitPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto tokenizer =
+        engine::tokenizer::Tokenizer::FromDirectory(speechllm::testing::GoldenDir() + "/model");
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    tokenizer_ = std::move(tokenizer).value();
+  }
+  std::vector<int64_t> Ids(const std::string& text) {
+    auto ids = tokenizer_->Encode(text);
+    EXPECT_TRUE(ids.ok()) << ids.status();
+    return std::vector<int64_t>(ids->begin(), ids->end());
+  }
+  std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer_;
+};
+
+TEST_F(CommitPolicyTest, CommitsWhatTwoHypothesesAgreeOnUpToAWordBoundary) {
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+  const std::vector<int64_t> first = Ids("the cat sat");
+  const std::vector<int64_t> second = Ids("the cat sang loudly");
+  EXPECT_EQ(policy.OnHypothesis(first, 0), 0) << "one hypothesis agrees with nothing yet";
+  const int64_t committed = policy.OnHypothesis(second, 0);
+  const std::vector<int64_t> expected = Ids("the cat");
+  ASSERT_EQ(committed, static_cast<int64_t>(expected.size()));
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), second.begin()));
+}
+
+TEST_F(CommitPolicyTest, NeverProposesLessThanTheCallersCountNorMoreThanTheHypothesis) {
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+  const std::vector<int64_t> long_hypothesis = Ids("one two three four");
+  EXPECT_EQ(policy.OnHypothesis(long_hypothesis, 0), 0);
+  const int64_t agreed = policy.OnHypothesis(long_hypothesis, 0);
+  EXPECT_EQ(agreed, static_cast<int64_t>(Ids("one two three").size()))
+      << "all but the last word, whose end is not known yet";
+  // The caller dropped that proposal and still holds 0 committed tokens; a shorter hypothesis
+  // must get a proposal within its own length (it used to get the remembered, longer count).
+  const std::vector<int64_t> shorter = Ids("one two");
+  const int64_t next = policy.OnHypothesis(shorter, 0);
+  EXPECT_LE(next, static_cast<int64_t>(shorter.size()));
+  // The caller's count is a floor, clamped to the hypothesis.
+  EXPECT_EQ(policy.OnHypothesis(Ids("something else entirely"), 2), 2);
+  EXPECT_EQ(policy.OnHypothesis(shorter, 50), static_cast<int64_t>(shorter.size()));
+}
+
+TEST_F(CommitPolicyTest, NoneCommitsNothingBeforeTheFinal) {
+  CommitPolicy policy(CommitPolicyKind::kNone, tokenizer_.get());
+  const std::vector<int64_t> hypothesis = Ids("the cat sat on the mat");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(policy.OnHypothesis(hypothesis, 0), 0);
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
