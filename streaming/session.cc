@@ -90,7 +90,7 @@ absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time ar
   }
   const size_t frame_samples = static_cast<size_t>(voice_activity_.frame_samples());
   size_t pos = 0;
-  if (!partial_frame_.empty()) {
+  if (!partial_frame_.empty() && !input_finished_) {
     const size_t take = std::min(frame_samples - partial_frame_.size(), samples.size());
     partial_frame_.insert(partial_frame_.end(), samples.begin(), samples.begin() + take);
     pos = take;
@@ -100,10 +100,13 @@ absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time ar
       ProcessFrame(frame, arrival_time);
     }
   }
-  for (; pos + frame_samples <= samples.size(); pos += frame_samples) {
+  // A frame can end the input (the speech start timeout): the rest of the audio is dropped.
+  for (; pos + frame_samples <= samples.size() && !input_finished_; pos += frame_samples) {
     ProcessFrame(samples.subspan(pos, frame_samples), arrival_time);
   }
-  partial_frame_.insert(partial_frame_.end(), samples.begin() + pos, samples.end());
+  if (!input_finished_) {
+    partial_frame_.insert(partial_frame_.end(), samples.begin() + pos, samples.end());
+  }
   return absl::OkStatus();
 }
 
@@ -151,8 +154,12 @@ void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_tim
   }
   e.utterance_id = segment_open_ ? next_segment_index_ - 1 : next_segment_index_;
   e.event_offset_seconds = config_.stream_offset_seconds + SecondsOf(stream_samples_);
-  absl::MutexLock lock(&mu_);
-  SendLocked(std::move(e));
+  {
+    absl::MutexLock lock(&mu_);
+    SendLocked(std::move(e));
+  }
+  // Nobody spoke: the event, then the stream ends with OK (API.md 4.4); later audio is dropped.
+  if (event == Endpointer::Event::kSpeechStartTimeout) FinishEarly(absl::OkStatus(), arrival_time);
 }
 
 void Session::OpenSegment(absl::Time arrival_time) {
@@ -163,6 +170,11 @@ void Session::OpenSegment(absl::Time arrival_time) {
   segment_first_arrival_ = arrival_time;
   segment_loud_frames_ = 0;
   absl::MutexLock lock(&mu_);
+  if (audio_processed_seconds_ >= audio_submitted_seconds_) {
+    // Nothing outstanding: the backlog of this utterance counts from its own start, not from the
+    // end of the last output (silence between utterances is never handed to the engine).
+    backlog_origin_seconds_ = config_.stream_offset_seconds + SecondsOf(segment_start_sample_);
+  }
   SegmentRecord record;
   record.index = index;
   record.start_seconds = SecondsOf(segment_start_sample_);
@@ -290,6 +302,11 @@ absl::Status Session::Flush(absl::Time now) {
   record.empty = true;
   record.closed = true;
   record.from_flush = true;
+  // In SINGLE_UTTERANCE mode the first Flush ends the utterance even with nothing pending.
+  if (config_.endpoint.mode == EndpointMode::kSingleUtterance && !single_utterance_done_) {
+    single_utterance_done_ = true;
+    record.ends_single_utterance = true;
+  }
   record.start_seconds = record.end_seconds = SecondsOf(stream_samples_);
   record.endpoint_time = now;
   segments_.push_back(std::move(record));
@@ -360,8 +377,8 @@ double Session::audio_received_seconds() {
 }
 
 bool Session::BacklogExceededLocked() const {
-  return (audio_submitted_seconds_ - audio_processed_seconds_) * 1000.0 >
-         config_.max_buffered_audio_ms;
+  const double reflected = std::max(audio_processed_seconds_, backlog_origin_seconds_);
+  return (audio_submitted_seconds_ - reflected) * 1000.0 > config_.max_buffered_audio_ms;
 }
 
 void Session::Detach() {

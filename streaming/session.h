@@ -102,8 +102,9 @@ class Session {
   // One utterance as both halves see it, in submission order.
   struct SegmentRecord {
     int64_t index = 0;
-    bool empty = false;   // a Flush with nothing pending: answered without the engine
-    bool closed = false;  // its SegmentEnd was sent: no more commits
+    bool empty = false;  // a Flush with nothing pending: answered without the engine
+    bool ends_single_utterance = false;  // an empty one that ends a SINGLE_UTTERANCE stream
+    bool closed = false;                 // its SegmentEnd was sent: no more commits
     bool from_flush = false;
     double start_seconds = 0;  // stream offsets (without stream_offset)
     double end_seconds = 0;
@@ -195,6 +196,9 @@ class Session {
   double audio_received_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double audio_submitted_seconds_ ABSL_GUARDED_BY(mu_) = 0;  // audio handed to the engine
   double audio_processed_seconds_ ABSL_GUARDED_BY(mu_) = 0;
+  // Where the backlog counts from: the start of the first utterance submitted while the engine had
+  // nothing outstanding (stream time, stream_offset included).
+  double backlog_origin_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t utterances_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t tokens_generated_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t commit_conflicts_ ABSL_GUARDED_BY(mu_) = 0;

@@ -201,6 +201,10 @@ void Session::EmitEmptyFinalLocked(const SegmentRecord& segment) {
   end_of_utterance.utterance_id = segment.index;
   end_of_utterance.event_offset_seconds = config_.stream_offset_seconds + segment.end_seconds;
   SendLocked(end_of_utterance);
+  if (segment.ends_single_utterance) {
+    end_of_utterance.speech_event = SessionEvent::SpeechEventType::kEndOfSingleUtterance;
+    SendLocked(end_of_utterance);
+  }
 }
 
 void Session::DrainEmptySegmentsLocked() {

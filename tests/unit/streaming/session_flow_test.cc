@@ -1,0 +1,148 @@
+// How a Session paces and ends a stream (label unit, FakeModelRunner): the backlog that pauses
+// reading counts from the utterance handed to the engine, not from the stream's start or its
+// stream_offset; SPEECH_START_TIMEOUT ends the stream with OK; a Flush with nothing pending ends a
+// SINGLE_UTTERANCE stream; an update the partial rate limit held back goes out with the next
+// output instead of waiting for the final.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/synchronization/notification.h"
+#include "tests/unit/streaming/session_test_fixture.h"
+
+namespace speechllm::streaming {
+namespace {
+
+using engine::FakeModelRunner;
+
+std::vector<float> Tone(double seconds) {
+  std::vector<float> s(static_cast<size_t>(seconds * 16000));
+  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
+  return s;
+}
+
+int CountSpeechEvents(const std::vector<SessionEvent>& events, SessionEvent::SpeechEventType type) {
+  int count = 0;
+  for (const auto& e : events) {
+    count += e.kind == SessionEvent::Kind::kSpeechEvent && e.speech_event == type;
+  }
+  return count;
+}
+
+TEST_F(SessionTest, TheBacklogCountsFromTheUtteranceNotFromTheStreamStart) {
+  absl::Notification release;
+  FakeModelRunner::Options options;
+  options.hold_steps_until = &release;  // nothing is processed: only the submitted audio counts
+  MakeEngine(options);
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kContinuous);
+  config.chunk_ms = 200;
+  config.stream_offset_seconds = 60;  // a reconnecting client's timeline
+  auto session = Start(config, &sink);
+  // A failed assertion must not leave the engine held (the teardown would wait for it).
+  absl::Cleanup unhold = [&release] {
+    if (!release.HasBeenNotified()) release.Notify();
+  };
+  // 12 s of silence (more than max_buffered_audio_ms) never reaches the engine.
+  Feed(session.get(), std::vector<float>(12 * 16000, 0.0f), 1600);
+  Feed(session.get(), Tone(0.6), 1600);
+  EXPECT_FALSE(session->ShouldPauseReading()) << "the 72 s before the utterance counted as backlog";
+  // The limit itself still holds: 11 s of speech the engine has not reflected.
+  Feed(session.get(), Tone(11.0), 1600);
+  EXPECT_TRUE(session->ShouldPauseReading());
+  release.Notify();
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  EXPECT_TRUE(sink.status().ok()) << sink.status();
+}
+
+TEST_F(SessionTest, SpeechStartTimeoutEndsTheStreamWithOk) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kContinuous);
+  config.endpoint.speech_start_timeout_ms = 1000;
+  auto session = Start(config, &sink);
+  const std::vector<float> silence(3 * 16000, 0.0f);
+  int refused = 0;
+  for (size_t i = 0; i < silence.size(); i += 1600) {
+    refused +=
+        !session->AcceptAudio(absl::MakeConstSpan(silence).subspan(i, 1600), absl::Now()).ok();
+  }
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(5))) << "the stream went on after the timeout";
+  EXPECT_TRUE(sink.status().ok()) << sink.status();
+  const auto events = sink.events();
+  EXPECT_EQ(CountSpeechEvents(events, SessionEvent::SpeechEventType::kSpeechStartTimeout), 1);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
+  EXPECT_TRUE(Finals(events).empty());
+  EXPECT_GE(refused, 19) << "audio after the timeout is not taken";
+  EXPECT_LE(refused, 20);
+}
+
+TEST_F(SessionTest, AFlushWithNothingPendingEndsASingleUtterance) {
+  RecordingSink sink;
+  auto session = Start(Config(EndpointMode::kSingleUtterance), &sink);
+  ASSERT_TRUE(session->Flush(absl::Now()).ok());
+  Feed(session.get(), Tone(1.0), 1600);  // read and dropped
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  const auto events = sink.events();
+  const auto finals = Finals(events);
+  ASSERT_EQ(finals.size(), 1u);
+  EXPECT_TRUE(finals[0]->committed_delta.empty());
+  EXPECT_TRUE(finals[0]->from_flush);
+  EXPECT_EQ(CountSpeechEvents(events, SessionEvent::SpeechEventType::kEndOfSingleUtterance), 1);
+}
+
+TEST_F(SessionTest, AnUpdateTheRateLimitHeldBackGoesOutWithTheNextOutput) {
+  // The engine is held, and the test plays the engine's partial outputs itself.
+  absl::Notification release;
+  FakeModelRunner::Options options;
+  options.hold_steps_until = &release;
+  MakeEngine(options);
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.partial_interval_ms = 300;
+  auto session = Start(config, &sink);
+  absl::Cleanup unhold = [&release] {
+    if (!release.HasBeenNotified()) release.Notify();
+  };
+  Feed(session.get(), Tone(0.5), 1600);  // utterance 0 is open, with speech
+  auto output = [&](const std::string& text) {
+    engine::SequenceOutput out;
+    out.id = session->sequence_id();
+    out.segment_index = 0;
+    auto ids = tokenizer_->Encode(text);
+    EXPECT_TRUE(ids.ok());
+    out.token_ids.assign(ids->begin(), ids->end());
+    session->OnEngineOutput(std::move(out));
+  };
+  auto partials = [&] {
+    std::vector<TranscriptEvent> out;
+    for (const auto& e : sink.events()) {
+      if (e.kind == SessionEvent::Kind::kTranscript && !e.transcript.is_final)
+        out.push_back(e.transcript);
+    }
+    return out;
+  };
+  output("the cat");
+  ASSERT_EQ(partials().size(), 1u);
+  output("the cat sat");  // commits "the cat", inside the rate limit: held back
+  EXPECT_EQ(partials().size(), 1u);
+  absl::SleepFor(absl::Milliseconds(400));
+  output("the cat sat");  // nothing new since the last output, but the client still shows A
+  const auto seen = partials();
+  for (const auto& p : seen) {
+    std::printf("partial: committed +\"%s\", tentative \"%s\"\n", p.committed_delta.c_str(),
+                p.tentative.c_str());
+  }
+  ASSERT_EQ(seen.size(), 2u) << "the held-back update waited for the final";
+  EXPECT_EQ(seen[1].committed_delta, "the cat");
+  EXPECT_EQ(seen[1].tentative, " sat");
+  release.Notify();
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
