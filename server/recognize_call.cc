@@ -74,14 +74,16 @@ absl::StatusOr<std::vector<float>> DecodeWav(absl::string_view bytes,
   return samples;
 }
 
-// Raw PCM, G.711 or Ogg Opus bytes decoded in one call.
+// Raw PCM, G.711 or Ogg Opus bytes decoded in one call, stopping once they pass `max_samples`
+// (an AudioTooLongError: Ogg Opus can expand a few MiB to hours of samples).
 absl::StatusOr<std::vector<float>> DecodeAudio(absl::string_view bytes,
                                                const streaming::AudioFormatSpec& format,
-                                               int model_rate) {
+                                               int model_rate, int64_t max_samples) {
   auto decoder = streaming::AudioDecoder::Create(format, model_rate);
   if (!decoder.ok()) {
     return WithField(WithReason(decoder.status(), "UNSUPPORTED_ENCODING"), "config.audio");
   }
+  (*decoder)->LimitSamplesPerDecode(max_samples);
   std::vector<float> samples;
   if (absl::Status s = (*decoder)->Decode(bytes, &samples, nullptr); !s.ok()) return AudioError(s);
   if (absl::Status s = (*decoder)->Finish(&samples); !s.ok()) return AudioError(s);
@@ -128,9 +130,21 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
       ConvertConfig(request.config(), ctx_->config, *ctx_->prompt, /*for_recognize=*/true, bytes);
   if (!setup.ok()) return setup.status();
   const int model_rate = ctx_->log_mel->config().sample_rate_hz;
-  absl::StatusOr<std::vector<float>> decoded = setup->audio_is_wav
-                                                   ? DecodeWav(bytes, setup->audio, model_rate)
-                                                   : DecodeAudio(bytes, setup->audio, model_rate);
+  // One sample past the limit is enough to refuse; more is never decoded.
+  const int64_t max_samples =
+      static_cast<int64_t>(absl::ToDoubleSeconds(ctx_->config.max_recognize_audio) * model_rate) +
+      1;
+  absl::StatusOr<std::vector<float>> decoded =
+      setup->audio_is_wav ? DecodeWav(bytes, setup->audio, model_rate)
+                          : DecodeAudio(bytes, setup->audio, model_rate, max_samples);
+  if (streaming::IsAudioTooLongError(decoded.status())) {
+    metrics_.LimitExceeded(Limit::kMaxRecognizeAudio);
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "the audio decodes to more than max_recognize_audio ",
+            absl::FormatDuration(ctx_->config.max_recognize_audio), ": stream it instead")),
+        "AUDIO_TOO_LONG");
+  }
   if (!decoded.ok()) return decoded.status();
   std::vector<float> samples = *std::move(decoded);
   audio_seconds_ = static_cast<double>(samples.size()) / model_rate;

@@ -16,6 +16,10 @@ struct ServerConfig {
   std::string model_name = "qwen2-audio";
   int max_streams = 64;             // open StreamingRecognize + Recognize calls
   int max_chunk_bytes = 64 * 1024;  // one AudioChunk
+  // The most audio one AudioChunk may decode to (CHUNK_TOO_LARGE beyond): Ogg Opus packets of two
+  // bytes hold 120 ms each, so 64 KiB could otherwise expand to 40 minutes of samples. Real-time
+  // clients send 20-100 ms per message; 120 s keeps 64 KiB of Opus down to 4.4 kbit/s.
+  static constexpr int kMaxChunkAudioSeconds = 120;
   // Largest request message (Recognize carries whole files): above it a call ends with
   // RESOURCE_EXHAUSTED, counted. gRPC's transport refuses messages above twice this (the memory
   // bound) with the same code before any handler runs, uncounted.

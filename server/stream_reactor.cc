@@ -82,6 +82,8 @@ absl::Status StreamReactor::EndAudio(streaming::Session* s) {
   // The decoder's tail (a resampler's delayed samples) belongs to the audio, then the input ends.
   samples_.clear();
   if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
+    // What was decoded before the error is audio the finals cover (API.md 3, finals first).
+    if (!samples_.empty()) s->AcceptAudio(samples_, absl::Now()).IgnoreError();
     return WithReason(status, "AUDIO_DECODE_ERROR");
   }
   if (!samples_.empty()) {
@@ -122,6 +124,8 @@ absl::Status StreamReactor::HandleConfig(const v1::SessionConfig& config) {
   if (!decoder.ok())
     return WithField(WithReason(decoder.status(), "UNSUPPORTED_ENCODING"), "config.audio");
   decoder_ = std::move(decoder).value();
+  decoder_->LimitSamplesPerDecode(static_cast<int64_t>(ServerConfig::kMaxChunkAudioSeconds) *
+                                  ctx_->log_mel->config().sample_rate_hz);
   auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
   if (!session.ok()) return session.status();
   metrics_.SetStreamOffset(setup->session.stream_offset_seconds);
@@ -172,6 +176,10 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
   samples_.clear();
   int64_t clipped = 0;
   if (absl::Status status = decoder_->Decode(audio.data(), &samples_, &clipped); !status.ok()) {
+    if (streaming::IsAudioTooLongError(status)) {
+      metrics_.LimitExceeded(Limit::kMaxChunkBytes);
+      return WithField(WithReason(status, "CHUNK_TOO_LARGE"), "audio.data");
+    }
     return WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
                                                                        : "AUDIO_DECODE_ERROR");
   }

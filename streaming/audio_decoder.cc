@@ -20,6 +20,7 @@ constexpr int kMinRateHz = 8000;
 constexpr int kMaxRateHz = 48000;
 constexpr int kMaxChannels = 8;
 constexpr char kNonFiniteUrl[] = "type.speechllm/streaming.NonFiniteAudio";
+constexpr char kTooLongUrl[] = "type.speechllm/streaming.AudioTooLong";
 
 bool IsOpusRate(int rate_hz) {
   return rate_hz == 8000 || rate_hz == 12000 || rate_hz == 16000 || rate_hz == 24000 ||
@@ -40,11 +41,17 @@ class ResamplingDecoder : public AudioDecoder {
   }
   absl::Status Finish(std::vector<float>* out) override {
     scratch_.clear();
-    if (absl::Status status = inner_->Finish(&scratch_); !status.ok()) return status;
+    // The samples before an error (a partial sample at the end) still come out: finals first.
+    const absl::Status inner = inner_->Finish(&scratch_);
     if (absl::Status status = resampler_->Process(scratch_, out); !status.ok()) return status;
-    return resampler_->Flush(out);
+    if (absl::Status status = resampler_->Flush(out); !status.ok()) return status;
+    return inner;
   }
   bool ChunksArePackets() const override { return inner_->ChunksArePackets(); }
+  // Only PCM and G.711 are resampled here, and they ignore the bound (Opus decodes at any rate).
+  void LimitSamplesPerDecode(int64_t max_samples) override {
+    inner_->LimitSamplesPerDecode(max_samples);
+  }
 
  private:
   std::unique_ptr<AudioDecoder> inner_;
@@ -71,6 +78,16 @@ absl::Status NonFiniteAudioError(absl::string_view message) {
 
 bool IsNonFiniteAudioError(const absl::Status& status) {
   return status.GetPayload(kNonFiniteUrl).has_value();
+}
+
+absl::Status AudioTooLongError(absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kTooLongUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsAudioTooLongError(const absl::Status& status) {
+  return status.GetPayload(kTooLongUrl).has_value();
 }
 
 absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFormatSpec& format,

@@ -60,12 +60,22 @@ class AudioDecoder {
   // packet boundaries and callers must neither split nor join chunks (raw Opus). False for byte
   // streams, which callers may cut anywhere.
   virtual bool ChunksArePackets() const { return false; }
+
+  // Bounds the samples one Decode() call may append (0, the default: no bound); past it the call
+  // fails with an AudioTooLongError. Decoders whose output can outgrow their input without limit
+  // check it (Ogg Opus: a 2-byte packet holds 120 ms, so 1 MiB can hold hours); PCM and G.711
+  // produce at most a few samples per byte and ignore it.
+  virtual void LimitSamplesPerDecode(int64_t max_samples) {}
 };
 
 // Errors about NaN/Inf float samples (INVALID_ARGUMENT with a payload), so that the server can
 // tell them (NON_FINITE_AUDIO) from undecodable bytes (AUDIO_DECODE_ERROR).
 absl::Status NonFiniteAudioError(absl::string_view message);
 bool IsNonFiniteAudioError(const absl::Status& status);
+// Errors about more decoded audio than LimitSamplesPerDecode allows (INVALID_ARGUMENT with a
+// payload), so that the server can name its own limit (CHUNK_TOO_LARGE, AUDIO_TOO_LONG).
+absl::Status AudioTooLongError(absl::string_view message);
+bool IsAudioTooLongError(const absl::Status& status);
 
 }  // namespace speechllm::streaming
 

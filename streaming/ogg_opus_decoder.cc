@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -103,6 +104,7 @@ void OggOpusDecoder::CloseLink() {
 absl::Status OggOpusDecoder::Decode(absl::string_view bytes, std::vector<float>* out,
                                     int64_t* clipped) {
   if (bytes.empty()) return absl::OkStatus();
+  decode_start_ = out->size();
   char* buffer = ogg_sync_buffer(&sync_, static_cast<long>(bytes.size()));
   if (buffer == nullptr) return absl::ResourceExhaustedError("OGG_OPUS: ogg_sync_buffer failed");
   std::memcpy(buffer, bytes.data(), bytes.size());
@@ -248,13 +250,22 @@ absl::Status OggOpusDecoder::DecodeAudio(const ogg_packet& packet, std::vector<f
   // End trimming (RFC 7845 4.4): the end-of-stream page's granule position counts the 48 kHz
   // samples of the link, pre-skip included.
   if (packet.e_o_s && packet.granulepos >= 0) {
-    const int64_t total = std::max<int64_t>(
-        0, ((packet.granulepos - head_.pre_skip) * output_rate_hz_ + 24000) / 48000);
+    // The client's granule position, bounded so that the product cannot overflow.
+    const int64_t granule =
+        std::min<int64_t>(packet.granulepos, std::numeric_limits<int64_t>::max() / 48000 - 48000);
+    const int64_t total =
+        std::max<int64_t>(0, ((granule - head_.pre_skip) * output_rate_hz_ + 24000) / 48000);
     last = std::clamp<int64_t>(total - link_emitted_ + first, first, frames);
   }
   AppendDownmix(pcm_.data() + first * head_.channels, static_cast<size_t>(last - first),
                 head_.channels, out);
   link_emitted_ += last - first;
+  const int64_t produced = static_cast<int64_t>(out->size() - decode_start_);
+  if (max_samples_per_decode_ > 0 && produced > max_samples_per_decode_) {
+    return AudioTooLongError(absl::StrCat(
+        "OGG_OPUS: these bytes decode to more than ", max_samples_per_decode_, " samples (",
+        max_samples_per_decode_ / output_rate_hz_, " s) by packet ", packets_));
+  }
   return absl::OkStatus();
 }
 

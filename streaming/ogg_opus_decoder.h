@@ -42,6 +42,9 @@ class OggOpusDecoder : public AudioDecoder {
 
   absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override;
   absl::Status Finish(std::vector<float>* out) override;
+  void LimitSamplesPerDecode(int64_t max_samples) override {
+    max_samples_per_decode_ = max_samples;
+  }
 
  private:
   enum class State { kNoStream, kHead, kTags, kAudio, kEnded };
@@ -54,6 +57,8 @@ class OggOpusDecoder : public AudioDecoder {
 
   const AudioFormatSpec declared_;
   const int output_rate_hz_;
+  int64_t max_samples_per_decode_ = 0;  // 0: no bound
+  size_t decode_start_ = 0;             // out->size() when the current Decode() call began
   ogg_sync_state sync_;
   ogg_stream_state stream_;
   bool stream_initialized_ = false;

@@ -45,6 +45,36 @@ struct BadCase {
   std::string reason;   // expected ErrorInfo.reason; "" = printed only (see the report)
 };
 
+// The headers of `opus`, then 3,000 Opus packets of two bytes (RFC 6716 3.2.5: code 3, six empty
+// 20 ms CELT frames), each of which decodes to 120 ms: about 6 KiB that hold 360 s of audio.
+std::string ExpandingOpus(const std::string& opus) {
+  return streaming::audio_test::Remux(opus, [](std::vector<std::string>* packets) {
+    packets->resize(2);
+    for (int i = 0; i < 3000; ++i) packets->emplace_back("\xFB\x06", 2);
+  });
+}
+
+TEST_F(AudioErrorsE2eTest, OpusThatExpandsPastTheLimitIsRefusedBeforeItIsAllDecoded) {
+  const std::string opus = OpusEnc(ClipPath("clip_a"), "", "a.opus");
+  ASSERT_FALSE(opus.empty());
+  const std::string expanding = ExpandingOpus(opus);
+  v1::RecognizeRequest request;
+  *request.mutable_config()->mutable_audio() = Format(F::OGG_OPUS, 0, 0);
+  request.set_audio(expanding);
+  v1::RecognizeResponse response;
+  grpc::ClientContext context;
+  const grpc::Status status = server_->stub()->Recognize(&context, request, &response);
+  std::printf("Recognize of %zu bytes of expanding Opus -> %s\n", expanding.size(),
+              Describe(status).c_str());
+  ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "AUDIO_TOO_LONG");
+  EXPECT_NE(status.error_message().find("max_recognize_audio"), std::string::npos);
+  // Streamed in one AudioChunk, it passes the 120 s one chunk may decode to.
+  const StreamRun run = StreamOn(server_->stub(), expanding, Format(F::OGG_OPUS, 0, 0), 16384);
+  std::printf("one AudioChunk of it -> %s\n", Describe(run.status).c_str());
+  ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "CHUNK_TOO_LARGE");
+  EXPECT_NE(run.status.error_message().find("decode to more than"), std::string::npos);
+}
+
 TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFinishes) {
   const std::string opus = OpusEnc(ClipPath("clip_a"), "", "a.opus");
   ASSERT_FALSE(opus.empty());

@@ -134,6 +134,42 @@ TEST(OggOpusDecoderTest, MalformedStreamsAreInvalidArgument) {
       "not an OpusHead");
 }
 
+// Two-byte packets (code 3, six empty 20 ms CELT frames, RFC 6716 3.2.5) decode to 120 ms each:
+// a few KiB hold minutes. A decoder with a bound stops once a call passes it.
+TEST(OggOpusDecoderTest, ExpandingPacketsStopAtTheSampleLimitOfOneCall) {
+  const std::string expanding = Remux(ClipOpus(), [](std::vector<std::string>* packets) {
+    packets->resize(2);
+    for (int i = 0; i < 1000; ++i) packets->emplace_back("\xFB\x06", 2);
+  });
+  absl::StatusOr<std::vector<float>> unbounded = DecodeChunks(kOgg, expanding);
+  ASSERT_TRUE(unbounded.ok()) << unbounded.status();
+  std::printf("%zu bytes decode to %.1f s at 16 kHz without a limit\n", expanding.size(),
+              unbounded->size() / 16000.0);
+  EXPECT_GE(unbounded->size(), 998u * 1920u);  // less the pre-skip
+
+  auto decoder = AudioDecoder::Create(kOgg, 16000);
+  ASSERT_TRUE(decoder.ok());
+  (*decoder)->LimitSamplesPerDecode(16000 * 30);
+  std::vector<float> out;
+  const absl::Status status = (*decoder)->Decode(expanding, &out, nullptr);
+  std::printf("with a 30 s limit: %s after %.2f s\n", status.ToString().c_str(),
+              out.size() / 16000.0);
+  EXPECT_TRUE(IsAudioTooLongError(status)) << status;
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LE(out.size(), 16000u * 30 + 1920u) << "decoding went on past the limit";
+  // The bound is per call: the same bytes in pieces smaller than a page (255 packets, 30.6 s)
+  // decode within a 60 s bound.
+  auto pieces = AudioDecoder::Create(kOgg, 16000);
+  ASSERT_TRUE(pieces.ok());
+  (*pieces)->LimitSamplesPerDecode(16000 * 60);
+  std::vector<float> all;
+  for (size_t at = 0; at < expanding.size(); at += 512) {
+    ASSERT_TRUE(
+        (*pieces)->Decode(absl::string_view(expanding).substr(at, 512), &all, nullptr).ok());
+  }
+  EXPECT_EQ(all.size(), unbounded->size());
+}
+
 TEST(OggOpusDecoderTest, DeclaredRateAndChannelsMustMatchTheOpusHead) {
   const std::string& opus = ClipOpus();  // OpusHead: 1 channel, input rate 16000
   for (int rate : {0, 16000, 48000}) {
