@@ -22,6 +22,17 @@ ChannelSecurity ChannelSecurityFromFlags() {
   return security;
 }
 
+absl::Status CheckChannelFlags() {
+  const ChannelSecurity security = ChannelSecurityFromFlags();
+  const bool tls = security.tls || !security.tls_ca_path.empty() ||
+                   !security.tls_cert_path.empty() || !security.tls_key_path.empty();
+  if (!absl::GetFlag(FLAGS_token).empty() && !tls) {
+    return absl::InvalidArgumentError(
+        "--token needs TLS (--tls or --tls-ca): a bearer token must not travel in plaintext");
+  }
+  return absl::OkStatus();
+}
+
 std::optional<std::pair<std::string, std::string>> AuthorizationFromFlags() {
   const std::string token = absl::GetFlag(FLAGS_token);
   if (token.empty()) return std::nullopt;

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "client/client_channel.h"
 
 namespace speechllm::client {
@@ -17,6 +18,10 @@ ChannelSecurity ChannelSecurityFromFlags();
 
 // {"authorization", "Bearer <token>"} when --token is set.
 std::optional<std::pair<std::string, std::string>> AuthorizationFromFlags();
+
+// INVALID_ARGUMENT for a --token without TLS: a bearer token must not travel in plaintext (the
+// server refuses tokens without TLS as well).
+absl::Status CheckChannelFlags();
 
 }  // namespace speechllm::client
 

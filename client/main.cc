@@ -224,6 +224,7 @@ int Run() {
     return Fail(std::string(status.message()));
   }
 
+  if (absl::Status flags = CheckChannelFlags(); !flags.ok()) return Fail(flags.ToString());
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       CreateClientChannel(server, ChannelSecurityFromFlags());
   if (!channel.ok()) return Fail(channel.status().ToString());

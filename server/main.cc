@@ -94,7 +94,8 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(std::string, metrics_port_file, "", "write the bound metrics port to this file");
 ABSL_FLAG(std::string, health_listen, "",
           "host:port of an extra plaintext port serving only grpc.health.v1.Health (for probes "
-          "when the main port uses TLS; empty = off)");
+          "when the main port uses TLS; empty = off); it asks for no token, so it cannot be "
+          "combined with --auth_exempt_health=false");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",

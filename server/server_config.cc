@@ -31,8 +31,8 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError("max_prompt_suffix_tokens must be in [1, 4096]");
   if (max_embedding_tokens < 1)
     return absl::InvalidArgumentError("max_embedding_tokens must be >= 1");
-  if (max_receive_message_bytes > (1 << 30))
-    return absl::InvalidArgumentError("max_receive_message_bytes must be <= 1 GiB");
+  if (max_receive_message_bytes < 1 || max_receive_message_bytes > (1 << 30))
+    return absl::InvalidArgumentError("max_receive_message_bytes must be in [1, 1 GiB]");
   if (tls_cert_path.empty() != tls_key_path.empty())
     return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
   if (!tls_client_ca_path.empty() && !tls())
@@ -43,6 +43,11 @@ absl::Status ServerConfig::Validate() const {
   }
   if (!health_listen_address.empty() && health_listen_address == listen_address)
     return absl::InvalidArgumentError("health_listen must differ from listen");
+  if (!health_listen_address.empty() && !token_file.empty() && !auth_exempt_health) {
+    return absl::InvalidArgumentError(
+        "health_listen serves Health in plaintext without a token, which auth_exempt_health=false "
+        "forbids: drop one of them");
+  }
   return absl::OkStatus();
 }
 

@@ -3,7 +3,9 @@
 #ifndef SPEECHLLM_SERVER_SERVER_CONFIG_H_
 #define SPEECHLLM_SERVER_SERVER_CONFIG_H_
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -58,7 +60,10 @@ struct ServerConfig {
   bool auth_exempt_health = true;
   bool auth_exempt_reflection = false;
 
-  int transport_max_receive_message_bytes() const { return 2 * max_receive_message_bytes; }
+  int transport_max_receive_message_bytes() const {
+    return static_cast<int>(
+        std::min<int64_t>(2 * static_cast<int64_t>(max_receive_message_bytes), INT32_MAX));
+  }
   // RESOURCE_EXHAUSTED (reason MESSAGE_TOO_LARGE, no RetryInfo) above max_receive_message_bytes.
   absl::Status CheckMessageSize(size_t message_bytes) const;
   bool tls() const { return !tls_cert_path.empty(); }

@@ -80,6 +80,7 @@ int Run() {
     clips.push_back(LoopedAudio(*clip, duration));
   }
 
+  if (absl::Status flags = client::CheckChannelFlags(); !flags.ok()) return Fail(flags.ToString());
   const client::ChannelSecurity security = client::ChannelSecurityFromFlags();
   // gRPC shares one connection among channels with equal arguments; a local subchannel pool per
   // channel gives each its own.

@@ -192,6 +192,23 @@ TEST(ServerConfigTest, TlsAndTokenRules) {
   const absl::Status too_large = config.CheckMessageSize(1001);
   EXPECT_EQ(too_large.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(config.transport_max_receive_message_bytes(), 2000);
+  // 1 GiB is allowed; twice that does not fit gRPC's int (it used to wrap to a negative limit,
+  // which gRPC ignores in favour of its 4 MiB default).
+  config.max_receive_message_bytes = 1 << 30;
+  config.max_chunk_bytes = 64 * 1024;
+  EXPECT_TRUE(config.Validate().ok());
+  EXPECT_EQ(config.transport_max_receive_message_bytes(), INT32_MAX);
+}
+
+TEST(ServerConfigTest, APlaintextHealthPortNeedsHealthExemptFromTokens) {
+  ServerConfig config;
+  config.tls_cert_path = "/cert.pem";
+  config.tls_key_path = "/key.pem";
+  config.token_file = "/tokens";
+  config.health_listen_address = "127.0.0.1:9999";
+  EXPECT_TRUE(config.Validate().ok());
+  config.auth_exempt_health = false;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("auth_exempt_health"));
 }
 
 }  // namespace
