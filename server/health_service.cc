@@ -13,6 +13,8 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
  public:
   Watcher(HealthService* service, std::string name) : service_(service), name_(std::move(name)) {}
 
+  const std::string& name() const { return name_; }
+
   // mu_ of the service is held.
   void Update(HealthCheckResponse::ServingStatus status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
@@ -83,7 +85,8 @@ HealthCheckResponse::ServingStatus HealthService::StatusOf(const std::string& se
 void HealthService::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
   serving_ = serving;
-  for (Watcher* watcher : watchers_) watcher->Update(StatusOf(""));
+  // Each watcher's own service: one watching an unknown name stays SERVICE_UNKNOWN.
+  for (Watcher* watcher : watchers_) watcher->Update(StatusOf(watcher->name()));
 }
 
 void HealthService::Shutdown() {

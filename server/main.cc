@@ -248,7 +248,9 @@ int main(int argc, char** argv) {
                              " tokens (--max_prompt_suffix_tokens)"));
   }
   engine::EngineConfig engine_config;
-  engine_config.max_num_sequences = config.max_streams;
+  // The registry enforces --max_streams; the engine's own bound is a backstop with room for a
+  // sequence still being released while its call's slot is reused (never a false KV_BUDGET).
+  engine_config.max_num_sequences = 2 * config.max_streams;
   // Every stream reserves its worst case of KV at admission. The prefix is this server's own
   // (context goes after the audio), so it is reserved as it is instead of up to 512 tokens; the
   // suffix carries the context: the engine's bound is PromptFromContext's, and each stream
@@ -337,8 +339,10 @@ int main(int argc, char** argv) {
   probe_health.SetServing(false);
   registry.BeginDrain();
   if (!registry.WaitEmpty(config.drain_grace)) {
-    registry.ExpireAll(
-        server::WithReason(absl::UnavailableError("server shutting down: reconnect"), "DRAINING"));
+    // UNAVAILABLE with RetryInfo: retry, on another replica (API.md 3).
+    registry.ExpireAll(server::WithRetryDelay(
+        server::WithReason(absl::UnavailableError("server shutting down: reconnect"), "DRAINING"),
+        config.retry_delay));
     registry.WaitEmpty(absl::Seconds(5));
   }
   health.Shutdown();

@@ -92,15 +92,19 @@ absl::StatusOr<std::vector<float>> DecodeAudio(absl::string_view bytes,
 
 }  // namespace
 
-RecognizeCall::RecognizeCall(ServiceContext* context, v1::RecognizeResponse* response)
+RecognizeCall::RecognizeCall(ServiceContext* context, grpc::CallbackServerContext* call_context,
+                             v1::RecognizeResponse* response)
     : ctx_(context),
+      call_context_(call_context),
       response_(response),
       metrics_(context->metrics, RpcMethod::kRecognize),
       start_time_(absl::Now()) {}
 
-RecognizeCall* RecognizeCall::Start(ServiceContext* context, const v1::RecognizeRequest* request,
+RecognizeCall* RecognizeCall::Start(ServiceContext* context,
+                                    grpc::CallbackServerContext* call_context,
+                                    const v1::RecognizeRequest* request,
                                     v1::RecognizeResponse* response) {
-  std::shared_ptr<RecognizeCall> call(new RecognizeCall(context, response));
+  std::shared_ptr<RecognizeCall> call(new RecognizeCall(context, call_context, response));
   call->self_ = call;
   auto id = context->registry->Add(call, /*idle_timeout=*/false);
   if (!id.ok()) {
@@ -217,7 +221,12 @@ void RecognizeCall::Finish(const absl::Status& status) {
   finished_ = true;
   *response_->mutable_audio_duration() = DurationProto(audio_seconds_);
   *response_->mutable_processing() = DurationProto(absl::Now() - start_time_);
-  metrics_.Ended(static_cast<grpc::StatusCode>(static_cast<int>(status.code())));
+  // A cancel after the client's deadline counts as DEADLINE_EXCEEDED, as for streams.
+  metrics_.Ended(static_cast<grpc::StatusCode>(static_cast<int>(status.code())),
+                 call_context_->deadline());
+  if (auto delay = RetryDelayMs(status)) {  // admission refusals, draining (API.md 3)
+    call_context_->AddTrailingMetadata("grpc-retry-pushback-ms", std::to_string(*delay));
+  }
   GrpcHandoffRelease(this);
   ServerUnaryReactor::Finish(ToGrpcStatus(status));
 }
@@ -249,13 +258,13 @@ void RecognizeCall::OnCancel() {
 
 void RecognizeCall::OnDone() {
   GrpcHandoffAcquire(this);
-  ctx_->registry->Remove(registry_id_);
   std::shared_ptr<streaming::Session> s;
   {
     absl::MutexLock lock(&mu_);
     s = std::move(session_);
   }
-  CloseCallSession(*ctx_, std::move(s));
+  CloseCallSession(*ctx_, std::move(s));  // before the slot frees (StreamReactor::OnDone)
+  ctx_->registry->Remove(registry_id_);
   std::shared_ptr<RecognizeCall> self = std::move(self_);
 }
 

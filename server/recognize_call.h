@@ -25,8 +25,8 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
                       public LimitedCall,
                       public std::enable_shared_from_this<RecognizeCall> {
  public:
-  static RecognizeCall* Start(ServiceContext* context, const v1::RecognizeRequest* request,
-                              v1::RecognizeResponse* response);
+  static RecognizeCall* Start(ServiceContext* context, grpc::CallbackServerContext* call_context,
+                              const v1::RecognizeRequest* request, v1::RecognizeResponse* response);
 
   void OnCancel() override;
   void OnDone() override;
@@ -36,13 +36,15 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
   void Expire(const absl::Status& status) override;
 
  private:
-  RecognizeCall(ServiceContext* context, v1::RecognizeResponse* response);
+  RecognizeCall(ServiceContext* context, grpc::CallbackServerContext* call_context,
+                v1::RecognizeResponse* response);
   // Validation, decoding and the session; errors finish the call.
   absl::Status Run(const v1::RecognizeRequest& request);
   // The AudioEmbeddings input: checked and handed to the session as one utterance.
   absl::Status RunEmbeddings(const v1::RecognizeRequest& request);
 
   ServiceContext* const ctx_;
+  grpc::CallbackServerContext* const call_context_;
   v1::RecognizeResponse* const response_;
   std::shared_ptr<RecognizeCall> self_;
   uint64_t registry_id_ = 0;

@@ -14,7 +14,7 @@ SpeechService::StreamingRecognize(grpc::CallbackServerContext* context) {
 grpc::ServerUnaryReactor* SpeechService::Recognize(grpc::CallbackServerContext* context,
                                                    const v1::RecognizeRequest* request,
                                                    v1::RecognizeResponse* response) {
-  return RecognizeCall::Start(ctx_, request, response);
+  return RecognizeCall::Start(ctx_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* SpeechService::GetCapabilities(grpc::CallbackServerContext* context,

@@ -308,6 +308,7 @@ void StreamReactor::EnqueueLocked(v1::StreamingRecognizeResponse response, bool 
     metrics_.LimitExceeded(Limit::kMaxPendingResponses);
     queue_.clear();
     finish_pending_ = true;
+    ctx_->registry->Finishing(registry_id_);  // cancelled if the write in flight never completes
     finish_status_ =
         ToGrpcStatus(WithReason(absl::ResourceExhaustedError(absl::StrCat(
                                     "client is not reading: more than ",
@@ -350,6 +351,7 @@ void StreamReactor::Finish(const absl::Status& status) {
   if (finished_ || finish_pending_) return;
   finish_pending_ = true;
   finish_status_ = ToGrpcStatus(status);
+  ctx_->registry->Finishing(registry_id_);
   if (auto delay = RetryDelayMs(status)) {
     call_context_->AddTrailingMetadata("grpc-retry-pushback-ms", std::to_string(*delay));
   }
@@ -382,6 +384,14 @@ void StreamReactor::Expire(const absl::Status& status) {
   Fail(status);
 }
 
+void StreamReactor::Cancel() {
+  absl::MutexLock lock(&cancel_mu_);
+  if (done_) return;
+  cancelling_thread_.store(std::this_thread::get_id());
+  call_context_->TryCancel();  // its reactions (OnCancel, OnDone) may run here, inline
+  cancelling_thread_.store(std::thread::id());
+}
+
 void StreamReactor::OnCancel() {
   GrpcHandoffAcquire(this);
   if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) s->Detach();
@@ -392,13 +402,22 @@ void StreamReactor::OnCancel() {
 
 void StreamReactor::OnDone() {
   GrpcHandoffAcquire(this);
-  ctx_->registry->Remove(registry_id_);
+  if (cancelling_thread_.load() == std::this_thread::get_id()) {
+    cancel_mu_.AssertHeld();  // inline in Cancel() on this thread
+    done_ = true;
+  } else {
+    absl::MutexLock lock(&cancel_mu_);
+    done_ = true;
+  }
   std::shared_ptr<streaming::Session> s;
   {
     absl::MutexLock lock(&mu_);
     s = std::move(session_);
   }
+  // The engine sequence goes before the stream slot, so that a client reconnecting the moment the
+  // slot frees finds the engine's sequence count and KV free as well.
   CloseCallSession(*ctx_, std::move(s));
+  ctx_->registry->Remove(registry_id_);
   std::shared_ptr<StreamReactor> self = std::move(self_);
 }
 

@@ -7,8 +7,10 @@
 #ifndef SPEECHLLM_SERVER_STREAM_REACTOR_H_
 #define SPEECHLLM_SERVER_STREAM_REACTOR_H_
 
+#include <atomic>
 #include <deque>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -43,6 +45,7 @@ class StreamReactor
   void Finish(const absl::Status& status) override;
 
   void Expire(const absl::Status& status) override;
+  void Cancel() override;
 
  private:
   StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call_context);
@@ -101,6 +104,13 @@ class StreamReactor
   absl::Mutex input_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   bool input_closed_ ABSL_GUARDED_BY(input_mu_) = false;
   grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
+
+  // Cancel() (reaper thread) against OnDone: the call context is gone after OnDone, so OnDone
+  // waits for a cancel running on another thread; a cancel may also run OnDone inline on its own
+  // thread, which then already holds the lock.
+  absl::Mutex cancel_mu_;
+  bool done_ ABSL_GUARDED_BY(cancel_mu_) = false;
+  std::atomic<std::thread::id> cancelling_thread_;
 };
 
 }  // namespace speechllm::server

@@ -1,5 +1,6 @@
 #include "server/stream_registry.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -37,7 +38,11 @@ absl::StatusOr<uint64_t> StreamRegistry::Add(std::weak_ptr<LimitedCall> call, bo
   }
   const uint64_t id = next_id_++;
   const absl::Time now = absl::Now();
-  entries_[id] = Entry{std::move(call), now, now, idle_timeout, false};
+  Entry entry;
+  entry.call = std::move(call);
+  entry.start = entry.last_activity = now;
+  entry.idle_timeout = idle_timeout;
+  entries_[id] = std::move(entry);
   return id;
 }
 
@@ -49,6 +54,13 @@ void StreamRegistry::Remove(uint64_t id) {
 void StreamRegistry::Touch(uint64_t id) {
   absl::MutexLock lock(&mu_);
   if (auto it = entries_.find(id); it != entries_.end()) it->second.last_activity = absl::Now();
+}
+
+void StreamRegistry::Finishing(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = entries_.find(id); it != entries_.end()) {
+    it->second.finishing_since = std::min(it->second.finishing_since, absl::Now());
+  }
 }
 
 int64_t StreamRegistry::active() {
@@ -93,12 +105,17 @@ void StreamRegistry::ExpireAll(const absl::Status& status) {
 void StreamRegistry::ReaperLoop() {
   while (true) {
     std::vector<std::pair<std::shared_ptr<LimitedCall>, absl::Status>> expired;
+    std::vector<std::shared_ptr<LimitedCall>> stuck;
     {
       absl::MutexLock lock(&mu_);
       auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(50))) return;
       const absl::Time now = absl::Now();
       for (auto& [id, entry] : entries_) {
+        if (!entry.cancelled && now - entry.finishing_since > config_.idle_timeout) {
+          entry.cancelled = true;
+          if (auto call = entry.call.lock()) stuck.push_back(std::move(call));
+        }
         if (entry.expired) continue;
         absl::Status status;
         if (now - entry.start > config_.max_stream_duration) {
@@ -120,6 +137,7 @@ void StreamRegistry::ReaperLoop() {
     }
     // Outside the lock: ending a call may run its reactions, which remove it from the registry.
     for (auto& [call, status] : expired) call->Expire(status);
+    for (auto& call : stuck) call->Cancel();
   }
 }
 

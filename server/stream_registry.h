@@ -26,6 +26,10 @@ class LimitedCall {
   // Ends the call with `status` (OUT_OF_RANGE for a limit, UNAVAILABLE when draining). Called by
   // the reaper thread, at most once per call.
   virtual void Expire(const absl::Status& status) = 0;
+  // The call's end (see StreamRegistry::Finishing) did not reach the client within the idle
+  // timeout: drops the call (the client sees CANCELLED). Reaper thread, at most once; no lock of
+  // the registry is held. Calls that never report Finishing need not implement it.
+  virtual void Cancel() {}
 };
 
 class StreamRegistry {
@@ -40,6 +44,10 @@ class StreamRegistry {
   void Remove(uint64_t id);
   // The call showed activity (a message or a KeepAlive).
   void Touch(uint64_t id);
+  // The call has its final status but cannot send it yet (a write is in flight). A client that
+  // stops reading never lets that write complete, so a call still finishing after the idle
+  // timeout is cancelled (LimitedCall::Cancel) and frees its stream slot and KV.
+  void Finishing(uint64_t id);
 
   int64_t active() ABSL_LOCKS_EXCLUDED(mu_);
   int64_t admission_rejections() ABSL_LOCKS_EXCLUDED(mu_);
@@ -57,6 +65,8 @@ class StreamRegistry {
     absl::Time start, last_activity;
     bool idle_timeout = true;
     bool expired = false;
+    absl::Time finishing_since = absl::InfiniteFuture();
+    bool cancelled = false;
   };
   void ReaperLoop();
 

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/integration/ops/ops_harness.h"
 
@@ -104,6 +105,23 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
   client::StreamingClient third(stub_.get(), Options(false));
   ASSERT_TRUE(third.Start().ok());
   const grpc::Status status = third.Await();
+  // Recognize is refused the same way, with the retry pushback trailer as well.
+  v1::RecognizeRequest recognize;
+  *recognize.mutable_config() = Options(false).config;
+  recognize.set_audio(ClipBytes());
+  v1::RecognizeResponse recognized;
+  grpc::ClientContext recognize_context;
+  const grpc::Status refused = stub_->Recognize(&recognize_context, recognize, &recognized);
+  const auto& trailers = recognize_context.GetServerTrailingMetadata();
+  const auto pushback = trailers.find("grpc-retry-pushback-ms");
+  std::cout << "Recognize at max_streams=2: code " << refused.error_code() << " pushback "
+            << (pushback == trailers.end()
+                    ? "none"
+                    : std::string(pushback->second.data(), pushback->second.size()))
+            << "\n";
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(DetailsOf(refused).retry_info);
+  EXPECT_NE(pushback, trailers.end());
   for (auto& stream : open) {
     (void)stream->CloseSend();
     EXPECT_TRUE(stream->Await().ok());
@@ -115,10 +133,70 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(details.reason, "MAX_STREAMS");
   EXPECT_TRUE(details.retry_info);
-  EXPECT_EQ(Delta(Limit("max_streams")), 1);
-  EXPECT_EQ(Delta(R"(speechllm_admission_rejections_total{reason="max_streams"})"), 1);
+  EXPECT_EQ(Delta(Limit("max_streams")), 2);
+  EXPECT_EQ(Delta(R"(speechllm_admission_rejections_total{reason="max_streams"})"), 2);
   EXPECT_EQ(Delta(Calls("StreamingRecognize", "RESOURCE_EXHAUSTED")), 1);
+  EXPECT_EQ(Delta(Calls("Recognize", "RESOURCE_EXHAUSTED")), 1);
   EXPECT_EQ(Delta(Calls("StreamingRecognize", "OK")), 2);
+}
+
+TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
+  StartServer({"--drain_grace_s=1"});
+  client::StreamingClient open(stub_.get(), Options(false));
+  ASSERT_TRUE(open.Start().ok());
+  ASSERT_TRUE(open.SendAudio(ClipBytes()).ok());
+  for (int i = 0; i < 200 && open.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_FALSE(open.responses().empty());
+  // A Health.Watch of a service the server does not have stays SERVICE_UNKNOWN through the drain.
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext watch_context;
+  grpc::health::v1::HealthCheckRequest watch_request;
+  watch_request.set_service("no.such.Service");
+  auto watch = health->Watch(&watch_context, watch_request);
+  grpc::health::v1::HealthCheckResponse watched;
+  ASSERT_TRUE(watch->Read(&watched));
+  EXPECT_EQ(watched.status(), grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
+  int exit_code = -1;
+  std::thread stopper([&] { exit_code = server_->Stop(); });
+  const grpc::Status status = open.Await();
+  std::vector<int> later;
+  while (watch->Read(&watched)) later.push_back(watched.status());
+  (void)watch->Finish();
+  stopper.join();
+  server_.reset();  // stopped already
+  const Details details = DetailsOf(status);
+  std::cout << "open stream at the drain: code " << status.error_code() << " reason "
+            << details.reason << " retry_info " << details.retry_info << "; watch saw "
+            << later.size() << " more statuses; exit code " << exit_code << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(details.reason, "DRAINING");
+  EXPECT_TRUE(details.retry_info) << "UNAVAILABLE without RetryInfo means: do not retry";
+  for (int s : later) EXPECT_EQ(s, grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
+  EXPECT_EQ(exit_code, 0);
+}
+
+TEST_F(OpsLimits, ARecognizePastItsDeadlineCountsAsDeadlineExceeded) {
+  StartServer({});
+  std::string audio;
+  for (int i = 0; i < 80; ++i) audio += ClipBytes();  // about 4 minutes: seconds of work
+  v1::RecognizeRequest request;
+  *request.mutable_config() = Options(false).config;
+  request.set_audio(audio);
+  v1::RecognizeResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  const grpc::Status status = stub_->Recognize(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  double counted = 0;
+  for (int i = 0; i < 50 && counted == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    counted = Delta(Calls("Recognize", "DEADLINE_EXCEEDED"));
+  }
+  std::cout << "Recognize of " << audio.size() / 32000 << " s with a 300 ms deadline: counted "
+            << counted << " DEADLINE_EXCEEDED, " << Delta(Calls("Recognize", "CANCELLED"))
+            << " CANCELLED\n";
+  EXPECT_EQ(counted, 1);
+  EXPECT_EQ(Delta(Calls("Recognize", "CANCELLED")), 0);
 }
 
 TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
