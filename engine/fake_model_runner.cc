@@ -44,12 +44,21 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
   int64_t positions = 0;
   for (const EncodeItem& item : plan.encodes) {
     int64_t& rows = audio_rows_[item.id];
+    int64_t& cached = encoder_positions_[item.id];
     if (item.kind == EncodeItem::Kind::kFull) {
       const bool precomputed = item.segment->num_audio_embeddings > 0;
       rows = precomputed ? item.segment->num_audio_embeddings
                          : AudioTokenCount(item.segment->num_valid_frames);
       if (!precomputed) positions += ConvOutputLength(item.segment->num_valid_frames);
+      cached = 0;
     } else {
+      // Blocks extend the encoder state as the torch runner's cache does (audio_encoder.cc).
+      if (item.chunk->first_position != cached) {
+        return absl::InternalError(absl::StrCat("encoder cache of sequence ", item.id, " holds ",
+                                                cached, " positions, block starts at ",
+                                                item.chunk->first_position));
+      }
+      cached = item.chunk->end_position;
       rows += (item.chunk->end_position - item.chunk->first_position) / 2;
       positions += item.chunk->end_position - item.chunk->first_position;
     }
@@ -61,6 +70,7 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
     std::copy_n(token_pool_.begin() + source * bs, bs, token_pool_.begin() + destination * bs);
   }
   for (const PrefillItem& item : plan.prefills) {
+    prefill_tokens_ += static_cast<int64_t>(item.token_ids.size());
     auto slot = [&](int64_t position) -> int64_t& {
       return token_pool_[item.block_table[position / bs] * bs + position % bs];
     };
@@ -97,6 +107,9 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
   return result;
 }
 
-void FakeModelRunner::ResetSequence(SequenceId id) { audio_rows_.erase(id); }
+void FakeModelRunner::ResetSequence(SequenceId id) {
+  audio_rows_.erase(id);
+  encoder_positions_.erase(id);
+}
 
 }  // namespace speechllm::engine

@@ -56,13 +56,17 @@ class FakeModelRunner : public ModelRunner {
   const std::vector<int64_t>& step_batch_sizes() const { return step_batch_sizes_; }
   // Encoder positions of each step's encode items (conv positions of blocks and full segments).
   const std::vector<int64_t>& step_encoder_positions() const { return step_encoder_positions_; }
+  // Tokens written by prefill items (prompt, audio, drafts, decode tokens) over all steps.
+  int64_t prefill_tokens() const { return prefill_tokens_; }
 
  private:
   Options options_;
   ModelConfig config_;
   absl::flat_hash_map<SequenceId, int64_t> audio_rows_;
+  absl::flat_hash_map<SequenceId, int64_t> encoder_positions_;  // conv positions blocks extended
   std::vector<int64_t> token_pool_;  // [num_kv_blocks * block_size] token ids, -1 = never written
   int64_t steps_ = 0;
+  int64_t prefill_tokens_ = 0;
   std::vector<int64_t> step_batch_sizes_;
   std::vector<int64_t> step_encoder_positions_;
 };

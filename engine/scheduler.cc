@@ -158,11 +158,18 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
   s->activity = Activity::kIdle;
   if (s->phase == SegmentPhase::kWaitingStart) return false;
   const size_t prefills_before = plan->prefills.size();
-  if (s->phase == SegmentPhase::kPrefix && s->prefix_ids.empty())
-    s->phase = SegmentPhase::kListening;
+  const int64_t prefix_size = static_cast<int64_t>(s->prefix_ids.size());
+  if (s->phase == SegmentPhase::kPrefix && s->prefix_cached_tokens >= prefix_size) {
+    s->phase = SegmentPhase::kListening;  // no prefix, or all of it shared (whole blocks)
+    s->kv_tokens = prefix_size;
+  }
   if (s->phase == SegmentPhase::kPrefix) {
     s->activity = Activity::kPrefix;
-    if (!AddPrefill(s, plan, 0, s->prefix_ids, 0, static_cast<int64_t>(s->prefix_ids.size())))
+    // The shared whole blocks stay; only the rest of the prefix is computed.
+    const int64_t cached = s->prefix_cached_tokens;
+    if (!AddPrefill(s, plan, cached,
+                    std::vector<int64_t>(s->prefix_ids.begin() + cached, s->prefix_ids.end()), 0,
+                    prefix_size - cached))
       return false;
   } else {
     const bool has_end = !s->ends.empty() && s->ends.front()->segment_index == s->segment_index;
@@ -202,16 +209,23 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
           s->chunks_in_step.push_back(std::move(s->chunks.front()));
           s->chunks.pop_front();
         }
-        for (const auto& chunk : s->chunks_in_step) {
-          plan->encodes.push_back({s->id, EncodeItem::Kind::kBlock, chunk.get(), nullptr});
-          new_audio += AudioTokensOf(*chunk);
-        }
-        if (end.tail.end_position > end.tail.first_position) {
-          plan->encodes.push_back({s->id, EncodeItem::Kind::kBlock, &end.tail, nullptr});
-          new_audio += AudioTokensOf(end.tail);
+        const bool has_tail = end.tail.end_position > end.tail.first_position;
+        for (const auto& chunk : s->chunks_in_step) new_audio += AudioTokensOf(*chunk);
+        if (has_tail) new_audio += AudioTokensOf(end.tail);
+        // Encoded only when the final has audio tokens: an encode of a segment whose empty final
+        // is already out would rebuild the runner's encoder state after its reset, and the next
+        // segment's first block would no longer fit it (failing the whole step).
+        if (s->audio_in_kv + new_audio > 0) {
+          for (const auto& chunk : s->chunks_in_step) {
+            plan->encodes.push_back({s->id, EncodeItem::Kind::kBlock, chunk.get(), nullptr});
+          }
+          if (has_tail) {
+            plan->encodes.push_back({s->id, EncodeItem::Kind::kBlock, &end.tail, nullptr});
+          }
         }
       }
       if (s->audio_in_kv + new_audio == 0) {  // nothing to transcribe: an empty final
+        s->chunks_in_step.clear();
         FinishUpdate(s, &interrupted_outputs_);
         return false;
       }

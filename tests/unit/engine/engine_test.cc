@@ -328,6 +328,69 @@ TEST_F(EngineTest, SequencesShareTheWholeBlocksOfACommonPrefix) {
   ExpectAllBlocksFree();
 }
 
+TEST_F(EngineTest, ASharedPrefixBlockIsNotComputedAgain) {
+  // The prefill tokens the runner computes for two sequences whose 20-token prefixes are equal
+  // (one whole block of 16 shared) or differ.
+  auto prefill_tokens = [&](bool same_prefix) -> int64_t {
+    MakeEngine();
+    std::vector<int64_t> first_prefix(20), second_prefix(20);
+    for (int i = 0; i < 20; ++i) {
+      first_prefix[i] = 20 + i;
+      second_prefix[i] = same_prefix ? 20 + i : 60 + i;
+    }
+    const SequenceId first = Add();
+    EXPECT_TRUE(engine_->StartSegment(first, {0, first_prefix, kSuffix}).ok());
+    EXPECT_TRUE(engine_->SubmitChunk(first, Chunk(0, 0, 50)).ok());
+    std::vector<SequenceOutput> partial;  // the first prefix is computed (and registered) by now
+    for (int wait = 0; wait < 100 && partial.empty(); ++wait)
+      partial = engine_->PopOutputs(absl::Milliseconds(50));
+    EXPECT_EQ(partial.size(), 1u);
+    const SequenceId second = Add();
+    EXPECT_TRUE(engine_->StartSegment(second, {0, second_prefix, kSuffix}).ok());
+    EXPECT_TRUE(engine_->EndSegment(second, End(0, 200, 0)).ok());
+    EXPECT_TRUE(engine_->EndSegment(first, End(0, 337, 50)).ok());
+    for (const auto& o : Collect(2)) {
+      EXPECT_TRUE(o.status.ok()) << o.status;
+      if (o.is_final && o.id == second) {
+        EXPECT_EQ(o.token_ids, FakeModelRunner::Greedy(AudioTokenCount(200), 4, 256));
+      }
+    }
+    engine_->Release(first);
+    engine_->Release(second);
+    ExpectAllBlocksFree();
+    engine_->Stop();
+    return runner_->prefill_tokens();
+  };
+  const int64_t distinct = prefill_tokens(false);
+  const int64_t shared = prefill_tokens(true);
+  std::printf("prefill tokens: %lld with distinct prefixes, %lld with a shared one\n",
+              static_cast<long long>(distinct), static_cast<long long>(shared));
+  EXPECT_EQ(distinct - shared, 16) << "the shared block was computed again";
+}
+
+TEST_F(EngineTest, AFastFinalWithoutAudioTokensLeavesTheNextSegmentAndOtherStreamsAlone) {
+  MakeEngine();
+  SequenceConfig fast;
+  fast.final_mode = FinalMode::kFast;
+  const SequenceId a = Add(fast), b = Add(fast);
+  ASSERT_TRUE(engine_->StartSegment(a, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->StartSegment(b, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(b, Chunk(0, 0, 50)).ok());
+  // Two valid frames: a tail of one conv position and no audio token, so an empty final. Its tail
+  // must not be encoded after the runner's state for `a` was reset.
+  ASSERT_TRUE(engine_->EndSegment(a, End(0, 2, 0)).ok());
+  ASSERT_TRUE(engine_->StartSegment(a, {1, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(a, Chunk(1, 0, 50)).ok());
+  ASSERT_TRUE(engine_->EndSegment(a, End(1, 100, 50)).ok());
+  ASSERT_TRUE(engine_->EndSegment(b, End(0, 100, 50)).ok());
+  int finals = 0;
+  for (const auto& o : Collect(3)) {
+    EXPECT_TRUE(o.status.ok()) << "sequence " << o.id << ": " << o.status;
+    finals += o.is_final;
+  }
+  EXPECT_EQ(finals, 3);
+}
+
 TEST_F(EngineTest, DecodeTokensAndTheMostOverdueWorkGoFirst) {
   // The first step is a blocker sequence's prefix prefill; both starts and ends are posted while
   // the engine holds in it, so the scheduler sees all four at once.
