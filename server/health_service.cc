@@ -82,6 +82,12 @@ HealthCheckResponse::ServingStatus HealthService::StatusOf(const std::string& se
   return serving_ ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
 }
 
+HealthService::~HealthService() {
+  absl::MutexLock lock(&mu_);
+  auto empty = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return watchers_.empty(); };
+  mu_.AwaitWithTimeout(absl::Condition(&empty), absl::Seconds(5));
+}
+
 void HealthService::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
   serving_ = serving;

@@ -17,6 +17,10 @@ class HealthService : public grpc::health::v1::Health::CallbackService {
  public:
   static constexpr char kServiceName[] = "speechllm.v1.StreamingSpeech";
 
+  // After the gRPC server has shut down: waits (at most 5 s) until every Watch stream's OnDone has
+  // removed it, under the lock, so no watcher outlives the service.
+  ~HealthService();
+
   void SetServing(bool serving) ABSL_LOCKS_EXCLUDED(mu_);
   // Ends every Watch stream (before the server shuts down).
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
