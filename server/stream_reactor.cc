@@ -1,5 +1,7 @@
 #include "server/stream_reactor.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "proto/grpc_handoff.h"
 #include "server/call_session.h"
@@ -307,13 +309,11 @@ void StreamReactor::EnqueueLocked(v1::StreamingRecognizeResponse response, bool 
     // The client stopped reading: memory stays bounded, the stream ends.
     metrics_.LimitExceeded(Limit::kMaxPendingResponses);
     queue_.clear();
-    finish_pending_ = true;
-    ctx_->registry->Finishing(registry_id_);  // cancelled if the write in flight never completes
-    finish_status_ =
+    SetFinishPendingLocked(
         ToGrpcStatus(WithReason(absl::ResourceExhaustedError(absl::StrCat(
                                     "client is not reading: more than ",
                                     ctx_->config.max_pending_responses, " responses pending")),
-                                "QUEUE_FULL"));
+                                "QUEUE_FULL")));
   }
   MaybeWriteLocked();
 }
@@ -339,8 +339,7 @@ void StreamReactor::OnWriteDone(bool ok) {
   if (!ok) {  // the call is broken (cancelled); nothing more can be written
     queue_.clear();
     if (!finish_pending_) {
-      finish_pending_ = true;
-      finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
+      SetFinishPendingLocked(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
     }
   }
   MaybeWriteLocked();
@@ -349,13 +348,19 @@ void StreamReactor::OnWriteDone(bool ok) {
 void StreamReactor::Finish(const absl::Status& status) {
   absl::MutexLock lock(&mu_);
   if (finished_ || finish_pending_) return;
-  finish_pending_ = true;
-  finish_status_ = ToGrpcStatus(status);
-  ctx_->registry->Finishing(registry_id_);
+  SetFinishPendingLocked(ToGrpcStatus(status));
   if (auto delay = RetryDelayMs(status)) {
     call_context_->AddTrailingMetadata("grpc-retry-pushback-ms", std::to_string(*delay));
   }
   MaybeWriteLocked();
+}
+
+void StreamReactor::SetFinishPendingLocked(grpc::Status status) {
+  finish_pending_ = true;
+  finish_status_ = std::move(status);
+  // The status goes after the write in flight; a call whose client never lets that write complete
+  // is cancelled by the registry after the idle timeout.
+  ctx_->registry->Finishing(registry_id_);
 }
 
 void StreamReactor::FinishCallLocked(const grpc::Status& status) {

@@ -68,6 +68,8 @@ class StreamReactor
   void EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The call ends with `status` once the queued responses are written.
+  void SetFinishPendingLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishCallLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<streaming::Session> session() ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -68,12 +68,17 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> WithResampler(std::unique_ptr<Audi
   return std::make_unique<ResamplingDecoder>(std::move(inner), *std::move(resampler));
 }
 
+// INVALID_ARGUMENT marked with a payload under `url`, so callers can tell its kind.
+absl::Status MarkedInvalid(const char* url, absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(url, absl::Cord("1"));
+  return status;
+}
+
 }  // namespace
 
 absl::Status NonFiniteAudioError(absl::string_view message) {
-  absl::Status status = absl::InvalidArgumentError(message);
-  status.SetPayload(kNonFiniteUrl, absl::Cord("1"));
-  return status;
+  return MarkedInvalid(kNonFiniteUrl, message);
 }
 
 bool IsNonFiniteAudioError(const absl::Status& status) {
@@ -81,9 +86,7 @@ bool IsNonFiniteAudioError(const absl::Status& status) {
 }
 
 absl::Status AudioTooLongError(absl::string_view message) {
-  absl::Status status = absl::InvalidArgumentError(message);
-  status.SetPayload(kTooLongUrl, absl::Cord("1"));
-  return status;
+  return MarkedInvalid(kTooLongUrl, message);
 }
 
 bool IsAudioTooLongError(const absl::Status& status) {

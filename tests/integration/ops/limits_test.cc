@@ -64,15 +64,6 @@ class OpsLimits : public ::testing::Test {
               << "\n";
     return delta;
   }
-  client::StreamingClientOptions Options(bool realtime) {
-    client::StreamingClientOptions options;
-    options.realtime = realtime;
-    options.config.mutable_audio()->set_encoding(v1::AudioFormat::PCM_S16LE);
-    options.config.mutable_audio()->set_sample_rate_hz(16000);
-    options.config.mutable_audio()->set_channels(1);
-    options.deadline = absl::Seconds(120);
-    return options;
-  }
   static std::string ClipBytes() {
     auto audio = client::ReadWavAsPcm(ClipPath());
     return audio.ok() ? audio->data : std::string();
@@ -93,7 +84,7 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
   StartServer({"--max_streams=2"});
   std::vector<std::unique_ptr<client::StreamingClient>> open;
   for (int i = 0; i < 2; ++i) {
-    open.push_back(std::make_unique<client::StreamingClient>(stub_.get(), Options(true)));
+    open.push_back(std::make_unique<client::StreamingClient>(stub_.get(), PcmStreamOptions(true)));
     ASSERT_TRUE(open.back()->Start().ok());
     ASSERT_TRUE(open.back()->SendAudio(ClipBytes()).ok());
   }
@@ -102,12 +93,12 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
       absl::SleepFor(absl::Milliseconds(10));
     ASSERT_FALSE(stream->responses().empty());
   }
-  client::StreamingClient third(stub_.get(), Options(false));
+  client::StreamingClient third(stub_.get(), PcmStreamOptions(false));
   ASSERT_TRUE(third.Start().ok());
   const grpc::Status status = third.Await();
   // Recognize is refused the same way, with the retry pushback trailer as well.
   v1::RecognizeRequest recognize;
-  *recognize.mutable_config() = Options(false).config;
+  *recognize.mutable_config() = PcmStreamOptions(false).config;
   recognize.set_audio(ClipBytes());
   v1::RecognizeResponse recognized;
   grpc::ClientContext recognize_context;
@@ -142,7 +133,7 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
 
 TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
   StartServer({"--drain_grace_s=1"});
-  client::StreamingClient open(stub_.get(), Options(false));
+  client::StreamingClient open(stub_.get(), PcmStreamOptions(false));
   ASSERT_TRUE(open.Start().ok());
   ASSERT_TRUE(open.SendAudio(ClipBytes()).ok());
   for (int i = 0; i < 200 && open.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
@@ -180,7 +171,7 @@ TEST_F(OpsLimits, ARecognizePastItsDeadlineCountsAsDeadlineExceeded) {
   std::string audio;
   for (int i = 0; i < 80; ++i) audio += ClipBytes();  // about 4 minutes: seconds of work
   v1::RecognizeRequest request;
-  *request.mutable_config() = Options(false).config;
+  *request.mutable_config() = PcmStreamOptions(false).config;
   request.set_audio(audio);
   v1::RecognizeResponse response;
   grpc::ClientContext context;
@@ -204,12 +195,12 @@ TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
   // 1 MiB of KV cache (128 blocks of the tiny model) holds one stream that may write 1024 tokens
   // per utterance (about 98 blocks with its 20 s of audio), not two.
   StartServer({"--kv_cache_mb=1", "--max_new_tokens=1024"});
-  client::StreamingClient first(stub_.get(), Options(true));
+  client::StreamingClient first(stub_.get(), PcmStreamOptions(true));
   ASSERT_TRUE(first.Start().ok());
   ASSERT_TRUE(first.SendAudio(ClipBytes()).ok());
   for (int i = 0; i < 200 && first.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
   ASSERT_FALSE(first.responses().empty()) << "the first stream was not admitted";
-  client::StreamingClient second(stub_.get(), Options(false));
+  client::StreamingClient second(stub_.get(), PcmStreamOptions(false));
   ASSERT_TRUE(second.Start().ok());
   const grpc::Status status = second.Await();
   (void)first.CloseSend();
@@ -228,7 +219,7 @@ TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
 
 TEST_F(OpsLimits, OversizedChunkIsInvalidArgument) {
   StartServer({"--max_chunk_bytes=4096"});
-  client::StreamingClientOptions options = Options(false);
+  client::StreamingClientOptions options = PcmStreamOptions(false);
   options.chunk_bytes = 8192;
   client::StreamingClient stream(stub_.get(), options);
   ASSERT_TRUE(stream.Start().ok());
@@ -245,7 +236,7 @@ TEST_F(OpsLimits, OversizedChunkIsInvalidArgument) {
 
 TEST_F(OpsLimits, IdleStreamIsOutOfRange) {
   StartServer({"--idle_timeout_s=1"});
-  client::StreamingClient stream(stub_.get(), Options(false));
+  client::StreamingClient stream(stub_.get(), PcmStreamOptions(false));
   const absl::Time start = absl::Now();
   ASSERT_TRUE(stream.Start().ok());
   const grpc::Status status = stream.Await();  // the config, then silence
@@ -262,7 +253,7 @@ TEST_F(OpsLimits, IdleStreamIsOutOfRange) {
 
 TEST_F(OpsLimits, LongStreamIsOutOfRange) {
   StartServer({"--max_stream_duration_s=2", "--idle_timeout_s=30"});
-  client::StreamingClient stream(stub_.get(), Options(false));
+  client::StreamingClient stream(stub_.get(), PcmStreamOptions(false));
   const absl::Time start = absl::Now();
   ASSERT_TRUE(stream.Start().ok());
   while (!stream.WaitForDone(absl::Milliseconds(200))) (void)stream.KeepAlive();
@@ -282,7 +273,7 @@ TEST_F(OpsLimits, BufferedAudioPausesReadingWithFlowControl) {
   // 40 ms encoder chunks: many engine updates per second of audio, so the engine falls behind a
   // client that sends 13.5 s at once.
   StartServer({"--max_buffered_audio_ms=1000", "--chunk_ms=40"});
-  client::StreamingClientOptions options = Options(false);
+  client::StreamingClientOptions options = PcmStreamOptions(false);
   options.config.mutable_results()->set_interim_results(true);  // chunks go to the engine
   client::StreamingClient stream(stub_.get(), options);
   ASSERT_TRUE(stream.Start().ok());
@@ -307,7 +298,7 @@ TEST_F(OpsLimits, BufferedAudioPausesReadingWithFlowControl) {
 
 TEST_F(OpsLimits, ClientNotReadingIsResourceExhausted) {
   StartServer({"--max_pending_responses=16"});
-  client::StreamingClient stream(stub_.get(), Options(false));
+  client::StreamingClient stream(stub_.get(), PcmStreamOptions(false));
   stream.PauseReads();
   ASSERT_TRUE(stream.Start().ok());
   // Every Flush is answered (an empty final and END_OF_UTTERANCE): the answers fill the HTTP/2
@@ -338,7 +329,7 @@ TEST_F(OpsLimits, MessageAboveReceiveLimitIsResourceExhausted) {
   // A 1.5 MiB message is refused by the server (counted); a 3 MiB one, above twice the limit, by
   // gRPC's transport before any handler runs (same code, not countable).
   auto stream_with = [&](size_t bytes) {
-    client::StreamingClient stream(stub_.get(), Options(false));
+    client::StreamingClient stream(stub_.get(), PcmStreamOptions(false));
     EXPECT_TRUE(stream.Start().ok());
     v1::StreamingRecognizeRequest big;
     big.mutable_audio()->set_data(std::string(bytes, '\0'));

@@ -301,6 +301,16 @@ double ClipSeconds() {
   return audio.ok() ? audio->duration_seconds() : -1;
 }
 
+client::StreamingClientOptions PcmStreamOptions(bool realtime) {
+  client::StreamingClientOptions options;
+  options.realtime = realtime;
+  options.config.mutable_audio()->set_encoding(v1::AudioFormat::PCM_S16LE);
+  options.config.mutable_audio()->set_sample_rate_hz(16000);
+  options.config.mutable_audio()->set_channels(1);
+  options.deadline = absl::Seconds(120);
+  return options;
+}
+
 grpc::Status StreamClip(v1::StreamingSpeech::StubInterface* stub, bool realtime,
                         const std::vector<std::pair<std::string, std::string>>& metadata) {
   auto audio = client::ReadWavAsPcm(ClipPath());

@@ -82,6 +82,9 @@ absl::StatusOr<MetricSamples> Scrape(int metrics_port);
 double Value(const MetricSamples& samples, const std::string& series);
 
 // ---- calls ----
+// Options for a stream of 16 kHz mono PCM_S16LE (realtime: paced like a microphone), 120 s
+// deadline.
+client::StreamingClientOptions PcmStreamOptions(bool realtime);
 // Streams the golden clip (PCM_S16LE, 100 ms chunks; real time or as fast as flow control allows)
 // through `stub` with optional request metadata; the call's final status.
 grpc::Status StreamClip(v1::StreamingSpeech::StubInterface* stub, bool realtime,

@@ -98,16 +98,6 @@ class FreezableProxy {
   std::thread thread_;
 };
 
-client::StreamingClientOptions PcmOptions() {
-  client::StreamingClientOptions options;
-  options.realtime = false;
-  options.config.mutable_audio()->set_encoding(v1::AudioFormat::PCM_S16LE);
-  options.config.mutable_audio()->set_sample_rate_hz(16000);
-  options.config.mutable_audio()->set_channels(1);
-  options.deadline = absl::Seconds(120);
-  return options;
-}
-
 TEST(OpsStalledClient, AStalledStreamLosesItsSlotAfterTheIdleTimeout) {
   auto server = ServerProcess::Start({"--max_streams=1", "--idle_timeout_s=1"});
   ASSERT_TRUE(server.ok()) << server.status();
@@ -120,7 +110,7 @@ TEST(OpsStalledClient, AStalledStreamLosesItsSlotAfterTheIdleTimeout) {
   auto stalled_channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", proxy.port()),
                                                    grpc::InsecureChannelCredentials(), arguments);
   auto stalled_stub = v1::StreamingSpeech::NewStub(stalled_channel);
-  client::StreamingClient stalled(stalled_stub.get(), PcmOptions());
+  client::StreamingClient stalled(stalled_stub.get(), PcmStreamOptions(false));
   ASSERT_TRUE(stalled.Start().ok());
   for (int i = 0; i < 500 && stalled.responses().empty(); ++i)
     absl::SleepFor(absl::Milliseconds(10));
@@ -151,7 +141,7 @@ TEST(OpsStalledClient, AStalledStreamLosesItsSlotAfterTheIdleTimeout) {
   const absl::Time start = absl::Now();
   grpc::Status admitted;
   do {
-    client::StreamingClient next(stub.get(), PcmOptions());
+    client::StreamingClient next(stub.get(), PcmStreamOptions(false));
     ASSERT_TRUE(next.Start().ok());
     (void)next.CloseSend();
     admitted = next.Await();

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/unit/streaming/session_test_fixture.h"
 
 namespace speechllm::streaming {
 namespace {
@@ -18,10 +18,8 @@ namespace {
 class CommitPolicyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto tokenizer =
-        engine::tokenizer::Tokenizer::FromDirectory(speechllm::testing::GoldenDir() + "/model");
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-    tokenizer_ = std::move(tokenizer).value();
+    tokenizer_ = GoldenTokenizer();
+    ASSERT_NE(tokenizer_, nullptr);
   }
   std::vector<int64_t> Ids(const std::string& text) {
     auto ids = tokenizer_->Encode(text);

@@ -3,7 +3,6 @@
 // stream_offset; SPEECH_START_TIMEOUT ends the stream with OK; a Flush with nothing pending ends a
 // SINGLE_UTTERANCE stream; an update the partial rate limit held back goes out with the next
 // output instead of waiting for the final.
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -15,12 +14,6 @@ namespace speechllm::streaming {
 namespace {
 
 using engine::FakeModelRunner;
-
-std::vector<float> Tone(double seconds) {
-  std::vector<float> s(static_cast<size_t>(seconds * 16000));
-  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
-  return s;
-}
 
 int CountSpeechEvents(const std::vector<SessionEvent>& events, SessionEvent::SpeechEventType type) {
   int count = 0;

@@ -3,7 +3,6 @@
 // silence_guard_min_speech_ms shows no partials and ends with an empty final after a
 // SILENCE_SUPPRESSED warning; speech counts only frames above the VAD's thresholds, not its
 // hangover; the guard off lets the text through.
-#include <cmath>
 #include <vector>
 
 #include "tests/unit/streaming/session_test_fixture.h"
@@ -12,12 +11,6 @@ namespace speechllm::streaming {
 namespace {
 
 using engine::FakeModelRunner;
-
-std::vector<float> Tone(double seconds) {
-  std::vector<float> s(static_cast<size_t>(seconds * 16000));
-  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
-  return s;
-}
 
 std::vector<float> Silence(double seconds) {
   return std::vector<float>(static_cast<size_t>(seconds * 16000), 0.0f);

@@ -157,12 +157,6 @@ TEST_F(SessionTest, BacklogPausesReadingUntilTheEngineCatchesUp) {
 namespace speechllm::streaming {
 namespace {
 
-std::vector<float> Tone(double seconds) {
-  std::vector<float> s(static_cast<size_t>(seconds * 16000));
-  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
-  return s;
-}
-
 TEST_F(SessionTest, PromptUpdatesApplyFromTheNextUtterance) {
   RecordingSink sink;
   SessionConfig config = Config(EndpointMode::kContinuous);

@@ -5,6 +5,7 @@
 #define SPEECHLLM_TESTS_UNIT_STREAMING_SESSION_TEST_FIXTURE_H_
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -16,6 +17,21 @@
 #include "tests/test_util.h"
 
 namespace speechllm::streaming {
+
+// A 440 Hz tone at 16 kHz: loud enough for the VAD to call every frame speech.
+inline std::vector<float> Tone(double seconds) {
+  std::vector<float> s(static_cast<size_t>(seconds * 16000));
+  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
+  return s;
+}
+
+// The tiny golden model's tokenizer (fails the test when it cannot be read).
+inline std::unique_ptr<engine::tokenizer::Tokenizer> GoldenTokenizer() {
+  auto tokenizer =
+      engine::tokenizer::Tokenizer::FromDirectory(speechllm::testing::GoldenDir() + "/model");
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  return tokenizer.ok() ? std::move(tokenizer).value() : nullptr;
+}
 
 class RecordingSink : public ResultSink {
  public:
@@ -60,10 +76,8 @@ class RecordingSink : public ResultSink {
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto tokenizer =
-        engine::tokenizer::Tokenizer::FromDirectory(speechllm::testing::GoldenDir() + "/model");
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-    tokenizer_ = std::move(tokenizer).value();
+    tokenizer_ = GoldenTokenizer();
+    ASSERT_NE(tokenizer_, nullptr);
     MakeEngine({});
   }
   void TearDown() override {
