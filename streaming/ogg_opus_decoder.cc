@@ -135,7 +135,18 @@ absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out)
   const int serial = ogg_page_serialno(page);
   if (state_ == State::kNoStream || (state_ == State::kEnded && ogg_page_bos(page))) {
     if (!ogg_page_bos(page)) {
+      // Every logical stream's first page comes before any other page (RFC 3533 4).
+      if (ignored_streams_ > 0) {
+        return Invalid(absl::StrCat("none of the ", ignored_streams_,
+                                    " logical streams is Opus (no first page holds an OpusHead)"));
+      }
       return Invalid("the stream does not start with a beginning-of-stream page");
+    }
+    // A first page holds exactly the stream's first header packet. Another codec's stream
+    // multiplexed beside the Opus one (an Ogg Skeleton, say) is skipped (RFC 7845 3).
+    if (page->body_len < 8 || std::memcmp(page->body, "OpusHead", 8) != 0) {
+      ++ignored_streams_;
+      return absl::OkStatus();
     }
     if (!stream_initialized_) {
       ogg_stream_init(&stream_, serial);
@@ -276,7 +287,12 @@ absl::Status OggOpusDecoder::Finish(std::vector<float>* out) {
                                 " bytes of an incomplete (truncated) Ogg page after page ",
                                 pages_));
   }
-  if (state_ == State::kNoStream) return Invalid("no Ogg page in the input");
+  if (state_ == State::kNoStream) {
+    return Invalid(ignored_streams_ > 0
+                       ? absl::StrCat("none of the ", ignored_streams_,
+                                      " logical streams is Opus (no first page holds an OpusHead)")
+                       : std::string("no Ogg page in the input"));
+  }
   if (state_ == State::kHead || state_ == State::kTags) {
     return Invalid("the stream ended before its OpusHead and OpusTags headers");
   }

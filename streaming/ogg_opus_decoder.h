@@ -64,6 +64,7 @@ class OggOpusDecoder : public AudioDecoder {
   bool stream_initialized_ = false;
   State state_ = State::kNoStream;
   int64_t pages_ = 0;              // pages of our logical stream, for messages
+  int64_t ignored_streams_ = 0;    // first pages of other codecs' logical streams skipped
   int64_t packets_ = 0;            // audio packets of all links, for messages
   bool packet_continues_ = false;  // our last page ended inside a packet
   OpusHead head_;

@@ -131,7 +131,63 @@ TEST(OggOpusDecoderTest, MalformedStreamsAreInvalidArgument) {
       DecodeError(
           kOgg,
           Remux(opus, [](std::vector<std::string>* p) { (*p)[0].replace(0, 8, "OpusHeat"); })),
-      "not an OpusHead");
+      "none of the 1 logical streams is Opus");
+}
+
+// The pages of a logical stream of another codec (here the first and last page of an Ogg
+// Skeleton 4.0 stream, RFC 7845 3): `first` holds its identification header.
+struct OtherStreamPages {
+  std::string first;
+  std::string last;
+};
+OtherStreamPages OtherStream(int serial, const std::string& head_packet) {
+  ogg_stream_state stream;
+  ogg_stream_init(&stream, serial);
+  OtherStreamPages pages;
+  auto flush = [&](std::string* to) {
+    ogg_page page;
+    while (ogg_stream_flush(&stream, &page) != 0) {
+      to->append(reinterpret_cast<const char*>(page.header), page.header_len);
+      to->append(reinterpret_cast<const char*>(page.body), page.body_len);
+    }
+  };
+  std::string head = head_packet;
+  ogg_packet packet{};
+  packet.packet = reinterpret_cast<unsigned char*>(head.data());
+  packet.bytes = static_cast<long>(head.size());
+  packet.b_o_s = 1;
+  ogg_stream_packetin(&stream, &packet);
+  flush(&pages.first);
+  ogg_packet end{};
+  end.e_o_s = 1;
+  end.packetno = 1;
+  ogg_stream_packetin(&stream, &end);
+  flush(&pages.last);
+  ogg_stream_clear(&stream);
+  return pages;
+}
+
+// RFC 7845 3 lets an Ogg Opus file carry other logical streams; their pages are skipped even when
+// their first page comes before the Opus stream's.
+TEST(OggOpusDecoderTest, AnotherCodecsStreamBesideTheOpusOneIsSkipped) {
+  const std::string& opus = ClipOpus();
+  const std::vector<size_t> pages = PageStarts(opus);
+  ASSERT_GE(pages.size(), 3u);
+  const OtherStreamPages skeleton =
+      OtherStream(77, std::string("fishead\0", 8) + std::string(56, '\0'));
+  // Both first pages, then the other stream's last page between the Opus headers' pages.
+  const std::string multiplexed =
+      skeleton.first + opus.substr(0, pages[1]) + skeleton.last + opus.substr(pages[1]);
+  absl::StatusOr<std::vector<float>> alone = DecodeChunks(kOgg, opus);
+  absl::StatusOr<std::vector<float>> beside =
+      DecodeChunks(kOgg, multiplexed, RandomSplit(multiplexed.size(), 5));
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  ASSERT_TRUE(beside.ok()) << beside.status();
+  std::printf("%zu samples alone, %zu beside a Skeleton stream\n", alone->size(), beside->size());
+  EXPECT_EQ(*beside, *alone);
+  std::printf("only another codec's stream:\n");
+  ExpectInvalid(DecodeError(kOgg, skeleton.first + skeleton.last), "none of the 1 logical streams");
+  ExpectInvalid(DecodeChunks(kOgg, skeleton.first).status(), "none of the 1 logical streams");
 }
 
 // Two-byte packets (code 3, six empty 20 ms CELT frames, RFC 6716 3.2.5) decode to 120 ms each:
