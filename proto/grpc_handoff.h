@@ -3,7 +3,9 @@
 // sanitizer cannot see that an operation a reactor starts (StartCall, StartRead, StartWrite,
 // Finish) happens before the callback that reports it, which gRPC may run on any of its threads.
 // Reactors (server/ and client/) call GrpcHandoffRelease(this) just before starting an operation
-// and GrpcHandoffAcquire(this) first thing in each callback; any thread may call them.
+// and GrpcHandoffAcquire(this) first thing in each callback; any thread may call them. Server
+// reactions that OnDone may follow on another thread hold a GrpcReaction instead, which also
+// releases after the reaction's last local (a MutexLock's unlock) is gone.
 #ifndef SPEECHLLM_PROTO_GRPC_HANDOFF_H_
 #define SPEECHLLM_PROTO_GRPC_HANDOFF_H_
 
@@ -29,6 +31,20 @@ inline void GrpcHandoffAcquire(const void* reactor) {
   (void)reactor;
 #endif
 }
+
+// Acquires when a reaction starts and releases when it ends. Declare it first in the reaction, so
+// that it outlives the reaction's other locals: gRPC runs OnDone (which acquires, and may free the
+// reactor) on any thread once the last reaction returns, a hand-over inside libgrpc.
+class GrpcReaction {
+ public:
+  explicit GrpcReaction(const void* reactor) : reactor_(reactor) { GrpcHandoffAcquire(reactor); }
+  ~GrpcReaction() { GrpcHandoffRelease(reactor_); }
+  GrpcReaction(const GrpcReaction&) = delete;
+  GrpcReaction& operator=(const GrpcReaction&) = delete;
+
+ private:
+  const void* reactor_;
+};
 
 }  // namespace speechllm
 

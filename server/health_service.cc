@@ -33,7 +33,7 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
     Finish(grpc::Status::OK);
   }
   void OnWriteDone(bool ok) override {
-    GrpcHandoffAcquire(this);
+    const GrpcReaction reaction(this);
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (!ok) {
@@ -47,7 +47,7 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
     MaybeWriteLocked();
   }
   void OnCancel() override {
-    GrpcHandoffAcquire(this);
+    const GrpcReaction reaction(this);
     End();
   }
   void OnDone() override {
