@@ -29,44 +29,51 @@ absl::Status AudioError(const absl::Status& status) {
 
 // A WAV file at the header's rate (8000 to 48000 Hz) and channel count, averaged to mono and
 // resampled to `model_rate` by the streaming Resampler. `declared` rate/channels: 0 or the
-// header's.
+// header's. Audio longer than `max_samples` at the model's rate is an AudioTooLongError, found
+// from the header before any sample is converted.
 absl::StatusOr<std::vector<float>> DecodeWav(absl::string_view bytes,
                                              const streaming::AudioFormatSpec& declared,
-                                             int model_rate) {
-  auto wav = engine::ParseWav(bytes);
-  if (!wav.ok()) return AudioError(wav.status());
-  if (declared.sample_rate_hz != 0 && declared.sample_rate_hz != wav->sample_rate_hz) {
+                                             int model_rate, int64_t max_samples) {
+  auto layout = engine::ParseWavLayout(bytes);
+  if (!layout.ok()) return AudioError(layout.status());
+  if (declared.sample_rate_hz != 0 && declared.sample_rate_hz != layout->sample_rate_hz) {
     return WithField(WithReason(absl::InvalidArgumentError(
-                                    absl::StrCat("the WAV header says ", wav->sample_rate_hz,
+                                    absl::StrCat("the WAV header says ", layout->sample_rate_hz,
                                                  " Hz but config.audio.sample_rate_hz declares ",
                                                  declared.sample_rate_hz, " (0 = use the header)")),
                                 "BAD_CONFIG"),
                      "config.audio.sample_rate_hz");
   }
-  if (declared.channels != 0 && declared.channels != wav->num_channels) {
+  if (declared.channels != 0 && declared.channels != layout->num_channels) {
     return WithField(WithReason(absl::InvalidArgumentError(
-                                    absl::StrCat("the WAV header says ", wav->num_channels,
+                                    absl::StrCat("the WAV header says ", layout->num_channels,
                                                  " channel(s) but config.audio.channels declares ",
                                                  declared.channels, " (0 = use the header)")),
                                 "BAD_CONFIG"),
                      "config.audio.channels");
   }
-  if (wav->sample_rate_hz < 8000 || wav->sample_rate_hz > 48000) {
-    return WithField(
-        WithReason(absl::InvalidArgumentError(absl::StrCat(
-                       "WAV at ", wav->sample_rate_hz, " Hz is not supported: 8000 to 48000 Hz")),
-                   "UNSUPPORTED_ENCODING"),
-        "audio");
+  if (layout->sample_rate_hz < 8000 || layout->sample_rate_hz > 48000) {
+    return WithField(WithReason(absl::InvalidArgumentError(
+                                    absl::StrCat("WAV at ", layout->sample_rate_hz,
+                                                 " Hz is not supported: 8000 to 48000 Hz")),
+                                "UNSUPPORTED_ENCODING"),
+                     "audio");
   }
-  std::vector<float> mono = wav->Mono();
+  if (layout->num_frames * model_rate > max_samples * layout->sample_rate_hz) {
+    return streaming::AudioTooLongError(absl::StrCat(
+        "the WAV holds ", layout->num_frames, " sample frames at ", layout->sample_rate_hz, " Hz"));
+  }
+  auto audio = engine::ParseWav(bytes);
+  if (!audio.ok()) return AudioError(audio.status());
+  std::vector<float> mono = audio->Mono();
   for (size_t i = 0; i < mono.size(); ++i) {
     if (!std::isfinite(mono[i])) {
       return AudioError(streaming::NonFiniteAudioError(
           absl::StrCat("the WAV holds a non-finite sample (", mono[i], ") at frame ", i)));
     }
   }
-  if (wav->sample_rate_hz == model_rate) return mono;
-  auto resampler = streaming::Resampler::Create(wav->sample_rate_hz, model_rate);
+  if (audio->sample_rate_hz == model_rate) return mono;
+  auto resampler = streaming::Resampler::Create(audio->sample_rate_hz, model_rate);
   if (!resampler.ok()) return resampler.status();
   std::vector<float> samples;
   if (absl::Status s = (*resampler)->Process(mono, &samples); !s.ok()) return s;
@@ -139,7 +146,7 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
       static_cast<int64_t>(absl::ToDoubleSeconds(ctx_->config.max_recognize_audio) * model_rate) +
       1;
   absl::StatusOr<std::vector<float>> decoded =
-      setup->audio_is_wav ? DecodeWav(bytes, setup->audio, model_rate)
+      setup->audio_is_wav ? DecodeWav(bytes, setup->audio, model_rate, max_samples)
                           : DecodeAudio(bytes, setup->audio, model_rate, max_samples);
   if (streaming::IsAudioTooLongError(decoded.status())) {
     metrics_.LimitExceeded(Limit::kMaxRecognizeAudio);
@@ -246,7 +253,7 @@ void RecognizeCall::Expire(const absl::Status& status) {
 }
 
 void RecognizeCall::OnCancel() {
-  GrpcHandoffAcquire(this);
+  const GrpcReaction reaction(this);
   std::shared_ptr<streaming::Session> s;
   {
     absl::MutexLock lock(&mu_);

@@ -48,7 +48,7 @@ std::shared_ptr<streaming::Session> StreamReactor::session() {
 }
 
 void StreamReactor::OnReadDone(bool ok) {
-  GrpcHandoffAcquire(this);
+  const GrpcReaction reaction(this);
   // The session's input half runs under input_mu_: here, and in Expire on the reaper thread.
   absl::MutexLock input(&input_mu_);
   if (input_closed_) return;  // a limit or an error ended the input; no more reads
@@ -182,6 +182,9 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
       metrics_.LimitExceeded(Limit::kMaxChunkBytes);
       return WithField(WithReason(status, "CHUNK_TOO_LARGE"), "audio.data");
     }
+    // The samples before the bad one (and the resampler's tail) are audio the finals cover, as
+    // in EndAudio (API.md 3, finals first); a refused oversized chunk above gives none.
+    if (!samples_.empty()) s->AcceptAudio(samples_, absl::Now()).IgnoreError();
     return WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
                                                                        : "AUDIO_DECODE_ERROR");
   }
@@ -333,7 +336,7 @@ void StreamReactor::MaybeWriteLocked() {
 }
 
 void StreamReactor::OnWriteDone(bool ok) {
-  GrpcHandoffAcquire(this);
+  const GrpcReaction reaction(this);
   absl::MutexLock lock(&mu_);
   writing_ = false;
   if (!ok) {  // the call is broken (cancelled); nothing more can be written
@@ -398,7 +401,7 @@ void StreamReactor::Cancel() {
 }
 
 void StreamReactor::OnCancel() {
-  GrpcHandoffAcquire(this);
+  const GrpcReaction reaction(this);
   if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) s->Detach();
   absl::MutexLock lock(&mu_);
   queue_.clear();

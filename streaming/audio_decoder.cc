@@ -30,14 +30,23 @@ bool IsOpusRate(int rate_hz) {
 // A decoder at another rate followed by the Resampler.
 class ResamplingDecoder : public AudioDecoder {
  public:
-  ResamplingDecoder(std::unique_ptr<AudioDecoder> inner, std::unique_ptr<Resampler> resampler)
-      : inner_(std::move(inner)), resampler_(std::move(resampler)) {}
+  ResamplingDecoder(std::unique_ptr<AudioDecoder> inner, std::unique_ptr<Resampler> resampler,
+                    int input_rate_hz, int output_rate_hz)
+      : inner_(std::move(inner)),
+        resampler_(std::move(resampler)),
+        input_rate_hz_(input_rate_hz),
+        output_rate_hz_(output_rate_hz) {}
 
   absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override {
     scratch_.clear();
-    if (absl::Status status = inner_->Decode(bytes, &scratch_, clipped); !status.ok())
-      return status;
-    return resampler_->Process(scratch_, out);
+    const absl::Status inner = inner_->Decode(bytes, &scratch_, clipped);
+    if (inner.ok()) return resampler_->Process(scratch_, out);
+    // The samples before a malformed one still come out, with the resampler's delayed tail: the
+    // decoder is not used after an error, so this is the stream's end (finals first).
+    if (!IsAudioTooLongError(inner) && resampler_->Process(scratch_, out).ok()) {
+      resampler_->Flush(out).IgnoreError();
+    }
+    return inner;
   }
   absl::Status Finish(std::vector<float>* out) override {
     scratch_.clear();
@@ -48,14 +57,18 @@ class ResamplingDecoder : public AudioDecoder {
     return inner;
   }
   bool ChunksArePackets() const override { return inner_->ChunksArePackets(); }
-  // Only PCM and G.711 are resampled here, and they ignore the bound (Opus decodes at any rate).
+  // The inner decoder counts samples at its own rate: the bound is scaled to it (rounded up).
   void LimitSamplesPerDecode(int64_t max_samples) override {
-    inner_->LimitSamplesPerDecode(max_samples);
+    inner_->LimitSamplesPerDecode(
+        max_samples <= 0 ? 0
+                         : (max_samples * input_rate_hz_ + output_rate_hz_ - 1) / output_rate_hz_);
   }
 
  private:
   std::unique_ptr<AudioDecoder> inner_;
   std::unique_ptr<Resampler> resampler_;
+  const int64_t input_rate_hz_;
+  const int64_t output_rate_hz_;
   std::vector<float> scratch_;  // the inner decoder's samples of one call
 };
 
@@ -65,7 +78,8 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> WithResampler(std::unique_ptr<Audi
   absl::StatusOr<std::unique_ptr<Resampler>> resampler =
       Resampler::Create(input_rate_hz, output_rate_hz);
   if (!resampler.ok()) return resampler.status();
-  return std::make_unique<ResamplingDecoder>(std::move(inner), *std::move(resampler));
+  return std::make_unique<ResamplingDecoder>(std::move(inner), *std::move(resampler), input_rate_hz,
+                                             output_rate_hz);
 }
 
 // INVALID_ARGUMENT marked with a payload under `url`, so callers can tell its kind.
@@ -91,6 +105,14 @@ absl::Status AudioTooLongError(absl::string_view message) {
 
 bool IsAudioTooLongError(const absl::Status& status) {
   return status.GetPayload(kTooLongUrl).has_value();
+}
+
+absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_frames,
+                                  int64_t max_frames) {
+  if (max_frames <= 0 || num_frames <= max_frames) return absl::OkStatus();
+  return AudioTooLongError(absl::StrCat(encoding_name, ": these bytes hold ", num_frames,
+                                        " sample frames, more than the ", max_frames,
+                                        " one call may decode"));
 }
 
 absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFormatSpec& format,

@@ -63,9 +63,11 @@ class AudioDecoder {
 
   // Bounds the samples one Decode() call may append (0, the default: no bound); past it the call
   // fails with an AudioTooLongError. Decoders whose output can outgrow their input without limit
-  // check it (Ogg Opus: a 2-byte packet holds 120 ms, so 1 MiB can hold hours); PCM and G.711
-  // produce at most a few samples per byte and ignore it.
-  virtual void LimitSamplesPerDecode(int64_t max_samples) {}
+  // check it (Ogg Opus: a 2-byte packet holds 120 ms, so 1 MiB can hold hours). PCM and G.711
+  // check it before decoding anything: one byte of 8 kHz G.711 is two samples at 16 kHz, so the
+  // 64 MiB of a Recognize request would otherwise hold hours of float samples (GiBs). Behind the
+  // resampler the bound is scaled to the input rate.
+  virtual void LimitSamplesPerDecode(int64_t max_samples) = 0;
 };
 
 // Errors about NaN/Inf float samples (INVALID_ARGUMENT with a payload), so that the server can
@@ -76,6 +78,10 @@ bool IsNonFiniteAudioError(const absl::Status& status);
 // payload), so that the server can name its own limit (CHUNK_TOO_LARGE, AUDIO_TOO_LONG).
 absl::Status AudioTooLongError(absl::string_view message);
 bool IsAudioTooLongError(const absl::Status& status);
+// OK when `num_frames` sample frames stay within `max_frames` (0: no bound); otherwise the
+// AudioTooLongError that raw decoders (PCM, G.711) give before decoding a call's bytes.
+absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_frames,
+                                  int64_t max_frames);
 
 }  // namespace speechllm::streaming
 

@@ -39,6 +39,12 @@ G711Decoder::G711Decoder(const AudioFormatSpec& format) : channels_(format.chann
 
 absl::Status G711Decoder::Decode(absl::string_view bytes, std::vector<float>* out,
                                  int64_t* clipped) {
+  if (absl::Status s = CheckFramesPerDecode(
+          "G.711", static_cast<int64_t>((carry_.size() + bytes.size()) / channels_),
+          max_frames_per_decode_);
+      !s.ok()) {
+    return s;
+  }
   if (channels_ == 1) {
     const size_t start = out->size();
     out->resize(start + bytes.size());

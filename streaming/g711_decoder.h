@@ -25,11 +25,13 @@ class G711Decoder : public AudioDecoder {
 
   absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override;
   absl::Status Finish(std::vector<float>* out) override;
+  void LimitSamplesPerDecode(int64_t max_samples) override { max_frames_per_decode_ = max_samples; }
 
  private:
   const int channels_;
-  std::array<float, 256> table_;  // code word -> sample in [-1, 1)
-  std::string carry_;             // codes of an incomplete multi-channel frame
+  std::array<float, 256> table_;       // code word -> sample in [-1, 1)
+  std::string carry_;                  // codes of an incomplete multi-channel frame
+  int64_t max_frames_per_decode_ = 0;  // 0: no bound
 };
 
 }  // namespace speechllm::streaming

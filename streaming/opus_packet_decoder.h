@@ -29,6 +29,8 @@ class OpusPacketDecoder : public AudioDecoder {
   absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override;
   absl::Status Finish(std::vector<float>* out) override { return absl::OkStatus(); }
   bool ChunksArePackets() const override { return true; }
+  // One call is one packet: at most 120 ms whatever the bound.
+  void LimitSamplesPerDecode(int64_t max_samples) override {}
 
  private:
   OpusPacketDecoder(OpusDecoder* decoder, int channels, int output_rate_hz);

@@ -52,6 +52,13 @@ absl::Status PcmDecoder::DecodeFrames(const char* p, size_t frames, std::vector<
 
 absl::Status PcmDecoder::Decode(absl::string_view bytes, std::vector<float>* out,
                                 int64_t* clipped) {
+  if (absl::Status s = CheckFramesPerDecode(
+          format_.encoding == AudioEncoding::kPcmS16le ? "PCM_S16LE" : "PCM_F32LE",
+          static_cast<int64_t>((carry_.size() + bytes.size()) / bytes_per_frame_),
+          max_frames_per_decode_);
+      !s.ok()) {
+    return s;
+  }
   if (!carry_.empty()) {  // complete the frame split across chunks first
     const size_t take = std::min(bytes_per_frame_ - carry_.size(), bytes.size());
     carry_.append(bytes.data(), take);

@@ -6,6 +6,7 @@
 #define SPEECHLLM_STREAMING_PCM_DECODER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ class PcmDecoder : public AudioDecoder {
 
   absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override;
   absl::Status Finish(std::vector<float>* out) override;
+  void LimitSamplesPerDecode(int64_t max_samples) override { max_frames_per_decode_ = max_samples; }
 
  private:
   // Decodes `frames` whole frames starting at `p`.
@@ -30,6 +32,7 @@ class PcmDecoder : public AudioDecoder {
   size_t bytes_per_frame_;  // one sample of every channel
   std::string carry_;       // bytes of an incomplete frame
   int64_t frames_decoded_ = 0;
+  int64_t max_frames_per_decode_ = 0;  // 0: no bound
 };
 
 }  // namespace speechllm::streaming

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -31,20 +33,15 @@ absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("bad WAV data: ", what));
 }
 
-}  // namespace
+// Where the samples are and how they are stored.
+struct WavData {
+  WavLayout layout;
+  bool is_float = false;
+  int bits = 0;
+  const char* samples = nullptr;  // num_frames * num_channels samples of bits / 8 bytes
+};
 
-std::vector<float> WavAudio::Mono() const {
-  if (num_channels == 1) return samples;
-  std::vector<float> mono(static_cast<size_t>(num_frames()));
-  for (size_t f = 0; f < mono.size(); ++f) {
-    float sum = 0;
-    for (int c = 0; c < num_channels; ++c) sum += samples[f * num_channels + c];
-    mono[f] = sum / num_channels;
-  }
-  return mono;
-}
-
-absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes) {
+absl::StatusOr<WavData> FindWavData(absl::string_view bytes) {
   if (bytes.size() < 12 || bytes.substr(0, 4) != "RIFF" || bytes.substr(8, 4) != "WAVE") {
     return Bad("missing RIFF/WAVE header");
   }
@@ -82,42 +79,84 @@ absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes) {
         return Bad("block align does not match the format");
       // A data size past the end (streamed WAV writers leave it unset) reads what is there.
       const size_t available = std::min<size_t>(size, bytes.size() - body);
-      const size_t count = available / bytes_per_sample / channels * channels;
-      WavAudio audio;
-      audio.sample_rate_hz = static_cast<int>(rate);
-      audio.num_channels = channels;
-      audio.samples.resize(count);
-      const char* p = bytes.data() + body;
-      for (size_t i = 0; i < count; ++i, p += bytes_per_sample) {
-        float v = 0;
-        if (is_float && bits == 32) {
-          std::memcpy(&v, p, 4);
-        } else if (is_float) {
-          double d;
-          std::memcpy(&d, p, 8);
-          v = static_cast<float>(d);
-        } else if (bits == 8) {
-          v = (static_cast<int>(static_cast<uint8_t>(*p)) - 128) / 128.0f;
-        } else if (bits == 16) {
-          int16_t s;
-          std::memcpy(&s, p, 2);
-          v = s / 32768.0f;
-        } else if (bits == 24) {
-          int32_t s = (static_cast<uint8_t>(p[0]) << 8) | (static_cast<uint8_t>(p[1]) << 16) |
-                      (static_cast<uint8_t>(p[2]) << 24);
-          v = static_cast<float>(s / 2147483648.0);
-        } else {
-          int32_t s;
-          std::memcpy(&s, p, 4);
-          v = static_cast<float>(s / 2147483648.0);
-        }
-        audio.samples[i] = v;
-      }
-      return audio;
+      WavData data;
+      data.layout.sample_rate_hz =
+          static_cast<int>(std::min<uint32_t>(rate, std::numeric_limits<int32_t>::max()));
+      data.layout.num_channels = channels;
+      data.layout.num_frames = static_cast<int64_t>(available / block_align);
+      data.is_float = is_float;
+      data.bits = bits;
+      data.samples = bytes.data() + body;
+      return data;
     }
     pos = body + size + (size & 1);  // chunks are word-aligned
   }
   return Bad("no data chunk");
+}
+
+}  // namespace
+
+std::vector<float> WavAudio::Mono() const {
+  if (num_channels == 1) return samples;
+  std::vector<float> mono(static_cast<size_t>(num_frames()));
+  for (size_t f = 0; f < mono.size(); ++f) {
+    float sum = 0;
+    for (int c = 0; c < num_channels; ++c) sum += samples[f * num_channels + c];
+    mono[f] = sum / num_channels;
+  }
+  return mono;
+}
+
+absl::StatusOr<WavLayout> ParseWavLayout(absl::string_view bytes) {
+  absl::StatusOr<WavData> data = FindWavData(bytes);
+  if (!data.ok()) return data.status();
+  return data->layout;
+}
+
+absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes) {
+  absl::StatusOr<WavData> data = FindWavData(bytes);
+  if (!data.ok()) return data.status();
+  const size_t bytes_per_sample = data->bits / 8;
+  const size_t count = static_cast<size_t>(data->layout.num_frames) * data->layout.num_channels;
+  WavAudio audio;
+  audio.sample_rate_hz = data->layout.sample_rate_hz;
+  audio.num_channels = data->layout.num_channels;
+  audio.samples.resize(count);
+  const char* p = data->samples;
+  for (size_t i = 0; i < count; ++i, p += bytes_per_sample) {
+    float v = 0;
+    if (data->is_float) {
+      double d;
+      if (data->bits == 32) {
+        std::memcpy(&v, p, 4);
+        d = v;
+      } else {
+        std::memcpy(&d, p, 8);
+      }
+      // Finite samples beyond +-1 are clamped; NaN and Inf stay, for the caller to refuse.
+      if (std::isfinite(d) && (d > 1.0 || d < -1.0)) {
+        d = d > 1.0 ? 1.0 : -1.0;
+        ++audio.num_clipped;
+      }
+      v = static_cast<float>(d);
+    } else if (data->bits == 8) {
+      v = (static_cast<int>(static_cast<uint8_t>(*p)) - 128) / 128.0f;
+    } else if (data->bits == 16) {
+      int16_t s;
+      std::memcpy(&s, p, 2);
+      v = s / 32768.0f;
+    } else if (data->bits == 24) {
+      int32_t s = (static_cast<uint8_t>(p[0]) << 8) | (static_cast<uint8_t>(p[1]) << 16) |
+                  (static_cast<uint8_t>(p[2]) << 24);
+      v = static_cast<float>(s / 2147483648.0);
+    } else {
+      int32_t s;
+      std::memcpy(&s, p, 4);
+      v = static_cast<float>(s / 2147483648.0);
+    }
+    audio.samples[i] = v;
+  }
+  return audio;
 }
 
 absl::StatusOr<WavAudio> ReadWavFile(const std::string& path) {

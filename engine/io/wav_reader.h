@@ -16,7 +16,10 @@ namespace speechllm::engine {
 struct WavAudio {
   int sample_rate_hz = 0;
   int num_channels = 0;
-  std::vector<float> samples;  // interleaved, in [-1, 1) (integer PCM scaled by 1 / 2^(bits-1))
+  // Interleaved, in [-1, 1]: integer PCM scaled by 1 / 2^(bits-1); finite floats beyond +-1
+  // clamped (counted in num_clipped); NaN and Inf float samples kept as they are.
+  std::vector<float> samples;
+  int64_t num_clipped = 0;
 
   int64_t num_frames() const {
     return num_channels > 0 ? static_cast<int64_t>(samples.size()) / num_channels : 0;
@@ -28,8 +31,18 @@ struct WavAudio {
   std::vector<float> Mono() const;
 };
 
+// The header's description of WAV bytes, without converting a sample: lets a server check the
+// length before it spends memory on it.
+struct WavLayout {
+  int sample_rate_hz = 0;
+  int num_channels = 0;
+  int64_t num_frames = 0;  // whole sample frames present (a data size past the end reads fewer)
+};
+
 // Parses WAV bytes; INVALID_ARGUMENT naming the problem for anything that is not a supported WAV.
 absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes);
+// The layout ParseWav would return, with the same errors.
+absl::StatusOr<WavLayout> ParseWavLayout(absl::string_view bytes);
 // Reads and parses a file; NOT_FOUND if it cannot be read.
 absl::StatusOr<WavAudio> ReadWavFile(const std::string& path);
 // Reads a 16 kHz (or `expected_rate_hz`) file as mono samples; INVALID_ARGUMENT for another rate.

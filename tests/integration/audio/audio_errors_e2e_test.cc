@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/io/wav_reader.h"
 #include "gtest/gtest.h"
 #include "tests/integration/audio/audio_e2e_util.h"
 
@@ -73,6 +74,75 @@ TEST_F(AudioErrorsE2eTest, OpusThatExpandsPastTheLimitIsRefusedBeforeItIsAllDeco
   std::printf("one AudioChunk of it -> %s\n", Describe(run.status).c_str());
   ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "CHUNK_TOO_LARGE");
   EXPECT_NE(run.status.error_message().find("decode to more than"), std::string::npos);
+}
+
+// Raw PCM, G.711 and WAV hold at most a few samples per byte, but 64 MiB of 8 kHz G.711 still
+// held 8,400 s (134 M floats, 1.3 GB per call): their length is now checked before decoding.
+TEST_F(AudioErrorsE2eTest, RecognizeRefusesLongRawAndWavAudioBeforeDecodingIt) {
+  const int64_t frames = 301 * 8000;  // 301 s at 8 kHz: past the default 300 s
+  const std::vector<std::pair<std::string, v1::RecognizeRequest>> requests = [&] {
+    std::vector<std::pair<std::string, v1::RecognizeRequest>> r(3);
+    r[0].first = "MULAW 8 kHz";
+    *r[0].second.mutable_config()->mutable_audio() = Format(F::MULAW, 8000, 1);
+    r[0].second.set_audio(std::string(frames, '\xff'));
+    r[1].first = "PCM_S16LE 8 kHz stereo";
+    *r[1].second.mutable_config()->mutable_audio() = Format(F::PCM_S16LE, 8000, 2);
+    r[1].second.set_audio(std::string(frames * 4, '\0'));
+    r[2].first = "WAV 8 kHz";
+    *r[2].second.mutable_config()->mutable_audio() = Format(F::WAV, 0, 0);
+    r[2].second.set_audio(engine::EncodeWav16(std::vector<float>(frames, 0.0f), 8000, 1));
+    return r;
+  }();
+  for (const auto& [name, request] : requests) {
+    v1::RecognizeResponse response;
+    grpc::ClientContext context;
+    const grpc::Status status = server_->stub()->Recognize(&context, request, &response);
+    std::printf("%-22s %8zu bytes -> %s\n", name.c_str(), request.audio().size(),
+                Describe(status).c_str());
+    ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "AUDIO_TOO_LONG");
+    // "decodes to more than": refused by the decoder's bound, not after decoding it all.
+    EXPECT_NE(status.error_message().find("decodes to more than max_recognize_audio"),
+              std::string::npos)
+        << name << ": " << status.error_message();
+  }
+}
+
+// A NaN in the last AudioChunk ends the stream, but the audio before it in that chunk is still
+// transcribed (finals first, API.md 3): the final equals the whole clip's offline tokens.
+TEST_F(AudioErrorsE2eTest, TheAudioBeforeAMalformedSampleInItsChunkIsTranscribed) {
+  const std::string s16 = ClipPcm("clip_a");
+  std::string f32;
+  for (size_t i = 0; i + 1 < s16.size(); i += 2) {
+    int16_t v;
+    std::memcpy(&v, s16.data() + i, 2);
+    const float f = v / 32768.0f;
+    f32.append(reinterpret_cast<const char*>(&f), 4);
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const size_t last_chunk_bytes = 8000 * 4;  // the clip's last 0.5 s, then the NaN
+  ASSERT_GT(f32.size(), last_chunk_bytes);
+  client::StreamingClientOptions options;
+  options.realtime = false;
+  options.config = ExactConfig(false, v1::ResultOptions::NONE);
+  *options.config.mutable_audio() = Format(F::PCM_F32LE, 16000, 1);
+  client::StreamingClient client(server_->stub(), options);
+  ASSERT_TRUE(client.Start().ok());
+  const size_t head = f32.size() - last_chunk_bytes;
+  for (size_t at = 0; at < head; at += 32000) {
+    v1::StreamingRecognizeRequest request;
+    request.mutable_audio()->set_data(f32.substr(at, std::min<size_t>(32000, head - at)));
+    ASSERT_TRUE(client.SendRaw(std::move(request)).ok());
+  }
+  v1::StreamingRecognizeRequest last;
+  last.mutable_audio()->set_data(f32.substr(head) +
+                                 std::string(reinterpret_cast<const char*>(&nan), 4));
+  ASSERT_TRUE(client.SendRaw(std::move(last)).ok());
+  client.CloseSend().IgnoreError();
+  const StreamRun run = Collect(&client, absl::Seconds(60));
+  const std::vector<int64_t> final_ids = FinalTokenIds(run.responses());
+  std::printf("%s; final %s\n", Describe(run.status).c_str(), Ids(final_ids).c_str());
+  ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "NON_FINITE_AUDIO");
+  EXPECT_EQ(final_ids, OfflineTokens("clip_a"));
 }
 
 TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFinishes) {

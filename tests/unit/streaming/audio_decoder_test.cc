@@ -258,6 +258,56 @@ TEST(AudioDecoderTest, NonFiniteFloatsAreErrorsAndLargeOnesAreClipped) {
   EXPECT_EQ(*got, (std::vector<float>{1.0f, -1.0f, 0.5f}));
 }
 
+// PCM and G.711 check the bound before decoding: 64 MiB of 8 kHz G.711 would otherwise become
+// 134 M float samples (over 1 GB with the resampler's copies) before the length check.
+TEST(AudioDecoderTest, RawDecodersRefuseACallPastTheirSampleLimitBeforeDecodingIt) {
+  struct Case {
+    AudioFormatSpec format;
+    int bytes_per_frame;
+  };
+  const int64_t limit = 16000;  // 1 s at the 16 kHz output
+  for (const Case& c :
+       {Case{kMono16, 2}, Case{{AudioEncoding::kPcmF32le, 16000, 2}, 8},
+        Case{{AudioEncoding::kMulaw, 8000, 1}, 1}, Case{{AudioEncoding::kAlaw, 8000, 3}, 3},
+        Case{{AudioEncoding::kPcmS16le, 48000, 1}, 2}}) {
+    // The frames of 1 s at the declared rate fit; one more is refused, with nothing appended.
+    const int64_t frames = c.format.sample_rate_hz;
+    for (const int64_t n : {frames, frames + 1}) {
+      auto decoder = AudioDecoder::Create(c.format, 16000);
+      ASSERT_TRUE(decoder.ok());
+      (*decoder)->LimitSamplesPerDecode(limit);
+      std::vector<float> out;
+      const absl::Status status =
+          (*decoder)->Decode(std::string(n * c.bytes_per_frame, '\x10'), &out, nullptr);
+      if (n == frames) {
+        EXPECT_TRUE(status.ok()) << status;
+        continue;
+      }
+      std::printf("%d Hz, %d-byte frames, %lld frames: %s\n", c.format.sample_rate_hz,
+                  c.bytes_per_frame, static_cast<long long>(n), status.ToString().c_str());
+      EXPECT_TRUE(IsAudioTooLongError(status)) << status;
+      EXPECT_TRUE(out.empty()) << out.size() << " samples decoded before the refusal";
+    }
+  }
+}
+
+// A malformed sample in the middle of a call: the samples before it still come out, the
+// resampler's delayed tail included (the server gives them to the finals before it fails).
+TEST(AudioDecoderTest, TheSamplesBeforeAMalformedOneComeOutOfTheResampler) {
+  std::vector<float> values(4410, 0.25f);  // 100 ms at 44.1 kHz
+  values.push_back(std::numeric_limits<float>::quiet_NaN());
+  auto decoder = AudioDecoder::Create({AudioEncoding::kPcmF32le, 44100, 1}, 16000);
+  ASSERT_TRUE(decoder.ok());
+  std::vector<float> out;
+  const absl::Status status = (*decoder)->Decode(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4), &out, nullptr);
+  std::printf("%s after %zu samples at 16 kHz\n", status.ToString().c_str(), out.size());
+  EXPECT_TRUE(IsNonFiniteAudioError(status)) << status;
+  EXPECT_NEAR(static_cast<double>(out.size()), 1600.0, 1.0);
+  ASSERT_GT(out.size(), 800u);
+  EXPECT_NEAR(out[800], 0.25f, 1e-3f);
+}
+
 TEST(AudioDecoderTest, CreateRejectsRatesAndChannelsOutOfRange) {
   for (const AudioFormatSpec& bad : {AudioFormatSpec{AudioEncoding::kPcmS16le, 7999, 1},
                                      AudioFormatSpec{AudioEncoding::kPcmS16le, 48001, 1},
