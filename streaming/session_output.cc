@@ -32,6 +32,7 @@ std::string Session::Decode(const std::vector<int64_t>& ids) const {
   std::vector<int32_t> ids32(ids.begin(), ids.end());
   engine::tokenizer::DecodeOptions options;
   options.skip_special_tokens = true;
+  options.skip_unknown_ids = true;
   auto text = deps_.tokenizer->Decode(ids32, options);
   return text.ok() ? *text : "";
 }

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -20,11 +22,27 @@ namespace fs = std::filesystem;
 template <typename T>
 absl::Status ReadField(const json& obj, const char* key, const std::string& where, T* out) {
   if (!obj.is_object() || !obj.contains(key) || obj.at(key).is_null()) return absl::OkStatus();
+  const json& value = obj.at(key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann converts 2.9 to 2 and wraps 4294967298 to 2 for an int: a config with either would
+    // load a model of another size without a word.
+    bool fits = false;
+    if (value.is_number_integer()) {
+      fits = value.is_number_unsigned()
+                 ? value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                 : value.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                       value.get<int64_t>() <= static_cast<int64_t>(std::numeric_limits<T>::max());
+    }
+    if (!fits) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, key, " is not an integer in range: ", value.dump()));
+    }
+  }
   try {
-    *out = obj.at(key).get<T>();
+    *out = value.get<T>();
   } catch (const json::exception&) {
     return absl::InvalidArgumentError(
-        absl::StrCat(where, key, " has the wrong type: ", obj.at(key).dump()));
+        absl::StrCat(where, key, " has the wrong type: ", value.dump()));
   }
   return absl::OkStatus();
 }

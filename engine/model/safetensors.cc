@@ -125,11 +125,18 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
                                               ") lie outside the data section of ", data_bytes,
                                               " bytes: file truncated?"));
       }
-      if (end - begin != num_elements * DTypeSize(view.dtype)) {
+      // The element count must fit an int64 (TensorView::NumElements, torch) and its bytes a
+      // uint64: a shape of 2^62 float32 would otherwise wrap to 0 bytes and pass.
+      uint64_t needed_bytes = 0;
+      if (num_elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          __builtin_mul_overflow(num_elements, static_cast<uint64_t>(DTypeSize(view.dtype)),
+                                 &needed_bytes)) {
+        return HeaderError(path, absl::StrCat("tensor \"", it.key(), "\" shape overflows"));
+      }
+      if (end - begin != needed_bytes) {
         return HeaderError(
             path, absl::StrCat("tensor \"", it.key(), "\" has ", end - begin, " bytes but ",
-                               DTypeName(view.dtype), view.ShapeString(), " needs ",
-                               num_elements * DTypeSize(view.dtype)));
+                               DTypeName(view.dtype), view.ShapeString(), " needs ", needed_bytes));
       }
       view.data = base + data_begin + begin;
       view.num_bytes = static_cast<size_t>(end - begin);

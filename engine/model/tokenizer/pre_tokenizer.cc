@@ -46,14 +46,53 @@ size_t CharLength(unsigned char c) {
   return 4;
 }
 
+// Unicode's White_Space characters (PropList.txt), which is what \s means in Oniguruma (HF
+// tokenizers) and Python's regex. PCRE2's \s with UCP also takes U+180E MONGOLIAN VOWEL SEPARATOR
+// (White_Space until Unicode 6.3), which would split Mongolian text differently.
+constexpr char kWhiteSpaceItems[] =
+    R"(\t-\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
 }  // namespace
+
+std::string WithUnicodeWhiteSpace(absl::string_view pattern) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char next = pattern[++i];
+      if (next == 's') {
+        absl::StrAppend(&out,
+                        in_class ? kWhiteSpaceItems : absl::StrCat("[", kWhiteSpaceItems, "]"));
+      } else if (next == 'S' && !in_class) {
+        absl::StrAppend(&out, "[^", kWhiteSpaceItems, "]");
+      } else {
+        out.push_back(c);
+        out.push_back(next);
+      }
+      continue;
+    }
+    if (c == '[' && !in_class) {
+      in_class = true;
+      out.push_back(c);
+      // A ']' (after an optional '^') right after '[' is a literal, not the end of the class.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out.push_back(pattern[++i]);
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out.push_back(pattern[++i]);
+      continue;
+    }
+    if (c == ']' && in_class) in_class = false;
+    out.push_back(c);
+  }
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::Create(absl::string_view pattern) {
   std::unique_ptr<PreTokenizer> pre(new PreTokenizer());
   pre->pattern_ = std::string(pattern);
+  const std::string compiled = WithUnicodeWhiteSpace(pattern);
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  pre->code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+  pre->code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(compiled.data()), compiled.size(),
                              PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
   if (pre->code_ == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("split regex does not compile at offset ",
@@ -88,7 +127,8 @@ absl::Status PreTokenizer::Split(absl::string_view text,
                            match_context_);
     }
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {  // no JIT, or its stack ran out: use the interpreter
-      rc = pcre2_match(code_, subject, text.size(), search_from, PCRE2_NO_UTF_CHECK,
+      // PCRE2_NO_JIT: a JIT-compiled pattern would otherwise run in JIT again.
+      rc = pcre2_match(code_, subject, text.size(), search_from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
                        scratch.match_data, match_context_);
     }
     if (rc == PCRE2_ERROR_NOMATCH) break;

@@ -24,6 +24,10 @@ namespace speechllm::engine::tokenizer {
 inline constexpr char kQwen2SplitPattern[] =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
+// `pattern` with \s (and \S outside character classes) spelled out as Unicode's White_Space set,
+// so that PCRE2 matches what Oniguruma does. Other escapes and \S inside a class stay as written.
+std::string WithUnicodeWhiteSpace(absl::string_view pattern);
+
 class PreTokenizer {
  public:
   // Compiles `pattern` (PCRE2 syntax, which accepts the Oniguruma patterns of HF tokenizer.json

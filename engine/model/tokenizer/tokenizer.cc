@@ -183,6 +183,7 @@ absl::StatusOr<std::string> Tokenizer::Decode(absl::Span<const int32_t> ids,
   std::string bytes;
   for (const int32_t id : ids) {
     if (!IsKnown(id)) {
+      if (options.skip_unknown_ids) continue;
       return absl::OutOfRangeError(
           absl::StrCat("token id ", id, " is not in the vocabulary of ", source_));
     }

@@ -31,6 +31,10 @@ struct TokenizerOptions {
 
 struct DecodeOptions {
   bool skip_special_tokens = false;  // drop added tokens marked "special" (HF skip_special_tokens)
+  // Drop ids with no token, as HF's decode does, instead of OUT_OF_RANGE. A model's vocab_size can
+  // exceed its tokenizer (Qwen2-Audio-7B: 156,032 logits), so text shown to users sets it: one
+  // stray id must not blank a whole hypothesis.
+  bool skip_unknown_ids = false;
 };
 
 class Tokenizer {

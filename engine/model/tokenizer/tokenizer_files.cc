@@ -120,8 +120,9 @@ absl::Status ReadPreTokenizer(const json& pre, const std::string& path, std::str
   if (split.value("behavior", "") != "Isolated" || FlagOf(split, "invert")) {
     return Unsupported(path, "a Split pre_tokenizer that is not behavior Isolated, invert false");
   }
+  // HF's ByteLevel runs its GPT-2 regex when use_regex is absent (serde default true).
   if (byte_level.value("type", "") != "ByteLevel" || FlagOf(byte_level, "add_prefix_space") ||
-      FlagOf(byte_level, "use_regex")) {
+      !byte_level.contains("use_regex") || FlagOf(byte_level, "use_regex")) {
     return Unsupported(
         path, "a second pre_tokenizer step other than ByteLevel without prefix space/regex");
   }

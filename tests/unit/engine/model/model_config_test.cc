@@ -98,6 +98,12 @@ TEST(ModelConfigTest, RejectsBadValuesWithFieldNames) {
           Case{R"({"audio_config": {"max_source_positions": 750}})", "max_source_positions"},
           Case{R"({"dtype": "int8"})", "dtype"},
           Case{R"({"audio_token_index": 200000})", "outside the vocabulary"},
+          // Converted silently before (2.9 -> 2, 2^32 + 2 -> 2): a model of another size.
+          Case{R"({"text_config": {"num_hidden_layers": 2.9}})",
+               "text_config.num_hidden_layers is not an integer in range: 2.9"},
+          Case{R"({"text_config": {"num_hidden_layers": 4294967298}})",
+               "num_hidden_layers is not an integer in range"},
+          Case{R"({"audio_config": {"d_model": -4294967296}})", "d_model is not an integer"},
       }) {
     auto config = ModelConfig::FromJson(c.json);
     ASSERT_FALSE(config.ok()) << c.json;

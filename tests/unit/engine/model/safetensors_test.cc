@@ -126,6 +126,20 @@ TEST_F(SafetensorsTest, BadHeadersAreDataLoss) {
                 "negative"},
            Case{RawFile(R"({"w":{"dtype":"F32","shape":"x","data_offsets":[0,8]}})", 8),
                 "malformed"},
+           // Shapes whose bytes wrap a uint64 (2^62 x 4 = 0, 2^61+1 x 8 = 8) or whose element
+           // count passes int64 were accepted with the bytes the wrap gave.
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[4611686018427387904],)"
+                        R"("data_offsets":[0,0]}})",
+                        8),
+                "shape overflows"},
+           Case{RawFile(R"({"w":{"dtype":"F64","shape":[2305843009213693953],)"
+                        R"("data_offsets":[0,8]}})",
+                        8),
+                "shape overflows"},
+           Case{RawFile(R"({"w":{"dtype":"U8","shape":[4294967296,2147483648],)"
+                        R"("data_offsets":[0,8]}})",
+                        8),
+                "shape overflows"},
        }) {
     auto file = SafetensorsFile::Open(WriteBytes("h.safetensors", c.bytes));
     ASSERT_FALSE(file.ok()) << c.message;

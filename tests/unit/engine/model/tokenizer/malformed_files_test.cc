@@ -175,6 +175,12 @@ TEST_F(MalformedFilesTest, UnsupportedPipelines) {
   j = good_;
   j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "([a-";
   EXPECT_THAT(LoadJson(j.dump()).message(), HasSubstr("does not compile"));
+  // Without use_regex HF's ByteLevel runs its own GPT-2 split as well (serde default true).
+  j = good_;
+  j["pre_tokenizer"]["pretokenizers"][1].erase("use_regex");
+  s = LoadJson(j.dump());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(s.message(), HasSubstr("ByteLevel without prefix space/regex"));
 }
 
 TEST_F(MalformedFilesTest, WrongTypesDeepInsideAreErrorsNotExceptions) {

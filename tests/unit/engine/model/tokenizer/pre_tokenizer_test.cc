@@ -112,6 +112,35 @@ TEST(PreTokenizerTest, VeryLongLetterRunIsOnePiece) {
   std::cout << "1 MiB letter run split in " << ms << " ms\n";
 }
 
+// A pattern whose JIT stack runs out falls back to the interpreter, which must not run JIT again.
+TEST(PreTokenizerTest, AJitStackOverflowFallsBackToTheInterpreter) {
+  auto pre = PreTokenizer::Create("(?:a|bc)+");
+  ASSERT_TRUE(pre.ok()) << pre.status();
+  const std::string text(1 << 20, 'a');
+  std::vector<absl::string_view> pieces;
+  const absl::Status status = (*pre)->Split(text, &pieces);
+  std::cout << "(?:a|bc)+ on 1 MiB: " << status << ", " << pieces.size() << " piece(s)\n";
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(pieces.size(), 1u);
+  EXPECT_EQ(pieces[0].size(), text.size());
+}
+
+// \s is Unicode's White_Space as in Oniguruma (HF tokenizers) and Python's regex: U+180E, which
+// PCRE2 counts as space, is not (so "!" takes it as punctuation would, like the reference).
+TEST(PreTokenizerTest, WhiteSpaceIsUnicodesNotPcre2s) {
+  EXPECT_THAT(SplitQwen2("2!\u180e"), ElementsAre("2", "!\u180e"));
+  EXPECT_THAT(SplitQwen2(".\u180eZ"), ElementsAre(".\u180e", "Z"));
+  // Real White_Space characters still split as spaces.
+  EXPECT_THAT(SplitQwen2("a\u3000\u3000b"), ElementsAre("a", "\u3000", "\u3000b"));
+  EXPECT_THAT(SplitQwen2("x\u2028"), ElementsAre("x", "\u2028"));
+  EXPECT_EQ(WithUnicodeWhiteSpace(R"(a\s[^\s\]x]\S\\s[]\s])"),
+            R"(a[\t-\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F})"
+            R"(\x{3000}][^\t-\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F})"
+            R"(\x{205F}\x{3000}\]x][^\t-\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028})"
+            R"(\x{2029}\x{202F}\x{205F}\x{3000}]\\s[]\t-\r \x{85}\x{A0}\x{1680}\x{2000}-)"
+            R"(\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}])");
+}
+
 TEST(PreTokenizerTest, BadPatternIsAnError) {
   auto pre = PreTokenizer::Create("(unclosed");
   ASSERT_FALSE(pre.ok());

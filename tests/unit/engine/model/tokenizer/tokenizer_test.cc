@@ -135,6 +135,12 @@ TEST_F(TokenizerTest, Errors) {
   EXPECT_EQ(bad_id.status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_THAT(bad_id.status().message(), HasSubstr("151649"));
   EXPECT_FALSE(tok_->Decode(std::vector<int32_t>{-1}).ok());
+  // As HF's decode (and for text shown to users): ids without a token are dropped.
+  DecodeOptions skip;
+  skip.skip_unknown_ids = true;
+  auto skipped = tok_->Decode(std::vector<int32_t>{1, 151649, -1, 1}, skip);
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_EQ(*skipped, Decode({1, 1}));
   EXPECT_FALSE(tok_->TokenBytes(999999).has_value());
 }
 
