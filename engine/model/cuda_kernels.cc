@@ -138,6 +138,7 @@ at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps
   TORCH_CHECK(
       weight.scalar_type() == x.scalar_type() && weight.dim() == 1 && weight.size(0) == x.size(-1),
       "rms norm: weight does not match");
+  TORCH_CHECK(weight.device() == x.device(), "rms norm: x and weight must be on one device");
   const at::Tensor input = x.contiguous();
   const at::Tensor w = weight.contiguous();
   at::Tensor out = at::empty_like(input);
@@ -182,6 +183,7 @@ at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
 #if SPEECHLLM_CUDA_KERNELS
   TORCH_CHECK(gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type(),
               "swiglu: gate and up differ");
+  TORCH_CHECK(gate.device() == up.device(), "swiglu: gate and up must be on one device");
   const at::Tensor g = gate.contiguous();
   const at::Tensor u = up.contiguous();
   at::Tensor out = at::empty_like(g);
