@@ -31,6 +31,7 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
     absl::MutexLock lock(&mutex_);
     stats_.kv_blocks_total = runner_->num_kv_blocks();
   }
+  absl::MutexLock join(&join_mutex_);
   loop_ = std::thread([this] { Loop(); });
 }
 
@@ -39,9 +40,11 @@ Engine::~Engine() { Stop(); }
 void Engine::Stop() {
   {
     absl::MutexLock lock(&mutex_);
-    if (stopping_ && !loop_.joinable()) return;
     stopping_ = true;
   }
+  // Any number of threads may stop the engine at once (a drain and a signal, say): one joins, the
+  // others wait for it. The loop thread never takes join_mutex_, so it cannot deadlock.
+  absl::MutexLock join(&join_mutex_);
   if (loop_.joinable()) loop_.join();
 }
 

@@ -117,7 +117,8 @@ class Engine {
   std::vector<Reservation> reservations_ ABSL_GUARDED_BY(mutex_);
   EngineStats stats_ ABSL_GUARDED_BY(mutex_);
   std::atomic<StepObserver*> step_observer_{nullptr};
-  std::thread loop_;
+  absl::Mutex join_mutex_;  // serializes joining loop_ (Stop() from several threads)
+  std::thread loop_ ABSL_GUARDED_BY(join_mutex_);
 };
 
 }  // namespace speechllm::engine

@@ -5,6 +5,8 @@
 #include "engine/engine.h"
 
 #include <map>
+#include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "engine/fake_model_runner.h"
@@ -156,6 +158,29 @@ TEST_F(EngineTest, ASegmentEndWithoutTextWantedDecodesNothing) {
   ExpectAllBlocksFree();
   engine_->Stop();
   for (int64_t positions : runner_->step_encoder_positions()) EXPECT_EQ(positions, 0);
+}
+
+// Stop() from several threads at once (a drain and a signal handler, say): one joins the loop,
+// the others wait for it, and every caller returns with the loop gone. Two threads
+// joining one std::thread at once was undefined behaviour before.
+TEST_F(EngineTest, StopFromSeveralThreadsAtOnceJoinsOnce) {
+  for (int round = 0; round < 20; ++round) {
+    FakeModelRunner::Options options;
+    options.step_delay = absl::Milliseconds(1);
+    MakeEngine(options);
+    Add();
+    absl::Notification go;
+    std::vector<std::thread> stoppers;
+    for (int t = 0; t < 4; ++t) {
+      stoppers.emplace_back([&] {
+        go.WaitForNotification();
+        engine_->Stop();
+      });
+    }
+    go.Notify();
+    for (std::thread& t : stoppers) t.join();
+    engine_.reset();  // ~Engine stops once more
+  }
 }
 
 TEST_F(EngineTest, AdmissionRefusesBeyondTheLimits) {
