@@ -186,7 +186,9 @@ TEST_F(ContextReservationTest, AContextGrowsTheReservationUntilTheCacheIsFull) {
     EXPECT_TRUE(runs[i].status.ok()) << "stream " << i << ": " << Describe(runs[i].status);
     EXPECT_EQ(CountFinals(runs[i].responses()), 1) << "stream " << i;
     const int warnings = CountWarnings(runs[i].responses(), v1::Warning::CONTEXT_NOT_APPLIED);
-    if (i == 2) EXPECT_EQ(warnings, 0) << "the third stream sent no context";
+    if (i == 2) {
+      EXPECT_EQ(warnings, 0) << "the third stream sent no context";
+    }
     not_applied += warnings;
   }
   EXPECT_EQ(not_applied, 1) << "one of the two contexts fits, the other does not";
