@@ -1,5 +1,7 @@
 #include "client/opus_encoder.h"
 
+#include <utility>
+
 #include <opusenc.h>
 
 #include "absl/strings/str_cat.h"
@@ -36,8 +38,22 @@ absl::StatusOr<std::unique_ptr<OggOpusEncoder>> OggOpusEncoder::Create(
     return absl::InternalError(
         absl::StrCat("ope_encoder_create_callbacks failed: ", ope_strerror(error)));
   }
-  ope_encoder_ctl(encoder->encoder_, OPUS_SET_BITRATE(options.bitrate_bps));
-  ope_encoder_ctl(encoder->encoder_, OPE_SET_MUXING_DELAY(options.max_page_delay_ms * 48));
+  // libopusenc holds audio back twice: the muxing delay (how long a page may wait) and the
+  // decision delay (look-ahead for its page decisions, 96,000 samples = 2 s by default). Both are
+  // bounded, so live audio reaches the server within max_page_delay_ms.
+  const int delay_samples = options.max_page_delay_ms * 48;  // libopusenc counts at 48 kHz
+  for (const auto& [name, ctl_status] :
+       {std::make_pair("bitrate",
+                       ope_encoder_ctl(encoder->encoder_, OPUS_SET_BITRATE(options.bitrate_bps))),
+        std::make_pair("muxing delay",
+                       ope_encoder_ctl(encoder->encoder_, OPE_SET_MUXING_DELAY(delay_samples))),
+        std::make_pair("decision delay", ope_encoder_ctl(encoder->encoder_,
+                                                         OPE_SET_DECISION_DELAY(delay_samples)))}) {
+    if (ctl_status != OPE_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Opus encoder: cannot set the ", name, ": ", ope_strerror(ctl_status)));
+    }
+  }
   return encoder;
 }
 

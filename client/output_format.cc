@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
 namespace speechllm::client {
@@ -48,6 +49,20 @@ std::string StatusCodeName(grpc::StatusCode code) {
 }
 
 std::string DescribeStatus(const grpc::Status& status) {
+  // The details are Any messages; printing them needs their types in the descriptor pool. A
+  // program that never names them would not link them from the static libraries (API.md's
+  // linker pitfall): naming them here does.
+  static const bool kDetailTypesLinked =
+      google::rpc::ErrorInfo::descriptor() != nullptr &&
+      google::rpc::BadRequest::descriptor() != nullptr &&
+      google::rpc::RetryInfo::descriptor() != nullptr &&
+      google::rpc::QuotaFailure::descriptor() != nullptr &&
+      google::rpc::PreconditionFailure::descriptor() != nullptr &&
+      google::rpc::ResourceInfo::descriptor() != nullptr &&
+      google::rpc::DebugInfo::descriptor() != nullptr &&
+      google::rpc::Help::descriptor() != nullptr &&
+      google::rpc::LocalizedMessage::descriptor() != nullptr;
+  (void)kDetailTypesLinked;
   std::string text =
       absl::StrCat(StatusCodeName(status.error_code()), ": ", status.error_message());
   if (!status.error_details().empty()) {

@@ -115,11 +115,22 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// Writes `port` to `path` atomically (a temporary file, then a rename).
-void WritePortFile(const std::string& path, int port) {
-  if (path.empty()) return;
-  std::ofstream(path + ".tmp") << port << "\n";
-  std::filesystem::rename(path + ".tmp", path);
+// Writes `port` to `path` atomically (a temporary file, then a rename); an error names the path.
+absl::Status WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return absl::OkStatus();
+  {
+    std::ofstream out(path + ".tmp");
+    out << port << "\n";
+    if (!out.flush())
+      return absl::PermissionDeniedError(absl::StrCat("cannot write ", path, ".tmp"));
+  }
+  std::error_code error;
+  std::filesystem::rename(path + ".tmp", path, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot rename ", path, ".tmp to ", path, ": ", error.message()));
+  }
+  return absl::OkStatus();
 }
 
 // --flag-name becomes --flag_name (Abseil flag names are identifiers; the docs use dashes).
@@ -219,6 +230,10 @@ int main(int argc, char** argv) {
     tokenizer = std::move(loaded).value();
   }
   server::PromptSource prompt;
+  if (absl::GetFlag(FLAGS_prompt_suffix_ids).empty() !=
+      absl::GetFlag(FLAGS_prompt_prefix_ids).empty()) {
+    return Fail("--prompt_prefix_ids and --prompt_suffix_ids go together (give both or neither)");
+  }
   if (!absl::GetFlag(FLAGS_prompt_suffix_ids).empty()) {
     auto prefix = ParseIds(absl::GetFlag(FLAGS_prompt_prefix_ids));
     auto suffix = ParseIds(absl::GetFlag(FLAGS_prompt_suffix_ids));
@@ -311,7 +326,11 @@ int main(int argc, char** argv) {
     if (!started.ok()) return Fail(started.status().ToString());
     metrics_http = *std::move(started);
     std::cout << "speechllm-server metrics on port " << metrics_http->port() << std::endl;
-    WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_http->port());
+    if (absl::Status s =
+            WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_http->port());
+        !s.ok()) {
+      return Fail(s.ToString());
+    }
   }
   health.SetServing(true);
   probe_health.SetServing(true);
@@ -329,7 +348,9 @@ int main(int argc, char** argv) {
                     : "")
             << "\n";
   std::cout << "speechllm-server listening on port " << port << std::endl;
-  WritePortFile(absl::GetFlag(FLAGS_port_file), port);
+  if (absl::Status s = WritePortFile(absl::GetFlag(FLAGS_port_file), port); !s.ok()) {
+    return Fail(s.ToString());
+  }
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -71,6 +71,7 @@ int Run() {
   if (num_streams < 1) return Fail("--streams must be at least 1");
   if (duration <= absl::ZeroDuration()) return Fail("--duration_s must be positive");
   if (absl::GetFlag(FLAGS_chunk_ms) <= 0) return Fail("--chunk_ms must be positive");
+  if (absl::GetFlag(FLAGS_gap_ms) < 0) return Fail("--gap_ms must not be negative");
   std::vector<std::string> paths = absl::StrSplit(absl::GetFlag(FLAGS_wav), ',', absl::SkipEmpty());
   if (paths.empty()) return Fail("--wav CLIP[,CLIP...] is required");
   std::vector<std::vector<float>> clips;

@@ -65,5 +65,14 @@ TEST(LoadtestNoServerTest, BadFlagsAreAUsageError) {
   EXPECT_NE(run.err.find("--wav"), std::string::npos) << run.err;
 }
 
+// A negative gap became a huge size_t (std::bad_alloc, exit 134).
+TEST(LoadtestNoServerTest, ANegativeGapIsAUsageError) {
+  std::vector<std::string> args = LoadtestArgs("127.0.0.1:1", 1, 1);
+  args.push_back("--gap-ms=-1");
+  const ProcessResult run = RunProcess(args);
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--gap_ms must not be negative"), std::string::npos) << run.err;
+}
+
 }  // namespace
 }  // namespace speechllm::itest

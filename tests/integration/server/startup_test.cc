@@ -1,0 +1,65 @@
+// The server's start-up refusals and the client's error report (label integration): a port file
+// that cannot be written and a raw prompt given half are clear errors with exit code 1 (an
+// unwritable port file aborted the server before); the CLI client prints an error's google.rpc
+// details as JSON (their types were not linked into it, so it printed raw bytes).
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/integration/server/harness.h"
+
+namespace speechllm::itest {
+namespace {
+
+std::vector<std::string> ServerArgs(std::vector<std::string> extra) {
+  std::vector<std::string> args = {SPEECHLLM_TEST_SERVER_BIN,
+                                   "--model=" + SourcePath("models/qwen2-audio-tiny"),
+                                   "--listen=127.0.0.1:0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST(ServerStartTest, AnUnwritablePortFileIsAClearError) {
+  for (const char* flag : {"--port_file", "--metrics_port_file"}) {
+    std::vector<std::string> extra = {std::string(flag) + "=" + ScratchDir() + "/no/such/dir/port"};
+    if (std::string(flag) == "--metrics_port_file") extra.push_back("--metrics_listen=127.0.0.1:0");
+    const ProcessResult run = RunProcess(ServerArgs(extra), "/dev/null", absl::Seconds(60));
+    std::printf("%s -> exit %d: %s", flag, run.exit_code,
+                run.err.substr(run.err.rfind("speechllm-server:")).c_str());
+    EXPECT_EQ(run.exit_code, 1) << run.err;
+    EXPECT_NE(run.err.find("cannot write " + ScratchDir() + "/no/such/dir/port"), std::string::npos)
+        << run.err;
+  }
+}
+
+TEST(ServerStartTest, RawPromptIdsComeInPairs) {
+  const ProcessResult run =
+      RunProcess(ServerArgs({"--prompt_prefix_ids=1,501"}), "/dev/null", absl::Seconds(60));
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("--prompt_prefix_ids and --prompt_suffix_ids go together"),
+            std::string::npos)
+      << run.err;
+}
+
+class ClientReportTest : public SharedServerTest<ClientReportTest> {};
+
+TEST_F(ClientReportTest, TheClientPrintsErrorDetailsAsJson) {
+  const std::string odd = ScratchDir() + "/odd.raw";
+  WriteFile(odd, "abc");  // one 16-bit sample and a byte: too little audio for a token
+  const ProcessResult run =
+      RunProcess({SPEECHLLM_TEST_CLIENT_BIN, "--server=" + server_->address(), "--stdin_pcm=16000"},
+                 odd, absl::Seconds(60));
+  const std::string all = run.out + run.err;
+  const size_t status_at = all.find("status:");
+  std::printf("exit %d, %s\n", run.exit_code,
+              status_at == std::string::npos ? all.c_str() : all.substr(status_at).c_str());
+  EXPECT_EQ(run.exit_code, 10 + 3) << all;  // INVALID_ARGUMENT
+  EXPECT_NE(
+      all.find(R"("@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"AUDIO_TOO_SHORT")"),
+      std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("not found"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace speechllm::itest
