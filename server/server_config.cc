@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
+#include "streaming/chunker.h"
 
 namespace speechllm::server {
 
@@ -17,6 +18,16 @@ absl::Status ServerConfig::Validate() const {
   }
   if (max_buffered_audio_ms < 1000)
     return absl::InvalidArgumentError("max_buffered_audio_ms must be >= 1000");
+  // Checked per call as well, where a bad server default would refuse every call and blame the
+  // client's config.
+  if (absl::Status s = streaming::Chunker::ValidateChunkMs(default_chunk_ms); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--chunk_ms: ", s.message()));
+  }
+  if (max_buffered_audio_ms < default_chunk_ms) {
+    return absl::InvalidArgumentError("max_buffered_audio_ms must be at least --chunk_ms");
+  }
+  if (max_recognize_audio <= absl::ZeroDuration())
+    return absl::InvalidArgumentError("max_recognize_audio must be > 0");
   if (max_pending_responses < 16)
     return absl::InvalidArgumentError("max_pending_responses must be >= 16");
   if (max_new_tokens < 1 || max_new_tokens > 4096)

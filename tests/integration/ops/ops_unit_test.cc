@@ -200,6 +200,21 @@ TEST(ServerConfigTest, TlsAndTokenRules) {
   EXPECT_EQ(config.transport_max_receive_message_bytes(), INT32_MAX);
 }
 
+// Server defaults that every call would be refused for (blaming the client's config) stop the
+// server at start instead.
+TEST(ServerConfigTest, DefaultsEveryCallWouldFailAreRefused) {
+  ServerConfig config;
+  config.default_chunk_ms = 50;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("--chunk_ms"));
+  config.default_chunk_ms = 2000;
+  config.max_buffered_audio_ms = 1000;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("at least --chunk_ms"));
+  config.max_buffered_audio_ms = 10000;
+  EXPECT_TRUE(config.Validate().ok());
+  config.max_recognize_audio = absl::ZeroDuration();
+  EXPECT_THAT(config.Validate().message(), HasSubstr("max_recognize_audio"));
+}
+
 TEST(ServerConfigTest, APlaintextHealthPortNeedsHealthExemptFromTokens) {
   ServerConfig config;
   config.tls_cert_path = "/cert.pem";
