@@ -1,5 +1,10 @@
 #include "server/tls.h"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -20,6 +25,32 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
   return contents.str();
 }
 
+absl::Status CheckKeyPair(const std::string& cert_pem, const std::string& key_pem,
+                          const std::string& cert_path, const std::string& key_path) {
+  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert =
+      cert_bio == nullptr ? nullptr : PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(cert_path, " holds no readable certificate"));
+  }
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key =
+      key_bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  absl::Status status;
+  if (key == nullptr) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat(key_path, " holds no readable (unencrypted) private key"));
+  } else if (X509_check_private_key(cert, key) != 1) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat(key_path, " is not the private key of the ", "certificate in ", cert_path));
+  }
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  return status;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildServerCredentials(
     const ServerConfig& config, Metrics* metrics) {
   if (!config.tls()) return grpc::InsecureServerCredentials();
@@ -29,6 +60,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildServerCredentials(
   if (!cert.ok()) return cert.status();
   auto key = ReadPemFile(config.tls_key_path);
   if (!key.ok()) return key.status();
+  // gRPC would only log "Invalid private key" and fail to listen, blaming the address.
+  if (absl::Status s = CheckKeyPair(*cert, *key, config.tls_cert_path, config.tls_key_path);
+      !s.ok()) {
+    return s;
+  }
   pair.cert_chain = *std::move(cert);
   pair.private_key = *std::move(key);
   options.pem_key_cert_pairs.push_back(std::move(pair));

@@ -21,6 +21,11 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path);
 
 // Plaintext without tls_cert_path; otherwise TLS (and mTLS, and token auth) as configured.
 // `metrics` (not owned, may be null) counts auth refusals. Errors name the file at fault.
+// OK when `key_pem` parses and is the private key of the first certificate in `cert_pem`;
+// otherwise INVALID_ARGUMENT naming the file at fault (OpenSSL, as gRPC uses).
+absl::Status CheckKeyPair(const std::string& cert_pem, const std::string& key_pem,
+                          const std::string& cert_path, const std::string& key_path);
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildServerCredentials(
     const ServerConfig& config, Metrics* metrics);
 

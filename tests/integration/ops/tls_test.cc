@@ -279,6 +279,27 @@ class OpsMutualTls : public OpsTls {
   static inline std::unique_ptr<ServerProcess> mtls_server_;
 };
 
+// A key that does not belong to the certificate, or a key file OpenSSL cannot read, stops the
+// server at start naming the file (gRPC only logged "Invalid private key" and the server said
+// it could not listen on its address).
+TEST(OpsTlsStart, AKeyOfAnotherCertificateIsRefusedNamingTheFile) {
+  auto certificates = MakeCertificates();
+  ASSERT_TRUE(certificates.ok()) << certificates.status();
+  const std::string garbage = ScratchDir() + "/pki-garbage.key";
+  ASSERT_TRUE(WriteTextFile(garbage, "-----BEGIN PRIVATE KEY-----\nnot base64\n"));
+  for (const auto& [key, message] :
+       {std::make_pair(certificates->client_key,
+                       certificates->client_key + " is not the private key of the certificate in " +
+                           certificates->server_cert),
+        std::make_pair(garbage, garbage + " holds no readable (unencrypted) private key")}) {
+    auto server =
+        ServerProcess::Start({"--tls_cert=" + certificates->server_cert, "--tls_key=" + key});
+    ASSERT_FALSE(server.ok());
+    std::printf("%s\n", std::string(server.status().message()).substr(0, 400).c_str());
+    EXPECT_NE(server.status().message().find(message), std::string::npos) << server.status();
+  }
+}
+
 TEST_F(OpsMutualTls, ClientWithCertificateSucceeds) {
   client::ChannelSecurity security = Tls();
   security.tls_cert_path = certificates_.client_cert;
