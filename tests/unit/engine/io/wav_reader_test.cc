@@ -85,8 +85,8 @@ TEST(WavReaderTest, LayoutComesFromTheHeaderWithParseWavsErrors) {
   cut.pop_back();
   EXPECT_EQ(ParseWavLayout(cut)->num_frames, 2);
   EXPECT_EQ(ParseWav(cut)->samples, (std::vector<float>{0.5f, -1.0f}));
-  for (const std::string& bad : {std::string("RIFF....WAVE"), Wav(2, 1, 16000, 16, "ab"),
-                                 Wav(1, 0, 16000, 16, "ab")}) {
+  for (const std::string& bad :
+       {std::string("RIFF....WAVE"), Wav(2, 1, 16000, 16, "ab"), Wav(1, 0, 16000, 16, "ab")}) {
     absl::Status status = ParseWavLayout(bad).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(status, ParseWav(bad).status());
