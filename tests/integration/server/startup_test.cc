@@ -41,6 +41,16 @@ TEST(ServerStartTest, RawPromptIdsComeInPairs) {
       << run.err;
 }
 
+TEST(ServerStartTest, RawPromptIdsOutsideTheVocabularyAreRefused) {
+  const ProcessResult run =
+      RunProcess(ServerArgs({"--prompt_prefix_ids=1,501", "--prompt_suffix_ids=502,10,11,99999"}),
+                 "/dev/null", absl::Seconds(60));
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("prompt token id 99999 is outside the model's vocabulary"),
+            std::string::npos)
+      << run.err;
+}
+
 class ClientReportTest : public SharedServerTest<ClientReportTest> {};
 
 TEST_F(ClientReportTest, TheClientPrintsErrorDetailsAsJson) {
