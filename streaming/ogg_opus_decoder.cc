@@ -22,6 +22,12 @@ absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("OGG_OPUS: ", message));
 }
 
+// The input's first pages all belong to other codecs' logical streams.
+absl::Status NoOpusStream(int64_t ignored_streams) {
+  return Invalid(absl::StrCat("none of the ", ignored_streams,
+                              " logical streams is Opus (no first page holds an OpusHead)"));
+}
+
 int Le16(const unsigned char* p) { return p[0] | (p[1] << 8); }
 uint32_t Le32(const unsigned char* p) {
   return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
@@ -136,10 +142,7 @@ absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out)
   if (state_ == State::kNoStream || (state_ == State::kEnded && ogg_page_bos(page))) {
     if (!ogg_page_bos(page)) {
       // Every logical stream's first page comes before any other page (RFC 3533 4).
-      if (ignored_streams_ > 0) {
-        return Invalid(absl::StrCat("none of the ", ignored_streams_,
-                                    " logical streams is Opus (no first page holds an OpusHead)"));
-      }
+      if (ignored_streams_ > 0) return NoOpusStream(ignored_streams_);
       return Invalid("the stream does not start with a beginning-of-stream page");
     }
     // A first page holds exactly the stream's first header packet. Another codec's stream
@@ -288,10 +291,8 @@ absl::Status OggOpusDecoder::Finish(std::vector<float>* out) {
                                 pages_));
   }
   if (state_ == State::kNoStream) {
-    return Invalid(ignored_streams_ > 0
-                       ? absl::StrCat("none of the ", ignored_streams_,
-                                      " logical streams is Opus (no first page holds an OpusHead)")
-                       : std::string("no Ogg page in the input"));
+    return ignored_streams_ > 0 ? NoOpusStream(ignored_streams_)
+                                : Invalid("no Ogg page in the input");
   }
   if (state_ == State::kHead || state_ == State::kTags) {
     return Invalid("the stream ended before its OpusHead and OpusTags headers");
