@@ -154,12 +154,7 @@ absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
                      " tokens (the stream's reservation), got ", start.suffix_ids.size()));
   }
   for (const auto* ids : {&start.prefix_ids, &start.suffix_ids}) {
-    for (int64_t token : *ids) {
-      if (token < 0 || token >= model_config_.text.vocab_size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("prompt token id ", token, " outside the vocabulary"));
-      }
-    }
+    if (absl::Status s = model_config_.CheckPromptIds(*ids); !s.ok()) return s;
   }
   InboxMessage message{InboxMessage::Kind::kStart, id};
   message.start = std::move(start);

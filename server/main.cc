@@ -275,12 +275,8 @@ int main(int argc, char** argv) {
   engine::Engine engine(engine_config, std::move(runner).value());
   // Every call would otherwise be refused with BAD_CONFIG for the server's own prompt.
   for (const std::vector<int64_t>* ids : {&plain->prefix_ids, &plain->suffix_ids}) {
-    for (int64_t id : *ids) {
-      if (id < 0 || id >= engine.model_config().text.vocab_size) {
-        return Fail(absl::StrCat("prompt token id ", id, " is outside the model's vocabulary of ",
-                                 engine.model_config().text.vocab_size,
-                                 " (--prompt_prefix_ids / --prompt_suffix_ids)"));
-      }
+    if (absl::Status s = engine.model_config().CheckPromptIds(*ids); !s.ok()) {
+      return Fail(absl::StrCat(s.message(), " (--prompt_prefix_ids / --prompt_suffix_ids)"));
     }
   }
   // What a stream with the API's defaults reserves (20 s utterances, no context); streams reserve

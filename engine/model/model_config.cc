@@ -231,6 +231,16 @@ std::string ModelConfig::ToString() const {
                       absl::StrJoin(stop_token_ids, ","), "], dtype=", dtype, ")");
 }
 
+absl::Status ModelConfig::CheckPromptIds(const std::vector<int64_t>& ids) const {
+  for (int64_t id : ids) {
+    if (id < 0 || id >= text.vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token id ", id, " is outside the vocabulary of ", text.vocab_size));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ModelConfig::Validate() const {
   SPEECHLLM_RETURN_IF_ERROR(Positive(features.sample_rate_hz, "sample_rate_hz"));
   SPEECHLLM_RETURN_IF_ERROR(Positive(features.n_fft, "n_fft"));

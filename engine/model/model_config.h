@@ -83,6 +83,8 @@ struct ModelConfig {
   static absl::StatusOr<ModelConfig> Preset(const std::string& name);
 
   absl::Status Validate() const;
+  // INVALID_ARGUMENT naming the first prompt token id outside [0, text.vocab_size).
+  absl::Status CheckPromptIds(const std::vector<int64_t>& ids) const;
   std::string ToString() const;
 };
 

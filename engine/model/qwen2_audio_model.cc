@@ -1,5 +1,7 @@
 #include "engine/model/qwen2_audio_model.h"
 
+#include <algorithm>
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
@@ -89,14 +91,9 @@ at::Tensor Qwen2AudioModel::EncodeClip(const LogMelFeatures& features) const {
 
 absl::StatusOr<at::Tensor> Qwen2AudioModel::EmbedPrompt(const std::vector<int64_t>& prompt_ids,
                                                         const at::Tensor& audio_embeddings) const {
-  int64_t audio_rows = 0;
-  for (int64_t id : prompt_ids) {
-    if (id < 0 || id >= config_.text.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "prompt token id ", id, " is outside the vocabulary of ", config_.text.vocab_size));
-    }
-    audio_rows += id == config_.audio_token_id;
-  }
+  if (absl::Status s = config_.CheckPromptIds(prompt_ids); !s.ok()) return s;
+  const int64_t audio_rows =
+      std::count(prompt_ids.begin(), prompt_ids.end(), config_.audio_token_id);
   const int64_t audio_available = audio_embeddings.defined() ? audio_embeddings.size(0) : 0;
   if (audio_rows != audio_available) {
     return absl::InvalidArgumentError(absl::StrCat("the prompt has ", audio_rows,
