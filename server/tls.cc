@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -25,30 +26,44 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
   return contents.str();
 }
 
+namespace {
+
+// Frees an OpenSSL object with its own free function.
+template <auto kFree>
+struct OpenSslFree {
+  template <typename T>
+  void operator()(T* object) const {
+    kFree(object);
+  }
+};
+
+// The first PEM object `read` finds in `pem` (null when none parses).
+template <typename T, auto kRead, auto kFree>
+std::unique_ptr<T, OpenSslFree<kFree>> ReadPem(const std::string& pem) {
+  const std::unique_ptr<BIO, OpenSslFree<BIO_free>> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return std::unique_ptr<T, OpenSslFree<kFree>>(
+      bio == nullptr ? nullptr : kRead(bio.get(), nullptr, nullptr, nullptr));
+}
+
+}  // namespace
+
 absl::Status CheckKeyPair(const std::string& cert_pem, const std::string& key_pem,
                           const std::string& cert_path, const std::string& key_path) {
-  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
-  X509* cert =
-      cert_bio == nullptr ? nullptr : PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
-  BIO_free(cert_bio);
+  const auto cert = ReadPem<X509, PEM_read_bio_X509, X509_free>(cert_pem);
   if (cert == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(cert_path, " holds no readable certificate"));
   }
-  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
-  EVP_PKEY* key =
-      key_bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-  BIO_free(key_bio);
-  absl::Status status;
+  const auto key = ReadPem<EVP_PKEY, PEM_read_bio_PrivateKey, EVP_PKEY_free>(key_pem);
   if (key == nullptr) {
-    status = absl::InvalidArgumentError(
+    return absl::InvalidArgumentError(
         absl::StrCat(key_path, " holds no readable (unencrypted) private key"));
-  } else if (X509_check_private_key(cert, key) != 1) {
-    status = absl::InvalidArgumentError(
-        absl::StrCat(key_path, " is not the private key of the ", "certificate in ", cert_path));
   }
-  EVP_PKEY_free(key);
-  X509_free(cert);
-  return status;
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key_path, " is not the private key of the certificate in ", cert_path));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildServerCredentials(
