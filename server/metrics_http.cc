@@ -1,5 +1,7 @@
 #include "server/metrics_http.h"
 
+#include <chrono>
+
 #include <httplib.h>
 
 #include "absl/strings/numbers.h"
@@ -61,12 +63,21 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     return absl::UnavailableError(absl::StrCat("cannot listen for metrics on ", listen_address));
   }
   server->port_ = port;
-  server->listener_ = std::thread([&http] { http.listen_after_bind(); });
+  MetricsHttpServer* self = server.get();
+  server->listener_ = std::thread([self, &http] {
+    http.listen_after_bind();
+    self->listener_done_ = true;
+  });
   return server;
 }
 
 MetricsHttpServer::~MetricsHttpServer() {
-  if (http_ != nullptr) http_->stop();
+  // httplib's stop() does nothing until the listener thread is inside its accept loop, so a server
+  // destroyed right after Start (a start-up error) would otherwise wait in join() forever.
+  while (listener_.joinable() && !listener_done_) {
+    http_->stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   if (listener_.joinable()) listener_.join();
 }
 

@@ -5,6 +5,7 @@
 #ifndef SPEECHLLM_SERVER_METRICS_HTTP_H_
 #define SPEECHLLM_SERVER_METRICS_HTTP_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,6 +38,7 @@ class MetricsHttpServer {
 
   std::unique_ptr<httplib::Server> http_;
   std::thread listener_;
+  std::atomic<bool> listener_done_{false};  // listen_after_bind returned
   int port_ = 0;
 };
 
