@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "server/metrics.h"
+#include "server/call_metrics.h"
 #include "server/service_context.h"
 #include "streaming/session.h"
 

@@ -1,12 +1,9 @@
 #include "server/metrics.h"
 
-#include <algorithm>
 #include <iterator>
 #include <vector>
 
 #include <prometheus/text_serializer.h>
-
-#include "server/grpc_status.h"
 
 namespace speechllm::server {
 namespace {
@@ -36,6 +33,17 @@ prometheus::Histogram& PlainHistogram(prometheus::Registry& registry, const std:
 // Seconds; shared by the first-partial and final latency histograms so they can be compared.
 Histogram::BucketBoundaries ResultLatencyBuckets() {
   return {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10};
+}
+
+// speechllm_final_latency_seconds{part}: the parts of API.md 5's finalization latency.
+prometheus::Histogram& FinalLatencyPart(prometheus::Registry& registry, const std::string& part) {
+  return prometheus::BuildHistogram()
+      .Name("speechllm_final_latency_seconds")
+      .Help(
+          "Last word's audio reaching the server -> final sent (part total), split into "
+          "endpoint_wait (-> endpoint decision) and processing (-> final sent).")
+      .Register(registry)
+      .Add({{"part", part}}, ResultLatencyBuckets());
 }
 
 // Label values, indexed by the enums' values.
@@ -135,13 +143,18 @@ Metrics::Metrics(const std::string& version)
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(CounterFamily(*registry_, "speechllm_requests_total",
                               "Ended calls by method and final gRPC status code.")),
+      streams_(CounterFamily(*registry_, "speechllm_streams_total",
+                             "Ended StreamingRecognize streams by final gRPC status code.")),
       streams_active_(prometheus::BuildGauge()
                           .Name("speechllm_streams_active")
                           .Help("Open StreamingRecognize streams.")
                           .Register(*registry_)
                           .Add({})),
-      admission_rejections_(CounterFamily(*registry_, "speechllm_admission_rejections_total",
-                                          "Calls refused at admission, by reason.")),
+      streams_rejected_(CounterFamily(*registry_, "speechllm_streams_rejected_total",
+                                      "StreamingRecognize streams refused at admission, by "
+                                      "reason.")),
+      recognize_rejected_(CounterFamily(*registry_, "speechllm_recognize_rejected_total",
+                                        "Recognize calls refused at admission, by reason.")),
       limits_(CounterFamily(*registry_, "speechllm_limit_exceeded_total",
                             "Times a server limit was hit, by limit (README: Running in "
                             "production).")),
@@ -157,9 +170,21 @@ Metrics::Metrics(const std::string& version)
           *registry_, "speechllm_first_partial_latency_seconds",
           "First audio of an utterance reaching the server -> its first partial sent.",
           ResultLatencyBuckets())),
-      final_latency_(PlainHistogram(*registry_, "speechllm_final_latency_seconds",
-                                    "Endpoint decision -> final result sent.",
-                                    ResultLatencyBuckets())),
+      final_latency_total_(FinalLatencyPart(*registry_, "total")),
+      final_latency_endpoint_wait_(FinalLatencyPart(*registry_, "endpoint_wait")),
+      final_latency_processing_(FinalLatencyPart(*registry_, "processing")),
+      flush_latency_(PlainHistogram(*registry_, "speechllm_flush_latency_seconds",
+                                    "Flush read -> its final sent.", ResultLatencyBuckets())),
+      partial_erasure_(PlainHistogram(
+          *registry_, "speechllm_partial_erasure_ratio",
+          "Per utterance: words erased between consecutive displayed texts / words in the final.",
+          {0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5})),
+      committed_revisions_(PlainCounter(*registry_, "speechllm_committed_revisions_total",
+                                        "Finals that do not start with the committed text sent "
+                                        "before (must stay 0).")),
+      commit_conflicts_(PlainCounter(*registry_, "speechllm_commit_conflicts_total",
+                                     "Committed tokens the decoder disagreed with and was "
+                                     "overruled.")),
       stream_lag_(PlainHistogram(*registry_, "speechllm_stream_lag_seconds",
                                  "Audio received - audio processed, sampled per transcript "
                                  "update.",
@@ -199,7 +224,8 @@ Metrics::Metrics(const std::string& version)
   // Every labelled series exists from the start, so rate() and before/after checks see zeros.
   for (auto reason :
        {AdmissionReason::kMaxStreams, AdmissionReason::kKv, AdmissionReason::kDraining}) {
-    admission_rejections_.Add({{"reason", NameOf(kReasonNames, reason)}});
+    streams_rejected_.Add({{"reason", NameOf(kReasonNames, reason)}});
+    recognize_rejected_.Add({{"reason", NameOf(kReasonNames, reason)}});
   }
   for (int i = 0; i <= static_cast<int>(Limit::kMaxReceiveMessageBytes); ++i) {
     limits_.Add({{"limit", NameOf(kLimitNames, static_cast<Limit>(i))}});
@@ -217,6 +243,7 @@ Metrics::Metrics(const std::string& version)
        {RpcMethod::kStreamingRecognize, RpcMethod::kRecognize, RpcMethod::kGetCapabilities}) {
     requests_.Add({{"method", NameOf(kMethodNames, method)}, {"code", "OK"}});
   }
+  streams_.Add({{"code", "OK"}});
 }
 
 Metrics::~Metrics() = default;
@@ -242,10 +269,14 @@ void Metrics::StreamClosed() { streams_active_.Decrement(); }
 void Metrics::CallEnded(RpcMethod method, grpc::StatusCode code) {
   requests_.Add({{"method", NameOf(kMethodNames, method)}, {"code", NameOf(kCodeNames, code)}})
       .Increment();
+  if (method == RpcMethod::kStreamingRecognize) {
+    streams_.Add({{"code", NameOf(kCodeNames, code)}}).Increment();
+  }
 }
 
-void Metrics::AdmissionRejected(AdmissionReason reason) {
-  admission_rejections_.Add({{"reason", NameOf(kReasonNames, reason)}}).Increment();
+void Metrics::AdmissionRejected(RpcMethod method, AdmissionReason reason) {
+  auto& family = method == RpcMethod::kStreamingRecognize ? streams_rejected_ : recognize_rejected_;
+  family.Add({{"reason", NameOf(kReasonNames, reason)}}).Increment();
 }
 
 void Metrics::LimitExceeded(Limit limit) {
@@ -261,8 +292,18 @@ void Metrics::AudioProcessed(double seconds) { audio_processed_seconds_.Incremen
 void Metrics::FirstPartialLatency(absl::Duration latency) {
   first_partial_latency_.Observe(absl::ToDoubleSeconds(latency));
 }
-void Metrics::FinalLatency(absl::Duration latency) {
-  final_latency_.Observe(absl::ToDoubleSeconds(latency));
+void Metrics::FinalLatency(absl::Duration endpoint_wait, absl::Duration processing) {
+  final_latency_total_.Observe(absl::ToDoubleSeconds(endpoint_wait + processing));
+  final_latency_endpoint_wait_.Observe(absl::ToDoubleSeconds(endpoint_wait));
+  final_latency_processing_.Observe(absl::ToDoubleSeconds(processing));
+}
+void Metrics::FlushLatency(absl::Duration latency) {
+  flush_latency_.Observe(absl::ToDoubleSeconds(latency));
+}
+void Metrics::PartialErasureRatio(double ratio) { partial_erasure_.Observe(ratio); }
+void Metrics::CommittedRevision() { committed_revisions_.Increment(); }
+void Metrics::CommitConflicts(int64_t count) {
+  commit_conflicts_.Increment(static_cast<double>(count));
 }
 void Metrics::StreamLag(double seconds) { stream_lag_.Observe(seconds); }
 void Metrics::RealTimeFactor(double ratio) { real_time_factor_.Observe(ratio); }
@@ -282,102 +323,6 @@ std::string Metrics::Scrape() {
   }
   if (source) AppendEngineFamilies(source(), &families);
   return prometheus::TextSerializer().Serialize(families);
-}
-
-// ---- CallMetrics ----
-
-CallMetrics::~CallMetrics() {
-  absl::MutexLock lock(&mu_);
-  if (metrics_ != nullptr && admitted_ && !ended_ && method_ == RpcMethod::kStreamingRecognize) {
-    metrics_->StreamClosed();
-  }
-}
-
-void CallMetrics::Admitted() {
-  if (metrics_ == nullptr) return;
-  absl::MutexLock lock(&mu_);
-  if (admitted_) return;
-  admitted_ = true;
-  if (method_ == RpcMethod::kStreamingRecognize) metrics_->StreamOpened();
-}
-
-void CallMetrics::Rejected(AdmissionReason reason) {
-  if (metrics_ == nullptr) return;
-  metrics_->AdmissionRejected(reason);
-  if (reason == AdmissionReason::kMaxStreams) metrics_->LimitExceeded(Limit::kMaxStreams);
-  if (reason == AdmissionReason::kKv) metrics_->LimitExceeded(Limit::kKvBudget);
-}
-
-void CallMetrics::LimitExceeded(Limit limit) {
-  if (metrics_ != nullptr) metrics_->LimitExceeded(limit);
-}
-
-void CallMetrics::Expired(const absl::Status& status) {
-  if (metrics_ == nullptr) return;
-  const std::string reason = ReasonOf(status);
-  if (reason == "IDLE_TIMEOUT") metrics_->LimitExceeded(Limit::kIdleTimeout);
-  if (reason == "MAX_DURATION") metrics_->LimitExceeded(Limit::kMaxStreamDuration);
-}
-
-void CallMetrics::SetStreamOffset(double seconds) {
-  absl::MutexLock lock(&mu_);
-  stream_offset_seconds_ = seconds;
-}
-
-void CallMetrics::Ended(grpc::StatusCode code, std::chrono::system_clock::time_point deadline) {
-  if (metrics_ == nullptr) return;
-  absl::MutexLock lock(&mu_);
-  if (ended_) return;
-  ended_ = true;
-  if (code == grpc::StatusCode::CANCELLED && std::chrono::system_clock::now() >= deadline) {
-    code = grpc::StatusCode::DEADLINE_EXCEEDED;  // gRPC reports the caller's deadline as a cancel
-  }
-  if (admitted_ && method_ == RpcMethod::kStreamingRecognize) metrics_->StreamClosed();
-  metrics_->CallEnded(method_, code);
-  if (method_ == RpcMethod::kRecognize && code == grpc::StatusCode::OK) {
-    metrics_->RecognizeDuration(absl::Now() - start_time_);
-  }
-}
-
-void CallMetrics::Audio(double seconds, absl::Time arrival) {
-  if (metrics_ == nullptr || seconds <= 0) return;
-  metrics_->AudioReceived(seconds);
-  absl::MutexLock lock(&mu_);
-  received_seconds_ += seconds;
-  arrivals_.emplace_back(received_seconds_, arrival);
-  constexpr size_t kMaxArrivals = 4096;  // ~7 min of 100 ms chunks without an utterance start
-  if (arrivals_.size() > kMaxArrivals) arrivals_.pop_front();
-}
-
-void CallMetrics::Event(const streaming::SessionEvent& event) {
-  if (metrics_ == nullptr) return;
-  using Kind = streaming::SessionEvent::Kind;
-  absl::MutexLock lock(&mu_);
-  const double processed = event.audio_processed_seconds - stream_offset_seconds_;
-  if (processed > processed_seconds_) {
-    metrics_->AudioProcessed(processed - processed_seconds_);
-    processed_seconds_ = processed;
-  }
-  if (event.kind == Kind::kWarning) {
-    metrics_->WarningSent(event.warning);
-  } else if (event.kind == Kind::kSummary) {
-    if (event.summary.audio_total_seconds > 0) metrics_->RealTimeFactor(event.summary.compute_rtf);
-  } else if (event.kind == Kind::kTranscript) {
-    const streaming::TranscriptEvent& t = event.transcript;
-    metrics_->StreamLag(
-        std::max(0.0, event.audio_received_seconds - event.audio_processed_seconds));
-    if (t.is_final) {
-      // An empty Flush final has no processing: it never reached the engine.
-      if (t.processing > absl::ZeroDuration())
-        metrics_->FinalLatency(t.endpoint_wait + t.processing);
-    } else if (t.utterance_id != last_partial_utterance_) {
-      last_partial_utterance_ = t.utterance_id;
-      const double start = t.utterance_start_seconds - stream_offset_seconds_;
-      // Arrivals ending at or before the utterance start belong to earlier utterances.
-      while (!arrivals_.empty() && arrivals_.front().first <= start) arrivals_.pop_front();
-      if (!arrivals_.empty()) metrics_->FirstPartialLatency(absl::Now() - arrivals_.front().second);
-    }
-  }
 }
 
 }  // namespace speechllm::server

@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/call_metrics.h"
 #include "server/service_context.h"
 #include "server/stream_registry.h"
 #include "speechllm/v1/speechllm.grpc.pb.h"

@@ -133,6 +133,8 @@ void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_tim
   } else {
     FeedSegment(frame, arrival_time).IgnoreError();
   }
+  if (segment_open_ && vad.loud)
+    segment_last_speech_arrival_ = arrival_time;  // word end, no hangover
   if (segment_open_ && vad.loud && ++segment_loud_frames_ == silence_guard_frames_) {
     absl::MutexLock lock(&mu_);
     if (!segments_.empty()) segments_.back().speech_confirmed = true;
@@ -168,6 +170,7 @@ void Session::OpenSegment(absl::Time arrival_time) {
   chunker_.Reset();
   segment_open_ = true;
   segment_first_arrival_ = arrival_time;
+  segment_last_speech_arrival_ = absl::InfinitePast();
   segment_loud_frames_ = 0;
   absl::MutexLock lock(&mu_);
   if (audio_processed_seconds_ >= audio_submitted_seconds_) {
@@ -274,6 +277,11 @@ void Session::CloseSegment(bool from_flush, absl::Time now) {
       record.from_flush = from_flush;
       record.end_seconds = SecondsOf(segment_start_sample_ + frontend_.num_samples());
       record.endpoint_time = now;
+      // No speech frame (a MANUAL utterance of silence): no word end to wait from.
+      record.endpoint_wait =
+          segment_last_speech_arrival_ == absl::InfinitePast()
+              ? absl::ZeroDuration()
+              : std::max(absl::ZeroDuration(), now - segment_last_speech_arrival_);
     }
     audio_submitted_seconds_ = std::max(audio_submitted_seconds_, end->audio_end_seconds);
   }

@@ -110,6 +110,7 @@ class Session {
     double end_seconds = 0;
     absl::Time first_arrival;  // first audio of the utterance reached the server
     absl::Time endpoint_time;
+    absl::Duration endpoint_wait;  // the last loud frame's arrival -> endpoint_time
     bool partial_sent = false;
     absl::Time last_partial_time;
     // Commit state of the utterance (output half; read by the input half for forced prefixes).
@@ -184,6 +185,8 @@ class Session {
   bool single_utterance_done_ = false;
   PromptConfig prompt_;  // of the next utterance
   absl::Time segment_first_arrival_;
+  // Arrival of the open segment's last loud VAD frame, its last word end (InfinitePast: none).
+  absl::Time segment_last_speech_arrival_ = absl::InfinitePast();
 
   absl::Mutex mu_;
   ResultSink* sink_ ABSL_GUARDED_BY(mu_);

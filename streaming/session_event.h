@@ -19,9 +19,17 @@ struct TranscriptEvent {
   float stability = 0;          // committed tokens / hypothesis tokens (1 for finals)
   bool is_final = false;
   bool from_flush = false;
+  bool empty_flush = false;  // finals: a Flush with nothing pending, answered without the engine
+  // Finals: the text does not start with the committed text sent earlier (API.md 5 "committed-text
+  // revisions", which must never happen); committed_delta then holds the whole final text.
+  bool revises_committed = false;
   std::vector<int64_t> token_ids;                              // finals, when requested
   double utterance_start_seconds = 0, result_end_seconds = 0;  // stream offsets
-  absl::Duration since_audio_arrival, endpoint_wait, processing;
+  absl::Duration since_audio_arrival;
+  // Finals (API.md 5): endpoint_wait runs from the arrival of the utterance's last loud frame to
+  // the endpoint decision (trailing silence, Flush, end of input); processing from that decision to
+  // the final. Partials: processing is the engine time of the update.
+  absl::Duration endpoint_wait, processing;
 };
 
 struct LatencySummary {
@@ -67,6 +75,7 @@ struct SessionEvent {
   SummaryEvent summary;
   double audio_received_seconds = 0;   // never decreases
   double audio_processed_seconds = 0;  // never decreases
+  int64_t commit_conflicts = 0;        // of the stream so far; never decreases
 };
 
 }  // namespace speechllm::streaming

@@ -41,6 +41,7 @@ void Session::SendLocked(SessionEvent event) {
   if (sink_ == nullptr || finished_) return;
   event.audio_received_seconds = config_.stream_offset_seconds + audio_received_seconds_;
   event.audio_processed_seconds = std::max(config_.stream_offset_seconds, audio_processed_seconds_);
+  event.commit_conflicts = commit_conflicts_;
   sink_->Send(std::move(event));
 }
 
@@ -133,10 +134,10 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   event.kind = SessionEvent::Kind::kTranscript;
   TranscriptEvent& t = event.transcript;
   t.utterance_id = segment->index;
-  // The engine forced the committed tokens, so the final text extends the committed text.
-  t.committed_delta = absl::StartsWith(text, segment->sent_committed_text)
-                          ? text.substr(segment->sent_committed_text.size())
-                          : text;
+  // The engine forced the committed tokens, so the final text extends the committed text; if it
+  // ever did not, the whole text goes out and the revision is counted (never silently).
+  t.revises_committed = !absl::StartsWith(text, segment->sent_committed_text);
+  t.committed_delta = t.revises_committed ? text : text.substr(segment->sent_committed_text.size());
   t.is_final = true;
   t.from_flush = segment->from_flush;
   t.stability = 1.0f;
@@ -144,7 +145,7 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
   t.result_end_seconds = config_.stream_offset_seconds + segment->end_seconds;
   t.since_audio_arrival = now - output.input_time;
-  t.endpoint_wait = absl::ZeroDuration();
+  t.endpoint_wait = segment->endpoint_wait;
   t.processing = now - segment->endpoint_time;
   final_latencies_.push_back(now - segment->endpoint_time);
   ++utterances_;
@@ -192,7 +193,10 @@ void Session::EmitEmptyFinalLocked(const SegmentRecord& segment) {
   event.transcript.utterance_id = segment.index;
   event.transcript.is_final = true;
   event.transcript.from_flush = segment.from_flush;
+  event.transcript.empty_flush = true;
   event.transcript.stability = 1.0f;
+  // It may have waited behind the finals of earlier utterances.
+  event.transcript.processing = absl::Now() - segment.endpoint_time;
   event.transcript.utterance_start_seconds = config_.stream_offset_seconds + segment.start_seconds;
   event.transcript.result_end_seconds = config_.stream_offset_seconds + segment.end_seconds;
   SendLocked(std::move(event));

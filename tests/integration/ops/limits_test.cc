@@ -125,7 +125,9 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
   EXPECT_EQ(details.reason, "MAX_STREAMS");
   EXPECT_TRUE(details.retry_info);
   EXPECT_EQ(Delta(Limit("max_streams")), 2);
-  EXPECT_EQ(Delta(R"(speechllm_admission_rejections_total{reason="max_streams"})"), 2);
+  EXPECT_EQ(Delta(R"(speechllm_streams_rejected_total{reason="max_streams"})"), 1);
+  EXPECT_EQ(Delta(R"(speechllm_recognize_rejected_total{reason="max_streams"})"), 1);
+  EXPECT_EQ(Delta(R"(speechllm_streams_total{code="RESOURCE_EXHAUSTED"})"), 1);
   EXPECT_EQ(Delta(Calls("StreamingRecognize", "RESOURCE_EXHAUSTED")), 1);
   EXPECT_EQ(Delta(Calls("Recognize", "RESOURCE_EXHAUSTED")), 1);
   EXPECT_EQ(Delta(Calls("StreamingRecognize", "OK")), 2);
@@ -213,7 +215,7 @@ TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
   EXPECT_EQ(details.reason, "KV_BUDGET");
   EXPECT_TRUE(details.retry_info);
   EXPECT_EQ(Delta(Limit("kv_budget")), 1);
-  EXPECT_EQ(Delta(R"(speechllm_admission_rejections_total{reason="kv"})"), 1);
+  EXPECT_EQ(Delta(R"(speechllm_streams_rejected_total{reason="kv"})"), 1);
   EXPECT_EQ(Delta(Calls("StreamingRecognize", "RESOURCE_EXHAUSTED")), 1);
 }
 

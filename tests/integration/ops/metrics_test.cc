@@ -70,7 +70,14 @@ TEST(OpsMetrics, PromtoolAndPrometheusSeeTheStreamedAudio) {
   EXPECT_EQ(Value(*samples, "speechllm_streams_active"), 0);
   EXPECT_EQ(Value(*samples, R"(speechllm_build_info{version="0.1.0"})"), 1);
   EXPECT_GE(Value(*samples, "speechllm_first_partial_latency_seconds_count"), 1);
-  EXPECT_EQ(Value(*samples, "speechllm_final_latency_seconds_count"), 1);
+  EXPECT_EQ(Value(*samples, R"(speechllm_final_latency_seconds_count{part="total"})"), 1);
+  EXPECT_EQ(Value(*samples, R"(speechllm_final_latency_seconds_count{part="processing"})"), 1);
+  EXPECT_EQ(Value(*samples, R"(speechllm_streams_total{code="OK"})"), 1);
+  EXPECT_EQ(Value(*samples, "speechllm_partial_erasure_ratio_count"), 1);  // the final has words
+  // API.md 5: committed text is never revised; the counter exists and stays 0.
+  ASSERT_EQ(samples->count("speechllm_committed_revisions_total"), 1u);
+  EXPECT_EQ(Value(*samples, "speechllm_committed_revisions_total"), 0);
+  ASSERT_EQ(samples->count("speechllm_commit_conflicts_total"), 1u);
   EXPECT_GE(Value(*samples, "speechllm_stream_lag_seconds_count"), 1);
   EXPECT_GE(Value(*samples, "speechllm_engine_step_duration_seconds_count"), 1);
   EXPECT_GE(Value(*samples, "speechllm_engine_step_sequences_count"), 1);
@@ -86,8 +93,13 @@ TEST(OpsMetrics, PromtoolAndPrometheusSeeTheStreamedAudio) {
             << ", first partials "
             << Value(*samples, "speechllm_first_partial_latency_seconds_count") << " (sum "
             << Value(*samples, "speechllm_first_partial_latency_seconds_sum") << " s), finals "
-            << Value(*samples, "speechllm_final_latency_seconds_count") << " (sum "
-            << Value(*samples, "speechllm_final_latency_seconds_sum") << " s)\n";
+            << Value(*samples, R"(speechllm_final_latency_seconds_count{part="total"})") << " (sum "
+            << Value(*samples, R"(speechllm_final_latency_seconds_sum{part="total"})")
+            << " s, endpoint wait "
+            << Value(*samples, R"(speechllm_final_latency_seconds_sum{part="endpoint_wait"})")
+            << " s), partial erasure ratio "
+            << Value(*samples, "speechllm_partial_erasure_ratio_sum") << ", commit conflicts "
+            << Value(*samples, "speechllm_commit_conflicts_total") << "\n";
 
   // A real Prometheus scrapes the endpoint every second.
   const int prometheus_port = FreeLoopbackPort();

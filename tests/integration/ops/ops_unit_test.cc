@@ -6,8 +6,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"
+#include "server/call_metrics.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
+#include "server/partial_erasure.h"
 #include "server/server_config.h"
 #include "tests/integration/ops/ops_harness.h"
 
@@ -164,6 +166,13 @@ TEST(CallMetricsTest, CountsOneEndAndMapsDeadlines) {
             1);
   EXPECT_EQ(Sample(metrics, R"(speechllm_requests_total{code="OK",method="StreamingRecognize"})"),
             0);
+  EXPECT_EQ(Sample(metrics, R"(speechllm_streams_total{code="DEADLINE_EXCEEDED"})"), 1);
+  CallMetrics recognize(&metrics, RpcMethod::kRecognize);
+  recognize.Rejected(AdmissionReason::kDraining);
+  recognize.Ended(grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Sample(metrics, R"(speechllm_recognize_rejected_total{reason="draining"})"), 1);
+  EXPECT_EQ(Sample(metrics, R"(speechllm_streams_rejected_total{reason="draining"})"), 0);
+  EXPECT_EQ(Sample(metrics, R"(speechllm_streams_total{code="UNAVAILABLE"})"), 0);  // not a stream
   CallMetrics unadmitted(nullptr, RpcMethod::kRecognize);  // null metrics: no-ops
   unadmitted.Admitted();
   unadmitted.Ended(grpc::StatusCode::OK);
@@ -191,6 +200,88 @@ TEST(CallMetricsTest, FirstPartialCountsFromTheUtterancesFirstAudio) {
   EXPECT_NEAR(Value(*samples, "speechllm_stream_lag_seconds_sum"), 2.0, 1e-9);
   EXPECT_NEAR(Value(*samples, "speechllm_audio_processed_seconds_total"), 2.0, 1e-9);
   EXPECT_NEAR(Value(*samples, "speechllm_audio_seconds_total"), 3.0, 1e-9);
+}
+
+streaming::SessionEvent Transcript(int64_t utterance, const std::string& committed_delta,
+                                   const std::string& tentative, bool is_final = false) {
+  streaming::SessionEvent event;
+  event.kind = streaming::SessionEvent::Kind::kTranscript;
+  event.transcript.utterance_id = utterance;
+  event.transcript.committed_delta = committed_delta;
+  event.transcript.tentative = tentative;
+  event.transcript.is_final = is_final;
+  return event;
+}
+
+// API.md 5: speechllm_final_latency_seconds{part}, speechllm_flush_latency_seconds and
+// speechllm_committed_revisions_total from the finals' timing and flags.
+TEST(CallMetricsTest, FinalsGiveLatencyPartsFlushLatencyAndRevisions) {
+  Metrics metrics("test");
+  CallMetrics call(&metrics, RpcMethod::kStreamingRecognize);
+  streaming::SessionEvent final0 = Transcript(0, "hello", "", true);
+  final0.transcript.endpoint_wait = absl::Milliseconds(500);
+  final0.transcript.processing = absl::Milliseconds(200);
+  call.Event(final0);
+  streaming::SessionEvent final1 = Transcript(1, "again", "", true);  // closed by a Flush
+  final1.transcript.from_flush = true;
+  final1.transcript.processing = absl::Milliseconds(300);
+  final1.transcript.revises_committed = true;
+  call.Event(final1);
+  streaming::SessionEvent final2 = Transcript(2, "", "", true);  // a Flush with nothing pending
+  final2.transcript.from_flush = final2.transcript.empty_flush = true;
+  final2.transcript.processing = absl::Milliseconds(1);
+  call.Event(final2);
+  auto samples = ParseMetrics(metrics.Scrape());
+  ASSERT_TRUE(samples.ok());
+  const std::string total = R"(speechllm_final_latency_seconds_sum{part="total"})";
+  const std::string wait = R"(speechllm_final_latency_seconds_sum{part="endpoint_wait"})";
+  const std::string processing = R"(speechllm_final_latency_seconds_sum{part="processing"})";
+  EXPECT_EQ(Value(*samples, R"(speechllm_final_latency_seconds_count{part="total"})"), 2);
+  EXPECT_NEAR(Value(*samples, total), 1.0, 1e-9);
+  EXPECT_NEAR(Value(*samples, wait), 0.5, 1e-9);
+  EXPECT_NEAR(Value(*samples, processing), 0.5, 1e-9);
+  EXPECT_EQ(Value(*samples, "speechllm_flush_latency_seconds_count"), 2);
+  EXPECT_NEAR(Value(*samples, "speechllm_flush_latency_seconds_sum"), 0.301, 1e-9);
+  EXPECT_EQ(Value(*samples, "speechllm_committed_revisions_total"), 1);
+  // Two finals with words, neither ever taken back.
+  EXPECT_EQ(Value(*samples, R"(speechllm_partial_erasure_ratio_bucket{le="0"})"), 2);
+}
+
+TEST(CallMetricsTest, CommitConflictsAreCountedOnceFromTheStreamsRunningTotal) {
+  Metrics metrics("test");
+  CallMetrics call(&metrics, RpcMethod::kStreamingRecognize);
+  for (int64_t total : {0, 2, 2, 5}) {
+    streaming::SessionEvent event = Transcript(0, "", "x");
+    event.commit_conflicts = total;
+    call.Event(event);
+  }
+  EXPECT_EQ(Sample(metrics, "speechllm_commit_conflicts_total"), 5);
+}
+
+TEST(PartialErasureTest, WordsOfSpacedAndUnspacedScripts) {
+  EXPECT_THAT(DisplayedWords("  the cat,\tsat\n"), ::testing::ElementsAre("the", "cat,", "sat"));
+  // Each CJK character, kana or Hangul syllable is a word; Latin runs between them stay whole.
+  EXPECT_THAT(DisplayedWords("我们ok走"), ::testing::ElementsAre("我", "们", "ok", "走"));
+  EXPECT_THAT(DisplayedWords("café über"), ::testing::ElementsAre("café", "über"));
+  EXPECT_TRUE(DisplayedWords(" \t").empty());
+}
+
+// The normalized erasure of arXiv 2004.03643 over the displayed texts committed + tentative.
+TEST(PartialErasureTest, CountsWordsTakenBackOverTheFinalsWords) {
+  PartialErasure erasure;
+  using streaming::SessionEvent;
+  EXPECT_FALSE(erasure.Update(Transcript(0, "", "the ca").transcript));
+  EXPECT_FALSE(erasure.Update(Transcript(0, "", "the cat").transcript));      // grew: kept
+  EXPECT_FALSE(erasure.Update(Transcript(0, "the ", "cap sat").transcript));  // "cat" erased
+  EXPECT_FALSE(erasure.Update(Transcript(1, "", "other").transcript));        // its own utterance
+  // The final "the cat sat on": "cap sat" erased; 3 erased words over 4.
+  auto ratio = erasure.Update(Transcript(0, "cat sat on", "", true).transcript);
+  ASSERT_TRUE(ratio.has_value());
+  EXPECT_DOUBLE_EQ(*ratio, 3.0 / 4.0);
+  EXPECT_EQ(erasure.open_utterances(), 1u);
+  // A final without words has no ratio (0 / 0), and its utterance is forgotten.
+  EXPECT_FALSE(erasure.Update(Transcript(1, "", "", true).transcript));
+  EXPECT_EQ(erasure.open_utterances(), 0u);
 }
 
 TEST(ServerConfigTest, TlsAndTokenRules) {

@@ -120,7 +120,42 @@ TEST_F(SessionTest, FlushWithNothingPendingGivesAnEmptyFinal) {
   const auto finals = Finals(events);
   ASSERT_EQ(finals.size(), 1u);
   EXPECT_TRUE(finals[0]->from_flush);
+  EXPECT_TRUE(finals[0]->empty_flush);
   EXPECT_TRUE(finals[0]->committed_delta.empty());
+  EXPECT_GE(finals[0]->processing, absl::ZeroDuration());
+}
+
+// API.md 5: a final's endpoint_wait runs from the arrival of the last word's audio to the endpoint
+// decision, its processing from the decision to the final. Audio arrives in 100 ms pieces paced
+// as in real time, starting 10 s ago.
+TEST_F(SessionTest, FinalTimingSplitsTheEndpointWaitFromProcessing) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kContinuous);
+  config.interim_results = false;
+  auto session = Start(config, &sink);
+  std::vector<float> audio = Tone(1.0);
+  audio.resize(audio.size() + 16000, 0.0f);  // 1 s of silence
+  const absl::Time t0 = absl::Now() - absl::Seconds(10);
+  for (size_t piece = 0; piece * 1600 < audio.size(); ++piece) {
+    ASSERT_TRUE(session
+                    ->AcceptAudio(absl::MakeConstSpan(audio).subspan(piece * 1600, 1600),
+                                  t0 + absl::Milliseconds(100 * piece))
+                    .ok());
+  }
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  const auto events = sink.events();
+  const auto finals = Finals(events);
+  ASSERT_EQ(finals.size(), 1u);
+  // The last loud frame arrives with piece 9; 100 ms of VAD hangover and 500 ms of trailing silence
+  // later the endpoint falls in piece 15.
+  std::printf("endpoint_wait %s, processing %s\n",
+              absl::FormatDuration(finals[0]->endpoint_wait).c_str(),
+              absl::FormatDuration(finals[0]->processing).c_str());
+  EXPECT_EQ(finals[0]->endpoint_wait, absl::Milliseconds(600));
+  EXPECT_FALSE(finals[0]->empty_flush);
+  EXPECT_FALSE(finals[0]->revises_committed);
+  EXPECT_GT(finals[0]->processing, absl::Seconds(8));  // the decision was made 8.5 s ago
 }
 
 TEST_F(SessionTest, TooShortStreamIsInvalid) {

@@ -1,0 +1,110 @@
+#include "server/call_metrics.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "server/grpc_status.h"
+
+namespace speechllm::server {
+
+CallMetrics::~CallMetrics() {
+  absl::MutexLock lock(&mu_);
+  if (metrics_ != nullptr && admitted_ && !ended_ && method_ == RpcMethod::kStreamingRecognize) {
+    metrics_->StreamClosed();
+  }
+}
+
+void CallMetrics::Admitted() {
+  if (metrics_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  if (admitted_) return;
+  admitted_ = true;
+  if (method_ == RpcMethod::kStreamingRecognize) metrics_->StreamOpened();
+}
+
+void CallMetrics::Rejected(AdmissionReason reason) {
+  if (metrics_ == nullptr) return;
+  metrics_->AdmissionRejected(method_, reason);
+  if (reason == AdmissionReason::kMaxStreams) metrics_->LimitExceeded(Limit::kMaxStreams);
+  if (reason == AdmissionReason::kKv) metrics_->LimitExceeded(Limit::kKvBudget);
+}
+
+void CallMetrics::LimitExceeded(Limit limit) {
+  if (metrics_ != nullptr) metrics_->LimitExceeded(limit);
+}
+
+void CallMetrics::Expired(const absl::Status& status) {
+  if (metrics_ == nullptr) return;
+  const std::string reason = ReasonOf(status);
+  if (reason == "IDLE_TIMEOUT") metrics_->LimitExceeded(Limit::kIdleTimeout);
+  if (reason == "MAX_DURATION") metrics_->LimitExceeded(Limit::kMaxStreamDuration);
+}
+
+void CallMetrics::SetStreamOffset(double seconds) {
+  absl::MutexLock lock(&mu_);
+  stream_offset_seconds_ = seconds;
+}
+
+void CallMetrics::Ended(grpc::StatusCode code, std::chrono::system_clock::time_point deadline) {
+  if (metrics_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  if (ended_) return;
+  ended_ = true;
+  if (code == grpc::StatusCode::CANCELLED && std::chrono::system_clock::now() >= deadline) {
+    code = grpc::StatusCode::DEADLINE_EXCEEDED;  // gRPC reports the caller's deadline as a cancel
+  }
+  if (admitted_ && method_ == RpcMethod::kStreamingRecognize) metrics_->StreamClosed();
+  metrics_->CallEnded(method_, code);
+  if (method_ == RpcMethod::kRecognize && code == grpc::StatusCode::OK) {
+    metrics_->RecognizeDuration(absl::Now() - start_time_);
+  }
+}
+
+void CallMetrics::Audio(double seconds, absl::Time arrival) {
+  if (metrics_ == nullptr || seconds <= 0) return;
+  metrics_->AudioReceived(seconds);
+  absl::MutexLock lock(&mu_);
+  received_seconds_ += seconds;
+  arrivals_.emplace_back(received_seconds_, arrival);
+  constexpr size_t kMaxArrivals = 4096;  // ~7 min of 100 ms chunks without an utterance start
+  if (arrivals_.size() > kMaxArrivals) arrivals_.pop_front();
+}
+
+void CallMetrics::Event(const streaming::SessionEvent& event) {
+  if (metrics_ == nullptr) return;
+  using Kind = streaming::SessionEvent::Kind;
+  absl::MutexLock lock(&mu_);
+  const double processed = event.audio_processed_seconds - stream_offset_seconds_;
+  if (processed > processed_seconds_) {
+    metrics_->AudioProcessed(processed - processed_seconds_);
+    processed_seconds_ = processed;
+  }
+  if (event.commit_conflicts > commit_conflicts_) {
+    metrics_->CommitConflicts(event.commit_conflicts - commit_conflicts_);
+    commit_conflicts_ = event.commit_conflicts;
+  }
+  if (event.kind == Kind::kWarning) {
+    metrics_->WarningSent(event.warning);
+  } else if (event.kind == Kind::kSummary) {
+    if (event.summary.audio_total_seconds > 0) metrics_->RealTimeFactor(event.summary.compute_rtf);
+  } else if (event.kind == Kind::kTranscript) {
+    const streaming::TranscriptEvent& t = event.transcript;
+    metrics_->StreamLag(
+        std::max(0.0, event.audio_received_seconds - event.audio_processed_seconds));
+    if (std::optional<double> ratio = erasure_.Update(t)) metrics_->PartialErasureRatio(*ratio);
+    if (t.is_final) {
+      // An empty Flush final closed no utterance: it counts as a Flush only.
+      if (!t.empty_flush) metrics_->FinalLatency(t.endpoint_wait, t.processing);
+      if (t.from_flush) metrics_->FlushLatency(t.processing);
+      if (t.revises_committed) metrics_->CommittedRevision();
+    } else if (t.utterance_id != last_partial_utterance_) {
+      last_partial_utterance_ = t.utterance_id;
+      const double start = t.utterance_start_seconds - stream_offset_seconds_;
+      // Arrivals ending at or before the utterance start belong to earlier utterances.
+      while (!arrivals_.empty() && arrivals_.front().first <= start) arrivals_.pop_front();
+      if (!arrivals_.empty()) metrics_->FirstPartialLatency(absl::Now() - arrivals_.front().second);
+    }
+  }
+}
+
+}  // namespace speechllm::server
