@@ -250,10 +250,10 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   // Latency mode -> chunk size (API.md 4.2 presets).
   switch (config.latency()) {
     case v1::SessionConfig::LOW:
-      s.chunk_ms = 480;
+      s.chunk_ms = kLowLatencyChunkMs;
       break;
     case v1::SessionConfig::ACCURATE:
-      s.chunk_ms = 2000;
+      s.chunk_ms = kAccurateChunkMs;
       break;
     default:
       s.chunk_ms = server.default_chunk_ms;

@@ -16,8 +16,11 @@ absl::Status ServerConfig::Validate() const {
   if (idle_timeout <= absl::ZeroDuration() || max_stream_duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("idle_timeout and max_stream_duration must be > 0");
   }
-  if (max_buffered_audio_ms < 1000)
-    return absl::InvalidArgumentError("max_buffered_audio_ms must be >= 1000");
+  // The backlog bound must hold one chunk of every preset, or each ACCURATE call would be refused.
+  if (max_buffered_audio_ms < kAccurateChunkMs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_buffered_audio_ms must be >= ", kAccurateChunkMs, " (the ACCURATE preset's chunk)"));
+  }
   // Checked per call as well, where a bad server default would refuse every call and blame the
   // client's config.
   if (absl::Status s = streaming::Chunker::ValidateChunkMs(default_chunk_ms); !s.ok()) {

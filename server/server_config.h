@@ -13,6 +13,10 @@
 
 namespace speechllm::server {
 
+// Encoder chunk of the LatencyMode presets (API.md 4.2); BALANCED uses --chunk_ms.
+inline constexpr int kLowLatencyChunkMs = 480;
+inline constexpr int kAccurateChunkMs = 2000;
+
 struct ServerConfig {
   std::string listen_address = "127.0.0.1:50051";
   std::string model_name = "qwen2-audio";

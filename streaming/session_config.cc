@@ -32,8 +32,9 @@ absl::Status SessionConfig::Validate() const {
     return absl::InvalidArgumentError("partial_interval_ms must be in [0, 60000]");
   }
   if (max_buffered_audio_ms < chunk_ms) {
-    return absl::InvalidArgumentError(absl::StrCat("max_buffered_audio_ms (", max_buffered_audio_ms,
-                                                   ") must be at least chunk_ms (", chunk_ms, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk_ms (", chunk_ms, ") is above the server's max_buffered_audio_ms (",
+                     max_buffered_audio_ms, ")"));
   }
   if (stream_offset_seconds < 0) return absl::InvalidArgumentError("stream_offset must be >= 0");
   return absl::OkStatus();

@@ -274,7 +274,7 @@ TEST_F(OpsLimits, LongStreamIsOutOfRange) {
 TEST_F(OpsLimits, BufferedAudioPausesReadingWithFlowControl) {
   // 40 ms encoder chunks: many engine updates per second of audio, so the engine falls behind a
   // client that sends 13.5 s at once.
-  StartServer({"--max_buffered_audio_ms=1000", "--chunk_ms=40"});
+  StartServer({"--max_buffered_audio_ms=2000", "--chunk_ms=40"});
   client::StreamingClientOptions options = PcmStreamOptions(false);
   options.config.mutable_results()->set_interim_results(true);  // chunks go to the engine
   client::StreamingClient stream(stub_.get(), options);
@@ -290,7 +290,7 @@ TEST_F(OpsLimits, BufferedAudioPausesReadingWithFlowControl) {
       ++flow_control;
     }
   }
-  std::cout << "13.5 s sent at once, max_buffered_audio_ms=1000: code " << status.error_code()
+  std::cout << "13.5 s sent at once, max_buffered_audio_ms=2000: code " << status.error_code()
             << ", FLOW_CONTROL warnings " << flow_control << "\n";
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(flow_control, 1);

@@ -314,9 +314,15 @@ TEST(ServerConfigTest, DefaultsEveryCallWouldFailAreRefused) {
   ServerConfig config;
   config.default_chunk_ms = 50;
   EXPECT_THAT(config.Validate().message(), HasSubstr("--chunk_ms"));
-  config.default_chunk_ms = 2000;
-  config.max_buffered_audio_ms = 1000;
+  config.default_chunk_ms = 4000;
+  config.max_buffered_audio_ms = 3000;
   EXPECT_THAT(config.Validate().message(), HasSubstr("at least --chunk_ms"));
+  // A bound below the ACCURATE preset's 2 s chunks would refuse every ACCURATE call.
+  config.default_chunk_ms = 1000;
+  config.max_buffered_audio_ms = 1500;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("ACCURATE"));
+  config.max_buffered_audio_ms = 2000;
+  EXPECT_TRUE(config.Validate().ok());
   config.max_buffered_audio_ms = 10000;
   EXPECT_TRUE(config.Validate().ok());
   config.max_recognize_audio = absl::ZeroDuration();

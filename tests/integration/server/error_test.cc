@@ -120,6 +120,25 @@ TEST_F(ErrorTest, SampleRateZero) {
   healthy.Finish("sample rate 0");
 }
 
+// A client's chunk_ms above the server's backlog bound (--max_buffered_audio_ms, 10 s by default)
+// is the client's choice: BAD_CONFIG naming both values.
+TEST_F(ErrorTest, ChunkAboveTheServersBacklogBound) {
+  HealthyStream healthy(server_->stub());
+  v1::SessionConfig config = ExactConfig(false, v1::ResultOptions::NONE);
+  (*config.mutable_extensions())["chunk_ms"] = "12000";
+  const StreamRun run = Run(Options(config), [](StreamingClient& c) {
+    EXPECT_TRUE(c.SendAudio(ClipPcm("clip_a").substr(0, 6400)).ok());
+  });
+  Report("chunk_ms 12000", run);
+  ExpectError(run.status, StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+  EXPECT_NE(run.status.error_message().find(
+                "chunk_ms (12000) is above the server's max_buffered_audio_ms (10000)"),
+            std::string::npos)
+      << run.status.error_message();
+  EXPECT_TRUE(run.records.empty());
+  healthy.Finish("chunk_ms 12000");
+}
+
 TEST_F(ErrorTest, EmptyAudioChunk) {
   HealthyStream healthy(server_->stub());
   const StreamRun run = Run(Options(), [](StreamingClient& c) {
