@@ -13,6 +13,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -141,8 +142,12 @@ int RunRecognize(speechllm::v1::StreamingSpeech::Stub* stub, const SessionConfig
   return 0;
 }
 
-// Reads stdin PCM blocks, encodes them as Ogg Opus and sends the pages as they complete.
-void SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, StreamingClient* client) {
+// Reads stdin PCM blocks, encodes them as Ogg Opus and sends the pages as they complete. Returns
+// the duration of the PCM read (the pages' byte rate only approximates it).
+absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
+                               StreamingClient* client) {
+  const AudioFormat& format = reader->format();
+  int64_t samples_read = 0;  // interleaved
   const int64_t block_bytes =
       std::max<int64_t>(BytesPerSecond(reader->format()) * absl::GetFlag(FLAGS_chunk_ms) / 1000, 2);
   std::string pages;
@@ -154,6 +159,7 @@ void SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, Streaming
     }
     if (block->empty() || client->WaitForDone(absl::ZeroDuration())) break;
     std::vector<float> samples(block->size() / 2);
+    samples_read += static_cast<int64_t>(samples.size());
     for (size_t i = 0; i < samples.size(); ++i) {
       const auto lo = static_cast<unsigned char>((*block)[2 * i]);
       const auto hi = static_cast<unsigned char>((*block)[2 * i + 1]);
@@ -171,6 +177,10 @@ void SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, Streaming
     std::cerr << "speechllm-client: " << status << "\n";
   }
   if (!pages.empty()) (void)client->SendAudio(pages);
+  const int64_t samples_per_second =
+      static_cast<int64_t>(format.sample_rate_hz()) * std::max(format.channels(), 1);
+  return samples_per_second > 0 ? absl::Microseconds(samples_read * 1000000 / samples_per_second)
+                                : absl::ZeroDuration();
 }
 
 int Run() {
@@ -290,10 +300,11 @@ int Run() {
   });
   if (absl::Status status = client.Start(); !status.ok()) return Fail(status.ToString());
 
+  std::optional<absl::Duration> audio_duration;  // when the chunks' offsets are estimates
   if (!path.empty()) {
     (void)client.SendAudio(wav_audio.data);
   } else if (stdin_encoder != nullptr) {
-    SendStdinAsOpus(&stdin_reader, stdin_encoder.get(), &client);
+    audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(), &client);
   } else {
     while (true) {
       absl::StatusOr<std::string> block = stdin_reader.Read(client.chunk_size_bytes());
@@ -318,8 +329,8 @@ int Run() {
   for (const ResponseRecord& record : responses) {
     if (record.response.has_summary()) summary = &record.response.summary();
   }
-  const StreamReport report =
-      ComputeStreamReport(responses, client.sent_chunks(), client.start_time(), client.done_time());
+  const StreamReport report = ComputeStreamReport(
+      responses, client.sent_chunks(), client.start_time(), client.done_time(), audio_duration);
   std::cerr << FormatStreamReport(report, summary);
   return ExitCode(status);
 }

@@ -112,10 +112,12 @@ std::string TranscriptPrinter::Finish() {
 
 StreamReport ComputeStreamReport(const std::vector<ResponseRecord>& responses,
                                  const std::vector<SentChunk>& sent_chunks,
-                                 Clock::time_point start_time, Clock::time_point end_time) {
+                                 Clock::time_point start_time, Clock::time_point end_time,
+                                 std::optional<absl::Duration> audio_duration) {
   StreamReport report;
   report.wall_time = absl::FromChrono(end_time - start_time);
   if (!sent_chunks.empty()) report.audio_sent = sent_chunks.back().audio_end;
+  if (audio_duration.has_value()) report.audio_sent = *audio_duration;
   if (report.audio_sent > absl::ZeroDuration()) {
     report.real_time_factor = absl::FDivDuration(report.wall_time, report.audio_sent);
   }

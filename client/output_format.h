@@ -57,9 +57,12 @@ struct StreamReport {
   double real_time_factor = 0;  // wall_time / audio_sent; 0 without audio
 };
 
+// `audio_duration`, when known, replaces the last chunk's audio offset as audio_sent: the offsets
+// of Opus encoded from stdin are estimates from the bitrate.
 StreamReport ComputeStreamReport(const std::vector<ResponseRecord>& responses,
                                  const std::vector<SentChunk>& sent_chunks,
-                                 Clock::time_point start_time, Clock::time_point end_time);
+                                 Clock::time_point start_time, Clock::time_point end_time,
+                                 std::optional<absl::Duration> audio_duration = std::nullopt);
 
 // Human-readable report, plus the server's SessionSummary when `summary` is not null.
 std::string FormatStreamReport(const StreamReport& report,

@@ -121,6 +121,11 @@ TEST(OutputFormatTest, ReportMeasuresFromSendTimesToArrivals) {
   EXPECT_THAT(report.finalization_latencies, ::testing::ElementsAre(absl::Milliseconds(150)));
   EXPECT_EQ(report.audio_sent, absl::Seconds(1));
   EXPECT_DOUBLE_EQ(report.real_time_factor, 1.2);
+  // Opus from stdin: the chunks' offsets come from the bitrate; the PCM read gives the duration.
+  const StreamReport exact =
+      ComputeStreamReport(responses, chunks, t0, at(1200), absl::Milliseconds(1500));
+  EXPECT_EQ(exact.audio_sent, absl::Milliseconds(1500));
+  EXPECT_DOUBLE_EQ(exact.real_time_factor, 0.8);
 
   speechllm::v1::SessionSummary summary;
   summary.set_utterances(1);
