@@ -83,6 +83,9 @@ double Session::SecondsOf(int64_t samples) const {
 }
 
 absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time arrival_time) {
+  // After the speech start timeout the stream ends with OK while a pending final (MANUAL) goes
+  // out; audio the client sent meanwhile is dropped, not an error (API.md 4.4).
+  if (speech_start_timed_out_) return absl::OkStatus();
   if (input_finished_) return absl::FailedPreconditionError("audio after the end of input");
   {
     absl::MutexLock lock(&mu_);
@@ -161,7 +164,10 @@ void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_tim
     SendLocked(std::move(e));
   }
   // Nobody spoke: the event, then the stream ends with OK (API.md 4.4); later audio is dropped.
-  if (event == Endpointer::Event::kSpeechStartTimeout) FinishEarly(absl::OkStatus(), arrival_time);
+  if (event == Endpointer::Event::kSpeechStartTimeout) {
+    speech_start_timed_out_ = true;
+    FinishEarly(absl::OkStatus(), arrival_time);
+  }
 }
 
 void Session::OpenSegment(absl::Time arrival_time) {
@@ -293,6 +299,7 @@ void Session::CloseSegment(bool from_flush, absl::Time now) {
 }
 
 absl::Status Session::Flush(absl::Time now) {
+  if (speech_start_timed_out_) return absl::OkStatus();  // the stream is ending with OK
   if (input_finished_) return absl::FailedPreconditionError("Flush after the end of input");
   if (segment_open_) {
     if (!partial_frame_.empty()) {

@@ -183,7 +183,8 @@ class Session {
   int64_t next_segment_index_ = 0;
   bool input_finished_ = false;
   bool single_utterance_done_ = false;
-  PromptConfig prompt_;  // of the next utterance
+  bool speech_start_timed_out_ = false;  // later audio and Flushes are dropped
+  PromptConfig prompt_;                  // of the next utterance
   absl::Time segment_first_arrival_;
   // Arrival of the open segment's last loud VAD frame, its last word end (InfinitePast: none).
   absl::Time segment_last_speech_arrival_ = absl::InfinitePast();

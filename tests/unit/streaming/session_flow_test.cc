@@ -1,8 +1,8 @@
 // How a Session paces and ends a stream (label unit, FakeModelRunner): the backlog that pauses
 // reading counts from the utterance handed to the engine, not from the stream's start or its
-// stream_offset; SPEECH_START_TIMEOUT ends the stream with OK; a Flush with nothing pending ends a
-// SINGLE_UTTERANCE stream; an update the partial rate limit held back goes out with the next
-// output instead of waiting for the final.
+// stream_offset; SPEECH_START_TIMEOUT ends the stream with OK (with a MANUAL final pending too);
+// a Flush with nothing pending ends a SINGLE_UTTERANCE stream; an update the partial rate limit
+// held back goes out with the next output instead of waiting for the final.
 #include <string>
 #include <vector>
 
@@ -68,8 +68,41 @@ TEST_F(SessionTest, SpeechStartTimeoutEndsTheStreamWithOk) {
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
   EXPECT_TRUE(Finals(events).empty());
-  EXPECT_GE(refused, 19) << "audio after the timeout is not taken";
-  EXPECT_LE(refused, 20);
+  // Audio after the timeout is dropped, not refused: refusing it would end the stream with an
+  // error instead of OK.
+  EXPECT_EQ(refused, 0);
+  EXPECT_NEAR(events.back().summary.audio_total_seconds, 1.0, 0.1);
+}
+
+// MANUAL: the timed-out utterance's final is still pending when more audio, a Flush and the end
+// of input arrive; the stream still ends with OK (API.md 4.4), not FAILED_PRECONDITION.
+TEST_F(SessionTest, SpeechStartTimeoutWithAFinalPendingStillEndsWithOk) {
+  absl::Notification release;
+  FakeModelRunner::Options options;
+  options.hold_steps_until = &release;  // the final cannot come before the later messages
+  MakeEngine(options);
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.endpoint.speech_start_timeout_ms = 500;
+  auto session = Start(config, &sink);
+  absl::Cleanup unhold = [&release] {
+    if (!release.HasBeenNotified()) release.Notify();
+  };
+  const std::vector<float> silence(16000, 0.0f);
+  for (size_t i = 0; i < silence.size(); i += 1600) {
+    EXPECT_TRUE(
+        session->AcceptAudio(absl::MakeConstSpan(silence).subspan(i, 1600), absl::Now()).ok());
+  }
+  EXPECT_TRUE(session->Flush(absl::Now()).ok());
+  EXPECT_TRUE(session->FinishInput(absl::Now()).ok());
+  release.Notify();
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  EXPECT_TRUE(sink.status().ok()) << sink.status();
+  const auto events = sink.events();
+  EXPECT_EQ(CountSpeechEvents(events, SessionEvent::SpeechEventType::kSpeechStartTimeout), 1);
+  EXPECT_EQ(Finals(events).size(), 1u);  // the open MANUAL utterance, nothing after the timeout
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
 }
 
 TEST_F(SessionTest, AFlushWithNothingPendingEndsASingleUtterance) {
