@@ -228,6 +228,7 @@ absl::Status StreamReactor::HandleControl(const v1::Control& control) {
     case v1::Control::kEndOfAudio: {
       if (end_of_audio_) return absl::OkStatus();
       end_of_audio_ = true;
+      ctx_->registry->InputEnded(registry_id_);  // it waits for the finals: not idle
       return EndAudio(s.get());
     }
     default:
@@ -249,6 +250,7 @@ void StreamReactor::ReadNextOrPause() {
     if (pause && !capacity_signal_) {
       metrics_.LimitExceeded(Limit::kMaxBufferedAudio);
       reads_paused_ = true;
+      ctx_->registry->ReadsPaused(registry_id_, true);  // the client cannot be idle meanwhile
       warn = !flow_warned_;
       flow_warned_ = true;
     } else {
@@ -268,6 +270,7 @@ void StreamReactor::OnCapacity() {
   capacity_signal_ = true;
   if (reads_paused_ && !finished_ && !finish_pending_ && !reading_done_) {
     reads_paused_ = false;
+    ctx_->registry->ReadsPaused(registry_id_, false);
     GrpcHandoffRelease(this);
     StartRead(&request_);
   }

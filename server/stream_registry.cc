@@ -56,6 +56,19 @@ void StreamRegistry::Touch(uint64_t id) {
   if (auto it = entries_.find(id); it != entries_.end()) it->second.last_activity = absl::Now();
 }
 
+void StreamRegistry::ReadsPaused(uint64_t id, bool paused) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = entries_.find(id); it != entries_.end()) {
+    it->second.reads_paused = paused;
+    it->second.last_activity = absl::Now();
+  }
+}
+
+void StreamRegistry::InputEnded(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = entries_.find(id); it != entries_.end()) it->second.input_ended = true;
+}
+
 void StreamRegistry::Finishing(uint64_t id) {
   absl::MutexLock lock(&mu_);
   if (auto it = entries_.find(id); it != entries_.end()) {
@@ -123,7 +136,8 @@ void StreamRegistry::ReaperLoop() {
                                   "maximum stream duration of ",
                                   absl::FormatDuration(config_.max_stream_duration), " reached")),
                               "MAX_DURATION");
-        } else if (entry.idle_timeout && now - entry.last_activity > config_.idle_timeout) {
+        } else if (entry.idle_timeout && !entry.reads_paused && !entry.input_ended &&
+                   now - entry.last_activity > config_.idle_timeout) {
           status = WithReason(
               absl::OutOfRangeError(absl::StrCat("no message for the idle timeout of ",
                                                  absl::FormatDuration(config_.idle_timeout))),

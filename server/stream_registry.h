@@ -44,6 +44,11 @@ class StreamRegistry {
   void Remove(uint64_t id);
   // The call showed activity (a message or a KeepAlive).
   void Touch(uint64_t id);
+  // The idle rule holds only while the client can send and has something to send: not while the
+  // server pauses reading (flow control; resuming restarts the idle clock), nor after the client
+  // ended its audio (EndOfAudio) and waits for the finals.
+  void ReadsPaused(uint64_t id, bool paused);
+  void InputEnded(uint64_t id);
   // The call has its final status but cannot send it yet (a write is in flight). A client that
   // stops reading never lets that write complete, so a call still finishing after the idle
   // timeout is cancelled (LimitedCall::Cancel) and frees its stream slot and KV.
@@ -64,6 +69,8 @@ class StreamRegistry {
     std::weak_ptr<LimitedCall> call;
     absl::Time start, last_activity;
     bool idle_timeout = true;
+    bool reads_paused = false;
+    bool input_ended = false;
     bool expired = false;
     absl::Time finishing_since = absl::InfiniteFuture();
     bool cancelled = false;

@@ -298,6 +298,40 @@ TEST_F(OpsLimits, BufferedAudioPausesReadingWithFlowControl) {
   EXPECT_EQ(Delta(R"(speechllm_warnings_total{code="FLOW_CONTROL"})"), 1);
 }
 
+// While the server pauses reading (flow control), the client cannot get a message through, so the
+// idle timeout must not run: six streams send 27 s each at once to a server with a 1 s idle
+// timeout, and every one ends OK after reads paused.
+TEST_F(OpsLimits, PausedReadsAreNotIdle) {
+  StartServer({"--max_buffered_audio_ms=2000", "--chunk_ms=40", "--idle_timeout_s=1"});
+  client::StreamingClientOptions options = PcmStreamOptions(false);
+  options.config.mutable_results()->set_interim_results(true);  // chunks go to the engine
+  std::vector<std::unique_ptr<client::StreamingClient>> streams;
+  const std::string clip = ClipBytes();
+  for (int i = 0; i < 6; ++i) {
+    streams.push_back(std::make_unique<client::StreamingClient>(stub_.get(), options));
+    ASSERT_TRUE(streams.back()->Start().ok());
+  }
+  for (auto& stream : streams) {
+    for (int k = 0; k < 8; ++k) ASSERT_TRUE(stream->SendAudio(clip).ok());
+    (void)stream->CloseSend();
+  }
+  int ok = 0, flow_control = 0;
+  for (auto& stream : streams) {
+    const grpc::Status status = stream->Await();
+    ok += status.ok();
+    EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+    for (const auto& record : stream->responses()) {
+      flow_control += record.response.has_warning() &&
+                      record.response.warning().code() == v1::Warning::FLOW_CONTROL;
+    }
+  }
+  std::cout << "6 streams of 27 s at once, idle timeout 1 s: " << ok << " OK, " << flow_control
+            << " FLOW_CONTROL warnings, paused reads " << Delta(Limit("max_buffered_audio"))
+            << "\n";
+  EXPECT_GE(flow_control, 1);  // reads did pause
+  EXPECT_EQ(Delta(Limit("idle_timeout")), 0);
+}
+
 TEST_F(OpsLimits, ClientNotReadingIsResourceExhausted) {
   StartServer({"--max_pending_responses=16"});
   client::StreamingClient stream(stub_.get(), PcmStreamOptions(false));
