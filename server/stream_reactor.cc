@@ -99,6 +99,19 @@ absl::Status StreamReactor::EndAudio(streaming::Session* s) {
   return absl::OkStatus();
 }
 
+absl::Status StreamReactor::DrainDecoder(streaming::Session* s) {
+  samples_.clear();
+  if (absl::Status status = decoder_->Drain(&samples_); !status.ok()) {
+    return WithReason(status, "AUDIO_DECODE_ERROR");
+  }
+  if (samples_.empty()) return absl::OkStatus();
+  const absl::Time arrival = absl::Now();
+  if (absl::Status status = s->AcceptAudio(samples_, arrival); !status.ok()) return status;
+  metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz,
+                 arrival);
+  return absl::OkStatus();
+}
+
 absl::Status StreamReactor::HandleRequest() {
   switch (request_.event_case()) {
     case v1::StreamingRecognizeRequest::kConfig:
@@ -213,6 +226,9 @@ absl::Status StreamReactor::HandleControl(const v1::Control& control) {
       if (end_of_audio_)
         return WithReason(absl::InvalidArgumentError("Flush after EndOfAudio"),
                           "AFTER_END_OF_AUDIO");
+      // Everything received before the Flush is finalized (API.md 2.1), the resampler's delayed
+      // samples included.
+      if (absl::Status status = DrainDecoder(s.get()); !status.ok()) return status;
       return s->Flush(absl::Now());
     case v1::Control::kKeepAlive:
       return absl::OkStatus();  // the registry saw the activity

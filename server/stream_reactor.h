@@ -64,6 +64,8 @@ class StreamReactor
   void CloseInputLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   // End of audio (half-close or EndOfAudio): the decoder's tail, then the session's end of input.
   absl::Status EndAudio(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
+  // A Flush: the samples the decoder holds back (resampler delay) go to the session first.
+  absl::Status DrainDecoder(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   void SendWarning(streaming::SessionEvent::WarningCode code, const std::string& message);
 
   void EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial)

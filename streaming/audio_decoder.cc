@@ -56,6 +56,12 @@ class ResamplingDecoder : public AudioDecoder {
     if (absl::Status status = resampler_->Flush(out); !status.ok()) return status;
     return inner;
   }
+  absl::Status Drain(std::vector<float>* out) override {
+    scratch_.clear();
+    if (absl::Status status = inner_->Drain(&scratch_); !status.ok()) return status;
+    if (absl::Status status = resampler_->Process(scratch_, out); !status.ok()) return status;
+    return resampler_->Drain(out);
+  }
   bool ChunksArePackets() const override { return inner_->ChunksArePackets(); }
   // The inner decoder counts samples at its own rate: the bound is scaled to it (rounded up).
   void LimitSamplesPerDecode(int64_t max_samples) override {

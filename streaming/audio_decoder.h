@@ -55,6 +55,10 @@ class AudioDecoder {
   // End of input: appends the samples still held (resampler delay) and returns INVALID_ARGUMENT
   // when an incomplete sample, page or packet is left over.
   virtual absl::Status Finish(std::vector<float>* out) = 0;
+  // A client's Flush: appends the samples held back (the resampler's delay) while the input goes
+  // on, so that everything received so far reaches the utterance being finalized. Bytes that are
+  // not a whole sample or packet yet stay. Decoders that hold no samples append nothing.
+  virtual absl::Status Drain(std::vector<float>* /*out*/) { return absl::OkStatus(); }
 
   // True when every Decode() call must carry exactly one whole packet, so chunk boundaries are
   // packet boundaries and callers must neither split nor join chunks (raw Opus). False for byte

@@ -109,4 +109,14 @@ absl::Status Resampler::Flush(std::vector<float>* out) {
   return Run(nullptr, 0, out);
 }
 
+absl::Status Resampler::Drain(std::vector<float>* out) {
+  if (flushed_) return absl::FailedPreconditionError("Resampler::Drain after Flush");
+  if (absl::Status status = Flush(out); !status.ok()) return status;
+  if (soxr_error_t error = soxr_clear(soxr_); error != nullptr) {
+    return absl::InternalError(absl::StrCat("soxr_clear: ", error));
+  }
+  flushed_ = false;
+  return absl::OkStatus();
+}
+
 }  // namespace speechllm::streaming

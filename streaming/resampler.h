@@ -34,6 +34,10 @@ class Resampler {
   // End of input: feeds the held remainder, drains soxr's filter tail and appends it. Process()
   // must not be called afterwards.
   absl::Status Flush(std::vector<float>* out);
+  // A break in the input (a client's Flush): appends everything held, as Flush() does, then starts
+  // over as for a new signal, so the output so far covers all of the input so far. The filter
+  // restarts from silence, as at the stream's start.
+  absl::Status Drain(std::vector<float>* out);
 
   int input_rate_hz() const { return input_rate_hz_; }
   int output_rate_hz() const { return output_rate_hz_; }

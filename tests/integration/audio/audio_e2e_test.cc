@@ -145,6 +145,41 @@ TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
   }
 }
 
+// "Flush: everything received before it is finalized" (API.md 2.1), the resampler's delayed
+// samples (114 ms at 8 kHz) included: the flushed final of 8 kHz mu-law covers the whole clip
+// and has the tokens of the same stream ended by a half-close; nothing is left for a second
+// utterance.
+TEST_F(AudioE2eTest, AFlushFinalizesTheAudioTheResamplerHeldBack) {
+  const std::string a = ClipPath("clip_a");
+  const std::string mulaw = Sox(a, "-r 8000 -t raw -e mu-law -b 8", "ul_flush");
+  const v1::AudioFormat format = Format(v1::AudioFormat::MULAW, 8000, 1);
+  const std::vector<int64_t> closed = FinalTokenIds(Stream(mulaw, format).responses());
+
+  client::StreamingClientOptions options;
+  options.realtime = false;
+  options.config = ExactConfig(false, v1::ResultOptions::NONE);
+  *options.config.mutable_audio() = format;
+  client::StreamingClient client(server_->stub(), options);
+  ASSERT_TRUE(client.Start().ok());
+  ASSERT_TRUE(client.SendAudio(mulaw).ok());
+  v1::StreamingRecognizeRequest flush;
+  flush.mutable_control()->mutable_flush();
+  ASSERT_TRUE(client.SendRaw(flush).ok());
+  ASSERT_TRUE(client.CloseSend().ok());
+  const StreamRun run = Collect(&client, absl::Seconds(60));
+  ASSERT_TRUE(run.status.ok()) << Describe(run.status);
+  std::vector<const v1::TranscriptUpdate*> finals;
+  for (const auto& r : run.responses()) {
+    if (r.has_transcript() && r.transcript().is_final()) finals.push_back(&r.transcript());
+  }
+  ASSERT_EQ(finals.size(), 1u) << "a second utterance holds audio received before the Flush";
+  std::printf("flushed final: end %.4f s, audio %.4f s\n", Seconds(finals[0]->result_end()),
+              AudioTotal(run));
+  EXPECT_TRUE(finals[0]->from_flush());
+  EXPECT_NEAR(Seconds(finals[0]->result_end()), 3.37, 0.002);
+  EXPECT_EQ(Ids(FinalTokenIds(run.responses())), Ids(closed));
+}
+
 TEST_F(AudioE2eTest, RecognizeTakesWavAtAnyRateAndSniffsContainers) {
   const std::string a = ClipPath("clip_a");
   v1::RecognizeResponse response;

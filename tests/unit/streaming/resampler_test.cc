@@ -1,6 +1,7 @@
 // Resampler (libsoxr, SOXR_HQ) (label unit): a clip resampled 16 -> 48 -> 16 kHz keeps >= 40 dB
 // SNR in the speech band (100-7000 Hz); any split of the input gives the same output bit for bit;
-// output lengths follow the rate ratio; a 1 kHz sine keeps its amplitude and phase.
+// output lengths follow the rate ratio; a 1 kHz sine keeps its amplitude and phase; Drain (a
+// client's Flush) releases the held output and starts over.
 #include "streaming/resampler.h"
 
 #include <cmath>
@@ -97,6 +98,30 @@ TEST(ResamplerTest, SineKeepsAmplitudeAndPhase) {
   std::printf("1 kHz sine 44.1 -> 16 kHz: max error %.2e (%.1f dB below the amplitude)\n",
               max_error, 20 * std::log10(0.5 / max_error));
   EXPECT_LT(max_error, 1e-4);
+}
+
+// A client's Flush: Drain releases everything held, so the output so far follows the input so far,
+// and the resampler goes on as for a new signal: the part after it is resampled exactly as if it
+// were a stream of its own.
+TEST(ResamplerTest, DrainReleasesTheHeldOutputAndStartsOver) {
+  const std::vector<float> clip = Clip("clip_a");
+  std::vector<float> first(clip.begin(), clip.begin() + 8000),
+      second(clip.begin() + 8000, clip.end());
+  auto resampler = Resampler::Create(16000, 8000);
+  ASSERT_TRUE(resampler.ok());
+  std::vector<float> out;
+  ASSERT_TRUE((*resampler)->Process(first, &out).ok());
+  const size_t before_drain = out.size();
+  ASSERT_TRUE((*resampler)->Drain(&out).ok());
+  std::printf("0.5 s at 16 kHz -> 8 kHz: %zu samples before Drain, %zu after\n", before_drain,
+              out.size());
+  EXPECT_LT(before_drain, 4000u);
+  EXPECT_EQ(out, Resample(first, 16000, 8000));  // as if the input had ended
+  std::vector<float> rest;
+  ASSERT_TRUE((*resampler)->Process(second, &rest).ok());
+  ASSERT_TRUE((*resampler)->Flush(&rest).ok());
+  EXPECT_EQ(rest, Resample(second, 16000, 8000));
+  EXPECT_EQ((*resampler)->Drain(&rest).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(ResamplerTest, RejectsBadRatesAndProcessAfterFlush) {
