@@ -9,7 +9,7 @@ namespace speechllm::engine {
 
 FakeModelRunner::FakeModelRunner(const Options& options)
     : options_(options),
-      token_pool_(static_cast<size_t>(options.num_kv_blocks * options.block_size), -1) {
+      token_pool_(static_cast<size_t>(options.num_kv_blocks * options.block_size), kNeverWritten) {
   config_ = *ModelConfig::Preset("tiny");
   config_.stop_token_ids = {kStopToken};
 }
@@ -78,22 +78,28 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
     if (static_cast<int64_t>(item.block_table.size()) * bs < end)
       return absl::InternalError("block table too short");
     for (int64_t p = 0; p < item.start_position; ++p) {
-      if (slot(p) < 0)
+      if (slot(p) == kNeverWritten)
         return absl::InternalError(absl::StrCat("position ", p, " was never written"));
     }
-    int64_t audio_needed = 0;
-    for (int64_t token : item.token_ids) audio_needed += token == config_.audio_token_id;
+    const int64_t audio_needed = item.num_audio_rows;
+    if (audio_needed < 0 || audio_needed > static_cast<int64_t>(item.token_ids.size()))
+      return absl::InternalError("more audio rows than tokens");
+    for (int64_t i = 0; i < audio_needed; ++i) {
+      if (item.token_ids[i] != config_.audio_token_id)
+        return absl::InternalError("an audio row without the audio placeholder id");
+    }
     if (audio_needed > 0 && audio_rows_[item.id] < item.first_audio_row + audio_needed) {
       return absl::InternalError("prefill uses audio embeddings that were never encoded");
     }
     std::vector<TokenChoice> choices;
     for (size_t i = 0; i < item.token_ids.size(); ++i) {
       const int64_t position = item.start_position + static_cast<int64_t>(i);
-      slot(position) = item.token_ids[i];
+      slot(position) =
+          static_cast<int64_t>(i) < item.num_audio_rows ? kAudioSlot : item.token_ids[i];
       if (static_cast<int64_t>(i) < item.first_logit_index) continue;
       int64_t num_audio = 0, after_audio = 0;
       for (int64_t p = 0; p <= position; ++p) {
-        if (slot(p) == config_.audio_token_id) {
+        if (slot(p) == kAudioSlot) {
           ++num_audio;
           after_audio = 0;
         } else if (num_audio > 0) {

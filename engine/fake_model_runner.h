@@ -64,7 +64,11 @@ class FakeModelRunner : public ModelRunner {
   ModelConfig config_;
   absl::flat_hash_map<SequenceId, int64_t> audio_rows_;
   absl::flat_hash_map<SequenceId, int64_t> encoder_positions_;  // conv positions blocks extended
-  std::vector<int64_t> token_pool_;  // [num_kv_blocks * block_size] token ids, -1 = never written
+  // [num_kv_blocks * block_size] token ids, kNeverWritten, or kAudioSlot for an audio embedding
+  // (a text token with the placeholder's id is text, as in the torch runner).
+  std::vector<int64_t> token_pool_;
+  static constexpr int64_t kNeverWritten = -1;
+  static constexpr int64_t kAudioSlot = -2;
   int64_t steps_ = 0;
   int64_t prefill_tokens_ = 0;
   std::vector<int64_t> step_batch_sizes_;

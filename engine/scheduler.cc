@@ -103,8 +103,8 @@ void Scheduler::MaybeBeginSegment(Sequence* s) {
 }
 
 bool Scheduler::AddPrefill(Sequence* s, StepPlan* plan, int64_t start_position,
-                           std::vector<int64_t> token_ids, int64_t first_audio_row,
-                           int64_t first_logit_index) {
+                           std::vector<int64_t> token_ids, int64_t num_audio_rows,
+                           int64_t first_audio_row, int64_t first_logit_index) {
   kv_.Truncate(s->id, start_position);
   const absl::Status reserved =
       kv_.Reserve(s->id, start_position + static_cast<int64_t>(token_ids.size()));
@@ -116,6 +116,7 @@ bool Scheduler::AddPrefill(Sequence* s, StepPlan* plan, int64_t start_position,
   item.id = s->id;
   item.start_position = start_position;
   item.token_ids = std::move(token_ids);
+  item.num_audio_rows = num_audio_rows;
   item.first_audio_row = first_audio_row;
   item.block_table = kv_.BlockTable(s->id);
   item.first_logit_index = first_logit_index;
@@ -131,7 +132,7 @@ bool Scheduler::PlanVerify(Sequence* s, StepPlan* plan, std::vector<int64_t> tok
   if (!with_suffix) {
     s->verify_new_audio = new_audio;
     s->activity = Activity::kAdvance;
-    return AddPrefill(s, plan, start, std::move(tokens), first_audio_row, new_audio);
+    return AddPrefill(s, plan, start, std::move(tokens), new_audio, first_audio_row, new_audio);
   }
   // Draft: the committed tokens, then the previous hypothesis where it continues them.
   std::vector<int64_t> draft = s->forced;
@@ -149,7 +150,7 @@ bool Scheduler::PlanVerify(Sequence* s, StepPlan* plan, std::vector<int64_t> tok
   s->verify_new_audio = new_audio;
   s->activity = Activity::kVerify;
   const int64_t first_logit = new_audio + static_cast<int64_t>(s->suffix_ids.size()) - 1;
-  return AddPrefill(s, plan, start, std::move(tokens), first_audio_row, first_logit);
+  return AddPrefill(s, plan, start, std::move(tokens), new_audio, first_audio_row, first_logit);
 }
 
 bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
@@ -168,7 +169,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
     // The shared whole blocks stay; only the rest of the prefix is computed.
     const int64_t cached = s->prefix_cached_tokens;
     if (!AddPrefill(s, plan, cached,
-                    std::vector<int64_t>(s->prefix_ids.begin() + cached, s->prefix_ids.end()), 0,
+                    std::vector<int64_t>(s->prefix_ids.begin() + cached, s->prefix_ids.end()), 0, 0,
                     prefix_size - cached))
       return false;
   } else {
@@ -257,7 +258,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       }
     } else if (s->update_open && s->pending_token) {
       s->activity = Activity::kDecode;
-      if (!AddPrefill(s, plan, s->kv_tokens, {s->hypothesis.back()}, 0, 0)) return false;
+      if (!AddPrefill(s, plan, s->kv_tokens, {s->hypothesis.back()}, 0, 0, 0)) return false;
     } else {
       return false;
     }

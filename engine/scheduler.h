@@ -63,7 +63,7 @@ class Scheduler {
   bool PlanVerify(Sequence* sequence, StepPlan* plan, std::vector<int64_t> new_audio_prefix,
                   bool with_suffix);
   bool AddPrefill(Sequence* sequence, StepPlan* plan, int64_t start_position,
-                  std::vector<int64_t> token_ids, int64_t first_audio_row,
+                  std::vector<int64_t> token_ids, int64_t num_audio_rows, int64_t first_audio_row,
                   int64_t first_logit_index);
   void ApplyVerify(Sequence* sequence, const std::vector<TokenChoice>& choices,
                    std::vector<SequenceOutput>* out);

@@ -26,13 +26,15 @@ struct EncodeItem {
 };
 
 // New tokens of one sequence written into its KV blocks at [start_position, start_position + size).
-// Ids equal to the model's audio token take the sequence's audio embeddings in order, starting at
-// row first_audio_row. Greedy choices are returned for token_ids[first_logit_index ..] (none if the
-// index is past the end).
+// The first num_audio_rows tokens (audio placeholder ids) take the sequence's audio embeddings in
+// order, starting at row first_audio_row; every later token is text whatever its id, so that a
+// generated or committed placeholder id is embedded as text, as in HF's generate. Greedy choices
+// are returned for token_ids[first_logit_index ..] (none if the index is past the end).
 struct PrefillItem {
   SequenceId id = kInvalidSequenceId;
   int64_t start_position = 0;
   std::vector<int64_t> token_ids;
+  int64_t num_audio_rows = 0;
   int64_t first_audio_row = 0;
   std::vector<int64_t> block_table;
   int64_t first_logit_index = 0;

@@ -220,8 +220,7 @@ bool TorchModelRunner::Impl::DecodeWithGraph(const StepPlan& plan, StepResult* r
   std::vector<int64_t> token_ids;
   std::vector<DecoderSequence> sequences;
   for (const PrefillItem& item : plan.prefills) {
-    if (item.token_ids.size() != 1 || item.first_logit_index > 0 ||
-        item.token_ids[0] == model->config().audio_token_id)
+    if (item.token_ids.size() != 1 || item.first_logit_index > 0 || item.num_audio_rows > 0)
       return false;
     token_ids.push_back(item.token_ids[0]);
     sequences.push_back(DecoderSequence{1, item.start_position, item.block_table});
@@ -236,7 +235,6 @@ bool TorchModelRunner::Impl::DecodeWithGraph(const StepPlan& plan, StepResult* r
 
 void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
   if (DecodeWithGraph(plan, result)) return;
-  const ModelConfig& config = model->config();
   const at::Device device = model->device();
   // One embedding lookup for every new token of the step; audio rows are then overwritten per
   // sequence from its audio store (their positions are known here, on the host).
@@ -255,13 +253,11 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
   std::vector<at::Tensor> audio_parts;
   int64_t first_row = 0;
   for (const PrefillItem& item : plan.prefills) {
-    int64_t count = 0;
-    for (size_t i = 0; i < item.token_ids.size(); ++i) {
-      if (item.token_ids[i] == config.audio_token_id) {
-        audio_rows.push_back(first_row + static_cast<int64_t>(i));
-        ++count;
-      }
-    }
+    const int64_t count = item.num_audio_rows;
+    TORCH_CHECK(count >= 0 && count <= static_cast<int64_t>(item.token_ids.size()),
+                "prefill of sequence ", item.id, " has ", count, " audio rows for ",
+                item.token_ids.size(), " tokens");
+    for (int64_t i = 0; i < count; ++i) audio_rows.push_back(first_row + i);
     first_row += static_cast<int64_t>(item.token_ids.size());
     if (count == 0) continue;
     auto it = states.find(item.id);

@@ -231,11 +231,17 @@ std::string ModelConfig::ToString() const {
                       absl::StrJoin(stop_token_ids, ","), "], dtype=", dtype, ")");
 }
 
-absl::Status ModelConfig::CheckPromptIds(const std::vector<int64_t>& ids) const {
+absl::Status ModelConfig::CheckPromptIds(const std::vector<int64_t>& ids,
+                                         bool audio_placeholders) const {
   for (int64_t id : ids) {
     if (id < 0 || id >= text.vocab_size) {
       return absl::InvalidArgumentError(
           absl::StrCat("prompt token id ", id, " is outside the vocabulary of ", text.vocab_size));
+    }
+    if (id == audio_token_id && !audio_placeholders) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token id ", id,
+                       " is the audio placeholder: the audio goes between prefix and suffix"));
     }
   }
   return absl::OkStatus();

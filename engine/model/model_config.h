@@ -83,8 +83,11 @@ struct ModelConfig {
   static absl::StatusOr<ModelConfig> Preset(const std::string& name);
 
   absl::Status Validate() const;
-  // INVALID_ARGUMENT naming the first prompt token id outside [0, text.vocab_size).
-  absl::Status CheckPromptIds(const std::vector<int64_t>& ids) const;
+  // INVALID_ARGUMENT naming the first prompt token id outside [0, text.vocab_size), or the audio
+  // placeholder id unless `audio_placeholders` (a whole prompt; the prefix and suffix around a
+  // stream's audio hold none, the audio goes between them).
+  absl::Status CheckPromptIds(const std::vector<int64_t>& ids,
+                              bool audio_placeholders = false) const;
   std::string ToString() const;
 };
 

@@ -91,7 +91,8 @@ at::Tensor Qwen2AudioModel::EncodeClip(const LogMelFeatures& features) const {
 
 absl::StatusOr<at::Tensor> Qwen2AudioModel::EmbedPrompt(const std::vector<int64_t>& prompt_ids,
                                                         const at::Tensor& audio_embeddings) const {
-  if (absl::Status s = config_.CheckPromptIds(prompt_ids); !s.ok()) return s;
+  if (absl::Status s = config_.CheckPromptIds(prompt_ids, /*audio_placeholders=*/true); !s.ok())
+    return s;
   const int64_t audio_rows =
       std::count(prompt_ids.begin(), prompt_ids.end(), config_.audio_token_id);
   const int64_t audio_available = audio_embeddings.defined() ? audio_embeddings.size(0) : 0;

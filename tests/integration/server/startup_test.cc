@@ -50,6 +50,17 @@ TEST(ServerStartTest, RawPromptIdsOutsideTheVocabularyAreRefused) {
       << run.err;
 }
 
+// The audio goes between prefix and suffix: a raw prompt holding the placeholder id (500 in the
+// tiny model) would be taken for text by the engine, so the server refuses it at start.
+TEST(ServerStartTest, RawPromptIdsHoldingTheAudioPlaceholderAreRefused) {
+  const ProcessResult run =
+      RunProcess(ServerArgs({"--prompt_prefix_ids=1,501,500", "--prompt_suffix_ids=502,10,11,12"}),
+                 "/dev/null", absl::Seconds(60));
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("prompt token id 500 is the audio placeholder"), std::string::npos)
+      << run.err;
+}
+
 class ClientReportTest : public SharedServerTest<ClientReportTest> {};
 
 TEST_F(ClientReportTest, TheClientPrintsErrorDetailsAsJson) {
