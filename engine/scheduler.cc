@@ -109,6 +109,11 @@ bool Scheduler::AddPrefill(Sequence* s, StepPlan* plan, int64_t start_position,
   const absl::Status reserved =
       kv_.Reserve(s->id, start_position + static_cast<int64_t>(token_ids.size()));
   if (!reserved.ok()) {
+    // Its encode items leave the plan too: Fail resets the runner's state of the sequence before
+    // the step runs, and encoding onto the reset state would fail every stream of the step.
+    plan->encodes.erase(std::remove_if(plan->encodes.begin(), plan->encodes.end(),
+                                       [&](const EncodeItem& e) { return e.id == s->id; }),
+                        plan->encodes.end());
     Fail(s, reserved, &interrupted_outputs_);
     return false;
   }

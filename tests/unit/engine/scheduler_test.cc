@@ -1,0 +1,56 @@
+// The Scheduler driven as Engine::Loop drives it, without the engine's admission (label unit,
+// FakeModelRunner): a stream whose KV cannot grow fails alone; the streams batched with it in the
+// same step go on.
+#include "engine/scheduler.h"
+
+#include "engine/fake_model_runner.h"
+#include "gtest/gtest.h"
+#include "tests/unit/engine/engine_fixture.h"
+
+namespace speechllm::engine {
+namespace {
+
+// b's next chunk needs more KV than the 8-block pool has left. Failing b resets its runner state
+// before the step runs; its encode item used to stay in the plan, so the runner encoded onto the
+// reset encoder cache and the whole step, a's update included, failed.
+TEST(SchedulerTest, AStreamThatCannotGetKvFailsAlone) {
+  FakeModelRunner::Options options;
+  options.num_kv_blocks = 8;  // 128 tokens
+  FakeModelRunner runner(options);
+  Scheduler scheduler(EngineConfig{}, runner.config(), options.num_kv_blocks, options.block_size);
+  auto step = [&] {
+    const StepPlan plan = scheduler.Schedule();
+    for (SequenceId id : scheduler.TakeRunnerResets()) runner.ResetSequence(id);
+    absl::StatusOr<StepResult> result = StepResult{};
+    if (!plan.empty()) result = runner.Execute(plan);
+    std::vector<SequenceOutput> outputs = scheduler.Update(plan, result, absl::ZeroDuration());
+    for (SequenceId id : scheduler.TakeRunnerResets()) runner.ResetSequence(id);
+    return outputs;
+  };
+  SequenceConfig config;
+  config.max_new_tokens_per_update = 1;
+  for (SequenceId id : {1, 2}) {
+    scheduler.AddSequence(id, config);
+    scheduler.StartSegment(id, {0, kPrefix, kSuffix});
+  }
+  scheduler.AddChunk(1, Chunk(0, 0, 20));  // a: 10 audio tokens
+  scheduler.AddChunk(2, Chunk(0, 0, 50));  // b: 25 audio tokens
+  for (int i = 0; i < 3; ++i) step();
+  scheduler.AddChunk(1, Chunk(0, 20, 24));
+  scheduler.AddChunk(2, Chunk(0, 50, 200));  // 75 more tokens: b's KV no longer fits
+  bool a_updated = false, b_failed = false;
+  for (const SequenceOutput& o : step()) {
+    if (o.id == 1) {
+      EXPECT_TRUE(o.status.ok()) << "a: " << o.status;
+      a_updated = true;
+    } else {
+      EXPECT_EQ(o.status.code(), absl::StatusCode::kResourceExhausted) << "b: " << o.status;
+      b_failed = true;
+    }
+  }
+  EXPECT_TRUE(a_updated);
+  EXPECT_TRUE(b_failed);
+}
+
+}  // namespace
+}  // namespace speechllm::engine
