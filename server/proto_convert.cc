@@ -230,6 +230,22 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
       !status.ok()) {
     return status;
   }
+  // Enum values this server does not know (a newer client's, or garbage) are refused, not run as
+  // the default and echoed back unchanged (API.md 2.1: out-of-range values are INVALID_ARGUMENT).
+  if (!v1::SessionConfig::LatencyMode_IsValid(config.latency()))
+    return BadConfig("latency", absl::StrCat("unknown LatencyMode ", config.latency()));
+  if (!Endpointing::Mode_IsValid(config.endpointing().mode())) {
+    return BadConfig("endpointing.mode",
+                     absl::StrCat("unknown Endpointing.Mode ", config.endpointing().mode()));
+  }
+  if (!ResultOptions::CommitPolicy_IsValid(config.results().commit_policy())) {
+    return BadConfig("results.commit_policy",
+                     absl::StrCat("unknown CommitPolicy ", config.results().commit_policy()));
+  }
+  if (!ResultOptions::FinalMode_IsValid(config.results().final_mode())) {
+    return BadConfig("results.final_mode",
+                     absl::StrCat("unknown FinalMode ", config.results().final_mode()));
+  }
   // Results.
   const ResultOptions& results = config.results();
   s.interim_results = for_recognize ? false : results.interim_results();

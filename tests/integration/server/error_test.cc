@@ -139,6 +139,46 @@ TEST_F(ErrorTest, ChunkAboveTheServersBacklogBound) {
   healthy.Finish("chunk_ms 12000");
 }
 
+// Enum numbers this server does not know are BAD_CONFIG naming the field, not run as the default
+// and echoed back (API.md 2.1).
+TEST_F(ErrorTest, UnknownEnumValuesAreRefused) {
+  HealthyStream healthy(server_->stub());
+  struct Case {
+    const char* field;
+    void (*set)(v1::SessionConfig*);
+  };
+  const Case cases[] = {
+      {"config.latency",
+       [](v1::SessionConfig* c) {
+         c->set_latency(static_cast<v1::SessionConfig::LatencyMode>(7));
+       }},
+      {"config.endpointing.mode",
+       [](v1::SessionConfig* c) {
+         c->mutable_endpointing()->set_mode(static_cast<v1::Endpointing::Mode>(9));
+       }},
+      {"config.results.commit_policy",
+       [](v1::SessionConfig* c) {
+         c->mutable_results()->set_commit_policy(static_cast<v1::ResultOptions::CommitPolicy>(5));
+       }},
+      {"config.results.final_mode",
+       [](v1::SessionConfig* c) {
+         c->mutable_results()->set_final_mode(static_cast<v1::ResultOptions::FinalMode>(-1));
+       }},
+  };
+  for (const Case& c : cases) {
+    v1::SessionConfig config = ExactConfig(false, v1::ResultOptions::NONE);
+    c.set(&config);
+    const StreamRun run = Run(Options(config), [](StreamingClient& client) {
+      EXPECT_TRUE(client.SendAudio(ClipPcm("clip_a").substr(0, 6400)).ok());
+    });
+    Report(c.field, run);
+    ExpectError(run.status, StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+    EXPECT_EQ(ParseDetails(run.status).fields, std::vector<std::string>{c.field});
+    EXPECT_TRUE(run.records.empty());
+  }
+  healthy.Finish("unknown enum values");
+}
+
 TEST_F(ErrorTest, EmptyAudioChunk) {
   HealthyStream healthy(server_->stub());
   const StreamRun run = Run(Options(), [](StreamingClient& c) {
