@@ -60,14 +60,9 @@ void CallMetrics::Ended(grpc::StatusCode code, std::chrono::system_clock::time_p
   }
 }
 
-void CallMetrics::Audio(double seconds, absl::Time arrival) {
+void CallMetrics::Audio(double seconds) {
   if (metrics_ == nullptr || seconds <= 0) return;
   metrics_->AudioReceived(seconds);
-  absl::MutexLock lock(&mu_);
-  received_seconds_ += seconds;
-  arrivals_.emplace_back(received_seconds_, arrival);
-  constexpr size_t kMaxArrivals = 4096;  // ~7 min of 100 ms chunks without an utterance start
-  if (arrivals_.size() > kMaxArrivals) arrivals_.pop_front();
 }
 
 void CallMetrics::Event(const streaming::SessionEvent& event) {
@@ -97,12 +92,8 @@ void CallMetrics::Event(const streaming::SessionEvent& event) {
       if (!t.empty_flush) metrics_->FinalLatency(t.endpoint_wait, t.processing);
       if (t.from_flush) metrics_->FlushLatency(t.processing);
       if (t.revises_committed) metrics_->CommittedRevision();
-    } else if (t.utterance_id != last_partial_utterance_) {
-      last_partial_utterance_ = t.utterance_id;
-      const double start = t.utterance_start_seconds - stream_offset_seconds_;
-      // Arrivals ending at or before the utterance start belong to earlier utterances.
-      while (!arrivals_.empty() && arrivals_.front().first <= start) arrivals_.pop_front();
-      if (!arrivals_.empty()) metrics_->FirstPartialLatency(absl::Now() - arrivals_.front().second);
+    } else if (t.first_partial_latency.has_value()) {
+      metrics_->FirstPartialLatency(*t.first_partial_latency);
     }
   }
 }

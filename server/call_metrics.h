@@ -1,15 +1,13 @@
 // CallMetrics: one call's metrics: admission, limits, its end (once) and, for streams, the
-// observations derived from its audio and events (first-partial latency counts from the arrival of
-// the utterance's first audio; finals give the final, flush, revision and erasure figures). With a
-// null Metrics every method does nothing. Owned by the call; Audio() on the reader thread, the rest
-// from any thread (internally locked).
+// observations derived from its audio and the session's events (first-partial latency as the
+// session measured it from the speech onset; finals give the final, flush, revision and erasure
+// figures). With a null Metrics every method does nothing. Owned by the call; Audio() on the reader
+// thread, the rest from any thread (internally locked).
 #ifndef SPEECHLLM_SERVER_CALL_METRICS_H_
 #define SPEECHLLM_SERVER_CALL_METRICS_H_
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <utility>
 
 #include <grpcpp/support/status.h>
 
@@ -40,8 +38,8 @@ class CallMetrics {
   void Ended(grpc::StatusCode code, std::chrono::system_clock::time_point deadline =
                                         std::chrono::system_clock::time_point::max())
       ABSL_LOCKS_EXCLUDED(mu_);
-  // `seconds` of decoded audio handed to the session at `arrival`.
-  void Audio(double seconds, absl::Time arrival) ABSL_LOCKS_EXCLUDED(mu_);
+  // `seconds` of decoded audio handed to the session.
+  void Audio(double seconds);
   // An event the session sent: transcripts, warnings, the summary.
   void Event(const streaming::SessionEvent& event) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -53,13 +51,9 @@ class CallMetrics {
   double stream_offset_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   bool admitted_ ABSL_GUARDED_BY(mu_) = false;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  double received_seconds_ ABSL_GUARDED_BY(mu_) = 0;   // without stream_offset
   double processed_seconds_ ABSL_GUARDED_BY(mu_) = 0;  // without stream_offset
-  int64_t last_partial_utterance_ ABSL_GUARDED_BY(mu_) = -1;
   int64_t commit_conflicts_ ABSL_GUARDED_BY(mu_) = 0;  // counted so far
   PartialErasure erasure_ ABSL_GUARDED_BY(mu_);
-  // (end of the audio received so far, its arrival time), oldest first; bounded.
-  std::deque<std::pair<double, absl::Time>> arrivals_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace speechllm::server

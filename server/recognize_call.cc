@@ -177,7 +177,7 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
     session_ = *session;
   }
   if (absl::Status s = (*session)->AcceptAudio(samples, absl::Now()); !s.ok()) return s;
-  metrics_.Audio(audio_seconds_, absl::Now());
+  metrics_.Audio(audio_seconds_);
   if (absl::Status s = (*session)->FinishInput(absl::Now()); !s.ok())
     return WithReason(s, "AUDIO_TOO_SHORT");
   return absl::OkStatus();
@@ -210,7 +210,7 @@ absl::Status RecognizeCall::RunEmbeddings(const v1::RecognizeRequest& request) {
       !s.ok()) {
     return s;
   }
-  metrics_.Audio(audio_seconds_, absl::Now());
+  metrics_.Audio(audio_seconds_);
   return absl::OkStatus();
 }
 

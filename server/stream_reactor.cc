@@ -90,13 +90,16 @@ absl::Status StreamReactor::EndAudio(streaming::Session* s) {
   }
   if (!samples_.empty()) {
     if (absl::Status status = s->AcceptAudio(samples_, absl::Now()); !status.ok()) return status;
-    metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz,
-                   absl::Now());
+    metrics_.Audio(SamplesSeconds());
   }
   if (absl::Status status = s->FinishInput(absl::Now()); !status.ok()) {
     return WithReason(status, "AUDIO_TOO_SHORT");
   }
   return absl::OkStatus();
+}
+
+double StreamReactor::SamplesSeconds() const {
+  return static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz;
 }
 
 absl::Status StreamReactor::DrainDecoder(streaming::Session* s) {
@@ -107,8 +110,7 @@ absl::Status StreamReactor::DrainDecoder(streaming::Session* s) {
   if (samples_.empty()) return absl::OkStatus();
   const absl::Time arrival = absl::Now();
   if (absl::Status status = s->AcceptAudio(samples_, arrival); !status.ok()) return status;
-  metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz,
-                 arrival);
+  metrics_.Audio(SamplesSeconds());
   return absl::OkStatus();
 }
 
@@ -209,8 +211,7 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
   const absl::Time arrival = absl::Now();
   absl::Status accepted = s->AcceptAudio(samples_, arrival);
   if (accepted.ok()) {
-    metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz,
-                   arrival);
+    metrics_.Audio(SamplesSeconds());
   }
   return accepted;
 }

@@ -5,6 +5,7 @@
 #define SPEECHLLM_STREAMING_SESSION_EVENT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct TranscriptEvent {
   std::vector<int64_t> token_ids;                              // finals, when requested
   double utterance_start_seconds = 0, result_end_seconds = 0;  // stream offsets
   absl::Duration since_audio_arrival;
+  // The utterance's first partial with text: the arrival of its speech onset (VAD start; MANUAL:
+  // its first audio) -> now (API.md 5 first-partial latency).
+  std::optional<absl::Duration> first_partial_latency;
   // Finals (API.md 5): endpoint_wait runs from the arrival of the utterance's last loud frame to
   // the endpoint decision (trailing silence, Flush, end of input); processing from that decision to
   // the final. Partials: processing is the engine time of the update.

@@ -118,7 +118,8 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   t.processing = output.compute_time;
   if (!segment->partial_sent && !(t.committed_delta.empty() && tentative.empty())) {
     segment->partial_sent = true;
-    first_partial_latencies_.push_back(now - segment->first_arrival);
+    t.first_partial_latency = now - segment->first_arrival;
+    first_partial_latencies_.push_back(*t.first_partial_latency);
   }
   SendLocked(std::move(event));
 }

@@ -178,24 +178,27 @@ TEST(CallMetricsTest, CountsOneEndAndMapsDeadlines) {
   unadmitted.Ended(grpc::StatusCode::OK);
 }
 
-TEST(CallMetricsTest, FirstPartialCountsFromTheUtterancesFirstAudio) {
+// The first-partial latency is the session's (speech onset's arrival -> first partial with text);
+// every transcript samples the lag and advances the processed audio.
+TEST(CallMetricsTest, FirstPartialLatencyAndLagComeFromTheEvents) {
   Metrics metrics("test");
   CallMetrics call(&metrics, RpcMethod::kStreamingRecognize);
   call.SetStreamOffset(100.0);
-  const absl::Time t0 = absl::Now() - absl::Seconds(10);
-  for (int i = 1; i <= 30; ++i) call.Audio(0.1, t0 + absl::Milliseconds(100 * i));
+  call.Audio(3.0);
   streaming::SessionEvent partial;
   partial.kind = streaming::SessionEvent::Kind::kTranscript;
   partial.transcript.utterance_id = 0;
-  partial.transcript.utterance_start_seconds = 101.05;  // inside the 11th chunk, at t0 + 1.1 s
+  partial.transcript.tentative = "hi";
+  partial.transcript.first_partial_latency = absl::Milliseconds(700);
   partial.audio_received_seconds = 103.0;
   partial.audio_processed_seconds = 102.0;
   call.Event(partial);
-  call.Event(partial);  // the same utterance: not a first partial
+  partial.transcript.first_partial_latency.reset();  // later partials of the utterance
+  call.Event(partial);
   auto samples = ParseMetrics(metrics.Scrape());
   ASSERT_TRUE(samples.ok());
   EXPECT_EQ(Value(*samples, "speechllm_first_partial_latency_seconds_count"), 1);
-  EXPECT_NEAR(Value(*samples, "speechllm_first_partial_latency_seconds_sum"), 8.9, 0.5);
+  EXPECT_NEAR(Value(*samples, "speechllm_first_partial_latency_seconds_sum"), 0.7, 1e-9);
   EXPECT_EQ(Value(*samples, "speechllm_stream_lag_seconds_count"), 2);
   EXPECT_NEAR(Value(*samples, "speechllm_stream_lag_seconds_sum"), 2.0, 1e-9);
   EXPECT_NEAR(Value(*samples, "speechllm_audio_processed_seconds_total"), 2.0, 1e-9);

@@ -158,6 +158,42 @@ TEST_F(SessionTest, FinalTimingSplitsTheEndpointWaitFromProcessing) {
   EXPECT_GT(finals[0]->processing, absl::Seconds(8));  // the decision was made 8.5 s ago
 }
 
+// API.md 5: the first partial's latency counts from the arrival of the speech onset (the VAD
+// start), not from the utterance's start 300 ms of pre-speech earlier.
+TEST_F(SessionTest, FirstPartialLatencyCountsFromTheSpeechOnset) {
+  RecordingSink sink;
+  SessionConfig config = Config(EndpointMode::kContinuous);
+  config.chunk_ms = 200;
+  auto session = Start(config, &sink);
+  std::vector<float> audio(8000, 0.0f);  // 0.5 s of silence, then the tone
+  const std::vector<float> tone = Tone(1.0);
+  audio.insert(audio.end(), tone.begin(), tone.end());
+  const absl::Time t0 = absl::Now() - absl::Seconds(10);
+  const absl::Time fed = absl::Now();
+  for (size_t piece = 0; piece * 1600 < audio.size(); ++piece) {
+    ASSERT_TRUE(session
+                    ->AcceptAudio(absl::MakeConstSpan(audio).subspan(piece * 1600, 1600),
+                                  t0 + absl::Milliseconds(100 * piece))
+                    .ok());
+  }
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  const absl::Time done = absl::Now();
+  int with_latency = 0;
+  for (const SessionEvent& e : sink.events()) {
+    if (e.kind != SessionEvent::Kind::kTranscript || !e.transcript.first_partial_latency) continue;
+    ++with_latency;
+    // The onset arrives with piece 5 (t0 + 500 ms); the partial was sent between `fed` and `done`.
+    const absl::Time sent = t0 + absl::Milliseconds(500) + *e.transcript.first_partial_latency;
+    std::printf("first partial latency %s\n",
+                absl::FormatDuration(*e.transcript.first_partial_latency).c_str());
+    EXPECT_GE(sent, fed);
+    EXPECT_LE(sent, done);
+    EXPECT_FALSE(e.transcript.tentative.empty() && e.transcript.committed_delta.empty());
+  }
+  EXPECT_EQ(with_latency, 1);
+}
+
 TEST_F(SessionTest, TooShortStreamIsInvalid) {
   RecordingSink sink;
   auto session = Start(Config(EndpointMode::kManual), &sink);
