@@ -71,6 +71,9 @@ void StreamReactor::OnReadDone(bool ok) {
     Fail(status);
     return;
   }
+  // Idle means waiting for the client: the time spent handling its message (which can wait for
+  // the engine's lock under load) does not count.
+  ctx_->registry->Touch(registry_id_);
   ReadNextOrPause();
 }
 
