@@ -47,6 +47,8 @@ struct SummaryEvent {
   int64_t commit_conflicts = 0;
   int64_t peak_kv_tokens = 0;
   double compute_rtf = 0;
+  // first_partial: speech onset -> first partial with text; finalization: API.md 5's total, the
+  // last word's arrival -> final (endpoint wait + processing).
   LatencySummary first_partial, finalization;
 };
 

@@ -148,7 +148,7 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   t.since_audio_arrival = now - output.input_time;
   t.endpoint_wait = segment->endpoint_wait;
   t.processing = now - segment->endpoint_time;
-  final_latencies_.push_back(now - segment->endpoint_time);
+  final_latencies_.push_back(t.endpoint_wait + t.processing);  // API.md 5's total
   ++utterances_;
   tokens_generated_ += static_cast<int64_t>(token_ids.size());
   // A guard's warning goes before the final it explains (END_OF_UTTERANCE must follow the final).

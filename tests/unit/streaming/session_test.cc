@@ -156,6 +156,10 @@ TEST_F(SessionTest, FinalTimingSplitsTheEndpointWaitFromProcessing) {
   EXPECT_FALSE(finals[0]->empty_flush);
   EXPECT_FALSE(finals[0]->revises_committed);
   EXPECT_GT(finals[0]->processing, absl::Seconds(8));  // the decision was made 8.5 s ago
+  // The summary's finalization latency is the total: endpoint wait + processing.
+  ASSERT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
+  EXPECT_EQ(events.back().summary.finalization.max,
+            finals[0]->endpoint_wait + finals[0]->processing);
 }
 
 // API.md 5: the first partial's latency counts from the arrival of the speech onset (the VAD
