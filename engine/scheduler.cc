@@ -325,9 +325,10 @@ StepPlan Scheduler::Schedule() {
   for (const Candidate& candidate : candidates) {
     if (budget <= 0) break;
     // Encoder work past the step's share waits (most overdue first next time); the first encoder
-    // work of a step always goes, so every segment progresses.
+    // work of a step always goes, so every segment progresses, and work without encoder positions
+    // goes whatever is left (the budget can be overdrawn).
     const int64_t positions = PendingEncoderPositions(candidate.sequence);
-    if (positions > encoder_budget && !plan.encodes.empty()) continue;
+    if (positions > 0 && positions > encoder_budget && !plan.encodes.empty()) continue;
     PlanSequence(candidate.sequence, &plan, &budget);
     encoder_budget -= positions;
   }

@@ -1,6 +1,7 @@
 // The Scheduler driven as Engine::Loop drives it, without the engine's admission (label unit,
-// FakeModelRunner): a stream whose KV cannot grow fails alone; the streams batched with it in the
-// same step go on.
+// FakeModelRunner): a stream whose KV cannot grow fails alone, the streams batched with it in the
+// same step go on; work without encoder positions is not held back by a step's overdrawn encoder
+// budget.
 #include "engine/scheduler.h"
 
 #include "engine/fake_model_runner.h"
@@ -50,6 +51,37 @@ TEST(SchedulerTest, AStreamThatCannotGetKvFailsAlone) {
   }
   EXPECT_TRUE(a_updated);
   EXPECT_TRUE(b_failed);
+}
+
+// The first encoder work of a step always goes, even past the budget; a segment end needing no
+// encoder positions (nothing left to encode) must still go in the same step, not wait for the
+// next one because the budget went negative.
+TEST(SchedulerTest, WorkWithoutEncoderPositionsIgnoresAnOverdrawnBudget) {
+  FakeModelRunner runner(FakeModelRunner::Options{});
+  EngineConfig config;
+  config.max_step_encoder_positions = 100;
+  Scheduler scheduler(config, runner.config(), 1024, 16);
+  for (SequenceId id : {1, 2}) {
+    scheduler.AddSequence(id, SequenceConfig{});
+    scheduler.StartSegment(id, {0, kPrefix, kSuffix});
+  }
+  const StepPlan prefixes = scheduler.Schedule();  // both prompts
+  ASSERT_EQ(prefixes.prefills.size(), 2u);
+  scheduler.Update(prefixes, runner.Execute(prefixes), absl::ZeroDuration());
+  const absl::Time t0 = absl::Now();
+  auto chunk = Chunk(0, 0, 200);  // 200 positions: twice the budget, the most overdue work
+  chunk->arrival_time = t0;
+  scheduler.AddChunk(1, std::move(chunk));
+  auto end = End(0, 0, 0);  // no audio at all: an empty final, no encoder work
+  end->endpoint_time = t0 + absl::Seconds(1);
+  scheduler.EndSegment(2, std::move(end));
+  const StepPlan plan = scheduler.Schedule();
+  ASSERT_EQ(plan.encodes.size(), 1u);
+  const std::vector<SequenceOutput> outputs =
+      scheduler.Update(plan, runner.Execute(plan), absl::ZeroDuration());
+  bool empty_final = false;
+  for (const SequenceOutput& o : outputs) empty_final |= o.id == 2 && o.is_final;
+  EXPECT_TRUE(empty_final) << "the empty final waited for the next step";
 }
 
 }  // namespace
