@@ -1,0 +1,104 @@
+// The reactor's audio path: AudioChunks through the stream's decoder into the session, the
+// decoder's held samples at a Flush, and the end of audio (half-close or EndOfAudio).
+#include "server/stream_reactor.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
+
+namespace speechllm::server {
+
+using streaming::SessionEvent;
+
+absl::Status StreamReactor::EndAudio(streaming::Session* s) {
+  // The decoder's tail (a resampler's delayed samples) belongs to the audio, then the input ends.
+  samples_.clear();
+  if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
+    // What was decoded before the error is audio the finals cover (API.md 3, finals first).
+    if (!samples_.empty()) s->AcceptAudio(samples_, absl::Now()).IgnoreError();
+    return WithReason(status, "AUDIO_DECODE_ERROR");
+  }
+  if (!samples_.empty()) {
+    if (absl::Status status = s->AcceptAudio(samples_, absl::Now()); !status.ok()) return status;
+    metrics_.Audio(SamplesSeconds());
+  }
+  if (absl::Status status = s->FinishInput(absl::Now()); !status.ok()) {
+    return WithReason(status, "AUDIO_TOO_SHORT");
+  }
+  return absl::OkStatus();
+}
+
+double StreamReactor::SamplesSeconds() const {
+  return static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz;
+}
+
+absl::Status StreamReactor::DrainDecoder(streaming::Session* s) {
+  samples_.clear();
+  if (absl::Status status = decoder_->Drain(&samples_); !status.ok()) {
+    return WithReason(status, "AUDIO_DECODE_ERROR");
+  }
+  if (samples_.empty()) return absl::OkStatus();
+  const absl::Time arrival = absl::Now();
+  if (absl::Status status = s->AcceptAudio(samples_, arrival); !status.ok()) return status;
+  metrics_.Audio(SamplesSeconds());
+  return absl::OkStatus();
+}
+
+absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
+  std::shared_ptr<streaming::Session> s = session();
+  if (s == nullptr) {
+    return WithReason(
+        absl::InvalidArgumentError("audio before the config message; send the config first"),
+        "CONFIG_NOT_FIRST");
+  }
+  if (end_of_audio_) {
+    return WithReason(absl::InvalidArgumentError("audio after EndOfAudio"), "AFTER_END_OF_AUDIO");
+  }
+  if (static_cast<int64_t>(audio.data().size()) > ctx_->config.max_chunk_bytes) {
+    metrics_.LimitExceeded(Limit::kMaxChunkBytes);
+    return WithField(
+        WithReason(absl::InvalidArgumentError(absl::StrCat("AudioChunk of ", audio.data().size(),
+                                                           " bytes exceeds max_chunk_bytes ",
+                                                           ctx_->config.max_chunk_bytes)),
+                   "CHUNK_TOO_LARGE"),
+        "audio.data");
+  }
+  if (audio.data().empty()) {
+    return WithField(
+        WithReason(absl::InvalidArgumentError("AudioChunk without data"), "AUDIO_DECODE_ERROR"),
+        "audio.data");
+  }
+  if (audio.seq() != 0) {
+    if (next_seq_ != 0 && audio.seq() != next_seq_ && !seq_gap_warned_) {
+      seq_gap_warned_ = true;
+      SendWarning(SessionEvent::WarningCode::kSeqGap,
+                  absl::StrCat("AudioChunk.seq ", audio.seq(), " after ", next_seq_ - 1));
+    }
+    next_seq_ = audio.seq() + 1;
+  }
+  samples_.clear();
+  int64_t clipped = 0;
+  if (absl::Status status = decoder_->Decode(audio.data(), &samples_, &clipped); !status.ok()) {
+    if (streaming::IsAudioTooLongError(status)) {
+      metrics_.LimitExceeded(Limit::kMaxChunkBytes);
+      return WithField(WithReason(status, "CHUNK_TOO_LARGE"), "audio.data");
+    }
+    // The samples before the bad one (and the resampler's tail) are audio the finals cover, as
+    // in EndAudio (API.md 3, finals first); a refused oversized chunk above gives none.
+    if (!samples_.empty()) s->AcceptAudio(samples_, absl::Now()).IgnoreError();
+    return WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
+                                                                       : "AUDIO_DECODE_ERROR");
+  }
+  if (clipped > 0 && !clipped_warned_) {
+    clipped_warned_ = true;
+    SendWarning(SessionEvent::WarningCode::kAudioClipped,
+                "float samples beyond [-1, 1] were clamped");
+  }
+  const absl::Time arrival = absl::Now();
+  absl::Status accepted = s->AcceptAudio(samples_, arrival);
+  if (accepted.ok()) {
+    metrics_.Audio(SamplesSeconds());
+  }
+  return accepted;
+}
+
+}  // namespace speechllm::server
