@@ -64,8 +64,9 @@ class StreamReactor
   void CloseInputLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   // End of audio (half-close or EndOfAudio): the decoder's tail, then the session's end of input.
   absl::Status EndAudio(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
-  // Duration of samples_ (decoded audio at the model's rate).
-  double SamplesSeconds() const;
+  // Hands samples_ (decoded audio at the model's rate, arriving now) to the session and counts
+  // them in the metrics when it takes them.
+  absl::Status AcceptSamples(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   // A Flush: the samples the decoder holds back (resampler delay) go to the session first.
   absl::Status DrainDecoder(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   void SendWarning(streaming::SessionEvent::WarningCode code, const std::string& message);

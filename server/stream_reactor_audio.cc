@@ -18,8 +18,7 @@ absl::Status StreamReactor::EndAudio(streaming::Session* s) {
     return WithReason(status, "AUDIO_DECODE_ERROR");
   }
   if (!samples_.empty()) {
-    if (absl::Status status = s->AcceptAudio(samples_, absl::Now()); !status.ok()) return status;
-    metrics_.Audio(SamplesSeconds());
+    if (absl::Status status = AcceptSamples(s); !status.ok()) return status;
   }
   if (absl::Status status = s->FinishInput(absl::Now()); !status.ok()) {
     return WithReason(status, "AUDIO_TOO_SHORT");
@@ -27,8 +26,12 @@ absl::Status StreamReactor::EndAudio(streaming::Session* s) {
   return absl::OkStatus();
 }
 
-double StreamReactor::SamplesSeconds() const {
-  return static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz;
+absl::Status StreamReactor::AcceptSamples(streaming::Session* s) {
+  absl::Status accepted = s->AcceptAudio(samples_, absl::Now());
+  if (accepted.ok()) {
+    metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz);
+  }
+  return accepted;
 }
 
 absl::Status StreamReactor::DrainDecoder(streaming::Session* s) {
@@ -37,10 +40,7 @@ absl::Status StreamReactor::DrainDecoder(streaming::Session* s) {
     return WithReason(status, "AUDIO_DECODE_ERROR");
   }
   if (samples_.empty()) return absl::OkStatus();
-  const absl::Time arrival = absl::Now();
-  if (absl::Status status = s->AcceptAudio(samples_, arrival); !status.ok()) return status;
-  metrics_.Audio(SamplesSeconds());
-  return absl::OkStatus();
+  return AcceptSamples(s);
 }
 
 absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
@@ -93,12 +93,7 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
     SendWarning(SessionEvent::WarningCode::kAudioClipped,
                 "float samples beyond [-1, 1] were clamped");
   }
-  const absl::Time arrival = absl::Now();
-  absl::Status accepted = s->AcceptAudio(samples_, arrival);
-  if (accepted.ok()) {
-    metrics_.Audio(SamplesSeconds());
-  }
-  return accepted;
+  return AcceptSamples(s.get());
 }
 
 }  // namespace speechllm::server
