@@ -32,33 +32,28 @@ TEST(ServerStartTest, AnUnwritablePortFileIsAClearError) {
   }
 }
 
-TEST(ServerStartTest, RawPromptIdsComeInPairs) {
-  const ProcessResult run =
-      RunProcess(ServerArgs({"--prompt_prefix_ids=1,501"}), "/dev/null", absl::Seconds(60));
+// The server started with `flags` exits 1 at start, saying `message` on stderr.
+void ExpectRefusedAtStart(const std::vector<std::string>& flags, const std::string& message) {
+  const ProcessResult run = RunProcess(ServerArgs(flags), "/dev/null", absl::Seconds(60));
   EXPECT_EQ(run.exit_code, 1) << run.err;
-  EXPECT_NE(run.err.find("--prompt_prefix_ids and --prompt_suffix_ids go together"),
-            std::string::npos)
-      << run.err;
+  EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+}
+
+TEST(ServerStartTest, RawPromptIdsComeInPairs) {
+  ExpectRefusedAtStart({"--prompt_prefix_ids=1,501"},
+                       "--prompt_prefix_ids and --prompt_suffix_ids go together");
 }
 
 TEST(ServerStartTest, RawPromptIdsOutsideTheVocabularyAreRefused) {
-  const ProcessResult run =
-      RunProcess(ServerArgs({"--prompt_prefix_ids=1,501", "--prompt_suffix_ids=502,10,11,99999"}),
-                 "/dev/null", absl::Seconds(60));
-  EXPECT_EQ(run.exit_code, 1) << run.err;
-  EXPECT_NE(run.err.find("prompt token id 99999 is outside the vocabulary of "), std::string::npos)
-      << run.err;
+  ExpectRefusedAtStart({"--prompt_prefix_ids=1,501", "--prompt_suffix_ids=502,10,11,99999"},
+                       "prompt token id 99999 is outside the vocabulary of ");
 }
 
 // The audio goes between prefix and suffix: a raw prompt holding the placeholder id (500 in the
 // tiny model) would be taken for text by the engine, so the server refuses it at start.
 TEST(ServerStartTest, RawPromptIdsHoldingTheAudioPlaceholderAreRefused) {
-  const ProcessResult run =
-      RunProcess(ServerArgs({"--prompt_prefix_ids=1,501,500", "--prompt_suffix_ids=502,10,11,12"}),
-                 "/dev/null", absl::Seconds(60));
-  EXPECT_EQ(run.exit_code, 1) << run.err;
-  EXPECT_NE(run.err.find("prompt token id 500 is the audio placeholder"), std::string::npos)
-      << run.err;
+  ExpectRefusedAtStart({"--prompt_prefix_ids=1,501,500", "--prompt_suffix_ids=502,10,11,12"},
+                       "prompt token id 500 is the audio placeholder");
 }
 
 class ClientReportTest : public SharedServerTest<ClientReportTest> {};
