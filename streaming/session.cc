@@ -183,6 +183,7 @@ void Session::OpenSegment(absl::Time arrival_time) {
     // Nothing outstanding: the backlog of this utterance counts from its own start, not from the
     // end of the last output (silence between utterances is never handed to the engine).
     backlog_origin_seconds_ = config_.stream_offset_seconds + SecondsOf(segment_start_sample_);
+    RearmBacklogWarningLocked();
   }
   SegmentRecord record;
   record.index = index;
@@ -232,7 +233,7 @@ void Session::EmitChunks(absl::Time arrival_time) {
     {
       absl::MutexLock lock(&mu_);
       if (!segments_.empty()) chunk->forced_prefix_ids = segments_.back().committed_ids;
-      audio_submitted_seconds_ = std::max(audio_submitted_seconds_, chunk->audio_end_seconds);
+      NoteSubmittedLocked(chunk->audio_end_seconds);
     }
     if (absl::Status status = deps_.engine->SubmitChunk(sequence_id_, std::move(chunk));
         !status.ok()) {
@@ -289,7 +290,7 @@ void Session::CloseSegment(bool from_flush, absl::Time now) {
               ? absl::ZeroDuration()
               : std::max(absl::ZeroDuration(), now - segment_last_speech_arrival_);
     }
-    audio_submitted_seconds_ = std::max(audio_submitted_seconds_, end->audio_end_seconds);
+    NoteSubmittedLocked(end->audio_end_seconds);
   }
   status = deps_.engine->EndSegment(sequence_id_, std::move(end));
   if (!status.ok()) {
@@ -380,20 +381,9 @@ absl::Status Session::FinishInput(absl::Time now) {
   return absl::OkStatus();
 }
 
-bool Session::ShouldPauseReading() {
-  absl::MutexLock lock(&mu_);
-  reader_paused_ = BacklogExceededLocked();
-  return reader_paused_;
-}
-
 double Session::audio_received_seconds() {
   absl::MutexLock lock(&mu_);
   return audio_received_seconds_;
-}
-
-bool Session::BacklogExceededLocked() const {
-  const double reflected = std::max(audio_processed_seconds_, backlog_origin_seconds_);
-  return (audio_submitted_seconds_ - reflected) * 1000.0 > config_.max_buffered_audio_ms;
 }
 
 void Session::Detach() {

@@ -160,7 +160,14 @@ class Session {
   // Starts the first open utterance if it waited for the final just sent.
   void StartWaitingSegmentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SummaryEvent SummaryLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The backlog (session_backlog.cc): audio handed to the engine and not yet reflected in its
+  // outputs, in seconds; whether it passes max_buffered_audio_ms; recording a submission, which
+  // sends Warning{BACKLOG} once when the audio given earlier is still owed after 2 s of it; and
+  // re-arming that warning once the backlog has fallen to half of it.
+  double UnansweredSecondsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool BacklogExceededLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteSubmittedLocked(double audio_end_seconds) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RearmBacklogWarningLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SessionConfig config_;
   const Dependencies deps_;
@@ -203,6 +210,7 @@ class Session {
   // Where the backlog counts from: the start of the first utterance submitted while the engine had
   // nothing outstanding (stream time, stream_offset included).
   double backlog_origin_seconds_ ABSL_GUARDED_BY(mu_) = 0;
+  bool backlog_warned_ ABSL_GUARDED_BY(mu_) = false;  // Warning{BACKLOG} sent, not yet re-armed
   int64_t utterances_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t tokens_generated_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t commit_conflicts_ ABSL_GUARDED_BY(mu_) = 0;

@@ -43,7 +43,7 @@ absl::Status Session::AcceptEmbeddings(std::vector<float> embeddings, int64_t nu
       record.end_seconds = seconds;
       record.endpoint_time = now;
     }
-    audio_submitted_seconds_ = std::max(audio_submitted_seconds_, end->audio_end_seconds);
+    NoteSubmittedLocked(end->audio_end_seconds);
   }
   absl::Status status = deps_.engine->EndSegment(sequence_id_, std::move(end));
   absl::MutexLock lock(&mu_);

@@ -65,6 +65,7 @@ void Session::OnEngineOutput(engine::SequenceOutput output) {
   } else {
     OnPartialLocked(output, &*it);
   }
+  RearmBacklogWarningLocked();
   if (reader_paused_ && !BacklogExceededLocked() && sink_ != nullptr && !finished_) {
     reader_paused_ = false;
     sink_->OnCapacity();

@@ -284,18 +284,22 @@ TEST_F(OpsLimits, BufferedAudioPausesReadingWithFlowControl) {
   (void)stream.CloseSend();
   const grpc::Status status = stream.Await();
   int flow_control = 0;
+  int backlog = 0;
   for (const auto& record : stream.responses()) {
-    if (record.response.has_warning() &&
-        record.response.warning().code() == v1::Warning::FLOW_CONTROL) {
-      ++flow_control;
-    }
+    if (!record.response.has_warning()) continue;
+    flow_control += record.response.warning().code() == v1::Warning::FLOW_CONTROL;
+    backlog += record.response.warning().code() == v1::Warning::BACKLOG;
   }
   std::cout << "13.5 s sent at once, max_buffered_audio_ms=2000: code " << status.error_code()
-            << ", FLOW_CONTROL warnings " << flow_control << "\n";
+            << ", FLOW_CONTROL warnings " << flow_control << ", BACKLOG warnings " << backlog
+            << "\n";
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(flow_control, 1);
   EXPECT_GE(Delta(Limit("max_buffered_audio")), 1);
   EXPECT_EQ(Delta(R"(speechllm_warnings_total{code="FLOW_CONTROL"})"), 1);
+  // Results lagged the audio by more than 2 s (API.md 2.1): at least once, and the metric agrees.
+  EXPECT_GE(backlog, 1);
+  EXPECT_EQ(Delta(R"(speechllm_warnings_total{code="BACKLOG"})"), backlog);
 }
 
 // While the server pauses reading (flow control), the client cannot get a message through, so the
