@@ -33,12 +33,6 @@ uint32_t Le32(const unsigned char* p) {
   return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 
-// Whether the page's last lacing value is 255, i.e. its last packet continues on the next page.
-bool EndsInsidePacket(const ogg_page& page) {
-  const int segments = page.header[26];
-  return segments > 0 && page.header[27 + segments - 1] == 255;
-}
-
 }  // namespace
 
 absl::StatusOr<OpusHead> ParseOpusHead(absl::string_view packet) {
@@ -139,9 +133,12 @@ absl::Status OggOpusDecoder::Decode(absl::string_view bytes, std::vector<float>*
 
 absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out) {
   const int serial = ogg_page_serialno(page);
-  if (state_ == State::kNoStream || (state_ == State::kEnded && ogg_page_bos(page))) {
+  // Every logical stream's first page comes before any other page of the link (RFC 3533 4): once
+  // our headers are through, a first page begins the next link of a chained stream, whether or
+  // not our end-of-stream page came.
+  const bool next_link = ogg_page_bos(page) && (state_ == State::kEnded || state_ == State::kAudio);
+  if (state_ == State::kNoStream || next_link) {
     if (!ogg_page_bos(page)) {
-      // Every logical stream's first page comes before any other page (RFC 3533 4).
       if (ignored_streams_ > 0) return NoOpusStream(ignored_streams_);
       return Invalid("the stream does not start with a beginning-of-stream page");
     }
@@ -150,6 +147,10 @@ absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out)
     if (page->body_len < 8 || std::memcmp(page->body, "OpusHead", 8) != 0) {
       ++ignored_streams_;
       return absl::OkStatus();
+    }
+    if (state_ == State::kAudio && packet_continues_) {
+      return Invalid(absl::StrCat("the next chained link began inside a packet of stream ",
+                                  stream_.serialno, " (its last page never came)"));
     }
     if (!stream_initialized_) {
       ogg_stream_init(&stream_, serial);
@@ -169,7 +170,6 @@ absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out)
     return Invalid(absl::StrCat("page ", pages_, " was rejected (bad version or serial number)"));
   }
   ++pages_;
-  packet_continues_ = EndsInsidePacket(*page);
   if (stream_.body_fill - stream_.body_returned > kMaxPendingPacketBytes) {
     return Invalid(absl::StrCat("a packet is larger than ", kMaxPendingPacketBytes, " bytes"));
   }
@@ -183,9 +183,23 @@ absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out)
     }
     if (absl::Status status = HandlePacket(packet, out); !status.ok()) return status;
   }
+  // Lacing values of a packet not complete yet (libogg keeps them past the last complete one):
+  // judged on the stream's state, as a page without segments continues nothing.
+  packet_continues_ = stream_.lacing_fill > stream_.lacing_returned;
+  // The first page that completes audio packets gives the link's start (RFC 7845 4.5): its
+  // granule position less the samples completed so far; a stream cut from a longer one starts
+  // above zero.
+  if (state_ == State::kAudio && link_start_granule_ < 0 && link_decoded_48k_ > 0 &&
+      ogg_page_granulepos(page) >= 0) {
+    link_start_granule_ = std::max<int64_t>(0, ogg_page_granulepos(page) - link_decoded_48k_);
+  }
   if (ogg_page_eos(page)) {
     if (state_ != State::kAudio) {
       return Invalid("the stream ended before its OpusHead and OpusTags headers");
+    }
+    if (packet_continues_) {
+      return Invalid(
+          absl::StrCat("the end-of-stream page of stream ", serial, " ends inside a packet"));
     }
     state_ = State::kEnded;
     CloseLink();
@@ -242,6 +256,8 @@ absl::Status OggOpusDecoder::StartLink(absl::string_view head_packet) {
   // Pre-skip is in 48 kHz samples (RFC 7845 4.2); scaled to the output rate, rounded.
   skip_remaining_ = (static_cast<int64_t>(head_.pre_skip) * output_rate_hz_ + 24000) / 48000;
   link_emitted_ = 0;
+  link_decoded_48k_ = 0;
+  link_start_granule_ = -1;
   pcm_.resize(static_cast<size_t>(output_rate_hz_ / 1000 * 120 * head_.channels));
   return absl::OkStatus();
 }
@@ -258,17 +274,20 @@ absl::Status OggOpusDecoder::DecodeAudio(const ogg_packet& packet, std::vector<f
     return Invalid(absl::StrCat("corrupt Opus packet ", packets_, " (", packet.bytes,
                                 " bytes): ", opus_strerror(frames)));
   }
+  // Output rates divide 48 kHz and Opus frames are multiples of 2.5 ms: exact.
+  link_decoded_48k_ += static_cast<int64_t>(frames) * 48000 / output_rate_hz_;
   int64_t first = std::min<int64_t>(skip_remaining_, frames);
   skip_remaining_ -= first;
   int64_t last = frames;
   // End trimming (RFC 7845 4.4): the end-of-stream page's granule position counts the 48 kHz
-  // samples of the link, pre-skip included.
+  // samples of the link from its start (zero unless known above zero), pre-skip included.
   if (packet.e_o_s && packet.granulepos >= 0) {
     // The client's granule position, bounded so that the product cannot overflow.
     const int64_t granule =
         std::min<int64_t>(packet.granulepos, std::numeric_limits<int64_t>::max() / 48000 - 48000);
-    const int64_t total =
-        std::max<int64_t>(0, ((granule - head_.pre_skip) * output_rate_hz_ + 24000) / 48000);
+    const int64_t start = std::clamp<int64_t>(link_start_granule_, 0, granule);
+    const int64_t total = std::max<int64_t>(
+        0, ((granule - start - head_.pre_skip) * output_rate_hz_ + 24000) / 48000);
     last = std::clamp<int64_t>(total - link_emitted_ + first, first, frames);
   }
   AppendDownmix(pcm_.data() + first * head_.channels, static_cast<size_t>(last - first),

@@ -66,12 +66,14 @@ class OggOpusDecoder : public AudioDecoder {
   int64_t pages_ = 0;              // pages of our logical stream, for messages
   int64_t ignored_streams_ = 0;    // first pages of other codecs' logical streams skipped
   int64_t packets_ = 0;            // audio packets of all links, for messages
-  bool packet_continues_ = false;  // our last page ended inside a packet
+  bool packet_continues_ = false;  // our stream holds part of a packet whose end has not come
   OpusHead head_;
   OpusMSDecoder* decoder_ = nullptr;
-  int64_t skip_remaining_ = 0;  // pre-skip still to drop, output-rate samples
-  int64_t link_emitted_ = 0;    // samples of this link appended after the pre-skip
-  std::vector<float> pcm_;      // interleaved scratch, 120 ms at the output rate
+  int64_t skip_remaining_ = 0;       // pre-skip still to drop, output-rate samples
+  int64_t link_emitted_ = 0;         // samples of this link appended after the pre-skip
+  int64_t link_decoded_48k_ = 0;     // samples of this link's packets at 48 kHz, pre-skip included
+  int64_t link_start_granule_ = -1;  // granule position of the link's first sample (-1: unknown)
+  std::vector<float> pcm_;           // interleaved scratch, 120 ms at the output rate
 };
 
 }  // namespace speechllm::streaming
