@@ -307,8 +307,9 @@ void StreamReactor::FinishCallLocked(const grpc::Status& status) {
 
 void StreamReactor::Fail(const absl::Status& status) {
   if (std::shared_ptr<streaming::Session> s = session(); s != nullptr) {
-    // Finals first (API.md 3): the audio received so far is finalized, then the summary and
-    // `status` end the stream.
+    // Finals first (API.md 3): the audio received so far is finalized, the samples a resampler
+    // still holds included, then the summary and `status` end the stream.
+    if (decoder_ != nullptr && !decoder_finished_) DrainDecoder(s.get()).IgnoreError();
     s->FinishEarly(status, absl::Now());
   } else {
     Finish(status);

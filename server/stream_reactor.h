@@ -88,6 +88,7 @@ class StreamReactor
   // Reader side.
   v1::StreamingRecognizeRequest request_;
   std::unique_ptr<streaming::AudioDecoder> decoder_;
+  bool decoder_finished_ = false;  // EndAudio took its tail: nothing left to drain
   std::vector<float> samples_;
   bool end_of_audio_ = false;
   uint64_t next_seq_ = 0;

@@ -11,6 +11,7 @@ using streaming::SessionEvent;
 
 absl::Status StreamReactor::EndAudio(streaming::Session* s) {
   // The decoder's tail (a resampler's delayed samples) belongs to the audio, then the input ends.
+  decoder_finished_ = true;
   samples_.clear();
   if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
     // What was decoded before the error is audio the finals cover (API.md 3, finals first).

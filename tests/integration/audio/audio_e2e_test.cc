@@ -180,6 +180,35 @@ TEST_F(AudioE2eTest, AFlushFinalizesTheAudioTheResamplerHeldBack) {
   EXPECT_EQ(Ids(FinalTokenIds(run.responses())), Ids(closed));
 }
 
+// A stream that ends with an error is finalized first (API.md 3), the resampler's delayed samples
+// included: 8 kHz mu-law, then an empty Control message (INVALID_ARGUMENT); the final still ends
+// at the clip's end (3.37 s), not where the resampler's output stopped (3.32 s).
+TEST_F(AudioE2eTest, AnErrorAfterAudioFinalizesTheAudioTheResamplerHeldBack) {
+  const std::string mulaw = Sox(ClipPath("clip_a"), "-r 8000 -t raw -e mu-law -b 8", "ul_fail");
+  client::StreamingClientOptions options;
+  options.realtime = false;
+  options.config = ExactConfig(false, v1::ResultOptions::NONE);
+  *options.config.mutable_audio() = Format(v1::AudioFormat::MULAW, 8000, 1);
+  client::StreamingClient client(server_->stub(), options);
+  ASSERT_TRUE(client.Start().ok());
+  ASSERT_TRUE(client.SendAudio(mulaw).ok());
+  v1::StreamingRecognizeRequest empty_control;
+  empty_control.mutable_control();
+  ASSERT_TRUE(client.SendRaw(empty_control).ok());
+  (void)client.CloseSend();
+  const StreamRun run = Collect(&client, absl::Seconds(60));
+  EXPECT_EQ(run.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(run.status);
+  std::vector<const v1::TranscriptUpdate*> finals;
+  for (const auto& r : run.responses()) {
+    if (r.has_transcript() && r.transcript().is_final()) finals.push_back(&r.transcript());
+  }
+  ASSERT_EQ(finals.size(), 1u);
+  std::printf("final before the error: end %.4f s, audio %.4f s\n",
+              Seconds(finals[0]->result_end()), AudioTotal(run));
+  EXPECT_NEAR(Seconds(finals[0]->result_end()), 3.37, 0.002);
+  EXPECT_NEAR(AudioTotal(run), 3.37, 0.002);
+}
+
 TEST_F(AudioE2eTest, RecognizeTakesWavAtAnyRateAndSniffsContainers) {
   const std::string a = ClipPath("clip_a");
   v1::RecognizeResponse response;
