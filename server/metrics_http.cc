@@ -1,16 +1,22 @@
 #include "server/metrics_http.h"
 
-#include <chrono>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <httplib.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/http_exchange.h"
 
 namespace speechllm::server {
 namespace {
-
-constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 // Splits "host:port" or "[v6]:port".
 absl::Status SplitHostPort(const std::string& address, std::string* host, int* port) {
@@ -30,55 +36,172 @@ absl::Status SplitHostPort(const std::string& address, std::string* host, int* p
   return absl::OkStatus();
 }
 
+// A non-blocking listening socket on the first address `host` resolves to, or -1.
+int Listen(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = absl::StrCat(port);
+  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found) != 0) {
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  return fd;
+}
+
+int BoundPort(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
+  if (address.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  }
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+}
+
 }  // namespace
 
+struct MetricsHttpServer::Connection {
+  int fd = -1;
+  absl::Time accepted;
+  std::string received;  // the request head so far (at most kMaxHeadBytes)
+  std::string reply;     // set once the head is complete, too large or too slow
+  size_t sent = 0;
+  bool replying() const { return !reply.empty(); }
+};
+
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& listen_address, Metrics* metrics, int threads) {
+    const std::string& listen_address, Metrics* metrics) {
   std::string host;
   int port = 0;
   if (absl::Status status = SplitHostPort(listen_address, &host, &port); !status.ok()) {
     return status;
   }
-  std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer());
-  server->http_ = std::make_unique<httplib::Server>();
-  httplib::Server& http = *server->http_;
-  const size_t pool_threads = static_cast<size_t>(threads < 1 ? 1 : threads);
-  http.new_task_queue = [pool_threads] { return new httplib::ThreadPool(pool_threads); };
-  http.set_read_timeout(5, 0);
-  http.set_write_timeout(5, 0);
-  http.set_payload_max_length(4096);  // scrapes carry no body
-  http.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& response) {
-    response.set_content(metrics->Scrape(), kContentType);
-  });
-  http.Get("/", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content("speechllm metrics: GET /metrics\n", "text/plain");
-  });
-  if (port == 0) {
-    port = http.bind_to_any_port(host);
-    if (port <= 0) port = -1;
-  } else if (!http.bind_to_port(host, port)) {
-    port = -1;
+  std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(metrics));
+  server->listen_fd_ = Listen(host, port);
+  if (server->listen_fd_ < 0 || (server->port_ = BoundPort(server->listen_fd_)) <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for metrics on ", listen_address, ": ", std::strerror(errno)));
   }
-  if (port < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen for metrics on ", listen_address));
+  int wake[2];
+  if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(errno)));
   }
-  server->port_ = port;
-  MetricsHttpServer* self = server.get();
-  server->listener_ = std::thread([self, &http] {
-    http.listen_after_bind();
-    self->listener_done_ = true;
-  });
+  server->wake_read_fd_ = wake[0];
+  server->wake_write_fd_ = wake[1];
+  server->loop_ = std::thread([self = server.get()] { self->Loop(); });
   return server;
 }
 
 MetricsHttpServer::~MetricsHttpServer() {
-  // httplib's stop() does nothing until the listener thread is inside its accept loop, so a server
-  // destroyed right after Start (a start-up error) would otherwise wait in join() forever.
-  while (listener_.joinable() && !listener_done_) {
-    http_->stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (loop_.joinable()) {
+    const char byte = 0;
+    while (write(wake_write_fd_, &byte, 1) < 0 && errno == EINTR) {
+    }
+    loop_.join();
   }
-  if (listener_.joinable()) listener_.join();
+  for (int fd : {listen_fd_, wake_read_fd_, wake_write_fd_}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+void MetricsHttpServer::Loop() {
+  std::vector<Connection> connections;
+  std::vector<pollfd> polled;
+  auto close_at = [&](size_t i) {
+    close(connections[i].fd);
+    connections.erase(connections.begin() + static_cast<std::ptrdiff_t>(i));
+  };
+  while (true) {
+    absl::Time now = absl::Now();
+    // Deadlines first: a head that has not arrived gets 408, a reply not taken is dropped.
+    for (size_t i = connections.size(); i-- > 0;) {
+      Connection& c = connections[i];
+      if (c.replying() && now > c.accepted + kReplyDeadline) {
+        close_at(i);
+      } else if (!c.replying() && now > c.accepted + kHeadDeadline) {
+        c.reply = ErrorReply(408);
+      }
+    }
+    polled.assign({{wake_read_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}});
+    absl::Time next_deadline = absl::InfiniteFuture();
+    for (const Connection& c : connections) {
+      polled.push_back({c.fd, static_cast<short>(c.replying() ? POLLOUT : POLLIN), 0});
+      next_deadline =
+          std::min(next_deadline, c.accepted + (c.replying() ? kReplyDeadline : kHeadDeadline));
+    }
+    const int timeout_ms = next_deadline == absl::InfiniteFuture()
+                               ? -1
+                               : static_cast<int>(std::clamp<int64_t>(
+                                     absl::ToInt64Milliseconds(next_deadline - now) + 1, 0, 60000));
+    if (poll(polled.data(), polled.size(), timeout_ms) < 0 && errno != EINTR) return;
+    if (polled[0].revents != 0) return;  // the destructor
+    // Connections, newest first so that erasing one leaves the indices before it valid.
+    for (size_t i = connections.size(); i-- > 0;) {
+      Connection& c = connections[i];
+      const short events = polled[i + 2].revents;
+      if (events == 0) continue;
+      if (!c.replying()) {
+        char buffer[4096];
+        const size_t room = kMaxHeadBytes - c.received.size();
+        const ssize_t n = recv(c.fd, buffer, std::min(sizeof(buffer), room), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          close_at(i);
+          continue;
+        }
+        if (n > 0) c.received.append(buffer, static_cast<size_t>(n));
+        const size_t head_end = RequestHeadEnd(c.received);
+        if (head_end != std::string::npos) {
+          c.reply = ReplyTo(absl::string_view(c.received).substr(0, head_end),
+                            [this] { return metrics_->Scrape(); });
+        } else if (c.received.size() >= kMaxHeadBytes) {
+          c.reply = ErrorReply(431);
+        }
+        continue;  // the reply goes out when the socket is writable
+      }
+      const ssize_t n = send(c.fd, c.reply.data() + c.sent, c.reply.size() - c.sent, MSG_NOSIGNAL);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (n > 0) c.sent += static_cast<size_t>(n);
+      if (n < 0 || c.sent == c.reply.size()) {
+        shutdown(c.fd, SHUT_WR);
+        close_at(i);
+      }
+    }
+    if (polled[1].revents == 0) continue;
+    while (true) {
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) break;  // EAGAIN: all taken; EMFILE and the like: try again at the next poll
+      if (static_cast<int>(connections.size()) >= kMaxConnections) {
+        // The oldest connection still sending its head gives way (a slow client cannot lock the
+        // scraper out); when all are being answered, the new one waits for none of them.
+        auto oldest = std::find_if(connections.begin(), connections.end(),
+                                   [](const Connection& c) { return !c.replying(); });
+        if (oldest == connections.end()) {
+          close(fd);
+          continue;
+        }
+        close(oldest->fd);
+        connections.erase(oldest);
+      }
+      Connection c;
+      c.fd = fd;
+      c.accepted = absl::Now();
+      connections.push_back(std::move(c));
+    }
+  }
 }
 
 }  // namespace speechllm::server

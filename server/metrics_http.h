@@ -1,45 +1,52 @@
-// MetricsHttpServer: serves GET /metrics (the Prometheus text format from Metrics::Scrape) with
-// cpp-httplib on its own port and its own small thread pool; it touches nothing but the metrics.
-// (prometheus-cpp's civetweb Exposer cannot start its threads next to libtorch: DEPENDENCIES.md 5.)
-// Owned by main.cc; Start and the destructor on the main thread, requests on the pool's threads.
+// MetricsHttpServer: serves GET /metrics (the Prometheus text format from Metrics::Scrape) on its
+// own port from one thread that polls every connection. It holds at most kMaxConnections at once
+// (the oldest still sending its head gives way to a new one), reads at most kMaxHeadBytes of a
+// request within kHeadDeadline, and closes every connection after one reply, so no client can
+// grow its memory, hold its file descriptors or block scrapes. Owned by main.cc; Start and the
+// destructor on the main thread. (prometheus-cpp's civetweb Exposer cannot start its threads next
+// to libtorch: DEPENDENCIES.md 5.)
 #ifndef SPEECHLLM_SERVER_METRICS_HTTP_H_
 #define SPEECHLLM_SERVER_METRICS_HTTP_H_
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/metrics.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
 
 namespace speechllm::server {
 
 class MetricsHttpServer {
  public:
+  static constexpr int kMaxConnections = 16;
+  static constexpr size_t kMaxHeadBytes = 8192;
+  static constexpr absl::Duration kHeadDeadline = absl::Seconds(2);    // from accept
+  static constexpr absl::Duration kReplyDeadline = absl::Seconds(10);  // from accept
+
   // Binds `listen_address` ("HOST:PORT", "[V6]:PORT"; port 0 picks a free one) and serves
-  // `metrics` (not owned, must outlive the server) on `threads` worker threads.
-  // INVALID_ARGUMENT for a malformed address, UNAVAILABLE when the port cannot be bound.
+  // `metrics` (not owned, must outlive the server). INVALID_ARGUMENT for a malformed address,
+  // UNAVAILABLE when the port cannot be bound.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& listen_address,
-                                                                  Metrics* metrics,
-                                                                  int threads = 2);
-  ~MetricsHttpServer();  // stops accepting, joins the listener thread
+                                                                  Metrics* metrics);
+  ~MetricsHttpServer();  // stops the loop, closes every socket
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
 
   int port() const { return port_; }
 
  private:
-  MetricsHttpServer() = default;
+  struct Connection;
+  explicit MetricsHttpServer(Metrics* metrics) : metrics_(metrics) {}
+  void Loop();
 
-  std::unique_ptr<httplib::Server> http_;
-  std::thread listener_;
-  std::atomic<bool> listener_done_{false};  // listen_after_bind returned
+  Metrics* const metrics_;
+  int listen_fd_ = -1;
+  int wake_read_fd_ = -1;  // the destructor writes to wake_write_fd_ to end Loop
+  int wake_write_fd_ = -1;
   int port_ = 0;
+  std::thread loop_;
 };
 
 }  // namespace speechllm::server

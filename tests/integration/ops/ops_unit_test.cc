@@ -135,8 +135,8 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
 }
 
 // A server that fails right after starting its metrics port (an unwritable --metrics_port_file)
-// destroys the HTTP server at once: httplib's stop() ignored a listener not yet in its accept
-// loop, and the join waited forever (seen as a server killed after 60 s).
+// destroys the HTTP server at once (with cpp-httplib, whose stop() ignored a listener not yet in
+// its accept loop, the join waited forever: seen as a server killed after 60 s).
 TEST(MetricsHttpServerTest, DestroyedRightAfterStartItStops) {
   Metrics metrics("1.2.3");
   const auto start = std::chrono::steady_clock::now();
