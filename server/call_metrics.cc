@@ -82,6 +82,11 @@ void CallMetrics::Event(const streaming::SessionEvent& event) {
     metrics_->WarningSent(event.warning);
   } else if (event.kind == Kind::kSummary) {
     if (event.summary.audio_total_seconds > 0) metrics_->RealTimeFactor(event.summary.compute_rtf);
+  } else if (event.kind == Kind::kTranscript && method_ == RpcMethod::kRecognize) {
+    // A whole file arrives at once: "received − processed" is the rest of the file and the final's
+    // processing the whole file's. The streaming histograms (and their alerts) would read that as
+    // streams falling behind; Recognize has speechllm_recognize_duration_seconds.
+    return;
   } else if (event.kind == Kind::kTranscript) {
     const streaming::TranscriptEvent& t = event.transcript;
     metrics_->StreamLag(

@@ -205,6 +205,28 @@ TEST(CallMetricsTest, FirstPartialLatencyAndLagComeFromTheEvents) {
   EXPECT_NEAR(Value(*samples, "speechllm_audio_seconds_total"), 3.0, 1e-9);
 }
 
+// A Recognize call hands a whole file over at once: its finals would put the rest of the file into
+// the stream-lag histogram (130 s per final for a 290 s file) and page
+// SpeechllmStreamsFallingBehind.
+TEST(CallMetricsTest, RecognizeFinalsStayOutOfTheStreamingHistograms) {
+  Metrics metrics("test");
+  CallMetrics call(&metrics, RpcMethod::kRecognize);
+  call.Audio(290.0);
+  streaming::SessionEvent final0;
+  final0.kind = streaming::SessionEvent::Kind::kTranscript;
+  final0.transcript.is_final = true;
+  final0.transcript.committed_delta = "hello";
+  final0.transcript.processing = absl::Seconds(2);
+  final0.audio_received_seconds = 290.0;
+  final0.audio_processed_seconds = 20.0;
+  call.Event(final0);
+  auto samples = ParseMetrics(metrics.Scrape());
+  ASSERT_TRUE(samples.ok());
+  EXPECT_EQ(Value(*samples, "speechllm_stream_lag_seconds_count"), 0);
+  EXPECT_EQ(Value(*samples, R"(speechllm_final_latency_seconds_count{part="total"})"), 0);
+  EXPECT_NEAR(Value(*samples, "speechllm_audio_processed_seconds_total"), 20.0, 1e-9);
+}
+
 streaming::SessionEvent Transcript(int64_t utterance, const std::string& committed_delta,
                                    const std::string& tentative, bool is_final = false) {
   streaming::SessionEvent event;
