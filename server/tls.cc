@@ -37,13 +37,17 @@ struct OpenSslFree {
   }
 };
 
+// A pass phrase callback that has none: an encrypted key fails to read. Without it OpenSSL asks
+// on the terminal, and a server with one (docker run -it) waits there forever.
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
 // The first PEM object `read` finds in `pem` (null when none parses).
 template <typename T, auto kRead, auto kFree>
 std::unique_ptr<T, OpenSslFree<kFree>> ReadPem(const std::string& pem) {
   const std::unique_ptr<BIO, OpenSslFree<BIO_free>> bio(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   return std::unique_ptr<T, OpenSslFree<kFree>>(
-      bio == nullptr ? nullptr : kRead(bio.get(), nullptr, nullptr, nullptr));
+      bio == nullptr ? nullptr : kRead(bio.get(), nullptr, &NoPassphrase, nullptr));
 }
 
 }  // namespace

@@ -287,16 +287,26 @@ TEST(OpsTlsStart, AKeyOfAnotherCertificateIsRefusedNamingTheFile) {
   ASSERT_TRUE(certificates.ok()) << certificates.status();
   const std::string garbage = ScratchDir() + "/pki-garbage.key";
   ASSERT_TRUE(WriteTextFile(garbage, "-----BEGIN PRIVATE KEY-----\nnot base64\n"));
+  // An encrypted key: OpenSSL's default callback asked for its pass phrase on the terminal (a
+  // server under `docker run -it` waited there forever).
+  const std::string encrypted = ScratchDir() + "/pki-encrypted.key";
+  auto openssl = RequireTool("openssl", "openssl");
+  ASSERT_TRUE(openssl.ok()) << openssl.status();
+  ASSERT_TRUE(OpenSsl(*openssl, {"pkey", "-in", certificates->server_key, "-aes256", "-passout",
+                                 "pass:secret", "-out", encrypted})
+                  .ok());
   for (const auto& [key, message] :
        {std::make_pair(certificates->client_key,
                        certificates->client_key + " is not the private key of the certificate in " +
                            certificates->server_cert),
-        std::make_pair(garbage, garbage + " holds no readable (unencrypted) private key")}) {
+        std::make_pair(garbage, garbage + " holds no readable (unencrypted) private key"),
+        std::make_pair(encrypted, encrypted + " holds no readable (unencrypted) private key")}) {
     auto server =
         ServerProcess::Start({"--tls_cert=" + certificates->server_cert, "--tls_key=" + key});
     ASSERT_FALSE(server.ok());
     std::printf("%s\n", std::string(server.status().message()).substr(0, 400).c_str());
     EXPECT_NE(server.status().message().find(message), std::string::npos) << server.status();
+    EXPECT_EQ(server.status().message().find("pass phrase"), std::string::npos) << server.status();
   }
 }
 
