@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/model/tokenizer/tokenizer.h"
 #include "engine/status_macros.h"
 
 namespace speechllm::server {
@@ -56,6 +57,19 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
   config.prefix_ids = std::move(prompt.prefix_ids);
   config.suffix_ids = std::move(prompt.suffix_ids);
   return config;
+}
+
+absl::Status PromptSource::CheckContextText(absl::string_view text) const {
+  if (tokenizer_ == nullptr) return absl::OkStatus();
+  for (const engine::tokenizer::AddedToken& token : tokenizer_->added_tokens()) {
+    if (token.special && !token.content.empty() &&
+        text.find(token.content) != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("holds the special token ", token.content,
+                       ", which the prompt template would read as a control token"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 int64_t PromptSource::prefix_tokens() const {

@@ -1,5 +1,6 @@
 #include "server/proto_convert.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -166,16 +167,28 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
   for (const v1::Phrase& phrase : context.phrases()) {
     if (phrase.boost() < 0 || phrase.boost() > 20)
       return bad(".phrases.boost", "must be in [0, 20]");
+    if (absl::Status status = prompt.CheckContextText(phrase.text()); !status.ok())
+      return bad(".phrases", absl::StrCat("\"", phrase.text(), "\" ", status.message()));
     text.phrases.push_back(phrase.text());
   }
-  if (static_cast<int>(text.prompt.size()) > server.max_context_chars) {
+  // Characters: protobuf has checked the UTF-8, so every byte but a continuation byte starts one.
+  const int64_t prompt_chars = std::count_if(text.prompt.begin(), text.prompt.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  });
+  if (prompt_chars > server.max_context_chars) {
     return bad(".prompt", absl::StrCat("longer than ", server.max_context_chars, " characters"));
   }
+  if (absl::Status status = prompt.CheckContextText(text.prompt); !status.ok())
+    return bad(".prompt", std::string(status.message()));
   if (static_cast<int>(text.phrases.size()) > server.max_phrases) {
     return bad(".phrases", absl::StrCat("more than ", server.max_phrases, " phrases"));
   }
   auto built = prompt.Build(text);
-  if (!built.ok()) return bad("", std::string(built.status().message()), "FEATURE_UNAVAILABLE");
+  if (!built.ok()) {
+    // Raw prompt ids take no context: a feature of this server's set-up, not the request's fault.
+    return bad("", std::string(built.status().message()),
+               absl::IsFailedPrecondition(built.status()) ? "FEATURE_UNAVAILABLE" : "BAD_CONFIG");
+  }
   if (static_cast<int64_t>(built->suffix_ids.size()) > server.max_prompt_suffix_tokens) {
     return bad("", absl::StrCat("makes the prompt after the audio ", built->suffix_ids.size(),
                                 " tokens long; at most ", server.max_prompt_suffix_tokens,
