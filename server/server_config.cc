@@ -1,10 +1,35 @@
 #include "server/server_config.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 #include "streaming/chunker.h"
 
 namespace speechllm::server {
+namespace {
+
+// Whether two listening addresses ("host:port", "[v6]:port") would take the same port: the same
+// port number on the same host or on a wildcard host. Port 0 picks a free port each time.
+bool SamePort(const std::string& a, const std::string& b) {
+  auto split = [](const std::string& address, std::string* host, int* port) {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos) return false;
+    *host = address.substr(0, colon);
+    if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
+      *host = host->substr(1, host->size() - 2);
+    return absl::SimpleAtoi(address.substr(colon + 1), port);
+  };
+  std::string host_a, host_b;
+  int port_a = 0, port_b = 0;
+  if (!split(a, &host_a, &port_a) || !split(b, &host_b, &port_b)) return a == b;
+  if (port_a == 0 || port_b == 0 || port_a != port_b) return false;
+  auto wildcard = [](const std::string& host) {
+    return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
+  };
+  return host_a == host_b || wildcard(host_a) || wildcard(host_b);
+}
+
+}  // namespace
 
 absl::Status ServerConfig::Validate() const {
   if (listen_address.empty()) return absl::InvalidArgumentError("listen address must not be empty");
@@ -55,8 +80,11 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError(
         "token_file needs tls_cert and tls_key: bearer tokens must not travel in plaintext");
   }
-  if (!health_listen_address.empty() && health_listen_address == listen_address)
-    return absl::InvalidArgumentError("health_listen must differ from listen");
+  if (!health_listen_address.empty() && SamePort(health_listen_address, listen_address)) {
+    return absl::InvalidArgumentError(absl::StrCat("health_listen (", health_listen_address,
+                                                   ") takes the port of listen (", listen_address,
+                                                   "): use another port"));
+  }
   if (!health_listen_address.empty() && !token_file.empty() && !auth_exempt_health) {
     return absl::InvalidArgumentError(
         "health_listen serves Health in plaintext without a token, which auth_exempt_health=false "

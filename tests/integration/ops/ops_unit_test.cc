@@ -2,6 +2,9 @@
 // the auth processor, the metrics' exposition and per-call bookkeeping, the TLS/auth config rules.
 #include <chrono>
 #include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -363,6 +366,25 @@ TEST(ServerConfigTest, APlaintextHealthPortNeedsHealthExemptFromTokens) {
   EXPECT_TRUE(config.Validate().ok());
   config.auth_exempt_health = false;
   EXPECT_THAT(config.Validate().message(), HasSubstr("auth_exempt_health"));
+}
+
+// The health port may not take the gRPC port: the same port on the same or a wildcard host.
+// Port 0 on both picks two free ports (it was refused as "the same address").
+TEST(ServerConfigTest, TheHealthPortMustNotTakeTheListeningPort) {
+  for (const auto& [listen, health, ok] : std::vector<std::tuple<std::string, std::string, bool>>{
+           {"127.0.0.1:0", "127.0.0.1:0", true},
+           {"127.0.0.1:8081", "127.0.0.1:8082", true},
+           {"127.0.0.1:8081", "10.0.0.1:8081", true},
+           {"127.0.0.1:8081", "127.0.0.1:8081", false},
+           {"0.0.0.0:8081", "127.0.0.1:8081", false},
+           {"[::1]:8081", "[::]:8081", false}}) {
+    ServerConfig config;
+    config.listen_address = listen;
+    config.health_listen_address = health;
+    const absl::Status status = config.Validate();
+    EXPECT_EQ(status.ok(), ok) << listen << " / " << health << ": " << status;
+    if (!ok) EXPECT_THAT(status.message(), HasSubstr("takes the port of listen"));
+  }
 }
 
 }  // namespace
