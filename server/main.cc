@@ -25,9 +25,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/allocator_tuning.h"
 #include "engine/engine.h"
 #include "engine/torch_model_runner.h"
+#include "server/engine_health.h"
 #include "server/grpc_status.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
@@ -36,6 +38,7 @@
 #include "server/service_context.h"
 #include "server/speech_service.h"
 #include "server/tls.h"
+#include "server/warm_up.h"
 
 ABSL_FLAG(std::string, model, "",
           "Qwen2-Audio checkpoint directory (config.json, safetensors, tokenizer files)");
@@ -272,6 +275,24 @@ int main(int argc, char** argv) {
   // reserves its own prompt's (Session::Create).
   engine_config.max_prefix_tokens = std::max<int64_t>(1, prompt.prefix_tokens());
   engine_config.max_suffix_tokens = config.max_prompt_suffix_tokens;
+  // A device or model that fails every step turns health NOT_SERVING (readiness takes the pod out
+  // of service, liveness restarts it); a step that succeeds again turns it back, unless draining.
+  // Declared before the engine, whose loop thread reports to it until the engine is destroyed.
+  server::HealthService health;
+  server::HealthService probe_health;  // the --health_listen port's
+  absl::Mutex health_mu;
+  bool draining = false;  // guarded by health_mu
+  server::EngineHealth engine_health(&metrics, [&](bool healthy) {
+    std::cerr << "speechllm-server: "
+              << (healthy ? "an engine step succeeded again: SERVING"
+                          : absl::StrCat(server::EngineHealth::kFailedStepsInARow,
+                                         " engine steps in a row failed: NOT_SERVING"))
+              << std::endl;
+    absl::MutexLock lock(&health_mu);
+    if (draining) return;
+    health.SetServing(healthy);
+    probe_health.SetServing(healthy);
+  });
   engine::Engine engine(engine_config, std::move(runner).value());
   // Every call would otherwise be refused with BAD_CONFIG for the server's own prompt.
   for (const std::vector<int64_t>* ids : {&plain->prefix_ids, &plain->suffix_ids}) {
@@ -288,12 +309,11 @@ int main(int argc, char** argv) {
   stream_shape.reserved_suffix_tokens = static_cast<int64_t>(plain->suffix_ids.size());
   const int64_t blocks_per_stream = engine.WorstCaseBlocks(stream_shape);
   const int64_t kv_streams = engine.stats().kv_blocks_total / blocks_per_stream;
-  engine.SetStepObserver(&metrics);
+  engine.SetStepObserver(&engine_health);
   metrics.SetEngineStatsSource([&engine] { return engine.stats(); });
   const engine::LogMel log_mel(engine.model_config().features);
   streaming::OutputDispatcher dispatcher(&engine);
   server::StreamRegistry registry(config);
-  server::HealthService health;
   ctx.engine = &engine;
   ctx.dispatcher = &dispatcher;
   ctx.log_mel = &log_mel;
@@ -301,11 +321,13 @@ int main(int argc, char** argv) {
   ctx.prompt = &prompt;
   ctx.registry = &registry;
   server::SpeechService service(&ctx);
+  // SERVING only once the model has run (API.md 5): a model that loads but cannot run (a dtype the
+  // device lacks) stops here instead of failing every call behind a healthy probe.
+  if (absl::Status s = server::WarmUp(ctx, absl::Minutes(5)); !s.ok()) return Fail(s.ToString());
 
   grpc::EnableDefaultHealthCheckService(false);
   // The probe port serves health only: it is built before the reflection plugin is installed
   // (the plugin applies to every builder created after it).
-  server::HealthService probe_health;
   std::unique_ptr<grpc::Server> probe_server;
   if (!config.health_listen_address.empty()) {
     grpc::ServerBuilder probe_builder;
@@ -362,8 +384,12 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   std::cerr << "speechllm-server: signal " << signal_number << ", draining" << std::endl;
   // Drain: NOT_SERVING at once, refuse new calls, give open streams a grace period, then end them.
-  health.SetServing(false);
-  probe_health.SetServing(false);
+  {
+    absl::MutexLock lock(&health_mu);
+    draining = true;
+    health.SetServing(false);
+    probe_health.SetServing(false);
+  }
   registry.BeginDrain();
   if (!registry.WaitEmpty(config.drain_grace)) {
     // UNAVAILABLE with RetryInfo: retry, on another replica (API.md 3).

@@ -39,6 +39,13 @@ void ExpectRefusedAtStart(const std::vector<std::string>& flags, const std::stri
   EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
 }
 
+// A model that loads but cannot run (float16 on the CPU: libtorch has no half-precision GEMM
+// there) stops the server at its warm-up, before any port opens; it used to report SERVING and
+// fail every call with INTERNAL.
+TEST(ServerStartTest, AModelThatCannotRunFailsTheWarmUp) {
+  ExpectRefusedAtStart({"--device=cpu", "--dtype=float16"}, "warm-up: model step failed");
+}
+
 TEST(ServerStartTest, RawPromptIdsComeInPairs) {
   ExpectRefusedAtStart({"--prompt_prefix_ids=1,501"},
                        "--prompt_prefix_ids and --prompt_suffix_ids go together");
