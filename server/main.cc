@@ -323,7 +323,10 @@ int main(int argc, char** argv) {
   server::SpeechService service(&ctx);
   // SERVING only once the model has run (API.md 5): a model that loads but cannot run (a dtype the
   // device lacks) stops here instead of failing every call behind a healthy probe.
+  const absl::Time warm_up_start = absl::Now();
   if (absl::Status s = server::WarmUp(ctx, absl::Minutes(5)); !s.ok()) return Fail(s.ToString());
+  std::cerr << "speechllm-server: warm-up utterance ran in "
+            << absl::ToInt64Milliseconds(absl::Now() - warm_up_start) << " ms" << std::endl;
 
   grpc::EnableDefaultHealthCheckService(false);
   // The probe port serves health only: it is built before the reflection plugin is installed
