@@ -121,6 +121,9 @@ MetricsHttpServer::~MetricsHttpServer() {
 void MetricsHttpServer::Loop() {
   std::vector<Connection> connections;
   std::vector<pollfd> polled;
+  // Out of descriptors (EMFILE): the listening socket stays readable, so it rests a while instead
+  // of spinning on accept.
+  absl::Time accept_paused_until = absl::InfinitePast();
   auto close_at = [&](size_t i) {
     close(connections[i].fd);
     connections.erase(connections.begin() + static_cast<std::ptrdiff_t>(i));
@@ -136,8 +139,9 @@ void MetricsHttpServer::Loop() {
         c.reply = ErrorReply(408);
       }
     }
-    polled.assign({{wake_read_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}});
-    absl::Time next_deadline = absl::InfiniteFuture();
+    const bool accepting = now >= accept_paused_until;
+    polled.assign({{wake_read_fd_, POLLIN, 0}, {accepting ? listen_fd_ : -1, POLLIN, 0}});
+    absl::Time next_deadline = accepting ? absl::InfiniteFuture() : accept_paused_until;
     for (const Connection& c : connections) {
       polled.push_back({c.fd, static_cast<short>(c.replying() ? POLLOUT : POLLIN), 0});
       next_deadline =
@@ -183,7 +187,11 @@ void MetricsHttpServer::Loop() {
     if (polled[1].revents == 0) continue;
     while (true) {
       const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) break;  // EAGAIN: all taken; EMFILE and the like: try again at the next poll
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+          accept_paused_until = absl::Now() + absl::Milliseconds(100);
+        break;  // EAGAIN: all taken
+      }
       if (static_cast<int>(connections.size()) >= kMaxConnections) {
         // The oldest connection still sending its head gives way (a slow client cannot lock the
         // scraper out); when all are being answered, the new one waits for none of them.

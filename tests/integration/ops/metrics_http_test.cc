@@ -1,13 +1,16 @@
 // The metrics port against hostile or broken clients (label unit, MetricsHttpServer in process):
 // a head that never ends is cut at 8 KiB, slow clients cannot lock a scrape out, idle sockets do
-// not pile up as open file descriptors, and the replies follow HTTP/1.1 (HEAD, 404, 405, 400).
+// not pile up as open file descriptors, a process out of descriptors does not make it spin, and the
+// replies follow HTTP/1.1 (HEAD, 404, 405, 400).
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -170,6 +173,38 @@ TEST_F(MetricsHttpTest, IdleSocketsDoNotPileUpAsOpenDescriptors) {
   EXPECT_LE(server_side, MetricsHttpServer::kMaxConnections);
   EXPECT_TRUE(Scrape(server_->port()).ok());
   for (int fd : idle) close(fd);
+}
+
+// With every descriptor of the process taken (a busy gRPC port, say), accept fails with EMFILE
+// while the listening socket stays readable: the loop rests instead of spinning a core, and serves
+// the waiting connection once descriptors are free again.
+TEST_F(MetricsHttpTest, OutOfDescriptorsTheLoopRestsInsteadOfSpinning) {
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit lower = saved;
+  lower.rlim_cur = static_cast<rlim_t>(OpenFds() + 16);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lower), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = dup(STDERR_FILENO)) >= 0;) filler.push_back(fd);
+  close(filler.back());  // one for the client: the server has none to accept it with
+  filler.pop_back();
+  const int client = Connect(server_->port());
+  ASSERT_GE(client, 0);
+  timespec cpu_before{}, cpu_after{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_before);
+  absl::SleepFor(absl::Milliseconds(500));
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_after);
+  const double cpu_ms =
+      (cpu_after.tv_sec - cpu_before.tv_sec) * 1e3 + (cpu_after.tv_nsec - cpu_before.tv_nsec) / 1e6;
+  for (int fd : filler) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::printf("CPU used in 500 ms without descriptors: %.1f ms\n", cpu_ms);
+  EXPECT_LT(cpu_ms, 100) << "the loop spun on a failing accept";
+  const std::string request = "GET / HTTP/1.1\r\n\r\n";
+  send(client, request.data(), request.size(), MSG_NOSIGNAL);
+  const std::string reply = ReadAll(client);
+  close(client);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 ", 0), 0u) << reply;
 }
 
 }  // namespace
