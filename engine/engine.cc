@@ -72,6 +72,19 @@ int64_t Engine::WorstCaseBlocks(const SequenceConfig& config) const {
   return (worst_tokens + block_size_ - 1) / block_size_;
 }
 
+absl::Status Engine::CheckPositions(const SequenceConfig& config) const {
+  const SequenceConfig shape = ResolveShape(config);
+  const int64_t positions = config_.max_prefix_tokens + shape.reserved_audio_tokens +
+                            shape.reserved_suffix_tokens + shape.max_new_tokens_per_segment;
+  const int64_t model_positions = model_config_.text.max_position_embeddings;
+  if (positions <= model_positions) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "a segment may need ", positions, " positions (", config_.max_prefix_tokens, " prefix, ",
+      shape.reserved_audio_tokens, " audio, ", shape.reserved_suffix_tokens, " prompt after it, ",
+      shape.max_new_tokens_per_segment, " new tokens); the model has ", model_positions,
+      " (max_position_embeddings)"));
+}
+
 std::vector<Engine::Reservation>::iterator Engine::FindReservation(SequenceId id) {
   return std::find_if(reservations_.begin(), reservations_.end(),
                       [id](const Reservation& r) { return r.id == id; });
@@ -91,6 +104,7 @@ absl::Status Engine::ResizeReservation(SequenceId id, int64_t audio_tokens, int6
   SequenceConfig shape = r->shape;
   shape.reserved_audio_tokens = std::max(shape.reserved_audio_tokens, audio_tokens);
   shape.reserved_suffix_tokens = std::max(shape.reserved_suffix_tokens, suffix_tokens);
+  if (absl::Status status = CheckPositions(shape); !status.ok()) return status;
   const int64_t blocks = WorstCaseBlocks(shape);
   if (reserved_blocks_ - r->blocks + blocks > stats_.kv_blocks_total) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -109,6 +123,7 @@ absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
         "max_new_tokens_per_update and max_new_tokens_per_segment must be >= 1");
   }
   if (absl::Status guard = config.repetition_guard.Validate(); !guard.ok()) return guard;
+  if (absl::Status positions = CheckPositions(config); !positions.ok()) return positions;
   const int64_t worst_blocks = WorstCaseBlocks(config);
   absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::UnavailableError("engine stopped");

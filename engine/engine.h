@@ -58,6 +58,10 @@ class Engine {
   // longest prefix the engine accepts, the config's reserved audio and suffix, then
   // max_new_tokens_per_segment).
   int64_t WorstCaseBlocks(const SequenceConfig& config) const;
+  // INVALID_ARGUMENT when a segment of `config`'s worst case (the same parts as WorstCaseBlocks)
+  // needs more positions than the model has (max_position_embeddings): the step that ran past them
+  // would fail with every stream in it. AddSequence and ResizeReservation refuse such shapes.
+  absl::Status CheckPositions(const SequenceConfig& config) const;
   // Grows a stream's reservation to at least `audio_tokens` and `suffix_tokens` per segment (never
   // shrinks it: a segment may still use the old shape; 0 keeps a part as it is). RESOURCE_EXHAUSTED
   // when the KV cache has no room for the growth (the stream keeps its old reservation),

@@ -307,6 +307,18 @@ int main(int argc, char** argv) {
   stream_shape.reserved_audio_tokens = streaming::Session::MaxAudioTokensPerSegment(
       streaming::SessionConfig{}, engine.model_config().features);
   stream_shape.reserved_suffix_tokens = static_cast<int64_t>(plain->suffix_ids.size());
+  // Every stream the API allows must fit the model's positions (30 s utterances, the longest
+  // prompt after the audio, --max_new_tokens): a step past them would fail every stream in it.
+  engine::SequenceConfig longest_shape = stream_shape;
+  streaming::SessionConfig longest_stream;
+  longest_stream.endpoint.max_utterance_ms = 30000;
+  longest_shape.reserved_audio_tokens =
+      streaming::Session::MaxAudioTokensPerSegment(longest_stream, engine.model_config().features);
+  longest_shape.reserved_suffix_tokens = config.max_prompt_suffix_tokens;
+  if (absl::Status s = engine.CheckPositions(longest_shape); !s.ok()) {
+    return Fail(
+        absl::StrCat(s.message(), ": lower --max_new_tokens or --max_prompt_suffix_tokens"));
+  }
   const int64_t blocks_per_stream = engine.WorstCaseBlocks(stream_shape);
   const int64_t kv_streams = engine.stats().kv_blocks_total / blocks_per_stream;
   engine.SetStepObserver(&engine_health);

@@ -46,6 +46,16 @@ TEST(ServerStartTest, AModelThatCannotRunFailsTheWarmUp) {
   ExpectRefusedAtStart({"--device=cpu", "--dtype=float16"}, "warm-up: model step failed");
 }
 
+// A step that runs past the model's positions fails every stream in it (a reviewer saw a 3.4 s
+// stream fail with INTERNAL beside a 20 s one decoding 4000 tokens): the tiny model has 4096
+// positions, and a 39-token prefix, 30 s of audio, 512 prompt tokens and 4000 new ones do not fit.
+TEST(ServerStartTest, StreamsThatCouldPassTheModelsPositionsAreRefusedAtStart) {
+  ExpectRefusedAtStart({"--max_new_tokens=4000"},
+                       "may need 5301 positions (39 prefix, 750 audio, 512 prompt after it, 4000 "
+                       "new tokens); the model has 4096 (max_position_embeddings): lower "
+                       "--max_new_tokens or --max_prompt_suffix_tokens");
+}
+
 TEST(ServerStartTest, RawPromptIdsComeInPairs) {
   ExpectRefusedAtStart({"--prompt_prefix_ids=1,501"},
                        "--prompt_prefix_ids and --prompt_suffix_ids go together");

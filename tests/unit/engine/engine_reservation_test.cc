@@ -67,6 +67,21 @@ TEST_F(EngineReservationTest, ResizeGrowsOrIsRefusedAndNeverShrinks) {
   EXPECT_EQ(engine_->stats().kv_blocks_reserved, 0);
 }
 
+// A segment that could run past the model's positions (4096 for the fake model) is refused at
+// admission: the step that reached them would fail every stream in it.
+TEST_F(EngineReservationTest, AShapeBeyondTheModelsPositionsIsRefused) {
+  SequenceConfig longest = SmallShape();
+  longest.max_new_tokens_per_segment = 4096 - 32 - 100 - 4;  // exactly the model's positions
+  ASSERT_EQ(engine_->CheckPositions(longest), absl::OkStatus());
+  longest.max_new_tokens_per_segment += 1;
+  const absl::StatusOr<SequenceId> refused = engine_->AddSequence(longest);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("may need 4097 positions (32 prefix, 100 audio, 4 prompt after it, 3961 "
+                        "new tokens); the model has 4096"));
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, 0);
+}
+
 TEST_F(EngineReservationTest, SegmentsBeyondTheReservationAreRefused) {
   const SequenceId id = Add(SmallShape());
   const absl::Status long_suffix = engine_->StartSegment(id, {0, kPrefix, {502, 10, 11, 12, 13}});
