@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/http_exchange.h"
@@ -120,6 +121,9 @@ MetricsHttpServer::~MetricsHttpServer() {
 
 void MetricsHttpServer::Loop() {
   std::vector<Connection> connections;
+  absl::Cleanup close_all = [&connections] {
+    for (const Connection& c : connections) close(c.fd);
+  };
   std::vector<pollfd> polled;
   // Out of descriptors (EMFILE): the listening socket stays readable, so it rests a while instead
   // of spinning on accept.

@@ -409,7 +409,9 @@ TEST(ServerConfigTest, TheHealthPortMustNotTakeTheListeningPort) {
     config.health_listen_address = health;
     const absl::Status status = config.Validate();
     EXPECT_EQ(status.ok(), ok) << listen << " / " << health << ": " << status;
-    if (!ok) EXPECT_THAT(status.message(), HasSubstr("takes the port of listen"));
+    if (!ok) {
+      EXPECT_THAT(status.message(), HasSubstr("takes the port of listen"));
+    }
   }
 }
 
