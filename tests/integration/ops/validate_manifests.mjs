@@ -1,4 +1,4 @@
-// Validates every object of DIR/*.yaml against the Kubernetes API schemas of the npm package
+// Validates every object of DIR/*.yaml (and DIR/*/*.yaml) against the Kubernetes API schemas of the npm package
 // kubernetes-models (and the Prometheus Operator's for ServiceMonitor), then checks what the
 // deployment must guarantee: a GPU, gRPC health probes, a termination grace period longer than the
 // drain, Services and a PodDisruptionBudget that select the server pods, a headless Service.
@@ -50,8 +50,20 @@ async function modelOf(apiVersion, kind) {
   if (!rejected) fail("self-check: kubernetes-models accepted a Deployment with a string port");
 }
 
+// DIR/*.yaml and the same in its subfolders (operator/: objects of the Prometheus Operator, applied
+// apart), as paths relative to DIR.
+function yamlFiles(folder, prefix = "") {
+  const found = [];
+  for (const entry of readdirSync(join(folder, prefix), { withFileTypes: true })) {
+    const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) found.push(...yamlFiles(folder, path));
+    else if (entry.name.endsWith(".yaml")) found.push(path);
+  }
+  return found.sort();
+}
+
 const objects = [];
-const files = readdirSync(dir).filter((name) => name.endsWith(".yaml")).sort();
+const files = yamlFiles(dir);
 if (files.length === 0) fail(`no .yaml files in ${dir}`);
 for (const file of files) {
   let documents;
