@@ -28,6 +28,7 @@
 #include "client/output_format.h"
 #include "client/pcm_source.h"
 #include "client/speech_client.h"
+#include "engine/io/flags_help.h"
 #include "grpcpp/grpcpp.h"
 
 ABSL_FLAG(std::string, server, "", "server address HOST:PORT");
@@ -339,6 +340,7 @@ int Run() {
 }  // namespace speechllm::client
 
 int main(int argc, char** argv) {
+  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage(
       "speechllm-client --server HOST:PORT (--wav FILE | --file WAV_OR_OPUS | --stdin-pcm RATE "
       "[--stdin-channels N]) [--encode opus [--opus-bitrate BPS]] [--chunk-ms N] "

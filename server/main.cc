@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/allocator_tuning.h"
 #include "engine/engine.h"
+#include "engine/io/flags_help.h"
 #include "engine/torch_model_runner.h"
 #include "server/engine_health.h"
 #include "server/grpc_status.h"
@@ -162,6 +163,7 @@ absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Serves streaming speech recognition with a Qwen2-Audio checkpoint over gRPC.");
   std::vector<std::string> args = DashesToUnderscores(argc, argv);

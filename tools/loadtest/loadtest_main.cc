@@ -14,12 +14,14 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/channel_flags.h"
 #include "client/client_channel.h"
 #include "client/speech_client.h"
+#include "engine/io/flags_help.h"
 #include "engine/io/wav_reader.h"
 #include "tools/bench/dashed_flags.h"
 #include "tools/loadtest/stream_metrics.h"
@@ -183,6 +185,10 @@ int Run() {
 }  // namespace speechllm::loadtest
 
 int main(int argc, char** argv) {
+  speechllm::engine::ShowProjectFlagsInHelp();
+  absl::SetProgramUsageMessage(
+      "Opens concurrent real-time streams against a running speechllm-server and reports "
+      "latency percentiles as JSON (API.md 5).");
   speechllm::bench::AcceptDashedFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
   return speechllm::loadtest::Run();

@@ -24,6 +24,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "engine/io/flags_help.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/tokenizer/prompt_builder.h"
 #include "engine/model/tokenizer/tokenizer.h"
@@ -183,6 +184,7 @@ std::string ValidationReport(const speechllm::tools::TrainingObjective& objectiv
 }  // namespace
 
 int main(int argc, char** argv) {
+  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage("Trains a small Qwen2-Audio model on make_data.py clips.");
   absl::ParseCommandLine(argc, argv);
   const std::string data_dir = absl::GetFlag(FLAGS_data), out_dir = absl::GetFlag(FLAGS_out);

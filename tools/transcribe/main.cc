@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/io/flags_help.h"
 #include "engine/io/wav_reader.h"
 #include "engine/model/offline_transcriber.h"
 #ifdef SPEECHLLM_HAVE_TOKENIZER
@@ -59,6 +60,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage("Transcribes WAV clips offline (greedy, as Hugging Face does).");
   absl::ParseCommandLine(argc, argv);
   const std::string model_dir = absl::GetFlag(FLAGS_model);

@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
+#include "engine/io/flags_help.h"
 #include "tools/wer/wer.h"
 
 ABSL_FLAG(std::string, ref, "", "reference TSV: id<TAB>...<TAB>text");
@@ -40,6 +41,7 @@ bool ReadTsv(const std::string& path, std::map<std::string, std::string>* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage("Word error rate of --hyp against --ref.");
   absl::ParseCommandLine(argc, argv);
   std::map<std::string, std::string> references, hypotheses;

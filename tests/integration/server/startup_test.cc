@@ -3,6 +3,7 @@
 // unwritable port file aborted the server before); the CLI client prints an error's google.rpc
 // details as JSON (their types were not linked into it, so it printed raw bytes).
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -17,6 +18,21 @@ std::vector<std::string> ServerArgs(std::vector<std::string> extra) {
                                    "--listen=127.0.0.1:0"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
+}
+
+// `--help` lists each program's own flags; Abseil's default lists only flags from a file named
+// after the program, and all three printed "No flags matched".
+TEST(ProgramHelpTest, HelpListsEachProgramsOwnFlags) {
+  for (const auto& [binary, flag] : std::vector<std::pair<std::string, std::string>>{
+           {SPEECHLLM_TEST_SERVER_BIN, "--listen ("},
+           {SPEECHLLM_TEST_CLIENT_BIN, "--server ("},
+           {SPEECHLLM_TEST_LOADTEST_BIN, "--streams ("}}) {
+    const ProcessResult run = RunProcess({binary, "--help"}, "/dev/null", absl::Seconds(30));
+    const std::string output = run.out + run.err;
+    EXPECT_NE(output.find(flag), std::string::npos) << binary << ":\n" << output;
+    EXPECT_EQ(output.find("No flags matched"), std::string::npos) << binary;
+    EXPECT_EQ(output.find("SetProgramUsageMessage() never called"), std::string::npos) << binary;
+  }
 }
 
 TEST(ServerStartTest, AnUnwritablePortFileIsAClearError) {
