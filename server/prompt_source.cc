@@ -45,8 +45,12 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
     instruction = absl::StrCat("Words that may occur: ", absl::StrJoin(context.phrases, ", "),
                                ".\n", instruction);
   }
-  if (!context.previous_text.empty())
-    instruction = absl::StrCat("Previous text: ", context.previous_text, "\n", instruction);
+  if (!context.previous_text.empty()) {
+    // The stream's own earlier text: the client's words as the model heard them, which may spell
+    // a special token's text; unlike a client's context (CheckContextText) it cannot be refused.
+    instruction = absl::StrCat("Previous text: ", WithoutSpecialTokens(context.previous_text), "\n",
+                               instruction);
+  }
   auto builder = engine::tokenizer::PromptBuilder::Create(tokenizer_);
   if (!builder.ok()) return builder.status();
   const auto kind = kind_ == Kind::kChat ? engine::tokenizer::PromptTemplate::kChat
@@ -57,6 +61,22 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
   config.prefix_ids = std::move(prompt.prefix_ids);
   config.suffix_ids = std::move(prompt.suffix_ids);
   return config;
+}
+
+std::string PromptSource::WithoutSpecialTokens(std::string text) const {
+  if (tokenizer_ == nullptr) return text;
+  // Until none is left: removing one may join the halves of another ("<|im_e<|AUDIO|>nd|>").
+  for (bool removed = true; removed;) {
+    removed = false;
+    for (const engine::tokenizer::AddedToken& token : tokenizer_->added_tokens()) {
+      if (!token.special || token.content.empty()) continue;
+      for (size_t at; (at = text.find(token.content)) != std::string::npos;) {
+        text.erase(at, token.content.size());
+        removed = true;
+      }
+    }
+  }
+  return text;
 }
 
 absl::Status PromptSource::CheckContextText(absl::string_view text) const {

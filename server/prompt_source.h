@@ -47,6 +47,9 @@ class PromptSource {
   int64_t prefix_tokens() const;
 
  private:
+  // `text` with every special token's text removed.
+  std::string WithoutSpecialTokens(std::string text) const;
+
   Kind kind_ = Kind::kIds;
   std::vector<int64_t> prefix_ids_, suffix_ids_;
   const engine::tokenizer::Tokenizer* tokenizer_ = nullptr;
