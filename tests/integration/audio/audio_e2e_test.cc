@@ -18,6 +18,7 @@ namespace {
 
 using streaming::audio_test::Sox;
 constexpr char kS16[] = "-t raw -e signed-integer -b 16 -L";
+v1::AudioFormat Mulaw8k() { return Format(v1::AudioFormat::MULAW, 8000, 1); }
 
 class AudioE2eTest : public ::testing::Test {
  protected:
@@ -40,6 +41,34 @@ class AudioE2eTest : public ::testing::Test {
     *request.mutable_config()->mutable_audio() = format;
     request.set_audio(bytes);
     return RecognizeOn(server_->stub(), request, response);
+  }
+
+  // Streams `bytes` in `format` in one message (exact finals, no interim results), then `last`,
+  // half-closes and collects. `close_must_succeed` is false when `last` may end the call first.
+  static void StreamThen(const std::string& bytes, const v1::AudioFormat& format,
+                         const v1::StreamingRecognizeRequest& last, bool close_must_succeed,
+                         StreamRun* run) {
+    client::StreamingClientOptions options;
+    options.realtime = false;
+    options.config = ExactConfig(false, v1::ResultOptions::NONE);
+    *options.config.mutable_audio() = format;
+    client::StreamingClient client(server_->stub(), options);
+    ASSERT_TRUE(client.Start().ok());
+    ASSERT_TRUE(client.SendAudio(bytes).ok());
+    ASSERT_TRUE(client.SendRaw(last).ok());
+    const bool closed = client.CloseSend().ok();
+    if (close_must_succeed) ASSERT_TRUE(closed);
+    *run = Collect(&client, absl::Seconds(60));
+  }
+
+  // The run's finals, copied: responses() builds a new vector at each call, so pointers into it
+  // would dangle.
+  static std::vector<v1::TranscriptUpdate> Finals(const StreamRun& run) {
+    std::vector<v1::TranscriptUpdate> finals;
+    for (const auto& r : run.responses()) {
+      if (r.has_transcript() && r.transcript().is_final()) finals.push_back(r.transcript());
+    }
+    return finals;
   }
 
   static double AudioTotal(const StreamRun& run) {
@@ -150,33 +179,19 @@ TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
 // and has the tokens of the same stream ended by a half-close; nothing is left for a second
 // utterance.
 TEST_F(AudioE2eTest, AFlushFinalizesTheAudioTheResamplerHeldBack) {
-  const std::string a = ClipPath("clip_a");
-  const std::string mulaw = Sox(a, "-r 8000 -t raw -e mu-law -b 8", "ul_flush");
-  const v1::AudioFormat format = Format(v1::AudioFormat::MULAW, 8000, 1);
-  const std::vector<int64_t> closed = FinalTokenIds(Stream(mulaw, format).responses());
-
-  client::StreamingClientOptions options;
-  options.realtime = false;
-  options.config = ExactConfig(false, v1::ResultOptions::NONE);
-  *options.config.mutable_audio() = format;
-  client::StreamingClient client(server_->stub(), options);
-  ASSERT_TRUE(client.Start().ok());
-  ASSERT_TRUE(client.SendAudio(mulaw).ok());
+  const std::string mulaw = Sox(ClipPath("clip_a"), "-r 8000 -t raw -e mu-law -b 8", "ul_flush");
+  const std::vector<int64_t> closed = FinalTokenIds(Stream(mulaw, Mulaw8k()).responses());
   v1::StreamingRecognizeRequest flush;
   flush.mutable_control()->mutable_flush();
-  ASSERT_TRUE(client.SendRaw(flush).ok());
-  ASSERT_TRUE(client.CloseSend().ok());
-  const StreamRun run = Collect(&client, absl::Seconds(60));
+  StreamRun run;
+  ASSERT_NO_FATAL_FAILURE(StreamThen(mulaw, Mulaw8k(), flush, /*close_must_succeed=*/true, &run));
   ASSERT_TRUE(run.status.ok()) << Describe(run.status);
-  std::vector<const v1::TranscriptUpdate*> finals;
-  for (const auto& r : run.responses()) {
-    if (r.has_transcript() && r.transcript().is_final()) finals.push_back(&r.transcript());
-  }
+  const std::vector<v1::TranscriptUpdate> finals = Finals(run);
   ASSERT_EQ(finals.size(), 1u) << "a second utterance holds audio received before the Flush";
-  std::printf("flushed final: end %.4f s, audio %.4f s\n", Seconds(finals[0]->result_end()),
+  std::printf("flushed final: end %.4f s, audio %.4f s\n", Seconds(finals[0].result_end()),
               AudioTotal(run));
-  EXPECT_TRUE(finals[0]->from_flush());
-  EXPECT_NEAR(Seconds(finals[0]->result_end()), 3.37, 0.002);
+  EXPECT_TRUE(finals[0].from_flush());
+  EXPECT_NEAR(Seconds(finals[0].result_end()), 3.37, 0.002);
   EXPECT_EQ(Ids(FinalTokenIds(run.responses())), Ids(closed));
 }
 
@@ -185,27 +200,18 @@ TEST_F(AudioE2eTest, AFlushFinalizesTheAudioTheResamplerHeldBack) {
 // at the clip's end (3.37 s), not where the resampler's output stopped (3.32 s).
 TEST_F(AudioE2eTest, AnErrorAfterAudioFinalizesTheAudioTheResamplerHeldBack) {
   const std::string mulaw = Sox(ClipPath("clip_a"), "-r 8000 -t raw -e mu-law -b 8", "ul_fail");
-  client::StreamingClientOptions options;
-  options.realtime = false;
-  options.config = ExactConfig(false, v1::ResultOptions::NONE);
-  *options.config.mutable_audio() = Format(v1::AudioFormat::MULAW, 8000, 1);
-  client::StreamingClient client(server_->stub(), options);
-  ASSERT_TRUE(client.Start().ok());
-  ASSERT_TRUE(client.SendAudio(mulaw).ok());
   v1::StreamingRecognizeRequest empty_control;
   empty_control.mutable_control();
-  ASSERT_TRUE(client.SendRaw(empty_control).ok());
-  (void)client.CloseSend();
-  const StreamRun run = Collect(&client, absl::Seconds(60));
+  StreamRun run;
+  // The server may end the call before the half-close.
+  ASSERT_NO_FATAL_FAILURE(
+      StreamThen(mulaw, Mulaw8k(), empty_control, /*close_must_succeed=*/false, &run));
   EXPECT_EQ(run.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(run.status);
-  std::vector<const v1::TranscriptUpdate*> finals;
-  for (const auto& r : run.responses()) {
-    if (r.has_transcript() && r.transcript().is_final()) finals.push_back(&r.transcript());
-  }
+  const std::vector<v1::TranscriptUpdate> finals = Finals(run);
   ASSERT_EQ(finals.size(), 1u);
-  std::printf("final before the error: end %.4f s, audio %.4f s\n",
-              Seconds(finals[0]->result_end()), AudioTotal(run));
-  EXPECT_NEAR(Seconds(finals[0]->result_end()), 3.37, 0.002);
+  std::printf("final before the error: end %.4f s, audio %.4f s\n", Seconds(finals[0].result_end()),
+              AudioTotal(run));
+  EXPECT_NEAR(Seconds(finals[0].result_end()), 3.37, 0.002);
   EXPECT_NEAR(AudioTotal(run), 3.37, 0.002);
 }
 
