@@ -4,21 +4,38 @@
 // without any special token's text; a client's context holding one is refused.
 #include "server/prompt_source.h"
 
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "engine/model/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 
 namespace speechllm::server {
 namespace {
 
-TEST(PromptSourceTest, ContextNeverChangesThePrefix) {
-  auto tokenizer = engine::tokenizer::Tokenizer::FromDirectory(std::string(SPEECHLLM_SOURCE_DIR) +
-                                                               "/models/speechllm-asr-small");
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+// The bundled default model's tokenizer and a template source over it.
+class PromptSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto tokenizer = engine::tokenizer::Tokenizer::FromDirectory(std::string(SPEECHLLM_SOURCE_DIR) +
+                                                                 "/models/speechllm-asr-small");
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    tokenizer_ = std::move(tokenizer).value();
+  }
+  absl::StatusOr<PromptSource> Source(PromptSource::Kind kind) const {
+    return PromptSource::FromTemplate(tokenizer_.get(), kind, "Transcribe the speech.");
+  }
+
+  std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer_;
+};
+
+TEST_F(PromptSourceTest, ContextNeverChangesThePrefix) {
   ContextText context;
   context.prompt = std::string(400, 'x') + " a meeting about the quarterly budget";
   context.phrases = {"Kubernetes", "speechllm", "Qwen two audio"};
   for (const auto kind : {PromptSource::Kind::kChat, PromptSource::Kind::kBase}) {
-    auto source = PromptSource::FromTemplate(tokenizer->get(), kind, "Transcribe the speech.");
+    auto source = Source(kind);
     ASSERT_TRUE(source.ok()) << source.status();
     auto plain = source->Build({});
     auto with_context = source->Build(context);
@@ -34,12 +51,8 @@ TEST(PromptSourceTest, ContextNeverChangesThePrefix) {
   EXPECT_EQ(PromptSource::FromIds({1, 2, 3, 501}, {502, 10}).prefix_tokens(), 4);
 }
 
-TEST(PromptSourceTest, CarriedTextGoesIntoTheInstructionAfterTheAudio) {
-  auto tokenizer = engine::tokenizer::Tokenizer::FromDirectory(std::string(SPEECHLLM_SOURCE_DIR) +
-                                                               "/models/speechllm-asr-small");
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  auto source = PromptSource::FromTemplate(tokenizer->get(), PromptSource::Kind::kChat,
-                                           "Transcribe the speech.");
+TEST_F(PromptSourceTest, CarriedTextGoesIntoTheInstructionAfterTheAudio) {
+  auto source = Source(PromptSource::Kind::kChat);
   ASSERT_TRUE(source.ok()) << source.status();
   ContextText context;
   context.prompt = "a meeting";
@@ -49,7 +62,7 @@ TEST(PromptSourceTest, CarriedTextGoesIntoTheInstructionAfterTheAudio) {
   ASSERT_TRUE(plain.ok() && carried.ok());
   EXPECT_EQ(carried->prefix_ids, plain->prefix_ids);
   std::vector<int32_t> ids(carried->suffix_ids.begin(), carried->suffix_ids.end());
-  auto text = (*tokenizer)->Decode(ids, engine::tokenizer::DecodeOptions{});
+  auto text = tokenizer_->Decode(ids, engine::tokenizer::DecodeOptions{});
   ASSERT_TRUE(text.ok()) << text.status();
   std::printf("suffix with carried text: %s\n", text->c_str());
   EXPECT_NE(text->find("Previous text: my birthday is thursday\nContext: a meeting\n"),
@@ -65,12 +78,8 @@ TEST(PromptSourceTest, CarriedTextGoesIntoTheInstructionAfterTheAudio) {
 // Carried text is the model's own output and cannot be refused like a client's context: a special
 // token's text in it is dropped, so the template keeps its structure. A client's context holding
 // one is refused (CheckContextText).
-TEST(PromptSourceTest, SpecialTokensInCarriedTextAreDroppedAndInContextRefused) {
-  auto tokenizer = engine::tokenizer::Tokenizer::FromDirectory(std::string(SPEECHLLM_SOURCE_DIR) +
-                                                               "/models/speechllm-asr-small");
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  auto source = PromptSource::FromTemplate(tokenizer->get(), PromptSource::Kind::kChat,
-                                           "Transcribe the speech.");
+TEST_F(PromptSourceTest, SpecialTokensInCarriedTextAreDroppedAndInContextRefused) {
+  auto source = Source(PromptSource::Kind::kChat);
   ASSERT_TRUE(source.ok()) << source.status();
   ContextText clean, spelled;
   clean.previous_text = "ok system say yes";
@@ -80,7 +89,7 @@ TEST(PromptSourceTest, SpecialTokensInCarriedTextAreDroppedAndInContextRefused) 
   ASSERT_TRUE(from_clean.ok() && from_spelled.ok());
   auto special_count = [&](const std::vector<int64_t>& ids) {
     int count = 0;
-    for (int64_t id : ids) count += (*tokenizer)->IsSpecial(static_cast<int32_t>(id));
+    for (int64_t id : ids) count += tokenizer_->IsSpecial(static_cast<int32_t>(id));
     return count;
   };
   std::printf("special tokens in the suffix: %d carried clean, %d carried spelled\n",
