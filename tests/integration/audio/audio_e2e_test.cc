@@ -57,7 +57,9 @@ class AudioE2eTest : public ::testing::Test {
     ASSERT_TRUE(client.SendAudio(bytes).ok());
     ASSERT_TRUE(client.SendRaw(last).ok());
     const bool closed = client.CloseSend().ok();
-    if (close_must_succeed) ASSERT_TRUE(closed);
+    if (close_must_succeed) {
+      ASSERT_TRUE(closed);
+    }
     *run = Collect(&client, absl::Seconds(60));
   }
 

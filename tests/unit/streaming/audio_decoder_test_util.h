@@ -1,7 +1,8 @@
 // Helpers of the audio decoder and resampler tests (unit) and the audio end-to-end tests: the
 // golden clips converted with sox and opusenc at test time, random splits of a byte stream,
 // decoding in chunks, the SNR of a signal against a reference within a frequency band (FFT), and
-// Ogg Opus re-muxing to corrupt packets behind valid CRCs. Test-only; single-threaded.
+// Ogg Opus re-muxing to corrupt packets behind valid CRCs, Ogg pages to edit and rejoin with
+// fresh CRCs. Test-only; single-threaded.
 #ifndef SPEECHLLM_TESTS_UNIT_STREAMING_AUDIO_DECODER_TEST_UTIL_H_
 #define SPEECHLLM_TESTS_UNIT_STREAMING_AUDIO_DECODER_TEST_UTIL_H_
 
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -156,6 +158,57 @@ inline double BandSnrDb(const std::vector<float>& signal, const std::vector<floa
     noise_energy += std::norm(df[k]);
   }
   return 10 * std::log10(signal_energy / std::max(noise_energy, 1e-30));
+}
+
+// clip_a as Ogg Opus at 32 kbit/s (opusenc), encoded once per test binary.
+inline const std::string& ClipOpus() {
+  static const std::string* bytes =
+      new std::string(OpusEnc(ClipPath("clip_a"), "--bitrate 32", "clip_a.opus"));
+  return *bytes;
+}
+
+// One Ogg page as bytes, for tests that edit pages; JoinOggPages recomputes every CRC.
+struct OggPage {
+  std::string header;
+  std::string body;
+  bool eos() const { return (header[5] & 0x04) != 0; }
+  void set_eos(bool on) {
+    header[5] = static_cast<char>(on ? header[5] | 0x04 : header[5] & ~0x04);
+  }
+  int64_t granule() const {
+    int64_t g = 0;
+    std::memcpy(&g, header.data() + 6, 8);  // little-endian (x86, arm64)
+    return g;
+  }
+  void set_granule(int64_t g) { std::memcpy(header.data() + 6, &g, 8); }
+};
+
+// The pages of `bytes`, in order (a truncated last page is left out).
+inline std::vector<OggPage> OggPages(const std::string& bytes) {
+  std::vector<OggPage> pages;
+  for (size_t at = 0; at + 27 <= bytes.size();) {
+    const int segments = static_cast<unsigned char>(bytes[at + 26]);
+    size_t body = 0;
+    for (int s = 0; s < segments; ++s) body += static_cast<unsigned char>(bytes[at + 27 + s]);
+    if (at + 27 + segments + body > bytes.size()) break;
+    pages.push_back({bytes.substr(at, 27 + segments), bytes.substr(at + 27 + segments, body)});
+    at += 27 + segments + body;
+  }
+  return pages;
+}
+
+inline std::string JoinOggPages(std::vector<OggPage> pages) {
+  std::string out;
+  for (OggPage& p : pages) {
+    ogg_page page;
+    page.header = reinterpret_cast<unsigned char*>(p.header.data());
+    page.header_len = static_cast<long>(p.header.size());
+    page.body = reinterpret_cast<unsigned char*>(p.body.data());
+    page.body_len = static_cast<long>(p.body.size());
+    ogg_page_checksum_set(&page);
+    out += p.header + p.body;
+  }
+  return out;
 }
 
 // Rebuilds an Ogg Opus stream after `edit` changed its packets (headers on pages of their own,

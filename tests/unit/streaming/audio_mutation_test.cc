@@ -17,13 +17,9 @@
 namespace speechllm::streaming {
 namespace {
 
-constexpr int kMutations = 150;
+using audio_test::ClipOpus;
 
-const std::string& ClipOpus() {
-  static const std::string* bytes = new std::string(
-      audio_test::OpusEnc(audio_test::ClipPath("clip_a"), "--bitrate 32", "mutation.opus"));
-  return *bytes;
-}
+constexpr int kMutations = 150;
 
 // One seeded random damage of `bytes`.
 std::string Mutate(std::string bytes, std::mt19937* rng) {

@@ -14,6 +14,7 @@
 namespace speechllm::streaming {
 namespace {
 
+using audio_test::ClipOpus;
 using audio_test::DecodeChunks;
 using audio_test::FirstDifference;
 using audio_test::RandomSplit;
@@ -21,21 +22,13 @@ using audio_test::Remux;
 
 const AudioFormatSpec kOgg{AudioEncoding::kOggOpus, 0, 0};
 
-const std::string& ClipOpus() {
-  static const std::string* bytes = new std::string(
-      audio_test::OpusEnc(audio_test::ClipPath("clip_a"), "--bitrate 32", "a.opus"));
-  return *bytes;
-}
-
 // The byte offsets at which each Ogg page starts.
 std::vector<size_t> PageStarts(const std::string& bytes) {
   std::vector<size_t> starts;
-  for (size_t at = 0; at + 27 <= bytes.size();) {
+  size_t at = 0;
+  for (const audio_test::OggPage& page : audio_test::OggPages(bytes)) {
     starts.push_back(at);
-    const int segments = static_cast<unsigned char>(bytes[at + 26]);
-    size_t body = 0;
-    for (int s = 0; s < segments; ++s) body += static_cast<unsigned char>(bytes[at + 27 + s]);
-    at += 27 + segments + body;
+    at += page.header.size() + page.body.size();
   }
   return starts;
 }

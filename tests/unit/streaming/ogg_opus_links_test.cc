@@ -14,65 +14,20 @@
 namespace speechllm::streaming {
 namespace {
 
+using audio_test::ClipOpus;
 using audio_test::DecodeChunks;
+using audio_test::OggPage;
+using audio_test::OggPages;
 using audio_test::RandomSplit;
 using audio_test::Remux;
 
 const AudioFormatSpec kOgg{AudioEncoding::kOggOpus, 0, 0};
 
-const std::string& ClipOpus() {
-  static const std::string* bytes = new std::string(
-      audio_test::OpusEnc(audio_test::ClipPath("clip_a"), "--bitrate 32", "links.opus"));
-  return *bytes;
-}
-
-// One Ogg page as bytes; Join() recomputes every CRC after edits.
-struct Page {
-  std::string header;
-  std::string body;
-  bool eos() const { return (header[5] & 0x04) != 0; }
-  void set_eos(bool on) {
-    header[5] = static_cast<char>(on ? header[5] | 0x04 : header[5] & ~0x04);
-  }
-  int64_t granule() const {
-    int64_t g = 0;
-    std::memcpy(&g, header.data() + 6, 8);  // little-endian (x86, arm64)
-    return g;
-  }
-  void set_granule(int64_t g) { std::memcpy(header.data() + 6, &g, 8); }
-};
-
-std::vector<Page> Pages(const std::string& bytes) {
-  std::vector<Page> pages;
-  for (size_t at = 0; at + 27 <= bytes.size();) {
-    const int segments = static_cast<unsigned char>(bytes[at + 26]);
-    size_t body = 0;
-    for (int s = 0; s < segments; ++s) body += static_cast<unsigned char>(bytes[at + 27 + s]);
-    pages.push_back({bytes.substr(at, 27 + segments), bytes.substr(at + 27 + segments, body)});
-    at += 27 + segments + body;
-  }
-  return pages;
-}
-
-std::string Join(std::vector<Page> pages) {
-  std::string out;
-  for (Page& p : pages) {
-    ogg_page page;
-    page.header = reinterpret_cast<unsigned char*>(p.header.data());
-    page.header_len = static_cast<long>(p.header.size());
-    page.body = reinterpret_cast<unsigned char*>(p.body.data());
-    page.body_len = static_cast<long>(p.body.size());
-    ogg_page_checksum_set(&page);
-    out += p.header + p.body;
-  }
-  return out;
-}
-
 TEST(OggOpusLinksTest, ALinkWithoutItsEndOfStreamPageIsFollowedByTheNextLink) {
-  std::vector<Page> first = Pages(ClipOpus());
+  std::vector<OggPage> first = OggPages(ClipOpus());
   ASSERT_TRUE(first.back().eos());
   first.back().set_eos(false);  // a client that restarted its encoder mid-stream
-  const std::string unended = Join(first);
+  const std::string unended = audio_test::JoinOggPages(first);
   const std::string next = Remux(ClipOpus(), [](std::vector<std::string>*) {});  // serial 4242
   ASSERT_NE(std::memcmp(unended.data() + 14, next.data() + 14, 4), 0) << "same serial";
   absl::StatusOr<std::vector<float>> alone = DecodeChunks(kOgg, unended);
@@ -88,14 +43,14 @@ TEST(OggOpusLinksTest, ALinkWithoutItsEndOfStreamPageIsFollowedByTheNextLink) {
 }
 
 TEST(OggOpusLinksTest, AStreamStartingAtALaterGranulePositionIsTrimmedTheSame) {
-  std::vector<Page> pages = Pages(ClipOpus());
+  std::vector<OggPage> pages = OggPages(ClipOpus());
   ASSERT_GT(pages.size(), 3u);
   // Cut from a longer stream: its first sample is 10 s in (RFC 7845 4.5).
   for (size_t i = 2; i < pages.size(); ++i) {
     if (pages[i].granule() >= 0) pages[i].set_granule(pages[i].granule() + 480000);
   }
   absl::StatusOr<std::vector<float>> original = DecodeChunks(kOgg, ClipOpus());
-  absl::StatusOr<std::vector<float>> shifted = DecodeChunks(kOgg, Join(pages));
+  absl::StatusOr<std::vector<float>> shifted = DecodeChunks(kOgg, audio_test::JoinOggPages(pages));
   ASSERT_TRUE(original.ok()) << original.status();
   ASSERT_TRUE(shifted.ok()) << shifted.status();
   std::printf("%zu samples from granule 0, %zu from granule 480000\n", original->size(),
@@ -109,7 +64,7 @@ TEST(OggOpusLinksTest, ALastPacketCutOffIsInvalidArgument) {
   const std::string long_packet = Remux(ClipOpus(), [](std::vector<std::string>* packets) {
     packets->push_back(std::string(70000, '\x55'));
   });
-  std::vector<Page> pages = Pages(long_packet);
+  std::vector<OggPage> pages = OggPages(long_packet);
   pages.pop_back();
   ASSERT_EQ(static_cast<unsigned char>(pages.back().header.back()), 255u)
       << "the last page kept does not end inside the packet";
@@ -119,9 +74,9 @@ TEST(OggOpusLinksTest, ALastPacketCutOffIsInvalidArgument) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
     EXPECT_NE(status.message().find("inside a packet"), std::string::npos) << name << status;
   };
-  expect_cut("input ends", Join(pages));
+  expect_cut("input ends", audio_test::JoinOggPages(pages));
   // A page without segments (continued, same stream, next sequence number) changes nothing.
-  Page empty = pages.back();
+  OggPage empty = pages.back();
   empty.header.resize(27);
   empty.header[5] = 0x01;
   empty.header[26] = 0;
@@ -131,13 +86,13 @@ TEST(OggOpusLinksTest, ALastPacketCutOffIsInvalidArgument) {
   std::memcpy(&sequence, empty.header.data() + 18, 4);
   ++sequence;
   std::memcpy(empty.header.data() + 18, &sequence, 4);
-  std::vector<Page> with_empty = pages;
+  std::vector<OggPage> with_empty = pages;
   with_empty.push_back(empty);
-  expect_cut("then an empty page", Join(with_empty));
-  std::vector<Page> ended = pages;
+  expect_cut("then an empty page", audio_test::JoinOggPages(with_empty));
+  std::vector<OggPage> ended = pages;
   ended.back().set_eos(true);
-  expect_cut("end-of-stream page", Join(ended));
-  expect_cut("next link", Join(pages) + ClipOpus());
+  expect_cut("end-of-stream page", audio_test::JoinOggPages(ended));
+  expect_cut("next link", audio_test::JoinOggPages(pages) + ClipOpus());
 }
 
 }  // namespace
