@@ -12,30 +12,12 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/host_port.h"
 #include "server/http_exchange.h"
 
 namespace speechllm::server {
 namespace {
-
-// Splits "host:port" or "[v6]:port".
-absl::Status SplitHostPort(const std::string& address, std::string* host, int* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address \"", address, "\" is not HOST:PORT"));
-  }
-  *host = address.substr(0, colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  if (!absl::SimpleAtoi(address.substr(colon + 1), port) || *port < 0 || *port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address \"", address, "\" has no valid port"));
-  }
-  return absl::OkStatus();
-}
 
 // A non-blocking listening socket on the first address `host` resolves to, or -1.
 int Listen(const std::string& host, int port) {
@@ -86,11 +68,14 @@ struct MetricsHttpServer::Connection {
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& listen_address, Metrics* metrics) {
-  std::string host;
-  int port = 0;
-  if (absl::Status status = SplitHostPort(listen_address, &host, &port); !status.ok()) {
-    return status;
+  absl::StatusOr<HostPort> address = ParseHostPort(listen_address);
+  if (!address.ok() || listen_address.front() == ':') {  // the port alone: no host to bind
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics address ", address.ok() ? absl::StrCat("\"", listen_address, "\" is not HOST:PORT")
+                                         : std::string(address.status().message())));
   }
+  const std::string& host = address->host;
+  const int port = address->port;
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(metrics));
   server->listen_fd_ = Listen(host, port);
   if (server->listen_fd_ < 0 || (server->port_ = BoundPort(server->listen_fd_)) <= 0) {

@@ -1,8 +1,8 @@
 #include "server/server_config.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
+#include "server/host_port.h"
 #include "streaming/chunker.h"
 
 namespace speechllm::server {
@@ -11,22 +11,14 @@ namespace {
 // Whether two listening addresses ("host:port", "[v6]:port") would take the same port: the same
 // port number on the same host or on a wildcard host. Port 0 picks a free port each time.
 bool SamePort(const std::string& a, const std::string& b) {
-  auto split = [](const std::string& address, std::string* host, int* port) {
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos) return false;
-    *host = address.substr(0, colon);
-    if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
-      *host = host->substr(1, host->size() - 2);
-    return absl::SimpleAtoi(address.substr(colon + 1), port);
-  };
-  std::string host_a, host_b;
-  int port_a = 0, port_b = 0;
-  if (!split(a, &host_a, &port_a) || !split(b, &host_b, &port_b)) return a == b;
-  if (port_a == 0 || port_b == 0 || port_a != port_b) return false;
+  const absl::StatusOr<HostPort> parsed_a = ParseHostPort(a);
+  const absl::StatusOr<HostPort> parsed_b = ParseHostPort(b);
+  if (!parsed_a.ok() || !parsed_b.ok()) return a == b;
+  if (parsed_a->port == 0 || parsed_b->port == 0 || parsed_a->port != parsed_b->port) return false;
   auto wildcard = [](const std::string& host) {
     return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
   };
-  return host_a == host_b || wildcard(host_a) || wildcard(host_b);
+  return parsed_a->host == parsed_b->host || wildcard(parsed_a->host) || wildcard(parsed_b->host);
 }
 
 }  // namespace
