@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -28,7 +27,7 @@
 #include "client/output_format.h"
 #include "client/pcm_source.h"
 #include "client/speech_client.h"
-#include "engine/io/flags_help.h"
+#include "engine/io/program_flags.h"
 #include "grpcpp/grpcpp.h"
 
 ABSL_FLAG(std::string, server, "", "server address HOST:PORT");
@@ -340,7 +339,6 @@ int Run() {
 }  // namespace speechllm::client
 
 int main(int argc, char** argv) {
-  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage(
       "speechllm-client --server HOST:PORT (--wav FILE | --file WAV_OR_OPUS | --stdin-pcm RATE "
       "[--stdin-channels N]) [--encode opus [--opus-bitrate BPS]] [--chunk-ms N] "
@@ -348,16 +346,7 @@ int main(int argc, char** argv) {
       "[--final-mode exact|fast] [--endpointing continuous|single|manual] [--token-ids] "
       "[--deadline-s S] [--token TOKEN] [--recognize] [--tls] [--tls-ca PEM] "
       "[--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]");
-  // Abseil flag names are identifiers; accept the documented spelling --chunk-ms for --chunk_ms.
-  std::vector<std::string> args(argv, argv + argc);
-  std::vector<char*> arg_ptrs;
-  for (std::string& arg : args) {
-    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
-      const size_t name_end = std::min(arg.find('='), arg.size());
-      std::replace(arg.begin() + 2, arg.begin() + name_end, '-', '_');
-    }
-    arg_ptrs.push_back(arg.data());
-  }
-  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  // The documented spelling --chunk-ms is --chunk_ms.
+  speechllm::engine::ParseProgramFlags(argc, argv);
   return speechllm::client::Run();
 }

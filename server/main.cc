@@ -20,7 +20,6 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -28,7 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/allocator_tuning.h"
 #include "engine/engine.h"
-#include "engine/io/flags_help.h"
+#include "engine/io/program_flags.h"
 #include "engine/torch_model_runner.h"
 #include "server/engine_health.h"
 #include "server/grpc_status.h"
@@ -137,18 +136,6 @@ absl::Status WritePortFile(const std::string& path, int port) {
   return absl::OkStatus();
 }
 
-// --flag-name becomes --flag_name (Abseil flag names are identifiers; the docs use dashes).
-std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (std::string& arg : args) {
-    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
-      const size_t name_end = std::min(arg.find('='), arg.size());
-      std::replace(arg.begin() + 2, arg.begin() + name_end, '-', '_');
-    }
-  }
-  return args;
-}
-
 absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
   std::vector<int64_t> ids;
   for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
@@ -163,13 +150,9 @@ absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Serves streaming speech recognition with a Qwen2-Audio checkpoint over gRPC.");
-  std::vector<std::string> args = DashesToUnderscores(argc, argv);
-  std::vector<char*> arg_pointers;
-  for (std::string& arg : args) arg_pointers.push_back(arg.data());
-  absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
+  speechllm::engine::ParseProgramFlags(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) return Fail("--model is required");

@@ -15,19 +15,19 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/allocator_tuning.h"
 #include "engine/engine.h"
+#include "engine/io/program_flags.h"
 #include "engine/model/log_mel.h"
 #include "engine/status_macros.h"
 #include "engine/torch_model_runner.h"
 #include "tools/bench/bench_clip.h"
 #include "tools/bench/bench_stats.h"
-#include "tools/bench/dashed_flags.h"
 #include "tools/bench/step_recorder.h"
 
 ABSL_FLAG(std::string, model, "", "checkpoint directory (or --random_weights --preset)");
@@ -382,8 +382,10 @@ int Run() {
 }  // namespace speechllm::bench
 
 int main(int argc, char** argv) {
-  speechllm::bench::AcceptDashedFlagNames(argc, argv);
-  absl::ParseCommandLine(argc, argv);
+  absl::SetProgramUsageMessage(
+      "Replays WAV clips as concurrent streams through the engine (no gRPC) and prints one JSON "
+      "summary.");
+  speechllm::engine::ParseProgramFlags(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();
 }

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -21,9 +20,8 @@
 #include "client/channel_flags.h"
 #include "client/client_channel.h"
 #include "client/speech_client.h"
-#include "engine/io/flags_help.h"
+#include "engine/io/program_flags.h"
 #include "engine/io/wav_reader.h"
-#include "tools/bench/dashed_flags.h"
 #include "tools/loadtest/stream_metrics.h"
 
 ABSL_FLAG(std::string, server, "", "server address HOST:PORT");
@@ -185,11 +183,9 @@ int Run() {
 }  // namespace speechllm::loadtest
 
 int main(int argc, char** argv) {
-  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Opens concurrent real-time streams against a running speechllm-server and reports "
       "latency percentiles as JSON (API.md 5).");
-  speechllm::bench::AcceptDashedFlagNames(argc, argv);
-  absl::ParseCommandLine(argc, argv);
+  speechllm::engine::ParseProgramFlags(argc, argv);
   return speechllm::loadtest::Run();
 }

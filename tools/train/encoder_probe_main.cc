@@ -10,7 +10,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "engine/io/program_flags.h"
 #include "engine/io/wav_reader.h"
 #include "engine/model/qwen2_audio_model.h"
 
@@ -18,7 +18,7 @@ ABSL_FLAG(std::string, model, "", "checkpoint directory");
 ABSL_FLAG(int, tokens, 20, "audio tokens compared (the shortest clip bounds it)");
 
 int main(int argc, char** argv) {
-  std::vector<char*> clips = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> clips = speechllm::engine::ParseProgramFlags(argc, argv);
   clips.erase(clips.begin());
   if (absl::GetFlag(FLAGS_model).empty() || clips.size() < 2) {
     std::fprintf(stderr, "usage: speechllm-encoder-probe --model DIR a.wav b.wav [...]\n");

@@ -21,10 +21,9 @@
 #include <torch/optim/adamw.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "engine/io/flags_help.h"
+#include "engine/io/program_flags.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/tokenizer/prompt_builder.h"
 #include "engine/model/tokenizer/tokenizer.h"
@@ -184,9 +183,8 @@ std::string ValidationReport(const speechllm::tools::TrainingObjective& objectiv
 }  // namespace
 
 int main(int argc, char** argv) {
-  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage("Trains a small Qwen2-Audio model on make_data.py clips.");
-  absl::ParseCommandLine(argc, argv);
+  speechllm::engine::ParseProgramFlags(argc, argv);
   const std::string data_dir = absl::GetFlag(FLAGS_data), out_dir = absl::GetFlag(FLAGS_out);
   const std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
   if (data_dir.empty() || out_dir.empty() || tokenizer_path.empty())

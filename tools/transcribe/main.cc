@@ -15,12 +15,11 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "engine/io/flags_help.h"
+#include "engine/io/program_flags.h"
 #include "engine/io/wav_reader.h"
 #include "engine/model/offline_transcriber.h"
 #ifdef SPEECHLLM_HAVE_TOKENIZER
@@ -60,9 +59,8 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage("Transcribes WAV clips offline (greedy, as Hugging Face does).");
-  absl::ParseCommandLine(argc, argv);
+  speechllm::engine::ParseProgramFlags(argc, argv);
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   const std::string wav_path = absl::GetFlag(FLAGS_wav);
   const std::string manifest = absl::GetFlag(FLAGS_manifest);

@@ -11,10 +11,9 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
-#include "engine/io/flags_help.h"
+#include "engine/io/program_flags.h"
 #include "tools/wer/wer.h"
 
 ABSL_FLAG(std::string, ref, "", "reference TSV: id<TAB>...<TAB>text");
@@ -41,9 +40,8 @@ bool ReadTsv(const std::string& path, std::map<std::string, std::string>* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  speechllm::engine::ShowProjectFlagsInHelp();
   absl::SetProgramUsageMessage("Word error rate of --hyp against --ref.");
-  absl::ParseCommandLine(argc, argv);
+  speechllm::engine::ParseProgramFlags(argc, argv);
   std::map<std::string, std::string> references, hypotheses;
   if (!ReadTsv(absl::GetFlag(FLAGS_ref), &references)) {
     std::cerr << "speechllm-wer: cannot read --ref \"" << absl::GetFlag(FLAGS_ref) << "\"\n";

@@ -21,12 +21,15 @@ std::vector<std::string> ServerArgs(std::vector<std::string> extra) {
 }
 
 // `--help` lists each program's own flags; Abseil's default lists only flags from a file named
-// after the program, and all three printed "No flags matched".
+// after the program, and all of them printed "No flags matched" (speechllm-bench also warned that
+// it had no usage message).
 TEST(ProgramHelpTest, HelpListsEachProgramsOwnFlags) {
   for (const auto& [binary, flag] : std::vector<std::pair<std::string, std::string>>{
            {SPEECHLLM_TEST_SERVER_BIN, "--listen ("},
            {SPEECHLLM_TEST_CLIENT_BIN, "--server ("},
-           {SPEECHLLM_TEST_LOADTEST_BIN, "--streams ("}}) {
+           {SPEECHLLM_TEST_LOADTEST_BIN, "--streams ("},
+           {SPEECHLLM_TEST_TRANSCRIBE_BIN, "--manifest ("},
+           {SPEECHLLM_TEST_BENCH_BIN, "--random_weights ("}}) {
     const ProcessResult run = RunProcess({binary, "--help"}, "/dev/null", absl::Seconds(30));
     const std::string output = run.out + run.err;
     EXPECT_NE(output.find(flag), std::string::npos) << binary << ":\n" << output;
