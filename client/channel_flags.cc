@@ -23,10 +23,7 @@ ChannelSecurity ChannelSecurityFromFlags() {
 }
 
 absl::Status CheckChannelFlags() {
-  const ChannelSecurity security = ChannelSecurityFromFlags();
-  const bool tls = security.tls || !security.tls_ca_path.empty() ||
-                   !security.tls_cert_path.empty() || !security.tls_key_path.empty();
-  if (!absl::GetFlag(FLAGS_token).empty() && !tls) {
+  if (!absl::GetFlag(FLAGS_token).empty() && !ChannelSecurityFromFlags().UsesTls()) {
     return absl::InvalidArgumentError(
         "--token needs TLS (--tls or --tls-ca): a bearer token must not travel in plaintext");
   }

@@ -24,9 +24,7 @@ absl::Status ReadOptionalFile(const std::string& path, std::string* out) {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(
     const std::string& target, const ChannelSecurity& security, grpc::ChannelArguments arguments) {
-  const bool tls = security.tls || !security.tls_ca_path.empty() ||
-                   !security.tls_cert_path.empty() || !security.tls_key_path.empty();
-  if (!tls) {
+  if (!security.UsesTls()) {
     return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
   }
   if (security.tls_cert_path.empty() != security.tls_key_path.empty()) {

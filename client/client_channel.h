@@ -15,10 +15,16 @@ namespace speechllm::client {
 // How a client reaches the server: plaintext, or TLS verified against tls_ca_path (the system roots
 // when empty), with a client certificate for mutual TLS.
 struct ChannelSecurity {
-  bool tls = false;                         // implied by any path below
+  bool tls = false;                         // implied by any field below
   std::string tls_ca_path;                  // PEM roots for the server certificate
   std::string tls_cert_path, tls_key_path;  // PEM client certificate and key (mutual TLS)
   std::string tls_server_name;              // name to check instead of the target's host
+
+  // `tls`, or any of the fields that only mean something over TLS.
+  bool UsesTls() const {
+    return tls || !tls_ca_path.empty() || !tls_cert_path.empty() || !tls_key_path.empty() ||
+           !tls_server_name.empty();
+  }
 };
 
 // A channel to `target` ("HOST:PORT"), with `arguments` (e.g. GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL

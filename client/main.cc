@@ -5,12 +5,17 @@
 // Microphone, Opus-compressed:
 //   arecord -f S16_LE -r 48000 -c 2 | speechllm-client --server HOST:PORT --stdin-pcm 48000
 //       --stdin-channels 2 --encode opus
+// Ctrl-C (or SIGTERM) ends the input as a microphone that is switched off and still prints the
+// finals, latencies and summary; a second one quits at once.
 // Exit code: 0 on OK, otherwise 10 + the gRPC status code (2 for bad flags).
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -26,6 +31,7 @@
 #include "client/opus_encoder.h"
 #include "client/output_format.h"
 #include "client/pcm_source.h"
+#include "client/pcm_stream_reader.h"
 #include "client/speech_client.h"
 #include "engine/io/program_flags.h"
 #include "grpcpp/grpcpp.h"
@@ -40,7 +46,8 @@ ABSL_FLAG(std::string, encode, "",
           "opus: encode WAV or stdin PCM as Ogg Opus on the fly (sent as OGG_OPUS)");
 ABSL_FLAG(int, opus_bitrate, 24000, "bit/s of --encode opus");
 ABSL_FLAG(int, chunk_ms, 100, "audio per AudioChunk, milliseconds");
-ABSL_FLAG(bool, realtime, false, "pace chunks like a microphone (the default)");
+ABSL_FLAG(bool, realtime, false,
+          "pace chunks like a microphone (the default for files; stdin is paced by its writer)");
 ABSL_FLAG(bool, fast, false, "send as fast as flow control allows");
 ABSL_FLAG(bool, json, false, "print every response as one line of protobuf JSON");
 ABSL_FLAG(bool, no_interim, false, "ask for finals only (interim_results = false)");
@@ -60,6 +67,26 @@ using speechllm::v1::ResultOptions;
 using speechllm::v1::SessionConfig;
 
 constexpr int kExitBadFlags = 2;
+
+// Set by the first SIGINT or SIGTERM; a second one exits at once (128 + signal number).
+std::atomic<bool> interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "read and written in a signal handler");
+
+extern "C" void OnInterrupt(int signal_number) {
+  if (interrupted.exchange(true)) _exit(128 + signal_number);
+  static const char kMessage[] =
+      "\nspeechllm-client: interrupted: ending the input and waiting for the last final "
+      "(again to quit)\n";
+  (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+}
+
+void CatchInterrupts() {
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 int Fail(const std::string& message) {
   std::cerr << "speechllm-client: " << message << "\n";
@@ -145,19 +172,19 @@ int RunRecognize(speechllm::v1::StreamingSpeech::Stub* stub, const SessionConfig
 // Reads stdin PCM blocks, encodes them as Ogg Opus and sends the pages as they complete. Returns
 // the duration of the PCM read (the pages' byte rate only approximates it).
 absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
-                               StreamingClient* client) {
+                               StreamingClient* client, const std::function<bool()>& stop) {
   const AudioFormat& format = reader->format();
   int64_t samples_read = 0;  // interleaved
   const int64_t block_bytes =
       std::max<int64_t>(BytesPerSecond(reader->format()) * absl::GetFlag(FLAGS_chunk_ms) / 1000, 2);
   std::string pages;
   while (true) {
-    absl::StatusOr<std::string> block = reader->Read(block_bytes);
+    absl::StatusOr<std::string> block = reader->Read(block_bytes, stop);
     if (!block.ok()) {
       std::cerr << "speechllm-client: " << block.status() << "\n";
       break;
     }
-    if (block->empty() || client->WaitForDone(absl::ZeroDuration())) break;
+    if (block->empty()) break;
     std::vector<float> samples(block->size() / 2);
     samples_read += static_cast<int64_t>(samples.size());
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -204,7 +231,7 @@ int Run() {
   const bool json = absl::GetFlag(FLAGS_json);
 
   PcmAudio wav_audio;
-  PcmStreamReader stdin_reader(&std::cin, stdin_rate_hz, stdin_channels);
+  PcmStreamReader stdin_reader(STDIN_FILENO, stdin_rate_hz, stdin_channels);
   if (!path.empty()) {
     absl::StatusOr<PcmAudio> audio = ReadWavAsPcm(path);
     if (to_opus) {
@@ -263,7 +290,9 @@ int Run() {
 
   StreamingClientOptions options;
   options.chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
-  options.realtime = !absl::GetFlag(FLAGS_fast);
+  // A file is paced like a microphone unless --fast; stdin is paced by whatever writes it (a
+  // recorder), and pacing it again would hold every chunk back one chunk_ms more.
+  options.realtime = path.empty() ? absl::GetFlag(FLAGS_realtime) : !absl::GetFlag(FLAGS_fast);
   options.config = config;
   if (format.encoding() == AudioFormat::OGG_OPUS) {
     // No fixed byte rate: chunks and pacing follow the stream's average rate (files) or the
@@ -273,7 +302,7 @@ int Run() {
         !path.empty() && seconds > 0
             ? std::max<int64_t>(static_cast<int64_t>(wav_audio.data.size() / seconds), 1)
             : std::max(absl::GetFlag(FLAGS_opus_bitrate) / 8, 1);
-    if (path.empty()) options.realtime = false;
+    if (path.empty()) options.realtime = false;  // page sizes only approximate the audio's time
   }
   if (const double deadline_s = absl::GetFlag(FLAGS_deadline_s); deadline_s > 0) {
     options.deadline = absl::Seconds(deadline_s);
@@ -298,21 +327,28 @@ int Run() {
                 << ": " << warning.message() << "\n";
     }
   });
+  CatchInterrupts();
   if (absl::Status status = client.Start(); !status.ok()) return Fail(status.ToString());
 
+  // Reading stdin stops at Ctrl-C and when the call has ended (a deadline, a server error), even
+  // while the recorder is quiet.
+  const std::function<bool()> stop_reading = [&client] {
+    return interrupted.load() || client.WaitForDone(absl::ZeroDuration());
+  };
   std::optional<absl::Duration> audio_duration;  // when the chunks' offsets are estimates
   if (!path.empty()) {
     (void)client.SendAudio(wav_audio.data);
   } else if (stdin_encoder != nullptr) {
-    audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(), &client);
+    audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(), &client, stop_reading);
   } else {
     while (true) {
-      absl::StatusOr<std::string> block = stdin_reader.Read(client.chunk_size_bytes());
+      absl::StatusOr<std::string> block =
+          stdin_reader.Read(client.chunk_size_bytes(), stop_reading);
       if (!block.ok()) {
         std::cerr << "speechllm-client: " << block.status() << "\n";
         break;
       }
-      if (block->empty() || client.WaitForDone(absl::ZeroDuration())) break;
+      if (block->empty()) break;
       (void)client.SendAudio(*block);
     }
     if (stdin_reader.dropped_bytes() > 0) {
@@ -321,6 +357,14 @@ int Run() {
     }
   }
   (void)client.CloseSend();
+  // A file's paced audio is still queued here: Ctrl-C drops what has not been sent yet.
+  bool audio_stopped = false;
+  while (!client.WaitForDone(absl::Milliseconds(100))) {
+    if (interrupted.load() && !audio_stopped) {
+      (void)client.StopAudio();
+      audio_stopped = true;
+    }
+  }
   const grpc::Status status = client.Await();
   if (!json) PrintLine(printer.Finish());
 

@@ -174,37 +174,4 @@ absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path) {
       absl::StrCat(path, " is neither a WAV (RIFF) nor an Ogg Opus (OggS) file"));
 }
 
-PcmStreamReader::PcmStreamReader(std::istream* input, int sample_rate_hz, int num_channels)
-    : input_(input), bytes_per_frame_(2 * std::max(num_channels, 1)) {
-  format_.set_encoding(AudioFormat::PCM_S16LE);
-  format_.set_sample_rate_hz(sample_rate_hz);
-  format_.set_channels(num_channels);
-}
-
-absl::StatusOr<std::string> PcmStreamReader::Read(int64_t max_bytes) {
-  const int64_t want = std::max<int64_t>(max_bytes / bytes_per_frame_, 1) * bytes_per_frame_;
-  std::string bytes(static_cast<size_t>(want), '\0');
-  input_->read(bytes.data(), want);
-  const int64_t got = input_->gcount();
-  if (input_->bad()) return absl::InternalError("reading PCM input failed");
-  const int64_t whole = got / bytes_per_frame_ * bytes_per_frame_;
-  if (got < want && got != whole) dropped_bytes_ += got - whole;  // only at the end of input
-  bytes.resize(static_cast<size_t>(whole));
-  bytes_read_ += whole;
-  return bytes;
-}
-
-absl::StatusOr<PcmAudio> PcmStreamReader::ReadAll() {
-  PcmAudio audio;
-  audio.format = format_;
-  constexpr int64_t kBlockBytes = 1 << 16;
-  while (true) {
-    absl::StatusOr<std::string> block = Read(kBlockBytes);
-    if (!block.ok()) return block.status();
-    if (block->empty()) break;
-    audio.data += *block;
-  }
-  return audio;
-}
-
 }  // namespace speechllm::client

@@ -1,12 +1,10 @@
 // Audio to send: WAV files converted to raw PCM bytes (or to Ogg Opus), Ogg Opus files as they are,
-// raw S16LE PCM read from a stream (stdin), and the byte-rate arithmetic of an AudioFormat. Owned
-// by the client CLI and the tests; stateless functions are callable from any thread, a
-// PcmStreamReader from one thread at a time.
+// and the byte-rate arithmetic of an AudioFormat (live PCM from stdin: pcm_stream_reader.h). Used
+// by the client CLI, the load test and the tests; stateless, callable from any thread.
 #ifndef SPEECHLLM_CLIENT_PCM_SOURCE_H_
 #define SPEECHLLM_CLIENT_PCM_SOURCE_H_
 
 #include <cstdint>
-#include <istream>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -56,33 +54,6 @@ absl::StatusOr<PcmAudio> ReadOggOpusFile(const std::string& path);
 absl::StatusOr<PcmAudio> ReadWavAsOggOpus(const std::string& path, int bitrate_bps);
 // A WAV ("RIFF": PCM_S16LE at the file's rate and channels) or Ogg Opus ("OggS") file.
 absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path);
-
-// Reads raw PCM_S16LE (a live recorder's output or a file) from `input` in whole frames.
-class PcmStreamReader {
- public:
-  // `input` is not owned and must outlive the reader. `sample_rate_hz` and `num_channels` only
-  // describe the bytes; nothing is resampled.
-  PcmStreamReader(std::istream* input, int sample_rate_hz, int num_channels);
-
-  // Reads up to `max_bytes` (rounded down to whole frames, at least one frame), blocking until
-  // that much arrives or the input ends. Returns "" at the end of input; a partial frame left at
-  // the end is dropped and counted in dropped_bytes(). INTERNAL if the stream fails otherwise.
-  absl::StatusOr<std::string> Read(int64_t max_bytes);
-
-  // Reads everything up to the end of input into one PcmAudio.
-  absl::StatusOr<PcmAudio> ReadAll();
-
-  const speechllm::v1::AudioFormat& format() const { return format_; }
-  int64_t bytes_read() const { return bytes_read_; }
-  int64_t dropped_bytes() const { return dropped_bytes_; }
-
- private:
-  std::istream* input_;
-  speechllm::v1::AudioFormat format_;
-  int bytes_per_frame_;
-  int64_t bytes_read_ = 0;
-  int64_t dropped_bytes_ = 0;
-};
 
 }  // namespace speechllm::client
 

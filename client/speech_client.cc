@@ -218,6 +218,24 @@ absl::Status StreamingClient::CloseSend() {
   return absl::OkStatus();
 }
 
+absl::Status StreamingClient::StopAudio() {
+  absl::MutexLock lock(&mu_);
+  if (!started_) return absl::FailedPreconditionError("StreamingClient not started");
+  audio_stopped_ = true;  // the writer also drops a chunk it is holding back for pacing
+  pending_audio_.clear();
+  queue_.erase(
+      std::remove_if(queue_.begin(), queue_.end(),
+                     [](const Outgoing& item) { return item.kind == Outgoing::Kind::kAudio; }),
+      queue_.end());
+  if (!send_closed_) {
+    Outgoing half_close;
+    half_close.kind = Outgoing::Kind::kHalfClose;
+    queue_.push_back(std::move(half_close));
+    send_closed_ = true;
+  }
+  return absl::OkStatus();
+}
+
 void StreamingClient::QueueChunks(bool all) {
   while (!pending_audio_.empty() &&
          (all || static_cast<int64_t>(pending_audio_.size()) >= chunk_size_bytes_)) {
@@ -261,15 +279,18 @@ void StreamingClient::WriterLoop() {
       if (item.kind == Outgoing::Kind::kAudio && options_.realtime && bytes_per_second_ > 0) {
         // A microphone hands over a chunk once its last sample has been captured.
         const Clock::time_point due = pacing_start_ + absl::ToChronoMicroseconds(item.audio_end);
-        for (Clock::time_point now = Clock::now(); now < due && !stopped(); now = Clock::now()) {
+        for (Clock::time_point now = Clock::now(); now < due && !stopped() && !audio_stopped_;
+             now = Clock::now()) {
           mu_.AwaitWithTimeout(absl::Condition(
                                    +[](StreamingClient* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-                                     return c->write_stream_dead_ || c->read_stream_ended_;
+                                     return c->write_stream_dead_ || c->read_stream_ended_ ||
+                                            c->audio_stopped_;
                                    },
                                    this),
                                absl::FromChrono(due - now));
         }
         if (stopped()) break;
+        if (audio_stopped_) continue;  // StopAudio() came while this chunk waited
       }
       write_in_flight_ = true;
       if (item.kind == Outgoing::Kind::kAudio) {

@@ -106,6 +106,10 @@ class StreamingClient {
   absl::Status SendRaw(speechllm::v1::StreamingRecognizeRequest request);
   // Sends the rest of the audio, then half-closes. Later sends fail.
   absl::Status CloseSend();
+  // Ends the input now, as a microphone that is switched off: audio not yet handed to gRPC
+  // (pacing holds it back) is dropped, controls queued stay, and the half-close follows them.
+  // Responses keep coming until the server ends the call. Later sends fail.
+  absl::Status StopAudio();
 
   // Reads stop after the current one until ResumeReads(): a client that stops reading. May be
   // called before Start().
@@ -158,6 +162,7 @@ class StreamingClient {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool reactor_ready_ ABSL_GUARDED_BY(mu_) = false;      // reactor_ is bound to the call
   bool send_closed_ ABSL_GUARDED_BY(mu_) = false;        // CloseSend() was called
+  bool audio_stopped_ ABSL_GUARDED_BY(mu_) = false;      // StopAudio() was called
   bool write_stream_dead_ ABSL_GUARDED_BY(mu_) = false;  // a write failed, or cancelled
   bool read_stream_ended_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -112,42 +111,6 @@ TEST(PcmSourceTest, WavErrors) {
       WriteTempFile("pcm_source_mono.wav", engine::EncodeWav16({0.1f, 0.2f}, 16000, 1));
   EXPECT_EQ(ReadWavAsPcm(path, AudioFormat::ALAW).status().code(),
             absl::StatusCode::kInvalidArgument);
-}
-
-TEST(PcmSourceTest, StreamReaderReadsWholeFramesAndDropsATrailingPartialOne) {
-  std::string input(1001, '\0');
-  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<char>(i);
-  std::istringstream stream(input);
-  PcmStreamReader reader(&stream, 16000, 1);
-  EXPECT_EQ(reader.format().encoding(), AudioFormat::PCM_S16LE);
-  EXPECT_EQ(reader.format().sample_rate_hz(), 16000);
-
-  std::string all;
-  std::vector<size_t> sizes;
-  while (true) {
-    absl::StatusOr<std::string> block = reader.Read(401);  // rounds down to 400
-    ASSERT_TRUE(block.ok()) << block.status();
-    if (block->empty()) break;
-    sizes.push_back(block->size());
-    all += *block;
-  }
-  EXPECT_THAT(sizes, ::testing::ElementsAre(400, 400, 200));
-  EXPECT_EQ(all, input.substr(0, 1000));
-  EXPECT_EQ(reader.bytes_read(), 1000);
-  EXPECT_EQ(reader.dropped_bytes(), 1);
-}
-
-TEST(PcmSourceTest, StreamReaderReadAllKeepsStereoFrames) {
-  std::istringstream stream(std::string(4 * 100 + 3, 'x'));
-  PcmStreamReader reader(&stream, 8000, 2);
-  absl::StatusOr<std::string> one = reader.Read(1);  // at least one frame
-  ASSERT_TRUE(one.ok());
-  EXPECT_EQ(one->size(), 4u);
-  absl::StatusOr<PcmAudio> rest = reader.ReadAll();
-  ASSERT_TRUE(rest.ok()) << rest.status();
-  EXPECT_EQ(rest->data.size(), 4u * 99);
-  EXPECT_EQ(rest->format.channels(), 2);
-  EXPECT_EQ(reader.dropped_bytes(), 3);
 }
 
 }  // namespace
