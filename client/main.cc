@@ -8,11 +8,9 @@
 // Ctrl-C (or SIGTERM) ends the input as a microphone that is switched off and still prints the
 // finals, latencies and summary; a second one quits at once.
 // Exit code: 0 on OK, otherwise 10 + the gRPC status code (2 for bad flags).
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -28,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/channel_flags.h"
 #include "client/client_channel.h"
+#include "client/interrupt.h"
 #include "client/opus_encoder.h"
 #include "client/output_format.h"
 #include "client/pcm_source.h"
@@ -67,26 +66,6 @@ using speechllm::v1::ResultOptions;
 using speechllm::v1::SessionConfig;
 
 constexpr int kExitBadFlags = 2;
-
-// Set by the first SIGINT or SIGTERM; a second one exits at once (128 + signal number).
-std::atomic<bool> interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "read and written in a signal handler");
-
-extern "C" void OnInterrupt(int signal_number) {
-  if (interrupted.exchange(true)) _exit(128 + signal_number);
-  static const char kMessage[] =
-      "\nspeechllm-client: interrupted: ending the input and waiting for the last final "
-      "(again to quit)\n";
-  (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
-}
-
-void CatchInterrupts() {
-  struct sigaction action = {};
-  action.sa_handler = OnInterrupt;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
 
 int Fail(const std::string& message) {
   std::cerr << "speechllm-client: " << message << "\n";
@@ -327,13 +306,15 @@ int Run() {
                 << ": " << warning.message() << "\n";
     }
   });
-  CatchInterrupts();
+  CatchInterrupts(
+      "\nspeechllm-client: interrupted: ending the input and waiting for the last final (again "
+      "to quit)\n");
   if (absl::Status status = client.Start(); !status.ok()) return Fail(status.ToString());
 
   // Reading stdin stops at Ctrl-C and when the call has ended (a deadline, a server error), even
   // while the recorder is quiet.
   const std::function<bool()> stop_reading = [&client] {
-    return interrupted.load() || client.WaitForDone(absl::ZeroDuration());
+    return Interrupted() || client.WaitForDone(absl::ZeroDuration());
   };
   std::optional<absl::Duration> audio_duration;  // when the chunks' offsets are estimates
   if (!path.empty()) {
@@ -360,7 +341,7 @@ int Run() {
   // A file's paced audio is still queued here: Ctrl-C drops what has not been sent yet.
   bool audio_stopped = false;
   while (!client.WaitForDone(absl::Milliseconds(100))) {
-    if (interrupted.load() && !audio_stopped) {
+    if (Interrupted() && !audio_stopped) {
       (void)client.StopAudio();
       audio_stopped = true;
     }

@@ -4,7 +4,9 @@
 // utterance), starts staggered; lag (audio_received - audio_processed) p50/p99 at every update,
 // end-to-end latency of partials and finals from the client's own send times, the server's
 // finalization processing, and every failed call. Prints one JSON line; exit 0 when the target is
-// met, 1 when missed, 2 on bad flags.
+// met, 1 when missed, 2 on bad flags. Ctrl-C ends every stream's input and still prints the report
+// of what ran (verdict "interrupted ...", exit 130); streams the server ended are not fed further,
+// and the run stops early once none is left.
 //   speechllm-loadtest --server 127.0.0.1:50051 --streams 64 --duration_s 300
 #include <algorithm>
 #include <iostream>
@@ -15,10 +17,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/channel_flags.h"
 #include "client/client_channel.h"
+#include "client/interrupt.h"
 #include "client/speech_client.h"
 #include "engine/io/program_flags.h"
 #include "engine/io/wav_reader.h"
@@ -78,6 +82,7 @@ int Run() {
   for (const std::string& path : paths) {
     absl::StatusOr<std::vector<float>> clip = engine::ReadMonoWavFile(path, kSampleRateHz);
     if (!clip.ok()) return Fail(clip.status().ToString());
+    if (clip->empty()) return Fail(path + " has no audio");
     clips.push_back(LoopedAudio(*clip, duration));
   }
 
@@ -135,17 +140,30 @@ int Run() {
     streams[i].client =
         std::make_unique<client::StreamingClient>(stubs[i % num_connections].get(), options);
   }
+  client::CatchInterrupts(
+      "\nspeechllm-loadtest: interrupted: ending every stream's input, then the report (again to "
+      "quit)\n");
   int open = num_streams;
   while (open > 0) {
     const absl::Time now = absl::Now();
+    const bool interrupted = client::Interrupted();
     open = 0;
     for (Stream& s : streams) {
       if (s.closed) continue;
+      if (interrupted) {  // streams not started yet never start
+        if (s.started) (void)s.client->StopAudio();
+        s.closed = true;
+        continue;
+      }
       ++open;
       if (now < s.start) continue;
       if (!s.started) {
         s.started = true;
         if (absl::Status st = s.client->Start(); !st.ok()) return Fail(st.ToString());
+      }
+      if (s.client->WaitForDone(absl::ZeroDuration())) {  // the server ended it (an error)
+        s.closed = true;
+        continue;
       }
       const size_t due =
           std::min(s.audio->size(),
@@ -165,6 +183,7 @@ int Run() {
   }
   std::vector<StreamSamples> samples;
   for (Stream& s : streams) {
+    if (!s.started) continue;
     const grpc::Status status = s.client->Await();
     samples.push_back(MeasureStream(s.client->responses(), s.client->sent_chunks(), status));
   }
@@ -174,8 +193,15 @@ int Run() {
   if (absl::GetFlag(FLAGS_final_processing_p95_ms) > 0) {
     target.final_processing_p95 = absl::Milliseconds(absl::GetFlag(FLAGS_final_processing_p95_ms));
   }
-  const LoadReport report = Summarize(samples, target);
+  LoadReport report = Summarize(samples, target);
+  if (client::Interrupted()) {
+    report.target_met = false;
+    report.verdict = absl::StrFormat("interrupted after %.1f s of %.1f s (%s)",
+                                     absl::ToDoubleSeconds(absl::Now() - t0),
+                                     absl::ToDoubleSeconds(duration + stagger), report.verdict);
+  }
   std::cout << ToJson(report) << std::endl;
+  if (client::Interrupted()) return 130;
   return report.target_met ? 0 : 1;
 }
 

@@ -1,7 +1,10 @@
 // speechllm-loadtest against the real server process (tiny model): three staggered real-time
 // streams looping the golden clips finish without a failed call, every stream gets partials and
 // finals, and the JSON line carries the figures API.md section 5 asks for; against a port where
-// nothing listens every stream fails with UNAVAILABLE and the verdict says so (exit 1).
+// nothing listens every stream fails with UNAVAILABLE and the verdict says so (exit 1), at once
+// rather than after --duration_s; Ctrl-C still prints the report of what ran (exit 130).
+#include <signal.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -48,11 +51,33 @@ TEST_F(LoadtestTest, StaggeredRealTimeStreamsAllFinish) {
       << run.out;
 }
 
+// Ctrl-C 4 s into a 60 s run: every stream's input ends, their finals come, and the report of what
+// ran is printed, marked as interrupted (the loadtest was killed and printed nothing).
+TEST_F(LoadtestTest, CtrlCPrintsTheReportOfWhatRan) {
+  const std::string out = ScratchDir() + "/loadtest-int.out",
+                    err = ScratchDir() + "/loadtest-int.err";
+  const pid_t pid = Spawn(LoadtestArgs(server_->address(), 2, 60), "/dev/null", out, err);
+  ASSERT_GT(pid, 0);
+  absl::SleepFor(absl::Seconds(4));
+  kill(pid, SIGINT);
+  bool timed_out = false;
+  const int exit_code = WaitExit(pid, absl::Seconds(60), &timed_out);
+  const std::string report = ReadFileOrEmpty(out);
+  std::printf("exit %d: %s", exit_code, report.c_str());
+  EXPECT_FALSE(timed_out);
+  EXPECT_EQ(exit_code, 130) << ReadFileOrEmpty(err);
+  EXPECT_NE(report.find("\"verdict\": \"interrupted after "), std::string::npos) << report;
+  EXPECT_EQ(Field(report, "streams"), 2) << report;
+  EXPECT_EQ(Field(report, "failed_streams"), 0) << report;
+  EXPECT_GE(Field(report, "finals"), 2) << report;
+}
+
+// A 30 s run against nothing ends as soon as every stream has failed.
 TEST(LoadtestNoServerTest, EveryStreamFailsWithUnavailable) {
   // Port 1 on the loopback: nothing listens there (a privileged port no test binds).
   const ProcessResult run =
-      RunProcess(LoadtestArgs("127.0.0.1:1", 2, 1), "/dev/null", absl::Seconds(60));
-  ASSERT_FALSE(run.timed_out) << run.err;
+      RunProcess(LoadtestArgs("127.0.0.1:1", 2, 30), "/dev/null", absl::Seconds(20));
+  ASSERT_FALSE(run.timed_out) << "fed failed streams until --duration_s: " << run.err;
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_EQ(Field(run.out, "failed_streams"), 2) << run.out;
   EXPECT_NE(run.out.find("\"UNAVAILABLE\": 2"), std::string::npos) << run.out;
@@ -63,6 +88,21 @@ TEST(LoadtestNoServerTest, BadFlagsAreAUsageError) {
   const ProcessResult run = RunProcess({SPEECHLLM_TEST_LOADTEST_BIN, "--server=127.0.0.1:1"});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_NE(run.err.find("--wav"), std::string::npos) << run.err;
+}
+
+// An empty clip looped with no gap never grew to the duration (a busy loop for ever).
+TEST(LoadtestNoServerTest, AnEmptyClipIsAUsageError) {
+  const std::string empty_wav = ScratchDir() + "/empty.wav";
+  std::string header = "RIFF" + std::string("\x24\0\0\0", 4) + "WAVEfmt " +
+                       std::string("\x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0", 20) +
+                       "data" + std::string(4, '\0');
+  ASSERT_TRUE(WriteFile(empty_wav, header));
+  const ProcessResult run = RunProcess({SPEECHLLM_TEST_LOADTEST_BIN, "--server=127.0.0.1:1",
+                                        "--wav=" + empty_wav, "--gap_ms=0", "--duration_s=2"},
+                                       "/dev/null", absl::Seconds(20));
+  EXPECT_FALSE(run.timed_out);
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("has no audio"), std::string::npos) << run.err;
 }
 
 // A negative gap became a huge size_t (std::bad_alloc, exit 134).
