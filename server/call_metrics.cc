@@ -6,6 +6,13 @@
 #include "server/grpc_status.h"
 
 namespace speechllm::server {
+namespace {
+
+// A cancel this close to the call's deadline is the deadline: the server learns it by the client's
+// RST_STREAM, which leaves when the client's timer fires, before the server's copy runs out.
+constexpr std::chrono::milliseconds kDeadlineSlack{1000};
+
+}  // namespace
 
 CallMetrics::~CallMetrics() {
   absl::MutexLock lock(&mu_);
@@ -50,8 +57,11 @@ void CallMetrics::Ended(grpc::StatusCode code, std::chrono::system_clock::time_p
   absl::MutexLock lock(&mu_);
   if (ended_) return;
   ended_ = true;
-  if (code == grpc::StatusCode::CANCELLED && std::chrono::system_clock::now() >= deadline) {
-    code = grpc::StatusCode::DEADLINE_EXCEEDED;  // gRPC reports the caller's deadline as a cancel
+  // gRPC reports the caller's deadline as a cancel, and the caller's own timer fires first: the
+  // server's copy of the deadline (arrival + grpc-timeout) runs later by the request's travel time.
+  if (code == grpc::StatusCode::CANCELLED &&
+      std::chrono::system_clock::now() + kDeadlineSlack >= deadline) {
+    code = grpc::StatusCode::DEADLINE_EXCEEDED;
   }
   if (admitted_ && method_ == RpcMethod::kStreamingRecognize) metrics_->StreamClosed();
   metrics_->CallEnded(method_, code);

@@ -34,7 +34,8 @@ class CallMetrics {
   void Expired(const absl::Status& status);
   // The config's stream_offset (added by the session to every offset in its events).
   void SetStreamOffset(double seconds) ABSL_LOCKS_EXCLUDED(mu_);
-  // The call's final code, counted once; CANCELLED after `deadline` counts as DEADLINE_EXCEEDED.
+  // The call's final code, counted once; CANCELLED from 1 s before `deadline` on counts as
+  // DEADLINE_EXCEEDED.
   void Ended(grpc::StatusCode code, std::chrono::system_clock::time_point deadline =
                                         std::chrono::system_clock::time_point::max())
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -54,6 +54,9 @@ void StreamReactor::OnReadDone(bool ok) {
   if (input_closed_) return;  // a limit or an error ended the input; no more reads
   if (!ok) {                  // half-close, or the call broke
     CloseInputLocked();
+    // A cancel (the client's, or its deadline) also ends reads, before or after OnCancel: that
+    // is not the end of the audio, and nobody is left to receive its final.
+    if (call_context_->IsCancelled()) return;
     std::shared_ptr<streaming::Session> s = session();
     if (s == nullptr) {
       Fail(WithReason(absl::InvalidArgumentError("the stream ended before its config message"),
@@ -300,7 +303,12 @@ void StreamReactor::SetFinishPendingLocked(grpc::Status status) {
 void StreamReactor::FinishCallLocked(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
-  metrics_.Ended(status.error_code(), call_context_->deadline());
+  // A call the client cancelled (or whose deadline passed) before its end reached the client
+  // cannot end OK for that client, whatever the server had ready to send.
+  const grpc::StatusCode code = status.ok() && call_context_->IsCancelled()
+                                    ? grpc::StatusCode::CANCELLED
+                                    : status.error_code();
+  metrics_.Ended(code, call_context_->deadline());
   GrpcHandoffRelease(this);
   ServerBidiReactor::Finish(status);
 }

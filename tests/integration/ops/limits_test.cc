@@ -193,6 +193,40 @@ TEST_F(OpsLimits, ARecognizePastItsDeadlineCountsAsDeadlineExceeded) {
   EXPECT_EQ(Delta(Calls("Recognize", "CANCELLED")), 0);
 }
 
+// Streams whose deadline passes mid-stream, paced in real time: each is counted DEADLINE_EXCEEDED.
+// The server used to take the cancel's end of reads for a half-close and finish the stream OK when
+// nothing was pending (8 of 8 stdin runs of a reviewer), else count the client's early cancel as
+// CANCELLED (5 of 5).
+TEST_F(OpsLimits, StreamsPastTheirDeadlineCountAsDeadlineExceeded) {
+  StartServer({});
+  constexpr int kStreams = 4;
+  for (int i = 0; i < kStreams; ++i) {
+    client::StreamingClientOptions options = PcmStreamOptions(/*realtime=*/true);
+    options.deadline = absl::Milliseconds(i % 2 == 0 ? 1000 : 1500);
+    client::StreamingClient stream(stub_.get(), options);
+    ASSERT_TRUE(stream.Start().ok());
+    // Silence (nothing pending when the deadline passes) or speech (a partial in the works).
+    ASSERT_TRUE(stream.SendAudio(i < 2 ? std::string(32000 * 5, '\0') : ClipBytes()).ok());
+    EXPECT_EQ(stream.Await().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  const std::string deadline_series = R"(speechllm_streams_total{code="DEADLINE_EXCEEDED"})";
+  const std::string ok_series = R"(speechllm_streams_total{code="OK"})";
+  const std::string cancelled_series = R"(speechllm_streams_total{code="CANCELLED"})";
+  for (int i = 0; i < 100; ++i) {  // every stream's end counted (by any code), or 10 s
+    auto now = Scrape(server_->metrics_port());
+    double ended = 0;
+    for (const std::string& series : {deadline_series, ok_series, cancelled_series}) {
+      ended += now.ok() ? Value(*now, series) - Value(before_, series) : 0;
+    }
+    if (ended >= kStreams) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(Delta(deadline_series), kStreams);
+  EXPECT_EQ(Delta(ok_series), 0);
+  EXPECT_EQ(Delta(cancelled_series), 0);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "DEADLINE_EXCEEDED")), kStreams);
+}
+
 TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
   // 1 MiB of KV cache (128 blocks of the tiny model) holds one stream that may write 1024 tokens
   // per utterance (about 98 blocks with its 20 s of audio), not two.

@@ -179,6 +179,20 @@ TEST(EngineHealthTest, FailedStepsInARowTurnHealthNotServing) {
   EXPECT_EQ(Value(*samples, "speechllm_engine_step_failures_total"), 6);
 }
 
+// The client's deadline timer fires before the server's copy (arrival + grpc-timeout) runs out, so
+// its cancel reaches the server just before the deadline: 5 of 5 streams past a 1.5 s deadline were
+// counted CANCELLED. A cancel seconds before the deadline stays a cancel.
+TEST(CallMetricsTest, ACancelJustBeforeTheDeadlineIsTheDeadline) {
+  Metrics metrics("test");
+  const auto now = std::chrono::system_clock::now();
+  CallMetrics at_deadline(&metrics, RpcMethod::kStreamingRecognize);
+  at_deadline.Ended(grpc::StatusCode::CANCELLED, now + std::chrono::milliseconds(200));
+  CallMetrics early(&metrics, RpcMethod::kStreamingRecognize);
+  early.Ended(grpc::StatusCode::CANCELLED, now + std::chrono::seconds(5));
+  EXPECT_EQ(Sample(metrics, R"(speechllm_streams_total{code="DEADLINE_EXCEEDED"})"), 1);
+  EXPECT_EQ(Sample(metrics, R"(speechllm_streams_total{code="CANCELLED"})"), 1);
+}
+
 TEST(CallMetricsTest, CountsOneEndAndMapsDeadlines) {
   Metrics metrics("test");
   {
