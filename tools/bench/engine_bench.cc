@@ -145,6 +145,15 @@ absl::Status WarmUp(engine::Engine& engine, const std::vector<Clip>& clips, int 
 int Run() {
   const bool realtime = absl::GetFlag(FLAGS_mode) == "realtime";
   if (!realtime && absl::GetFlag(FLAGS_mode) != "fast") return Fail("--mode is realtime or fast");
+  if (absl::GetFlag(FLAGS_streams) < 1) return Fail("--streams must be at least 1");
+  if (absl::GetFlag(FLAGS_repeat) < 1) return Fail("--repeat must be at least 1");
+  if (absl::GetFlag(FLAGS_chunk_ms) <= 0 || absl::GetFlag(FLAGS_chunk_ms) % 40 != 0)
+    return Fail("--chunk_ms must be a positive multiple of 40 (one audio token)");
+  if (absl::GetFlag(FLAGS_stagger_ms) < 0 || absl::GetFlag(FLAGS_duration_s) < 0 ||
+      absl::GetFlag(FLAGS_warmup_streams) < 0)
+    return Fail("--stagger_ms, --duration_s and --warmup_streams must not be negative");
+  if (absl::GetFlag(FLAGS_max_new_tokens) < 1 || absl::GetFlag(FLAGS_kv_cache_mb) < 1)
+    return Fail("--max_new_tokens and --kv_cache_mb must be at least 1");
   engine::TorchRunnerConfig runner_config;
   runner_config.runtime.device = absl::GetFlag(FLAGS_device);
   runner_config.runtime.dtype = absl::GetFlag(FLAGS_dtype);

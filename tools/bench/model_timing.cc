@@ -89,6 +89,10 @@ double CopyBytesPerSecond(at::Device device, int reps) {
 }
 
 int Run() {
+  if (absl::GetFlag(FLAGS_reps) < 1 || absl::GetFlag(FLAGS_context) < 1) {
+    std::cerr << "speechllm-model-timing: --reps and --context must be at least 1\n";
+    return 2;
+  }
   c10::InferenceMode guard;
   engine::RuntimeOptions options;
   options.device = absl::GetFlag(FLAGS_device);

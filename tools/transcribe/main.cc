@@ -137,6 +137,8 @@ int main(int argc, char** argv) {
     std::ifstream in(manifest);
     if (!in) return Fail("cannot read --manifest " + manifest);
     std::ofstream out(absl::GetFlag(FLAGS_out), std::ios::trunc);
+    // Found out before the first clip is transcribed, not after the last.
+    if (!out) return Fail("cannot write --out " + absl::GetFlag(FLAGS_out));
     std::string line;
     int clips = 0;
     while (std::getline(in, line)) {

@@ -38,6 +38,20 @@ TEST(ProgramHelpTest, HelpListsEachProgramsOwnFlags) {
   }
 }
 
+// An unwritable --out is found before the first clip, not after a whole test set: the manifest's
+// clip does not exist, so a transcriber that starts with the clips fails on it instead.
+TEST(ProgramStartTest, TranscribeRefusesAnUnwritableOutBeforeAnyClip) {
+  const std::string manifest = ScratchDir() + "/manifest.tsv";
+  ASSERT_TRUE(WriteFile(manifest, "no_such_clip\tsome text\n"));
+  const ProcessResult run =
+      RunProcess({SPEECHLLM_TEST_TRANSCRIBE_BIN, "--model=" + SourcePath("models/qwen2-audio-tiny"),
+                  "--prompt_ids=1,2,3,501,500,502,10,11,12", "--manifest=" + manifest,
+                  "--wav_dir=" + ScratchDir(), "--out=" + ScratchDir() + "/no/such/dir/out.tsv"},
+                 "/dev/null", absl::Seconds(60));
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("cannot write --out"), std::string::npos) << run.err;
+}
+
 TEST(ServerStartTest, AnUnwritablePortFileIsAClearError) {
   for (const char* flag : {"--port_file", "--metrics_port_file"}) {
     std::vector<std::string> extra = {std::string(flag) + "=" + ScratchDir() + "/no/such/dir/port"};

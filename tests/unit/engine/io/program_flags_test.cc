@@ -1,7 +1,8 @@
-// ParseProgramFlags (engine/io/program_flags.h), the flag convention every speechllm program shares:
-// dashes in a flag's name read as underscores, while values and positional arguments keep theirs.
-// It was written three times (server, client, tools/bench) with different rules; the server's and
-// the client's rewrote arguments after a bare `--` too.
+// ParseProgramFlags (engine/io/program_flags.h), the flag convention every speechllm program
+// shares: dashes in a flag's name read as underscores, while values and positional arguments keep
+// theirs (it was written three times with different rules; two rewrote arguments after a bare
+// `--`), and a bad flag exits 2 as the programs document (Abseil exited 1, the load test's "target
+// missed").
 #include "engine/io/program_flags.h"
 
 #include <string>
@@ -12,6 +13,7 @@
 
 ABSL_FLAG(int, test_chunk_ms, 0, "a flag for this test");
 ABSL_FLAG(std::string, test_tls_ca, "", "a flag for this test");
+ABSL_FLAG(bool, test_fast, false, "a flag for this test");
 
 namespace speechllm::engine {
 namespace {
@@ -39,8 +41,8 @@ TEST(ProgramFlagsTest, ArgumentsAfterABareDoubleDashArePositional) {
 }
 
 TEST(ProgramFlagsTest, DashedAndUnderscoredSpellingsSetTheSameFlag) {
-  std::vector<std::string> args = {"prog", "--test-chunk-ms=250", "--test_tls_ca", "ca-1.pem",
-                                   "clip.wav", "--", "--x-y"};
+  std::vector<std::string> args = {
+      "prog", "--test-chunk-ms=250", "--test_tls_ca", "ca-1.pem", "clip.wav", "--", "--x-y"};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   const std::vector<char*> positional =
@@ -49,6 +51,35 @@ TEST(ProgramFlagsTest, DashedAndUnderscoredSpellingsSetTheSameFlag) {
   EXPECT_EQ(absl::GetFlag(FLAGS_test_tls_ca), "ca-1.pem");
   std::vector<std::string> positional_text(positional.begin(), positional.end());
   EXPECT_EQ(positional_text, (std::vector<std::string>{"prog", "clip.wav", "--x-y"}));
+}
+
+// ExitOnBadFlags on `args` (argv[0] first), in a child process for the death tests.
+void CheckFlags(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  ExitOnBadFlags(static_cast<int>(argv.size()), argv.data());
+  std::exit(0);
+}
+
+TEST(ProgramFlagsDeathTest, BadFlagsAreAUsageErrorNamingTheArgument) {
+  using ::testing::ExitedWithCode;
+  EXPECT_EXIT(CheckFlags({"prog", "--test_chunk_mz=1"}), ExitedWithCode(2),
+              "--test_chunk_mz=1: unknown flag");
+  EXPECT_EXIT(CheckFlags({"prog", "--test_chunk_ms=abc"}), ExitedWithCode(2),
+              "--test_chunk_ms=abc: Illegal value 'abc' specified for flag 'test_chunk_ms'");
+  EXPECT_EXIT(CheckFlags({"prog", "--test_chunk_ms", "1.5"}), ExitedWithCode(2),
+              "--test_chunk_ms: Illegal value");
+  EXPECT_EXIT(CheckFlags({"prog", "--test_tls_ca"}), ExitedWithCode(2), "needs a value");
+  EXPECT_EXIT(CheckFlags({"prog", "--notest_chunk_ms"}), ExitedWithCode(2), "unknown flag");
+  EXPECT_EXIT(CheckFlags({"prog", "--notest_fast=1"}), ExitedWithCode(2), "takes no value");
+  EXPECT_EXIT(CheckFlags({"prog", "--test_fast=maybe"}), ExitedWithCode(2), "Illegal value");
+}
+
+TEST(ProgramFlagsDeathTest, GoodFlagsAndPositionalArgumentsPass) {
+  EXPECT_EXIT(CheckFlags({"prog", "--test_chunk_ms=5", "-test_chunk_ms", "6", "--test_fast",
+                          "--notest_fast", "--test_tls_ca", "--looks-like-a-flag", "clip.wav",
+                          "--help=x", "--", "--unknown"}),
+              ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
