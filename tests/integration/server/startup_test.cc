@@ -52,6 +52,21 @@ TEST(ProgramStartTest, TranscribeRefusesAnUnwritableOutBeforeAnyClip) {
   EXPECT_NE(run.err.find("cannot write --out"), std::string::npos) << run.err;
 }
 
+// speechllm-bench --streams 0 printed -nan into its JSON and exited 0, --streams -1 aborted, and
+// --chunk_ms 100 failed deep in the engine ("malformed encoder chunk").
+TEST(ProgramStartTest, BenchRefusesImpossibleNumbersUpFront) {
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--streams=0", "--streams must be at least 1"},
+           {"--streams=-1", "--streams must be at least 1"},
+           {"--chunk_ms=100", "--chunk_ms must be a positive multiple of 40"}}) {
+    const ProcessResult run = RunProcess({SPEECHLLM_TEST_BENCH_BIN, "--random_weights", flag},
+                                         "/dev/null", absl::Seconds(60));
+    EXPECT_EQ(run.exit_code, 1) << flag << ": " << run.out << run.err;
+    EXPECT_NE(run.err.find(message), std::string::npos) << flag << ": " << run.err;
+    EXPECT_EQ(run.out.find("nan"), std::string::npos) << run.out;
+  }
+}
+
 TEST(ServerStartTest, AnUnwritablePortFileIsAClearError) {
   for (const char* flag : {"--port_file", "--metrics_port_file"}) {
     std::vector<std::string> extra = {std::string(flag) + "=" + ScratchDir() + "/no/such/dir/port"};
