@@ -176,18 +176,23 @@ absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
   return Post(std::move(message));
 }
 
-absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk) {
+absl::Status Engine::CheckChunkShape(const EncoderChunk& chunk) const {
   const int64_t frames_expected =
-      2 * (chunk->end_position - chunk->first_position) + (chunk->first_position == 0 ? 1 : 3);
-  if (chunk->first_position < 0 || chunk->end_position <= chunk->first_position ||
-      chunk->end_position > model_config_.audio.max_source_positions ||
-      chunk->first_position % 2 != 0 ||
-      static_cast<int64_t>(chunk->frames.size()) !=
+      2 * (chunk.end_position - chunk.first_position) + (chunk.first_position == 0 ? 1 : 3);
+  if (chunk.first_position < 0 || chunk.end_position <= chunk.first_position ||
+      chunk.end_position > model_config_.audio.max_source_positions ||
+      chunk.first_position % 2 != 0 ||
+      static_cast<int64_t>(chunk.frames.size()) !=
           frames_expected * model_config_.audio.num_mel_bins) {
     return absl::InvalidArgumentError(absl::StrCat("malformed encoder chunk [",
-                                                   chunk->first_position, ", ", chunk->end_position,
-                                                   ") with ", chunk->frames.size(), " values"));
+                                                   chunk.first_position, ", ", chunk.end_position,
+                                                   ") with ", chunk.frames.size(), " values"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk) {
+  SPEECHLLM_RETURN_IF_ERROR(CheckChunkShape(*chunk));
   SPEECHLLM_ASSIGN_OR_RETURN(const SequenceConfig shape, ShapeOf(id));
   if (chunk->end_position / 2 > shape.reserved_audio_tokens) {
     return absl::InvalidArgumentError(
@@ -212,11 +217,18 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
                        hidden, " (at most ", config_.max_audio_tokens_per_segment, " rows) in ",
                        end->audio_embeddings.size(), " values, without features"));
     }
-  } else if (end->num_frames * model_config_.audio.num_mel_bins !=
+  } else if (end->num_frames < 0 || end->num_valid_frames < 0 ||
+             end->num_frames * model_config_.audio.num_mel_bins !=
                  static_cast<int64_t>(end->features.size()) ||
              end->num_valid_frames > end->num_frames ||
              end->num_frames > model_config_.features.max_frames()) {
-    return absl::InvalidArgumentError("malformed segment end features");
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed segment end features: ", end->num_valid_frames, " valid of ",
+                     end->num_frames, " frames in ", end->features.size(), " values"));
+  }
+  // A fast final's tail is encoded like a chunk (a malformed one failed every stream of its step).
+  if (end->tail.end_position != end->tail.first_position) {
+    SPEECHLLM_RETURN_IF_ERROR(CheckChunkShape(end->tail));
   }
   SPEECHLLM_ASSIGN_OR_RETURN(const SequenceConfig shape, ShapeOf(id));
   const int64_t audio_tokens =

@@ -113,6 +113,9 @@ class Engine {
   };
   // The admitted sequence's reservation shape; NOT_FOUND for an unknown or released id.
   absl::StatusOr<SequenceConfig> ShapeOf(SequenceId id) ABSL_LOCKS_EXCLUDED(mutex_);
+  // INVALID_ARGUMENT unless `chunk` is a whole encoder block the model can take: positions even at
+  // the start, within max_source_positions, with the frames they need (chunks, fast-final tails).
+  absl::Status CheckChunkShape(const EncoderChunk& chunk) const;
   // The admitted sequence's reservation, or reservations_.end().
   std::vector<Reservation>::iterator FindReservation(SequenceId id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

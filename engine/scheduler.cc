@@ -99,7 +99,15 @@ void Scheduler::MaybeBeginSegment(Sequence* s) {
   while (!s->chunks.empty() && s->chunks.front()->segment_index < s->segment_index)
     s->chunks.pop_front();
   while (!s->ends.empty() && s->ends.front()->segment_index < s->segment_index) s->ends.pop_front();
-  s->phase = SegmentPhase::kPrefix;
+  const int64_t prefix_size = static_cast<int64_t>(s->prefix_ids.size());
+  if (s->prefix_cached_tokens >= prefix_size) {
+    // No prefix, or all of it shared (whole blocks): the segment listens at once, so its audio
+    // work is ordered and budgeted as audio work (it used to pass as cheap prefix work).
+    s->phase = SegmentPhase::kListening;
+    s->kv_tokens = prefix_size;
+  } else {
+    s->phase = SegmentPhase::kPrefix;
+  }
 }
 
 bool Scheduler::AddPrefill(Sequence* s, StepPlan* plan, int64_t start_position,
@@ -165,10 +173,6 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
   if (s->phase == SegmentPhase::kWaitingStart) return false;
   const size_t prefills_before = plan->prefills.size();
   const int64_t prefix_size = static_cast<int64_t>(s->prefix_ids.size());
-  if (s->phase == SegmentPhase::kPrefix && s->prefix_cached_tokens >= prefix_size) {
-    s->phase = SegmentPhase::kListening;  // no prefix, or all of it shared (whole blocks)
-    s->kv_tokens = prefix_size;
-  }
   if (s->phase == SegmentPhase::kPrefix) {
     s->activity = Activity::kPrefix;
     // The shared whole blocks stay; only the rest of the prefix is computed.
@@ -329,10 +333,23 @@ StepPlan Scheduler::Schedule() {
     // goes whatever is left (the budget can be overdrawn).
     const int64_t positions = PendingEncoderPositions(candidate.sequence);
     if (positions > 0 && positions > encoder_budget && !plan.encodes.empty()) continue;
+    const size_t encodes_before = plan.encodes.size();
     PlanSequence(candidate.sequence, &plan, &budget);
-    encoder_budget -= positions;
+    // What was planned, not the estimate: an end without text, an empty final or a refused
+    // reservation encodes nothing and leaves the budget to the streams after it.
+    for (size_t i = encodes_before; i < plan.encodes.size(); ++i) {
+      encoder_budget -= EncodePositions(plan.encodes[i]);
+    }
   }
   return plan;
+}
+
+int64_t Scheduler::EncodePositions(const EncodeItem& item) {
+  if (item.kind == EncodeItem::Kind::kFull) {
+    if (item.segment->num_audio_embeddings > 0) return 0;  // precomputed: no encoder
+    return ConvOutputLength(item.segment->num_valid_frames);
+  }
+  return item.chunk->end_position - item.chunk->first_position;
 }
 
 int64_t Scheduler::PendingEncoderPositions(const Sequence* s) const {
@@ -346,6 +363,7 @@ int64_t Scheduler::PendingEncoderPositions(const Sequence* s) const {
   }
   if (s->ends.empty() || s->ends.front()->segment_index != s->segment_index) return positions;
   const SegmentEnd& end = *s->ends.front();
+  if (!end.text_wanted) return 0;              // an empty final at once: nothing is encoded
   if (end.num_audio_embeddings > 0) return 0;  // precomputed: no encoder
   if (s->config.final_mode == FinalMode::kExact) return ConvOutputLength(end.num_valid_frames);
   return positions + end.tail.end_position - end.tail.first_position;

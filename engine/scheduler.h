@@ -60,6 +60,8 @@ class Scheduler {
   // Encoder positions PlanSequence would give the sequence's next work (after NextWork): its
   // chunks' blocks, and for a final the tail block or, exact, the whole segment's re-encode.
   int64_t PendingEncoderPositions(const Sequence* sequence) const;
+  // Encoder positions one planned encode item computes.
+  static int64_t EncodePositions(const EncodeItem& item);
   bool PlanVerify(Sequence* sequence, StepPlan* plan, std::vector<int64_t> new_audio_prefix,
                   bool with_suffix);
   bool AddPrefill(Sequence* sequence, StepPlan* plan, int64_t start_position,

@@ -1,8 +1,11 @@
 // The scheduler's per-step encoder budget (EngineConfig::max_step_encoder_positions) on the
 // FakeModelRunner (label unit): six exact finals that arrive together spread over steps of at most
-// the budget, still give the toy model's greedy finals and free every KV block; with the default
-// budget the same finals share one step.
+// the budget, still give the toy model's greedy finals and free every KV block, whatever their
+// prefix (none, or one shared whole); with the default budget the same finals share one step. An
+// end that wants no text encodes nothing and takes none of the budget.
 #include <algorithm>
+#include <cstdio>
+#include <set>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -21,7 +24,8 @@ constexpr int64_t kValidFrames = 337;  // 169 conv positions, 84 audio tokens
 // encoder positions of every step that encoded something.
 class EncoderBudgetTest : public EngineTest {
  protected:
-  std::vector<int64_t> RunFinals(EngineConfig config) {
+  std::vector<int64_t> RunFinals(EngineConfig config,
+                                 const std::vector<int64_t>& prefix = kPrefix) {
     // The first step is a blocker sequence's prefix prefill, and the engine holds in it while
     // the six starts and ends are posted: the scheduler sees all of them in one drain of its
     // inbox, however early or late the engine thread runs.
@@ -31,12 +35,15 @@ class EncoderBudgetTest : public EngineTest {
     options.hold_steps_until = &queued;
     MakeEngine(options, config);
     const SequenceId blocker = Add();
-    EXPECT_TRUE(engine_->StartSegment(blocker, {0, kPrefix, kSuffix}).ok());
+    // The blocker's prefix prefill (of `prefix`, or of kPrefix when `prefix` is empty) registers
+    // the whole blocks the six then share.
+    EXPECT_TRUE(
+        engine_->StartSegment(blocker, {0, prefix.empty() ? kPrefix : prefix, kSuffix}).ok());
     EXPECT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
     std::vector<SequenceId> ids;
     for (int i = 0; i < kSequences; ++i) {
       ids.push_back(Add());
-      EXPECT_TRUE(engine_->StartSegment(ids.back(), {0, kPrefix, kSuffix}).ok());
+      EXPECT_TRUE(engine_->StartSegment(ids.back(), {0, prefix, kSuffix}).ok());
     }
     for (SequenceId id : ids) EXPECT_TRUE(engine_->EndSegment(id, End(0, kValidFrames, 0)).ok());
     queued.Notify();
@@ -69,6 +76,76 @@ TEST_F(EncoderBudgetTest, FinalsArrivingTogetherSpreadOverSteps) {
   int64_t total = 0;
   for (int64_t p : positions) total += p;
   EXPECT_EQ(total, kSequences * 169);
+}
+
+// With no prefix, or one all shared (a whole 16-token block), a segment has no prefix step: its
+// final used to pass as prefix work, sorted first and charged nothing, and all six re-encodes
+// (1,014 positions) went into one step of a 400-position budget.
+TEST_F(EncoderBudgetTest, SegmentsWithoutAPrefixToComputeAreBudgetedToo) {
+  EngineConfig config;
+  config.max_step_encoder_positions = 400;
+  std::vector<int64_t> shared_block;
+  for (int i = 0; i < 4; ++i)
+    shared_block.insert(shared_block.end(), kPrefix.begin(), kPrefix.end());
+  for (const std::vector<int64_t>& prefix : {std::vector<int64_t>{}, shared_block}) {
+    SCOPED_TRACE(prefix.size());
+    const std::vector<int64_t> positions = RunFinals(config, prefix);
+    ASSERT_FALSE(positions.empty());
+    std::printf("%zu-token prefix: encoder positions per step:", prefix.size());
+    for (int64_t p : positions) std::printf(" %lld", static_cast<long long>(p));
+    std::printf("\n");
+    EXPECT_LE(*std::max_element(positions.begin(), positions.end()), 400);
+    EXPECT_EQ(positions.size(), 3u);
+  }
+}
+
+// Oldest first: a 100-position chunk, an end whose text is not wanted (estimated at a 169-position
+// re-encode, encoding nothing), a 250-position chunk. The two chunks fit a 400-position step
+// together; the end's estimate used to push the second chunk to the next step.
+TEST_F(EncoderBudgetTest, AnEndWithoutTextTakesNoEncoderBudget) {
+  absl::Notification first_step, queued;
+  FakeModelRunner::Options options;
+  options.first_step_entered = &first_step;
+  options.hold_steps_until = &queued;
+  EngineConfig config;
+  config.max_step_encoder_positions = 400;
+  MakeEngine(options, config);
+  const SequenceId blocker = Add();
+  ASSERT_TRUE(engine_->StartSegment(blocker, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const absl::Time t0 = absl::Now();
+  std::vector<SequenceId> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(Add());
+    ASSERT_TRUE(engine_->StartSegment(ids.back(), {0, kPrefix, kSuffix}).ok());
+  }
+  auto first_chunk = Chunk(0, 0, 100);
+  first_chunk->arrival_time = t0;
+  ASSERT_TRUE(engine_->SubmitChunk(ids[0], std::move(first_chunk)).ok());
+  auto silent_end = End(0, kValidFrames, 0);
+  silent_end->text_wanted = false;
+  silent_end->endpoint_time = t0 + absl::Milliseconds(1);
+  ASSERT_TRUE(engine_->EndSegment(ids[1], std::move(silent_end)).ok());
+  auto last_chunk = Chunk(0, 0, 250);
+  last_chunk->arrival_time = t0 + absl::Milliseconds(2);
+  ASSERT_TRUE(engine_->SubmitChunk(ids[2], std::move(last_chunk)).ok());
+  queued.Notify();
+  // Wait for the two chunks' partials (they come after the encodes) and the empty final.
+  std::set<SequenceId> answered;
+  for (int wait = 0; wait < 200 && answered.size() < 3; ++wait) {
+    for (const SequenceOutput& output : engine_->PopOutputs(absl::Milliseconds(50)))
+      answered.insert(output.id);
+  }
+  EXPECT_EQ(answered.size(), 3u);
+  for (SequenceId id : ids) engine_->Release(id);
+  engine_->Release(blocker);
+  ExpectAllBlocksFree();
+  engine_->Stop();
+  std::vector<int64_t> positions;
+  for (int64_t p : runner_->step_encoder_positions()) {
+    if (p > 0) positions.push_back(p);
+  }
+  EXPECT_EQ(positions, std::vector<int64_t>{350});
 }
 
 TEST_F(EncoderBudgetTest, TheDefaultBudgetTakesThemInOneStep) {

@@ -313,6 +313,16 @@ TEST_F(EngineTest, BadInputIsRejected) {
   chunk->frames.pop_back();
   EXPECT_EQ(engine_->SubmitChunk(id, std::move(chunk)).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine_->SubmitChunk(id, Chunk(0, 1, 3)).code(), absl::StatusCode::kInvalidArgument);
+  // A negative frame count passed the checks and aborted the engine's thread (std::length_error).
+  auto negative = End(0, 0, 0);
+  negative->num_valid_frames = -3;
+  EXPECT_EQ(engine_->EndSegment(id, std::move(negative)).code(),
+            absl::StatusCode::kInvalidArgument);
+  // A fast final's tail is a chunk: one starting at an odd position failed its whole step.
+  auto odd_tail = End(0, 101, 0);
+  odd_tail->tail.first_position = 3;
+  EXPECT_EQ(engine_->EndSegment(id, std::move(odd_tail)).code(),
+            absl::StatusCode::kInvalidArgument);
   engine_->Stop();
   EXPECT_EQ(engine_->AddSequence({}).status().code(), absl::StatusCode::kUnavailable);
 }
