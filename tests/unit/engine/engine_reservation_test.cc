@@ -1,7 +1,12 @@
 // Per-stream KV reservations (SequenceConfig::reserved_audio_tokens / reserved_suffix_tokens,
 // Engine::ResizeReservation) on the FakeModelRunner (label unit): a stream reserves its own shape
 // instead of the engine's worst case, grows it or is refused when the cache is full, never shrinks
-// it, and gives it all back on release; segments beyond the reservation are INVALID_ARGUMENT.
+// it, and gives it all back on release, also while a step of it runs; segments beyond the
+// reservation are INVALID_ARGUMENT.
+#include <map>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/engine/engine_fixture.h"
@@ -100,6 +105,49 @@ TEST_F(EngineReservationTest, SegmentsBeyondTheReservationAreRefused) {
   engine_->Release(id);
   ExpectAllBlocksFree();
   EXPECT_EQ(engine_->StartSegment(id, {1, kPrefix, kSuffix}).code(), absl::StatusCode::kNotFound);
+}
+
+// Streams cancelled while the step that prefills them runs (a client gone mid-final): their
+// reservations come back at once, their outputs never appear, the stream beside them still gets
+// its exact final, and every block is free afterwards.
+class EngineReleaseTest : public EngineTest {};
+
+TEST_F(EngineReleaseTest, ReleasingSequencesWhoseStepRunsFreesEverything) {
+  absl::Notification first_step, released;
+  FakeModelRunner::Options options;
+  options.first_step_entered = &first_step;
+  options.hold_steps_until = &released;
+  MakeEngine(options);
+  Engine* engine = engine_.get();
+  std::vector<SequenceId> ids;
+  for (int i = 0; i < 3; ++i) {
+    const SequenceId id = Add(SmallShape());
+    ids.push_back(id);
+    ASSERT_TRUE(engine->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+    ASSERT_TRUE(engine->EndSegment(id, End(0, 161, 0)).ok());  // 40 audio tokens
+  }
+  ASSERT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const int64_t reserved_before = engine->stats().kv_blocks_reserved;
+  engine->Release(ids[0]);
+  engine->Release(ids[2]);
+  EXPECT_EQ(engine->stats().kv_blocks_reserved, reserved_before - 2 * 11);
+  released.Notify();
+  std::map<SequenceId, int> finals;
+  std::vector<int64_t> kept_final;
+  for (int wait = 0; wait < 200 && finals[ids[1]] == 0; ++wait) {
+    for (const SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(50))) {
+      finals[output.id] += output.is_final;
+      if (output.id == ids[1] && output.is_final) kept_final = output.token_ids;
+    }
+  }
+  EXPECT_EQ(finals[ids[0]], 0);
+  EXPECT_EQ(finals[ids[2]], 0);
+  EXPECT_EQ(kept_final, FakeModelRunner::Greedy(40, 4, 24));
+  engine->Release(ids[1]);
+  for (int wait = 0; wait < 100 && engine->stats().kv_blocks_used > 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+  EXPECT_EQ(engine->stats().kv_blocks_reserved, 0);
 }
 
 }  // namespace
