@@ -151,7 +151,9 @@ class Session {
   void DrainEmptySegmentsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string Decode(const std::vector<int64_t>& ids) const;
+  // Text of `ids` (special tokens dropped). Held back: without the bytes of a character the
+  // last tokens only began (a partial's tentative text; Decode would show them as U+FFFD).
+  std::string Decode(const std::vector<int64_t>& ids, bool hold_back_incomplete = false) const;
   // Starts `record`'s segment in the engine with its prompt, the carried text in it when there is
   // some and room for it; a failure ends the stream. (session_carry.cc)
   void StartSegmentLocked(SegmentRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -31,12 +31,16 @@ void Session::CarryTextLocked(const std::string& text) {
   if (text.empty()) return;
   const bool joined = carried_text_.empty() || text.front() == ' ' || carried_text_.back() == ' ';
   std::string all = carried_text_ + (joined ? "" : " ") + text;
+  // The last carry_context_chars characters (code points, as documented; not bytes, which kept a
+  // third of them in CJK text), from a word boundary when there is one.
   const size_t limit = static_cast<size_t>(config_.carry_context_chars);
-  if (all.size() > limit) {
-    size_t start = all.size() - limit;
-    // Not inside a UTF-8 character, and at a word boundary when there is one.
-    while (start < all.size() && (static_cast<unsigned char>(all[start]) & 0xC0) == 0x80) ++start;
-    if (start > 0 && all[start - 1] != ' ') {
+  size_t start = all.size();
+  for (size_t kept = 0; start > 0 && kept < limit;) {
+    --start;
+    if ((static_cast<unsigned char>(all[start]) & 0xC0) != 0x80) ++kept;  // a character's lead
+  }
+  if (start > 0) {
+    if (all[start - 1] != ' ') {
       const size_t space = all.find(' ', start);
       if (space != std::string::npos) start = space;
     }

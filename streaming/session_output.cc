@@ -3,6 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/model/tokenizer/incremental_detokenizer.h"
 #include "streaming/session.h"
 
 namespace speechllm::streaming {
@@ -27,12 +28,17 @@ bool StartsWith(const std::vector<int64_t>& ids, const std::vector<int64_t>& pre
 
 }  // namespace
 
-std::string Session::Decode(const std::vector<int64_t>& ids) const {
+std::string Session::Decode(const std::vector<int64_t>& ids, bool hold_back_incomplete) const {
   if (deps_.tokenizer == nullptr || ids.empty()) return "";
   std::vector<int32_t> ids32(ids.begin(), ids.end());
   engine::tokenizer::DecodeOptions options;
   options.skip_special_tokens = true;
   options.skip_unknown_ids = true;
+  if (hold_back_incomplete) {
+    engine::tokenizer::IncrementalDetokenizer detokenizer(deps_.tokenizer, options);
+    auto text = detokenizer.Append(ids32);
+    return text.ok() ? *text : "";
+  }
   auto text = deps_.tokenizer->Decode(ids32, options);
   return text.ok() ? *text : "";
 }
@@ -86,7 +92,9 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   const std::string committed_text = Decode(committed_ids);
   if (!absl::StartsWith(committed_text, segment->committed_text))
     return;  // cannot happen at boundaries
-  const std::string full_text = Decode(hypothesis);
+  // A partial may stop inside a character split over tokens; its tentative text ends before it
+  // (it used to end in U+FFFD, which the next partial replaced by the character).
+  const std::string full_text = Decode(hypothesis, /*hold_back_incomplete=*/true);
   const std::string tentative = absl::StartsWith(full_text, committed_text)
                                     ? full_text.substr(committed_text.size())
                                     : std::string();

@@ -11,13 +11,14 @@ absl::StatusOr<std::string> IncrementalDetokenizer::Append(int32_t id) {
 
 absl::StatusOr<std::string> IncrementalDetokenizer::Append(absl::Span<const int32_t> ids) {
   for (const int32_t id : ids) {  // check all first so that an error leaves the state unchanged
-    if (!tokenizer_->IsKnown(id)) {
+    if (!tokenizer_->IsKnown(id) && !options_.skip_unknown_ids) {
       return absl::OutOfRangeError(
           absl::StrCat("token id ", id, " is not in the vocabulary of ", tokenizer_->source()));
     }
   }
   for (const int32_t id : ids) {
     ++num_ids_;
+    if (!tokenizer_->IsKnown(id)) continue;  // skip_unknown_ids, as Decode does
     if (options_.skip_special_tokens && tokenizer_->IsSpecial(id)) continue;
     const absl::string_view bytes = *tokenizer_->TokenBytes(id);  // known: checked above
     pending_.append(bytes.data(), bytes.size());

@@ -21,7 +21,7 @@ class IncrementalDetokenizer {
       : tokenizer_(tokenizer), options_(options) {}
 
   // Adds the next id(s); returns the text that became final (possibly empty). OUT_OF_RANGE for an
-  // id not in the vocabulary (nothing is added then).
+  // id not in the vocabulary (nothing is added then), unless options.skip_unknown_ids drops it.
   absl::StatusOr<std::string> Append(int32_t id);
   absl::StatusOr<std::string> Append(absl::Span<const int32_t> ids);
 

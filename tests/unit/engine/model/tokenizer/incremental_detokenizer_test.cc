@@ -97,6 +97,22 @@ TEST_F(IncrementalDetokenizerTest, UnknownIdIsAnErrorAndChangesNothing) {
   EXPECT_EQ(detok.num_ids(), 1);
 }
 
+// The streaming session decodes a partial's tentative text this way (a model's logits can name ids
+// past the tokenizer, which Decode drops too): an unknown id is skipped, and a character the
+// last tokens only began is held back instead of showing as U+FFFD.
+TEST_F(IncrementalDetokenizerTest, UnknownIdsAreSkippedWhenAskedAndIncompleteTextIsHeldBack) {
+  DecodeOptions options;
+  options.skip_unknown_ids = true;
+  IncrementalDetokenizer detok(tok_.get(), options);
+  auto text = detok.Append(std::vector<int32_t>{ByteId('A'), 151649, ByteId(0xF0), ByteId(0x9F)});
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "A");
+  EXPECT_EQ(detok.pending_bytes(), 2u);
+  EXPECT_EQ(detok.num_ids(), 4);
+  EXPECT_EQ(*tok_->Decode(std::vector<int32_t>{ByteId('A'), ByteId(0xF0), ByteId(0x9F)}),
+            "A\xEF\xBF\xBD");  // what a partial's tentative text ended with before
+}
+
 TEST_F(IncrementalDetokenizerTest, ConcatenatedDeltasEqualDecodeForRandomIds) {
   // Random mixes of byte tokens (mostly UTF-8 lead/continuation bytes), merged tokens and specials.
   std::mt19937 rng(11);
