@@ -78,7 +78,9 @@ TEST_F(SessionCarryTest, TheNextUtteranceStartsWithTheEndOfTheFinalBeforeIt) {
   // whole; counted in bytes it was cut.
   size_t first_characters = 0;
   for (char c : first_text) first_characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  if (first_characters <= 40) EXPECT_EQ(made[0].previous_text, first_text);
+  if (first_characters <= 40) {
+    EXPECT_EQ(made[0].previous_text, first_text);
+  }
   EXPECT_TRUE(absl::EndsWith(first_text, made[0].previous_text));
 }
 
