@@ -26,20 +26,12 @@ class EncoderBudgetTest : public EngineTest {
  protected:
   std::vector<int64_t> RunFinals(EngineConfig config,
                                  const std::vector<int64_t>& prefix = kPrefix) {
-    // The first step is a blocker sequence's prefix prefill, and the engine holds in it while
-    // the six starts and ends are posted: the scheduler sees all of them in one drain of its
-    // inbox, however early or late the engine thread runs.
-    absl::Notification first_step, queued;
-    FakeModelRunner::Options options;
-    options.first_step_entered = &first_step;
-    options.hold_steps_until = &queued;
-    MakeEngine(options, config);
-    const SequenceId blocker = Add();
-    // The blocker's prefix prefill (of `prefix`, or of kPrefix when `prefix` is empty) registers
-    // the whole blocks the six then share.
-    EXPECT_TRUE(
-        engine_->StartSegment(blocker, {0, prefix.empty() ? kPrefix : prefix, kSuffix}).ok());
-    EXPECT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    // The six starts and ends are posted while the engine holds in its first step. The blocker's
+    // prefix prefill (of `prefix`, or of kPrefix when `prefix` is empty) registers the whole
+    // blocks the six then share.
+    absl::Notification queued;
+    const SequenceId blocker =
+        MakeEngineHeldInFirstStep(&queued, config, prefix.empty() ? kPrefix : prefix);
     std::vector<SequenceId> ids;
     for (int i = 0; i < kSequences; ++i) {
       ids.push_back(Add());
@@ -58,11 +50,7 @@ class EncoderBudgetTest : public EngineTest {
     engine_->Release(blocker);
     ExpectAllBlocksFree();
     engine_->Stop();
-    std::vector<int64_t> positions;
-    for (int64_t p : runner_->step_encoder_positions()) {
-      if (p > 0) positions.push_back(p);
-    }
-    return positions;
+    return EncodingSteps();
   }
 };
 
@@ -103,16 +91,10 @@ TEST_F(EncoderBudgetTest, SegmentsWithoutAPrefixToComputeAreBudgetedToo) {
 // re-encode, encoding nothing), a 250-position chunk. The two chunks fit a 400-position step
 // together; the end's estimate used to push the second chunk to the next step.
 TEST_F(EncoderBudgetTest, AnEndWithoutTextTakesNoEncoderBudget) {
-  absl::Notification first_step, queued;
-  FakeModelRunner::Options options;
-  options.first_step_entered = &first_step;
-  options.hold_steps_until = &queued;
+  absl::Notification queued;
   EngineConfig config;
   config.max_step_encoder_positions = 400;
-  MakeEngine(options, config);
-  const SequenceId blocker = Add();
-  ASSERT_TRUE(engine_->StartSegment(blocker, {0, kPrefix, kSuffix}).ok());
-  ASSERT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const SequenceId blocker = MakeEngineHeldInFirstStep(&queued, config);
   const absl::Time t0 = absl::Now();
   std::vector<SequenceId> ids;
   for (int i = 0; i < 3; ++i) {
@@ -141,11 +123,7 @@ TEST_F(EncoderBudgetTest, AnEndWithoutTextTakesNoEncoderBudget) {
   engine_->Release(blocker);
   ExpectAllBlocksFree();
   engine_->Stop();
-  std::vector<int64_t> positions;
-  for (int64_t p : runner_->step_encoder_positions()) {
-    if (p > 0) positions.push_back(p);
-  }
-  EXPECT_EQ(positions, std::vector<int64_t>{350});
+  EXPECT_EQ(EncodingSteps(), std::vector<int64_t>{350});
 }
 
 TEST_F(EncoderBudgetTest, TheDefaultBudgetTakesThemInOneStep) {

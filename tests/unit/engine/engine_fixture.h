@@ -1,6 +1,6 @@
-// The Engine over the FakeModelRunner for the engine tests (label unit): a fixture that builds one,
-// adds sequences and collects outputs, and chunk / segment-end builders with zero frames. Test
-// threads only (the engine runs its own loop thread).
+// The Engine over the FakeModelRunner for the engine tests (label unit): a fixture that builds one
+// (or one held in its first step), adds sequences and collects outputs, and chunk / segment-end
+// builders with zero frames. Test threads only (the engine runs its own loop thread).
 #ifndef SPEECHLLM_TESTS_UNIT_ENGINE_ENGINE_FIXTURE_H_
 #define SPEECHLLM_TESTS_UNIT_ENGINE_ENGINE_FIXTURE_H_
 
@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "engine/engine.h"
 #include "engine/fake_model_runner.h"
 #include "engine/model/audio_lengths.h"
@@ -75,12 +76,40 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(seen, finals);
     return all;
   }
+  // Builds the engine with its steps held: a blocker sequence's prefix prefill (of
+  // `blocker_prefix`) is the first step, and the engine waits in it until `*release` is notified,
+  // so everything posted meanwhile reaches the scheduler in one drain of its inbox, however early
+  // or late the engine thread runs. Returns the blocker's id.
+  SequenceId MakeEngineHeldInFirstStep(absl::Notification* release, EngineConfig config = {},
+                                       const std::vector<int64_t>& blocker_prefix = kPrefix) {
+    // A fresh notification for each engine a test builds.
+    absl::Notification* first_step =
+        first_steps_entered_.emplace_back(std::make_unique<absl::Notification>()).get();
+    FakeModelRunner::Options options;
+    options.first_step_entered = first_step;
+    options.hold_steps_until = release;
+    MakeEngine(options, config);
+    const SequenceId blocker = Add();
+    EXPECT_TRUE(engine_->StartSegment(blocker, {0, blocker_prefix, kSuffix}).ok());
+    EXPECT_TRUE(first_step->WaitForNotificationWithTimeout(absl::Seconds(30)));
+    return blocker;
+  }
+  // Encoder positions of every step that encoded something, in order (read after Stop()).
+  std::vector<int64_t> EncodingSteps() const {
+    std::vector<int64_t> positions;
+    for (int64_t p : runner_->step_encoder_positions()) {
+      if (p > 0) positions.push_back(p);
+    }
+    return positions;
+  }
   void ExpectAllBlocksFree() {
     for (int wait = 0; wait < 100 && engine_->stats().kv_blocks_used > 0; ++wait)
       absl::SleepFor(absl::Milliseconds(5));
     EXPECT_EQ(engine_->stats().kv_blocks_used, 0);
   }
 
+  // Outlive the engines: their runners read them every step.
+  std::vector<std::unique_ptr<absl::Notification>> first_steps_entered_;
   FakeModelRunner* runner_ = nullptr;
   std::unique_ptr<Engine> engine_;
 };

@@ -42,14 +42,8 @@ TEST_F(EngineTest, AGeneratedAudioPlaceholderIdIsText) {
 
 // A committed (forced) placeholder id in stream a's final; stream b shares the step.
 TEST_F(EngineTest, APlaceholderIdInOneStreamsDraftLeavesTheOtherStreamsAlone) {
-  absl::Notification first_step, queued;
-  FakeModelRunner::Options options;
-  options.first_step_entered = &first_step;
-  options.hold_steps_until = &queued;
-  MakeEngine(options);
-  const SequenceId blocker = Add();
-  ASSERT_TRUE(engine_->StartSegment(blocker, {0, kPrefix, kSuffix}).ok());
-  ASSERT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  absl::Notification queued;
+  const SequenceId blocker = MakeEngineHeldInFirstStep(&queued);
   const SequenceId a = Add(), b = Add();
   ASSERT_TRUE(engine_->StartSegment(a, {0, {}, kSuffix}).ok());
   ASSERT_TRUE(engine_->StartSegment(b, {0, {}, kSuffix}).ok());

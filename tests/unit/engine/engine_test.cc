@@ -401,18 +401,12 @@ TEST_F(EngineTest, AFastFinalWithoutAudioTokensLeavesTheNextSegmentAndOtherStrea
 }
 
 TEST_F(EngineTest, DecodeTokensAndTheMostOverdueWorkGoFirst) {
-  // The first step is a blocker sequence's prefix prefill; both starts and ends are posted while
-  // the engine holds in it, so the scheduler sees all four at once.
-  absl::Notification first_step, queued;
-  FakeModelRunner::Options options;
-  options.first_step_entered = &first_step;
-  options.hold_steps_until = &queued;
+  // Both starts and ends are posted while the engine holds in its first step, so the scheduler
+  // sees all four at once.
+  absl::Notification queued;
   EngineConfig config;
   config.max_step_tokens = 1;  // one item per step: the order is visible
-  MakeEngine(options, config);
-  const SequenceId blocker = Add();
-  EXPECT_TRUE(engine_->StartSegment(blocker, {0, kPrefix, kSuffix}).ok());
-  EXPECT_TRUE(first_step.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const SequenceId blocker = MakeEngineHeldInFirstStep(&queued, config);
   const SequenceId a = Add(), b = Add();
   EXPECT_TRUE(engine_->StartSegment(a, {0, kPrefix, kSuffix}).ok());
   EXPECT_TRUE(engine_->StartSegment(b, {0, kPrefix, kSuffix}).ok());
