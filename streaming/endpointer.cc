@@ -51,9 +51,9 @@ void Endpointer::Reset() {
   trailing_silence_frames_ = 0;
 }
 
-Endpointer::Event Endpointer::OnFrame(bool is_speech) {
+Endpointer::Event Endpointer::OnFrame(bool is_speech, bool loud) {
   const int64_t frame = num_frames_++;
-  Event event = ended_ ? Event::kNone : UtteranceEvent(frame, is_speech);
+  Event event = ended_ ? Event::kNone : UtteranceEvent(frame, is_speech, loud);
   if (event == Event::kEndpointSilence || event == Event::kEndpointMaxLength) return event;
   if (event == Event::kNone && timeout_frames_ > 0 && !speech_seen_ && !timeout_fired_ &&
       num_frames_ >= timeout_frames_) {
@@ -63,7 +63,7 @@ Endpointer::Event Endpointer::OnFrame(bool is_speech) {
   return event;
 }
 
-Endpointer::Event Endpointer::UtteranceEvent(int64_t frame, bool is_speech) {
+Endpointer::Event Endpointer::UtteranceEvent(int64_t frame, bool is_speech, bool loud) {
   Event event = Event::kNone;
   if (config_.mode == EndpointMode::kManual && !in_utterance_) {
     in_utterance_ = true;
@@ -78,12 +78,14 @@ Endpointer::Event Endpointer::UtteranceEvent(int64_t frame, bool is_speech) {
         utterance_start_frame_ = std::max(frame - pre_speech_frames_, reset_frame_);
       }
     }
+    // A hangover frame (speech, not loud) already counts as trailing silence.
+    trailing_silence_frames_ =
+        (loud || event == Event::kSpeechStarted) ? 0 : trailing_silence_frames_ + 1;
     speech_seen_ = true;
     utterance_has_speech_ = true;
-    trailing_silence_frames_ = 0;
   } else if (speech_active_) {
     speech_active_ = false;
-    trailing_silence_frames_ = 1;
+    ++trailing_silence_frames_;
     event = Event::kSpeechEnded;
   } else if (utterance_has_speech_) {
     ++trailing_silence_frames_;

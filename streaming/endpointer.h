@@ -34,8 +34,13 @@ class Endpointer {
 
   // Consumes the next frame's decision. One event per frame; when an endpoint falls on a frame that
   // also changes VAD state, the endpoint is returned (it implies that speech ended). A timeout that
-  // falls on an endpoint frame is returned with the next frame (even while ended).
-  Event OnFrame(bool is_speech);
+  // falls on an endpoint frame is returned with the next frame (even while ended). `loud` is the
+  // frame's own verdict, without the VAD's hangover: trailing silence counts from the last loud
+  // frame, so the hangover is part of end_silence_ms, not added to it (the endpoint still waits
+  // for the VAD's offset).
+  Event OnFrame(bool is_speech, bool loud);
+  // For a VAD without hangover: every speech frame is loud.
+  Event OnFrame(bool is_speech) { return OnFrame(is_speech, is_speech); }
 
   // Prepares the next utterance, after an endpoint or a client Flush: the next utterance cannot
   // reach back past this point. In kSingleUtterance, once an endpoint was returned the endpointer
@@ -53,12 +58,13 @@ class Endpointer {
   int64_t utterance_start_frame() const { return utterance_start_frame_; }
   // Frames of the current utterance so far (0 outside one).
   int64_t utterance_frames() const;
+  // Frames since the utterance's last loud frame (0 before its first speech).
   int64_t trailing_silence_frames() const { return trailing_silence_frames_; }
   const EndpointConfig& config() const { return config_; }
 
  private:
   // The utterance rules for one frame (not ended); sets ended_ on an endpoint.
-  Event UtteranceEvent(int64_t frame, bool is_speech);
+  Event UtteranceEvent(int64_t frame, bool is_speech, bool loud);
 
   EndpointConfig config_;
   int64_t end_silence_frames_;

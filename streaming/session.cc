@@ -115,7 +115,7 @@ absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time ar
 
 void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_time) {
   const VadFrame vad = voice_activity_.ProcessFrame(frame);
-  const Endpointer::Event event = endpointer_.OnFrame(vad.is_speech);
+  const Endpointer::Event event = endpointer_.OnFrame(vad.is_speech, vad.loud);
   stream_samples_ += static_cast<int64_t>(frame.size());
   if (single_utterance_done_) return;  // later audio is read and dropped
   if (!segment_open_) {

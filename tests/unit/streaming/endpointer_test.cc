@@ -186,6 +186,41 @@ TEST(EndpointerTest, TrailingSilenceIsCounted) {
   EXPECT_EQ(endpointer.trailing_silence_frames(), 0);
 }
 
+// The VAD's hangover (speech frames that are not loud) is part of the trailing silence: with
+// end_silence_ms 500 and a 100 ms hangover the endpoint comes 500 ms after the last loud frame, at
+// the VAD's offset when the hangover alone is longer than end_silence_ms.
+TEST(EndpointerTest, TrailingSilenceCountsFromTheLastLoudFrame) {
+  Endpointer endpointer(Config(EndpointMode::kContinuous, 500, 20000));
+  for (int f = 0; f < 20; ++f) endpointer.OnFrame(true, true);  // loud frames 0..19
+  for (int f = 20; f < 30; ++f) {
+    EXPECT_EQ(endpointer.OnFrame(true, false), Event::kNone) << f;  // hangover
+  }
+  EXPECT_TRUE(endpointer.speech_active());
+  EXPECT_EQ(endpointer.trailing_silence_frames(), 10);
+  EXPECT_EQ(endpointer.OnFrame(false, false), Event::kSpeechEnded);  // frame 30
+  int64_t endpoint_frame = -1;
+  for (int f = 31; f < 100 && endpoint_frame < 0; ++f) {
+    if (endpointer.OnFrame(false, false) == Event::kEndpointSilence) endpoint_frame = f;
+  }
+  // 50 frames after the last loud one (frame 19): frame 69.
+  EXPECT_EQ(endpoint_frame, 69);
+
+  Endpointer short_silence(Config(EndpointMode::kContinuous, 50, 20000));
+  short_silence.OnFrame(true, true);
+  for (int f = 1; f <= 10; ++f) EXPECT_EQ(short_silence.OnFrame(true, false), Event::kNone) << f;
+  EXPECT_EQ(short_silence.OnFrame(false, false), Event::kEndpointSilence);  // the VAD's offset
+}
+
+// A loud frame in the hangover starts the count over.
+TEST(EndpointerTest, ALoudFrameInTheHangoverRestartsTheSilence) {
+  Endpointer endpointer(Config(EndpointMode::kContinuous, 500, 20000));
+  endpointer.OnFrame(true, true);
+  for (int f = 0; f < 5; ++f) endpointer.OnFrame(true, false);
+  EXPECT_EQ(endpointer.trailing_silence_frames(), 5);
+  endpointer.OnFrame(true, true);
+  EXPECT_EQ(endpointer.trailing_silence_frames(), 0);
+}
+
 void ExpectInvalid(const EndpointConfig& config, const std::string& field) {
   const absl::Status status = config.Validate();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << field;

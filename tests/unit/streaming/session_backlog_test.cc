@@ -99,7 +99,6 @@ TEST_F(SessionTest, AWholeUtteranceHandedOverAtItsEndIsNoBacklog) {
   const std::vector<float> silence(16000, 0.0f);
   Feed(session.get(), Tone(4.0), 1600);
   Feed(session.get(), silence, 1600);  // endpoint: the first utterance closes
-  ASSERT_EQ(Finals(sink.events()).size(), 0u);
   ASSERT_TRUE(WaitProcessed(&sink, 4.0));
   Feed(session.get(), Tone(4.0), 1600);
   Feed(session.get(), silence, 1600);

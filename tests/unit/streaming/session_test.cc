@@ -97,9 +97,10 @@ TEST_F(SessionTest, SilenceSplitsUtterances) {
   const auto events = sink.events();
   const auto finals = Finals(events);
   ASSERT_EQ(finals.size(), 2u);
-  // Each utterance: the tone, 300 ms before it, the VAD hangover and 500 ms of trailing silence.
+  // Each utterance: the tone, 300 ms before it and 500 ms of trailing silence after it (the VAD's
+  // 100 ms hangover is part of the 500 ms).
   EXPECT_NEAR(finals[0]->utterance_start_seconds, 0.2, 0.02);
-  EXPECT_NEAR(finals[0]->result_end_seconds, 2.1, 0.03);  // + 100 ms hangover
+  EXPECT_NEAR(finals[0]->result_end_seconds, 2.0, 0.03);
   EXPECT_NEAR(finals[1]->utterance_start_seconds, 2.2, 0.02);
   int end_of_utterance = 0;
   for (const auto& e : events) {
@@ -147,12 +148,12 @@ TEST_F(SessionTest, FinalTimingSplitsTheEndpointWaitFromProcessing) {
   const auto events = sink.events();
   const auto finals = Finals(events);
   ASSERT_EQ(finals.size(), 1u);
-  // The last loud frame arrives with piece 9; 100 ms of VAD hangover and 500 ms of trailing silence
-  // later the endpoint falls in piece 15.
+  // The last loud frame arrives with piece 9; 500 ms of trailing silence later (the VAD's 100 ms
+  // hangover included) the endpoint falls in piece 14.
   std::printf("endpoint_wait %s, processing %s\n",
               absl::FormatDuration(finals[0]->endpoint_wait).c_str(),
               absl::FormatDuration(finals[0]->processing).c_str());
-  EXPECT_EQ(finals[0]->endpoint_wait, absl::Milliseconds(600));
+  EXPECT_EQ(finals[0]->endpoint_wait, absl::Milliseconds(500));
   EXPECT_FALSE(finals[0]->empty_flush);
   EXPECT_FALSE(finals[0]->revises_committed);
   EXPECT_GT(finals[0]->processing, absl::Seconds(8));  // the decision was made 8.5 s ago
