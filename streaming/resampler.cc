@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
 namespace speechllm::streaming {
@@ -74,6 +75,9 @@ absl::Status Resampler::Run(const float* input, size_t count, std::vector<float>
 
 absl::Status Resampler::Process(absl::Span<const float> input, std::vector<float>* out) {
   if (flushed_) return absl::FailedPreconditionError("Resampler::Process after Flush");
+  const size_t out_before = out->size();
+  absl::Cleanup count_output = [&] { output_samples_ += out->size() - out_before; };
+  input_samples_ += static_cast<int64_t>(input.size());
   out->reserve(out->size() +
                static_cast<size_t>(static_cast<double>(input.size() + pending_.size()) *
                                    output_rate_hz_ / input_rate_hz_) +
@@ -101,12 +105,21 @@ absl::Status Resampler::Process(absl::Span<const float> input, std::vector<float
 absl::Status Resampler::Flush(std::vector<float>* out) {
   if (flushed_) return absl::OkStatus();
   flushed_ = true;
+  const size_t out_before = out->size();
   if (!pending_.empty()) {
     if (absl::Status status = Run(pending_.data(), pending_.size(), out); !status.ok())
       return status;
     pending_.clear();
   }
-  return Run(nullptr, 0, out);
+  if (absl::Status status = Run(nullptr, 0, out); !status.ok()) return status;
+  // Land the running total on the rounded ratio, trimming or zero-padding what this call appended
+  // (never below zero: soxr's output lags its input, so earlier calls are never ahead).
+  const int64_t owed = std::max<int64_t>(
+      (input_samples_ * output_rate_hz_ + input_rate_hz_ / 2) / input_rate_hz_ - output_samples_,
+      0);
+  out->resize(out_before + static_cast<size_t>(owed), 0.0f);
+  output_samples_ += owed;
+  return absl::OkStatus();
 }
 
 absl::Status Resampler::Drain(std::vector<float>* out) {

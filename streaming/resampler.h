@@ -4,6 +4,7 @@
 #ifndef SPEECHLLM_STREAMING_RESAMPLER_H_
 #define SPEECHLLM_STREAMING_RESAMPLER_H_
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -36,7 +37,10 @@ class Resampler {
   absl::Status Flush(std::vector<float>* out);
   // A break in the input (a client's Flush): appends everything held, as Flush() does, then starts
   // over as for a new signal, so the output so far covers all of the input so far. The filter
-  // restarts from silence, as at the stream's start.
+  // restarts from silence, as at the stream's start. After Flush() or Drain() the output so far
+  // is round(input so far * output_rate / input_rate) samples: soxr rounds each piece it drains,
+  // so the tail is trimmed or padded with zeros by a sample or so, and any number of Drains keeps
+  // the output's clock on the input's.
   absl::Status Drain(std::vector<float>* out);
 
   int input_rate_hz() const { return input_rate_hz_; }
@@ -54,6 +58,8 @@ class Resampler {
   const size_t block_samples_;  // input per soxr_process call
   std::vector<float> pending_;  // input not yet fed (fewer than block_samples_)
   bool flushed_ = false;
+  int64_t input_samples_ = 0;   // since Create(), pending_ included
+  int64_t output_samples_ = 0;  // appended since Create()
 };
 
 }  // namespace speechllm::streaming

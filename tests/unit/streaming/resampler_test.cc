@@ -1,7 +1,8 @@
 // Resampler (libsoxr, SOXR_HQ) (label unit): a clip resampled 16 -> 48 -> 16 kHz keeps >= 40 dB
 // SNR in the speech band (100-7000 Hz); any split of the input gives the same output bit for bit;
 // output lengths follow the rate ratio; a 1 kHz sine keeps its amplitude and phase; Drain (a
-// client's Flush) releases the held output and starts over.
+// client's Flush) releases the held output and starts over, and many Drains keep the output on
+// the input's clock.
 #include "streaming/resampler.h"
 
 #include <cmath>
@@ -122,6 +123,33 @@ TEST(ResamplerTest, DrainReleasesTheHeldOutputAndStartsOver) {
   ASSERT_TRUE((*resampler)->Flush(&rest).ok());
   EXPECT_EQ(rest, Resample(second, 16000, 8000));
   EXPECT_EQ((*resampler)->Drain(&rest).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Every Drain rounds the piece it drains; the rounding must not add up. After 1,000 pieces of one
+// sample to 0.5 s, each drained, the output stays within half a sample of input * ratio (before:
+// soxr's rounding of each piece added up, to milliseconds after 1,000 Flushes).
+TEST(ResamplerTest, ManyDrainsKeepTheOutputOnTheInputsClock) {
+  for (const auto& [from, to] : {std::make_pair(44100, 16000), std::make_pair(22050, 16000),
+                                 std::make_pair(8000, 16000), std::make_pair(48000, 16000)}) {
+    auto resampler = Resampler::Create(from, to);
+    ASSERT_TRUE(resampler.ok()) << resampler.status();
+    const std::vector<size_t> pieces = audio_test::RandomSplit(from * 300, 7, from / 2);
+    std::vector<float> out;
+    int64_t input_samples = 0;
+    double worst_error = 0;
+    for (size_t i = 0; i < pieces.size() && i < 1000; ++i) {
+      const size_t n = pieces[i];
+      ASSERT_TRUE((*resampler)->Process(std::vector<float>(n, 0.1f), &out).ok());
+      ASSERT_TRUE((*resampler)->Drain(&out).ok());
+      input_samples += static_cast<int64_t>(n);
+      const double error =
+          static_cast<double>(out.size()) - static_cast<double>(input_samples) * to / from;
+      worst_error = std::max(worst_error, std::abs(error));
+      ASSERT_LE(std::abs(error), 0.5) << from << " -> " << to << " after drain " << i;
+    }
+    std::printf("%d -> %d Hz: %.1f s in, worst drift %.2f samples\n", from, to,
+                static_cast<double>(input_samples) / from, worst_error);
+  }
 }
 
 TEST(ResamplerTest, RejectsBadRatesAndProcessAfterFlush) {
