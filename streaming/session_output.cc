@@ -33,6 +33,7 @@ std::string Session::Decode(const std::vector<int64_t>& ids, bool hold_back_inco
   std::vector<int32_t> ids32(ids.begin(), ids.end());
   engine::tokenizer::DecodeOptions options;
   options.skip_special_tokens = true;
+  options.skip_tag_tokens = true;
   options.skip_unknown_ids = true;
   if (hold_back_incomplete) {
     engine::tokenizer::IncrementalDetokenizer detokenizer(deps_.tokenizer, options);

@@ -125,7 +125,10 @@ int main(int argc, char** argv) {
 #ifdef SPEECHLLM_HAVE_TOKENIZER
     if (tokenizer != nullptr) {
       std::vector<int32_t> ids(result->generated_ids.begin(), result->generated_ids.end());
-      auto decoded = tokenizer->Decode(ids, {/*skip_special_tokens=*/true});
+      tk::DecodeOptions options;
+      options.skip_special_tokens = true;
+      options.skip_tag_tokens = true;
+      auto decoded = tokenizer->Decode(ids, options);
       if (!decoded.ok()) return decoded.status();
       *text = *std::move(decoded);
     }

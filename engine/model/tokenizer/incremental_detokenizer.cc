@@ -20,6 +20,7 @@ absl::StatusOr<std::string> IncrementalDetokenizer::Append(absl::Span<const int3
     ++num_ids_;
     if (!tokenizer_->IsKnown(id)) continue;  // skip_unknown_ids, as Decode does
     if (options_.skip_special_tokens && tokenizer_->IsSpecial(id)) continue;
+    if (options_.skip_tag_tokens && tokenizer_->IsTag(id)) continue;
     const absl::string_view bytes = *tokenizer_->TokenBytes(id);  // known: checked above
     pending_.append(bytes.data(), bytes.size());
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/model/tokenizer/byte_level.h"
@@ -15,6 +16,12 @@ namespace {
 
 std::string CodePointName(char32_t cp) {
   return absl::StrFormat("U+%04X", static_cast<uint32_t>(cp));
+}
+
+// `<|`, then no `|`, then `|>`: the tags Qwen's ASR eval removes (`<\|.*?\|>`, MODEL.md 5.1).
+bool IsTagContent(absl::string_view content) {
+  return content.size() >= 4 && absl::StartsWith(content, "<|") && absl::EndsWith(content, "|>") &&
+         content.substr(2, content.size() - 4).find('|') == absl::string_view::npos;
 }
 
 }  // namespace
@@ -125,7 +132,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromSpec(const TokenizerSp
     // Decoded like HF's ByteLevel decoder: through the byte map when every character is in it,
     // otherwise as the content's own UTF-8.
     std::optional<std::string> bytes = TokenStringToBytes(t.content);
-    e = Entry{t.content, bytes.has_value() ? *std::move(bytes) : t.content, true, true, t.special};
+    e = Entry{t.content, bytes.has_value() ? *std::move(bytes) : t.content,
+              true,      true,
+              t.special, IsTagContent(t.content)};
     tok->token_to_id_[t.content] = t.id;
     tok->added_tokens_.push_back(t);
   }
@@ -188,7 +197,7 @@ absl::StatusOr<std::string> Tokenizer::Decode(absl::Span<const int32_t> ids,
           absl::StrCat("token id ", id, " is not in the vocabulary of ", source_));
     }
     const Entry& e = entries_[id];
-    if (options.skip_special_tokens && e.special) continue;
+    if ((options.skip_special_tokens && e.special) || (options.skip_tag_tokens && e.tag)) continue;
     bytes += e.bytes;
   }
   std::string text;
@@ -202,6 +211,8 @@ bool Tokenizer::IsKnown(int32_t id) const {
 }
 bool Tokenizer::IsAdded(int32_t id) const { return IsKnown(id) && entries_[id].added; }
 bool Tokenizer::IsSpecial(int32_t id) const { return IsKnown(id) && entries_[id].special; }
+
+bool Tokenizer::IsTag(int32_t id) const { return IsKnown(id) && entries_[id].tag; }
 
 std::optional<absl::string_view> Tokenizer::TokenBytes(int32_t id) const {
   if (!IsKnown(id)) return std::nullopt;

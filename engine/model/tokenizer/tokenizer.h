@@ -31,6 +31,10 @@ struct TokenizerOptions {
 
 struct DecodeOptions {
   bool skip_special_tokens = false;  // drop added tokens marked "special" (HF skip_special_tokens)
+  // Drop added tokens whose whole content is a `<|...|>` tag, special or not (language and task
+  // tags): Qwen's ASR eval removes any `<|...|>` left after decoding (MODEL.md 5.1). Text shown to
+  // users sets it.
+  bool skip_tag_tokens = false;
   // Drop ids with no token, as HF's decode does, instead of OUT_OF_RANGE. A model's vocab_size can
   // exceed its tokenizer (Qwen2-Audio-7B: 156,032 logits), so text shown to users sets it: one
   // stray id must not blank a whole hypothesis.
@@ -77,6 +81,8 @@ class Tokenizer {
   bool IsKnown(int32_t id) const;
   bool IsAdded(int32_t id) const;
   bool IsSpecial(int32_t id) const;
+  // An added token whose content is `<|`, then no `|`, then `|>` (DecodeOptions::skip_tag_tokens).
+  bool IsTag(int32_t id) const;
 
   // Largest id + 1 (ids need not be contiguous).
   int32_t id_limit() const { return static_cast<int32_t>(entries_.size()); }
@@ -93,6 +99,7 @@ class Tokenizer {
     bool known = false;
     bool added = false;
     bool special = false;
+    bool tag = false;  // added, content `<|...|>`
   };
 
   Tokenizer() = default;

@@ -1,11 +1,13 @@
 // Tokenizer on the hand-written Qwen2-Audio mini tokenizer: BPE ids, NFC, added tokens matched
 // whole and never split (the six Qwen2-Audio specials at 151643..151648), decode with and without
-// special tokens, the slow file trio giving the same ids, lookups.
+// special tokens, the slow file trio giving the same ids, lookups, `<|...|>` tags dropped for
+// display.
 #include "engine/model/tokenizer/tokenizer.h"
 
 #include <string>
 #include <vector>
 
+#include "engine/model/tokenizer/incremental_detokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/engine/model/tokenizer/tokenizer_test_util.h"
@@ -173,6 +175,35 @@ TEST(TokenizerSpecTest, LstripAndRstripSwallowWhitespace) {
   EXPECT_THAT(*(*tok)->Encode("a  \t<L>b"), ElementsAre(a, 160000, b));
   EXPECT_THAT(*(*tok)->Encode("a<R> \n b"), ElementsAre(a, 160001, b));
   EXPECT_THAT(*(*tok)->Encode("<L><R>"), ElementsAre(160000, 160001));
+}
+
+// MODEL.md 5.1: tags like <|en|> may be added tokens that are not special; text shown to users
+// drops every added `<|...|>` token (Qwen's ASR eval removes them with `<\|.*?\|>`), and nothing
+// else: "[NOTE]" and text that merely looks like a tag stay.
+TEST(TokenizerSpecTest, TagTokensAreDroppedWhenAsked) {
+  auto spec = ReadTokenizerJson(::speechllm::testing::TokenizerDataDir() +
+                                "/qwen2_audio_mini/tokenizer.json");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  spec->added_tokens.push_back(AddedToken{160000, "<|en|>", /*special=*/false, false, false});
+  spec->added_tokens.push_back(AddedToken{160001, "<|a|b|>", /*special=*/false, false, false});
+  auto tok = Tokenizer::FromSpec(*spec);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_TRUE((*tok)->IsTag(160000));
+  EXPECT_FALSE((*tok)->IsTag(160001));  // `|` inside: not one tag
+  EXPECT_TRUE((*tok)->IsTag(151645));   // <|im_end|>
+  EXPECT_FALSE((*tok)->IsTag(151650));  // [NOTE]
+  const std::string text = "<|en|>What's the sound? [NOTE]<|a|b|><|im_end|>";
+  const std::vector<int32_t> ids = *(*tok)->Encode(text);
+  DecodeOptions shown;
+  shown.skip_special_tokens = true;
+  EXPECT_EQ(*(*tok)->Decode(ids, shown), "<|en|>What's the sound? [NOTE]<|a|b|>");
+  shown.skip_tag_tokens = true;
+  EXPECT_EQ(*(*tok)->Decode(ids, shown), "What's the sound? [NOTE]<|a|b|>");
+  IncrementalDetokenizer detokenizer(tok->get(), shown);
+  std::string streamed;
+  for (const int32_t id : ids) streamed += *detokenizer.Append(id);
+  streamed += detokenizer.Finish();
+  EXPECT_EQ(streamed, "What's the sound? [NOTE]<|a|b|>");
 }
 
 }  // namespace
