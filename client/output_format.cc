@@ -125,7 +125,8 @@ StreamReport ComputeStreamReport(const std::vector<ResponseRecord>& responses,
     if (!record.response.has_transcript() || record.chunks_sent == 0) continue;
     const TranscriptUpdate& update = record.response.transcript();
     const bool has_text = !update.committed_delta().empty() || !update.tentative().empty();
-    if (!report.first_partial_latency.has_value() && has_text) {
+    // A final is not a partial: without interim results there is no first partial.
+    if (!report.first_partial_latency.has_value() && has_text && !update.is_final()) {
       report.first_partial_latency =
           absl::FromChrono(record.arrival_time - sent_chunks.front().send_time);
     }

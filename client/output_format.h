@@ -47,7 +47,7 @@ class TranscriptPrinter {
 
 // Client-side timing of one stream.
 struct StreamReport {
-  // Send time of the first AudioChunk -> arrival of the first update with text.
+  // Send time of the first AudioChunk -> arrival of the first partial (not final) with text.
   std::optional<absl::Duration> first_partial_latency;
   // Per final: send time of the last AudioChunk handed to gRPC before it (the end of the audio
   // for the last final) -> its arrival.

@@ -137,6 +137,12 @@ TEST(OutputFormatTest, ReportMeasuresFromSendTimesToArrivals) {
   EXPECT_THAT(text, HasSubstr("server finalization latency: p50 120.0 ms"));
   EXPECT_THAT(FormatStreamReport(StreamReport(), nullptr),
               HasSubstr("first-partial latency: none"));
+
+  // Without interim results only finals carry text: there is no first partial.
+  const std::vector<ResponseRecord> finals_only = {responses[0], responses[3]};
+  const StreamReport no_partials = ComputeStreamReport(finals_only, chunks, t0, at(1200));
+  EXPECT_FALSE(no_partials.first_partial_latency.has_value());
+  EXPECT_THAT(no_partials.finalization_latencies, ::testing::ElementsAre(absl::Milliseconds(150)));
 }
 
 }  // namespace
