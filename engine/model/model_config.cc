@@ -9,11 +9,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/model/real_fft.h"
 #include "engine/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace speechllm::engine {
 namespace {
+
+constexpr int kMaxHeadDim = 256;
+constexpr int kMaxPositionEmbeddings = 1 << 18;  // 262,144
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
@@ -52,15 +56,14 @@ absl::Status ReadTokenIds(const json& obj, const char* key, const std::string& w
                           std::vector<int64_t>* out) {
   if (!obj.is_object() || !obj.contains(key) || obj.at(key).is_null()) return absl::OkStatus();
   const json& v = obj.at(key);
-  try {
-    if (v.is_array()) {
-      for (const json& id : v) out->push_back(id.get<int64_t>());
-    } else {
-      out->push_back(v.get<int64_t>());
+  const json list = v.is_array() ? v : json::array({v});
+  for (const json& id : list) {
+    // Integers only: 151645.9 must not become 151645 (the vocabulary bound is Validate's).
+    if (!id.is_number_integer() || (id.is_number_unsigned() && id.get<uint64_t>() > INT64_MAX)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, key, " is not a token id or list of ids: ", v.dump()));
     }
-  } catch (const json::exception&) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, key, " is not a token id or list of ids: ", v.dump()));
+    out->push_back(id.get<int64_t>());
   }
   return absl::OkStatus();
 }
@@ -173,6 +176,10 @@ absl::Status ParseConfig(const json& root, ModelConfig* config) {
   if (use_mrope) return absl::InvalidArgumentError("text_config.use_mrope=true is not supported");
 
   SPEECHLLM_RETURN_IF_ERROR(ReadField(root, "audio_token_index", "", &config->audio_token_id));
+  if (config->audio_token_id < 0 || config->audio_token_id > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audio_token_index ", config->audio_token_id, " is not a token id"));
+  }
   // <|audio_bos|> and <|audio_eos|> follow <|AUDIO|> in every Qwen2-Audio vocabulary (MODEL.md 5.1,
   // 10).
   config->audio_bos_token_id = config->audio_token_id + 1;
@@ -273,7 +280,16 @@ absl::Status ModelConfig::Validate() const {
         absl::StrCat("preprocessor feature_size ", features.num_mel_bins,
                      " != audio_config.num_mel_bins ", audio.num_mel_bins));
   }
-  if (features.n_fft % 2 != 0) return absl::InvalidArgumentError("n_fft must be even");
+  if (!RealFft::SupportsSize(features.n_fft)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "n_fft ", features.n_fft, " is not supported: it must be even, at most ", RealFft::kMaxSize,
+        ", and n_fft/2 must have no prime factor above ", RealFft::kMaxPrimeFactor));
+  }
+  if (features.n_fft > features.max_samples) {
+    // The STFT reflects n_fft/2 samples at each end of the window, which must hold them.
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_fft ", features.n_fft, " is longer than n_samples ", features.max_samples));
+  }
   if (features.max_samples % features.hop_length != 0) {
     return absl::InvalidArgumentError("n_samples must be a multiple of hop_length");
   }
@@ -295,9 +311,26 @@ absl::Status ModelConfig::Validate() const {
   }
   if (text.head_dim % 2 != 0)
     return absl::InvalidArgumentError("text_config.head_dim must be even for RoPE");
+  // The rotary tables hold max_position_embeddings x head_dim values, built before any weight is
+  // read: bound them (Qwen2: 128 x 32,768) so a typo cannot ask for tens of gigabytes.
+  if (text.head_dim > kMaxHeadDim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("text_config.head_dim ", text.head_dim, " is above ", kMaxHeadDim));
+  }
+  if (text.max_position_embeddings > kMaxPositionEmbeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("text_config.max_position_embeddings ",
+                                                   text.max_position_embeddings, " is above ",
+                                                   kMaxPositionEmbeddings));
+  }
   if (text.rms_norm_eps <= 0 || audio.layer_norm_eps <= 0)
     return absl::InvalidArgumentError("eps must be > 0");
   if (text.rope_theta <= 0) return absl::InvalidArgumentError("rope_theta must be > 0");
+  for (const int64_t id : stop_token_ids) {
+    if (id < 0 || id >= text.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stop token id ", id, " (eos_token_id) outside the vocabulary of ", text.vocab_size));
+    }
+  }
   for (int64_t id : {audio_token_id, audio_bos_token_id, audio_eos_token_id}) {
     if (id < 0 || id >= text.vocab_size) {
       return absl::InvalidArgumentError(

@@ -1,10 +1,12 @@
 #include "engine/model/qwen2_audio_model.h"
 
 #include <algorithm>
+#include <new>
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/safetensors.h"
 #include "engine/model/weight_loader.h"
@@ -39,9 +41,18 @@ absl::Status Qwen2AudioModel::Configure(const RuntimeOptions& options) {
 }
 
 absl::Status Qwen2AudioModel::LoadModules(const WeightLoader& loader) {
-  SPEECHLLM_ASSIGN_OR_RETURN(encoder_, AudioEncoder::Load(loader, config_.audio));
-  SPEECHLLM_ASSIGN_OR_RETURN(projector_, Projector::Load(loader, config_));
-  SPEECHLLM_ASSIGN_OR_RETURN(decoder_, Decoder::Load(loader, config_.text));
+  // Tables the modules build from the config (rotary angles, positions) can fail to allocate:
+  // that is an error for the caller, not an abort of the process.
+  try {
+    SPEECHLLM_ASSIGN_OR_RETURN(encoder_, AudioEncoder::Load(loader, config_.audio));
+    SPEECHLLM_ASSIGN_OR_RETURN(projector_, Projector::Load(loader, config_));
+    SPEECHLLM_ASSIGN_OR_RETURN(decoder_, Decoder::Load(loader, config_.text));
+  } catch (const c10::Error& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("building the model failed: ", e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("building the model failed: out of memory");
+  }
   return absl::OkStatus();
 }
 
@@ -51,8 +62,23 @@ absl::StatusOr<std::unique_ptr<Qwen2AudioModel>> Qwen2AudioModel::Load(
   SPEECHLLM_ASSIGN_OR_RETURN(model->config_, ModelConfig::FromDirectory(model_dir));
   SPEECHLLM_RETURN_IF_ERROR(model->Configure(options));
   SPEECHLLM_ASSIGN_OR_RETURN(auto checkpoint, SafetensorsCheckpoint::Open(model_dir));
-  SPEECHLLM_RETURN_IF_ERROR(
-      model->LoadModules(WeightLoader(checkpoint.get(), model->dtype_, model->device_)));
+  const WeightLoader loader(checkpoint.get(), model->dtype_, model->device_);
+  SPEECHLLM_RETURN_IF_ERROR(model->LoadModules(loader));
+  // A checkpoint with more layers than config.json declares would load the first ones and answer
+  // with a truncated model. Other unused tensors (e.g. rotary_emb.inv_freq of older exports) are
+  // harmless.
+  std::vector<std::string> extra_layers;
+  for (std::string& name : loader.UnloadedNames()) {
+    if (absl::StrContains(name, ".layers.")) extra_layers.push_back(std::move(name));
+  }
+  if (!extra_layers.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        model_dir, ": the checkpoint holds ", extra_layers.size(),
+        " layer tensors that config.json's layer counts leave unused (first: \"",
+        extra_layers.front(), "\"; audio_config.encoder_layers ", model->config_.audio.num_layers,
+        ", text_config.num_hidden_layers ", model->config_.text.num_layers,
+        "): config.json does not match the checkpoint"));
+  }
   return model;
 }
 

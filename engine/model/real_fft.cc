@@ -62,8 +62,16 @@ inline void Butterfly4(CL* a) {
 
 }  // namespace
 
+bool RealFft::SupportsSize(int n) {
+  if (n < 2 || n % 2 != 0 || n > kMaxSize) return false;
+  for (const int factor : Factorize(n / 2)) {
+    if (factor > kMaxPrimeFactor) return false;
+  }
+  return true;
+}
+
 RealFft::RealFft(int n) : n_(n), half_(n / 2) {
-  assert(n >= 2 && n % 2 == 0);
+  assert(SupportsSize(n));
   factors_ = Factorize(half_);
   half_twiddles_.resize(half_);
   for (int j = 0; j < half_; ++j) {
@@ -96,8 +104,8 @@ void RealFft::ComplexFft(const CL* in, CL* out, int length, int stride, size_t f
     for (int q = 0; q < p; ++q) out[q] = in[q * stride];
   }
   const int twiddle_step = half_ / length;  // W_length^j = W_half^(j * twiddle_step)
-  CL a[32];
-  assert(p <= 32);
+  CL a[kMaxPrimeFactor + 1];                // p is 4 or a prime <= kMaxPrimeFactor (SupportsSize)
+  assert(p <= kMaxPrimeFactor + 1);
   for (int k = 0; k < m; ++k) {
     a[0] = out[k];
     for (int q = 1; q < p; ++q)
@@ -111,7 +119,7 @@ void RealFft::ComplexFft(const CL* in, CL* out, int length, int stride, size_t f
     } else if (p == 5) {
       Butterfly5(a);
     } else {  // any other prime: O(p^2) DFT
-      CL sums[32];
+      CL sums[kMaxPrimeFactor + 1];
       const int root_step = half_ / p;  // W_p^r = W_half^(r * root_step)
       for (int r = 0; r < p; ++r) {
         CL acc = a[0];

@@ -20,7 +20,15 @@ class RealFft {
     Lanes re, im;
   };
 
-  // `n` must be even and >= 2.
+  // Butterflies hold one radix's inputs in a fixed array: prime factors of n/2 above this are not
+  // supported. A size bound keeps the tables small.
+  static constexpr int kMaxPrimeFactor = 31;
+  static constexpr int kMaxSize = 1 << 16;
+  // Whether RealFft(n) may be built: n even, in [2, kMaxSize], and no prime factor of n/2 above
+  // kMaxPrimeFactor. Config validation checks it (ModelConfig::Validate).
+  static bool SupportsSize(int n);
+
+  // `n` must pass SupportsSize().
   explicit RealFft(int n);
 
   int size() const { return n_; }

@@ -104,12 +104,45 @@ TEST(ModelConfigTest, RejectsBadValuesWithFieldNames) {
           Case{R"({"text_config": {"num_hidden_layers": 4294967298}})",
                "num_hidden_layers is not an integer in range"},
           Case{R"({"audio_config": {"d_model": -4294967296}})", "d_model is not an integer"},
+          // Token ids were truncated (151645.9) or accepted outside the vocabulary.
+          Case{R"({"text_config": {"eos_token_id": 151645.9}})", "eos_token_id is not a token id"},
+          Case{R"({"text_config": {"eos_token_id": [-5, 151645]}})", "stop token id -5"},
+          Case{R"({"text_config": {"eos_token_id": 99999999999}})", "stop token id 99999999999"},
+          Case{R"({"audio_token_index": 9223372036854775807})", "audio_token_index"},
+          // Tables built from these before any weight is read asked for gigabytes (and aborted).
+          Case{R"({"text_config": {"max_position_embeddings": 2147483647}})",
+               "max_position_embeddings 2147483647 is above 262144"},
+          Case{R"({"text_config": {"head_dim": 1073741824}})", "head_dim 1073741824 is above"},
       }) {
     auto config = ModelConfig::FromJson(c.json);
     ASSERT_FALSE(config.ok()) << c.json;
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << c.json;
     EXPECT_THAT(config.status().message(), HasSubstr(c.message)) << c.json;
   }
+}
+
+// The FFT's butterflies hold one radix in a fixed array: an n_fft whose half has a prime factor
+// above 31 (74 = 2 x 37) overflowed it; a window longer than the clip read before its start.
+TEST(ModelConfigTest, RejectsFeatureSizesTheFrontEndCannotRun) {
+  ModelConfig config;
+  ASSERT_TRUE(config.Validate().ok()) << config.Validate();
+  for (const int n_fft : {74, 200006, 1 << 30, 3}) {
+    config.features.n_fft = n_fft;
+    const absl::Status status = config.Validate();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << n_fft;
+    EXPECT_THAT(status.message(), HasSubstr("n_fft")) << n_fft;
+  }
+  config.features.n_fft = 2002;  // 7 x 11 x 13: supported
+  EXPECT_TRUE(config.Validate().ok()) << config.Validate();
+
+  ModelConfig short_window;
+  short_window.features.hop_length = 1;
+  short_window.features.max_samples = 3000;
+  short_window.features.n_fft = 8192;
+  short_window.audio.max_source_positions = 1500;
+  const absl::Status status = short_window.Validate();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("n_fft 8192 is longer than n_samples 3000"));
 }
 
 TEST(ModelConfigTest, MissingDirectoryIsNotFound) {

@@ -42,8 +42,19 @@ TEST_P(RealFftTest, MatchesDirectDft) {
   EXPECT_LT(max_err, 2e-5 * n);
 }
 
+// 62 and 2002 take the largest prime radix (31) and three odd ones (7 x 11 x 13).
 INSTANTIATE_TEST_SUITE_P(Sizes, RealFftTest,
-                         ::testing::Values(2, 4, 8, 16, 30, 42, 64, 100, 400, 512, 1000));
+                         ::testing::Values(2, 4, 8, 16, 30, 42, 62, 64, 100, 400, 512, 1000, 2002));
+
+TEST(RealFftSizeTest, SizesWithLargePrimeFactorsAreRefused) {
+  EXPECT_TRUE(RealFft::SupportsSize(400));
+  EXPECT_TRUE(RealFft::SupportsSize(62));   // n/2 = 31
+  EXPECT_FALSE(RealFft::SupportsSize(74));  // n/2 = 37
+  EXPECT_FALSE(RealFft::SupportsSize(200006));
+  EXPECT_FALSE(RealFft::SupportsSize(401));
+  EXPECT_FALSE(RealFft::SupportsSize(0));
+  EXPECT_FALSE(RealFft::SupportsSize(RealFft::kMaxSize + 2));
+}
 
 }  // namespace
 }  // namespace speechllm::engine
