@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -44,6 +45,10 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     return absl::InternalError(absl::StrCat("cannot stat ", path));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return HeaderError(path, "not a regular file");
   }
   const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
   if (file_bytes < 8) {
@@ -101,7 +106,14 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
       view.name = it.key();
       SPEECHLLM_ASSIGN_OR_RETURN(view.dtype, ParseDType(entry.at("dtype").get<std::string>()));
       uint64_t num_elements = 1;
+      if (!entry.at("shape").is_array()) {
+        return HeaderError(path, absl::StrCat("tensor \"", it.key(), "\" shape is not a list"));
+      }
       for (const json& d : entry.at("shape")) {
+        if (!d.is_number_integer()) {
+          return HeaderError(path, absl::StrCat("tensor \"", it.key(),
+                                                "\" has a dimension that is not an integer"));
+        }
         const int64_t dim = d.get<int64_t>();
         if (dim < 0)
           return HeaderError(path,
@@ -114,7 +126,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
         num_elements *= static_cast<uint64_t>(dim);
       }
       const json& offsets = entry.at("data_offsets");
-      if (!offsets.is_array() || offsets.size() != 2) {
+      if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+          !offsets[1].is_number_unsigned()) {
         return HeaderError(
             path, absl::StrCat("tensor \"", it.key(), "\" data_offsets is not [begin, end]"));
       }
@@ -145,6 +158,29 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     }
   } catch (const json::exception& e) {
     return HeaderError(path, absl::StrCat("malformed header entry (", e.what(), ")"));
+  }
+  // As the format's reference reader demands: the tensors tile the data section, in some order,
+  // without gaps or overlaps (two tensors sharing bytes would alias each other's weights).
+  std::vector<std::pair<uint64_t, const TensorView*>> extents;
+  extents.reserve(file->tensors_.size());
+  for (const auto& [name, view] : file->tensors_) {
+    extents.emplace_back(static_cast<uint64_t>(view.data - (base + data_begin)), &view);
+  }
+  std::sort(extents.begin(), extents.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second->num_bytes < b.second->num_bytes;
+  });
+  uint64_t covered = 0;
+  for (const auto& [begin, view] : extents) {
+    if (begin != covered) {
+      return HeaderError(path, absl::StrCat("tensor \"", view->name, "\" starts at byte ", begin,
+                                            " of the data section where ", covered,
+                                            " was expected: tensors overlap or leave a gap"));
+    }
+    covered = begin + view->num_bytes;
+  }
+  if (covered != data_bytes) {
+    return HeaderError(path, absl::StrCat("the tensors cover ", covered, " of the data section's ",
+                                          data_bytes, " bytes"));
   }
   return file;
 }

@@ -78,6 +78,15 @@ WeightLoader WeightLoader::Random(uint64_t seed, at::ScalarType dtype, at::Devic
   return loader;
 }
 
+std::vector<std::string> WeightLoader::UnloadedNames() const {
+  std::vector<std::string> unloaded;
+  if (checkpoint_ == nullptr) return unloaded;
+  for (std::string& name : checkpoint_->Names()) {
+    if (!loaded_names_.contains(name)) unloaded.push_back(std::move(name));
+  }
+  return unloaded;
+}
+
 bool WeightLoader::Contains(const std::string& name) const {
   return checkpoint_ == nullptr || !Resolve(name).empty();  // random weights exist under every name
 }
@@ -107,6 +116,7 @@ absl::StatusOr<at::Tensor> WeightLoader::Load(const std::string& name,
   if (stored.empty())
     return absl::NotFoundError(absl::StrCat("checkpoint has no tensor \"", name, "\""));
   SPEECHLLM_ASSIGN_OR_RETURN(TensorView view, checkpoint_->GetWithShape(stored, expected_shape));
+  loaded_names_.insert(stored);
   if (view.dtype != DType::kF32 && view.dtype != DType::kBF16 && view.dtype != DType::kF16) {
     return absl::InvalidArgumentError(absl::StrCat("tensor \"", stored, "\" has dtype ",
                                                    DTypeName(view.dtype),

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "engine/model/safetensors.h"
 
@@ -42,6 +43,8 @@ class WeightLoader {
   absl::StatusOr<at::Tensor> Load(const std::string& name,
                                   const std::vector<int64_t>& expected_shape) const;
   bool Contains(const std::string& name) const;
+  // Checkpoint tensors no Load() has read so far, sorted (empty for random weights).
+  std::vector<std::string> UnloadedNames() const;
 
  private:
   // `name` as stored in the checkpoint (after trying the alternative nestings), or empty.
@@ -51,6 +54,8 @@ class WeightLoader {
   uint64_t seed_ = 0;  // random weights when checkpoint_ is null
   at::ScalarType dtype_;
   at::Device device_;
+  // Stored names Load() has read (the loading thread only; Load is const for its callers).
+  mutable absl::flat_hash_set<std::string> loaded_names_;
 };
 
 }  // namespace speechllm::engine

@@ -132,6 +132,27 @@ TEST_F(ModelLoadTest, ShapeMismatchIsNamed) {
   EXPECT_THAT(tokens.status().message(), HasSubstr("[256, 64]"));
 }
 
+// Replaces `from` by `to` in the copied config.json.
+void EditConfig(const fs::path& dir, const std::string& from, const std::string& to) {
+  std::ifstream in(dir / "config.json");
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = config.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  config.replace(at, from.size(), to);
+  std::ofstream(dir / "config.json") << config;
+}
+
+// A config with fewer layers than the checkpoint loaded the first layers and transcribed with a
+// truncated model (other tokens, exit 0).
+TEST_F(ModelLoadTest, LayersTheConfigLeavesUnusedAreAnError) {
+  WriteCheckpoint([](const std::string& name) { return name; });
+  EditConfig(dir_, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1");
+  auto tokens = Transcribe();
+  EXPECT_EQ(tokens.status().code(), absl::StatusCode::kInvalidArgument) << tokens.status();
+  EXPECT_THAT(tokens.status().message(), HasSubstr("language_model.model.layers.1."));
+  EXPECT_THAT(tokens.status().message(), HasSubstr("text_config.num_hidden_layers 1"));
+}
+
 TEST_F(ModelLoadTest, TruncatedShardIsDataLoss) {
   WriteCheckpoint([](const std::string& name) { return name; });
   fs::resize_file(dir_ / "model.safetensors", fs::file_size(dir_ / "model.safetensors") - 1000);

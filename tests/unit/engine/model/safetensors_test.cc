@@ -125,7 +125,23 @@ TEST_F(SafetensorsTest, BadHeadersAreDataLoss) {
            Case{RawFile(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
                 "negative"},
            Case{RawFile(R"({"w":{"dtype":"F32","shape":"x","data_offsets":[0,8]}})", 8),
-                "malformed"},
+                "shape is not a list"},
+           // Values JSON would convert were read loosely: 2 as [2], [2.9] as [2], 0.5 as 0.
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", 8),
+                "shape is not a list"},
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[2.9],"data_offsets":[0,8]}})", 8),
+                "not an integer"},
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0.5,8.7]}})", 8),
+                "data_offsets is not [begin, end]"},
+           // Tensors must tile the data section: two sharing bytes, a hole, bytes left over.
+           Case{RawFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                        R"("b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                        8),
+                "overlap or leave a gap"},
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+                "overlap or leave a gap"},
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8),
+                "cover 4 of the data section's 8 bytes"},
            // Shapes whose bytes wrap a uint64 (2^62 x 4 = 0, 2^61+1 x 8 = 8) or whose element
            // count passes int64 were accepted with the bytes the wrap gave.
            Case{RawFile(R"({"w":{"dtype":"F32","shape":[4611686018427387904],)"
@@ -146,6 +162,10 @@ TEST_F(SafetensorsTest, BadHeadersAreDataLoss) {
     EXPECT_EQ(file.status().code(), absl::StatusCode::kDataLoss) << file.status();
     EXPECT_THAT(file.status().message(), HasSubstr(c.message));
   }
+  // A directory where a shard should be (an index naming ".."): not an mmap error.
+  auto directory = SafetensorsFile::Open(dir_.string());
+  EXPECT_EQ(directory.status().code(), absl::StatusCode::kDataLoss) << directory.status();
+  EXPECT_THAT(directory.status().message(), HasSubstr("not a regular file"));
   auto odd = SafetensorsFile::Open(WriteBytes(
       "d.safetensors", RawFile(R"({"w":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)));
   EXPECT_EQ(odd.status().code(), absl::StatusCode::kInvalidArgument);
