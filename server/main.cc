@@ -7,7 +7,6 @@
 //   speechllm-server --model models/qwen2-audio-tiny --listen 127.0.0.1:50051
 //       --prompt_prefix_ids 1,2,3,501 --prompt_suffix_ids 502,10,11,12 (one command line)
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +28,7 @@
 #include "engine/engine.h"
 #include "engine/io/program_flags.h"
 #include "engine/torch_model_runner.h"
+#include "server/builder_options.h"
 #include "server/engine_health.h"
 #include "server/grpc_status.h"
 #include "server/health_service.h"
@@ -36,6 +36,7 @@
 #include "server/metrics_http.h"
 #include "server/prompt_source.h"
 #include "server/service_context.h"
+#include "server/shutdown_signals.h"
 #include "server/speech_service.h"
 #include "server/tls.h"
 #include "server/warm_up.h"
@@ -157,13 +158,8 @@ int main(int argc, char** argv) {
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) return Fail("--model is required");
 
-  // Signals are taken by sigwait below; block them before any thread starts so every thread
-  // inherits it.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGINT/SIGTERM from here on start the drain once the server runs (sooner ones wait for it).
+  if (absl::Status s = server::ShutdownSignals::Install(); !s.ok()) return Fail(s.ToString());
 
   server::ServiceContext ctx;
   server::ServerConfig& config = ctx.config;
@@ -326,11 +322,11 @@ int main(int argc, char** argv) {
             << absl::ToInt64Milliseconds(absl::Now() - warm_up_start) << " ms" << std::endl;
 
   grpc::EnableDefaultHealthCheckService(false);
-  // The probe port serves health only: it is built before the reflection plugin is installed
-  // (the plugin applies to every builder created after it).
+  // The probe port serves health only (ApplyBuilderOptions leaves reflection out).
   std::unique_ptr<grpc::Server> probe_server;
   if (!config.health_listen_address.empty()) {
     grpc::ServerBuilder probe_builder;
+    server::ApplyBuilderOptions(&probe_builder, /*reflection=*/false);
     int probe_port = 0;
     probe_builder.AddListeningPort(config.health_listen_address, grpc::InsecureServerCredentials(),
                                    &probe_port);
@@ -341,6 +337,7 @@ int main(int argc, char** argv) {
   }
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  server::ApplyBuilderOptions(&builder, config.reflection);
   int port = 0;
   builder.AddListeningPort(config.listen_address, *credentials, &port);
   builder.SetMaxReceiveMessageSize(config.transport_max_receive_message_bytes());
@@ -380,8 +377,7 @@ int main(int argc, char** argv) {
     return Fail(s.ToString());
   }
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  const int signal_number = server::ShutdownSignals::Wait();
   std::cerr << "speechllm-server: signal " << signal_number << ", draining" << std::endl;
   // Drain: NOT_SERVING at once, refuse new calls, give open streams a grace period, then end them.
   {

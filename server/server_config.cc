@@ -1,6 +1,8 @@
 #include "server/server_config.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
 #include "server/grpc_status.h"
 #include "server/host_port.h"
 #include "streaming/chunker.h"
@@ -21,11 +23,32 @@ bool SamePort(const std::string& a, const std::string& b) {
   return parsed_a->host == parsed_b->host || wildcard(parsed_a->host) || wildcard(parsed_b->host);
 }
 
+// A TCP listening address must read as HOST:PORT before the model loads, or a typo ("9464")
+// surfaces only after minutes of loading and warm-up. gRPC's own forms (unix:PATH, ...) pass.
+absl::Status CheckListenAddress(const std::string& address, const char* flag, bool grpc) {
+  if (address.empty()) return absl::OkStatus();
+  if (grpc && (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:") ||
+               absl::StartsWith(address, "vsock:"))) {
+    return absl::OkStatus();
+  }
+  if (absl::Status s = ParseHostPort(address).status(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ServerConfig::Validate() const {
   if (listen_address.empty()) return absl::InvalidArgumentError("listen address must not be empty");
-  if (max_streams < 1) return absl::InvalidArgumentError("max_streams must be >= 1");
+  SPEECHLLM_RETURN_IF_ERROR(CheckListenAddress(listen_address, "listen", /*grpc=*/true));
+  SPEECHLLM_RETURN_IF_ERROR(CheckListenAddress(health_listen_address, "health_listen", true));
+  SPEECHLLM_RETURN_IF_ERROR(CheckListenAddress(metrics_listen_address, "metrics_listen", false));
+  // The engine's own bound is twice this, in an int.
+  if (max_streams < 1 || max_streams > kMaxStreamsLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_streams must be in [1, ", kMaxStreamsLimit, "]"));
+  }
   if (max_chunk_bytes < 320 || max_chunk_bytes > max_receive_message_bytes) {
     return absl::InvalidArgumentError(
         "max_chunk_bytes must be in [320, max_receive_message_bytes]");
@@ -76,6 +99,14 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat("health_listen (", health_listen_address,
                                                    ") takes the port of listen (", listen_address,
                                                    "): use another port"));
+  }
+  for (const std::string* other : {&listen_address, &health_listen_address}) {
+    if (!metrics_listen_address.empty() && !other->empty() &&
+        SamePort(metrics_listen_address, *other)) {
+      return absl::InvalidArgumentError(absl::StrCat("metrics_listen (", metrics_listen_address,
+                                                     ") takes the port of ", *other,
+                                                     ": use another port"));
+    }
   }
   if (!health_listen_address.empty() && !token_file.empty() && !auth_exempt_health) {
     return absl::InvalidArgumentError(

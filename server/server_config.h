@@ -20,8 +20,9 @@ inline constexpr int kAccurateChunkMs = 2000;
 struct ServerConfig {
   std::string listen_address = "127.0.0.1:50051";
   std::string model_name = "qwen2-audio";
-  int max_streams = 64;             // open StreamingRecognize + Recognize calls
-  int max_chunk_bytes = 64 * 1024;  // one AudioChunk
+  int max_streams = 64;                            // open StreamingRecognize + Recognize calls
+  static constexpr int kMaxStreamsLimit = 100000;  // max_streams' bound (Validate)
+  int max_chunk_bytes = 64 * 1024;                 // one AudioChunk
   // The most audio one AudioChunk may decode to (CHUNK_TOO_LARGE beyond): Ogg Opus packets of two
   // bytes hold 120 ms each, so 64 KiB could otherwise expand to 40 minutes of samples. Real-time
   // clients send 20-100 ms per message; 120 s keeps 64 KiB of Opus down to 4.4 kbit/s.

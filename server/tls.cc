@@ -50,6 +50,26 @@ std::unique_ptr<T, OpenSslFree<kFree>> ReadPem(const std::string& pem) {
       bio == nullptr ? nullptr : kRead(bio.get(), nullptr, &NoPassphrase, nullptr));
 }
 
+// INVALID_ARGUMENT naming `path` unless `pem` holds at least one readable certificate (a CA file
+// holding a key, or a mangled one).
+absl::Status CheckCertificateBundle(const std::string& pem, const std::string& path) {
+  const std::unique_ptr<BIO, OpenSslFree<BIO_free>> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (bio == nullptr) return absl::ResourceExhaustedError("BIO_new_mem_buf failed");
+  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio.get(), nullptr, &NoPassphrase, nullptr);
+  int certificates = 0;
+  if (infos != nullptr) {
+    for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
+      if (sk_X509_INFO_value(infos, i)->x509 != nullptr) ++certificates;
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  }
+  if (certificates == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " holds no readable certificate"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckKeyPair(const std::string& cert_pem, const std::string& key_pem,
@@ -90,6 +110,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildServerCredentials(
   if (!config.tls_client_ca_path.empty()) {
     auto ca = ReadPemFile(config.tls_client_ca_path);
     if (!ca.ok()) return ca.status();
+    // gRPC would only log "Could not load any root certificate" and fail to listen.
+    if (absl::Status s = CheckCertificateBundle(*ca, config.tls_client_ca_path); !s.ok()) return s;
     options.pem_root_certs = *std::move(ca);
     // A client without a certificate signed by this CA fails the handshake.
     options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;

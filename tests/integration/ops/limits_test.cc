@@ -1,6 +1,7 @@
 // Every server limit on the real speechllm-server (label integration): each produces its documented
 // status (API.md 3, README "Running in production") and increments its metric, read from /metrics
 // before and after. One server per test, started with the limit set low.
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -166,6 +167,32 @@ TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
   EXPECT_TRUE(details.retry_info) << "UNAVAILABLE without RetryInfo means: do not retry";
   for (int s : later) EXPECT_EQ(s, grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
   EXPECT_EQ(exit_code, 0);
+}
+
+// A second SIGTERM or Ctrl-C during the drain killed the server (exit by signal, no UNAVAILABLE
+// for the open stream): a thread a library started before main() had not blocked the signals and
+// took the second one with its default action.
+TEST_F(OpsLimits, ASecondSignalDoesNotCutTheDrainShort) {
+  StartServer({"--drain_grace_s=2"});
+  client::StreamingClient open(stub_.get(), PcmStreamOptions(false));
+  ASSERT_TRUE(open.Start().ok());
+  ASSERT_TRUE(open.SendAudio(ClipBytes()).ok());
+  for (int i = 0; i < 200 && open.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_FALSE(open.responses().empty());
+  server_->Signal(SIGTERM);
+  absl::SleepFor(absl::Milliseconds(500));
+  server_->Signal(SIGINT);
+  absl::SleepFor(absl::Milliseconds(200));
+  server_->Signal(SIGTERM);
+  const grpc::Status status = open.Await();
+  const int exit_code = server_->Stop();
+  const std::string log = server_->Log();
+  server_.reset();
+  std::cout << "three signals in 0.7 s: open stream " << status.error_code() << ", exit code "
+            << exit_code << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(DetailsOf(status).reason, "DRAINING");
+  EXPECT_EQ(exit_code, 0) << log;
 }
 
 TEST_F(OpsLimits, ARecognizePastItsDeadlineCountsAsDeadlineExceeded) {

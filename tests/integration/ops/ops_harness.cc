@@ -233,6 +233,10 @@ ServerProcess::~ServerProcess() {
   if (pid_ > 0) StopProcess(pid_, SIGKILL, absl::Seconds(5));
 }
 
+void ServerProcess::Signal(int signal_number) const {
+  if (pid_ > 0) kill(pid_, signal_number);
+}
+
 int ServerProcess::Stop() {
   const int exit_code = StopProcess(pid_, SIGTERM, absl::Seconds(40));
   pid_ = -1;

@@ -59,6 +59,8 @@ class ServerProcess {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   // SIGTERM and the drain: the exit code (0 = clean).
   int Stop();
+  // Sends `signal_number` without waiting.
+  void Signal(int signal_number) const;
   std::string Log() const { return ReadFileOrEmpty(log_path_); }
 
  private:

@@ -20,6 +20,7 @@ namespace speechllm::opstest {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kToken[] = "ops-test-token-0123456789abcdef";
 
@@ -248,6 +249,11 @@ TEST_F(OpsTls, HealthIsOpenReflectionNeedsTheToken) {
   const grpc::Status probe_health = HealthCheck(probe, &probe_serving);
   EXPECT_TRUE(probe_health.ok()) << probe_health.error_message();
   EXPECT_TRUE(probe_serving);
+  // Nor reflection: the schema was served there in plaintext, without a token (the reflection
+  // library adds its plugin to every builder).
+  const grpc::Status probe_reflection =
+      GenericCall(probe, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+  EXPECT_EQ(probe_reflection.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   auto probe_stub = v1::StreamingSpeech::NewStub(probe);
   const grpc::Status probe_stream = StreamClip(probe_stub.get(), false, Bearer(kToken));
   std::cout << "health over TLS without token: " << health.error_code() << " serving " << serving
@@ -308,6 +314,15 @@ TEST(OpsTlsStart, AKeyOfAnotherCertificateIsRefusedNamingTheFile) {
     EXPECT_NE(server.status().message().find(message), std::string::npos) << server.status();
     EXPECT_EQ(server.status().message().find("pass phrase"), std::string::npos) << server.status();
   }
+  // A client CA file holding no certificate (a key, here): gRPC only logged "Could not load any
+  // root certificate" after model load and warm-up, and the server said it could not listen.
+  auto server = ServerProcess::Start({"--tls_cert=" + certificates->server_cert,
+                                      "--tls_key=" + certificates->server_key,
+                                      "--tls_client_ca=" + certificates->server_key});
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(std::string(server.status().message()),
+              HasSubstr(certificates->server_key + " holds no readable certificate"));
+  EXPECT_THAT(std::string(server.status().message()), Not(HasSubstr("warm-up")));
 }
 
 TEST_F(OpsMutualTls, ClientWithCertificateSucceeds) {

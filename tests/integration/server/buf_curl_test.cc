@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -99,6 +100,30 @@ TEST_F(BufCurlTest, ListServicesThroughReflection) {
   EXPECT_TRUE(absl::StrContains(r.out, "grpc.reflection.v1alpha.ServerReflection") ||
               absl::StrContains(r.out, "grpc.reflection.v1.ServerReflection"))
       << r.out;
+}
+
+// --reflection=false did nothing: libgrpc++_reflection adds its plugin to every ServerBuilder.
+TEST_F(BufCurlTest, ReflectionOffServesNoReflection) {
+  auto quiet = ServerProcess::Start({"--reflection=false"});
+  ASSERT_TRUE(quiet.ok()) << quiet.status();
+  const ProcessResult r =
+      RunProcess({BufPath(), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+                  "--list-services", absl::StrCat("http://", (*quiet)->address())},
+                 "/dev/null", absl::Seconds(60));
+  std::printf("[buf] --list-services with --reflection=false -> exit %d: %s%s\n", r.exit_code,
+              r.out.c_str(), r.err.substr(0, 300).c_str());
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_FALSE(absl::StrContains(r.out, "ServerReflection")) << r.out;
+  EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(r.err), "unimplemented")) << r.err;
+  // The API still answers.
+  const ProcessResult caps =
+      RunProcess({BufPath(), "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--schema",
+                  std::string(SPEECHLLM_TEST_SOURCE_DIR) + "/proto",
+                  absl::StrCat("http://", (*quiet)->address(),
+                               "/speechllm.v1.StreamingSpeech/GetCapabilities")},
+                 "/dev/null", absl::Seconds(60));
+  EXPECT_EQ(caps.exit_code, 0) << caps.err;
+  EXPECT_EQ((*quiet)->Stop(), 0) << (*quiet)->Log();
 }
 
 TEST_F(BufCurlTest, GetCapabilities) {

@@ -109,6 +109,38 @@ TEST(ServerStartTest, StreamsThatCouldPassTheModelsPositionsAreRefusedAtStart) {
                        "--max_new_tokens or --max_prompt_suffix_tokens");
 }
 
+// Address typos and impossible limits are found before the model loads (they exited 1 only after
+// loading and warm-up, with gRPC's "cannot listen on 8081"); --max_streams 2e9 overflowed.
+TEST(ServerStartTest, BadAddressesAndLimitsAreRefusedBeforeTheModelLoads) {
+  for (const auto& [flags, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--metrics_listen=9464"}, "metrics_listen: "},
+           {{"--health_listen=8081"}, "health_listen: "},
+           {{"--listen=50051"}, "listen: "},
+           {{"--metrics_listen=127.0.0.1:47999", "--health_listen=127.0.0.1:47999"},
+            "metrics_listen (127.0.0.1:47999) takes the port of 127.0.0.1:47999"},
+           {{"--max_streams=2000000000"}, "max_streams must be in [1, 100000]"},
+       }) {
+    const ProcessResult run = RunProcess(ServerArgs(flags), "/dev/null", absl::Seconds(60));
+    std::printf("%s -> exit %d: %s", flags.front().c_str(), run.exit_code,
+                run.err.substr(run.err.rfind("speechllm-server:")).c_str());
+    EXPECT_EQ(run.exit_code, 1) << run.err;
+    EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+    EXPECT_EQ(run.err.find("warm-up"), std::string::npos) << run.err;
+  }
+}
+
+// gRPC sets SO_REUSEPORT by default: a second server on a taken port started and took about
+// half of the first one's calls, and --health_listen=localhost:P beside --listen=127.0.0.1:P
+// split one port between two servers.
+TEST(ServerStartTest, ATakenPortIsAnErrorNotShared) {
+  auto first = ServerProcess::Start({});
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string port = std::to_string((*first)->port());
+  ExpectRefusedAtStart({"--listen=127.0.0.1:" + port}, "cannot listen on 127.0.0.1:" + port);
+  ExpectRefusedAtStart({"--health_listen=localhost:" + port}, "cannot listen on localhost:" + port);
+  EXPECT_EQ((*first)->Stop(), 0) << (*first)->Log();
+}
+
 TEST(ServerStartTest, RawPromptIdsComeInPairs) {
   ExpectRefusedAtStart({"--prompt_prefix_ids=1,501"},
                        "--prompt_prefix_ids and --prompt_suffix_ids go together");

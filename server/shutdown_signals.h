@@ -1,0 +1,24 @@
+// ShutdownSignals: SIGINT and SIGTERM start speechllm-server's drain. The process-wide handler
+// writes the signal's number to a pipe that main() waits on, so whichever thread the kernel picks
+// takes the signal harmlessly (libraries start threads before main(), so blocking the signals
+// there cannot cover every thread), and signals after the first one do not cut the drain short.
+// Install() and Wait() are for main()'s thread; the handler runs on any thread.
+#ifndef SPEECHLLM_SERVER_SHUTDOWN_SIGNALS_H_
+#define SPEECHLLM_SERVER_SHUTDOWN_SIGNALS_H_
+
+#include "absl/status/status.h"
+
+namespace speechllm::server {
+
+class ShutdownSignals {
+ public:
+  // Installs the handler for SIGINT and SIGTERM (once per process). A signal that arrives before
+  // Wait() is kept for it. INTERNAL if the pipe or the handler cannot be set up.
+  static absl::Status Install();
+  // Blocks until the first signal; returns its number.
+  static int Wait();
+};
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_SHUTDOWN_SIGNALS_H_
