@@ -60,8 +60,14 @@ int64_t CommitPolicy::OnHypothesis(const std::vector<int64_t>& hypothesis, int64
     const auto mismatch =
         std::mismatch(previous_.begin(), previous_.end(), hypothesis.begin(), hypothesis.end());
     int64_t agreed = mismatch.second - hypothesis.begin();
-    // Keep committed text: only a longer agreement can commit more.
-    while (agreed > committed && !IsBoundary(hypothesis, agreed)) --agreed;
+    // Keep committed text: only a longer agreement can commit more. The agreed tokens must end a
+    // word in both hypotheses, as whole-word agreement does ("to" before " me" now, but "to|day"
+    // before). Where the previous hypothesis simply ended, the current one's boundary decides.
+    auto word_end = [&](int64_t count) {
+      return IsBoundary(hypothesis, count) &&
+             (count == static_cast<int64_t>(previous_.size()) || IsBoundary(previous_, count));
+    };
+    while (agreed > committed && !word_end(agreed)) --agreed;
     committed = std::max(committed, agreed);
   }
   previous_ = hypothesis;

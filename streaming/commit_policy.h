@@ -1,9 +1,9 @@
 // CommitPolicy: decides how much of an utterance's hypothesis becomes committed text.
 // LocalAgreement-2 (Macháček et al. 2023, arXiv 2307.14743) commits the longest prefix two
 // consecutive hypotheses agree on, rounded down to a boundary where the text is complete UTF-8 and,
-// in space-delimited scripts, a whole word; NONE commits nothing before the final. The committed
-// count never decreases. Owned by one Session; called on the output dispatcher thread (under the
-// session's lock).
+// in space-delimited scripts, a whole word in both of them; NONE commits nothing before the final.
+// The committed count never decreases. Owned by one Session; called on the output dispatcher thread
+// (under the session's lock).
 #ifndef SPEECHLLM_STREAMING_COMMIT_POLICY_H_
 #define SPEECHLLM_STREAMING_COMMIT_POLICY_H_
 

@@ -40,6 +40,21 @@ TEST_F(CommitPolicyTest, CommitsWhatTwoHypothesesAgreeOnUpToAWordBoundary) {
   EXPECT_TRUE(std::equal(expected.begin(), expected.end(), second.begin()));
 }
 
+// The agreed tokens must end a word in both hypotheses: "to" followed by " me" is a word, but the
+// previous hypothesis went on "to|day", so committing "to" could show a committed word that the
+// final turns into "today" (whisper_streaming agrees on whole words).
+TEST_F(CommitPolicyTest, AWordOnlyOneHypothesisEndsIsNotCommitted) {
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+  const std::vector<int64_t> first = Ids("the cat sat today");
+  const std::vector<int64_t> second = Ids("the cat sat to me");
+  EXPECT_EQ(policy.OnHypothesis(first, 0), 0);
+  const int64_t committed = policy.OnHypothesis(second, 0);
+  const std::string text =
+      *tokenizer_->Decode(std::vector<int32_t>(second.begin(), second.begin() + committed));
+  std::printf("\"the cat sat today\" then \"the cat sat to me\": committed \"%s\"\n", text.c_str());
+  EXPECT_EQ(text, "the cat sat");
+}
+
 TEST_F(CommitPolicyTest, NeverProposesLessThanTheCallersCountNorMoreThanTheHypothesis) {
   CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
   const std::vector<int64_t> long_hypothesis = Ids("one two three four");
