@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "streaming/carried_text.h"
 #include "streaming/session.h"
 
 namespace speechllm::streaming {
@@ -28,26 +29,8 @@ void Session::StartSegmentLocked(SegmentRecord* record) {
 }
 
 void Session::CarryTextLocked(const std::string& text) {
-  if (text.empty()) return;
-  const bool joined = carried_text_.empty() || text.front() == ' ' || carried_text_.back() == ' ';
-  std::string all = carried_text_ + (joined ? "" : " ") + text;
-  // The last carry_context_chars characters (code points, as documented; not bytes, which kept a
-  // third of them in CJK text), from a word boundary when there is one.
-  const size_t limit = static_cast<size_t>(config_.carry_context_chars);
-  size_t start = all.size();
-  for (size_t kept = 0; start > 0 && kept < limit;) {
-    --start;
-    if ((static_cast<unsigned char>(all[start]) & 0xC0) != 0x80) ++kept;  // a character's lead
-  }
-  if (start > 0) {
-    if (all[start - 1] != ' ') {
-      const size_t space = all.find(' ', start);
-      if (space != std::string::npos) start = space;
-    }
-    all = all.substr(start);
-  }
-  const size_t first = all.find_first_not_of(' ');
-  carried_text_ = first == std::string::npos ? std::string() : all.substr(first);
+  carried_text_ =
+      AppendCarriedText(carried_text_, text, static_cast<size_t>(config_.carry_context_chars));
 }
 
 void Session::StartWaitingSegmentLocked() {
