@@ -1,5 +1,7 @@
 #include "streaming/output_dispatcher.h"
 
+#include <vector>
+
 namespace speechllm::streaming {
 
 OutputDispatcher::OutputDispatcher(engine::Engine* engine) : engine_(engine) {
@@ -41,6 +43,18 @@ void OutputDispatcher::Loop() {
       }
       if (session != nullptr) session->OnEngineOutput(std::move(output));
     }
+    // Partials the rate limit held back go out once their interval has passed, even when no
+    // further output comes (a client that paused sending): at most 50 ms late.
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      absl::MutexLock lock(&mu_);
+      live.reserve(sessions_.size());
+      for (const auto& [id, weak] : sessions_) {
+        if (std::shared_ptr<Session> session = weak.lock()) live.push_back(std::move(session));
+      }
+    }
+    const absl::Time now = absl::Now();
+    for (const std::shared_ptr<Session>& session : live) session->SendHeldPartials(now);
   }
 }
 

@@ -71,6 +71,11 @@ class Session {
 
   // ---- output half: the dispatcher thread ----
   void OnEngineOutput(engine::SequenceOutput output) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends partials the rate limit held back whose interval has passed by `now` (the dispatcher
+  // calls it between outputs, so a partial does not wait for the next engine output).
+  void SendHeldPartials(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Decodes tentative stability looks back on (API.md 4.3).
+  static constexpr size_t kStabilityDecodes = 4;
 
   // Replaces the prompt (recognition context) from the next utterance on; the running one keeps the
   // prompt already in its KV cache. A longer suffix than the stream reserved KV for grows its
@@ -100,6 +105,12 @@ class Session {
 
  private:
   // One utterance as both halves see it, in submission order.
+  // A partial update waiting for the rate limit: its delta is cut from committed_text when sent.
+  struct HeldPartial {
+    SessionEvent event;
+    std::string committed_text;
+    absl::Time input_time;  // the engine output's input_time, for since_audio_arrival
+  };
   struct SegmentRecord {
     int64_t index = 0;
     bool empty = false;  // a Flush with nothing pending: answered without the engine
@@ -126,6 +137,10 @@ class Session {
     // of an earlier one (its text goes into this prompt).
     PromptConfig prompt;
     bool start_waiting = false;
+    // The last kStabilityDecodes partial hypotheses, oldest first (tentative stability).
+    std::deque<std::vector<int64_t>> recent_hypotheses;
+    // A partial the rate limit held back, sent when partial_interval_ms has passed.
+    std::optional<HeldPartial> held_partial;
   };
 
   Session(const SessionConfig& config, const Dependencies& deps, ResultSink* sink);
@@ -146,6 +161,8 @@ class Session {
   void OnPartialLocked(const engine::SequenceOutput& output, SegmentRecord* segment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord* segment)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendPartialLocked(SegmentRecord* segment, HeldPartial partial, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EmitEmptyFinalLocked(const SegmentRecord& segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DrainEmptySegmentsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -1,5 +1,7 @@
 // Session: the output half (OutputDispatcher thread) and the end of a stream.
 #include <algorithm>
+#include <cmath>
+#include <deque>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -13,8 +15,9 @@ LatencySummary Summarize(std::vector<absl::Duration> values) {
   LatencySummary summary;
   if (values.empty()) return summary;
   std::sort(values.begin(), values.end());
-  auto at = [&](double q) {
-    return values[std::min(values.size() - 1, static_cast<size_t>(q * values.size()))];
+  auto at = [&](double q) {  // nearest rank: ceil(q * n), 1-based
+    const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(values.size())));
+    return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
   };
   summary.p50 = at(0.5);
   summary.p95 = at(0.95);
@@ -24,6 +27,25 @@ LatencySummary Summarize(std::vector<absl::Duration> values) {
 
 bool StartsWith(const std::vector<int64_t>& ids, const std::vector<int64_t>& prefix) {
   return ids.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), ids.begin());
+}
+
+// API.md 4.3: (share of the last kStabilityDecodes decodes that continue the commit point with the
+// current tentative text) x (the tail's lowest token probability). The engine reports top-1 minus
+// top-2 logits, so a token's probability is taken against its runner-up: 1 / (1 + e^-margin).
+float TentativeStability(const std::deque<std::vector<int64_t>>& recent_hypotheses,
+                         const std::vector<int64_t>& hypothesis, int64_t committed,
+                         const std::vector<float>& margins) {
+  int continuing = 0;
+  for (const std::vector<int64_t>& earlier : recent_hypotheses) {
+    continuing += StartsWith(earlier, hypothesis) ? 1 : 0;
+  }
+  float lowest = 1.0f;
+  for (size_t i = static_cast<size_t>(committed); i < hypothesis.size() && i < margins.size();
+       ++i) {
+    lowest = std::min(lowest, 1.0f / (1.0f + std::exp(-margins[i])));
+  }
+  return std::clamp(static_cast<float>(continuing) / Session::kStabilityDecodes * lowest, 0.0f,
+                    1.0f);
 }
 
 }  // namespace
@@ -101,40 +123,69 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
                                     : std::string();
   segment->committed_ids = std::move(committed_ids);
   segment->committed_text = committed_text;
+  segment->recent_hypotheses.push_back(hypothesis);
+  while (segment->recent_hypotheses.size() > kStabilityDecodes) {
+    segment->recent_hypotheses.pop_front();
+  }
   // Nothing the client has not seen: compared with what was sent, not with the last hypothesis, so
   // that an update the rate limit held back goes out with the next output.
-  if (committed_text == segment->sent_committed_text && tentative == segment->sent_tentative_text)
+  if (committed_text == segment->sent_committed_text && tentative == segment->sent_tentative_text) {
+    segment->held_partial.reset();  // a held one is older than what the client has
     return;
-  // Partials are rate-limited (never finals): a skipped one's committed text goes out with the next
-  // update of the utterance.
+  }
+  HeldPartial partial;
+  partial.committed_text = committed_text;
+  partial.input_time = output.input_time;
+  partial.event.kind = SessionEvent::Kind::kTranscript;
+  TranscriptEvent& t = partial.event.transcript;
+  t.utterance_id = segment->index;
+  t.tentative = tentative;
+  t.stability =
+      TentativeStability(segment->recent_hypotheses, hypothesis, committed, output.token_margins);
+  t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
+  t.result_end_seconds = output.audio_end_seconds;
+  t.processing = output.compute_time;
+  // Partials are rate-limited (never finals): one that comes too soon waits, replaced by newer
+  // ones, until the interval has passed (SendHeldPartials) or the final makes it moot.
   const absl::Time now = absl::Now();
   if (segment->partial_sent &&
       now - segment->last_partial_time < absl::Milliseconds(config_.partial_interval_ms)) {
+    segment->held_partial = std::move(partial);
     return;
   }
+  SendPartialLocked(segment, std::move(partial), now);
+}
+
+void Session::SendPartialLocked(SegmentRecord* segment, HeldPartial partial, absl::Time now) {
+  segment->held_partial.reset();
   segment->last_partial_time = now;
-  SessionEvent event;
-  event.kind = SessionEvent::Kind::kTranscript;
-  TranscriptEvent& t = event.transcript;
-  t.utterance_id = segment->index;
-  t.committed_delta = committed_text.substr(segment->sent_committed_text.size());
-  segment->sent_committed_text = committed_text;
-  segment->sent_tentative_text = tentative;
-  t.tentative = tentative;
-  t.stability = hypothesis.empty() ? 0.0f : static_cast<float>(committed) / hypothesis.size();
-  t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
-  t.result_end_seconds = output.audio_end_seconds;
-  t.since_audio_arrival = now - output.input_time;
-  t.processing = output.compute_time;
-  if (!segment->partial_sent && !(t.committed_delta.empty() && tentative.empty())) {
+  TranscriptEvent& t = partial.event.transcript;
+  // Committed text only grows, so what was sent is a prefix of it.
+  t.committed_delta = partial.committed_text.substr(segment->sent_committed_text.size());
+  segment->sent_committed_text = partial.committed_text;
+  segment->sent_tentative_text = t.tentative;
+  t.since_audio_arrival = now - partial.input_time;
+  if (!segment->partial_sent && !(t.committed_delta.empty() && t.tentative.empty())) {
     segment->partial_sent = true;
     t.first_partial_latency = now - segment->first_arrival;
     first_partial_latencies_.push_back(*t.first_partial_latency);
   }
-  SendLocked(std::move(event));
+  SendLocked(std::move(partial.event));
+}
+
+void Session::SendHeldPartials(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (finished_) return;
+  for (SegmentRecord& segment : segments_) {
+    if (segment.held_partial.has_value() &&
+        now - segment.last_partial_time >= absl::Milliseconds(config_.partial_interval_ms)) {
+      SendPartialLocked(&segment, *std::move(segment.held_partial), now);
+    }
+  }
 }
 
 void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord* segment) {
+  segment->held_partial.reset();  // the final carries all of its text
   // Silence guard: an utterance without enough speech ends with an empty final.
   const bool suppressed = !segment->speech_confirmed;
   const std::vector<int64_t> no_tokens;
