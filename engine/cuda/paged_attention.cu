@@ -1,14 +1,21 @@
-// The PagedAttention kernel (paged_attention.h): one thread block per (query row, query head).
-// Lane l of each warp holds head dimensions l, l + 32, ...; every warp runs an online softmax
-// (running maximum and sum, float32) over its share of the visible keys (key j goes to warp
-// j % kWarps), reading each key and value row straight from its pool slot; warp 0 merges the warps'
-// partial results. Reading the KV pool once per row and head is what a decode step needs; long
-// prefills stay with the dense attention (decoder.cc picks). Each warp's keys form one dependent
-// chain of loads, so a small grid (batch 1 of the 7B model: 32 blocks on 132 SMs) gets 16 warps per
-// block, four times the loads in flight; a large grid has enough blocks to hide latency with 4.
+// The PagedAttention kernels (paged_attention.h): one thread block per (query row, query head),
+// each reading every visible key and value row of its sequence straight from its pool slot through
+// the block table, with an online softmax (running maximum and sum, float32); the block merges its
+// partial results at the end. Reading the KV pool once per row and head is what a decode step needs;
+// long prefills stay with the dense attention (decoder.cc picks).
+//  - The vector kernel (rows of 2 to 32 16-byte pieces, aligned: every layout the models use): a
+//    group of lanes holds one key row, 16 bytes a lane, so one load brings a warp 32 / lanes keys,
+//    and each warp issues kUnroll such loads of keys and values before it computes. Many independent
+//    loads in flight is what a memory-bound decode needs; the first H200 run's scalar kernel had one
+//    dependent chain per warp and took ~4 ms of a 7.6 ms batch-1 step of the 7B model.
+//  - The scalar kernel (any other head_dim or alignment): lane l of each warp holds dimensions
+//    l, l + 32, ...; key j goes to warp j % kWarps.
+// A small grid (batch 1 of the 7B model: 32 blocks on 132 SMs) gets 16 warps per block, a large one
+// has enough blocks to hide latency with 4.
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "engine/cuda/device_utils.cuh"
@@ -106,6 +113,135 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   }
 }
 
+// Element e of the 16-byte piece `raw` as float32 (e and the word index fold at compile time).
+__device__ __forceinline__ uint32_t Word(const uint4& raw, int i) {
+  return i == 0 ? raw.x : i == 1 ? raw.y : i == 2 ? raw.z : raw.w;
+}
+template <typename T>
+__device__ __forceinline__ float Element(const uint4& raw, int e);
+template <>
+__device__ __forceinline__ float Element<float>(const uint4& raw, int e) {
+  return __uint_as_float(Word(raw, e));
+}
+template <>
+__device__ __forceinline__ float Element<__nv_bfloat16>(const uint4& raw, int e) {
+  const uint32_t word = Word(raw, e / 2);  // little-endian: element 0 is the low half
+  return __uint_as_float(e % 2 ? (word & 0xffff0000u) : (word << 16));
+}
+template <>
+__device__ __forceinline__ float Element<__half>(const uint4& raw, int e) {
+  const uint32_t word = Word(raw, e / 2);
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(e % 2 ? word >> 16 : word)));
+}
+
+template <typename T, int kLanesPerKey, int kWarps, int kUnroll>
+__global__ void __launch_bounds__(kWarps* kWarpSize)
+    PagedAttentionVectorKernel(const PagedAttentionParams p) {
+  constexpr int kPerLoad = 16 / sizeof(T);  // elements in a lane's 16 bytes
+  constexpr int kKeysPerWarp = kWarpSize / kLanesPerKey;
+  constexpr int kKeysPerIteration = kKeysPerWarp * kUnroll;  // keys a warp reads per iteration
+  constexpr int kHeadDim = kLanesPerKey * kPerLoad;
+  constexpr int kStates = kWarps * kKeysPerWarp;  // one softmax state per lane group
+  const int row = blockIdx.x;
+  const int head = blockIdx.y;
+  const int warp = threadIdx.x / kWarpSize;
+  const int lane = threadIdx.x % kWarpSize;
+  const int group = lane / kLanesPerKey;
+  const int piece = lane % kLanesPerKey;
+  const int kv_head = head / (p.num_heads / p.num_kv_heads);
+  const int context = p.row_position[row] + 1;
+  const int32_t* table =
+      p.block_tables + static_cast<int64_t>(p.row_sequence[row]) * p.max_blocks_per_sequence;
+
+  const uint4 query_raw = *reinterpret_cast<const uint4*>(
+      static_cast<const T*>(p.query) + static_cast<int64_t>(row) * p.query_row_stride +
+      static_cast<int64_t>(head) * kHeadDim + piece * kPerLoad);
+  float q[kPerLoad];
+  float acc[kPerLoad];
+#pragma unroll
+  for (int e = 0; e < kPerLoad; ++e) {
+    q[e] = Element<T>(query_raw, e) * p.scale;
+    acc[e] = 0.0f;
+  }
+  const uint4* keys = static_cast<const uint4*>(p.key_cache);
+  const uint4* values = static_cast<const uint4*>(p.value_cache);
+  float running_max = -INFINITY;
+  float running_sum = 0.0f;
+  // The trip count is the same for every lane of a warp, so the shuffles see the whole warp.
+  for (int first = warp * kKeysPerIteration; first < context; first += kWarps * kKeysPerIteration) {
+    uint4 key[kUnroll];
+    uint4 value[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = first + u * kKeysPerWarp + group;
+      key[u] = make_uint4(0, 0, 0, 0);
+      value[u] = make_uint4(0, 0, 0, 0);
+      if (j < context) {
+        const int64_t slot =
+            static_cast<int64_t>(table[j / p.block_size]) * p.block_size + j % p.block_size;
+        const int64_t at = (slot * p.num_kv_heads + kv_head) * kLanesPerKey + piece;
+        key[u] = keys[at];
+        value[u] = values[at];
+      }
+    }
+    float score[kUnroll];
+    float step_max = -INFINITY;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float dot = 0.0f;
+#pragma unroll
+      for (int e = 0; e < kPerLoad; ++e) dot += q[e] * Element<T>(key[u], e);
+#pragma unroll
+      for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2) {
+        dot += __shfl_xor_sync(0xffffffffu, dot, offset);  // stays inside the lane group
+      }
+      score[u] = first + u * kKeysPerWarp + group < context ? dot : -INFINITY;
+      step_max = fmaxf(step_max, score[u]);
+    }
+    const float new_max = fmaxf(running_max, step_max);
+    // Nothing visible yet (new_max still -inf) leaves the state at zero; no inf - inf below.
+    const float correction = running_max == -INFINITY ? 0.0f : expf(running_max - new_max);
+    running_sum *= correction;
+#pragma unroll
+    for (int e = 0; e < kPerLoad; ++e) acc[e] *= correction;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const float weight = score[u] == -INFINITY ? 0.0f : expf(score[u] - new_max);
+      running_sum += weight;
+#pragma unroll
+      for (int e = 0; e < kPerLoad; ++e) acc[e] += weight * Element<T>(value[u], e);
+    }
+    running_max = new_max;
+  }
+
+  __shared__ float state_max[kStates];
+  __shared__ float state_sum[kStates];
+  __shared__ float state_acc[kStates][kHeadDim];
+  const int state = warp * kKeysPerWarp + group;
+  if (piece == 0) {
+    state_max[state] = running_max;
+    state_sum[state] = running_sum;
+  }
+#pragma unroll
+  for (int e = 0; e < kPerLoad; ++e) state_acc[state][piece * kPerLoad + e] = acc[e];
+  __syncthreads();
+  float max_all = -INFINITY;
+  for (int s = 0; s < kStates; ++s) max_all = fmaxf(max_all, state_max[s]);
+  T* output =
+      static_cast<T*>(p.output) + (static_cast<int64_t>(row) * p.num_heads + head) * kHeadDim;
+  for (int d = threadIdx.x; d < kHeadDim; d += kWarps * kWarpSize) {
+    float sum_all = 0.0f;
+    float out = 0.0f;
+    for (int s = 0; s < kStates; ++s) {
+      if (state_sum[s] == 0.0f) continue;  // a group that saw no key
+      const float factor = expf(state_max[s] - max_all);
+      sum_all += state_sum[s] * factor;
+      out += state_acc[s][d] * factor;
+    }
+    output[d] = FromFloat<T>(out / sum_all);
+  }
+}
+
 template <typename T, int kWarps>
 void LaunchWarps(const PagedAttentionParams& p, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.num_rows), static_cast<unsigned>(p.num_heads));
@@ -121,13 +257,57 @@ void LaunchWarps(const PagedAttentionParams& p, cudaStream_t stream) {
   }
 }
 
+template <typename T, int kWarps>
+void LaunchVectorWarps(const PagedAttentionParams& p, int lanes_per_key, cudaStream_t stream) {
+  constexpr int kUnroll = 4;
+  const dim3 grid(static_cast<unsigned>(p.num_rows), static_cast<unsigned>(p.num_heads));
+  const dim3 block(kWarps * kWarpSize);
+  switch (lanes_per_key) {
+    case 2:
+      PagedAttentionVectorKernel<T, 2, kWarps, kUnroll><<<grid, block, 0, stream>>>(p);
+      break;
+    case 4:
+      PagedAttentionVectorKernel<T, 4, kWarps, kUnroll><<<grid, block, 0, stream>>>(p);
+      break;
+    case 8:
+      PagedAttentionVectorKernel<T, 8, kWarps, kUnroll><<<grid, block, 0, stream>>>(p);
+      break;
+    case 16:
+      PagedAttentionVectorKernel<T, 16, kWarps, kUnroll><<<grid, block, 0, stream>>>(p);
+      break;
+    default:
+      PagedAttentionVectorKernel<T, 32, kWarps, kUnroll><<<grid, block, 0, stream>>>(p);
+      break;
+  }
+}
+
+bool Aligned16(const void* pointer) { return reinterpret_cast<uintptr_t>(pointer) % 16 == 0; }
+
+// The lanes that hold one key row in the vector kernel (16 bytes each), or 0 where it cannot run:
+// rows of 2 to 32 pieces (a power of two) and 16-byte aligned query rows and pools.
+template <typename T>
+int VectorLanesPerKey(const PagedAttentionParams& p) {
+  const int64_t row_bytes = static_cast<int64_t>(p.head_dim) * sizeof(T);
+  if (row_bytes % 16 != 0) return 0;
+  const int64_t lanes = row_bytes / 16;
+  if (lanes < 2 || lanes > kWarpSize || (lanes & (lanes - 1)) != 0) return 0;
+  if (!Aligned16(p.query) || !Aligned16(p.key_cache) || !Aligned16(p.value_cache) ||
+      (p.query_row_stride * static_cast<int64_t>(sizeof(T))) % 16 != 0) {
+    return 0;
+  }
+  return static_cast<int>(lanes);
+}
+
 template <typename T>
 cudaError_t LaunchTyped(const PagedAttentionParams& p) {
   cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
-  if (static_cast<int64_t>(p.num_rows) * p.num_heads < kSmallGridBlocks) {
-    LaunchWarps<T, 16>(p, stream);
+  const bool small_grid = static_cast<int64_t>(p.num_rows) * p.num_heads < kSmallGridBlocks;
+  const int lanes_per_key = p.force_scalar_kernel ? 0 : VectorLanesPerKey<T>(p);
+  if (lanes_per_key > 0) {
+    small_grid ? LaunchVectorWarps<T, 16>(p, lanes_per_key, stream)
+               : LaunchVectorWarps<T, 4>(p, lanes_per_key, stream);
   } else {
-    LaunchWarps<T, 4>(p, stream);
+    small_grid ? LaunchWarps<T, 16>(p, stream) : LaunchWarps<T, 4>(p, stream);
   }
   return cudaGetLastError();
 }

@@ -31,6 +31,9 @@ struct PagedAttentionParams {
   float scale = 1.0f;            // 1 / sqrt(head_dim)
   AttentionDtype dtype = AttentionDtype::kFloat32;
   void* stream = nullptr;  // cudaStream_t; null = the legacy default stream
+  // The scalar kernel even where the vector kernel could run (paged_attention.cu; tests compare
+  // both on the same layouts).
+  bool force_scalar_kernel = false;
 };
 
 inline constexpr int32_t kMaxHeadDim = 256;

@@ -29,6 +29,8 @@ class DeviceBuffer {
   void CopyTo(const at::Tensor& host) const {
     EXPECT_EQ(cudaMemcpy(host.data_ptr(), data_, bytes_, cudaMemcpyDeviceToHost), cudaSuccess);
   }
+  // Sets every byte on the device to `byte` (0xff: NaN in every float dtype).
+  void Fill(int byte) const { EXPECT_EQ(cudaMemset(data_, byte, bytes_), cudaSuccess); }
 
  private:
   size_t bytes_;

@@ -182,8 +182,10 @@ for t in ${CPU_TESTS:-tests/unit/model_base_test tests/unit/engine_test tests/mo
   echo "$t (CPU, libtorch $torch_version): exit $code" | tee -a "$out/stages.log"
   if (( code != 0 )); then
     grep -E "^\[ RUN|FAILED|Failure" "$out/$(basename "$t").log" | tail -4
-    if command -v gdb > /dev/null; then
-      timeout $(box 60) gdb -batch -ex run -ex bt "$build/$t" > "$out/$(basename "$t").gdb.log" 2>&1
+    # The GPU image has no gdb; its cuda-gdb debugs host code as well.
+    debugger=$(command -v gdb || command -v cuda-gdb)
+    if [[ -n $debugger ]]; then
+      timeout $(box 60) "$debugger" -batch -ex run -ex bt "$build/$t" > "$out/$(basename "$t").gdb.log" 2>&1
       grep -E "^#[0-9]+ " "$out/$(basename "$t").gdb.log" | head -15
     fi
   fi
