@@ -1,7 +1,10 @@
-// Shared helpers of the test programs: where the golden fixture lives, and error statistics that
-// the parity tests print. Test-only; single-threaded.
+// Shared helpers of the test programs: where the golden fixture lives, error statistics that the
+// parity tests print, and removing a scratch directory. Test-only; single-threaded.
 #ifndef SPEECHLLM_TESTS_TEST_UTIL_H_
 #define SPEECHLLM_TESTS_TEST_UTIL_H_
+
+#include <ftw.h>
+#include <stdio.h>
 
 #include <algorithm>
 #include <cmath>
@@ -42,6 +45,17 @@ inline ErrorStats CompareVectors(const std::vector<float>& out, const std::vecto
   s.relative_l2 = std::sqrt(diff_sq) / std::max(std::sqrt(ref_sq), 1e-30);
   if (std::isnan(diff_sq)) s.max_abs = s.mean_abs = s.relative_l2 = NAN;
   return s;
+}
+
+// Deletes `path` and everything under it; nothing if it does not exist. Not
+// std::filesystem::remove_all: the CUDA torch wheel's libtorch.so exports its own copy of it, which
+// the test programs bind to and which crashed with a call through a null pointer on a GPU machine
+// (libtorch 2.11).
+inline void RemoveTree(const std::string& path) {
+  nftw(
+      path.c_str(),
+      [](const char* entry, const struct stat*, int, struct FTW*) { return ::remove(entry); }, 16,
+      FTW_DEPTH | FTW_PHYS);
 }
 
 }  // namespace speechllm::testing

@@ -44,7 +44,10 @@ class ModelLoadTest : public ::testing::Test {
     ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
     checkpoint_ = std::move(checkpoint).value();
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    speechllm::testing::RemoveTree(dir_.string());
+    EXPECT_FALSE(fs::exists(dir_)) << dir_;
+  }
 
   // Writes the fixture's tensors into one model.safetensors, renamed/dropped/converted on the way.
   void WriteCheckpoint(const std::function<std::string(const std::string&)>& rename,

@@ -17,6 +17,7 @@
 #include "engine/model/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/test_util.h"
 
 namespace speechllm::engine {
 namespace {
@@ -122,7 +123,7 @@ TEST(TrainedModelTest, NestedShardedCopyGivesTheSameTokens) {
       << nlohmann::json{{"metadata", nlohmann::json::object()}, {"weight_map", weight_map}}.dump();
   const std::vector<int64_t> prompt = ChatPrompt(**tokenizer);
   EXPECT_EQ(TranscribeAll(dir.string(), prompt), TranscribeAll(kModel, prompt));
-  fs::remove_all(dir);
+  speechllm::testing::RemoveTree(dir.string());
 }
 
 }  // namespace

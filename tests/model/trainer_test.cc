@@ -14,6 +14,7 @@
 #include "engine/model/qwen2_audio_model.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 #include "tools/train/checkpoint_writer.h"
 #include "tools/train/trainable_parameters.h"
 #include "tools/train/training_objective.h"
@@ -204,7 +205,7 @@ TEST(TrainerTest, TheCtcHeadRoundTripsBesideTheCheckpoint) {
   const absl::Status mismatch = token_mode.LoadHead(dir.string());
   EXPECT_EQ(mismatch.code(), absl::StatusCode::kInvalidArgument) << mismatch;
   EXPECT_THAT(std::string(mismatch.message()), ::testing::HasSubstr("ctc.weight is [40, 192]"));
-  fs::remove_all(dir);
+  speechllm::testing::RemoveTree(dir.string());
 }
 
 TEST(TrainerTest, StepsFitTwoClipsAndTheCheckpointRoundTrips) {
@@ -270,7 +271,7 @@ TEST(TrainerTest, StepsFitTwoClipsAndTheCheckpointRoundTrips) {
   auto result = (*transcriber)->Transcribe(Tone(300, 1.3), {504, 10, 501, 500, 502, 11}, 8);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_FALSE(result->generated_ids.empty());
-  fs::remove_all(dir);
+  speechllm::testing::RemoveTree(dir.string());
 }
 
 }  // namespace

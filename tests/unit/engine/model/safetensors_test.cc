@@ -25,7 +25,10 @@ class SafetensorsTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    speechllm::testing::RemoveTree(dir_.string());
+    EXPECT_FALSE(fs::exists(dir_)) << dir_;
+  }
 
   std::string WriteBytes(const std::string& name, const std::string& bytes) {
     const std::string path = (dir_ / name).string();

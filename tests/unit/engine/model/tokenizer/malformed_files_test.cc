@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/test_util.h"
 #include "tests/unit/engine/model/tokenizer/tokenizer_test_util.h"
 
 namespace speechllm::engine::tokenizer {
@@ -37,7 +38,7 @@ class MalformedFilesTest : public ::testing::Test {
     good_text_ = text.str();
     good_ = json::parse(good_text_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { speechllm::testing::RemoveTree(dir_.string()); }
 
   std::string Write(const std::string& name, const std::string& content) const {
     const fs::path path = dir_ / name;
