@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
@@ -34,6 +34,7 @@
 #include "server/health_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
+#include "server/port_file.h"
 #include "server/prompt_source.h"
 #include "server/service_context.h"
 #include "server/shutdown_signals.h"
@@ -119,24 +120,6 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// Writes `port` to `path` atomically (a temporary file, then a rename); an error names the path.
-absl::Status WritePortFile(const std::string& path, int port) {
-  if (path.empty()) return absl::OkStatus();
-  {
-    std::ofstream out(path + ".tmp");
-    out << port << "\n";
-    if (!out.flush())
-      return absl::PermissionDeniedError(absl::StrCat("cannot write ", path, ".tmp"));
-  }
-  std::error_code error;
-  std::filesystem::rename(path + ".tmp", path, error);
-  if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot rename ", path, ".tmp to ", path, ": ", error.message()));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
   std::vector<int64_t> ids;
   for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
@@ -195,6 +178,20 @@ int main(int argc, char** argv) {
   // Read the TLS files and tokens before the model loads: a typo fails in milliseconds.
   auto credentials = server::BuildServerCredentials(config, &metrics);
   if (!credentials.ok()) return Fail(credentials.status().ToString());
+  // Metrics answer from here on, through the model load and warm-up (speechllm_ready 0 until
+  // SERVING): a replica loading a large checkpoint is up to Prometheus, not down.
+  std::unique_ptr<server::MetricsHttpServer> metrics_http;
+  if (!config.metrics_listen_address.empty()) {
+    auto started = server::MetricsHttpServer::Start(config.metrics_listen_address, &metrics);
+    if (!started.ok()) return Fail(started.status().ToString());
+    metrics_http = *std::move(started);
+    std::cout << "speechllm-server metrics on port " << metrics_http->port() << std::endl;
+    if (absl::Status s =
+            server::WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_http->port());
+        !s.ok()) {
+      return Fail(s.ToString());
+    }
+  }
 
   engine::TorchRunnerConfig runner_config;
   runner_config.runtime.device = absl::GetFlag(FLAGS_device);
@@ -273,6 +270,7 @@ int main(int argc, char** argv) {
     if (draining) return;
     health.SetServing(healthy);
     probe_health.SetServing(healthy);
+    metrics.SetReady(healthy);
   });
   engine::Engine engine(engine_config, std::move(runner).value());
   // Every call would otherwise be refused with BAD_CONFIG for the server's own prompt.
@@ -304,6 +302,8 @@ int main(int argc, char** argv) {
   const int64_t kv_streams = engine.stats().kv_blocks_total / blocks_per_stream;
   engine.SetStepObserver(&engine_health);
   metrics.SetEngineStatsSource([&engine] { return engine.stats(); });
+  // On every way out, scrapes stop reading the engine before it is destroyed.
+  absl::Cleanup stop_engine_stats = [&metrics] { metrics.SetEngineStatsSource(nullptr); };
   const engine::LogMel log_mel(engine.model_config().features);
   streaming::OutputDispatcher dispatcher(&engine);
   server::StreamRegistry registry(config);
@@ -345,20 +345,12 @@ int main(int argc, char** argv) {
   builder.RegisterService(&health);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || port == 0) return Fail("cannot listen on " + config.listen_address);
-  std::unique_ptr<server::MetricsHttpServer> metrics_http;
-  if (!config.metrics_listen_address.empty()) {
-    auto started = server::MetricsHttpServer::Start(config.metrics_listen_address, &metrics);
-    if (!started.ok()) return Fail(started.status().ToString());
-    metrics_http = *std::move(started);
-    std::cout << "speechllm-server metrics on port " << metrics_http->port() << std::endl;
-    if (absl::Status s =
-            WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_http->port());
-        !s.ok()) {
-      return Fail(s.ToString());
-    }
+  {
+    absl::MutexLock lock(&health_mu);
+    health.SetServing(true);
+    probe_health.SetServing(true);
+    metrics.SetReady(true);
   }
-  health.SetServing(true);
-  probe_health.SetServing(true);
   std::cerr << "speechllm-server: " << config.ToString() << "\n"
             << "speechllm-server: " << engine.model_config().ToString() << "\n";
   if (runner_config.runtime.device != "cpu")
@@ -373,7 +365,7 @@ int main(int argc, char** argv) {
                     : "")
             << "\n";
   std::cout << "speechllm-server listening on port " << port << std::endl;
-  if (absl::Status s = WritePortFile(absl::GetFlag(FLAGS_port_file), port); !s.ok()) {
+  if (absl::Status s = server::WritePortFile(absl::GetFlag(FLAGS_port_file), port); !s.ok()) {
     return Fail(s.ToString());
   }
 
@@ -385,6 +377,7 @@ int main(int argc, char** argv) {
     draining = true;
     health.SetServing(false);
     probe_health.SetServing(false);
+    metrics.SetReady(false);
   }
   registry.BeginDrain();
   if (!registry.WaitEmpty(config.drain_grace)) {

@@ -150,6 +150,12 @@ Metrics::Metrics(const std::string& version)
                           .Help("Open StreamingRecognize streams.")
                           .Register(*registry_)
                           .Add({})),
+      ready_(prometheus::BuildGauge()
+                 .Name("speechllm_ready")
+                 .Help("1 while the health service answers SERVING; 0 while the model loads and "
+                       "warms up, after engine steps failed, and while draining.")
+                 .Register(*registry_)
+                 .Add({})),
       streams_rejected_(CounterFamily(*registry_, "speechllm_streams_rejected_total",
                                       "StreamingRecognize streams refused at admission, by "
                                       "reason.")),
@@ -263,6 +269,8 @@ void Metrics::OnStep(const engine::StepRecord& step) {
   prefill_tokens_.Increment(static_cast<double>(step.prefill_tokens));
 }
 
+void Metrics::SetReady(bool ready) { ready_.Set(ready ? 1 : 0); }
+
 void Metrics::StreamOpened() { streams_active_.Increment(); }
 void Metrics::StreamClosed() { streams_active_.Decrement(); }
 
@@ -316,12 +324,12 @@ void Metrics::WarningSent(streaming::SessionEvent::WarningCode code) {
 
 std::string Metrics::Scrape() {
   std::vector<MetricFamily> families = registry_->Collect();
-  std::function<engine::EngineStats()> source;
   {
+    // Read under the lock, so that SetEngineStatsSource(nullptr) returns only after a scrape that
+    // is reading the engine has finished: main.cc clears the source before the engine goes.
     absl::MutexLock lock(&mu_);
-    source = engine_stats_;
+    if (engine_stats_) AppendEngineFamilies(engine_stats_(), &families);
   }
-  if (source) AppendEngineFamilies(source(), &families);
   return prometheus::TextSerializer().Serialize(families);
 }
 

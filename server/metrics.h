@@ -58,8 +58,11 @@ class Metrics : public engine::StepObserver {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // Engine counters and gauges are read through `source` at every scrape. Set before serving.
+  // Engine counters and gauges are read through `source` at every scrape (none while it is null).
+  // Setting null waits for a scrape that is calling the previous source.
   void SetEngineStatsSource(std::function<engine::EngineStats()> source) ABSL_LOCKS_EXCLUDED(mu_);
+  // speechllm_ready: follows the health service's SERVING / NOT_SERVING (0 from the start).
+  void SetReady(bool ready);
   // engine::StepObserver (engine loop thread).
   void OnStep(const engine::StepRecord& step) override;
 
@@ -91,6 +94,7 @@ class Metrics : public engine::StepObserver {
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& streams_;
   prometheus::Gauge& streams_active_;
+  prometheus::Gauge& ready_;
   prometheus::Family<prometheus::Counter>& streams_rejected_;
   prometheus::Family<prometheus::Counter>& recognize_rejected_;
   prometheus::Family<prometheus::Counter>& limits_;

@@ -1,9 +1,17 @@
 // The metrics endpoint end to end (label integration): the real speechllm-server streams the golden
 // clip; its /metrics passes `promtool check metrics`; a real Prometheus server on loopback scrapes
-// it every second and its query for the audio seconds received returns the clip's duration.
+// it every second and its query for the audio seconds received returns the clip's duration. The
+// metrics port answers while the model loads, with speechllm_ready 0.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -138,6 +146,68 @@ TEST(OpsMetrics, PromtoolAndPrometheusSeeTheStreamedAudio) {
   EXPECT_EQ(*up, 1);
   EXPECT_NEAR(*seconds, clip_seconds, 0.005);
   EXPECT_EQ(*streams, 1);
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
+}
+
+// Writes `text` once into the FIFO at `path` as soon as a reader opens it, unless `stop` is set
+// first (then it gives up without writing).
+void FeedFifoOnce(const std::string& path, const std::string& text, const std::atomic<bool>& stop) {
+  while (!stop) {
+    const int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO while nobody reads
+    if (fd < 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    fcntl(fd, F_SETFL, 0);
+    for (size_t written = 0; written < text.size();) {
+      const ssize_t n = write(fd, text.data() + written, text.size() - written);
+      if (n <= 0) break;
+      written += static_cast<size_t>(n);
+    }
+    close(fd);
+    return;
+  }
+}
+
+TEST(OpsMetrics, MetricsAnswerWhileTheModelLoads) {
+  // The model's config.json is a FIFO: the server blocks reading it, i.e. it is loading, for as
+  // long as the test withholds the file.
+  namespace fs = std::filesystem;
+  const fs::path source = SourcePath("models/qwen2-audio-tiny");
+  const fs::path model = ScratchDir() + "/loading-model";
+  fs::create_directories(model);
+  for (const fs::directory_entry& entry : fs::directory_iterator(source)) {
+    if (entry.path().filename() == "config.json") continue;
+    fs::copy_file(entry.path(), model / entry.path().filename(),
+                  fs::copy_options::overwrite_existing);
+  }
+  const std::string fifo = (model / "config.json").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << fifo << ": " << std::strerror(errno);
+
+  auto server = ServerProcess::Start({"--model=" + model.string()}, /*wait_for_grpc_port=*/false);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto loading = Scrape((*server)->metrics_port());
+  ASSERT_TRUE(loading.ok()) << loading.status();
+  EXPECT_EQ(loading->count("speechllm_ready"), 1u);
+  EXPECT_EQ(Value(*loading, "speechllm_ready"), 0);
+  EXPECT_EQ(Value(*loading, R"(speechllm_build_info{version="0.1.0"})"), 1);
+  EXPECT_EQ(loading->count("speechllm_kv_cache_blocks_capacity"), 0u);  // no engine yet
+  EXPECT_FALSE((*server)->WaitForGrpcPort(absl::Milliseconds(500)).ok()) << "serving already";
+
+  std::atomic<bool> stop{false};
+  std::thread feeder(FeedFifoOnce, fifo, ReadFileOrEmpty((source / "config.json").string()),
+                     std::cref(stop));
+  const absl::Status serving = (*server)->WaitForGrpcPort(absl::Seconds(60));
+  stop = true;
+  feeder.join();
+  ASSERT_TRUE(serving.ok()) << serving;
+  auto ready = Scrape((*server)->metrics_port());
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  std::cout << "while loading: speechllm_ready " << Value(*loading, "speechllm_ready")
+            << "; serving: speechllm_ready " << Value(*ready, "speechllm_ready") << ", KV blocks "
+            << Value(*ready, "speechllm_kv_cache_blocks_capacity") << "\n";
+  EXPECT_EQ(Value(*ready, "speechllm_ready"), 1);
+  EXPECT_GT(Value(*ready, "speechllm_kv_cache_blocks_capacity"), 0);
   EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
 }
 

@@ -196,14 +196,15 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
 // ---- ServerProcess ----
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    const std::vector<std::string>& extra_flags) {
+    const std::vector<std::string>& extra_flags, bool wait_for_grpc_port) {
   std::unique_ptr<ServerProcess> server(new ServerProcess());
   const std::string stem = ScratchFile("server");
   server->log_path_ = stem + ".log";
+  server->port_file_ = stem + ".port";
   std::vector<std::string> argv = {SPEECHLLM_OPS_SERVER_BIN,
                                    "--model=" + SourcePath("models/qwen2-audio-tiny"),
                                    "--listen=127.0.0.1:0",
-                                   "--port_file=" + stem + ".port",
+                                   "--port_file=" + server->port_file_,
                                    "--prompt_prefix_ids=1,2,3,501",
                                    "--prompt_suffix_ids=502,10,11,12",
                                    "--max_new_tokens=24",
@@ -214,19 +215,37 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   if (server->pid_ < 0) return absl::InternalError("cannot start " + argv[0]);
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
-    server->port_ = ReadPortFile(stem + ".port");
     server->metrics_port_ = ReadPortFile(stem + ".metrics_port");
-    if (server->port_ > 0 && server->metrics_port_ > 0) return server;
-    int exit_code = 0;
-    if (WaitFor(server->pid_, absl::ZeroDuration(), &exit_code)) {
-      server->pid_ = -1;
-      return absl::InternalError(absl::StrCat("speechllm-server exited with ", exit_code, ": ",
-                                              ReadFileOrEmpty(server->log_path_ + ".err")));
+    if (server->metrics_port_ > 0 && !wait_for_grpc_port) return server;
+    if (server->metrics_port_ > 0 && server->WaitForGrpcPort(absl::ZeroDuration()).ok()) {
+      return server;
     }
+    if (absl::Status exited = server->ExitStatus(); !exited.ok()) return exited;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return absl::DeadlineExceededError("speechllm-server wrote no port files within 60 s: " +
                                      ReadFileOrEmpty(server->log_path_ + ".err"));
+}
+
+absl::Status ServerProcess::WaitForGrpcPort(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    port_ = ReadPortFile(port_file_);
+    if (port_ > 0) return absl::OkStatus();
+    if (absl::Status exited = ExitStatus(); !exited.ok()) return exited;
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError("speechllm-server wrote no gRPC port file in time");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+absl::Status ServerProcess::ExitStatus() {
+  int exit_code = 0;
+  if (pid_ <= 0 || !WaitFor(pid_, absl::ZeroDuration(), &exit_code)) return absl::OkStatus();
+  pid_ = -1;
+  return absl::InternalError(absl::StrCat("speechllm-server exited with ", exit_code, ": ",
+                                          ReadFileOrEmpty(log_path_ + ".err")));
 }
 
 ServerProcess::~ServerProcess() {

@@ -48,11 +48,16 @@ int StopProcess(pid_t pid, int signal_number, absl::Duration timeout);
 // ---- the server ----
 class ServerProcess {
  public:
-  // Starts speechllm-server with the standard flags plus `extra_flags` ("--max_streams=2") and
-  // waits (60 s) for its gRPC and metrics port files.
+  // Starts speechllm-server with the standard flags plus `extra_flags` ("--max_streams=2"; a
+  // repeated flag overrides the standard one) and waits (60 s) for its metrics and gRPC port
+  // files, or only the metrics one (written before the model loads) with !wait_for_grpc_port.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      const std::vector<std::string>& extra_flags);
+      const std::vector<std::string>& extra_flags, bool wait_for_grpc_port = true);
   ~ServerProcess();  // SIGKILL unless Stop() ran
+
+  // Waits up to `timeout` for the gRPC port file (written once serving); an error if the server
+  // exited or the time ran out.
+  absl::Status WaitForGrpcPort(absl::Duration timeout);
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
@@ -64,10 +69,14 @@ class ServerProcess {
   std::string Log() const { return ReadFileOrEmpty(log_path_); }
 
  private:
+  // An error with the exit code and stderr once the process has exited, else OK.
+  absl::Status ExitStatus();
+
   pid_t pid_ = -1;
-  int port_ = 0;
+  int port_ = 0;  // 0 until the gRPC port file was read
   int metrics_port_ = 0;
   std::string log_path_;
+  std::string port_file_;
 };
 
 // ---- HTTP and metrics ----
