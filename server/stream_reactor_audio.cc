@@ -14,8 +14,9 @@ absl::Status StreamReactor::EndAudio(streaming::Session* s) {
   decoder_finished_ = true;
   samples_.clear();
   if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
-    // What was decoded before the error is audio the finals cover (API.md 3, finals first).
-    if (!samples_.empty()) s->AcceptAudio(samples_, absl::Now()).IgnoreError();
+    // What was decoded before the error is audio the finals cover (API.md 3, finals first), and
+    // audio received like any other.
+    if (!samples_.empty()) AcceptSamples(s).IgnoreError();
     return WithReason(status, "AUDIO_DECODE_ERROR");
   }
   if (!samples_.empty()) {
@@ -85,7 +86,7 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
     }
     // The samples before the bad one (and the resampler's tail) are audio the finals cover, as
     // in EndAudio (API.md 3, finals first); a refused oversized chunk above gives none.
-    if (!samples_.empty()) s->AcceptAudio(samples_, absl::Now()).IgnoreError();
+    if (!samples_.empty()) AcceptSamples(s.get()).IgnoreError();
     return WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
                                                                        : "AUDIO_DECODE_ERROR");
   }

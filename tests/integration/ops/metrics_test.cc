@@ -149,6 +149,38 @@ TEST(OpsMetrics, PromtoolAndPrometheusSeeTheStreamedAudio) {
   EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
 }
 
+// A chunk whose last sample is NaN ends the stream, but the second of audio before it is
+// transcribed (API.md 3, finals first), so it counts as received as well as processed.
+TEST(OpsMetrics, AudioBeforeABadSampleCountsAsReceived) {
+  auto server = ServerProcess::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::StreamingSpeech::NewStub(channel);
+  client::StreamingClientOptions options = PcmStreamOptions(/*realtime=*/false);
+  options.config.mutable_audio()->set_encoding(v1::AudioFormat::PCM_F32LE);
+  client::StreamingClient streaming(stub.get(), options);
+  ASSERT_TRUE(streaming.Start().ok());
+  std::vector<float> samples(16000, 0.01f);  // 1 s, then the bad sample
+  samples.push_back(std::nanf(""));
+  v1::StreamingRecognizeRequest chunk;
+  chunk.mutable_audio()->set_data(
+      std::string(reinterpret_cast<const char*>(samples.data()), samples.size() * 4));
+  ASSERT_TRUE(streaming.SendRaw(std::move(chunk)).ok());
+  (void)streaming.CloseSend();
+  const grpc::Status status = streaming.Await();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+
+  auto scraped = Scrape((*server)->metrics_port());
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  const double received = Value(*scraped, "speechllm_audio_seconds_total");
+  const double processed = Value(*scraped, "speechllm_audio_processed_seconds_total");
+  std::cout << "1 s before a NaN: received " << received << " s, processed " << processed
+            << " s; status " << status.error_code() << " " << status.error_message() << "\n";
+  EXPECT_NEAR(received, 1.0, 0.005);
+  EXPECT_LE(processed, received + 0.005);
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
+}
+
 // Writes `text` once into the FIFO at `path` as soon as a reader opens it, unless `stop` is set
 // first (then it gives up without writing).
 void FeedFifoOnce(const std::string& path, const std::string& text, const std::atomic<bool>& stop) {
