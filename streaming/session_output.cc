@@ -87,7 +87,8 @@ void Session::OnEngineOutput(engine::SequenceOutput output) {
   if (it == segments_.end()) return;
   audio_processed_seconds_ = std::max(audio_processed_seconds_, output.audio_end_seconds);
   compute_time_ += output.compute_time;
-  commit_conflicts_ += output.commit_conflicts;
+  // API.md 4: decodes that disagreed with committed text (one however many tokens differed).
+  if (output.commit_conflicts > 0) ++commit_conflicts_;
   peak_kv_tokens_ = std::max(peak_kv_tokens_, output.kv_tokens);
   if (output.is_final) {
     OnFinalLocked(output, &*it);

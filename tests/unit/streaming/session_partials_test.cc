@@ -4,6 +4,7 @@
 // lowest token probability), and a partial the rate limit held back goes out once its interval has
 // passed, without waiting for another engine output.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -103,6 +104,26 @@ TEST_F(SessionPartialsTest, AHeldPartialGoesOutWhenItsIntervalHasPassed) {
   EXPECT_EQ(partials[1].tentative, " there");
   EXPECT_GE(waited, absl::Milliseconds(300));
   EXPECT_GE(partials[1].since_audio_arrival, absl::Milliseconds(300));
+}
+
+// API.md's commit_conflicts counts decodes that disagreed with committed text, not the tokens that
+// differed (it used to add the tokens: 5 here).
+TEST_F(SessionPartialsTest, CommitConflictsCountDecodesNotTokens) {
+  RecordingSink sink;
+  auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
+  // Each hypothesis grows, so each decode sends a partial that carries the count so far.
+  const std::vector<std::pair<std::string, int64_t>> decodes = {
+      {"the cat", 3}, {"the cat sat", 0}, {"the cat sat on", 2}};
+  for (const auto& [text, conflicting_tokens] : decodes) {
+    engine::SequenceOutput output = Output(*session, text);
+    output.commit_conflicts = conflicting_tokens;
+    session->OnEngineOutput(output);
+  }
+  const std::vector<SessionEvent> events = sink.events();
+  ASSERT_FALSE(events.empty());
+  std::printf("commit_conflicts after decodes with 3, 0 and 2 overruled tokens: %lld\n",
+              static_cast<long long>(events.back().commit_conflicts));
+  EXPECT_EQ(events.back().commit_conflicts, 2);
 }
 
 }  // namespace
