@@ -23,6 +23,9 @@ struct StepRecord {
   int64_t encoder_items = 0;   // encoder calls (chunks and full re-encodes)
   int64_t encoder_tokens = 0;  // audio embeddings the encoder produced (25 per second of audio)
   bool decode_graph = false;   // the decoder pass replayed a CUDA graph (StepResult::decode_graph)
+  // StepResult's split of `duration` (zero for a failed step). On a GPU these are host times
+  // unless the runner waits for the device between the passes (TorchRunnerConfig).
+  absl::Duration encoder_time, decoder_time;
 };
 
 class StepObserver {
@@ -40,6 +43,10 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
   record.duration = duration;
   record.ok = result.ok();
   record.decode_graph = result.ok() && result->decode_graph;
+  if (result.ok()) {
+    record.encoder_time = result->encoder_time;
+    record.decoder_time = result->decoder_time;
+  }
   record.sequences = static_cast<int64_t>(plan.prefills.size());
   for (const PrefillItem& item : plan.prefills) {
     const auto tokens = static_cast<int64_t>(item.token_ids.size());

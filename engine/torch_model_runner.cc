@@ -49,6 +49,7 @@ struct TorchModelRunner::Impl {
   int64_t block_size = 16;
   int64_t num_usable_blocks = 0;  // the pool's blocks less the decode graphs' scratch block
   bool batched_encoder = false;   // encoder passes (conv stems included) batched across items
+  bool sync_stage_times = false;  // TorchRunnerConfig::sync_stage_times
   std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
   std::string graphs_summary = "CUDA graphs: off";
   // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.
@@ -84,6 +85,7 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
   if (config.block_size < 1) return absl::InvalidArgumentError("block_size must be >= 1");
   impl->block_size = config.block_size;
   impl->batched_encoder = config.batched_encoder.value_or(impl->model->device().is_cuda());
+  impl->sync_stage_times = config.sync_stage_times;
   try {
     c10::InferenceMode inference_mode;
     const TextConfig& text = impl->model->config().text;
@@ -304,7 +306,13 @@ absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
     for (const auto& [source, destination] : plan.block_copies)
       impl_->kv->CopyBlock(source, destination);
     const absl::Time start = absl::Now();
-    if (!plan.encodes.empty()) impl_->Encode(plan.encodes, &result);
+    if (!plan.encodes.empty()) {
+      impl_->Encode(plan.encodes, &result);
+      // A host read waits for the work queued on the device so far.
+      if (impl_->sync_stage_times) {
+        at::zeros({1}, at::TensorOptions().device(impl_->model->device())).item<float>();
+      }
+    }
     const absl::Time encoded = absl::Now();
     if (!plan.prefills.empty()) impl_->Decode(plan, &result);
     result.encoder_time = encoded - start;

@@ -29,6 +29,10 @@ struct TorchRunnerConfig {
   // attention: a fixed number of operations per pass) or item by item (transformers' operations).
   // Unset: batched on CUDA, where per-item launches dominate, item by item on the CPU.
   std::optional<bool> batched_encoder;
+  // Wait for the device after each step's encoder pass, so that StepResult's encoder and decoder
+  // times are device times (benchmarks: it costs the overlap of the decoder's launches with the
+  // encoder's kernels). Without it, a GPU step's encoder time is mostly the host's launch time.
+  bool sync_stage_times = false;
 };
 
 class TorchModelRunner : public ModelRunner {

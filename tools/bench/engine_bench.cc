@@ -67,6 +67,9 @@ ABSL_FLAG(int, warmup_streams, 8,
           "streams sent through the engine (closed loop) before the timed run, to take first-call "
           "costs (CUDA context, cuBLAS handles, allocator growth) out of the figures; 0 = none");
 ABSL_FLAG(std::string, step_log, "", "write one CSV line per timed engine step to this file");
+ABSL_FLAG(bool, sync_stages, false,
+          "wait for the device after each step's encoder pass, so that the step log's encoder_ms "
+          "and decoder_ms are device times (costs some overlap on a GPU)");
 ABSL_FLAG(int, max_audio_tokens, 750,
           "audio tokens per utterance reserved at admission (750 = 30 s)");
 
@@ -160,6 +163,7 @@ int Run() {
   runner_config.runtime.num_threads = absl::GetFlag(FLAGS_threads);
   runner_config.kv_cache_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   runner_config.cuda_graph_max_batch = std::max(64, absl::GetFlag(FLAGS_streams));
+  runner_config.sync_stage_times = absl::GetFlag(FLAGS_sync_stages);
   absl::StatusOr<std::unique_ptr<engine::TorchModelRunner>> runner;
   if (absl::GetFlag(FLAGS_random_weights)) {
     auto config = engine::ModelConfig::Preset(absl::GetFlag(FLAGS_preset));

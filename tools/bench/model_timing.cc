@@ -1,7 +1,9 @@
 // speechllm-model-timing: times the model's parts the way the GPU targets are stated
 // (PERFORMANCE.md): the encoder on 10 s and 30 s of audio, the prefill of a 10 s clip (encoder +
-// projector + prompt), and one decode step at batch 1, 16 and 64 over contexts of --context tokens,
-// against the paged KV pool. Random weights of a preset (no checkpoint) or a checkpoint. Prints one
+// projector + prompt), one decode step at batch 1, 16 and 64 over contexts of --context tokens,
+// against the paged KV pool, and the two halves of a streaming step under load: one encoder pass
+// of N 1 s chunks (with and without an exact final's 10 s re-encode) and one decoder pass of N
+// chunk prefills. Random weights of a preset (no checkpoint) or a checkpoint. Prints one
 // JSON object. Timing: median of --reps runs after warm-up, each ending with a device
 // synchronisation.
 //   speechllm-model-timing --preset 7b --device cuda --dtype bfloat16
@@ -34,6 +36,9 @@ ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
 ABSL_FLAG(int, context, 1024, "cached tokens per sequence for the decode steps");
 ABSL_FLAG(std::string, batches, "1,16,64", "decode batch sizes");
 ABSL_FLAG(int, reps, 10, "timed repetitions (median reported)");
+ABSL_FLAG(std::string, streaming_batches, "1,16,64,150",
+          "items per streaming step: 1 s encoder chunks in one pass, and chunk prefills in one "
+          "decoder pass (empty: skip)");
 
 namespace speechllm::bench {
 namespace {
@@ -86,6 +91,73 @@ double CopyBytesPerSecond(at::Device device, int reps) {
       },
       reps);
   return 2.0 * static_cast<double>(bytes) / (ms / 1000.0);
+}
+
+// The two halves of a streaming step at N streams, as the engine batches them under load:
+//  - encoder_chunks_bN_ms: one EncodeBatch pass of N block-mode items of 1 s (50 new positions
+//    after 100 cached: 2 s into an utterance); ..._with_final_ms adds one exact final's re-encode
+//    (a 10 s segment, 500 positions, no cache) to the same pass;
+//  - prefill_chunks_bN_ms: one decoder pass of N sequences adding 27 tokens each (25 audio rows
+//    and the prompt's end) after 200 cached, with the logits of each sequence's last row.
+void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json) {
+  const engine::AudioEncoder& encoder = model.encoder();
+  const auto options = at::TensorOptions().dtype(model.dtype()).device(model.device());
+  const int64_t d_model = encoder.config().d_model;
+  for (absl::string_view text :
+       absl::StrSplit(absl::GetFlag(FLAGS_streaming_batches), ',', absl::SkipEmpty())) {
+    int items = 0;
+    if (!absl::SimpleAtoi(text, &items) || items < 1) continue;
+    const int64_t cached = 100, fresh = 50;
+    // Caches of 100 positions, filled once; a pass replaces a cache's tensors (it never writes
+    // them), so each repetition starts from a shallow copy.
+    std::vector<engine::EncoderKvCache> filled(items);
+    for (engine::EncoderKvCache& cache : filled) {
+      encoder.EncodeBatch({{at::randn({cached, d_model}, options), 0, &cache}});
+    }
+    std::vector<at::Tensor> conv;
+    for (int i = 0; i < items; ++i) conv.push_back(at::randn({fresh, d_model}, options));
+    const at::Tensor final_conv = at::randn({500, d_model}, options);
+    for (const bool with_final : {false, true}) {
+      const double ms = TimeMs(
+          [&] {
+            std::vector<engine::EncoderKvCache> caches = filled;
+            std::vector<engine::EncoderWork> work;
+            for (int i = 0; i < items; ++i) work.push_back({conv[i], cached, &caches[i]});
+            if (with_final) work.push_back({final_conv, 0, nullptr});
+            return encoder.EncodeBatch(work).back();
+          },
+          reps);
+      json->Add(absl::StrCat("encoder_chunks_b", items, with_final ? "_with_final" : "", "_ms"),
+                ms);
+    }
+
+    const int64_t block = 16, start = 200, added = 27;
+    const int64_t blocks_per_sequence = (start + added + block - 1) / block;
+    KvPool kv(model.config().text, items * blocks_per_sequence, block, model.dtype(),
+              model.device());
+    DecoderBatch batch;
+    std::vector<int64_t> last_rows;
+    for (int b = 0; b < items; ++b) {
+      DecoderSequence sequence{added, start, {}};
+      for (int64_t i = 0; i < blocks_per_sequence; ++i)
+        sequence.block_table.push_back(b * blocks_per_sequence + i);
+      batch.sequences.push_back(sequence);
+      last_rows.push_back((b + 1) * added - 1);
+    }
+    const at::Tensor ids = at::full({items * added}, 1000 % model.config().text.vocab_size,
+                                    at::TensorOptions().dtype(at::kLong).device(model.device()));
+    const at::Tensor rows =
+        at::tensor(last_rows, at::TensorOptions().dtype(at::kLong)).to(model.device());
+    json->Add(absl::StrCat("prefill_chunks_b", items, "_ms"),
+              TimeMs(
+                  [&] {
+                    batch.Prepare(block, model.device(), model.dtype());
+                    const at::Tensor hidden =
+                        model.decoder().Forward(model.decoder().Embed(ids), batch, &kv);
+                    return model.decoder().Logits(hidden.index_select(0, rows)).argmax(-1);
+                  },
+                  reps));
+  }
 }
 
 int Run() {
@@ -224,6 +296,7 @@ int Run() {
     }
   }
   json.Add("decode_context_tokens", context);
+  TimeStreamingSteps(model, reps, &json);
   // The yardstick for batch 1: weight bytes over the measured copy bandwidth.
   const int64_t weight_bytes = DecodeWeightBytes(model.decoder());
   const double bandwidth = CopyBytesPerSecond(model.device(), reps);
@@ -239,8 +312,8 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Times the encoder, the prefill of a 10 s clip and decode steps at batch 1, 16 and 64; "
-      "prints one JSON object.");
+      "Times the encoder, the prefill of a 10 s clip, decode steps at batch 1, 16 and 64, and "
+      "streaming steps' encoder and decoder passes; prints one JSON object.");
   speechllm::engine::ParseProgramFlags(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();

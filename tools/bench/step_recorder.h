@@ -62,19 +62,20 @@ class StepRecorder : public engine::StepObserver {
     }
   }
 
-  // One line per step: offset from Restart, duration and sizes.
+  // One line per step: offset from Restart, duration, sizes, and the encoder / decoder split.
   bool WriteCsv(const std::string& path) {
     absl::MutexLock lock(&mutex_);
     std::ofstream out(path);
     out << "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,"
-           "encoder_tokens,ok,graph\n";
+           "encoder_tokens,ok,graph,encoder_ms,decoder_ms\n";
     for (const Entry& e : steps_) {
       const absl::Time start = e.end - e.step.duration;
       out << absl::ToDoubleMilliseconds(start - origin_) << ','
           << absl::ToDoubleMilliseconds(e.step.duration) << ',' << e.step.sequences << ','
           << e.step.decoder_tokens << ',' << e.step.prefill_tokens << ',' << e.step.encoder_items
           << ',' << e.step.encoder_tokens << ',' << (e.step.ok ? 1 : 0) << ','
-          << (e.step.decode_graph ? 1 : 0) << '\n';
+          << (e.step.decode_graph ? 1 : 0) << ',' << absl::ToDoubleMilliseconds(e.step.encoder_time)
+          << ',' << absl::ToDoubleMilliseconds(e.step.decoder_time) << '\n';
     }
     return static_cast<bool>(out);
   }

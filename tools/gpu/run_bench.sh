@@ -141,7 +141,7 @@ streams_run() {  # $1: streams
   (( $1 > 1 )) || pacing=(--repeat 2)
   timeout $(box 120) "$build/tools/bench/speechllm-bench" --random_weights --preset 7b --device cuda --dtype bfloat16 \
     --streams "$1" --mode realtime --chunk_ms 1000 --kv_cache_mb "$kv_mb" --max_audio_tokens 250 \
-    "${pacing[@]}" --warmup_streams 16 --step_log "$out/steps_$1.csv" \
+    "${pacing[@]}" --warmup_streams 16 --step_log "$out/steps_$1.csv" --sync_stages \
     > "$out/ours_streams_$1.json" 2> "$out/ours_streams_$1.log"
   cat "$out/ours_streams_$1.json"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Prints the GPU comparison table of tools/gpu/run_bench.sh from the JSON files in its output folder."""
+import csv
 import json
 import os
 import sys
@@ -85,6 +86,20 @@ def print_targets(card, ours, runs, best_b1, bound):
         print(f"| {name} | {fmt(value)} | {verdict} |")
 
 
+def audio_step_split(path):
+    """'N steps, E / D of T s' over the step log's steps that carried audio (encoder items > 0)."""
+    try:
+        with open(path) as f:
+            rows = [r for r in csv.DictReader(f) if float(r.get("encoder_items") or 0) > 0]
+    except (OSError, ValueError):
+        return None
+    if not rows or "encoder_ms" not in rows[0]:
+        return None
+    total = lambda key: sum(float(r[key]) for r in rows) / 1000
+    return (f"{len(rows)} steps: {total('encoder_ms'):.2f} / {total('decoder_ms'):.2f} of "
+            f"{total('duration_ms'):.2f}")
+
+
 def main():
     out = sys.argv[1]
     ours = load(os.path.join(out, "ours_timing.json"))
@@ -115,6 +130,14 @@ def main():
         if a:
             print(f"| decode ms/step, batch {batch}, libtorch layers only (no kernels, no graph) | {fmt(a)} | "
                   f"{fmt(b)} | {times(b / a if b else None)} |")
+    # The two halves of a streaming step under load (speechllm-model-timing), fewest items first.
+    for items in sorted(int(k[len("encoder_chunks_b"):-len("_ms")]) for k in ours
+                        if k.startswith("encoder_chunks_b") and k.endswith("_ms") and "final" not in k):
+        print(f"| streaming step, {items} streams: encoder pass of {items} 1 s chunks "
+              f"(with one exact final's 10 s re-encode), ms | {fmt(ours.get(f'encoder_chunks_b{items}_ms'))} "
+              f"({fmt(ours.get(f'encoder_chunks_b{items}_with_final_ms'))}) | n/a | |")
+        print(f"| streaming step, {items} streams: decoder pass of {items} chunk prefills "
+              f"(27 tokens after 200), ms | {fmt(ours.get(f'prefill_chunks_b{items}_ms'))} | n/a | |")
     # Every stream count the run measured (STREAMS="150 200" in run_bench.sh), fewest first.
     runs = []
     for name in os.listdir(out):
@@ -135,6 +158,10 @@ def main():
               f"{steady}"
               f"; RTF max {fmt(run.get('real_time_factor_max'), 3)}; decode-graph steps "
               f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')} | n/a | |")
+        split = audio_step_split(os.path.join(out, f"steps_{run.get('streams')}.csv"))
+        if split:
+            print(f"| {run.get('streams')} streams: steps carrying audio, encoder / decoder time, s "
+                  f"(device times with --sync_stages) | {split} | n/a | |")
     if runs:
         streams_met = capacity(runs)
         tried = ", ".join(str(n) for n in sorted(r.get("streams", 0) for r in runs if r.get("streams", 0) > 1))

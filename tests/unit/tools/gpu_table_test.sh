@@ -26,6 +26,8 @@ card "NVIDIA H200"
   echo -n '{"decode_b1_ms_per_step": 13.1, "decode_b1_graph_ms_per_step": 4.2, '
   echo -n '"decode_b16_tokens_per_s": 900, "decode_b64_graph_tokens_per_s": 5000, '
   echo -n '"decode_b16_graph_error": "CUDA error: \"out of memory\"\nat capture", '
+  echo -n '"encoder_chunks_b64_ms": 41.5, "encoder_chunks_b64_with_final_ms": 60, '
+  echo -n '"prefill_chunks_b64_ms": 55.25, '
   echo '"decode_bound_ms": 3.5, "decode_weight_bytes": 15200000000, "copy_bandwidth_GBps": 4300}'
 } > "$out/ours_timing.json"
 echo '{"decode_b1_ms_per_step": 21.6}' > "$out/hf_peer.json"
@@ -34,6 +36,10 @@ echo '{"streams": 150, "partial_latency_ms_p95": 2800, "decode_graph_steps": 30,
 echo '{"streams": 1, "first_partial_latency_ms_p95": 41, "final_latency_ms_p95": 120}' \
   > "$out/ours_streams_1.json"
 echo "FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0" > "$out/stages.log"
+# The 150-stream step log: two steps carried audio (the decode step does not count).
+printf '%s\n' "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,encoder_tokens,ok,graph,encoder_ms,decoder_ms" \
+  "0,200,100,3000,2900,40,2000,1,0,150,50" "200,10,150,150,0,0,0,1,1,0,10" "210,300,120,900,800,20,700,1,0,100,200" \
+  > "$out/steps_150.csv"
 table=$(python3 "$src/tools/gpu/table.py" "$out")
 expect "$table" "| decode ms/step, batch 1 (1k context) | 13.10 | 21.60 | 1.65x |"
 expect "$table" "| decode batch 1 <= 4.5 ms (NVIDIA H200) | 4.20 | met |"
@@ -48,6 +54,9 @@ expect "$table" "| 1 stream: first partial p95 <= 50 ms | 41.00 | met |"
 expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio | 120.00 | missed |"
 grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40" \
   <<< "$table" || { echo "missing: the 150-stream row with its decode-graph steps"; fail=1; }
+expect "$table" "| streaming step, 64 streams: encoder pass of 64 1 s chunks (with one exact final's 10 s re-encode), ms | 41.50 (60.00) | n/a | |"
+expect "$table" "| streaming step, 64 streams: decoder pass of 64 chunk prefills (27 tokens after 200), ms | 55.25 | n/a | |"
+expect "$table" "| 150 streams: steps carrying audio, encoder / decoder time, s (device times with --sync_stages) | 2 steps: 0.25 / 0.25 of 0.50 | n/a | |"
 expect "$table" "- FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0"
 expect "$table" '- decode_b16_graph_error: CUDA error: "out of memory" / at capture'
 
