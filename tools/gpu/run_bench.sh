@@ -26,7 +26,7 @@ trap 'echo "run_bench.sh: terminated" >> "$out/stages.log"; exit 143' TERM INT
 stage() { [[ -f $out/stages.log ]] && save; echo "== $(date +%T) $*" | tee -a "$out/stages.log"; }
 # One deadline for the whole run (device time is scarce): each stage gets min(its box, time left),
 # and a stage that starts after the deadline gets 1 s, so the run ends soon after it.
-deadline=$(( $(date +%s) + ${RUN_SECONDS:-400} ))
+deadline=$(( $(date +%s) + ${RUN_SECONDS:-480} ))
 box() { local left=$(( deadline - $(date +%s) )); (( left < $1 )) && echo $(( left > 1 ? left : 1 )) || echo "$1"; }
 
 stage "environment"
@@ -136,14 +136,17 @@ echo "KV cache: $kv_mb MB (card: ${total_mib:-?} MiB)" | tee -a "$out/stages.log
 # exact finals) spread as independent users' would; the 12 s in which all are active are reported
 # apart (*_steady). STAGGER_MS=0 DURATION_S=0 gives the burst case of earlier runs (all streams
 # start within one chunk and end within about a second).
-streams_run() {  # $1: streams
+streams_run() {  # $1: streams; $2: output name (default ours_streams_$1); more: extra bench flags
+  local streams=$1 name=${2:-ours_streams_$1}
+  shift $(( $# > 1 ? 2 : 1 ))
   local pacing=(--stagger_ms "${STAGGER_MS:-8000}" --duration_s "${DURATION_S:-12}")
-  (( $1 > 1 )) || pacing=(--repeat 2)
+  (( streams > 1 )) || pacing=(--repeat 2)
+  # --max_step_tokens 2048: the server's default step budget (the bench's own default is 4096).
   timeout $(box 120) "$build/tools/bench/speechllm-bench" --random_weights --preset 7b --device cuda --dtype bfloat16 \
-    --streams "$1" --mode realtime --chunk_ms 1000 --kv_cache_mb "$kv_mb" --max_audio_tokens 250 \
-    "${pacing[@]}" --warmup_streams 16 --step_log "$out/steps_$1.csv" --sync_stages \
-    > "$out/ours_streams_$1.json" 2> "$out/ours_streams_$1.log"
-  cat "$out/ours_streams_$1.json"
+    --streams "$streams" --mode realtime --chunk_ms 1000 --kv_cache_mb "$kv_mb" --max_audio_tokens 250 \
+    "${pacing[@]}" --warmup_streams 16 --step_log "$out/steps_${name#ours_streams_}.csv" --sync_stages \
+    --max_step_tokens 2048 "$@" > "$out/$name.json" 2> "$out/$name.log"
+  cat "$out/$name.json"
 }
 for streams in ${STREAMS:-150 1}; do streams_run "$streams"; done
 
@@ -159,6 +162,17 @@ if [[ -z "${SKIP_CAPACITY:-}" && -s $out/ours_streams_150.json ]]; then
   for n in $candidates; do
     streams_run "$n"
     if meets_target "$out/ours_streams_$n.json"; then (( up )) || break; else (( up )) && break; fi
+  done
+fi
+
+# Shorter steps trade some throughput for latency: every partial waits for up to 8 steps, and
+# a step that carries chunks and finals takes 10-20 times a decode step. STEP_BUDGETS lists
+# tokens:encoder_positions per step ("" skips the stage).
+if [[ -s $out/ours_streams_150.json ]]; then
+  stage "our engine: 150 streams with smaller steps (${STEP_BUDGETS-1024:1500})"
+  for budget in ${STEP_BUDGETS-1024:1500}; do
+    streams_run 150 "ours_budget_${budget/:/_}" --max_step_tokens "${budget%%:*}" \
+      --max_step_encoder_positions "${budget##*:}"
   done
 fi
 

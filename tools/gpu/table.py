@@ -162,6 +162,16 @@ def main():
         if split:
             print(f"| {run.get('streams')} streams: steps carrying audio, encoder / decoder time, s "
                   f"(device times with --sync_stages) | {split} | n/a | |")
+    # run_bench.sh's STEP_BUDGETS: the 150-stream run again with smaller steps.
+    for name in sorted(os.listdir(out)):
+        if name.startswith("ours_budget_") and name.endswith(".json"):
+            run = load(os.path.join(out, name))
+            budget = name[len("ours_budget_"):-len(".json")].split("_")
+            if run and len(budget) == 2:
+                print(f"| {run.get('streams')} streams, steps of at most {budget[0]} tokens and {budget[1]} encoder "
+                      f"positions: partial p95 (steady), final p95, ms | "
+                      f"{fmt(run.get('partial_latency_ms_p95'), 0)} ({fmt(run.get('partial_latency_ms_p95_steady'), 0)}), "
+                      f"{fmt(run.get('final_latency_ms_p95'), 0)} | n/a | |")
     if runs:
         streams_met = capacity(runs)
         tried = ", ".join(str(n) for n in sorted(r.get("streams", 0) for r in runs if r.get("streams", 0) > 1))

@@ -57,6 +57,11 @@ grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; 
 expect "$table" "| streaming step, 64 streams: encoder pass of 64 1 s chunks (with one exact final's 10 s re-encode), ms | 41.50 (60.00) | n/a | |"
 expect "$table" "| streaming step, 64 streams: decoder pass of 64 chunk prefills (27 tokens after 200), ms | 55.25 | n/a | |"
 expect "$table" "| 150 streams: steps carrying audio, encoder / decoder time, s (device times with --sync_stages) | 2 steps: 0.25 / 0.25 of 0.50 | n/a | |"
+echo '{"streams": 150, "partial_latency_ms_p95": 700, "partial_latency_ms_p95_steady": 650, "final_latency_ms_p95": 1500}' \
+  > "$out/ours_budget_1024_1500.json"
+table=$(python3 "$src/tools/gpu/table.py" "$out")
+expect "$table" "| 150 streams, steps of at most 1024 tokens and 1500 encoder positions: partial p95 (steady), final p95, ms | 700 (650), 1500 | n/a | |"
+rm "$out/ours_budget_1024_1500.json"
 expect "$table" "- FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0"
 expect "$table" '- decode_b16_graph_error: CUDA error: "out of memory" / at capture'
 
