@@ -1,0 +1,137 @@
+// The end of a call by time or by signal on the real speechllm-server (label integration): the
+// drain on SIGTERM (UNAVAILABLE with RetryInfo for open streams, a second signal does not cut it
+// short) and deadlines that pass during a Recognize call or a stream (DEADLINE_EXCEEDED in the
+// metrics, not CANCELLED or OK).
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/integration/ops/limits_fixture.h"
+
+namespace speechllm::opstest {
+namespace {
+
+TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
+  StartServer({"--drain_grace_s=1"});
+  client::StreamingClient open(stub_.get(), PcmStreamOptions(false));
+  ASSERT_TRUE(open.Start().ok());
+  ASSERT_TRUE(open.SendAudio(ClipBytes()).ok());
+  for (int i = 0; i < 200 && open.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_FALSE(open.responses().empty());
+  // A Health.Watch of a service the server does not have stays SERVICE_UNKNOWN through the drain.
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext watch_context;
+  grpc::health::v1::HealthCheckRequest watch_request;
+  watch_request.set_service("no.such.Service");
+  auto watch = health->Watch(&watch_context, watch_request);
+  grpc::health::v1::HealthCheckResponse watched;
+  ASSERT_TRUE(watch->Read(&watched));
+  EXPECT_EQ(watched.status(), grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
+  int exit_code = -1;
+  std::thread stopper([&] { exit_code = server_->Stop(); });
+  const grpc::Status status = open.Await();
+  std::vector<int> later;
+  while (watch->Read(&watched)) later.push_back(watched.status());
+  (void)watch->Finish();
+  stopper.join();
+  server_.reset();  // stopped already
+  const Details details = DetailsOf(status);
+  std::cout << "open stream at the drain: code " << status.error_code() << " reason "
+            << details.reason << " retry_info " << details.retry_info << "; watch saw "
+            << later.size() << " more statuses; exit code " << exit_code << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(details.reason, "DRAINING");
+  EXPECT_TRUE(details.retry_info) << "UNAVAILABLE without RetryInfo means: do not retry";
+  for (int s : later) EXPECT_EQ(s, grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
+  EXPECT_EQ(exit_code, 0);
+}
+
+// A second SIGTERM or Ctrl-C during the drain killed the server (exit by signal, no UNAVAILABLE
+// for the open stream): a thread a library started before main() had not blocked the signals and
+// took the second one with its default action.
+TEST_F(OpsLimits, ASecondSignalDoesNotCutTheDrainShort) {
+  StartServer({"--drain_grace_s=2"});
+  client::StreamingClient open(stub_.get(), PcmStreamOptions(false));
+  ASSERT_TRUE(open.Start().ok());
+  ASSERT_TRUE(open.SendAudio(ClipBytes()).ok());
+  for (int i = 0; i < 200 && open.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_FALSE(open.responses().empty());
+  server_->Signal(SIGTERM);
+  absl::SleepFor(absl::Milliseconds(500));
+  server_->Signal(SIGINT);
+  absl::SleepFor(absl::Milliseconds(200));
+  server_->Signal(SIGTERM);
+  const grpc::Status status = open.Await();
+  const int exit_code = server_->Stop();
+  const std::string log = server_->Log();
+  server_.reset();
+  std::cout << "three signals in 0.7 s: open stream " << status.error_code() << ", exit code "
+            << exit_code << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(DetailsOf(status).reason, "DRAINING");
+  EXPECT_EQ(exit_code, 0) << log;
+}
+
+TEST_F(OpsLimits, ARecognizePastItsDeadlineCountsAsDeadlineExceeded) {
+  StartServer({});
+  std::string audio;
+  for (int i = 0; i < 80; ++i) audio += ClipBytes();  // about 4 minutes: seconds of work
+  v1::RecognizeRequest request;
+  *request.mutable_config() = PcmStreamOptions(false).config;
+  request.set_audio(audio);
+  v1::RecognizeResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  const grpc::Status status = stub_->Recognize(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  double counted = 0;
+  // The server notices the cancel once the handler has handed the audio over (seconds under TSan).
+  for (int i = 0; i < 600 && counted == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    counted = Delta(Calls("Recognize", "DEADLINE_EXCEEDED"));
+  }
+  std::cout << "Recognize of " << audio.size() / 32000 << " s with a 300 ms deadline: counted "
+            << counted << " DEADLINE_EXCEEDED, " << Delta(Calls("Recognize", "CANCELLED"))
+            << " CANCELLED\n";
+  EXPECT_EQ(counted, 1);
+  EXPECT_EQ(Delta(Calls("Recognize", "CANCELLED")), 0);
+}
+
+// Streams whose deadline passes mid-stream, paced in real time: each is counted DEADLINE_EXCEEDED.
+// The server used to take the cancel's end of reads for a half-close and finish the stream OK when
+// nothing was pending (8 of 8 stdin runs of a reviewer), else count the client's early cancel as
+// CANCELLED (5 of 5).
+TEST_F(OpsLimits, StreamsPastTheirDeadlineCountAsDeadlineExceeded) {
+  StartServer({});
+  constexpr int kStreams = 4;
+  for (int i = 0; i < kStreams; ++i) {
+    client::StreamingClientOptions options = PcmStreamOptions(/*realtime=*/true);
+    options.deadline = absl::Milliseconds(i % 2 == 0 ? 1000 : 1500);
+    client::StreamingClient stream(stub_.get(), options);
+    ASSERT_TRUE(stream.Start().ok());
+    // Silence (nothing pending when the deadline passes) or speech (a partial in the works).
+    ASSERT_TRUE(stream.SendAudio(i < 2 ? std::string(32000 * 5, '\0') : ClipBytes()).ok());
+    EXPECT_EQ(stream.Await().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  const std::string deadline_series = R"(speechllm_streams_total{code="DEADLINE_EXCEEDED"})";
+  const std::string ok_series = R"(speechllm_streams_total{code="OK"})";
+  const std::string cancelled_series = R"(speechllm_streams_total{code="CANCELLED"})";
+  for (int i = 0; i < 100; ++i) {  // every stream's end counted (by any code), or 10 s
+    auto now = Scrape(server_->metrics_port());
+    double ended = 0;
+    for (const std::string& series : {deadline_series, ok_series, cancelled_series}) {
+      ended += now.ok() ? Value(*now, series) - Value(before_, series) : 0;
+    }
+    if (ended >= kStreams) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(Delta(deadline_series), kStreams);
+  EXPECT_EQ(Delta(ok_series), 0);
+  EXPECT_EQ(Delta(cancelled_series), 0);
+  EXPECT_EQ(Delta(Calls("StreamingRecognize", "DEADLINE_EXCEEDED")), kStreams);
+}
+
+}  // namespace
+}  // namespace speechllm::opstest
