@@ -1,7 +1,8 @@
 // speechllm-model-timing: times the model's parts the way the GPU targets are stated
 // (PERFORMANCE.md): the encoder on 10 s and 30 s of audio, the prefill of a 10 s clip (encoder +
 // projector + prompt), one decode step at batch 1, 16 and 64 over contexts of --context tokens,
-// against the paged KV pool, and the two halves of a streaming step under load: one encoder pass
+// against the paged KV pool, the decoder's matrices alone at batch 1 and 16 (their bandwidth), and
+// the two halves of a streaming step under load: one encoder pass
 // of N 1 s chunks (with and without an exact final's 10 s re-encode) and one decoder pass of N
 // chunk prefills. Random weights of a preset (no checkpoint) or a checkpoint. Prints one
 // JSON object. Timing: median of --reps runs after warm-up, each ending with a device
@@ -160,6 +161,41 @@ void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json
   }
 }
 
+// Every weight matrix of the decoder (the lm_head's included; the embedding table only when it is
+// the lm_head) applied to `rows` rows with one at::linear each: the weight reads of a decode step
+// without its attention and element-wise kernels. Their bandwidth, against the copy bandwidth,
+// says how close the small-batch GEMMs come to the memory speed: linears_bN_ms, linears_bN_GBps.
+void TimeLinears(const Qwen2AudioModel& model, int reps, JsonWriter* json) {
+  std::vector<at::Tensor> weights;
+  bool has_lm_head = false;
+  at::Tensor embedding;
+  int64_t bytes = 0;
+  for (const engine::NamedTensor& named : model.decoder().Parameters()) {
+    if (named.tensor.dim() != 2) continue;
+    if (named.name.find("embed_tokens") != std::string::npos) {
+      embedding = named.tensor;
+      continue;
+    }
+    has_lm_head |= named.name.find("lm_head") != std::string::npos;
+    weights.push_back(named.tensor);
+  }
+  if (!has_lm_head && embedding.defined()) weights.push_back(embedding);
+  for (const at::Tensor& w : weights) bytes += w.numel() * static_cast<int64_t>(w.element_size());
+  for (const int64_t rows : {int64_t{1}, int64_t{16}}) {
+    std::vector<at::Tensor> inputs;
+    for (const at::Tensor& w : weights) inputs.push_back(at::randn({rows, w.size(1)}, w.options()));
+    const double ms = TimeMs(
+        [&] {
+          at::Tensor last;
+          for (size_t i = 0; i < weights.size(); ++i) last = at::linear(inputs[i], weights[i]);
+          return last;
+        },
+        reps);
+    json->Add(absl::StrCat("linears_b", rows, "_ms"), ms);
+    json->Add(absl::StrCat("linears_b", rows, "_GBps"), static_cast<double>(bytes) / ms / 1e6);
+  }
+}
+
 int Run() {
   if (absl::GetFlag(FLAGS_reps) < 1 || absl::GetFlag(FLAGS_context) < 1) {
     std::cerr << "speechllm-model-timing: --reps and --context must be at least 1\n";
@@ -296,6 +332,7 @@ int Run() {
     }
   }
   json.Add("decode_context_tokens", context);
+  TimeLinears(model, reps, &json);
   TimeStreamingSteps(model, reps, &json);
   // The yardstick for batch 1: weight bytes over the measured copy bandwidth.
   const int64_t weight_bytes = DecodeWeightBytes(model.decoder());

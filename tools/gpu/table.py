@@ -130,6 +130,10 @@ def main():
         if a:
             print(f"| decode ms/step, batch {batch}, libtorch layers only (no kernels, no graph) | {fmt(a)} | "
                   f"{fmt(b)} | {times(b / a if b else None)} |")
+    if ours.get("linears_b1_ms") is not None:
+        print(f"| decoder matrices alone (one linear each, no attention), batch 1 / 16, ms (GB/s) | "
+              f"{fmt(ours.get('linears_b1_ms'))} ({fmt(ours.get('linears_b1_GBps'), 0)}) / "
+              f"{fmt(ours.get('linears_b16_ms'))} ({fmt(ours.get('linears_b16_GBps'), 0)}) | n/a | |")
     # The two halves of a streaming step under load (speechllm-model-timing), fewest items first.
     for items in sorted(int(k[len("encoder_chunks_b"):-len("_ms")]) for k in ours
                         if k.startswith("encoder_chunks_b") and k.endswith("_ms") and "final" not in k):

@@ -27,7 +27,8 @@ card "NVIDIA H200"
   echo -n '"decode_b16_tokens_per_s": 900, "decode_b64_graph_tokens_per_s": 5000, '
   echo -n '"decode_b16_graph_error": "CUDA error: \"out of memory\"\nat capture", '
   echo -n '"encoder_chunks_b64_ms": 41.5, "encoder_chunks_b64_with_final_ms": 60, '
-  echo -n '"prefill_chunks_b64_ms": 55.25, '
+  echo -n '"prefill_chunks_b64_ms": 55.25, "linears_b1_ms": 4.1, "linears_b1_GBps": 3470, '
+  echo -n '"linears_b16_ms": 4.5, "linears_b16_GBps": 3161.5, '
   echo '"decode_bound_ms": 3.5, "decode_weight_bytes": 15200000000, "copy_bandwidth_GBps": 4300}'
 } > "$out/ours_timing.json"
 echo '{"decode_b1_ms_per_step": 21.6}' > "$out/hf_peer.json"
@@ -56,6 +57,7 @@ grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; 
   <<< "$table" || { echo "missing: the 150-stream row with its decode-graph steps"; fail=1; }
 expect "$table" "| streaming step, 64 streams: encoder pass of 64 1 s chunks (with one exact final's 10 s re-encode), ms | 41.50 (60.00) | n/a | |"
 expect "$table" "| streaming step, 64 streams: decoder pass of 64 chunk prefills (27 tokens after 200), ms | 55.25 | n/a | |"
+expect "$table" "| decoder matrices alone (one linear each, no attention), batch 1 / 16, ms (GB/s) | 4.10 (3470) / 4.50 (3162) | n/a | |"
 expect "$table" "| 150 streams: steps carrying audio, encoder / decoder time, s (device times with --sync_stages) | 2 steps: 0.25 / 0.25 of 0.50 | n/a | |"
 echo '{"streams": 150, "partial_latency_ms_p95": 700, "partial_latency_ms_p95_steady": 650, "final_latency_ms_p95": 1500}' \
   > "$out/ours_budget_1024_1500.json"
