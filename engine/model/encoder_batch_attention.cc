@@ -1,6 +1,7 @@
 #include "engine/model/encoder_batch_attention.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "engine/model/torch_compat.h"
 
@@ -27,7 +28,6 @@ EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_row
     new_offsets_.push_back(new_total);
     new_total += new_rows[i];
     items_of_group_[g].push_back(i);
-    max_new_rows_ = std::max(max_new_rows_, new_rows[i]);
   }
   // The stacked layout: per group its cached rows, then its items' new rows in pass order; the
   // kept groups first, so that their rows are one prefix. Item i sees its group's rows up to and
@@ -48,37 +48,100 @@ EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_row
       rows += new_rows[i];
       key_begin[i] = stacked;
       key_count[i] = rows;
-      max_keys_ = std::max(max_keys_, rows);
     }
     group_rows_[g] = rows;
     stacked += rows;
     if (keep_[g]) kept_rows_ = stacked;
   }
   copy_kept_rows_ = kept_rows_ > 0 && kept_rows_ < stacked;
-  // Padding points at row 0: padded queries are discarded, padded keys masked out.
-  std::vector<int64_t> query_index(items * max_new_rows_, 0), key_index(items * max_keys_, 0);
-  std::vector<int64_t> output_index;
-  at::Tensor mask = at::zeros({items, 1, 1, max_keys_}, at::TensorOptions().dtype(at::kBool));
-  bool* visible = mask.data_ptr<bool>();
-  for (int64_t i = 0; i < items; ++i) {
-    for (int64_t t = 0; t < new_rows[i]; ++t) {
-      query_index[i * max_new_rows_ + t] = new_offsets_[i] + t;
-      output_index.push_back(i * max_new_rows_ + t);
+
+  // Buckets: the items sorted by (new rows, keys), largest first; an item joins the open bucket
+  // while the bucket's padded area (items x most new rows x most keys) stays within twice the
+  // query-key pairs its items really have, else it opens the next bucket. One padded product for
+  // every item made a pass with one exact final's re-encode (500 new rows) pad 50 chunks of 50
+  // rows to 500 each.
+  std::vector<int64_t> order(items);
+  for (int64_t i = 0; i < items; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    if (new_rows[a] != new_rows[b]) return new_rows[a] > new_rows[b];
+    return key_count[a] > key_count[b];
+  });
+  std::vector<std::vector<int64_t>> members;
+  int64_t bucket_new = 0, bucket_keys = 0, bucket_pairs = 0;
+  for (int64_t i : order) {
+    const int64_t pairs = new_rows[i] * key_count[i];
+    if (!members.empty()) {
+      const int64_t count = static_cast<int64_t>(members.back().size()) + 1;
+      const int64_t padded =
+          count * std::max(bucket_new, new_rows[i]) * std::max(bucket_keys, key_count[i]);
+      if (padded <= 2 * (bucket_pairs + pairs)) {
+        members.back().push_back(i);
+        bucket_new = std::max(bucket_new, new_rows[i]);
+        bucket_keys = std::max(bucket_keys, key_count[i]);
+        bucket_pairs += pairs;
+        continue;
+      }
     }
-    for (int64_t j = 0; j < key_count[i]; ++j) {
-      key_index[i * max_keys_ + j] = key_begin[i] + j;
-      visible[i * max_keys_ + j] = true;
-    }
+    members.push_back({i});
+    bucket_new = new_rows[i];
+    bucket_keys = key_count[i];
+    bucket_pairs = pairs;
   }
   const auto long_options = at::TensorOptions().dtype(at::kLong);
-  query_index_ = at::tensor(query_index, long_options).to(device);
-  key_index_ = at::tensor(key_index, long_options).to(device);
-  output_index_ = at::tensor(output_index, long_options).to(device);
-  // Without padding keys no mask is needed, which lets SDPA pick its fastest (flash) kernel.
-  bool padded_keys = false;
-  for (int64_t i = 0; i < items; ++i) padded_keys |= key_count[i] < max_keys_;
-  if (padded_keys)
-    key_mask_ = mask.expand({items, 1, max_new_rows_, max_keys_}).contiguous().to(device);
+  for (const std::vector<int64_t>& bucket_items : members) {
+    Bucket bucket;
+    bucket.items = static_cast<int64_t>(bucket_items.size());
+    for (int64_t i : bucket_items) {
+      bucket.max_new_rows = std::max(bucket.max_new_rows, new_rows[i]);
+      bucket.max_keys = std::max(bucket.max_keys, key_count[i]);
+    }
+    // Padding points at row 0: padded queries are discarded, padded keys masked out.
+    std::vector<int64_t> query_index(bucket.items * bucket.max_new_rows, 0);
+    std::vector<int64_t> key_index(bucket.items * bucket.max_keys, 0);
+    std::vector<std::pair<int64_t, int64_t>> rows;  // (pass row, padded row), real rows only
+    at::Tensor mask =
+        at::zeros({bucket.items, 1, 1, bucket.max_keys}, at::TensorOptions().dtype(at::kBool));
+    bool* visible = mask.data_ptr<bool>();
+    bool padded_keys = false;
+    for (int64_t b = 0; b < bucket.items; ++b) {
+      const int64_t i = bucket_items[b];
+      for (int64_t t = 0; t < new_rows[i]; ++t) {
+        query_index[b * bucket.max_new_rows + t] = new_offsets_[i] + t;
+        rows.emplace_back(new_offsets_[i] + t, b * bucket.max_new_rows + t);
+      }
+      for (int64_t j = 0; j < key_count[i]; ++j) {
+        key_index[b * bucket.max_keys + j] = key_begin[i] + j;
+        visible[b * bucket.max_keys + j] = true;
+      }
+      padded_keys |= key_count[i] < bucket.max_keys;
+    }
+    // In pass order, so that a single bucket's output is one index_select.
+    std::sort(rows.begin(), rows.end());
+    std::vector<int64_t> pass_rows, output_rows;
+    for (const auto& [pass_row, padded_row] : rows) {
+      pass_rows.push_back(pass_row);
+      output_rows.push_back(padded_row);
+    }
+    bucket.query_index = at::tensor(query_index, long_options).to(device);
+    bucket.key_index = at::tensor(key_index, long_options).to(device);
+    bucket.output_rows = at::tensor(output_rows, long_options).to(device);
+    if (members.size() > 1) bucket.pass_rows = at::tensor(pass_rows, long_options).to(device);
+    // Without padding keys no mask is needed, which lets SDPA pick its fastest (flash) kernel.
+    if (padded_keys) {
+      bucket.key_mask = mask.expand({bucket.items, 1, bucket.max_new_rows, bucket.max_keys})
+                            .contiguous()
+                            .to(device);
+    }
+    buckets_.push_back(std::move(bucket));
+  }
+  total_new_rows_ = new_total;
+}
+
+int64_t EncoderBatchAttention::padded_pairs() const {
+  int64_t pairs = 0;
+  for (const Bucket& bucket : buckets_)
+    pairs += bucket.items * bucket.max_new_rows * bucket.max_keys;
+  return pairs;
 }
 
 at::Tensor EncoderBatchAttention::Stack(const at::Tensor& fresh,
@@ -103,21 +166,34 @@ at::Tensor EncoderBatchAttention::Forward(const at::Tensor& q, const at::Tensor&
                                           const std::vector<at::Tensor>& cached_values,
                                           int64_t num_heads, std::vector<at::Tensor>* keys_out,
                                           std::vector<at::Tensor>* values_out) const {
-  const int64_t items = static_cast<int64_t>(new_rows_.size());
   const int64_t d_model = q.size(1), head_dim = d_model / num_heads;
   const at::Tensor all_keys = Stack(k, cached_keys);
   const at::Tensor all_values = Stack(v, cached_values);
-  // [items, heads, rows, head_dim] views of the gathered rows.
-  auto padded = [&](const at::Tensor& flat, const at::Tensor& index, int64_t rows) {
-    return flat.index_select(0, index).view({items, rows, num_heads, head_dim}).transpose(1, 2);
+  // Per bucket: [items, heads, rows, head_dim] views of the gathered rows, one padded product.
+  auto attend = [&](const Bucket& bucket) {
+    auto padded = [&](const at::Tensor& flat, const at::Tensor& index, int64_t rows) {
+      return flat.index_select(0, index)
+          .view({bucket.items, rows, num_heads, head_dim})
+          .transpose(1, 2);
+    };
+    return ScaledDotProductAttention(padded(q, bucket.query_index, bucket.max_new_rows),
+                                     padded(all_keys, bucket.key_index, bucket.max_keys),
+                                     padded(all_values, bucket.key_index, bucket.max_keys),
+                                     bucket.key_mask.defined()
+                                         ? c10::optional<at::Tensor>(bucket.key_mask)
+                                         : c10::nullopt,
+                                     false)
+        .transpose(1, 2)
+        .reshape({bucket.items * bucket.max_new_rows, d_model})
+        .index_select(0, bucket.output_rows);
   };
-  const at::Tensor context =
-      ScaledDotProductAttention(
-          padded(q, query_index_, max_new_rows_), padded(all_keys, key_index_, max_keys_),
-          padded(all_values, key_index_, max_keys_),
-          key_mask_.defined() ? c10::optional<at::Tensor>(key_mask_) : c10::nullopt, false)
-          .transpose(1, 2)
-          .reshape({items * max_new_rows_, d_model});
+  at::Tensor context;
+  if (buckets_.size() == 1) {
+    context = attend(buckets_[0]);  // already in pass order
+  } else {
+    context = at::empty({total_new_rows_, d_model}, q.options());
+    for (const Bucket& bucket : buckets_) context.index_copy_(0, bucket.pass_rows, attend(bucket));
+  }
   if (keys_out != nullptr) {
     // The caches keep views of the kept rows. When the stack also holds a full segment's rows,
     // the kept prefix is copied once (one copy per layer, whatever the number of items), so that
@@ -136,7 +212,7 @@ at::Tensor EncoderBatchAttention::Forward(const at::Tensor& q, const at::Tensor&
                                  : at::Tensor());
     }
   }
-  return context.index_select(0, output_index_);
+  return context;
 }
 
 }  // namespace speechllm::engine

@@ -1,9 +1,10 @@
 // EncoderBatchAttention: the attention of one batched encoder pass (AudioEncoder::EncodeBatch) in
 // a fixed number of operations per layer, whatever the number of items: each item's cached and new
-// keys are concatenated for all items at once, gathered into a padded [items, heads, keys,
-// head_dim] batch with a key mask, and attended with scaled-dot-product attention. On a GPU this
-// replaces several small launches per item and layer (the per-item path) with about eight per
-// layer. Built per pass and used on the thread that runs the model.
+// keys are concatenated for all items at once, gathered into padded [items, heads, keys, head_dim]
+// batches with a key mask, one per bucket of items of similar shape, and attended with
+// scaled-dot-product attention. On a GPU this replaces several small launches per item and layer
+// (the per-item path) with about eight per layer and bucket. Built per pass and used on the
+// thread that runs the model.
 #ifndef SPEECHLLM_ENGINE_MODEL_ENCODER_BATCH_ATTENTION_H_
 #define SPEECHLLM_ENGINE_MODEL_ENCODER_BATCH_ATTENTION_H_
 
@@ -28,6 +29,11 @@ class EncoderBatchAttention {
                         const std::vector<int64_t>& cached_rows_of_group,
                         const std::vector<bool>& keep_keys_of_group, at::Device device);
 
+  // Padded products per layer, and the query-key pairs they compute (real and padding): the
+  // buckets' cost, for tests and benchmarks.
+  int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
+  int64_t padded_pairs() const;
+
   // One layer: q (unscaled), k, v [total new rows, d_model] of the pass; cached_keys[g] /
   // cached_values[g] hold group g's cached rows [cached_rows_of_group[g], d_model] (undefined
   // where that is 0). Returns the attention output [total new rows, d_model]. `keys_out` /
@@ -51,12 +57,19 @@ class EncoderBatchAttention {
   std::vector<int64_t> stacking_;  // the groups in stacked order: kept groups, then the others
   int64_t kept_rows_ = 0;          // stacked rows of the kept groups (a prefix of the stack)
   bool copy_kept_rows_ = false;    // the stack also holds rows of groups that are not kept
-  int64_t max_new_rows_ = 0, max_keys_ = 0;
-  at::Tensor query_index_;   // int64 [items * max_new_rows]: the pass row of each padded query
-  at::Tensor key_index_;     // int64 [items * max_keys]: the stacked row of each padded key
-  at::Tensor output_index_;  // int64 [total new rows]: each pass row's padded output row
-  at::Tensor key_mask_;      // bool [items, 1, max_new_rows, max_keys], true = attend; undefined
-                             // when no item has padding keys
+  // Items of similar shape attended in one padded product (the constructor says how they are
+  // grouped); the tensors live on the pass's device.
+  struct Bucket {
+    int64_t items = 0, max_new_rows = 0, max_keys = 0;
+    at::Tensor query_index;  // int64 [items * max_new_rows]: the pass row of each padded query
+    at::Tensor key_index;    // int64 [items * max_keys]: the stacked row of each padded key
+    at::Tensor output_rows;  // int64: the padded rows that hold real queries, in pass order
+    at::Tensor pass_rows;    // int64: their pass rows (undefined when there is one bucket)
+    at::Tensor key_mask;     // bool [items, 1, max_new_rows, max_keys], true = attend; undefined
+                             // when no item of the bucket has padding keys
+  };
+  std::vector<Bucket> buckets_;
+  int64_t total_new_rows_ = 0;
 };
 
 }  // namespace speechllm::engine

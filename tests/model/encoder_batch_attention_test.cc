@@ -3,13 +3,15 @@
 // checkpoint in float32 (label model): two passes over block-mode items of two sequences (one
 // sequence with two blocks in the same pass) and a full segment without a cache. Outputs and the
 // encoder caches left behind must agree, and the caches must not keep the full segment's rows; the
-// measured errors are printed.
+// measured errors are printed. Items of different shapes go to different padded products
+// (buckets), so that a chunk is not padded to a full segment's rows.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
 #include <vector>
 
+#include "engine/model/encoder_batch_attention.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
 #include "tests/model/fixture_model.h"
@@ -102,6 +104,37 @@ TEST_F(EncoderBatchAttentionTest, MatchesPerItemAttentionWithCaches) {
   }
   EXPECT_EQ(caches[1][0].num_positions, 81);
   EXPECT_EQ(caches[1][1].num_positions, 90);
+}
+
+// A pass of 50 one-second chunks of 50 rows (cached 100 to 1,450 positions) and one exact final's
+// re-encode (500 rows): one padded product for all gave every chunk 500 query rows and 1,500 keys,
+// about 13 times the pairs the items have; the buckets keep it within twice.
+TEST(EncoderBatchBucketsTest, ItemsOfDifferentShapesAreNotPaddedToTheLargest) {
+  c10::InferenceMode guard;
+  std::vector<int64_t> new_rows, group_of_item, cached_rows;
+  std::vector<bool> keep;
+  int64_t real_pairs = 0;
+  for (int64_t i = 0; i < 50; ++i) {
+    new_rows.push_back(50);
+    group_of_item.push_back(i);
+    cached_rows.push_back(100 + 27 * i);
+    keep.push_back(true);
+    real_pairs += 50 * (100 + 27 * i + 50);
+  }
+  new_rows.push_back(500);  // the final: a group of its own without a cache
+  group_of_item.push_back(50);
+  cached_rows.push_back(0);
+  keep.push_back(false);
+  real_pairs += 500 * 500;
+  const EncoderBatchAttention attention(new_rows, group_of_item, cached_rows, keep, at::kCPU);
+  const int64_t one_product = 51 * 500 * (100 + 27 * 49 + 50);
+  std::printf("%ld buckets: %ld padded pairs for %ld real (one product: %ld)\n",
+              static_cast<long>(attention.num_buckets()),
+              static_cast<long>(attention.padded_pairs()), static_cast<long>(real_pairs),
+              static_cast<long>(one_product));
+  EXPECT_LE(attention.padded_pairs(), 2 * real_pairs);
+  EXPECT_GE(attention.num_buckets(), 2);
+  EXPECT_LE(attention.num_buckets(), 4);  // a few products per layer, not one per item
 }
 
 }  // namespace
