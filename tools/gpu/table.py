@@ -141,7 +141,8 @@ def main():
               f"(with one exact final's 10 s re-encode), ms | {fmt(ours.get(f'encoder_chunks_b{items}_ms'))} "
               f"({fmt(ours.get(f'encoder_chunks_b{items}_with_final_ms'))}) | n/a | |")
         print(f"| streaming step, {items} streams: decoder pass of {items} chunk prefills "
-              f"(27 tokens after 200), ms | {fmt(ours.get(f'prefill_chunks_b{items}_ms'))} | n/a | |")
+              f"(27 tokens after 200), ms; libtorch layers only | {fmt(ours.get(f'prefill_chunks_b{items}_ms'))}; "
+              f"{fmt(dense.get(f'prefill_chunks_b{items}_ms'))} | n/a | |")
     # Every stream count the run measured (STREAMS="150 200" in run_bench.sh), fewest first.
     runs = []
     for name in os.listdir(out):
