@@ -1,0 +1,92 @@
+// Unit tests (label unit) of ServerConfig's rules, checked at start before the model loads: TLS
+// and token files, defaults every call would be refused for, and the plaintext health port.
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/server_config.h"
+
+namespace speechllm::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ServerConfigTest, TlsAndTokenRules) {
+  ServerConfig config;
+  EXPECT_TRUE(config.Validate().ok());
+  config.token_file = "/tokens";
+  EXPECT_THAT(config.Validate().message(), HasSubstr("plaintext"));
+  config.tls_cert_path = "/cert.pem";
+  EXPECT_THAT(config.Validate().message(), HasSubstr("together"));
+  config.tls_key_path = "/key.pem";
+  config.tls_client_ca_path = "/ca.pem";
+  EXPECT_TRUE(config.Validate().ok());
+  config.max_receive_message_bytes = 1000;
+  config.max_chunk_bytes = 500;
+  EXPECT_TRUE(config.CheckMessageSize(1000).ok());
+  const absl::Status too_large = config.CheckMessageSize(1001);
+  EXPECT_EQ(too_large.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(config.transport_max_receive_message_bytes(), 2000);
+  // 1 GiB is allowed; twice that does not fit gRPC's int (it used to wrap to a negative limit,
+  // which gRPC ignores in favour of its 4 MiB default).
+  config.max_receive_message_bytes = 1 << 30;
+  config.max_chunk_bytes = 64 * 1024;
+  EXPECT_TRUE(config.Validate().ok());
+  EXPECT_EQ(config.transport_max_receive_message_bytes(), INT32_MAX);
+}
+
+// Server defaults that every call would be refused for (blaming the client's config) stop the
+// server at start instead.
+TEST(ServerConfigTest, DefaultsEveryCallWouldFailAreRefused) {
+  ServerConfig config;
+  config.default_chunk_ms = 50;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("--chunk_ms"));
+  config.default_chunk_ms = 4000;
+  config.max_buffered_audio_ms = 3000;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("at least --chunk_ms"));
+  // A bound below the ACCURATE preset's 2 s chunks would refuse every ACCURATE call.
+  config.default_chunk_ms = 1000;
+  config.max_buffered_audio_ms = 1500;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("ACCURATE"));
+  config.max_buffered_audio_ms = 2000;
+  EXPECT_TRUE(config.Validate().ok());
+  config.max_buffered_audio_ms = 10000;
+  EXPECT_TRUE(config.Validate().ok());
+  config.max_recognize_audio = absl::ZeroDuration();
+  EXPECT_THAT(config.Validate().message(), HasSubstr("max_recognize_audio"));
+}
+
+TEST(ServerConfigTest, APlaintextHealthPortNeedsHealthExemptFromTokens) {
+  ServerConfig config;
+  config.tls_cert_path = "/cert.pem";
+  config.tls_key_path = "/key.pem";
+  config.token_file = "/tokens";
+  config.health_listen_address = "127.0.0.1:9999";
+  EXPECT_TRUE(config.Validate().ok());
+  config.auth_exempt_health = false;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("auth_exempt_health"));
+}
+
+// The health port may not take the gRPC port: the same port on the same or a wildcard host.
+// Port 0 on both picks two free ports (it was refused as "the same address").
+TEST(ServerConfigTest, TheHealthPortMustNotTakeTheListeningPort) {
+  for (const auto& [listen, health, ok] : std::vector<std::tuple<std::string, std::string, bool>>{
+           {"127.0.0.1:0", "127.0.0.1:0", true},
+           {"127.0.0.1:8081", "127.0.0.1:8082", true},
+           {"127.0.0.1:8081", "10.0.0.1:8081", true},
+           {"127.0.0.1:8081", "127.0.0.1:8081", false},
+           {"0.0.0.0:8081", "127.0.0.1:8081", false},
+           {"[::1]:8081", "[::]:8081", false}}) {
+    ServerConfig config;
+    config.listen_address = listen;
+    config.health_listen_address = health;
+    const absl::Status status = config.Validate();
+    EXPECT_EQ(status.ok(), ok) << listen << " / " << health << ": " << status;
+    if (!ok) {
+      EXPECT_THAT(status.message(), HasSubstr("takes the port of listen"));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace speechllm::server
