@@ -1,17 +1,17 @@
 // The PagedAttention kernels (paged_attention.h): one thread block per (query row, query head),
-// each reading every visible key and value row of its sequence straight from its pool slot through
-// the block table, with an online softmax (running maximum and sum, float32); the block merges its
-// partial results at the end. Reading the KV pool once per row and head is what a decode step needs;
-// long prefills stay with the dense attention (decoder.cc picks).
+// each reading every visible key and value row of its sequence straight from its pool slot
+// through the block table, with an online softmax (running maximum and sum, float32); the block
+// merges its partial results at the end. Reading the KV pool once per row and head is what a
+// decode step needs; long prefills stay with the dense attention (decoder.cc picks).
 //  - The vector kernel (rows of 2 to 32 16-byte pieces, aligned: every layout the models use): a
-//    group of lanes holds one key row, 16 bytes a lane, so one load brings a warp 32 / lanes keys,
-//    and each warp issues kUnroll such loads of keys and values before it computes. Many independent
-//    loads in flight is what a memory-bound decode needs; the first H200 run's scalar kernel had one
-//    dependent chain per warp and took ~4 ms of a 7.6 ms batch-1 step of the 7B model.
+//    group of lanes holds one key row, 16 bytes a lane, so one load brings a warp 32 / lanes
+//    keys, and each warp issues kUnroll such loads of keys and values before it computes. Many
+//    independent loads in flight is what a memory-bound decode needs; the first H200 run's scalar
+//    kernel had one dependent chain per warp and took ~4 ms of a 7.6 ms batch-1 step (7B model).
 //  - The scalar kernel (any other head_dim or alignment): lane l of each warp holds dimensions
 //    l, l + 32, ...; key j goes to warp j % kWarps.
-// A small grid (batch 1 of the 7B model: 32 blocks on 132 SMs) gets 16 warps per block, a large one
-// has enough blocks to hide latency with 4.
+// A small grid (batch 1 of the 7B model: 32 blocks on 132 SMs) gets 16 warps per block, a large
+// one has enough blocks to hide latency with 4.
 #include <cuda_runtime.h>
 
 #include <cmath>
