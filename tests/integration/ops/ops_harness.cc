@@ -216,11 +216,17 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     server->metrics_port_ = ReadPortFile(stem + ".metrics_port");
-    if (server->metrics_port_ > 0 && !wait_for_grpc_port) return server;
-    if (server->metrics_port_ > 0 && server->WaitForGrpcPort(absl::ZeroDuration()).ok()) {
-      return server;
+    if (server->metrics_port_ > 0) {
+      if (!wait_for_grpc_port) return server;
+      // Serving, or exited: WaitForGrpcPort reaps an exited server and returns its exit code.
+      const absl::Status serving = server->WaitForGrpcPort(absl::ZeroDuration());
+      if (!absl::IsDeadlineExceeded(serving)) {
+        if (!serving.ok()) return serving;
+        return server;
+      }
+    } else if (absl::Status exited = server->ExitStatus(); !exited.ok()) {
+      return exited;
     }
-    if (absl::Status exited = server->ExitStatus(); !exited.ok()) return exited;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return absl::DeadlineExceededError("speechllm-server wrote no port files within 60 s: " +
