@@ -144,7 +144,7 @@ streams_run() {  # $1: streams; $2: output name (default ours_streams_$1); more:
   # --max_step_tokens 2048: the server's default step budget (the bench's own default is 4096).
   timeout $(box 120) "$build/tools/bench/speechllm-bench" --random_weights --preset 7b --device cuda --dtype bfloat16 \
     --streams "$streams" --mode realtime --chunk_ms 1000 --kv_cache_mb "$kv_mb" --max_audio_tokens 250 \
-    "${pacing[@]}" --warmup_streams 16 --step_log "$out/steps_${name#ours_streams_}.csv" --sync_stages \
+    "${pacing[@]}" --warmup_streams 16 --step_log "$out/steps_${name#ours_streams_}.csv" \
     --max_step_tokens 2048 "$@" > "$out/$name.json" 2> "$out/$name.log"
   cat "$out/$name.json"
 }
@@ -174,6 +174,14 @@ if [[ -s $out/ours_streams_150.json ]]; then
     streams_run 150 "ours_budget_${budget/:/_}" --max_step_tokens "${budget%%:*}" \
       --max_step_encoder_positions "${budget##*:}"
   done
+fi
+
+# The step split: 150 streams again, waiting for the device after each encoder pass so that the
+# step log's encoder_ms / decoder_ms are device times. Apart from the runs above, whose latencies
+# keep the overlap of the decoder's launches with the encoder's kernels that the server has.
+if [[ -s $out/ours_streams_150.json ]]; then
+  stage "our engine: 150 streams, encoder / decoder split of every step (--sync_stages)"
+  streams_run 150 ours_split_150 --sync_stages
 fi
 
 stage "our engine: libtorch layers only (no PagedAttention, no fused layers, no graphs), for comparison"

@@ -91,13 +91,13 @@ def audio_step_split(path):
     try:
         with open(path) as f:
             rows = [r for r in csv.DictReader(f) if float(r.get("encoder_items") or 0) > 0]
-    except (OSError, ValueError):
+        if not rows or "encoder_ms" not in rows[0]:
+            return None
+        total = lambda key: sum(float(r[key]) for r in rows) / 1000
+        return (f"{len(rows)} steps: {total('encoder_ms'):.2f} / {total('decoder_ms'):.2f} of "
+                f"{total('duration_ms'):.2f}")
+    except (OSError, ValueError, TypeError):  # a missing or cut-off log: no row
         return None
-    if not rows or "encoder_ms" not in rows[0]:
-        return None
-    total = lambda key: sum(float(r[key]) for r in rows) / 1000
-    return (f"{len(rows)} steps: {total('encoder_ms'):.2f} / {total('decoder_ms'):.2f} of "
-            f"{total('duration_ms'):.2f}")
 
 
 def main():
@@ -163,10 +163,11 @@ def main():
               f"{steady}"
               f"; RTF max {fmt(run.get('real_time_factor_max'), 3)}; decode-graph steps "
               f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')} | n/a | |")
-        split = audio_step_split(os.path.join(out, f"steps_{run.get('streams')}.csv"))
-        if split:
-            print(f"| {run.get('streams')} streams: steps carrying audio, encoder / decoder time, s "
-                  f"(device times with --sync_stages) | {split} | n/a | |")
+    # run_bench.sh's split run: 150 streams with --sync_stages (device times per step half).
+    split = audio_step_split(os.path.join(out, "steps_ours_split_150.csv"))
+    if split:
+        print(f"| 150 streams: steps carrying audio, encoder / decoder time, s "
+              f"(device times with --sync_stages) | {split} | n/a | |")
     # run_bench.sh's STEP_BUDGETS: the 150-stream run again with smaller steps.
     for name in sorted(os.listdir(out)):
         if name.startswith("ours_budget_") and name.endswith(".json"):

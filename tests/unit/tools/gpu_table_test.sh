@@ -37,10 +37,12 @@ echo '{"streams": 150, "partial_latency_ms_p95": 2800, "decode_graph_steps": 30,
 echo '{"streams": 1, "first_partial_latency_ms_p95": 41, "final_latency_ms_p95": 120}' \
   > "$out/ours_streams_1.json"
 echo "FALLBACK: decode_graphs_test failed; timings below run with SPEECHLLM_CUDA_GRAPHS=0" > "$out/stages.log"
-# The 150-stream step log: two steps carried audio (the decode step does not count).
+# The split run's step log (--sync_stages): two steps carried audio (the decode step does not
+# count). The plain 150-stream run's log gives no split row: its times are host times.
 printf '%s\n' "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,encoder_tokens,ok,graph,encoder_ms,decoder_ms" \
   "0,200,100,3000,2900,40,2000,1,0,150,50" "200,10,150,150,0,0,0,1,1,0,10" "210,300,120,900,800,20,700,1,0,100,200" \
-  > "$out/steps_150.csv"
+  > "$out/steps_ours_split_150.csv"
+cp "$out/steps_ours_split_150.csv" "$out/steps_150.csv"
 table=$(python3 "$src/tools/gpu/table.py" "$out")
 expect "$table" "| decode ms/step, batch 1 (1k context) | 13.10 | 21.60 | 1.65x |"
 expect "$table" "| decode batch 1 <= 4.5 ms (NVIDIA H200) | 4.20 | met |"
@@ -59,6 +61,13 @@ expect "$table" "| streaming step, 64 streams: encoder pass of 64 1 s chunks (wi
 expect "$table" "| streaming step, 64 streams: decoder pass of 64 chunk prefills (27 tokens after 200), ms; libtorch layers only | 55.25; n/a | n/a | |"
 expect "$table" "| decoder matrices alone (one linear each, no attention), batch 1 / 16, ms (GB/s) | 4.10 (3470) / 4.50 (3162) | n/a | |"
 expect "$table" "| 150 streams: steps carrying audio, encoder / decoder time, s (device times with --sync_stages) | 2 steps: 0.25 / 0.25 of 0.50 | n/a | |"
+[[ $(grep -c "steps carrying audio" <<< "$table") == 1 ]] ||
+  { echo "the split row must come from the split run only"; fail=1; }
+# A cut-off step log (an empty cell, a short row) drops the split row, not the table.
+printf '%s\n' "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,encoder_tokens,ok,graph,encoder_ms,decoder_ms" \
+  "0,200,100,3000,2900,40,2000,1,0,,50" "210,300,120" > "$out/steps_ours_split_150.csv"
+cut=$(python3 "$src/tools/gpu/table.py" "$out") || { echo "table.py failed on a cut-off step log"; fail=1; }
+if grep -q "steps carrying audio" <<< "$cut"; then echo "a cut-off step log gave a split row"; fail=1; fi
 echo '{"streams": 150, "partial_latency_ms_p95": 700, "partial_latency_ms_p95_steady": 650, "final_latency_ms_p95": 1500}' \
   > "$out/ours_budget_1024_1500.json"
 table=$(python3 "$src/tools/gpu/table.py" "$out")
