@@ -15,11 +15,8 @@ namespace {
 
 TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
   StartServer({"--drain_grace_s=1"});
-  client::StreamingClient open(stub_.get(), PcmStreamOptions(false));
-  ASSERT_TRUE(open.Start().ok());
-  ASSERT_TRUE(open.SendAudio(ClipBytes()).ok());
-  for (int i = 0; i < 200 && open.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_FALSE(open.responses().empty());
+  const auto open = OpenAdmittedStream(/*realtime=*/false);
+  ASSERT_NE(open, nullptr);
   // A Health.Watch of a service the server does not have stays SERVICE_UNKNOWN through the drain.
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext watch_context;
@@ -31,7 +28,7 @@ TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
   EXPECT_EQ(watched.status(), grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
   int exit_code = -1;
   std::thread stopper([&] { exit_code = server_->Stop(); });
-  const grpc::Status status = open.Await();
+  const grpc::Status status = open->Await();
   std::vector<int> later;
   while (watch->Read(&watched)) later.push_back(watched.status());
   (void)watch->Finish();
@@ -53,17 +50,14 @@ TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
 // took the second one with its default action.
 TEST_F(OpsLimits, ASecondSignalDoesNotCutTheDrainShort) {
   StartServer({"--drain_grace_s=2"});
-  client::StreamingClient open(stub_.get(), PcmStreamOptions(false));
-  ASSERT_TRUE(open.Start().ok());
-  ASSERT_TRUE(open.SendAudio(ClipBytes()).ok());
-  for (int i = 0; i < 200 && open.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_FALSE(open.responses().empty());
+  const auto open = OpenAdmittedStream(/*realtime=*/false);
+  ASSERT_NE(open, nullptr);
   server_->Signal(SIGTERM);
   absl::SleepFor(absl::Milliseconds(500));
   server_->Signal(SIGINT);
   absl::SleepFor(absl::Milliseconds(200));
   server_->Signal(SIGTERM);
-  const grpc::Status status = open.Await();
+  const grpc::Status status = open->Await();
   const int exit_code = server_->Stop();
   const std::string log = server_->Log();
   server_.reset();

@@ -65,6 +65,26 @@ class OpsLimits : public ::testing::Test {
               << "\n";
     return delta;
   }
+  // Starts a stream, sends it the clip and waits up to 2 s for its first answer, i.e. for the
+  // server to admit it. nullptr (and a failure) when it was not admitted.
+  std::unique_ptr<client::StreamingClient> OpenAdmittedStream(bool realtime) {
+    auto stream =
+        std::make_unique<client::StreamingClient>(stub_.get(), PcmStreamOptions(realtime));
+    const absl::Status started = stream->Start();
+    const absl::Status sent = started.ok() ? stream->SendAudio(ClipBytes()) : started;
+    if (!sent.ok()) {
+      ADD_FAILURE() << "could not open a stream: " << sent;
+      return nullptr;
+    }
+    for (int i = 0; i < 200 && stream->responses().empty(); ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    if (stream->responses().empty()) {
+      ADD_FAILURE() << "the stream was not admitted within 2 s";
+      return nullptr;
+    }
+    return stream;
+  }
   static std::string ClipBytes() {
     auto audio = client::ReadWavAsPcm(ClipPath());
     return audio.ok() ? audio->data : std::string();

@@ -15,14 +15,8 @@ TEST_F(OpsLimits, MaxStreamsIsResourceExhaustedWithRetryInfo) {
   StartServer({"--max_streams=2"});
   std::vector<std::unique_ptr<client::StreamingClient>> open;
   for (int i = 0; i < 2; ++i) {
-    open.push_back(std::make_unique<client::StreamingClient>(stub_.get(), PcmStreamOptions(true)));
-    ASSERT_TRUE(open.back()->Start().ok());
-    ASSERT_TRUE(open.back()->SendAudio(ClipBytes()).ok());
-  }
-  for (auto& stream : open) {  // both admitted: SessionStarted arrived
-    for (int i = 0; i < 200 && stream->responses().empty(); ++i)
-      absl::SleepFor(absl::Milliseconds(10));
-    ASSERT_FALSE(stream->responses().empty());
+    open.push_back(OpenAdmittedStream(/*realtime=*/true));
+    ASSERT_NE(open.back(), nullptr);
   }
   client::StreamingClient third(stub_.get(), PcmStreamOptions(false));
   ASSERT_TRUE(third.Start().ok());
@@ -68,16 +62,13 @@ TEST_F(OpsLimits, KvBudgetIsResourceExhaustedWithRetryInfo) {
   // 1 MiB of KV cache (128 blocks of the tiny model) holds one stream that may write 1024 tokens
   // per utterance (about 98 blocks with its 20 s of audio), not two.
   StartServer({"--kv_cache_mb=1", "--max_new_tokens=1024"});
-  client::StreamingClient first(stub_.get(), PcmStreamOptions(true));
-  ASSERT_TRUE(first.Start().ok());
-  ASSERT_TRUE(first.SendAudio(ClipBytes()).ok());
-  for (int i = 0; i < 200 && first.responses().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_FALSE(first.responses().empty()) << "the first stream was not admitted";
+  const auto first = OpenAdmittedStream(/*realtime=*/true);
+  ASSERT_NE(first, nullptr);
   client::StreamingClient second(stub_.get(), PcmStreamOptions(false));
   ASSERT_TRUE(second.Start().ok());
   const grpc::Status status = second.Await();
-  (void)first.CloseSend();
-  EXPECT_TRUE(first.Await().ok());
+  (void)first->CloseSend();
+  EXPECT_TRUE(first->Await().ok());
   const Details details = DetailsOf(status);
   std::cout << "second stream with 1 MiB of KV cache: code " << status.error_code() << " reason "
             << details.reason << " retry_info " << details.retry_info << " \""
