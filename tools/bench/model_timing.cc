@@ -62,6 +62,23 @@ double TimeMs(const std::function<at::Tensor()>& fn, int reps) {
   return ms[ms.size() / 2];
 }
 
+// `count` sequences that each add `new_tokens` after `cached` tokens, each in a run of blocks of
+// its own: sequence b holds blocks [b * n, (b + 1) * n) of the pool, n = BlocksPerSequence().
+int64_t BlocksPerSequence(int64_t new_tokens, int64_t cached, int64_t block_size) {
+  return (cached + new_tokens + block_size - 1) / block_size;
+}
+DecoderBatch ContiguousBatch(int count, int64_t new_tokens, int64_t cached, int64_t block_size) {
+  const int64_t blocks_per_sequence = BlocksPerSequence(new_tokens, cached, block_size);
+  DecoderBatch batch;
+  for (int b = 0; b < count; ++b) {
+    DecoderSequence sequence{new_tokens, cached, {}};
+    for (int64_t i = 0; i < blocks_per_sequence; ++i)
+      sequence.block_table.push_back(b * blocks_per_sequence + i);
+    batch.sequences.push_back(sequence);
+  }
+  return batch;
+}
+
 // Bytes one decode step reads from the decoder's weights: every layer, the final norm and the
 // lm_head (the embedding table only gives a few rows, unless the lm_head is tied to it).
 int64_t DecodeWeightBytes(const engine::Decoder& decoder) {
@@ -133,18 +150,11 @@ void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json
     }
 
     const int64_t block = 16, start = 200, added = 27;
-    const int64_t blocks_per_sequence = (start + added + block - 1) / block;
-    KvPool kv(model.config().text, items * blocks_per_sequence, block, model.dtype(),
-              model.device());
-    DecoderBatch batch;
+    KvPool kv(model.config().text, items * BlocksPerSequence(added, start, block), block,
+              model.dtype(), model.device());
+    DecoderBatch batch = ContiguousBatch(items, added, start, block);
     std::vector<int64_t> last_rows;
-    for (int b = 0; b < items; ++b) {
-      DecoderSequence sequence{added, start, {}};
-      for (int64_t i = 0; i < blocks_per_sequence; ++i)
-        sequence.block_table.push_back(b * blocks_per_sequence + i);
-      batch.sequences.push_back(sequence);
-      last_rows.push_back((b + 1) * added - 1);
-    }
+    for (int b = 0; b < items; ++b) last_rows.push_back((b + 1) * added - 1);
     const at::Tensor ids = at::full({items * added}, 1000 % model.config().text.vocab_size,
                                     at::TensorOptions().dtype(at::kLong).device(model.device()));
     const at::Tensor rows =
@@ -288,17 +298,11 @@ int Run() {
        absl::StrSplit(absl::GetFlag(FLAGS_batches), ',', absl::SkipEmpty())) {
     int batch_size = 0;
     if (!absl::SimpleAtoi(text, &batch_size) || batch_size < 1) continue;
-    const int64_t block = 16, blocks_per_sequence = (context + 1 + block - 1) / block;
+    const int64_t block = 16, blocks_per_sequence = BlocksPerSequence(1, context, block);
     // One block more than the sequences hold: the decode graphs' scratch block.
     const int64_t num_blocks = batch_size * blocks_per_sequence;
     KvPool kv(config.text, num_blocks + 1, block, model.dtype(), model.device());
-    DecoderBatch batch;
-    for (int b = 0; b < batch_size; ++b) {
-      DecoderSequence sequence{1, context, {}};
-      for (int64_t i = 0; i < blocks_per_sequence; ++i)
-        sequence.block_table.push_back(b * blocks_per_sequence + i);
-      batch.sequences.push_back(sequence);
-    }
+    DecoderBatch batch = ContiguousBatch(batch_size, 1, context, block);
     batch.Prepare(block, model.device(), model.dtype());
     const at::Tensor ids = at::full({batch_size}, 1000 % config.text.vocab_size,
                                     at::TensorOptions().dtype(at::kLong).device(model.device()));
