@@ -5,8 +5,9 @@
 // the two halves of a streaming step under load: one encoder pass
 // of N 1 s chunks (with and without an exact final's 10 s re-encode) and one decoder pass of N
 // chunk prefills. Random weights of a preset (no checkpoint) or a checkpoint. Prints one
-// JSON object. Timing: median of --reps runs after warm-up, each ending with a device
-// synchronisation.
+// JSON object, again after every section with all figures so far (one line each), so that a run
+// cut short by a timeout keeps what it measured: the last line is the result. Timing: median of
+// --reps runs after warm-up, each ending with a device synchronisation.
 //   speechllm-model-timing --preset 7b --device cuda --dtype bfloat16
 #include <c10/core/InferenceMode.h>
 
@@ -117,7 +118,8 @@ double CopyBytesPerSecond(at::Device device, int reps) {
 //    (a 10 s segment, 500 positions, no cache) to the same pass;
 //  - prefill_chunks_bN_ms: one decoder pass of N sequences adding 27 tokens each (25 audio rows
 //    and the prompt's end) after 200 cached, with the logits of each sequence's last row.
-void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json) {
+void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json,
+                        const std::function<void()>& print_so_far) {
   const engine::AudioEncoder& encoder = model.encoder();
   const auto options = at::TensorOptions().dtype(model.dtype()).device(model.device());
   const int64_t d_model = encoder.config().d_model;
@@ -168,6 +170,7 @@ void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json
                     return model.decoder().Logits(hidden.index_select(0, rows)).argmax(-1);
                   },
                   reps));
+    print_so_far();
   }
 }
 
@@ -239,6 +242,7 @@ int Run() {
   json.Add("dtype", options.dtype);
   json.Add("model", absl::GetFlag(FLAGS_model).empty() ? "random:" + absl::GetFlag(FLAGS_preset)
                                                        : absl::GetFlag(FLAGS_model));
+  const auto print_so_far = [&json] { std::cout << json.ToString() << std::endl; };
 
   // Encoder: log-mel features of noise (values matter only for numerics, not for time).
   auto features = [&](double seconds) {
@@ -257,6 +261,7 @@ int Run() {
     json.Add(absl::StrCat("encoder_", static_cast<int>(seconds), "s_ms"),
              TimeMs([&] { return model.encoder().EncodeValidPrefix(mel, valid); }, reps));
   }
+  print_so_far();
 
   // Prefill of a 10 s clip: encoder + projector + a prompt of 4 + 250 + 7 tokens.
   {
@@ -291,9 +296,11 @@ int Run() {
                  },
                  reps));
   }
+  print_so_far();
 
   // Decode steps: one token for each of B sequences holding `context` cached tokens.
   const int64_t context = absl::GetFlag(FLAGS_context);
+  json.Add("decode_context_tokens", context);
   for (absl::string_view text :
        absl::StrSplit(absl::GetFlag(FLAGS_batches), ',', absl::SkipEmpty())) {
     int batch_size = 0;
@@ -334,17 +341,18 @@ int Run() {
         json.Add(absl::StrCat("decode_b", batch_size, "_graph_error"), message);
       }
     }
+    print_so_far();
   }
-  json.Add("decode_context_tokens", context);
-  TimeLinears(model, reps, &json);
-  TimeStreamingSteps(model, reps, &json);
   // The yardstick for batch 1: weight bytes over the measured copy bandwidth.
   const int64_t weight_bytes = DecodeWeightBytes(model.decoder());
   const double bandwidth = CopyBytesPerSecond(model.device(), reps);
   json.Add("decode_weight_bytes", weight_bytes);
   json.Add("copy_bandwidth_GBps", bandwidth / 1e9);
   json.Add("decode_bound_ms", 1000.0 * static_cast<double>(weight_bytes) / bandwidth);
-  std::cout << json.ToString() << std::endl;
+  print_so_far();
+  TimeLinears(model, reps, &json);
+  print_so_far();
+  TimeStreamingSteps(model, reps, &json, print_so_far);
   return 0;
 }
 
@@ -354,7 +362,8 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Times the encoder, the prefill of a 10 s clip, decode steps at batch 1, 16 and 64, and "
-      "streaming steps' encoder and decoder passes; prints one JSON object.");
+      "streaming steps' encoder and decoder passes; prints a JSON object after every section (the "
+      "last line holds every figure).");
   speechllm::engine::ParseProgramFlags(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();

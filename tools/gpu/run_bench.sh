@@ -116,7 +116,7 @@ stage "our engine: model timing, 7B shapes, bf16"
 [[ -n "${SKIP_TIMING:-}" ]] ||
 timeout $(box 120) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda --dtype bfloat16 --reps 10 \
   > "$out/ours_timing.json" 2> "$out/ours_timing.log"
-cat "$out/ours_timing.json"
+tail -1 "$out/ours_timing.json"
 kill "$sampler" 2>/dev/null
 
 stage "Hugging Face transformers, same card"
@@ -188,7 +188,7 @@ stage "our engine: libtorch layers only (no PagedAttention, no fused layers, no 
 [[ -n "${SKIP_TIMING:-}" ]] ||
 SPEECHLLM_USE_CUDA_KERNELS=0 timeout $(box 90) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda \
   --dtype bfloat16 --reps 5 > "$out/ours_timing_dense.json" 2> "$out/ours_timing_dense.log"
-cat "$out/ours_timing_dense.json"
+tail -1 "$out/ours_timing_dense.json"
 kill "$sampler" 2>/dev/null
 echo "our peak device memory: $(sort -n "$out/gpu_memory_mib.log" | tail -1) MiB (whole card)" | tee -a "$out/stages.log"
 

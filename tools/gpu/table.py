@@ -7,12 +7,21 @@ import sys
 
 
 def load(path):
+    """The last line of `path` that is a JSON object: a benchmark prints its figures so far after
+    every section, so a run cut short by its timeout leaves a last line that may be cut too."""
     try:
         with open(path) as f:
-            text = f.read().strip().splitlines()
-        return json.loads(text[-1]) if text else {}
-    except (OSError, ValueError):
+            lines = f.read().strip().splitlines()
+    except OSError:
         return {}
+    for line in reversed(lines):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
 
 
 def fmt(value, digits=2):
