@@ -49,17 +49,20 @@ __global__ void __launch_bounds__(kNormThreads)
 }
 
 template <typename T>
-__global__ void RotaryKernel(const T* x, const int64_t* positions, const T* cos, const T* sin,
-                             T* out, int64_t tokens, int32_t heads, int32_t head_dim) {
+__global__ void RotaryKernel(const T* x, int64_t x_token_stride, const int64_t* positions,
+                             const T* cos, const T* sin, T* out, int64_t tokens, int32_t heads,
+                             int32_t head_dim) {
   const int32_t half = head_dim / 2;
   const int64_t total = tokens * heads * half;
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int32_t i = static_cast<int32_t>(index % half);
     const int64_t token_head = index / half;
-    const int64_t table = positions[token_head / heads] * head_dim;
+    const int64_t token = token_head / heads;
+    const int64_t table = positions[token] * head_dim;
     const int64_t base = token_head * head_dim;
-    const float first = ToFloat(x[base + i]), second = ToFloat(x[base + i + half]);
+    const int64_t in = token * x_token_stride + (token_head - token * heads) * head_dim;
+    const float first = ToFloat(x[in + i]), second = ToFloat(x[in + i + half]);
     // x * cos + cat(-second_half, first_half) * sin, each product a dtype tensor first.
     out[base + i] = FromFloat<T>(__fadd_rn(Round<T>(__fmul_rn(first, ToFloat(cos[table + i]))),
                                            Round<T>(__fmul_rn(-second, ToFloat(sin[table + i])))));
@@ -70,12 +73,16 @@ __global__ void RotaryKernel(const T* x, const int64_t* positions, const T* cos,
 }
 
 template <typename T>
-__global__ void SwiGluKernel(const T* gate, const T* up, T* out, int64_t count) {
+__global__ void SwiGluKernel(const T* gate, const T* up, int64_t in_row_stride, T* out,
+                             int64_t rows, int64_t width) {
+  const int64_t count = rows * width;
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < count;
        index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float g = ToFloat(gate[index]);
+    const int64_t row = index / width;
+    const int64_t in = row * in_row_stride + (index - row * width);
+    const float g = ToFloat(gate[in]);
     const float silu = Round<T>(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))));
-    out[index] = FromFloat<T>(__fmul_rn(silu, ToFloat(up[index])));
+    out[index] = FromFloat<T>(__fmul_rn(silu, ToFloat(up[in])));
   }
 }
 
@@ -107,10 +114,13 @@ const char* LaunchRmsNorm(const void* x, const void* weight, void* out, int64_t 
   return known ? Finish() : "rms norm: unknown dtype";
 }
 
-const char* LaunchRotary(const void* x, const int64_t* positions, const void* cos, const void* sin,
-                         void* out, int64_t tokens, int32_t heads, int32_t head_dim,
-                         AttentionDtype dtype, void* stream) {
+const char* LaunchRotary(const void* x, int64_t x_token_stride, const int64_t* positions,
+                         const void* cos, const void* sin, void* out, int64_t tokens, int32_t heads,
+                         int32_t head_dim, AttentionDtype dtype, void* stream) {
   if (tokens < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0) return "rotary: bad shape";
+  if (x_token_stride < static_cast<int64_t>(heads) * head_dim) {
+    return "rotary: tokens overlap (x_token_stride < heads * head_dim)";
+  }
   if (tokens == 0) return nullptr;
   if (x == nullptr || positions == nullptr || cos == nullptr || sin == nullptr || out == nullptr)
     return "rotary: a null pointer";
@@ -119,23 +129,25 @@ const char* LaunchRotary(const void* x, const int64_t* positions, const void* co
   const bool known = DispatchDtype(dtype, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
     RotaryKernel<T><<<grid, kElementwiseThreads, 0, s>>>(
-        static_cast<const T*>(x), positions, static_cast<const T*>(cos), static_cast<const T*>(sin),
-        static_cast<T*>(out), tokens, heads, head_dim);
+        static_cast<const T*>(x), x_token_stride, positions, static_cast<const T*>(cos),
+        static_cast<const T*>(sin), static_cast<T*>(out), tokens, heads, head_dim);
   });
   return known ? Finish() : "rotary: unknown dtype";
 }
 
-const char* LaunchSwiGlu(const void* gate, const void* up, void* out, int64_t count,
-                         AttentionDtype dtype, void* stream) {
-  if (count < 0) return "swiglu: bad count";
-  if (count == 0) return nullptr;
+const char* LaunchSwiGlu(const void* gate, const void* up, int64_t in_row_stride, void* out,
+                         int64_t rows, int64_t width, AttentionDtype dtype, void* stream) {
+  if (rows < 0 || width < 0) return "swiglu: bad shape";
+  if (rows == 0 || width == 0) return nullptr;
+  if (in_row_stride < width) return "swiglu: rows overlap (in_row_stride < width)";
   if (gate == nullptr || up == nullptr || out == nullptr) return "swiglu: a null pointer";
   const auto s = static_cast<cudaStream_t>(stream);
-  const dim3 grid = ElementwiseGrid(count);
+  const dim3 grid = ElementwiseGrid(rows * width);
   const bool known = DispatchDtype(dtype, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
-    SwiGluKernel<T><<<grid, kElementwiseThreads, 0, s>>>(
-        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), count);
+    SwiGluKernel<T><<<grid, kElementwiseThreads, 0, s>>>(static_cast<const T*>(gate),
+                                                         static_cast<const T*>(up), in_row_stride,
+                                                         static_cast<T*>(out), rows, width);
   });
   return known ? Finish() : "swiglu: unknown dtype";
 }

@@ -17,15 +17,18 @@ namespace speechllm::engine::cuda {
 const char* LaunchRmsNorm(const void* x, const void* weight, void* out, int64_t rows,
                           int32_t hidden, float eps, AttentionDtype dtype, void* stream);
 
-// Rotary embedding of x [tokens, heads, head_dim] (contiguous) at int64 positions [tokens] with
-// cos/sin tables [max_positions, head_dim] in the same dtype: out = x * cos + rotate_half(x) * sin.
-const char* LaunchRotary(const void* x, const int64_t* positions, const void* cos, const void* sin,
-                         void* out, int64_t tokens, int32_t heads, int32_t head_dim,
-                         AttentionDtype dtype, void* stream);
+// Rotary embedding of x [tokens, heads, head_dim] at int64 positions [tokens] with cos/sin tables
+// [max_positions, head_dim] in the same dtype: out = x * cos + rotate_half(x) * sin. x's tokens are
+// x_token_stride elements apart (>= heads * head_dim: q or k as columns of a fused q/k/v product),
+// its heads contiguous within a token; out is contiguous.
+const char* LaunchRotary(const void* x, int64_t x_token_stride, const int64_t* positions,
+                         const void* cos, const void* sin, void* out, int64_t tokens, int32_t heads,
+                         int32_t head_dim, AttentionDtype dtype, void* stream);
 
-// out = dtype(silu(gate)) * up, element-wise over `count` values (gate, up, out contiguous).
-const char* LaunchSwiGlu(const void* gate, const void* up, void* out, int64_t count,
-                         AttentionDtype dtype, void* stream);
+// out = dtype(silu(gate)) * up over [rows, width]: gate and up rows are in_row_stride elements
+// apart (>= width: the two halves of a fused gate/up product), out is contiguous.
+const char* LaunchSwiGlu(const void* gate, const void* up, int64_t in_row_stride, void* out,
+                         int64_t rows, int64_t width, AttentionDtype dtype, void* stream);
 
 }  // namespace speechllm::engine::cuda
 

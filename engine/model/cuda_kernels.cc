@@ -165,12 +165,15 @@ at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at
   TORCH_CHECK(
       positions.device() == x.device() && cos.device() == x.device() && sin.device() == x.device(),
       "rotary: x, positions and tables must be on one device");
-  const at::Tensor input = x.contiguous();
+  // Tokens may lie apart (q or k as columns of the fused q/k/v product); heads must be packed.
+  const bool packed_heads =
+      x.stride(2) == 1 && x.stride(1) == x.size(2) && x.stride(0) >= x.size(1) * x.size(2);
+  const at::Tensor input = packed_heads ? x : x.contiguous();
   const at::Tensor pos = positions.contiguous();
-  at::Tensor out = at::empty_like(input);
+  at::Tensor out = at::empty(input.sizes(), input.options());
   const DeviceGuard device_guard(input.device());
-  Check(cuda::LaunchRotary(input.data_ptr(), pos.data_ptr<int64_t>(), cos.data_ptr(),
-                           sin.data_ptr(), out.data_ptr(), input.size(0),
+  Check(cuda::LaunchRotary(input.data_ptr(), input.stride(0), pos.data_ptr<int64_t>(),
+                           cos.data_ptr(), sin.data_ptr(), out.data_ptr(), input.size(0),
                            static_cast<int32_t>(input.size(1)), static_cast<int32_t>(input.size(2)),
                            DtypeOf(input), StreamOf(input.device())));
   return out;
@@ -184,12 +187,19 @@ at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
   TORCH_CHECK(gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type(),
               "swiglu: gate and up differ");
   TORCH_CHECK(gate.device() == up.device(), "swiglu: gate and up must be on one device");
-  const at::Tensor g = gate.contiguous();
-  const at::Tensor u = up.contiguous();
-  at::Tensor out = at::empty_like(g);
+  // Rows of [rows, width] with packed columns may lie apart (the halves of the fused gate/up
+  // product); anything else is packed first.
+  const bool rows_in_place = gate.dim() == 2 && gate.stride(1) == 1 && up.stride(1) == 1 &&
+                             gate.stride(0) == up.stride(0) && gate.stride(0) >= gate.size(1);
+  const at::Tensor g = rows_in_place ? gate : gate.contiguous();
+  const at::Tensor u = rows_in_place ? up : up.contiguous();
+  const int64_t width = g.dim() == 0 ? 1 : g.size(-1);
+  const int64_t rows = width == 0 ? 0 : g.numel() / width;
+  const int64_t in_row_stride = rows_in_place ? g.stride(0) : width;
+  at::Tensor out = at::empty(g.sizes(), g.options());
   const DeviceGuard device_guard(g.device());
-  Check(cuda::LaunchSwiGlu(g.data_ptr(), u.data_ptr(), out.data_ptr(), g.numel(), DtypeOf(g),
-                           StreamOf(g.device())));
+  Check(cuda::LaunchSwiGlu(g.data_ptr(), u.data_ptr(), in_row_stride, out.data_ptr(), rows, width,
+                           DtypeOf(g), StreamOf(g.device())));
   return out;
 #else
   TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");

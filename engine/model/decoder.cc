@@ -1,5 +1,7 @@
 #include "engine/model/decoder.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include "absl/strings/str_cat.h"
 #include "engine/model/causal_attention.h"
 #include "engine/model/cuda_kernels.h"
@@ -44,6 +46,8 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
     SPEECHLLM_ASSIGN_OR_RETURN(
         layer.down_proj,
         Linear::Load(loader, l + "mlp.down_proj", config.intermediate_size, hidden, false));
+    layer.qkv_proj = FuseLinears({&layer.q_proj, &layer.k_proj, &layer.v_proj});
+    layer.gate_up_proj = FuseLinears({&layer.gate_proj, &layer.up_proj});
     decoder->layers_.push_back(std::move(layer));
   }
   SPEECHLLM_ASSIGN_OR_RETURN(decoder->norm_,
@@ -60,17 +64,36 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
 Decoder::Qkv Decoder::ProjectQkv(const Layer& layer, const at::Tensor& x,
                                  const at::Tensor& positions) const {
   const int64_t tokens = x.size(0);
-  const at::Tensor q = layer.q_proj.Forward(x).view({tokens, config_.num_heads, config_.head_dim});
-  const at::Tensor k =
-      layer.k_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
-  const at::Tensor v =
-      layer.v_proj.Forward(x).view({tokens, config_.num_kv_heads, config_.head_dim});
+  const int64_t q_dim = layer.q_proj.weight.size(0), kv_dim = layer.k_proj.weight.size(0);
+  at::Tensor q, k, v;
+  if (at::GradMode::is_enabled()) {
+    q = layer.q_proj.Forward(x);
+    k = layer.k_proj.Forward(x);
+    v = layer.v_proj.Forward(x);
+  } else {  // column blocks of one product: rows q_dim + 2 kv_dim apart
+    const at::Tensor qkv = layer.qkv_proj.Forward(x);
+    q = qkv.narrow(1, 0, q_dim);
+    k = qkv.narrow(1, q_dim, kv_dim);
+    v = qkv.narrow(1, q_dim + kv_dim, kv_dim);
+  }
+  q = q.view({tokens, config_.num_heads, config_.head_dim});
+  k = k.view({tokens, config_.num_kv_heads, config_.head_dim});
+  v = v.view({tokens, config_.num_kv_heads, config_.head_dim});
   return {rotary_.Apply(q, positions), rotary_.Apply(k, positions), v};
 }
 
 at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& x) const {
   const at::Tensor h = layer.post_attention_layernorm.Forward(x);
-  const at::Tensor gate = layer.gate_proj.Forward(h), up = layer.up_proj.Forward(h);
+  at::Tensor gate, up;
+  if (at::GradMode::is_enabled()) {
+    gate = layer.gate_proj.Forward(h);
+    up = layer.up_proj.Forward(h);
+  } else {
+    const at::Tensor gate_up = layer.gate_up_proj.Forward(h);
+    const int64_t width = layer.gate_proj.weight.size(0);
+    gate = gate_up.narrow(1, 0, width);
+    up = gate_up.narrow(1, width, width);
+  }
   return layer.down_proj.Forward(CudaKernelsEnabled(h.device()) ? CudaSwiGlu(gate, up)
                                                                 : at::silu(gate) * up);
 }

@@ -63,8 +63,13 @@ class Decoder {
  private:
   struct Layer {
     RmsNorm input_layernorm, post_attention_layernorm;
+    // The checkpoint's projections; q/k/v and gate/up are views of the fused products below.
     Linear q_proj, k_proj, v_proj, o_proj;
     Linear gate_proj, up_proj, down_proj;
+    // Inference runs q/k/v as one product and gate/up as one: fewer, larger GEMMs (at batch 1 the
+    // small k/v products cost a launch each for a few microseconds of reading). With autograd on
+    // (the trainer), the projections run one by one so that each view gets its own gradient.
+    Linear qkv_proj, gate_up_proj;
   };
 
   struct Qkv {

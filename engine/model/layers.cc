@@ -22,6 +22,27 @@ void Linear::AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) 
   if (bias.defined()) out->push_back({prefix + ".bias", bias});
 }
 
+Linear FuseLinears(const std::vector<Linear*>& parts) {
+  std::vector<at::Tensor> weights, biases;
+  for (const Linear* part : parts) {
+    TORCH_CHECK(part->bias.defined() == parts.front()->bias.defined(),
+                "fused linears need a bias each or none");
+    weights.push_back(part->weight);
+    if (part->bias.defined()) biases.push_back(part->bias);
+  }
+  Linear fused;
+  fused.weight = at::cat(weights, 0);
+  if (!biases.empty()) fused.bias = at::cat(biases, 0);
+  int64_t row = 0;
+  for (Linear* part : parts) {
+    const int64_t rows = part->weight.size(0);
+    part->weight = fused.weight.narrow(0, row, rows);
+    if (fused.bias.defined()) part->bias = fused.bias.narrow(0, row, rows);
+    row += rows;
+  }
+  return fused;
+}
+
 absl::StatusOr<LayerNorm> LayerNorm::Load(const WeightLoader& loader, const std::string& prefix,
                                           int64_t dim, double eps) {
   LayerNorm norm;

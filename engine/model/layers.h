@@ -33,6 +33,12 @@ struct Linear {
   void AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) const;
 };
 
+// Linears of one input fused into one product (e.g. q/k/v, gate/up): their weights and biases
+// concatenated by output row. Each part's weight and bias become views of the fused tensors
+// (contiguous row blocks), so checkpoint names and in-place updates still reach them. All parts
+// need a bias or none (the decoder's q/k/v all have one).
+Linear FuseLinears(const std::vector<Linear*>& parts);
+
 struct LayerNorm {
   at::Tensor weight, bias;
   double eps = 1e-5;

@@ -58,37 +58,63 @@ TEST_P(FusedLayersGpuTest, RmsNormMatchesTheLayer) {
   }
 }
 
+// Packed x, and x as the k columns of a fused q/k/v product (tokens 4 + 4 + 4 heads apart).
 TEST_P(FusedLayersGpuTest, RotaryMatchesTheLayer) {
   for (const int64_t head_dim : {128, 16}) {
-    const RotaryEmbedding rotary(head_dim, 1e6, 4096, GetParam(), at::kCPU);
-    const at::Tensor x = Random({6, 4, head_dim});
-    const at::Tensor positions = at::tensor(std::vector<int64_t>{0, 1, 17, 255, 1000, 4095},
-                                            at::TensorOptions().dtype(at::kLong));
-    const at::Tensor out = at::empty_like(x);
-    DeviceBuffer x_device(x), positions_device(positions), cos_device(rotary.cos()),
-        sin_device(rotary.sin()), out_device(out);
-    const char* error =
-        cuda::LaunchRotary(x_device.data(), static_cast<const int64_t*>(positions_device.data()),
-                           cos_device.data(), sin_device.data(), out_device.data(), 6, 4,
-                           static_cast<int32_t>(head_dim), DtypeOf(GetParam()), nullptr);
-    ASSERT_EQ(error, nullptr) << error;
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    out_device.CopyTo(out);
-    ExpectClose("rotary, head_dim " + std::to_string(head_dim), out, rotary.Apply(x, positions));
+    for (const bool fused_columns : {false, true}) {
+      const RotaryEmbedding rotary(head_dim, 1e6, 4096, GetParam(), at::kCPU);
+      const at::Tensor qkv = Random({6, 12 * head_dim});
+      const at::Tensor x = fused_columns ? qkv.narrow(1, 4 * head_dim, 4 * head_dim)
+                                         : qkv.narrow(1, 0, 4 * head_dim).contiguous();
+      const at::Tensor positions = at::tensor(std::vector<int64_t>{0, 1, 17, 255, 1000, 4095},
+                                              at::TensorOptions().dtype(at::kLong));
+      const at::Tensor out = at::empty({6, 4, head_dim}, x.options());
+      // The device copy keeps the host layout: the whole q/k/v rows, x starting at its offset.
+      DeviceBuffer source_device(fused_columns ? qkv : x), positions_device(positions),
+          cos_device(rotary.cos()), sin_device(rotary.sin()), out_device(out);
+      const void* x_device = static_cast<const char*>(source_device.data()) +
+                             (fused_columns ? 4 * head_dim * x.element_size() : 0);
+      out_device.Fill(0xff);  // NaN bytes: the launch must write every element
+      const char* error = cuda::LaunchRotary(
+          x_device, x.stride(0), static_cast<const int64_t*>(positions_device.data()),
+          cos_device.data(), sin_device.data(), out_device.data(), 6, 4,
+          static_cast<int32_t>(head_dim), DtypeOf(GetParam()), nullptr);
+      ASSERT_EQ(error, nullptr) << error;
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      out_device.CopyTo(out);
+      ExpectClose(std::string("rotary, head_dim ") + std::to_string(head_dim) +
+                      (fused_columns ? ", k columns of q/k/v" : ", packed"),
+                  out, rotary.Apply(x.view({6, 4, head_dim}), positions));
+    }
   }
 }
 
+// Packed gate and up, and the two halves of a fused gate/up product.
 TEST_P(FusedLayersGpuTest, SwiGluMatchesSiluTimesUp) {
-  const at::Tensor gate = 3 * Random({3, 11008}).to(at::kFloat), up = Random({3, 11008});
-  const at::Tensor gate_typed = gate.to(GetParam());
-  const at::Tensor out = at::empty_like(gate_typed);
-  DeviceBuffer gate_device(gate_typed), up_device(up), out_device(out);
-  const char* error = cuda::LaunchSwiGlu(gate_device.data(), up_device.data(), out_device.data(),
-                                         gate_typed.numel(), DtypeOf(GetParam()), nullptr);
-  ASSERT_EQ(error, nullptr) << error;
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  out_device.CopyTo(out);
-  ExpectClose("swiglu", out, at::silu(gate_typed) * up);
+  const at::Tensor gate_up =
+      at::cat({3 * Random({3, 11008}).to(at::kFloat), Random({3, 11008}).to(at::kFloat)}, 1)
+          .to(GetParam());
+  const at::Tensor gate = gate_up.narrow(1, 0, 11008), up = gate_up.narrow(1, 11008, 11008);
+  for (const bool fused_halves : {false, true}) {
+    const at::Tensor out = at::empty({3, 11008}, gate_up.options());
+    DeviceBuffer gate_up_device(gate_up), gate_device(gate.contiguous()),
+        up_device(up.contiguous()), out_device(out);
+    out_device.Fill(0xff);
+    const size_t half_bytes = 11008 * gate_up.element_size();
+    const char* error =
+        fused_halves
+            ? cuda::LaunchSwiGlu(gate_up_device.data(),
+                                 static_cast<const char*>(gate_up_device.data()) + half_bytes,
+                                 2 * 11008, out_device.data(), 3, 11008, DtypeOf(GetParam()),
+                                 nullptr)
+            : cuda::LaunchSwiGlu(gate_device.data(), up_device.data(), 11008, out_device.data(), 3,
+                                 11008, DtypeOf(GetParam()), nullptr);
+    ASSERT_EQ(error, nullptr) << error;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    out_device.CopyTo(out);
+    ExpectClose(fused_halves ? "swiglu, halves of gate/up" : "swiglu, packed", out,
+                at::silu(gate) * up);
+  }
 }
 
 TEST(FusedLayersParams, BadShapesAreRefusedBeforeAnyLaunch) {
@@ -100,11 +126,18 @@ TEST(FusedLayersParams, BadShapesAreRefusedBeforeAnyLaunch) {
                                 cuda::AttentionDtype::kFloat32, nullptr),
             nullptr);  // no rows: nothing to do
   const int64_t position = 0;
-  EXPECT_NE(cuda::LaunchRotary(&dummy, &position, &dummy, &dummy, &dummy, 1, 4, 15,
+  EXPECT_NE(cuda::LaunchRotary(&dummy, 60, &position, &dummy, &dummy, &dummy, 1, 4, 15,
                                cuda::AttentionDtype::kFloat32, nullptr),
             nullptr);  // odd head_dim
-  EXPECT_NE(cuda::LaunchSwiGlu(nullptr, &dummy, &dummy, 4, cuda::AttentionDtype::kFloat32, nullptr),
-            nullptr);
+  EXPECT_NE(cuda::LaunchRotary(&dummy, 63, &position, &dummy, &dummy, &dummy, 2, 4, 16,
+                               cuda::AttentionDtype::kFloat32, nullptr),
+            nullptr);  // tokens overlap
+  EXPECT_NE(
+      cuda::LaunchSwiGlu(nullptr, &dummy, 4, &dummy, 1, 4, cuda::AttentionDtype::kFloat32, nullptr),
+      nullptr);
+  EXPECT_NE(
+      cuda::LaunchSwiGlu(&dummy, &dummy, 3, &dummy, 2, 4, cuda::AttentionDtype::kFloat32, nullptr),
+      nullptr);  // rows overlap
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, FusedLayersGpuTest, ::testing::Values(at::kFloat, at::kBFloat16),
