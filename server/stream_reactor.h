@@ -10,6 +10,7 @@
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -91,7 +92,8 @@ class StreamReactor
   bool decoder_finished_ = false;  // EndAudio took its tail: nothing left to drain
   std::vector<float> samples_;
   bool end_of_audio_ = false;
-  uint64_t next_seq_ = 0;
+  std::optional<uint64_t> last_seq_;  // AudioChunk.seq of the last chunk
+  bool seq_numbered_ = false;         // a chunk had a seq other than 0
   bool seq_gap_warned_ = false, clipped_warned_ = false, flow_warned_ = false;
 
   absl::Mutex mu_;

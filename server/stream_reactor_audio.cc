@@ -69,14 +69,17 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
         WithReason(absl::InvalidArgumentError("AudioChunk without data"), "AUDIO_DECODE_ERROR"),
         "audio.data");
   }
-  if (audio.seq() != 0) {
-    if (next_seq_ != 0 && audio.seq() != next_seq_ && !seq_gap_warned_) {
-      seq_gap_warned_ = true;
-      SendWarning(SessionEvent::WarningCode::kSeqGap,
-                  absl::StrCat("AudioChunk.seq ", audio.seq(), " after ", next_seq_ - 1));
-    }
-    next_seq_ = audio.seq() + 1;
+  // seq 0 is "not set" only while no chunk has had another: a client numbering from 0 sends 0 first
+  // (0 then 2 is a gap), one that never numbers sends 0 always.
+  const uint64_t seq = audio.seq();
+  if (last_seq_.has_value() && (seq != 0 || seq_numbered_) && seq != *last_seq_ + 1 &&
+      !seq_gap_warned_) {
+    seq_gap_warned_ = true;
+    SendWarning(SessionEvent::WarningCode::kSeqGap,
+                absl::StrCat("AudioChunk.seq ", seq, " after ", *last_seq_));
   }
+  seq_numbered_ |= seq != 0;
+  last_seq_ = seq;
   samples_.clear();
   int64_t clipped = 0;
   if (absl::Status status = decoder_->Decode(audio.data(), &samples_, &clipped); !status.ok()) {

@@ -271,6 +271,34 @@ TEST_F(ErrorTest, WarningsKeepAudioOffsetsMonotonic) {
   ExpectWellFormed(responses, "SEQ_GAP warning after a partial");
 }
 
+// AudioChunk.seq 0 followed by 2 is a gap: speechllm-client numbers chunks from 0, so losing its
+// second chunk looked like "seq not set, then 2" and went unwarned. Chunks that never set seq (all
+// 0) and gap-free numbering get no warning.
+TEST_F(ErrorTest, ASeqGapRightAfterChunkZeroIsWarned) {
+  const std::string pcm = ClipPcm("clip_a");
+  struct Case {
+    std::vector<uint64_t> seqs;
+    bool gap;
+  };
+  for (const Case& c : {Case{{0, 2, 3}, true}, Case{{0, 1, 2}, false}, Case{{0, 0, 0}, false},
+                        Case{{5, 6, 8}, true}, Case{{1, 2, 0}, true}}) {
+    const StreamRun run = Run(Options(), [&](StreamingClient& client) {
+      for (size_t i = 0; i < c.seqs.size(); ++i) {
+        v1::StreamingRecognizeRequest chunk;
+        chunk.mutable_audio()->set_data(pcm.substr(i * 3200, 3200));
+        chunk.mutable_audio()->set_seq(c.seqs[i]);
+        EXPECT_TRUE(client.SendRaw(chunk).ok());
+      }
+    });
+    const bool warned = HasWarning(run.responses(), v1::Warning::SEQ_GAP);
+    std::string seqs;
+    for (uint64_t seq : c.seqs) seqs += std::to_string(seq) + " ";
+    std::printf("[seq] %s-> %s\n", seqs.c_str(), warned ? "SEQ_GAP" : "no warning");
+    EXPECT_TRUE(run.status.ok()) << Describe(run.status);
+    EXPECT_EQ(warned, c.gap) << "seqs " << seqs;
+  }
+}
+
 // A client that stops reading while it sends 60 s of audio as fast as flow control allows: the
 // server pauses reading (its FLOW_CONTROL warning arrives once reads resume) and its memory stays
 // bounded; after ResumeReads the stream completes.
