@@ -75,9 +75,8 @@ void CallMetrics::Audio(double seconds) {
   metrics_->AudioReceived(seconds);
 }
 
-void CallMetrics::Event(const streaming::SessionEvent& event) {
+void CallMetrics::Processed(const streaming::SessionEvent& event) {
   if (metrics_ == nullptr) return;
-  using Kind = streaming::SessionEvent::Kind;
   absl::MutexLock lock(&mu_);
   const double processed = event.audio_processed_seconds - stream_offset_seconds_;
   if (processed > processed_seconds_) {
@@ -88,6 +87,12 @@ void CallMetrics::Event(const streaming::SessionEvent& event) {
     metrics_->CommitConflicts(event.commit_conflicts - commit_conflicts_);
     commit_conflicts_ = event.commit_conflicts;
   }
+}
+
+void CallMetrics::Delivered(const streaming::SessionEvent& event) {
+  if (metrics_ == nullptr) return;
+  using Kind = streaming::SessionEvent::Kind;
+  absl::MutexLock lock(&mu_);
   if (event.kind == Kind::kWarning) {
     metrics_->WarningSent(event.warning);
   } else if (event.kind == Kind::kSummary) {

@@ -41,8 +41,17 @@ class CallMetrics {
       ABSL_LOCKS_EXCLUDED(mu_);
   // `seconds` of decoded audio handed to the session.
   void Audio(double seconds);
-  // An event the session sent: transcripts, warnings, the summary.
-  void Event(const streaming::SessionEvent& event) ABSL_LOCKS_EXCLUDED(mu_);
+  // An event the session sent: Processed counts the engine's side (audio processed, commit
+  // conflicts) when the session produces it; Delivered counts what the client receives (latencies,
+  // lag, erasure, warnings, the summary's RTF) when its response is written, so that responses a
+  // stream drops (its end already pending) or merges (an unsent partial replaced) do not count.
+  // Event does both (Recognize, whose one response holds everything).
+  void Processed(const streaming::SessionEvent& event) ABSL_LOCKS_EXCLUDED(mu_);
+  void Delivered(const streaming::SessionEvent& event) ABSL_LOCKS_EXCLUDED(mu_);
+  void Event(const streaming::SessionEvent& event) ABSL_LOCKS_EXCLUDED(mu_) {
+    Processed(event);
+    Delivered(event);
+  }
 
  private:
   Metrics* const metrics_;

@@ -221,26 +221,36 @@ void StreamReactor::SendWarning(SessionEvent::WarningCode code, const std::strin
 }
 
 void StreamReactor::Send(SessionEvent event) {
-  metrics_.Event(event);
+  metrics_.Processed(event);  // the engine's work counts whether or not the client gets it
   v1::StreamingRecognizeResponse response;
   ToProto(event, &response);
   const bool partial = event.kind == SessionEvent::Kind::kTranscript && !event.transcript.is_final;
   absl::MutexLock lock(&mu_);
-  EnqueueLocked(std::move(response), partial);
+  EnqueueLocked(std::move(response), partial, std::move(event));
 }
 
-void StreamReactor::EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial) {
+void StreamReactor::EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial,
+                                  std::optional<SessionEvent> event) {
   if (finished_ || finish_pending_) return;
   if (partial && !queue_.empty() && queue_.back().partial &&
       queue_.back().response.transcript().utterance_id() == response.transcript().utterance_id()) {
     // An unsent partial is replaced by the newer snapshot; committed text accumulates.
-    v1::StreamingRecognizeResponse& previous = queue_.back().response;
+    Pending& previous = queue_.back();
     const std::string committed =
-        previous.transcript().committed_delta() + response.transcript().committed_delta();
+        previous.response.transcript().committed_delta() + response.transcript().committed_delta();
     response.mutable_transcript()->set_committed_delta(committed);
-    previous = std::move(response);
+    previous.response = std::move(response);
+    // The metrics see the partial the client sees: the merged text, and the utterance's first
+    // partial latency if the replaced snapshot was its first.
+    if (event.has_value() && previous.event.has_value()) {
+      event->transcript.committed_delta = committed;
+      if (!event->transcript.first_partial_latency.has_value()) {
+        event->transcript.first_partial_latency = previous.event->transcript.first_partial_latency;
+      }
+    }
+    previous.event = std::move(event);
   } else {
-    queue_.push_back(Pending{std::move(response), partial});
+    queue_.push_back(Pending{std::move(response), partial, std::move(event)});
   }
   if (static_cast<int>(queue_.size()) > ctx_->config.max_pending_responses) {
     // The client stopped reading: memory stays bounded, the stream ends.
@@ -258,8 +268,10 @@ void StreamReactor::EnqueueLocked(v1::StreamingRecognizeResponse response, bool 
 void StreamReactor::MaybeWriteLocked() {
   if (finished_ || writing_) return;
   if (!queue_.empty()) {  // what the session produced is written before any finish
-    in_flight_ = std::move(queue_.front().response);
+    Pending next = std::move(queue_.front());
     queue_.pop_front();
+    if (next.event.has_value()) metrics_.Delivered(*next.event);
+    in_flight_ = std::move(next.response);
     in_flight_.set_response_seq(++response_seq_);
     writing_ = true;
     GrpcHandoffRelease(this);

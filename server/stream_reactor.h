@@ -72,7 +72,10 @@ class StreamReactor
   absl::Status DrainDecoder(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   void SendWarning(streaming::SessionEvent::WarningCode code, const std::string& message);
 
-  void EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial)
+  // Queues a response; `event`, the session event it came from, is counted in the metrics when
+  // the response is written (a response the stream drops is never counted).
+  void EnqueueLocked(v1::StreamingRecognizeResponse response, bool partial,
+                     std::optional<streaming::SessionEvent> event = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The call ends with `status` once the queued responses are written.
@@ -101,6 +104,7 @@ class StreamReactor
   struct Pending {
     v1::StreamingRecognizeResponse response;
     bool partial = false;
+    std::optional<streaming::SessionEvent> event;  // what the metrics count once it is written
   };
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   v1::StreamingRecognizeResponse in_flight_ ABSL_GUARDED_BY(mu_);

@@ -3,7 +3,9 @@
 // process would. The server's write in flight can never complete, so the stream's end (QUEUE_FULL
 // once its responses pile up) cannot be sent either; after the idle timeout the server cancels the
 // call, and its stream slot goes to the next client. gRPC clients themselves keep reading their
-// socket while the application does not, so only a stalled connection shows this.
+// socket while the application does not, so only a stalled connection shows this. A client that
+// pauses reading on a 64 KiB window gets its QUEUE_FULL once it reads again: the latency metrics
+// count exactly the answers it received, not those the server dropped.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -152,6 +154,51 @@ TEST(OpsStalledClient, AStalledStreamLosesItsSlotAfterTheIdleTimeout) {
             << " " << admitted.error_message() << ")\n";
   EXPECT_TRUE(admitted.ok()) << "the stalled stream kept the only slot";
   stalled.Cancel();
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
+}
+
+TEST(OpsStalledClient, LatencyMetricsCountOnlyTheAnswersTheClientGets) {
+  auto server = ServerProcess::Start({"--max_pending_responses=64"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::ChannelArguments arguments;  // the stream's window stays at 64 KiB while nobody reads
+  arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  auto channel = grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(),
+                                           arguments);
+  auto stub = v1::StreamingSpeech::NewStub(channel);
+  auto before = Scrape((*server)->metrics_port());
+  ASSERT_TRUE(before.ok()) << before.status();
+  client::StreamingClient client(stub.get(), PcmStreamOptions(false));
+  ASSERT_TRUE(client.Start().ok());
+  for (int i = 0; i < 500 && client.responses().empty(); ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_FALSE(client.responses().empty()) << "not admitted";
+  client.PauseReads();
+  // Every Flush is answered with an empty final: they fill the window, then the server's queue.
+  const std::string limit = R"(speechllm_limit_exceeded_total{limit="max_pending_responses"})";
+  int flushes = 0;
+  for (double hits = 0; hits == 0 && flushes < 20000;) {
+    for (int i = 0; i < 500; ++i, ++flushes) (void)client.Flush();
+    absl::SleepFor(absl::Milliseconds(200));
+    auto now = Scrape((*server)->metrics_port());
+    ASSERT_TRUE(now.ok()) << now.status();
+    hits = Value(*now, limit);
+  }
+  const grpc::Status status = client.Await();  // reads again: what was written, then the status
+  int finals = 0;
+  for (const auto& record : client.responses()) {
+    finals += record.response.has_transcript() && record.response.transcript().is_final();
+  }
+  auto after = Scrape((*server)->metrics_port());
+  ASSERT_TRUE(after.ok()) << after.status();
+  const std::string counted = "speechllm_flush_latency_seconds_count";
+  const double delta = Value(*after, counted) - Value(*before, counted);
+  std::cout << flushes << " Flushes; status " << status.error_code() << " \""
+            << status.error_message() << "\"; the client got " << finals
+            << " finals, the flush latency histogram counted " << delta << "\n";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_GT(finals, 0);
+  EXPECT_EQ(delta, finals);
   EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
 }
 
