@@ -1,5 +1,7 @@
 #include "engine/model/audio_encoder.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include <map>
 
 #include <cmath>
@@ -44,11 +46,21 @@ absl::StatusOr<std::unique_ptr<AudioEncoder>> AudioEncoder::Load(const WeightLoa
         LayerNorm::Load(loader, l + "final_layer_norm", d, config.layer_norm_eps));
     SPEECHLLM_ASSIGN_OR_RETURN(layer.fc1, Linear::Load(loader, l + "fc1", d, config.ffn_dim, true));
     SPEECHLLM_ASSIGN_OR_RETURN(layer.fc2, Linear::Load(loader, l + "fc2", config.ffn_dim, d, true));
+    layer.qkv_proj = FuseLinears({&layer.q_proj, &layer.k_proj, &layer.v_proj});
     encoder->layers_.push_back(std::move(layer));
   }
   SPEECHLLM_ASSIGN_OR_RETURN(encoder->layer_norm_,
                              LayerNorm::Load(loader, p + "layer_norm", d, config.layer_norm_eps));
   return encoder;
+}
+
+AudioEncoder::Qkv AudioEncoder::ProjectQkv(const Layer& layer, const at::Tensor& h) {
+  if (at::GradMode::is_enabled()) {
+    return {layer.q_proj.Forward(h), layer.k_proj.Forward(h), layer.v_proj.Forward(h)};
+  }
+  const std::vector<at::Tensor> parts =
+      SplitFused(layer.qkv_proj.Forward(h), {&layer.q_proj, &layer.k_proj, &layer.v_proj});
+  return {parts[0], parts[1], parts[2]};
 }
 
 std::vector<NamedTensor> AudioEncoder::Parameters() const {
@@ -95,9 +107,10 @@ at::Tensor AudioEncoder::SelfAttention(const Layer& layer, const at::Tensor& x,
     return t.view({batch, tokens, heads, head_dim}).transpose(1, 2);
   };
   // As transformers' eager path: the query (bias included) is scaled before the product.
-  const at::Tensor q = split(layer.q_proj.Forward(x) * scaling);
-  const at::Tensor k = split(layer.k_proj.Forward(x));
-  const at::Tensor v = split(layer.v_proj.Forward(x));
+  const Qkv projected = ProjectQkv(layer, x);
+  const at::Tensor q = split(projected.q * scaling);
+  const at::Tensor k = split(projected.k);
+  const at::Tensor v = split(projected.v);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [batch, heads, tokens, tokens]
   if (key_mask.has_value()) scores = scores + *key_mask;
   const at::Tensor probs = at::softmax(scores, -1);
@@ -166,8 +179,9 @@ at::Tensor AudioEncoder::ItemAttention(const at::Tensor& q, const at::Tensor& k,
   const int64_t heads = config_.num_heads, head_dim = config_.head_dim();
   at::Tensor all_keys = k, all_values = v;
   if (keys != nullptr) {
-    *keys = keys->defined() ? at::cat({*keys, k}, 0) : k;
-    *values = values->defined() ? at::cat({*values, v}, 0) : v;
+    // contiguous(): k and v are columns of the fused q/k/v product, which the cache must not pin.
+    *keys = keys->defined() ? at::cat({*keys, k}, 0) : k.contiguous();
+    *values = values->defined() ? at::cat({*values, v}, 0) : v.contiguous();
     all_keys = *keys;
     all_values = *values;
   }
@@ -223,9 +237,10 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>
     if (hidden_states != nullptr) hidden_states->push_back(x);
     const at::Tensor h = layer.self_attn_layer_norm.Forward(x);
     // As transformers' eager path: the query (bias included) is scaled before the product.
-    const at::Tensor q = layer.q_proj.Forward(h) * scaling;
-    const at::Tensor k = layer.k_proj.Forward(h);
-    const at::Tensor v = layer.v_proj.Forward(h);
+    const Qkv projected = ProjectQkv(layer, h);
+    const at::Tensor q = projected.q * scaling;
+    const at::Tensor& k = projected.k;
+    const at::Tensor& v = projected.v;
     std::vector<at::Tensor> contexts;
     for (size_t i = 0; i < work.size(); ++i) {
       const int64_t n = work[i].conv.size(0);
@@ -266,8 +281,9 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatchBatched(
     const Layer& layer = layers_[l];
     if (hidden_states != nullptr) hidden_states->push_back(x);
     const at::Tensor h = layer.self_attn_layer_norm.Forward(x);
-    x = x + layer.out_proj.Forward(plan.Attend(layer.q_proj.Forward(h), layer.k_proj.Forward(h),
-                                               layer.v_proj.Forward(h), l, config_.num_heads));
+    const Qkv projected = ProjectQkv(layer, h);
+    x = x + layer.out_proj.Forward(
+                plan.Attend(projected.q, projected.k, projected.v, l, config_.num_heads));
     x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
   }
   for (const EncoderWork& item : work) {

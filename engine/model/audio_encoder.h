@@ -117,10 +117,17 @@ class AudioEncoder {
  private:
   struct Layer {
     LayerNorm self_attn_layer_norm;
-    Linear q_proj, k_proj, v_proj, out_proj;
+    Linear q_proj, k_proj, v_proj, out_proj;  // q/k/v: views of qkv_proj
     LayerNorm final_layer_norm;
     Linear fc1, fc2;
+    Linear qkv_proj;  // one product at inference (Decoder::Layer says why)
   };
+  struct Qkv {
+    at::Tensor q, k, v;  // [..., d_model] each, q not yet scaled
+  };
+  // The layer's projections of h [..., d_model]: one fused product, or with autograd on (the
+  // trainer) one product per checkpoint tensor.
+  static Qkv ProjectQkv(const Layer& layer, const at::Tensor& h);
 
   explicit AudioEncoder(const AudioEncoderConfig& config) : config_(config) {}
   // conv1 + GELU, conv2 + GELU -> [batch, conv positions, d_model].

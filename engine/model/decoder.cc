@@ -64,17 +64,17 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
 Decoder::Qkv Decoder::ProjectQkv(const Layer& layer, const at::Tensor& x,
                                  const at::Tensor& positions) const {
   const int64_t tokens = x.size(0);
-  const int64_t q_dim = layer.q_proj.weight.size(0), kv_dim = layer.k_proj.weight.size(0);
   at::Tensor q, k, v;
   if (at::GradMode::is_enabled()) {
     q = layer.q_proj.Forward(x);
     k = layer.k_proj.Forward(x);
     v = layer.v_proj.Forward(x);
   } else {  // column blocks of one product: rows q_dim + 2 kv_dim apart
-    const at::Tensor qkv = layer.qkv_proj.Forward(x);
-    q = qkv.narrow(1, 0, q_dim);
-    k = qkv.narrow(1, q_dim, kv_dim);
-    v = qkv.narrow(1, q_dim + kv_dim, kv_dim);
+    const std::vector<at::Tensor> parts =
+        SplitFused(layer.qkv_proj.Forward(x), {&layer.q_proj, &layer.k_proj, &layer.v_proj});
+    q = parts[0];
+    k = parts[1];
+    v = parts[2];
   }
   q = q.view({tokens, config_.num_heads, config_.head_dim});
   k = k.view({tokens, config_.num_kv_heads, config_.head_dim});
@@ -89,10 +89,10 @@ at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& x) const {
     gate = layer.gate_proj.Forward(h);
     up = layer.up_proj.Forward(h);
   } else {
-    const at::Tensor gate_up = layer.gate_up_proj.Forward(h);
-    const int64_t width = layer.gate_proj.weight.size(0);
-    gate = gate_up.narrow(1, 0, width);
-    up = gate_up.narrow(1, width, width);
+    const std::vector<at::Tensor> parts =
+        SplitFused(layer.gate_up_proj.Forward(h), {&layer.gate_proj, &layer.up_proj});
+    gate = parts[0];
+    up = parts[1];
   }
   return layer.down_proj.Forward(CudaKernelsEnabled(h.device()) ? CudaSwiGlu(gate, up)
                                                                 : at::silu(gate) * up);

@@ -157,7 +157,8 @@ at::Tensor EncoderBatchAttention::Stack(const at::Tensor& fresh,
     for (int64_t i : items_of_group_[g])
       parts.push_back(fresh.narrow(0, new_offsets_[i], new_rows_[i]));
   }
-  return parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+  // One part is a view into the fused q/k/v product: packed, so that caches do not pin it.
+  return parts.size() == 1 ? parts[0].contiguous() : at::cat(parts, 0);
 }
 
 at::Tensor EncoderBatchAttention::Forward(const at::Tensor& q, const at::Tensor& k,

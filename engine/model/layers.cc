@@ -24,23 +24,39 @@ void Linear::AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) 
 
 Linear FuseLinears(const std::vector<Linear*>& parts) {
   std::vector<at::Tensor> weights, biases;
+  bool any_bias = false;
+  for (const Linear* part : parts) any_bias |= part->bias.defined();
   for (const Linear* part : parts) {
-    TORCH_CHECK(part->bias.defined() == parts.front()->bias.defined(),
-                "fused linears need a bias each or none");
     weights.push_back(part->weight);
-    if (part->bias.defined()) biases.push_back(part->bias);
+    if (any_bias) {
+      biases.push_back(part->bias.defined()
+                           ? part->bias
+                           : at::zeros({part->weight.size(0)}, part->weight.options()));
+    }
   }
   Linear fused;
   fused.weight = at::cat(weights, 0);
-  if (!biases.empty()) fused.bias = at::cat(biases, 0);
+  if (any_bias) fused.bias = at::cat(biases, 0);
   int64_t row = 0;
   for (Linear* part : parts) {
     const int64_t rows = part->weight.size(0);
     part->weight = fused.weight.narrow(0, row, rows);
-    if (fused.bias.defined()) part->bias = fused.bias.narrow(0, row, rows);
+    if (part->bias.defined()) part->bias = fused.bias.narrow(0, row, rows);
     row += rows;
   }
   return fused;
+}
+
+std::vector<at::Tensor> SplitFused(const at::Tensor& fused_output,
+                                   const std::vector<const Linear*>& parts) {
+  std::vector<at::Tensor> out;
+  int64_t column = 0;
+  for (const Linear* part : parts) {
+    const int64_t width = part->weight.size(0);
+    out.push_back(fused_output.narrow(-1, column, width));
+    column += width;
+  }
+  return out;
 }
 
 absl::StatusOr<LayerNorm> LayerNorm::Load(const WeightLoader& loader, const std::string& prefix,

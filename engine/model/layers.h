@@ -35,9 +35,13 @@ struct Linear {
 
 // Linears of one input fused into one product (e.g. q/k/v, gate/up): their weights and biases
 // concatenated by output row. Each part's weight and bias become views of the fused tensors
-// (contiguous row blocks), so checkpoint names and in-place updates still reach them. All parts
-// need a bias or none (the decoder's q/k/v all have one).
+// (contiguous row blocks), so checkpoint names and in-place updates still reach them. A part
+// without a bias (Whisper's k_proj) has zeros in the fused bias and keeps none of its own.
 Linear FuseLinears(const std::vector<Linear*>& parts);
+
+// The parts of a fused product's output [rows, sum of parts' out_features]: column blocks, views.
+std::vector<at::Tensor> SplitFused(const at::Tensor& fused_output,
+                                   const std::vector<const Linear*>& parts);
 
 struct LayerNorm {
   at::Tensor weight, bias;
