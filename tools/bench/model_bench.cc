@@ -1,6 +1,8 @@
 // Google Benchmark of the model's parts on the CPU with the tiny fixture checkpoint (or random
 // weights of a preset): conv stem, encoder layers, the decoder for a decode token at several batch
-// sizes. Run: build/tools/bench/model_bench [--benchmark_filter=...]
+// sizes. glibc malloc is tuned as in the server (engine/allocator_tuning.h): untuned, fresh mmaps of
+// every step's temporaries, not the model, set the times. Run: build/tools/bench/model_bench
+// [--benchmark_filter=...]
 #include <ATen/record_function.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
@@ -10,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "engine/allocator_tuning.h"
 #include "engine/io/wav_reader.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/kv_pool.h"
@@ -138,4 +141,11 @@ BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(4)->Arg(16)->Unit(benchmark::kMicrosecond)
 }  // namespace
 }  // namespace speechllm::engine
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  speechllm::engine::TuneAllocatorForTensors();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
