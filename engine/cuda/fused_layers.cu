@@ -21,14 +21,22 @@ __device__ __forceinline__ float Round(float x) {
   return ToFloat(FromFloat<T>(x));
 }
 
-template <typename T>
+// RMSNorm of each row of x; with kAddResidual, of x + residual, which is written to `sum` first
+// (rounded to T, as libtorch's x + residual is). Each thread reads back only what it wrote.
+template <typename T, bool kAddResidual>
 __global__ void __launch_bounds__(kNormThreads)
-    RmsNormKernel(const T* x, const T* weight, T* out, int32_t hidden, float eps) {
-  const T* row = x + static_cast<int64_t>(blockIdx.x) * hidden;
-  T* out_row = out + static_cast<int64_t>(blockIdx.x) * hidden;
+    RmsNormKernel(const T* x, const T* residual, const T* weight, T* sum_out, T* out,
+                  int32_t hidden, float eps) {
+  const int64_t offset = static_cast<int64_t>(blockIdx.x) * hidden;
+  const T* row = kAddResidual ? sum_out + offset : x + offset;
+  T* out_row = out + offset;
   float sum = 0.0f;
   for (int i = threadIdx.x; i < hidden; i += kNormThreads) {
-    const float v = ToFloat(row[i]);
+    float v = ToFloat(x[offset + i]);
+    if constexpr (kAddResidual) {
+      v = Round<T>(__fadd_rn(v, ToFloat(residual[offset + i])));
+      sum_out[offset + i] = FromFloat<T>(v);
+    }
     sum = __fadd_rn(sum, __fmul_rn(v, v));
   }
   sum = WarpSum(sum);
@@ -108,10 +116,31 @@ const char* LaunchRmsNorm(const void* x, const void* weight, void* out, int64_t 
   const dim3 grid(static_cast<unsigned>(rows));
   const bool known = DispatchDtype(dtype, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
-    RmsNormKernel<T><<<grid, kNormThreads, 0, s>>>(
-        static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<T*>(out), hidden, eps);
+    RmsNormKernel<T, false><<<grid, kNormThreads, 0, s>>>(static_cast<const T*>(x), nullptr,
+                                                          static_cast<const T*>(weight), nullptr,
+                                                          static_cast<T*>(out), hidden, eps);
   });
   return known ? Finish() : "rms norm: unknown dtype";
+}
+
+const char* LaunchAddRmsNorm(const void* x, const void* residual, const void* weight, void* sum,
+                             void* out, int64_t rows, int32_t hidden, float eps,
+                             AttentionDtype dtype, void* stream) {
+  if (rows < 0 || rows > 0x7fffffff || hidden <= 0) return "add + rms norm: bad shape";
+  if (rows == 0) return nullptr;
+  if (x == nullptr || residual == nullptr || weight == nullptr || sum == nullptr ||
+      out == nullptr) {
+    return "add + rms norm: a null pointer";
+  }
+  const auto s = static_cast<cudaStream_t>(stream);
+  const dim3 grid(static_cast<unsigned>(rows));
+  const bool known = DispatchDtype(dtype, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    RmsNormKernel<T, true><<<grid, kNormThreads, 0, s>>>(
+        static_cast<const T*>(x), static_cast<const T*>(residual), static_cast<const T*>(weight),
+        static_cast<T*>(sum), static_cast<T*>(out), hidden, eps);
+  });
+  return known ? Finish() : "add + rms norm: unknown dtype";
 }
 
 const char* LaunchRotary(const void* x, int64_t x_token_stride, const int64_t* positions,

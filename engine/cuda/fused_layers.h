@@ -17,6 +17,12 @@ namespace speechllm::engine::cuda {
 const char* LaunchRmsNorm(const void* x, const void* weight, void* out, int64_t rows,
                           int32_t hidden, float eps, AttentionDtype dtype, void* stream);
 
+// The residual add before a norm and the norm in one launch: sum = dtype(x + residual), out =
+// RMSNorm(sum) as LaunchRmsNorm. All [rows, hidden] contiguous; sum may be x itself.
+const char* LaunchAddRmsNorm(const void* x, const void* residual, const void* weight, void* sum,
+                             void* out, int64_t rows, int32_t hidden, float eps,
+                             AttentionDtype dtype, void* stream);
+
 // Rotary embedding of x [tokens, heads, head_dim] at int64 positions [tokens] with cos/sin tables
 // [max_positions, head_dim] in the same dtype: out = x * cos + rotate_half(x) * sin. x's tokens are
 // x_token_stride elements apart (>= heads * head_dim: q or k as columns of a fused q/k/v product),

@@ -152,6 +152,32 @@ at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps
 #endif
 }
 
+std::pair<at::Tensor, at::Tensor> CudaAddRmsNorm(const at::Tensor& x, const at::Tensor& residual,
+                                                 const at::Tensor& weight, double eps) {
+#if SPEECHLLM_CUDA_KERNELS
+  TORCH_CHECK(
+      weight.scalar_type() == x.scalar_type() && weight.dim() == 1 && weight.size(0) == x.size(-1),
+      "add + rms norm: weight does not match");
+  TORCH_CHECK(residual.sizes() == x.sizes() && residual.scalar_type() == x.scalar_type(),
+              "add + rms norm: x and residual differ");
+  TORCH_CHECK(weight.device() == x.device() && residual.device() == x.device(),
+              "add + rms norm: x, residual and weight must be on one device");
+  const at::Tensor input = x.contiguous();
+  const at::Tensor r = residual.contiguous();
+  const at::Tensor w = weight.contiguous();
+  at::Tensor sum = at::empty_like(input);
+  at::Tensor out = at::empty_like(input);
+  const DeviceGuard device_guard(input.device());
+  Check(cuda::LaunchAddRmsNorm(input.data_ptr(), r.data_ptr(), w.data_ptr(), sum.data_ptr(),
+                               out.data_ptr(), input.numel() / input.size(-1),
+                               static_cast<int32_t>(input.size(-1)), static_cast<float>(eps),
+                               DtypeOf(input), StreamOf(input.device())));
+  return {sum, out};
+#else
+  TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
+#endif
+}
+
 at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at::Tensor& cos,
                       const at::Tensor& sin) {
 #if SPEECHLLM_CUDA_KERNELS

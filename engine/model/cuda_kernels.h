@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "engine/model/decoder_batch.h"
 
@@ -30,6 +31,9 @@ at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cac
 // RotaryEmbedding::Apply (layers.cc) and silu(gate) * up (Decoder::Mlp) up to float32 summation
 // order. Inputs on one CUDA device, in one dtype.
 at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+// {x + residual, RmsNorm of it} in one launch (RmsNorm::AddAndForward).
+std::pair<at::Tensor, at::Tensor> CudaAddRmsNorm(const at::Tensor& x, const at::Tensor& residual,
+                                                 const at::Tensor& weight, double eps);
 at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at::Tensor& cos,
                       const at::Tensor& sin);
 at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up);

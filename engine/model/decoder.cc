@@ -2,6 +2,8 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "engine/model/causal_attention.h"
 #include "engine/model/cuda_kernels.h"
@@ -82,8 +84,7 @@ Decoder::Qkv Decoder::ProjectQkv(const Layer& layer, const at::Tensor& x,
   return {rotary_.Apply(q, positions), rotary_.Apply(k, positions), v};
 }
 
-at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& x) const {
-  const at::Tensor h = layer.post_attention_layernorm.Forward(x);
+at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& h) const {
   at::Tensor gate, up;
   if (at::GradMode::is_enabled()) {
     gate = layer.gate_proj.Forward(h);
@@ -173,16 +174,20 @@ at::Tensor Decoder::Forward(const at::Tensor& hidden, const DecoderBatch& batch,
   TORCH_CHECK(hidden.size(0) == batch.num_tokens, "hidden rows ", hidden.size(0),
               " != batch tokens ", batch.num_tokens);
   CheckPositions(batch.sequences);
+  // Each residual add goes with the norm after it (the next layer's input norm, or the final
+  // norm): one launch for both on CUDA.
   at::Tensor x = hidden;
+  at::Tensor normed = layers_.empty() ? norm_.Forward(x) : layers_[0].input_layernorm.Forward(x);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
     if (hidden_states != nullptr) hidden_states->push_back(x);
-    x = x + Attention(static_cast<int>(i), layer, layer.input_layernorm.Forward(x), batch, kv);
-    x = x + Mlp(layer, x);
+    auto [after_attention, mlp_input] = layer.post_attention_layernorm.AddAndForward(
+        x, Attention(static_cast<int>(i), layer, normed, batch, kv));
+    const RmsNorm& next_norm = i + 1 < layers_.size() ? layers_[i + 1].input_layernorm : norm_;
+    std::tie(x, normed) = next_norm.AddAndForward(after_attention, Mlp(layer, mlp_input));
   }
-  x = norm_.Forward(x);
-  if (hidden_states != nullptr) hidden_states->push_back(x);
-  return x;
+  if (hidden_states != nullptr) hidden_states->push_back(normed);
+  return normed;
 }
 
 at::Tensor Decoder::ForwardDense(const at::Tensor& hidden, const at::Tensor& additive_mask) const {
@@ -200,7 +205,7 @@ at::Tensor Decoder::ForwardDense(const at::Tensor& hidden, const at::Tensor& add
         k.view({batch, tokens, config_.num_kv_heads, config_.head_dim}),
         v.view({batch, tokens, config_.num_kv_heads, config_.head_dim}), additive_mask);
     x = x + layer.o_proj.Forward(context);
-    x = x + Mlp(layer, x);
+    x = x + Mlp(layer, layer.post_attention_layernorm.Forward(x));
   }
   return norm_.Forward(x).view({batch, tokens, config_.hidden_size});
 }

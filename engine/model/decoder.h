@@ -79,8 +79,8 @@ class Decoder {
   Decoder(const TextConfig& config, at::ScalarType dtype, at::Device device);
   // The projections and RoPE of `x` [tokens, hidden_size] at `positions` (int64 [tokens]).
   Qkv ProjectQkv(const Layer& layer, const at::Tensor& x, const at::Tensor& positions) const;
-  // The MLP residual branch.
-  at::Tensor Mlp(const Layer& layer, const at::Tensor& x) const;
+  // The MLP residual branch of the post-attention-normed `h`.
+  at::Tensor Mlp(const Layer& layer, const at::Tensor& h) const;
   at::Tensor Attention(int layer_index, const Layer& layer, const at::Tensor& x,
                        const DecoderBatch& batch, KvPool* kv) const;
   // Attention of sequence `s` alone (its rows q, k, v [new tokens, heads, head_dim], k and v

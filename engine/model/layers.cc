@@ -83,6 +83,13 @@ at::Tensor RmsNorm::Forward(const at::Tensor& x) const {
   return weight * (x32 * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
 
+std::pair<at::Tensor, at::Tensor> RmsNorm::AddAndForward(const at::Tensor& x,
+                                                         const at::Tensor& residual) const {
+  if (CudaKernelsEnabled(x.device())) return CudaAddRmsNorm(x, residual, weight, eps);
+  const at::Tensor sum = x + residual;
+  return {sum, Forward(sum)};
+}
+
 RotaryEmbedding::RotaryEmbedding(int64_t head_dim, double theta, int64_t max_positions,
                                  at::ScalarType dtype, at::Device device) {
   const auto f32 = at::TensorOptions().dtype(at::kFloat);

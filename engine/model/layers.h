@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -67,6 +68,10 @@ struct RmsNorm {
   static absl::StatusOr<RmsNorm> Load(const WeightLoader& loader, const std::string& name,
                                       int64_t dim, double eps);
   at::Tensor Forward(const at::Tensor& x) const;
+  // The residual add before the norm, and the norm: {x + residual, Forward(x + residual)}, in one
+  // CUDA launch where the fused kernels run.
+  std::pair<at::Tensor, at::Tensor> AddAndForward(const at::Tensor& x,
+                                                  const at::Tensor& residual) const;
 };
 
 // Rotary embedding table of Qwen2 (rotate-half layout, MODEL.md 4.2): cos/sin of position *

@@ -1,8 +1,9 @@
 // The fused CUDA layers (engine/cuda/fused_layers.h) against the libtorch layers they replace,
 // computed on the CPU in the same dtype (label gpu; skips without a usable device): RMSNorm at the
-// 7B and tiny widths, rotary embedding at the 7B and tiny head sizes and scattered positions, and
-// SwiGLU. float32 within 1e-6 relative; bfloat16 within one rounding step (rsqrt and exp differ in
-// their last bits between the CPU and CUDA math libraries).
+// 7B and tiny widths (alone and after a residual add), rotary embedding at the 7B and tiny head
+// sizes and scattered positions, and SwiGLU; rotary and SwiGLU also on strided rows. float32 within
+// 1e-6 relative; bfloat16 within one rounding step (rsqrt and exp differ in their last bits between
+// the CPU and CUDA math libraries).
 #include <cstdio>
 #include <string>
 
@@ -55,6 +56,37 @@ TEST_P(FusedLayersGpuTest, RmsNormMatchesTheLayer) {
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     out_device.CopyTo(out);
     ExpectClose("rms norm, hidden " + std::to_string(hidden), out, norm.Forward(x));
+  }
+}
+
+// The residual add and the norm in one launch: the sum exactly as libtorch's x + residual, the
+// norm as the layer's of that sum; also written in place over x.
+TEST_P(FusedLayersGpuTest, AddRmsNormMatchesAddThenTheLayer) {
+  for (const int64_t hidden : {4096, 64}) {
+    for (const bool in_place : {false, true}) {
+      RmsNorm norm;
+      norm.weight = (1 + 0.1 * Random({hidden}).to(at::kFloat)).to(GetParam());
+      norm.eps = 1e-6;
+      const at::Tensor x = Random({5, hidden}), residual = Random({5, hidden});
+      at::Tensor sum = at::empty_like(x), out = at::empty_like(x);
+      DeviceBuffer x_device(x), residual_device(residual), weight_device(norm.weight),
+          sum_device(sum), out_device(out);
+      sum_device.Fill(0xff);
+      out_device.Fill(0xff);
+      void* sum_target = in_place ? x_device.data() : sum_device.data();
+      const char* error = cuda::LaunchAddRmsNorm(
+          x_device.data(), residual_device.data(), weight_device.data(), sum_target,
+          out_device.data(), 5, static_cast<int32_t>(hidden), 1e-6f, DtypeOf(GetParam()), nullptr);
+      ASSERT_EQ(error, nullptr) << error;
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      (in_place ? x_device : sum_device).CopyTo(sum);
+      out_device.CopyTo(out);
+      const at::Tensor expected_sum = x + residual;
+      EXPECT_TRUE(at::equal(sum, expected_sum)) << "the sum differs from x + residual";
+      ExpectClose(std::string("add + rms norm, hidden ") + std::to_string(hidden) +
+                      (in_place ? ", in place" : ""),
+                  out, norm.Forward(expected_sum));
+    }
   }
 }
 
@@ -132,6 +164,9 @@ TEST(FusedLayersParams, BadShapesAreRefusedBeforeAnyLaunch) {
   EXPECT_NE(cuda::LaunchRotary(&dummy, 63, &position, &dummy, &dummy, &dummy, 2, 4, 16,
                                cuda::AttentionDtype::kFloat32, nullptr),
             nullptr);  // tokens overlap
+  EXPECT_NE(cuda::LaunchAddRmsNorm(&dummy, nullptr, &dummy, &dummy, &dummy, 1, 64, 1e-6f,
+                                   cuda::AttentionDtype::kFloat32, nullptr),
+            nullptr);  // no residual
   EXPECT_NE(
       cuda::LaunchSwiGlu(nullptr, &dummy, 4, &dummy, 1, 4, cuda::AttentionDtype::kFloat32, nullptr),
       nullptr);
