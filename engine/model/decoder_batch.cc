@@ -1,8 +1,10 @@
 #include "engine/model/decoder_batch.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 
+#include "absl/strings/numbers.h"
 #include "engine/model/cuda_kernels.h"
 
 namespace speechllm::engine {
@@ -131,6 +133,19 @@ void DecoderBatch::PreparePaddedGroup(int64_t block_size, at::Device device,
   attention_mask = mask.to(device, mask_dtype);
 }
 
+int64_t DecoderBatch::MaxKernelQuery() {
+  static const int64_t value = [] {
+    const char* text = std::getenv("SPEECHLLM_MAX_KERNEL_QUERY");
+    int64_t parsed = 0;
+    if (text == nullptr || !absl::SimpleAtoi(text, &parsed) || parsed < 1 ||
+        parsed > kMaxKernelQuery) {
+      return kMaxKernelQuery;
+    }
+    return parsed;
+  }();
+  return value;
+}
+
 void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
   std::vector<int64_t> rows;
   std::vector<int32_t> row_sequence, row_position;
@@ -138,7 +153,7 @@ void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
   int64_t max_blocks = 1, row = 0;
   for (size_t b = 0; b < sequences.size(); ++b) {
     const DecoderSequence& s = sequences[b];
-    if (s.num_new_tokens > 0 && s.num_new_tokens <= kMaxKernelQuery) {
+    if (s.num_new_tokens > 0 && s.num_new_tokens <= MaxKernelQuery()) {
       in_kernel[b] = true;
       const int32_t index = static_cast<int32_t>(kernel_sequences.size());
       kernel_sequences.push_back(b);

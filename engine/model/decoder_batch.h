@@ -49,6 +49,9 @@ struct DecoderBatch {
   // multiply their attention work by more than kMaxPaddingFactor: then the longest contexts leave
   // the group and attend one by one.
   static constexpr int64_t kMaxKernelQuery = 128;
+  // kMaxKernelQuery, or SPEECHLLM_MAX_KERNEL_QUERY (1 to 128, read once) so that one GPU run can
+  // time chunk prefills both in the kernel and in the padded group (tools/gpu/run_bench.sh).
+  static int64_t MaxKernelQuery();
   static constexpr int64_t kMaxPaddingFactor = 4;
   std::vector<bool> in_kernel;  // per sequence
   int64_t kernel_num_rows = 0;

@@ -1,13 +1,15 @@
 // DecoderBatch's row tables for the CUDA PagedAttention kernel (label model; computed on the CPU):
 // which sequences go to the kernel, each kernel row's flat row, sequence and position, and the
-// 0-padded int32 block tables; on the CPU Prepare leaves the kernel out. Then the long prefills
-// that CUDA pads into one attention: which ones, and (with the tiny golden checkpoint on the CPU)
-// that the padded group computes what one-by-one attention does.
+// 0-padded int32 block tables; on the CPU Prepare leaves the kernel out; a lower limit from the
+// environment. Then the long prefills that CUDA pads into one attention: which ones, and (with
+// the tiny golden checkpoint on the CPU) that the padded group computes what one-by-one attention
+// does.
 #include "engine/model/decoder_batch.h"
 
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,21 @@ TEST(DecoderBatchTest, KernelRowsFollowTheBlockTables) {
   ASSERT_EQ(batch.kernel_block_tables.sizes(), (std::vector<int64_t>{3, 3}));
   EXPECT_EQ(Values<int32_t>(batch.kernel_block_tables),
             (std::vector<int32_t>{5, 0, 0, 2, 7, 0, 1, 4, 9}));
+}
+
+// SPEECHLLM_MAX_KERNEL_QUERY (read once per process, so checked in a fresh one) sends longer
+// prefills to the padded group instead: one GPU run times chunk prefills both ways.
+TEST(DecoderBatchTest, TheKernelQueryLimitCanBeLoweredForComparisons) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("SPEECHLLM_MAX_KERNEL_QUERY", "2", 1);
+        DecoderBatch batch = FourSequences();
+        batch.in_kernel.assign(batch.sequences.size(), false);
+        batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
+        std::exit(batch.in_kernel == std::vector<bool>{false, true, false, true} ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(DecoderBatchTest, OnTheCpuPrepareKeepsTheDensePaths) {
