@@ -47,6 +47,7 @@ void Scheduler::Fail(Sequence* s, const absl::Status& status, std::vector<Sequen
   output.status = status;
   out->push_back(std::move(output));
   kv_.Free(s->id);
+  prefixes_.EvictUnused();  // as a finished segment: shared prefix blocks nobody uses go back
   runner_resets_.push_back(s->id);
   s->chunks.clear();
   s->ends.clear();

@@ -4,6 +4,7 @@
 // at the end.
 #include "engine/engine.h"
 
+#include <cstdio>
 #include <map>
 #include <thread>
 #include <vector>
@@ -221,6 +222,29 @@ TEST_F(EngineTest, RunnerFailureFailsTheSequenceOnly) {
   ASSERT_TRUE(engine_->EndSegment(other, End(0, 100, 0)).ok());
   EXPECT_TRUE(Collect(1).back().status.ok());
   engine_->Release(other);
+  ExpectAllBlocksFree();
+}
+
+// A failed sequence gives back the whole blocks of its shared prompt prefix at once (as a finished
+// segment does), not only when it is released or another segment ends.
+TEST_F(EngineTest, AFailedSequenceHoldsNoSharedPrefixBlocks) {
+  FakeModelRunner::Options options;
+  options.fail_at_step = 1;  // after the prefix's prefill, which registers its two whole blocks
+  MakeEngine(options);
+  std::vector<int64_t> prefix;
+  for (int64_t id = 1; id < 32; ++id) prefix.push_back(id);
+  prefix.push_back(kPrefix.back());  // 32 tokens: two blocks of 16
+  const SequenceId id = Add();
+  ASSERT_TRUE(engine_->StartSegment(id, {0, prefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->EndSegment(id, End(0, 100, 0)).ok());
+  const auto outputs = Collect(1);
+  ASSERT_EQ(outputs.back().status.code(), absl::StatusCode::kInternal);
+  for (int wait = 0; wait < 100 && engine_->stats().kv_blocks_used > 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(5));
+  std::printf("KV blocks in use after the failure, before Release: %lld\n",
+              static_cast<long long>(engine_->stats().kv_blocks_used));
+  EXPECT_EQ(engine_->stats().kv_blocks_used, 0);
+  engine_->Release(id);
   ExpectAllBlocksFree();
 }
 
