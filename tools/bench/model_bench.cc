@@ -1,8 +1,8 @@
 // Google Benchmark of the model's parts on the CPU with the tiny fixture checkpoint (or random
 // weights of a preset): conv stem, encoder layers, the decoder for a decode token at several batch
-// sizes. glibc malloc is tuned as in the server (engine/allocator_tuning.h): untuned, fresh mmaps of
-// every step's temporaries, not the model, set the times. Run: build/tools/bench/model_bench
-// [--benchmark_filter=...]
+// sizes. glibc malloc is tuned as in the server (engine/allocator_tuning.h): untuned, fresh
+// mmaps of every step's temporaries, not the model, set the times.
+// Run: build/tools/bench/model_bench [--benchmark_filter=...]
 #include <ATen/record_function.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
