@@ -191,8 +191,27 @@ absl::Status Engine::CheckChunkShape(const EncoderChunk& chunk) const {
   return absl::OkStatus();
 }
 
+absl::Status Engine::ContinueChunks(SequenceId id, int64_t segment_index,
+                                    const EncoderChunk& chunk) {
+  absl::MutexLock lock(&mutex_);
+  const auto r = FindReservation(id);
+  if (r == reservations_.end()) return absl::NotFoundError(absl::StrCat("no sequence ", id));
+  const int64_t expected = segment_index == r->chunk_segment ? r->next_chunk_position : 0;
+  if (chunk.first_position != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "encoder chunk [", chunk.first_position, ", ", chunk.end_position, ") of segment ",
+        segment_index, " does not continue the segment's positions at ", expected));
+  }
+  r->chunk_segment = segment_index;
+  r->next_chunk_position = chunk.end_position;
+  return absl::OkStatus();
+}
+
 absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk) {
   SPEECHLLM_RETURN_IF_ERROR(CheckChunkShape(*chunk));
+  // Forced ids become draft tokens: one outside the vocabulary would fail the whole step.
+  SPEECHLLM_RETURN_IF_ERROR(
+      model_config_.CheckPromptIds(chunk->forced_prefix_ids, /*audio_placeholders=*/true));
   SPEECHLLM_ASSIGN_OR_RETURN(const SequenceConfig shape, ShapeOf(id));
   if (chunk->end_position / 2 > shape.reserved_audio_tokens) {
     return absl::InvalidArgumentError(
@@ -200,6 +219,7 @@ absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> ch
                      " passes the stream's reservation of ", shape.reserved_audio_tokens,
                      " audio tokens per segment"));
   }
+  SPEECHLLM_RETURN_IF_ERROR(ContinueChunks(id, chunk->segment_index, *chunk));
   InboxMessage message{InboxMessage::Kind::kChunk, id};
   message.chunk = std::move(chunk);
   return Post(std::move(message));
@@ -230,6 +250,8 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
   if (end->tail.end_position != end->tail.first_position) {
     SPEECHLLM_RETURN_IF_ERROR(CheckChunkShape(end->tail));
   }
+  SPEECHLLM_RETURN_IF_ERROR(
+      model_config_.CheckPromptIds(end->forced_prefix_ids, /*audio_placeholders=*/true));
   SPEECHLLM_ASSIGN_OR_RETURN(const SequenceConfig shape, ShapeOf(id));
   const int64_t audio_tokens =
       end->num_audio_embeddings > 0
@@ -239,6 +261,9 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
     return absl::InvalidArgumentError(absl::StrCat(
         "a segment of ", audio_tokens, " audio tokens passes the stream's reservation of ",
         shape.reserved_audio_tokens));
+  }
+  if (end->tail.end_position != end->tail.first_position) {
+    SPEECHLLM_RETURN_IF_ERROR(ContinueChunks(id, end->segment_index, end->tail));
   }
   InboxMessage message{InboxMessage::Kind::kEnd, id};
   message.end = std::move(end);

@@ -110,12 +110,21 @@ class Engine {
     SequenceId id = kInvalidSequenceId;
     SequenceConfig shape;  // reserved_* resolved to the engine's bounds
     int64_t blocks = 0;
+    // Where the next encoder chunk (or fast-final tail) of segment chunk_segment must start; a
+    // new segment's first chunk starts at 0.
+    int64_t chunk_segment = -1;
+    int64_t next_chunk_position = 0;
   };
   // The admitted sequence's reservation shape; NOT_FOUND for an unknown or released id.
   absl::StatusOr<SequenceConfig> ShapeOf(SequenceId id) ABSL_LOCKS_EXCLUDED(mutex_);
   // INVALID_ARGUMENT unless `chunk` is a whole encoder block the model can take: positions even at
   // the start, within max_source_positions, with the frames they need (chunks, fast-final tails).
   absl::Status CheckChunkShape(const EncoderChunk& chunk) const;
+  // INVALID_ARGUMENT unless `chunk` continues the encoder positions of its sequence's segment
+  // `segment_index` (its cache ends where the last chunk ended: a gap or an overlap would fail
+  // every sequence of the step that encodes it); records its end otherwise.
+  absl::Status ContinueChunks(SequenceId id, int64_t segment_index, const EncoderChunk& chunk)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   // The admitted sequence's reservation, or reservations_.end().
   std::vector<Reservation>::iterator FindReservation(SequenceId id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -248,6 +248,40 @@ TEST_F(EngineTest, AFailedSequenceHoldsNoSharedPrefixBlocks) {
   ExpectAllBlocksFree();
 }
 
+// Chunks that do not continue their segment's encoder positions, and forced ids outside the
+// vocabulary, are refused at submission: in a step they failed every sequence batched with them.
+TEST_F(EngineTest, AChunkThatDoesNotContinueItsSegmentIsRefusedAlone) {
+  MakeEngine();
+  const SequenceId a = Add(), b = Add();
+  for (SequenceId id : {a, b}) ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(a, Chunk(0, 0, 50)).ok());
+  const absl::Status gap = engine_->SubmitChunk(a, Chunk(0, 100, 150));
+  const absl::Status overlap = engine_->SubmitChunk(a, Chunk(0, 40, 90));
+  const absl::Status first_not_at_zero = engine_->SubmitChunk(b, Chunk(0, 50, 100));
+  const absl::Status tail_gap = engine_->EndSegment(a, End(0, 400, 60));
+  const absl::Status forced = engine_->SubmitChunk(a, Chunk(0, 50, 100, {1 << 30}));
+  std::printf("gap: %s\noverlap: %s\nfirst chunk at 50: %s\ntail gap: %s\nforced id: %s\n",
+              gap.ToString().c_str(), overlap.ToString().c_str(),
+              first_not_at_zero.ToString().c_str(), tail_gap.ToString().c_str(),
+              forced.ToString().c_str());
+  for (const absl::Status& refused : {gap, overlap, first_not_at_zero, tail_gap, forced}) {
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  }
+  // The streams go on: each continues where it stands, and both finals come back OK.
+  ASSERT_TRUE(engine_->SubmitChunk(a, Chunk(0, 50, 100)).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(b, Chunk(0, 0, 50)).ok());
+  ASSERT_TRUE(engine_->EndSegment(a, End(0, 400, 100)).ok());
+  ASSERT_TRUE(engine_->EndSegment(b, End(0, 200, 50)).ok());
+  int finals = 0;
+  for (const SequenceOutput& output : Collect(2)) {
+    EXPECT_TRUE(output.status.ok()) << output.status;
+    finals += output.is_final;
+  }
+  EXPECT_EQ(finals, 2);
+  for (SequenceId id : {a, b}) engine_->Release(id);
+  ExpectAllBlocksFree();
+}
+
 TEST_F(EngineTest, ManySequencesAreBatchedIntoOneStep) {
   absl::Notification queued;  // steps wait until all eight segments are queued
   FakeModelRunner::Options options;
