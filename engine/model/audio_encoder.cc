@@ -1,7 +1,5 @@
 #include "engine/model/audio_encoder.h"
 
-#include <ATen/core/grad_mode.h>
-
 #include <map>
 
 #include <cmath>
@@ -55,11 +53,8 @@ absl::StatusOr<std::unique_ptr<AudioEncoder>> AudioEncoder::Load(const WeightLoa
 }
 
 AudioEncoder::Qkv AudioEncoder::ProjectQkv(const Layer& layer, const at::Tensor& h) {
-  if (at::GradMode::is_enabled()) {
-    return {layer.q_proj.Forward(h), layer.k_proj.Forward(h), layer.v_proj.Forward(h)};
-  }
   const std::vector<at::Tensor> parts =
-      SplitFused(layer.qkv_proj.Forward(h), {&layer.q_proj, &layer.k_proj, &layer.v_proj});
+      ForwardFused(layer.qkv_proj, {&layer.q_proj, &layer.k_proj, &layer.v_proj}, h);
   return {parts[0], parts[1], parts[2]};
 }
 

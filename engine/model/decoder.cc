@@ -1,7 +1,5 @@
 #include "engine/model/decoder.h"
 
-#include <ATen/core/grad_mode.h>
-
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -66,35 +64,20 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
 Decoder::Qkv Decoder::ProjectQkv(const Layer& layer, const at::Tensor& x,
                                  const at::Tensor& positions) const {
   const int64_t tokens = x.size(0);
-  at::Tensor q, k, v;
-  if (at::GradMode::is_enabled()) {
-    q = layer.q_proj.Forward(x);
-    k = layer.k_proj.Forward(x);
-    v = layer.v_proj.Forward(x);
-  } else {  // column blocks of one product: rows q_dim + 2 kv_dim apart
-    const std::vector<at::Tensor> parts =
-        SplitFused(layer.qkv_proj.Forward(x), {&layer.q_proj, &layer.k_proj, &layer.v_proj});
-    q = parts[0];
-    k = parts[1];
-    v = parts[2];
-  }
-  q = q.view({tokens, config_.num_heads, config_.head_dim});
-  k = k.view({tokens, config_.num_kv_heads, config_.head_dim});
-  v = v.view({tokens, config_.num_kv_heads, config_.head_dim});
+  // At inference column blocks of one product: rows q_dim + 2 kv_dim apart.
+  const std::vector<at::Tensor> parts =
+      ForwardFused(layer.qkv_proj, {&layer.q_proj, &layer.k_proj, &layer.v_proj}, x);
+  const at::Tensor q = parts[0].view({tokens, config_.num_heads, config_.head_dim});
+  const at::Tensor k = parts[1].view({tokens, config_.num_kv_heads, config_.head_dim});
+  const at::Tensor v = parts[2].view({tokens, config_.num_kv_heads, config_.head_dim});
   return {rotary_.Apply(q, positions), rotary_.Apply(k, positions), v};
 }
 
 at::Tensor Decoder::Mlp(const Layer& layer, const at::Tensor& h) const {
-  at::Tensor gate, up;
-  if (at::GradMode::is_enabled()) {
-    gate = layer.gate_proj.Forward(h);
-    up = layer.up_proj.Forward(h);
-  } else {
-    const std::vector<at::Tensor> parts =
-        SplitFused(layer.gate_up_proj.Forward(h), {&layer.gate_proj, &layer.up_proj});
-    gate = parts[0];
-    up = parts[1];
-  }
+  const std::vector<at::Tensor> parts =
+      ForwardFused(layer.gate_up_proj, {&layer.gate_proj, &layer.up_proj}, h);
+  const at::Tensor& gate = parts[0];
+  const at::Tensor& up = parts[1];
   return layer.down_proj.Forward(CudaKernelsEnabled(h.device()) ? CudaSwiGlu(gate, up)
                                                                 : at::silu(gate) * up);
 }

@@ -1,5 +1,7 @@
 #include "engine/model/layers.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include "absl/strings/str_cat.h"
 #include "engine/model/cuda_kernels.h"
 #include "engine/status_macros.h"
@@ -47,13 +49,18 @@ Linear FuseLinears(const std::vector<Linear*>& parts) {
   return fused;
 }
 
-std::vector<at::Tensor> SplitFused(const at::Tensor& fused_output,
-                                   const std::vector<const Linear*>& parts) {
+std::vector<at::Tensor> ForwardFused(const Linear& fused, const std::vector<const Linear*>& parts,
+                                     const at::Tensor& x) {
   std::vector<at::Tensor> out;
+  if (at::GradMode::is_enabled()) {
+    for (const Linear* part : parts) out.push_back(part->Forward(x));
+    return out;
+  }
+  const at::Tensor product = fused.Forward(x);
   int64_t column = 0;
   for (const Linear* part : parts) {
     const int64_t width = part->weight.size(0);
-    out.push_back(fused_output.narrow(-1, column, width));
+    out.push_back(product.narrow(-1, column, width));
     column += width;
   }
   return out;

@@ -40,9 +40,11 @@ struct Linear {
 // without a bias (Whisper's k_proj) has zeros in the fused bias and keeps none of its own.
 Linear FuseLinears(const std::vector<Linear*>& parts);
 
-// The parts of a fused product's output [rows, sum of parts' out_features]: column blocks, views.
-std::vector<at::Tensor> SplitFused(const at::Tensor& fused_output,
-                                   const std::vector<const Linear*>& parts);
+// The outputs of `parts` for x: column blocks (views) of `fused`'s one product; with autograd on
+// (the trainer), each part's own product instead, so that each checkpoint tensor (a view of the
+// fused weight) gets its own gradient.
+std::vector<at::Tensor> ForwardFused(const Linear& fused, const std::vector<const Linear*>& parts,
+                                     const at::Tensor& x);
 
 struct LayerNorm {
   at::Tensor weight, bias;
