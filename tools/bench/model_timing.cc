@@ -276,12 +276,11 @@ int Run() {
       ids.push_back(id);
     }
     const int64_t block = 16;
-    KvPool kv(config.text, (static_cast<int64_t>(ids.size()) + block - 1) / block, block,
-              model.dtype(), model.device());
-    DecoderBatch batch;
-    batch.sequences.push_back(DecoderSequence{static_cast<int64_t>(ids.size()), 0, {}});
-    for (int64_t b = 0; b < kv.num_blocks(); ++b) batch.sequences[0].block_table.push_back(b);
-    json.Add("prefill_10s_prompt_tokens", static_cast<int64_t>(ids.size()));
+    const int64_t prompt_tokens = static_cast<int64_t>(ids.size());
+    KvPool kv(config.text, BlocksPerSequence(prompt_tokens, 0, block), block, model.dtype(),
+              model.device());
+    DecoderBatch batch = ContiguousBatch(1, prompt_tokens, 0, block);
+    json.Add("prefill_10s_prompt_tokens", prompt_tokens);
     json.Add("prefill_10s_ms",
              TimeMs(
                  [&] {
