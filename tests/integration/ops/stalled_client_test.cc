@@ -100,43 +100,64 @@ class FreezableProxy {
   std::thread thread_;
 };
 
+// A 64 KiB receive window that does not grow (no BDP probing): answers nobody reads stall in
+// HTTP/2 flow control instead of filling megabytes of kernel buffers first.
+grpc::ChannelArguments FixedSmallWindow() {
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  return arguments;
+}
+
+// True once the stream's first answer arrived (it was admitted); waits up to 5 s.
+bool WaitForAdmission(client::StreamingClient* client) {
+  for (int i = 0; i < 500 && client->responses().empty(); ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  return !client->responses().empty();
+}
+
+// Sends Flushes, 500 at a time (each is answered), until the server counts its pending-response
+// limit, at most 20,000. Returns how many it sent; `filled` says whether the limit was reached
+// (if not, the server's non-zero series are printed).
+int FlushUntilTheQueueIsFull(client::StreamingClient* client, int metrics_port, bool* filled) {
+  const std::string limit = R"(speechllm_limit_exceeded_total{limit="max_pending_responses"})";
+  int flushes = 0;
+  *filled = false;
+  while (flushes < 20000 && !*filled) {
+    for (int i = 0; i < 500; ++i, ++flushes) (void)client->Flush();
+    absl::SleepFor(absl::Milliseconds(200));
+    auto now = Scrape(metrics_port);
+    if (!now.ok()) {
+      ADD_FAILURE() << now.status();
+      return flushes;
+    }
+    *filled = Value(*now, limit) > 0;
+    if (!*filled && flushes >= 20000) {
+      for (const auto& [series, value] : *now)
+        if (value != 0 && series.find("bucket") == std::string::npos)
+          std::cout << series << " " << value << "\n";
+    }
+  }
+  return flushes;
+}
+
 TEST(OpsStalledClient, AStalledStreamLosesItsSlotAfterTheIdleTimeout) {
   auto server = ServerProcess::Start({"--max_streams=1", "--idle_timeout_s=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   FreezableProxy proxy((*server)->port());
-  // A 64 KiB receive window that does not grow (no BDP probing): the server's answers then stall
-  // in HTTP/2 flow control instead of filling megabytes of kernel buffers first.
-  grpc::ChannelArguments arguments;
-  arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
-  auto stalled_channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", proxy.port()),
-                                                   grpc::InsecureChannelCredentials(), arguments);
+  auto stalled_channel =
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", proxy.port()),
+                                grpc::InsecureChannelCredentials(), FixedSmallWindow());
   auto stalled_stub = v1::StreamingSpeech::NewStub(stalled_channel);
   client::StreamingClient stalled(stalled_stub.get(), PcmStreamOptions(false));
   ASSERT_TRUE(stalled.Start().ok());
-  for (int i = 0; i < 500 && stalled.responses().empty(); ++i)
-    absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_FALSE(stalled.responses().empty()) << "not admitted";
+  ASSERT_TRUE(WaitForAdmission(&stalled)) << "not admitted";
   proxy.FreezeServerToClient();
   // Every Flush is answered (an empty final and END_OF_UTTERANCE): the answers stop in the
   // stalled connection, then fill the server's queue.
-  const std::string limit = R"(speechllm_limit_exceeded_total{limit="max_pending_responses"})";
-  double hits = 0;
-  int flushes = 0;
-  while (flushes < 20000 && hits == 0) {
-    for (int i = 0; i < 500; ++i, ++flushes) (void)stalled.Flush();
-    absl::SleepFor(absl::Milliseconds(200));
-    auto now = Scrape((*server)->metrics_port());
-    ASSERT_TRUE(now.ok()) << now.status();
-    hits = Value(*now, limit);
-  }
-  if (hits == 0) {
-    auto now = Scrape((*server)->metrics_port());
-    for (const auto& [series, value] : *now)
-      if (value != 0 && series.find("bucket") == std::string::npos)
-        std::cout << series << " " << value << "\n";
-  }
-  ASSERT_GT(hits, 0) << "the queue never filled after " << flushes << " Flushes";
+  bool filled = false;
+  const int flushes = FlushUntilTheQueueIsFull(&stalled, (*server)->metrics_port(), &filled);
+  ASSERT_TRUE(filled) << "the queue never filled after " << flushes << " Flushes";
   // The only slot is held until the server gives up on the stalled stream.
   auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
   auto stub = v1::StreamingSpeech::NewStub(channel);
@@ -160,30 +181,19 @@ TEST(OpsStalledClient, AStalledStreamLosesItsSlotAfterTheIdleTimeout) {
 TEST(OpsStalledClient, LatencyMetricsCountOnlyTheAnswersTheClientGets) {
   auto server = ServerProcess::Start({"--max_pending_responses=64"});
   ASSERT_TRUE(server.ok()) << server.status();
-  grpc::ChannelArguments arguments;  // the stream's window stays at 64 KiB while nobody reads
-  arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
   auto channel = grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(),
-                                           arguments);
+                                           FixedSmallWindow());
   auto stub = v1::StreamingSpeech::NewStub(channel);
   auto before = Scrape((*server)->metrics_port());
   ASSERT_TRUE(before.ok()) << before.status();
   client::StreamingClient client(stub.get(), PcmStreamOptions(false));
   ASSERT_TRUE(client.Start().ok());
-  for (int i = 0; i < 500 && client.responses().empty(); ++i)
-    absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_FALSE(client.responses().empty()) << "not admitted";
+  ASSERT_TRUE(WaitForAdmission(&client)) << "not admitted";
   client.PauseReads();
   // Every Flush is answered with an empty final: they fill the window, then the server's queue.
-  const std::string limit = R"(speechllm_limit_exceeded_total{limit="max_pending_responses"})";
-  int flushes = 0;
-  for (double hits = 0; hits == 0 && flushes < 20000;) {
-    for (int i = 0; i < 500; ++i, ++flushes) (void)client.Flush();
-    absl::SleepFor(absl::Milliseconds(200));
-    auto now = Scrape((*server)->metrics_port());
-    ASSERT_TRUE(now.ok()) << now.status();
-    hits = Value(*now, limit);
-  }
+  bool filled = false;
+  const int flushes = FlushUntilTheQueueIsFull(&client, (*server)->metrics_port(), &filled);
+  ASSERT_TRUE(filled) << "the queue never filled after " << flushes << " Flushes";
   const grpc::Status status = client.Await();  // reads again: what was written, then the status
   int finals = 0;
   for (const auto& record : client.responses()) {
