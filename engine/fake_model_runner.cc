@@ -69,6 +69,7 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
   for (const auto& [source, destination] : plan.block_copies) {
     std::copy_n(token_pool_.begin() + source * bs, bs, token_pool_.begin() + destination * bs);
   }
+  step_tokens_.push_back(plan.num_tokens());
   for (const PrefillItem& item : plan.prefills) {
     prefill_tokens_ += static_cast<int64_t>(item.token_ids.size());
     auto slot = [&](int64_t position) -> int64_t& {

@@ -58,6 +58,8 @@ class FakeModelRunner : public ModelRunner {
   const std::vector<int64_t>& step_encoder_positions() const { return step_encoder_positions_; }
   // Tokens written by prefill items (prompt, audio, drafts, decode tokens) over all steps.
   int64_t prefill_tokens() const { return prefill_tokens_; }
+  // The same, per step.
+  const std::vector<int64_t>& step_tokens() const { return step_tokens_; }
 
  private:
   Options options_;
@@ -73,6 +75,7 @@ class FakeModelRunner : public ModelRunner {
   int64_t prefill_tokens_ = 0;
   std::vector<int64_t> step_batch_sizes_;
   std::vector<int64_t> step_encoder_positions_;
+  std::vector<int64_t> step_tokens_;
 };
 
 }  // namespace speechllm::engine

@@ -87,6 +87,7 @@ void Scheduler::MaybeBeginSegment(Sequence* s) {
   s->pending_token = false;
   s->new_tokens_in_update = 0;
   s->commit_conflicts = 0;
+  s->prefill_rest.reset();  // none is left when a segment closes; never carried into the next
   // A prefix other sequences already computed is shared block by block.
   kv_.Free(s->id);
   const PrefixRegistry::Match match = prefixes_.Lookup(s->prefix_ids);
@@ -166,6 +167,30 @@ bool Scheduler::PlanVerify(Sequence* s, StepPlan* plan, std::vector<int64_t> tok
   return AddPrefill(s, plan, start, std::move(tokens), new_audio, first_audio_row, first_logit);
 }
 
+void Scheduler::KeepWithinBudget(Sequence* s, PrefillItem* item, int64_t budget) {
+  const int64_t size = static_cast<int64_t>(item->token_ids.size());
+  // Only tokens before the first one that needs a choice can go ahead; the rest goes whole. A
+  // piece of a few tokens is cheap: it joins the short queries' batched attention.
+  const int64_t cut = std::min({budget, item->first_logit_index, size});
+  if (size <= budget || cut <= 0) return;
+  PrefillItem rest;
+  rest.id = item->id;
+  rest.start_position = item->start_position + cut;
+  rest.token_ids.assign(item->token_ids.begin() + cut, item->token_ids.end());
+  const int64_t audio_in_piece = std::min(item->num_audio_rows, cut);
+  rest.num_audio_rows = item->num_audio_rows - audio_in_piece;
+  rest.first_audio_row = item->first_audio_row + audio_in_piece;
+  rest.first_logit_index = item->first_logit_index - cut;
+  item->token_ids.resize(cut);
+  item->num_audio_rows = audio_in_piece;
+  item->first_logit_index = cut;  // no choices
+  const int64_t blocks = (item->start_position + cut + kv_.block_size() - 1) / kv_.block_size();
+  item->block_table.resize(blocks);  // the piece's context only; the rest stays reserved
+  s->prefill_rest = std::move(rest);
+  s->activity_when_done = s->activity;
+  s->activity = Activity::kPiece;
+}
+
 bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
   if (s->failed) return false;
   MaybeBeginSegment(s);
@@ -173,7 +198,14 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
   if (s->phase == SegmentPhase::kWaitingStart) return false;
   const size_t prefills_before = plan->prefills.size();
   const int64_t prefix_size = static_cast<int64_t>(s->prefix_ids.size());
-  if (s->phase == SegmentPhase::kPrefix) {
+  if (s->prefill_rest.has_value()) {  // the next piece of a long prefill (its encoding is done)
+    PrefillItem rest = std::move(*s->prefill_rest);
+    s->prefill_rest.reset();
+    s->activity = s->activity_when_done;
+    if (!AddPrefill(s, plan, rest.start_position, std::move(rest.token_ids), rest.num_audio_rows,
+                    rest.first_audio_row, rest.first_logit_index))
+      return false;
+  } else if (s->phase == SegmentPhase::kPrefix) {
     s->activity = Activity::kPrefix;
     // The shared whole blocks stay; only the rest of the prefix is computed.
     const int64_t cached = s->prefix_cached_tokens;
@@ -272,8 +304,10 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       return false;
     }
   }
-  if (plan->prefills.size() > prefills_before)
+  if (plan->prefills.size() > prefills_before) {
+    KeepWithinBudget(s, &plan->prefills.back(), *budget);
     *budget -= static_cast<int64_t>(plan->prefills.back().token_ids.size());
+  }
   return true;
 }
 
@@ -284,6 +318,10 @@ int Scheduler::NextWork(Sequence* s, absl::Time* since) {
   if (s->phase == SegmentPhase::kWaitingStart) return 0;
   if (s->phase == SegmentPhase::kPrefix) {
     *since = absl::InfinitePast();  // cheap and needed before anything else of the segment
+    return 2;
+  }
+  if (s->prefill_rest.has_value()) {  // as overdue as the input the prefill answers
+    *since = s->input_time;
     return 2;
   }
   const bool has_end = !s->ends.empty() && s->ends.front()->segment_index == s->segment_index;
@@ -354,7 +392,7 @@ int64_t Scheduler::EncodePositions(const EncodeItem& item) {
 
 int64_t Scheduler::PendingEncoderPositions(const Sequence* s) const {
   if (s->failed || s->final_started || s->phase == SegmentPhase::kWaitingStart ||
-      s->phase == SegmentPhase::kPrefix)
+      s->phase == SegmentPhase::kPrefix || s->prefill_rest.has_value())
     return 0;
   int64_t positions = 0;
   for (const auto& chunk : s->chunks) {
@@ -383,7 +421,7 @@ bool Scheduler::HasWork() const {
       if (!s->starts.empty()) return true;
       continue;
     }
-    if (s->phase == SegmentPhase::kPrefix) return true;
+    if (s->phase == SegmentPhase::kPrefix || s->prefill_rest.has_value()) return true;
     // Work of later segments waits for their StartSegment.
     if (!s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index &&
         !s->final_started)

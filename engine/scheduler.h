@@ -1,8 +1,8 @@
 // Scheduler: the engine's policy. It owns the sequences, turns their queued work into a StepPlan
 // (one item per sequence per step: a prefix prefill, an update that encodes new chunks and verifies
-// the previous hypothesis as a draft, one decode token, or a segment's final) within the step's
-// token budget and the free KV blocks, and applies the runner's results (draft acceptance, KV
-// truncation, outputs). Engine loop thread only; no locks.
+// the previous hypothesis as a draft, one decode token, a segment's final, or the next piece of one
+// of these split to fit) within the step's token budget and the free KV blocks, and applies the
+// runner's results (draft acceptance, KV truncation, outputs). Engine loop thread only; no locks.
 #ifndef SPEECHLLM_ENGINE_SCHEDULER_H_
 #define SPEECHLLM_ENGINE_SCHEDULER_H_
 
@@ -64,6 +64,10 @@ class Scheduler {
   static int64_t EncodePositions(const EncodeItem& item);
   bool PlanVerify(Sequence* sequence, StepPlan* plan, std::vector<int64_t> new_audio_prefix,
                   bool with_suffix);
+  // Chunked prefill: when the sequence's new item is longer than what is left of the step's
+  // `budget` (> 0), only a first piece of that size stays in the step and the rest waits in the
+  // sequence for the next steps. Tokens that need a choice are never split from each other.
+  void KeepWithinBudget(Sequence* sequence, PrefillItem* item, int64_t budget);
   bool AddPrefill(Sequence* sequence, StepPlan* plan, int64_t start_position,
                   std::vector<int64_t> token_ids, int64_t num_audio_rows, int64_t first_audio_row,
                   int64_t first_logit_index);

@@ -46,6 +46,7 @@ void Scheduler::Fail(Sequence* s, const absl::Status& status, std::vector<Sequen
   output.is_final = true;
   output.status = status;
   out->push_back(std::move(output));
+  s->prefill_rest.reset();
   kv_.Free(s->id);
   prefixes_.EvictUnused();  // as a finished segment: shared prefix blocks nobody uses go back
   runner_resets_.push_back(s->id);
@@ -162,6 +163,10 @@ std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
           } else {
             ApplyDecode(s, result->choices[i][0], &out);
           }
+          break;
+        case Activity::kPiece:  // the rest of the item runs in the next steps
+          s->kv_tokens = plan.prefills[i].start_position +
+                         static_cast<int64_t>(plan.prefills[i].token_ids.size());
           break;
         case Activity::kIdle:
           break;

@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "engine/step_plan.h"
 #include "engine/types.h"
 
 namespace speechllm::engine {
@@ -24,6 +26,7 @@ enum class Activity {
   kAdvance,  // new audio tokens only (fast mode without partials)
   kVerify,   // new audio + suffix + draft, greedy choices to verify the draft
   kDecode,   // one token
+  kPiece,    // a piece of a prefill longer than the step's budget: KV only, no logits
 };
 
 struct Sequence {
@@ -64,6 +67,12 @@ struct Sequence {
   std::vector<std::unique_ptr<EncoderChunk>>
       chunks_in_step;  // kept alive while the runner reads them
   std::unique_ptr<SegmentEnd> end_in_step;
+  // Chunked prefill: an item longer than a step's token budget runs in pieces over the following
+  // steps, before any other work of the sequence. `prefill_rest` is what is still to run (its
+  // block table is taken again when planned); `activity_when_done` is what the whole item does
+  // (kPrefix, kAdvance or kVerify), applied when its last piece has run.
+  std::optional<PrefillItem> prefill_rest;
+  Activity activity_when_done = Activity::kIdle;
 
   int64_t frontier() const { return static_cast<int64_t>(prefix_ids.size()) + audio_in_kv; }
 };

@@ -1,12 +1,13 @@
 // EngineModelTest: the fixture of the engine tests on the tiny golden model (label model): the
-// model loaded once per suite, engines over it, clip features in the engine's chunk layout, and a
-// helper that streams both clips through an engine. Test-only; the test thread calls everything
-// (the engines run their own loop threads).
+// model loaded once per suite, engines over it, clip features in the engine's chunk layout, and
+// helpers that stream both clips through an engine or finalize them offline. Test-only; the test
+// thread calls everything (the engines run their own loop threads).
 #ifndef SPEECHLLM_TESTS_MODEL_ENGINE_MODEL_FIXTURE_H_
 #define SPEECHLLM_TESTS_MODEL_ENGINE_MODEL_FIXTURE_H_
 
 #include <c10/core/InferenceMode.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -73,11 +74,11 @@ class EngineModelTest : public ::testing::Test {
   c10::InferenceMode inference_mode_;
 };
 
-// An engine over the fixture model with `num_kv_blocks` KV blocks (null, with the failure recorded,
-// if the model does not load).
-inline std::unique_ptr<Engine> MakeEngine(int64_t num_kv_blocks,
-                                          std::optional<bool> batched_encoder = std::nullopt,
-                                          const std::string& device = "cpu") {
+// An engine over the fixture model with `num_kv_blocks` KV blocks and a step budget of
+// `max_step_tokens` (null, with the failure recorded, if the model does not load).
+inline std::unique_ptr<Engine> MakeEngine(
+    int64_t num_kv_blocks, std::optional<bool> batched_encoder = std::nullopt,
+    const std::string& device = "cpu", int64_t max_step_tokens = EngineConfig{}.max_step_tokens) {
   TorchRunnerConfig runner_config;
   runner_config.num_kv_blocks = num_kv_blocks;
   runner_config.batched_encoder = batched_encoder;
@@ -93,6 +94,7 @@ inline std::unique_ptr<Engine> MakeEngine(int64_t num_kv_blocks,
   config.max_prefix_tokens = 8;
   config.max_suffix_tokens = 8;
   config.max_audio_tokens_per_segment = 200;
+  config.max_step_tokens = max_step_tokens;
   return std::make_unique<Engine>(config, std::move(runner).value());
 }
 
@@ -173,6 +175,56 @@ inline std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(
 inline std::vector<int64_t> Golden(const std::string& key) {
   auto golden = SafetensorsFile::Open(GoldenDir() + "/golden.safetensors");
   return *(*golden)->Get(key)->ToInt64();
+}
+
+// One offline final (no chunks, no partials) for each of `inputs`, all posted at once:
+// "features_a" / "features_b" send the clip's log-mel features, "embeddings_a" / "embeddings_b"
+// Hugging Face's projector outputs (audio_embeds_a/b) in place of the encoder. Expects every final
+// to equal Hugging Face's greedy tokens of its clip and every KV block to be free afterwards.
+inline void ExpectOfflineFinalsEqualGolden(Engine* engine, const LogMel& log_mel,
+                                           const std::vector<std::string>& inputs) {
+  auto golden = SafetensorsFile::Open(GoldenDir() + "/golden.safetensors");
+  ASSERT_TRUE(golden.ok()) << golden.status();
+  std::map<SequenceId, std::string> expected_of;
+  for (const std::string& input : inputs) {
+    const std::string letter = input.substr(input.size() - 1);
+    SequenceConfig config;
+    config.max_new_tokens_per_segment = 24;
+    config.partial_updates = false;
+    auto id = engine->AddSequence(config);
+    ASSERT_TRUE(id.ok()) << id.status();
+    expected_of[*id] = "greedy_" + letter;
+    ASSERT_TRUE(engine->StartSegment(*id, SegmentStart{0, kPrefix, kSuffix}).ok());
+    auto end = std::make_unique<SegmentEnd>();
+    if (input.rfind("features", 0) == 0) {
+      const FrameMajor features = Features(log_mel, Clip("clip_" + letter));
+      end->features = features.values;
+      end->num_frames = features.num_frames;
+      end->num_valid_frames = features.num_valid_frames;
+    } else {
+      auto view = (*golden)->Get("audio_embeds_" + letter);
+      ASSERT_TRUE(view.ok()) << view.status();
+      end->audio_embeddings = view->ToFloat32();
+      end->num_audio_embeddings = view->shape[0];
+    }
+    ASSERT_TRUE(engine->EndSegment(*id, std::move(end)).ok());
+  }
+  size_t finals = 0;
+  for (int wait = 0; wait < 600 && finals < inputs.size(); ++wait) {
+    for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
+      ASSERT_TRUE(output.status.ok()) << output.status;
+      ASSERT_TRUE(output.is_final);
+      ++finals;
+      const std::string& key = expected_of[output.id];
+      EXPECT_EQ(output.token_ids, Golden(key)) << key;
+      std::printf("sequence %lld (%s): final %s HF greedy\n", static_cast<long long>(output.id),
+                  key.c_str(), output.token_ids == Golden(key) ? "equals" : "differs from");
+    }
+  }
+  EXPECT_EQ(finals, inputs.size());
+  for (const auto& [id, key] : expected_of) engine->Release(id);
+  WaitForFreeKvBlocks(*engine);
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
 }
 
 }  // namespace speechllm::engine

@@ -99,48 +99,8 @@ TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {
 TEST_F(EngineModelTest, PrecomputedEmbeddingsGiveHuggingFaceGreedy) {
   std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/128);
   ASSERT_NE(engine, nullptr);
-  auto golden = SafetensorsFile::Open(GoldenDir() + "/golden.safetensors");
-  ASSERT_TRUE(golden.ok()) << golden.status();
-  std::map<SequenceId, std::string> expected_of;
-  for (const std::string input : {"features_a", "embeddings_b", "embeddings_a"}) {
-    const std::string letter = input.substr(input.size() - 1);
-    SequenceConfig config;
-    config.max_new_tokens_per_segment = 24;
-    config.partial_updates = false;
-    auto id = engine->AddSequence(config);
-    ASSERT_TRUE(id.ok()) << id.status();
-    expected_of[*id] = "greedy_" + letter;
-    ASSERT_TRUE(engine->StartSegment(*id, SegmentStart{0, kPrefix, kSuffix}).ok());
-    auto end = std::make_unique<SegmentEnd>();
-    if (input.rfind("features", 0) == 0) {
-      const FrameMajor features = Features(model_->log_mel(), Clip("clip_" + letter));
-      end->features = features.values;
-      end->num_frames = features.num_frames;
-      end->num_valid_frames = features.num_valid_frames;
-    } else {
-      auto view = (*golden)->Get("audio_embeds_" + letter);
-      ASSERT_TRUE(view.ok()) << view.status();
-      end->audio_embeddings = view->ToFloat32();
-      end->num_audio_embeddings = view->shape[0];
-    }
-    ASSERT_TRUE(engine->EndSegment(*id, std::move(end)).ok());
-  }
-  int finals = 0;
-  for (int wait = 0; wait < 600 && finals < 3; ++wait) {
-    for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
-      ASSERT_TRUE(output.status.ok()) << output.status;
-      ASSERT_TRUE(output.is_final);
-      ++finals;
-      const std::string& key = expected_of[output.id];
-      EXPECT_EQ(output.token_ids, Golden(key)) << key;
-      std::printf("sequence %lld (%s): final %s HF greedy\n", static_cast<long long>(output.id),
-                  key.c_str(), output.token_ids == Golden(key) ? "equals" : "differs from");
-    }
-  }
-  EXPECT_EQ(finals, 3);
-  for (const auto& [id, key] : expected_of) engine->Release(id);
-  WaitForFreeKvBlocks(*engine);
-  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+  ExpectOfflineFinalsEqualGolden(engine.get(), model_->log_mel(),
+                                 {"features_a", "embeddings_b", "embeddings_a"});
 }
 
 // Eight streams at once (several chunks of different sequences in each batched step): every exact

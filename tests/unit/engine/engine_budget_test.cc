@@ -2,7 +2,8 @@
 // FakeModelRunner (label unit): six exact finals that arrive together spread over steps of at most
 // the budget, still give the toy model's greedy finals and free every KV block, whatever their
 // prefix (none, or one shared whole); with the default budget the same finals share one step. An
-// end that wants no text encodes nothing and takes none of the budget.
+// end that wants no text encodes nothing and takes none of the budget. The token budget
+// (max_step_tokens) splits the same finals' prefills into pieces.
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -136,6 +137,26 @@ TEST_F(EncoderBudgetTest, OneSegmentLargerThanTheBudgetStillRuns) {
   config.max_step_encoder_positions = 100;  // below one re-encode: one a step
   const std::vector<int64_t> positions = RunFinals(config);
   EXPECT_EQ(positions, std::vector<int64_t>(kSequences, 169));
+}
+
+// The step's token budget (EngineConfig::max_step_tokens): the six 88-token final prefills (84
+// audio tokens and the suffix) run in pieces, so no step passes 64 tokens, and the finals are
+// unchanged. Each final used to go whole, one a step: steps of 88 to 93 tokens.
+using TokenBudgetTest = EncoderBudgetTest;
+TEST_F(TokenBudgetTest, LongFinalsRunInPiecesOfTheStepBudget) {
+  EngineConfig config;
+  config.max_step_tokens = 64;
+  RunFinals(config);
+  const std::vector<int64_t>& tokens = runner_->step_tokens();
+  ASSERT_FALSE(tokens.empty());
+  std::printf("tokens per step:");
+  for (int64_t t : tokens) std::printf(" %lld", static_cast<long long>(t));
+  std::printf("\n");
+  EXPECT_LE(*std::max_element(tokens.begin(), tokens.end()), 64);
+  int64_t total = 0;
+  for (int64_t t : tokens) total += t;
+  // The blocker's prefix, six final prefills, and one decode step per generated token.
+  EXPECT_GE(total, static_cast<int64_t>(kPrefix.size()) + kSequences * 88);
 }
 
 TEST(EngineConfigTest, RefusesANonPositiveEncoderBudget) {

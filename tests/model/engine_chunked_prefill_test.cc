@@ -1,0 +1,62 @@
+// Chunked prefill on the tiny fixture model (label model): with a step budget of 16 tokens each
+// final's prefill runs in pieces over several steps (the audio rows of a piece taken from the
+// middle of the segment's embeddings), no step of offline finals passes the budget, and the finals
+// still equal Hugging Face's greedy tokens: from features, from precomputed embeddings, and
+// streamed with partial updates whose drafts are verified in pieces too.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+
+#include "engine/step_observer.h"
+#include "tests/model/engine_model_fixture.h"
+
+namespace speechllm::engine {
+namespace {
+
+constexpr int64_t kStepBudget = 16;
+
+// The largest step and the number of steps, as the engine reports them (engine thread).
+class StepSizes : public StepObserver {
+ public:
+  void OnStep(const StepRecord& step) override {
+    max_decoder_tokens = std::max(max_decoder_tokens.load(), step.decoder_tokens);
+    ++steps;
+  }
+  std::atomic<int64_t> max_decoder_tokens{0}, steps{0};
+};
+
+TEST_F(EngineModelTest, OfflineFinalsInPiecesEqualHuggingFaceGreedy) {
+  StepSizes sizes;  // outlives the engine that calls it
+  std::unique_ptr<Engine> engine =
+      MakeEngine(/*num_kv_blocks=*/128, std::nullopt, "cpu", kStepBudget);
+  ASSERT_NE(engine, nullptr);
+  engine->SetStepObserver(&sizes);
+  ExpectOfflineFinalsEqualGolden(engine.get(), model_->log_mel(),
+                                 {"features_a", "features_b", "embeddings_b"});
+  std::printf("%lld steps, the largest of %lld tokens (budget %lld)\n",
+              static_cast<long long>(sizes.steps.load()),
+              static_cast<long long>(sizes.max_decoder_tokens.load()),
+              static_cast<long long>(kStepBudget));
+  EXPECT_LE(sizes.max_decoder_tokens.load(), kStepBudget);
+}
+
+TEST_F(EngineModelTest, StreamedExactFinalsInPiecesEqualHuggingFaceGreedy) {
+  std::unique_ptr<Engine> engine =
+      MakeEngine(/*num_kv_blocks=*/128, std::nullopt, "cpu", kStepBudget);
+  ASSERT_NE(engine, nullptr);
+  const auto outputs = StreamClips(engine.get(), model_->log_mel(), 50, FinalMode::kExact);
+  ASSERT_EQ(outputs.size(), 2u);
+  const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+  int index = 0;
+  for (const auto& [id, list] : outputs) {
+    ASSERT_FALSE(list.empty());
+    EXPECT_TRUE(list.back().is_final);
+    EXPECT_EQ(list.back().token_ids, goldens[index]) << "clip " << index;
+    ++index;
+  }
+  WaitForFreeKvBlocks(*engine);
+  EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+}
+
+}  // namespace
+}  // namespace speechllm::engine
