@@ -1,7 +1,6 @@
 #include "server/metrics_http.h"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,47 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "server/host_port.h"
 #include "server/http_exchange.h"
+#include "server/listen_sockets.h"
 
 namespace speechllm::server {
-namespace {
-
-// A non-blocking listening socket on the first address `host` resolves to, or -1.
-int Listen(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = absl::StrCat(port);
-  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found) != 0) {
-    return -1;
-  }
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    const int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 64) != 0) {
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(found);
-  return fd;
-}
-
-int BoundPort(int fd) {
-  sockaddr_storage address{};
-  socklen_t length = sizeof(address);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
-  if (address.ss_family == AF_INET) {
-    return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
-  }
-  return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 struct MetricsHttpServer::Connection {
   int fd = -1;
@@ -77,11 +39,15 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   const std::string& host = address->host;
   const int port = address->port;
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(metrics));
-  server->listen_fd_ = Listen(host, port);
-  if (server->listen_fd_ < 0 || (server->port_ = BoundPort(server->listen_fd_)) <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for metrics on ", listen_address, ": ", std::strerror(errno)));
+  absl::StatusOr<std::vector<SocketAddress>> addresses = ResolveListenAddresses(host, port);
+  absl::StatusOr<std::vector<int>> fds =
+      addresses.ok() ? ListenOn(*addresses) : absl::StatusOr<std::vector<int>>(addresses.status());
+  if (!fds.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen for metrics on ", listen_address,
+                                               ": ", fds.status().message()));
   }
+  server->listen_fds_ = std::move(fds).value();
+  server->port_ = BoundPort(server->listen_fds_.front());
   int wake[2];
   if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(errno)));
@@ -99,9 +65,10 @@ MetricsHttpServer::~MetricsHttpServer() {
     }
     loop_.join();
   }
-  for (int fd : {listen_fd_, wake_read_fd_, wake_write_fd_}) {
+  for (int fd : {wake_read_fd_, wake_write_fd_}) {
     if (fd >= 0) close(fd);
   }
+  for (int fd : listen_fds_) close(fd);
 }
 
 void MetricsHttpServer::Loop() {
@@ -129,7 +96,9 @@ void MetricsHttpServer::Loop() {
       }
     }
     const bool accepting = now >= accept_paused_until;
-    polled.assign({{wake_read_fd_, POLLIN, 0}, {accepting ? listen_fd_ : -1, POLLIN, 0}});
+    polled.assign({{wake_read_fd_, POLLIN, 0}});
+    for (int fd : listen_fds_) polled.push_back({accepting ? fd : -1, POLLIN, 0});
+    const size_t first_connection = polled.size();
     absl::Time next_deadline = accepting ? absl::InfiniteFuture() : accept_paused_until;
     for (const Connection& c : connections) {
       polled.push_back({c.fd, static_cast<short>(c.replying() ? POLLOUT : POLLIN), 0});
@@ -145,7 +114,7 @@ void MetricsHttpServer::Loop() {
     // Connections, newest first so that erasing one leaves the indices before it valid.
     for (size_t i = connections.size(); i-- > 0;) {
       Connection& c = connections[i];
-      const short events = polled[i + 2].revents;
+      const short events = polled[first_connection + i].revents;
       if (events == 0) continue;
       if (!c.replying()) {
         char buffer[4096];
@@ -173,31 +142,38 @@ void MetricsHttpServer::Loop() {
         close_at(i);
       }
     }
-    if (polled[1].revents == 0) continue;
-    while (true) {
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-          accept_paused_until = absl::Now() + absl::Milliseconds(100);
-        break;  // EAGAIN: all taken
-      }
-      if (static_cast<int>(connections.size()) >= kMaxConnections) {
-        // The oldest connection still sending its head gives way (a slow client cannot lock the
-        // scraper out); when all are being answered, the new one waits for none of them.
-        auto oldest = std::find_if(connections.begin(), connections.end(),
-                                   [](const Connection& c) { return !c.replying(); });
-        if (oldest == connections.end()) {
-          close(fd);
-          continue;
-        }
-        close(oldest->fd);
-        connections.erase(oldest);
-      }
-      Connection c;
-      c.fd = fd;
-      c.accepted = absl::Now();
-      connections.push_back(std::move(c));
+    for (size_t l = 0; l < listen_fds_.size(); ++l) {
+      if (polled[1 + l].revents != 0) Accept(listen_fds_[l], &connections, &accept_paused_until);
     }
+  }
+}
+
+void MetricsHttpServer::Accept(int listen_fd, std::vector<Connection>* connections_out,
+                               absl::Time* accept_paused_until) {
+  std::vector<Connection>& connections = *connections_out;
+  while (true) {
+    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        *accept_paused_until = absl::Now() + absl::Milliseconds(100);
+      break;  // EAGAIN: all taken
+    }
+    if (static_cast<int>(connections.size()) >= kMaxConnections) {
+      // The oldest connection still sending its head gives way (a slow client cannot lock the
+      // scraper out); when all are being answered, the new one waits for none of them.
+      auto oldest = std::find_if(connections.begin(), connections.end(),
+                                 [](const Connection& c) { return !c.replying(); });
+      if (oldest == connections.end()) {
+        close(fd);
+        continue;
+      }
+      close(oldest->fd);
+      connections.erase(oldest);
+    }
+    Connection c;
+    c.fd = fd;
+    c.accepted = absl::Now();
+    connections.push_back(std::move(c));
   }
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -25,9 +26,9 @@ class MetricsHttpServer {
   static constexpr absl::Duration kHeadDeadline = absl::Seconds(2);    // from accept
   static constexpr absl::Duration kReplyDeadline = absl::Seconds(10);  // from accept
 
-  // Binds `listen_address` ("HOST:PORT", "[V6]:PORT"; port 0 picks a free one) and serves
-  // `metrics` (not owned, must outlive the server). INVALID_ARGUMENT for a malformed address,
-  // UNAVAILABLE when the port cannot be bound.
+  // Binds `listen_address` ("HOST:PORT", "[V6]:PORT"; port 0 picks a free one) on every address
+  // HOST resolves to (ListenOn) and serves `metrics` (not owned, must outlive the server).
+  // INVALID_ARGUMENT for a malformed address, UNAVAILABLE when the port cannot be bound.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& listen_address,
                                                                   Metrics* metrics);
   ~MetricsHttpServer();  // stops the loop, closes every socket
@@ -40,10 +41,12 @@ class MetricsHttpServer {
   struct Connection;
   explicit MetricsHttpServer(Metrics* metrics) : metrics_(metrics) {}
   void Loop();
+  // Takes every pending connection of `listen_fd` (Loop's thread), within kMaxConnections.
+  void Accept(int listen_fd, std::vector<Connection>* connections, absl::Time* accept_paused_until);
 
   Metrics* const metrics_;
-  int listen_fd_ = -1;
-  int wake_read_fd_ = -1;  // the destructor writes to wake_write_fd_ to end Loop
+  std::vector<int> listen_fds_;  // one per address the host resolves to, one port
+  int wake_read_fd_ = -1;        // the destructor writes to wake_write_fd_ to end Loop
   int wake_write_fd_ = -1;
   int port_ = 0;
   std::thread loop_;

@@ -1,0 +1,129 @@
+#include "server/listen_sockets.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+
+namespace speechllm::server {
+namespace {
+
+bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
+  return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;
+}
+
+void SetPort(SocketAddress* address, int port) {
+  if (address->storage.ss_family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&address->storage)->sin_port = htons(port);
+  } else if (address->storage.ss_family == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&address->storage)->sin6_port = htons(port);
+  }
+}
+
+std::string Describe(const SocketAddress& address) {
+  char host[NI_MAXHOST], service[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&address.storage), address.length, host,
+                  sizeof(host), service, sizeof(service), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "an address";
+  }
+  return address.storage.ss_family == AF_INET6 ? absl::StrCat("[", host, "]:", service)
+                                               : absl::StrCat(host, ":", service);
+}
+
+// Errors that say this machine has no such address or family, not that the port is busy.
+bool AddressUnusable(int error) {
+  return error == EADDRNOTAVAIL || error == EAFNOSUPPORT || error == EPROTONOSUPPORT;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SocketAddress>> ResolveListenAddresses(const std::string& host,
+                                                                  int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = absl::StrCat(port);
+  const int error =
+      getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
+  if (error != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(error)));
+  }
+  absl::Cleanup free_found = [found] { freeaddrinfo(found); };
+  std::vector<SocketAddress> addresses;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress address;
+    std::memcpy(&address.storage, a->ai_addr, a->ai_addrlen);
+    address.length = a->ai_addrlen;
+    // /etc/hosts may list an address twice; a second socket on it would find the port taken.
+    if (std::none_of(addresses.begin(), addresses.end(),
+                     [&](const SocketAddress& seen) { return SameAddress(seen, address); }))
+      addresses.push_back(address);
+  }
+  if (addresses.empty())
+    return absl::UnavailableError(absl::StrCat("\"", host, "\" has no address"));
+  return addresses;
+}
+
+absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addresses) {
+  std::vector<int> fds;
+  absl::Cleanup close_all = [&fds] {
+    for (int fd : fds) close(fd);
+  };
+  int port = 0;  // once one socket is bound, the others take its port
+  std::string skipped;
+  for (SocketAddress address : addresses) {
+    if (port > 0) SetPort(&address, port);
+    const int family = address.storage.ss_family;
+    const int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      if (!AddressUnusable(errno))
+        return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+      absl::StrAppend(&skipped, " ", Describe(address), " (", std::strerror(errno), ")");
+      continue;
+    }
+    fds.push_back(fd);
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    if (bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0 ||
+        listen(fd, 64) != 0) {
+      const int error = errno;
+      close(fd);
+      fds.pop_back();
+      if (!AddressUnusable(error)) {
+        return absl::UnavailableError(absl::StrCat(Describe(address), ": ", std::strerror(error)));
+      }
+      absl::StrAppend(&skipped, " ", Describe(address), " (", std::strerror(error), ")");
+      continue;
+    }
+    if (port == 0) port = BoundPort(fd);
+  }
+  if (fds.empty()) return absl::UnavailableError(absl::StrCat("no address to bind:", skipped));
+  std::vector<int> bound = std::move(fds);
+  fds.clear();  // now the caller's
+  return bound;
+}
+
+int BoundPort(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
+  if (address.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  if (address.ss_family == AF_INET6)
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  return -1;
+}
+
+}  // namespace speechllm::server

@@ -1,0 +1,39 @@
+// Listening TCP sockets for the metrics port: one on every address a host name resolves to (for
+// "localhost" on a stock Debian, ::1 and 127.0.0.1), all on one port, as gRPC binds --listen, so a
+// scraper reaches the port whichever of the addresses it uses. Plain functions; called by
+// MetricsHttpServer::Start on the main thread. The caller owns (and closes) the descriptors.
+#ifndef SPEECHLLM_SERVER_LISTEN_SOCKETS_H_
+#define SPEECHLLM_SERVER_LISTEN_SOCKETS_H_
+
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace speechllm::server {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
+// The addresses `host` resolves to for listening on `port`, each once, in resolver order;
+// UNAVAILABLE when it resolves to none.
+absl::StatusOr<std::vector<SocketAddress>> ResolveListenAddresses(const std::string& host,
+                                                                  int port);
+
+// Non-blocking listening sockets on `addresses`, all on one port: the addresses' own, or for port
+// 0 the one the first bound socket was given. An address this machine cannot bind (an IPv6 one
+// where IPv6 is off) is left out; UNAVAILABLE when the port is taken on any address, or when no
+// address could be bound. IPv6 sockets listen on IPv6 only, so that "::" and "0.0.0.0" can share
+// a port.
+absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addresses);
+
+// The port a listening socket is bound to, or -1.
+int BoundPort(int fd);
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_LISTEN_SOCKETS_H_
