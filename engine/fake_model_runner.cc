@@ -21,6 +21,10 @@ int64_t FakeModelRunner::NextToken(int64_t num_audio, int64_t tokens_after_audio
   return 100 + (num_audio / 8) * 7 + generated;
 }
 
+float FakeModelRunner::LogProbability(int64_t token_id) {
+  return -0.05f * static_cast<float>(1 + token_id % 4);
+}
+
 std::vector<int64_t> FakeModelRunner::Greedy(int64_t num_audio, int64_t suffix_size,
                                              int max_tokens) {
   std::vector<int64_t> out;
@@ -107,7 +111,12 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
           ++after_audio;
         }
       }
-      choices.push_back(TokenChoice{NextToken(num_audio, after_audio), 1.0f});
+      const int64_t token = NextToken(num_audio, after_audio);
+      const float log_probability = LogProbability(token);
+      const bool last = i + 1 == item.token_ids.size();
+      choices.push_back(TokenChoice{
+          token, 1.0f, log_probability,
+          last || item.token_ids[i + 1] == token ? log_probability : kUnchosenLogProbability});
     }
     result.choices.push_back(std::move(choices));
   }

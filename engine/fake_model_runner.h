@@ -41,6 +41,10 @@ class FakeModelRunner : public ModelRunner {
   // the audio; later ones change every 8 audio tokens; text stops after 4 + num_audio / 5 tokens
   // past the last audio token.
   static int64_t NextToken(int64_t num_audio, int64_t tokens_after_audio);
+  // The toy model's log-probability of its choice `token_id`; any other token than its choice
+  // has kUnchosenLogProbability.
+  static float LogProbability(int64_t token_id);
+  static constexpr float kUnchosenLogProbability = -7.0f;
   // Greedy hypothesis (stop excluded, at most max_tokens) for `num_audio` tokens and a suffix of
   // `suffix_size` tokens.
   static std::vector<int64_t> Greedy(int64_t num_audio, int64_t suffix_size, int max_tokens);

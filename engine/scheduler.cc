@@ -84,6 +84,7 @@ void Scheduler::MaybeBeginSegment(Sequence* s) {
   s->forced.clear();
   s->hypothesis.clear();
   s->margins.clear();
+  s->log_probabilities.clear();
   s->pending_token = false;
   s->new_tokens_in_update = 0;
   s->commit_conflicts = 0;
@@ -235,6 +236,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
         DropCurrentSegmentChunks(s);
         s->hypothesis.clear();
         s->margins.clear();
+        s->log_probabilities.clear();
         FinishUpdate(s, &interrupted_outputs_);
         return false;
       }

@@ -16,6 +16,7 @@ void Scheduler::FinishUpdate(Sequence* s, std::vector<SequenceOutput>* out) {
   output.is_final = s->final_started;
   output.token_ids = s->hypothesis;
   output.token_margins = s->margins;
+  output.token_log_probabilities = s->log_probabilities;
   output.commit_conflicts = s->commit_conflicts;
   output.repeated_tokens_cut = s->repeated_tokens_cut;
   s->repeated_tokens_cut = 0;
@@ -80,7 +81,12 @@ void Scheduler::ApplyVerify(Sequence* s, const std::vector<TokenChoice>& choices
   }
   s->hypothesis.assign(s->draft.begin(), s->draft.begin() + accepted);
   s->margins.clear();
-  for (int64_t i = 0; i < accepted; ++i) s->margins.push_back(choices[i].margin);
+  s->log_probabilities.clear();
+  for (int64_t i = 0; i < accepted; ++i) {
+    s->margins.push_back(choices[i].margin);
+    // The draft token's own probability: a committed token the model disagreed with included.
+    s->log_probabilities.push_back(choices[i].next_token_log_probability);
+  }
   s->kv_tokens = s->verify_first_position + s->verify_new_audio +
                  static_cast<int64_t>(s->suffix_ids.size()) + accepted;
   kv_.Truncate(s->id, s->kv_tokens);
@@ -99,6 +105,7 @@ void Scheduler::ApplyDecode(Sequence* s, const TokenChoice& choice,
   }
   s->hypothesis.push_back(choice.token_id);
   s->margins.push_back(choice.margin);
+  s->log_probabilities.push_back(choice.log_probability);
   s->pending_token = true;
   ++s->new_tokens_in_update;
   ++tokens_generated_;
@@ -112,6 +119,7 @@ void Scheduler::ApplyDecode(Sequence* s, const TokenChoice& choice,
     s->repeated_tokens_cut += size - kept;
     s->hypothesis.resize(kept);
     s->margins.resize(kept);
+    s->log_probabilities.resize(kept);
     FinishUpdate(s, out);
     return;
   }

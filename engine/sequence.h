@@ -51,6 +51,7 @@ struct Sequence {
   std::vector<int64_t> forced;  // committed token ids the hypothesis must start with
   std::vector<int64_t> hypothesis;
   std::vector<float> margins;
+  std::vector<float> log_probabilities;  // of the hypothesis tokens
   bool pending_token = false;  // hypothesis.back() was chosen but is not in the KV cache yet
   int new_tokens_in_update = 0;
   int64_t commit_conflicts = 0;

@@ -51,7 +51,11 @@ struct StepPlan {
 
 struct TokenChoice {
   int64_t token_id = 0;
-  float margin = 0;  // top-1 minus top-2 logit (float32)
+  float margin = 0;           // top-1 minus top-2 logit (float32)
+  float log_probability = 0;  // of token_id (log-softmax, float32)
+  // Of the item's token after this row (the draft token the row verifies); of token_id when the
+  // row is the item's last.
+  float next_token_log_probability = 0;
 };
 
 struct StepResult {

@@ -229,8 +229,10 @@ bool TorchModelRunner::Impl::DecodeWithGraph(const StepPlan& plan, StepResult* r
   }
   if (!graphs->Accepts(sequences)) return false;
   const std::vector<GreedyChoice> choices = GreedySample(graphs->Run(token_ids, sequences));
-  for (const GreedyChoice& choice : choices)
-    result->choices.push_back({TokenChoice{choice.token_id, choice.margin}});
+  for (const GreedyChoice& choice : choices) {
+    result->choices.push_back({TokenChoice{choice.token_id, choice.margin, choice.log_probability,
+                                           choice.log_probability}});
+  }
   result->decode_graph = true;
   return true;
 }
@@ -275,25 +277,30 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
   batch.Prepare(block_size, device, model->decoder().dtype());
   const at::Tensor hidden = model->decoder().Forward(embeddings, batch, kv.get());
   // Logits only for the rows that need a choice, in one lm_head call.
-  std::vector<int64_t> rows;
+  // Each row also scores the item's next token (the draft token it verifies).
+  std::vector<int64_t> rows, next_ids;
   int64_t row = 0;
   for (const PrefillItem& item : plan.prefills) {
     const int64_t size = static_cast<int64_t>(item.token_ids.size());
-    for (int64_t i = std::max<int64_t>(item.first_logit_index, 0); i < size; ++i)
+    for (int64_t i = std::max<int64_t>(item.first_logit_index, 0); i < size; ++i) {
       rows.push_back(row + i);
+      next_ids.push_back(i + 1 < size ? item.token_ids[i + 1] : -1);
+    }
     row += size;
   }
   std::vector<GreedyChoice> choices;
   if (!rows.empty()) {
     const at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
-    choices = GreedySample(model->decoder().Logits(hidden.index_select(0, index)));
+    choices = GreedySample(model->decoder().Logits(hidden.index_select(0, index)), next_ids);
   }
   size_t next = 0;
   for (const PrefillItem& item : plan.prefills) {
     std::vector<TokenChoice> item_choices;
     for (int64_t i = std::max<int64_t>(item.first_logit_index, 0);
          i < static_cast<int64_t>(item.token_ids.size()); ++i, ++next) {
-      item_choices.push_back(TokenChoice{choices[next].token_id, choices[next].margin});
+      const GreedyChoice& c = choices[next];
+      item_choices.push_back(
+          TokenChoice{c.token_id, c.margin, c.log_probability, c.scored_log_probability});
     }
     result->choices.push_back(std::move(item_choices));
   }

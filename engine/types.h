@@ -96,8 +96,11 @@ struct SequenceOutput {
   bool is_final = false;
   absl::Status status;             // not OK: the sequence failed (its stream ends with this status)
   std::vector<int64_t> token_ids;  // whole hypothesis of the segment, a stop token excluded
-  std::vector<float> token_margins;  // top-1 minus top-2 logit per token (diagnostics, confidence)
-  int64_t commit_conflicts = 0;      // forced tokens this update's model choices disagreed with
+  std::vector<float> token_margins;  // top-1 minus top-2 logit per token (diagnostics)
+  // Per token, the model's log-probability of it (float32), for a final's confidence; for a
+  // committed token the model disagreed with, that of the committed token.
+  std::vector<float> token_log_probabilities;
+  int64_t commit_conflicts = 0;  // forced tokens this update's model choices disagreed with
   // Tokens of a loop the repetition guard removed (decoding stopped there).
   int64_t repeated_tokens_cut = 0;
   int64_t kv_tokens = 0;         // tokens the sequence held in the KV cache at the end

@@ -39,6 +39,7 @@ void ToProto(const streaming::TranscriptEvent& t, v1::TranscriptUpdate* u) {
   u->set_tentative_stability(t.stability);
   u->set_is_final(t.is_final);
   u->set_from_flush(t.from_flush);
+  u->set_confidence(t.confidence);
   *u->mutable_utterance_start() = DurationProto(t.utterance_start_seconds);
   *u->mutable_result_end() = DurationProto(t.result_end_seconds);
   for (int64_t id : t.token_ids) u->add_token_ids(static_cast<uint32_t>(id));

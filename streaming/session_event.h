@@ -24,6 +24,9 @@ struct TranscriptEvent {
   // Finals: the text does not start with the committed text sent earlier (API.md 5 "committed-text
   // revisions", which must never happen); committed_delta then holds the whole final text.
   bool revises_committed = false;
+  // Finals: the geometric mean of the model's probabilities of the final's tokens (API.md 3); 0
+  // for a final without text.
+  float confidence = 0;
   std::vector<int64_t> token_ids;                              // finals, when requested
   double utterance_start_seconds = 0, result_end_seconds = 0;  // stream offsets
   absl::Duration since_audio_arrival;

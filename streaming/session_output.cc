@@ -30,22 +30,34 @@ bool StartsWith(const std::vector<int64_t>& ids, const std::vector<int64_t>& pre
 }
 
 // API.md 4.3: (share of the last kStabilityDecodes decodes that continue the commit point with the
-// current tentative text) x (the tail's lowest token probability). The engine reports top-1 minus
-// top-2 logits, so a token's probability is taken against its runner-up: 1 / (1 + e^-margin).
+// current tentative text) x (the tail's lowest token probability, from the engine's
+// log-probabilities).
 float TentativeStability(const std::deque<std::vector<int64_t>>& recent_hypotheses,
                          const std::vector<int64_t>& hypothesis, int64_t committed,
-                         const std::vector<float>& margins) {
+                         const std::vector<float>& log_probabilities) {
   int continuing = 0;
   for (const std::vector<int64_t>& earlier : recent_hypotheses) {
     continuing += StartsWith(earlier, hypothesis) ? 1 : 0;
   }
   float lowest = 1.0f;
-  for (size_t i = static_cast<size_t>(committed); i < hypothesis.size() && i < margins.size();
-       ++i) {
-    lowest = std::min(lowest, 1.0f / (1.0f + std::exp(-margins[i])));
+  for (size_t i = static_cast<size_t>(committed);
+       i < hypothesis.size() && i < log_probabilities.size(); ++i) {
+    lowest = std::min(lowest, std::exp(log_probabilities[i]));
   }
   return std::clamp(static_cast<float>(continuing) / Session::kStabilityDecodes * lowest, 0.0f,
                     1.0f);
+}
+
+// API.md 3: a final's confidence is the geometric mean of its tokens' probabilities, i.e. e to
+// the mean log-probability; 0 without text (or without one log-probability per token).
+float FinalConfidence(const std::vector<int64_t>& token_ids,
+                      const std::vector<float>& log_probabilities) {
+  if (token_ids.empty() || log_probabilities.size() != token_ids.size()) return 0.0f;
+  double sum = 0;
+  for (float log_probability : log_probabilities) sum += log_probability;
+  return std::clamp(
+      static_cast<float>(std::exp(sum / static_cast<double>(log_probabilities.size()))), 0.0f,
+      1.0f);
 }
 
 }  // namespace
@@ -141,8 +153,8 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   TranscriptEvent& t = partial.event.transcript;
   t.utterance_id = segment->index;
   t.tentative = tentative;
-  t.stability =
-      TentativeStability(segment->recent_hypotheses, hypothesis, committed, output.token_margins);
+  t.stability = TentativeStability(segment->recent_hypotheses, hypothesis, committed,
+                                   output.token_log_probabilities);
   t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
   t.result_end_seconds = output.audio_end_seconds;
   t.processing = output.compute_time;
@@ -204,6 +216,7 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   t.is_final = true;
   t.from_flush = segment->from_flush;
   t.stability = 1.0f;
+  t.confidence = FinalConfidence(token_ids, output.token_log_probabilities);
   if (config_.token_ids) t.token_ids = token_ids;
   t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
   t.result_end_seconds = config_.stream_offset_seconds + segment->end_seconds;

@@ -92,6 +92,7 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
     for (int step = 0; step < max_new_tokens; ++step) {
       result.generated_ids.push_back(choice.token_id);
       result.margins.push_back(choice.margin);
+      result.log_probabilities.push_back(choice.log_probability);
       const auto& stops = config.stop_token_ids;
       if (std::find(stops.begin(), stops.end(), choice.token_id) != stops.end()) break;
       if (step + 1 == max_new_tokens) break;

@@ -18,9 +18,10 @@
 namespace speechllm::engine {
 
 struct OfflineResult {
-  std::vector<int64_t> prompt_ids;     // with the placeholder expanded
-  std::vector<int64_t> generated_ids;  // including a final stop token when one was produced
-  std::vector<float> margins;          // top-1 minus top-2 logit of each generated token
+  std::vector<int64_t> prompt_ids;       // with the placeholder expanded
+  std::vector<int64_t> generated_ids;    // including a final stop token when one was produced
+  std::vector<float> margins;            // top-1 minus top-2 logit of each generated token
+  std::vector<float> log_probabilities;  // of each generated token (log-softmax, float32)
   int64_t num_audio_tokens = 0;
   double features_ms = 0, encoder_ms = 0, prefill_ms = 0, decode_ms = 0;
 };

@@ -1,11 +1,15 @@
 // Decoding on the tiny fixture model through the engine (label model): the repetition guard cuts
-// the model's loops after their first copy in the exact final, and a step that adds no audio token
-// (a chunk of one encoder position, without partials) is no failure.
+// the model's loops after their first copy in the exact final, a step that adds no audio token
+// (a chunk of one encoder position, without partials) is no failure, and a streamed final's
+// per-token log-probabilities (its confidence) equal the offline decoder's and Hugging Face's.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "engine/model/offline_transcriber.h"
 #include "engine/repetition_guard.h"
 #include "tests/model/engine_model_fixture.h"
 
@@ -101,6 +105,59 @@ TEST_F(EngineModelTest, AChunkWithoutAWholeAudioTokenIsNoFailure) {
   EXPECT_TRUE(outputs.back().is_final);
   EXPECT_FALSE(outputs.back().token_ids.empty());
   engine->Release(*id);
+}
+
+// The verified draft tokens of a streamed final carry the model's log-probability of each (the
+// row that verifies it scores it), decoded ones that of the choice: both equal a plain offline
+// greedy decode's, and the first equals log-softmax of Hugging Face's last prompt logits.
+TEST_F(EngineModelTest, StreamedFinalLogProbabilitiesEqualTheOfflineDecodersAndHuggingFaces) {
+  std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/64);
+  ASSERT_NE(engine, nullptr);
+  RuntimeOptions options;
+  options.dtype = "float32";
+  auto offline = OfflineTranscriber::Create(GoldenDir() + "/model", options);
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  const auto outputs = StreamClips(engine.get(), model_->log_mel(), 10, FinalMode::kExact);
+  ASSERT_EQ(outputs.size(), 2u);
+  std::vector<int64_t> prompt = kPrefix;
+  prompt.push_back(model_->config().audio_token_id);
+  prompt.insert(prompt.end(), kSuffix.begin(), kSuffix.end());
+  int index = 0;
+  for (const auto& [id, list] : outputs) {
+    const std::string clip = index == 0 ? "clip_a" : "clip_b";
+    const SequenceOutput& final = list.back();
+    ASSERT_TRUE(final.is_final);
+    ASSERT_EQ(final.token_log_probabilities.size(), final.token_ids.size());
+    auto reference = (*offline)->Transcribe(Clip(clip), prompt, 24);
+    ASSERT_TRUE(reference.ok()) << reference.status();
+    ASSERT_EQ(final.token_ids, reference->generated_ids) << clip;
+    double max_error = 0, log_sum = 0;
+    for (size_t i = 0; i < final.token_ids.size(); ++i) {
+      max_error =
+          std::max(max_error, std::abs(static_cast<double>(final.token_log_probabilities[i]) -
+                                       reference->log_probabilities[i]));
+      log_sum += final.token_log_probabilities[i];
+    }
+    // Hugging Face's logits of the whole prompt: the last row scores the first generated token.
+    auto golden = SafetensorsFile::Open(GoldenDir() + "/golden.safetensors");
+    ASSERT_TRUE(golden.ok()) << golden.status();
+    const std::vector<float> logits =
+        (*golden)->Get(index == 0 ? "logits_a" : "logits_b")->ToFloat32();
+    const int64_t vocab = model_->config().text.vocab_size;
+    const float* last = logits.data() + logits.size() - vocab;
+    double normalizer = 0;
+    for (int64_t v = 0; v < vocab; ++v) normalizer += std::exp(static_cast<double>(last[v]));
+    const double hf_first = last[final.token_ids[0]] - std::log(normalizer);
+    const double hf_error = std::abs(final.token_log_probabilities[0] - hf_first);
+    std::printf(
+        "%s: %zu tokens, log-probability error vs offline %.2e, first token vs HF %.2e; "
+        "confidence %.4f\n",
+        clip.c_str(), final.token_ids.size(), max_error, hf_error,
+        std::exp(log_sum / static_cast<double>(final.token_ids.size())));
+    EXPECT_LE(max_error, 1e-4);
+    EXPECT_LE(hf_error, 1e-4);
+    ++index;
+  }
 }
 
 }  // namespace

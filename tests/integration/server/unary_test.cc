@@ -48,9 +48,13 @@ TEST_F(UnaryTest, RecognizeOfEachClipEqualsOffline) {
       const std::vector<int64_t> ids(result.token_ids().begin(), result.token_ids().end());
       const double duration =
           response.audio_duration().seconds() + response.audio_duration().nanos() * 1e-9;
-      std::printf("[recognize] %-18s %.3f s of audio in %.3f s: %s\n", what.c_str(), duration,
+      std::printf("[recognize] %-18s %.3f s of audio in %.3f s, confidence %.4f: %s\n",
+                  what.c_str(), duration,
                   response.processing().seconds() + response.processing().nanos() * 1e-9,
-                  Ids(ids).c_str());
+                  result.confidence(), Ids(ids).c_str());
+      // The geometric-mean token probability (its value: EngineModelTest's log-probability test).
+      EXPECT_GT(result.confidence(), 0.0f);
+      EXPECT_LE(result.confidence(), 1.0f);
       EXPECT_EQ(Ids(ids), Ids(OfflineTokens(clip))) << "Recognize differs from offline";
       EXPECT_EQ(Ids(ids), Ids(GoldenTokens(clip))) << "Recognize differs from the HF greedy ids";
       EXPECT_NEAR(duration, ClipPcm(clip).size() / 32000.0, 0.002);

@@ -76,6 +76,7 @@ TEST_F(SessionGuardTest, SilenceGetsAnEmptyFinalAfterAWarning) {
   ASSERT_NE(run.final, nullptr);
   EXPECT_TRUE(run.final->token_ids.empty());
   EXPECT_TRUE(run.final->committed_delta.empty());
+  EXPECT_EQ(run.final->confidence, 0.0f) << "no text, no confidence";
   EXPECT_EQ(run.partials, 0) << "no text is shown while the utterance has no speech";
   ASSERT_EQ(run.silence_warnings, 1);
   EXPECT_LT(run.warning_index, run.final_index);

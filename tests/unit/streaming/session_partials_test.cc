@@ -3,6 +3,7 @@
 // (share of the last 4 decodes continuing the commit point with the tentative, times the tail's
 // lowest token probability), and a partial the rate limit held back goes out once its interval has
 // passed, without waiting for another engine output.
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,16 +35,18 @@ class SessionPartialsTest : public SessionTest {
     if (!release_.HasBeenNotified()) release_.Notify();
     SessionTest::TearDown();
   }
+  // `text` with every token at probability 1, the last one at `last_probability`.
   engine::SequenceOutput Output(const Session& session, const std::string& text,
-                                float last_margin = 10.0f) {
+                                float last_probability = 1.0f) {
     auto ids = tokenizer_->Encode(text);
     EXPECT_TRUE(ids.ok());
     engine::SequenceOutput output;
     output.id = session.sequence_id();
     output.segment_index = 0;
     output.token_ids.assign(ids->begin(), ids->end());
-    output.token_margins.assign(output.token_ids.size(), 10.0f);
-    if (!output.token_margins.empty()) output.token_margins.back() = last_margin;
+    output.token_log_probabilities.assign(output.token_ids.size(), 0.0f);
+    if (!output.token_ids.empty())
+      output.token_log_probabilities.back() = std::log(last_probability);
     output.audio_end_seconds = 0.5;
     output.input_time = absl::Now();
     return output;
@@ -68,7 +71,7 @@ TEST_F(SessionPartialsTest, StabilityFollowsTheLastFourDecodesAndTheTailsProbabi
   session->OnEngineOutput(Output(*session, "the cat sat"));
   session->OnEngineOutput(Output(*session, "the cat sat"));     // commits "the cat"
   session->OnEngineOutput(Output(*session, "the cat sat on"));  // a new tail
-  session->OnEngineOutput(Output(*session, "the cat sat on the", /*last_margin=*/0.0f));
+  session->OnEngineOutput(Output(*session, "the cat sat on the", /*last_probability=*/0.5f));
   const std::vector<TranscriptEvent> partials = Partials(sink.events());
   ASSERT_EQ(partials.size(), 4u);
   for (const TranscriptEvent& t : partials) {
@@ -79,7 +82,7 @@ TEST_F(SessionPartialsTest, StabilityFollowsTheLastFourDecodesAndTheTailsProbabi
   EXPECT_EQ(partials[1].committed_delta, "the cat");
   EXPECT_NEAR(partials[1].stability, 0.50, 1e-3);   // two decodes continue with " sat"
   EXPECT_NEAR(partials[2].stability, 0.25, 1e-3);   // only this one has " sat on"
-  EXPECT_NEAR(partials[3].stability, 0.125, 1e-3);  // and a last token at 1 / (1 + e^0)
+  EXPECT_NEAR(partials[3].stability, 0.125, 1e-3);  // and a last token at probability 0.5
 }
 
 // With partial_interval_ms 300, an update that came 0 ms after the first one was held until the

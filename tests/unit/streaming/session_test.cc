@@ -29,6 +29,12 @@ TEST_F(SessionTest, ManualExactWithoutInterimsGivesOneFinal) {
   // clip_a: 53920 samples -> 337 frames -> 84 audio tokens; the whole clip is one utterance.
   EXPECT_EQ(finals[0]->token_ids, FakeModelRunner::Greedy(84, 4, 256));
   EXPECT_FALSE(finals[0]->committed_delta.empty());
+  // API.md 3: the final's confidence is the geometric mean of its tokens' probabilities.
+  double log_sum = 0;
+  for (int64_t token : finals[0]->token_ids) log_sum += FakeModelRunner::LogProbability(token);
+  const double expected = std::exp(log_sum / static_cast<double>(finals[0]->token_ids.size()));
+  std::printf("final confidence %.6f, expected %.6f\n", finals[0]->confidence, expected);
+  EXPECT_NEAR(finals[0]->confidence, expected, 1e-6);
   EXPECT_EQ(events.back().kind, SessionEvent::Kind::kSummary);
   EXPECT_NEAR(events.back().summary.audio_total_seconds, 53920 / 16000.0, 1e-6);
   EXPECT_EQ(events.back().summary.utterances, 1);
