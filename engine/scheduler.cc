@@ -172,8 +172,10 @@ void Scheduler::KeepWithinBudget(Sequence* s, PrefillItem* item, int64_t budget)
   const int64_t size = static_cast<int64_t>(item->token_ids.size());
   // Only tokens before the first one that needs a choice can go ahead; the rest goes whole. A
   // piece of a few tokens is cheap: it joins the short queries' batched attention.
+  // When the budget covers every token before them, splitting would only delay the choices by a
+  // step: the item goes whole, past the budget by its choice tokens.
   const int64_t cut = std::min({budget, item->first_logit_index, size});
-  if (size <= budget || cut <= 0) return;
+  if (size <= budget || cut <= 0 || budget >= item->first_logit_index) return;
   PrefillItem rest;
   rest.id = item->id;
   rest.start_position = item->start_position + cut;
@@ -322,8 +324,8 @@ int Scheduler::NextWork(Sequence* s, absl::Time* since) {
     *since = absl::InfinitePast();  // cheap and needed before anything else of the segment
     return 2;
   }
-  if (s->prefill_rest.has_value()) {  // as overdue as the input the prefill answers
-    *since = s->input_time;
+  if (s->prefill_rest.has_value()) {  // keeps the place the whole item had
+    *since = s->prefill_rest_since;
     return 2;
   }
   const bool has_end = !s->ends.empty() && s->ends.front()->segment_index == s->segment_index;
@@ -373,8 +375,14 @@ StepPlan Scheduler::Schedule() {
     // goes whatever is left (the budget can be overdrawn).
     const int64_t positions = PendingEncoderPositions(candidate.sequence);
     if (positions > 0 && positions > encoder_budget && !plan.encodes.empty()) continue;
+    // Nor does an item that encodes start with a piece of a few tokens when the step has other
+    // work: its whole encode would join the step for almost no decoder progress.
+    if (positions > 0 && budget < kv_.block_size() && !plan.prefills.empty()) continue;
     const size_t encodes_before = plan.encodes.size();
+    const bool had_rest = candidate.sequence->prefill_rest.has_value();
     PlanSequence(candidate.sequence, &plan, &budget);
+    if (!had_rest && candidate.sequence->prefill_rest.has_value())
+      candidate.sequence->prefill_rest_since = candidate.since;
     // What was planned, not the estimate: an end without text, an empty final or a refused
     // reservation encodes nothing and leaves the budget to the streams after it.
     for (size_t i = encodes_before; i < plan.encodes.size(); ++i) {

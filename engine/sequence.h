@@ -74,6 +74,7 @@ struct Sequence {
   // (kPrefix, kAdvance or kVerify), applied when its last piece has run.
   std::optional<PrefillItem> prefill_rest;
   Activity activity_when_done = Activity::kIdle;
+  absl::Time prefill_rest_since;  // how overdue the whole item was ranked (its oldest input)
 
   int64_t frontier() const { return static_cast<int64_t>(prefix_ids.size()) + audio_in_kv; }
 };

@@ -19,7 +19,7 @@ struct StepRecord {
   bool ok = true;              // false: the step failed (its sequences fail)
   int64_t sequences = 0;       // prefill items, a decode token counting as one (the batch size)
   int64_t decoder_tokens = 0;  // every token through the decoder pass
-  int64_t prefill_tokens = 0;  // tokens of multi-token items: prompt, audio, forced prefix
+  int64_t prefill_tokens = 0;  // tokens of every item but decode tokens: prompt, audio, drafts
   int64_t encoder_items = 0;   // encoder calls (chunks and full re-encodes)
   int64_t encoder_tokens = 0;  // audio embeddings the encoder produced (25 per second of audio)
   bool decode_graph = false;   // the decoder pass replayed a CUDA graph (StepResult::decode_graph)
@@ -51,7 +51,8 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
   for (const PrefillItem& item : plan.prefills) {
     const auto tokens = static_cast<int64_t>(item.token_ids.size());
     record.decoder_tokens += tokens;
-    if (tokens > 1) record.prefill_tokens += tokens;
+    // A one-token piece of a longer prefill (no choice) is prefill too.
+    if (tokens > 1 || item.first_logit_index != 0) record.prefill_tokens += tokens;
   }
   record.encoder_items = static_cast<int64_t>(plan.encodes.size());
   for (size_t i = 0; i < plan.encodes.size(); ++i) {

@@ -2,7 +2,8 @@
 // final's prefill runs in pieces over several steps (the audio rows of a piece taken from the
 // middle of the segment's embeddings), no step of offline finals passes the budget, and the finals
 // still equal Hugging Face's greedy tokens: from features, from precomputed embeddings, and
-// streamed with partial updates whose drafts are verified in pieces too.
+// streamed with partial updates whose drafts are verified in pieces too; fast finals, which decode
+// on the KV that verify and advance pieces left, are the same at both budgets.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -56,6 +57,43 @@ TEST_F(EngineModelTest, StreamedExactFinalsInPiecesEqualHuggingFaceGreedy) {
   }
   WaitForFreeKvBlocks(*engine);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+}
+
+// Fast finals decode on top of the KV the partial updates (or, without partials, the audio-only
+// advances) left, so a piece with wrong audio rows or positions would change them: at a 16-token
+// budget they equal those of the default budget, token for token.
+TEST_F(EngineModelTest, FastFinalsAreTheSameInPieces) {
+  for (const bool partials : {true, false}) {
+    SCOPED_TRACE(partials ? "verify pieces" : "advance pieces");
+    SequenceConfig config = TwentyFourTokens();
+    config.partial_updates = partials;
+    std::vector<std::vector<int64_t>> finals_of_budget[2];
+    int index = 0;
+    for (const int64_t budget : {EngineConfig{}.max_step_tokens, kStepBudget}) {
+      StepSizes sizes;
+      std::unique_ptr<Engine> engine =
+          MakeEngine(/*num_kv_blocks=*/128, std::nullopt, "cpu", budget);
+      ASSERT_NE(engine, nullptr);
+      engine->SetStepObserver(&sizes);
+      const auto outputs =
+          StreamClips(engine.get(), model_->log_mel(), 10, FinalMode::kFast, 2, config);
+      for (const auto& [id, list] : outputs) {
+        ASSERT_FALSE(list.empty());
+        ASSERT_TRUE(list.back().is_final);
+        finals_of_budget[index].push_back(list.back().token_ids);
+      }
+      std::printf("%s, budget %lld: %lld steps, the largest of %lld tokens\n",
+                  partials ? "partials" : "no partials", static_cast<long long>(budget),
+                  static_cast<long long>(sizes.steps.load()),
+                  static_cast<long long>(sizes.max_decoder_tokens.load()));
+      if (budget == kStepBudget && !partials) {
+        EXPECT_LE(sizes.max_decoder_tokens.load(), budget + 1);
+      }
+      ++index;
+    }
+    ASSERT_EQ(finals_of_budget[0].size(), 2u);
+    EXPECT_EQ(finals_of_budget[0], finals_of_budget[1]);
+  }
 }
 
 }  // namespace

@@ -138,8 +138,10 @@ inline std::map<SequenceId, std::vector<SequenceOutput>> StreamClips(
       EXPECT_TRUE(engine->SubmitChunk(id, std::move(chunk)).ok());
     }
   }
-  // A segment end supersedes queued chunks, so wait for partials before ending the segments.
-  for (int wait = 0; wait < 600 && outputs.size() < clip_of.size(); ++wait) {
+  // A segment end supersedes queued chunks, so wait for partials before ending the segments
+  // (without partials a fast final takes the queued chunks in).
+  for (int wait = 0; base.partial_updates && wait < 600 && outputs.size() < clip_of.size();
+       ++wait) {
     for (SequenceOutput& output : engine->PopOutputs(absl::Milliseconds(100))) {
       EXPECT_TRUE(output.status.ok()) << output.status;
       outputs[output.id].push_back(std::move(output));

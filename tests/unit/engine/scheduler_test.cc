@@ -1,7 +1,9 @@
 // The Scheduler driven as Engine::Loop drives it, without the engine's admission (label unit,
 // FakeModelRunner): a stream whose KV cannot grow fails alone, the streams batched with it in the
 // same step go on; work without encoder positions is not held back by a step's overdrawn encoder
-// budget; a long prefill runs in pieces of the step's token budget.
+// budget; a long prefill runs in pieces of the step's token budget, keeps its place, does not start
+// with a sliver that drags a whole encode along, and leaves nothing behind when cancelled or failed
+// between pieces.
 #include "engine/scheduler.h"
 
 #include <algorithm>
@@ -13,6 +15,22 @@
 
 namespace speechllm::engine {
 namespace {
+
+// Runs one step as Engine::Loop does; returns its plan and outputs.
+struct Stepped {
+  StepPlan plan;
+  std::vector<SequenceOutput> outputs;
+};
+Stepped Step(Scheduler* scheduler, FakeModelRunner* runner) {
+  Stepped stepped;
+  stepped.plan = scheduler->Schedule();
+  for (SequenceId id : scheduler->TakeRunnerResets()) runner->ResetSequence(id);
+  absl::StatusOr<StepResult> result = StepResult{};
+  if (!stepped.plan.empty()) result = runner->Execute(stepped.plan);
+  stepped.outputs = scheduler->Update(stepped.plan, result, absl::ZeroDuration());
+  for (SequenceId id : scheduler->TakeRunnerResets()) runner->ResetSequence(id);
+  return stepped;
+}
 
 // b's next chunk needs more KV than the 8-block pool has left. Failing b resets its runner state
 // before the step runs; its encode item used to stay in the plan, so the runner encoded onto the
@@ -160,6 +178,127 @@ TEST(SchedulerTest, ALongFinalRunsInPiecesBesideAStreamThatDecodes) {
     EXPECT_EQ(o.token_ids, FakeModelRunner::Greedy(84, 4, 256));
   }
   EXPECT_EQ(finals, 1);
+}
+
+// Two exact finals (88 prefill tokens each) in a 90-token step: the second used to start with a
+// 2-token piece and take its whole 169-position re-encode into the step; it now waits for the
+// next step and goes in larger pieces.
+TEST(SchedulerTest, APieceOfAFewTokensDoesNotPullInAWholeEncode) {
+  FakeModelRunner runner(FakeModelRunner::Options{});
+  EngineConfig config;
+  config.max_step_tokens = 90;
+  Scheduler scheduler(config, runner.config(), 1024, 16);
+  for (SequenceId id : {1, 2}) {
+    scheduler.AddSequence(id, SequenceConfig{});
+    scheduler.StartSegment(id, {0, kPrefix, kSuffix});
+  }
+  Step(&scheduler, &runner);  // both prompts
+  const absl::Time t0 = absl::Now();
+  for (SequenceId id : {1, 2}) {
+    auto end = End(0, 337, 0);
+    end->endpoint_time = t0 + absl::Milliseconds(id);
+    scheduler.EndSegment(id, std::move(end));
+  }
+  const Stepped first = Step(&scheduler, &runner);
+  ASSERT_EQ(first.plan.prefills.size(), 1u);
+  EXPECT_EQ(first.plan.prefills[0].id, 1);
+  EXPECT_EQ(first.plan.encodes.size(), 1u) << "the second final's encode waits";
+  int finals = 0;
+  for (int i = 0; i < 60 && scheduler.HasWork(); ++i) {
+    const Stepped stepped = Step(&scheduler, &runner);
+    for (const PrefillItem& item : stepped.plan.prefills) {
+      const bool encodes = std::any_of(stepped.plan.encodes.begin(), stepped.plan.encodes.end(),
+                                       [&](const EncodeItem& e) { return e.id == item.id; });
+      if (encodes) {
+        EXPECT_GE(item.token_ids.size(), 16u) << "a sliver with a whole encode";
+      }
+    }
+    for (const SequenceOutput& o : stepped.outputs) {
+      if (!o.is_final) continue;
+      ++finals;
+      EXPECT_EQ(o.token_ids, FakeModelRunner::Greedy(84, 4, 256));
+    }
+  }
+  EXPECT_EQ(finals, 2);
+}
+
+// The rest of a split update keeps the place its oldest chunk gave it: a chunk of another stream
+// that arrived between the update's two chunks used to overtake it.
+TEST(SchedulerTest, TheRestOfASplitItemKeepsItsPlace) {
+  FakeModelRunner runner(FakeModelRunner::Options{});
+  EngineConfig config;
+  config.max_step_tokens = 32;
+  Scheduler scheduler(config, runner.config(), 1024, 16);
+  for (SequenceId id : {1, 2}) {
+    scheduler.AddSequence(id, SequenceConfig{});
+    scheduler.StartSegment(id, {0, kPrefix, kSuffix});
+  }
+  Step(&scheduler, &runner);  // both prompts
+  const absl::Time t0 = absl::Now();
+  auto chunk = [&](int64_t first, int64_t end, int ms) {
+    auto c = Chunk(0, first, end);
+    c->arrival_time = t0 + absl::Milliseconds(ms);
+    return c;
+  };
+  scheduler.AddChunk(1, chunk(0, 40, 0));  // stream 1: chunks at 0 and 2 ms (44 tokens in all)
+  scheduler.AddChunk(2, chunk(0, 40, 1));  // stream 2: one at 1 ms
+  scheduler.AddChunk(1, chunk(40, 80, 2));
+  const Stepped first = Step(&scheduler, &runner);
+  ASSERT_FALSE(first.plan.prefills.empty());
+  EXPECT_EQ(first.plan.prefills[0].id, 1);
+  EXPECT_EQ(first.plan.prefills[0].token_ids.size(), 32u) << "a first piece";
+  const Stepped second = Step(&scheduler, &runner);
+  ASSERT_FALSE(second.plan.prefills.empty());
+  EXPECT_EQ(second.plan.prefills[0].id, 1) << "stream 1's rest (0 ms) goes before stream 2 (1 ms)";
+}
+
+// An update of 2 audio tokens, the 4-token suffix and an 8-token draft in a 10-token step: only
+// its choice tokens overrun the budget, so it goes whole and its partial comes in this step.
+// Splitting it (5 tokens now, the 9 that need choices next step) only delayed the partial.
+TEST(SchedulerTest, AnItemWhoseChoicesAloneOverrunTheBudgetGoesWhole) {
+  FakeModelRunner runner(FakeModelRunner::Options{});
+  EngineConfig config;
+  config.max_step_tokens = 10;
+  Scheduler scheduler(config, runner.config(), 1024, 16);
+  scheduler.AddSequence(1, SequenceConfig{});
+  scheduler.StartSegment(1, {0, kPrefix, kSuffix});
+  scheduler.AddChunk(1, Chunk(0, 0, 40));  // 20 audio tokens: a hypothesis of 8 tokens
+  for (int i = 0; i < 40 && scheduler.HasWork(); ++i) Step(&scheduler, &runner);
+  scheduler.AddChunk(1, Chunk(0, 40, 44));  // 2 more audio tokens
+  const Stepped update = Step(&scheduler, &runner);
+  ASSERT_EQ(update.plan.prefills.size(), 1u);
+  EXPECT_EQ(update.plan.prefills[0].token_ids.size(), 2u + 4u + 8u);
+}
+
+// A stream cancelled, or failed by its step, between two pieces leaves nothing behind.
+TEST(SchedulerTest, CancellingOrFailingBetweenPiecesFreesEverything) {
+  for (const bool cancel : {true, false}) {
+    SCOPED_TRACE(cancel ? "cancelled" : "failed");
+    FakeModelRunner::Options options;
+    options.fail_at_step = cancel ? -1 : 2;  // prompt, first piece, then the second piece fails
+    FakeModelRunner runner(options);
+    EngineConfig config;
+    config.max_step_tokens = 32;
+    Scheduler scheduler(config, runner.config(), 1024, 16);
+    scheduler.AddSequence(1, SequenceConfig{});
+    scheduler.StartSegment(1, {0, kPrefix, kSuffix});
+    Step(&scheduler, &runner);
+    scheduler.EndSegment(1, End(0, 337, 0));
+    const Stepped piece = Step(&scheduler, &runner);
+    ASSERT_EQ(piece.plan.prefills.size(), 1u);
+    ASSERT_EQ(piece.plan.prefills[0].token_ids.size(), 32u);
+    ASSERT_TRUE(scheduler.HasWork()) << "the rest is pending";
+    if (cancel) {
+      scheduler.RemoveSequence(1);
+    } else {
+      const Stepped failed = Step(&scheduler, &runner);
+      ASSERT_EQ(failed.outputs.size(), 1u);
+      EXPECT_EQ(failed.outputs[0].status.code(), absl::StatusCode::kInternal);
+    }
+    EXPECT_FALSE(scheduler.HasWork());
+    EXPECT_TRUE(scheduler.Schedule().empty());
+    EXPECT_EQ(scheduler.kv().NumFreeBlocks(), 1024);
+  }
 }
 
 }  // namespace
