@@ -75,11 +75,22 @@ absl::StatusOr<std::vector<SocketAddress>> ResolveListenAddresses(const std::str
   return addresses;
 }
 
-absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addresses) {
+namespace {
+
+// One attempt of ListenOn. `*port_taken` tells the caller that a later address found the port the
+// first one was given taken (with port 0 another attempt may find a port free on all of them).
+absl::StatusOr<std::vector<int>> ListenOnce(const std::vector<SocketAddress>& addresses,
+                                            bool* port_taken) {
+  *port_taken = false;
   std::vector<int> fds;
   absl::Cleanup close_all = [&fds] {
     for (int fd : fds) close(fd);
   };
+  // IPv6 sockets take IPv4 clients too (Linux's default, so "[::]:P" serves both) unless an IPv4
+  // address of the list needs the port as well.
+  const bool has_ipv4 = std::any_of(addresses.begin(), addresses.end(), [](const SocketAddress& a) {
+    return a.storage.ss_family == AF_INET;
+  });
   int port = 0;  // once one socket is bound, the others take its port
   std::string skipped;
   for (SocketAddress address : addresses) {
@@ -95,24 +106,46 @@ absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addr
     fds.push_back(fd);
     const int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    if (family == AF_INET6 && has_ipv4) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
     if (bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0 ||
         listen(fd, 64) != 0) {
       const int error = errno;
       close(fd);
       fds.pop_back();
       if (!AddressUnusable(error)) {
+        *port_taken = error == EADDRINUSE && port > 0;
         return absl::UnavailableError(absl::StrCat(Describe(address), ": ", std::strerror(error)));
       }
       absl::StrAppend(&skipped, " ", Describe(address), " (", std::strerror(error), ")");
       continue;
     }
     if (port == 0) port = BoundPort(fd);
+    if (port <= 0) return absl::UnavailableError("getsockname: no port");
   }
   if (fds.empty()) return absl::UnavailableError(absl::StrCat("no address to bind:", skipped));
   std::vector<int> bound = std::move(fds);
   fds.clear();  // now the caller's
   return bound;
+}
+
+int PortOf(const SocketAddress& address) {
+  if (address.storage.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_port);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addresses) {
+  // Port 0: the port the first socket was given may be taken on another address; it is then
+  // given back and another one tried.
+  const bool any_port = !addresses.empty() && PortOf(addresses.front()) == 0;
+  constexpr int kAttempts = 8;
+  for (int attempt = 1;; ++attempt) {
+    bool port_taken = false;
+    absl::StatusOr<std::vector<int>> fds = ListenOnce(addresses, &port_taken);
+    if (fds.ok() || !any_port || !port_taken || attempt == kAttempts) return fds;
+  }
 }
 
 int BoundPort(int fd) {

@@ -25,10 +25,11 @@ absl::StatusOr<std::vector<SocketAddress>> ResolveListenAddresses(const std::str
                                                                   int port);
 
 // Non-blocking listening sockets on `addresses`, all on one port: the addresses' own, or for port
-// 0 the one the first bound socket was given. An address this machine cannot bind (an IPv6 one
-// where IPv6 is off) is left out; UNAVAILABLE when the port is taken on any address, or when no
-// address could be bound. IPv6 sockets listen on IPv6 only, so that "::" and "0.0.0.0" can share
-// a port.
+// 0 the one the first bound socket was given (tried again with another if that one is taken on a
+// later address). An address this machine cannot bind (an IPv6 one where IPv6 is off) is left
+// out; UNAVAILABLE when the port is taken on any address, or when no address could be bound.
+// IPv6 sockets also take IPv4 clients ("[::]:P" serves both) unless the list has an IPv4 address
+// too, which then takes them.
 absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addresses);
 
 // The port a listening socket is bound to, or -1.

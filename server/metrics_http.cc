@@ -17,7 +17,6 @@
 #include "server/listen_sockets.h"
 
 namespace speechllm::server {
-namespace {}  // namespace
 
 struct MetricsHttpServer::Connection {
   int fd = -1;

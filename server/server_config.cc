@@ -20,7 +20,14 @@ bool SamePort(const std::string& a, const std::string& b) {
   auto wildcard = [](const std::string& host) {
     return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
   };
-  return parsed_a->host == parsed_b->host || wildcard(parsed_a->host) || wildcard(parsed_b->host);
+  // "localhost" is bound on each of its addresses (the metrics port) or on one of them (gRPC).
+  auto loopback = [](const std::string& host) {
+    return host == "localhost" || host == "127.0.0.1" || host == "::1";
+  };
+  const std::string& host_a = parsed_a->host;
+  const std::string& host_b = parsed_b->host;
+  return host_a == host_b || wildcard(host_a) || wildcard(host_b) ||
+         (loopback(host_a) && loopback(host_b) && (host_a == "localhost" || host_b == "localhost"));
 }
 
 // A TCP listening address must read as HOST:PORT before the model loads, or a typo ("9464")

@@ -25,7 +25,7 @@ struct TranscriptEvent {
   // revisions", which must never happen); committed_delta then holds the whole final text.
   bool revises_committed = false;
   // Finals: the geometric mean of the model's probabilities of the final's tokens (API.md 3); 0
-  // for a final without text.
+  // for a final without tokens.
   float confidence = 0;
   std::vector<int64_t> token_ids;                              // finals, when requested
   double utterance_start_seconds = 0, result_end_seconds = 0;  // stream offsets

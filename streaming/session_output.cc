@@ -39,25 +39,28 @@ float TentativeStability(const std::deque<std::vector<int64_t>>& recent_hypothes
   for (const std::vector<int64_t>& earlier : recent_hypotheses) {
     continuing += StartsWith(earlier, hypothesis) ? 1 : 0;
   }
-  float lowest = 1.0f;
+  // Without one log-probability per token (or with a non-finite one) nothing is known: 0.
+  float lowest = log_probabilities.size() == hypothesis.size() ? 1.0f : 0.0f;
   for (size_t i = static_cast<size_t>(committed);
        i < hypothesis.size() && i < log_probabilities.size(); ++i) {
-    lowest = std::min(lowest, std::exp(log_probabilities[i]));
+    const float probability = std::exp(log_probabilities[i]);
+    lowest = std::isfinite(probability) ? std::min(lowest, probability) : 0.0f;
   }
   return std::clamp(static_cast<float>(continuing) / Session::kStabilityDecodes * lowest, 0.0f,
                     1.0f);
 }
 
 // API.md 3: a final's confidence is the geometric mean of its tokens' probabilities, i.e. e to
-// the mean log-probability; 0 without text (or without one log-probability per token).
+// the mean log-probability; 0 without tokens, without one log-probability per token, or with a
+// non-finite one (an overflowing logit).
 float FinalConfidence(const std::vector<int64_t>& token_ids,
                       const std::vector<float>& log_probabilities) {
   if (token_ids.empty() || log_probabilities.size() != token_ids.size()) return 0.0f;
   double sum = 0;
   for (float log_probability : log_probabilities) sum += log_probability;
-  return std::clamp(
-      static_cast<float>(std::exp(sum / static_cast<double>(log_probabilities.size()))), 0.0f,
-      1.0f);
+  const double confidence = std::exp(sum / static_cast<double>(log_probabilities.size()));
+  if (!std::isfinite(confidence)) return 0.0f;
+  return std::clamp(static_cast<float>(confidence), 0.0f, 1.0f);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The metrics port's listening sockets (label unit): one socket on every address a host resolves
 // to, all on one port (a stock Debian resolves "localhost" to ::1 and 127.0.0.1, and the port used
 // to be bound on the first only, so a scraper of 127.0.0.1 found nothing); a port taken on any of
-// them is an error that names it; an address this machine lacks is left out.
+// them is an error that names it; an address this machine lacks is left out; "[::]" alone also
+// serves IPv4 clients.
 #include "server/listen_sockets.h"
 
 #include <netinet/in.h>
@@ -63,6 +64,28 @@ TEST(ListenSocketsTest, EveryAddressGetsASocketOnOnePort) {
     EXPECT_TRUE(Connects("::1", port));
   }
   CloseAll(*fds);
+}
+
+// "[::]:P" alone serves IPv4 clients too (Linux's dual-stack default); with an IPv4 address in
+// the same list the IPv6 socket keeps to IPv6, so that both can hold the port.
+TEST(ListenSocketsTest, TheIpv6WildcardAloneAlsoServesIpv4) {
+  if (!LoopbackV6Usable()) {
+    std::printf("IPv6 is off here: \"::\" cannot be bound, nothing to check\n");
+    auto fds = ListenOn({Numeric("::", 0)});
+    EXPECT_FALSE(fds.ok());
+    return;
+  }
+  auto fds = ListenOn({Numeric("::", 0)});
+  ASSERT_TRUE(fds.ok()) << fds.status();
+  ASSERT_EQ(fds->size(), 1u);
+  const int port = BoundPort(fds->front());
+  EXPECT_TRUE(Connects("::1", port));
+  EXPECT_TRUE(Connects("127.0.0.1", port)) << "an IPv4 client of [::]:" << port;
+  CloseAll(*fds);
+  auto both = ListenOn({Numeric("0.0.0.0", 0), Numeric("::", 0)});
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->size(), 2u);
+  CloseAll(*both);
 }
 
 TEST(ListenSocketsTest, APortTakenOnAnyAddressIsAnErrorThatNamesIt) {

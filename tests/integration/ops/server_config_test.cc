@@ -76,7 +76,12 @@ TEST(ServerConfigTest, TheHealthPortMustNotTakeTheListeningPort) {
            {"127.0.0.1:8081", "10.0.0.1:8081", true},
            {"127.0.0.1:8081", "127.0.0.1:8081", false},
            {"0.0.0.0:8081", "127.0.0.1:8081", false},
-           {"[::1]:8081", "[::]:8081", false}}) {
+           {"[::1]:8081", "[::]:8081", false},
+           // localhost is 127.0.0.1 and ::1 (the metrics port binds both), not 10.0.0.1.
+           {"127.0.0.1:8081", "localhost:8081", false},
+           {"localhost:8081", "[::1]:8081", false},
+           {"localhost:8081", "10.0.0.1:8081", true},
+           {"127.0.0.1:8081", "[::1]:8081", true}}) {
     ServerConfig config;
     config.listen_address = listen;
     config.health_listen_address = health;
@@ -86,6 +91,19 @@ TEST(ServerConfigTest, TheHealthPortMustNotTakeTheListeningPort) {
       EXPECT_THAT(status.message(), HasSubstr("takes the port of listen"));
     }
   }
+}
+
+// --metrics_listen=localhost:P binds 127.0.0.1:P too, so it takes --listen=127.0.0.1:P; that used
+// to pass the check and fail at gRPC's bind, after the model load.
+TEST(ServerConfigTest, TheMetricsPortOnLocalhostMustNotTakeTheListeningPort) {
+  ServerConfig config;
+  config.listen_address = "127.0.0.1:9464";
+  config.metrics_listen_address = "localhost:9464";
+  const absl::Status status = config.Validate();
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("takes the port of 127.0.0.1:9464"));
+  config.metrics_listen_address = "localhost:9465";
+  EXPECT_TRUE(config.Validate().ok()) << config.Validate();
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // Partial updates from scripted hypotheses (label unit): the engine is held so that only the
 // outputs the test hands to Session::OnEngineOutput count. Tentative stability follows API.md 4.3
 // (share of the last 4 decodes continuing the commit point with the tentative, times the tail's
-// lowest token probability), and a partial the rate limit held back goes out once its interval has
-// passed, without waiting for another engine output.
+// lowest token probability, 0 when unknown), and a partial the rate limit held back goes out once
+// its interval has passed, without waiting for another engine output.
 #include <cmath>
 #include <string>
 #include <utility>
@@ -83,6 +83,21 @@ TEST_F(SessionPartialsTest, StabilityFollowsTheLastFourDecodesAndTheTailsProbabi
   EXPECT_NEAR(partials[1].stability, 0.50, 1e-3);   // two decodes continue with " sat"
   EXPECT_NEAR(partials[2].stability, 0.25, 1e-3);   // only this one has " sat on"
   EXPECT_NEAR(partials[3].stability, 0.125, 1e-3);  // and a last token at probability 0.5
+}
+
+// A tail whose probability is unknown (no log-probabilities, or a NaN from an overflowing logit)
+// is not stable: min(1, NaN) used to keep 1, so such a tail scored like a certain one.
+TEST_F(SessionPartialsTest, AnUnknownTailProbabilityGivesNoStability) {
+  RecordingSink sink;
+  auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
+  session->OnEngineOutput(Output(*session, "the cat", std::nanf("")));
+  engine::SequenceOutput without = Output(*session, "the cat sat");
+  without.token_log_probabilities.clear();
+  session->OnEngineOutput(without);
+  const std::vector<TranscriptEvent> partials = Partials(sink.events());
+  ASSERT_EQ(partials.size(), 2u);
+  EXPECT_EQ(partials[0].stability, 0.0f);
+  EXPECT_EQ(partials[1].stability, 0.0f);
 }
 
 // With partial_interval_ms 300, an update that came 0 ms after the first one was held until the
