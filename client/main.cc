@@ -53,6 +53,10 @@ ABSL_FLAG(bool, no_interim, false, "ask for finals only (interim_results = false
 ABSL_FLAG(std::string, commit_policy, "", "local-agreement | none (default: server's)");
 ABSL_FLAG(std::string, final_mode, "", "exact | fast (default: server's)");
 ABSL_FLAG(std::string, endpointing, "", "continuous | single | manual (default: server's)");
+ABSL_FLAG(std::string, latency, "", "low | balanced | accurate (default: balanced)");
+ABSL_FLAG(std::vector<std::string>, extension, {},
+          "KEY=VALUE server extensions, comma-separated (chunk_ms, holdback_tokens, agreement, "
+          "...)");
 ABSL_FLAG(bool, token_ids, false, "ask for the token ids of finals and print them");
 ABSL_FLAG(double, deadline_s, 0, "call deadline in seconds (0 = none)");
 ABSL_FLAG(bool, recognize, false, "send the whole audio with the unary Recognize call");
@@ -114,6 +118,24 @@ absl::Status BuildConfig(const AudioFormat& audio, SessionConfig* config) {
     config->mutable_endpointing()->set_mode(Endpointing::MANUAL);
   } else if (!endpointing.empty()) {
     return absl::InvalidArgumentError("--endpointing must be continuous, single or manual");
+  }
+  const std::string latency = absl::GetFlag(FLAGS_latency);
+  if (latency == "low") {
+    config->set_latency(SessionConfig::LOW);
+  } else if (latency == "balanced") {
+    config->set_latency(SessionConfig::BALANCED);
+  } else if (latency == "accurate") {
+    config->set_latency(SessionConfig::ACCURATE);
+  } else if (!latency.empty()) {
+    return absl::InvalidArgumentError("--latency must be low, balanced or accurate");
+  }
+  for (const std::string& extension : absl::GetFlag(FLAGS_extension)) {
+    const size_t equals = extension.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--extension \"", extension, "\" is not KEY=VALUE"));
+    }
+    (*config->mutable_extensions())[extension.substr(0, equals)] = extension.substr(equals + 1);
   }
   return absl::OkStatus();
 }
@@ -368,7 +390,8 @@ int main(int argc, char** argv) {
       "speechllm-client --server HOST:PORT (--wav FILE | --file WAV_OR_OPUS | --stdin-pcm RATE "
       "[--stdin-channels N]) [--encode opus [--opus-bitrate BPS]] [--chunk-ms N] "
       "[--realtime|--fast] [--json] [--no-interim] [--commit-policy local-agreement|none] "
-      "[--final-mode exact|fast] [--endpointing continuous|single|manual] [--token-ids] "
+      "[--final-mode exact|fast] [--endpointing continuous|single|manual] "
+      "[--latency low|balanced|accurate] [--extension KEY=VALUE,...] [--token-ids] "
       "[--deadline-s S] [--token TOKEN] [--recognize] [--tls] [--tls-ca PEM] "
       "[--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]");
   // The documented spelling --chunk-ms is --chunk_ms.

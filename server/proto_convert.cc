@@ -36,14 +36,23 @@ absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::Session
       session->chunk_ms = number;
     } else if (key == "max_new_tokens_per_update" && numeric) {
       session->max_new_tokens_per_update = number;
-    } else if (key == "chunk_ms" || key == "max_new_tokens_per_update") {
+    } else if (key == "holdback_tokens" && numeric) {
+      session->commit_rules.holdback_tokens = number;
+    } else if (key == "agreement" && numeric && (number == 0 || number == 2)) {
+      session->commit_rules.agreement = number == 2;  // LocalAgreement-n: n = 2, or 0 for none
+    } else if (key == "agreement") {
+      return BadConfig("extensions[agreement]", "must be 2 (LocalAgreement-2) or 0 (none)");
+    } else if (key == "chunk_ms" || key == "max_new_tokens_per_update" ||
+               key == "holdback_tokens") {
       return BadConfig("extensions[" + key + "]", "must be an integer");
     } else {
-      return WithField(WithReason(absl::InvalidArgumentError(absl::StrCat(
-                                      "unknown extension \"", key,
-                                      "\" (known: chunk_ms, max_new_tokens_per_update)")),
-                                  "UNKNOWN_EXTENSION"),
-                       "config.extensions");
+      return WithField(
+          WithReason(absl::InvalidArgumentError(absl::StrCat(
+                         "unknown extension \"", key,
+                         "\" (known: chunk_ms, max_new_tokens_per_update, holdback_tokens, "
+                         "agreement)")),
+                     "UNKNOWN_EXTENSION"),
+          "config.extensions");
     }
   }
   return absl::OkStatus();
@@ -276,16 +285,21 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
                         : streaming::CommitPolicyKind::kLocalAgreement;
   s.final_mode = results.final_mode() == ResultOptions::FAST ? engine::FinalMode::kFast
                                                              : engine::FinalMode::kExact;
-  // Latency mode -> chunk size (API.md 4.2 presets).
+  // Latency mode -> chunk size and commit rules (API.md 4.2 presets): LOW commits all but the
+  // last 3 tokens, the others what two hypotheses agree on but the last 5.
   switch (config.latency()) {
     case v1::SessionConfig::LOW:
       s.chunk_ms = kLowLatencyChunkMs;
+      s.commit_rules.agreement = false;
+      s.commit_rules.holdback_tokens = 3;
       break;
     case v1::SessionConfig::ACCURATE:
       s.chunk_ms = kAccurateChunkMs;
+      s.commit_rules.holdback_tokens = 5;
       break;
     default:
       s.chunk_ms = server.default_chunk_ms;
+      s.commit_rules.holdback_tokens = 5;
       break;
   }
   // Endpointing.
@@ -357,6 +371,11 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   (*setup.effective.mutable_extensions())["chunk_ms"] = std::to_string(s.chunk_ms);
   (*setup.effective.mutable_extensions())["max_new_tokens_per_update"] =
       std::to_string(s.max_new_tokens_per_update);
+  if (s.commit_policy == streaming::CommitPolicyKind::kLocalAgreement) {
+    (*setup.effective.mutable_extensions())["holdback_tokens"] =
+        std::to_string(s.commit_rules.holdback_tokens);
+    (*setup.effective.mutable_extensions())["agreement"] = s.commit_rules.agreement ? "2" : "0";
+  }
   return setup;
 }
 

@@ -26,10 +26,14 @@ bool EndsWord(char32_t c) {
 
 }  // namespace
 
-CommitPolicy::CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer)
-    : kind_(kind), tokenizer_(tokenizer) {}
+CommitPolicy::CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer,
+                           CommitRules rules)
+    : kind_(kind), tokenizer_(tokenizer), rules_(rules) {}
 
-void CommitPolicy::Reset() { previous_.clear(); }
+void CommitPolicy::Reset() {
+  previous_.clear();
+  updates_ = 0;
+}
 
 bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const {
   if (count == 0) return true;
@@ -55,23 +59,33 @@ bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count)
 }
 
 int64_t CommitPolicy::OnHypothesis(const std::vector<int64_t>& hypothesis, int64_t committed) {
-  committed = std::clamp<int64_t>(committed, 0, static_cast<int64_t>(hypothesis.size()));
-  if (kind_ == CommitPolicyKind::kLocalAgreement && !previous_.empty()) {
+  const int64_t size = static_cast<int64_t>(hypothesis.size());
+  committed = std::clamp<int64_t>(committed, 0, size);
+  if (kind_ != CommitPolicyKind::kLocalAgreement) return committed;
+  ++updates_;
+  // Keep committed text: only a longer proposal can commit more.
+  int64_t proposal = size;
+  if (rules_.holdback_tokens > 0) {
+    proposal = updates_ <= CommitRules::kColdStartUpdates ? 0 : size - rules_.holdback_tokens;
+  }
+  const bool agree = rules_.agreement;
+  if (agree) {
     const auto mismatch =
         std::mismatch(previous_.begin(), previous_.end(), hypothesis.begin(), hypothesis.end());
-    int64_t agreed = mismatch.second - hypothesis.begin();
-    // Keep committed text: only a longer agreement can commit more. The agreed tokens must end a
-    // word in both hypotheses, as whole-word agreement does ("to" before " me" now, but "to|day"
-    // before). Where the previous hypothesis simply ended, the current one's boundary decides.
-    auto word_end = [&](int64_t count) {
-      return IsBoundary(hypothesis, count) &&
-             (count == static_cast<int64_t>(previous_.size()) || IsBoundary(previous_, count));
-    };
-    while (agreed > committed && !word_end(agreed)) --agreed;
-    committed = std::max(committed, agreed);
+    proposal =
+        previous_.empty() ? 0 : std::min<int64_t>(proposal, mismatch.second - hypothesis.begin());
   }
+  // The proposal must end a word, in both hypotheses when they agree on it ("to" before " me" now,
+  // but "to|day" before). Where the previous hypothesis simply ended, the current one's boundary
+  // decides.
+  auto word_end = [&](int64_t count) {
+    return IsBoundary(hypothesis, count) &&
+           (!agree || count == static_cast<int64_t>(previous_.size()) ||
+            IsBoundary(previous_, count));
+  };
+  while (proposal > committed && !word_end(proposal)) --proposal;
   previous_ = hypothesis;
-  return committed;
+  return std::max(committed, proposal);
 }
 
 }  // namespace speechllm::streaming

@@ -1,9 +1,11 @@
 // CommitPolicy: decides how much of an utterance's hypothesis becomes committed text.
 // LocalAgreement-2 (Macháček et al. 2023, arXiv 2307.14743) commits the longest prefix two
-// consecutive hypotheses agree on, rounded down to a boundary where the text is complete UTF-8 and,
-// in space-delimited scripts, a whole word in both of them; NONE commits nothing before the final.
-// The committed count never decreases. Owned by one Session; called on the output dispatcher thread
-// (under the session's lock).
+// consecutive hypotheses agree on; a holdback of k tokens (Qwen3-ASR's rollback, API.md 4.2) never
+// commits a hypothesis' last k tokens nor anything in the first two updates; either or both
+// (CommitRules), rounded down to a boundary where the text is complete UTF-8 and, in
+// space-delimited scripts, a whole word (in both hypotheses when they must agree). NONE commits
+// nothing before the final. The committed count never decreases. Owned by one Session; called on
+// the output dispatcher thread (under the session's lock).
 #ifndef SPEECHLLM_STREAMING_COMMIT_POLICY_H_
 #define SPEECHLLM_STREAMING_COMMIT_POLICY_H_
 
@@ -19,7 +21,8 @@ class CommitPolicy {
  public:
   // `tokenizer` (not owned) gives token bytes for the boundary rule; without one nothing is
   // committed before the final (token boundaries alone do not guarantee complete characters).
-  CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer);
+  CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer,
+               CommitRules rules = {});
 
   // A new utterance.
   void Reset();
@@ -38,7 +41,9 @@ class CommitPolicy {
  private:
   CommitPolicyKind kind_;
   const engine::tokenizer::Tokenizer* tokenizer_;
+  CommitRules rules_;
   std::vector<int64_t> previous_;
+  int updates_ = 0;  // hypotheses of this utterance so far
 };
 
 }  // namespace speechllm::streaming

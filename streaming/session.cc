@@ -192,7 +192,7 @@ void Session::OpenSegment(absl::Time arrival_time) {
   record.index = index;
   record.start_seconds = SecondsOf(segment_start_sample_);
   record.first_arrival = arrival_time;
-  record.commit.emplace(config_.commit_policy, deps_.tokenizer);
+  record.commit.emplace(config_.commit_policy, deps_.tokenizer, config_.commit_rules);
   record.speech_confirmed = silence_guard_frames_ == 0;
   record.prompt = prompt_;
   // With carried context an utterance starts once the earlier ones' finals are out (their text

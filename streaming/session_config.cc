@@ -19,6 +19,11 @@ absl::Status SessionConfig::Validate() const {
         "max_new_tokens_per_update must be in [1, max_new_tokens_per_segment]");
   }
   if (absl::Status s = repetition_guard.Validate(); !s.ok()) return s;
+  if (commit_rules.holdback_tokens < 0 ||
+      commit_rules.holdback_tokens > CommitRules::kMaxHoldbackTokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("holdback_tokens must be in [0, ", CommitRules::kMaxHoldbackTokens, "]"));
+  }
   if (carry_context_chars < 0 || carry_context_chars > 2000)
     return absl::InvalidArgumentError("carry_context_chars must be in [0, 2000]");
   if (carry_context_chars > 0 && !prompt.suffix_with_previous_text) {
@@ -44,6 +49,7 @@ std::string SessionConfig::ToString() const {
   return absl::StrCat(
       "SessionConfig(chunk_ms=", chunk_ms, ", interim_results=", interim_results,
       ", commit_policy=", commit_policy == CommitPolicyKind::kNone ? "none" : "local_agreement",
+      ", agreement=", commit_rules.agreement, ", holdback_tokens=", commit_rules.holdback_tokens,
       ", final_mode=", final_mode == engine::FinalMode::kExact ? "exact" : "fast",
       ", token_ids=", token_ids, ", ", endpoint.ToString(), ", prompt=", prompt.prefix_ids.size(),
       "+audio+", prompt.suffix_ids.size(),

@@ -19,6 +19,19 @@ namespace speechllm::streaming {
 
 enum class CommitPolicyKind { kLocalAgreement, kNone };
 
+// API.md 4.2: how partial hypotheses commit text under CommitPolicyKind::kLocalAgreement. The
+// server's LatencyMode presets: LOW = holdback 3 without agreement; BALANCED and ACCURATE =
+// LocalAgreement-2 + holdback 5. The struct's defaults are LocalAgreement-2 alone.
+struct CommitRules {
+  static constexpr int kMaxHoldbackTokens = 64;
+  // Commit only what two consecutive hypotheses agree on (LocalAgreement-2).
+  bool agreement = true;
+  // Never commit the last this many tokens of a hypothesis (Qwen3-ASR's rollback), and, when
+  // above 0, nothing in an utterance's first kColdStartUpdates partial updates.
+  int holdback_tokens = 0;
+  static constexpr int kColdStartUpdates = 2;
+};
+
 // Token ids around a segment's audio tokens (ARCHITECTURE 5): prefix (ends with <|audio_bos|>),
 // then the audio, then the suffix (starts with <|audio_eos|>, ends with the assistant turn's
 // start).
@@ -36,6 +49,7 @@ struct SessionConfig {
   int chunk_ms = 1000;  // encoder chunk: a multiple of 40 ms
   bool interim_results = true;
   CommitPolicyKind commit_policy = CommitPolicyKind::kLocalAgreement;
+  CommitRules commit_rules;
   engine::FinalMode final_mode = engine::FinalMode::kExact;
   bool token_ids = false;         // finals carry the model's token ids
   int partial_interval_ms = 200;  // at most one partial per utterance this often (finals unlimited)

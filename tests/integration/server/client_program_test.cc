@@ -2,7 +2,8 @@
 // and still prints the last final and the report (it killed the client, losing both); stdin is sent
 // as it arrives (pacing it again held every chunk back one chunk_ms more); and a call that ends
 // (here its deadline) ends the client while the recorder is quiet (a blocking read held it until
-// the recorder wrote again). Live input is a FIFO the test writes and keeps open.
+// the recorder wrote again); --latency and --extension set the session config. Live input is a
+// FIFO the test writes and keeps open.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -147,6 +148,28 @@ TEST_F(ClientProgramTest, TheCallsDeadlineEndsTheClientWhileStdinIsQuiet) {
               run.err.c_str());
   EXPECT_FALSE(run.timed_out) << "the client waited for stdin after its call ended";
   EXPECT_EQ(run.exit_code, 14) << run.err;
+}
+
+// --latency and --extension reach the server: the effective config the client prints (--json)
+// echoes LOW's commit rules with the extension's holdback; a malformed --extension or --latency
+// is refused before connecting (a non-zero exit naming the flag).
+TEST_F(ClientProgramTest, LatencyAndExtensionFlagsSetTheSessionConfig) {
+  const ProcessResult run =
+      RunProcess(ClientArgs({"--wav=" + ClipPath("clip_a"), "--fast", "--json", "--latency=low",
+                             "--extension=holdback_tokens=1"}));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::string first_line = run.out.substr(0, run.out.find('\n'));
+  std::printf("%s\n", first_line.substr(0, 400).c_str());
+  EXPECT_NE(first_line.find("\"latency\":\"LOW\""), std::string::npos) << first_line;
+  EXPECT_NE(first_line.find("\"holdback_tokens\":\"1\""), std::string::npos) << first_line;
+  EXPECT_NE(first_line.find("\"agreement\":\"0\""), std::string::npos) << first_line;
+  for (const std::string bad : {"--extension=holdback_tokens", "--latency=fastest"}) {
+    const ProcessResult refused =
+        RunProcess(ClientArgs({"--wav=" + ClipPath("clip_a"), "--fast", bad}));
+    std::printf("%s -> exit %d: %s", bad.c_str(), refused.exit_code, refused.err.c_str());
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.err.find(bad.substr(2, bad.find('=') - 2)), std::string::npos) << refused.err;
+  }
 }
 
 }  // namespace

@@ -142,5 +142,57 @@ TEST_F(LocalAgreementTest, CommittedTextIsNeverRevised) {
   EXPECT_GT(partials_with_commit, 0) << "local agreement never committed before a final";
 }
 
+// API.md 4.2's presets set the commit rules and echo them in the effective config: LOW commits
+// all but the last 3 tokens without agreement, BALANCED (the default) and ACCURATE agree and hold
+// back 5; the extensions override them, and bad values are BAD_CONFIG before any audio.
+TEST_F(LocalAgreementTest, PresetsSetTheirCommitRules) {
+  using Latency = v1::SessionConfig::LatencyMode;
+  struct Case {
+    Latency latency;
+    std::map<std::string, std::string> extensions;
+    std::string holdback, agreement;  // expected echoes; empty: refused
+  };
+  const std::vector<Case> cases = {
+      {v1::SessionConfig::LATENCY_MODE_UNSPECIFIED, {}, "5", "2"},
+      {v1::SessionConfig::LOW, {}, "3", "0"},
+      {v1::SessionConfig::ACCURATE, {}, "5", "2"},
+      {v1::SessionConfig::BALANCED, {{"holdback_tokens", "0"}}, "0", "2"},
+      {v1::SessionConfig::LOW, {{"agreement", "2"}}, "3", "2"},
+      {v1::SessionConfig::BALANCED, {{"agreement", "1"}}, "", ""},
+      {v1::SessionConfig::BALANCED, {{"holdback_tokens", "65"}}, "", ""}};
+  for (const Case& c : cases) {
+    StreamSpec spec;
+    spec.config = ExactConfig(/*interim=*/true, v1::ResultOptions::LOCAL_AGREEMENT);
+    spec.config.set_latency(c.latency);
+    for (const auto& [key, value] : c.extensions) (*spec.config.mutable_extensions())[key] = value;
+    const std::string what = absl::StrCat(v1::SessionConfig::LatencyMode_Name(c.latency), " ",
+                                          c.extensions.empty() ? "" : c.extensions.begin()->first,
+                                          c.extensions.empty() ? "" : "=",
+                                          c.extensions.empty() ? "" : c.extensions.begin()->second);
+    SCOPED_TRACE(what);
+    const StreamRun run = RunStream(server_->stub(), spec);
+    if (c.holdback.empty()) {
+      std::printf("[commit rules] %-28s -> %s\n", what.c_str(), Describe(run.status).c_str());
+      ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+      continue;
+    }
+    ASSERT_TRUE(run.status.ok()) << Describe(run.status);
+    const auto responses = run.responses();
+    ASSERT_FALSE(responses.empty());
+    const auto& extensions = responses.front().started().effective_config().extensions();
+    const auto echo = [&](const std::string& key) {
+      const auto it = extensions.find(key);
+      return it == extensions.end() ? std::string("(none)") : it->second;
+    };
+    std::printf("[commit rules] %-28s -> holdback_tokens %s, agreement %s, chunk_ms %s\n",
+                what.c_str(), echo("holdback_tokens").c_str(), echo("agreement").c_str(),
+                echo("chunk_ms").c_str());
+    EXPECT_EQ(echo("holdback_tokens"), c.holdback);
+    EXPECT_EQ(echo("agreement"), c.agreement);
+    const CommitStats stats = CheckCommits(responses, what);
+    EXPECT_EQ(stats.finals, 1);
+  }
+}
+
 }  // namespace
 }  // namespace speechllm::itest

@@ -1,7 +1,8 @@
-// CommitPolicy (LocalAgreement-2) on the tiny fixture model's tokenizer (label unit): commits grow
-// only where two hypotheses agree and at word boundaries; the caller's committed count is the
-// floor of every proposal, and a hypothesis shorter than an earlier agreement never proposes more
-// than it holds (the session may drop a proposal, so the policy keeps no count of its own).
+// CommitPolicy (LocalAgreement-2, holdback) on the tiny fixture model's tokenizer (label unit):
+// commits grow only where two hypotheses agree and at word boundaries; a holdback keeps the last
+// tokens and the first two updates uncommitted; the caller's committed count is the floor of every
+// proposal, and a hypothesis shorter than an earlier agreement never proposes more than it holds
+// (the session may drop a proposal, so the policy keeps no count of its own).
 #include "streaming/commit_policy.h"
 
 #include <cstdint>
@@ -76,6 +77,54 @@ TEST_F(CommitPolicyTest, NoneCommitsNothingBeforeTheFinal) {
   CommitPolicy policy(CommitPolicyKind::kNone, tokenizer_.get());
   const std::vector<int64_t> hypothesis = Ids("the cat sat on the mat");
   for (int i = 0; i < 3; ++i) EXPECT_EQ(policy.OnHypothesis(hypothesis, 0), 0);
+}
+
+// LOW's rule (API.md 4.2): no agreement, the last 3 tokens held back, nothing in the first two
+// updates; the commit ends at a word boundary.
+TEST_F(CommitPolicyTest, HoldbackCommitsAllButTheLastTokensAfterTwoUpdates) {
+  CommitRules rules;
+  rules.agreement = false;
+  rules.holdback_tokens = 3;
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get(), rules);
+  const std::vector<int64_t> hypothesis = Ids("the cat sat on the mat today");
+  EXPECT_EQ(policy.OnHypothesis(hypothesis, 0), 0) << "first update: cold start";
+  EXPECT_EQ(policy.OnHypothesis(hypothesis, 0), 0) << "second update: cold start";
+  const int64_t committed = policy.OnHypothesis(hypothesis, 0);
+  const std::string text =
+      *tokenizer_->Decode(std::vector<int32_t>(hypothesis.begin(), hypothesis.begin() + committed));
+  std::printf("%zu tokens, holdback 3: committed %lld tokens, \"%s\"\n", hypothesis.size(),
+              static_cast<long long>(committed), text.c_str());
+  EXPECT_LE(committed, static_cast<int64_t>(hypothesis.size()) - 3);
+  EXPECT_TRUE(policy.IsBoundary(hypothesis, committed));
+  EXPECT_GT(committed, 0);
+  // Without agreement a different hypothesis commits on its own (at least what is committed).
+  const std::vector<int64_t> other = Ids("the cat sat on the mat yesterday evening");
+  EXPECT_GE(policy.OnHypothesis(other, committed), committed);
+}
+
+// BALANCED's rule: what two hypotheses agree on, but never their last 5 tokens.
+TEST_F(CommitPolicyTest, AgreementAndHoldbackCommitTheSmallerOfTheTwo) {
+  CommitRules rules;
+  rules.holdback_tokens = 5;
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get(), rules);
+  CommitPolicy agreement_only(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+  const std::vector<int64_t> hypothesis = Ids("one two three four five six seven eight");
+  int64_t with_holdback = 0, without = 0;
+  for (int i = 0; i < 3; ++i) {
+    with_holdback = policy.OnHypothesis(hypothesis, with_holdback);
+    without = agreement_only.OnHypothesis(hypothesis, without);
+  }
+  std::printf("%zu tokens agreed: agreement alone commits %lld, with holdback 5 %lld\n",
+              hypothesis.size(), static_cast<long long>(without),
+              static_cast<long long>(with_holdback));
+  EXPECT_LE(with_holdback, static_cast<int64_t>(hypothesis.size()) - 5);
+  EXPECT_GT(with_holdback, 0);
+  EXPECT_LT(with_holdback, without);
+  EXPECT_TRUE(policy.IsBoundary(hypothesis, with_holdback));
+  // Two hypotheses that disagree early commit nothing more, holdback or not.
+  CommitPolicy fresh(CommitPolicyKind::kLocalAgreement, tokenizer_.get(), rules);
+  for (int i = 0; i < 3; ++i) fresh.OnHypothesis(Ids("zero one two three four five six"), 0);
+  EXPECT_EQ(fresh.OnHypothesis(hypothesis, 0), 0);
 }
 
 }  // namespace
