@@ -55,8 +55,8 @@ ABSL_FLAG(std::string, final_mode, "", "exact | fast (default: server's)");
 ABSL_FLAG(std::string, endpointing, "", "continuous | single | manual (default: server's)");
 ABSL_FLAG(std::string, latency, "", "low | balanced | accurate (default: balanced)");
 ABSL_FLAG(std::vector<std::string>, extension, {},
-          "KEY=VALUE server extensions, comma-separated (chunk_ms, holdback_tokens, agreement, "
-          "...)");
+          "KEY=VALUE server extensions, all in one flag, comma-separated (chunk_ms, "
+          "holdback_tokens, agreement, ...); a repeated flag keeps only its last value");
 ABSL_FLAG(bool, token_ids, false, "ask for the token ids of finals and print them");
 ABSL_FLAG(double, deadline_s, 0, "call deadline in seconds (0 = none)");
 ABSL_FLAG(bool, recognize, false, "send the whole audio with the unary Recognize call");

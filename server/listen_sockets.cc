@@ -106,7 +106,9 @@ absl::StatusOr<std::vector<int>> ListenOnce(const std::vector<SocketAddress>& ad
     fds.push_back(fd);
     const int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (family == AF_INET6 && has_ipv4) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    // Explicit both ways: net.ipv6.bindv6only=1 would otherwise make "[::]:P" IPv6-only.
+    const int v6_only = has_ipv4 ? 1 : 0;
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, sizeof(v6_only));
     if (bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0 ||
         listen(fd, 64) != 0) {
       const int error = errno;

@@ -37,6 +37,11 @@ absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::Session
     } else if (key == "max_new_tokens_per_update" && numeric) {
       session->max_new_tokens_per_update = number;
     } else if (key == "holdback_tokens" && numeric) {
+      if (number < 0 || number > streaming::CommitRules::kMaxHoldbackTokens) {
+        return BadConfig(
+            "extensions[holdback_tokens]",
+            absl::StrCat("must be in [0, ", streaming::CommitRules::kMaxHoldbackTokens, "]"));
+      }
       session->commit_rules.holdback_tokens = number;
     } else if (key == "agreement" && numeric && (number == 0 || number == 2)) {
       session->commit_rules.agreement = number == 2;  // LocalAgreement-n: n = 2, or 0 for none
@@ -286,11 +291,12 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   s.final_mode = results.final_mode() == ResultOptions::FAST ? engine::FinalMode::kFast
                                                              : engine::FinalMode::kExact;
   // Latency mode -> chunk size and commit rules (API.md 4.2 presets): LOW commits all but the
-  // last 3 tokens, the others what two hypotheses agree on but the last 5.
+  // last 3 tokens, the others what two hypotheses agree on but the last 5. A commit_policy of
+  // LOCAL_AGREEMENT asked for by name keeps the agreement in LOW too (API.md 2.1's meaning).
   switch (config.latency()) {
     case v1::SessionConfig::LOW:
       s.chunk_ms = kLowLatencyChunkMs;
-      s.commit_rules.agreement = false;
+      s.commit_rules.agreement = results.commit_policy() == ResultOptions::LOCAL_AGREEMENT;
       s.commit_rules.holdback_tokens = 3;
       break;
     case v1::SessionConfig::ACCURATE:
@@ -375,6 +381,9 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
     (*setup.effective.mutable_extensions())["holdback_tokens"] =
         std::to_string(s.commit_rules.holdback_tokens);
     (*setup.effective.mutable_extensions())["agreement"] = s.commit_rules.agreement ? "2" : "0";
+  } else {  // NONE commits nothing early: no rule applies, none is echoed
+    setup.effective.mutable_extensions()->erase("holdback_tokens");
+    setup.effective.mutable_extensions()->erase("agreement");
   }
   return setup;
 }

@@ -21,6 +21,8 @@ bool SamePort(const std::string& a, const std::string& b) {
     return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
   };
   // "localhost" is bound on each of its addresses (the metrics port) or on one of them (gRPC).
+  // Without resolving it, localhost:P and [::1]:P count as one port even where localhost is only
+  // 127.0.0.1 (a refusal that could have worked, never a clash missed).
   auto loopback = [](const std::string& host) {
     return host == "localhost" || host == "127.0.0.1" || host == "::1";
   };

@@ -24,6 +24,12 @@ absl::Status SessionConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("holdback_tokens must be in [0, ", CommitRules::kMaxHoldbackTokens, "]"));
   }
+  if (commit_policy == CommitPolicyKind::kLocalAgreement && !commit_rules.agreement &&
+      commit_rules.holdback_tokens == 0) {
+    return absl::InvalidArgumentError(
+        "committing during an utterance needs agreement or holdback_tokens > 0 (with neither, "
+        "every hypothesis would be committed as it comes)");
+  }
   if (carry_context_chars < 0 || carry_context_chars > 2000)
     return absl::InvalidArgumentError("carry_context_chars must be in [0, 2000]");
   if (carry_context_chars > 0 && !prompt.suffix_with_previous_text) {

@@ -143,36 +143,46 @@ TEST_F(LocalAgreementTest, CommittedTextIsNeverRevised) {
 }
 
 // API.md 4.2's presets set the commit rules and echo them in the effective config: LOW commits
-// all but the last 3 tokens without agreement, BALANCED (the default) and ACCURATE agree and hold
-// back 5; the extensions override them, and bad values are BAD_CONFIG before any audio.
+// all but the last 3 tokens without agreement (with it when LOCAL_AGREEMENT is asked for by name),
+// BALANCED (the default) and ACCURATE agree and hold back 5; the extensions override them; no
+// rule at all, or bad values, are BAD_CONFIG before any audio; NONE echoes no rule.
 TEST_F(LocalAgreementTest, PresetsSetTheirCommitRules) {
   using Latency = v1::SessionConfig::LatencyMode;
+  using Policy = v1::ResultOptions::CommitPolicy;
+  constexpr Policy kDefault = v1::ResultOptions::COMMIT_POLICY_UNSPECIFIED;
   struct Case {
     Latency latency;
+    Policy policy;
     std::map<std::string, std::string> extensions;
     std::string holdback, agreement;  // expected echoes; empty: refused
   };
   const std::vector<Case> cases = {
-      {v1::SessionConfig::LATENCY_MODE_UNSPECIFIED, {}, "5", "2"},
-      {v1::SessionConfig::LOW, {}, "3", "0"},
-      {v1::SessionConfig::ACCURATE, {}, "5", "2"},
-      {v1::SessionConfig::BALANCED, {{"holdback_tokens", "0"}}, "0", "2"},
-      {v1::SessionConfig::LOW, {{"agreement", "2"}}, "3", "2"},
-      {v1::SessionConfig::BALANCED, {{"agreement", "1"}}, "", ""},
-      {v1::SessionConfig::BALANCED, {{"holdback_tokens", "65"}}, "", ""}};
+      {v1::SessionConfig::LATENCY_MODE_UNSPECIFIED, kDefault, {}, "5", "2"},
+      {v1::SessionConfig::LOW, kDefault, {}, "3", "0"},
+      {v1::SessionConfig::LOW, v1::ResultOptions::LOCAL_AGREEMENT, {}, "3", "2"},
+      {v1::SessionConfig::ACCURATE, kDefault, {}, "5", "2"},
+      {v1::SessionConfig::BALANCED, kDefault, {{"holdback_tokens", "0"}}, "0", "2"},
+      {v1::SessionConfig::LOW, kDefault, {{"agreement", "2"}}, "3", "2"},
+      {v1::SessionConfig::BALANCED,
+       v1::ResultOptions::NONE,
+       {{"agreement", "2"}},
+       "(none)",
+       "(none)"},
+      {v1::SessionConfig::LOW, kDefault, {{"holdback_tokens", "0"}}, "", ""},
+      {v1::SessionConfig::BALANCED, kDefault, {{"agreement", "1"}}, "", ""},
+      {v1::SessionConfig::BALANCED, kDefault, {{"holdback_tokens", "65"}}, "", ""}};
   for (const Case& c : cases) {
     StreamSpec spec;
-    spec.config = ExactConfig(/*interim=*/true, v1::ResultOptions::LOCAL_AGREEMENT);
+    spec.config = ExactConfig(/*interim=*/true, c.policy);
     spec.config.set_latency(c.latency);
     for (const auto& [key, value] : c.extensions) (*spec.config.mutable_extensions())[key] = value;
-    const std::string what = absl::StrCat(v1::SessionConfig::LatencyMode_Name(c.latency), " ",
-                                          c.extensions.empty() ? "" : c.extensions.begin()->first,
-                                          c.extensions.empty() ? "" : "=",
-                                          c.extensions.empty() ? "" : c.extensions.begin()->second);
+    std::string what = absl::StrCat(v1::SessionConfig::LatencyMode_Name(c.latency), " ",
+                                    v1::ResultOptions::CommitPolicy_Name(c.policy));
+    for (const auto& [key, value] : c.extensions) absl::StrAppend(&what, " ", key, "=", value);
     SCOPED_TRACE(what);
     const StreamRun run = RunStream(server_->stub(), spec);
     if (c.holdback.empty()) {
-      std::printf("[commit rules] %-28s -> %s\n", what.c_str(), Describe(run.status).c_str());
+      std::printf("[commit rules] %-48s -> %s\n", what.c_str(), Describe(run.status).c_str());
       ExpectError(run.status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
       continue;
     }
@@ -184,7 +194,7 @@ TEST_F(LocalAgreementTest, PresetsSetTheirCommitRules) {
       const auto it = extensions.find(key);
       return it == extensions.end() ? std::string("(none)") : it->second;
     };
-    std::printf("[commit rules] %-28s -> holdback_tokens %s, agreement %s, chunk_ms %s\n",
+    std::printf("[commit rules] %-48s -> holdback_tokens %s, agreement %s, chunk_ms %s\n",
                 what.c_str(), echo("holdback_tokens").c_str(), echo("agreement").c_str(),
                 echo("chunk_ms").c_str());
     EXPECT_EQ(echo("holdback_tokens"), c.holdback);
