@@ -179,6 +179,30 @@ inline std::vector<int64_t> Golden(const std::string& key) {
   return *(*golden)->Get(key)->ToInt64();
 }
 
+// Streams both clips through `engine` (chunks of `chunk_positions`, exact finals) and expects each
+// final to equal Hugging Face's greedy tokens of its clip; returns the outputs.
+inline std::map<SequenceId, std::vector<SequenceOutput>> StreamExactFinalsExpectingGolden(
+    Engine* engine, const LogMel& log_mel, int64_t chunk_positions) {
+  auto outputs = StreamClips(engine, log_mel, chunk_positions, FinalMode::kExact);
+  EXPECT_EQ(outputs.size(), 2u);
+  const std::vector<int64_t> goldens[] = {Golden("greedy_a"), Golden("greedy_b")};
+  int index = 0;
+  for (const auto& [id, list] : outputs) {
+    if (list.empty() || index > 1) {
+      ADD_FAILURE() << "no output for clip " << index;
+      continue;
+    }
+    EXPECT_TRUE(list.back().is_final);
+    EXPECT_EQ(list.back().token_ids, goldens[index])
+        << "clip " << index << ", chunk " << chunk_positions;
+    std::printf("chunk %lld positions: clip %d: %zu partials, final %s HF greedy\n",
+                static_cast<long long>(chunk_positions), index, list.size() - 1,
+                list.back().token_ids == goldens[index] ? "equals" : "differs from");
+    ++index;
+  }
+  return outputs;
+}
+
 // One offline final (no chunks, no partials) for each of `inputs`, all posted at once:
 // "features_a" / "features_b" send the clip's log-mel features, "embeddings_a" / "embeddings_b"
 // Hugging Face's projector outputs (audio_embeds_a/b) in place of the encoder. Expects every final

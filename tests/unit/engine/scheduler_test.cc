@@ -32,6 +32,38 @@ Stepped Step(Scheduler* scheduler, FakeModelRunner* runner) {
   return stepped;
 }
 
+// The finals among `outputs`, each expected OK and equal to the toy model's greedy text for
+// `num_audio` audio tokens and the 4-token suffix.
+int CountGreedyFinals(const std::vector<SequenceOutput>& outputs, int64_t num_audio) {
+  int finals = 0;
+  for (const SequenceOutput& o : outputs) {
+    if (!o.is_final) continue;
+    ++finals;
+    EXPECT_TRUE(o.status.ok()) << o.status;
+    EXPECT_EQ(o.token_ids, FakeModelRunner::Greedy(num_audio, 4, 256)) << "sequence " << o.id;
+  }
+  return finals;
+}
+
+// A scheduler over the toy runner with a step budget of `budget` tokens and two streams (1, 2)
+// whose prompts are computed.
+struct TwoStreams {
+  explicit TwoStreams(int64_t budget) : scheduler(Budget(budget), runner.config(), 1024, 16) {
+    for (SequenceId id : {1, 2}) {
+      scheduler.AddSequence(id, SequenceConfig{});
+      scheduler.StartSegment(id, {0, kPrefix, kSuffix});
+    }
+    Step(&scheduler, &runner);
+  }
+  static EngineConfig Budget(int64_t budget) {
+    EngineConfig config;
+    config.max_step_tokens = budget;
+    return config;
+  }
+  FakeModelRunner runner{FakeModelRunner::Options{}};
+  Scheduler scheduler;
+};
+
 // b's next chunk needs more KV than the 8-block pool has left. Failing b resets its runner state
 // before the step runs; its encode item used to stay in the plan, so the runner encoded onto the
 // reset encoder cache and the whole step, a's update included, failed.
@@ -169,30 +201,17 @@ TEST(SchedulerTest, ALongFinalRunsInPiecesBesideAStreamThatDecodes) {
               static_cast<long long>(items_of_1[0].size),
               static_cast<long long>(items_of_1[1].size),
               static_cast<long long>(items_of_1[2].size), static_cast<long long>(max_step_tokens));
-  int finals = 0;
-  for (const SequenceOutput& o : outputs) {
-    if (!o.is_final) continue;
-    ++finals;
-    EXPECT_TRUE(o.status.ok()) << o.status;
-    EXPECT_EQ(o.id, 1);
-    EXPECT_EQ(o.token_ids, FakeModelRunner::Greedy(84, 4, 256));
-  }
-  EXPECT_EQ(finals, 1);
+  EXPECT_EQ(CountGreedyFinals(outputs, 84), 1);
+  for (const SequenceOutput& o : outputs) EXPECT_FALSE(o.is_final && o.id != 1);
 }
 
 // Two exact finals (88 prefill tokens each) in a 90-token step: the second used to start with a
 // 2-token piece and take its whole 169-position re-encode into the step; it now waits for the
 // next step and goes in larger pieces.
 TEST(SchedulerTest, APieceOfAFewTokensDoesNotPullInAWholeEncode) {
-  FakeModelRunner runner(FakeModelRunner::Options{});
-  EngineConfig config;
-  config.max_step_tokens = 90;
-  Scheduler scheduler(config, runner.config(), 1024, 16);
-  for (SequenceId id : {1, 2}) {
-    scheduler.AddSequence(id, SequenceConfig{});
-    scheduler.StartSegment(id, {0, kPrefix, kSuffix});
-  }
-  Step(&scheduler, &runner);  // both prompts
+  TwoStreams streams(90);
+  Scheduler& scheduler = streams.scheduler;
+  FakeModelRunner& runner = streams.runner;
   const absl::Time t0 = absl::Now();
   for (SequenceId id : {1, 2}) {
     auto end = End(0, 337, 0);
@@ -213,11 +232,7 @@ TEST(SchedulerTest, APieceOfAFewTokensDoesNotPullInAWholeEncode) {
         EXPECT_GE(item.token_ids.size(), 16u) << "a sliver with a whole encode";
       }
     }
-    for (const SequenceOutput& o : stepped.outputs) {
-      if (!o.is_final) continue;
-      ++finals;
-      EXPECT_EQ(o.token_ids, FakeModelRunner::Greedy(84, 4, 256));
-    }
+    finals += CountGreedyFinals(stepped.outputs, 84);
   }
   EXPECT_EQ(finals, 2);
 }
@@ -225,15 +240,9 @@ TEST(SchedulerTest, APieceOfAFewTokensDoesNotPullInAWholeEncode) {
 // The rest of a split update keeps the place its oldest chunk gave it: a chunk of another stream
 // that arrived between the update's two chunks used to overtake it.
 TEST(SchedulerTest, TheRestOfASplitItemKeepsItsPlace) {
-  FakeModelRunner runner(FakeModelRunner::Options{});
-  EngineConfig config;
-  config.max_step_tokens = 32;
-  Scheduler scheduler(config, runner.config(), 1024, 16);
-  for (SequenceId id : {1, 2}) {
-    scheduler.AddSequence(id, SequenceConfig{});
-    scheduler.StartSegment(id, {0, kPrefix, kSuffix});
-  }
-  Step(&scheduler, &runner);  // both prompts
+  TwoStreams streams(32);
+  Scheduler& scheduler = streams.scheduler;
+  FakeModelRunner& runner = streams.runner;
   const absl::Time t0 = absl::Now();
   auto chunk = [&](int64_t first, int64_t end, int ms) {
     auto c = Chunk(0, first, end);
