@@ -307,7 +307,7 @@ int Scheduler::NextWork(Sequence* s, absl::Time* since) {
       !s->chunks.empty() && s->chunks.front()->segment_index == s->segment_index;
   if ((has_end || has_chunks) && !s->final_started) {
     *since = has_end ? s->ends.front()->endpoint_time : s->chunks.front()->arrival_time;
-    return 2;
+    return !has_end && s->config.partials_unsent ? 3 : 2;  // drafts nobody reads go last
   }
   if (s->update_open && s->pending_token) {
     *since = s->input_time;

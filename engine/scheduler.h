@@ -54,8 +54,9 @@ class Scheduler {
   void MaybeBeginSegment(Sequence* sequence);
   // Plans the sequence's item for this step; false when it has nothing to do (or cannot get KV).
   bool PlanSequence(Sequence* sequence, StepPlan* plan, int64_t* budget);
-  // What the sequence would do next: 0 nothing, 1 a decode token, 2 other work; `since` is when the
-  // input that waits for it arrived (the most overdue goes first).
+  // What the sequence would do next: 0 nothing, 1 a decode token, 2 other work, 3 a chunk update
+  // whose partial nobody reads (SequenceConfig::partials_unsent); `since` is when the input that
+  // waits for it arrived (the most overdue goes first within a kind).
   int NextWork(Sequence* sequence, absl::Time* since);
   // Encoder positions PlanSequence would give the sequence's next work (after NextWork): its
   // chunks' blocks, and for a final the tail block or, exact, the whole segment's re-encode.

@@ -25,6 +25,10 @@ struct SequenceConfig {
   FinalMode final_mode = FinalMode::kExact;
   // false: no partial updates; chunks are not decoded (in exact mode not even encoded).
   bool partial_updates = true;
+  // The partial updates are drafts nobody reads (a finals-only FAST stream decodes them so that
+  // its final verifies them in one step): their chunk updates go after every other stream's work
+  // of a step. Nothing is lost when they wait: the final takes in the chunks still queued.
+  bool partials_unsent = false;
   int max_new_tokens_per_update = 32;    // new tokens one chunk update may decode
   int max_new_tokens_per_segment = 256;  // length of a segment's final hypothesis
   // Off by default: the engine decodes what the model says (the reference's greedy output). The

@@ -37,6 +37,7 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Create(const SessionConfig& co
   // verifies in one step. Without them the final decodes token by token, 3x slower on the CPU
   // (design_notes.md, Streaming service).
   sequence.partial_updates = session->submit_chunks_;
+  sequence.partials_unsent = !config.interim_results;  // they wait for other streams' work
   sequence.max_new_tokens_per_segment = config.max_new_tokens_per_segment;
   sequence.max_new_tokens_per_update = config.max_new_tokens_per_update;
   sequence.repetition_guard = config.repetition_guard;

@@ -279,6 +279,42 @@ TEST(SchedulerTest, AnItemWhoseChoicesAloneOverrunTheBudgetGoesWhole) {
   EXPECT_EQ(update.plan.prefills[0].token_ids.size(), 2u + 4u + 8u);
 }
 
+// Under load the partial a client reads goes before a draft nobody reads (a finals-only FAST
+// stream's), however much older the draft's chunk: they used to be ranked alike, oldest first.
+TEST(SchedulerTest, DraftsNobodyReadsWaitForPartialsThatAreSent) {
+  FakeModelRunner runner(FakeModelRunner::Options{});
+  EngineConfig config;
+  config.max_step_tokens = 32;  // one 24-token update a step
+  Scheduler scheduler(config, runner.config(), 1024, 16);
+  SequenceConfig unsent;
+  unsent.final_mode = FinalMode::kFast;
+  unsent.partials_unsent = true;
+  scheduler.AddSequence(1, unsent);
+  scheduler.AddSequence(2, SequenceConfig{});
+  for (SequenceId id : {1, 2}) scheduler.StartSegment(id, {0, kPrefix, kSuffix});
+  Step(&scheduler, &runner);  // both prompts
+  const absl::Time t0 = absl::Now();
+  auto draft_chunk = Chunk(0, 0, 40);
+  draft_chunk->arrival_time = t0;
+  scheduler.AddChunk(1, std::move(draft_chunk));
+  auto sent_chunk = Chunk(0, 0, 40);
+  sent_chunk->arrival_time = t0 + absl::Seconds(1);
+  scheduler.AddChunk(2, std::move(sent_chunk));
+  const Stepped first = Step(&scheduler, &runner);
+  ASSERT_FALSE(first.plan.prefills.empty());
+  EXPECT_EQ(first.plan.prefills[0].id, 2) << "the partial that is sent goes first";
+  // The draft follows, then the unsent stream's final takes in whatever is still queued.
+  auto end = End(0, 161, 80);  // 81 conv positions: the chunks, then a 1-position tail
+  scheduler.AddChunk(1, Chunk(0, 40, 80));
+  scheduler.EndSegment(1, std::move(end));
+  int finals = 0;
+  for (int i = 0; i < 60 && scheduler.HasWork(); ++i) {
+    for (const SequenceOutput& o : Step(&scheduler, &runner).outputs) finals += o.is_final;
+  }
+  EXPECT_EQ(finals, 1);
+  EXPECT_FALSE(scheduler.HasWork());
+}
+
 // A stream cancelled, or failed by its step, between two pieces leaves nothing behind.
 TEST(SchedulerTest, CancellingOrFailingBetweenPiecesFreesEverything) {
   for (const bool cancel : {true, false}) {
