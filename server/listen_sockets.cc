@@ -19,6 +19,15 @@ bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
   return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;
 }
 
+// The port of an IPv4 or IPv6 address, or -1.
+int PortOf(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  if (address.ss_family == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  return -1;
+}
+
 void SetPort(SocketAddress* address, int port) {
   if (address->storage.ss_family == AF_INET) {
     reinterpret_cast<sockaddr_in*>(&address->storage)->sin_port = htons(port);
@@ -41,41 +50,6 @@ std::string Describe(const SocketAddress& address) {
 bool AddressUnusable(int error) {
   return error == EADDRNOTAVAIL || error == EAFNOSUPPORT || error == EPROTONOSUPPORT;
 }
-
-}  // namespace
-
-absl::StatusOr<std::vector<SocketAddress>> ResolveListenAddresses(const std::string& host,
-                                                                  int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = absl::StrCat(port);
-  const int error =
-      getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
-  if (error != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(error)));
-  }
-  absl::Cleanup free_found = [found] { freeaddrinfo(found); };
-  std::vector<SocketAddress> addresses;
-  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    SocketAddress address;
-    std::memcpy(&address.storage, a->ai_addr, a->ai_addrlen);
-    address.length = a->ai_addrlen;
-    // /etc/hosts may list an address twice; a second socket on it would find the port taken.
-    if (std::none_of(addresses.begin(), addresses.end(),
-                     [&](const SocketAddress& seen) { return SameAddress(seen, address); }))
-      addresses.push_back(address);
-  }
-  if (addresses.empty())
-    return absl::UnavailableError(absl::StrCat("\"", host, "\" has no address"));
-  return addresses;
-}
-
-namespace {
 
 // One attempt of ListenOn. `*port_taken` tells the caller that a later address found the port the
 // first one was given taken (with port 0 another attempt may find a port free on all of them).
@@ -130,18 +104,43 @@ absl::StatusOr<std::vector<int>> ListenOnce(const std::vector<SocketAddress>& ad
   return bound;
 }
 
-int PortOf(const SocketAddress& address) {
-  if (address.storage.ss_family == AF_INET)
-    return ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_port);
-}
-
 }  // namespace
+
+absl::StatusOr<std::vector<SocketAddress>> ResolveListenAddresses(const std::string& host,
+                                                                  int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = absl::StrCat(port);
+  const int error =
+      getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
+  if (error != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(error)));
+  }
+  absl::Cleanup free_found = [found] { freeaddrinfo(found); };
+  std::vector<SocketAddress> addresses;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress address;
+    std::memcpy(&address.storage, a->ai_addr, a->ai_addrlen);
+    address.length = a->ai_addrlen;
+    // /etc/hosts may list an address twice; a second socket on it would find the port taken.
+    if (std::none_of(addresses.begin(), addresses.end(),
+                     [&](const SocketAddress& seen) { return SameAddress(seen, address); }))
+      addresses.push_back(address);
+  }
+  if (addresses.empty())
+    return absl::UnavailableError(absl::StrCat("\"", host, "\" has no address"));
+  return addresses;
+}
 
 absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addresses) {
   // Port 0: the port the first socket was given may be taken on another address; it is then
   // given back and another one tried.
-  const bool any_port = !addresses.empty() && PortOf(addresses.front()) == 0;
+  const bool any_port = !addresses.empty() && PortOf(addresses.front().storage) == 0;
   constexpr int kAttempts = 8;
   for (int attempt = 1;; ++attempt) {
     bool port_taken = false;
@@ -154,11 +153,7 @@ int BoundPort(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof(address);
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
-  if (address.ss_family == AF_INET)
-    return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
-  if (address.ss_family == AF_INET6)
-    return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
-  return -1;
+  return PortOf(address);
 }
 
 }  // namespace speechllm::server
