@@ -82,9 +82,7 @@ void Scheduler::MaybeBeginSegment(Sequence* s) {
   s->update_open = false;
   s->final_started = false;
   s->forced.clear();
-  s->hypothesis.clear();
-  s->margins.clear();
-  s->log_probabilities.clear();
+  s->TruncateHypothesis(0);
   s->pending_token = false;
   s->new_tokens_in_update = 0;
   s->commit_conflicts = 0;
@@ -210,9 +208,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->commit_conflicts = 0;
       if (!end.text_wanted) {  // an empty final at once: nothing to encode or decode
         DropCurrentSegmentChunks(s);
-        s->hypothesis.clear();
-        s->margins.clear();
-        s->log_probabilities.clear();
+        s->TruncateHypothesis(0);
         FinishUpdate(s, &interrupted_outputs_);
         return false;
       }

@@ -117,9 +117,7 @@ void Scheduler::ApplyDecode(Sequence* s, const TokenChoice& choice,
     const int64_t kept =
         std::max<int64_t>(*keep, std::min<int64_t>(static_cast<int64_t>(s->forced.size()), size));
     s->repeated_tokens_cut += size - kept;
-    s->hypothesis.resize(kept);
-    s->margins.resize(kept);
-    s->log_probabilities.resize(kept);
+    s->TruncateHypothesis(static_cast<size_t>(kept));
     FinishUpdate(s, out);
     return;
   }

@@ -49,9 +49,11 @@ struct Sequence {
   bool update_open = false;          // an update (or the final) has not yet produced its output
   bool final_started = false;
   std::vector<int64_t> forced;  // committed token ids the hypothesis must start with
+  // The hypothesis and, per token, its margin and log-probability (TruncateHypothesis keeps the
+  // three the same length).
   std::vector<int64_t> hypothesis;
   std::vector<float> margins;
-  std::vector<float> log_probabilities;  // of the hypothesis tokens
+  std::vector<float> log_probabilities;
   bool pending_token = false;  // hypothesis.back() was chosen but is not in the KV cache yet
   int new_tokens_in_update = 0;
   int64_t commit_conflicts = 0;
@@ -77,6 +79,12 @@ struct Sequence {
   absl::Time prefill_rest_since;  // how overdue the whole item was ranked (its oldest input)
 
   int64_t frontier() const { return static_cast<int64_t>(prefix_ids.size()) + audio_in_kv; }
+  // Keeps the first `size` tokens of the hypothesis with their margins and log-probabilities.
+  void TruncateHypothesis(size_t size) {
+    hypothesis.resize(size);
+    margins.resize(size);
+    log_probabilities.resize(size);
+  }
 };
 
 }  // namespace speechllm::engine

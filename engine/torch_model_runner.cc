@@ -23,6 +23,13 @@ at::Tensor MelTensor(const std::vector<float>& frames, int64_t num_mel_bins, at:
       .transpose(0, 1);
 }
 
+// A row's choice as the scheduler reads it. Without a scored id (the row is its item's last, or a
+// decode graph's) the scored log-probability is the choice's own.
+TokenChoice ToTokenChoice(const GreedyChoice& choice) {
+  return TokenChoice{choice.token_id, choice.margin, choice.log_probability,
+                     choice.scored_log_probability};
+}
+
 }  // namespace
 
 struct TorchModelRunner::Impl {
@@ -229,10 +236,7 @@ bool TorchModelRunner::Impl::DecodeWithGraph(const StepPlan& plan, StepResult* r
   }
   if (!graphs->Accepts(sequences)) return false;
   const std::vector<GreedyChoice> choices = GreedySample(graphs->Run(token_ids, sequences));
-  for (const GreedyChoice& choice : choices) {
-    result->choices.push_back({TokenChoice{choice.token_id, choice.margin, choice.log_probability,
-                                           choice.log_probability}});
-  }
+  for (const GreedyChoice& choice : choices) result->choices.push_back({ToTokenChoice(choice)});
   result->decode_graph = true;
   return true;
 }
@@ -298,9 +302,7 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
     std::vector<TokenChoice> item_choices;
     for (int64_t i = std::max<int64_t>(item.first_logit_index, 0);
          i < static_cast<int64_t>(item.token_ids.size()); ++i, ++next) {
-      const GreedyChoice& c = choices[next];
-      item_choices.push_back(
-          TokenChoice{c.token_id, c.margin, c.log_probability, c.scored_log_probability});
+      item_choices.push_back(ToTokenChoice(choices[next]));
     }
     result->choices.push_back(std::move(item_choices));
   }

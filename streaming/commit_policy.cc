@@ -30,11 +30,6 @@ CommitPolicy::CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Token
                            CommitRules rules)
     : kind_(kind), tokenizer_(tokenizer), rules_(rules) {}
 
-void CommitPolicy::Reset() {
-  previous_.clear();
-  updates_ = 0;
-}
-
 bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const {
   if (count == 0) return true;
   if (tokenizer_ == nullptr) return false;

@@ -24,8 +24,6 @@ class CommitPolicy {
   CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer,
                CommitRules rules = {});
 
-  // A new utterance.
-  void Reset();
   // Consumes the next partial hypothesis, which starts with the `committed` tokens already
   // committed (the caller's count); returns the token count to commit: a prefix of `hypothesis`,
   // at least `committed` (clamped to hypothesis.size()). The policy remembers the hypothesis for
@@ -43,7 +41,7 @@ class CommitPolicy {
   const engine::tokenizer::Tokenizer* tokenizer_;
   CommitRules rules_;
   std::vector<int64_t> previous_;
-  int updates_ = 0;  // hypotheses of this utterance so far
+  int updates_ = 0;  // hypotheses of this utterance so far (one policy per utterance)
 };
 
 }  // namespace speechllm::streaming
