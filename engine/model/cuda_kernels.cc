@@ -2,6 +2,8 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +11,8 @@
 #if SPEECHLLM_CUDA_KERNELS
 #include "engine/cuda/fused_layers.h"
 #include "engine/cuda/paged_attention.h"
+#include "engine/cuda/skinny_gemm.h"
+#include "engine/cuda/stream_timer.h"
 #endif
 // The CUDA libtorch knows the current stream and device. Debian's CPU libtorch (which never holds
 // CUDA tensors) ships the c10/cuda headers but not their generated configuration header.
@@ -227,6 +231,55 @@ at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
   Check(cuda::LaunchSwiGlu(g.data_ptr(), u.data_ptr(), in_row_stride, out.data_ptr(), rows, width,
                            DtypeOf(g), StreamOf(g.device())));
   return out;
+#else
+  TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
+#endif
+}
+
+at::Tensor CudaSkinnyLinear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+#if SPEECHLLM_CUDA_KERNELS
+  const at::ScalarType dtype = x.scalar_type();
+  if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf) return {};
+  if (x.dim() != 2 || weight.dim() != 2 || x.size(1) != weight.size(1) ||
+      weight.scalar_type() != dtype || !weight.is_contiguous() || x.stride(1) != 1 ||
+      weight.device() != x.device() || !x.device().is_cuda() || weight.size(0) > INT32_MAX ||
+      weight.size(1) > INT32_MAX) {
+    return {};
+  }
+  if (bias.defined() && (bias.scalar_type() != dtype || !bias.is_contiguous() ||
+                         bias.numel() != weight.size(0) || bias.device() != x.device())) {
+    return {};
+  }
+  cuda::SkinnyGemmParams p;
+  p.x = x.data_ptr();
+  p.x_row_stride = x.size(0) == 1 ? x.size(1) : x.stride(0);
+  p.weight = weight.data_ptr();
+  p.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  p.rows = static_cast<int32_t>(std::min<int64_t>(x.size(0), INT32_MAX));
+  p.out_features = static_cast<int32_t>(weight.size(0));
+  p.in_features = static_cast<int32_t>(weight.size(1));
+  p.dtype = DtypeOf(x);
+  if (!cuda::SkinnyGemmFits(p)) return {};
+  at::Tensor out = at::empty({x.size(0), weight.size(0)}, x.options());
+  p.out = out.data_ptr();
+  const DeviceGuard device_guard(x.device());
+  p.stream = StreamOf(x.device());
+  Check(cuda::LaunchSkinnyGemm(p));
+  return out;
+#else
+  return {};
+#endif
+}
+
+double CudaDeviceMsPerRep(at::Device device, int reps, const std::function<void()>& enqueue) {
+#if SPEECHLLM_CUDA_KERNELS
+  TORCH_CHECK(device.is_cuda(), "device timing needs a CUDA device");
+  const DeviceGuard device_guard(device);
+  // The hold covers the host's enqueueing of every repetition (a few microseconds each).
+  const int hold_us = 2000 + 50 * reps;
+  float ms = 0.0f;
+  Check(cuda::TimeOnStream(StreamOf(device), reps, hold_us, enqueue, &ms));
+  return ms;
 #else
   TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
 #endif

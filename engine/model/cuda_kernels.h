@@ -1,14 +1,15 @@
 // The torch side of the project's CUDA kernels (engine/cuda): the decoder's paged attention (one
 // launch per layer for the rows DecoderBatch::Prepare assigned to it, reading the KvPool's tensors
-// in place) and the fused RMSNorm, rotary embedding and SwiGLU. Only builds with
-// SPEECHLLM_CUDA_KERNELS have the kernels; elsewhere CudaKernelsEnabled() is false and the layers
-// keep their libtorch code. Called on the thread that runs the model.
+// in place), the fused RMSNorm, rotary embedding and SwiGLU, and the small-batch GEMM. Only builds
+// with SPEECHLLM_CUDA_KERNELS have the kernels; elsewhere CudaKernelsEnabled() is false and the
+// layers keep their libtorch code. Called on the thread that runs the model.
 #ifndef SPEECHLLM_ENGINE_MODEL_CUDA_KERNELS_H_
 #define SPEECHLLM_ENGINE_MODEL_CUDA_KERNELS_H_
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 
 #include "engine/model/decoder_batch.h"
@@ -37,6 +38,15 @@ std::pair<at::Tensor, at::Tensor> CudaAddRmsNorm(const at::Tensor& x, const at::
 at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at::Tensor& cos,
                       const at::Tensor& sin);
 at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up);
+
+// at::linear(x, weight, bias) through the skinny GEMM (engine/cuda/skinny_gemm.h) for x [rows,
+// in_features] of 1 to 8 rows: float32 sums, one rounding. An undefined tensor where the layout
+// does not fit the kernel (or the build has none): the caller then keeps at::linear.
+at::Tensor CudaSkinnyLinear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
+// Device milliseconds per repetition of `enqueue` (launches on `device`'s current stream), timed as
+// a graph replay would run it: without the host's launch gaps (engine/cuda/stream_timer.h).
+double CudaDeviceMsPerRep(at::Device device, int reps, const std::function<void()>& enqueue);
 
 }  // namespace speechllm::engine
 

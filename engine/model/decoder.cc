@@ -58,6 +58,13 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
     SPEECHLLM_ASSIGN_OR_RETURN(decoder->lm_head_, Linear::Load(loader, "language_model.lm_head",
                                                                hidden, config.vocab_size, false));
   }
+  // The products a decode step runs (the fused ones, not their checkpoint views).
+  std::vector<Linear*> step_linears = {&decoder->lm_head_};
+  for (Layer& layer : decoder->layers_) {
+    step_linears.insert(step_linears.end(),
+                        {&layer.qkv_proj, &layer.o_proj, &layer.gate_up_proj, &layer.down_proj});
+  }
+  SPEECHLLM_ASSIGN_OR_RETURN(decoder->skinny_timings_, TuneSkinnyLinears(step_linears));
   return decoder;
 }
 

@@ -15,6 +15,7 @@
 #include "engine/model/decoder_batch.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/layers.h"
+#include "engine/model/linear_tuning.h"
 #include "engine/model/model_config.h"
 
 namespace speechllm::engine {
@@ -54,6 +55,10 @@ class Decoder {
   // Every weight under its checkpoint name (language_model.model.*, language_model.lm_head.weight;
   // the lm_head is left out when tied to the embeddings), sharing storage with the module.
   std::vector<NamedTensor> Parameters() const;
+
+  // The skinny-GEMM timings of Load on CUDA (linear_tuning.h; empty elsewhere or when
+  // SPEECHLLM_SKINNY_GEMM fixed the choice).
+  const std::vector<SkinnyGemmTiming>& skinny_timings() const { return skinny_timings_; }
 
   // lm_head: [rows, hidden_size] -> [rows, vocab_size] in the model dtype.
   at::Tensor Logits(const at::Tensor& normed_hidden) const {
@@ -95,6 +100,7 @@ class Decoder {
   std::vector<Layer> layers_;
   RmsNorm norm_;
   Linear lm_head_;
+  std::vector<SkinnyGemmTiming> skinny_timings_;
 };
 
 }  // namespace speechllm::engine

@@ -19,6 +19,15 @@ absl::StatusOr<Linear> Linear::Load(const WeightLoader& loader, const std::strin
   return linear;
 }
 
+at::Tensor Linear::Forward(const at::Tensor& x) const {
+  if (skinny_max_rows > 0 && x.dim() == 2 && x.size(0) >= 1 && x.size(0) <= skinny_max_rows &&
+      CudaKernelsEnabled(x.device())) {
+    at::Tensor out = CudaSkinnyLinear(x, weight, bias);
+    if (out.defined()) return out;
+  }
+  return at::linear(x, weight, bias);
+}
+
 void Linear::AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) const {
   out->push_back({prefix + ".weight", weight});
   if (bias.defined()) out->push_back({prefix + ".bias", bias});

@@ -29,7 +29,11 @@ struct Linear {
   // Loads `prefix`.weight and, when `with_bias`, `prefix`.bias.
   static absl::StatusOr<Linear> Load(const WeightLoader& loader, const std::string& prefix,
                                      int64_t in_features, int64_t out_features, bool with_bias);
-  at::Tensor Forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+  // Inputs of up to this many rows take the project's skinny GEMM on CUDA instead of cuBLAS: set
+  // where it was faster at model load (linear_tuning.h); 0 = always at::linear.
+  int64_t skinny_max_rows = 0;
+
+  at::Tensor Forward(const at::Tensor& x) const;
   // Appends `prefix`.weight (and .bias when present).
   void AppendTo(const std::string& prefix, std::vector<NamedTensor>* out) const;
 };

@@ -25,6 +25,7 @@
 #include "engine/allocator_tuning.h"
 #include "engine/io/program_flags.h"
 #include "engine/model/audio_lengths.h"
+#include "engine/model/cuda_kernels.h"
 #include "engine/model/decode_graphs.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
@@ -206,6 +207,25 @@ void TimeLinears(const Qwen2AudioModel& model, int reps, JsonWriter* json) {
         reps);
     json->Add(absl::StrCat("linears_b", rows, "_ms"), ms);
     json->Add(absl::StrCat("linears_b", rows, "_GBps"), static_cast<double>(bytes) / ms / 1e6);
+    // The same matrices through the project's skinny GEMM (what decode steps run where the load's
+    // timing chose it, linear_tuning.h).
+    if (rows > engine::kSkinnyGemmMaxRows || !engine::CudaKernelsEnabled(weights[0].device()) ||
+        !engine::CudaSkinnyLinear(inputs[0], weights[0], {}).defined()) {
+      continue;
+    }
+    const double kernel_ms = TimeMs(
+        [&] {
+          at::Tensor last;
+          for (size_t i = 0; i < weights.size(); ++i) {
+            last = engine::CudaSkinnyLinear(inputs[i], weights[i], {});
+            if (!last.defined()) last = at::linear(inputs[i], weights[i]);
+          }
+          return last;
+        },
+        reps);
+    json->Add(absl::StrCat("linears_b", rows, "_skinny_ms"), kernel_ms);
+    json->Add(absl::StrCat("linears_b", rows, "_skinny_GBps"),
+              static_cast<double>(bytes) / kernel_ms / 1e6);
   }
 }
 
@@ -349,6 +369,7 @@ int Run() {
   json.Add("copy_bandwidth_GBps", bandwidth / 1e9);
   json.Add("decode_bound_ms", 1000.0 * static_cast<double>(weight_bytes) / bandwidth);
   print_so_far();
+  json.Add("skinny_gemm_timings", engine::SkinnyTimingsToString(model.decoder().skinny_timings()));
   TimeLinears(model, reps, &json);
   print_so_far();
   TimeStreamingSteps(model, reps, &json, print_so_far);

@@ -42,7 +42,7 @@ export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}  # H100/H200; torch's C
 torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 
 stage "configure + build (engine only, CUDA libtorch)"
-targets=${BUILD_TARGETS:-paged_attention_gpu_test fused_layers_gpu_test decode_graphs_test golden_parity_test \
+targets=${BUILD_TARGETS:-paged_attention_gpu_test fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test golden_parity_test \
   model_load_test engine_streaming_test engine_test model_base_test speechllm-bench speechllm-model-timing \
   speechllm-transcribe}
 compile() {  # $1: time box (s); $2: log suffix (appended to: a continued build adds to its log)
@@ -76,20 +76,22 @@ fi
 stage "tests: the CUDA kernels against the CPU reference, decode graphs against eager"
 export SPEECHLLM_GOLDEN_DIR=$root/tests/data/qwen2-audio-tiny-golden
 if [[ -z "${SKIP_GOLDEN:-}" ]]; then
-  for t in paged_attention_gpu_test fused_layers_gpu_test decode_graphs_test; do
+  for t in paged_attention_gpu_test fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test; do
     timeout $(box 60) "$build/tests/model/$t" > "$out/$t.log" 2>&1
     code=$?
     echo "$t: exit $code" | tee -a "$out/stages.log"
-    grep -E "err\||relative error|PASSED|FAILED|SKIPPED" "$out/$t.log" | head -20
+    grep -E "err\||relative error|timed:|PASSED|FAILED|SKIPPED" "$out/$t.log" | head -20
     # Timings of a path that failed its test would be figures of wrong results: the rest of the run
     # falls back to the path below it (graphs -> eager kernels -> libtorch layers) and says so.
     if (( code != 0 )); then
       case $t in
         decode_graphs_test) export SPEECHLLM_CUDA_GRAPHS=0 ;;
+        skinny_gemm_gpu_test) export SPEECHLLM_SKINNY_GEMM=0 ;;  # cuBLAS for every product
         *) export SPEECHLLM_USE_CUDA_KERNELS=0 SPEECHLLM_CUDA_GRAPHS=0 ;;  # graphs need the kernels
       esac
       echo "FALLBACK: $t failed; timings below run with SPEECHLLM_CUDA_GRAPHS=${SPEECHLLM_CUDA_GRAPHS:-1}" \
-        "SPEECHLLM_USE_CUDA_KERNELS=${SPEECHLLM_USE_CUDA_KERNELS:-1}" | tee -a "$out/stages.log"
+        "SPEECHLLM_USE_CUDA_KERNELS=${SPEECHLLM_USE_CUDA_KERNELS:-1}" \
+        "SPEECHLLM_SKINNY_GEMM=${SPEECHLLM_SKINNY_GEMM:-auto}" | tee -a "$out/stages.log"
     fi
   done
   # The whole engine on the card: 8 streams through graphs, kernels and batched encoder passes.

@@ -144,6 +144,12 @@ def main():
         print(f"| decoder matrices alone (one linear each, no attention), batch 1 / 16, ms (GB/s) | "
               f"{fmt(ours.get('linears_b1_ms'))} ({fmt(ours.get('linears_b1_GBps'), 0)}) / "
               f"{fmt(ours.get('linears_b16_ms'))} ({fmt(ours.get('linears_b16_GBps'), 0)}) | n/a | |")
+    if ours.get("linears_b1_skinny_ms") is not None:
+        print(f"| decoder matrices alone through the skinny GEMM kernel, batch 1, ms (GB/s) | "
+              f"{fmt(ours.get('linears_b1_skinny_ms'))} ({fmt(ours.get('linears_b1_skinny_GBps'), 0)}) | n/a | |")
+    if ours.get("skinny_gemm_timings"):
+        print(f"| skinny GEMM chosen at load, per shape and rows, kernel/cuBLAS us | "
+              f"{ours['skinny_gemm_timings']} | n/a | |")
     # The two halves of a streaming step under load (speechllm-model-timing), fewest items first.
     for items in sorted(int(k[len("encoder_chunks_b"):-len("_ms")]) for k in ours
                         if k.startswith("encoder_chunks_b") and k.endswith("_ms") and "final" not in k):
