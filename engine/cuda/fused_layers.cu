@@ -56,6 +56,23 @@ __global__ void __launch_bounds__(kNormThreads)
   }
 }
 
+// Element i and i + half of one head after rotary: x * cos + rotate_half(x) * sin, each product a
+// dtype tensor first. `x`, `cos_row` and `sin_row` point at the head and its position's table row.
+template <typename T>
+struct RotatedPair {
+  T first, second;
+};
+template <typename T>
+__device__ __forceinline__ RotatedPair<T> Rotate(const T* x, const T* cos_row, const T* sin_row,
+                                                 int32_t i, int32_t half) {
+  const float first = ToFloat(x[i]), second = ToFloat(x[i + half]);
+  // cat(-second_half, first_half) * sin.
+  return {FromFloat<T>(__fadd_rn(Round<T>(__fmul_rn(first, ToFloat(cos_row[i]))),
+                                 Round<T>(__fmul_rn(-second, ToFloat(sin_row[i]))))),
+          FromFloat<T>(__fadd_rn(Round<T>(__fmul_rn(second, ToFloat(cos_row[i + half]))),
+                                 Round<T>(__fmul_rn(first, ToFloat(sin_row[i + half])))))};
+}
+
 template <typename T>
 __global__ void RotaryKernel(const T* x, int64_t x_token_stride, const int64_t* positions,
                              const T* cos, const T* sin, T* out, int64_t tokens, int32_t heads,
@@ -70,13 +87,54 @@ __global__ void RotaryKernel(const T* x, int64_t x_token_stride, const int64_t* 
     const int64_t table = positions[token] * head_dim;
     const int64_t base = token_head * head_dim;
     const int64_t in = token * x_token_stride + (token_head - token * heads) * head_dim;
-    const float first = ToFloat(x[in + i]), second = ToFloat(x[in + i + half]);
-    // x * cos + cat(-second_half, first_half) * sin, each product a dtype tensor first.
-    out[base + i] = FromFloat<T>(__fadd_rn(Round<T>(__fmul_rn(first, ToFloat(cos[table + i]))),
-                                           Round<T>(__fmul_rn(-second, ToFloat(sin[table + i])))));
-    out[base + i + half] =
-        FromFloat<T>(__fadd_rn(Round<T>(__fmul_rn(second, ToFloat(cos[table + i + half]))),
-                               Round<T>(__fmul_rn(first, ToFloat(sin[table + i + half])))));
+    const RotatedPair<T> pair = Rotate(x + in, cos + table, sin + table, i, half);
+    out[base + i] = pair.first;
+    out[base + i + half] = pair.second;
+  }
+}
+
+// One thread per (token, head of q, k or v, pair i): q heads rotated into q_out, k heads rotated
+// into their pool row (and k_out), v heads copied into theirs.
+template <typename T>
+__global__ void RotaryQkvToPoolKernel(const RotaryQkvParams p) {
+  const int32_t half = p.head_dim / 2;
+  const int32_t all_heads = p.heads + 2 * p.kv_heads;
+  const int64_t total = p.tokens * all_heads * half;
+  const T* qkv = static_cast<const T*>(p.qkv);
+  const T* cos = static_cast<const T*>(p.cos);
+  const T* sin = static_cast<const T*>(p.sin);
+  for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
+       index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int32_t i = static_cast<int32_t>(index % half);
+    const int64_t token_head = index / half;
+    const int64_t token = token_head / all_heads;
+    const int32_t head = static_cast<int32_t>(token_head - token * all_heads);
+    const T* in = qkv + token * p.qkv_row_stride + static_cast<int64_t>(head) * p.head_dim;
+    if (head >= p.heads + p.kv_heads) {  // v
+      const int64_t row = p.slots[token] * p.kv_heads + (head - p.heads - p.kv_heads);
+      T* value = static_cast<T*>(p.value_cache) + row * p.head_dim;
+      value[i] = in[i];
+      value[i + half] = in[i + half];
+      continue;
+    }
+    const int64_t table = p.positions[token] * p.head_dim;
+    const RotatedPair<T> pair = Rotate(in, cos + table, sin + table, i, half);
+    T* targets[2] = {nullptr, nullptr};
+    if (head < p.heads) {
+      targets[0] = static_cast<T*>(p.q_out) + (token * p.heads + head) * p.head_dim;
+    } else {
+      const int32_t kv_head = head - p.heads;
+      targets[0] =
+          static_cast<T*>(p.key_cache) + (p.slots[token] * p.kv_heads + kv_head) * p.head_dim;
+      if (p.k_out != nullptr) {
+        targets[1] = static_cast<T*>(p.k_out) + (token * p.kv_heads + kv_head) * p.head_dim;
+      }
+    }
+    for (T* target : targets) {
+      if (target == nullptr) continue;
+      target[i] = pair.first;
+      target[i + half] = pair.second;
+    }
   }
 }
 
@@ -162,6 +220,29 @@ const char* LaunchRotary(const void* x, int64_t x_token_stride, const int64_t* p
         static_cast<const T*>(sin), static_cast<T*>(out), tokens, heads, head_dim);
   });
   return known ? Finish() : "rotary: unknown dtype";
+}
+
+const char* LaunchRotaryQkvToPool(const RotaryQkvParams& p) {
+  if (p.tokens < 0 || p.heads <= 0 || p.kv_heads <= 0 || p.head_dim <= 0 || p.head_dim % 2 != 0) {
+    return "rotary q/k/v to pool: bad shape";
+  }
+  if (p.qkv_row_stride < static_cast<int64_t>(p.heads + 2 * p.kv_heads) * p.head_dim) {
+    return "rotary q/k/v to pool: tokens overlap (qkv_row_stride < (heads + 2 kv_heads) * "
+           "head_dim)";
+  }
+  if (p.tokens == 0) return nullptr;
+  if (p.qkv == nullptr || p.positions == nullptr || p.slots == nullptr || p.cos == nullptr ||
+      p.sin == nullptr || p.q_out == nullptr || p.key_cache == nullptr ||
+      p.value_cache == nullptr) {
+    return "rotary q/k/v to pool: a null pointer";
+  }
+  const auto s = static_cast<cudaStream_t>(p.stream);
+  const dim3 grid = ElementwiseGrid(p.tokens * (p.heads + 2 * p.kv_heads) * (p.head_dim / 2));
+  const bool known = DispatchDtype(p.dtype, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    RotaryQkvToPoolKernel<T><<<grid, kElementwiseThreads, 0, s>>>(p);
+  });
+  return known ? Finish() : "rotary q/k/v to pool: unknown dtype";
 }
 
 const char* LaunchSwiGlu(const void* gate, const void* up, int64_t in_row_stride, void* out,

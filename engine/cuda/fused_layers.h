@@ -1,8 +1,9 @@
-// Fused decoder layers for CUDA: RMSNorm, rotary position embedding and the SwiGLU product, each
-// one launch instead of libtorch's chain of element-wise kernels (decode steps are short enough
-// that launches, not bytes, cost the time). Each reproduces the rounding of the libtorch layer it
-// replaces (engine/model/layers.cc): products and sums are rounded to the tensor dtype where
-// libtorch rounds them, without FMA contraction. Torch- and CUDA-header-free; model thread.
+// Fused decoder layers for CUDA: RMSNorm, rotary position embedding (alone, or with the KV pool
+// write of a layer's keys and values) and the SwiGLU product, each one launch instead of libtorch's
+// chain of element-wise kernels (decode steps are short enough that launches, not bytes, cost the
+// time). Each reproduces the rounding of the libtorch layer it replaces (engine/model/layers.cc):
+// products and sums are rounded to the tensor dtype where libtorch rounds them, without FMA
+// contraction. Torch- and CUDA-header-free; model thread.
 #ifndef SPEECHLLM_ENGINE_CUDA_FUSED_LAYERS_H_
 #define SPEECHLLM_ENGINE_CUDA_FUSED_LAYERS_H_
 
@@ -30,6 +31,30 @@ const char* LaunchAddRmsNorm(const void* x, const void* residual, const void* we
 const char* LaunchRotary(const void* x, int64_t x_token_stride, const int64_t* positions,
                          const void* cos, const void* sin, void* out, int64_t tokens, int32_t heads,
                          int32_t head_dim, AttentionDtype dtype, void* stream);
+
+// The q/k/v step of a decoder layer in one launch instead of four (two rotary launches and the
+// pool's two index copies). `qkv`: the fused product [tokens, heads + 2 kv_heads heads of
+// head_dim], q heads then k heads then v heads, rows qkv_row_stride elements apart. Writes
+// rotary(q) to q_out [tokens, heads, head_dim], rotary(k) and v to pool rows `slots` of key_cache
+// and value_cache [pool slots, kv_heads, head_dim], and rotary(k) to k_out [tokens, kv_heads,
+// head_dim] too when it is not null. Rotary exactly as LaunchRotary; slots are not range-checked.
+struct RotaryQkvParams {
+  const void* qkv = nullptr;
+  int64_t qkv_row_stride = 0;
+  const int64_t* positions = nullptr;  // [tokens]
+  const int64_t* slots = nullptr;      // [tokens]
+  const void* cos = nullptr;           // [max_positions, head_dim]
+  const void* sin = nullptr;
+  void* q_out = nullptr;
+  void* k_out = nullptr;  // optional
+  void* key_cache = nullptr;
+  void* value_cache = nullptr;
+  int64_t tokens = 0;
+  int32_t heads = 0, kv_heads = 0, head_dim = 0;
+  AttentionDtype dtype = AttentionDtype::kFloat32;
+  void* stream = nullptr;
+};
+const char* LaunchRotaryQkvToPool(const RotaryQkvParams& p);
 
 // out = dtype(silu(gate)) * up over [rows, width]: gate and up rows are in_row_stride elements
 // apart (>= width: the two halves of a fused gate/up product), out is contiguous.

@@ -212,6 +212,63 @@ at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at
 #endif
 }
 
+std::pair<at::Tensor, at::Tensor> CudaRotaryQkvToPool(
+    const at::Tensor& qkv, int64_t num_heads, int64_t num_kv_heads, const at::Tensor& positions,
+    const at::Tensor& slots, const at::Tensor& cos, const at::Tensor& sin,
+    const at::Tensor& key_cache, const at::Tensor& value_cache, bool want_keys) {
+#if SPEECHLLM_CUDA_KERNELS
+  TORCH_CHECK(key_cache.dim() == 3 && key_cache.size(1) == num_kv_heads &&
+                  value_cache.sizes() == key_cache.sizes() && key_cache.is_contiguous() &&
+                  value_cache.is_contiguous(),
+              "rotary q/k/v to pool: the pool must be contiguous [slots, kv_heads, head_dim]");
+  const int64_t head_dim = key_cache.size(2);
+  const int64_t tokens = qkv.size(0);
+  TORCH_CHECK(qkv.dim() == 2 && qkv.size(1) == (num_heads + 2 * num_kv_heads) * head_dim &&
+                  qkv.stride(1) == 1,
+              "rotary q/k/v to pool: qkv must be [tokens, (heads + 2 kv_heads) * head_dim] with "
+              "packed columns");
+  TORCH_CHECK(positions.dim() == 1 && positions.size(0) == tokens &&
+                  positions.scalar_type() == at::kLong && slots.dim() == 1 &&
+                  slots.size(0) == tokens && slots.scalar_type() == at::kLong,
+              "rotary q/k/v to pool: int64 positions and slots, one per token");
+  TORCH_CHECK(cos.dim() == 2 && cos.size(1) == head_dim && sin.sizes() == cos.sizes() &&
+                  cos.is_contiguous() && sin.is_contiguous(),
+              "rotary q/k/v to pool: tables do not match");
+  for (const at::Tensor* t : {&positions, &slots, &cos, &sin, &key_cache, &value_cache}) {
+    TORCH_CHECK(t->device() == qkv.device(), "rotary q/k/v to pool: tensors on different devices");
+  }
+  for (const at::Tensor* t : {&cos, &sin, &key_cache, &value_cache}) {
+    TORCH_CHECK(t->scalar_type() == qkv.scalar_type(), "rotary q/k/v to pool: dtypes differ");
+  }
+  const at::Tensor pos = positions.contiguous(), slot = slots.contiguous();
+  at::Tensor q = at::empty({tokens, num_heads, head_dim}, qkv.options());
+  at::Tensor k =
+      want_keys ? at::empty({tokens, num_kv_heads, head_dim}, qkv.options()) : at::Tensor();
+  cuda::RotaryQkvParams p;
+  p.qkv = qkv.data_ptr();
+  p.qkv_row_stride = tokens == 1 ? qkv.size(1) : qkv.stride(0);
+  p.positions = pos.data_ptr<int64_t>();
+  p.slots = slot.data_ptr<int64_t>();
+  p.cos = cos.data_ptr();
+  p.sin = sin.data_ptr();
+  p.q_out = q.data_ptr();
+  p.k_out = want_keys ? k.data_ptr() : nullptr;
+  p.key_cache = key_cache.data_ptr();
+  p.value_cache = value_cache.data_ptr();
+  p.tokens = tokens;
+  p.heads = static_cast<int32_t>(num_heads);
+  p.kv_heads = static_cast<int32_t>(num_kv_heads);
+  p.head_dim = static_cast<int32_t>(head_dim);
+  p.dtype = DtypeOf(qkv);
+  const DeviceGuard device_guard(qkv.device());
+  p.stream = StreamOf(qkv.device());
+  Check(cuda::LaunchRotaryQkvToPool(p));
+  return {q, k};
+#else
+  TORCH_CHECK(false, "this build has no CUDA kernels (SPEECHLLM_WITH_CUDA=OFF)");
+#endif
+}
+
 at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
 #if SPEECHLLM_CUDA_KERNELS
   TORCH_CHECK(gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type(),

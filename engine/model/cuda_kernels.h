@@ -39,6 +39,17 @@ at::Tensor CudaRotary(const at::Tensor& x, const at::Tensor& positions, const at
                       const at::Tensor& sin);
 at::Tensor CudaSwiGlu(const at::Tensor& gate, const at::Tensor& up);
 
+// The q/k/v step of Decoder::Attention in one launch (cuda::LaunchRotaryQkvToPool): from the fused
+// product `qkv` [tokens, (num_heads + 2 num_kv_heads) * head_dim] (rows may lie apart), rotary q
+// and k at `positions` as RotaryEmbedding::Apply with the tables cos/sin, and k and v written into
+// key_cache / value_cache [pool slots, num_kv_heads, head_dim] at int64 `slots` as KvPool::Write.
+// Returns {q [tokens, num_heads, head_dim], rotary k [tokens, num_kv_heads, head_dim] when
+// `want_keys`, else undefined}.
+std::pair<at::Tensor, at::Tensor> CudaRotaryQkvToPool(
+    const at::Tensor& qkv, int64_t num_heads, int64_t num_kv_heads, const at::Tensor& positions,
+    const at::Tensor& slots, const at::Tensor& cos, const at::Tensor& sin,
+    const at::Tensor& key_cache, const at::Tensor& value_cache, bool want_keys);
+
 // at::linear(x, weight, bias) through the skinny GEMM (engine/cuda/skinny_gemm.h) for x [rows,
 // in_features] of 1 to 8 rows: float32 sums, one rounding. An undefined tensor where the layout
 // does not fit the kernel (or the build has none): the caller then keeps at::linear.

@@ -1,6 +1,7 @@
 #include "engine/model/decoder.h"
 
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/causal_attention.h"
@@ -104,11 +105,29 @@ at::Tensor Decoder::SequenceAttention(int layer_index, const DecoderBatch& batch
 at::Tensor Decoder::Attention(int layer_index, const Layer& layer, const at::Tensor& x,
                               const DecoderBatch& batch, KvPool* kv) const {
   const int64_t tokens = x.size(0);
-  auto [q, k, v] = ProjectQkv(layer, x, batch.positions);
-  kv->Write(layer_index, batch.slots, k, v);
+  // Rows outside the PagedAttention kernel attend over this step's k and v directly.
+  const bool all_rows_in_kernel = tokens > 0 && batch.kernel_num_rows == tokens;
+  at::Tensor q, k, v;
+  if (CudaKernelsEnabled(x.device())) {
+    // One launch rotates q and k and writes k and v into the pool (CudaRotaryQkvToPool).
+    const at::Tensor product = layer.qkv_proj.Forward(x);
+    const int64_t kv_columns = config_.num_kv_heads * config_.head_dim;
+    std::tie(q, k) =
+        CudaRotaryQkvToPool(product, config_.num_heads, config_.num_kv_heads, batch.positions,
+                            batch.slots, rotary_.cos(), rotary_.sin(), kv->keys(layer_index),
+                            kv->values(layer_index), !all_rows_in_kernel);
+    v = product.narrow(-1, product.size(-1) - kv_columns, kv_columns)
+            .view({tokens, config_.num_kv_heads, config_.head_dim});
+  } else {
+    Qkv projected = ProjectQkv(layer, x, batch.positions);
+    q = std::move(projected.q);
+    k = std::move(projected.k);
+    v = std::move(projected.v);
+    kv->Write(layer_index, batch.slots, k, v);
+  }
 
   at::Tensor context;
-  if (tokens > 0 && batch.kernel_num_rows == tokens) {  // CUDA: all rows in one PagedAttention
+  if (all_rows_in_kernel) {  // CUDA: all rows in one PagedAttention
     context = CudaPagedAttention(q, kv->keys(layer_index), kv->values(layer_index), batch,
                                  kv->block_size());
   } else if (batch.sequences.size() == 1) {

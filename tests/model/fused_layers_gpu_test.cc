@@ -1,9 +1,10 @@
 // The fused CUDA layers (engine/cuda/fused_layers.h) against the libtorch layers they replace,
 // computed on the CPU in the same dtype (label gpu; skips without a usable device): RMSNorm at the
 // 7B and tiny widths (alone and after a residual add), rotary embedding at the 7B and tiny head
-// sizes and scattered positions, and SwiGLU; rotary and SwiGLU also on strided rows. float32 within
-// 1e-6 relative; bfloat16 within one rounding step (rsqrt and exp differ in their last bits between
-// the CPU and CUDA math libraries).
+// sizes and scattered positions, rotary with the KV pool write of a layer (q/k/v in one launch),
+// and SwiGLU; rotary and SwiGLU also on strided rows. float32 within 1e-6 relative; bfloat16
+// within one rounding step (rsqrt and exp differ in their last bits between the CPU and CUDA math
+// libraries).
 #include <cstdio>
 #include <string>
 
@@ -121,6 +122,79 @@ TEST_P(FusedLayersGpuTest, RotaryMatchesTheLayer) {
   }
 }
 
+// The q/k/v step in one launch: q as RotaryEmbedding::Apply, k as that written to the pool rows
+// `slots` (KvPool::Write's index copy) and to k_out, v copied there; every other pool row keeps
+// its bytes. 7B and tiny GQA layouts, packed and strided product rows, with and without k_out.
+TEST_P(FusedLayersGpuTest, RotaryQkvToPoolMatchesRotaryThenThePoolWrite) {
+  struct Layout {
+    int32_t heads, kv_heads, head_dim;
+  };
+  for (const Layout layout : {Layout{32, 32, 128}, Layout{4, 2, 16}}) {
+    for (const bool strided_rows : {false, true}) {
+      const int64_t h = layout.heads, kvh = layout.kv_heads, d = layout.head_dim;
+      const int64_t columns = (h + 2 * kvh) * d, row_stride = columns + (strided_rows ? 2 * d : 0);
+      const RotaryEmbedding rotary(d, 1e6, 4096, GetParam(), at::kCPU);
+      const at::Tensor storage = Random({5, row_stride});
+      const at::Tensor qkv = storage.narrow(1, 0, columns);
+      const at::Tensor positions = at::tensor(std::vector<int64_t>{0, 3, 17, 255, 4095},
+                                              at::TensorOptions().dtype(at::kLong));
+      const at::Tensor slots =
+          at::tensor(std::vector<int64_t>{7, 0, 12, 3, 9}, at::TensorOptions().dtype(at::kLong));
+      const at::Tensor key_pool = Random({16, kvh, d}), value_pool = Random({16, kvh, d});
+      const at::Tensor q = at::empty({5, h, d}, qkv.options()),
+                       k = at::empty({5, kvh, d}, qkv.options());
+      for (const bool with_keys : {true, false}) {
+        DeviceBuffer qkv_device(storage), positions_device(positions), slots_device(slots),
+            cos_device(rotary.cos()), sin_device(rotary.sin()), q_device(q), k_device(k),
+            key_device(key_pool), value_device(value_pool);
+        q_device.Fill(0xff);
+        k_device.Fill(0xff);
+        cuda::RotaryQkvParams p;
+        p.qkv = qkv_device.data();
+        p.qkv_row_stride = row_stride;
+        p.positions = static_cast<const int64_t*>(positions_device.data());
+        p.slots = static_cast<const int64_t*>(slots_device.data());
+        p.cos = cos_device.data();
+        p.sin = sin_device.data();
+        p.q_out = q_device.data();
+        p.k_out = with_keys ? k_device.data() : nullptr;
+        p.key_cache = key_device.data();
+        p.value_cache = value_device.data();
+        p.tokens = 5;
+        p.heads = layout.heads;
+        p.kv_heads = layout.kv_heads;
+        p.head_dim = layout.head_dim;
+        p.dtype = DtypeOf(GetParam());
+        const char* error = cuda::LaunchRotaryQkvToPool(p);
+        ASSERT_EQ(error, nullptr) << error;
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const at::Tensor got_keys = at::empty_like(key_pool),
+                         got_values = at::empty_like(value_pool);
+        q_device.CopyTo(q);
+        k_device.CopyTo(k);
+        key_device.CopyTo(got_keys);
+        value_device.CopyTo(got_values);
+
+        const std::string what = "rotary q/k/v to pool, heads " + std::to_string(h) + "/" +
+                                 std::to_string(kvh) + "x" + std::to_string(d) +
+                                 (strided_rows ? ", strided rows" : "");
+        const at::Tensor expected_k =
+            rotary.Apply(qkv.narrow(1, h * d, kvh * d).reshape({5, kvh, d}), positions);
+        ExpectClose(what + ": q", q,
+                    rotary.Apply(qkv.narrow(1, 0, h * d).reshape({5, h, d}), positions));
+        ExpectClose(what + ": k in the pool", got_keys.index_select(0, slots), expected_k);
+        if (with_keys) EXPECT_TRUE(at::equal(k, got_keys.index_select(0, slots))) << what;
+        const at::Tensor expected_values = value_pool.clone().index_copy_(
+            0, slots, qkv.narrow(1, (h + kvh) * d, kvh * d).reshape({5, kvh, d}));
+        EXPECT_TRUE(at::equal(got_values, expected_values)) << what << ": v or an unwritten row";
+        const at::Tensor expected_keys =
+            key_pool.clone().index_copy_(0, slots, got_keys.index_select(0, slots));
+        EXPECT_TRUE(at::equal(got_keys, expected_keys)) << what << ": an unwritten key row changed";
+      }
+    }
+  }
+}
+
 // Packed gate and up, and the two halves of a fused gate/up product.
 TEST_P(FusedLayersGpuTest, SwiGluMatchesSiluTimesUp) {
   const at::Tensor gate_up =
@@ -173,6 +247,22 @@ TEST(FusedLayersParams, BadShapesAreRefusedBeforeAnyLaunch) {
   EXPECT_NE(
       cuda::LaunchSwiGlu(&dummy, &dummy, 3, &dummy, 2, 4, cuda::AttentionDtype::kFloat32, nullptr),
       nullptr);  // rows overlap
+  cuda::RotaryQkvParams qkv;
+  qkv.qkv = qkv.cos = qkv.sin = &dummy;
+  qkv.q_out = qkv.key_cache = qkv.value_cache = &dummy;
+  qkv.positions = qkv.slots = &position;
+  qkv.tokens = 1;
+  qkv.heads = 2;
+  qkv.kv_heads = 1;
+  qkv.head_dim = 16;
+  qkv.qkv_row_stride = 63;  // < (2 + 2) * 16: tokens overlap
+  EXPECT_NE(cuda::LaunchRotaryQkvToPool(qkv), nullptr);
+  qkv.qkv_row_stride = 64;
+  qkv.head_dim = 15;
+  EXPECT_NE(cuda::LaunchRotaryQkvToPool(qkv), nullptr);  // odd head_dim
+  qkv.head_dim = 16;
+  qkv.slots = nullptr;
+  EXPECT_NE(cuda::LaunchRotaryQkvToPool(qkv), nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, FusedLayersGpuTest, ::testing::Values(at::kFloat, at::kBFloat16),
