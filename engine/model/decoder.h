@@ -9,6 +9,8 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -55,6 +57,14 @@ class Decoder {
   // Every weight under its checkpoint name (language_model.model.*, language_model.lm_head.weight;
   // the lm_head is left out when tied to the embeddings), sharing storage with the module.
   std::vector<NamedTensor> Parameters() const;
+
+  // Benchmarks only (decoder_step_parts.cc): device microseconds per step of each part of a step
+  // over `batch` (Prepare()d, every row in the PagedAttention kernel; CUDA with the project's
+  // kernels): layer 0's parts, each timed alone (engine/cuda/stream_timer.h) and multiplied by the
+  // layer count, then the final norm, lm_head and argmax. Writes layer 0's KV rows of the batch.
+  std::vector<std::pair<std::string, double>> TimeStepParts(const at::Tensor& hidden,
+                                                            const DecoderBatch& batch, KvPool* kv,
+                                                            int reps) const;
 
   // The skinny-GEMM timings of Load on CUDA (linear_tuning.h; empty elsewhere or when
   // SPEECHLLM_SKINNY_GEMM fixed the choice).

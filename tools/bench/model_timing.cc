@@ -1,13 +1,13 @@
 // speechllm-model-timing: times the model's parts the way the GPU targets are stated
 // (PERFORMANCE.md): the encoder on 10 s and 30 s of audio, the prefill of a 10 s clip (encoder +
 // projector + prompt), one decode step at batch 1, 16 and 64 over contexts of --context tokens,
-// against the paged KV pool, the decoder's matrices alone at batch 1 and 16 (their bandwidth), and
-// the two halves of a streaming step under load: one encoder pass
-// of N 1 s chunks (with and without an exact final's 10 s re-encode) and one decoder pass of N
-// chunk prefills. Random weights of a preset (no checkpoint) or a checkpoint. Prints one
-// JSON object, again after every section with all figures so far (one line each), so that a run
-// cut short by a timeout keeps what it measured: the last line is the result. Timing: median of
-// --reps runs after warm-up, each ending with a device synchronisation.
+// against the paged KV pool, with its device time part by part on CUDA, the decoder's matrices
+// alone at batch 1 and 16 (their bandwidth), and the two halves of a streaming step under load:
+// one encoder pass of N 1 s chunks (with and without an exact final's 10 s re-encode) and one
+// decoder pass of N chunk prefills. Random weights of a preset (no checkpoint) or a checkpoint.
+// Prints one JSON object, again after every section with all figures so far (one line each), so
+// that a run cut short by a timeout keeps what it measured: the last line is the result. Timing:
+// median of --reps runs after warm-up, each ending with a device synchronisation.
 //   speechllm-model-timing --preset 7b --device cuda --dtype bfloat16
 #include <c10/core/InferenceMode.h>
 
@@ -358,6 +358,23 @@ int Run() {
         const std::string message = std::string(error.what()).substr(0, 300);
         std::cerr << "decode graph, batch " << batch_size << ": " << message << "\n";
         json.Add(absl::StrCat("decode_b", batch_size, "_graph_error"), message);
+      }
+    }
+    // Where the step's device time goes, part by part (each alone; the sum against the graph
+    // step is what launch gaps and overlap make of them).
+    if (engine::CudaKernelsEnabled(model.device()) && batch.kernel_num_rows == batch_size) {
+      try {
+        double sum_us = 0;
+        for (const auto& [name, us] :
+             model.decoder().TimeStepParts(model.decoder().Embed(ids), batch, &kv, reps)) {
+          json.Add(absl::StrCat("decode_b", batch_size, "_part_", name, "_us"), us);
+          sum_us += us;
+        }
+        json.Add(absl::StrCat("decode_b", batch_size, "_parts_sum_us"), sum_us);
+      } catch (const std::exception& error) {
+        const std::string message = std::string(error.what()).substr(0, 300);
+        std::cerr << "decode parts, batch " << batch_size << ": " << message << "\n";
+        json.Add(absl::StrCat("decode_b", batch_size, "_parts_error"), message);
       }
     }
     print_so_far();

@@ -147,6 +147,15 @@ def main():
     if ours.get("linears_b1_skinny_ms") is not None:
         print(f"| decoder matrices alone through the skinny GEMM kernel, batch 1, ms (GB/s) | "
               f"{fmt(ours.get('linears_b1_skinny_ms'))} ({fmt(ours.get('linears_b1_skinny_GBps'), 0)}) | n/a | |")
+    for batch in (1, 16, 64):  # device time of a decode step, part by part (model_timing.cc)
+        prefix = f"decode_b{batch}_part_"
+        parts = [(k[len(prefix):-len("_us")], v) for k, v in ours.items()
+                 if k.startswith(prefix) and k.endswith("_us")]
+        if parts:
+            listed = ", ".join(f"{name} {fmt(v)}" for name, v in parts)
+            print(f"| decode step, batch {batch}, device us by part: {listed}; sum | "
+                  f"{fmt(ours.get(f'decode_b{batch}_parts_sum_us'))} (graph step "
+                  f"{fmt(ours.get(f'decode_b{batch}_graph_ms_per_step'))} ms) | n/a | |")
     if ours.get("skinny_gemm_timings"):
         print(f"| skinny GEMM chosen at load, per shape and rows, kernel/cuBLAS us | "
               f"{ours['skinny_gemm_timings']} | n/a | |")
