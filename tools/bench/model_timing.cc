@@ -314,6 +314,20 @@ int Run() {
                    return model.decoder().Logits(hidden.narrow(0, hidden.size(0) - 1, 1));
                  },
                  reps));
+    // Its decoder half alone (the prompt's embeddings made once): with encoder_10s_ms, where the
+    // prefill's time goes.
+    const at::Tensor audio = model.projector()
+                                 .Forward(model.encoder().EncodeValidPrefix(mel, valid))
+                                 .to(model.decoder().dtype());
+    const at::Tensor embeddings = *model.EmbedPrompt(ids, audio);
+    json.Add("prefill_10s_decoder_ms",
+             TimeMs(
+                 [&] {
+                   batch.Prepare(block, model.device(), model.dtype());
+                   const at::Tensor hidden = model.decoder().Forward(embeddings, batch, &kv);
+                   return model.decoder().Logits(hidden.narrow(0, hidden.size(0) - 1, 1));
+                 },
+                 reps));
   }
   print_so_far();
 
