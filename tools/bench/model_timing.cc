@@ -21,15 +21,14 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "engine/allocator_tuning.h"
 #include "engine/io/program_flags.h"
 #include "engine/model/audio_lengths.h"
-#include "engine/model/cuda_kernels.h"
-#include "engine/model/decode_graphs.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "tools/bench/bench_stats.h"
+#include "tools/bench/decode_timing.h"
+#include "tools/bench/model_timing_util.h"
 
 ABSL_FLAG(std::string, model, "", "checkpoint directory (default: random weights of --preset)");
 ABSL_FLAG(std::string, preset, "7b", "shapes for random weights: tiny or 7b");
@@ -38,6 +37,10 @@ ABSL_FLAG(std::string, dtype, "bfloat16", "float32 or bfloat16");
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
 ABSL_FLAG(int, context, 1024, "cached tokens per sequence for the decode steps");
 ABSL_FLAG(std::string, batches, "1,16,64", "decode batch sizes");
+ABSL_FLAG(int, reference_context, 293,
+          "cached tokens of the reference figures' decode steps, timed again at "
+          "--reference_batches (0: skip)");
+ABSL_FLAG(std::string, reference_batches, "1,16", "decode batch sizes at --reference_context");
 ABSL_FLAG(int, reps, 10, "timed repetitions (median reported)");
 ABSL_FLAG(std::string, streaming_batches, "1,16,64,150",
           "items per streaming step: 1 s encoder chunks in one pass, and chunk prefills in one "
@@ -47,71 +50,8 @@ namespace speechllm::bench {
 namespace {
 
 using engine::DecoderBatch;
-using engine::DecoderSequence;
 using engine::KvPool;
 using engine::Qwen2AudioModel;
-
-// Median wall time of `fn` in ms; each run ends with a host read, which synchronises the device.
-double TimeMs(const std::function<at::Tensor()>& fn, int reps) {
-  for (int i = 0; i < 2; ++i) fn().sum().item<float>();
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const absl::Time start = absl::Now();
-    fn().sum().item<float>();
-    ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
-// `count` sequences that each add `new_tokens` after `cached` tokens, each in a run of blocks of
-// its own: sequence b holds blocks [b * n, (b + 1) * n) of the pool, n = BlocksPerSequence().
-int64_t BlocksPerSequence(int64_t new_tokens, int64_t cached, int64_t block_size) {
-  return (cached + new_tokens + block_size - 1) / block_size;
-}
-DecoderBatch ContiguousBatch(int count, int64_t new_tokens, int64_t cached, int64_t block_size) {
-  const int64_t blocks_per_sequence = BlocksPerSequence(new_tokens, cached, block_size);
-  DecoderBatch batch;
-  for (int b = 0; b < count; ++b) {
-    DecoderSequence sequence{new_tokens, cached, {}};
-    for (int64_t i = 0; i < blocks_per_sequence; ++i)
-      sequence.block_table.push_back(b * blocks_per_sequence + i);
-    batch.sequences.push_back(sequence);
-  }
-  return batch;
-}
-
-// Bytes one decode step reads from the decoder's weights: every layer, the final norm and the
-// lm_head (the embedding table only gives a few rows, unless the lm_head is tied to it).
-int64_t DecodeWeightBytes(const engine::Decoder& decoder) {
-  int64_t bytes = 0, embedding = 0;
-  bool has_lm_head = false;
-  for (const engine::NamedTensor& named : decoder.Parameters()) {
-    const int64_t size = named.tensor.numel() * static_cast<int64_t>(named.tensor.element_size());
-    if (named.name.find("embed_tokens") != std::string::npos) {
-      embedding = size;
-    } else {
-      bytes += size;
-    }
-    has_lm_head |= named.name.find("lm_head") != std::string::npos;
-  }
-  return bytes + (has_lm_head ? 0 : embedding);
-}
-
-// Device copy bandwidth, bytes read plus bytes written per second, of a 1 GiB copy (256 MiB on
-// the CPU): the memory speed a decode step's weight reads can reach.
-double CopyBytesPerSecond(at::Device device, int reps) {
-  const int64_t bytes = device.is_cuda() ? (1ll << 30) : (256ll << 20);
-  const at::Tensor source = at::ones({bytes}, at::TensorOptions().dtype(at::kByte).device(device));
-  at::Tensor destination = at::empty_like(source);
-  const double ms = TimeMs(
-      [&] {
-        destination.copy_(source);
-        return destination.narrow(0, 0, 1).to(at::kFloat);
-      },
-      reps);
-  return 2.0 * static_cast<double>(bytes) / (ms / 1000.0);
-}
 
 // The two halves of a streaming step at N streams, as the engine batches them under load:
 //  - encoder_chunks_bN_ms: one EncodeBatch pass of N block-mode items of 1 s (50 new positions
@@ -172,60 +112,6 @@ void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json
                   },
                   reps));
     print_so_far();
-  }
-}
-
-// Every weight matrix of the decoder (the lm_head's included; the embedding table only when it is
-// the lm_head) applied to `rows` rows with one at::linear each: the weight reads of a decode step
-// without its attention and element-wise kernels. Their bandwidth, against the copy bandwidth,
-// says how close the small-batch GEMMs come to the memory speed: linears_bN_ms, linears_bN_GBps.
-void TimeLinears(const Qwen2AudioModel& model, int reps, JsonWriter* json) {
-  std::vector<at::Tensor> weights;
-  bool has_lm_head = false;
-  at::Tensor embedding;
-  int64_t bytes = 0;
-  for (const engine::NamedTensor& named : model.decoder().Parameters()) {
-    if (named.tensor.dim() != 2) continue;
-    if (named.name.find("embed_tokens") != std::string::npos) {
-      embedding = named.tensor;
-      continue;
-    }
-    has_lm_head |= named.name.find("lm_head") != std::string::npos;
-    weights.push_back(named.tensor);
-  }
-  if (!has_lm_head && embedding.defined()) weights.push_back(embedding);
-  for (const at::Tensor& w : weights) bytes += w.numel() * static_cast<int64_t>(w.element_size());
-  for (const int64_t rows : {int64_t{1}, int64_t{16}}) {
-    std::vector<at::Tensor> inputs;
-    for (const at::Tensor& w : weights) inputs.push_back(at::randn({rows, w.size(1)}, w.options()));
-    const double ms = TimeMs(
-        [&] {
-          at::Tensor last;
-          for (size_t i = 0; i < weights.size(); ++i) last = at::linear(inputs[i], weights[i]);
-          return last;
-        },
-        reps);
-    json->Add(absl::StrCat("linears_b", rows, "_ms"), ms);
-    json->Add(absl::StrCat("linears_b", rows, "_GBps"), static_cast<double>(bytes) / ms / 1e6);
-    // The same matrices through the project's skinny GEMM (what decode steps run where the load's
-    // timing chose it, linear_tuning.h).
-    if (rows > engine::kSkinnyGemmMaxRows || !engine::CudaKernelsEnabled(weights[0].device()) ||
-        !engine::CudaSkinnyLinear(inputs[0], weights[0], {}).defined()) {
-      continue;
-    }
-    const double kernel_ms = TimeMs(
-        [&] {
-          at::Tensor last;
-          for (size_t i = 0; i < weights.size(); ++i) {
-            last = engine::CudaSkinnyLinear(inputs[i], weights[i], {});
-            if (!last.defined()) last = at::linear(inputs[i], weights[i]);
-          }
-          return last;
-        },
-        reps);
-    json->Add(absl::StrCat("linears_b", rows, "_skinny_ms"), kernel_ms);
-    json->Add(absl::StrCat("linears_b", rows, "_skinny_GBps"),
-              static_cast<double>(bytes) / kernel_ms / 1e6);
   }
 }
 
@@ -338,60 +224,23 @@ int Run() {
        absl::StrSplit(absl::GetFlag(FLAGS_batches), ',', absl::SkipEmpty())) {
     int batch_size = 0;
     if (!absl::SimpleAtoi(text, &batch_size) || batch_size < 1) continue;
-    const int64_t block = 16, blocks_per_sequence = BlocksPerSequence(1, context, block);
-    // One block more than the sequences hold: the decode graphs' scratch block.
-    const int64_t num_blocks = batch_size * blocks_per_sequence;
-    KvPool kv(config.text, num_blocks + 1, block, model.dtype(), model.device());
-    DecoderBatch batch = ContiguousBatch(batch_size, 1, context, block);
-    batch.Prepare(block, model.device(), model.dtype());
-    const at::Tensor ids = at::full({batch_size}, 1000 % config.text.vocab_size,
-                                    at::TensorOptions().dtype(at::kLong).device(model.device()));
-    const double ms = TimeMs(
-        [&] {
-          const at::Tensor hidden = model.decoder().Forward(model.decoder().Embed(ids), batch, &kv);
-          return model.decoder().Logits(hidden).argmax(-1);
-        },
-        reps);
-    json.Add(absl::StrCat("decode_b", batch_size, "_ms_per_step"), ms);
-    json.Add(absl::StrCat("decode_b", batch_size, "_tokens_per_s"), 1000.0 * batch_size / ms);
-    // The same step replayed as a CUDA graph (what the engine runs for decode-only steps),
-    // including the copy of the step's inputs into the graph.
-    // A capture the runtime refuses (memory, a new libtorch) costs this row, not the figures
-    // measured so far: the error goes into the JSON instead of ending the program.
-    if (engine::DecodeGraphs::Supported(model.device())) {
-      try {
-        engine::DecodeGraphs graphs(&model.decoder(), &kv, /*scratch_block=*/num_blocks,
-                                    blocks_per_sequence, batch_size);
-        const std::vector<int64_t> host_ids(batch_size, 1000 % config.text.vocab_size);
-        const double graph_ms =
-            TimeMs([&] { return graphs.Run(host_ids, batch.sequences).argmax(-1); }, reps);
-        json.Add(absl::StrCat("decode_b", batch_size, "_graph_ms_per_step"), graph_ms);
-        json.Add(absl::StrCat("decode_b", batch_size, "_graph_tokens_per_s"),
-                 1000.0 * batch_size / graph_ms);
-      } catch (const std::exception& error) {
-        const std::string message = std::string(error.what()).substr(0, 300);
-        std::cerr << "decode graph, batch " << batch_size << ": " << message << "\n";
-        json.Add(absl::StrCat("decode_b", batch_size, "_graph_error"), message);
-      }
-    }
-    // Where the step's device time goes, part by part (each alone; the sum against the graph
-    // step is what launch gaps and overlap make of them).
-    if (engine::CudaKernelsEnabled(model.device()) && batch.kernel_num_rows == batch_size) {
-      try {
-        double sum_us = 0;
-        for (const auto& [name, us] :
-             model.decoder().TimeStepParts(model.decoder().Embed(ids), batch, &kv, reps)) {
-          json.Add(absl::StrCat("decode_b", batch_size, "_part_", name, "_us"), us);
-          sum_us += us;
-        }
-        json.Add(absl::StrCat("decode_b", batch_size, "_parts_sum_us"), sum_us);
-      } catch (const std::exception& error) {
-        const std::string message = std::string(error.what()).substr(0, 300);
-        std::cerr << "decode parts, batch " << batch_size << ": " << message << "\n";
-        json.Add(absl::StrCat("decode_b", batch_size, "_parts_error"), message);
-      }
-    }
+    TimeDecodeStep(model, batch_size, context, absl::StrCat("decode_b", batch_size), reps, &json);
     print_so_far();
+  }
+  // The same at the context of the reference figures (PERFORMANCE.md, from
+  // shared/tools/hf_reference.py: decode after a 10 s clip's 261-token prompt while generating 64
+  // tokens, so 293 on average): decode_bN_refctx_*.
+  const int64_t reference_context = absl::GetFlag(FLAGS_reference_context);
+  if (reference_context > 0) {
+    json.Add("decode_reference_context_tokens", reference_context);
+    for (absl::string_view text :
+         absl::StrSplit(absl::GetFlag(FLAGS_reference_batches), ',', absl::SkipEmpty())) {
+      int batch_size = 0;
+      if (!absl::SimpleAtoi(text, &batch_size) || batch_size < 1) continue;
+      TimeDecodeStep(model, batch_size, reference_context,
+                     absl::StrCat("decode_b", batch_size, "_refctx"), reps, &json);
+      print_so_far();
+    }
   }
   // The yardstick for batch 1: weight bytes over the measured copy bandwidth.
   const int64_t weight_bytes = DecodeWeightBytes(model.decoder());

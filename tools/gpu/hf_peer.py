@@ -3,8 +3,9 @@
 with the Qwen2-Audio-7B shapes (random bf16 weights, sdpa attention) on the same card, timed the way
 speechllm-model-timing times our engine: encoder (HF always pads to a 30 s window), prefill of a 10 s
 clip (encoder + 261-token prompt), and one decode step with the KV cache at batch 1, 16 and 64 over a
-1024-token context. Prints one JSON object. Needs torch + transformers (GPU machines have them).
-  python3 tools/gpu/hf_peer.py [--batches 1,16,64] [--context 1024]
+1024-token context, and at batch 1 and 16 over the reference figures' 293-token context. Prints one
+JSON object. Needs torch + transformers (GPU machines have them).
+  python3 tools/gpu/hf_peer.py [--batches 1,16,64] [--context 1024] [--reference_context 293]
 """
 import argparse
 import json
@@ -56,6 +57,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", default="1,16,64")
     parser.add_argument("--context", type=int, default=1024)
+    # The reference figures' decode context (PERFORMANCE.md, shared/tools/hf_reference.py: a 10 s
+    # clip's 261-token prompt while generating 64 tokens, 293 on average).
+    parser.add_argument("--reference_context", type=int, default=293)
+    parser.add_argument("--reference_batches", default="1,16")
     args = parser.parse_args()
     import transformers
     out = {"peer": "transformers", "transformers": transformers.__version__, "torch": torch.__version__,
@@ -77,26 +82,36 @@ def main():
         out["prefill_10s_ms"] = timed_ms(lambda: model(input_ids=ids, input_features=features,
                                                        feature_attention_mask=mask,
                                                        attention_mask=torch.ones_like(ids)))
-        for batch in [int(b) for b in args.batches.split(",") if b]:
-            prompt = torch.randint(0, 150000, (batch, args.context), device="cuda")
+        text_model = submodule(model, "language_model")
+        text_body = text_model.model if hasattr(text_model, "model") else text_model
+
+        def decode_ms(batch, context):
+            prompt = torch.randint(0, 150000, (batch, context), device="cuda")
             # The decoder body alone fills the cache: no [batch, context, vocab] logits on the way.
-            text_model = submodule(model, "language_model")
-            text_body = text_model.model if hasattr(text_model, "model") else text_model
             cache = text_body(input_ids=prompt, use_cache=True).past_key_values
             token = torch.full((batch, 1), 1000, device="cuda")
-            position = torch.full((batch, 1), args.context, device="cuda")
+            position = torch.full((batch, 1), context, device="cuda")
 
             def step():
                 # One decode step on a copy-free cache view: crop keeps the context at `context` tokens.
                 result = model(input_ids=token, past_key_values=cache, position_ids=position, use_cache=True)
-                cache.crop(args.context)
+                cache.crop(context)
                 return result.logits[:, -1].float().argmax(-1)
 
             ms = timed_ms(step, reps=10, warm=3)
-            out[f"decode_b{batch}_ms_per_step"] = ms
-            out[f"decode_b{batch}_tokens_per_s"] = 1000.0 * batch / ms
             del cache
             torch.cuda.empty_cache()
+            return ms
+
+        runs = [(int(b), args.context, "") for b in args.batches.split(",") if b]
+        if args.reference_context > 0:  # speechllm-model-timing's decode_bN_refctx_* rows
+            out["decode_reference_context_tokens"] = args.reference_context
+            runs += [(int(b), args.reference_context, "_refctx")
+                     for b in args.reference_batches.split(",") if b]
+        for batch, context, suffix in runs:
+            ms = decode_ms(batch, context)
+            out[f"decode_b{batch}{suffix}_ms_per_step"] = ms
+            out[f"decode_b{batch}{suffix}_tokens_per_s"] = 1000.0 * batch / ms
         out["peak_memory_GiB"] = torch.cuda.max_memory_allocated() / 2**30
     print(json.dumps(out))
 
