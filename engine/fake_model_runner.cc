@@ -120,7 +120,21 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
     }
     result.choices.push_back(std::move(choices));
   }
+  const absl::Duration cost = SimulatedCost(plan, positions);
+  if (cost > absl::ZeroDuration()) absl::SleepFor(cost);
   return result;
+}
+
+absl::Duration FakeModelRunner::SimulatedCost(const StepPlan& plan,
+                                              int64_t encoder_positions) const {
+  const Options::StepCost& cost = options_.step_cost;
+  if (plan.empty()) return absl::ZeroDuration();
+  absl::Duration total = cost.base + cost.per_encoder_position * encoder_positions;
+  for (const PrefillItem& item : plan.prefills) {
+    const int64_t tokens = static_cast<int64_t>(item.token_ids.size());
+    total += tokens == 1 ? cost.per_decode_row : cost.per_prefill_token * tokens;
+  }
+  return total;
 }
 
 void FakeModelRunner::ResetSequence(SequenceId id) {

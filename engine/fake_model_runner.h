@@ -24,7 +24,14 @@ class FakeModelRunner : public ModelRunner {
     int64_t num_kv_blocks = 1024;
     int64_t block_size = 16;
     absl::Duration step_delay = absl::ZeroDuration();  // simulated compute per step
-    int64_t fail_at_step = -1;                         // Execute fails at this step (0-based)
+    // A simulated device on top (speechllm-bench --simulate_step_cost): a step also takes base +
+    // per_decode_row per one-token item + per_prefill_token per token of the other items +
+    // per_encoder_position per encoder position, slept after its work.
+    struct StepCost {
+      absl::Duration base, per_decode_row, per_prefill_token, per_encoder_position;
+    };
+    StepCost step_cost;
+    int64_t fail_at_step = -1;  // Execute fails at this step (0-based)
     // When set, every step first waits for this notification: tests queue work while the engine
     // is held, so what the scheduler sees at once does not depend on thread timing.
     absl::Notification* hold_steps_until = nullptr;
@@ -60,6 +67,8 @@ class FakeModelRunner : public ModelRunner {
   const std::vector<int64_t>& step_batch_sizes() const { return step_batch_sizes_; }
   // Encoder positions of each step's encode items (conv positions of blocks and full segments).
   const std::vector<int64_t>& step_encoder_positions() const { return step_encoder_positions_; }
+  // The simulated device time of `plan` with `encoder_positions` (Options::step_cost).
+  absl::Duration SimulatedCost(const StepPlan& plan, int64_t encoder_positions) const;
   // Tokens written by prefill items (prompt, audio, drafts, decode tokens) over all steps.
   int64_t prefill_tokens() const { return prefill_tokens_; }
   // The same, per step.

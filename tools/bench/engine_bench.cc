@@ -28,6 +28,7 @@
 #include "engine/torch_model_runner.h"
 #include "tools/bench/bench_clip.h"
 #include "tools/bench/bench_stats.h"
+#include "tools/bench/simulated_device.h"
 #include "tools/bench/step_recorder.h"
 
 ABSL_FLAG(std::string, model, "", "checkpoint directory (or --random_weights --preset)");
@@ -70,6 +71,10 @@ ABSL_FLAG(std::string, step_log, "", "write one CSV line per timed engine step t
 ABSL_FLAG(bool, sync_stages, false,
           "wait for the device after each step's encoder pass, so that the step log's encoder_ms "
           "and decoder_ms are device times (costs some overlap on a GPU)");
+ABSL_FLAG(std::string, simulate_step_cost, "",
+          "BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION in ms: no model; the toy FakeModelRunner "
+          "sleeps this much per step (base + per one-token item + per token of longer items + per "
+          "encoder position), to study the scheduler under a device's step costs on any machine");
 ABSL_FLAG(int, max_audio_tokens, 750,
           "audio tokens per utterance reserved at admission (750 = 30 s)");
 
@@ -164,8 +169,12 @@ int Run() {
   runner_config.kv_cache_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   runner_config.cuda_graph_max_batch = std::max(64, absl::GetFlag(FLAGS_streams));
   runner_config.sync_stage_times = absl::GetFlag(FLAGS_sync_stages);
-  absl::StatusOr<std::unique_ptr<engine::TorchModelRunner>> runner;
-  if (absl::GetFlag(FLAGS_random_weights)) {
+  absl::StatusOr<std::unique_ptr<engine::ModelRunner>> runner;
+  std::string graphs_summary;
+  const std::string simulated_cost = absl::GetFlag(FLAGS_simulate_step_cost);
+  if (!simulated_cost.empty()) {
+    runner = MakeSimulatedDevice(simulated_cost);
+  } else if (absl::GetFlag(FLAGS_random_weights)) {
     auto config = engine::ModelConfig::Preset(absl::GetFlag(FLAGS_preset));
     if (!config.ok()) return Fail(config.status().ToString());
     runner = engine::TorchModelRunner::CreateRandom(*config, runner_config, /*seed=*/1234);
@@ -176,7 +185,9 @@ int Run() {
   }
   if (!runner.ok()) return Fail(runner.status().ToString());
   const engine::ModelConfig model = (*runner)->config();
-  const std::string graphs_summary = (*runner)->decode_graphs_summary();
+  if (const auto* torch_runner = dynamic_cast<const engine::TorchModelRunner*>(runner->get())) {
+    graphs_summary = torch_runner->decode_graphs_summary();
+  }
   const int64_t mels = model.audio.num_mel_bins;
   const engine::LogMel log_mel(model.features);
 
@@ -342,8 +353,9 @@ int Run() {
   json.Add("streams", num_streams);
   json.Add("mode", absl::GetFlag(FLAGS_mode));
   json.Add("chunk_ms", chunk_ms);
-  json.Add("model", absl::GetFlag(FLAGS_random_weights) ? "random:" + absl::GetFlag(FLAGS_preset)
-                                                        : absl::GetFlag(FLAGS_model));
+  json.Add("model", !simulated_cost.empty()               ? "simulated:" + simulated_cost
+                    : absl::GetFlag(FLAGS_random_weights) ? "random:" + absl::GetFlag(FLAGS_preset)
+                                                          : absl::GetFlag(FLAGS_model));
   json.Add("device", absl::GetFlag(FLAGS_device));
   json.Add("cuda_graphs", graphs_summary);
   json.Add("audio_seconds", audio_total);
