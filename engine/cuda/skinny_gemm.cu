@@ -1,7 +1,7 @@
 // The skinny GEMM of skinny_gemm.h. Each warp owns kOut consecutive output features (weight rows):
 // lane l reads their 16-byte pieces l, l + 32, ... (kUnroll pieces of each row before it computes,
 // so a lane has kUnroll * kOut independent weight loads in flight: 16 for one or two input rows,
-// 4 for more, whose sums take the registers), multiplies each with the same
+// 8 for more, whose sums take the registers), multiplies each with the same
 // piece of every input row (loaded through the read-only cache: all warps share x), and the warp
 // sums its lanes at the end. Weight loads bypass L1 (__ldcs: each byte is read once). Blocks of
 // kWarps warps; a 4096-feature product is 256 to 512 blocks, the 7B lm_head about 10,000.
@@ -141,7 +141,7 @@ void LaunchRows(const SkinnyGemmParams& p) {
 }
 
 // Fewer rows keep more output features per warp (more weight loads in flight for the same
-// registers); eight rows keep two.
+// registers); three to eight rows keep two, with four pieces of each in flight.
 template <typename T>
 void LaunchTyped(const SkinnyGemmParams& p) {
   if (p.rows == 1) {
@@ -149,9 +149,9 @@ void LaunchTyped(const SkinnyGemmParams& p) {
   } else if (p.rows == 2) {
     LaunchRows<T, 2, 4, 4>(p);
   } else if (p.rows <= 4) {
-    LaunchRows<T, 4, 2, 2>(p);
+    LaunchRows<T, 4, 2, 4>(p);
   } else {
-    LaunchRows<T, kSkinnyMaxRows, 2, 2>(p);
+    LaunchRows<T, kSkinnyMaxRows, 2, 4>(p);
   }
 }
 

@@ -65,7 +65,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
     step_linears.insert(step_linears.end(),
                         {&layer.qkv_proj, &layer.o_proj, &layer.gate_up_proj, &layer.down_proj});
   }
-  SPEECHLLM_ASSIGN_OR_RETURN(decoder->skinny_timings_, TuneSkinnyLinears(step_linears));
+  SPEECHLLM_ASSIGN_OR_RETURN(decoder->skinny_tuning_, TuneSkinnyLinears(step_linears));
   return decoder;
 }
 

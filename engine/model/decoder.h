@@ -60,15 +60,16 @@ class Decoder {
 
   // Benchmarks only (decoder_step_parts.cc): device microseconds per step of each part of a step
   // over `batch` (Prepare()d, every row in the PagedAttention kernel; CUDA with the project's
-  // kernels): layer 0's parts, each timed alone (engine/cuda/stream_timer.h) and multiplied by the
-  // layer count, then the final norm, lm_head and argmax. Writes layer 0's KV rows of the batch.
+  // kernels): each part timed alone (engine/cuda/stream_timer.h), every call on the next layer's
+  // weights and KV, times the layer count; then the final norm, lm_head and argmax. Writes the
+  // batch's KV rows of every layer.
   std::vector<std::pair<std::string, double>> TimeStepParts(const at::Tensor& hidden,
                                                             const DecoderBatch& batch, KvPool* kv,
                                                             int reps) const;
 
-  // The skinny-GEMM timings of Load on CUDA (linear_tuning.h; empty elsewhere or when
+  // What Load's skinny-GEMM choice timed on CUDA (linear_tuning.h; empty elsewhere or when
   // SPEECHLLM_SKINNY_GEMM fixed the choice).
-  const std::vector<SkinnyGemmTiming>& skinny_timings() const { return skinny_timings_; }
+  const SkinnyTuning& skinny_tuning() const { return skinny_tuning_; }
 
   // lm_head: [rows, hidden_size] -> [rows, vocab_size] in the model dtype.
   at::Tensor Logits(const at::Tensor& normed_hidden) const {
@@ -110,7 +111,7 @@ class Decoder {
   std::vector<Layer> layers_;
   RmsNorm norm_;
   Linear lm_head_;
-  std::vector<SkinnyGemmTiming> skinny_timings_;
+  SkinnyTuning skinny_tuning_;
 };
 
 }  // namespace speechllm::engine

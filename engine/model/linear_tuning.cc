@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <tuple>
 
@@ -19,17 +20,27 @@ constexpr int kRepsPerTiming = 20;
 constexpr int kTimingsPerChoice = 3;  // interleaved; the fastest of each counts
 constexpr double kKernelMargin = 0.98;
 
-// Times one shape (the linear's weight and bias) with both products; empty when the kernel does
-// not take its layout.
-std::vector<SkinnyGemmTiming> TimeShape(const Linear& linear) {
-  const at::Tensor& weight = linear.weight;
+// Times one shape with both products; empty when the kernel does not take its layout. Each
+// repetition takes the next of `same_shape` (every layer's matrix of the shape), so that weights
+// come from memory as in a decode step, not from the L2 cache that one matrix of a few tens of MB
+// would stay in.
+std::vector<SkinnyGemmTiming> TimeShape(const std::vector<Linear*>& same_shape) {
+  const at::Tensor& weight = same_shape.front()->weight;
   const at::Tensor x = at::randn({kSkinnyGemmMaxRows, weight.size(1)}, weight.options());
   std::vector<SkinnyGemmTiming> timings;
+  size_t next = 0;
+  const auto take = [&]() -> const Linear& { return *same_shape[next++ % same_shape.size()]; };
   for (const int64_t rows : kTimedRows) {
     const at::Tensor input = x.narrow(0, 0, rows);
-    if (!CudaSkinnyLinear(input, weight, linear.bias).defined()) return {};
-    const auto library = [&] { at::linear(input, weight, linear.bias); };
-    const auto kernel = [&] { CudaSkinnyLinear(input, weight, linear.bias); };
+    if (!CudaSkinnyLinear(input, weight, same_shape.front()->bias).defined()) return {};
+    const auto library = [&] {
+      const Linear& linear = take();
+      at::linear(input, linear.weight, linear.bias);
+    };
+    const auto kernel = [&] {
+      const Linear& linear = take();
+      CudaSkinnyLinear(input, linear.weight, linear.bias);
+    };
     library();  // cuBLAS's first call of a shape picks its algorithm
     double library_ms = 1e30, kernel_ms = 1e30;
     for (int i = 0; i < kTimingsPerChoice; ++i) {
@@ -65,41 +76,55 @@ int64_t SkinnyRowsFromTimings(std::vector<SkinnyGemmTiming> timings) {
   return rows;
 }
 
-absl::StatusOr<std::vector<SkinnyGemmTiming>> TuneSkinnyLinears(
-    const std::vector<Linear*>& linears) {
+absl::StatusOr<SkinnyTuning> TuneSkinnyLinears(const std::vector<Linear*>& linears) {
   const char* variable = std::getenv(kSkinnyGemmVariable);
   const absl::StatusOr<SkinnyGemmSetting> setting =
       ParseSkinnyGemmSetting(variable == nullptr ? "" : variable);
   if (!setting.ok()) return setting.status();
   const at::NoGradGuard no_grad;  // the kernels run for inference only
-  std::vector<SkinnyGemmTiming> timings;
-  std::map<std::tuple<int64_t, int64_t, at::ScalarType, bool, int>, int64_t> rows_of_shape;
+  // The linears the kernels could serve, by shape, in their order.
+  using Shape = std::tuple<int64_t, int64_t, at::ScalarType, bool, int>;
+  std::vector<Shape> shapes;
+  std::map<Shape, std::vector<Linear*>> by_shape;
   for (Linear* linear : linears) {
     linear->skinny_max_rows = 0;
     const at::Tensor& weight = linear->weight;
     if (!weight.defined() || weight.dim() != 2 || !CudaKernelsEnabled(weight.device())) continue;
-    const auto key = std::make_tuple(weight.size(0), weight.size(1), weight.scalar_type(),
-                                     linear->bias.defined(), weight.device().index());
-    auto found = rows_of_shape.find(key);
-    if (found == rows_of_shape.end()) {
-      int64_t rows = 0;
+    const Shape shape{weight.size(0), weight.size(1), weight.scalar_type(), linear->bias.defined(),
+                      weight.device().index()};
+    std::vector<Linear*>& same = by_shape[shape];
+    if (same.empty()) shapes.push_back(shape);
+    same.push_back(linear);
+  }
+  SkinnyTuning tuning;
+  for (const Shape& shape : shapes) {
+    const std::vector<Linear*>& same = by_shape[shape];
+    const Linear& first = *same.front();
+    int64_t rows = 0;
+    // A timing the device refuses (a launch error, no memory for the inputs) leaves the shape on
+    // cuBLAS rather than failing the model load.
+    try {
       if (setting->timed) {
-        const std::vector<SkinnyGemmTiming> shape_timings = TimeShape(*linear);
-        rows = SkinnyRowsFromTimings(shape_timings);
-        timings.insert(timings.end(), shape_timings.begin(), shape_timings.end());
+        const std::vector<SkinnyGemmTiming> timings = TimeShape(same);
+        rows = SkinnyRowsFromTimings(timings);
+        tuning.timings.insert(tuning.timings.end(), timings.begin(), timings.end());
       } else {
         // The kernel only where it takes the layout (the row count does not change that).
-        const at::Tensor probe = at::zeros({1, weight.size(1)}, weight.options());
-        rows = CudaSkinnyLinear(probe, weight, linear->bias).defined() ? setting->max_rows : 0;
+        const at::Tensor probe = at::zeros({1, first.weight.size(1)}, first.weight.options());
+        rows = CudaSkinnyLinear(probe, first.weight, first.bias).defined() ? setting->max_rows : 0;
       }
-      found = rows_of_shape.emplace(key, rows).first;
+    } catch (const std::exception& error) {
+      rows = 0;
+      tuning.failures.push_back(absl::StrCat(first.weight.size(0), "x", first.weight.size(1), ": ",
+                                             std::string(error.what()).substr(0, 200)));
     }
-    linear->skinny_max_rows = found->second;
+    for (Linear* linear : same) linear->skinny_max_rows = rows;
   }
-  return timings;
+  return tuning;
 }
 
-std::string SkinnyTimingsToString(const std::vector<SkinnyGemmTiming>& timings) {
+std::string SkinnyTuningToString(const SkinnyTuning& tuning) {
+  const std::vector<SkinnyGemmTiming>& timings = tuning.timings;
   std::string text;
   for (size_t i = 0; i < timings.size(); ++i) {
     const SkinnyGemmTiming& t = timings[i];
@@ -111,7 +136,11 @@ std::string SkinnyTimingsToString(const std::vector<SkinnyGemmTiming>& timings) 
     absl::StrAppend(&text, " b", t.rows, " ", absl::SixDigits(t.kernel_us), "/",
                     absl::SixDigits(t.library_us));
   }
-  return text.empty() ? text : absl::StrCat(text, " (kernel/cuBLAS us)");
+  if (!text.empty()) absl::StrAppend(&text, " (kernel/cuBLAS us)");
+  for (const std::string& failure : tuning.failures) {
+    absl::StrAppend(&text, text.empty() ? "" : "; ", "timing failed, cuBLAS kept: ", failure);
+  }
+  return text;
 }
 
 }  // namespace speechllm::engine

@@ -42,15 +42,21 @@ struct SkinnyGemmTiming {
 // of one shape (any order): 0 when it did not at the fewest rows.
 int64_t SkinnyRowsFromTimings(std::vector<SkinnyGemmTiming> timings);
 
+// What TuneSkinnyLinears did: the timings it made (1, 2, 4 and 8 rows per shape), and the shapes
+// whose timing the device refused ("out x in: message"; they keep cuBLAS).
+struct SkinnyTuning {
+  std::vector<SkinnyGemmTiming> timings;
+  std::vector<std::string> failures;
+};
+
 // Sets skinny_max_rows of each linear: 0 where the kernels do not run (not CUDA, a build without
 // them, SPEECHLLM_USE_CUDA_KERNELS=0) or the layout does not fit, else per the setting of
-// SPEECHLLM_SKINNY_GEMM; shapes are timed once each. Returns the timings made (1, 2, 4 and 8 rows
-// per shape). InvalidArgument for a bad SPEECHLLM_SKINNY_GEMM.
-absl::StatusOr<std::vector<SkinnyGemmTiming>> TuneSkinnyLinears(
-    const std::vector<Linear*>& linears);
+// SPEECHLLM_SKINNY_GEMM. Each shape is timed once, over all the linears of that shape in turn.
+// InvalidArgument for a bad SPEECHLLM_SKINNY_GEMM.
+absl::StatusOr<SkinnyTuning> TuneSkinnyLinears(const std::vector<Linear*>& linears);
 
-// "out x in: rows kernel/library us, ..." per shape, for logs and benchmark JSON.
-std::string SkinnyTimingsToString(const std::vector<SkinnyGemmTiming>& timings);
+// "out x in: bN kernel/library us ..." per shape, then any failures; for logs and benchmark JSON.
+std::string SkinnyTuningToString(const SkinnyTuning& tuning);
 
 }  // namespace speechllm::engine
 

@@ -57,11 +57,18 @@ TEST(SkinnyRowsFromTimingsTest, AWinWithinTwoPercentOrNotANumberIsNoWin) {
   EXPECT_EQ(SkinnyRowsFromTimings({Timing(1, std::nan(""), 10)}), 0);
 }
 
-TEST(SkinnyTimingsToStringTest, OneEntryPerShape) {
-  EXPECT_EQ(SkinnyTimingsToString({}), "");
-  EXPECT_EQ(SkinnyTimingsToString(
-                {{12288, 4096, 1, 21.5, 25}, {12288, 4096, 2, 22, 25}, {4096, 11008, 1, 30, 29}}),
+TEST(SkinnyTuningToStringTest, OneEntryPerShapeThenTheFailures) {
+  EXPECT_EQ(SkinnyTuningToString({}), "");
+  EXPECT_EQ(SkinnyTuningToString({{}, {"4096x4096: no kernel image"}}),
+            "timing failed, cuBLAS kept: 4096x4096: no kernel image");
+  SkinnyTuning tuning;
+  tuning.timings = {{12288, 4096, 1, 21.5, 25}, {12288, 4096, 2, 22, 25}, {4096, 11008, 1, 30, 29}};
+  EXPECT_EQ(SkinnyTuningToString(tuning),
             "12288x4096: b1 21.5/25 b2 22/25; 4096x11008: b1 30/29 (kernel/cuBLAS us)");
+  tuning.failures = {"151936x3584: out of memory"};
+  EXPECT_EQ(SkinnyTuningToString(tuning),
+            "12288x4096: b1 21.5/25 b2 22/25; 4096x11008: b1 30/29 (kernel/cuBLAS us); timing "
+            "failed, cuBLAS kept: 151936x3584: out of memory");
 }
 
 // Sets a variable for one test and restores its absence.
@@ -80,9 +87,10 @@ TEST(TuneSkinnyLinearsTest, ChoosesNothingWhereTheKernelsDoNotRun) {
   linear.skinny_max_rows = 5;  // a stale choice is cleared
   for (const char* value : {"auto", "4"}) {
     const ScopedVariable variable(kSkinnyGemmVariable, value);
-    const absl::StatusOr<std::vector<SkinnyGemmTiming>> timings = TuneSkinnyLinears({&linear});
-    ASSERT_TRUE(timings.ok()) << timings.status();
-    EXPECT_TRUE(timings->empty());
+    const absl::StatusOr<SkinnyTuning> tuning = TuneSkinnyLinears({&linear});
+    ASSERT_TRUE(tuning.ok()) << tuning.status();
+    EXPECT_TRUE(tuning->timings.empty());
+    EXPECT_TRUE(tuning->failures.empty());
     EXPECT_EQ(linear.skinny_max_rows, 0) << value;
   }
   // With a limit set anyway, a CPU input keeps at::linear.
@@ -95,10 +103,10 @@ TEST(TuneSkinnyLinearsTest, ABadVariableFailsTheLoadWithItsName) {
   const ScopedVariable variable(kSkinnyGemmVariable, "always");
   Linear linear;
   linear.weight = at::randn({16, 8});
-  const absl::StatusOr<std::vector<SkinnyGemmTiming>> timings = TuneSkinnyLinears({&linear});
-  ASSERT_FALSE(timings.ok());
-  EXPECT_EQ(timings.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(timings.status().message().find("SPEECHLLM_SKINNY_GEMM=always"), std::string::npos);
+  const absl::StatusOr<SkinnyTuning> tuning = TuneSkinnyLinears({&linear});
+  ASSERT_FALSE(tuning.ok());
+  EXPECT_EQ(tuning.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(tuning.status().message().find("SPEECHLLM_SKINNY_GEMM=always"), std::string::npos);
 }
 
 }  // namespace

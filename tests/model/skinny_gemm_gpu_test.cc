@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/cuda/skinny_gemm.h"
+#include "engine/model/cuda_kernels.h"
 #include "engine/model/layers.h"
 #include "engine/model/linear_tuning.h"
 #include "gtest/gtest.h"
@@ -152,28 +153,36 @@ TEST(SkinnyGemmFitsTest, TakesAlignedWholePiecesOfOneToEightRows) {
 TEST(SkinnyLinearGpuTest, TimedAndForcedChoicesMatchTheProduct) {
   if (cuda::CudaDeviceCount() == 0 || !at::hasCUDA()) GTEST_SKIP() << "no CUDA libtorch device";
   const at::NoGradGuard no_grad;
+  if (!CudaKernelsEnabled(at::Device(at::kCUDA, 0))) {
+    GTEST_SKIP() << "the project's kernels are switched off (SPEECHLLM_USE_CUDA_KERNELS=0)";
+  }
+  // The test sets the variable itself; the caller's value comes back at the end.
+  const char* inherited = std::getenv(kSkinnyGemmVariable);
+  const std::string caller_value = inherited == nullptr ? "" : inherited;
+  unsetenv(kSkinnyGemmVariable);
   for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const auto options = at::TensorOptions().dtype(dtype).device(at::kCUDA);
     Linear linear;
     linear.weight = at::randn({1536, 1024}, options);
     linear.bias = at::randn({1536}, options);
-    const absl::StatusOr<std::vector<SkinnyGemmTiming>> timings = TuneSkinnyLinears({&linear});
-    ASSERT_TRUE(timings.ok()) << timings.status();
-    ASSERT_EQ(timings->size(), 4u);
-    for (const SkinnyGemmTiming& t : *timings) {
+    const absl::StatusOr<SkinnyTuning> tuning = TuneSkinnyLinears({&linear});
+    ASSERT_TRUE(tuning.ok()) << tuning.status();
+    EXPECT_TRUE(tuning->failures.empty()) << SkinnyTuningToString(*tuning);
+    ASSERT_EQ(tuning->timings.size(), 4u);
+    for (const SkinnyGemmTiming& t : tuning->timings) {
       EXPECT_GT(t.kernel_us, 0);
       EXPECT_GT(t.library_us, 0);
     }
     std::printf("%s timed: %s -> up to %lld rows\n", DtypeName(dtype).c_str(),
-                SkinnyTimingsToString(*timings).c_str(),
+                SkinnyTuningToString(*tuning).c_str(),
                 static_cast<long long>(linear.skinny_max_rows));
-    EXPECT_EQ(linear.skinny_max_rows, SkinnyRowsFromTimings(*timings));
+    EXPECT_EQ(linear.skinny_max_rows, SkinnyRowsFromTimings(tuning->timings));
 
     setenv(kSkinnyGemmVariable, "8", 1);
-    const absl::StatusOr<std::vector<SkinnyGemmTiming>> forced = TuneSkinnyLinears({&linear});
+    const absl::StatusOr<SkinnyTuning> forced = TuneSkinnyLinears({&linear});
     unsetenv(kSkinnyGemmVariable);
     ASSERT_TRUE(forced.ok()) << forced.status();
-    EXPECT_TRUE(forced->empty());
+    EXPECT_TRUE(forced->timings.empty());
     ASSERT_EQ(linear.skinny_max_rows, 8);
     for (int64_t rows = 1; rows <= 9; ++rows) {  // 9: past the kernel, at::linear
       const at::Tensor x = at::randn({rows, 1024}, options);
@@ -186,6 +195,7 @@ TEST(SkinnyLinearGpuTest, TimedAndForcedChoicesMatchTheProduct) {
       EXPECT_LE(RelativeError(linear.Forward(transposed), expected_t), Tolerance(dtype)) << rows;
     }
   }
+  if (!caller_value.empty()) setenv(kSkinnyGemmVariable, caller_value.c_str(), 1);
 }
 
 }  // namespace

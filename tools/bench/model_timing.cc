@@ -249,7 +249,7 @@ int Run() {
   json.Add("copy_bandwidth_GBps", bandwidth / 1e9);
   json.Add("decode_bound_ms", 1000.0 * static_cast<double>(weight_bytes) / bandwidth);
   print_so_far();
-  json.Add("skinny_gemm_timings", engine::SkinnyTimingsToString(model.decoder().skinny_timings()));
+  json.Add("skinny_gemm_timings", engine::SkinnyTuningToString(model.decoder().skinny_tuning()));
   TimeLinears(model, reps, &json);
   print_so_far();
   TimeStreamingSteps(model, reps, &json, print_so_far);
