@@ -1,6 +1,7 @@
 // Helpers shared by the kernels of engine/cuda: conversions between the storage dtypes (float32,
-// bfloat16, float16) and the float32 they compute in, a warp-wide sum (device code, called from the
-// kernels), and the dtype dispatch of the host launch functions. Header-only; model thread.
+// bfloat16, float16) and the float32 they compute in (also of elements of a 16-byte load), a
+// warp-wide sum (device code, called from the kernels), and the dtype dispatch of the host launch
+// functions. Header-only; model thread.
 #ifndef SPEECHLLM_ENGINE_CUDA_DEVICE_UTILS_CUH_
 #define SPEECHLLM_ENGINE_CUDA_DEVICE_UTILS_CUH_
 
@@ -28,6 +29,27 @@ __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
 template <>
 __device__ __forceinline__ __half FromFloat<__half>(float x) {
   return __float2half(x);
+}
+
+// Element e of the 16-byte piece `raw` as float32 (e and the word index fold at compile time).
+__device__ __forceinline__ uint32_t Word(const uint4& raw, int i) {
+  return i == 0 ? raw.x : i == 1 ? raw.y : i == 2 ? raw.z : raw.w;
+}
+template <typename T>
+__device__ __forceinline__ float Element(const uint4& raw, int e);
+template <>
+__device__ __forceinline__ float Element<float>(const uint4& raw, int e) {
+  return __uint_as_float(Word(raw, e));
+}
+template <>
+__device__ __forceinline__ float Element<__nv_bfloat16>(const uint4& raw, int e) {
+  const uint32_t word = Word(raw, e / 2);  // little-endian: element 0 is the low half
+  return __uint_as_float(e % 2 ? (word & 0xffff0000u) : (word << 16));
+}
+template <>
+__device__ __forceinline__ float Element<__half>(const uint4& raw, int e) {
+  const uint32_t word = Word(raw, e / 2);
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(e % 2 ? word >> 16 : word)));
 }
 
 inline constexpr int kWarpSize = 32;

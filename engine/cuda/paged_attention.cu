@@ -11,7 +11,9 @@
 //  - The scalar kernel (any other head_dim or alignment): lane l of each warp holds dimensions
 //    l, l + 32, ...; key j goes to warp j % kWarps.
 // A small grid (batch 1 of the 7B model: 32 blocks on 132 SMs) gets 16 warps per block, a large
-// one has enough blocks to hide latency with 4.
+// one has enough blocks to hide latency with 4. Rows given in tiles (several rows of a sequence's
+// prefill) take the vector kernel's tiled form, one block per tile and head
+// (paged_attention_tiles.cu).
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -20,6 +22,7 @@
 
 #include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/paged_attention.h"
+#include "engine/cuda/paged_attention_tiles.h"
 
 namespace speechllm::engine::cuda {
 namespace {
@@ -111,27 +114,6 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
     const int d = lane + kWarpSize * i;
     if (d < p.head_dim) output[d] = FromFloat<T>(out[i] * inverse);
   }
-}
-
-// Element e of the 16-byte piece `raw` as float32 (e and the word index fold at compile time).
-__device__ __forceinline__ uint32_t Word(const uint4& raw, int i) {
-  return i == 0 ? raw.x : i == 1 ? raw.y : i == 2 ? raw.z : raw.w;
-}
-template <typename T>
-__device__ __forceinline__ float Element(const uint4& raw, int e);
-template <>
-__device__ __forceinline__ float Element<float>(const uint4& raw, int e) {
-  return __uint_as_float(Word(raw, e));
-}
-template <>
-__device__ __forceinline__ float Element<__nv_bfloat16>(const uint4& raw, int e) {
-  const uint32_t word = Word(raw, e / 2);  // little-endian: element 0 is the low half
-  return __uint_as_float(e % 2 ? (word & 0xffff0000u) : (word << 16));
-}
-template <>
-__device__ __forceinline__ float Element<__half>(const uint4& raw, int e) {
-  const uint32_t word = Word(raw, e / 2);
-  return __half2float(__ushort_as_half(static_cast<unsigned short>(e % 2 ? word >> 16 : word)));
 }
 
 template <typename T, int kLanesPerKey, int kWarps, int kUnroll>
@@ -303,7 +285,9 @@ cudaError_t LaunchTyped(const PagedAttentionParams& p) {
   cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
   const bool small_grid = static_cast<int64_t>(p.num_rows) * p.num_heads < kSmallGridBlocks;
   const int lanes_per_key = p.force_scalar_kernel ? 0 : VectorLanesPerKey<T>(p);
-  if (lanes_per_key > 0) {
+  if (lanes_per_key > 0 && p.num_tiles > 0) {
+    LaunchPagedAttentionTiles(p, lanes_per_key);
+  } else if (lanes_per_key > 0) {
     small_grid ? LaunchVectorWarps<T, 16>(p, lanes_per_key, stream)
                : LaunchVectorWarps<T, 4>(p, lanes_per_key, stream);
   } else {
@@ -334,6 +318,10 @@ const char* LaunchPagedAttention(const PagedAttentionParams& p) {
   }
   if (p.query_row_stride < static_cast<int64_t>(p.num_heads) * p.head_dim) {
     return "paged attention: query rows overlap (query_row_stride < num_heads * head_dim)";
+  }
+  if (p.num_tiles < 0 || p.num_tiles > p.num_rows ||
+      (p.num_tiles > 0 && (p.tile_first_row == nullptr || p.tile_num_rows == nullptr))) {
+    return "paged attention: num_tiles must be 0 or up to num_rows with both tile arrays";
   }
   cudaError_t error = cudaSuccess;
   const bool known = DispatchDtype(

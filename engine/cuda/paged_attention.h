@@ -34,9 +34,18 @@ struct PagedAttentionParams {
   // The scalar kernel even where the vector kernel could run (paged_attention.cu; tests compare
   // both on the same layouts).
   bool force_scalar_kernel = false;
+  // Optional row tiles: tile t is rows [tile_first_row[t], tile_first_row[t] + tile_num_rows[t])
+  // (1 to kMaxTileRows rows of one sequence). With num_tiles > 0 the vector kernel runs one thread
+  // block per (tile, head), reading each key and value once for the tile's rows instead of once per
+  // row: the attention of a chunk prefill's rows (paged_attention_tiles.cu). Ignored where only
+  // the scalar kernel runs.
+  const int32_t* tile_first_row = nullptr;  // [num_tiles]
+  const int32_t* tile_num_rows = nullptr;   // [num_tiles]
+  int32_t num_tiles = 0;
 };
 
 inline constexpr int32_t kMaxHeadDim = 256;
+inline constexpr int32_t kMaxTileRows = 4;
 
 // Validates the shapes and launches the kernel asynchronously on `stream`. Returns nullptr on
 // success, else a static message (a bad parameter or the CUDA error of the launch).

@@ -130,6 +130,17 @@ at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cac
   p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
   p.dtype = DtypeOf(q);
   p.stream = StreamOf(q.device());
+  if (batch.kernel_num_tiles > 0) {
+    static_assert(DecoderBatch::kMaxTileRows == cuda::kMaxTileRows, "tile sizes differ");
+    for (const at::Tensor* t : {&batch.kernel_tile_first_row, &batch.kernel_tile_num_rows}) {
+      TORCH_CHECK(t->defined() && t->scalar_type() == at::kInt && t->is_contiguous() &&
+                      t->device() == query.device() && t->numel() == batch.kernel_num_tiles,
+                  "paged attention: tiles must be contiguous int32 tensors on the query's device");
+    }
+    p.tile_first_row = batch.kernel_tile_first_row.data_ptr<int32_t>();
+    p.tile_num_rows = batch.kernel_tile_num_rows.data_ptr<int32_t>();
+    p.num_tiles = static_cast<int32_t>(batch.kernel_num_tiles);
+  }
   Check(cuda::LaunchPagedAttention(p));
   return out;
 #else

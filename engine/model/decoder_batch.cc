@@ -29,6 +29,7 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   padded_batch = max_query = max_context = 0;
   in_kernel.assign(sequences.size(), false);
   kernel_num_rows = 0;
+  kernel_num_tiles = 0;
   std::vector<bool> eligible(sequences.size(), false);
   if (CudaKernelsEnabled(device)) {
     PrepareKernelRows(block_size, device);
@@ -146,6 +147,35 @@ int64_t DecoderBatch::MaxKernelQuery() {
   return value;
 }
 
+int64_t DecoderBatch::TileRows() {
+  static const int64_t value = [] {
+    const char* text = std::getenv("SPEECHLLM_ATTENTION_TILE_ROWS");
+    int64_t parsed = 0;
+    if (text == nullptr || !absl::SimpleAtoi(text, &parsed) || parsed < 1 ||
+        parsed > kMaxTileRows) {
+      return kMaxTileRows;
+    }
+    return parsed;
+  }();
+  return value;
+}
+
+void DecoderBatch::TileRowsOf(const std::vector<int32_t>& row_sequence, int64_t max_rows,
+                              std::vector<int32_t>* first_row, std::vector<int32_t>* num_rows) {
+  first_row->clear();
+  num_rows->clear();
+  for (size_t row = 0; row < row_sequence.size(); ++row) {
+    const bool continues = !num_rows->empty() && num_rows->back() < max_rows &&
+                           row_sequence[first_row->back()] == row_sequence[row];
+    if (continues) {
+      ++num_rows->back();
+    } else {
+      first_row->push_back(static_cast<int32_t>(row));
+      num_rows->push_back(1);
+    }
+  }
+}
+
 void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
   std::vector<int64_t> rows;
   std::vector<int32_t> row_sequence, row_position;
@@ -177,6 +207,14 @@ void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
       tables[k * max_blocks + j] = static_cast<int32_t>(s.block_table[j]);
   }
   const auto int32_options = at::TensorOptions().dtype(at::kInt);
+  kernel_num_tiles = 0;
+  if (TileRows() > 1 && kernel_num_rows > static_cast<int64_t>(kernel_sequences.size())) {
+    std::vector<int32_t> tile_first_row, tile_num_rows;
+    TileRowsOf(row_sequence, TileRows(), &tile_first_row, &tile_num_rows);
+    kernel_num_tiles = static_cast<int64_t>(tile_first_row.size());
+    kernel_tile_first_row = at::tensor(tile_first_row, int32_options).to(device);
+    kernel_tile_num_rows = at::tensor(tile_num_rows, int32_options).to(device);
+  }
   kernel_rows = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
   kernel_row_sequence = at::tensor(row_sequence, int32_options).to(device);
   kernel_row_position = at::tensor(row_position, int32_options).to(device);

@@ -52,6 +52,50 @@ TEST(DecoderBatchTest, KernelRowsFollowTheBlockTables) {
             (std::vector<int32_t>{5, 0, 0, 2, 7, 0, 1, 4, 9}));
 }
 
+// Kernel rows of a sequence with several (prefills) go in tiles of up to four, never across
+// sequences; here 3 + 1 + 2 rows make three tiles.
+TEST(DecoderBatchTest, KernelRowsOfPrefillsComeInTiles) {
+  DecoderBatch batch = FourSequences();
+  batch.in_kernel.assign(batch.sequences.size(), false);
+  batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
+  ASSERT_EQ(batch.kernel_num_tiles, 3);
+  EXPECT_EQ(Values<int32_t>(batch.kernel_tile_first_row), (std::vector<int32_t>{0, 3, 4}));
+  EXPECT_EQ(Values<int32_t>(batch.kernel_tile_num_rows), (std::vector<int32_t>{3, 1, 2}));
+
+  std::vector<int32_t> first, count;
+  DecoderBatch::TileRowsOf({0, 0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2}, 4, &first, &count);
+  EXPECT_EQ(first, (std::vector<int32_t>{0, 4, 6, 7, 11, 15}));
+  EXPECT_EQ(count, (std::vector<int32_t>{4, 2, 1, 4, 4, 1}));
+  DecoderBatch::TileRowsOf({0, 0, 1}, 1, &first, &count);
+  EXPECT_EQ(first, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(count, (std::vector<int32_t>{1, 1, 1}));
+}
+
+// Decode steps (one row per sequence) keep one thread block per row: no tiles.
+TEST(DecoderBatchTest, DecodeRowsAreNoTiles) {
+  DecoderBatch batch;
+  batch.sequences = {{1, 20, {1, 2}}, {1, 5, {3}}};
+  batch.in_kernel.assign(batch.sequences.size(), false);
+  batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
+  EXPECT_EQ(batch.kernel_num_rows, 2);
+  EXPECT_EQ(batch.kernel_num_tiles, 0);
+  EXPECT_FALSE(batch.kernel_tile_first_row.defined());
+}
+
+// SPEECHLLM_ATTENTION_TILE_ROWS=1 (read once per process) turns the tiles off.
+TEST(DecoderBatchTest, TilesCanBeTurnedOff) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("SPEECHLLM_ATTENTION_TILE_ROWS", "1", 1);
+        DecoderBatch batch = FourSequences();
+        batch.in_kernel.assign(batch.sequences.size(), false);
+        batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
+        std::exit(batch.kernel_num_rows == 6 && batch.kernel_num_tiles == 0 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 // SPEECHLLM_MAX_KERNEL_QUERY (read once per process, so checked in a fresh one) sends longer
 // prefills to the padded group instead: one GPU run times chunk prefills both ways.
 TEST(DecoderBatchTest, TheKernelQueryLimitCanBeLoweredForComparisons) {

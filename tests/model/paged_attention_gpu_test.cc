@@ -2,7 +2,8 @@
 // skips without a usable device): random queries and a KV pool whose blocks are shuffled, several
 // sequences at once (decode rows, short prefills, a block-boundary context, a long context), for
 // the head layouts of the tiny fixture, the trained small model and Qwen2-Audio-7B, in float32
-// (same tolerance as the CPU path) and bfloat16 (inputs rounded, output tolerance 1e-2).
+// (same tolerance as the CPU path) and bfloat16 (inputs rounded, output tolerance 1e-2), row by row
+// and in tiles of a sequence's prefill rows.
 #include <cuda_runtime.h>
 
 #include <ATen/ATen.h>
@@ -14,8 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/cuda/paged_attention.h"
 #include "engine/model/causal_attention.h"
+#include "engine/model/decoder_batch.h"
 #include "gtest/gtest.h"
 #include "tests/model/cuda_test_util.h"
 
@@ -48,9 +51,10 @@ class PagedAttentionGpuTest : public ::testing::TestWithParam<std::tuple<Layout,
   }
 };
 
-// Runs the kernel over `sequences` (one thread block per row and head) and compares with the CPU.
+// Runs the kernel over `sequences` (one thread block per row and head, or with `tiles` per tile of
+// up to four rows of a sequence and head, as DecoderBatch makes them) and compares with the CPU.
 void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
-                                  const std::vector<Sequence>& sequences) {
+                                  const std::vector<Sequence>& sequences, bool tiles = false) {
   constexpr int kBlockSize = 16;
   std::mt19937 random(7);
   // Blocks of every sequence, drawn from a shuffled pool with spare blocks.
@@ -114,6 +118,11 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   const at::Tensor output =
       at::empty({num_rows, layout.num_heads * layout.head_dim}, at::TensorOptions().dtype(dtype));
   DeviceBuffer output_device(output);
+  std::vector<int32_t> tile_first_row, tile_num_rows;
+  DecoderBatch::TileRowsOf(row_sequence, DecoderBatch::kMaxTileRows, &tile_first_row,
+                           &tile_num_rows);
+  DeviceBuffer tile_first_device(at::tensor(tile_first_row, int32)),
+      tile_rows_device(at::tensor(tile_num_rows, int32));
 
   cuda::PagedAttentionParams p;
   p.query = query_device.data();
@@ -132,6 +141,11 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   p.query_row_stride = static_cast<int64_t>(layout.num_heads) * layout.head_dim;
   p.scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
   p.dtype = AttentionDtypeOf(dtype);
+  if (tiles) {
+    p.tile_first_row = static_cast<const int32_t*>(tile_first_device.data());
+    p.tile_num_rows = static_cast<const int32_t*>(tile_rows_device.data());
+    p.num_tiles = static_cast<int32_t>(tile_first_row.size());
+  }
   // The vector kernel runs wherever a row is 2 to 32 aligned 16-byte pieces (every layout here
   // but head_dim 24, 8 in 16-bit types and 256 in float32); the scalar kernel is checked on the
   // same inputs.
@@ -146,9 +160,11 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
     const at::Tensor got = output.to(at::kFloat);
     const double max_abs = (got - reference).abs().max().item<double>();
     const double relative = ((got - reference).norm() / reference.norm()).item<double>();
-    std::printf("heads %d/%d, head_dim %d, %s, %d rows, %s kernel: max |err| %.3g, relative %.3g\n",
-                layout.num_heads, layout.num_kv_heads, layout.head_dim, DtypeName(dtype).c_str(),
-                num_rows, force_scalar ? "scalar" : "default", max_abs, relative);
+    std::printf(
+        "heads %d/%d, head_dim %d, %s, %d rows%s, %s kernel: max |err| %.3g, relative %.3g\n",
+        layout.num_heads, layout.num_kv_heads, layout.head_dim, DtypeName(dtype).c_str(), num_rows,
+        tiles ? absl::StrCat(" in ", tile_first_row.size(), " tiles").c_str() : "",
+        force_scalar ? "scalar" : "default", max_abs, relative);
     // Outputs rounded to the type: 2^-8 steps for bfloat16, 2^-11 for float16.
     const double bound = dtype == at::kFloat ? 1e-5 : dtype == at::kHalf ? 2e-3 : 1e-2;
     EXPECT_LE(relative, bound) << (force_scalar ? "scalar kernel" : "default kernel");
@@ -179,6 +195,12 @@ TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
   p.head_dim = 64;
   p.query_row_stride = 255;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // overlapping rows
+  p.query_row_stride = 256;
+  p.num_tiles = 1;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // tiles without their arrays
+  p.tile_first_row = p.tile_num_rows = &dummy;
+  p.num_tiles = 2;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // more tiles than rows
 }
 
 TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
@@ -187,6 +209,19 @@ TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
   // blocks, which takes the 4-warp kernel at every layout here.
   ExpectMatchesTheCpuReference(layout, dtype,
                                {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}});
+}
+
+// The tiled kernel (rows of a sequence's prefill share each key load): the same sequences as
+// above, and chunk prefills of 27 rows after a few hundred cached tokens, a tile ending at a block
+// boundary, and single-row sequences between them. Named apart (Tiles) so that run_bench.sh can
+// tell a tile failure from the per-row kernel's.
+TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
+  const auto [layout, dtype] = GetParam();
+  ExpectMatchesTheCpuReference(layout, dtype,
+                               {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}},
+                               /*tiles=*/true);
+  ExpectMatchesTheCpuReference(layout, dtype, {{200, 27}, {12, 4}, {0, 2}, {229, 27}, {400, 3}},
+                               /*tiles=*/true);
 }
 
 TEST_P(PagedAttentionGpuTest, ASmallDecodeBatchMatchesTheCpuReference) {
