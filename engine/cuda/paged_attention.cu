@@ -27,9 +27,6 @@
 namespace speechllm::engine::cuda {
 namespace {
 
-// Grids of fewer blocks than this take the 16-warp kernel.
-constexpr int64_t kSmallGridBlocks = 512;
-
 template <typename T, int kPerLane, int kWarps>
 __global__ void __launch_bounds__(kWarps* kWarpSize)
     PagedAttentionKernel(const PagedAttentionParams p) {
@@ -124,7 +121,7 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   constexpr int kKeysPerIteration = kKeysPerWarp * kUnroll;  // keys a warp reads per iteration
   constexpr int kHeadDim = kLanesPerKey * kPerLoad;
   constexpr int kStates = kWarps * kKeysPerWarp;  // one softmax state per lane group
-  const int row = blockIdx.x;
+  const int row = p.row_subset != nullptr ? p.row_subset[blockIdx.x] : blockIdx.x;
   const int head = blockIdx.y;
   const int warp = threadIdx.x / kWarpSize;
   const int lane = threadIdx.x % kWarpSize;
@@ -285,8 +282,18 @@ cudaError_t LaunchTyped(const PagedAttentionParams& p) {
   cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
   const bool small_grid = static_cast<int64_t>(p.num_rows) * p.num_heads < kSmallGridBlocks;
   const int lanes_per_key = p.force_scalar_kernel ? 0 : VectorLanesPerKey<T>(p);
-  if (lanes_per_key > 0 && p.num_tiles > 0) {
+  if (lanes_per_key > 0 && p.num_tiles > 0 &&
+      static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks) {
+    // Tiles, and the rows in none of them through the vector kernel, one launch each.
     LaunchPagedAttentionTiles(p, lanes_per_key);
+    if (p.num_single_rows > 0) {
+      PagedAttentionParams singles = p;
+      singles.num_rows = p.num_single_rows;
+      singles.row_subset = p.single_rows;
+      static_cast<int64_t>(singles.num_rows) * p.num_heads < kSmallGridBlocks
+          ? LaunchVectorWarps<T, 16>(singles, lanes_per_key, stream)
+          : LaunchVectorWarps<T, 4>(singles, lanes_per_key, stream);
+    }
   } else if (lanes_per_key > 0) {
     small_grid ? LaunchVectorWarps<T, 16>(p, lanes_per_key, stream)
                : LaunchVectorWarps<T, 4>(p, lanes_per_key, stream);
@@ -319,10 +326,14 @@ const char* LaunchPagedAttention(const PagedAttentionParams& p) {
   if (p.query_row_stride < static_cast<int64_t>(p.num_heads) * p.head_dim) {
     return "paged attention: query rows overlap (query_row_stride < num_heads * head_dim)";
   }
-  if (p.num_tiles < 0 || p.num_tiles > p.num_rows ||
-      (p.num_tiles > 0 && (p.tile_first_row == nullptr || p.tile_num_rows == nullptr))) {
-    return "paged attention: num_tiles must be 0 or up to num_rows with both tile arrays";
+  if (p.num_tiles < 0 || p.num_single_rows < 0 ||
+      (p.num_tiles > 0 && (p.tile_first_row == nullptr || p.tile_num_rows == nullptr ||
+                           2 * static_cast<int64_t>(p.num_tiles) + p.num_single_rows > p.num_rows ||
+                           (p.num_single_rows > 0 && p.single_rows == nullptr)))) {
+    return "paged attention: tiles must come with their arrays, of at least two rows each, and "
+           "the single rows with theirs";
   }
+  if (p.row_subset != nullptr) return "paged attention: row_subset is the launcher's";
   cudaError_t error = cudaSuccess;
   const bool known = DispatchDtype(
       p.dtype, [&](auto* type) { error = LaunchTyped<std::remove_pointer_t<decltype(type)>>(p); });

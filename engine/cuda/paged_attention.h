@@ -35,17 +35,25 @@ struct PagedAttentionParams {
   // both on the same layouts).
   bool force_scalar_kernel = false;
   // Optional row tiles: tile t is rows [tile_first_row[t], tile_first_row[t] + tile_num_rows[t])
-  // (1 to kMaxTileRows rows of one sequence). With num_tiles > 0 the vector kernel runs one thread
-  // block per (tile, head), reading each key and value once for the tile's rows instead of once per
-  // row: the attention of a chunk prefill's rows (paged_attention_tiles.cu). Ignored where only
-  // the scalar kernel runs.
+  // (2 to kMaxTileRows rows of one sequence), and single_rows the rows in no tile; together every
+  // row once. With tiles, one thread block per (tile, head) reads each key and value once for the
+  // tile's rows instead of once per row (paged_attention_tiles.cu), and the single rows take the
+  // vector kernel as before. Ignored (every row on its own) where only the scalar kernel runs or
+  // the tiles make a grid of fewer than kSmallGridBlocks blocks, where a block per row and more
+  // warps a block do better.
   const int32_t* tile_first_row = nullptr;  // [num_tiles]
   const int32_t* tile_num_rows = nullptr;   // [num_tiles]
   int32_t num_tiles = 0;
+  const int32_t* single_rows = nullptr;  // [num_single_rows]
+  int32_t num_single_rows = 0;
+  // Set by the launcher, not by callers: the vector kernel's block x runs row row_subset[x].
+  const int32_t* row_subset = nullptr;
 };
 
 inline constexpr int32_t kMaxHeadDim = 256;
 inline constexpr int32_t kMaxTileRows = 4;
+// Grids of fewer blocks take 16 warps a block (and no tiles), larger ones 4.
+inline constexpr int64_t kSmallGridBlocks = 512;
 
 // Validates the shapes and launches the kernel asynchronously on `stream`. Returns nullptr on
 // success, else a static message (a bad parameter or the CUDA error of the launch).

@@ -3,8 +3,8 @@
 // up to kMaxTileRows rows of one sequence (a chunk prefill's consecutive positions): each key and
 // value a lane group loads is used for every row of the tile, so a prefill of n rows reads its
 // context n / kMaxTileRows times instead of n times. Row r sees keys 0..position[r]; each row keeps
-// its own online softmax (running maximum and sum, float32) per lane group, merged at the end as
-// in the vector kernel.
+// its own online softmax (running maximum and sum, float32, in base 2) per lane group, merged at
+// the end as in the vector kernel.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -36,10 +36,16 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   const int piece = lane % kLanesPerKey;
   const int kv_head = head / (p.num_heads / p.num_kv_heads);
   const int first_row = p.tile_first_row[tile];
-  const int rows = p.tile_num_rows[tile];  // 1..kRows, the same for the whole block
+  // 2..kRows (the host's tiles), the same for the whole block.
+  const int rows = min(p.tile_num_rows[tile], kRows);
   const int32_t* table =
       p.block_tables + static_cast<int64_t>(p.row_sequence[first_row]) * p.max_blocks_per_sequence;
 
+  // Scores in base 2 (the scale times log2(e)), so that exp2f replaces expf: the same softmax.
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  // Block sizes are powers of two in practice: a shift and a mask instead of a division.
+  const bool power_of_two = (p.block_size & (p.block_size - 1)) == 0;
+  const int block_shift = __ffs(p.block_size) - 1;
   int position[kRows];
   int context = 0;
   float q[kRows][kPerLoad];
@@ -59,7 +65,7 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
     }
 #pragma unroll
     for (int e = 0; e < kPerLoad; ++e) {
-      q[r][e] = Element<T>(query_raw, e) * p.scale;
+      q[r][e] = Element<T>(query_raw, e) * scale_log2;
       acc[r][e] = 0.0f;
     }
     running_max[r] = -INFINITY;
@@ -79,8 +85,9 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
       key[u] = make_uint4(0, 0, 0, 0);
       value[u] = make_uint4(0, 0, 0, 0);
       if (j < context) {
-        const int64_t slot =
-            static_cast<int64_t>(table[j / p.block_size]) * p.block_size + j % p.block_size;
+        const int block = power_of_two ? j >> block_shift : j / p.block_size;
+        const int offset = power_of_two ? j & (p.block_size - 1) : j % p.block_size;
+        const int64_t slot = static_cast<int64_t>(table[block]) * p.block_size + offset;
         const int64_t at = (slot * p.num_kv_heads + kv_head) * kLanesPerKey + piece;
         key[u] = keys[at];
         value[u] = values[at];
@@ -106,13 +113,13 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
       }
       const float new_max = fmaxf(running_max[r], step_max);
       // Nothing visible yet (new_max still -inf) leaves the state at zero; no inf - inf below.
-      const float correction = running_max[r] == -INFINITY ? 0.0f : expf(running_max[r] - new_max);
+      const float correction = running_max[r] == -INFINITY ? 0.0f : exp2f(running_max[r] - new_max);
       running_sum[r] *= correction;
 #pragma unroll
       for (int e = 0; e < kPerLoad; ++e) acc[r][e] *= correction;
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        const float weight = score[u] == -INFINITY ? 0.0f : expf(score[u] - new_max);
+        const float weight = score[u] == -INFINITY ? 0.0f : exp2f(score[u] - new_max);
         running_sum[r] += weight;
 #pragma unroll
         for (int e = 0; e < kPerLoad; ++e) acc[r][e] += weight * Element<T>(value[u], e);
@@ -144,7 +151,7 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
     float out = 0.0f;
     for (int s = 0; s < kStates; ++s) {
       if (state_sum[r][s] == 0.0f) continue;  // a group that saw no key of this row
-      const float factor = expf(state_max[r][s] - max_all);
+      const float factor = exp2f(state_max[r][s] - max_all);
       sum_all += state_sum[r][s] * factor;
       out += state_acc[r][s][d] * factor;
     }

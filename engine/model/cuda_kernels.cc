@@ -132,14 +132,16 @@ at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cac
   p.stream = StreamOf(q.device());
   if (batch.kernel_num_tiles > 0) {
     static_assert(DecoderBatch::kMaxTileRows == cuda::kMaxTileRows, "tile sizes differ");
-    for (const at::Tensor* t : {&batch.kernel_tile_first_row, &batch.kernel_tile_num_rows}) {
-      TORCH_CHECK(t->defined() && t->scalar_type() == at::kInt && t->is_contiguous() &&
-                      t->device() == query.device() && t->numel() == batch.kernel_num_tiles,
-                  "paged attention: tiles must be contiguous int32 tensors on the query's device");
-    }
-    p.tile_first_row = batch.kernel_tile_first_row.data_ptr<int32_t>();
-    p.tile_num_rows = batch.kernel_tile_num_rows.data_ptr<int32_t>();
+    const at::Tensor& tiles = batch.kernel_tiles;
+    TORCH_CHECK(tiles.defined() && tiles.scalar_type() == at::kInt && tiles.is_contiguous() &&
+                    tiles.device() == query.device() &&
+                    tiles.numel() == 2 * batch.kernel_num_tiles + batch.kernel_num_single_rows,
+                "paged attention: tiles must be one contiguous int32 tensor on the query's device");
+    p.tile_first_row = tiles.data_ptr<int32_t>();
+    p.tile_num_rows = p.tile_first_row + batch.kernel_num_tiles;
     p.num_tiles = static_cast<int32_t>(batch.kernel_num_tiles);
+    p.single_rows = p.tile_num_rows + batch.kernel_num_tiles;
+    p.num_single_rows = static_cast<int32_t>(batch.kernel_num_single_rows);
   }
   Check(cuda::LaunchPagedAttention(p));
   return out;

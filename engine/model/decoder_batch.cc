@@ -29,7 +29,7 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   padded_batch = max_query = max_context = 0;
   in_kernel.assign(sequences.size(), false);
   kernel_num_rows = 0;
-  kernel_num_tiles = 0;
+  kernel_num_tiles = kernel_num_single_rows = 0;
   std::vector<bool> eligible(sequences.size(), false);
   if (CudaKernelsEnabled(device)) {
     PrepareKernelRows(block_size, device);
@@ -176,6 +176,28 @@ void DecoderBatch::TileRowsOf(const std::vector<int32_t>& row_sequence, int64_t 
   }
 }
 
+std::vector<int32_t> DecoderBatch::KernelTiles(const std::vector<int32_t>& row_sequence,
+                                               int64_t max_rows, int64_t* num_tiles,
+                                               int64_t* num_single_rows) {
+  std::vector<int32_t> first_row, num_rows;
+  TileRowsOf(row_sequence, max_rows, &first_row, &num_rows);
+  std::vector<int32_t> tile_first, tile_rows, singles;
+  for (size_t t = 0; t < first_row.size(); ++t) {
+    if (num_rows[t] >= 2) {
+      tile_first.push_back(first_row[t]);
+      tile_rows.push_back(num_rows[t]);
+    } else {
+      singles.push_back(first_row[t]);
+    }
+  }
+  *num_tiles = static_cast<int64_t>(tile_first.size());
+  *num_single_rows = tile_first.empty() ? 0 : static_cast<int64_t>(singles.size());
+  if (tile_first.empty()) return {};
+  tile_first.insert(tile_first.end(), tile_rows.begin(), tile_rows.end());
+  tile_first.insert(tile_first.end(), singles.begin(), singles.end());
+  return tile_first;
+}
+
 void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
   std::vector<int64_t> rows;
   std::vector<int32_t> row_sequence, row_position;
@@ -207,14 +229,9 @@ void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
       tables[k * max_blocks + j] = static_cast<int32_t>(s.block_table[j]);
   }
   const auto int32_options = at::TensorOptions().dtype(at::kInt);
-  kernel_num_tiles = 0;
-  if (TileRows() > 1 && kernel_num_rows > static_cast<int64_t>(kernel_sequences.size())) {
-    std::vector<int32_t> tile_first_row, tile_num_rows;
-    TileRowsOf(row_sequence, TileRows(), &tile_first_row, &tile_num_rows);
-    kernel_num_tiles = static_cast<int64_t>(tile_first_row.size());
-    kernel_tile_first_row = at::tensor(tile_first_row, int32_options).to(device);
-    kernel_tile_num_rows = at::tensor(tile_num_rows, int32_options).to(device);
-  }
+  const std::vector<int32_t> tiles =
+      KernelTiles(row_sequence, TileRows(), &kernel_num_tiles, &kernel_num_single_rows);
+  if (kernel_num_tiles > 0) kernel_tiles = at::tensor(tiles, int32_options).to(device);
   kernel_rows = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
   kernel_row_sequence = at::tensor(row_sequence, int32_options).to(device);
   kernel_row_position = at::tensor(row_position, int32_options).to(device);

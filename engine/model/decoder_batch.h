@@ -59,20 +59,28 @@ struct DecoderBatch {
   at::Tensor kernel_row_sequence;  // int32 [kernel rows]: their row of kernel_block_tables
   at::Tensor kernel_row_position;  // int32 [kernel rows]: their positions
   at::Tensor kernel_block_tables;  // int32 [kernel sequences, max blocks], 0-padded
-  // When a kernel sequence has several rows (a chunk prefill), the kernel rows in tiles of up to
-  // TileRows() rows of one sequence: the kernel reads a sequence's keys once per tile instead of
-  // once per row. Undefined (0 tiles) when every kernel sequence has one row (decode steps).
+  // When a kernel sequence has several rows (a chunk prefill), its kernel rows in tiles of 2 to
+  // TileRows() rows: the kernel reads a sequence's keys once per tile instead of once per row.
+  // Rows in no tile (decode rows, a prefill's last one) stay single. No tiles (0, kernel_tiles
+  // undefined) when every kernel sequence has one row (decode steps).
   static constexpr int64_t kMaxTileRows = 4;  // cuda::kMaxTileRows
   // kMaxTileRows, or SPEECHLLM_ATTENTION_TILE_ROWS (1 to 4, read once; 1 = no tiles) so that a GPU
   // run can fall back to one block per row.
   static int64_t TileRows();
   int64_t kernel_num_tiles = 0;
-  at::Tensor kernel_tile_first_row;  // int32 [tiles]: the tile's first kernel row
-  at::Tensor kernel_tile_num_rows;   // int32 [tiles]: 1 to TileRows() rows of one sequence
-  // Tiles over rows that belong to `row_sequence` (each sequence's rows consecutive): runs of up to
-  // `max_rows` rows, never across sequences.
+  int64_t kernel_num_single_rows = 0;
+  // int32 [2 * tiles + single rows], one copy to the device: the tiles' first kernel rows, their
+  // row counts, then the single rows (kernel row indices).
+  at::Tensor kernel_tiles;
+  // Runs of up to `max_rows` rows of one sequence over rows that belong to `row_sequence` (each
+  // sequence's rows consecutive), never across sequences.
   static void TileRowsOf(const std::vector<int32_t>& row_sequence, int64_t max_rows,
                          std::vector<int32_t>* first_row, std::vector<int32_t>* num_rows);
+  // kernel_tiles' layout for `row_sequence`: the runs of two rows or more as tiles, the others as
+  // single rows; empty, with no tiles, when no run has two rows.
+  static std::vector<int32_t> KernelTiles(const std::vector<int32_t>& row_sequence,
+                                          int64_t max_rows, int64_t* num_tiles,
+                                          int64_t* num_single_rows);
 
   // Derives the tensors on `device`; `mask_dtype` is the attention scores' dtype. The block tables
   // must be long enough (checked).

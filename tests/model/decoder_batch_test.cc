@@ -52,23 +52,34 @@ TEST(DecoderBatchTest, KernelRowsFollowTheBlockTables) {
             (std::vector<int32_t>{5, 0, 0, 2, 7, 0, 1, 4, 9}));
 }
 
-// Kernel rows of a sequence with several (prefills) go in tiles of up to four, never across
-// sequences; here 3 + 1 + 2 rows make three tiles.
+// Kernel rows of a sequence with several (prefills) go in tiles of two to four, never across
+// sequences; the rest stay single. Here 3 + 1 + 2 rows make two tiles and one single row.
 TEST(DecoderBatchTest, KernelRowsOfPrefillsComeInTiles) {
+  if (DecoderBatch::TileRows() != DecoderBatch::kMaxTileRows) {
+    GTEST_SKIP() << "SPEECHLLM_ATTENTION_TILE_ROWS is set";
+  }
   DecoderBatch batch = FourSequences();
   batch.in_kernel.assign(batch.sequences.size(), false);
   batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
-  ASSERT_EQ(batch.kernel_num_tiles, 3);
-  EXPECT_EQ(Values<int32_t>(batch.kernel_tile_first_row), (std::vector<int32_t>{0, 3, 4}));
-  EXPECT_EQ(Values<int32_t>(batch.kernel_tile_num_rows), (std::vector<int32_t>{3, 1, 2}));
+  ASSERT_EQ(batch.kernel_num_tiles, 2);
+  EXPECT_EQ(batch.kernel_num_single_rows, 1);
+  EXPECT_EQ(Values<int32_t>(batch.kernel_tiles), (std::vector<int32_t>{0, 4, 3, 2, 3}));
 
   std::vector<int32_t> first, count;
   DecoderBatch::TileRowsOf({0, 0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2}, 4, &first, &count);
   EXPECT_EQ(first, (std::vector<int32_t>{0, 4, 6, 7, 11, 15}));
   EXPECT_EQ(count, (std::vector<int32_t>{4, 2, 1, 4, 4, 1}));
-  DecoderBatch::TileRowsOf({0, 0, 1}, 1, &first, &count);
-  EXPECT_EQ(first, (std::vector<int32_t>{0, 1, 2}));
-  EXPECT_EQ(count, (std::vector<int32_t>{1, 1, 1}));
+  int64_t tiles = 0, singles = 0;
+  EXPECT_EQ(DecoderBatch::KernelTiles({0, 0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2}, 4, &tiles,
+                                      &singles),
+            (std::vector<int32_t>{0, 4, 7, 11, 4, 2, 4, 4, 6, 15}));
+  EXPECT_EQ(tiles, 4);
+  EXPECT_EQ(singles, 2);
+  // Runs of one row only (or tiles of one row): no tiles at all.
+  EXPECT_TRUE(DecoderBatch::KernelTiles({0, 1, 2}, 4, &tiles, &singles).empty());
+  EXPECT_TRUE(DecoderBatch::KernelTiles({0, 0, 1}, 1, &tiles, &singles).empty());
+  EXPECT_EQ(tiles, 0);
+  EXPECT_EQ(singles, 0);
 }
 
 // Decode steps (one row per sequence) keep one thread block per row: no tiles.
@@ -79,7 +90,8 @@ TEST(DecoderBatchTest, DecodeRowsAreNoTiles) {
   batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
   EXPECT_EQ(batch.kernel_num_rows, 2);
   EXPECT_EQ(batch.kernel_num_tiles, 0);
-  EXPECT_FALSE(batch.kernel_tile_first_row.defined());
+  EXPECT_EQ(batch.kernel_num_single_rows, 0);
+  EXPECT_FALSE(batch.kernel_tiles.defined());
 }
 
 // SPEECHLLM_ATTENTION_TILE_ROWS=1 (read once per process) turns the tiles off.

@@ -118,11 +118,19 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   const at::Tensor output =
       at::empty({num_rows, layout.num_heads * layout.head_dim}, at::TensorOptions().dtype(dtype));
   DeviceBuffer output_device(output);
-  std::vector<int32_t> tile_first_row, tile_num_rows;
-  DecoderBatch::TileRowsOf(row_sequence, DecoderBatch::kMaxTileRows, &tile_first_row,
-                           &tile_num_rows);
-  DeviceBuffer tile_first_device(at::tensor(tile_first_row, int32)),
-      tile_rows_device(at::tensor(tile_num_rows, int32));
+  int64_t num_tiles = 0, num_single_rows = 0;
+  std::vector<int32_t> packed_tiles = DecoderBatch::KernelTiles(
+      row_sequence, DecoderBatch::kMaxTileRows, &num_tiles, &num_single_rows);
+  packed_tiles.push_back(0);  // never an empty buffer
+  DeviceBuffer tiles_device(at::tensor(packed_tiles, int32));
+  // The tiled kernel runs where the vector kernel can (rows of 2 to 32 aligned 16-byte pieces) and
+  // the tiles make a grid of at least cuda::kSmallGridBlocks blocks; elsewhere the rows go one by
+  // one, which the message says.
+  const int64_t row_bytes = static_cast<int64_t>(layout.head_dim) * at::elementSize(dtype);
+  const int64_t lanes = row_bytes / 16;
+  const bool tiled = tiles && num_tiles > 0 && row_bytes % 16 == 0 && lanes >= 2 && lanes <= 32 &&
+                     (lanes & (lanes - 1)) == 0 &&
+                     num_tiles * layout.num_heads >= cuda::kSmallGridBlocks;
 
   cuda::PagedAttentionParams p;
   p.query = query_device.data();
@@ -141,10 +149,12 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   p.query_row_stride = static_cast<int64_t>(layout.num_heads) * layout.head_dim;
   p.scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
   p.dtype = AttentionDtypeOf(dtype);
-  if (tiles) {
-    p.tile_first_row = static_cast<const int32_t*>(tile_first_device.data());
-    p.tile_num_rows = static_cast<const int32_t*>(tile_rows_device.data());
-    p.num_tiles = static_cast<int32_t>(tile_first_row.size());
+  if (tiles && num_tiles > 0) {
+    p.tile_first_row = static_cast<const int32_t*>(tiles_device.data());
+    p.tile_num_rows = p.tile_first_row + num_tiles;
+    p.num_tiles = static_cast<int32_t>(num_tiles);
+    p.single_rows = p.tile_num_rows + num_tiles;
+    p.num_single_rows = static_cast<int32_t>(num_single_rows);
   }
   // The vector kernel runs wherever a row is 2 to 32 aligned 16-byte pieces (every layout here
   // but head_dim 24, 8 in 16-bit types and 256 in float32); the scalar kernel is checked on the
@@ -160,14 +170,22 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
     const at::Tensor got = output.to(at::kFloat);
     const double max_abs = (got - reference).abs().max().item<double>();
     const double relative = ((got - reference).norm() / reference.norm()).item<double>();
+    // Row by row too: one wrong row among many short-context ones would hide in the whole's norm.
+    const double worst_row =
+        ((got - reference).norm(2, {1}) / reference.norm(2, {1})).max().item<double>();
     std::printf(
-        "heads %d/%d, head_dim %d, %s, %d rows%s, %s kernel: max |err| %.3g, relative %.3g\n",
+        "heads %d/%d, head_dim %d, %s, %d rows%s, %s kernel: max |err| %.3g, relative %.3g, worst "
+        "row %.3g\n",
         layout.num_heads, layout.num_kv_heads, layout.head_dim, DtypeName(dtype).c_str(), num_rows,
-        tiles ? absl::StrCat(" in ", tile_first_row.size(), " tiles").c_str() : "",
-        force_scalar ? "scalar" : "default", max_abs, relative);
+        tiled && !force_scalar
+            ? absl::StrCat(" in ", num_tiles, " tiles and ", num_single_rows, " single rows")
+                  .c_str()
+            : "",
+        force_scalar ? "scalar" : "default", max_abs, relative, worst_row);
     // Outputs rounded to the type: 2^-8 steps for bfloat16, 2^-11 for float16.
     const double bound = dtype == at::kFloat ? 1e-5 : dtype == at::kHalf ? 2e-3 : 1e-2;
     EXPECT_LE(relative, bound) << (force_scalar ? "scalar kernel" : "default kernel");
+    EXPECT_LE(worst_row, 2 * bound) << (force_scalar ? "scalar kernel" : "default kernel");
     output_device.Fill(0xff);
   }
 }
@@ -212,9 +230,10 @@ TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
 }
 
 // The tiled kernel (rows of a sequence's prefill share each key load): the same sequences as
-// above, and chunk prefills of 27 rows after a few hundred cached tokens, a tile ending at a block
-// boundary, and single-row sequences between them. Named apart (Tiles) so that run_bench.sh can
-// tell a tile failure from the per-row kernel's.
+// above, chunk prefills of 27 rows after a few hundred cached tokens with tiles of two to four rows
+// and single rows between them, and 20 chunk prefills (enough tiles for the tiled grid at every
+// layout where the vector kernel runs; the message says where the rows went one by one). Named
+// apart (Tiles) so that run_bench.sh can tell a tile failure from the per-row kernel's.
 TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
   const auto [layout, dtype] = GetParam();
   ExpectMatchesTheCpuReference(layout, dtype,
@@ -222,6 +241,10 @@ TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
                                /*tiles=*/true);
   ExpectMatchesTheCpuReference(layout, dtype, {{200, 27}, {12, 4}, {0, 2}, {229, 27}, {400, 3}},
                                /*tiles=*/true);
+  // 150 streams' chunk prefills in miniature: enough tiles for the tiled grid at four heads too.
+  std::vector<Sequence> chunks;
+  for (int s = 0; s < 20; ++s) chunks.push_back({180 + 7 * s, s % 5 == 4 ? 1 : 27});
+  ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tiles=*/true);
 }
 
 TEST_P(PagedAttentionGpuTest, ASmallDecodeBatchMatchesTheCpuReference) {
