@@ -22,6 +22,7 @@
 
 #include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/paged_attention.h"
+#include "engine/cuda/paged_attention_steps.cuh"
 #include "engine/cuda/paged_attention_tiles.h"
 
 namespace speechllm::engine::cuda {
@@ -142,55 +143,22 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
     q[e] = Element<T>(query_raw, e) * p.scale;
     acc[e] = 0.0f;
   }
-  const uint4* keys = static_cast<const uint4*>(p.key_cache);
-  const uint4* values = static_cast<const uint4*>(p.value_cache);
   float running_max = -INFINITY;
   float running_sum = 0.0f;
   // The trip count is the same for every lane of a warp, so the shuffles see the whole warp.
   for (int first = warp * kKeysPerIteration; first < context; first += kWarps * kKeysPerIteration) {
     uint4 key[kUnroll];
     uint4 value[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int j = first + u * kKeysPerWarp + group;
-      key[u] = make_uint4(0, 0, 0, 0);
-      value[u] = make_uint4(0, 0, 0, 0);
-      if (j < context) {
-        const int64_t slot =
-            static_cast<int64_t>(table[j / p.block_size]) * p.block_size + j % p.block_size;
-        const int64_t at = (slot * p.num_kv_heads + kv_head) * kLanesPerKey + piece;
-        key[u] = keys[at];
-        value[u] = values[at];
-      }
-    }
+    LoadKeysAndValues<kLanesPerKey, kKeysPerWarp>(p, table, kv_head, first, group, piece, context,
+                                                  key, value);
     float score[kUnroll];
-    float step_max = -INFINITY;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      float dot = 0.0f;
-#pragma unroll
-      for (int e = 0; e < kPerLoad; ++e) dot += q[e] * Element<T>(key[u], e);
-#pragma unroll
-      for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2) {
-        dot += __shfl_xor_sync(0xffffffffu, dot, offset);  // stays inside the lane group
-      }
+      const float dot = LaneGroupDot<T, kLanesPerKey>(q, key[u]);
       score[u] = first + u * kKeysPerWarp + group < context ? dot : -INFINITY;
-      step_max = fmaxf(step_max, score[u]);
     }
-    const float new_max = fmaxf(running_max, step_max);
-    // Nothing visible yet (new_max still -inf) leaves the state at zero; no inf - inf below.
-    const float correction = running_max == -INFINITY ? 0.0f : expf(running_max - new_max);
-    running_sum *= correction;
-#pragma unroll
-    for (int e = 0; e < kPerLoad; ++e) acc[e] *= correction;
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const float weight = score[u] == -INFINITY ? 0.0f : expf(score[u] - new_max);
-      running_sum += weight;
-#pragma unroll
-      for (int e = 0; e < kPerLoad; ++e) acc[e] += weight * Element<T>(value[u], e);
-    }
-    running_max = new_max;
+    SoftmaxUpdate<T, kPerLoad, kUnroll, /*kBase2=*/false>(score, value, &running_max, &running_sum,
+                                                          acc);
   }
 
   __shared__ float state_max[kStates];

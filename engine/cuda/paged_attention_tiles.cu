@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "engine/cuda/device_utils.cuh"
+#include "engine/cuda/paged_attention_steps.cuh"
 #include "engine/cuda/paged_attention_tiles.h"
 
 namespace speechllm::engine::cuda {
@@ -43,9 +44,6 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
 
   // Scores in base 2 (the scale times log2(e)), so that exp2f replaces expf: the same softmax.
   const float scale_log2 = p.scale * 1.4426950408889634f;
-  // Block sizes are powers of two in practice: a shift and a mask instead of a division.
-  const bool power_of_two = (p.block_size & (p.block_size - 1)) == 0;
-  const int block_shift = __ffs(p.block_size) - 1;
   int position[kRows];
   int context = 0;
   float q[kRows][kPerLoad];
@@ -72,59 +70,25 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
     running_sum[r] = 0.0f;
   }
 
-  const uint4* keys = static_cast<const uint4*>(p.key_cache);
-  const uint4* values = static_cast<const uint4*>(p.value_cache);
   // The trip count is the same for every lane of a warp, and `rows` for the whole block, so the
   // shuffles below always see the whole warp.
   for (int first = warp * kKeysPerIteration; first < context; first += kWarps * kKeysPerIteration) {
     uint4 key[kUnroll];
     uint4 value[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int j = first + u * kKeysPerWarp + group;
-      key[u] = make_uint4(0, 0, 0, 0);
-      value[u] = make_uint4(0, 0, 0, 0);
-      if (j < context) {
-        const int block = power_of_two ? j >> block_shift : j / p.block_size;
-        const int offset = power_of_two ? j & (p.block_size - 1) : j % p.block_size;
-        const int64_t slot = static_cast<int64_t>(table[block]) * p.block_size + offset;
-        const int64_t at = (slot * p.num_kv_heads + kv_head) * kLanesPerKey + piece;
-        key[u] = keys[at];
-        value[u] = values[at];
-      }
-    }
+    LoadKeysAndValues<kLanesPerKey, kKeysPerWarp>(p, table, kv_head, first, group, piece, context,
+                                                  key, value);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= rows) break;
       float score[kUnroll];
-      float step_max = -INFINITY;
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        float dot = 0.0f;
-#pragma unroll
-        for (int e = 0; e < kPerLoad; ++e) dot += q[r][e] * Element<T>(key[u], e);
-#pragma unroll
-        for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2) {
-          dot += __shfl_xor_sync(0xffffffffu, dot, offset);  // stays inside the lane group
-        }
+        const float dot = LaneGroupDot<T, kLanesPerKey>(q[r], key[u]);
         // Causal per row: key j is visible to the row at position[r] when j <= position[r].
         score[u] = first + u * kKeysPerWarp + group <= position[r] ? dot : -INFINITY;
-        step_max = fmaxf(step_max, score[u]);
       }
-      const float new_max = fmaxf(running_max[r], step_max);
-      // Nothing visible yet (new_max still -inf) leaves the state at zero; no inf - inf below.
-      const float correction = running_max[r] == -INFINITY ? 0.0f : exp2f(running_max[r] - new_max);
-      running_sum[r] *= correction;
-#pragma unroll
-      for (int e = 0; e < kPerLoad; ++e) acc[r][e] *= correction;
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const float weight = score[u] == -INFINITY ? 0.0f : exp2f(score[u] - new_max);
-        running_sum[r] += weight;
-#pragma unroll
-        for (int e = 0; e < kPerLoad; ++e) acc[r][e] += weight * Element<T>(value[u], e);
-      }
-      running_max[r] = new_max;
+      SoftmaxUpdate<T, kPerLoad, kUnroll, /*kBase2=*/true>(score, value, &running_max[r],
+                                                           &running_sum[r], acc[r]);
     }
   }
 
