@@ -213,12 +213,33 @@ TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
   p.head_dim = 64;
   p.query_row_stride = 255;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // overlapping rows
+}
+
+// Named apart (Tiles) with the tiled cases, for run_bench.sh's filters.
+TEST(PagedAttentionParams, BadTilesAreRefusedBeforeAnyLaunch) {
+  int dummy = 0;
+  cuda::PagedAttentionParams p;
+  p.query = p.key_cache = p.value_cache = &dummy;
+  p.output = &dummy;
+  p.row_sequence = p.row_position = p.block_tables = &dummy;
+  p.num_rows = 3;
+  p.num_heads = 4;
+  p.num_kv_heads = 2;
+  p.head_dim = 64;
+  p.block_size = 16;
+  p.max_blocks_per_sequence = 1;
   p.query_row_stride = 256;
   p.num_tiles = 1;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // tiles without their arrays
   p.tile_first_row = p.tile_num_rows = &dummy;
   p.num_tiles = 2;
-  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // more tiles than rows
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // two tiles need four rows
+  p.num_tiles = 1;
+  p.num_single_rows = 1;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // single rows without their array
+  p.single_rows = &dummy;
+  p.row_subset = &dummy;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // row_subset is the launcher's
 }
 
 TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {

@@ -1,5 +1,6 @@
 #include "tools/bench/decode_timing.h"
 
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <vector>
@@ -130,7 +131,14 @@ void TimeLinears(const engine::Qwen2AudioModel& model, int reps, JsonWriter* jso
     json->Add(absl::StrCat("linears_b", rows, "_GBps"), static_cast<double>(bytes) / ms / 1e6);
     // The same matrices through the project's skinny GEMM (what decode steps run where the load's
     // timing chose it, linear_tuning.h).
-    if (rows > engine::kSkinnyGemmMaxRows || !engine::CudaKernelsEnabled(weights[0].device()) ||
+    // Not where the kernel is off (SPEECHLLM_SKINNY_GEMM=0, as run_bench.sh sets when its test
+    // failed): a path that failed its test is not timed.
+    const char* variable = std::getenv(engine::kSkinnyGemmVariable);
+    const absl::StatusOr<engine::SkinnyGemmSetting> setting =
+        engine::ParseSkinnyGemmSetting(variable == nullptr ? "" : variable);
+    const bool kernel_off = !setting.ok() || (!setting->timed && setting->max_rows == 0);
+    if (kernel_off || rows > engine::kSkinnyGemmMaxRows ||
+        !engine::CudaKernelsEnabled(weights[0].device()) ||
         !engine::CudaSkinnyLinear(inputs[0], weights[0], {}).defined()) {
       continue;
     }

@@ -1,5 +1,6 @@
 #include "tools/bench/simulated_device.h"
 
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -19,13 +20,14 @@ absl::StatusOr<engine::FakeModelRunner::Options::StepCost> ParseStepCost(absl::s
   std::vector<double> ms;
   for (absl::string_view field : fields) {
     double value = 0;
-    if (!absl::SimpleAtod(field, &value) || !(value >= 0)) break;
+    if (!absl::SimpleAtod(field, &value) || !std::isfinite(value) || value < 0) break;
     ms.push_back(value);
   }
   if (fields.size() != 4 || ms.size() != 4) {
     return absl::InvalidArgumentError(
         absl::StrCat("--simulate_step_cost=", text,
-                     ": expected BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION in ms, each >= 0"));
+                     ": expected BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION in ms, each a "
+                     "finite number >= 0"));
   }
   engine::FakeModelRunner::Options::StepCost cost;
   cost.base = absl::Milliseconds(ms[0]);

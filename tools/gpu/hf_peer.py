@@ -4,7 +4,8 @@ with the Qwen2-Audio-7B shapes (random bf16 weights, sdpa attention) on the same
 speechllm-model-timing times our engine: encoder (HF always pads to a 30 s window), prefill of a 10 s
 clip (encoder + 261-token prompt), and one decode step with the KV cache at batch 1, 16 and 64 over a
 1024-token context, and at batch 1 and 16 over the reference figures' 293-token context. Prints one
-JSON object. Needs torch + transformers (GPU machines have them).
+JSON object, again after each section with every figure so far (the last whole line is the result).
+Needs torch + transformers (GPU machines have them).
   python3 tools/gpu/hf_peer.py [--batches 1,16,64] [--context 1024] [--reference_context 293]
 """
 import argparse
@@ -108,12 +109,15 @@ def main():
             out["decode_reference_context_tokens"] = args.reference_context
             runs += [(int(b), args.reference_context, "_refctx")
                      for b in args.reference_batches.split(",") if b]
+        print(json.dumps(out), flush=True)
         for batch, context, suffix in runs:
             ms = decode_ms(batch, context)
             out[f"decode_b{batch}{suffix}_ms_per_step"] = ms
             out[f"decode_b{batch}{suffix}_tokens_per_s"] = 1000.0 * batch / ms
-        out["peak_memory_GiB"] = torch.cuda.max_memory_allocated() / 2**30
-    print(json.dumps(out))
+            out["peak_memory_GiB"] = torch.cuda.max_memory_allocated() / 2**30
+            # Every figure so far on one line after each run: a run cut off by its time box keeps
+            # them (table.py reads the last whole line).
+            print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ expect "$table" "| decode batch 1 <= 4.5 ms, at the reference figures' context (
 expect "$table" "| decode batch 16 >= 3,000 tokens/s, at the reference figures' context (293 tokens) | 3200.00 | met |"
 expect "$table" "| decode ms/step, batch 1, CUDA graph, reference context | 4.00 | 20.00 | 5.00x |"
 expect "$table" "| decode tokens/s, batch 16, CUDA graph, reference context | 3200.00 | 640.00 | 5.00x |"
-expect "$table" "| decode step, batch 1, device us by part: attention 250.00, qkv_proj 900.00; sum | 1150.00 (graph step 4.20 ms) | n/a | |"
+expect "$table" "| decode step, batch 1, device us by part: attention 250.00, qkv_proj 900.00; sum | 1150.00 (step 4.20 ms) | n/a | |"
 expect "$table" "| decoder matrices alone through the skinny GEMM kernel, batch 1, ms (GB/s) | 3.90 (3650) | n/a | |"
 expect "$table" "| skinny GEMM chosen at load, per shape and rows, kernel/cuBLAS us | 4096x4096: b1 9/11 (kernel/cuBLAS us) | n/a | |"
 expect "$table" "| prefill of a 10 s clip <= 12 ms | n/a | not measured |"

@@ -18,7 +18,8 @@ TEST(SimulatedDeviceTest, ParsesFourMillisecondFigures) {
 }
 
 TEST(SimulatedDeviceTest, RejectsOtherShapesNamingTheFlag) {
-  for (const char* bad : {"", "1,2,3", "1,2,3,4,5", "1,2,x,4", "1,-2,3,4", "1,2,3,nan"}) {
+  for (const char* bad :
+       {"", "1,2,3", "1,2,3,4,5", "1,2,x,4", "1,-2,3,4", "1,2,3,nan", "inf,0,0,0", "1,1e400,0,0"}) {
     const auto cost = ParseStepCost(bad);
     ASSERT_FALSE(cost.ok()) << bad;
     EXPECT_EQ(cost.status().code(), absl::StatusCode::kInvalidArgument);
