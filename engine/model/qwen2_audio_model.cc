@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/safetensors.h"
+#include "engine/model/torch_compat.h"
 #include "engine/model/weight_loader.h"
 #include "engine/status_macros.h"
 
@@ -30,6 +31,7 @@ absl::Status Qwen2AudioModel::Configure(const RuntimeOptions& options) {
                                                       " requested but this libtorch ",
                                                       "has no CUDA device available"));
   }
+  if (device_.is_cuda()) KeepAttentionOffCudnn();
   if (device_.is_cuda() && dtype_ == at::kFloat) {
     // float32 means IEEE float32 (MODEL.md parity): cuDNN convolutions default to TF32 on Ampere
     // and later, which moved the encoder 3e-4 away from the reference on an H200.

@@ -12,6 +12,7 @@
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/safetensors.h"
 #include "engine/model/safetensors_writer.h"
+#include "engine/model/torch_compat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -208,6 +209,22 @@ TEST(TranscribeErrorsTest, BadRequestsAreInvalidArgument) {
   auto one_token = (*transcriber)->Transcribe(std::vector<float>(321, 0.1f), kPrompt, 2);
   ASSERT_TRUE(one_token.ok()) << one_token.status();
   EXPECT_EQ(one_token->num_audio_tokens, 1);
+}
+
+// Attention stays off cuDNN's per-shape plans where libtorch has that backend (2.3 and later: the
+// GPU machines' libtorch, where run_bench.sh runs this suite too); Debian's 1.13 has none.
+TEST(TorchCompatTest, CudnnAttentionIsSwitchedOffWhereLibtorchHasIt) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  at::globalContext().setSDPUseCuDNN(true);
+  setenv("SPEECHLLM_CUDNN_ATTENTION", "1", 1);
+  EXPECT_FALSE(KeepAttentionOffCudnn());  // the variable keeps libtorch's choice
+  EXPECT_TRUE(at::globalContext().userEnabledCuDNNSDP());
+  unsetenv("SPEECHLLM_CUDNN_ATTENTION");
+  EXPECT_TRUE(KeepAttentionOffCudnn());
+  EXPECT_FALSE(at::globalContext().userEnabledCuDNNSDP());
+#else
+  EXPECT_FALSE(KeepAttentionOffCudnn());
+#endif
 }
 
 }  // namespace
