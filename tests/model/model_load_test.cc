@@ -211,10 +211,10 @@ TEST(TranscribeErrorsTest, BadRequestsAreInvalidArgument) {
   EXPECT_EQ(one_token->num_audio_tokens, 1);
 }
 
-// Attention stays off cuDNN's per-shape plans where libtorch has that backend (2.3 and later: the
-// GPU machines' libtorch, where run_bench.sh runs this suite too); Debian's 1.13 has none.
+// Attention stays off cuDNN's per-shape plans where libtorch has that backend (2.5 and later here:
+// the GPU machines' libtorch, where run_bench.sh runs this suite too); Debian's 1.13 has none.
 TEST(TorchCompatTest, CudnnAttentionIsSwitchedOffWhereLibtorchHasIt) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
   at::globalContext().setSDPUseCuDNN(true);
   setenv("SPEECHLLM_CUDNN_ATTENTION", "1", 1);
   EXPECT_FALSE(KeepAttentionOffCudnn());  // the variable keeps libtorch's choice
