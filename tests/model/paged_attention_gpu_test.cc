@@ -252,7 +252,7 @@ TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
 
 // The tiled kernel (rows of a sequence's prefill share each key load): the same sequences as
 // above, chunk prefills of 27 rows after a few hundred cached tokens with tiles of two to four rows
-// and single rows between them, and 20 chunk prefills (enough tiles for the tiled grid at every
+// and single rows between them, and 24 chunk prefills (140 tiles: the tiled grid at every
 // layout where the vector kernel runs; the message says where the rows went one by one). Named
 // apart (Tiles) so that run_bench.sh can tell a tile failure from the per-row kernel's.
 TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
@@ -262,9 +262,10 @@ TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
                                /*tiles=*/true);
   ExpectMatchesTheCpuReference(layout, dtype, {{200, 27}, {12, 4}, {0, 2}, {229, 27}, {400, 3}},
                                /*tiles=*/true);
-  // 150 streams' chunk prefills in miniature: enough tiles for the tiled grid at four heads too.
+  // 150 streams' chunk prefills in miniature: 140 tiles, a tiled grid at four heads too (560
+  // blocks).
   std::vector<Sequence> chunks;
-  for (int s = 0; s < 20; ++s) chunks.push_back({180 + 7 * s, s % 5 == 4 ? 1 : 27});
+  for (int s = 0; s < 24; ++s) chunks.push_back({180 + 7 * s, s % 5 == 4 ? 1 : 27});
   ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tiles=*/true);
 }
 
