@@ -190,22 +190,32 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   }
 }
 
-TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
+// Parameters that pass every check: 4 heads over 2 KV heads of 64, one row; pointers to `dummy`
+// (never launched with: the checks under test refuse first).
+cuda::PagedAttentionParams ValidParams(int* dummy) {
   cuda::PagedAttentionParams p;
-  p.num_rows = 0;
-  EXPECT_EQ(cuda::LaunchPagedAttention(p), nullptr);  // nothing to do
+  p.query = p.key_cache = p.value_cache = dummy;
+  p.output = dummy;
+  p.row_sequence = p.row_position = p.block_tables = dummy;
   p.num_rows = 1;
-  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // null pointers
-  int dummy = 0;
-  p.query = p.key_cache = p.value_cache = &dummy;
-  p.output = &dummy;
-  p.row_sequence = p.row_position = p.block_tables = &dummy;
   p.num_heads = 4;
-  p.num_kv_heads = 3;
+  p.num_kv_heads = 2;
   p.head_dim = 64;
   p.block_size = 16;
   p.max_blocks_per_sequence = 1;
   p.query_row_stride = 256;
+  return p;
+}
+
+TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
+  cuda::PagedAttentionParams empty;
+  empty.num_rows = 0;
+  EXPECT_EQ(cuda::LaunchPagedAttention(empty), nullptr);  // nothing to do
+  empty.num_rows = 1;
+  EXPECT_NE(cuda::LaunchPagedAttention(empty), nullptr);  // null pointers
+  int dummy = 0;
+  cuda::PagedAttentionParams p = ValidParams(&dummy);
+  p.num_kv_heads = 3;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // 4 heads over 3 KV heads
   p.num_kv_heads = 2;
   p.head_dim = 512;
@@ -218,17 +228,8 @@ TEST(PagedAttentionParams, BadShapesAreRefusedBeforeAnyLaunch) {
 // Named apart (Tiles) with the tiled cases, for run_bench.sh's filters.
 TEST(PagedAttentionParams, BadTilesAreRefusedBeforeAnyLaunch) {
   int dummy = 0;
-  cuda::PagedAttentionParams p;
-  p.query = p.key_cache = p.value_cache = &dummy;
-  p.output = &dummy;
-  p.row_sequence = p.row_position = p.block_tables = &dummy;
+  cuda::PagedAttentionParams p = ValidParams(&dummy);
   p.num_rows = 3;
-  p.num_heads = 4;
-  p.num_kv_heads = 2;
-  p.head_dim = 64;
-  p.block_size = 16;
-  p.max_blocks_per_sequence = 1;
-  p.query_row_stride = 256;
   p.num_tiles = 1;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // tiles without their arrays
   p.tile_first_row = p.tile_num_rows = &dummy;
