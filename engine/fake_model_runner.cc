@@ -120,16 +120,17 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
     }
     result.choices.push_back(std::move(choices));
   }
-  const absl::Duration cost = SimulatedCost(plan, positions);
+  const absl::Duration cost = SimulatedCost(plan, positions, steps_);
   if (cost > absl::ZeroDuration()) absl::SleepFor(cost);
   return result;
 }
 
-absl::Duration FakeModelRunner::SimulatedCost(const StepPlan& plan,
-                                              int64_t encoder_positions) const {
+absl::Duration FakeModelRunner::SimulatedCost(const StepPlan& plan, int64_t encoder_positions,
+                                              int64_t step) const {
   const Options::StepCost& cost = options_.step_cost;
   if (plan.empty()) return absl::ZeroDuration();
   absl::Duration total = cost.base + cost.per_encoder_position * encoder_positions;
+  if (cost.outlier_every_steps > 0 && step % cost.outlier_every_steps == 0) total += cost.outlier;
   for (const PrefillItem& item : plan.prefills) {
     const int64_t tokens = static_cast<int64_t>(item.token_ids.size());
     total += tokens == 1 ? cost.per_decode_row : cost.per_prefill_token * tokens;

@@ -26,9 +26,12 @@ class FakeModelRunner : public ModelRunner {
     absl::Duration step_delay = absl::ZeroDuration();  // simulated compute per step
     // A simulated device on top (speechllm-bench --simulate_step_cost): a step also takes base +
     // per_decode_row per one-token item + per_prefill_token per token of the other items +
-    // per_encoder_position per encoder position, slept after its work.
+    // per_encoder_position per encoder position, slept after its work; every
+    // outlier_every_steps-th step (when > 0) takes `outlier` more, as a device's rare slow steps.
     struct StepCost {
       absl::Duration base, per_decode_row, per_prefill_token, per_encoder_position;
+      int64_t outlier_every_steps = 0;
+      absl::Duration outlier;
     };
     StepCost step_cost;
     int64_t fail_at_step = -1;  // Execute fails at this step (0-based)
@@ -67,8 +70,9 @@ class FakeModelRunner : public ModelRunner {
   const std::vector<int64_t>& step_batch_sizes() const { return step_batch_sizes_; }
   // Encoder positions of each step's encode items (conv positions of blocks and full segments).
   const std::vector<int64_t>& step_encoder_positions() const { return step_encoder_positions_; }
-  // The simulated device time of `plan` with `encoder_positions` (Options::step_cost).
-  absl::Duration SimulatedCost(const StepPlan& plan, int64_t encoder_positions) const;
+  // The simulated device time of `plan` with `encoder_positions` as the `step`-th step (from 1)
+  // (Options::step_cost).
+  absl::Duration SimulatedCost(const StepPlan& plan, int64_t encoder_positions, int64_t step) const;
   // Tokens written by prefill items (prompt, audio, drafts, decode tokens) over all steps.
   int64_t prefill_tokens() const { return prefill_tokens_; }
   // The same, per step.

@@ -73,9 +73,10 @@ ABSL_FLAG(bool, sync_stages, false,
           "wait for the device after each step's encoder pass, so that the step log's encoder_ms "
           "and decoder_ms are device times (costs some overlap on a GPU)");
 ABSL_FLAG(std::string, simulate_step_cost, "",
-          "BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION in ms: no model; the toy FakeModelRunner "
-          "sleeps this much per step (base + per one-token item + per token of longer items + per "
-          "encoder position), to study the scheduler under a device's step costs on any machine");
+          "BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION[,EVERY,OUTLIER] in ms: no model; the toy "
+          "FakeModelRunner sleeps this much per step (base + per one-token item + per token of "
+          "longer items + per encoder position; every EVERY-th step OUTLIER more), to study the "
+          "scheduler under a device's step costs on any machine");
 ABSL_FLAG(int, max_audio_tokens, 750,
           "audio tokens per utterance reserved at admission (750 = 30 s)");
 

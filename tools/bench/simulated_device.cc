@@ -23,17 +23,24 @@ absl::StatusOr<engine::FakeModelRunner::Options::StepCost> ParseStepCost(absl::s
     if (!absl::SimpleAtod(field, &value) || !std::isfinite(value) || value < 0) break;
     ms.push_back(value);
   }
-  if (fields.size() != 4 || ms.size() != 4) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--simulate_step_cost=", text,
-                     ": expected BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION in ms, each a "
-                     "finite number >= 0"));
+  const bool with_outliers = fields.size() == 6;
+  const int64_t every = with_outliers && ms.size() == 6 ? static_cast<int64_t>(ms[4]) : 0;
+  if ((fields.size() != 4 && !with_outliers) || ms.size() != fields.size() ||
+      (with_outliers && (every < 1 || static_cast<double>(every) != ms[4]))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--simulate_step_cost=", text,
+        ": expected BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION in ms, each a finite number "
+        ">= 0, optionally followed by OUTLIER_EVERY_STEPS (a whole number >= 1),OUTLIER_MS"));
   }
   engine::FakeModelRunner::Options::StepCost cost;
   cost.base = absl::Milliseconds(ms[0]);
   cost.per_decode_row = absl::Milliseconds(ms[1]);
   cost.per_prefill_token = absl::Milliseconds(ms[2]);
   cost.per_encoder_position = absl::Milliseconds(ms[3]);
+  if (with_outliers) {
+    cost.outlier_every_steps = every;
+    cost.outlier = absl::Milliseconds(ms[5]);
+  }
   return cost;
 }
 

@@ -13,7 +13,8 @@
 
 namespace speechllm::bench {
 
-// "BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION", milliseconds, each >= 0.
+// "BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION", milliseconds, each >= 0, optionally followed
+// by ",EVERY,OUTLIER": every EVERY-th step (a whole number >= 1) takes OUTLIER ms more.
 absl::StatusOr<engine::FakeModelRunner::Options::StepCost> ParseStepCost(absl::string_view text);
 
 // A FakeModelRunner with that cost and KV room for far more streams than a benchmark runs.
