@@ -8,6 +8,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 #include "engine/cuda/paged_attention.h"
 
 namespace speechllm::engine::cuda {
@@ -53,6 +55,11 @@ __device__ __forceinline__ float Element<__half>(const uint4& raw, int e) {
 }
 
 inline constexpr int kWarpSize = 32;
+
+// Host side: whether a device pointer suits 16-byte vector loads.
+inline bool Aligned16(const void* pointer) {
+  return reinterpret_cast<uintptr_t>(pointer) % 16 == 0;
+}
 
 // The sum of `value` over the 32 lanes of a warp, in every lane.
 __device__ __forceinline__ float WarpSum(float value) {

@@ -228,8 +228,6 @@ void LaunchVectorWarps(const PagedAttentionParams& p, int lanes_per_key, cudaStr
   }
 }
 
-bool Aligned16(const void* pointer) { return reinterpret_cast<uintptr_t>(pointer) % 16 == 0; }
-
 // The lanes that hold one key row in the vector kernel (16 bytes each), or 0 where it cannot run:
 // rows of 2 to 32 pieces (a power of two) and 16-byte aligned query rows and pools.
 template <typename T>
@@ -245,10 +243,20 @@ int VectorLanesPerKey(const PagedAttentionParams& p) {
   return static_cast<int>(lanes);
 }
 
+// Grids of fewer than kSmallGridBlocks blocks get 16 warps a block, larger ones 4.
+bool SmallGrid(const PagedAttentionParams& p) {
+  return static_cast<int64_t>(p.num_rows) * p.num_heads < kSmallGridBlocks;
+}
+
+template <typename T>
+void LaunchVector(const PagedAttentionParams& p, int lanes_per_key, cudaStream_t stream) {
+  SmallGrid(p) ? LaunchVectorWarps<T, 16>(p, lanes_per_key, stream)
+               : LaunchVectorWarps<T, 4>(p, lanes_per_key, stream);
+}
+
 template <typename T>
 cudaError_t LaunchTyped(const PagedAttentionParams& p) {
   cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
-  const bool small_grid = static_cast<int64_t>(p.num_rows) * p.num_heads < kSmallGridBlocks;
   const int lanes_per_key = p.force_scalar_kernel ? 0 : VectorLanesPerKey<T>(p);
   if (lanes_per_key > 0 && p.num_tiles > 0 &&
       static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks) {
@@ -258,15 +266,12 @@ cudaError_t LaunchTyped(const PagedAttentionParams& p) {
       PagedAttentionParams singles = p;
       singles.num_rows = p.num_single_rows;
       singles.row_subset = p.single_rows;
-      static_cast<int64_t>(singles.num_rows) * p.num_heads < kSmallGridBlocks
-          ? LaunchVectorWarps<T, 16>(singles, lanes_per_key, stream)
-          : LaunchVectorWarps<T, 4>(singles, lanes_per_key, stream);
+      LaunchVector<T>(singles, lanes_per_key, stream);
     }
   } else if (lanes_per_key > 0) {
-    small_grid ? LaunchVectorWarps<T, 16>(p, lanes_per_key, stream)
-               : LaunchVectorWarps<T, 4>(p, lanes_per_key, stream);
+    LaunchVector<T>(p, lanes_per_key, stream);
   } else {
-    small_grid ? LaunchWarps<T, 16>(p, stream) : LaunchWarps<T, 4>(p, stream);
+    SmallGrid(p) ? LaunchWarps<T, 16>(p, stream) : LaunchWarps<T, 4>(p, stream);
   }
   return cudaGetLastError();
 }

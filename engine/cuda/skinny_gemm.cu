@@ -18,46 +18,15 @@ namespace {
 
 constexpr int kWarps = 4;
 
-// acc + the dot product of two 16-byte pieces of T (4 float32 or 8 16-bit values).
+// acc + the dot product of two 16-byte pieces of T (4 float32 or 8 16-bit values), element by
+// element (Element<T> unpacks 16-bit values exactly).
 template <typename T>
-__device__ __forceinline__ float DotPiece(const uint4& a, const uint4& b, float acc);
-
-__device__ __forceinline__ float DotWord32(uint32_t a, uint32_t b, float acc) {
-  return fmaf(__uint_as_float(a), __uint_as_float(b), acc);
-}
-// bfloat16 is the upper half of a float32: a shift or a mask converts it exactly.
-__device__ __forceinline__ float DotWordBf16(uint32_t a, uint32_t b, float acc) {
-  acc = fmaf(__uint_as_float(a << 16), __uint_as_float(b << 16), acc);
-  return fmaf(__uint_as_float(a & 0xffff0000u), __uint_as_float(b & 0xffff0000u), acc);
-}
-__device__ __forceinline__ float DotWordHalf(uint32_t a, uint32_t b, float acc) {
-  const auto low = [](uint32_t w) { return __half2float(__ushort_as_half(w & 0xffffu)); };
-  const auto high = [](uint32_t w) { return __half2float(__ushort_as_half(w >> 16)); };
-  acc = fmaf(low(a), low(b), acc);
-  return fmaf(high(a), high(b), acc);
-}
-
-template <>
-__device__ __forceinline__ float DotPiece<float>(const uint4& a, const uint4& b, float acc) {
-  acc = DotWord32(a.x, b.x, acc);
-  acc = DotWord32(a.y, b.y, acc);
-  acc = DotWord32(a.z, b.z, acc);
-  return DotWord32(a.w, b.w, acc);
-}
-template <>
-__device__ __forceinline__ float DotPiece<__nv_bfloat16>(const uint4& a, const uint4& b,
-                                                         float acc) {
-  acc = DotWordBf16(a.x, b.x, acc);
-  acc = DotWordBf16(a.y, b.y, acc);
-  acc = DotWordBf16(a.z, b.z, acc);
-  return DotWordBf16(a.w, b.w, acc);
-}
-template <>
-__device__ __forceinline__ float DotPiece<__half>(const uint4& a, const uint4& b, float acc) {
-  acc = DotWordHalf(a.x, b.x, acc);
-  acc = DotWordHalf(a.y, b.y, acc);
-  acc = DotWordHalf(a.z, b.z, acc);
-  return DotWordHalf(a.w, b.w, acc);
+__device__ __forceinline__ float DotPiece(const uint4& a, const uint4& b, float acc) {
+#pragma unroll
+  for (int e = 0; e < 16 / static_cast<int>(sizeof(T)); ++e) {
+    acc = fmaf(Element<T>(a, e), Element<T>(b, e), acc);
+  }
+  return acc;
 }
 
 // kRows: the most input rows of this instance (p.rows <= kRows; rows past p.rows are skipped).
@@ -154,8 +123,6 @@ void LaunchTyped(const SkinnyGemmParams& p) {
     LaunchRows<T, kSkinnyMaxRows, 2, 4>(p);
   }
 }
-
-bool Aligned16(const void* pointer) { return reinterpret_cast<uintptr_t>(pointer) % 16 == 0; }
 
 int64_t ElementBytes(AttentionDtype dtype) { return dtype == AttentionDtype::kFloat32 ? 4 : 2; }
 
