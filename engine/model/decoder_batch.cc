@@ -134,29 +134,27 @@ void DecoderBatch::PreparePaddedGroup(int64_t block_size, at::Device device,
   attention_mask = mask.to(device, mask_dtype);
 }
 
+namespace {
+
+// An integer in [1, limit] from the environment variable `name`, else `limit`.
+int64_t LimitFromEnvironment(const char* name, int64_t limit) {
+  const char* text = std::getenv(name);
+  int64_t parsed = 0;
+  if (text == nullptr || !absl::SimpleAtoi(text, &parsed) || parsed < 1 || parsed > limit) {
+    return limit;
+  }
+  return parsed;
+}
+
+}  // namespace
+
 int64_t DecoderBatch::MaxKernelQuery() {
-  static const int64_t value = [] {
-    const char* text = std::getenv("SPEECHLLM_MAX_KERNEL_QUERY");
-    int64_t parsed = 0;
-    if (text == nullptr || !absl::SimpleAtoi(text, &parsed) || parsed < 1 ||
-        parsed > kMaxKernelQuery) {
-      return kMaxKernelQuery;
-    }
-    return parsed;
-  }();
+  static const int64_t value = LimitFromEnvironment("SPEECHLLM_MAX_KERNEL_QUERY", kMaxKernelQuery);
   return value;
 }
 
 int64_t DecoderBatch::TileRows() {
-  static const int64_t value = [] {
-    const char* text = std::getenv("SPEECHLLM_ATTENTION_TILE_ROWS");
-    int64_t parsed = 0;
-    if (text == nullptr || !absl::SimpleAtoi(text, &parsed) || parsed < 1 ||
-        parsed > kMaxTileRows) {
-      return kMaxTileRows;
-    }
-    return parsed;
-  }();
+  static const int64_t value = LimitFromEnvironment("SPEECHLLM_ATTENTION_TILE_ROWS", kMaxTileRows);
   return value;
 }
 

@@ -65,6 +65,11 @@ absl::StatusOr<SkinnyGemmSetting> ParseSkinnyGemmSetting(absl::string_view value
   return SkinnyGemmSetting{false, rows};
 }
 
+absl::StatusOr<SkinnyGemmSetting> SkinnyGemmSettingFromEnvironment() {
+  const char* variable = std::getenv(kSkinnyGemmVariable);
+  return ParseSkinnyGemmSetting(variable == nullptr ? "" : variable);
+}
+
 int64_t SkinnyRowsFromTimings(std::vector<SkinnyGemmTiming> timings) {
   std::sort(timings.begin(), timings.end(),
             [](const SkinnyGemmTiming& a, const SkinnyGemmTiming& b) { return a.rows < b.rows; });
@@ -77,9 +82,7 @@ int64_t SkinnyRowsFromTimings(std::vector<SkinnyGemmTiming> timings) {
 }
 
 absl::StatusOr<SkinnyTuning> TuneSkinnyLinears(const std::vector<Linear*>& linears) {
-  const char* variable = std::getenv(kSkinnyGemmVariable);
-  const absl::StatusOr<SkinnyGemmSetting> setting =
-      ParseSkinnyGemmSetting(variable == nullptr ? "" : variable);
+  const absl::StatusOr<SkinnyGemmSetting> setting = SkinnyGemmSettingFromEnvironment();
   if (!setting.ok()) return setting.status();
   const at::NoGradGuard no_grad;  // the kernels run for inference only
   // The linears the kernels could serve, by shape, in their order.

@@ -28,6 +28,8 @@ struct SkinnyGemmSetting {
 };
 // Parses the variable's value; InvalidArgument naming it and the accepted values otherwise.
 absl::StatusOr<SkinnyGemmSetting> ParseSkinnyGemmSetting(absl::string_view value);
+// The setting in this process's environment (unset: timed).
+absl::StatusOr<SkinnyGemmSetting> SkinnyGemmSettingFromEnvironment();
 
 // One shape at one row count: device microseconds per product of each.
 struct SkinnyGemmTiming {

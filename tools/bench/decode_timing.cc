@@ -1,6 +1,5 @@
 #include "tools/bench/decode_timing.h"
 
-#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <vector>
@@ -133,9 +132,8 @@ void TimeLinears(const engine::Qwen2AudioModel& model, int reps, JsonWriter* jso
     // timing chose it, linear_tuning.h).
     // Not where the kernel is off (SPEECHLLM_SKINNY_GEMM=0, as run_bench.sh sets when its test
     // failed): a path that failed its test is not timed.
-    const char* variable = std::getenv(engine::kSkinnyGemmVariable);
     const absl::StatusOr<engine::SkinnyGemmSetting> setting =
-        engine::ParseSkinnyGemmSetting(variable == nullptr ? "" : variable);
+        engine::SkinnyGemmSettingFromEnvironment();
     const bool kernel_off = !setting.ok() || (!setting->timed && setting->max_rows == 0);
     if (kernel_off || rows > engine::kSkinnyGemmMaxRows ||
         !engine::CudaKernelsEnabled(weights[0].device()) ||
