@@ -242,9 +242,10 @@ inline void ExpectOfflineFinalsEqualGolden(Engine* engine, const LogMel& log_mel
       ASSERT_TRUE(output.is_final);
       ++finals;
       const std::string& key = expected_of[output.id];
-      EXPECT_EQ(output.token_ids, Golden(key)) << key;
+      const std::vector<int64_t> expected = Golden(key);
+      EXPECT_EQ(output.token_ids, expected) << key;
       std::printf("sequence %lld (%s): final %s HF greedy\n", static_cast<long long>(output.id),
-                  key.c_str(), output.token_ids == Golden(key) ? "equals" : "differs from");
+                  key.c_str(), output.token_ids == expected ? "equals" : "differs from");
     }
   }
   EXPECT_EQ(finals, inputs.size());
