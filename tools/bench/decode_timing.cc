@@ -72,19 +72,36 @@ void TimeDecodeStep(const engine::Qwen2AudioModel& model, int batch_size, int64_
   }
 }
 
-int64_t DecodeWeightBytes(const engine::Decoder& decoder) {
-  int64_t bytes = 0, embedding = 0;
+namespace {
+
+// The tensors a decode step reads whole: every decoder parameter but the embedding table, which
+// gives a few rows only, unless the lm_head is tied to it (then it comes last, as the lm_head).
+std::vector<at::Tensor> DecodeStepTensors(const engine::Decoder& decoder) {
+  std::vector<at::Tensor> tensors;
+  at::Tensor embedding;
   bool has_lm_head = false;
   for (const engine::NamedTensor& named : decoder.Parameters()) {
-    const int64_t size = named.tensor.numel() * static_cast<int64_t>(named.tensor.element_size());
     if (named.name.find("embed_tokens") != std::string::npos) {
-      embedding = size;
-    } else {
-      bytes += size;
+      embedding = named.tensor;
+      continue;
     }
     has_lm_head |= named.name.find("lm_head") != std::string::npos;
+    tensors.push_back(named.tensor);
   }
-  return bytes + (has_lm_head ? 0 : embedding);
+  if (!has_lm_head && embedding.defined()) tensors.push_back(embedding);
+  return tensors;
+}
+
+int64_t BytesOf(const std::vector<at::Tensor>& tensors) {
+  int64_t bytes = 0;
+  for (const at::Tensor& t : tensors) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  return bytes;
+}
+
+}  // namespace
+
+int64_t DecodeWeightBytes(const engine::Decoder& decoder) {
+  return BytesOf(DecodeStepTensors(decoder));
 }
 
 double CopyBytesPerSecond(at::Device device, int reps) {
@@ -101,21 +118,11 @@ double CopyBytesPerSecond(at::Device device, int reps) {
 }
 
 void TimeLinears(const engine::Qwen2AudioModel& model, int reps, JsonWriter* json) {
-  std::vector<at::Tensor> weights;
-  bool has_lm_head = false;
-  at::Tensor embedding;
-  int64_t bytes = 0;
-  for (const engine::NamedTensor& named : model.decoder().Parameters()) {
-    if (named.tensor.dim() != 2) continue;
-    if (named.name.find("embed_tokens") != std::string::npos) {
-      embedding = named.tensor;
-      continue;
-    }
-    has_lm_head |= named.name.find("lm_head") != std::string::npos;
-    weights.push_back(named.tensor);
+  std::vector<at::Tensor> weights;  // the matrices (not the norms and biases)
+  for (const at::Tensor& t : DecodeStepTensors(model.decoder())) {
+    if (t.dim() == 2) weights.push_back(t);
   }
-  if (!has_lm_head && embedding.defined()) weights.push_back(embedding);
-  for (const at::Tensor& w : weights) bytes += w.numel() * static_cast<int64_t>(w.element_size());
+  const int64_t bytes = BytesOf(weights);
   for (const int64_t rows : {int64_t{1}, int64_t{16}}) {
     std::vector<at::Tensor> inputs;
     for (const at::Tensor& w : weights) inputs.push_back(at::randn({rows, w.size(1)}, w.options()));
