@@ -8,6 +8,8 @@
 # scarce GPU session does. Needs root, Docker (dockerd is started if it is installed but not
 # running) and debootstrap. Nothing here is used by CI.
 #   tools/compat/torch2_check.sh [WORK_DIR]     (default /tmp/speechllm-torch2; builds are kept there)
+# CPU_STAGE=0 skips step 1 (on a 2-core host it takes most of the time; step 2 alone checks what
+# only the CUDA libtorch compiles).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${1:-/tmp/speechllm-torch2}
@@ -48,7 +50,7 @@ fi
 
 cuda_mount=()
 [[ -x /usr/local/cuda/bin/nvcc ]] && cuda_mount=(-v "$(readlink -f /usr/local/cuda)":/usr/local/cuda:ro)
-docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_mount[@]}" "$image" bash -c '
+docker run --rm --network host -e CPU_STAGE="${CPU_STAGE:-1}" -v "$root":/src:ro -v "$work":/build "${cuda_mount[@]}" "$image" bash -c '
   set -u
   # sm_90 as on the GPU machines: without a device, torch'"'"'s CMake autodetects a list CUDA 13 refuses.
   export CCACHE_DIR=/build/ccache CCACHE_BASEDIR=/src TORCH_CUDA_ARCH_LIST=9.0
@@ -56,6 +58,7 @@ docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_moun
           -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -Wno-dev)
   [[ -x /usr/local/cuda/bin/nvcc ]] && common+=(-DSPEECHLLM_WITH_CUDA=ON)
   status=0
+  if [[ $CPU_STAGE != 0 ]]; then
   echo "== CPU libtorch $(dpkg-query -W -f="\${Version}" libtorch-dev): build, unit + model suites"
   cmake -S /src -B /build/cpu "${common[@]}" > /build/configure-cpu.log 2>&1 &&
     cmake --build /build/cpu -j "$(nproc)" > /build/build-cpu.log 2>&1 ||
@@ -63,6 +66,7 @@ docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_moun
   (cd /build/cpu && ctest -L "unit|model" -j "$(nproc)" --timeout 300 > /build/ctest-cpu.log 2>&1) ||
     status=1
   grep -E "tests passed|\(Failed\)|Not Run" /build/ctest-cpu.log
+  fi
   [[ -x /usr/local/cuda/bin/nvcc ]] || { echo "no CUDA toolkit: the CUDA libtorch build is skipped"; exit $status; }
   echo "== CUDA libtorch 2.6: the GPU run targets, compiled, linked and run without a device"
   # Debian'"'"'s torch 2.6 CMake config names libnvToolsExt, which CUDA 13 no longer ships.
@@ -76,7 +80,7 @@ docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_moun
     -DCMAKE_PROJECT_INCLUDE=/build/nvtx_shim.cmake -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined \
     -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST > /build/configure-cuda.log 2>&1 &&
     cmake --build /build/cuda -j "$(nproc)" --target paged_attention_gpu_test fused_layers_gpu_test \
-      decode_graphs_test golden_parity_test model_load_test engine_streaming_test speechllm-bench \
+      decode_graphs_test encoder_graphs_test golden_parity_test model_load_test engine_streaming_test speechllm-bench \
       speechllm-model-timing > /build/build-cuda.log 2>&1 ||
     { grep -E "error|FAILED|undefined" /build/build-cuda.log /build/configure-cuda.log | head -20; status=1; }
   # The binaries run on the CUDA libtorch without a device (GPU tests skip, CPU tests run), as the
@@ -90,7 +94,7 @@ docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_moun
   gcc -shared -fPIC -Wl,-soname,libcudnn.so.9 -o /build/cudnn-stand-in/libcudnn.so.9 \
     /build/cudnn-stand-in/cudnn.c
   for t in tests/model/golden_parity_test tests/model/model_load_test tests/model/engine_streaming_test \
-           tests/model/decode_graphs_test tests/model/paged_attention_gpu_test tests/model/fused_layers_gpu_test; do
+           tests/model/decode_graphs_test tests/model/encoder_graphs_test tests/model/paged_attention_gpu_test tests/model/fused_layers_gpu_test; do
     [[ -x /build/cuda/$t ]] || continue
     (cd /build/cuda && LD_LIBRARY_PATH=/build/cudnn-stand-in:$lib:/opt/torch-cuda/usr/lib \
       SPEECHLLM_GOLDEN_DIR=/src/tests/data/qwen2-audio-tiny-golden timeout 300 "$t" \
@@ -102,5 +106,8 @@ docker run --rm --network host -v "$root":/src:ro -v "$work":/build "${cuda_moun
   nm -C /build/cuda/engine/model/CMakeFiles/speechllm_model_torch.dir/decode_graphs.cc.o |
     grep -q "CUDAGraph::replay" && echo "decode graphs: compiled in (CUDAGraph::replay referenced)" ||
     { echo "decode graphs: NOT compiled in against the CUDA libtorch"; status=1; }
+  nm -C /build/cuda/engine/model/CMakeFiles/speechllm_model_torch.dir/encoder_graphs.cc.o |
+    grep -q "CUDAGraph::replay" && echo "encoder graphs: compiled in (CUDAGraph::replay referenced)" ||
+    { echo "encoder graphs: NOT compiled in against the CUDA libtorch"; status=1; }
   exit $status'
 echo "torch2_check: OK (logs under $work)"
