@@ -1,30 +1,14 @@
 #include "engine/model/decode_graphs.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <optional>
-#include <utility>  // std::declval
 
 #include "absl/strings/str_cat.h"
-#include "engine/model/cuda_kernels.h"
-#include "engine/model/graph_capture_cleanup.h"
+#include "engine/model/cuda_graph_capture.h"
 
-// Graphs need the CUDA libtorch (at::cuda::CUDAGraph, streams, events) and the project's kernels
-// (the decode step must be free of host synchronisation: PagedAttention instead of the dense
-// path's per-sequence gathers). Debian's CPU libtorch ships the c10/cuda headers without their
-// generated configuration header, which is how its builds are told apart.
-#if SPEECHLLM_CUDA_KERNELS && !defined(SPEECHLLM_NO_CUDA_GRAPHS) && \
-    __has_include(<c10/cuda/impl/cuda_cmake_macros.h>)
-#define SPEECHLLM_HAVE_CUDA_GRAPHS 1
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
 #include <ATen/cuda/CUDAEvent.h>
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#else
-#define SPEECHLLM_HAVE_CUDA_GRAPHS 0
 #endif
 
 namespace speechllm::engine {
@@ -101,21 +85,9 @@ absl::Status BuildDecodeGraphInputs(const std::vector<int64_t>& token_ids,
   return absl::OkStatus();
 }
 
-#if SPEECHLLM_HAVE_CUDA_GRAPHS
-// The memory pool id type, named through CUDAGraph::pool(): libtorch moved it from c10::cuda to
-// c10.
-using GraphPoolId = decltype(std::declval<at::cuda::CUDAGraph&>().pool());
-#endif
-
 struct DecodeGraphs::Runtime {
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  // Shared by every bucket's graph. Taken from graph_pool_handle() before the first capture rather
-  // than from the first graph, so that a capture that fails is undone with a known pool.
-  GraphPoolId pool{0, 0};
-  // One side stream for every capture: the caching allocator reuses a freed block only on the
-  // stream it was freed on, so the buckets share the pool's memory only when captured on one stream
-  // (torch.cuda.graph keeps one capture stream for the same reason).
-  std::optional<c10::cuda::CUDAStream> capture_stream;
+  GraphCapturer capturer;                // one pool and capture stream for every bucket
   at::Tensor pinned_longs, pinned_ints;  // staging for the largest bucket's inputs
   at::cuda::CUDAEvent staged;            // recorded after the copies out of the staging memory
 #endif
@@ -124,23 +96,13 @@ struct DecodeGraphs::Runtime {
 struct DecodeGraphs::Graph {
   int64_t bucket = 0;
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  PoolAwareGraph<at::cuda::CUDAGraph> graph;
+  CapturedGraph graph;
 #endif
   at::Tensor longs, ints;  // the static inputs on the device (DecodeGraphInputs' layout)
   at::Tensor logits;       // the static output, [bucket, vocab_size]
 };
 
-bool DecodeGraphs::Supported(at::Device device) {
-#if SPEECHLLM_HAVE_CUDA_GRAPHS
-  static const bool switched_off = [] {
-    const char* value = std::getenv("SPEECHLLM_CUDA_GRAPHS");
-    return value != nullptr && std::strcmp(value, "0") == 0;
-  }();
-  return !switched_off && CudaKernelsEnabled(device);
-#else
-  return false;
-#endif
-}
+bool DecodeGraphs::Supported(at::Device device) { return CudaGraphsEnabled(device); }
 
 DecodeGraphs::DecodeGraphs(const Decoder* decoder, KvPool* kv, int64_t scratch_block,
                            int64_t table_width, int64_t max_batch)
@@ -210,39 +172,9 @@ std::unique_ptr<DecodeGraphs::Graph> DecodeGraphs::Capture(int64_t bucket) {
   batch.kernel_block_tables =
       g->ints.narrow(0, 2 * bucket, bucket * table_width_).view({bucket, table_width_});
   const at::Tensor token_ids = g->longs.narrow(0, 0, bucket);
-  auto step = [&] {
-    return decoder_->Logits(decoder_->Forward(decoder_->Embed(token_ids), batch, kv_));
-  };
-
-  // Capture on a side stream (the legacy default stream cannot be captured), after a warm-up run
-  // there that leaves cuBLAS handles and workspaces created outside the capture.
-  c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
-  {
-    if (!runtime_->capture_stream.has_value()) {
-      runtime_->capture_stream =
-          c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
-    }
-    const c10::cuda::CUDAStreamGuard stream_guard(*runtime_->capture_stream);
-    step();
-    c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
-    if (runtime_->pool == GraphPoolId{0, 0}) runtime_->pool = at::cuda::graph_pool_handle();
-    // A capture the runtime refuses must not leave the caching allocator recording into the pool
-    // (graph_capture_cleanup.h): graphs are then turned off and the engine runs on eagerly.
-    const c10::DeviceIndex device_index = c10::cuda::current_device();
-    const GraphPoolId pool = runtime_->pool;
-    CaptureWithCleanup(
-        g->graph, pool, [&] { g->logits = step(); },
-        [&] {
-          try {
-            c10::cuda::CUDACachingAllocator::endAllocateToPool(device_index, pool);
-            return true;
-          } catch (const c10::Error&) {  // "not currently recording to mempool_id"
-            return false;
-          }
-        },
-        [&] { c10::cuda::CUDACachingAllocator::releasePool(device_index, pool); });
-    c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
-  }
+  runtime_->capturer.Capture(device, &g->graph, [&] {
+    g->logits = decoder_->Logits(decoder_->Forward(decoder_->Embed(token_ids), batch, kv_));
+  });
   return g;
 #else
   TORCH_CHECK(false, "this build has no CUDA graphs (CUDA libtorch and SPEECHLLM_WITH_CUDA)");

@@ -1,7 +1,8 @@
 // What to undo in libtorch's CUDA caching allocator after a graph capture that did not complete.
-// Torch-free templates: DecodeGraphs instantiates them over at::cuda::CUDAGraph and the allocator's
-// endAllocateToPool/releasePool; the unit test over models of both libtorch orders of capture_end.
-// Called by DecodeGraphs::Capture on the thread that runs the model, only on its error path.
+// Torch-free templates: GraphCapturer (cuda_graph_capture.h) instantiates them over
+// at::cuda::CUDAGraph and the allocator's endAllocateToPool/releasePool; the unit test over models
+// of both libtorch orders of capture_end. Called by GraphCapturer::Capture on the thread that runs
+// the model, only on its error path.
 #ifndef SPEECHLLM_ENGINE_MODEL_GRAPH_CAPTURE_CLEANUP_H_
 #define SPEECHLLM_ENGINE_MODEL_GRAPH_CAPTURE_CLEANUP_H_
 
