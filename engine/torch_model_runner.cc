@@ -125,6 +125,19 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
         impl->graphs.reset();
       }
     }
+    if (impl->batched_encoder) {  // exact finals replay the encoder's whole-segment graphs
+      const absl::Time start = absl::Now();
+      const AudioEncoder& encoder = impl->model->encoder();
+      const absl::Status captured = encoder.CaptureSegmentGraphs();
+      if (!captured.ok()) {
+        absl::StrAppend(&impl->graphs_summary, "; ", captured.message());
+      } else if (encoder.num_segment_graphs() > 0) {
+        absl::StrAppend(
+            &impl->graphs_summary, "; encoder: ", encoder.num_segment_graphs(),
+            " whole-segment graphs, captured in ",
+            absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
+      }
+    }
   } catch (const c10::Error& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot allocate the KV cache: ", e.what_without_backtrace()));
@@ -136,7 +149,7 @@ const ModelConfig& TorchModelRunner::config() const { return impl_->model->confi
 int64_t TorchModelRunner::num_kv_blocks() const { return impl_->num_usable_blocks; }
 int64_t TorchModelRunner::block_size() const { return impl_->block_size; }
 void TorchModelRunner::ResetSequence(SequenceId id) { impl_->states.erase(id); }
-const std::string& TorchModelRunner::decode_graphs_summary() const { return impl_->graphs_summary; }
+const std::string& TorchModelRunner::graphs_summary() const { return impl_->graphs_summary; }
 
 void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepResult* result) {
   const ModelConfig& config = model->config();
@@ -197,7 +210,8 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   std::vector<at::Tensor> encoded;
   at::Tensor all;
   if (!work.empty()) {
-    encoded = model->encoder().EncodeBatch(work, nullptr, batched_encoder);
+    encoded = model->encoder().EncodeBatch(
+        work, nullptr, batched_encoder ? EncoderPass::kGraphs : EncoderPass::kPerItem);
     all = model->projector()
               .Forward(encoded.size() == 1 ? encoded[0] : at::cat(encoded, 0))
               .to(model->decoder().dtype());

@@ -27,7 +27,9 @@ struct TorchRunnerConfig {
   int64_t cuda_graph_max_batch = 64;
   // Encoder passes with every item batched (AudioEncoder::ConvStems and EncodeBatch's batched
   // attention: a fixed number of operations per pass) or item by item (transformers' operations).
-  // Unset: batched on CUDA, where per-item launches dominate, item by item on the CPU.
+  // Unset: batched on CUDA, where per-item launches dominate, item by item on the CPU. A batched
+  // pass of exact finals alone replays the encoder's whole-segment CUDA graphs where supported
+  // (EncoderPass::kGraphs).
   std::optional<bool> batched_encoder;
   // Wait for the device after each step's encoder pass, so that StepResult's encoder and decoder
   // times are device times (benchmarks: it costs the overlap of the decoder's launches with the
@@ -49,8 +51,8 @@ class TorchModelRunner : public ModelRunner {
   int64_t block_size() const override;
   absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
   void ResetSequence(SequenceId id) override;
-  // One line for logs: how many decode graphs were captured, or why none were.
-  const std::string& decode_graphs_summary() const;
+  // One line for logs: how many decode and encoder graphs were captured, or why none were.
+  const std::string& graphs_summary() const;
 
  private:
   struct Impl;

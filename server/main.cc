@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   runner_config.cuda_graph_max_batch = config.max_streams;  // the engine's largest decode step
   auto runner = engine::TorchModelRunner::Create(model_dir, runner_config);
   if (!runner.ok()) return Fail(runner.status().ToString());
-  const std::string graphs_summary = (*runner)->decode_graphs_summary();
+  const std::string graphs_summary = (*runner)->graphs_summary();
 
   std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer;
   if (std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.json") ||

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/encoder_batch_plan.h"
+#include "engine/model/encoder_graphs.h"  // complete for ~AudioEncoder
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
@@ -51,6 +52,10 @@ absl::StatusOr<std::unique_ptr<AudioEncoder>> AudioEncoder::Load(const WeightLoa
                              LayerNorm::Load(loader, p + "layer_norm", d, config.layer_norm_eps));
   return encoder;
 }
+
+AudioEncoder::AudioEncoder(const AudioEncoderConfig& config) : config_(config) {}
+
+AudioEncoder::~AudioEncoder() = default;
 
 AudioEncoder::Qkv AudioEncoder::ProjectQkv(const Layer& layer, const at::Tensor& h) {
   const std::vector<at::Tensor> parts =
@@ -191,7 +196,7 @@ at::Tensor AudioEncoder::ItemAttention(const at::Tensor& q, const at::Tensor& k,
 
 std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>& work,
                                                   std::vector<at::Tensor>* hidden_states,
-                                                  std::optional<bool> batched_attention) const {
+                                                  EncoderPass pass) const {
   TORCH_CHECK(!work.empty(), "an encoder pass needs at least one item");
   TORCH_CHECK(hidden_states == nullptr || work.size() == 1,
               "hidden states are traced for one item only");
@@ -218,7 +223,14 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>
     total += positions;
   }
   const at::Device device = work[0].conv.device();
-  if (batched_attention.value_or(device.is_cuda())) {
+  if (pass == EncoderPass::kDeviceDefault) {
+    pass = device.is_cuda() ? EncoderPass::kGraphs : EncoderPass::kPerItem;
+  }
+  if (pass != EncoderPass::kPerItem) {
+    if (pass == EncoderPass::kGraphs && hidden_states == nullptr) {
+      std::optional<std::vector<at::Tensor>> replayed = ReplaySegmentGraphs(work);
+      if (replayed.has_value()) return *std::move(replayed);
+    }
     return EncodeBatchBatched(work, hidden_states);
   }
   std::vector<at::Tensor> rows;
@@ -287,6 +299,17 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatchBatched(
   const at::Tensor normed = layer_norm_.Forward(plan.Pool(x));
   if (hidden_states != nullptr) hidden_states->push_back(normed);
   return SplitRows(normed, plan.pooled_rows());
+}
+
+at::Tensor AudioEncoder::EncodePaddedSegment(const at::Tensor& conv,
+                                             const at::Tensor& num_valid_positions) const {
+  const int64_t positions = conv.size(0);
+  const at::Tensor padding =
+      at::arange(positions, num_valid_positions.options()) >= num_valid_positions;
+  const at::Tensor key_mask =
+      at::zeros({1, 1, 1, positions}, conv.options())
+          .masked_fill(padding.view({1, 1, 1, positions}), -std::numeric_limits<float>::infinity());
+  return Transformer(conv.unsqueeze(0), key_mask, nullptr).squeeze(0);
 }
 
 std::vector<at::Tensor> AudioEncoder::SplitRows(const at::Tensor& rows,

@@ -1,22 +1,28 @@
 // AudioEncoder: the Qwen2-Audio (Whisper-large-v3 derived) audio tower of MODEL.md 2: conv1 + GELU,
 // conv2 (stride 2) + GELU, the stored position table, pre-LN transformer layers (k_proj without
 // bias, additive key-padding mask), average pooling by 2 and the final LayerNorm. Weights are
-// immutable after Load; Forward methods are const and run on the thread that owns the model.
+// immutable after Load; Forward methods are const and run on the thread that owns the model (the
+// CUDA graphs of whole-segment passes, created at first use, are kept under a mutex).
 #ifndef SPEECHLLM_ENGINE_MODEL_AUDIO_ENCODER_H_
 #define SPEECHLLM_ENGINE_MODEL_AUDIO_ENCODER_H_
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/model/layers.h"
 #include "engine/model/model_config.h"
 #include "engine/model/weight_loader.h"
 
 namespace speechllm::engine {
+
+class EncoderGraphs;
 
 // Keys and values of the encoder positions already computed in one segment (block mode): per layer
 // [positions, d_model]. Owned by the runner's per-sequence state; engine loop thread only.
@@ -46,12 +52,29 @@ struct ConvStemInput {
   int64_t num_frames = 0;
 };
 
+// How AudioEncoder::EncodeBatch runs a pass.
+enum class EncoderPass {
+  kDeviceDefault,  // kGraphs on CUDA, kPerItem on the CPU
+  // Attention item by item (transformers' eager operations): few operations per item, but a GPU
+  // pays their launches for every item.
+  kPerItem,
+  // Every operation batched over the items (EncoderBatchPlan; attention in padded products per
+  // bucket of similar items): a fixed number of operations per layer whatever the item count.
+  kBatched,
+  // kBatched, but a pass whose items are all whole segments (no cache, first position 0: an
+  // offline clip, exact finals) replays CUDA graphs of the padded segment instead (EncoderGraphs,
+  // EncodePaddedSegment), where they are supported and SPEECHLLM_ENCODER_GRAPHS is not "0"; a
+  // capture the runtime refuses turns them off for good (graphs_status() says why).
+  kGraphs,
+};
+
 class AudioEncoder {
  public:
   // Loads audio_tower.* (NOT_FOUND / INVALID_ARGUMENT naming the tensor on a missing or misshaped
   // one).
   static absl::StatusOr<std::unique_ptr<AudioEncoder>> Load(const WeightLoader& loader,
                                                             const AudioEncoderConfig& config);
+  ~AudioEncoder();
 
   const AudioEncoderConfig& config() const { return config_; }
 
@@ -96,19 +119,33 @@ class AudioEncoder {
   // The transformer layers, pooling and final LayerNorm over several items at once: row-wise layers
   // run on all rows together, attention per item (items of one sequence in order, so later blocks
   // see earlier ones). Returns [rows / 2, d_model] per item. `hidden_states` (one item only)
-  // receives the layer inputs and the output, as in Forward. `batched_attention` picks how the
-  // attention runs: all items in one padded product per layer (EncoderBatchAttention; the default
-  // on CUDA, where per-item launches dominate) or item by item (transformers' eager operations;
-  // the default on the CPU).
+  // receives the layer inputs and the output, as in Forward (and keeps a pass off the graphs).
+  // `pass` picks how it runs (EncoderPass).
   std::vector<at::Tensor> EncodeBatch(const std::vector<EncoderWork>& work,
                                       std::vector<at::Tensor>* hidden_states = nullptr,
-                                      std::optional<bool> batched_attention = std::nullopt) const;
+                                      EncoderPass pass = EncoderPass::kDeviceDefault) const;
   // The conv stems of many items at once on `device`, as two GEMMs over gathered frame windows
   // (im2col) instead of two convolutions per item: one upload, about ten operations in all, and
   // no per-shape convolution plans. Item i's result ([positions, d_model], a view of one tensor)
   // equals ConvStemOf / ConvBlock up to float summation order. Defined in conv_stems.cc.
   std::vector<at::Tensor> ConvStems(const std::vector<ConvStemInput>& inputs,
                                     at::Device device) const;
+  // A whole segment padded to a graph bucket (EncoderGraphs): conv [padded positions, d_model]
+  // whose first `num_valid_positions` rows (an int64 scalar tensor on conv's device, so that a
+  // graph takes a new length at each replay) are the segment's conv stem rows, the rest finite
+  // padding. Keys past the valid rows are masked, as Forward masks the 30 s window. Returns
+  // [padded positions / 2, d_model]: the first num_valid / 2 rows equal EncodeBatch's for the
+  // segment up to float summation order, the others are padding. No host synchronisation.
+  at::Tensor EncodePaddedSegment(const at::Tensor& conv,
+                                 const at::Tensor& num_valid_positions) const;
+  // Captures every whole-segment graph now (EncoderGraphs::CaptureAll) instead of at first use, so
+  // that no streaming step pays for a capture. OK, doing nothing, where the graphs are not
+  // supported; INTERNAL, with the graphs off for good, when the runtime refuses a capture.
+  absl::Status CaptureSegmentGraphs() const;
+  // OK while whole-segment passes may use CUDA graphs; the capture error once they are off.
+  absl::Status graphs_status() const;
+  // The whole-segment graphs captured so far (one per length bucket).
+  int64_t num_segment_graphs() const;
   // The offline conv stem of one clip's features [num_mel_bins, frames] -> [positions, d_model].
   at::Tensor ConvStemOf(const at::Tensor& mel) const {
     return ConvStem(mel.unsqueeze(0)).squeeze(0);
@@ -129,7 +166,7 @@ class AudioEncoder {
   // trainer) one product per checkpoint tensor.
   static Qkv ProjectQkv(const Layer& layer, const at::Tensor& h);
 
-  explicit AudioEncoder(const AudioEncoderConfig& config) : config_(config) {}
+  explicit AudioEncoder(const AudioEncoderConfig& config);
   // conv1 + GELU, conv2 + GELU -> [batch, conv positions, d_model].
   at::Tensor ConvStem(const at::Tensor& mel) const;
   // Positions, layers, pooling and LayerNorm over x [batch, positions, d_model].
@@ -148,12 +185,25 @@ class AudioEncoder {
   // prefixed by the cached ones when `keys`/`values` are given (which are then extended).
   at::Tensor ItemAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            at::Tensor* keys, at::Tensor* values) const;
+  // EncodeBatch through the whole-segment graphs; nothing when the pass does not qualify or the
+  // graphs are off (the caller then runs the batched pass). This and the two below are defined in
+  // encoder_graphs.cc, as are graphs_status, num_segment_graphs and CaptureSegmentGraphs.
+  std::optional<std::vector<at::Tensor>> ReplaySegmentGraphs(
+      const std::vector<EncoderWork>& work) const;
+  // Whether graphs can serve this encoder's passes on `device` (supported there, no autograd).
+  bool GraphsApply(at::Device device) const;
+  // Runs `use` on the graphs (created first if need be) under the mutex. A c10::Error from it turns
+  // the graphs off for good and is returned, as is the error that turned them off earlier.
+  absl::Status WithGraphs(const std::function<void(EncoderGraphs&)>& use) const;
 
   AudioEncoderConfig config_;
   at::Tensor conv1_weight_, conv1_bias_, conv2_weight_, conv2_bias_;
   at::Tensor embed_positions_;  // [max_source_positions, d_model]
   std::vector<Layer> layers_;
   LayerNorm layer_norm_;
+  mutable absl::Mutex graphs_mutex_;
+  mutable std::unique_ptr<EncoderGraphs> graphs_ ABSL_GUARDED_BY(graphs_mutex_);
+  mutable absl::Status graphs_status_ ABSL_GUARDED_BY(graphs_mutex_);
 };
 
 }  // namespace speechllm::engine

@@ -67,7 +67,8 @@ TEST_F(EncoderBatchAttentionTest, MatchesPerItemAttentionWithCaches) {
       } else {  // B 40..90, A 80..81 (one position: no pooled row)
         work = {{Block(1, 40, 90), 40, b}, {Block(0, 80, 81), 80, a}};
       }
-      outputs[mode] = encoder.EncodeBatch(work, nullptr, /*batched_attention=*/mode == 1);
+      outputs[mode] = encoder.EncodeBatch(
+          work, nullptr, mode == 1 ? EncoderPass::kBatched : EncoderPass::kPerItem);
     }
     if (pass == 0) {  // the batched caches share the rows of A and B only, not the full segment's
       const EncoderKvCache& a = caches[1][0];

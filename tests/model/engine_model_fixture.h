@@ -89,7 +89,7 @@ inline std::unique_ptr<Engine> MakeEngine(
     ADD_FAILURE() << runner.status();
     return nullptr;
   }
-  if (device != "cpu") std::printf("%s\n", (*runner)->decode_graphs_summary().c_str());
+  if (device != "cpu") std::printf("%s\n", (*runner)->graphs_summary().c_str());
   EngineConfig config;
   config.max_prefix_tokens = 8;
   config.max_suffix_tokens = 8;

@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "engine/model/audio_lengths.h"
+#include "engine/model/encoder_graphs.h"
 #include "engine/model/offline_transcriber.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
@@ -159,6 +160,23 @@ TEST_P(GoldenParityTest, EncoderLastHiddenStateOfTheMaskedBatch) {
         features.select(0, b).narrow(1, 0, std::min<int64_t>(valid + 2, 3000)), valid);
     Check("encoder_last_hidden_state[" + std::to_string(b) + "] (prefix)", prefix,
           ref.select(0, b).narrow(0, 0, prefix.size(0)), kFloat32Relative);
+    // What the whole-segment CUDA graphs compute (EncoderGraphs), here eagerly: the segment padded
+    // to its length bucket, the padding keys masked.
+    const int64_t positions = ConvOutputLength(valid);
+    const at::Tensor conv =
+        model_->encoder().ConvStemOf(features.select(0, b)).narrow(0, 0, positions);
+    const int64_t bucket =
+        EncoderGraphs::BucketOf(positions, model_->config().audio.max_source_positions);
+    const at::Tensor padded =
+        at::constant_pad_nd(conv, {0, 0, 0, bucket - positions});  // zero rows after the segment
+    const at::Tensor segment =
+        model_->encoder()
+            .EncodePaddedSegment(padded,
+                                 at::scalar_tensor(positions, padded.options().dtype(at::kLong)))
+            .narrow(0, 0, positions / 2);
+    Check("encoder_last_hidden_state[" + std::to_string(b) + "] (bucket " + std::to_string(bucket) +
+              ")",
+          segment, ref.select(0, b).narrow(0, 0, positions / 2), kFloat32Relative);
   }
 }
 

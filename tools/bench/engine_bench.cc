@@ -147,7 +147,7 @@ int Run() {
   if (!runner.ok()) return Fail(runner.status().ToString());
   const engine::ModelConfig model = (*runner)->config();
   if (const auto* torch_runner = dynamic_cast<const engine::TorchModelRunner*>(runner->get())) {
-    graphs_summary = torch_runner->decode_graphs_summary();
+    graphs_summary = torch_runner->graphs_summary();
   }
   const int64_t mels = model.audio.num_mel_bins;
   const engine::LogMel log_mel(model.features);

@@ -101,7 +101,8 @@ void BM_EncodeBatch(benchmark::State& state) {
     std::vector<EncoderKvCache> caches = filled;
     std::vector<EncoderWork> work;
     for (int64_t i = 0; i < items; ++i) work.push_back({conv[i], cached, &caches[i]});
-    benchmark::DoNotOptimize(encoder.EncodeBatch(work, nullptr, batched));
+    benchmark::DoNotOptimize(encoder.EncodeBatch(
+        work, nullptr, batched ? engine::EncoderPass::kBatched : engine::EncoderPass::kPerItem));
   };
   state.counters["operations"] = static_cast<double>(CountOperations(pass));
   for (auto _ : state) pass();

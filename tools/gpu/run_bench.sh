@@ -42,7 +42,8 @@ export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}  # H100/H200; torch's C
 torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 
 stage "configure + build (engine only, CUDA libtorch)"
-targets=${BUILD_TARGETS:-paged_attention_gpu_test fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test golden_parity_test \
+targets=${BUILD_TARGETS:-paged_attention_gpu_test fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test \
+  encoder_graphs_test golden_parity_test \
   model_load_test engine_streaming_test engine_test model_base_test speechllm-bench speechllm-model-timing \
   speechllm-transcribe}
 compile() {  # $1: time box (s); $2: log suffix (appended to: a continued build adds to its log)
@@ -66,20 +67,21 @@ if (( code != 0 )); then
   # The graph code compiles only against the CUDA libtorch (never on the CPU host): if it is what
   # broke, the rest still gets measured without it. Any other failure keeps the graphs (make -k
   # built every target it could).
-  if grep -qE "decode_graphs[^ ]*\.o\] Error|FAILED: [^ ]*decode_graphs" "$out/build.log"; then
+  if grep -qE "(decode_graphs|encoder_graphs|cuda_graph_capture)[^ ]*\.o\] Error|FAILED: [^ ]*(decode_graphs|encoder_graphs|cuda_graph_capture)" \
+      "$out/build.log"; then
     stage "build failed in the CUDA graph code: again without CUDA graphs"
     echo "FALLBACK: built with -DSPEECHLLM_CUDA_GRAPHS=OFF (the graph code did not compile)" | tee -a "$out/stages.log"
     build_engine "-DSPEECHLLM_CUDA_GRAPHS=OFF" "_nographs" || grep -E "error|Error" "$out/build_nographs.log" | head -30
   fi
 fi
 
-stage "tests: the CUDA kernels against the CPU reference, decode graphs against eager"
+stage "tests: the CUDA kernels against the CPU reference, decode and encoder graphs against eager"
 export SPEECHLLM_GOLDEN_DIR=$root/tests/data/qwen2-audio-tiny-golden
 if [[ -z "${SKIP_GOLDEN:-}" ]]; then
   # The tiled attention kernel's cases run apart from the per-row kernel's, so that a failure of
   # the tiles alone turns off only them.
   for t in paged_attention_gpu_test paged_attention_tiles fused_layers_gpu_test skinny_gemm_gpu_test \
-           decode_graphs_test; do
+           decode_graphs_test encoder_graphs_test; do
     case $t in
       paged_attention_gpu_test) binary=$t filter='-*Tiles*' ;;
       paged_attention_tiles) binary=paged_attention_gpu_test filter='*Tiles*' ;;
@@ -94,12 +96,14 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
     if (( code != 0 )); then
       case $t in
         decode_graphs_test) export SPEECHLLM_CUDA_GRAPHS=0 ;;
+        encoder_graphs_test) export SPEECHLLM_ENCODER_GRAPHS=0 ;;  # the batched eager pass
         skinny_gemm_gpu_test) export SPEECHLLM_SKINNY_GEMM=0 ;;  # cuBLAS for every product
         paged_attention_tiles) export SPEECHLLM_ATTENTION_TILE_ROWS=1 ;;  # one block per row
         *) export SPEECHLLM_USE_CUDA_KERNELS=0 SPEECHLLM_CUDA_GRAPHS=0 ;;  # graphs need the kernels
       esac
       echo "FALLBACK: $t failed; timings below run with SPEECHLLM_CUDA_GRAPHS=${SPEECHLLM_CUDA_GRAPHS:-1}" \
         "SPEECHLLM_USE_CUDA_KERNELS=${SPEECHLLM_USE_CUDA_KERNELS:-1}" \
+        "SPEECHLLM_ENCODER_GRAPHS=${SPEECHLLM_ENCODER_GRAPHS:-1}" \
         "SPEECHLLM_SKINNY_GEMM=${SPEECHLLM_SKINNY_GEMM:-auto}" \
         "SPEECHLLM_ATTENTION_TILE_ROWS=${SPEECHLLM_ATTENTION_TILE_ROWS:-4}" | tee -a "$out/stages.log"
     fi

@@ -142,7 +142,9 @@ def main():
             ("prefill of a 10 s clip, ms (encoder + prompt)", "prefill_10s_ms", "prefill_10s_ms"),
             ("prefill of a 10 s clip, its decoder half alone, ms", "prefill_10s_decoder_ms", None),
             ("encoder, 10 s of audio, ms", "encoder_10s_ms", "encoder_30s_window_ms"),
-            ("encoder, 30 s of audio, ms", "encoder_30s_ms", "encoder_30s_window_ms")]
+            ("encoder, 30 s of audio, ms", "encoder_30s_ms", "encoder_30s_window_ms"),
+            ("encoder, 10 s of audio, batched eager pass (no segment graphs), ms", "encoder_10s_eager_ms", None),
+            ("encoder, 30 s of audio, batched eager pass (no segment graphs), ms", "encoder_30s_eager_ms", None)]
     for name, ours_key, hf_key in rows:
         a, b = ours.get(ours_key), hf.get(hf_key)
         if a is None and "refctx_graph" in ours_key:  # no graph (fallback, refused capture): eager
@@ -172,6 +174,8 @@ def main():
             print(f"| decode step, batch {label}, device us by part: {listed}; sum | "
                   f"{fmt(ours.get(f'decode_b{batch}_parts_sum_us'))} (step "
                   f"{fmt(best_graph_or_eager(ours, batch, 'ms_per_step'))} ms) | n/a | |")
+    if ours.get("encoder_graphs_error"):
+        print(f"| encoder segment graphs | off: {ours['encoder_graphs_error']} | n/a | |")
     if ours.get("skinny_gemm_timings"):
         print(f"| skinny GEMM chosen at load, per shape and rows, kernel/cuBLAS us | "
               f"{ours['skinny_gemm_timings']} | n/a | |")

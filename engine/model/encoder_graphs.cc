@@ -1,0 +1,160 @@
+#include "engine/model/encoder_graphs.h"
+
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/audio_encoder.h"
+#include "engine/model/cuda_graph_capture.h"
+
+namespace speechllm::engine {
+
+struct EncoderGraphs::Runtime {
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  GraphCapturer capturer;  // one pool and capture stream for every bucket
+#endif
+};
+
+struct EncoderGraphs::Graph {
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  CapturedGraph graph;
+#endif
+  at::Tensor input;      // [bucket, d_model]: the segment's rows, then zeros
+  at::Tensor num_valid;  // int64 scalar: how many input rows are the segment's
+  at::Tensor output;     // [bucket / 2, d_model]
+};
+
+bool EncoderGraphs::Supported(at::Device device) {
+  static const bool switched_off = [] {
+    const char* value = std::getenv("SPEECHLLM_ENCODER_GRAPHS");
+    return value != nullptr && std::strcmp(value, "0") == 0;
+  }();
+  return !switched_off && CudaGraphsEnabled(device);
+}
+
+int64_t EncoderGraphs::BucketOf(int64_t positions, int64_t max_positions) {
+  TORCH_CHECK(positions >= 1 && positions <= max_positions, "a segment of ", positions,
+              " encoder positions (at most ", max_positions, ")");
+  const int64_t whole_buckets = (positions + kBucketPositions - 1) / kBucketPositions;
+  return std::min(whole_buckets * kBucketPositions, max_positions);
+}
+
+std::vector<int64_t> EncoderGraphs::Buckets(int64_t max_positions) {
+  std::vector<int64_t> buckets;
+  for (int64_t positions = 1; positions <= max_positions; positions = buckets.back() + 1) {
+    buckets.push_back(BucketOf(positions, max_positions));
+  }
+  return buckets;
+}
+
+EncoderGraphs::EncoderGraphs(const AudioEncoder* encoder)
+    : encoder_(encoder), runtime_(std::make_unique<Runtime>()) {}
+
+EncoderGraphs::~EncoderGraphs() = default;
+
+std::unique_ptr<EncoderGraphs::Graph> EncoderGraphs::Capture(int64_t bucket,
+                                                             const at::TensorOptions& options) {
+  auto g = std::make_unique<Graph>();
+  g->input = at::zeros({bucket, encoder_->config().d_model}, options);
+  g->num_valid = at::full({}, bucket, options.dtype(at::kLong));
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  runtime_->capturer.Capture(options.device(), &g->graph, [&] {
+    g->output = encoder_->EncodePaddedSegment(g->input, g->num_valid);
+  });
+  return g;
+#else
+  TORCH_CHECK(false, "this build has no CUDA graphs (CUDA libtorch and SPEECHLLM_WITH_CUDA)");
+#endif
+}
+
+EncoderGraphs::Graph& EncoderGraphs::GraphFor(int64_t bucket, const at::TensorOptions& options) {
+  auto it = graphs_.find(bucket);
+  if (it == graphs_.end()) it = graphs_.emplace(bucket, Capture(bucket, options)).first;
+  return *it->second;
+}
+
+void EncoderGraphs::CaptureAll(const at::TensorOptions& options) {
+  const c10::InferenceMode inference_mode;
+  const std::vector<int64_t> buckets = Buckets(encoder_->config().max_source_positions);
+  for (auto it = buckets.rbegin(); it != buckets.rend(); ++it) GraphFor(*it, options);
+}
+
+at::Tensor EncoderGraphs::Run(const at::Tensor& conv) {
+  // The static buffers are inference tensors, updated in place at every replay: both need
+  // inference mode, whatever the caller's.
+  const c10::InferenceMode inference_mode;
+  const int64_t positions = conv.size(0);
+  TORCH_CHECK(conv.dim() == 2 && positions >= 2 && conv.size(1) == encoder_->config().d_model,
+              "an encoder graph takes [positions >= 2, d_model] conv rows, got ", conv.sizes());
+  const int64_t bucket = BucketOf(positions, encoder_->config().max_source_positions);
+  Graph& g = GraphFor(bucket, conv.options());
+  TORCH_CHECK(g.input.scalar_type() == conv.scalar_type() && g.input.device() == conv.device(),
+              "encoder graph of ", g.input.scalar_type(), " on ", g.input.device(), " given ",
+              conv.scalar_type(), " on ", conv.device());
+  g.input.narrow(0, 0, positions).copy_(conv);
+  // Padding keys are masked, but a non-finite one would still turn the masked scores into NaN.
+  if (bucket > positions) g.input.narrow(0, positions, bucket - positions).zero_();
+  g.num_valid.fill_(positions);
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+  g.graph.replay();
+#endif
+  // A copy: the next replay of any bucket may reuse the output's memory (one shared pool).
+  return g.output.narrow(0, 0, positions / 2).clone();
+}
+
+// AudioEncoder's side of the graphs (declared in audio_encoder.h).
+
+absl::Status AudioEncoder::graphs_status() const {
+  const absl::MutexLock lock(&graphs_mutex_);
+  return graphs_status_;
+}
+
+int64_t AudioEncoder::num_segment_graphs() const {
+  const absl::MutexLock lock(&graphs_mutex_);
+  return graphs_ == nullptr ? 0 : graphs_->num_graphs();
+}
+
+bool AudioEncoder::GraphsApply(at::Device device) const {
+  return EncoderGraphs::Supported(device) && !conv1_weight_.requires_grad();
+}
+
+absl::Status AudioEncoder::WithGraphs(const std::function<void(EncoderGraphs&)>& use) const {
+  const absl::MutexLock lock(&graphs_mutex_);
+  if (!graphs_status_.ok()) return graphs_status_;
+  try {
+    if (graphs_ == nullptr) graphs_ = std::make_unique<EncoderGraphs>(this);
+    use(*graphs_);
+  } catch (const c10::Error& e) {
+    graphs_status_ =
+        absl::InternalError(absl::StrCat("encoder CUDA graphs off: ", e.what_without_backtrace()));
+    graphs_.reset();
+  }
+  return graphs_status_;
+}
+
+absl::Status AudioEncoder::CaptureSegmentGraphs() const {
+  if (!GraphsApply(conv1_weight_.device())) return absl::OkStatus();
+  return WithGraphs([&](EncoderGraphs& graphs) { graphs.CaptureAll(conv1_weight_.options()); });
+}
+
+std::optional<std::vector<at::Tensor>> AudioEncoder::ReplaySegmentGraphs(
+    const std::vector<EncoderWork>& work) const {
+  if (!GraphsApply(work[0].conv.device())) return std::nullopt;
+  for (const EncoderWork& item : work) {
+    if (item.cache != nullptr || item.first_position != 0 || item.conv.size(0) < 2 ||
+        item.conv.requires_grad()) {
+      return std::nullopt;
+    }
+  }
+  std::vector<at::Tensor> out;
+  const absl::Status replayed = WithGraphs([&](EncoderGraphs& graphs) {
+    for (const EncoderWork& item : work) out.push_back(graphs.Run(item.conv));
+  });
+  if (!replayed.ok()) return std::nullopt;
+  return out;
+}
+
+}  // namespace speechllm::engine
