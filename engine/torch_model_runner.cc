@@ -58,7 +58,7 @@ struct TorchModelRunner::Impl {
   bool batched_encoder = false;   // encoder passes (conv stems included) batched across items
   bool sync_stage_times = false;  // TorchRunnerConfig::sync_stage_times
   std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
-  std::string graphs_summary = "CUDA graphs: off";
+  std::string graphs_summary = "CUDA decode graphs: off";
   // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.
   absl::node_hash_map<SequenceId, SequenceState> states;
 
@@ -121,7 +121,7 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
             impl->graphs->max_batch(), ", captured in ",
             absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
       } else {
-        impl->graphs_summary = absl::StrCat("CUDA graphs: off (", captured.message(), ")");
+        impl->graphs_summary = absl::StrCat("CUDA decode graphs: off (", captured.message(), ")");
         impl->graphs.reset();
       }
     }
@@ -131,9 +131,9 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
       const absl::Status captured = encoder.CaptureSegmentGraphs();
       if (!captured.ok()) {
         absl::StrAppend(&impl->graphs_summary, "; ", captured.message());
-      } else if (encoder.num_segment_graphs() > 0) {
+      } else if (encoder.NumSegmentGraphs() > 0) {
         absl::StrAppend(
-            &impl->graphs_summary, "; encoder: ", encoder.num_segment_graphs(),
+            &impl->graphs_summary, "; encoder: ", encoder.NumSegmentGraphs(),
             " whole-segment graphs, captured in ",
             absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
       }

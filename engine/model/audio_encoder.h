@@ -2,7 +2,8 @@
 // conv2 (stride 2) + GELU, the stored position table, pre-LN transformer layers (k_proj without
 // bias, additive key-padding mask), average pooling by 2 and the final LayerNorm. Weights are
 // immutable after Load; Forward methods are const and run on the thread that owns the model (the
-// CUDA graphs of whole-segment passes, created at first use, are kept under a mutex).
+// CUDA graphs of whole-segment passes, captured at the runner's start or at first use, are kept
+// under a mutex).
 #ifndef SPEECHLLM_ENGINE_MODEL_AUDIO_ENCODER_H_
 #define SPEECHLLM_ENGINE_MODEL_AUDIO_ENCODER_H_
 
@@ -64,7 +65,8 @@ enum class EncoderPass {
   // kBatched, but a pass whose items are all whole segments (no cache, first position 0: an
   // offline clip, exact finals) replays CUDA graphs of the padded segment instead (EncoderGraphs,
   // EncodePaddedSegment), where they are supported and SPEECHLLM_ENCODER_GRAPHS is not "0"; a
-  // capture the runtime refuses turns them off for good (graphs_status() says why).
+  // capture the runtime refuses turns them off for good (GraphsStatus() says why). At most
+  // EncoderGraphs::kMaxSegmentsPerPass segments; more run batched.
   kGraphs,
 };
 
@@ -141,11 +143,11 @@ class AudioEncoder {
   // Captures every whole-segment graph now (EncoderGraphs::CaptureAll) instead of at first use, so
   // that no streaming step pays for a capture. OK, doing nothing, where the graphs are not
   // supported; INTERNAL, with the graphs off for good, when the runtime refuses a capture.
-  absl::Status CaptureSegmentGraphs() const;
+  absl::Status CaptureSegmentGraphs() const ABSL_LOCKS_EXCLUDED(graphs_mutex_);
   // OK while whole-segment passes may use CUDA graphs; the capture error once they are off.
-  absl::Status graphs_status() const;
+  absl::Status GraphsStatus() const ABSL_LOCKS_EXCLUDED(graphs_mutex_);
   // The whole-segment graphs captured so far (one per length bucket).
-  int64_t num_segment_graphs() const;
+  int64_t NumSegmentGraphs() const ABSL_LOCKS_EXCLUDED(graphs_mutex_);
   // The offline conv stem of one clip's features [num_mel_bins, frames] -> [positions, d_model].
   at::Tensor ConvStemOf(const at::Tensor& mel) const {
     return ConvStem(mel.unsqueeze(0)).squeeze(0);
@@ -187,14 +189,15 @@ class AudioEncoder {
                            at::Tensor* keys, at::Tensor* values) const;
   // EncodeBatch through the whole-segment graphs; nothing when the pass does not qualify or the
   // graphs are off (the caller then runs the batched pass). This and the two below are defined in
-  // encoder_graphs.cc, as are graphs_status, num_segment_graphs and CaptureSegmentGraphs.
+  // encoder_graphs.cc, as are GraphsStatus, NumSegmentGraphs and CaptureSegmentGraphs.
   std::optional<std::vector<at::Tensor>> ReplaySegmentGraphs(
-      const std::vector<EncoderWork>& work) const;
+      const std::vector<EncoderWork>& work) const ABSL_LOCKS_EXCLUDED(graphs_mutex_);
   // Whether graphs can serve this encoder's passes on `device` (supported there, no autograd).
   bool GraphsApply(at::Device device) const;
   // Runs `use` on the graphs (created first if need be) under the mutex. A c10::Error from it turns
   // the graphs off for good and is returned, as is the error that turned them off earlier.
-  absl::Status WithGraphs(const std::function<void(EncoderGraphs&)>& use) const;
+  absl::Status WithGraphs(const std::function<void(EncoderGraphs&)>& use) const
+      ABSL_LOCKS_EXCLUDED(graphs_mutex_);
 
   AudioEncoderConfig config_;
   at::Tensor conv1_weight_, conv1_bias_, conv2_weight_, conv2_bias_;

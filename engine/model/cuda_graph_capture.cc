@@ -39,6 +39,10 @@ void GraphCapturer::Capture(at::Device device, CapturedGraph* graph,
   const c10::cuda::CUDAStreamGuard stream_guard(*stream_);
   record();
   c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
+  // The warm-up's freed blocks stay cached for the side stream, and the allocator cannot release
+  // cached blocks while a capture is under way: give them back first, or a capture needs its
+  // working set twice (torch.cuda.graph empties the cache before capturing too).
+  c10::cuda::CUDACachingAllocator::emptyCache();
   if (pool_ == GraphPoolId{0, 0}) pool_ = at::cuda::graph_pool_handle();
   // A capture the runtime refuses must not leave the caching allocator recording into the pool
   // (graph_capture_cleanup.h): the caller then turns its graphs off and runs eagerly.

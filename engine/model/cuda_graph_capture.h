@@ -39,8 +39,13 @@ using CapturedGraph = PoolAwareGraph<at::cuda::CUDAGraph>;
 
 class GraphCapturer {
  public:
+  GraphCapturer() = default;
+  GraphCapturer(const GraphCapturer&) = delete;
+  GraphCapturer& operator=(const GraphCapturer&) = delete;
+
   // Runs `record` once on the capture stream as a warm-up (cuBLAS handles and workspaces are then
-  // created outside the capture), then again under capture into `graph`. Every graph of one
+  // created outside the capture), empties the allocator's cache, then runs it again under capture
+  // into `graph`. Every graph of one
   // capturer shares its memory pool, so their replays must not overlap and a graph's outputs are
   // valid only until another graph of the family replays. Throws c10::Error when the runtime
   // refuses the capture, after putting the caching allocator back.

@@ -6,9 +6,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_encoder.h"
 #include "engine/model/cuda_graph_capture.h"
+
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+#include <c10/cuda/CUDAGuard.h>
+#endif
 
 namespace speechllm::engine {
 
@@ -50,18 +55,17 @@ std::vector<int64_t> EncoderGraphs::Buckets(int64_t max_positions) {
   return buckets;
 }
 
-EncoderGraphs::EncoderGraphs(const AudioEncoder* encoder)
-    : encoder_(encoder), runtime_(std::make_unique<Runtime>()) {}
+EncoderGraphs::EncoderGraphs(const AudioEncoder* encoder, const at::TensorOptions& options)
+    : encoder_(encoder), options_(options), runtime_(std::make_unique<Runtime>()) {}
 
 EncoderGraphs::~EncoderGraphs() = default;
 
-std::unique_ptr<EncoderGraphs::Graph> EncoderGraphs::Capture(int64_t bucket,
-                                                             const at::TensorOptions& options) {
+std::unique_ptr<EncoderGraphs::Graph> EncoderGraphs::Capture(int64_t bucket) {
   auto g = std::make_unique<Graph>();
-  g->input = at::zeros({bucket, encoder_->config().d_model}, options);
-  g->num_valid = at::full({}, bucket, options.dtype(at::kLong));
+  g->input = at::zeros({bucket, encoder_->config().d_model}, options_);
+  g->num_valid = at::full({}, bucket, options_.dtype(at::kLong));
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  runtime_->capturer.Capture(options.device(), &g->graph, [&] {
+  runtime_->capturer.Capture(options_.device(), &g->graph, [&] {
     g->output = encoder_->EncodePaddedSegment(g->input, g->num_valid);
   });
   return g;
@@ -70,49 +74,63 @@ std::unique_ptr<EncoderGraphs::Graph> EncoderGraphs::Capture(int64_t bucket,
 #endif
 }
 
-EncoderGraphs::Graph& EncoderGraphs::GraphFor(int64_t bucket, const at::TensorOptions& options) {
+EncoderGraphs::Graph& EncoderGraphs::GraphFor(int64_t bucket) {
   auto it = graphs_.find(bucket);
-  if (it == graphs_.end()) it = graphs_.emplace(bucket, Capture(bucket, options)).first;
+  if (it == graphs_.end()) it = graphs_.emplace(bucket, Capture(bucket)).first;
   return *it->second;
 }
 
-void EncoderGraphs::CaptureAll(const at::TensorOptions& options) {
+void EncoderGraphs::CaptureAll() {
   const c10::InferenceMode inference_mode;
   const std::vector<int64_t> buckets = Buckets(encoder_->config().max_source_positions);
-  for (auto it = buckets.rbegin(); it != buckets.rend(); ++it) GraphFor(*it, options);
+  for (auto it = buckets.rbegin(); it != buckets.rend(); ++it) GraphFor(*it);
+}
+
+bool EncoderGraphs::Accepts(const at::Tensor& conv) const {
+  return conv.dim() == 2 && conv.size(0) >= 2 &&
+         conv.size(0) <= encoder_->config().max_source_positions &&
+         conv.size(1) == encoder_->config().d_model &&
+         conv.scalar_type() == options_.dtype().toScalarType() &&
+         conv.device() == options_.device();
 }
 
 at::Tensor EncoderGraphs::Run(const at::Tensor& conv) {
-  // The static buffers are inference tensors, updated in place at every replay: both need
-  // inference mode, whatever the caller's.
-  const c10::InferenceMode inference_mode;
+  TORCH_CHECK(Accepts(conv), "an encoder graph of ", options_.dtype(), " on ", options_.device(),
+              " cannot take conv rows ", conv.sizes(), " of ", conv.scalar_type(), " on ",
+              conv.device());
   const int64_t positions = conv.size(0);
-  TORCH_CHECK(conv.dim() == 2 && positions >= 2 && conv.size(1) == encoder_->config().d_model,
-              "an encoder graph takes [positions >= 2, d_model] conv rows, got ", conv.sizes());
   const int64_t bucket = BucketOf(positions, encoder_->config().max_source_positions);
-  Graph& g = GraphFor(bucket, conv.options());
-  TORCH_CHECK(g.input.scalar_type() == conv.scalar_type() && g.input.device() == conv.device(),
-              "encoder graph of ", g.input.scalar_type(), " on ", g.input.device(), " given ",
-              conv.scalar_type(), " on ", conv.device());
-  g.input.narrow(0, 0, positions).copy_(conv);
-  // Padding keys are masked, but a non-finite one would still turn the masked scores into NaN.
-  if (bucket > positions) g.input.narrow(0, positions, bucket - positions).zero_();
-  g.num_valid.fill_(positions);
+  Graph* g = nullptr;
+  {
+    // The static buffers are inference tensors, updated in place at every replay: both need
+    // inference mode, whatever the caller's.
+    const c10::InferenceMode inference_mode;
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  g.graph.replay();
+    // replay() launches on the current device's current stream.
+    const c10::cuda::CUDAGuard device_guard(options_.device());
 #endif
-  // A copy: the next replay of any bucket may reuse the output's memory (one shared pool).
-  return g.output.narrow(0, 0, positions / 2).clone();
+    g = &GraphFor(bucket);
+    g->input.narrow(0, 0, positions).copy_(conv);
+    // Padding keys are masked, but a non-finite one would still turn the masked scores into NaN.
+    if (bucket > positions) g->input.narrow(0, positions, bucket - positions).zero_();
+    g->num_valid.fill_(positions);
+#if SPEECHLLM_HAVE_CUDA_GRAPHS
+    g->graph.replay();
+#endif
+  }
+  // A copy made outside inference mode (an ordinary tensor, as the eager pass returns): the next
+  // replay of any bucket may reuse the output's memory (one shared pool).
+  return g->output.narrow(0, 0, positions / 2).clone();
 }
 
 // AudioEncoder's side of the graphs (declared in audio_encoder.h).
 
-absl::Status AudioEncoder::graphs_status() const {
+absl::Status AudioEncoder::GraphsStatus() const {
   const absl::MutexLock lock(&graphs_mutex_);
   return graphs_status_;
 }
 
-int64_t AudioEncoder::num_segment_graphs() const {
+int64_t AudioEncoder::NumSegmentGraphs() const {
   const absl::MutexLock lock(&graphs_mutex_);
   return graphs_ == nullptr ? 0 : graphs_->num_graphs();
 }
@@ -125,7 +143,9 @@ absl::Status AudioEncoder::WithGraphs(const std::function<void(EncoderGraphs&)>&
   const absl::MutexLock lock(&graphs_mutex_);
   if (!graphs_status_.ok()) return graphs_status_;
   try {
-    if (graphs_ == nullptr) graphs_ = std::make_unique<EncoderGraphs>(this);
+    if (graphs_ == nullptr) {
+      graphs_ = std::make_unique<EncoderGraphs>(this, conv1_weight_.options());
+    }
     use(*graphs_);
   } catch (const c10::Error& e) {
     graphs_status_ =
@@ -137,23 +157,28 @@ absl::Status AudioEncoder::WithGraphs(const std::function<void(EncoderGraphs&)>&
 
 absl::Status AudioEncoder::CaptureSegmentGraphs() const {
   if (!GraphsApply(conv1_weight_.device())) return absl::OkStatus();
-  return WithGraphs([&](EncoderGraphs& graphs) { graphs.CaptureAll(conv1_weight_.options()); });
+  return WithGraphs([](EncoderGraphs& graphs) { graphs.CaptureAll(); });
 }
 
 std::optional<std::vector<at::Tensor>> AudioEncoder::ReplaySegmentGraphs(
     const std::vector<EncoderWork>& work) const {
-  if (!GraphsApply(work[0].conv.device())) return std::nullopt;
+  if (static_cast<int64_t>(work.size()) > EncoderGraphs::kMaxSegmentsPerPass ||
+      !GraphsApply(work[0].conv.device())) {
+    return std::nullopt;
+  }
   for (const EncoderWork& item : work) {
-    if (item.cache != nullptr || item.first_position != 0 || item.conv.size(0) < 2 ||
-        item.conv.requires_grad()) {
+    if (item.cache != nullptr || item.first_position != 0 || item.conv.requires_grad()) {
       return std::nullopt;
     }
   }
   std::vector<at::Tensor> out;
+  bool accepted = true;
   const absl::Status replayed = WithGraphs([&](EncoderGraphs& graphs) {
+    for (const EncoderWork& item : work) accepted = accepted && graphs.Accepts(item.conv);
+    if (!accepted) return;  // a shape or dtype no graph takes: the eager pass, graphs kept
     for (const EncoderWork& item : work) out.push_back(graphs.Run(item.conv));
   });
-  if (!replayed.ok()) return std::nullopt;
+  if (!replayed.ok() || !accepted) return std::nullopt;
   return out;
 }
 

@@ -64,7 +64,7 @@ class EncoderGraphsModelTest : public ::testing::Test {
   void SetUp() override {
     model_ = speechllm::testing::LoadFixtureModel();
     ASSERT_NE(model_, nullptr);
-    mel_ = speechllm::testing::FixtureMel(*model_, "clip_b");  // 7.9 s: 395 positions
+    mel_ = speechllm::testing::FixtureMel(*model_, "clip_b");  // 7.9 s: 397 conv positions
     ASSERT_TRUE(mel_.defined());
   }
   c10::InferenceMode inference_mode_;
@@ -110,6 +110,9 @@ class EncoderGraphsGpuTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device (or a CPU libtorch)";
+    // As in the tests' bodies: the project's kernels, and so the graphs, are off while autograd
+    // records.
+    c10::InferenceMode guard;
     if (!EncoderGraphs::Supported(at::Device("cuda:0")))
       GTEST_SKIP() << "this build or environment has no CUDA graphs";
   }
@@ -128,12 +131,15 @@ TEST_P(EncoderGraphsGpuTest, ReplaysMatchTheEagerPass) {
   ASSERT_TRUE(mel.defined());
   const at::Tensor conv = encoder.ConvStemOf(mel);
   const double bound = GetParam() == "float32" ? 1e-5 : 3e-2;
-  // 37 and 49 share the 50-position graph; 181 is odd (its last position is not pooled).
+  // 37 and 49 share the 50-position graph; 181 is odd (its last position is not pooled). Results
+  // are kept as copies on the CPU, so that a later replay cannot change what they are compared
+  // with.
   const std::vector<int64_t> lengths = {37, 49, 120, 181, 395};
-  std::vector<at::Tensor> replayed;
+  std::vector<at::Tensor> replayed, on_device;
   for (int64_t positions : lengths) {
     const at::Tensor rows = conv.narrow(0, 0, positions);
-    replayed.push_back(encoder.EncodeBatch({{rows, 0, nullptr}})[0]);
+    on_device.push_back(encoder.EncodeBatch({{rows, 0, nullptr}})[0]);
+    replayed.push_back(on_device.back().cpu());
     const at::Tensor eager =
         encoder.EncodeBatch({{rows, 0, nullptr}}, nullptr, EncoderPass::kPerItem)[0];
     ASSERT_EQ(replayed.back().sizes(), eager.sizes());
@@ -142,24 +148,38 @@ TEST_P(EncoderGraphsGpuTest, ReplaysMatchTheEagerPass) {
                 GetParam().c_str(), static_cast<long>(positions), error, bound);
     EXPECT_LE(error, bound) << positions;
   }
-  ASSERT_TRUE(encoder.graphs_status().ok()) << encoder.graphs_status();
-  EXPECT_EQ(encoder.num_segment_graphs(), 4);  // buckets 50, 150, 200, 400
+  // Each result is a tensor of its own: later replays (37 and 49 share a graph) left it alone.
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    EXPECT_TRUE(at::equal(on_device[i].cpu(), replayed[i])) << lengths[i];
+  }
+  ASSERT_TRUE(encoder.GraphsStatus().ok()) << encoder.GraphsStatus();
+  EXPECT_EQ(encoder.NumSegmentGraphs(), 4);  // buckets 50, 150, 200, 400
+  const auto same = [](const at::Tensor& out, const at::Tensor& kept) {
+    return at::equal(out.cpu(), kept);
+  };
   // Replays in another order, and two segments in one pass, give the same rows bit for bit.
-  const at::Tensor again = encoder.EncodeBatch({{conv.narrow(0, 0, 37), 0, nullptr}})[0];
-  EXPECT_TRUE(at::equal(again, replayed[0]));
+  EXPECT_TRUE(same(encoder.EncodeBatch({{conv.narrow(0, 0, 37), 0, nullptr}})[0], replayed[0]));
   const std::vector<at::Tensor> pair = encoder.EncodeBatch(
       {{conv.narrow(0, 0, 181), 0, nullptr}, {conv.narrow(0, 0, 49), 0, nullptr}});
   ASSERT_EQ(pair.size(), 2u);
-  EXPECT_TRUE(at::equal(pair[0], replayed[3]));
-  EXPECT_TRUE(at::equal(pair[1], replayed[1]));
+  EXPECT_TRUE(same(pair[0], replayed[3]));
+  EXPECT_TRUE(same(pair[1], replayed[1]));
   // The clip through EncodeValidPrefix (the offline path) takes the graphs too.
-  EXPECT_TRUE(at::equal(encoder.EncodeValidPrefix(mel, 2 * 395), replayed[4]));
+  EXPECT_TRUE(same(encoder.EncodeValidPrefix(mel, 2 * 395), replayed[4]));
+  // More segments than a pass replays run the batched eager pass: the same rows up to rounding.
+  std::vector<EncoderWork> many;
+  for (int64_t positions : lengths) many.push_back({conv.narrow(0, 0, positions), 0, nullptr});
+  const std::vector<at::Tensor> batched = encoder.EncodeBatch(many);
+  ASSERT_EQ(batched.size(), lengths.size());
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    EXPECT_LE(RelativeError(batched[i], replayed[i]), bound) << lengths[i];
+  }
   // Capturing the rest up front (as the runner does at start) keeps the graphs already there.
   const absl::Status captured = encoder.CaptureSegmentGraphs();
   ASSERT_TRUE(captured.ok()) << captured;
-  EXPECT_EQ(encoder.num_segment_graphs(), 30);
-  EXPECT_TRUE(
-      at::equal(encoder.EncodeBatch({{conv.narrow(0, 0, 120), 0, nullptr}})[0], replayed[2]));
+  EXPECT_EQ(encoder.NumSegmentGraphs(), 30);
+  EXPECT_TRUE(same(encoder.EncodeBatch({{conv.narrow(0, 0, 120), 0, nullptr}})[0], replayed[2]));
+  EXPECT_TRUE(same(encoder.EncodeBatch({{conv.narrow(0, 0, 181), 0, nullptr}})[0], replayed[3]));
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, EncoderGraphsGpuTest, ::testing::Values("float32", "bfloat16"),

@@ -178,8 +178,26 @@ int Run() {
     json.Add(absl::StrCat("encoder_", static_cast<int>(seconds), "s_eager_ms"),
              TimeMs([&] { return EncodeEagerly(model.encoder(), mel, valid); }, reps));
   }
-  json.Add("encoder_segment_graphs", model.encoder().num_segment_graphs());
-  if (const absl::Status graphs = model.encoder().graphs_status(); !graphs.ok()) {
+  {
+    // A pass of exact finals alone (four 10 s segments): one graph replay each against the batched
+    // eager pass, to check EncoderGraphs::kMaxSegmentsPerPass.
+    const auto input = features(10.0);
+    const at::Tensor rows = model.encoder()
+                                .ConvStemOf(input.first)
+                                .narrow(0, 0, engine::ConvOutputLength(input.second));
+    const std::vector<engine::EncoderWork> finals(4, engine::EncoderWork{rows, 0, nullptr});
+    const std::pair<const char*, engine::EncoderPass> passes[] = {
+        {"encoder_finals_b4_ms", engine::EncoderPass::kGraphs},
+        {"encoder_finals_b4_eager_ms", engine::EncoderPass::kBatched}};
+    for (const auto& key_and_pass : passes) {
+      const engine::EncoderPass pass = key_and_pass.second;
+      json.Add(
+          key_and_pass.first,
+          TimeMs([&] { return model.encoder().EncodeBatch(finals, nullptr, pass).back(); }, reps));
+    }
+  }
+  json.Add("encoder_segment_graphs", model.encoder().NumSegmentGraphs());
+  if (const absl::Status graphs = model.encoder().GraphsStatus(); !graphs.ok()) {
     json.Add("encoder_graphs_error", std::string(graphs.message()));
   }
   print_so_far();

@@ -144,7 +144,9 @@ def main():
             ("encoder, 10 s of audio, ms", "encoder_10s_ms", "encoder_30s_window_ms"),
             ("encoder, 30 s of audio, ms", "encoder_30s_ms", "encoder_30s_window_ms"),
             ("encoder, 10 s of audio, batched eager pass (no segment graphs), ms", "encoder_10s_eager_ms", None),
-            ("encoder, 30 s of audio, batched eager pass (no segment graphs), ms", "encoder_30s_eager_ms", None)]
+            ("encoder, 30 s of audio, batched eager pass (no segment graphs), ms", "encoder_30s_eager_ms", None),
+            ("encoder pass of four 10 s exact finals, segment graphs, ms", "encoder_finals_b4_ms", None),
+            ("encoder pass of four 10 s exact finals, batched eager pass, ms", "encoder_finals_b4_eager_ms", None)]
     for name, ours_key, hf_key in rows:
         a, b = ours.get(ours_key), hf.get(hf_key)
         if a is None and "refctx_graph" in ours_key:  # no graph (fallback, refused capture): eager
