@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/pcm_source.h"
+#include "client/streaming_client_reactor.h"
 #include "proto/grpc_handoff.h"
 
 namespace speechllm::client {
@@ -22,59 +23,6 @@ absl::Duration AudioDuration(int64_t bytes, int64_t bytes_per_second) {
 }
 
 }  // namespace
-
-// The gRPC side of the call. Holds: one for the writer thread (removed when it stops writing) and
-// one for reads (removed when the read stream ends), because both start operations from outside
-// reactions; OnDone therefore runs only after both flows are over.
-class StreamingClient::Reactor
-    : public grpc::ClientBidiReactor<StreamingRecognizeRequest, StreamingRecognizeResponse> {
- public:
-  explicit Reactor(StreamingClient* owner) : owner_(owner) {}
-
-  void OnReadDone(bool ok) override {
-    GrpcHandoffAcquire(this);
-    if (!ok) {
-      {
-        absl::MutexLock lock(&owner_->mu_);
-        owner_->read_in_flight_ = false;
-        owner_->read_stream_ended_ = true;
-      }
-      GrpcHandoffRelease(this);
-      RemoveHold();
-      return;
-    }
-    owner_->OnResponse(read_buffer_);
-    {
-      absl::MutexLock lock(&owner_->mu_);
-      owner_->read_in_flight_ = false;
-    }
-    owner_->StartReadIfWanted();
-  }
-
-  void OnWriteDone(bool ok) override { WriteFinished(ok); }
-  void OnWritesDoneDone(bool ok) override { WriteFinished(ok); }
-
-  void OnDone(const grpc::Status& status) override {
-    GrpcHandoffAcquire(this);
-    absl::MutexLock lock(&owner_->mu_);
-    owner_->status_ = status;
-    owner_->done_time_ = Clock::now();
-    owner_->done_ = true;
-  }
-
-  StreamingRecognizeResponse* read_buffer() { return &read_buffer_; }
-
- private:
-  void WriteFinished(bool ok) {
-    GrpcHandoffAcquire(this);
-    absl::MutexLock lock(&owner_->mu_);
-    owner_->write_in_flight_ = false;
-    owner_->last_write_ok_ = ok;
-  }
-
-  StreamingClient* const owner_;
-  StreamingRecognizeResponse read_buffer_;
-};
 
 StreamingClient::StreamingClient(speechllm::v1::StreamingSpeech::StubInterface* stub,
                                  StreamingClientOptions options)
