@@ -19,6 +19,19 @@ double TimeMs(const std::function<at::Tensor()>& fn, int reps) {
   return ms[ms.size() / 2];
 }
 
+double HostEnqueueMs(const std::function<at::Tensor()>& fn, int reps) {
+  fn().sum().item<float>();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    const absl::Time start = absl::Now();
+    const at::Tensor out = fn();
+    ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+    out.sum().item<float>();  // the device idle again before the next start
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 int64_t BlocksPerSequence(int64_t new_tokens, int64_t cached, int64_t block_size) {
   return (cached + new_tokens + block_size - 1) / block_size;
 }

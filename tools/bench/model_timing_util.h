@@ -1,6 +1,6 @@
-// Helpers of speechllm-model-timing (model_timing.cc, decode_timing.cc): the median wall time of
-// a device computation, and decoder batches of equal sequences over contiguous KV blocks. The
-// benchmark's main thread only.
+// Helpers of speechllm-model-timing (model_timing.cc, decode_timing.cc): the median wall and host
+// times of a device computation, and decoder batches of equal sequences over contiguous KV blocks.
+// The benchmark's main thread only.
 #ifndef SPEECHLLM_TOOLS_BENCH_MODEL_TIMING_UTIL_H_
 #define SPEECHLLM_TOOLS_BENCH_MODEL_TIMING_UTIL_H_
 
@@ -15,6 +15,10 @@ namespace speechllm::bench {
 
 // Median wall time of `fn` in ms; each run ends with a host read, which synchronises the device.
 double TimeMs(const std::function<at::Tensor()>& fn, int reps);
+// Median host time of `fn` up to its return, the device idle at each start: the time to enqueue
+// its work. Close to TimeMs, the computation is bound by the host's launches (a CUDA graph would
+// pay); far below it, by the device.
+double HostEnqueueMs(const std::function<at::Tensor()>& fn, int reps);
 
 // `count` sequences that each add `new_tokens` after `cached` tokens, each in a run of blocks of
 // its own: sequence b holds blocks [b * n, (b + 1) * n) of the pool, n = BlocksPerSequence().

@@ -141,10 +141,14 @@ def main():
              "decode_b16_refctx_tokens_per_s"),
             ("prefill of a 10 s clip, ms (encoder + prompt)", "prefill_10s_ms", "prefill_10s_ms"),
             ("prefill of a 10 s clip, its decoder half alone, ms", "prefill_10s_decoder_ms", None),
+            ("the same, host time to enqueue it (close to the line above: launch-bound), ms",
+             "prefill_10s_decoder_host_ms", None),
             ("encoder, 10 s of audio, ms", "encoder_10s_ms", "encoder_30s_window_ms"),
             ("encoder, 30 s of audio, ms", "encoder_30s_ms", "encoder_30s_window_ms"),
             ("encoder, 10 s of audio, batched eager pass (no segment graphs), ms", "encoder_10s_eager_ms", None),
             ("encoder, 30 s of audio, batched eager pass (no segment graphs), ms", "encoder_30s_eager_ms", None),
+            ("encoder, 10 s of audio, batched eager pass, host time to enqueue it, ms", "encoder_10s_eager_host_ms",
+             None),
             ("encoder pass of four 10 s exact finals, segment graphs, ms", "encoder_finals_b4_ms", None),
             ("encoder pass of four 10 s exact finals, batched eager pass, ms", "encoder_finals_b4_eager_ms", None)]
     for name, ours_key, hf_key in rows:
