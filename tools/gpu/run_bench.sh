@@ -211,11 +211,6 @@ streams_run() {  # $1: streams; $2: output name (default ours_streams_$1); more:
   cat "$out/$name.json"
 }
 for streams in ${STREAMS:-150 1}; do streams_run "$streams"; done
-# Random weights never emit a stop token and the exact re-encode changes their greedy tokens, so a
-# 1-stream exact final above decodes all 24 tokens one step at a time: a worst case. Fast finals
-# verify the last partial's tokens in one step, as a converged partial lets a real model's exact
-# final do.
-[[ " ${STREAMS:-150 1} " == *" 1 "* ]] && streams_run 1 ours_fast_finals_1 --final_mode fast
 
 # Shorter steps trade some throughput for latency: every partial waits for up to 8 steps, and
 # a step that carries chunks and finals takes 10-20 times a decode step. STEP_BUDGETS lists
