@@ -63,6 +63,16 @@ def capacity(runs):
     return max(met) if met else (0 if many else None)
 
 
+def converged_final_ms(ours):
+    """An exact final whose draft (the last partial) the model accepts: the segment's re-encode, one
+    verify prefill of audio + suffix + draft, and the step that ends the text. Random weights never
+    converge (new audio changes their greedy tokens and they never stop), so the measured 1-stream
+    final decodes all 24 tokens; this is the same final from measured parts, for a real model."""
+    parts = [ours.get("encoder_10s_ms"), ours.get("prefill_10s_decoder_ms"),
+             best_graph_or_eager(ours, 1, "ms_per_step")]
+    return sum(parts) if all(p is not None for p in parts) else None
+
+
 def print_targets(card, ours, runs, best_b1, bound):
     """One line per target of the issue and PERFORMANCE.md, with the figure it is judged on."""
     b1_limit = 4.5 if "H200" in card else (6.0 if "H100" in card else None)
@@ -88,8 +98,10 @@ def print_targets(card, ours, runs, best_b1, bound):
          many_p95, 300 if many.get("streams", 0) >= 150 else None, "max"),
         ("largest stream count measured at partial p95 <= 300 ms: >= 150", capacity(runs), 150, "min"),
         ("1 stream: first partial p95 <= 50 ms", one.get("first_partial_latency_ms_p95"), 50, "max"),
-        ("1 stream: final p95 <= 100 ms after the end of the audio", one.get("final_latency_ms_p95"), 100,
-         "max"),
+        ("1 stream: final p95 <= 100 ms after the end of the audio (random weights: all 24 tokens decoded)",
+         one.get("final_latency_ms_p95"), 100, "max"),
+        ("1 stream: final <= 100 ms once the partial has converged, estimated from its parts (re-encode "
+         "of 10 s, 261-token verify prefill, one decode step)", converged_final_ms(ours), 100, "max"),
     ]
     print("| target | measured | verdict |")
     print("|---|---|---|")

@@ -35,7 +35,7 @@ card "NVIDIA H200"
   echo -n '"skinny_gemm_timings": "4096x4096: b1 9/11 (kernel/cuBLAS us)", '
   echo -n '"decode_b1_part_attention_us": 250, "decode_b1_part_qkv_proj_us": 900, '
   echo -n '"decode_b1_parts_sum_us": 1150, "decode_reference_context_tokens": 293, '
-  echo -n '"encoder_10s_ms": 2.5, "encoder_10s_eager_ms": 7.25, '
+  echo -n '"encoder_10s_ms": 2.5, "encoder_10s_eager_ms": 7.25, "prefill_10s_decoder_ms": 10, '
   echo -n '"decode_b1_refctx_graph_ms_per_step": 4.0, "decode_b16_refctx_graph_tokens_per_s": 3200, '
   echo '"decode_bound_ms": 3.5, "decode_weight_bytes": 15200000000, "copy_bandwidth_GBps": 4300}'
   # The figures printed again with one more, cut off by the stage's timeout: the line above counts.
@@ -76,7 +76,8 @@ expect "$table" "| 150 real-time streams: partial p95 <= 300 ms | 2800.00 | miss
 expect "$table" "| largest stream count measured at partial p95 <= 300 ms: >= 150 | 0.00 | missed |"
 expect "$table" "| concurrent real-time streams (1 s chunks) at partial p95 <= 300 ms, the most measured | none of 150 | n/a | |"
 expect "$table" "| 1 stream: first partial p95 <= 50 ms | 41.00 | met |"
-expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio | 120.00 | missed |"
+expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio (random weights: all 24 tokens decoded) | 120.00 | missed |"
+expect "$table" "| 1 stream: final <= 100 ms once the partial has converged, estimated from its parts (re-encode of 10 s, 261-token verify prefill, one decode step) | 16.70 | met |"
 grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40" \
   <<< "$table" || { echo "missing: the 150-stream row with its decode-graph steps"; fail=1; }
 expect "$table" "| streaming step, 64 streams: encoder pass of 64 1 s chunks (with one exact final's 10 s re-encode), ms | 41.50 (60.00) | n/a | |"
