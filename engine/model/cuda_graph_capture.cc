@@ -1,8 +1,5 @@
 #include "engine/model/cuda_graph_capture.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include "engine/model/cuda_kernels.h"
 
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
@@ -15,10 +12,7 @@ namespace speechllm::engine {
 
 bool CudaGraphsEnabled(at::Device device) {
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
-  static const bool switched_off = [] {
-    const char* value = std::getenv("SPEECHLLM_CUDA_GRAPHS");
-    return value != nullptr && std::strcmp(value, "0") == 0;
-  }();
+  static const bool switched_off = SwitchedOffByEnvironment("SPEECHLLM_CUDA_GRAPHS");
   return !switched_off && CudaKernelsEnabled(device);
 #else
   static_cast<void>(device);

@@ -24,12 +24,14 @@
 
 namespace speechllm::engine {
 
+bool SwitchedOffByEnvironment(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::strcmp(value, "0") == 0;
+}
+
 bool CudaKernelsEnabled(at::Device device) {
 #if SPEECHLLM_CUDA_KERNELS
-  static const bool switched_off = [] {
-    const char* value = std::getenv("SPEECHLLM_USE_CUDA_KERNELS");
-    return value != nullptr && std::strcmp(value, "0") == 0;
-  }();
+  static const bool switched_off = SwitchedOffByEnvironment("SPEECHLLM_USE_CUDA_KERNELS");
   return device.is_cuda() && !switched_off && !at::GradMode::is_enabled();
 #else
   return false;

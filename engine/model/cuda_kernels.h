@@ -21,6 +21,10 @@ namespace speechllm::engine {
 // keeps every layer on libtorch, for comparisons).
 bool CudaKernelsEnabled(at::Device device);
 
+// True when the environment variable `name` is "0": how SPEECHLLM_USE_CUDA_KERNELS,
+// SPEECHLLM_CUDA_GRAPHS and SPEECHLLM_ENCODER_GRAPHS switch their paths off (read once by each).
+bool SwitchedOffByEnvironment(const char* name);
+
 // Attention of `query` [batch.kernel_num_rows, num_heads, head_dim] (the kernel rows, in order)
 // over the pool tensors [slots, num_kv_heads, head_dim] of one layer: [kernel rows, num_heads *
 // head_dim] in the query's dtype.

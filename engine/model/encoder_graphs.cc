@@ -3,13 +3,12 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_encoder.h"
 #include "engine/model/cuda_graph_capture.h"
+#include "engine/model/cuda_kernels.h"
 
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
 #include <c10/cuda/CUDAGuard.h>
@@ -33,10 +32,7 @@ struct EncoderGraphs::Graph {
 };
 
 bool EncoderGraphs::Supported(at::Device device) {
-  static const bool switched_off = [] {
-    const char* value = std::getenv("SPEECHLLM_ENCODER_GRAPHS");
-    return value != nullptr && std::strcmp(value, "0") == 0;
-  }();
+  static const bool switched_off = SwitchedOffByEnvironment("SPEECHLLM_ENCODER_GRAPHS");
   return !switched_off && CudaGraphsEnabled(device);
 }
 

@@ -132,30 +132,26 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
   code=$?
   echo "golden_parity_test --device=cuda: exit $code" | tee -a "$out/stages.log"
   grep -E "logits|greedy|PASSED|FAILED" "$out/gpu_golden.log" | head -20
-  # A failure with the kernel pinned on: again with cuBLAS, and if that passes, the kernel is off
-  # for every timing below.
+  # After a failure: the test again with one path off ($1=0; its log $2, the path named $3), and if
+  # that passes, the path stays off for every timing below.
+  golden_without() {
+    env "$1=0" timeout $(box 90) "$build/tests/model/golden_parity_test" --device=cuda \
+      > "$out/$2" 2>&1
+    code=$?
+    echo "golden_parity_test --device=cuda, $1=0: exit $code" | tee -a "$out/stages.log"
+    if (( code == 0 )); then
+      export "$1=0"
+      echo "FALLBACK: golden_parity_test failed with $3 and passed without it;" \
+        "timings below run with $1=0" | tee -a "$out/stages.log"
+    fi
+  }
+  # The skinny GEMM first (pinned on above), then the encoder's segment graphs (the offline encoder
+  # path of the test).
   if (( code != 0 )) && [[ ${SPEECHLLM_SKINNY_GEMM:-8} != 0 ]]; then
-    SPEECHLLM_SKINNY_GEMM=0 timeout $(box 90) "$build/tests/model/golden_parity_test" --device=cuda \
-      > "$out/gpu_golden_cublas.log" 2>&1
-    code=$?
-    echo "golden_parity_test --device=cuda, SPEECHLLM_SKINNY_GEMM=0: exit $code" | tee -a "$out/stages.log"
-    if (( code == 0 )); then
-      export SPEECHLLM_SKINNY_GEMM=0
-      echo "FALLBACK: golden_parity_test failed with the skinny GEMM and passed without it;" \
-        "timings below run with SPEECHLLM_SKINNY_GEMM=0" | tee -a "$out/stages.log"
-    fi
+    golden_without SPEECHLLM_SKINNY_GEMM gpu_golden_cublas.log "the skinny GEMM"
   fi
-  # Still failing: the encoder's segment graphs (the offline encoder path of the test) alone.
   if (( code != 0 )) && [[ ${SPEECHLLM_ENCODER_GRAPHS:-1} != 0 ]]; then
-    SPEECHLLM_ENCODER_GRAPHS=0 timeout $(box 90) "$build/tests/model/golden_parity_test" \
-      --device=cuda > "$out/gpu_golden_no_encoder_graphs.log" 2>&1
-    code=$?
-    echo "golden_parity_test --device=cuda, SPEECHLLM_ENCODER_GRAPHS=0: exit $code" | tee -a "$out/stages.log"
-    if (( code == 0 )); then
-      export SPEECHLLM_ENCODER_GRAPHS=0
-      echo "FALLBACK: golden_parity_test passed only without the encoder graphs;" \
-        "timings below run with SPEECHLLM_ENCODER_GRAPHS=0" | tee -a "$out/stages.log"
-    fi
+    golden_without SPEECHLLM_ENCODER_GRAPHS gpu_golden_no_encoder_graphs.log "the encoder graphs"
   fi
 fi
 
