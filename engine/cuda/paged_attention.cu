@@ -13,7 +13,8 @@
 // A small grid (batch 1 of the 7B model: 32 blocks on 132 SMs) gets 16 warps per block, a large
 // one has enough blocks to hide latency with 4. Rows given in tiles (several rows of a sequence's
 // prefill) take the vector kernel's tiled form, one block per tile and head
-// (paged_attention_tiles.cu).
+// (paged_attention_tiles.cu), or with tiles of a whole chunk the tensor-core kernel
+// (paged_attention_mma.cu).
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -22,6 +23,7 @@
 
 #include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/paged_attention.h"
+#include "engine/cuda/paged_attention_mma.h"
 #include "engine/cuda/paged_attention_steps.cuh"
 #include "engine/cuda/paged_attention_tiles.h"
 
@@ -258,8 +260,25 @@ template <typename T>
 cudaError_t LaunchTyped(const PagedAttentionParams& p) {
   cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
   const int lanes_per_key = p.force_scalar_kernel ? 0 : VectorLanesPerKey<T>(p);
-  if (lanes_per_key > 0 && p.num_tiles > 0 &&
-      static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks) {
+  if (p.num_tiles > 0 && p.max_tile_rows > kMaxTileRows) {
+    // Tiles of a whole chunk: tensor cores, the single rows through the vector kernel; where the
+    // tensor-core kernel cannot run, every row on its own (these tiles are too tall for the
+    // 4-row tile kernel).
+    PagedAttentionParams rows = p;
+    rows.num_tiles = rows.num_single_rows = 0;
+    if (lanes_per_key > 0 && TensorCoreTilesRun(p.dtype, p.head_dim)) {
+      LaunchPagedAttentionTensorCoreTiles(p);
+      if (p.num_single_rows == 0) return cudaGetLastError();
+      rows.num_rows = p.num_single_rows;
+      rows.row_subset = p.single_rows;
+      LaunchVector<T>(rows, lanes_per_key, stream);
+    } else if (lanes_per_key > 0) {
+      LaunchVector<T>(rows, lanes_per_key, stream);
+    } else {
+      SmallGrid(rows) ? LaunchWarps<T, 16>(rows, stream) : LaunchWarps<T, 4>(rows, stream);
+    }
+  } else if (lanes_per_key > 0 && p.num_tiles > 0 &&
+             static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks) {
     // Tiles, and the rows in none of them through the vector kernel, one launch each.
     LaunchPagedAttentionTiles(p, lanes_per_key);
     if (p.num_single_rows > 0) {
@@ -305,6 +324,9 @@ const char* LaunchPagedAttention(const PagedAttentionParams& p) {
                            (p.num_single_rows > 0 && p.single_rows == nullptr)))) {
     return "paged attention: tiles must come with their arrays, of at least two rows each, and "
            "the single rows with theirs";
+  }
+  if (p.max_tile_rows < 0 || p.max_tile_rows > kMaxTensorCoreTileRows) {
+    return "paged attention: max_tile_rows must be in [0, 32]";
   }
   if (p.row_subset != nullptr) return "paged attention: row_subset is the launcher's";
   cudaError_t error = cudaSuccess;

@@ -46,18 +46,28 @@ struct PagedAttentionParams {
   int32_t num_tiles = 0;
   const int32_t* single_rows = nullptr;  // [num_single_rows]
   int32_t num_single_rows = 0;
+  // The most rows of any tile (the caller's tiling); 0 = at most kMaxTileRows. Tiles of up to
+  // kMaxTensorCoreTileRows rows take the tensor-core kernel (paged_attention_mma.cu): 16-bit
+  // types, head_dim 16, 32, 64 or 128, compute capability 8.0 or later. Where it cannot run,
+  // every row takes the per-row kernels.
+  int32_t max_tile_rows = 0;
   // Set by the launcher, not by callers: the vector kernel's block x runs row row_subset[x].
   const int32_t* row_subset = nullptr;
 };
 
 inline constexpr int32_t kMaxHeadDim = 256;
 inline constexpr int32_t kMaxTileRows = 4;
+inline constexpr int32_t kMaxTensorCoreTileRows = 32;
 // Grids of fewer blocks take 16 warps a block (and no tiles), larger ones 4.
 inline constexpr int64_t kSmallGridBlocks = 512;
 
 // Validates the shapes and launches the kernel asynchronously on `stream`. Returns nullptr on
 // success, else a static message (a bad parameter or the CUDA error of the launch).
 const char* LaunchPagedAttention(const PagedAttentionParams& params);
+
+// Whether tiles of more than kMaxTileRows rows run on tensor cores for this dtype and head_dim on
+// the current device (else LaunchPagedAttention takes their rows one by one).
+bool TensorCoreTilesRun(AttentionDtype dtype, int head_dim);
 
 // Number of CUDA devices, 0 when there is no usable driver or device (GPU tests skip then).
 int CudaDeviceCount();

@@ -78,6 +78,22 @@ void Check(const char* error) { TORCH_CHECK(error == nullptr, error); }
 }  // namespace
 #endif
 
+bool CudaTensorCoreTiles(at::Device device, at::ScalarType dtype) {
+#if SPEECHLLM_CUDA_KERNELS
+  static const bool switched_off = SwitchedOffByEnvironment("SPEECHLLM_ATTENTION_TENSOR_CORES");
+  if (switched_off || !CudaKernelsEnabled(device) || (dtype != at::kBFloat16 && dtype != at::kHalf))
+    return false;
+  // The current device's capability (`device` may carry no index; the model's is current).
+  return cuda::TensorCoreTilesRun(
+      dtype == at::kBFloat16 ? cuda::AttentionDtype::kBFloat16 : cuda::AttentionDtype::kFloat16,
+      /*head_dim=*/128);
+#else
+  static_cast<void>(device);
+  static_cast<void>(dtype);
+  return false;
+#endif
+}
+
 at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cache,
                               const at::Tensor& value_cache, const DecoderBatch& batch,
                               int64_t block_size) {
@@ -133,7 +149,9 @@ at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cac
   p.dtype = DtypeOf(q);
   p.stream = StreamOf(q.device());
   if (batch.kernel_num_tiles > 0) {
-    static_assert(DecoderBatch::kMaxTileRows == cuda::kMaxTileRows, "tile sizes differ");
+    static_assert(DecoderBatch::kMaxTileRows == cuda::kMaxTileRows &&
+                      DecoderBatch::kMaxTensorCoreTileRows == cuda::kMaxTensorCoreTileRows,
+                  "tile sizes differ");
     const at::Tensor& tiles = batch.kernel_tiles;
     TORCH_CHECK(tiles.defined() && tiles.scalar_type() == at::kInt && tiles.is_contiguous() &&
                     tiles.device() == query.device() &&
@@ -144,6 +162,7 @@ at::Tensor CudaPagedAttention(const at::Tensor& query, const at::Tensor& key_cac
     p.num_tiles = static_cast<int32_t>(batch.kernel_num_tiles);
     p.single_rows = p.tile_num_rows + batch.kernel_num_tiles;
     p.num_single_rows = static_cast<int32_t>(batch.kernel_num_single_rows);
+    p.max_tile_rows = static_cast<int32_t>(batch.kernel_tile_rows);
   }
   Check(cuda::LaunchPagedAttention(p));
   return out;

@@ -32,7 +32,11 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   kernel_num_tiles = kernel_num_single_rows = 0;
   std::vector<bool> eligible(sequences.size(), false);
   if (CudaKernelsEnabled(device)) {
-    PrepareKernelRows(block_size, device);
+    // Tiles of a whole chunk for the tensor-core kernel, unless tiles are off altogether.
+    const int64_t tile_rows = TileRows() > 1 && CudaTensorCoreTiles(device, mask_dtype)
+                                  ? kMaxTensorCoreTileRows
+                                  : TileRows();
+    PrepareKernelRows(block_size, device, tile_rows);
     eligible = LongPrefillsToPad();
   } else {
     for (size_t b = 0; b < sequences.size(); ++b)
@@ -196,7 +200,7 @@ std::vector<int32_t> DecoderBatch::KernelTiles(const std::vector<int32_t>& row_s
   return tile_first;
 }
 
-void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
+void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device, int64_t tile_rows) {
   std::vector<int64_t> rows;
   std::vector<int32_t> row_sequence, row_position;
   std::vector<size_t> kernel_sequences;
@@ -227,8 +231,9 @@ void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device) {
       tables[k * max_blocks + j] = static_cast<int32_t>(s.block_table[j]);
   }
   const auto int32_options = at::TensorOptions().dtype(at::kInt);
+  kernel_tile_rows = tile_rows;
   const std::vector<int32_t> tiles =
-      KernelTiles(row_sequence, TileRows(), &kernel_num_tiles, &kernel_num_single_rows);
+      KernelTiles(row_sequence, tile_rows, &kernel_num_tiles, &kernel_num_single_rows);
   if (kernel_num_tiles > 0) kernel_tiles = at::tensor(tiles, int32_options).to(device);
   kernel_rows = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
   kernel_row_sequence = at::tensor(row_sequence, int32_options).to(device);

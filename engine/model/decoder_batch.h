@@ -67,8 +67,12 @@ struct DecoderBatch {
   // kMaxTileRows, or SPEECHLLM_ATTENTION_TILE_ROWS (1 to 4, read once; 1 = no tiles) so that a GPU
   // run can fall back to one block per row.
   static int64_t TileRows();
+  // Tiles of a whole chunk (up to this many rows) where the tensor-core kernel runs
+  // (CudaTensorCoreTiles): cuda::kMaxTensorCoreTileRows.
+  static constexpr int64_t kMaxTensorCoreTileRows = 32;
   int64_t kernel_num_tiles = 0;
   int64_t kernel_num_single_rows = 0;
+  int64_t kernel_tile_rows = 0;  // the most rows a tile may have (the tiling's limit)
   // int32 [2 * tiles + single rows], one copy to the device: the tiles' first kernel rows, their
   // row counts, then the single rows (kernel row indices).
   at::Tensor kernel_tiles;
@@ -86,8 +90,10 @@ struct DecoderBatch {
   // must be long enough (checked).
   void Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype = at::kFloat);
   // The kernel fields alone (Prepare calls it on CUDA when the kernel is enabled; tests call it on
-  // the CPU). Expects in_kernel sized to the sequences and all false.
-  void PrepareKernelRows(int64_t block_size, at::Device device);
+  // the CPU), with tiles of up to `tile_rows` rows (Prepare: TileRows(), or
+  // kMaxTensorCoreTileRows where CudaTensorCoreTiles holds). Expects in_kernel sized to the
+  // sequences and all false.
+  void PrepareKernelRows(int64_t block_size, at::Device device, int64_t tile_rows = TileRows());
   // The padded group over the `eligible` sequences not in the kernel (none unless two or more).
   // Expects in_padded_group sized to the sequences and all false, padded_batch 0. Tests call it
   // on the CPU to put long prefills in the group as CUDA does.

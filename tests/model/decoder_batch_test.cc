@@ -82,6 +82,22 @@ TEST(DecoderBatchTest, KernelRowsOfPrefillsComeInTiles) {
   EXPECT_EQ(singles, 0);
 }
 
+// Tiles for the tensor-core kernel hold a whole chunk prefill (27 rows) and never span two
+// sequences; the batch says which tiling it made.
+TEST(DecoderBatchTest, TensorCoreTilesHoldAWholeChunk) {
+  DecoderBatch batch;
+  batch.sequences = {{27, 200, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}},
+                     {1, 40, {20, 21, 22}},
+                     {40, 0, {30, 31, 32}}};
+  batch.in_kernel.assign(batch.sequences.size(), false);
+  batch.PrepareKernelRows(/*block_size=*/16, at::kCPU, DecoderBatch::kMaxTensorCoreTileRows);
+  EXPECT_EQ(batch.kernel_tile_rows, DecoderBatch::kMaxTensorCoreTileRows);
+  EXPECT_EQ(batch.kernel_num_rows, 27 + 1 + 40);
+  ASSERT_EQ(batch.kernel_num_tiles, 3);  // 27 rows, then the 40-row prefill as 32 + 8
+  EXPECT_EQ(batch.kernel_num_single_rows, 1);
+  EXPECT_EQ(Values<int32_t>(batch.kernel_tiles), (std::vector<int32_t>{0, 28, 60, 27, 32, 8, 27}));
+}
+
 // Decode steps (one row per sequence) keep one thread block per row: no tiles.
 TEST(DecoderBatchTest, DecodeRowsAreNoTiles) {
   DecoderBatch batch;

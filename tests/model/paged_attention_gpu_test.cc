@@ -51,10 +51,12 @@ class PagedAttentionGpuTest : public ::testing::TestWithParam<std::tuple<Layout,
   }
 };
 
-// Runs the kernel over `sequences` (one thread block per row and head, or with `tiles` per tile of
-// up to four rows of a sequence and head, as DecoderBatch makes them) and compares with the CPU.
+// Runs the kernel over `sequences` (one thread block per row and head, or with `tile_rows` > 0 per
+// tile of up to that many rows of a sequence and head, as DecoderBatch makes them: 4 for the
+// vector tile kernel, 32 for the tensor-core kernel) and compares with the CPU.
 void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
-                                  const std::vector<Sequence>& sequences, bool tiles = false) {
+                                  const std::vector<Sequence>& sequences, int tile_rows = 0) {
+  const bool tiles = tile_rows > 0;
   constexpr int kBlockSize = 16;
   std::mt19937 random(7);
   // Blocks of every sequence, drawn from a shuffled pool with spare blocks.
@@ -120,17 +122,22 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   DeviceBuffer output_device(output);
   int64_t num_tiles = 0, num_single_rows = 0;
   std::vector<int32_t> packed_tiles = DecoderBatch::KernelTiles(
-      row_sequence, DecoderBatch::kMaxTileRows, &num_tiles, &num_single_rows);
+      row_sequence, tiles ? tile_rows : DecoderBatch::kMaxTileRows, &num_tiles, &num_single_rows);
   packed_tiles.push_back(0);  // never an empty buffer
   DeviceBuffer tiles_device(at::tensor(packed_tiles, int32));
   // The tiled kernel runs where the vector kernel can (rows of 2 to 32 aligned 16-byte pieces) and
-  // the tiles make a grid of at least cuda::kSmallGridBlocks blocks; elsewhere the rows go one by
+  // the tiles make a grid of at least cuda::kSmallGridBlocks blocks; the tensor-core kernel (tiles
+  // of more than four rows) where cuda::TensorCoreTilesRun says so; elsewhere the rows go one by
   // one, which the message says.
   const int64_t row_bytes = static_cast<int64_t>(layout.head_dim) * at::elementSize(dtype);
   const int64_t lanes = row_bytes / 16;
-  const bool tiled = tiles && num_tiles > 0 && row_bytes % 16 == 0 && lanes >= 2 && lanes <= 32 &&
-                     (lanes & (lanes - 1)) == 0 &&
-                     num_tiles * layout.num_heads >= cuda::kSmallGridBlocks;
+  const bool vector_layout =
+      row_bytes % 16 == 0 && lanes >= 2 && lanes <= 32 && (lanes & (lanes - 1)) == 0;
+  const bool tensor_cores = tile_rows > cuda::kMaxTileRows && num_tiles > 0 && vector_layout &&
+                            cuda::TensorCoreTilesRun(AttentionDtypeOf(dtype), layout.head_dim);
+  const bool tiled =
+      tensor_cores || (tiles && tile_rows <= cuda::kMaxTileRows && num_tiles > 0 && vector_layout &&
+                       num_tiles * layout.num_heads >= cuda::kSmallGridBlocks);
 
   cuda::PagedAttentionParams p;
   p.query = query_device.data();
@@ -155,6 +162,7 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
     p.num_tiles = static_cast<int32_t>(num_tiles);
     p.single_rows = p.tile_num_rows + num_tiles;
     p.num_single_rows = static_cast<int32_t>(num_single_rows);
+    p.max_tile_rows = tile_rows;
   }
   // The vector kernel runs wherever a row is 2 to 32 aligned 16-byte pieces (every layout here
   // but head_dim 24, 8 in 16-bit types and 256 in float32); the scalar kernel is checked on the
@@ -177,10 +185,10 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
         "heads %d/%d, head_dim %d, %s, %d rows%s, %s kernel: max |err| %.3g, relative %.3g, worst "
         "row %.3g\n",
         layout.num_heads, layout.num_kv_heads, layout.head_dim, DtypeName(dtype).c_str(), num_rows,
-        tiled && !force_scalar
-            ? absl::StrCat(" in ", num_tiles, " tiles and ", num_single_rows, " single rows")
-                  .c_str()
-            : "",
+        tiled && !force_scalar ? absl::StrCat(" in ", num_tiles, tensor_cores ? " tensor-core" : "",
+                                              " tiles and ", num_single_rows, " single rows")
+                                     .c_str()
+                               : "",
         force_scalar ? "scalar" : "default", max_abs, relative, worst_row);
     // Outputs rounded to the type: 2^-8 steps for bfloat16, 2^-11 for float16.
     const double bound = dtype == at::kFloat ? 1e-5 : dtype == at::kHalf ? 2e-3 : 1e-2;
@@ -239,6 +247,11 @@ TEST(PagedAttentionParams, BadTilesAreRefusedBeforeAnyLaunch) {
   p.num_single_rows = 1;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // single rows without their array
   p.single_rows = &dummy;
+  p.max_tile_rows = cuda::kMaxTensorCoreTileRows + 1;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // taller tiles than any kernel takes
+  p.max_tile_rows = -1;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);
+  p.max_tile_rows = 0;
   p.row_subset = &dummy;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // row_subset is the launcher's
 }
@@ -260,14 +273,30 @@ TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
   const auto [layout, dtype] = GetParam();
   ExpectMatchesTheCpuReference(layout, dtype,
                                {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}},
-                               /*tiles=*/true);
+                               /*tile_rows=*/4);
   ExpectMatchesTheCpuReference(layout, dtype, {{200, 27}, {12, 4}, {0, 2}, {229, 27}, {400, 3}},
-                               /*tiles=*/true);
+                               /*tile_rows=*/4);
   // 150 streams' chunk prefills in miniature: 140 tiles, a tiled grid at four heads too (560
   // blocks).
   std::vector<Sequence> chunks;
   for (int s = 0; s < 24; ++s) chunks.push_back({180 + 7 * s, s % 5 == 4 ? 1 : 27});
-  ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tiles=*/true);
+  ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tile_rows=*/4);
+}
+
+// The tensor-core kernel: tiles of a whole chunk (up to 32 rows; a 128-row prefill as four), the
+// single rows through the vector kernel beside it. In float32 and at head sizes it does not take,
+// the launcher runs every row on its own, which is checked too. Named apart (TensorCore) so that
+// run_bench.sh can turn it off alone.
+TEST_P(PagedAttentionGpuTest, TensorCoreChunksMatchTheCpuReference) {
+  const auto [layout, dtype] = GetParam();
+  ExpectMatchesTheCpuReference(layout, dtype,
+                               {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}},
+                               /*tile_rows=*/32);
+  ExpectMatchesTheCpuReference(layout, dtype, {{200, 27}, {12, 4}, {0, 2}, {229, 27}, {400, 3}},
+                               /*tile_rows=*/32);
+  std::vector<Sequence> chunks;
+  for (int s = 0; s < 24; ++s) chunks.push_back({180 + 7 * s, s % 5 == 4 ? 1 : 27});
+  ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tile_rows=*/32);
 }
 
 TEST_P(PagedAttentionGpuTest, ASmallDecodeBatchMatchesTheCpuReference) {

@@ -81,11 +81,12 @@ export SPEECHLLM_GOLDEN_DIR=$root/tests/data/qwen2-audio-tiny-golden
 if [[ -z "${SKIP_GOLDEN:-}" ]]; then
   # The tiled attention kernel's cases run apart from the per-row kernel's, so that a failure of
   # the tiles alone turns off only them.
-  for t in paged_attention_gpu_test paged_attention_tiles fused_layers_gpu_test skinny_gemm_gpu_test \
-           decode_graphs_test encoder_graphs_test; do
+  for t in paged_attention_gpu_test paged_attention_tiles paged_attention_tensor_cores \
+           fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test encoder_graphs_test; do
     case $t in
-      paged_attention_gpu_test) binary=$t filter='-*Tiles*' ;;
+      paged_attention_gpu_test) binary=$t filter='-*Tiles*:*TensorCore*' ;;
       paged_attention_tiles) binary=paged_attention_gpu_test filter='*Tiles*' ;;
+      paged_attention_tensor_cores) binary=paged_attention_gpu_test filter='*TensorCore*' ;;
       *) binary=$t filter='*' ;;
     esac
     timeout $(box 60) "$build/tests/model/$binary" --gtest_filter="$filter" > "$out/$t.log" 2>&1
@@ -107,13 +108,15 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
         encoder_graphs_test) export SPEECHLLM_ENCODER_GRAPHS=0 ;;  # the batched eager pass
         skinny_gemm_gpu_test) export SPEECHLLM_SKINNY_GEMM=0 ;;  # cuBLAS for every product
         paged_attention_tiles) export SPEECHLLM_ATTENTION_TILE_ROWS=1 ;;  # one block per row
+        paged_attention_tensor_cores) export SPEECHLLM_ATTENTION_TENSOR_CORES=0 ;;  # 4-row tiles
         *) export SPEECHLLM_USE_CUDA_KERNELS=0 SPEECHLLM_CUDA_GRAPHS=0 ;;  # graphs need the kernels
       esac
       echo "FALLBACK: $t failed; timings below run with SPEECHLLM_CUDA_GRAPHS=${SPEECHLLM_CUDA_GRAPHS:-1}" \
         "SPEECHLLM_USE_CUDA_KERNELS=${SPEECHLLM_USE_CUDA_KERNELS:-1}" \
         "SPEECHLLM_ENCODER_GRAPHS=${SPEECHLLM_ENCODER_GRAPHS:-${SPEECHLLM_CUDA_GRAPHS:-1}}" \
         "SPEECHLLM_SKINNY_GEMM=${SPEECHLLM_SKINNY_GEMM:-auto}" \
-        "SPEECHLLM_ATTENTION_TILE_ROWS=${SPEECHLLM_ATTENTION_TILE_ROWS:-4}" | tee -a "$out/stages.log"
+        "SPEECHLLM_ATTENTION_TILE_ROWS=${SPEECHLLM_ATTENTION_TILE_ROWS:-4}" \
+        "SPEECHLLM_ATTENTION_TENSOR_CORES=${SPEECHLLM_ATTENTION_TENSOR_CORES:-1}" | tee -a "$out/stages.log"
     fi
   done
   # The whole engine on the card: 8 streams through graphs, kernels and batched encoder passes.
@@ -181,6 +184,14 @@ stage "Hugging Face transformers, same card"
 [[ -n "${SKIP_HF:-}" ]] ||
 timeout $(box 180) python3 "$root/tools/gpu/hf_peer.py" > "$out/hf_peer.json" 2> "$out/hf_peer.log"
 cat "$out/hf_peer.json"; tail -3 "$out/hf_peer.log"
+
+stage "our engine: chunk prefills' attention in 4-row tiles (no tensor cores), for comparison"
+# The tensor-core kernel takes a whole chunk's rows per block; this is the tiled kernel before it.
+[[ -n "${SKIP_TIMING:-}" ]] ||
+SPEECHLLM_ATTENTION_TENSOR_CORES=0 timeout $(box 60) "$build/tools/bench/speechllm-model-timing" \
+  --preset 7b --device cuda --dtype bfloat16 --reps 5 --batches= --reference_context 0 \
+  --streaming_batches 16,64,150 > "$out/ours_timing_tiles4.json" 2> "$out/ours_timing_tiles4.log"
+tail -1 "$out/ours_timing_tiles4.json"
 
 sample_memory
 stage "our engine: concurrent real-time streams (1 s chunks)"

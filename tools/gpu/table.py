@@ -133,6 +133,7 @@ def main():
     dense = load(os.path.join(out, "ours_timing_dense.json"))
     padded = load(os.path.join(out, "ours_timing_padded.json"))
     per_row = load(os.path.join(out, "ours_timing_rows.json"))
+    tiles4 = load(os.path.join(out, "ours_timing_tiles4.json"))
     hf = load(os.path.join(out, "hf_peer.json"))
     env = open(os.path.join(out, "environment.txt")).read().strip() if os.path.exists(os.path.join(out, "environment.txt")) else ""
     print(f"GPU run: {env.splitlines()[1] if len(env.splitlines()) > 1 else env}")
@@ -205,11 +206,12 @@ def main():
               f"({fmt(ours.get(f'encoder_chunks_b{items}_with_final_ms'))}) | n/a | |")
         print(f"| streaming step, {items} streams: decoder pass of {items} chunk prefills "
               f"(27 tokens after 200), ms; libtorch layers only; chunk attention in the padded group; "
-              f"PagedAttention one block per row (no tiles) "
+              f"PagedAttention one block per row (no tiles); in 4-row tiles (no tensor cores) "
               f"| {fmt(ours.get(f'prefill_chunks_b{items}_ms'))}; "
               f"{fmt(dense.get(f'prefill_chunks_b{items}_ms'))}; "
               f"{fmt(padded.get(f'prefill_chunks_b{items}_ms'))}; "
-              f"{fmt(per_row.get(f'prefill_chunks_b{items}_ms'))} | n/a | |")
+              f"{fmt(per_row.get(f'prefill_chunks_b{items}_ms'))}; "
+              f"{fmt(tiles4.get(f'prefill_chunks_b{items}_ms'))} | n/a | |")
     # Every stream count the run measured (STREAMS="150 200" in run_bench.sh), fewest first.
     runs = []
     for name in os.listdir(out):

@@ -45,6 +45,7 @@ echo '{"decode_b1_ms_per_step": 21.6, "decode_b1_refctx_ms_per_step": 20, "decod
   > "$out/hf_peer.json"
 echo '{"prefill_chunks_b64_ms": 31.5}' > "$out/ours_timing_padded.json"
 echo '{"prefill_chunks_b64_ms": 70}' > "$out/ours_timing_rows.json"
+echo '{"prefill_chunks_b64_ms": 60}' > "$out/ours_timing_tiles4.json"
 echo '{"streams": 150, "partial_latency_ms_p95": 2800, "decode_graph_steps": 30, "steps_recorded": 40}' \
   > "$out/ours_streams_150.json"
 echo '{"streams": 1, "first_partial_latency_ms_p95": 41, "final_latency_ms_p95": 120}' \
@@ -81,7 +82,7 @@ expect "$table" "| 1 stream: final <= 100 ms once the partial has converged, est
 grep -qF "150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40" \
   <<< "$table" || { echo "missing: the 150-stream row with its decode-graph steps"; fail=1; }
 expect "$table" "| streaming step, 64 streams: encoder pass of 64 1 s chunks (with one exact final's 10 s re-encode), ms | 41.50 (60.00) | n/a | |"
-expect "$table" "| streaming step, 64 streams: decoder pass of 64 chunk prefills (27 tokens after 200), ms; libtorch layers only; chunk attention in the padded group; PagedAttention one block per row (no tiles) | 55.25; n/a; 31.50; 70.00 | n/a | |"
+expect "$table" "| streaming step, 64 streams: decoder pass of 64 chunk prefills (27 tokens after 200), ms; libtorch layers only; chunk attention in the padded group; PagedAttention one block per row (no tiles); in 4-row tiles (no tensor cores) | 55.25; n/a; 31.50; 70.00; 60.00 | n/a | |"
 expect "$table" "| decoder matrices alone (one linear each, no attention), batch 1 / 16, ms (GB/s) | 4.10 (3470) / 4.50 (3162) | n/a | |"
 expect "$table" "| 150 streams: steps carrying audio, encoder / decoder time, s (device times with --sync_stages) | 2 steps: 0.25 / 0.25 of 0.50 | n/a | |"
 [[ $(grep -c "steps carrying audio" <<< "$table") == 1 ]] ||
