@@ -261,12 +261,14 @@ cudaError_t LaunchTyped(const PagedAttentionParams& p) {
   cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
   const int lanes_per_key = p.force_scalar_kernel ? 0 : VectorLanesPerKey<T>(p);
   if (p.num_tiles > 0 && p.max_tile_rows > kMaxTileRows) {
-    // Tiles of a whole chunk: tensor cores, the single rows through the vector kernel; where the
-    // tensor-core kernel cannot run, every row on its own (these tiles are too tall for the
-    // 4-row tile kernel).
+    // Tiles of a whole chunk: tensor cores, the single rows through the vector kernel. Where the
+    // tensor-core kernel cannot run, or its grid would be small (a few streams: a block per row
+    // and 16 warps a block do better there), every row on its own (these tiles are too tall for
+    // the 4-row tile kernel).
     PagedAttentionParams rows = p;
     rows.num_tiles = rows.num_single_rows = 0;
-    if (lanes_per_key > 0 && TensorCoreTilesRun(p.dtype, p.head_dim)) {
+    if (lanes_per_key > 0 && TensorCoreTilesRun(p.dtype, p.head_dim) &&
+        static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks) {
       LaunchPagedAttentionTensorCoreTiles(p);
       if (p.num_single_rows == 0) return cudaGetLastError();
       rows.num_rows = p.num_single_rows;

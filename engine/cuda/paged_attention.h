@@ -35,21 +35,23 @@ struct PagedAttentionParams {
   // both on the same layouts).
   bool force_scalar_kernel = false;
   // Optional row tiles: tile t is rows [tile_first_row[t], tile_first_row[t] + tile_num_rows[t])
-  // (2 to kMaxTileRows rows of one sequence), and single_rows the rows in no tile; together every
+  // (2 to max_tile_rows rows of one sequence), and single_rows the rows in no tile; together every
   // row once. With tiles, one thread block per (tile, head) reads each key and value once for the
-  // tile's rows instead of once per row (paged_attention_tiles.cu), and the single rows take the
-  // vector kernel as before. Ignored (every row on its own) where only the scalar kernel runs or
-  // the tiles make a grid of fewer than kSmallGridBlocks blocks, where a block per row and more
-  // warps a block do better.
+  // tile's rows instead of once per row (tiles of up to kMaxTileRows rows: the vector kernel's
+  // tiled form, paged_attention_tiles.cu; taller ones: the tensor-core kernel,
+  // paged_attention_mma.cu), and the single rows take the vector kernel as before. Ignored (every
+  // row on its own) where only the scalar kernel runs, where the tensor-core kernel cannot take
+  // tall tiles, or where the tiles make a grid of fewer than kSmallGridBlocks blocks, where a
+  // block per row and more warps a block do better.
   const int32_t* tile_first_row = nullptr;  // [num_tiles]
   const int32_t* tile_num_rows = nullptr;   // [num_tiles]
   int32_t num_tiles = 0;
   const int32_t* single_rows = nullptr;  // [num_single_rows]
   int32_t num_single_rows = 0;
-  // The most rows of any tile (the caller's tiling); 0 = at most kMaxTileRows. Tiles of up to
-  // kMaxTensorCoreTileRows rows take the tensor-core kernel (paged_attention_mma.cu): 16-bit
-  // types, head_dim 16, 32, 64 or 128, compute capability 8.0 or later. Where it cannot run,
-  // every row takes the per-row kernels.
+  // The rows of the tallest tile (0: at most kMaxTileRows). The 4-row tile kernel takes at most
+  // kMaxTileRows rows a tile, so taller tiles must say so here: they take the tensor-core kernel
+  // (16-bit types, head_dim 16, 32, 64 or 128, compute capability 8.0 or later) or, where it
+  // cannot run, every row the per-row kernels.
   int32_t max_tile_rows = 0;
   // Set by the launcher, not by callers: the vector kernel's block x runs row row_subset[x].
   const int32_t* row_subset = nullptr;

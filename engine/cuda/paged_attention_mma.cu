@@ -111,7 +111,9 @@ __global__ void __launch_bounds__(kThreads)
     wmma::store_matrix_sync(&s_s[16 * rb][16 * cb], s, kScoreLd, wmma::mem_row_major);
   };
 
-  // Four threads per row, eight keys each; their row state is the same in all four.
+  // Four threads per row, eight keys each (columns part, part + 4, ...: the four threads of a row
+  // and the eight rows of a warp read 32 different banks); their row state is the same in all
+  // four.
   const int row = tid / 4, part = tid % 4;
   float row_max = -INFINITY, row_sum = 0.0f;
   for (int first = 0; first < context; first += kKeys) {  // pass 1: maximum and sum
@@ -121,7 +123,7 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     float block_max = -INFINITY;
 #pragma unroll
-    for (int c = part * 8; c < part * 8 + 8; ++c) {
+    for (int c = part; c < kKeys; c += 4) {
       if (first + c <= row_pos[row]) block_max = fmaxf(block_max, s_s[row][c] * scale_log2);
     }
     block_max = fmaxf(block_max, __shfl_xor_sync(0xffffffffu, block_max, 1));
@@ -130,7 +132,7 @@ __global__ void __launch_bounds__(kThreads)
     float block_sum = 0.0f;
     if (new_max != -INFINITY) {
 #pragma unroll
-      for (int c = part * 8; c < part * 8 + 8; ++c) {
+      for (int c = part; c < kKeys; c += 4) {
         if (first + c <= row_pos[row]) block_sum += exp2f(s_s[row][c] * scale_log2 - new_max);
       }
     }
@@ -153,7 +155,7 @@ __global__ void __launch_bounds__(kThreads)
     scores();
     __syncthreads();
 #pragma unroll
-    for (int c = part * 8; c < part * 8 + 8; ++c) {
+    for (int c = part; c < kKeys; c += 4) {
       const bool visible = first + c <= row_pos[row] && row_sum > 0.0f;
       p_s[row][c] =
           FromFloat<T>(visible ? exp2f(s_s[row][c] * scale_log2 - row_max) * inverse_sum : 0.0f);

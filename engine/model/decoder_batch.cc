@@ -32,8 +32,9 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   kernel_num_tiles = kernel_num_single_rows = 0;
   std::vector<bool> eligible(sequences.size(), false);
   if (CudaKernelsEnabled(device)) {
-    // Tiles of a whole chunk for the tensor-core kernel, unless tiles are off altogether.
-    const int64_t tile_rows = TileRows() > 1 && CudaTensorCoreTiles(device, mask_dtype)
+    // Tiles of a whole chunk for the tensor-core kernel, unless the tile size is set (1 = no
+    // tiles, 2 or 3 = smaller 4-row tiles).
+    const int64_t tile_rows = TileRows() == kMaxTileRows && CudaTensorCoreTiles(device, mask_dtype)
                                   ? kMaxTensorCoreTileRows
                                   : TileRows();
     PrepareKernelRows(block_size, device, tile_rows);
@@ -231,9 +232,13 @@ void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device, int6
       tables[k * max_blocks + j] = static_cast<int32_t>(s.block_table[j]);
   }
   const auto int32_options = at::TensorOptions().dtype(at::kInt);
-  kernel_tile_rows = tile_rows;
   const std::vector<int32_t> tiles =
       KernelTiles(row_sequence, tile_rows, &kernel_num_tiles, &kernel_num_single_rows);
+  // The tallest tile: steps whose tiles all have at most kMaxTileRows rows keep the 4-row kernel.
+  kernel_tile_rows = 0;
+  for (int64_t t = 0; t < kernel_num_tiles; ++t) {
+    kernel_tile_rows = std::max<int64_t>(kernel_tile_rows, tiles[kernel_num_tiles + t]);
+  }
   if (kernel_num_tiles > 0) kernel_tiles = at::tensor(tiles, int32_options).to(device);
   kernel_rows = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
   kernel_row_sequence = at::tensor(row_sequence, int32_options).to(device);

@@ -60,7 +60,8 @@ struct DecoderBatch {
   at::Tensor kernel_row_position;  // int32 [kernel rows]: their positions
   at::Tensor kernel_block_tables;  // int32 [kernel sequences, max blocks], 0-padded
   // When a kernel sequence has several rows (a chunk prefill), its kernel rows in tiles of 2 to
-  // TileRows() rows: the kernel reads a sequence's keys once per tile instead of once per row.
+  // TileRows() rows (kMaxTensorCoreTileRows for the tensor-core kernel; PrepareKernelRows): the
+  // kernel reads a sequence's keys once per tile instead of once per row.
   // Rows in no tile (decode rows, a prefill's last one) stay single. No tiles (0, kernel_tiles
   // undefined) when every kernel sequence has one row (decode steps).
   static constexpr int64_t kMaxTileRows = 4;  // cuda::kMaxTileRows
@@ -72,7 +73,7 @@ struct DecoderBatch {
   static constexpr int64_t kMaxTensorCoreTileRows = 32;
   int64_t kernel_num_tiles = 0;
   int64_t kernel_num_single_rows = 0;
-  int64_t kernel_tile_rows = 0;  // the most rows a tile may have (the tiling's limit)
+  int64_t kernel_tile_rows = 0;  // the rows of the tallest tile (0 without tiles)
   // int32 [2 * tiles + single rows], one copy to the device: the tiles' first kernel rows, their
   // row counts, then the single rows (kernel row indices).
   at::Tensor kernel_tiles;
@@ -91,8 +92,8 @@ struct DecoderBatch {
   void Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype = at::kFloat);
   // The kernel fields alone (Prepare calls it on CUDA when the kernel is enabled; tests call it on
   // the CPU), with tiles of up to `tile_rows` rows (Prepare: TileRows(), or
-  // kMaxTensorCoreTileRows where CudaTensorCoreTiles holds). Expects in_kernel sized to the
-  // sequences and all false.
+  // kMaxTensorCoreTileRows where CudaTensorCoreTiles holds and the tile size is not set). Expects
+  // in_kernel sized to the sequences and all false.
   void PrepareKernelRows(int64_t block_size, at::Device device, int64_t tile_rows = TileRows());
   // The padded group over the `eligible` sequences not in the kernel (none unless two or more).
   // Expects in_padded_group sized to the sequences and all false, padded_batch 0. Tests call it

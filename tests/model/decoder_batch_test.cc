@@ -61,6 +61,7 @@ TEST(DecoderBatchTest, KernelRowsOfPrefillsComeInTiles) {
   DecoderBatch batch = FourSequences();
   batch.in_kernel.assign(batch.sequences.size(), false);
   batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
+  EXPECT_EQ(batch.kernel_tile_rows, 3);
   ASSERT_EQ(batch.kernel_num_tiles, 2);
   EXPECT_EQ(batch.kernel_num_single_rows, 1);
   EXPECT_EQ(Values<int32_t>(batch.kernel_tiles), (std::vector<int32_t>{0, 4, 3, 2, 3}));
@@ -91,7 +92,7 @@ TEST(DecoderBatchTest, TensorCoreTilesHoldAWholeChunk) {
                      {40, 0, {30, 31, 32}}};
   batch.in_kernel.assign(batch.sequences.size(), false);
   batch.PrepareKernelRows(/*block_size=*/16, at::kCPU, DecoderBatch::kMaxTensorCoreTileRows);
-  EXPECT_EQ(batch.kernel_tile_rows, DecoderBatch::kMaxTensorCoreTileRows);
+  EXPECT_EQ(batch.kernel_tile_rows, 32);  // the tallest tile
   EXPECT_EQ(batch.kernel_num_rows, 27 + 1 + 40);
   ASSERT_EQ(batch.kernel_num_tiles, 3);  // 27 rows, then the 40-row prefill as 32 + 8
   EXPECT_EQ(batch.kernel_num_single_rows, 1);

@@ -116,7 +116,8 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
         "SPEECHLLM_ENCODER_GRAPHS=${SPEECHLLM_ENCODER_GRAPHS:-${SPEECHLLM_CUDA_GRAPHS:-1}}" \
         "SPEECHLLM_SKINNY_GEMM=${SPEECHLLM_SKINNY_GEMM:-auto}" \
         "SPEECHLLM_ATTENTION_TILE_ROWS=${SPEECHLLM_ATTENTION_TILE_ROWS:-4}" \
-        "SPEECHLLM_ATTENTION_TENSOR_CORES=${SPEECHLLM_ATTENTION_TENSOR_CORES:-1}" | tee -a "$out/stages.log"
+        "SPEECHLLM_ATTENTION_TENSOR_CORES=${SPEECHLLM_ATTENTION_TENSOR_CORES:-$(
+          [[ ${SPEECHLLM_ATTENTION_TILE_ROWS:-4} == 4 ]] && echo 1 || echo 0)}" | tee -a "$out/stages.log"
     fi
   done
   # The whole engine on the card: 8 streams through graphs, kernels and batched encoder passes.
