@@ -283,42 +283,37 @@ TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
                                {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}});
 }
 
-// The tiled kernel (rows of a sequence's prefill share each key load): the same sequences as
-// above, chunk prefills of 27 rows after a few hundred cached tokens with tiles of two to four rows
-// and single rows between them, and 24 chunk prefills (140 tiles: the tiled grid at every
-// layout where the vector kernel runs; the message says where the rows went one by one). Named
-// apart (Tiles) so that run_bench.sh can tell a tile failure from the per-row kernel's.
-TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
-  const auto [layout, dtype] = GetParam();
+// The same sequences as MatchesTheCpuReference, chunk prefills of 27 rows after a few hundred
+// cached tokens with single rows between them, and 24 chunk prefills (150 streams' in miniature:
+// with 4-row tiles 140 tiles, a tiled grid at four heads too), in tiles of up to `tile_rows` rows.
+void ExpectTilesMatchTheCpuReference(const Layout& layout, at::ScalarType dtype, int tile_rows) {
   ExpectMatchesTheCpuReference(layout, dtype,
-                               {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}},
-                               /*tile_rows=*/4);
+                               {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}}, tile_rows);
   ExpectMatchesTheCpuReference(layout, dtype, {{200, 27}, {12, 4}, {0, 2}, {229, 27}, {400, 3}},
-                               /*tile_rows=*/4);
-  // 150 streams' chunk prefills in miniature: 140 tiles, a tiled grid at four heads too (560
-  // blocks).
+                               tile_rows);
   std::vector<Sequence> chunks;
   for (int s = 0; s < 24; ++s) chunks.push_back({180 + 7 * s, s % 5 == 4 ? 1 : 27});
-  ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tile_rows=*/4);
+  ExpectMatchesTheCpuReference(layout, dtype, chunks, tile_rows);
+}
+
+// The tiled kernel (rows of a sequence's prefill share each key load), tiles of two to four rows;
+// the message says where the rows went one by one. Named apart (Tiles) so that run_bench.sh can
+// tell a tile failure from the per-row kernel's.
+TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
+  const auto [layout, dtype] = GetParam();
+  ExpectTilesMatchTheCpuReference(layout, dtype, /*tile_rows=*/4);
 }
 
 // The tensor-core kernel: tiles of a whole chunk (up to 32 rows; a 128-row prefill as four), the
-// single rows through the vector kernel beside it. In float32 and at head sizes it does not take,
-// the launcher runs every row on its own, which is checked too. Named apart (TensorCore) so that
-// run_bench.sh can turn it off alone.
+// single rows through the vector kernel beside it. In float32, at head sizes it does not take and
+// in small grids, the launcher runs every row on its own, which is checked too. Named apart
+// (TensorCore) so that run_bench.sh can turn it off alone.
 TEST_P(PagedAttentionGpuTest, TensorCoreChunksMatchTheCpuReference) {
   const auto [layout, dtype] = GetParam();
-  ExpectMatchesTheCpuReference(layout, dtype,
-                               {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}},
-                               /*tile_rows=*/32);
-  ExpectMatchesTheCpuReference(layout, dtype, {{200, 27}, {12, 4}, {0, 2}, {229, 27}, {400, 3}},
-                               /*tile_rows=*/32);
-  std::vector<Sequence> chunks;
-  for (int s = 0; s < 24; ++s) chunks.push_back({180 + 7 * s, s % 5 == 4 ? 1 : 27});
-  ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tile_rows=*/32);
+  ExpectTilesMatchTheCpuReference(layout, dtype, /*tile_rows=*/32);
   // 150 streams' chunk prefills (one tile each), with a decode row every tenth stream: the
   // tensor-core grid at four heads too (600 blocks), and contexts of 200 to 1,700 tokens.
-  chunks.clear();
+  std::vector<Sequence> chunks;
   for (int s = 0; s < 150; ++s) chunks.push_back({200 + 10 * s, s % 10 == 9 ? 1 : 27});
   ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tile_rows=*/32);
 }
