@@ -311,10 +311,15 @@ TEST_P(PagedAttentionGpuTest, TilesOfPrefillRowsMatchTheCpuReference) {
 TEST_P(PagedAttentionGpuTest, TensorCoreChunksMatchTheCpuReference) {
   const auto [layout, dtype] = GetParam();
   ExpectTilesMatchTheCpuReference(layout, dtype, /*tile_rows=*/32);
-  // 150 streams' chunk prefills (one tile each), with a decode row every tenth stream: the
-  // tensor-core grid at four heads too (600 blocks), and contexts of 200 to 1,700 tokens.
+  // Long contexts with a decode row every tenth sequence, in a grid large enough for the
+  // tensor-core kernel: at four heads 150 streams' chunk prefills (600 blocks, contexts of 200 to
+  // 1,700 tokens), at many heads 22 chunks after 1,000 to 1,525 tokens (the pool of 150 long
+  // contexts at 32 heads would be gigabytes on the host).
   std::vector<Sequence> chunks;
-  for (int s = 0; s < 150; ++s) chunks.push_back({200 + 10 * s, s % 10 == 9 ? 1 : 27});
+  const bool many_heads = layout.num_heads >= 16;
+  for (int s = 0; s < (many_heads ? 22 : 150); ++s) {
+    chunks.push_back({many_heads ? 1000 + 25 * s : 200 + 10 * s, s % 10 == 9 ? 1 : 27});
+  }
   ExpectMatchesTheCpuReference(layout, dtype, chunks, /*tile_rows=*/32);
 }
 
