@@ -55,6 +55,8 @@ __device__ __forceinline__ float Element<__half>(const uint4& raw, int e) {
 }
 
 inline constexpr int kWarpSize = 32;
+// log2(e): scores scaled by it make exp2f compute the softmax's expf.
+inline constexpr float kLog2E = 1.4426950408889634f;
 
 // Host side: whether a device pointer suits 16-byte vector loads.
 inline bool Aligned16(const void* pointer) {

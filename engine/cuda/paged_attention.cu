@@ -37,10 +37,9 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   const int head = blockIdx.y;
   const int warp = threadIdx.x / kWarpSize;
   const int lane = threadIdx.x % kWarpSize;
-  const int kv_head = head / (p.num_heads / p.num_kv_heads);
+  const int kv_head = KvHeadOf(p, head);
   const int context = p.row_position[row] + 1;
-  const int32_t* table =
-      p.block_tables + static_cast<int64_t>(p.row_sequence[row]) * p.max_blocks_per_sequence;
+  const int32_t* table = BlockTableOf(p, row);
 
   const T* query = static_cast<const T*>(p.query) + static_cast<int64_t>(row) * p.query_row_stride +
                    static_cast<int64_t>(head) * p.head_dim;
@@ -130,10 +129,9 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   const int lane = threadIdx.x % kWarpSize;
   const int group = lane / kLanesPerKey;
   const int piece = lane % kLanesPerKey;
-  const int kv_head = head / (p.num_heads / p.num_kv_heads);
+  const int kv_head = KvHeadOf(p, head);
   const int context = p.row_position[row] + 1;
-  const int32_t* table =
-      p.block_tables + static_cast<int64_t>(p.row_sequence[row]) * p.max_blocks_per_sequence;
+  const int32_t* table = BlockTableOf(p, row);
 
   const uint4 query_raw = *reinterpret_cast<const uint4*>(
       static_cast<const T*>(p.query) + static_cast<int64_t>(row) * p.query_row_stride +
@@ -260,29 +258,18 @@ template <typename T>
 cudaError_t LaunchTyped(const PagedAttentionParams& p) {
   cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
   const int lanes_per_key = p.force_scalar_kernel ? 0 : VectorLanesPerKey<T>(p);
-  if (p.num_tiles > 0 && p.max_tile_rows > kMaxTileRows) {
-    // Tiles of a whole chunk: tensor cores, the single rows through the vector kernel. Where the
-    // tensor-core kernel cannot run, or its grid would be small (a few streams: a block per row
-    // and 16 warps a block do better there), every row on its own (these tiles are too tall for
-    // the 4-row tile kernel).
-    PagedAttentionParams rows = p;
-    rows.num_tiles = rows.num_single_rows = 0;
-    if (lanes_per_key > 0 && TensorCoreTilesRun(p.dtype, p.head_dim) &&
-        static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks) {
-      LaunchPagedAttentionTensorCoreTiles(p);
-      if (p.num_single_rows == 0) return cudaGetLastError();
-      rows.num_rows = p.num_single_rows;
-      rows.row_subset = p.single_rows;
-      LaunchVector<T>(rows, lanes_per_key, stream);
-    } else if (lanes_per_key > 0) {
-      LaunchVector<T>(rows, lanes_per_key, stream);
-    } else {
-      SmallGrid(rows) ? LaunchWarps<T, 16>(rows, stream) : LaunchWarps<T, 4>(rows, stream);
-    }
-  } else if (lanes_per_key > 0 && p.num_tiles > 0 &&
-             static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks) {
-    // Tiles, and the rows in none of them through the vector kernel, one launch each.
-    LaunchPagedAttentionTiles(p, lanes_per_key);
+  // Tiles run where their kernel can and make a grid of at least kSmallGridBlocks blocks (with
+  // fewer, a block per row and 16 warps a block do better): tiles of a whole chunk on tensor
+  // cores, shorter ones in the vector kernel's tiled form, and the rows in no tile through the
+  // vector kernel, one launch each. Otherwise every row on its own (the per-row kernels ignore the
+  // tiles; tall ones would not fit the 4-row tile kernel anyway).
+  const bool tall_tiles = p.max_tile_rows > kMaxTileRows;
+  const bool tiled = lanes_per_key > 0 && p.num_tiles > 0 &&
+                     static_cast<int64_t>(p.num_tiles) * p.num_heads >= kSmallGridBlocks &&
+                     (!tall_tiles || TensorCoreTilesRun(p.dtype, p.head_dim));
+  if (tiled) {
+    tall_tiles ? LaunchPagedAttentionTensorCoreTiles(p)
+               : LaunchPagedAttentionTiles(p, lanes_per_key);
     if (p.num_single_rows > 0) {
       PagedAttentionParams singles = p;
       singles.num_rows = p.num_single_rows;

@@ -16,6 +16,7 @@
 
 #include "engine/cuda/device_utils.cuh"
 #include "engine/cuda/paged_attention_mma.h"
+#include "engine/cuda/paged_attention_steps.cuh"
 
 namespace speechllm::engine::cuda {
 namespace {
@@ -53,12 +54,11 @@ __global__ void __launch_bounds__(kThreads)
   const int head = blockIdx.y;
   const int tid = threadIdx.x;
   const int warp = tid / kWarpSize;
-  const int kv_head = head / (p.num_heads / p.num_kv_heads);
+  const int kv_head = KvHeadOf(p, head);
   const int first_row = p.tile_first_row[tile];
   const int rows = min(p.tile_num_rows[tile], kRows);
-  const int32_t* table =
-      p.block_tables + static_cast<int64_t>(p.row_sequence[first_row]) * p.max_blocks_per_sequence;
-  const float scale_log2 = p.scale * 1.4426950408889634f;
+  const int32_t* table = BlockTableOf(p, first_row);
+  const float scale_log2 = p.scale * kLog2E;  // scores in base 2, for exp2f
 
   if (tid < kRows) row_pos[tid] = tid < rows ? p.row_position[first_row + tid] : -1;
   for (int index = tid; index < kRows * kPieces; index += kThreads) {

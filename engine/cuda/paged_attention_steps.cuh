@@ -1,7 +1,8 @@
-// Device steps shared by the vector PagedAttention kernel (paged_attention.cu) and its tiled form
-// (paged_attention_tiles.cu): loading a warp's keys and values for one iteration through the block
-// table, a lane group's dot product, and the online-softmax update of one row's state. Header-only
-// device code; model thread.
+// Device steps shared by the PagedAttention kernels (paged_attention.cu, paged_attention_tiles.cu,
+// paged_attention_mma.cu): a row's block table and KV head; and for the vector kernel and its
+// tiled form, loading a warp's keys and values for one iteration through the block table, a lane
+// group's dot product, and the online-softmax update of one row's state. Header-only device code;
+// model thread.
 #ifndef SPEECHLLM_ENGINE_CUDA_PAGED_ATTENTION_STEPS_CUH_
 #define SPEECHLLM_ENGINE_CUDA_PAGED_ATTENTION_STEPS_CUH_
 
@@ -12,6 +13,16 @@
 #include "engine/cuda/paged_attention.h"
 
 namespace speechllm::engine::cuda {
+
+// The block table of the sequence of kernel row `row`.
+__device__ __forceinline__ const int32_t* BlockTableOf(const PagedAttentionParams& p, int row) {
+  return p.block_tables + static_cast<int64_t>(p.row_sequence[row]) * p.max_blocks_per_sequence;
+}
+
+// The KV head that query head `head` reads (grouped-query attention).
+__device__ __forceinline__ int KvHeadOf(const PagedAttentionParams& p, int head) {
+  return head / (p.num_heads / p.num_kv_heads);
+}
 
 // Key j = first + u * kKeysPerWarp + group of the sequence whose block table is `table`: this
 // lane's 16-byte piece of its key and value rows for head `kv_head`, zeros past `context`. Block

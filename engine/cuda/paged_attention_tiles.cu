@@ -35,15 +35,14 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   const int lane = threadIdx.x % kWarpSize;
   const int group = lane / kLanesPerKey;
   const int piece = lane % kLanesPerKey;
-  const int kv_head = head / (p.num_heads / p.num_kv_heads);
+  const int kv_head = KvHeadOf(p, head);
   const int first_row = p.tile_first_row[tile];
   // 2..kRows (the host's tiles), the same for the whole block.
   const int rows = min(p.tile_num_rows[tile], kRows);
-  const int32_t* table =
-      p.block_tables + static_cast<int64_t>(p.row_sequence[first_row]) * p.max_blocks_per_sequence;
+  const int32_t* table = BlockTableOf(p, first_row);
 
   // Scores in base 2 (the scale times log2(e)), so that exp2f replaces expf: the same softmax.
-  const float scale_log2 = p.scale * 1.4426950408889634f;
+  const float scale_log2 = p.scale * kLog2E;
   int position[kRows];
   int context = 0;
   float q[kRows][kPerLoad];
