@@ -172,14 +172,20 @@ timeout $(box 120) "$build/tools/bench/speechllm-model-timing" --preset 7b --dev
 tail -1 "$out/ours_timing.json"
 kill "$sampler" 2>/dev/null
 
+# The streaming steps' chunk prefills timed again with one setting changed ($1: VAR=value), into
+# $2.json, for the table's comparison columns.
+chunk_prefills_with() {
+  [[ -n "${SKIP_TIMING:-}" ]] && return
+  env "$1" timeout $(box 60) "$build/tools/bench/speechllm-model-timing" --preset 7b --device cuda \
+    --dtype bfloat16 --reps 5 --batches= --reference_context 0 --streaming_batches 16,64,150 \
+    > "$out/$2.json" 2> "$out/$2.log"
+  tail -1 "$out/$2.json"
+}
+
 stage "our engine: chunk prefills' attention one block per row (no tiles), for comparison"
 # The tiled kernel reads a sequence's keys once per four rows; this is the kernel before it. Right
 # after our timing, so that the deadline does not cut the comparison the tiles need.
-[[ -n "${SKIP_TIMING:-}" ]] ||
-SPEECHLLM_ATTENTION_TILE_ROWS=1 timeout $(box 60) "$build/tools/bench/speechllm-model-timing" --preset 7b \
-  --device cuda --dtype bfloat16 --reps 5 --batches= --reference_context 0 --streaming_batches 16,64,150 \
-  > "$out/ours_timing_rows.json" 2> "$out/ours_timing_rows.log"
-tail -1 "$out/ours_timing_rows.json"
+chunk_prefills_with SPEECHLLM_ATTENTION_TILE_ROWS=1 ours_timing_rows
 
 stage "Hugging Face transformers, same card"
 [[ -n "${SKIP_HF:-}" ]] ||
@@ -188,11 +194,7 @@ cat "$out/hf_peer.json"; tail -3 "$out/hf_peer.log"
 
 stage "our engine: chunk prefills' attention in 4-row tiles (no tensor cores), for comparison"
 # The tensor-core kernel takes a whole chunk's rows per block; this is the tiled kernel before it.
-[[ -n "${SKIP_TIMING:-}" ]] ||
-SPEECHLLM_ATTENTION_TENSOR_CORES=0 timeout $(box 60) "$build/tools/bench/speechllm-model-timing" \
-  --preset 7b --device cuda --dtype bfloat16 --reps 5 --batches= --reference_context 0 \
-  --streaming_batches 16,64,150 > "$out/ours_timing_tiles4.json" 2> "$out/ours_timing_tiles4.log"
-tail -1 "$out/ours_timing_tiles4.json"
+chunk_prefills_with SPEECHLLM_ATTENTION_TENSOR_CORES=0 ours_timing_tiles4
 
 sample_memory
 stage "our engine: concurrent real-time streams (1 s chunks)"
@@ -266,11 +268,7 @@ echo "our peak device memory: $(sort -n "$out/gpu_memory_mib.log" | tail -1) MiB
 stage "our engine: chunk prefills' attention in the padded group instead of the kernel, for comparison"
 # The kernel reads a sequence's keys once per new row; the padded group once per sequence (with a
 # gather). Rows of 27-token chunk prefills then leave the kernel; decode rows stay.
-[[ -n "${SKIP_TIMING:-}" ]] ||
-SPEECHLLM_MAX_KERNEL_QUERY=8 timeout $(box 60) "$build/tools/bench/speechllm-model-timing" --preset 7b \
-  --device cuda --dtype bfloat16 --reps 5 --batches= --reference_context 0 --streaming_batches 16,64,150 \
-  > "$out/ours_timing_padded.json" 2> "$out/ours_timing_padded.log"
-tail -1 "$out/ours_timing_padded.json"
+chunk_prefills_with SPEECHLLM_MAX_KERNEL_QUERY=8 ours_timing_padded
 
 stage "table"
 python3 "$root/tools/gpu/table.py" "$out" | tee "$out/table.md"
