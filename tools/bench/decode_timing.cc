@@ -16,6 +16,42 @@ namespace speechllm::bench {
 using engine::DecoderBatch;
 using engine::KvPool;
 
+namespace {
+
+// A figure the device refused (a capture, a timing): its error under `key` in the JSON and on
+// stderr instead, so that the figures measured so far stay.
+void AddError(const std::string& key, const std::exception& error, JsonWriter* json) {
+  const std::string message = std::string(error.what()).substr(0, 300);
+  std::cerr << key << ": " << message << "\n";
+  json->Add(key, message);
+}
+
+// The tensors a decode step reads whole: every decoder parameter but the embedding table, which
+// gives a few rows only, unless the lm_head is tied to it (then it comes last, as the lm_head).
+std::vector<at::Tensor> DecodeStepTensors(const engine::Decoder& decoder) {
+  std::vector<at::Tensor> tensors;
+  at::Tensor embedding;
+  bool has_lm_head = false;
+  for (const engine::NamedTensor& named : decoder.Parameters()) {
+    if (named.name.find("embed_tokens") != std::string::npos) {
+      embedding = named.tensor;
+      continue;
+    }
+    has_lm_head |= named.name.find("lm_head") != std::string::npos;
+    tensors.push_back(named.tensor);
+  }
+  if (!has_lm_head && embedding.defined()) tensors.push_back(embedding);
+  return tensors;
+}
+
+int64_t BytesOf(const std::vector<at::Tensor>& tensors) {
+  int64_t bytes = 0;
+  for (const at::Tensor& t : tensors) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  return bytes;
+}
+
+}  // namespace
+
 void TimeDecodeStep(const engine::Qwen2AudioModel& model, int batch_size, int64_t context,
                     const std::string& prefix, int reps, JsonWriter* json) {
   const int64_t block = 16, blocks_per_sequence = BlocksPerSequence(1, context, block);
@@ -48,9 +84,7 @@ void TimeDecodeStep(const engine::Qwen2AudioModel& model, int batch_size, int64_
       json->Add(absl::StrCat(prefix, "_graph_ms_per_step"), graph_ms);
       json->Add(absl::StrCat(prefix, "_graph_tokens_per_s"), 1000.0 * batch_size / graph_ms);
     } catch (const std::exception& error) {
-      const std::string message = std::string(error.what()).substr(0, 300);
-      std::cerr << prefix << " graph: " << message << "\n";
-      json->Add(absl::StrCat(prefix, "_graph_error"), message);
+      AddError(absl::StrCat(prefix, "_graph_error"), error, json);
     }
   }
   // Where the step's device time goes, part by part (each alone; the sum against the graph
@@ -65,40 +99,10 @@ void TimeDecodeStep(const engine::Qwen2AudioModel& model, int batch_size, int64_
       }
       json->Add(absl::StrCat(prefix, "_parts_sum_us"), sum_us);
     } catch (const std::exception& error) {
-      const std::string message = std::string(error.what()).substr(0, 300);
-      std::cerr << prefix << " parts: " << message << "\n";
-      json->Add(absl::StrCat(prefix, "_parts_error"), message);
+      AddError(absl::StrCat(prefix, "_parts_error"), error, json);
     }
   }
 }
-
-namespace {
-
-// The tensors a decode step reads whole: every decoder parameter but the embedding table, which
-// gives a few rows only, unless the lm_head is tied to it (then it comes last, as the lm_head).
-std::vector<at::Tensor> DecodeStepTensors(const engine::Decoder& decoder) {
-  std::vector<at::Tensor> tensors;
-  at::Tensor embedding;
-  bool has_lm_head = false;
-  for (const engine::NamedTensor& named : decoder.Parameters()) {
-    if (named.name.find("embed_tokens") != std::string::npos) {
-      embedding = named.tensor;
-      continue;
-    }
-    has_lm_head |= named.name.find("lm_head") != std::string::npos;
-    tensors.push_back(named.tensor);
-  }
-  if (!has_lm_head && embedding.defined()) tensors.push_back(embedding);
-  return tensors;
-}
-
-int64_t BytesOf(const std::vector<at::Tensor>& tensors) {
-  int64_t bytes = 0;
-  for (const at::Tensor& t : tensors) bytes += t.numel() * static_cast<int64_t>(t.element_size());
-  return bytes;
-}
-
-}  // namespace
 
 int64_t DecodeWeightBytes(const engine::Decoder& decoder) {
   return BytesOf(DecodeStepTensors(decoder));
