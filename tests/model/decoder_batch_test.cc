@@ -111,33 +111,36 @@ TEST(DecoderBatchTest, DecodeRowsAreNoTiles) {
   EXPECT_FALSE(batch.kernel_tiles.defined());
 }
 
-// SPEECHLLM_ATTENTION_TILE_ROWS=1 (read once per process) turns the tiles off.
-TEST(DecoderBatchTest, TilesCanBeTurnedOff) {
+// FourSequences' kernel rows prepared in a fresh process with `variable`=`value` (the limits are
+// read once per process); that process exits 0 when `holds` is true of them.
+void ExpectKernelRowsWithEnvironment(const char* variable, const char* value,
+                                     bool (*holds)(const DecoderBatch&)) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        setenv("SPEECHLLM_ATTENTION_TILE_ROWS", "1", 1);
+        setenv(variable, value, 1);
         DecoderBatch batch = FourSequences();
         batch.in_kernel.assign(batch.sequences.size(), false);
         batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
-        std::exit(batch.kernel_num_rows == 6 && batch.kernel_num_tiles == 0 ? 0 : 1);
+        std::exit(holds(batch) ? 0 : 1);
       },
-      ::testing::ExitedWithCode(0), "");
+      ::testing::ExitedWithCode(0), "")
+      << variable << "=" << value;
 }
 
-// SPEECHLLM_MAX_KERNEL_QUERY (read once per process, so checked in a fresh one) sends longer
-// prefills to the padded group instead: one GPU run times chunk prefills both ways.
+// SPEECHLLM_ATTENTION_TILE_ROWS=1 turns the tiles off.
+TEST(DecoderBatchTest, TilesCanBeTurnedOff) {
+  ExpectKernelRowsWithEnvironment("SPEECHLLM_ATTENTION_TILE_ROWS", "1", [](const DecoderBatch& b) {
+    return b.kernel_num_rows == 6 && b.kernel_num_tiles == 0;
+  });
+}
+
+// SPEECHLLM_MAX_KERNEL_QUERY sends longer prefills to the padded group instead: one GPU run times
+// chunk prefills both ways.
 TEST(DecoderBatchTest, TheKernelQueryLimitCanBeLoweredForComparisons) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        setenv("SPEECHLLM_MAX_KERNEL_QUERY", "2", 1);
-        DecoderBatch batch = FourSequences();
-        batch.in_kernel.assign(batch.sequences.size(), false);
-        batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
-        std::exit(batch.in_kernel == std::vector<bool>{false, true, false, true} ? 0 : 1);
-      },
-      ::testing::ExitedWithCode(0), "");
+  ExpectKernelRowsWithEnvironment("SPEECHLLM_MAX_KERNEL_QUERY", "2", [](const DecoderBatch& b) {
+    return b.in_kernel == std::vector<bool>{false, true, false, true};
+  });
 }
 
 TEST(DecoderBatchTest, OnTheCpuPrepareKeepsTheDensePaths) {
