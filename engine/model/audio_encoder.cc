@@ -161,7 +161,8 @@ at::Tensor AudioEncoder::Forward(const at::Tensor& mel,
 }
 
 at::Tensor AudioEncoder::EncodeValidPrefix(const at::Tensor& mel, int64_t num_valid_frames,
-                                           std::vector<at::Tensor>* hidden_states) const {
+                                           std::vector<at::Tensor>* hidden_states,
+                                           EncoderPass pass) const {
   const int64_t conv_positions = ConvOutputLength(num_valid_frames);
   TORCH_CHECK(AudioTokenCount(num_valid_frames) > 0, "too few frames for one audio token");
   TORCH_CHECK(mel.dim() == 2 && mel.size(1) >= std::min<int64_t>(num_valid_frames,
@@ -169,7 +170,7 @@ at::Tensor AudioEncoder::EncodeValidPrefix(const at::Tensor& mel, int64_t num_va
               "EncodeValidPrefix needs [num_mel_bins, frames] with at least the valid frames");
   EncoderWork work;
   work.conv = ConvStemOf(mel).narrow(0, 0, conv_positions);
-  return EncodeBatch({work}, hidden_states)[0];
+  return EncodeBatch({work}, hidden_states, pass)[0];
 }
 
 at::Tensor AudioEncoder::ItemAttention(const at::Tensor& q, const at::Tensor& k,

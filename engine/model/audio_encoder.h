@@ -91,9 +91,11 @@ class AudioEncoder {
   // One clip without padding (MODEL.md 2.5): mel [num_mel_bins, frames] holding the valid frames
   // plus up to two more; only the first ConvOutputLength(num_valid_frames) positions are encoded,
   // with no mask. Returns [AudioTokenCount(num_valid_frames), d_model]; equals the valid rows of
-  // Forward on the clip padded to 30 s. `hidden_states` entries are 2-D like the result.
+  // Forward on the clip padded to 30 s. `hidden_states` entries are 2-D like the result. `pass` as
+  // in EncodeBatch (benchmarks time the eager pass beside the graphs with it).
   at::Tensor EncodeValidPrefix(const at::Tensor& mel, int64_t num_valid_frames,
-                               std::vector<at::Tensor>* hidden_states = nullptr) const;
+                               std::vector<at::Tensor>* hidden_states = nullptr,
+                               EncoderPass pass = EncoderPass::kDeviceDefault) const;
 
   // Training (tools/train): mel [batch, num_mel_bins, frames] (frames even) through the conv stem
   // and the layers with `additive_mask` [batch, 1, positions, positions] (0 = attend, -inf = not;
