@@ -292,7 +292,7 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
                            at::tensor(audio_rows, at::TensorOptions().dtype(at::kLong)).to(device),
                            audio_parts.size() == 1 ? audio_parts[0] : at::cat(audio_parts, 0));
   }
-  batch.Prepare(block_size, device, model->decoder().dtype());
+  batch.Prepare(block_size, device, model->decoder().attention_format());
   const at::Tensor hidden = model->decoder().Forward(embeddings, batch, kv.get());
   // Logits only for the rows that need a choice, in one lm_head call.
   // Each row also scores the item's next token (the draft token it verifies).

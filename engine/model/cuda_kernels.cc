@@ -78,7 +78,7 @@ void Check(const char* error) { TORCH_CHECK(error == nullptr, error); }
 }  // namespace
 #endif
 
-bool CudaTensorCoreTiles(at::Device device, at::ScalarType dtype) {
+bool CudaTensorCoreTiles(at::Device device, at::ScalarType dtype, int64_t head_dim) {
 #if SPEECHLLM_CUDA_KERNELS
   static const bool switched_off = SwitchedOffByEnvironment("SPEECHLLM_ATTENTION_TENSOR_CORES");
   if (switched_off || !CudaKernelsEnabled(device) || (dtype != at::kBFloat16 && dtype != at::kHalf))
@@ -86,10 +86,11 @@ bool CudaTensorCoreTiles(at::Device device, at::ScalarType dtype) {
   // The current device's capability (`device` may carry no index; the model's is current).
   return cuda::TensorCoreTilesRun(
       dtype == at::kBFloat16 ? cuda::AttentionDtype::kBFloat16 : cuda::AttentionDtype::kFloat16,
-      /*head_dim=*/128);
+      static_cast<int>(head_dim));
 #else
   static_cast<void>(device);
   static_cast<void>(dtype);
+  static_cast<void>(head_dim);
   return false;
 #endif
 }

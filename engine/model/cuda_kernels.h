@@ -22,10 +22,9 @@ namespace speechllm::engine {
 bool CudaKernelsEnabled(at::Device device);
 
 // True when chunk prefills' attention should come in tiles of a whole chunk for the tensor-core
-// kernel: the kernels are on for `device`, `dtype` is 16-bit, the device has tensor cores
-// (compute capability 8.0) and SPEECHLLM_ATTENTION_TENSOR_CORES is not "0". (The kernel also needs
-// head_dim 16, 32, 64 or 128; with another, the launcher takes such tiles' rows one by one.)
-bool CudaTensorCoreTiles(at::Device device, at::ScalarType dtype);
+// kernel: the kernels are on for `device`, `dtype` is 16-bit, `head_dim` is 16, 32, 64 or 128, the
+// device has tensor cores (compute capability 8.0) and SPEECHLLM_ATTENTION_TENSOR_CORES is not "0".
+bool CudaTensorCoreTiles(at::Device device, at::ScalarType dtype, int64_t head_dim);
 
 // True when the environment variable `name` is "0": how SPEECHLLM_USE_CUDA_KERNELS,
 // SPEECHLLM_CUDA_GRAPHS and SPEECHLLM_ENCODER_GRAPHS switch their paths off (read once by each).

@@ -30,6 +30,8 @@ class Decoder {
   const TextConfig& config() const { return config_; }
   at::ScalarType dtype() const { return embed_tokens_.scalar_type(); }
   at::Device device() const { return embed_tokens_.device(); }
+  // What DecoderBatch::Prepare needs to know of this decoder's attention.
+  AttentionFormat attention_format() const { return {dtype(), config_.head_dim}; }
 
   // Embedding rows of int64 token ids [tokens] -> [tokens, hidden_size].
   at::Tensor Embed(const at::Tensor& token_ids) const {

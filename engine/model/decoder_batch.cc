@@ -9,7 +9,15 @@
 
 namespace speechllm::engine {
 
-void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype) {
+int64_t DecoderBatch::KernelTileRows(at::Device device, const AttentionFormat& format) {
+  // Tiles of a whole chunk for the tensor-core kernel, unless the tile size is set (1 = no tiles,
+  // 2 or 3 = smaller 4-row tiles).
+  return TileRows() == kMaxTileRows && CudaTensorCoreTiles(device, format.dtype, format.head_dim)
+             ? kMaxTensorCoreTileRows
+             : TileRows();
+}
+
+void DecoderBatch::Prepare(int64_t block_size, at::Device device, AttentionFormat format) {
   std::vector<int64_t> position_values, slot_values;
   for (const DecoderSequence& sequence : sequences) {
     const int64_t end = sequence.start_position + sequence.num_new_tokens;
@@ -32,18 +40,13 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, at::ScalarType
   kernel_num_tiles = kernel_num_single_rows = 0;
   std::vector<bool> eligible(sequences.size(), false);
   if (CudaKernelsEnabled(device)) {
-    // Tiles of a whole chunk for the tensor-core kernel, unless the tile size is set (1 = no
-    // tiles, 2 or 3 = smaller 4-row tiles).
-    const int64_t tile_rows = TileRows() == kMaxTileRows && CudaTensorCoreTiles(device, mask_dtype)
-                                  ? kMaxTensorCoreTileRows
-                                  : TileRows();
-    PrepareKernelRows(block_size, device, tile_rows);
+    PrepareKernelRows(block_size, device, KernelTileRows(device, format));
     eligible = LongPrefillsToPad();
   } else {
     for (size_t b = 0; b < sequences.size(); ++b)
       eligible[b] = sequences[b].num_new_tokens <= kMaxBatchedQuery;
   }
-  PreparePaddedGroup(block_size, device, mask_dtype, eligible);
+  PreparePaddedGroup(block_size, device, format.dtype, eligible);
   // Block tables on the device only for the sequences that gather their keys one by one: on a GPU
   // each is a host-to-device copy, one per sequence and step otherwise.
   block_tables.assign(sequences.size(), at::Tensor());

@@ -20,6 +20,13 @@ struct DecoderSequence {
       block_table;  // KvPool blocks covering positions [0, start_position + num_new_tokens)
 };
 
+// What Prepare() needs to know of the attention that will read the batch (Decoder::
+// attention_format() gives the model's).
+struct AttentionFormat {
+  at::ScalarType dtype = at::kFloat;  // the attention scores' dtype (the model's)
+  int64_t head_dim = 0;               // 0: not known, then no tensor-core tiles
+};
+
 struct DecoderBatch {
   std::vector<DecoderSequence> sequences;
 
@@ -87,13 +94,16 @@ struct DecoderBatch {
                                           int64_t max_rows, int64_t* num_tiles,
                                           int64_t* num_single_rows);
 
-  // Derives the tensors on `device`; `mask_dtype` is the attention scores' dtype. The block tables
-  // must be long enough (checked).
-  void Prepare(int64_t block_size, at::Device device, at::ScalarType mask_dtype = at::kFloat);
+  // Derives the tensors on `device` for attention of `format` (the mask in its dtype, tiles for
+  // its head size). The block tables must be long enough (checked).
+  void Prepare(int64_t block_size, at::Device device, AttentionFormat format = {});
+  // The kernel rows' tile height for `format` on `device` when the kernel runs there:
+  // kMaxTensorCoreTileRows where CudaTensorCoreTiles holds for its dtype and head size and the tile
+  // size is not set, TileRows() otherwise.
+  static int64_t KernelTileRows(at::Device device, const AttentionFormat& format);
   // The kernel fields alone (Prepare calls it on CUDA when the kernel is enabled; tests call it on
-  // the CPU), with tiles of up to `tile_rows` rows (Prepare: TileRows(), or
-  // kMaxTensorCoreTileRows where CudaTensorCoreTiles holds and the tile size is not set). Expects
-  // in_kernel sized to the sequences and all false.
+  // the CPU), with tiles of up to `tile_rows` rows (Prepare: KernelTileRows()). Expects in_kernel
+  // sized to the sequences and all false.
   void PrepareKernelRows(int64_t block_size, at::Device device, int64_t tile_rows = TileRows());
   // The padded group over the `eligible` sequences not in the kernel (none unless two or more).
   // Expects in_padded_group sized to the sequences and all false, padded_batch 0. Tests call it

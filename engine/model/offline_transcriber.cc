@@ -81,7 +81,7 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
     sequence.num_new_tokens = prompt_length;
     DecoderBatch batch;
     batch.sequences = {sequence};
-    batch.Prepare(kBlockSize, model.device());
+    batch.Prepare(kBlockSize, model.device(), model.decoder().attention_format());
     at::Tensor hidden = model.decoder().Forward(embeddings, batch, &kv);
     GreedyChoice choice =
         GreedySample(model.decoder().Logits(hidden.narrow(0, prompt_length - 1, 1)))[0];
@@ -98,7 +98,7 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
       if (step + 1 == max_new_tokens) break;
       batch.sequences[0].start_position = position;
       batch.sequences[0].num_new_tokens = 1;
-      batch.Prepare(kBlockSize, model.device());
+      batch.Prepare(kBlockSize, model.device(), model.decoder().attention_format());
       const at::Tensor token =
           at::tensor({choice.token_id}, at::TensorOptions().dtype(at::kLong)).to(model.device());
       hidden = model.decoder().Forward(model.decoder().Embed(token), batch, &kv);

@@ -105,7 +105,7 @@ TEST_P(DecodeGraphsGpuTest, ReplaysMatchTheEagerDecoder) {
   for (KvPool* kv : {&eager_kv, &graph_kv}) {
     DecoderBatch prefill;
     prefill.sequences = sequences;
-    prefill.Prepare(kBlock, decoder.device(), decoder.dtype());
+    prefill.Prepare(kBlock, decoder.device(), decoder.attention_format());
     decoder.Forward(decoder.Embed(at::tensor(prompt_ids, on_device)), prefill, kv);
   }
 
@@ -123,7 +123,7 @@ TEST_P(DecodeGraphsGpuTest, ReplaysMatchTheEagerDecoder) {
     }
     DecoderBatch batch;
     batch.sequences = rows;
-    batch.Prepare(kBlock, decoder.device(), decoder.dtype());
+    batch.Prepare(kBlock, decoder.device(), decoder.attention_format());
     const at::Tensor eager =
         decoder.Logits(decoder.Forward(decoder.Embed(at::tensor(ids, on_device)), batch, &eager_kv))
             .to(at::kFloat)

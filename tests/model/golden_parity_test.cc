@@ -205,7 +205,7 @@ TEST_P(GoldenParityTest, DecoderHiddenStatesAndLogits) {
     DecoderBatch batch;
     batch.sequences.push_back(DecoderSequence{length, 0, {}});
     for (int64_t b = 0; b < kv.num_blocks(); ++b) batch.sequences[0].block_table.push_back(b);
-    batch.Prepare(16, model_->device());
+    batch.Prepare(16, model_->device(), model_->decoder().attention_format());
     std::vector<at::Tensor> hidden_states;
     const at::Tensor normed = model_->decoder().Forward(*embeddings, batch, &kv, &hidden_states);
     for (const auto& [hidden_key, index_text] : Matching("lm_hidden_(\\d+)_clip_" + letter)) {

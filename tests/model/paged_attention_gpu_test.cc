@@ -7,9 +7,11 @@
 #include <cuda_runtime.h>
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <string>
@@ -273,6 +275,43 @@ TEST(PagedAttentionParams, TensorCoreTileHeightsAreChecked) {
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // taller tiles than any kernel takes
   p.max_tile_rows = -1;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);
+}
+
+// The host builds tall tiles only for attention the tensor-core kernel takes: a 16-bit dtype and
+// head size 16, 32, 64 or 128 on a device of compute capability 8.0 or later (needs the CUDA
+// libtorch, whose inference mode switches the kernels on). Named apart (TensorCore) like the
+// kernel's cases.
+TEST(DecoderBatchOnCuda, TensorCoreTileHeightFollowsTheAttentionFormat) {
+  if (cuda::CudaDeviceCount() == 0 || !at::hasCUDA())
+    GTEST_SKIP() << "no CUDA device (or a CPU libtorch)";
+  int major = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
+  if (major < 8) GTEST_SKIP() << "compute capability " << major << ".x has no tensor-core tiles";
+  for (const char* variable : {"SPEECHLLM_ATTENTION_TILE_ROWS", "SPEECHLLM_ATTENTION_TENSOR_CORES",
+                               "SPEECHLLM_USE_CUDA_KERNELS"}) {
+    if (std::getenv(variable) != nullptr) GTEST_SKIP() << variable << " is set";
+  }
+  c10::InferenceMode guard;
+  const at::Device device("cuda:0");
+  for (const int64_t head_dim : {16, 32, 64, 128}) {
+    EXPECT_EQ(DecoderBatch::KernelTileRows(device, {at::kBFloat16, head_dim}),
+              DecoderBatch::kMaxTensorCoreTileRows)
+        << head_dim;
+    EXPECT_EQ(DecoderBatch::KernelTileRows(device, {at::kHalf, head_dim}),
+              DecoderBatch::kMaxTensorCoreTileRows)
+        << head_dim;
+    EXPECT_EQ(DecoderBatch::KernelTileRows(device, {at::kFloat, head_dim}),
+              DecoderBatch::kMaxTileRows)
+        << head_dim;
+  }
+  for (const int64_t head_dim : {0, 8, 24, 80, 96, 256}) {
+    EXPECT_EQ(DecoderBatch::KernelTileRows(device, {at::kBFloat16, head_dim}),
+              DecoderBatch::kMaxTileRows)
+        << head_dim;
+  }
+  // The CPU never takes the kernel's tiles.
+  EXPECT_EQ(DecoderBatch::KernelTileRows(at::kCPU, {at::kBFloat16, 128}),
+            DecoderBatch::kMaxTileRows);
 }
 
 TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {

@@ -122,7 +122,7 @@ TEST(TrainingPathsTest, DecoderForwardDenseEqualsPagedForward) {
     sequence.num_new_tokens = lengths[s];
     DecoderBatch batch;
     batch.sequences = {sequence};
-    batch.Prepare(block_size, model->device());
+    batch.Prepare(block_size, model->device(), decoder.attention_format());
     const at::Tensor paged = decoder.Forward(hidden[s].narrow(0, 0, lengths[s]), batch, &kv);
     const double error = MaxAbs(dense[s].narrow(0, 0, lengths[s]), paged);
     std::printf("sequence %zu (%lld tokens): ForwardDense vs paged Forward: max |diff| %.3g\n", s,

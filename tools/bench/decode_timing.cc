@@ -59,7 +59,7 @@ void TimeDecodeStep(const engine::Qwen2AudioModel& model, int batch_size, int64_
   const int64_t num_blocks = batch_size * blocks_per_sequence;
   KvPool kv(model.config().text, num_blocks + 1, block, model.dtype(), model.device());
   DecoderBatch batch = ContiguousBatch(batch_size, 1, context, block);
-  batch.Prepare(block, model.device(), model.dtype());
+  batch.Prepare(block, model.device(), model.decoder().attention_format());
   const at::Tensor ids = at::full({batch_size}, 1000 % model.config().text.vocab_size,
                                   at::TensorOptions().dtype(at::kLong).device(model.device()));
   const double ms = TimeMs(

@@ -105,7 +105,7 @@ void TimeStreamingSteps(const Qwen2AudioModel& model, int reps, JsonWriter* json
     json->Add(absl::StrCat("prefill_chunks_b", items, "_ms"),
               TimeMs(
                   [&] {
-                    batch.Prepare(block, model.device(), model.dtype());
+                    batch.Prepare(block, model.device(), model.decoder().attention_format());
                     const at::Tensor hidden =
                         model.decoder().Forward(model.decoder().Embed(ids), batch, &kv);
                     return model.decoder().Logits(hidden.index_select(0, rows)).argmax(-1);
@@ -225,7 +225,7 @@ int Run() {
                            .Forward(model.encoder().EncodeValidPrefix(mel, valid))
                            .to(model.decoder().dtype());
                    const at::Tensor embeddings = *model.EmbedPrompt(ids, audio);
-                   batch.Prepare(block, model.device(), model.dtype());
+                   batch.Prepare(block, model.device(), model.decoder().attention_format());
                    const at::Tensor hidden = model.decoder().Forward(embeddings, batch, &kv);
                    return model.decoder().Logits(hidden.narrow(0, hidden.size(0) - 1, 1));
                  },
@@ -237,7 +237,7 @@ int Run() {
                                  .to(model.decoder().dtype());
     const at::Tensor embeddings = *model.EmbedPrompt(ids, audio);
     const auto decoder_half = [&] {
-      batch.Prepare(block, model.device(), model.dtype());
+      batch.Prepare(block, model.device(), model.decoder().attention_format());
       const at::Tensor hidden = model.decoder().Forward(embeddings, batch, &kv);
       return model.decoder().Logits(hidden.narrow(0, hidden.size(0) - 1, 1));
     };
