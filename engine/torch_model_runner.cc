@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/decode_graphs.h"
+#include "engine/model/device_upload.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/sampler.h"
@@ -18,8 +19,9 @@ namespace {
 // Frame-major [frames][num_mel_bins] floats -> [num_mel_bins, frames] on `device`.
 at::Tensor MelTensor(const std::vector<float>& frames, int64_t num_mel_bins, at::Device device) {
   const int64_t num_frames = static_cast<int64_t>(frames.size()) / num_mel_bins;
-  return at::from_blob(const_cast<float*>(frames.data()), {num_frames, num_mel_bins}, at::kFloat)
-      .to(device, /*non_blocking=*/false, /*copy=*/true)
+  return UploadTensor(at::from_blob(const_cast<float*>(frames.data()), {num_frames, num_mel_bins},
+                                    at::kFloat),
+                      device, at::kFloat)
       .transpose(0, 1);
 }
 
@@ -223,10 +225,10 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
     if (precomputed(item)) {  // the rows replace the segment's audio
       const SegmentEnd& end = *item.segment;
       state.encoder_cache = EncoderKvCache{};
-      state.audio = {at::from_blob(const_cast<float*>(end.audio_embeddings.data()),
-                                   {end.num_audio_embeddings, config.text.hidden_size}, at::kFloat)
-                         .to(model->device(), model->decoder().dtype(), /*non_blocking=*/false,
-                             /*copy=*/true)};
+      state.audio = {UploadTensor(
+          at::from_blob(const_cast<float*>(end.audio_embeddings.data()),
+                        {end.num_audio_embeddings, config.text.hidden_size}, at::kFloat),
+          model->device(), model->decoder().dtype())};
       state.audio_rows = end.num_audio_embeddings;
     } else {
       const int64_t rows = encoded[next_encoded++].size(0);
@@ -267,8 +269,7 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
     batch.sequences.push_back(DecoderSequence{static_cast<int64_t>(item.token_ids.size()),
                                               item.start_position, item.block_table});
   }
-  at::Tensor embeddings =
-      model->decoder().Embed(at::tensor(all_ids, at::TensorOptions().dtype(at::kLong)).to(device));
+  at::Tensor embeddings = model->decoder().Embed(UploadValues(all_ids, device));
   // Every audio row of the step in one copy: the rows' places and their embeddings, gathered as
   // views of the sequences' audio pieces.
   std::vector<int64_t> audio_rows;
@@ -288,8 +289,7 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
     it->second.AppendAudio(item.first_audio_row, count, &audio_parts);
   }
   if (!audio_rows.empty()) {
-    embeddings.index_copy_(0,
-                           at::tensor(audio_rows, at::TensorOptions().dtype(at::kLong)).to(device),
+    embeddings.index_copy_(0, UploadValues(audio_rows, device),
                            audio_parts.size() == 1 ? audio_parts[0] : at::cat(audio_parts, 0));
   }
   batch.Prepare(block_size, device, model->decoder().attention_format());
@@ -308,7 +308,7 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
   }
   std::vector<GreedyChoice> choices;
   if (!rows.empty()) {
-    const at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
+    const at::Tensor index = UploadValues(rows, device);
     choices = GreedySample(model->decoder().Logits(hidden.index_select(0, index)), next_ids);
   }
   size_t next = 0;

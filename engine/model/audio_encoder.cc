@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
+#include "engine/model/device_upload.h"
 #include "engine/model/encoder_batch_plan.h"
 #include "engine/model/encoder_graphs.h"  // complete for ~AudioEncoder
 #include "engine/status_macros.h"
@@ -146,10 +147,7 @@ at::Tensor AudioEncoder::Forward(const at::Tensor& mel,
   bool any_padding = false;
   for (int64_t valid : valid_conv_positions) any_padding |= valid < positions;
   if (any_padding) {
-    const at::Tensor lengths =
-        at::tensor(valid_conv_positions, at::TensorOptions().dtype(at::kLong))
-            .to(x.device())
-            .unsqueeze(1);
+    const at::Tensor lengths = UploadValues(valid_conv_positions, x.device()).unsqueeze(1);
     const at::Tensor padded =
         at::arange(positions, lengths.options()).unsqueeze(0) >= lengths;  // [batch, pos]
     at::Tensor additive = at::zeros({batch, 1, 1, positions}, x.options());

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/model/audio_encoder.h"
+#include "engine/model/device_upload.h"
 
 namespace speechllm::engine {
 namespace {
@@ -78,20 +79,17 @@ std::vector<at::Tensor> AudioEncoder::ConvStems(const std::vector<ConvStemInput>
     input_base += rows_in;
     conv1_base += rows1;
   }
-  const auto long_options = at::TensorOptions().dtype(at::kLong);
-  const at::Tensor frames = host.to(device, conv1_weight_.scalar_type());
-  const at::Tensor conv1 =
-      at::gelu(at::addmm(conv1_bias_,
-                         frames.index_select(0, at::tensor(windows1, long_options).to(device))
-                             .view({conv1_rows, kTaps * mels}),
-                         GemmWeight(conv1_weight_).t()));
+  const at::Tensor frames = UploadTensor(host, device, conv1_weight_.scalar_type());
+  const at::Tensor conv1 = at::gelu(at::addmm(
+      conv1_bias_,
+      frames.index_select(0, UploadValues(windows1, device)).view({conv1_rows, kTaps * mels}),
+      GemmWeight(conv1_weight_).t()));
   const at::Tensor padded = at::cat({conv1, conv1.new_zeros({1, d_model})}, 0);
   const int64_t positions = static_cast<int64_t>(windows2.size()) / kTaps;
-  const at::Tensor conv2 =
-      at::gelu(at::addmm(conv2_bias_,
-                         padded.index_select(0, at::tensor(windows2, long_options).to(device))
-                             .view({positions, kTaps * d_model}),
-                         GemmWeight(conv2_weight_).t()));
+  const at::Tensor conv2 = at::gelu(at::addmm(
+      conv2_bias_,
+      padded.index_select(0, UploadValues(windows2, device)).view({positions, kTaps * d_model}),
+      GemmWeight(conv2_weight_).t()));
   return SplitRows(conv2, rows2);
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "engine/model/cuda_kernels.h"
+#include "engine/model/device_upload.h"
 
 namespace speechllm::engine {
 
@@ -30,9 +31,8 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, AttentionForma
     }
   }
   num_tokens = static_cast<int64_t>(position_values.size());
-  const auto long_options = at::TensorOptions().dtype(at::kLong);
-  positions = at::tensor(position_values, long_options).to(device);
-  slots = at::tensor(slot_values, long_options).to(device);
+  positions = UploadValues(position_values, device);
+  slots = UploadValues(slot_values, device);
   in_padded_group.assign(sequences.size(), false);
   padded_batch = max_query = max_context = 0;
   in_kernel.assign(sequences.size(), false);
@@ -52,7 +52,7 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, AttentionForma
   block_tables.assign(sequences.size(), at::Tensor());
   for (size_t b = 0; b < sequences.size(); ++b) {
     if (in_kernel[b] || in_padded_group[b]) continue;
-    block_tables[b] = at::tensor(sequences[b].block_table, long_options).to(device);
+    block_tables[b] = UploadValues(sequences[b].block_table, device);
   }
 }
 
@@ -89,7 +89,6 @@ std::vector<bool> DecoderBatch::LongPrefillsToPad() const {
 void DecoderBatch::PreparePaddedGroup(int64_t block_size, at::Device device,
                                       at::ScalarType mask_dtype,
                                       const std::vector<bool>& eligible) {
-  const auto long_options = at::TensorOptions().dtype(at::kLong);
   int64_t group_size = 0;
   for (size_t b = 0; b < sequences.size(); ++b) group_size += eligible[b] && !in_kernel[b];
   if (sequences.size() <= 1 || group_size < 2) return;
@@ -135,11 +134,11 @@ void DecoderBatch::PreparePaddedGroup(int64_t block_size, at::Device device,
     row += s.num_new_tokens;
     ++g;
   }
-  padded_query_rows = at::tensor(query_rows, long_options).to(device);
-  padded_valid = at::tensor(valid, long_options).to(device);
-  group_rows = at::tensor(rows, long_options).to(device);
-  key_slots = at::tensor(key_slot_values, long_options).to(device);
-  attention_mask = mask.to(device, mask_dtype);
+  padded_query_rows = UploadValues(query_rows, device);
+  padded_valid = UploadValues(valid, device);
+  group_rows = UploadValues(rows, device);
+  key_slots = UploadValues(key_slot_values, device);
+  attention_mask = UploadTensor(mask, device, mask_dtype);
 }
 
 namespace {
@@ -234,7 +233,6 @@ void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device, int6
     for (int64_t j = 0; j < blocks; ++j)
       tables[k * max_blocks + j] = static_cast<int32_t>(s.block_table[j]);
   }
-  const auto int32_options = at::TensorOptions().dtype(at::kInt);
   const std::vector<int32_t> tiles =
       KernelTiles(row_sequence, tile_rows, &kernel_num_tiles, &kernel_num_single_rows);
   // The tallest tile: steps whose tiles all have at most kMaxTileRows rows keep the 4-row kernel.
@@ -242,13 +240,12 @@ void DecoderBatch::PrepareKernelRows(int64_t block_size, at::Device device, int6
   for (int64_t t = 0; t < kernel_num_tiles; ++t) {
     kernel_tile_rows = std::max<int64_t>(kernel_tile_rows, tiles[kernel_num_tiles + t]);
   }
-  if (kernel_num_tiles > 0) kernel_tiles = at::tensor(tiles, int32_options).to(device);
-  kernel_rows = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device);
-  kernel_row_sequence = at::tensor(row_sequence, int32_options).to(device);
-  kernel_row_position = at::tensor(row_position, int32_options).to(device);
-  kernel_block_tables = at::tensor(tables, int32_options)
-                            .view({static_cast<int64_t>(kernel_sequences.size()), max_blocks})
-                            .to(device);
+  if (kernel_num_tiles > 0) kernel_tiles = UploadValues(tiles, device);
+  kernel_rows = UploadValues(rows, device);
+  kernel_row_sequence = UploadValues(row_sequence, device);
+  kernel_row_position = UploadValues(row_position, device);
+  kernel_block_tables = UploadValues(tables, device)
+                            .view({static_cast<int64_t>(kernel_sequences.size()), max_blocks});
 }
 
 }  // namespace speechllm::engine

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "engine/model/device_upload.h"
 #include "engine/model/torch_compat.h"
 
 namespace speechllm::engine {
@@ -87,7 +88,6 @@ EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_row
     bucket_keys = key_count[i];
     bucket_pairs = pairs;
   }
-  const auto long_options = at::TensorOptions().dtype(at::kLong);
   for (const std::vector<int64_t>& bucket_items : members) {
     Bucket bucket;
     bucket.items = static_cast<int64_t>(bucket_items.size());
@@ -122,15 +122,15 @@ EncoderBatchAttention::EncoderBatchAttention(const std::vector<int64_t>& new_row
       pass_rows.push_back(pass_row);
       output_rows.push_back(padded_row);
     }
-    bucket.query_index = at::tensor(query_index, long_options).to(device);
-    bucket.key_index = at::tensor(key_index, long_options).to(device);
-    bucket.output_rows = at::tensor(output_rows, long_options).to(device);
-    if (members.size() > 1) bucket.pass_rows = at::tensor(pass_rows, long_options).to(device);
+    bucket.query_index = UploadValues(query_index, device);
+    bucket.key_index = UploadValues(key_index, device);
+    bucket.output_rows = UploadValues(output_rows, device);
+    if (members.size() > 1) bucket.pass_rows = UploadValues(pass_rows, device);
     // Without padding keys no mask is needed, which lets SDPA pick its fastest (flash) kernel.
     if (padded_keys) {
-      bucket.key_mask = mask.expand({bucket.items, 1, bucket.max_new_rows, bucket.max_keys})
-                            .contiguous()
-                            .to(device);
+      bucket.key_mask = UploadTensor(mask, device, at::kBool)
+                            .expand({bucket.items, 1, bucket.max_new_rows, bucket.max_keys})
+                            .contiguous();
     }
     buckets_.push_back(std::move(bucket));
   }

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "engine/model/device_upload.h"
+
 namespace speechllm::engine {
 
 EncoderBatchPlan::EncoderBatchPlan(const std::vector<EncoderWork>& work, at::Device device) {
@@ -30,10 +32,9 @@ EncoderBatchPlan::EncoderBatchPlan(const std::vector<EncoderWork>& work, at::Dev
     row += n;
   }
   attention_.emplace(new_rows, group_of_item, cached_rows_, keep_keys, device);
-  const auto long_options = at::TensorOptions().dtype(at::kLong);
-  positions_ = at::tensor(positions, long_options).to(device);
-  even_rows_ = at::tensor(even, long_options).to(device);
-  odd_rows_ = at::tensor(odd, long_options).to(device);
+  positions_ = UploadValues(positions, device);
+  even_rows_ = UploadValues(even, device);
+  odd_rows_ = UploadValues(odd, device);
 }
 
 at::Tensor EncoderBatchPlan::Input(const std::vector<EncoderWork>& work,

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/audio_placeholder.h"
+#include "engine/model/device_upload.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/sampler.h"
@@ -99,8 +100,7 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
       batch.sequences[0].start_position = position;
       batch.sequences[0].num_new_tokens = 1;
       batch.Prepare(kBlockSize, model.device(), model.decoder().attention_format());
-      const at::Tensor token =
-          at::tensor({choice.token_id}, at::TensorOptions().dtype(at::kLong)).to(model.device());
+      const at::Tensor token = UploadValues(std::vector<int64_t>{choice.token_id}, model.device());
       hidden = model.decoder().Forward(model.decoder().Embed(token), batch, &kv);
       choice = GreedySample(model.decoder().Logits(hidden))[0];
       ++position;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/model/device_upload.h"
 #include "engine/model/safetensors.h"
 #include "engine/model/torch_compat.h"
 #include "engine/model/weight_loader.h"
@@ -105,10 +106,10 @@ std::vector<NamedTensor> Qwen2AudioModel::Parameters() const {
 }
 
 at::Tensor Qwen2AudioModel::FeaturesTensor(const LogMelFeatures& features) const {
-  return at::from_blob(const_cast<float*>(features.values.data()),
-                       {features.num_mel_bins, features.num_frames},
-                       at::TensorOptions().dtype(at::kFloat))
-      .to(device_, /*non_blocking=*/false, /*copy=*/true);
+  return UploadTensor(at::from_blob(const_cast<float*>(features.values.data()),
+                                    {features.num_mel_bins, features.num_frames},
+                                    at::TensorOptions().dtype(at::kFloat)),
+                      device_, at::kFloat);
 }
 
 at::Tensor Qwen2AudioModel::EncodeClip(const LogMelFeatures& features) const {
@@ -129,11 +130,15 @@ absl::StatusOr<at::Tensor> Qwen2AudioModel::EmbedPrompt(const std::vector<int64_
                                                    " audio tokens but the audio yields ",
                                                    audio_available, " embeddings"));
   }
-  const at::Tensor ids = at::tensor(prompt_ids, at::TensorOptions().dtype(at::kLong)).to(device_);
-  at::Tensor embeddings = decoder_->Embed(ids);
+  at::Tensor embeddings = decoder_->Embed(UploadValues(prompt_ids, device_));
   if (audio_rows > 0) {
-    const at::Tensor rows = (ids == config_.audio_token_id).nonzero().squeeze(1);
-    embeddings.index_copy_(0, rows, audio_embeddings.to(embeddings.scalar_type()));
+    // The placeholders' rows, found on the host (a nonzero() on the device would wait for it).
+    std::vector<int64_t> rows;
+    for (size_t i = 0; i < prompt_ids.size(); ++i) {
+      if (prompt_ids[i] == config_.audio_token_id) rows.push_back(static_cast<int64_t>(i));
+    }
+    embeddings.index_copy_(0, UploadValues(rows, device_),
+                           audio_embeddings.to(embeddings.scalar_type()));
   }
   return embeddings;
 }

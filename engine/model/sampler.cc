@@ -1,6 +1,7 @@
 #include "engine/model/sampler.h"
 
 #include "c10/util/Exception.h"
+#include "engine/model/device_upload.h"
 
 namespace speechllm::engine {
 
@@ -18,8 +19,7 @@ std::vector<GreedyChoice> GreedySample(const at::Tensor& logits,
   const at::Tensor log_normalizer = at::logsumexp(logits32, -1);
   at::Tensor scored = ids;
   if (!scored_ids.empty()) {
-    const at::Tensor wanted =
-        at::tensor(scored_ids, at::TensorOptions().dtype(at::kLong)).to(logits32.device());
+    const at::Tensor wanted = UploadValues(scored_ids, logits32.device());
     scored = at::where(wanted >= 0, wanted, ids);
   }
   // One host copy (one device sync) of every per-row value: the choice (exact in float32 below

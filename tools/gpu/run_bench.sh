@@ -42,8 +42,8 @@ export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}  # H100/H200; torch's C
 torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 
 stage "configure + build (engine only, CUDA libtorch)"
-targets=${BUILD_TARGETS:-paged_attention_gpu_test fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test \
-  encoder_graphs_test golden_parity_test \
+targets=${BUILD_TARGETS:-device_upload_test paged_attention_gpu_test fused_layers_gpu_test skinny_gemm_gpu_test \
+  decode_graphs_test encoder_graphs_test golden_parity_test \
   model_load_test engine_streaming_test engine_test model_base_test speechllm-bench speechllm-model-timing \
   speechllm-transcribe}
 compile() {  # $1: time box (s); $2: log suffix (appended to: a continued build adds to its log)
@@ -81,8 +81,9 @@ export SPEECHLLM_GOLDEN_DIR=$root/tests/data/qwen2-audio-tiny-golden
 if [[ -z "${SKIP_GOLDEN:-}" ]]; then
   # The tiled attention kernel's cases run apart from the per-row kernel's, so that a failure of
   # the tiles alone turns off only them.
-  for t in paged_attention_gpu_test paged_attention_tiles paged_attention_tensor_cores \
-           fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test encoder_graphs_test; do
+  for t in device_upload_test paged_attention_gpu_test paged_attention_tiles \
+           paged_attention_tensor_cores fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test \
+           encoder_graphs_test; do
     case $t in
       paged_attention_gpu_test) binary=$t filter='-*Tiles*:*TensorCore*' ;;
       paged_attention_tiles) binary=paged_attention_gpu_test filter='*Tiles*' ;;
@@ -107,6 +108,7 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
         decode_graphs_test) export SPEECHLLM_CUDA_GRAPHS=0 ;;
         encoder_graphs_test) export SPEECHLLM_ENCODER_GRAPHS=0 ;;  # the batched eager pass
         skinny_gemm_gpu_test) export SPEECHLLM_SKINNY_GEMM=0 ;;  # cuBLAS for every product
+        device_upload_test) export SPEECHLLM_PINNED_UPLOADS=0 ;;  # libtorch's blocking copies
         paged_attention_tiles) export SPEECHLLM_ATTENTION_TILE_ROWS=1 ;;  # one block per row
         paged_attention_tensor_cores) export SPEECHLLM_ATTENTION_TENSOR_CORES=0 ;;  # 4-row tiles
         *) export SPEECHLLM_USE_CUDA_KERNELS=0 SPEECHLLM_CUDA_GRAPHS=0 ;;  # graphs need the kernels
@@ -115,6 +117,7 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
         "SPEECHLLM_USE_CUDA_KERNELS=${SPEECHLLM_USE_CUDA_KERNELS:-1}" \
         "SPEECHLLM_ENCODER_GRAPHS=${SPEECHLLM_ENCODER_GRAPHS:-${SPEECHLLM_CUDA_GRAPHS:-1}}" \
         "SPEECHLLM_SKINNY_GEMM=${SPEECHLLM_SKINNY_GEMM:-auto}" \
+        "SPEECHLLM_PINNED_UPLOADS=${SPEECHLLM_PINNED_UPLOADS:-1}" \
         "SPEECHLLM_ATTENTION_TILE_ROWS=${SPEECHLLM_ATTENTION_TILE_ROWS:-4}" \
         "SPEECHLLM_ATTENTION_TENSOR_CORES=${SPEECHLLM_ATTENTION_TENSOR_CORES:-$(
           [[ ${SPEECHLLM_ATTENTION_TILE_ROWS:-4} == 4 ]] && echo 1 || echo 0)}" | tee -a "$out/stages.log"
