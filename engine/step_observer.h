@@ -26,6 +26,7 @@ struct StepRecord {
   // StepResult's split of `duration` (zero for a failed step). On a GPU these are host times
   // unless the runner waits for the device between the passes (TorchRunnerConfig).
   absl::Duration encoder_time, decoder_time;
+  absl::Duration wait_time;  // StepResult::wait_time, the device wait within decoder_time
 };
 
 class StepObserver {
@@ -46,6 +47,7 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
   if (result.ok()) {
     record.encoder_time = result->encoder_time;
     record.decoder_time = result->decoder_time;
+    record.wait_time = result->wait_time;
   }
   record.sequences = static_cast<int64_t>(plan.prefills.size());
   for (const PrefillItem& item : plan.prefills) {

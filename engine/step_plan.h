@@ -60,6 +60,10 @@ struct TokenChoice {
 
 struct StepResult {
   absl::Duration encoder_time, decoder_time;  // where the step's time went
+  // The part of decoder_time spent in the read of the step's choices, the step's one wait: on a
+  // GPU mostly the wait for the device to finish work the host queued before it (a slow step with
+  // a short wait was held up on the host), on the CPU the sampling itself.
+  absl::Duration wait_time;
   std::vector<int64_t> audio_tokens;  // per encode item: embeddings now held for the segment
   std::vector<std::vector<TokenChoice>> choices;  // per prefill item
   bool decode_graph = false;                      // the decoder pass replayed a captured CUDA graph

@@ -251,7 +251,10 @@ bool TorchModelRunner::Impl::DecodeWithGraph(const StepPlan& plan, StepResult* r
     sequences.push_back(DecoderSequence{1, item.start_position, item.block_table});
   }
   if (!graphs->Accepts(sequences)) return false;
-  const std::vector<GreedyChoice> choices = GreedySample(graphs->Run(token_ids, sequences));
+  const at::Tensor logits = graphs->Run(token_ids, sequences);
+  const absl::Time read = absl::Now();
+  const std::vector<GreedyChoice> choices = GreedySample(logits);
+  result->wait_time += absl::Now() - read;
   for (const GreedyChoice& choice : choices) result->choices.push_back({ToTokenChoice(choice)});
   result->decode_graph = true;
   return true;
@@ -309,7 +312,10 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
   std::vector<GreedyChoice> choices;
   if (!rows.empty()) {
     const at::Tensor index = UploadValues(rows, device);
-    choices = GreedySample(model->decoder().Logits(hidden.index_select(0, index)), next_ids);
+    const at::Tensor logits = model->decoder().Logits(hidden.index_select(0, index));
+    const absl::Time read = absl::Now();
+    choices = GreedySample(logits, next_ids);
+    result->wait_time += absl::Now() - read;
   }
   size_t next = 0;
   for (const PrefillItem& item : plan.prefills) {

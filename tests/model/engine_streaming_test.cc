@@ -92,10 +92,23 @@ TEST_F(EngineModelTest, PrecomputedEmbeddingsGiveHuggingFaceGreedy) {
 }
 
 // Eight streams at once (several chunks of different sequences in each batched step): every exact
-// final still equals Hugging Face's greedy tokens.
+// final still equals Hugging Face's greedy tokens. The steps report the read of their choices as a
+// part of their decoder time, and steps that only encode report none.
 TEST_F(EngineModelTest, EightConcurrentStreamsKeepExactFinals) {
   std::unique_ptr<Engine> engine = MakeEngine(/*num_kv_blocks=*/256);
   ASSERT_NE(engine, nullptr);
+  struct WaitChecker : StepObserver {  // OnStep runs on the engine loop thread
+    void OnStep(const StepRecord& step) override {
+      if (!step.ok) return;
+      ++steps;
+      waited += step.wait_time > absl::ZeroDuration();
+      bad += step.sequences > 0
+                 ? step.wait_time < absl::ZeroDuration() || step.wait_time > step.decoder_time
+                 : step.wait_time != absl::ZeroDuration();
+    }
+    std::atomic<int64_t> steps{0}, waited{0}, bad{0};
+  } checker;
+  engine->SetStepObserver(&checker);
   const auto outputs =
       StreamClips(engine.get(), model_->log_mel(), 10, FinalMode::kExact, /*num_streams=*/8);
   ASSERT_EQ(outputs.size(), 8u);
@@ -114,6 +127,10 @@ TEST_F(EngineModelTest, EightConcurrentStreamsKeepExactFinals) {
           std::max<int64_t>(1, engine->stats().steps));
   WaitForFreeKvBlocks(*engine);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
+  engine->Stop();
+  engine->SetStepObserver(nullptr);
+  EXPECT_GT(checker.waited.load(), 0);
+  EXPECT_EQ(checker.bad.load(), 0) << "steps whose wait is not within their decoder time";
 }
 
 // The whole CUDA path (label gpu; skips without a device or with a CPU libtorch): eight streams on

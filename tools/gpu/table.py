@@ -127,6 +127,28 @@ def audio_step_split(path):
         return None
 
 
+def slow_steps(path):
+    """The step log's slow steps (over 500 ms and 5x the median): how many, and for the slowest its
+    host part (duration less the wait for the device) and its device wait, or None."""
+    try:
+        with open(path) as f:
+            rows = [r for r in csv.DictReader(f) if r.get("ok") == "1"]
+        if not rows or "wait_ms" not in rows[0]:
+            return None
+        durations = sorted(float(r["duration_ms"]) for r in rows)
+        limit = max(500.0, 5 * durations[len(durations) // 2])
+        slow = [r for r in rows if float(r["duration_ms"]) > limit]
+        if not slow:
+            return f"none of {len(rows)} steps over {limit:.0f} ms"
+        worst = max(slow, key=lambda r: float(r["duration_ms"]))
+        duration, wait = float(worst["duration_ms"]), float(worst["wait_ms"])
+        return (f"{len(slow)} of {len(rows)} steps over {limit:.0f} ms; the slowest {duration:.0f} ms "
+                f"({worst['sequences']} sequences, {worst['decoder_tokens']} tokens, "
+                f"{worst['encoder_items']} encoder items): host {duration - wait:.0f}, device wait {wait:.0f}")
+    except (OSError, ValueError, TypeError, KeyError):  # a missing or cut-off log: no row
+        return None
+
+
 def main():
     out = sys.argv[1]
     ours = load(os.path.join(out, "ours_timing.json"))
@@ -232,6 +254,11 @@ def main():
               f"{steady}"
               f"; RTF max {fmt(run.get('real_time_factor_max'), 3)}; decode-graph steps "
               f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')} | n/a | |")
+    # Run B logged six steps of 0.75-1.8 s that stalled every stream: a long host part points at the
+    # host (module loading, allocation, planning), a long device wait at the device's work.
+    slow = slow_steps(os.path.join(out, "steps_150.csv"))
+    if slow:
+        print(f"| 150 streams: slow steps, host part and device wait of the slowest, ms | {slow} | n/a | |")
     # run_bench.sh's split run: 150 streams with --sync_stages (device times per step half).
     split = audio_step_split(os.path.join(out, "steps_ours_split_150.csv"))
     if split:

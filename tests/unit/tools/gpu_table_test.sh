@@ -3,7 +3,8 @@
 # verdict its figure earns, the card picks the batch-1 limit, a fallback and a refused graph capture
 # are named, a staggered stream run is judged on its steady window, the stream count comes from
 # the capacity search's runs, the decode targets are judged at both contexts, the step parts, skinny
-# timings and the no-tiles comparison are shown, and a figure the run lacks reads "not measured".
+# timings, the no-tiles comparison and the slowest step's host part are shown, and a figure the run
+# lacks reads "not measured".
 # Also parses run_bench.sh. The GPU run
 # is rare: its table must not break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
 set -euo pipefail
@@ -87,6 +88,14 @@ expect "$table" "| decoder matrices alone (one linear each, no attention), batch
 expect "$table" "| 150 streams: steps carrying audio, encoder / decoder time, s (device times with --sync_stages) | 2 steps: 0.25 / 0.25 of 0.50 | n/a | |"
 [[ $(grep -c "steps carrying audio" <<< "$table") == 1 ]] ||
   { echo "the split row must come from the split run only"; fail=1; }
+if grep -q "slow steps" <<< "$table"; then echo "a step log without wait_ms gave a slow-step row"; fail=1; fi
+# The latency run's log with the device wait of each step: one slow step, held up on the host.
+printf '%s
+' "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,encoder_tokens,ok,graph,encoder_ms,decoder_ms,wait_ms" \
+  "0,10,150,150,0,0,0,1,1,0,10,9" "10,12,150,150,0,0,0,1,1,0,12,11" "22,757,6,106,100,2,50,1,0,700,57,20" \
+  "779,2000,6,106,100,2,50,0,0,0,0,0" "2779,11,150,150,0,0,0,1,1,0,11,10" > "$out/steps_150.csv"
+table=$(python3 "$src/tools/gpu/table.py" "$out")
+expect "$table" "| 150 streams: slow steps, host part and device wait of the slowest, ms | 1 of 4 steps over 500 ms; the slowest 757 ms (6 sequences, 106 tokens, 2 encoder items): host 737, device wait 20 | n/a | |"
 # A cut-off step log (an empty cell, a short row) drops the split row, not the table.
 printf '%s\n' "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,encoder_tokens,ok,graph,encoder_ms,decoder_ms" \
   "0,200,100,3000,2900,40,2000,1,0,,50" "210,300,120" > "$out/steps_ours_split_150.csv"
