@@ -80,7 +80,7 @@ docker run --rm --network host -e CPU_STAGE="${CPU_STAGE:-1}" -v "$root":/src:ro
     -DCMAKE_PROJECT_INCLUDE=/build/nvtx_shim.cmake -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined \
     -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST > /build/configure-cuda.log 2>&1 &&
     cmake --build /build/cuda -j "$(nproc)" --target paged_attention_gpu_test fused_layers_gpu_test \
-      decode_graphs_test encoder_graphs_test device_upload_test golden_parity_test model_load_test \
+      decode_graphs_test encoder_graphs_test device_upload_test chunk_prefill_gpu_test golden_parity_test model_load_test \
       engine_streaming_test speechllm-bench speechllm-model-timing > /build/build-cuda.log 2>&1 ||
     { grep -E "error|FAILED|undefined" /build/build-cuda.log /build/configure-cuda.log | head -20; status=1; }
   # The binaries run on the CUDA libtorch without a device (GPU tests skip, CPU tests run), as the
@@ -95,6 +95,7 @@ docker run --rm --network host -e CPU_STAGE="${CPU_STAGE:-1}" -v "$root":/src:ro
     /build/cudnn-stand-in/cudnn.c
   for t in tests/model/golden_parity_test tests/model/model_load_test tests/model/engine_streaming_test \
            tests/model/decode_graphs_test tests/model/encoder_graphs_test tests/model/device_upload_test \
+           tests/model/chunk_prefill_gpu_test \
            tests/model/paged_attention_gpu_test tests/model/fused_layers_gpu_test; do
     [[ -x /build/cuda/$t ]] || continue
     (cd /build/cuda && LD_LIBRARY_PATH=/build/cudnn-stand-in:$lib:/opt/torch-cuda/usr/lib \

@@ -43,7 +43,7 @@ torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 
 stage "configure + build (engine only, CUDA libtorch)"
 targets=${BUILD_TARGETS:-device_upload_test paged_attention_gpu_test fused_layers_gpu_test skinny_gemm_gpu_test \
-  decode_graphs_test encoder_graphs_test golden_parity_test \
+  chunk_prefill_gpu_test decode_graphs_test encoder_graphs_test golden_parity_test \
   model_load_test engine_streaming_test engine_test model_base_test speechllm-bench speechllm-model-timing \
   speechllm-transcribe}
 compile() {  # $1: time box (s); $2: log suffix (appended to: a continued build adds to its log)
@@ -82,8 +82,8 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
   # The tiled attention kernel's cases run apart from the per-row kernel's, so that a failure of
   # the tiles alone turns off only them.
   for t in device_upload_test paged_attention_gpu_test paged_attention_tiles \
-           paged_attention_tensor_cores fused_layers_gpu_test skinny_gemm_gpu_test decode_graphs_test \
-           encoder_graphs_test; do
+           paged_attention_tensor_cores fused_layers_gpu_test skinny_gemm_gpu_test chunk_prefill_gpu_test \
+           decode_graphs_test encoder_graphs_test; do
     case $t in
       paged_attention_gpu_test) binary=$t filter='-*Tiles*:*TensorCore*' ;;
       paged_attention_tiles) binary=paged_attention_gpu_test filter='*Tiles*' ;;
@@ -111,6 +111,9 @@ if [[ -z "${SKIP_GOLDEN:-}" ]]; then
         device_upload_test) export SPEECHLLM_PINNED_UPLOADS=0 ;;  # libtorch's blocking copies
         paged_attention_tiles) export SPEECHLLM_ATTENTION_TILE_ROWS=1 ;;  # one block per row
         paged_attention_tensor_cores) export SPEECHLLM_ATTENTION_TENSOR_CORES=0 ;;  # 4-row tiles
+        # 150 streams' chunk prefills end to end: the tall tiles' wiring, else the 4-row tiles'.
+        chunk_prefill_gpu_test) if [[ ${SPEECHLLM_ATTENTION_TENSOR_CORES:-1} != 0 ]]; then
+            export SPEECHLLM_ATTENTION_TENSOR_CORES=0; else export SPEECHLLM_ATTENTION_TILE_ROWS=1; fi ;;
         *) export SPEECHLLM_USE_CUDA_KERNELS=0 SPEECHLLM_CUDA_GRAPHS=0 ;;  # graphs need the kernels
       esac
       echo "FALLBACK: $t failed; timings below run with SPEECHLLM_CUDA_GRAPHS=${SPEECHLLM_CUDA_GRAPHS:-1}" \
