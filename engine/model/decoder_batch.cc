@@ -40,6 +40,10 @@ void DecoderBatch::Prepare(int64_t block_size, at::Device device, AttentionForma
   kernel_num_tiles = kernel_num_single_rows = 0;
   std::vector<bool> eligible(sequences.size(), false);
   if (CudaKernelsEnabled(device)) {
+    // The kernel's tiles and the mask's dtype follow the decoder's attention: a default format
+    // here would quietly lose the tensor-core tiles.
+    TORCH_CHECK(format.head_dim > 0, "DecoderBatch::Prepare on ", device,
+                " needs the decoder's attention_format()");
     PrepareKernelRows(block_size, device, KernelTileRows(device, format));
     eligible = LongPrefillsToPad();
   } else {

@@ -95,7 +95,8 @@ struct DecoderBatch {
                                           int64_t* num_single_rows);
 
   // Derives the tensors on `device` for attention of `format` (the mask in its dtype, tiles for
-  // its head size). The block tables must be long enough (checked).
+  // its head size; required where the project's CUDA kernels run, checked). The block tables must
+  // be long enough (checked).
   void Prepare(int64_t block_size, at::Device device, AttentionFormat format = {});
   // The kernel rows' tile height for `format` on `device` when the kernel runs there:
   // kMaxTensorCoreTileRows where CudaTensorCoreTiles holds for its dtype and head size and the tile

@@ -22,8 +22,14 @@ void CheckNotCapturing(at::Device device) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   const cudaError_t error =
       cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(device.index()).stream(), &status);
-  TORCH_CHECK(error == cudaSuccess && status == cudaStreamCaptureStatusNone,
-              "a host upload inside a CUDA graph capture (", cudaGetErrorString(error), ")");
+  if (error != cudaSuccess) {
+    cudaGetLastError();  // not left for the next kernel launch's check to report
+    TORCH_CHECK(false, "a host upload could not ask whether its stream captures a CUDA graph: ",
+                cudaGetErrorString(error));
+  }
+  TORCH_CHECK(status == cudaStreamCaptureStatusNone,
+              "a host upload inside a CUDA graph capture (the graph would copy from a host block "
+              "that is reused)");
 #else
   static_cast<void>(device);
 #endif
@@ -67,7 +73,11 @@ at::Tensor UploadTensor(const at::Tensor& host, at::Device device, at::ScalarTyp
               host.device());
   if (!PinnedUploads(device)) return host.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   CheckNotCapturing(device);
-  return FromPinned(host.pin_memory(), device).to(dtype);
+  // Converted on the host while it is copied into pinned memory of its own (so a pinned `host`
+  // is not read by the copy later, and the pinned block holds the final bytes only).
+  at::Tensor pinned = at::empty(host.sizes(), host.options().dtype(dtype).pinned_memory(true));
+  pinned.copy_(host);
+  return FromPinned(pinned, device);
 }
 
 }  // namespace speechllm::engine

@@ -20,8 +20,7 @@ at::Tensor UploadValues(const std::vector<int64_t>& values, at::Device device);
 at::Tensor UploadValues(const std::vector<int32_t>& values, at::Device device);
 
 // `host` (a CPU tensor) on `device` in `dtype`, in storage of its own (never a view of host's, so
-// the host memory may be reused at once). The conversion runs where it is cheaper (on the
-// device for a GPU, as the same rounding). Throws as UploadValues does.
+// the host memory may be reused at once). Throws as UploadValues does.
 at::Tensor UploadTensor(const at::Tensor& host, at::Device device, at::ScalarType dtype);
 
 }  // namespace speechllm::engine

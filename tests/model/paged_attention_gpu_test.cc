@@ -279,8 +279,8 @@ TEST(PagedAttentionParams, TensorCoreTileHeightsAreChecked) {
 
 // The host builds tall tiles only for attention the tensor-core kernel takes: a 16-bit dtype and
 // head size 16, 32, 64 or 128 on a device of compute capability 8.0 or later (needs the CUDA
-// libtorch, whose inference mode switches the kernels on). Named apart (TensorCore) like the
-// kernel's cases.
+// libtorch, whose inference mode switches the kernels on); Prepare there refuses a batch without
+// the decoder's format. Named apart (TensorCore) like the kernel's cases.
 TEST(DecoderBatchOnCuda, TensorCoreTileHeightFollowsTheAttentionFormat) {
   if (cuda::CudaDeviceCount() == 0 || !at::hasCUDA())
     GTEST_SKIP() << "no CUDA device (or a CPU libtorch)";
@@ -312,6 +312,12 @@ TEST(DecoderBatchOnCuda, TensorCoreTileHeightFollowsTheAttentionFormat) {
   // The CPU never takes the kernel's tiles.
   EXPECT_EQ(DecoderBatch::KernelTileRows(at::kCPU, {at::kBFloat16, 128}),
             DecoderBatch::kMaxTileRows);
+  // Where the kernels run, Prepare needs the decoder's format (a default one would lose the tiles).
+  DecoderBatch batch;
+  batch.sequences = {{27, 200, std::vector<int64_t>(15, 0)}};
+  EXPECT_THROW(batch.Prepare(/*block_size=*/16, device), c10::Error);
+  batch.Prepare(/*block_size=*/16, device, {at::kBFloat16, 128});
+  EXPECT_EQ(batch.kernel_tile_rows, 27);
 }
 
 TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {

@@ -258,7 +258,8 @@ def main():
     # host (module loading, allocation, planning), a long device wait at the device's work.
     slow = slow_steps(os.path.join(out, "steps_150.csv"))
     if slow:
-        print(f"| 150 streams: slow steps, host part and device wait of the slowest, ms | {slow} | n/a | |")
+        print(f"| 150 streams: slow steps; the slowest one's host part (its time less the wait for its "
+              f"choices: host work, block copies, any other wait) and that wait, ms | {slow} | n/a | |")
     # run_bench.sh's split run: 150 streams with --sync_stages (device times per step half).
     split = audio_step_split(os.path.join(out, "steps_ours_split_150.csv"))
     if split:
