@@ -364,6 +364,7 @@ void Engine::Loop() {
       if (result.ok()) {
         stats_.encoder_time += result->encoder_time;
         stats_.decoder_time += result->decoder_time;
+        stats_.wait_time += result->wait_time;
       }
     }
     stats_.active_sequences = scheduler_->num_sequences();

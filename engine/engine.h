@@ -38,6 +38,9 @@ struct EngineStats {
   int64_t kv_blocks_peak = 0;
   absl::Duration busy_time;                   // time spent in ModelRunner::Execute
   absl::Duration encoder_time, decoder_time;  // the runner's breakdown of busy_time
+  // The decoder stage's waits for the device (StepResult::wait_time); on a GPU, busy_time less
+  // this is the host's own work.
+  absl::Duration wait_time;
 };
 
 class Engine {

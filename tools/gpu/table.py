@@ -256,6 +256,12 @@ def main():
               f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')} | n/a | |")
     # Run B logged six steps of 0.75-1.8 s that stalled every stream: a long host part points at the
     # host (module loading, allocation, planning), a long device wait at the device's work.
+    run150 = load(os.path.join(out, "ours_streams_150.json"))
+    if run150 and run150.get("device_wait_seconds") is not None:
+        stages = (run150.get("encoder_seconds") or 0) + (run150.get("decoder_seconds") or 0)
+        print(f"| 150 streams: engine time in its encoder and decoder stages, s; of it waiting for "
+              f"the device (the rest is host work) | {fmt(stages)}; {fmt(run150['device_wait_seconds'])} "
+              f"| n/a | |")
     slow = slow_steps(os.path.join(out, "steps_150.csv"))
     if slow:
         print(f"| 150 streams: slow steps; the slowest one's host part (its time less the wait for its "

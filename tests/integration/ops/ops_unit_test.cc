@@ -109,6 +109,7 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   stats.kv_blocks_total = 100;
   stats.kv_blocks_used = 25;
   stats.tokens_generated = 42;
+  stats.wait_time = absl::Milliseconds(250);
   metrics.SetEngineStatsSource([stats] { return stats; });
   engine::StepRecord step;
   step.duration = absl::Milliseconds(3);
@@ -128,6 +129,7 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   EXPECT_EQ(Value(*samples, "speechllm_engine_steps_total"), 7);
   EXPECT_EQ(Value(*samples, "speechllm_kv_cache_usage_ratio"), 0.25);
   EXPECT_EQ(Value(*samples, "speechllm_tokens_generated_total"), 42);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_device_wait_seconds_total"), 0.25);
   EXPECT_EQ(Value(*samples, "speechllm_encoder_tokens_total"), 25);
   EXPECT_EQ(Value(*samples, "speechllm_prefill_tokens_total"), 8);
   EXPECT_EQ(Value(*samples, "speechllm_engine_decode_graph_steps_total"), 1);

@@ -93,7 +93,10 @@ if grep -q "slow steps" <<< "$table"; then echo "a step log without wait_ms gave
 printf '%s\n' "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,encoder_tokens,ok,graph,encoder_ms,decoder_ms,wait_ms" \
   "0,10,150,150,0,0,0,1,1,0,10,9" "10,12,150,150,0,0,0,1,1,0,12,11" "22,757,6,106,100,2,50,1,0,700,57,20" \
   "779,2000,6,106,100,2,50,0,0,0,0,0" "2779,11,150,150,0,0,0,1,1,0,11,10" > "$out/steps_150.csv"
+echo '{"streams": 150, "partial_latency_ms_p95": 2800, "encoder_seconds": 8.5, "decoder_seconds": 14.25, "device_wait_seconds": 20}' \
+  > "$out/ours_streams_150.json"
 table=$(python3 "$src/tools/gpu/table.py" "$out")
+expect "$table" "| 150 streams: engine time in its encoder and decoder stages, s; of it waiting for the device (the rest is host work) | 22.75; 20.00 | n/a | |"
 expect "$table" "| 150 streams: slow steps; the slowest one's host part (its time less the wait for its choices: host work, block copies, any other wait) and that wait, ms | 1 of 4 steps over 500 ms; the slowest 757 ms (6 sequences, 106 tokens, 2 encoder items): host 737, device wait 20 | n/a | |"
 # A cut-off step log (an empty cell, a short row) drops the split row, not the table.
 printf '%s\n' "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,encoder_tokens,ok,graph,encoder_ms,decoder_ms" \
