@@ -281,15 +281,17 @@ def main():
                       f"positions: partial p95 (steady), final p95, ms | "
                       f"{fmt(run.get('partial_latency_ms_p95'), 0)} ({fmt(run.get('partial_latency_ms_p95_steady'), 0)}), "
                       f"{fmt(run.get('final_latency_ms_p95'), 0)} | n/a | |")
-    # run_bench.sh's UPDATE_TOKENS: the 150-stream run with partials as long as a real model's.
+    # run_bench.sh's UPDATE_TOKENS: the 150-stream and 1-stream runs with partials as long as a
+    # real model's (ours_update<tokens>_<streams>.json).
     for name in sorted(os.listdir(out)):
-        if name.startswith("ours_update") and name.endswith("_150.json"):
+        parts = name[len("ours_update"):-len(".json")].split("_")
+        if name.startswith("ours_update") and name.endswith(".json") and len(parts) == 2:
             run = load(os.path.join(out, name))
-            tokens = name[len("ours_update"):-len("_150.json")]
             if run:
-                print(f"| 150 streams, partial updates of {tokens} tokens (a real model's per second of speech; "
-                      f"not the judged figure): partial p95 (steady), final p95, ms | "
+                print(f"| {parts[1]} streams, partial updates of {parts[0]} tokens (a real model's per second of "
+                      f"speech; not the judged figure): partial p95 (steady), first partial p95, final p95, ms | "
                       f"{fmt(run.get('partial_latency_ms_p95'), 0)} ({fmt(run.get('partial_latency_ms_p95_steady'), 0)}), "
+                      f"{fmt(run.get('first_partial_latency_ms_p95'), 0)}, "
                       f"{fmt(run.get('final_latency_ms_p95'), 0)} | n/a | |")
     if runs:
         streams_met = capacity(runs)
