@@ -16,15 +16,12 @@
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
 #include "tests/model/fixture_model.h"
+#include "tests/model/golden_fixture.h"
 
 namespace speechllm::engine {
 namespace {
 
-template <typename T>
-std::vector<T> Values(const at::Tensor& tensor) {
-  const at::Tensor contiguous = tensor.contiguous();
-  return std::vector<T>(contiguous.data_ptr<T>(), contiguous.data_ptr<T>() + contiguous.numel());
-}
+using speechllm::testing::TensorValues;
 
 DecoderBatch FourSequences() {
   DecoderBatch batch;
@@ -43,12 +40,13 @@ TEST(DecoderBatchTest, KernelRowsFollowTheBlockTables) {
   batch.PrepareKernelRows(/*block_size=*/16, at::kCPU);
   EXPECT_EQ(batch.in_kernel, (std::vector<bool>{true, true, false, true}));
   EXPECT_EQ(batch.kernel_num_rows, 6);
-  EXPECT_EQ(Values<int64_t>(batch.kernel_rows), (std::vector<int64_t>{0, 1, 2, 3, 204, 205}));
-  EXPECT_EQ(Values<int32_t>(batch.kernel_row_sequence), (std::vector<int32_t>{0, 0, 0, 1, 2, 2}));
-  EXPECT_EQ(Values<int32_t>(batch.kernel_row_position),
+  EXPECT_EQ(TensorValues<int64_t>(batch.kernel_rows), (std::vector<int64_t>{0, 1, 2, 3, 204, 205}));
+  EXPECT_EQ(TensorValues<int32_t>(batch.kernel_row_sequence),
+            (std::vector<int32_t>{0, 0, 0, 1, 2, 2}));
+  EXPECT_EQ(TensorValues<int32_t>(batch.kernel_row_position),
             (std::vector<int32_t>{0, 1, 2, 20, 33, 34}));
   ASSERT_EQ(batch.kernel_block_tables.sizes(), (std::vector<int64_t>{3, 3}));
-  EXPECT_EQ(Values<int32_t>(batch.kernel_block_tables),
+  EXPECT_EQ(TensorValues<int32_t>(batch.kernel_block_tables),
             (std::vector<int32_t>{5, 0, 0, 2, 7, 0, 1, 4, 9}));
 }
 
@@ -64,7 +62,7 @@ TEST(DecoderBatchTest, KernelRowsOfPrefillsComeInTiles) {
   EXPECT_EQ(batch.kernel_tile_rows, 3);
   ASSERT_EQ(batch.kernel_num_tiles, 2);
   EXPECT_EQ(batch.kernel_num_single_rows, 1);
-  EXPECT_EQ(Values<int32_t>(batch.kernel_tiles), (std::vector<int32_t>{0, 4, 3, 2, 3}));
+  EXPECT_EQ(TensorValues<int32_t>(batch.kernel_tiles), (std::vector<int32_t>{0, 4, 3, 2, 3}));
 
   std::vector<int32_t> first, count;
   DecoderBatch::TileRowsOf({0, 0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2}, 4, &first, &count);
@@ -96,7 +94,8 @@ TEST(DecoderBatchTest, TensorCoreTilesHoldAWholeChunk) {
   EXPECT_EQ(batch.kernel_num_rows, 27 + 1 + 40);
   ASSERT_EQ(batch.kernel_num_tiles, 3);  // 27 rows, then the 40-row prefill as 32 + 8
   EXPECT_EQ(batch.kernel_num_single_rows, 1);
-  EXPECT_EQ(Values<int32_t>(batch.kernel_tiles), (std::vector<int32_t>{0, 28, 60, 27, 32, 8, 27}));
+  EXPECT_EQ(TensorValues<int32_t>(batch.kernel_tiles),
+            (std::vector<int32_t>{0, 28, 60, 27, 32, 8, 27}));
 }
 
 // Decode steps (one row per sequence) keep one thread block per row: no tiles.

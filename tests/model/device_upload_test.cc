@@ -15,6 +15,7 @@
 
 #include "engine/model/cuda_graph_capture.h"
 #include "gtest/gtest.h"
+#include "tests/model/golden_fixture.h"
 
 // The CUDA libtorch's streams (Debian's CPU libtorch lacks their generated configuration header).
 #if __has_include(<c10/cuda/impl/cuda_cmake_macros.h>)
@@ -25,21 +26,17 @@
 namespace speechllm::engine {
 namespace {
 
-template <typename T>
-std::vector<T> HostValues(const at::Tensor& t) {
-  const at::Tensor host = t.to(at::kCPU).contiguous();
-  return std::vector<T>(host.data_ptr<T>(), host.data_ptr<T>() + host.numel());
-}
+using speechllm::testing::TensorValues;
 
 TEST(DeviceUploadTest, ValuesKeepTheirTypeAndOrderOnTheCpu) {
   const std::vector<int64_t> longs = {7, -1, int64_t{1} << 40, 0};
   const at::Tensor l = UploadValues(longs, at::kCPU);
   EXPECT_EQ(l.scalar_type(), at::kLong);
-  EXPECT_EQ(HostValues<int64_t>(l), longs);
+  EXPECT_EQ(TensorValues<int64_t>(l), longs);
   const std::vector<int32_t> ints = {3, 2, 1};
   const at::Tensor i = UploadValues(ints, at::kCPU);
   EXPECT_EQ(i.scalar_type(), at::kInt);
-  EXPECT_EQ(HostValues<int32_t>(i), ints);
+  EXPECT_EQ(TensorValues<int32_t>(i), ints);
   EXPECT_EQ(UploadValues(std::vector<int64_t>{}, at::kCPU).numel(), 0);
 }
 
@@ -48,7 +45,7 @@ TEST(DeviceUploadTest, ATensorUploadOwnsItsStorage) {
   const at::Tensor blob = at::from_blob(values.data(), {2, 2}, at::kFloat);
   const at::Tensor uploaded = UploadTensor(blob, at::kCPU, at::kFloat);
   values[0] = 100.0f;  // the host buffer is reused at once
-  EXPECT_EQ(HostValues<float>(uploaded), (std::vector<float>{1.5f, -2.25f, 3.0f, 4.0f}));
+  EXPECT_EQ(TensorValues<float>(uploaded), (std::vector<float>{1.5f, -2.25f, 3.0f, 4.0f}));
   const at::Tensor half = UploadTensor(blob, at::kCPU, at::kBFloat16);
   EXPECT_EQ(half.scalar_type(), at::kBFloat16);
   EXPECT_FLOAT_EQ(half.to(at::kFloat)[0][1].item<float>(), -2.25f);
@@ -99,15 +96,16 @@ TEST_F(DeviceUploadGpuTest, UploadsBehindQueuedWorkLandTheirValues) {
   EXPECT_FALSE(StreamIdle(device)) << "an upload waited for the queued products";
   EXPECT_TRUE(busy.isfinite().all().item<bool>());
   for (int64_t round = 0; round < 50; ++round) {
-    const std::vector<int64_t> got = HostValues<int64_t>(uploads[round]);
+    const std::vector<int64_t> got = TensorValues<int64_t>(uploads[round]);
     ASSERT_EQ(got.size(), longs.size());
     EXPECT_EQ(got.front(), round * 10000) << round;
     EXPECT_EQ(got.back(), round * 10000 + 999) << round;
   }
   EXPECT_EQ(converted.device(), device);
   EXPECT_EQ(converted.scalar_type(), at::kBFloat16);
-  EXPECT_EQ(HostValues<float>(converted.to(at::kFloat)), (std::vector<float>{0.5f, 1.25f, -3.0f}));
-  EXPECT_EQ(HostValues<int32_t>(i), ints);
+  EXPECT_EQ(TensorValues<float>(converted.to(at::kFloat)),
+            (std::vector<float>{0.5f, 1.25f, -3.0f}));
+  EXPECT_EQ(TensorValues<int32_t>(i), ints);
 }
 
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
@@ -130,7 +128,7 @@ TEST_F(DeviceUploadGpuTest, AnUploadInsideACaptureIsRefused) {
     message = e.what_without_backtrace();
   }
   EXPECT_NE(message.find("inside a CUDA graph capture"), std::string::npos) << message;
-  EXPECT_EQ(HostValues<int64_t>(UploadValues(std::vector<int64_t>{4, 5}, device)),
+  EXPECT_EQ(TensorValues<int64_t>(UploadValues(std::vector<int64_t>{4, 5}, device)),
             (std::vector<int64_t>{4, 5}));
 }
 #endif

@@ -23,6 +23,13 @@ struct TensorErrors {
 // Errors of `out` against `ref` (both converted to float64 on the CPU; shapes must match).
 TensorErrors Compare(const at::Tensor& out, const at::Tensor& ref);
 
+// The elements of `tensor` (of dtype T, on any device) in row-major order, on the host.
+template <typename T>
+std::vector<T> TensorValues(const at::Tensor& tensor) {
+  const at::Tensor host = tensor.to(at::kCPU).contiguous();
+  return std::vector<T>(host.data_ptr<T>(), host.data_ptr<T>() + host.numel());
+}
+
 class GoldenFixture {
  public:
   // Directory given on the command line (SetDirectory) or by $SPEECHLLM_GOLDEN_DIR.
