@@ -26,8 +26,9 @@ bool CudaKernelsEnabled(at::Device device);
 // device has tensor cores (compute capability 8.0) and SPEECHLLM_ATTENTION_TENSOR_CORES is not "0".
 bool CudaTensorCoreTiles(at::Device device, at::ScalarType dtype, int64_t head_dim);
 
-// True when the environment variable `name` is "0": how SPEECHLLM_USE_CUDA_KERNELS,
-// SPEECHLLM_CUDA_GRAPHS and SPEECHLLM_ENCODER_GRAPHS switch their paths off (read once by each).
+// True when the environment variable `name` is "0": how the GPU path's switches
+// (SPEECHLLM_USE_CUDA_KERNELS, SPEECHLLM_CUDA_GRAPHS, SPEECHLLM_ENCODER_GRAPHS,
+// SPEECHLLM_ATTENTION_TENSOR_CORES, SPEECHLLM_PINNED_UPLOADS) turn their paths off, each read once.
 bool SwitchedOffByEnvironment(const char* name);
 
 // Attention of `query` [batch.kernel_num_rows, num_heads, head_dim] (the kernel rows, in order)

@@ -1,11 +1,20 @@
 #include "tools/bench/model_timing_util.h"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
 
 namespace speechllm::bench {
+namespace {
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+}  // namespace
 
 double TimeMs(const std::function<at::Tensor()>& fn, int reps) {
   for (int i = 0; i < 2; ++i) fn().sum().item<float>();
@@ -15,8 +24,7 @@ double TimeMs(const std::function<at::Tensor()>& fn, int reps) {
     fn().sum().item<float>();
     ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return Median(std::move(ms));
 }
 
 double HostEnqueueMs(const std::function<at::Tensor()>& fn, int reps) {
@@ -28,8 +36,7 @@ double HostEnqueueMs(const std::function<at::Tensor()>& fn, int reps) {
     ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
     out.sum().item<float>();  // the device idle again before the next start
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return Median(std::move(ms));
 }
 
 int64_t BlocksPerSequence(int64_t new_tokens, int64_t cached, int64_t block_size) {
