@@ -288,7 +288,7 @@ TEST(DecoderBatchOnCuda, TensorCoreTileHeightFollowsTheAttentionFormat) {
   ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
   if (major < 8) GTEST_SKIP() << "compute capability " << major << ".x has no tensor-core tiles";
   for (const char* variable : {"SPEECHLLM_ATTENTION_TILE_ROWS", "SPEECHLLM_ATTENTION_TENSOR_CORES",
-                               "SPEECHLLM_USE_CUDA_KERNELS"}) {
+                               "SPEECHLLM_USE_CUDA_KERNELS", "SPEECHLLM_MAX_KERNEL_QUERY"}) {
     if (std::getenv(variable) != nullptr) GTEST_SKIP() << variable << " is set";
   }
   c10::InferenceMode guard;
