@@ -1,19 +1,16 @@
 #include "streaming/ogg_opus_decoder.h"
 
-#include <opus_multistream.h>
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "streaming/downmix.h"
 
 namespace speechllm::streaming {
 namespace {
 
-constexpr int kMaxChannels = 8;
 // Packets larger than this (summed over the pages that carry them) are refused: Opus audio
 // packets stay far below it (RFC 6716 3.4), and it bounds OpusTags (cover art) too.
 constexpr long kMaxPendingPacketBytes = 4 << 20;
@@ -28,62 +25,7 @@ absl::Status NoOpusStream(int64_t ignored_streams) {
                               " logical streams is Opus (no first page holds an OpusHead)"));
 }
 
-int Le16(const unsigned char* p) { return p[0] | (p[1] << 8); }
-uint32_t Le32(const unsigned char* p) {
-  return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
-}
-
 }  // namespace
-
-absl::StatusOr<OpusHead> ParseOpusHead(absl::string_view packet) {
-  const auto* p = reinterpret_cast<const unsigned char*>(packet.data());
-  if (packet.size() < 19 || packet.substr(0, 8) != "OpusHead") {
-    return Invalid("the first packet is not an OpusHead identification header (RFC 7845 5.1)");
-  }
-  if ((p[8] >> 4) != 0) {
-    return Invalid(absl::StrCat("OpusHead version ", p[8], " is not supported (major 0 only)"));
-  }
-  OpusHead head;
-  head.channels = p[9];
-  head.pre_skip = Le16(p + 10);
-  head.input_rate_hz = Le32(p + 12);
-  head.output_gain_q8 = static_cast<int16_t>(Le16(p + 16));
-  head.mapping_family = p[18];
-  if (head.channels < 1 || head.channels > kMaxChannels) {
-    return Invalid(absl::StrCat("OpusHead channel count ", head.channels,
-                                " is not supported (1 to ", kMaxChannels, ")"));
-  }
-  if (head.mapping_family == 0) {
-    if (head.channels > 2) {
-      return Invalid(absl::StrCat("OpusHead mapping family 0 with ", head.channels, " channels"));
-    }
-    head.streams = 1;
-    head.coupled_streams = head.channels - 1;
-    return head;
-  }
-  if (head.mapping_family != 1 && head.mapping_family != 255) {
-    return Invalid(
-        absl::StrCat("OpusHead channel mapping family ", head.mapping_family, " is not supported"));
-  }
-  if (packet.size() < static_cast<size_t>(21 + head.channels)) {
-    return Invalid("OpusHead is too short for its channel mapping table");
-  }
-  head.streams = p[19];
-  head.coupled_streams = p[20];
-  if (head.streams < 1 || head.coupled_streams > head.streams ||
-      head.streams + head.coupled_streams > 255) {
-    return Invalid(absl::StrCat("OpusHead stream counts ", head.streams, "/", head.coupled_streams,
-                                " are invalid"));
-  }
-  for (int c = 0; c < head.channels; ++c) {
-    head.mapping[c] = p[21 + c];
-    if (head.mapping[c] != 255 && head.mapping[c] >= head.streams + head.coupled_streams) {
-      return Invalid(
-          absl::StrCat("OpusHead maps channel ", c, " to missing stream ", head.mapping[c]));
-    }
-  }
-  return head;
-}
 
 OggOpusDecoder::OggOpusDecoder(const AudioFormatSpec& declared, int output_rate_hz)
     : declared_(declared), output_rate_hz_(output_rate_hz) {
@@ -96,10 +38,7 @@ OggOpusDecoder::~OggOpusDecoder() {
   ogg_sync_clear(&sync_);
 }
 
-void OggOpusDecoder::CloseLink() {
-  if (decoder_ != nullptr) opus_multistream_decoder_destroy(decoder_);
-  decoder_ = nullptr;
-}
+void OggOpusDecoder::CloseLink() { link_.reset(); }
 
 absl::Status OggOpusDecoder::Decode(absl::string_view bytes, std::vector<float>* out,
                                     int64_t* clipped) {
@@ -189,9 +128,9 @@ absl::Status OggOpusDecoder::HandlePage(ogg_page* page, std::vector<float>* out)
   // The first page that completes audio packets gives the link's start (RFC 7845 4.5): its
   // granule position less the samples completed so far; a stream cut from a longer one starts
   // above zero.
-  if (state_ == State::kAudio && link_start_granule_ < 0 && link_decoded_48k_ > 0 &&
+  if (state_ == State::kAudio && link_start_granule_ < 0 && link_->decoded_48k() > 0 &&
       ogg_page_granulepos(page) >= 0) {
-    link_start_granule_ = std::max<int64_t>(0, ogg_page_granulepos(page) - link_decoded_48k_);
+    link_start_granule_ = std::max<int64_t>(0, ogg_page_granulepos(page) - link_->decoded_48k());
   }
   if (ogg_page_eos(page)) {
     if (state_ != State::kAudio) {
@@ -229,70 +168,34 @@ absl::Status OggOpusDecoder::HandlePacket(const ogg_packet& packet, std::vector<
 }
 
 absl::Status OggOpusDecoder::StartLink(absl::string_view head_packet) {
-  absl::StatusOr<OpusHead> head = ParseOpusHead(head_packet);
+  absl::StatusOr<OpusHead> head = ParseOpusHead(head_packet, "OGG_OPUS");
   if (!head.ok()) return head.status();
-  if (declared_.sample_rate_hz != 0 && declared_.sample_rate_hz != 48000 &&
-      static_cast<uint32_t>(declared_.sample_rate_hz) != head->input_rate_hz) {
-    return Invalid(absl::StrCat("the OpusHead input sample rate is ", head->input_rate_hz,
-                                " Hz but the config declared audio.sample_rate_hz ",
-                                declared_.sample_rate_hz, " (declare 0, 48000 or the input rate)"));
-  }
-  if (declared_.channels != 0 && declared_.channels != head->channels) {
-    return Invalid(absl::StrCat("the OpusHead has ", head->channels,
-                                " channel(s) but the config declared audio.channels ",
-                                declared_.channels));
-  }
-  int error = OPUS_OK;
-  decoder_ = opus_multistream_decoder_create(output_rate_hz_, head->channels, head->streams,
-                                             head->coupled_streams, head->mapping, &error);
-  if (decoder_ == nullptr || error != OPUS_OK) {
-    decoder_ = nullptr;
-    return Invalid(absl::StrCat("the OpusHead cannot be decoded: ", opus_strerror(error)));
-  }
-  if (head->output_gain_q8 != 0) {
-    opus_multistream_decoder_ctl(decoder_, OPUS_SET_GAIN(head->output_gain_q8));
-  }
-  head_ = *head;
-  // Pre-skip is in 48 kHz samples (RFC 7845 4.2); scaled to the output rate, rounded.
-  skip_remaining_ = (static_cast<int64_t>(head_.pre_skip) * output_rate_hz_ + 24000) / 48000;
-  link_emitted_ = 0;
-  link_decoded_48k_ = 0;
+  absl::StatusOr<std::unique_ptr<OpusLinkDecoder>> link =
+      OpusLinkDecoder::Create(*head, declared_, output_rate_hz_, "OGG_OPUS");
+  if (!link.ok()) return link.status();
+  link_ = *std::move(link);
   link_start_granule_ = -1;
-  pcm_.resize(static_cast<size_t>(output_rate_hz_ / 1000 * 120 * head_.channels));
   return absl::OkStatus();
 }
 
 absl::Status OggOpusDecoder::DecodeAudio(const ogg_packet& packet, std::vector<float>* out) {
   ++packets_;
-  if (packet.bytes <= 0) {
-    return Invalid(absl::StrCat("audio packet ", packets_, " is empty"));
-  }
-  const int max_frames = output_rate_hz_ / 1000 * 120;
-  const int frames = opus_multistream_decode_float(
-      decoder_, packet.packet, static_cast<opus_int32>(packet.bytes), pcm_.data(), max_frames, 0);
-  if (frames < 0) {
-    return Invalid(absl::StrCat("corrupt Opus packet ", packets_, " (", packet.bytes,
-                                " bytes): ", opus_strerror(frames)));
-  }
-  // Output rates divide 48 kHz and Opus frames are multiples of 2.5 ms: exact.
-  link_decoded_48k_ += static_cast<int64_t>(frames) * 48000 / output_rate_hz_;
-  int64_t first = std::min<int64_t>(skip_remaining_, frames);
-  skip_remaining_ -= first;
-  int64_t last = frames;
   // End trimming (RFC 7845 4.4): the end-of-stream page's granule position counts the 48 kHz
   // samples of the link from its start (zero unless known above zero), pre-skip included.
+  int64_t max_total = std::numeric_limits<int64_t>::max();
   if (packet.e_o_s && packet.granulepos >= 0) {
     // The client's granule position, bounded so that the product cannot overflow.
     const int64_t granule =
         std::min<int64_t>(packet.granulepos, std::numeric_limits<int64_t>::max() / 48000 - 48000);
     const int64_t start = std::clamp<int64_t>(link_start_granule_, 0, granule);
-    const int64_t total = std::max<int64_t>(
-        0, ((granule - start - head_.pre_skip) * output_rate_hz_ + 24000) / 48000);
-    last = std::clamp<int64_t>(total - link_emitted_ + first, first, frames);
+    max_total = std::max<int64_t>(
+        0, ((granule - start - link_->head().pre_skip) * output_rate_hz_ + 24000) / 48000);
   }
-  AppendDownmix(pcm_.data() + first * head_.channels, static_cast<size_t>(last - first),
-                head_.channels, out);
-  link_emitted_ += last - first;
+  const absl::string_view data(reinterpret_cast<const char*>(packet.packet),
+                               static_cast<size_t>(std::max<long>(0, packet.bytes)));
+  if (absl::Status status = link_->DecodePacket(data, packets_, 0, max_total, out); !status.ok()) {
+    return status;
+  }
   const int64_t produced = static_cast<int64_t>(out->size() - decode_start_);
   if (max_samples_per_decode_ > 0 && produced > max_samples_per_decode_) {
     return AudioTooLongError(absl::StrCat(

@@ -1,35 +1,22 @@
 // OggOpusDecoder: a continuous Ogg Opus byte stream (RFC 7845), split anywhere across Decode()
-// calls, pushed through libogg (ogg_sync / ogg_stream) into libopus's multistream decoder at the
-// output rate; channels averaged to mono, pre-skip dropped, output gain applied, end trimmed by the
-// last page's granule position. Chained links are decoded in turn; pages of other multiplexed
-// logical streams are ignored. Owned by one stream's AudioDecoder; its reader thread only.
+// calls, pushed through libogg (ogg_sync / ogg_stream) into an OpusLinkDecoder per link (libopus at
+// the output rate, channels averaged to mono, pre-skip dropped, output gain applied), the end
+// trimmed by the last page's granule position. Chained links are decoded in turn; pages of other
+// multiplexed logical streams are ignored. Owned by one stream's AudioDecoder; its reader thread
+// only.
 #ifndef SPEECHLLM_STREAMING_OGG_OPUS_DECODER_H_
 #define SPEECHLLM_STREAMING_OGG_OPUS_DECODER_H_
 
 #include <ogg/ogg.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "streaming/audio_decoder.h"
-
-struct OpusMSDecoder;
+#include "streaming/opus_link_decoder.h"
 
 namespace speechllm::streaming {
-
-// The identification header (RFC 7845 section 5.1).
-struct OpusHead {
-  int channels = 0;
-  int pre_skip = 0;  // 48 kHz samples
-  uint32_t input_rate_hz = 0;
-  int output_gain_q8 = 0;  // dB in Q7.8
-  int mapping_family = 0;
-  int streams = 1;
-  int coupled_streams = 0;
-  uint8_t mapping[8] = {0, 1};
-};
-// INVALID_ARGUMENT saying what is wrong; families 0, 1 and 255 with 1 to 8 channels.
-absl::StatusOr<OpusHead> ParseOpusHead(absl::string_view packet);
 
 class OggOpusDecoder : public AudioDecoder {
  public:
@@ -67,13 +54,8 @@ class OggOpusDecoder : public AudioDecoder {
   int64_t ignored_streams_ = 0;    // first pages of other codecs' logical streams skipped
   int64_t packets_ = 0;            // audio packets of all links, for messages
   bool packet_continues_ = false;  // our stream holds part of a packet whose end has not come
-  OpusHead head_;
-  OpusMSDecoder* decoder_ = nullptr;
-  int64_t skip_remaining_ = 0;       // pre-skip still to drop, output-rate samples
-  int64_t link_emitted_ = 0;         // samples of this link appended after the pre-skip
-  int64_t link_decoded_48k_ = 0;     // samples of this link's packets at 48 kHz, pre-skip included
+  std::unique_ptr<OpusLinkDecoder> link_;  // the current link's decoder (null between links)
   int64_t link_start_granule_ = -1;  // granule position of the link's first sample (-1: unknown)
-  std::vector<float> pcm_;           // interleaved scratch, 120 ms at the output rate
 };
 
 }  // namespace speechllm::streaming
