@@ -17,7 +17,8 @@ CORE_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
 )
 EXTRA_PACKAGES=(
-  libopus-dev libopusfile-dev libopusenc-dev opus-tools libsoxr-dev libogg-dev
+  libopus-dev libopusfile-dev libopusenc-dev opus-tools libsoxr-dev libogg-dev libflac-dev
+  mkvtoolnix
   libpcre2-dev libicu-dev libssl-dev
   prometheus-cpp-dev libcpp-httplib-dev prometheus
   sox libsox-fmt-all espeak-ng openssl yamllint python3

@@ -7,11 +7,13 @@
 #include "absl/strings/cord.h"
 
 #include "absl/strings/str_cat.h"
+#include "streaming/flac_decoder.h"
 #include "streaming/g711_decoder.h"
 #include "streaming/ogg_opus_decoder.h"
 #include "streaming/opus_packet_decoder.h"
 #include "streaming/pcm_decoder.h"
 #include "streaming/resampler.h"
+#include "streaming/webm_opus_decoder.h"
 
 namespace speechllm::streaming {
 namespace {
@@ -149,14 +151,30 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFo
       }
       return WithResampler(std::move(decoder), format.sample_rate_hz, output_rate_hz);
     }
-    case AudioEncoding::kOggOpus: {
+    case AudioEncoding::kOggOpus:
+    case AudioEncoding::kWebmOpus: {
       if (format.channels < 0 || format.channels > kMaxChannels) {
         return absl::InvalidArgumentError(
             absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
       }
       const int opus_rate = IsOpusRate(output_rate_hz) ? output_rate_hz : 48000;
-      return WithResampler(std::make_unique<OggOpusDecoder>(format, opus_rate), opus_rate,
-                           output_rate_hz);
+      std::unique_ptr<AudioDecoder> decoder;
+      if (format.encoding == AudioEncoding::kOggOpus) {
+        decoder = std::make_unique<OggOpusDecoder>(format, opus_rate);
+      } else {
+        decoder = std::make_unique<WebmOpusDecoder>(format, opus_rate);
+      }
+      return WithResampler(std::move(decoder), opus_rate, output_rate_hz);
+    }
+    case AudioEncoding::kFlac: {
+      if (format.channels < 0 || format.channels > kMaxChannels) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
+      }
+      absl::StatusOr<std::unique_ptr<FlacDecoder>> decoder =
+          FlacDecoder::Create(format, output_rate_hz);
+      if (!decoder.ok()) return decoder.status();
+      return std::unique_ptr<AudioDecoder>(*std::move(decoder));
     }
     case AudioEncoding::kOpusPacket: {
       const int opus_rate = IsOpusRate(output_rate_hz) ? output_rate_hz : 48000;

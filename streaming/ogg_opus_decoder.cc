@@ -193,7 +193,7 @@ absl::Status OggOpusDecoder::DecodeAudio(const ogg_packet& packet, std::vector<f
   }
   const absl::string_view data(reinterpret_cast<const char*>(packet.packet),
                                static_cast<size_t>(std::max<long>(0, packet.bytes)));
-  if (absl::Status status = link_->DecodePacket(data, packets_, 0, max_total, out); !status.ok()) {
+  if (absl::Status status = link_->DecodePacket(data, packets_, max_total, out); !status.ok()) {
     return status;
   }
   const int64_t produced = static_cast<int64_t>(out->size() - decode_start_);

@@ -116,8 +116,7 @@ OpusLinkDecoder::OpusLinkDecoder(OpusMSDecoder* decoder, const OpusHead& head, i
 OpusLinkDecoder::~OpusLinkDecoder() { opus_multistream_decoder_destroy(decoder_); }
 
 absl::Status OpusLinkDecoder::DecodePacket(absl::string_view packet, int64_t packet_number,
-                                           int64_t drop_end_frames, int64_t max_total_emitted,
-                                           std::vector<float>* out) {
+                                           int64_t max_total_emitted, std::vector<float>* out) {
   if (packet.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(encoding_name_, ": audio packet ", packet_number, " is empty"));
@@ -135,8 +134,7 @@ absl::Status OpusLinkDecoder::DecodePacket(absl::string_view packet, int64_t pac
   decoded_48k_ += static_cast<int64_t>(frames) * 48000 / output_rate_hz_;
   const int64_t first = std::min<int64_t>(skip_remaining_, frames);
   skip_remaining_ -= first;
-  const int64_t last = std::max<int64_t>(first, frames - std::max<int64_t>(0, drop_end_frames));
-  const int64_t kept = std::clamp<int64_t>(max_total_emitted - emitted_, 0, last - first);
+  const int64_t kept = std::clamp<int64_t>(max_total_emitted - emitted_, 0, frames - first);
   AppendDownmix(pcm_.data() + first * head_.channels, static_cast<size_t>(kept), head_.channels,
                 out);
   emitted_ += kept;

@@ -47,12 +47,10 @@ class OpusLinkDecoder {
   OpusLinkDecoder& operator=(const OpusLinkDecoder&) = delete;
 
   // Decodes packet number `packet_number` (for messages) and appends its mono samples less what
-  // is left of the pre-skip, less `drop_end_frames` output-rate samples at its end, and never more
-  // than `max_total_emitted` samples of the link in all (end trimming; INT64_MAX: none).
-  // INVALID_ARGUMENT for an empty or corrupt packet.
+  // is left of the pre-skip, never more than `max_total_emitted` samples of the link in all (Ogg's
+  // end trimming; INT64_MAX: none). INVALID_ARGUMENT for an empty or corrupt packet.
   absl::Status DecodePacket(absl::string_view packet, int64_t packet_number,
-                            int64_t drop_end_frames, int64_t max_total_emitted,
-                            std::vector<float>* out);
+                            int64_t max_total_emitted, std::vector<float>* out);
 
   const OpusHead& head() const { return head_; }
   int output_rate_hz() const { return output_rate_hz_; }

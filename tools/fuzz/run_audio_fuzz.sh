@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the audio decoders (tools/fuzz/audio_decoder_fuzz.cc) with clang's
 # libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer. Not part of CI; needs clang and
-# opus-tools besides the project's build dependencies (scripts/setup_debian.sh).
+# opus-tools, mkvtoolnix and sox besides the project's build dependencies (scripts/setup_debian.sh).
 #   tools/fuzz/run_audio_fuzz.sh [SECONDS] [WORK_DIR]   (default: 300 s in ./build-fuzz)
-# The seed corpus is made from the golden clip (Ogg Opus, PCM, float, G.711); findings are written
+# The seed corpus is made from the golden clip (Ogg Opus, WebM Opus, FLAC, PCM, float, G.711);
+# findings are written
 # to WORK_DIR/artifacts and make the script fail.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,28 +14,36 @@ jobs=${SPEECHLLM_JOBS:-$(nproc)}
 mkdir -p "$work/corpus" "$work/artifacts"
 cd "$work"
 
-deps=(opus ogg soxr absl_status absl_statusor absl_strings absl_cord absl_span)
+deps=(opus ogg flac soxr absl_status absl_statusor absl_strings absl_cord absl_span)
 # shellcheck disable=SC2046
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root" $(pkg-config --cflags "${deps[@]}") "$root/tools/fuzz/audio_decoder_fuzz.cc" \
-  "$root"/streaming/{audio_decoder,g711_decoder,ogg_opus_decoder,opus_packet_decoder,pcm_decoder,resampler}.cc \
+  "$root"/streaming/{audio_decoder,ebml,flac_decoder,g711_decoder,ogg_opus_decoder,opus_link_decoder,opus_packet_decoder,pcm_decoder,resampler,webm_opus_decoder}.cc \
   $(pkg-config --libs "${deps[@]}") -o audio_decoder_fuzz
 
 # Seeds: three header bytes (encoding and rate, channels and output rate, chunk size; see the
 # target) before real audio of each kind.
 clip="$root/tests/data/qwen2-audio-tiny-golden/clip_a.wav"
 opusenc --quiet --bitrate 24 "$clip" clip.opus
+mkvmerge -q --webm -o clip.webm clip.opus
+sox "$clip" -r 22050 -c 2 clip.flac
 python3 - "$clip" <<'PY'
 import struct, sys
 opus = open("clip.opus", "rb").read()
+webm = open("clip.webm", "rb").read()
+flac = open("clip.flac", "rb").read()
 pcm = open(sys.argv[1], "rb").read()[44:44 + 6400]
 seeds = {
     "ogg_full": bytes([4, 0, 100]) + opus,
-    "ogg_small_chunks": bytes([4 + 6 * 6, 0, 3]) + opus[:6000],
-    "pcm16": bytes([6 * 3, 1, 50]) + pcm,
-    "pcm16_stereo_44k": bytes([6 * 5, 12, 20]) + pcm,
-    "f32": bytes([1 + 6 * 3, 1, 40]) + struct.pack("<400f", *[((i % 50) - 25) / 30 for i in range(400)]),
-    "mulaw": bytes([2 + 6, 1, 40]) + pcm[:2000],
+    "ogg_small_chunks": bytes([4 + 8 * 6, 0, 3]) + opus[:6000],
+    "webm_full": bytes([6, 0, 100]) + webm,
+    "webm_small_chunks": bytes([6, 10, 2]) + webm[:6000],
+    "flac_full": bytes([7, 0, 100]) + flac[:12000],
+    "flac_small_chunks": bytes([7, 0, 1]) + flac[:5000],
+    "pcm16": bytes([8 * 3, 1, 50]) + pcm,
+    "pcm16_stereo_44k": bytes([8 * 5, 12, 20]) + pcm,
+    "f32": bytes([1 + 8 * 3, 1, 40]) + struct.pack("<400f", *[((i % 50) - 25) / 30 for i in range(400)]),
+    "mulaw": bytes([2 + 8, 1, 40]) + pcm[:2000],
 }
 for name, data in seeds.items():
     open("corpus/" + name, "wb").write(data)

@@ -1,8 +1,8 @@
 // Helpers of the audio decoder and resampler tests (unit) and the audio end-to-end tests: the
-// golden clips converted with sox and opusenc at test time, random splits of a byte stream,
-// decoding in chunks, the SNR of a signal against a reference within a frequency band (FFT), and
-// Ogg Opus re-muxing to corrupt packets behind valid CRCs, Ogg pages to edit and rejoin with
-// fresh CRCs. Test-only; single-threaded.
+// golden clips converted with sox and opusenc (and muxed into WebM by mkvmerge) at test time,
+// random splits of a byte stream, decoding in chunks, the SNR of a signal against a reference
+// within a frequency band (FFT), and Ogg Opus re-muxing to corrupt packets behind valid CRCs, Ogg
+// pages to edit and rejoin with fresh CRCs. Test-only; single-threaded.
 #ifndef SPEECHLLM_TESTS_UNIT_STREAMING_AUDIO_DECODER_TEST_UTIL_H_
 #define SPEECHLLM_TESTS_UNIT_STREAMING_AUDIO_DECODER_TEST_UTIL_H_
 
@@ -81,6 +81,27 @@ inline std::string OpusEnc(const std::string& wav, const std::string& args,
   std::remove(out.c_str());
   return bytes;
 }
+
+#ifdef SPEECHLLM_MKVMERGE_BIN
+// `ogg` muxed into WebM by `mkvmerge --webm ARGS`.
+inline std::string ToWebm(const std::string& ogg, const std::string& args,
+                          const std::string& name) {
+  const std::string in = TempPath(name + ".opus");
+  const std::string out = TempPath(name + ".webm");
+  if (std::string(SPEECHLLM_MKVMERGE_BIN).empty()) {
+    ADD_FAILURE() << "mkvmerge is not installed (mkvtoolnix; scripts/setup_debian.sh installs it)";
+    return "";
+  }
+  std::ofstream(in, std::ios::binary) << ogg;
+  const bool ok =
+      RunCommand(absl::StrCat(SPEECHLLM_MKVMERGE_BIN, " -q --webm ", args, " -o ", out, " ", in));
+  std::string bytes = ok ? ReadFileBytes(out) : "";
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+  return bytes;
+}
+
+#endif  // SPEECHLLM_MKVMERGE_BIN
 
 // Chunk sizes summing to `total`: mostly 1..max_chunk bytes, with some 1-3 byte chunks.
 inline std::vector<size_t> RandomSplit(size_t total, uint32_t seed, size_t max_chunk = 4000) {

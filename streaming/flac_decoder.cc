@@ -1,0 +1,315 @@
+#include "streaming/flac_decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "streaming/downmix.h"
+
+namespace speechllm::streaming {
+namespace {
+
+constexpr int kMinRateHz = 8000;
+constexpr int kMaxRateHz = kMaxFlacRateHz;
+constexpr int kMaxChannels = 8;
+// Metadata (tags, cover art, seek tables) is held whole before it is read; larger is refused.
+constexpr int64_t kMaxMetadataBytes = 16 << 20;
+constexpr int kStreamInfoType = 0;
+constexpr int kInvalidBlockType = 127;
+
+absl::Status Invalid(absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat("FLAC: ", message));
+}
+
+uint32_t Be24(const unsigned char* p) { return (p[0] << 16) | (p[1] << 8) | p[2]; }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FlacDecoder>> FlacDecoder::Create(const AudioFormatSpec& declared,
+                                                                 int output_rate_hz) {
+  FLAC__StreamDecoder* decoder = FLAC__stream_decoder_new();
+  if (decoder == nullptr) return absl::InternalError("FLAC: FLAC__stream_decoder_new failed");
+  std::unique_ptr<FlacDecoder> self(new FlacDecoder(decoder, declared, output_rate_hz));
+  const FLAC__StreamDecoderInitStatus init = FLAC__stream_decoder_init_stream(
+      decoder, &FlacDecoder::Read, /*seek=*/nullptr, &FlacDecoder::Tell, /*length=*/nullptr,
+      /*eof=*/nullptr, &FlacDecoder::Write, &FlacDecoder::Metadata, &FlacDecoder::Error,
+      self.get());
+  if (init != FLAC__STREAM_DECODER_INIT_STATUS_OK) {
+    return absl::InternalError(absl::StrCat("FLAC: the decoder did not start: ",
+                                            FLAC__StreamDecoderInitStatusString[init]));
+  }
+  return self;
+}
+
+FlacDecoder::FlacDecoder(FLAC__StreamDecoder* decoder, const AudioFormatSpec& declared,
+                         int output_rate_hz)
+    : decoder_(decoder), declared_(declared), output_rate_hz_(output_rate_hz) {}
+
+FlacDecoder::~FlacDecoder() {
+  FLAC__stream_decoder_finish(decoder_);  // frees libFLAC's buffers; no MD5 check is asked for
+  FLAC__stream_decoder_delete(decoder_);
+}
+
+absl::Status FlacDecoder::Decode(absl::string_view bytes, std::vector<float>* out,
+                                 int64_t* /*clipped*/) {
+  if (bytes.empty()) return absl::OkStatus();
+  buffer_.append(bytes.data(), bytes.size());
+  out_ = out;
+  decode_start_ = out->size();
+  if (!metadata_read_) {
+    absl::StatusOr<int64_t> metadata_end = MetadataEnd();
+    if (!metadata_end.ok()) return metadata_end.status();
+    if (*metadata_end == 0) return absl::OkStatus();  // not all of it yet
+    if (absl::Status status = ReadMetadata(*metadata_end); !status.ok()) return status;
+  }
+  return DecodeFrames(out);
+}
+
+absl::StatusOr<int64_t> FlacDecoder::MetadataEnd() const {
+  const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data());
+  const size_t size = buffer_.size();
+  size_t pos = 0;
+  // An ID3v2 tag some tools put first (libFLAC skips it too): 10 bytes, a 28-bit size of what
+  // follows, 10 more with a footer.
+  if (size < 3 ? buffer_.compare(0, size, "ID3", size) == 0 : buffer_.compare(0, 3, "ID3") == 0) {
+    if (size < 10) return 0;
+    const int64_t tag =
+        (int64_t{p[6] & 0x7F} << 21) | ((p[7] & 0x7F) << 14) | ((p[8] & 0x7F) << 7) | (p[9] & 0x7F);
+    pos = 10 + static_cast<size_t>(tag) + ((p[5] & 0x10) != 0 ? 10 : 0);
+  }
+  if (static_cast<int64_t>(pos) > kMaxMetadataBytes) {
+    return Invalid(absl::StrCat("an ID3v2 tag of ", pos, " bytes precedes the stream, more than ",
+                                "the ", kMaxMetadataBytes, " accepted"));
+  }
+  if (size <= pos) return 0;
+  const size_t magic = std::min<size_t>(4, size - pos);
+  if (buffer_.compare(pos, magic, "fLaC", magic) != 0) {
+    return Invalid(
+        absl::StrCat(pos == 0 ? "" : absl::StrCat("after its ", pos, "-byte ID3v2 tag, "),
+                     "the stream does not start with \"fLaC\" (native FLAC); it starts with \"",
+                     absl::CHexEscape(absl::string_view(buffer_).substr(pos, 4)), "\""));
+  }
+  pos += 4;
+  for (bool first = true;; first = false) {
+    if (static_cast<int64_t>(pos) > kMaxMetadataBytes) {
+      return Invalid(
+          absl::StrCat("the metadata blocks are larger than ", kMaxMetadataBytes, " bytes"));
+    }
+    if (size < pos + 4) return 0;
+    const int type = p[pos] & 0x7F;
+    const bool last = (p[pos] & 0x80) != 0;
+    if (first && type != kStreamInfoType) {
+      return Invalid("the first metadata block is not STREAMINFO");
+    }
+    if (type == kInvalidBlockType) return Invalid("a metadata block of the invalid type 127");
+    pos += 4 + Be24(p + pos + 1);
+    if (last) return size < pos ? 0 : static_cast<int64_t>(pos);
+  }
+}
+
+absl::Status FlacDecoder::ReadMetadata(int64_t metadata_end) {
+  read_pos_ = 0;
+  if (!FLAC__stream_decoder_process_until_end_of_metadata(decoder_) || !error_.empty() ||
+      starved_) {
+    return LibflacError("in the metadata");
+  }
+  if (sample_rate_hz_ < kMinRateHz || sample_rate_hz_ > kMaxRateHz) {
+    return Invalid(absl::StrCat("STREAMINFO's sample rate ", sample_rate_hz_, " Hz is outside ",
+                                kMinRateHz, " to ", kMaxRateHz));
+  }
+  if (channels_ < 1 || channels_ > kMaxChannels) {
+    return Invalid(
+        absl::StrCat("STREAMINFO's ", channels_, " channels are outside 1 to ", kMaxChannels));
+  }
+  if (declared_.sample_rate_hz != 0 && declared_.sample_rate_hz != sample_rate_hz_) {
+    return Invalid(absl::StrCat("STREAMINFO says ", sample_rate_hz_,
+                                " Hz but the config declared audio.sample_rate_hz ",
+                                declared_.sample_rate_hz, " (0 = use STREAMINFO)"));
+  }
+  if (declared_.channels != 0 && declared_.channels != channels_) {
+    return Invalid(absl::StrCat("STREAMINFO says ", channels_,
+                                " channel(s) but the config declared audio.channels ",
+                                declared_.channels, " (0 = use STREAMINFO)"));
+  }
+  if (sample_rate_hz_ != output_rate_hz_) {
+    absl::StatusOr<std::unique_ptr<Resampler>> resampler =
+        Resampler::Create(sample_rate_hz_, output_rate_hz_);
+    if (!resampler.ok()) return resampler.status();
+    resampler_ = *std::move(resampler);
+  }
+  metadata_read_ = true;
+  // Frames start where the metadata ends: what libFLAC read beyond it is given again.
+  FLAC__stream_decoder_flush(decoder_);
+  buffer_.erase(0, static_cast<size_t>(metadata_end));
+  buffer_offset_ = metadata_end;
+  read_pos_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
+  out_ = out;
+  while (true) {
+    const int64_t frames_before = frames_;
+    starved_ = false;
+    const bool ok = FLAC__stream_decoder_process_single(decoder_);
+    if (too_long_) {
+      return AudioTooLongError(absl::StrCat(
+          "FLAC: these bytes decode to more than ", max_samples_per_decode_, " samples (",
+          max_samples_per_decode_ / output_rate_hz_, " s) by frame ", frames_));
+    }
+    if (!error_.empty()) return LibflacError("");
+    if (starved_) {
+      // A frame not complete yet: start it again from its first byte when more comes.
+      FLAC__stream_decoder_flush(decoder_);
+      read_pos_ = 0;
+      return absl::OkStatus();
+    }
+    const FLAC__StreamDecoderState state = FLAC__stream_decoder_get_state(decoder_);
+    if (state == FLAC__STREAM_DECODER_END_OF_STREAM) {
+      if (!buffer_.empty()) {
+        return Invalid(absl::StrCat("the stream ends inside a frame: ", buffer_.size(),
+                                    " bytes of an incomplete (truncated) frame after frame ",
+                                    frames_));
+      }
+      return absl::OkStatus();
+    }
+    if (!ok) return LibflacError("");
+    if (frames_ == frames_before) return absl::OkStatus();  // nothing decoded, nothing to wait on
+    // The frame is done: forget its bytes (libFLAC may hold some of the next frame's already).
+    FLAC__uint64 position = 0;
+    if (!FLAC__stream_decoder_get_decode_position(decoder_, &position) ||
+        static_cast<int64_t>(position) < buffer_offset_ ||
+        static_cast<int64_t>(position) > buffer_offset_ + static_cast<int64_t>(read_pos_)) {
+      return absl::InternalError("FLAC: libFLAC's decode position is not where a frame ended");
+    }
+    const size_t done = static_cast<size_t>(static_cast<int64_t>(position) - buffer_offset_);
+    buffer_.erase(0, done);
+    buffer_offset_ += static_cast<int64_t>(done);
+    read_pos_ -= done;
+  }
+}
+
+absl::Status FlacDecoder::Finish(std::vector<float>* out) {
+  end_of_input_ = true;
+  if (!metadata_read_) {
+    if (buffer_.empty()) return Invalid("no FLAC data in the input");
+    absl::StatusOr<int64_t> metadata_end = MetadataEnd();
+    if (!metadata_end.ok()) return metadata_end.status();
+    return Invalid(
+        absl::StrCat("the stream ends inside its metadata blocks (", buffer_.size(), " bytes)"));
+  }
+  decode_start_ = out->size();
+  const absl::Status status = DecodeFrames(out);
+  if (resampler_ != nullptr) {
+    if (absl::Status flushed = resampler_->Flush(out); !flushed.ok()) return flushed;
+  }
+  return status;
+}
+
+absl::Status FlacDecoder::Drain(std::vector<float>* out) {
+  return resampler_ == nullptr ? absl::OkStatus() : resampler_->Drain(out);
+}
+
+absl::Status FlacDecoder::LibflacError(absl::string_view context) const {
+  const std::string where =
+      context.empty() ? absl::StrCat("after frame ", frames_) : std::string(context);
+  if (!error_.empty()) return Invalid(absl::StrCat(error_, " (", where, ")"));
+  if (starved_) return Invalid(absl::StrCat("the metadata blocks are malformed (", where, ")"));
+  const FLAC__StreamDecoderState state = FLAC__stream_decoder_get_state(decoder_);
+  return Invalid(absl::StrCat("libFLAC stopped in state ", FLAC__StreamDecoderStateString[state],
+                              " (", where, ")"));
+}
+
+FLAC__StreamDecoderReadStatus FlacDecoder::Read(const FLAC__StreamDecoder*, FLAC__byte buffer[],
+                                                size_t* bytes, void* self) {
+  auto* d = static_cast<FlacDecoder*>(self);
+  const size_t n = std::min(*bytes, d->buffer_.size() - d->read_pos_);
+  *bytes = n;
+  if (n == 0) {
+    if (d->end_of_input_) return FLAC__STREAM_DECODER_READ_STATUS_END_OF_STREAM;
+    d->starved_ = true;
+    return FLAC__STREAM_DECODER_READ_STATUS_ABORT;
+  }
+  std::memcpy(buffer, d->buffer_.data() + d->read_pos_, n);
+  d->read_pos_ += n;
+  return FLAC__STREAM_DECODER_READ_STATUS_CONTINUE;
+}
+
+FLAC__StreamDecoderTellStatus FlacDecoder::Tell(const FLAC__StreamDecoder*, FLAC__uint64* offset,
+                                                void* self) {
+  auto* d = static_cast<FlacDecoder*>(self);
+  *offset = static_cast<FLAC__uint64>(d->buffer_offset_ + static_cast<int64_t>(d->read_pos_));
+  return FLAC__STREAM_DECODER_TELL_STATUS_OK;
+}
+
+void FlacDecoder::Metadata(const FLAC__StreamDecoder*, const FLAC__StreamMetadata* metadata,
+                           void* self) {
+  auto* d = static_cast<FlacDecoder*>(self);
+  if (metadata->type != FLAC__METADATA_TYPE_STREAMINFO) return;
+  d->sample_rate_hz_ = static_cast<int>(metadata->data.stream_info.sample_rate);
+  d->channels_ = static_cast<int>(metadata->data.stream_info.channels);
+}
+
+FLAC__StreamDecoderWriteStatus FlacDecoder::Write(const FLAC__StreamDecoder*,
+                                                  const FLAC__Frame* frame,
+                                                  const FLAC__int32* const channels[], void* self) {
+  auto* d = static_cast<FlacDecoder*>(self);
+  const FLAC__FrameHeader& header = frame->header;
+  if (static_cast<int>(header.channels) != d->channels_ ||
+      static_cast<int>(header.sample_rate) != d->sample_rate_hz_) {
+    d->error_ = absl::StrCat("frame ", d->frames_ + 1, " has ", header.channels, " channel(s) at ",
+                             header.sample_rate, " Hz, STREAMINFO ", d->channels_, " at ",
+                             d->sample_rate_hz_, " Hz");
+    return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
+  }
+  ++d->frames_;
+  // Full scale is 2^(bits - 1): 16-bit samples become s / 32768, as PCM_S16LE's do.
+  const float scale = std::ldexp(1.0f, -static_cast<int>(header.bits_per_sample - 1));
+  const size_t samples = header.blocksize;
+  d->interleaved_.resize(samples * d->channels_);
+  for (size_t i = 0; i < samples; ++i) {
+    for (int c = 0; c < d->channels_; ++c) {
+      d->interleaved_[i * d->channels_ + c] = static_cast<float>(channels[c][i]) * scale;
+    }
+  }
+  std::vector<float>* target = d->resampler_ == nullptr ? d->out_ : &d->mono_;
+  d->mono_.clear();
+  AppendDownmix(d->interleaved_.data(), samples, d->channels_, target);
+  if (d->resampler_ != nullptr) {
+    if (absl::Status status = d->resampler_->Process(d->mono_, d->out_); !status.ok()) {
+      d->error_ = std::string(status.message());
+      return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
+    }
+  }
+  const int64_t produced = static_cast<int64_t>(d->out_->size() - d->decode_start_);
+  if (d->max_samples_per_decode_ > 0 && produced > d->max_samples_per_decode_) {
+    d->too_long_ = true;
+    return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
+  }
+  return FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE;
+}
+
+void FlacDecoder::Error(const FLAC__StreamDecoder*, FLAC__StreamDecoderErrorStatus status,
+                        void* self) {
+  auto* d = static_cast<FlacDecoder*>(self);
+  if (!d->error_.empty()) return;
+  switch (status) {
+    case FLAC__STREAM_DECODER_ERROR_STATUS_LOST_SYNC:
+      d->error_ = "bytes that are not a frame where a frame must start (lost sync)";
+      break;
+    case FLAC__STREAM_DECODER_ERROR_STATUS_BAD_HEADER:
+      d->error_ = "a corrupt frame header";
+      break;
+    case FLAC__STREAM_DECODER_ERROR_STATUS_FRAME_CRC_MISMATCH:
+      d->error_ = "a frame whose CRC does not match (corrupted data)";
+      break;
+    default:
+      d->error_ = FLAC__StreamDecoderErrorStatusString[status];
+      break;
+  }
+}
+
+}  // namespace speechllm::streaming

@@ -1,0 +1,137 @@
+// FLAC decoding (label unit): the clip encoded by sox (libFLAC) at several rates, channel counts
+// and depths decodes bit for bit to the same audio sent as raw PCM, under any split (down to a
+// few bytes a call, so frames restart many times); an ID3v2 tag in front is skipped; Drain
+// releases the resampler's tail; malformed streams are INVALID_ARGUMENT naming the problem.
+#include <cstring>
+
+#include "gtest/gtest.h"
+#include "streaming/audio_decoder.h"
+#include "tests/unit/streaming/audio_decoder_test_util.h"
+
+namespace speechllm::streaming {
+namespace {
+
+using audio_test::ClipPath;
+using audio_test::DecodeChunks;
+using audio_test::FirstDifference;
+using audio_test::RandomSplit;
+using audio_test::Sox;
+
+const AudioFormatSpec kFlac{AudioEncoding::kFlac, 0, 0};
+constexpr char kS16[] = "-t raw -e signed-integer -b 16 -L";
+constexpr char kF32[] = "-t raw -e floating-point -b 32 -L";
+
+struct FlacCase {
+  std::string name;
+  std::string sox_args;  // rate, channels and depth of the FLAC (and of the raw reference)
+  std::string raw_args;  // the raw PCM the FLAC must equal
+  AudioFormatSpec raw_format;
+};
+
+TEST(FlacDecoderTest, DecodesAsTheSameAudioSentAsRawPcm) {
+  const std::string a = ClipPath("clip_a");
+  const std::string aa = a + " " + a + " -M";
+  const std::vector<FlacCase> cases = {
+      {"16 kHz mono 16-bit", "", kS16, {AudioEncoding::kPcmS16le, 16000, 1}},
+      {"44.1 kHz stereo 16-bit", "-r 44100 -c 2", kS16, {AudioEncoding::kPcmS16le, 44100, 2}},
+      {"8 kHz mono 16-bit", "-r 8000", kS16, {AudioEncoding::kPcmS16le, 8000, 1}},
+      // 24-bit samples are exact in float32, so raw float32 of the same samples is the reference.
+      {"48 kHz mono 24-bit", "-r 48000 -b 24", kF32, {AudioEncoding::kPcmF32le, 48000, 1}},
+  };
+  for (const FlacCase& c : cases) {
+    const std::string inputs = c.raw_format.channels == 2 ? aa : a;
+    const std::string flac = Sox(inputs, c.sox_args + " -t flac", "clip.flac");
+    const std::string flac_path = audio_test::TempPath("clip_ref.flac");
+    std::ofstream(flac_path, std::ios::binary) << flac;
+    const std::string raw = Sox(flac_path, c.raw_args, "clip.raw");
+    std::remove(flac_path.c_str());
+    ASSERT_FALSE(flac.empty() || raw.empty()) << c.name;
+    absl::StatusOr<std::vector<float>> expected = DecodeChunks(c.raw_format, raw);
+    ASSERT_TRUE(expected.ok()) << c.name << ": " << expected.status();
+    for (uint32_t seed : {0u, 1u, 2u}) {
+      // Seed 0: one call; 1: chunks up to 4,000 bytes; 2: up to 40 bytes.
+      const std::vector<size_t> chunks =
+          seed == 0 ? std::vector<size_t>{} : RandomSplit(flac.size(), seed, seed == 1 ? 4000 : 40);
+      absl::StatusOr<std::vector<float>> got = DecodeChunks(kFlac, flac, chunks);
+      ASSERT_TRUE(got.ok()) << c.name << ": " << got.status();
+      std::printf("%-24s %6zu bytes in %4zu calls: %zu samples, first difference %lld\n",
+                  c.name.c_str(), flac.size(), std::max<size_t>(1, chunks.size()), got->size(),
+                  static_cast<long long>(FirstDifference(*got, *expected)));
+      EXPECT_EQ(FirstDifference(*got, *expected), -1) << c.name << " seed " << seed;
+    }
+  }
+}
+
+TEST(FlacDecoderTest, AnId3TagInFrontIsSkipped) {
+  const std::string flac = Sox(ClipPath("clip_a"), "-t flac", "id3.flac");
+  // ID3v2.3, no flags, a 20-byte (syncsafe) body of padding.
+  const std::string tagged =
+      std::string("ID3\x03\x00\x00\x00\x00\x00\x14", 10) + std::string(20, '\0') + flac;
+  absl::StatusOr<std::vector<float>> expected = DecodeChunks(kFlac, flac);
+  absl::StatusOr<std::vector<float>> got =
+      DecodeChunks(kFlac, tagged, RandomSplit(tagged.size(), 3, 500));
+  ASSERT_TRUE(expected.ok() && got.ok()) << got.status();
+  EXPECT_EQ(FirstDifference(*got, *expected), -1);
+}
+
+TEST(FlacDecoderTest, DrainReleasesTheResamplersTail) {
+  const std::string flac = Sox(ClipPath("clip_a"), "-r 44100 -t flac", "drain.flac");
+  auto decoder = AudioDecoder::Create(kFlac, 16000);
+  ASSERT_TRUE(decoder.ok());
+  std::vector<float> out;
+  ASSERT_TRUE((*decoder)->Decode(flac, &out, nullptr).ok());
+  const size_t before = out.size();
+  ASSERT_TRUE((*decoder)->Drain(&out).ok());
+  // The clip is 3.37 s: 148,617 samples at 44.1 kHz, 53,920 at 16 kHz (rounded).
+  std::printf("decoded %zu samples, %zu after Drain\n", before, out.size());
+  EXPECT_LT(before, out.size());
+  EXPECT_NEAR(static_cast<double>(out.size()), 53920.0, 2.0);
+}
+
+absl::Status DecodeError(const std::string& bytes, const AudioFormatSpec& format = kFlac) {
+  absl::Status status = DecodeChunks(format, bytes, RandomSplit(bytes.size(), 9, 900)).status();
+  std::printf("  -> %s\n", status.ToString().c_str());
+  return status;
+}
+
+void ExpectInvalid(const absl::Status& status, const std::string& needle) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find(needle), std::string::npos) << status;
+}
+
+TEST(FlacDecoderTest, MalformedStreamsAreInvalidArgument) {
+  const std::string flac = Sox(ClipPath("clip_a"), "-t flac", "bad.flac");
+  ASSERT_GT(flac.size(), 10000u);
+  ExpectInvalid(DecodeError(audio_test::ReadFileBytes(ClipPath("clip_a"))),
+                "does not start with \"fLaC\" (native FLAC); it starts with \"RI");
+  ExpectInvalid(DecodeError(""), "no FLAC data in the input");
+  ExpectInvalid(DecodeError(flac.substr(0, 30)), "the stream ends inside its metadata blocks");
+  ExpectInvalid(DecodeError(flac.substr(0, flac.size() - 100)), "the stream ends inside a frame");
+  std::string corrupt = flac;
+  corrupt[flac.size() / 2] ^= 0x20;
+  ExpectInvalid(DecodeError(corrupt),
+                "a frame whose CRC does not match (corrupted data) (after frame");
+  std::string not_streaminfo = flac;
+  not_streaminfo[4] = static_cast<char>((not_streaminfo[4] & 0x80) | 4);  // VORBIS_COMMENT
+  ExpectInvalid(DecodeError(not_streaminfo), "the first metadata block is not STREAMINFO");
+  ExpectInvalid(DecodeError(flac, {AudioEncoding::kFlac, 44100, 0}),
+                "STREAMINFO says 16000 Hz but the config declared audio.sample_rate_hz 44100");
+  ExpectInvalid(DecodeError(flac, {AudioEncoding::kFlac, 0, 2}),
+                "STREAMINFO says 1 channel(s) but the config declared audio.channels 2");
+}
+
+TEST(FlacDecoderTest, OneCallStopsAtItsSampleLimit) {
+  const std::string flac = Sox(ClipPath("clip_a"), "-t flac", "limit.flac");
+  auto decoder = AudioDecoder::Create(kFlac, 16000);
+  ASSERT_TRUE(decoder.ok());
+  (*decoder)->LimitSamplesPerDecode(16000);
+  std::vector<float> out;
+  const absl::Status status = (*decoder)->Decode(flac, &out, nullptr);
+  std::printf("3.4 s against a 1 s limit: %s (%zu samples)\n", status.ToString().c_str(),
+              out.size());
+  EXPECT_TRUE(IsAudioTooLongError(status)) << status;
+  EXPECT_LE(out.size(), 16000u + 4096u);
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
