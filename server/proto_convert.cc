@@ -72,17 +72,24 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
     if (!for_recognize) {
       return BadConfig("audio.encoding",
                        "must be declared for StreamingRecognize (PCM_S16LE, PCM_F32LE, MULAW, "
-                       "ALAW or OGG_OPUS); Recognize detects WAV and Ogg Opus files",
+                       "ALAW, OGG_OPUS, WEBM_OPUS, FLAC or OPUS); Recognize detects WAV, Ogg "
+                       "Opus, WebM Opus and FLAC files",
                        "UNSUPPORTED_ENCODING");
     }
-    if (audio_bytes.substr(0, 4) == "RIFF") {
+    const absl::string_view magic = audio_bytes.substr(0, 4);
+    if (magic == "RIFF") {
       encoding = AudioFormat::WAV;
-    } else if (audio_bytes.substr(0, 4) == "OggS") {
+    } else if (magic == "OggS") {
       encoding = AudioFormat::OGG_OPUS;
+    } else if (magic == "\x1A\x45\xDF\xA3") {
+      encoding = AudioFormat::WEBM_OPUS;
+    } else if (magic == "fLaC" || magic.substr(0, 3) == "ID3") {
+      encoding = AudioFormat::FLAC;
     } else {
       return BadConfig("audio.encoding",
-                       "the audio starts with neither \"RIFF\" (WAV) nor \"OggS\" (Ogg Opus); "
-                       "declare the encoding (raw PCM and G.711 must be declared)",
+                       "the audio starts with none of \"RIFF\" (WAV), \"OggS\" (Ogg Opus), "
+                       "1A 45 DF A3 (WebM) and \"fLaC\" (FLAC); declare the encoding (raw PCM "
+                       "and G.711 must be declared)",
                        "UNSUPPORTED_ENCODING");
     }
   }
@@ -137,14 +144,32 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
       setup->audio.channels = channels == 0 ? 1 : channels;
       return absl::OkStatus();
     case AudioFormat::OGG_OPUS:
+    case AudioFormat::WEBM_OPUS:
+    case AudioFormat::FLAC:
     case AudioFormat::WAV:
       if (encoding == AudioFormat::WAV && !for_recognize) break;
       // Containers: rate and channels are optional (0 = from the header). A declared value must
-      // match the header (OGG_OPUS: the rate may also be 48000, Opus's own), which the decoder
-      // (OGG_OPUS) or Recognize (WAV) checks when it reads the header.
-      if (absl::Status status = check_rate(); !status.ok()) return status;
+      // match the header (Opus: the rate may also be 48000, Opus's own), which the decoder or
+      // Recognize (WAV) checks when it reads the header. FLAC files may be up to 192 kHz.
+      if (encoding == AudioFormat::FLAC && rate > kMaxRateHz) {
+        if (rate > streaming::kMaxFlacRateHz) {
+          return BadConfig("audio.sample_rate_hz",
+                           absl::StrCat(rate, " is outside ", kMinRateHz, " to ",
+                                        streaming::kMaxFlacRateHz, " for FLAC"));
+        }
+        if (channels < 0 || channels > kMaxChannels) {
+          return BadConfig("audio.channels",
+                           absl::StrCat(channels, " is outside 1 to ", kMaxChannels));
+        }
+      } else if (absl::Status status = check_rate(); !status.ok()) {
+        return status;
+      }
       setup->audio_is_wav = encoding == AudioFormat::WAV;
-      if (!setup->audio_is_wav) setup->audio.encoding = AudioEncoding::kOggOpus;
+      if (!setup->audio_is_wav) {
+        setup->audio.encoding = encoding == AudioFormat::WEBM_OPUS ? AudioEncoding::kWebmOpus
+                                : encoding == AudioFormat::FLAC    ? AudioEncoding::kFlac
+                                                                   : AudioEncoding::kOggOpus;
+      }
       setup->audio.sample_rate_hz = rate;
       setup->audio.channels = channels;
       return absl::OkStatus();
@@ -159,7 +184,8 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
                        : absl::StrCat(static_cast<int>(encoding), " (not in the enum)"),
                    " is not supported",
                    encoding == AudioFormat::WAV ? " by StreamingRecognize" : "",
-                   "; use PCM_S16LE or PCM_F32LE (8000 to 48000 Hz), MULAW, ALAW or OGG_OPUS",
+                   "; use PCM_S16LE or PCM_F32LE (8000 to 48000 Hz), MULAW, ALAW, OGG_OPUS, "
+                   "WEBM_OPUS or FLAC",
                    for_recognize ? ", or WAV" : ", or OPUS packets"),
       "UNSUPPORTED_ENCODING");
 }

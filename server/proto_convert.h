@@ -27,15 +27,18 @@ struct StreamSetup {
 };
 
 // Validates `config` completely before any work (API.md 2.1). `for_recognize` allows WAV, sniffs
-// ENCODING_UNSPECIFIED from `audio_bytes` ("RIFF" = WAV, "OggS" = OGG_OPUS) and turns interim
-// results off. Audio rules (UNSUPPORTED_ENCODING or BAD_CONFIG with the field otherwise):
+// ENCODING_UNSPECIFIED from `audio_bytes` ("RIFF" = WAV, "OggS" = OGG_OPUS, 1A 45 DF A3 =
+// WEBM_OPUS, "fLaC" or "ID3" = FLAC) and turns interim results off. Audio rules
+// (UNSUPPORTED_ENCODING or BAD_CONFIG with the field otherwise):
 //  - PCM_S16LE, PCM_F32LE: sample_rate_hz required, 8000 to 48000; channels 0 (= 1) to 8.
 //  - MULAW, ALAW: sample_rate_hz 0 = 8000, else 8000 to 48000; channels 0 (= 1) to 8.
-//  - OGG_OPUS: sample_rate_hz 0 or 8000 to 48000 and channels 0 to 8, both optional (0 = from
-//    the OpusHead); a declared rate must be 48000 or the OpusHead's input rate.
+//  - OGG_OPUS, WEBM_OPUS: sample_rate_hz 0 or 8000 to 48000 and channels 0 to 8, both optional
+//    (0 = from the OpusHead); a declared rate must be 48000 or the OpusHead's input rate.
+//  - FLAC: sample_rate_hz 0 or 8000 to 192000, channels 0 to 8; declared values must match
+//    STREAMINFO.
 //  - WAV (Recognize only): the header's rate and channels are used; declared non-zero values
 //    must match the header.
-//  - WEBM_OPUS, FLAC: not supported.
+//  - OPUS (StreamingRecognize only): raw packets, one per AudioChunk.
 // Other rates than the model's are resampled with the one libsoxr setting (streaming/resampler.h).
 absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
                                           const ServerConfig& server, const PromptSource& prompt,

@@ -81,8 +81,8 @@ absl::StatusOr<std::vector<float>> DecodeWav(absl::string_view bytes,
   return samples;
 }
 
-// Raw PCM, G.711 or Ogg Opus bytes decoded in one call, stopping once they pass `max_samples`
-// (an AudioTooLongError: Ogg Opus can expand a few MiB to hours of samples).
+// Raw PCM, G.711, Ogg Opus, WebM Opus or FLAC bytes decoded in one call, stopping once they pass
+// `max_samples` (an AudioTooLongError: Opus can expand a few MiB to hours of samples).
 absl::StatusOr<std::vector<float>> DecodeAudio(absl::string_view bytes,
                                                const streaming::AudioFormatSpec& format,
                                                int model_rate, int64_t max_samples) {

@@ -1,12 +1,14 @@
 // Audio formats end to end (label integration): the real speechllm-server with the tiny model
 // (tests/integration/server/harness.h), MANUAL endpointing, EXACT finals with token ids, no
 // interim results. The 16 kHz clip as float32 or as two identical channels gives exactly the
-// 16-bit mono (offline) tokens; every other encoding and rate decodes to a full-length final;
-// Recognize takes WAV at any rate and sniffs Ogg Opus; malformed audio is INVALID_ARGUMENT saying
+// 16-bit mono (offline) tokens, and so does its FLAC; WebM Opus gives the tokens of the Ogg Opus it
+// was muxed from; every other encoding and rate decodes to a full-length final; Recognize takes WAV
+// at any rate and sniffs Ogg Opus, WebM and FLAC; malformed audio is INVALID_ARGUMENT saying
 // what was wrong while a concurrent healthy stream finishes correctly; the client CLI sends Ogg
 // Opus files and encodes WAV or stdin PCM to Opus on the fly.
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -139,11 +141,17 @@ std::vector<Converted> ConvertedClips() {
        false},
       {"ogg_opus_48k_st", streaming::audio_test::OpusEnc(wav48, "--bitrate 48", "a48.opus"),
        Format(F::OGG_OPUS, 48000, 2), false},
+      {"webm_opus_16k",
+       streaming::audio_test::ToWebm(streaming::audio_test::OpusEnc(a, "", "w.opus"), "", "w"),
+       Format(F::WEBM_OPUS, 0, 0), false},
+      {"flac_16k", Sox(a, "-t flac", "a.flac"), Format(F::FLAC, 0, 0), false},
+      {"flac_44100_st", Sox(aa, "-r 44100 -t flac", "a44.flac"), Format(F::FLAC, 44100, 2), true},
   };
 }
 
 TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
   const std::vector<int64_t> offline = OfflineTokens("clip_a");
+  std::map<std::string, std::vector<int64_t>> streamed_by_name;
   for (const Converted& c : ConvertedClips()) {
     ASSERT_FALSE(c.bytes.empty()) << c.name;
     const StreamRun run = Stream(c.bytes, c.format);
@@ -173,7 +181,12 @@ TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
     if (!c.resampled) {
       EXPECT_EQ(Ids(recognized), Ids(streamed)) << c.name;
     }
+    streamed_by_name[c.name] = streamed;
   }
+  // FLAC is lossless: the 16 kHz clip's tokens exactly. WebM carries the same Opus packets as the
+  // Ogg file it was muxed from: the same samples, so the same tokens.
+  EXPECT_EQ(Ids(streamed_by_name["flac_16k"]), Ids(offline));
+  EXPECT_EQ(Ids(streamed_by_name["webm_opus_16k"]), Ids(streamed_by_name["ogg_opus_16k"]));
 }
 
 // "Flush: everything received before it is finalized" (API.md 2.1), the resampler's delayed
@@ -228,7 +241,11 @@ TEST_F(AudioE2eTest, RecognizeTakesWavAtAnyRateAndSniffsContainers) {
   for (const auto& [name, bytes] :
        {std::make_pair("wav 44.1k stereo", Sox(a, "-r 44100 -c 2 -t wav", "w44.wav")),
         std::make_pair("wav 8k f32", Sox(a, "-r 8000 -e floating-point -b 32 -t wav", "w8.wav")),
-        std::make_pair("ogg opus", streaming::audio_test::OpusEnc(a, "", "r.opus"))}) {
+        std::make_pair("ogg opus", streaming::audio_test::OpusEnc(a, "", "r.opus")),
+        std::make_pair("webm opus",
+                       streaming::audio_test::ToWebm(
+                           streaming::audio_test::OpusEnc(a, "", "rw.opus"), "", "rw")),
+        std::make_pair("flac 22.05k", Sox(a, "-r 22050 -t flac", "r22.flac"))}) {
     response.Clear();
     const grpc::Status status = Recognize(bytes, sniff, &response);
     std::printf("%s: %s, %d results, %.4f s\n", name, Describe(status).c_str(),
@@ -254,7 +271,7 @@ TEST_F(AudioE2eTest, GetCapabilitiesListsTheEncodings) {
   for (int e : capabilities.encodings())
     listed += v1::AudioFormat::Encoding_Name(static_cast<v1::AudioFormat::Encoding>(e)) + " ";
   std::printf("encodings: %s\n", listed.c_str());
-  EXPECT_EQ(listed, "PCM_S16LE PCM_F32LE MULAW ALAW OGG_OPUS OPUS WAV ");
+  EXPECT_EQ(listed, "PCM_S16LE PCM_F32LE MULAW ALAW OGG_OPUS WEBM_OPUS FLAC OPUS WAV ");
   EXPECT_EQ(capabilities.min_sample_rate_hz(), 8000);
   EXPECT_EQ(capabilities.max_sample_rate_hz(), 48000);
 }

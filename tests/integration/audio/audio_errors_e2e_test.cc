@@ -1,6 +1,7 @@
 // Malformed audio end to end (label integration): a truncated Ogg page, a corrupt Opus packet
-// behind a valid CRC, a corrupted page, an odd byte count for 16-bit PCM, NaN and infinite floats
-// and an undeclared sample rate each end their stream with INVALID_ARGUMENT saying what was
+// behind a valid CRC, a corrupted page, a truncated WebM, a WebM track not in Opus, Ogg sent as
+// WebM, a truncated or corrupted FLAC, an odd byte count for 16-bit PCM, NaN and infinite floats
+// and undeclared sample rates each end their stream with INVALID_ARGUMENT saying what was
 // wrong; unsupported encodings and rates are refused at the config; a healthy stream on the same
 // server meanwhile finishes with the offline tokens. Also the client CLI with Ogg Opus files and
 // `--encode opus` from a WAV and from stdin.
@@ -161,6 +162,14 @@ TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFin
       streaming::audio_test::Remux(opus, [](std::vector<std::string>* packets) {
         (*packets)[10] = std::string("\x03\x00", 2);  // code 3, zero frames (RFC 6716 3.2.5)
       });
+  const std::string webm = streaming::audio_test::ToWebm(opus, "", "e.webm");
+  ASSERT_FALSE(webm.empty());
+  std::string vorbis_webm = webm;  // the CodecID's length kept
+  vorbis_webm.replace(vorbis_webm.find("A_OPUS"), 6, "A_VORB");
+  const std::string flac = Sox(ClipPath("clip_a"), "-t flac", "e.flac");
+  ASSERT_FALSE(flac.empty());
+  std::string corrupt_flac = flac;
+  corrupt_flac[flac.size() / 2] ^= 0x20;
   const std::vector<BadCase> cases = {
       {"odd byte count", ClipPcm("clip_a").substr(0, 3201), Format(F::PCM_S16LE, 16000, 1),
        "1 bytes of an incomplete 2-byte sample frame", "AUDIO_DECODE_ERROR"},
@@ -176,9 +185,21 @@ TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFin
        "corrupt Opus packet 9 (2 bytes)", ""},
       {"undeclared rate", opus, Format(F::OGG_OPUS, 22050, 0),
        "input sample rate is 16000 Hz but the config declared audio.sample_rate_hz 22050", ""},
-      {"WEBM_OPUS", "", Format(F::WEBM_OPUS, 0, 0), "WEBM_OPUS is not supported",
-       "UNSUPPORTED_ENCODING"},
-      {"FLAC", "", Format(F::FLAC, 0, 0), "FLAC is not supported", "UNSUPPORTED_ENCODING"},
+      {"truncated WebM", webm.substr(0, webm.size() / 2), Format(F::WEBM_OPUS, 0, 0),
+       "the stream ends inside an element", "AUDIO_DECODE_ERROR"},
+      {"WebM not Opus", vorbis_webm, Format(F::WEBM_OPUS, 0, 0),
+       "the audio track's codec is A_VORB; only Opus (A_OPUS) is decoded", "AUDIO_DECODE_ERROR"},
+      {"Ogg sent as WebM", opus, Format(F::WEBM_OPUS, 0, 0), "does not start with an EBML header",
+       "AUDIO_DECODE_ERROR"},
+      {"truncated FLAC", flac.substr(0, flac.size() - 100), Format(F::FLAC, 0, 0),
+       "the stream ends inside a frame", "AUDIO_DECODE_ERROR"},
+      {"corrupted FLAC", corrupt_flac, Format(F::FLAC, 0, 0), "a frame whose CRC does not match",
+       "AUDIO_DECODE_ERROR"},
+      {"FLAC rate mismatch", flac, Format(F::FLAC, 96000, 0),
+       "STREAMINFO says 16000 Hz but the config declared audio.sample_rate_hz 96000",
+       "AUDIO_DECODE_ERROR"},
+      {"FLAC rate 200 kHz", "", Format(F::FLAC, 200000, 0),
+       "200000 is outside 8000 to 192000 for FLAC", "BAD_CONFIG"},
       {"WAV streamed", "", Format(F::WAV, 0, 0), "not supported by StreamingRecognize",
        "UNSUPPORTED_ENCODING"},
       {"no encoding", "", Format(F::ENCODING_UNSPECIFIED, 0, 0), "must be declared",
