@@ -1,7 +1,8 @@
 // speechllm-client: streams a WAV file (any PCM rate 8-48 kHz, sent as PCM_S16LE at the file's rate
-// and channels), an Ogg Opus file (.opus/.ogg, sent as OGG_OPUS) or raw S16LE PCM from stdin to a
-// speechllm server and prints partial and final transcripts, then client-side latencies and the
-// server's SessionSummary. `--encode opus` turns WAV or stdin PCM into Ogg Opus on the fly.
+// and channels), an Ogg Opus, WebM Opus or FLAC file (sent unchanged as OGG_OPUS, WEBM_OPUS or
+// FLAC) or raw S16LE PCM from stdin to a speechllm server and prints partial and final transcripts,
+// then client-side latencies and the server's SessionSummary. `--encode opus` turns WAV or stdin
+// PCM into Ogg Opus on the fly.
 // Microphone, Opus-compressed:
 //   arecord -f S16_LE -r 48000 -c 2 | speechllm-client --server HOST:PORT --stdin-pcm 48000
 //       --stdin-channels 2 --encode opus
@@ -38,7 +39,8 @@
 ABSL_FLAG(std::string, server, "", "server address HOST:PORT");
 ABSL_FLAG(std::string, wav, "", "WAV file to send (as PCM_S16LE at the file's rate and channels)");
 ABSL_FLAG(std::string, file, "",
-          "audio file: WAV (as --wav) or Ogg Opus (.opus/.ogg, sent unchanged as OGG_OPUS)");
+          "audio file: WAV (as --wav), or Ogg Opus (.opus/.ogg), WebM Opus (.webm) or FLAC "
+          "(.flac), sent unchanged as OGG_OPUS, WEBM_OPUS or FLAC");
 ABSL_FLAG(int, stdin_pcm, 0, "read raw S16LE PCM at this sample rate (Hz) from stdin");
 ABSL_FLAG(int, stdin_channels, 1, "interleaved channels of the --stdin-pcm input");
 ABSL_FLAG(std::string, encode, "",
@@ -238,7 +240,7 @@ int Run() {
     if (to_opus) {
       audio = ReadWavAsOggOpus(path, absl::GetFlag(FLAGS_opus_bitrate));
     } else if (wav_path.empty()) {
-      audio = ReadAudioFile(path);  // --file: WAV or Ogg Opus
+      audio = ReadAudioFile(path);  // --file: WAV or a container
     }
     if (!audio.ok()) return Fail(audio.status().ToString());
     wav_audio = *std::move(audio);
@@ -295,7 +297,8 @@ int Run() {
   // recorder), and pacing it again would hold every chunk back one chunk_ms more.
   options.realtime = path.empty() ? absl::GetFlag(FLAGS_realtime) : !absl::GetFlag(FLAGS_fast);
   options.config = config;
-  if (format.encoding() == AudioFormat::OGG_OPUS) {
+  if (format.encoding() == AudioFormat::OGG_OPUS || format.encoding() == AudioFormat::WEBM_OPUS ||
+      format.encoding() == AudioFormat::FLAC) {
     // No fixed byte rate: chunks and pacing follow the stream's average rate (files) or the
     // bitrate (live stdin, which stdin itself paces).
     const double seconds = wav_audio.duration_seconds();

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/container_file.h"
 #include "client/opus_encoder.h"
 #include "engine/io/wav_reader.h"
 
@@ -170,8 +171,14 @@ absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path) {
   if (!file) return absl::NotFoundError(absl::StrCat("cannot read 4 bytes from ", path));
   if (std::memcmp(magic, "OggS", 4) == 0) return ReadOggOpusFile(path);
   if (std::memcmp(magic, "RIFF", 4) == 0) return ReadWavAsPcm(path);
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, " is neither a WAV (RIFF) nor an Ogg Opus (OggS) file"));
+  const bool webm = std::memcmp(magic, "\x1A\x45\xDF\xA3", 4) == 0;
+  if (webm || std::memcmp(magic, "fLaC", 4) == 0 || std::memcmp(magic, "ID3", 3) == 0) {
+    absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+    if (!bytes.ok()) return bytes.status();
+    return ContainerAudio(*std::move(bytes), webm ? AudioFormat::WEBM_OPUS : AudioFormat::FLAC);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      path, " is none of WAV (RIFF), Ogg Opus (OggS), WebM (1A 45 DF A3) and FLAC (fLaC)"));
 }
 
 }  // namespace speechllm::client

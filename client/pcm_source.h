@@ -1,4 +1,4 @@
-// Audio to send: WAV files converted to raw PCM bytes (or to Ogg Opus), Ogg Opus files as they are,
+// Audio to send: WAV files converted to raw PCM bytes (or to Ogg Opus), containers as they are,
 // and the byte-rate arithmetic of an AudioFormat (live PCM from stdin: pcm_stream_reader.h). Used
 // by the client CLI, the load test and the tests; stateless, callable from any thread.
 #ifndef SPEECHLLM_CLIENT_PCM_SOURCE_H_
@@ -19,7 +19,7 @@ using Encoding = speechllm::v1::AudioFormat::Encoding;
 struct PcmAudio {
   std::string data;
   speechllm::v1::AudioFormat format;
-  // Containers (OGG_OPUS): the audio's duration as read from the stream, else 0.
+  // Containers (OGG_OPUS, WEBM_OPUS, FLAC): the audio's duration as read from the stream, else 0.
   double container_seconds = 0;
   // Seconds of audio in `data`: from the byte rate, else container_seconds.
   double duration_seconds() const;
@@ -52,7 +52,8 @@ absl::StatusOr<PcmAudio> ReadWavAsPcm(const std::string& path,
 absl::StatusOr<PcmAudio> ReadOggOpusFile(const std::string& path);
 // Reads a WAV file and encodes it as Ogg Opus at `bitrate_bps` (client/opus_encoder.h).
 absl::StatusOr<PcmAudio> ReadWavAsOggOpus(const std::string& path, int bitrate_bps);
-// A WAV ("RIFF": PCM_S16LE at the file's rate and channels) or Ogg Opus ("OggS") file.
+// A WAV ("RIFF": PCM_S16LE at the file's rate and channels), Ogg Opus ("OggS"), WebM (sent as
+// WEBM_OPUS) or FLAC file (client/container_file.h).
 absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path);
 
 }  // namespace speechllm::client

@@ -1,5 +1,7 @@
 #include "streaming/ebml.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 
 namespace speechllm::streaming::ebml {
@@ -69,6 +71,20 @@ int64_t ReadSigned(absl::string_view payload) {
   const int bits = static_cast<int>(payload.size()) * 8;
   if (bits < 64 && (v >> (bits - 1)) != 0) v |= ~uint64_t{0} << bits;  // sign-extend
   return static_cast<int64_t>(v);
+}
+
+double ReadFloat(absl::string_view payload) {
+  const uint64_t bits = ReadUnsigned(payload);
+  if (payload.size() == 4) {
+    const auto narrow = static_cast<uint32_t>(bits);
+    float f;
+    std::memcpy(&f, &narrow, 4);
+    return f;
+  }
+  if (payload.size() != 8) return 0;
+  double d;
+  std::memcpy(&d, &bits, 8);
+  return d;
 }
 
 absl::Status ForEachChild(absl::string_view payload, absl::string_view what,

@@ -20,6 +20,8 @@ inline constexpr uint32_t kDocType = 0x4282;
 inline constexpr uint32_t kSegment = 0x18538067;
 inline constexpr uint32_t kSeekHead = 0x114D9B74;
 inline constexpr uint32_t kInfo = 0x1549A966;
+inline constexpr uint32_t kTimestampScale = 0x2AD7B1;  // in Info: nanoseconds per tick
+inline constexpr uint32_t kDuration = 0x4489;          // in Info: ticks, a float
 inline constexpr uint32_t kTracks = 0x1654AE6B;
 inline constexpr uint32_t kTrackEntry = 0xAE;
 inline constexpr uint32_t kTrackNumber = 0xD7;
@@ -28,6 +30,7 @@ inline constexpr uint32_t kCodecId = 0x86;
 inline constexpr uint32_t kCodecPrivate = 0x63A2;
 inline constexpr uint32_t kContentEncodings = 0x6D80;
 inline constexpr uint32_t kCluster = 0x1F43B675;
+inline constexpr uint32_t kClusterTimestamp = 0xE7;
 inline constexpr uint32_t kSimpleBlock = 0xA3;
 inline constexpr uint32_t kBlockGroup = 0xA0;
 inline constexpr uint32_t kBlock = 0xA1;
@@ -55,6 +58,8 @@ ReadResult ReadElementHeader(absl::string_view bytes, ElementHeader* header);
 // Unsigned and signed big-endian integers of 0 to 8 bytes (RFC 8794 7.1, 7.2).
 uint64_t ReadUnsigned(absl::string_view payload);
 int64_t ReadSigned(absl::string_view payload);
+// A big-endian IEEE float of 4 or 8 bytes (RFC 8794 7.3); 0 for any other length.
+double ReadFloat(absl::string_view payload);
 
 // Calls `visit` with each child of a master element whose data is all of `payload`, in order;
 // stops at the first error `visit` returns. INVALID_ARGUMENT naming `what` when a child's header

@@ -3,8 +3,8 @@
 // WebM, a truncated or corrupted FLAC, an odd byte count for 16-bit PCM, NaN and infinite floats
 // and undeclared sample rates each end their stream with INVALID_ARGUMENT saying what was
 // wrong; unsupported encodings and rates are refused at the config; a healthy stream on the same
-// server meanwhile finishes with the offline tokens. Also the client CLI with Ogg Opus files and
-// `--encode opus` from a WAV and from stdin.
+// server meanwhile finishes with the offline tokens. Also the client CLI with Ogg Opus, WebM and
+// FLAC files and `--encode opus` from a WAV and from stdin.
 #include <cstring>
 #include <limits>
 
@@ -231,10 +231,12 @@ std::vector<std::string> ClientTokens(const ProcessResult& r) {
   return absl::StrSplit(line, ' ', absl::SkipEmpty());
 }
 
-TEST_F(AudioErrorsE2eTest, ClientSendsOggOpusFilesAndEncodesOpusOnTheFly) {
+TEST_F(AudioErrorsE2eTest, ClientSendsContainerFilesAndEncodesOpusOnTheFly) {
   const std::string dir = ScratchDir();
   const std::string a = ClipPath("clip_a");
   WriteFile(dir + "/a.opus", OpusEnc(a, "", "c.opus"));
+  WriteFile(dir + "/a.webm", streaming::audio_test::ToWebm(OpusEnc(a, "", "cw.opus"), "", "cw"));
+  WriteFile(dir + "/a.flac", Sox(a, "-r 22050 -t flac", "c.flac"));
   WriteFile(dir + "/a44.wav", Sox(a, "-r 44100 -c 2 -t wav", "c44.wav"));
   WriteFile(dir + "/a48.raw", Sox(a, "-r 48000 -c 2 -t raw -e signed-integer -b 16 -L", "c48"));
   const std::vector<std::string> common = {SPEECHLLM_TEST_CLIENT_BIN,
@@ -258,6 +260,13 @@ TEST_F(AudioErrorsE2eTest, ClientSendsOggOpusFilesAndEncodesOpusOnTheFly) {
         std::make_tuple("stdin 48k stereo PCM",
                         std::vector<std::string>{"--stdin_pcm=48000", "--stdin_channels=2"},
                         dir + "/a48.raw"),
+        std::make_tuple("--file a.webm", std::vector<std::string>{"--file=" + dir + "/a.webm"},
+                        std::string("/dev/null")),
+        std::make_tuple("--file a.flac", std::vector<std::string>{"--file=" + dir + "/a.flac"},
+                        std::string("/dev/null")),
+        std::make_tuple("--file a.flac --recognize",
+                        std::vector<std::string>{"--file=" + dir + "/a.flac", "--recognize"},
+                        std::string("/dev/null")),
         std::make_tuple("--file a.opus --recognize",
                         std::vector<std::string>{"--file=" + dir + "/a.opus", "--recognize"},
                         std::string("/dev/null"))}) {
