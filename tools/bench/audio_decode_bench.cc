@@ -1,12 +1,21 @@
 // Google Benchmark of audio decoding plus resampling to 16 kHz (streaming/audio_decoder.h) on one
-// core, per stream: 10 s of the golden clip_a (looped) in each input format, fed in 20 ms chunks
-// as a live stream sends it, through a fresh decoder per iteration (creation included).
+// core, per stream: 10 s of the golden clip_a (looped) in each input format (PCM, G.711, Ogg and
+// WebM Opus, FLAC), fed in 20 ms chunks as a live stream sends it, through a fresh decoder per
+// iteration (creation included).
 // "x_real_time" = audio seconds decoded per CPU second; the share of one core a real-time stream
 // costs is 100 / x_real_time percent (= CPU time per iteration / 10 s x 100; target: < 1 %).
 // Run: taskset -c 0 build/tools/bench/audio_decode_bench
+#include <FLAC/stream_encoder.h>
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -128,6 +137,65 @@ void BM_OggOpus48kTo16k(benchmark::State& state) {
   Run(state, {AudioEncoding::kOggOpus, 0, 0}, *bytes, 160);
 }
 BENCHMARK(BM_OggOpus48kTo16k)->Unit(benchmark::kMillisecond);
+
+// The same Ogg Opus muxed into WebM by mkvmerge (mkvtoolnix; the benchmark is skipped without
+// it), in chunks of 160 bytes.
+void BM_WebmOpus48kTo16k(benchmark::State& state) {
+  client::OggOpusEncoderOptions options;
+  options.sample_rate_hz = 48000;
+  options.bitrate_bps = 32000;
+  auto ogg = client::EncodeOggOpus(Audio(48000), options);
+  if (!ogg.ok()) std::abort();
+  const std::string in = "/tmp/speechllm_bench_" + std::to_string(getpid()) + ".opus";
+  const std::string out = in.substr(0, in.size() - 4) + "webm";
+  std::ofstream(in, std::ios::binary) << *ogg;
+  const int rc = std::system(("mkvmerge -q --webm -o " + out + " " + in + " > /dev/null").c_str());
+  std::ifstream file(out, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+  if (rc != 0 || bytes.empty()) {
+    state.SkipWithError("mkvmerge (mkvtoolnix) could not mux the WebM input");
+    return;
+  }
+  state.counters["bytes"] = static_cast<double>(bytes.size());
+  Run(state, {AudioEncoding::kWebmOpus, 0, 0}, bytes, 160);
+}
+BENCHMARK(BM_WebmOpus48kTo16k)->Unit(benchmark::kMillisecond);
+
+// FLAC of 44.1 kHz stereo 16-bit audio (libFLAC's encoder, level 5), in chunks of 20 ms of the
+// stream's average byte rate.
+void BM_Flac44k1StereoTo16k(benchmark::State& state) {
+  std::vector<float> mono = Audio(44100);
+  std::vector<FLAC__int32> interleaved;
+  for (float v : mono) {
+    const auto s = static_cast<FLAC__int32>(std::lround(std::clamp(v, -1.0f, 1.0f) * 32767));
+    interleaved.insert(interleaved.end(), {s, s});
+  }
+  FLAC__StreamEncoder* encoder = FLAC__stream_encoder_new();
+  FLAC__stream_encoder_set_channels(encoder, 2);
+  FLAC__stream_encoder_set_bits_per_sample(encoder, 16);
+  FLAC__stream_encoder_set_sample_rate(encoder, 44100);
+  FLAC__stream_encoder_set_compression_level(encoder, 5);
+  std::string bytes;
+  auto write = [](const FLAC__StreamEncoder*, const FLAC__byte buffer[], size_t n, uint32_t,
+                  uint32_t, void* target) {
+    static_cast<std::string*>(target)->append(reinterpret_cast<const char*>(buffer), n);
+    return FLAC__STREAM_ENCODER_WRITE_STATUS_OK;
+  };
+  if (FLAC__stream_encoder_init_stream(encoder, write, nullptr, nullptr, nullptr, &bytes) !=
+          FLAC__STREAM_ENCODER_INIT_STATUS_OK ||
+      !FLAC__stream_encoder_process_interleaved(encoder, interleaved.data(),
+                                                static_cast<uint32_t>(mono.size())) ||
+      !FLAC__stream_encoder_finish(encoder)) {
+    std::abort();
+  }
+  FLAC__stream_encoder_delete(encoder);
+  state.counters["bytes"] = static_cast<double>(bytes.size());
+  Run(state, {AudioEncoding::kFlac, 0, 0}, bytes,
+      static_cast<size_t>(bytes.size() / (kSeconds * 50)));
+}
+BENCHMARK(BM_Flac44k1StereoTo16k)->Unit(benchmark::kMillisecond);
 
 // The resampler alone, 48 kHz -> 16 kHz in 20 ms blocks.
 void BM_Resampler48kTo16k(benchmark::State& state) {
