@@ -18,7 +18,7 @@ CORE_PACKAGES=(
 )
 EXTRA_PACKAGES=(
   libopus-dev libopusfile-dev libopusenc-dev opus-tools libsoxr-dev libogg-dev libflac-dev
-  mkvtoolnix
+  flac mkvtoolnix
   libpcre2-dev libicu-dev libssl-dev
   prometheus-cpp-dev libcpp-httplib-dev prometheus
   sox libsox-fmt-all espeak-ng openssl yamllint python3

@@ -19,6 +19,9 @@ constexpr int kMaxChannels = 8;
 constexpr int64_t kMaxMetadataBytes = 16 << 20;
 constexpr int kStreamInfoType = 0;
 constexpr int kInvalidBlockType = 127;
+// Frames of ordinary streams (4,096 samples: ~16 KiB of 48 kHz stereo 16-bit at most) are tried
+// again on every call until they complete; larger ones wait for their bytes to grow (DecodeFrames).
+constexpr size_t kFreeRetryBytes = 64 << 10;
 
 absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("FLAC: ", message));
@@ -152,6 +155,13 @@ absl::Status FlacDecoder::ReadMetadata(int64_t metadata_end) {
 absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
   out_ = out;
   while (true) {
+    // A frame that did not complete is tried again from its start; past kFreeRetryBytes only once
+    // a quarter more has come, so that a huge frame (up to ~2 MB) sent a few bytes at a time costs
+    // a bounded multiple of its size rather than its size per message.
+    if (!end_of_input_ && buffer_.size() > kFreeRetryBytes &&
+        buffer_.size() < held_at_last_try_ + held_at_last_try_ / 4) {
+      return absl::OkStatus();
+    }
     const int64_t frames_before = frames_;
     starved_ = false;
     const bool ok = FLAC__stream_decoder_process_single(decoder_);
@@ -165,6 +175,7 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
       // A frame not complete yet: start it again from its first byte when more comes.
       FLAC__stream_decoder_flush(decoder_);
       read_pos_ = 0;
+      held_at_last_try_ = buffer_.size();
       return absl::OkStatus();
     }
     const FLAC__StreamDecoderState state = FLAC__stream_decoder_get_state(decoder_);
@@ -189,6 +200,7 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
     buffer_.erase(0, done);
     buffer_offset_ += static_cast<int64_t>(done);
     read_pos_ -= done;
+    held_at_last_try_ = 0;
   }
 }
 
@@ -210,6 +222,11 @@ absl::Status FlacDecoder::Finish(std::vector<float>* out) {
 }
 
 absl::Status FlacDecoder::Drain(std::vector<float>* out) {
+  if (metadata_read_) {  // a large frame that completed while waiting for its growth rule
+    held_at_last_try_ = 0;
+    decode_start_ = out->size();
+    if (absl::Status status = DecodeFrames(out); !status.ok()) return status;
+  }
   return resampler_ == nullptr ? absl::OkStatus() : resampler_->Drain(out);
 }
 

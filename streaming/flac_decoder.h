@@ -1,8 +1,7 @@
 // FlacDecoder: a native FLAC byte stream (RFC 9639), split anywhere across Decode() calls, decoded
-// by libFLAC as each frame completes. libFLAC pulls its input, so the decoder feeds it from the
-// bytes held since the end of the last decoded frame; when they run out inside a frame it aborts
-// the attempt, flushes libFLAC and tries again from that frame's start once more bytes come.
-// Channels averaged to mono, then resampled to the output rate with the Resampler. Owned by one
+// by libFLAC frame by frame: libFLAC pulls its input, so when the bytes held since the last frame
+// run out inside a frame, it is aborted, flushed and retried from that frame's start later (frames
+// over 64 KiB once a quarter more has come). Mono, resampled to the output rate. Owned by one
 // stream's AudioDecoder; its reader thread only.
 #ifndef SPEECHLLM_STREAMING_FLAC_DECODER_H_
 #define SPEECHLLM_STREAMING_FLAC_DECODER_H_
@@ -68,6 +67,7 @@ class FlacDecoder : public AudioDecoder {
   std::string buffer_;
   int64_t buffer_offset_ = 0;  // stream offset of buffer_[0]
   size_t read_pos_ = 0;
+  size_t held_at_last_try_ = 0;  // buffer_.size() when a frame last ran out of bytes (0: none)
   bool end_of_input_ = false;
   bool starved_ = false;  // the read callback ran out before the end of input
   bool metadata_read_ = false;

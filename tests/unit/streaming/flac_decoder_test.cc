@@ -4,6 +4,7 @@
 // releases the resampler's tail; malformed streams are INVALID_ARGUMENT naming the problem.
 #include <cstring>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "streaming/audio_decoder.h"
 #include "tests/unit/streaming/audio_decoder_test_util.h"
@@ -60,6 +61,37 @@ TEST(FlacDecoderTest, DecodesAsTheSameAudioSentAsRawPcm) {
       EXPECT_EQ(FirstDifference(*got, *expected), -1) << c.name << " seed " << seed;
     }
   }
+}
+
+// Frames of 65,535 samples (about 100 KiB each, beyond the subset's limit: `flac --lax`) sent 100
+// bytes at a time: each is retried only as its bytes grow by a quarter, and the samples are the
+// same as from one call.
+TEST(FlacDecoderTest, LargeFramesInSmallPieces) {
+  if (std::string(SPEECHLLM_FLAC_BIN).empty()) {
+    FAIL() << "flac is not installed (scripts/setup_debian.sh installs it)";
+  }
+  const std::string wav = audio_test::TempPath("large.wav");
+  std::ofstream(wav, std::ios::binary)
+      << Sox(ClipPath("clip_a"), "-r 48000 -c 2 -b 24 -t wav", "large_src.wav");
+  const std::string path = audio_test::TempPath("large.flac");
+  ASSERT_TRUE(audio_test::RunCommand(
+      absl::StrCat(SPEECHLLM_FLAC_BIN, " -s -f --lax ", "--blocksize=65535 -o ", path, " ", wav)));
+  const std::string flac = audio_test::ReadFileBytes(path);
+  std::remove(wav.c_str());
+  std::remove(path.c_str());
+  absl::StatusOr<std::vector<float>> whole = DecodeChunks(kFlac, flac);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  const absl::Time start = absl::Now();
+  std::vector<size_t> chunks(flac.size() / 100, 100);
+  if (flac.size() % 100 != 0) chunks.push_back(flac.size() % 100);
+  absl::StatusOr<std::vector<float>> pieces = DecodeChunks(kFlac, flac, chunks);
+  ASSERT_TRUE(pieces.ok()) << pieces.status();
+  std::printf("%zu bytes in %zu calls: %zu samples in %.0f ms, first difference %lld\n",
+              flac.size(), chunks.size(), pieces->size(),
+              absl::ToDoubleMilliseconds(absl::Now() - start),
+              static_cast<long long>(FirstDifference(*pieces, *whole)));
+  EXPECT_EQ(FirstDifference(*pieces, *whole), -1);
+  EXPECT_EQ(whole->size(), 53920u);
 }
 
 TEST(FlacDecoderTest, AnId3TagInFrontIsSkipped) {
