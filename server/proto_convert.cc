@@ -63,6 +63,20 @@ absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::Session
   return absl::OkStatus();
 }
 
+// A declared rate (0: not declared, else kMinRateHz to `max_rate_hz`) and channel count (0 to
+// kMaxChannels); BAD_CONFIG naming the field, `suffix` ending its message.
+absl::Status CheckDeclaredFormat(int rate, int channels, int max_rate_hz,
+                                 absl::string_view suffix) {
+  if (rate != 0 && (rate < kMinRateHz || rate > max_rate_hz)) {
+    return BadConfig("audio.sample_rate_hz",
+                     absl::StrCat(rate, " is outside ", kMinRateHz, " to ", max_rate_hz, suffix));
+  }
+  if (channels < 0 || channels > kMaxChannels) {
+    return BadConfig("audio.channels", absl::StrCat(channels, " is outside 1 to ", kMaxChannels));
+  }
+  return absl::OkStatus();
+}
+
 // The audio part of the config (API.md 2.1 and AudioFormat); the rules per encoding are in
 // ConvertConfig's comment in proto_convert.h.
 absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
@@ -70,11 +84,17 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
   AudioFormat::Encoding encoding = audio.encoding();
   if (encoding == AudioFormat::ENCODING_UNSPECIFIED) {
     if (!for_recognize) {
-      return BadConfig("audio.encoding",
-                       "must be declared for StreamingRecognize (PCM_S16LE, PCM_F32LE, MULAW, "
-                       "ALAW, OGG_OPUS, WEBM_OPUS, FLAC or OPUS); Recognize detects WAV, Ogg "
-                       "Opus, WebM Opus and FLAC files",
-                       "UNSUPPORTED_ENCODING");
+      // A stream's container is told by its first bytes when they come (SniffingDecoder); the
+      // effective config keeps ENCODING_UNSPECIFIED. Rate and channels follow the container rules.
+      if (absl::Status status = CheckDeclaredFormat(audio.sample_rate_hz(), audio.channels(),
+                                                    streaming::kMaxFlacRateHz, "");
+          !status.ok()) {
+        return status;
+      }
+      setup->audio.encoding = streaming::AudioEncoding::kSniffed;
+      setup->audio.sample_rate_hz = audio.sample_rate_hz();
+      setup->audio.channels = audio.channels();
+      return absl::OkStatus();
     }
     const absl::string_view magic = audio_bytes.substr(0, 4);
     if (magic == "RIFF") {
@@ -97,16 +117,7 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
   const int rate = audio.sample_rate_hz();
   const int channels = audio.channels();
   // 0 means "not declared" where the encoding allows it.
-  auto check_rate = [&]() -> absl::Status {
-    if (rate != 0 && (rate < kMinRateHz || rate > kMaxRateHz)) {
-      return BadConfig("audio.sample_rate_hz",
-                       absl::StrCat(rate, " is outside ", kMinRateHz, " to ", kMaxRateHz));
-    }
-    if (channels < 0 || channels > kMaxChannels) {
-      return BadConfig("audio.channels", absl::StrCat(channels, " is outside 1 to ", kMaxChannels));
-    }
-    return absl::OkStatus();
-  };
+  auto check_rate = [&]() { return CheckDeclaredFormat(rate, channels, kMaxRateHz, ""); };
   using streaming::AudioEncoding;
   switch (encoding) {
     case AudioFormat::PCM_S16LE:
@@ -151,17 +162,11 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
       // Containers: rate and channels are optional (0 = from the header). A declared value must
       // match the header (Opus: the rate may also be 48000, Opus's own), which the decoder or
       // Recognize (WAV) checks when it reads the header. FLAC files may be up to 192 kHz.
-      if (encoding == AudioFormat::FLAC && rate > kMaxRateHz) {
-        if (rate > streaming::kMaxFlacRateHz) {
-          return BadConfig("audio.sample_rate_hz",
-                           absl::StrCat(rate, " is outside ", kMinRateHz, " to ",
-                                        streaming::kMaxFlacRateHz, " for FLAC"));
-        }
-        if (channels < 0 || channels > kMaxChannels) {
-          return BadConfig("audio.channels",
-                           absl::StrCat(channels, " is outside 1 to ", kMaxChannels));
-        }
-      } else if (absl::Status status = check_rate(); !status.ok()) {
+      if (absl::Status status =
+              encoding == AudioFormat::FLAC
+                  ? CheckDeclaredFormat(rate, channels, streaming::kMaxFlacRateHz, " for FLAC")
+                  : check_rate();
+          !status.ok()) {
         return status;
       }
       setup->audio_is_wav = encoding == AudioFormat::WAV;

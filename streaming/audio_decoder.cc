@@ -13,6 +13,7 @@
 #include "streaming/opus_packet_decoder.h"
 #include "streaming/pcm_decoder.h"
 #include "streaming/resampler.h"
+#include "streaming/sniffing_decoder.h"
 #include "streaming/webm_opus_decoder.h"
 
 namespace speechllm::streaming {
@@ -166,6 +167,12 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFo
       }
       return WithResampler(std::move(decoder), opus_rate, output_rate_hz);
     }
+    case AudioEncoding::kSniffed:
+      if (format.channels < 0 || format.channels > kMaxChannels) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
+      }
+      return std::unique_ptr<AudioDecoder>(new SniffingDecoder(format, output_rate_hz));
     case AudioEncoding::kFlac: {
       if (format.channels < 0 || format.channels > kMaxChannels) {
         return absl::InvalidArgumentError(

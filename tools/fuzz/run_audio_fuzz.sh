@@ -35,15 +35,17 @@ flac = open("clip.flac", "rb").read()
 pcm = open(sys.argv[1], "rb").read()[44:44 + 6400]
 seeds = {
     "ogg_full": bytes([4, 0, 100]) + opus,
-    "ogg_small_chunks": bytes([4 + 8 * 6, 0, 3]) + opus[:6000],
+    "ogg_small_chunks": bytes([4 + 9 * 6, 0, 3]) + opus[:6000],
     "webm_full": bytes([6, 0, 100]) + webm,
     "webm_small_chunks": bytes([6, 10, 2]) + webm[:6000],
     "flac_full": bytes([7, 0, 100]) + flac[:12000],
     "flac_small_chunks": bytes([7, 0, 1]) + flac[:5000],
-    "pcm16": bytes([8 * 3, 1, 50]) + pcm,
-    "pcm16_stereo_44k": bytes([8 * 5, 12, 20]) + pcm,
-    "f32": bytes([1 + 8 * 3, 1, 40]) + struct.pack("<400f", *[((i % 50) - 25) / 30 for i in range(400)]),
-    "mulaw": bytes([2 + 8, 1, 40]) + pcm[:2000],
+    "sniffed_webm": bytes([8, 0, 50]) + webm[:8000],
+    "sniffed_flac": bytes([8, 0, 50]) + flac[:8000],
+    "pcm16": bytes([9 * 3, 1, 50]) + pcm,
+    "pcm16_stereo_44k": bytes([9 * 5, 12, 20]) + pcm,
+    "f32": bytes([1 + 9 * 3, 1, 40]) + struct.pack("<400f", *[((i % 50) - 25) / 30 for i in range(400)]),
+    "mulaw": bytes([2 + 9, 1, 40]) + pcm[:2000],
 }
 for name, data in seeds.items():
     open("corpus/" + name, "wb").write(data)

@@ -183,6 +183,19 @@ TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
     }
     streamed_by_name[c.name] = streamed;
   }
+  // Undeclared containers are told by their first bytes: the same tokens as declared.
+  for (const Converted& c : ConvertedClips()) {
+    if (c.format.encoding() != v1::AudioFormat::WEBM_OPUS &&
+        c.format.encoding() != v1::AudioFormat::FLAC) {
+      continue;
+    }
+    const StreamRun run = Stream(c.bytes, Format(v1::AudioFormat::ENCODING_UNSPECIFIED, 0, 0));
+    std::printf("%-16s undeclared: stream %s, same tokens as declared: %s\n", c.name.c_str(),
+                Describe(run.status).c_str(),
+                FinalTokenIds(run.responses()) == streamed_by_name[c.name] ? "yes" : "no");
+    EXPECT_TRUE(run.status.ok()) << c.name << ": " << Describe(run.status);
+    EXPECT_EQ(Ids(FinalTokenIds(run.responses())), Ids(streamed_by_name[c.name])) << c.name;
+  }
   // FLAC is lossless: the 16 kHz clip's tokens exactly. WebM carries the same Opus packets as the
   // Ogg file it was muxed from: the same samples, so the same tokens.
   EXPECT_EQ(Ids(streamed_by_name["flac_16k"]), Ids(offline));
