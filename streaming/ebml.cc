@@ -152,10 +152,14 @@ absl::Status ParseBlock(absl::string_view bytes, Block* block) {
         return Invalid("an EBML-laced block's sizes are malformed");
       }
       data.remove_prefix(length);
-      // A difference is stored with a bias of half the range (RFC 9559 10.3.3).
+      // A difference is stored with a bias of half the range (RFC 9559 10.3.3); `size` stays
+      // within the block's bytes, so the sum cannot overflow.
       const int64_t bias = (int64_t{1} << (7 * length - 1)) - 1;
-      size = i == 0 ? static_cast<int64_t>(raw) : size + static_cast<int64_t>(raw) - bias;
+      size = i == 0 ? static_cast<int64_t>(raw) : size + (static_cast<int64_t>(raw) - bias);
       if (size < 0) return Invalid("an EBML-laced block has a negative frame size");
+      if (static_cast<uint64_t>(size) > data.size()) {
+        return Invalid("a laced block's frame sizes run past its end");
+      }
       sizes.push_back(static_cast<uint64_t>(size));
     }
   }

@@ -19,9 +19,11 @@ constexpr int kMaxChannels = 8;
 constexpr int64_t kMaxMetadataBytes = 16 << 20;
 constexpr int kStreamInfoType = 0;
 constexpr int kInvalidBlockType = 127;
-// Frames of ordinary streams (4,096 samples: ~16 KiB of 48 kHz stereo 16-bit at most) are tried
-// again on every call until they complete; larger ones wait for their bytes to grow (DecodeFrames).
-constexpr size_t kFreeRetryBytes = 64 << 10;
+// Frames of ordinary streams (4,096 samples: at most 16 KiB of stereo 16-bit, usually half) are
+// tried again on every call until they complete; larger ones wait for their bytes to grow.
+constexpr size_t kFreeRetryBytes = 16 << 10;
+// No frame is held beyond this (65,535 samples of 8 channels of 32 bits are ~2.1 MB).
+constexpr int64_t kMaxFrameBytes = 4 << 20;
 
 absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("FLAC: ", message));
@@ -62,6 +64,7 @@ absl::Status FlacDecoder::Decode(absl::string_view bytes, std::vector<float>* ou
   buffer_.append(bytes.data(), bytes.size());
   out_ = out;
   decode_start_ = out->size();
+  if (in_trailer_) return CheckTrailer(/*complete=*/false);
   if (!metadata_read_) {
     absl::StatusOr<int64_t> metadata_end = MetadataEnd();
     if (!metadata_end.ok()) return metadata_end.status();
@@ -71,45 +74,52 @@ absl::Status FlacDecoder::Decode(absl::string_view bytes, std::vector<float>* ou
   return DecodeFrames(out);
 }
 
-absl::StatusOr<int64_t> FlacDecoder::MetadataEnd() const {
+absl::StatusOr<int64_t> FlacDecoder::MetadataEnd() {
   const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data());
   const size_t size = buffer_.size();
-  size_t pos = 0;
-  // An ID3v2 tag some tools put first (libFLAC skips it too): 10 bytes, a 28-bit size of what
-  // follows, 10 more with a footer.
-  if (size < 3 ? buffer_.compare(0, size, "ID3", size) == 0 : buffer_.compare(0, 3, "ID3") == 0) {
-    if (size < 10) return 0;
-    const int64_t tag =
-        (int64_t{p[6] & 0x7F} << 21) | ((p[7] & 0x7F) << 14) | ((p[8] & 0x7F) << 7) | (p[9] & 0x7F);
-    pos = 10 + static_cast<size_t>(tag) + ((p[5] & 0x10) != 0 ? 10 : 0);
-  }
-  if (static_cast<int64_t>(pos) > kMaxMetadataBytes) {
-    return Invalid(absl::StrCat("an ID3v2 tag of ", pos, " bytes precedes the stream, more than ",
-                                "the ", kMaxMetadataBytes, " accepted"));
-  }
-  if (size <= pos) return 0;
-  const size_t magic = std::min<size_t>(4, size - pos);
-  if (buffer_.compare(pos, magic, "fLaC", magic) != 0) {
-    return Invalid(
-        absl::StrCat(pos == 0 ? "" : absl::StrCat("after its ", pos, "-byte ID3v2 tag, "),
-                     "the stream does not start with \"fLaC\" (native FLAC); it starts with \"",
-                     absl::CHexEscape(absl::string_view(buffer_).substr(pos, 4)), "\""));
-  }
-  pos += 4;
-  for (bool first = true;; first = false) {
-    if (static_cast<int64_t>(pos) > kMaxMetadataBytes) {
-      return Invalid(
-          absl::StrCat("the metadata blocks are larger than ", kMaxMetadataBytes, " bytes"));
+  if (first_block_ == 0) {  // before the first block header: an ID3v2 tag, then "fLaC"
+    size_t pos = 0;
+    // An ID3v2 tag some tools put first (libFLAC skips it too): 10 bytes, a 28-bit size of what
+    // follows, 10 more with a footer.
+    if (buffer_.compare(0, std::min<size_t>(3, size), "ID3", std::min<size_t>(3, size)) == 0) {
+      if (size < 10) return 0;
+      const int64_t tag = (int64_t{p[6] & 0x7F} << 21) | ((p[7] & 0x7F) << 14) |
+                          ((p[8] & 0x7F) << 7) | (p[9] & 0x7F);
+      pos = 10 + static_cast<size_t>(tag) + ((p[5] & 0x10) != 0 ? 10 : 0);
     }
-    if (size < pos + 4) return 0;
-    const int type = p[pos] & 0x7F;
-    const bool last = (p[pos] & 0x80) != 0;
-    if (first && type != kStreamInfoType) {
+    if (static_cast<int64_t>(pos) > kMaxMetadataBytes) {
+      return Invalid(absl::StrCat("an ID3v2 tag of ", pos, " bytes precedes the stream, more ",
+                                  "than the ", kMaxMetadataBytes, " accepted"));
+    }
+    if (size <= pos) return 0;
+    const size_t magic = std::min<size_t>(4, size - pos);
+    if (buffer_.compare(pos, magic, "fLaC", magic) != 0) {
+      return Invalid(
+          absl::StrCat(pos == 0 ? "" : absl::StrCat("after its ", pos, "-byte ID3v2 tag, "),
+                       "the stream does not start with \"fLaC\" (native FLAC); it starts with \"",
+                       absl::CHexEscape(absl::string_view(buffer_).substr(pos, 4)), "\""));
+    }
+    if (magic < 4) return 0;
+    first_block_ = pos + 4;
+    next_block_ = first_block_;
+  }
+  // Block headers (RFC 9639 8.1): a last-block flag, a 7-bit type and a 24-bit length. The scan
+  // goes on from where the previous call stopped.
+  while (true) {
+    if (size < next_block_ + 4) return 0;
+    const int type = p[next_block_] & 0x7F;
+    const bool last = (p[next_block_] & 0x80) != 0;
+    if (next_block_ == first_block_ && type != kStreamInfoType) {
       return Invalid("the first metadata block is not STREAMINFO");
     }
     if (type == kInvalidBlockType) return Invalid("a metadata block of the invalid type 127");
-    pos += 4 + Be24(p + pos + 1);
-    if (last) return size < pos ? 0 : static_cast<int64_t>(pos);
+    const size_t end = next_block_ + 4 + Be24(p + next_block_ + 1);
+    if (static_cast<int64_t>(end) > kMaxMetadataBytes) {
+      return Invalid(
+          absl::StrCat("the metadata blocks are larger than ", kMaxMetadataBytes, " bytes"));
+    }
+    if (last) return size < end ? 0 : static_cast<int64_t>(end);
+    next_block_ = end;
   }
 }
 
@@ -143,6 +153,11 @@ absl::Status FlacDecoder::ReadMetadata(int64_t metadata_end) {
     if (!resampler.ok()) return resampler.status();
     resampler_ = *std::move(resampler);
   }
+  // A frame is never larger than its samples uncompressed (encoders fall back to verbatim
+  // subframes), plus headers; the side channel of stereo takes one bit more.
+  const int64_t verbatim = int64_t{max_blocksize_} * channels_ * (bits_per_sample_ + 1) / 8;
+  max_frame_bytes_ = static_cast<size_t>(
+      std::min<int64_t>(kMaxFrameBytes, std::max<int64_t>(verbatim, max_frame_size_) + 1024));
   metadata_read_ = true;
   // Frames start where the metadata ends: what libFLAC read beyond it is given again.
   FLAC__stream_decoder_flush(decoder_);
@@ -156,8 +171,8 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
   out_ = out;
   while (true) {
     // A frame that did not complete is tried again from its start; past kFreeRetryBytes only once
-    // a quarter more has come, so that a huge frame (up to ~2 MB) sent a few bytes at a time costs
-    // a bounded multiple of its size rather than its size per message.
+    // a quarter more has come, so that a large frame sent a few bytes at a time costs a bounded
+    // multiple of its size rather than its size per message.
     if (!end_of_input_ && buffer_.size() > kFreeRetryBytes &&
         buffer_.size() < held_at_last_try_ + held_at_last_try_ / 4) {
       return absl::OkStatus();
@@ -170,26 +185,37 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
           "FLAC: these bytes decode to more than ", max_samples_per_decode_, " samples (",
           max_samples_per_decode_ / output_rate_hz_, " s) by frame ", frames_));
     }
-    if (!error_.empty()) return LibflacError("");
+    if (lost_sync_ && frames_ == frames_before &&
+        buffer_.compare(0, std::min<size_t>(3, buffer_.size()), "TAG",
+                        std::min<size_t>(3, buffer_.size())) == 0) {
+      // An ID3v1 tag after the last frame (128 bytes, "TAG"): held until the end is known.
+      in_trailer_ = true;
+      return CheckTrailer(/*complete=*/end_of_input_);
+    }
+    if (!error_.empty()) {
+      // At the end of input, a frame that was waiting for bytes was cut short, whatever libFLAC
+      // made of its remains.
+      if (end_of_input_ && held_at_last_try_ > 0) return Truncated();
+      return LibflacError("");
+    }
     if (starved_) {
       // A frame not complete yet: start it again from its first byte when more comes.
       FLAC__stream_decoder_flush(decoder_);
       read_pos_ = 0;
       held_at_last_try_ = buffer_.size();
+      if (buffer_.size() > max_frame_bytes_) return FrameTooLong(buffer_.size());
       return absl::OkStatus();
     }
     const FLAC__StreamDecoderState state = FLAC__stream_decoder_get_state(decoder_);
     if (state == FLAC__STREAM_DECODER_END_OF_STREAM) {
-      if (!buffer_.empty()) {
-        return Invalid(absl::StrCat("the stream ends inside a frame: ", buffer_.size(),
-                                    " bytes of an incomplete (truncated) frame after frame ",
-                                    frames_));
-      }
-      return absl::OkStatus();
+      return buffer_.empty() ? absl::OkStatus() : Truncated();
     }
     if (!ok) return LibflacError("");
     if (frames_ == frames_before) return absl::OkStatus();  // nothing decoded, nothing to wait on
-    // The frame is done: forget its bytes (libFLAC may hold some of the next frame's already).
+    // The frame is done: forget its bytes, and flush libFLAC so that the next frame starts from
+    // them afresh, as after a stall. (libFLAC 1.4 fills a gap in frame numbers with silence, but
+    // only when it remembers the previous frame; flushing after every frame makes the samples the
+    // same for any split.)
     FLAC__uint64 position = 0;
     if (!FLAC__stream_decoder_get_decode_position(decoder_, &position) ||
         static_cast<int64_t>(position) < buffer_offset_ ||
@@ -197,11 +223,35 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
       return absl::InternalError("FLAC: libFLAC's decode position is not where a frame ended");
     }
     const size_t done = static_cast<size_t>(static_cast<int64_t>(position) - buffer_offset_);
+    if (done > max_frame_bytes_) return FrameTooLong(done);
+    FLAC__stream_decoder_flush(decoder_);
     buffer_.erase(0, done);
     buffer_offset_ += static_cast<int64_t>(done);
-    read_pos_ -= done;
+    read_pos_ = 0;
     held_at_last_try_ = 0;
   }
+}
+
+absl::Status FlacDecoder::CheckTrailer(bool complete) const {
+  constexpr size_t kId3v1Bytes = 128;
+  const size_t n = std::min<size_t>(3, buffer_.size());
+  if (buffer_.size() > kId3v1Bytes || (complete && buffer_.size() != kId3v1Bytes) ||
+      buffer_.compare(0, n, "TAG", n) != 0) {
+    return Invalid(absl::StrCat("after frame ", frames_, ", ", buffer_.size(),
+                                " bytes that are neither a frame nor a 128-byte ID3v1 tag"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FlacDecoder::Truncated() const {
+  return Invalid(absl::StrCat("the stream ends inside a frame: ", buffer_.size(),
+                              " bytes of an incomplete (truncated) frame after frame ", frames_));
+}
+
+absl::Status FlacDecoder::FrameTooLong(size_t bytes) const {
+  return Invalid(absl::StrCat(
+      "frame ", frames_ + 1, " takes ", bytes, " bytes or more, beyond the ", max_frame_bytes_,
+      " STREAMINFO allows (its block size, channels and ", "bits uncompressed)"));
 }
 
 absl::Status FlacDecoder::Finish(std::vector<float>* out) {
@@ -214,7 +264,7 @@ absl::Status FlacDecoder::Finish(std::vector<float>* out) {
         absl::StrCat("the stream ends inside its metadata blocks (", buffer_.size(), " bytes)"));
   }
   decode_start_ = out->size();
-  const absl::Status status = DecodeFrames(out);
+  const absl::Status status = in_trailer_ ? CheckTrailer(/*complete=*/true) : DecodeFrames(out);
   if (resampler_ != nullptr) {
     if (absl::Status flushed = resampler_->Flush(out); !flushed.ok()) return flushed;
   }
@@ -222,7 +272,7 @@ absl::Status FlacDecoder::Finish(std::vector<float>* out) {
 }
 
 absl::Status FlacDecoder::Drain(std::vector<float>* out) {
-  if (metadata_read_) {  // a large frame that completed while waiting for its growth rule
+  if (metadata_read_ && !in_trailer_) {  // a large frame completed while waiting to grow
     held_at_last_try_ = 0;
     decode_start_ = out->size();
     if (absl::Status status = DecodeFrames(out); !status.ok()) return status;
@@ -266,8 +316,12 @@ void FlacDecoder::Metadata(const FLAC__StreamDecoder*, const FLAC__StreamMetadat
                            void* self) {
   auto* d = static_cast<FlacDecoder*>(self);
   if (metadata->type != FLAC__METADATA_TYPE_STREAMINFO) return;
-  d->sample_rate_hz_ = static_cast<int>(metadata->data.stream_info.sample_rate);
-  d->channels_ = static_cast<int>(metadata->data.stream_info.channels);
+  const FLAC__StreamMetadata_StreamInfo& info = metadata->data.stream_info;
+  d->sample_rate_hz_ = static_cast<int>(info.sample_rate);
+  d->channels_ = static_cast<int>(info.channels);
+  d->bits_per_sample_ = static_cast<int>(info.bits_per_sample);
+  d->max_blocksize_ = static_cast<int>(info.max_blocksize);
+  d->max_frame_size_ = static_cast<int64_t>(info.max_framesize);
 }
 
 FLAC__StreamDecoderWriteStatus FlacDecoder::Write(const FLAC__StreamDecoder*,
@@ -313,6 +367,7 @@ void FlacDecoder::Error(const FLAC__StreamDecoder*, FLAC__StreamDecoderErrorStat
                         void* self) {
   auto* d = static_cast<FlacDecoder*>(self);
   if (!d->error_.empty()) return;
+  d->lost_sync_ = status == FLAC__STREAM_DECODER_ERROR_STATUS_LOST_SYNC;
   switch (status) {
     case FLAC__STREAM_DECODER_ERROR_STATUS_LOST_SYNC:
       d->error_ = "bytes that are not a frame where a frame must start (lost sync)";

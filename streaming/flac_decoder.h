@@ -39,13 +39,17 @@ class FlacDecoder : public AudioDecoder {
   FlacDecoder(FLAC__StreamDecoder* decoder, const AudioFormatSpec& declared, int output_rate_hz);
 
   // The stream offset where the metadata blocks end once `buffer_` holds them all, 0 before;
-  // INVALID_ARGUMENT if the bytes are not FLAC.
-  absl::StatusOr<int64_t> MetadataEnd() const;
+  // INVALID_ARGUMENT if the bytes are not FLAC. Each call goes on from the last block header seen.
+  absl::StatusOr<int64_t> MetadataEnd();
   absl::Status ReadMetadata(int64_t metadata_end);
   // Decodes every frame `buffer_` holds whole (at the end of input: up to the stream's end).
   absl::Status DecodeFrames(std::vector<float>* out);
   // INVALID_ARGUMENT for what libFLAC reported (error callback, else its state).
   absl::Status LibflacError(absl::string_view context) const;
+  // OK while `buffer_` can be (`complete`: is) an ID3v1 tag after the last frame.
+  absl::Status CheckTrailer(bool complete) const;
+  absl::Status Truncated() const;
+  absl::Status FrameTooLong(size_t bytes) const;
 
   static FLAC__StreamDecoderReadStatus Read(const FLAC__StreamDecoder*, FLAC__byte buffer[],
                                             size_t* bytes, void* self);
@@ -71,14 +75,22 @@ class FlacDecoder : public AudioDecoder {
   bool end_of_input_ = false;
   bool starved_ = false;  // the read callback ran out before the end of input
   bool metadata_read_ = false;
+  size_t first_block_ = 0;  // offset of the first metadata block header (0: "fLaC" not seen yet)
+  size_t next_block_ = 0;   // offset of the next block header MetadataEnd() will read
   int sample_rate_hz_ = 0;  // STREAMINFO's
   int channels_ = 0;
+  int bits_per_sample_ = 0;
+  int max_blocksize_ = 0;
+  int64_t max_frame_size_ = 0;            // STREAMINFO's; 0: not known
+  size_t max_frame_bytes_ = 0;            // the most bytes one frame may take (ReadMetadata)
+  bool in_trailer_ = false;               // the frames are over; an ID3v1 tag is coming
   std::unique_ptr<Resampler> resampler_;  // null when STREAMINFO's rate is the output rate
 
   std::vector<float>* out_ = nullptr;  // where the write callback appends, during a call
   size_t decode_start_ = 0;            // out_->size() when the current call began
   int64_t frames_ = 0;                 // FLAC frames decoded, for messages
   std::string error_;                  // the first problem a callback met
+  bool lost_sync_ = false;             // ... and it was bytes where a frame must start
   bool too_long_ = false;              // the write callback passed max_samples_per_decode_
   std::vector<float> interleaved_;     // one frame's samples, scaled to [-1, 1)
   std::vector<float> mono_;            // one frame's samples, mono

@@ -1,7 +1,6 @@
 #include "streaming/webm_opus_decoder.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -73,7 +72,6 @@ absl::Status WebmOpusDecoder::Parse(std::vector<float>* out) {
       if (skip_remaining_ > 0) break;
     }
     const int64_t offset = buffer_offset_ + static_cast<int64_t>(pos);
-    while (!open_.empty() && open_.back().end >= 0 && offset >= open_.back().end) open_.pop_back();
     ElementHeader header;
     const ReadResult read =
         ebml::ReadElementHeader(absl::string_view(buffer_).substr(pos), &header);
@@ -82,7 +80,10 @@ absl::Status WebmOpusDecoder::Parse(std::vector<float>* out) {
       status = Invalid(absl::StrCat("a malformed element header at byte ", offset));
       break;
     }
-    while (!open_.empty() && open_.back().end < 0 && !MayBeChildOf(open_.back().id, header.id)) {
+    // Close what ended here: known sizes at their end, unknown ones at an element that cannot be
+    // their child; either may uncover the other (a sized Segment around an unsized Cluster).
+    while (!open_.empty() && (open_.back().end >= 0 ? offset >= open_.back().end
+                                                    : !MayBeChildOf(open_.back().id, header.id))) {
       open_.pop_back();
     }
     const int64_t end =
@@ -248,15 +249,27 @@ absl::Status WebmOpusDecoder::HandleBlock(absl::string_view bytes, int64_t disca
     }
   }
   // DiscardPadding (RFC 9559 5.1.3.5.5): nanoseconds of padding to drop at the block's end, or at
-  // its start when negative; bounded so that the product cannot overflow.
+  // its start when negative; bounded so that the products cannot overflow. At the end it is
+  // rounded as Ogg Opus rounds its end trimming: the link's 48 kHz samples less the pre-skip and
+  // the padding, at the output rate.
   const int64_t padding_ns =
       std::clamp<int64_t>(discard_padding_ns, -1'000'000'000'000, 1'000'000'000'000);
-  const int64_t padding =
-      std::min<int64_t>((std::abs(padding_ns) * output_rate_hz_ + 500'000'000) / 1'000'000'000,
-                        static_cast<int64_t>(block_samples_.size()));
-  const auto begin = block_samples_.begin() + (padding_ns < 0 ? padding : 0);
-  const auto end = block_samples_.end() - (padding_ns > 0 ? padding : 0);
-  out->insert(out->end(), begin, end);
+  const auto block_size = static_cast<int64_t>(block_samples_.size());
+  int64_t begin = 0, end = block_size;
+  if (padding_ns > 0) {
+    const int64_t padding_48k = (padding_ns * 48 + 500'000) / 1'000'000;
+    const int64_t total = std::max<int64_t>(
+        0,
+        ((link_->decoded_48k() - link_->head().pre_skip - padding_48k) * output_rate_hz_ + 24000) /
+            48000);
+    end = std::clamp<int64_t>(total - (link_->emitted() - block_size), 0, block_size);
+  } else if (padding_ns < 0) {
+    begin = std::min<int64_t>(block_size,
+                              (-padding_ns * output_rate_hz_ + 500'000'000) / 1'000'000'000);
+  }
+  if (begin < end) {
+    out->insert(out->end(), block_samples_.begin() + begin, block_samples_.begin() + end);
+  }
   const int64_t produced = static_cast<int64_t>(out->size() - decode_start_);
   if (max_samples_per_decode_ > 0 && produced > max_samples_per_decode_) {
     return AudioTooLongError(absl::StrCat(

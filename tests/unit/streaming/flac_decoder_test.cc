@@ -1,7 +1,8 @@
 // FLAC decoding (label unit): the clip encoded by sox (libFLAC) at several rates, channel counts
 // and depths decodes bit for bit to the same audio sent as raw PCM, under any split (down to a
-// few bytes a call, so frames restart many times); an ID3v2 tag in front is skipped; Drain
-// releases the resampler's tail; malformed streams are INVALID_ARGUMENT naming the problem.
+// few bytes a call, so frames restart many times); an ID3v2 tag in front and an ID3v1 tag after
+// the end are skipped; a missing frame leaves no gap; Drain releases the resampler's tail;
+// malformed streams and frames beyond STREAMINFO's bound are INVALID_ARGUMENT naming the problem.
 #include <cstring>
 
 #include "absl/time/clock.h"
@@ -150,6 +151,80 @@ TEST(FlacDecoderTest, MalformedStreamsAreInvalidArgument) {
                 "STREAMINFO says 16000 Hz but the config declared audio.sample_rate_hz 44100");
   ExpectInvalid(DecodeError(flac, {AudioEncoding::kFlac, 0, 2}),
                 "STREAMINFO says 1 channel(s) but the config declared audio.channels 2");
+}
+
+// The start of every frame: a sync code (0xFFF8 or 0xFFF9) whose header's CRC-8 (RFC 9639 9.1.8,
+// polynomial x^8 + x^2 + x + 1) matches, found apart from libFLAC.
+std::vector<size_t> FrameStarts(const std::string& flac, size_t first) {
+  auto at = [&](size_t i) { return static_cast<uint8_t>(flac[i]); };
+  std::vector<size_t> starts;
+  for (size_t i = first; i + 16 < flac.size(); ++i) {
+    if (at(i) != 0xFF || (at(i + 1) & 0xFE) != 0xF8) continue;
+    size_t end = i + 4;
+    int utf8 = 0;
+    while (utf8 < 7 && (at(end) & (0x80 >> utf8)) != 0) ++utf8;
+    end += utf8 == 0 ? 1 : utf8;
+    const int block_code = at(i + 2) >> 4, rate_code = at(i + 2) & 0x0F;
+    end += block_code == 6 ? 1 : block_code == 7 ? 2 : 0;
+    end += rate_code == 12 ? 1 : (rate_code == 13 || rate_code == 14) ? 2 : 0;
+    uint8_t crc = 0;
+    for (size_t k = i; k < end; ++k) {
+      crc ^= at(k);
+      for (int bit = 0; bit < 8; ++bit) crc = (crc & 0x80) ? (crc << 1) ^ 0x07 : crc << 1;
+    }
+    if (crc == at(end)) starts.push_back(i);
+  }
+  return starts;
+}
+
+// A frame missing from the middle (its frame number skipped): libFLAC would fill the gap with
+// silence only when it remembered the frame before, which depends on the split; the decoder never
+// fills it, so one call and any split give the same samples, one frame shorter.
+TEST(FlacDecoderTest, AMissingFrameLeavesNoGapWhateverTheSplit) {
+  const std::string flac = Sox(ClipPath("clip_a"), "-t flac", "gap.flac");
+  const std::vector<size_t> starts = FrameStarts(flac, 42);
+  ASSERT_GT(starts.size(), 6u);
+  const std::string gap = flac.substr(0, starts[3]) + flac.substr(starts[4]);
+  absl::StatusOr<std::vector<float>> whole = DecodeChunks(kFlac, gap);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  for (uint32_t seed : {1u, 2u}) {
+    absl::StatusOr<std::vector<float>> split =
+        DecodeChunks(kFlac, gap, RandomSplit(gap.size(), seed, 3000));
+    ASSERT_TRUE(split.ok()) << split.status();
+    EXPECT_EQ(FirstDifference(*split, *whole), -1) << "seed " << seed;
+  }
+  std::printf("%zu frames, frame 3 removed: %zu samples (the clip: 53920)\n", starts.size(),
+              whole->size());
+  EXPECT_EQ(whole->size(), 53920u - 4096u);
+}
+
+TEST(FlacDecoderTest, AnId3v1TagAfterTheLastFrameIsAccepted) {
+  const std::string flac = Sox(ClipPath("clip_a"), "-t flac", "v1.flac");
+  const std::string tag = "TAG" + std::string(125, ' ');
+  absl::StatusOr<std::vector<float>> plain = DecodeChunks(kFlac, flac);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  for (uint32_t seed : {0u, 1u, 2u}) {
+    absl::StatusOr<std::vector<float>> got =
+        DecodeChunks(kFlac, flac + tag,
+                     seed == 0 ? std::vector<size_t>{} : RandomSplit(flac.size() + 128, seed, 60));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(FirstDifference(*got, *plain), -1);
+  }
+  ExpectInvalid(DecodeError(flac + tag.substr(0, 40)),
+                "40 bytes that are neither a frame nor a 128-byte ID3v1 tag");
+  ExpectInvalid(DecodeError(flac + tag + "x"), "129 bytes that are neither a frame");
+  ExpectInvalid(DecodeError(flac + std::string(64, '\0')), "(lost sync)");
+}
+
+// STREAMINFO says blocks of 16 samples (and no frame size): a 4,096-sample frame is far beyond
+// what it allows, held or whole.
+TEST(FlacDecoderTest, AFrameBeyondWhatStreamInfoAllowsIsRefused) {
+  std::string flac = Sox(ClipPath("clip_a"), "-t flac", "cap.flac");
+  const std::string sixteen("\x00\x10\x00\x10", 4);  // min and max block size
+  flac.replace(8, 4, sixteen);
+  flac.replace(12, 6, std::string(6, '\0'));  // min and max frame size: unknown
+  ExpectInvalid(DecodeError(flac), "STREAMINFO allows");
+  ExpectInvalid(DecodeChunks(kFlac, flac).status(), "STREAMINFO allows");
 }
 
 TEST(FlacDecoderTest, OneCallStopsAtItsSampleLimit) {

@@ -79,10 +79,11 @@ std::vector<Header> SimpleBlocks(const std::string& webm) {
 }
 
 // The live form: the Segment's and every Cluster's size "unknown" (all value bits set, same
-// width), as a browser's MediaRecorder writes a stream it cannot seek back into.
-std::string LiveForm(std::string webm) {
+// width), as a browser's MediaRecorder writes a stream it cannot seek back into; or the Clusters'
+// alone.
+std::string LiveForm(std::string webm, bool segment_too = true) {
   for (const Header& h : SegmentChildren(webm)) {
-    if (h.id != ebml::kSegment && h.id != ebml::kCluster) continue;
+    if ((h.id != ebml::kSegment || !segment_too) && h.id != ebml::kCluster) continue;
     webm[h.size_at] = static_cast<char>(0xFF >> (h.size_width - 1));
     for (int i = 1; i < h.size_width; ++i) webm[h.size_at + i] = static_cast<char>(0xFF);
   }
@@ -110,7 +111,7 @@ TEST(WebmOpusDecoderTest, DecodesAsTheOggOpusItWasMuxedFrom) {
   ASSERT_FALSE(laced.empty());
   ASSERT_FALSE(unlaced.empty());
   EXPECT_GT(SimpleBlocks(unlaced).size(), SimpleBlocks(laced).size());
-  for (int rate : {16000, 48000}) {
+  for (int rate : {8000, 16000, 48000}) {
     absl::StatusOr<std::vector<float>> expected = DecodeChunks(kOgg, ogg, {}, rate);
     ASSERT_TRUE(expected.ok()) << expected.status();
     ExpectSameSamples("laced", laced, *expected, rate);
@@ -141,6 +142,9 @@ TEST(WebmOpusDecoderTest, StereoAt48kHzAndChainedSegments) {
   ExpectSameSamples("chained", ToWebm(clip, "", "first") + webm, both, 16000);
   ExpectSameSamples("chained, live", LiveForm(ToWebm(clip, "", "first")) + LiveForm(webm), both,
                     16000);
+  // A sized Segment whose last Cluster is unsized ends where the next EBML header begins.
+  ExpectSameSamples("chained, live clusters",
+                    LiveForm(ToWebm(clip, "", "first"), /*segment_too=*/false) + webm, both, 16000);
 }
 
 absl::Status DecodeError(const std::string& bytes, const AudioFormatSpec& format = kWebm) {
@@ -253,6 +257,18 @@ TEST(EbmlTest, BlocksSplitIntoTheirLacedFrames) {
   ASSERT_TRUE(ebml::ParseBlock(unlaced, &block).ok());
   ASSERT_EQ(block.frames.size(), 1u);
   EXPECT_EQ(block.frames[0], "whole");
+  // A negative difference: sizes 300, then 3 (-297 is 0x5ED6 with the 2-byte bias), then 5.
+  const std::string shrinking = head + "\x06\x02" + "\x41\x2C" + "\x5E\xD6" + b + a + c;
+  ASSERT_TRUE(ebml::ParseBlock(shrinking, &block).ok());
+  ASSERT_EQ(block.frames.size(), 3u);
+  EXPECT_EQ(block.frames[0], b);
+  EXPECT_EQ(block.frames[1], a);
+  EXPECT_EQ(block.frames[2], c);
+  // 256 frames whose sizes are the largest 8-byte differences: refused at the first size past
+  // the block's end, before any sum could overflow.
+  std::string huge = head + "\x06\xFF";
+  for (int i = 0; i < 255; ++i) huge += std::string("\x01\xFF\xFF\xFF\xFF\xFF\xFF\xFE", 8);
+  EXPECT_FALSE(ebml::ParseBlock(huge, &block).ok());
   EXPECT_FALSE(ebml::ParseBlock(head + "\x04\x02" + "xxxxyyyyzzz", &block).ok());
   EXPECT_FALSE(ebml::ParseBlock(head + "\x02\x02" + "\x03\xFF\xFF" + a, &block).ok());
   EXPECT_FALSE(ebml::ParseBlock(std::string("\x81\x00", 2), &block).ok());
