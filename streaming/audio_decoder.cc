@@ -124,6 +124,15 @@ absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_f
                                         " one call may decode"));
 }
 
+absl::Status CheckSamplesPerDecode(absl::string_view encoding_name, int64_t produced,
+                                   int64_t max_samples, int output_rate_hz,
+                                   absl::string_view where) {
+  if (max_samples <= 0 || produced <= max_samples) return absl::OkStatus();
+  return AudioTooLongError(absl::StrCat(encoding_name, ": these bytes decode to more than ",
+                                        max_samples, " samples (", max_samples / output_rate_hz,
+                                        " s) by ", where));
+}
+
 absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFormatSpec& format,
                                                                    int output_rate_hz) {
   if (output_rate_hz < kMinRateHz || output_rate_hz > kMaxRateHz) {

@@ -95,6 +95,12 @@ bool IsAudioTooLongError(const absl::Status& status);
 // AudioTooLongError that raw decoders (PCM, G.711) give before decoding a call's bytes.
 absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_frames,
                                   int64_t max_frames);
+// OK while the `produced` samples (at `output_rate_hz`) of one call stay within `max_samples` (0:
+// no bound); otherwise the AudioTooLongError of decoders whose output can outgrow their input
+// (Opus, FLAC), naming the packet or frame (`where`) that passed it.
+absl::Status CheckSamplesPerDecode(absl::string_view encoding_name, int64_t produced,
+                                   int64_t max_samples, int output_rate_hz,
+                                   absl::string_view where);
 
 }  // namespace speechllm::streaming
 

@@ -181,9 +181,10 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
     starved_ = false;
     const bool ok = FLAC__stream_decoder_process_single(decoder_);
     if (too_long_) {
-      return AudioTooLongError(absl::StrCat(
-          "FLAC: these bytes decode to more than ", max_samples_per_decode_, " samples (",
-          max_samples_per_decode_ / output_rate_hz_, " s) by frame ", frames_));
+      // The write callback stopped at the bound: produced > max_samples_per_decode_.
+      return CheckSamplesPerDecode("FLAC", static_cast<int64_t>(out->size() - decode_start_),
+                                   max_samples_per_decode_, output_rate_hz_,
+                                   absl::StrCat("frame ", frames_));
     }
     if (lost_sync_ && frames_ == frames_before &&
         buffer_.compare(0, std::min<size_t>(3, buffer_.size()), "TAG",

@@ -196,13 +196,9 @@ absl::Status OggOpusDecoder::DecodeAudio(const ogg_packet& packet, std::vector<f
   if (absl::Status status = link_->DecodePacket(data, packets_, max_total, out); !status.ok()) {
     return status;
   }
-  const int64_t produced = static_cast<int64_t>(out->size() - decode_start_);
-  if (max_samples_per_decode_ > 0 && produced > max_samples_per_decode_) {
-    return AudioTooLongError(absl::StrCat(
-        "OGG_OPUS: these bytes decode to more than ", max_samples_per_decode_, " samples (",
-        max_samples_per_decode_ / output_rate_hz_, " s) by packet ", packets_));
-  }
-  return absl::OkStatus();
+  return CheckSamplesPerDecode("OGG_OPUS", static_cast<int64_t>(out->size() - decode_start_),
+                               max_samples_per_decode_, output_rate_hz_,
+                               absl::StrCat("packet ", packets_));
 }
 
 absl::Status OggOpusDecoder::Finish(std::vector<float>* out) {

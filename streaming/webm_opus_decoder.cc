@@ -270,13 +270,9 @@ absl::Status WebmOpusDecoder::HandleBlock(absl::string_view bytes, int64_t disca
   if (begin < end) {
     out->insert(out->end(), block_samples_.begin() + begin, block_samples_.begin() + end);
   }
-  const int64_t produced = static_cast<int64_t>(out->size() - decode_start_);
-  if (max_samples_per_decode_ > 0 && produced > max_samples_per_decode_) {
-    return AudioTooLongError(absl::StrCat(
-        "WEBM_OPUS: these bytes decode to more than ", max_samples_per_decode_, " samples (",
-        max_samples_per_decode_ / output_rate_hz_, " s) by packet ", packets_));
-  }
-  return absl::OkStatus();
+  return CheckSamplesPerDecode("WEBM_OPUS", static_cast<int64_t>(out->size() - decode_start_),
+                               max_samples_per_decode_, output_rate_hz_,
+                               absl::StrCat("packet ", packets_));
 }
 
 absl::Status WebmOpusDecoder::Finish(std::vector<float>* /*out*/) {

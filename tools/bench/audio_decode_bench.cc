@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/opus_encoder.h"
@@ -127,28 +128,29 @@ BENCHMARK(BM_Mulaw8kTo16k)->Unit(benchmark::kMillisecond);
 
 // Ogg Opus from a 48 kHz source at 32 kbit/s (libopusenc, 20 ms frames), decoded by libopus at
 // 16 kHz; chunks of 160 bytes (~40 ms at this bitrate) split pages anywhere.
-void BM_OggOpus48kTo16k(benchmark::State& state) {
+std::string OggOpus48k() {
   client::OggOpusEncoderOptions options;
   options.sample_rate_hz = 48000;
   options.bitrate_bps = 32000;
   auto bytes = client::EncodeOggOpus(Audio(48000), options);
   if (!bytes.ok()) std::abort();
-  state.counters["bytes"] = static_cast<double>(bytes->size());
-  Run(state, {AudioEncoding::kOggOpus, 0, 0}, *bytes, 160);
+  return *std::move(bytes);
+}
+
+void BM_OggOpus48kTo16k(benchmark::State& state) {
+  const std::string bytes = OggOpus48k();
+  state.counters["bytes"] = static_cast<double>(bytes.size());
+  Run(state, {AudioEncoding::kOggOpus, 0, 0}, bytes, 160);
 }
 BENCHMARK(BM_OggOpus48kTo16k)->Unit(benchmark::kMillisecond);
 
 // The same Ogg Opus muxed into WebM by mkvmerge (mkvtoolnix; the benchmark is skipped without
 // it), in chunks of 160 bytes.
 void BM_WebmOpus48kTo16k(benchmark::State& state) {
-  client::OggOpusEncoderOptions options;
-  options.sample_rate_hz = 48000;
-  options.bitrate_bps = 32000;
-  auto ogg = client::EncodeOggOpus(Audio(48000), options);
-  if (!ogg.ok()) std::abort();
+  const std::string ogg = OggOpus48k();
   const std::string in = "/tmp/speechllm_bench_" + std::to_string(getpid()) + ".opus";
   const std::string out = in.substr(0, in.size() - 4) + "webm";
-  std::ofstream(in, std::ios::binary) << *ogg;
+  std::ofstream(in, std::ios::binary) << ogg;
   const int rc = std::system(("mkvmerge -q --webm -o " + out + " " + in + " > /dev/null").c_str());
   std::ifstream file(out, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());

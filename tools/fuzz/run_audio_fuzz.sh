@@ -18,7 +18,7 @@ deps=(opus ogg flac soxr absl_status absl_statusor absl_strings absl_cord absl_s
 # shellcheck disable=SC2046
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root" $(pkg-config --cflags "${deps[@]}") "$root/tools/fuzz/audio_decoder_fuzz.cc" \
-  "$root"/streaming/{audio_decoder,ebml,flac_decoder,g711_decoder,ogg_opus_decoder,opus_link_decoder,opus_packet_decoder,pcm_decoder,resampler,webm_opus_decoder}.cc \
+  "$root"/streaming/{audio_decoder,ebml,flac_decoder,g711_decoder,ogg_opus_decoder,opus_link_decoder,opus_packet_decoder,pcm_decoder,resampler,sniffing_decoder,webm_opus_decoder}.cc \
   $(pkg-config --libs "${deps[@]}") -o audio_decoder_fuzz
 
 # Seeds: three header bytes (encoding and rate, channels and output rate, chunk size; see the

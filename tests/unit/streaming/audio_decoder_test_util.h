@@ -142,6 +142,34 @@ inline absl::StatusOr<std::vector<float>> DecodeChunks(const AudioFormatSpec& fo
   return out;
 }
 
+// Decodes `bytes` cut by RandomSplit(seed, max_chunk), printing and returning the status: the
+// malformed-input tests expect an error.
+inline absl::Status DecodeError(const AudioFormatSpec& format, const std::string& bytes,
+                                uint32_t seed = 11, size_t max_chunk = 4000) {
+  absl::Status status =
+      DecodeChunks(format, bytes, RandomSplit(bytes.size(), seed, max_chunk)).status();
+  std::printf("  -> %s\n", status.ToString().c_str());
+  return status;
+}
+
+inline void ExpectInvalid(const absl::Status& status, const std::string& needle) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find(needle), std::string::npos) << status;
+}
+
+// One Decode() of all of `bytes` by a decoder bounded to `max_samples` a call: the status, with
+// the samples it appended in `out`.
+inline absl::Status DecodeOnceWithLimit(const AudioFormatSpec& format, const std::string& bytes,
+                                        int64_t max_samples, std::vector<float>* out) {
+  auto decoder = AudioDecoder::Create(format, 16000);
+  if (!decoder.ok()) return decoder.status();
+  (*decoder)->LimitSamplesPerDecode(max_samples);
+  const absl::Status status = (*decoder)->Decode(bytes, out, nullptr);
+  std::printf("%.1f s against a %.1f s limit: %s (%zu samples)\n", out->size() / 16000.0,
+              max_samples / 16000.0, status.ToString().c_str(), out->size());
+  return status;
+}
+
 // Index of the first sample where two vectors differ bit for bit; -1 if equal (sizes too).
 inline int64_t FirstDifference(const std::vector<float>& a, const std::vector<float>& b) {
   const size_t n = std::min(a.size(), b.size());

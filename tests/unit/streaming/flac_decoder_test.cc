@@ -121,15 +121,10 @@ TEST(FlacDecoderTest, DrainReleasesTheResamplersTail) {
   EXPECT_NEAR(static_cast<double>(out.size()), 53920.0, 2.0);
 }
 
-absl::Status DecodeError(const std::string& bytes, const AudioFormatSpec& format = kFlac) {
-  absl::Status status = DecodeChunks(format, bytes, RandomSplit(bytes.size(), 9, 900)).status();
-  std::printf("  -> %s\n", status.ToString().c_str());
-  return status;
-}
+using audio_test::ExpectInvalid;
 
-void ExpectInvalid(const absl::Status& status, const std::string& needle) {
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  EXPECT_NE(status.message().find(needle), std::string::npos) << status;
+absl::Status DecodeError(const std::string& bytes, const AudioFormatSpec& format = kFlac) {
+  return audio_test::DecodeError(format, bytes, 9, 900);
 }
 
 TEST(FlacDecoderTest, MalformedStreamsAreInvalidArgument) {
@@ -228,14 +223,9 @@ TEST(FlacDecoderTest, AFrameBeyondWhatStreamInfoAllowsIsRefused) {
 }
 
 TEST(FlacDecoderTest, OneCallStopsAtItsSampleLimit) {
-  const std::string flac = Sox(ClipPath("clip_a"), "-t flac", "limit.flac");
-  auto decoder = AudioDecoder::Create(kFlac, 16000);
-  ASSERT_TRUE(decoder.ok());
-  (*decoder)->LimitSamplesPerDecode(16000);
   std::vector<float> out;
-  const absl::Status status = (*decoder)->Decode(flac, &out, nullptr);
-  std::printf("3.4 s against a 1 s limit: %s (%zu samples)\n", status.ToString().c_str(),
-              out.size());
+  const absl::Status status = audio_test::DecodeOnceWithLimit(
+      kFlac, Sox(ClipPath("clip_a"), "-t flac", "limit.flac"), 16000, &out);
   EXPECT_TRUE(IsAudioTooLongError(status)) << status;
   EXPECT_LE(out.size(), 16000u + 4096u);
 }

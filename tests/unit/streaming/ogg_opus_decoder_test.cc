@@ -33,16 +33,8 @@ std::vector<size_t> PageStarts(const std::string& bytes) {
   return starts;
 }
 
-absl::Status DecodeError(const AudioFormatSpec& format, const std::string& bytes) {
-  absl::Status status = DecodeChunks(format, bytes, RandomSplit(bytes.size(), 11)).status();
-  std::printf("  -> %s\n", status.ToString().c_str());
-  return status;
-}
-
-void ExpectInvalid(const absl::Status& status, const std::string& needle) {
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  EXPECT_NE(status.message().find(needle), std::string::npos) << status;
-}
+using audio_test::DecodeError;
+using audio_test::ExpectInvalid;
 
 TEST(OggOpusDecoderTest, MatchesOpusdecAt48kHzAndKeepsTheClipLengthAt16kHz) {
   const std::string& opus = ClipOpus();

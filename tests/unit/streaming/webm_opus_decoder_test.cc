@@ -147,15 +147,10 @@ TEST(WebmOpusDecoderTest, StereoAt48kHzAndChainedSegments) {
                     LiveForm(ToWebm(clip, "", "first"), /*segment_too=*/false) + webm, both, 16000);
 }
 
-absl::Status DecodeError(const std::string& bytes, const AudioFormatSpec& format = kWebm) {
-  absl::Status status = DecodeChunks(format, bytes, RandomSplit(bytes.size(), 5)).status();
-  std::printf("  -> %s\n", status.ToString().c_str());
-  return status;
-}
+using audio_test::ExpectInvalid;
 
-void ExpectInvalid(const absl::Status& status, const std::string& needle) {
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  EXPECT_NE(status.message().find(needle), std::string::npos) << status;
+absl::Status DecodeError(const std::string& bytes, const AudioFormatSpec& format = kWebm) {
+  return audio_test::DecodeError(format, bytes, 5);
 }
 
 std::string Replaced(std::string bytes, const std::string& from, const std::string& to) {
@@ -219,14 +214,9 @@ TEST(WebmOpusDecoderTest, MalformedStreamsAreInvalidArgument) {
 }
 
 TEST(WebmOpusDecoderTest, OneCallStopsAtItsSampleLimit) {
-  const std::string webm = ToWebm(ClipOpus(), "", "limit");
-  auto decoder = AudioDecoder::Create(kWebm, 16000);
-  ASSERT_TRUE(decoder.ok());
-  (*decoder)->LimitSamplesPerDecode(16000);
   std::vector<float> out;
-  const absl::Status status = (*decoder)->Decode(webm, &out, nullptr);
-  std::printf("3.4 s against a 1 s limit: %s (%zu samples)\n", status.ToString().c_str(),
-              out.size());
+  const absl::Status status =
+      audio_test::DecodeOnceWithLimit(kWebm, ToWebm(ClipOpus(), "", "limit"), 16000, &out);
   EXPECT_TRUE(IsAudioTooLongError(status)) << status;
   EXPECT_LT(out.size(), 16000u + 8 * 960u);
 }
