@@ -5,27 +5,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
+#include "server/audio_config.h"
 #include "server/event_proto.h"
 #include "server/grpc_status.h"
 
 namespace speechllm::server {
 namespace {
 
-using v1::AudioFormat;
 using v1::Endpointing;
 using v1::ResultOptions;
-
-constexpr int kMinRateHz = kMinSampleRateHz;
-constexpr int kMaxRateHz = kMaxSampleRateHz;
-constexpr int kMaxChannels = 8;
-constexpr int kG711DefaultRateHz = 8000;
-
-absl::Status BadConfig(const std::string& field, const std::string& message,
-                       const std::string& reason = "BAD_CONFIG") {
-  return WithField(
-      WithReason(absl::InvalidArgumentError(absl::StrCat("config.", field, ": ", message)), reason),
-      "config." + field);
-}
 
 // Extensions this server knows (unknown keys are rejected so that typos fail).
 absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::SessionConfig* session) {
@@ -63,139 +51,14 @@ absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::Session
   return absl::OkStatus();
 }
 
-// A declared rate (0: not declared, else kMinRateHz to `max_rate_hz`) and channel count (0 to
-// kMaxChannels); BAD_CONFIG naming the field, `suffix` ending its message.
-absl::Status CheckDeclaredFormat(int rate, int channels, int max_rate_hz,
-                                 absl::string_view suffix) {
-  if (rate != 0 && (rate < kMinRateHz || rate > max_rate_hz)) {
-    return BadConfig("audio.sample_rate_hz",
-                     absl::StrCat(rate, " is outside ", kMinRateHz, " to ", max_rate_hz, suffix));
-  }
-  if (channels < 0 || channels > kMaxChannels) {
-    return BadConfig("audio.channels", absl::StrCat(channels, " is outside 1 to ", kMaxChannels));
-  }
-  return absl::OkStatus();
-}
-
-// The audio part of the config (API.md 2.1 and AudioFormat); the rules per encoding are in
-// ConvertConfig's comment in proto_convert.h.
-absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
-                          absl::string_view audio_bytes, StreamSetup* setup) {
-  AudioFormat::Encoding encoding = audio.encoding();
-  if (encoding == AudioFormat::ENCODING_UNSPECIFIED) {
-    if (!for_recognize) {
-      // A stream's container is told by its first bytes when they come (SniffingDecoder); the
-      // effective config keeps ENCODING_UNSPECIFIED. Rate and channels follow the container rules.
-      if (absl::Status status = CheckDeclaredFormat(audio.sample_rate_hz(), audio.channels(),
-                                                    streaming::kMaxFlacRateHz, "");
-          !status.ok()) {
-        return status;
-      }
-      setup->audio.encoding = streaming::AudioEncoding::kSniffed;
-      setup->audio.sample_rate_hz = audio.sample_rate_hz();
-      setup->audio.channels = audio.channels();
-      return absl::OkStatus();
-    }
-    const absl::string_view magic = audio_bytes.substr(0, 4);
-    if (magic == "RIFF") {
-      encoding = AudioFormat::WAV;
-    } else if (magic == "OggS") {
-      encoding = AudioFormat::OGG_OPUS;
-    } else if (magic == "\x1A\x45\xDF\xA3") {
-      encoding = AudioFormat::WEBM_OPUS;
-    } else if (magic == "fLaC" || magic.substr(0, 3) == "ID3") {
-      encoding = AudioFormat::FLAC;
-    } else {
-      return BadConfig("audio.encoding",
-                       "the audio starts with none of \"RIFF\" (WAV), \"OggS\" (Ogg Opus), "
-                       "1A 45 DF A3 (WebM) and \"fLaC\" (FLAC); declare the encoding (raw PCM "
-                       "and G.711 must be declared)",
-                       "UNSUPPORTED_ENCODING");
-    }
-  }
-  setup->encoding = encoding;
-  const int rate = audio.sample_rate_hz();
-  const int channels = audio.channels();
-  // 0 means "not declared" where the encoding allows it.
-  auto check_rate = [&]() { return CheckDeclaredFormat(rate, channels, kMaxRateHz, ""); };
-  using streaming::AudioEncoding;
-  switch (encoding) {
-    case AudioFormat::PCM_S16LE:
-    case AudioFormat::PCM_F32LE:
-    case AudioFormat::MULAW:
-    case AudioFormat::ALAW: {
-      const bool g711 = encoding == AudioFormat::MULAW || encoding == AudioFormat::ALAW;
-      if (rate == 0 && !g711) {
-        return BadConfig("audio.sample_rate_hz", absl::StrCat("must be set for raw PCM (",
-                                                              kMinRateHz, " to ", kMaxRateHz, ")"));
-      }
-      if (absl::Status status = check_rate(); !status.ok()) return status;
-      setup->audio.encoding = encoding == AudioFormat::PCM_S16LE   ? AudioEncoding::kPcmS16le
-                              : encoding == AudioFormat::PCM_F32LE ? AudioEncoding::kPcmF32le
-                              : encoding == AudioFormat::MULAW     ? AudioEncoding::kMulaw
-                                                                   : AudioEncoding::kAlaw;
-      setup->audio.sample_rate_hz = rate == 0 ? kG711DefaultRateHz : rate;
-      setup->audio.channels = channels == 0 ? 1 : channels;
-      return absl::OkStatus();
-    }
-    case AudioFormat::OPUS:
-      // Raw packets (one per AudioChunk) cannot be split out of a Recognize blob: streaming only.
-      // libopus decodes any packet at 16 kHz; channels (1 or 2, 0 = 1) size the decoder.
-      if (for_recognize) break;
-      if (rate != 0 && rate != 8000 && rate != 12000 && rate != 16000 && rate != 24000 &&
-          rate != 48000) {
-        return BadConfig(
-            "audio.sample_rate_hz",
-            absl::StrCat(rate, " is not an Opus rate (8000, 12000, 16000, 24000 or 48000)"));
-      }
-      if (channels < 0 || channels > 2)
-        return BadConfig("audio.channels", "must be 1 or 2 for OPUS");
-      setup->audio.encoding = AudioEncoding::kOpusPacket;
-      setup->audio.sample_rate_hz = rate;
-      setup->audio.channels = channels == 0 ? 1 : channels;
-      return absl::OkStatus();
-    case AudioFormat::OGG_OPUS:
-    case AudioFormat::WEBM_OPUS:
-    case AudioFormat::FLAC:
-    case AudioFormat::WAV:
-      if (encoding == AudioFormat::WAV && !for_recognize) break;
-      // Containers: rate and channels are optional (0 = from the header). A declared value must
-      // match the header (Opus: the rate may also be 48000, Opus's own), which the decoder or
-      // Recognize (WAV) checks when it reads the header. FLAC files may be up to 192 kHz.
-      if (absl::Status status =
-              encoding == AudioFormat::FLAC
-                  ? CheckDeclaredFormat(rate, channels, streaming::kMaxFlacRateHz, " for FLAC")
-                  : check_rate();
-          !status.ok()) {
-        return status;
-      }
-      setup->audio_is_wav = encoding == AudioFormat::WAV;
-      if (!setup->audio_is_wav) {
-        setup->audio.encoding = encoding == AudioFormat::WEBM_OPUS ? AudioEncoding::kWebmOpus
-                                : encoding == AudioFormat::FLAC    ? AudioEncoding::kFlac
-                                                                   : AudioEncoding::kOggOpus;
-      }
-      setup->audio.sample_rate_hz = rate;
-      setup->audio.channels = channels;
-      return absl::OkStatus();
-    default:
-      break;
-  }
-  return BadConfig(
-      "audio.encoding",
-      absl::StrCat("encoding ",
-                   AudioFormat::Encoding_IsValid(encoding)
-                       ? AudioFormat::Encoding_Name(encoding)
-                       : absl::StrCat(static_cast<int>(encoding), " (not in the enum)"),
-                   " is not supported",
-                   encoding == AudioFormat::WAV ? " by StreamingRecognize" : "",
-                   "; use PCM_S16LE or PCM_F32LE (8000 to 48000 Hz), MULAW, ALAW, OGG_OPUS, "
-                   "WEBM_OPUS or FLAC",
-                   for_recognize ? ", or WAV" : ", or OPUS packets"),
-      "UNSUPPORTED_ENCODING");
-}
-
 }  // namespace
+
+absl::Status BadConfig(const std::string& field, const std::string& message,
+                       const std::string& reason) {
+  return WithField(
+      WithReason(absl::InvalidArgumentError(absl::StrCat("config.", field, ": ", message)), reason),
+      "config." + field);
+}
 
 absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionContext& context,
                                                           const ServerConfig& server,

@@ -46,6 +46,11 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
                                           const ServerConfig& server, const PromptSource& prompt,
                                           bool for_recognize, absl::string_view audio_bytes = {});
 
+// INVALID_ARGUMENT "config.FIELD: message" with the ErrorInfo `reason` and the field path
+// "config.FIELD" (FIELD: e.g. "audio.sample_rate_hz").
+absl::Status BadConfig(const std::string& field, const std::string& message,
+                       const std::string& reason = "BAD_CONFIG");
+
 // The prompt for a stream with `context` (limits checked; `field` names it in errors, e.g.
 // "config.context"). INVALID_ARGUMENT (FEATURE_UNAVAILABLE) when the server's prompt takes no
 // context.

@@ -1,0 +1,21 @@
+// ConvertAudio: the audio part of a client's SessionConfig (API.md 2.1, AudioFormat) checked and
+// turned into the streaming decoder's AudioFormatSpec, with Recognize's container sniffing. Part of
+// ConvertConfig (proto_convert.h), whose comment lists the rules per encoding. Pure; any thread.
+#ifndef SPEECHLLM_SERVER_AUDIO_CONFIG_H_
+#define SPEECHLLM_SERVER_AUDIO_CONFIG_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "server/proto_convert.h"
+
+namespace speechllm::server {
+
+// Fills setup->audio, audio_is_wav and encoding from `audio` (and, for Recognize with
+// ENCODING_UNSPECIFIED, from the first bytes of `audio_bytes`). INVALID_ARGUMENT with the field
+// and reason (BAD_CONFIG, UNSUPPORTED_ENCODING) otherwise.
+absl::Status ConvertAudio(const v1::AudioFormat& audio, bool for_recognize,
+                          absl::string_view audio_bytes, StreamSetup* setup);
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_AUDIO_CONFIG_H_
