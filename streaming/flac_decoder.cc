@@ -204,6 +204,7 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
       FLAC__stream_decoder_flush(decoder_);
       read_pos_ = 0;
       held_at_last_try_ = buffer_.size();
+      ++stalled_attempts_;
       if (buffer_.size() > max_frame_bytes_) return FrameTooLong(buffer_.size());
       return absl::OkStatus();
     }

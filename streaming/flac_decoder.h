@@ -34,6 +34,8 @@ class FlacDecoder : public AudioDecoder {
   void LimitSamplesPerDecode(int64_t max_samples) override {
     max_samples_per_decode_ = max_samples;
   }
+  // Decode attempts that ran out of bytes inside a frame (each re-read the frame's bytes so far).
+  int64_t stalled_attempts() const { return stalled_attempts_; }
 
  private:
   FlacDecoder(FLAC__StreamDecoder* decoder, const AudioFormatSpec& declared, int output_rate_hz);
@@ -91,9 +93,10 @@ class FlacDecoder : public AudioDecoder {
   int64_t frames_ = 0;                 // FLAC frames decoded, for messages
   std::string error_;                  // the first problem a callback met
   bool lost_sync_ = false;             // ... and it was bytes where a frame must start
-  bool too_long_ = false;              // the write callback passed max_samples_per_decode_
-  std::vector<float> interleaved_;     // one frame's samples, scaled to [-1, 1)
-  std::vector<float> mono_;            // one frame's samples, mono
+  bool too_long_ = false;
+  int64_t stalled_attempts_ = 0;    // the write callback passed max_samples_per_decode_
+  std::vector<float> interleaved_;  // one frame's samples, scaled to [-1, 1)
+  std::vector<float> mono_;         // one frame's samples, mono
 };
 
 }  // namespace speechllm::streaming
