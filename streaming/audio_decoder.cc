@@ -139,6 +139,14 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFo
     return absl::InvalidArgumentError(absl::StrCat(
         "output rate ", output_rate_hz, " Hz is outside ", kMinRateHz, " to ", kMaxRateHz));
   }
+  const bool container =
+      format.encoding == AudioEncoding::kOggOpus || format.encoding == AudioEncoding::kWebmOpus ||
+      format.encoding == AudioEncoding::kFlac || format.encoding == AudioEncoding::kSniffed;
+  if (container && (format.channels < 0 || format.channels > kMaxChannels)) {
+    // 0: whatever the container says.
+    return absl::InvalidArgumentError(
+        absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
+  }
   switch (format.encoding) {
     case AudioEncoding::kPcmS16le:
     case AudioEncoding::kPcmF32le:
@@ -163,10 +171,6 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFo
     }
     case AudioEncoding::kOggOpus:
     case AudioEncoding::kWebmOpus: {
-      if (format.channels < 0 || format.channels > kMaxChannels) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
-      }
       const int opus_rate = IsOpusRate(output_rate_hz) ? output_rate_hz : 48000;
       std::unique_ptr<AudioDecoder> decoder;
       if (format.encoding == AudioEncoding::kOggOpus) {
@@ -177,16 +181,8 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFo
       return WithResampler(std::move(decoder), opus_rate, output_rate_hz);
     }
     case AudioEncoding::kSniffed:
-      if (format.channels < 0 || format.channels > kMaxChannels) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
-      }
       return std::unique_ptr<AudioDecoder>(new SniffingDecoder(format, output_rate_hz));
     case AudioEncoding::kFlac: {
-      if (format.channels < 0 || format.channels > kMaxChannels) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("audio.channels must be 0 to ", kMaxChannels, ", got ", format.channels));
-      }
       absl::StatusOr<std::unique_ptr<FlacDecoder>> decoder =
           FlacDecoder::Create(format, output_rate_hz);
       if (!decoder.ok()) return decoder.status();
