@@ -110,10 +110,10 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
     case AudioFormat::WEBM_OPUS:
     case AudioFormat::FLAC:
     case AudioFormat::WAV:
-      if (encoding == AudioFormat::WAV && !for_recognize) break;
       // Containers: rate and channels are optional (0 = from the header). A declared value must
       // match the header (Opus: the rate may also be 48000, Opus's own), which the decoder or
-      // Recognize (WAV) checks when it reads the header. FLAC files may be up to 192 kHz.
+      // Recognize (WAV, read whole) checks when it reads the header. FLAC files may be up to
+      // 192 kHz.
       if (absl::Status status =
               encoding == AudioFormat::FLAC
                   ? CheckDeclaredFormat(rate, channels, streaming::kMaxFlacRateHz, " for FLAC")
@@ -121,12 +121,11 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
           !status.ok()) {
         return status;
       }
-      setup->audio_is_wav = encoding == AudioFormat::WAV;
-      if (!setup->audio_is_wav) {
-        setup->audio.encoding = encoding == AudioFormat::WEBM_OPUS ? AudioEncoding::kWebmOpus
-                                : encoding == AudioFormat::FLAC    ? AudioEncoding::kFlac
-                                                                   : AudioEncoding::kOggOpus;
-      }
+      setup->audio_is_wav = encoding == AudioFormat::WAV && for_recognize;
+      setup->audio.encoding = encoding == AudioFormat::WEBM_OPUS ? AudioEncoding::kWebmOpus
+                              : encoding == AudioFormat::FLAC    ? AudioEncoding::kFlac
+                              : encoding == AudioFormat::WAV     ? AudioEncoding::kWav
+                                                                 : AudioEncoding::kOggOpus;
       setup->audio.sample_rate_hz = rate;
       setup->audio.channels = channels;
       return absl::OkStatus();
@@ -139,11 +138,10 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
                    AudioFormat::Encoding_IsValid(encoding)
                        ? AudioFormat::Encoding_Name(encoding)
                        : absl::StrCat(static_cast<int>(encoding), " (not in the enum)"),
-                   " is not supported",
-                   encoding == AudioFormat::WAV ? " by StreamingRecognize" : "",
+                   " is not supported", encoding == AudioFormat::OPUS ? " by Recognize" : "",
                    "; use PCM_S16LE or PCM_F32LE (8000 to 48000 Hz), MULAW, ALAW, OGG_OPUS, "
-                   "WEBM_OPUS or FLAC",
-                   for_recognize ? ", or WAV" : ", or OPUS packets"),
+                   "WEBM_OPUS, FLAC or WAV",
+                   for_recognize ? "" : ", or OPUS packets"),
       "UNSUPPORTED_ENCODING");
 }
 

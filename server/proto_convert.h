@@ -21,16 +21,16 @@ inline constexpr int kMaxSampleRateHz = 48000;
 struct StreamSetup {
   streaming::SessionConfig session;
   streaming::AudioFormatSpec audio;  // for WAV: the declared rate and channels (0 = any)
-  bool audio_is_wav = false;         // Recognize: a WAV file (declared or sniffed)
+  bool audio_is_wav = false;         // Recognize: a WAV file (declared or sniffed), read whole
   v1::AudioFormat::Encoding encoding = v1::AudioFormat::ENCODING_UNSPECIFIED;  // after sniffing
   v1::SessionConfig effective;  // what SessionStarted echoes, defaults filled in
 };
 
-// Validates `config` completely before any work (API.md 2.1). `for_recognize` allows WAV, sniffs
+// Validates `config` completely before any work (API.md 2.1). `for_recognize` sniffs
 // ENCODING_UNSPECIFIED from `audio_bytes` ("RIFF" = WAV, "OggS" = OGG_OPUS, 1A 45 DF A3 =
 // WEBM_OPUS, "fLaC" or "ID3" = FLAC) and turns interim results off; a stream's
-// ENCODING_UNSPECIFIED is sniffed by its decoder from the first audio bytes (kSniffed: Ogg Opus,
-// WebM Opus or FLAC; rate 0 or 8000 to 192000, channels 0 to 8). Audio rules
+// ENCODING_UNSPECIFIED is sniffed by its decoder from the first audio bytes (kSniffed: the same
+// four; rate 0 or 8000 to 192000, channels 0 to 8). Audio rules
 // (UNSUPPORTED_ENCODING or BAD_CONFIG with the field otherwise):
 //  - PCM_S16LE, PCM_F32LE: sample_rate_hz required, 8000 to 48000; channels 0 (= 1) to 8.
 //  - MULAW, ALAW: sample_rate_hz 0 = 8000, else 8000 to 48000; channels 0 (= 1) to 8.
@@ -38,8 +38,8 @@ struct StreamSetup {
 //    (0 = from the OpusHead); a declared rate must be 48000 or the OpusHead's input rate.
 //  - FLAC: sample_rate_hz 0 or 8000 to 192000, channels 0 to 8; declared values must match
 //    STREAMINFO.
-//  - WAV (Recognize only): the header's rate and channels are used; declared non-zero values
-//    must match the header.
+//  - WAV: the header's rate and channels are used; declared non-zero values must match the
+//    header (Recognize reads the file whole, streams parse it as it comes: WavStreamDecoder).
 //  - OPUS (StreamingRecognize only): raw packets, one per AudioChunk.
 // Other rates than the model's are resampled with the one libsoxr setting (streaming/resampler.h).
 absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,

@@ -35,7 +35,7 @@ grpc::ServerUnaryReactor* SpeechService::GetCapabilities(grpc::CallbackServerCon
   model->set_word_timestamps(false);
   model->set_language_detection(false);
   // Raw PCM and G.711 at 8000 to 48000 Hz (the range below); containers carry their own rate
-  // (FLAC up to 192 kHz). OPUS packets in streams only, WAV in Recognize only.
+  // (FLAC up to 192 kHz). OPUS packets in streams only.
   for (v1::AudioFormat::Encoding encoding :
        {v1::AudioFormat::PCM_S16LE, v1::AudioFormat::PCM_F32LE, v1::AudioFormat::MULAW,
         v1::AudioFormat::ALAW, v1::AudioFormat::OGG_OPUS, v1::AudioFormat::WEBM_OPUS,

@@ -14,6 +14,7 @@
 #include "streaming/pcm_decoder.h"
 #include "streaming/resampler.h"
 #include "streaming/sniffing_decoder.h"
+#include "streaming/wav_stream_decoder.h"
 #include "streaming/webm_opus_decoder.h"
 
 namespace speechllm::streaming {
@@ -141,7 +142,8 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFo
   }
   const bool container =
       format.encoding == AudioEncoding::kOggOpus || format.encoding == AudioEncoding::kWebmOpus ||
-      format.encoding == AudioEncoding::kFlac || format.encoding == AudioEncoding::kSniffed;
+      format.encoding == AudioEncoding::kFlac || format.encoding == AudioEncoding::kSniffed ||
+      format.encoding == AudioEncoding::kWav;
   if (container && (format.channels < 0 || format.channels > kMaxChannels)) {
     // 0: whatever the container says.
     return absl::InvalidArgumentError(
@@ -180,6 +182,8 @@ absl::StatusOr<std::unique_ptr<AudioDecoder>> AudioDecoder::Create(const AudioFo
       }
       return WithResampler(std::move(decoder), opus_rate, output_rate_hz);
     }
+    case AudioEncoding::kWav:
+      return std::unique_ptr<AudioDecoder>(new WavStreamDecoder(format, output_rate_hz));
     case AudioEncoding::kSniffed:
       return std::unique_ptr<AudioDecoder>(new SniffingDecoder(format, output_rate_hz));
     case AudioEncoding::kFlac: {

@@ -25,7 +25,8 @@ enum class AudioEncoding {
   kOpusPacket,  // raw Opus packets (RFC 6716), exactly one per Decode() call
   kWebmOpus,    // a WebM (Matroska) byte stream with an Opus track (MediaRecorder), split anywhere
   kFlac,        // a native FLAC byte stream (RFC 9639), split anywhere
-  kSniffed,     // Ogg Opus, WebM Opus or FLAC, told by the stream's first bytes (SniffingDecoder)
+  kSniffed,  // WAV, Ogg Opus, WebM Opus or FLAC, told by the stream's first bytes (SniffingDecoder)
+  kWav,      // a WAV file streamed as written (WavStreamDecoder), split anywhere
 };
 
 // FLAC files carry their own rate, which may be above the 48 kHz of raw PCM (STREAMINFO's rate
@@ -35,8 +36,8 @@ inline constexpr int kMaxFlacRateHz = 192000;
 // The declared format. sample_rate_hz and channels describe raw PCM and G.711 bytes (8000 to
 // 48000 Hz, 1 to 8 channels). For kOggOpus and kWebmOpus a non-zero sample_rate_hz must be 48000
 // or the OpusHead's input rate, and a non-zero channels the OpusHead's channel count (0 =
-// anything). For kFlac non-zero values must be STREAMINFO's; for kSniffed, those of the container
-// found.
+// anything). For kFlac non-zero values must be STREAMINFO's, for kWav the fmt chunk's; for
+// kSniffed, those of the container found.
 // For kOpusPacket channels (0 = 1) is the decoder's channel count; the rate is ignored.
 struct AudioFormatSpec {
   AudioEncoding encoding = AudioEncoding::kPcmS16le;

@@ -15,15 +15,11 @@ absl::StatusOr<AudioEncoding> SniffContainer(absl::string_view first_bytes) {
   if (magic == "OggS") return AudioEncoding::kOggOpus;
   if (magic == absl::string_view("\x1A\x45\xDF\xA3", 4)) return AudioEncoding::kWebmOpus;
   if (magic == "fLaC" || magic.substr(0, 3) == "ID3") return AudioEncoding::kFlac;
-  if (magic == "RIFF") {
-    return absl::InvalidArgumentError(
-        "the audio is a WAV file (\"RIFF\"), which is not streamed: send its samples as PCM_S16LE "
-        "at its rate, or the file to Recognize");
-  }
+  if (magic == "RIFF") return AudioEncoding::kWav;
   return absl::InvalidArgumentError(absl::StrCat(
       "the audio starts with \"", absl::CHexEscape(magic),
-      "\", none of \"OggS\" (Ogg Opus), 1A 45 DF A3 (WebM) and \"fLaC\" (FLAC); declare the "
-      "encoding (raw PCM and G.711 must be declared)"));
+      "\", none of \"RIFF\" (WAV), \"OggS\" (Ogg Opus), 1A 45 DF A3 (WebM) and \"fLaC\" (FLAC); "
+      "declare the encoding (raw PCM and G.711 must be declared)"));
 }
 
 SniffingDecoder::SniffingDecoder(const AudioFormatSpec& declared, int output_rate_hz)

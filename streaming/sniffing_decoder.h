@@ -1,7 +1,8 @@
 // SniffingDecoder: a container stream whose encoding the client left to the server (API.md: "With
 // ENCODING_UNSPECIFIED the container is sniffed from its magic bytes"): holds the first 4 bytes,
-// then hands everything to the Ogg Opus, WebM Opus or FLAC decoder they name. Raw PCM and G.711
-// have no magic and must be declared. Owned by one stream's AudioDecoder; its reader thread only.
+// then hands everything to the WAV, Ogg Opus, WebM Opus or FLAC decoder they name. Raw PCM and
+// G.711 have no magic and must be declared. Owned by one stream's AudioDecoder; its reader thread
+// only.
 #ifndef SPEECHLLM_STREAMING_SNIFFING_DECODER_H_
 #define SPEECHLLM_STREAMING_SNIFFING_DECODER_H_
 
@@ -14,9 +15,9 @@
 
 namespace speechllm::streaming {
 
-// The container the first bytes of a stream name: kOggOpus ("OggS"), kWebmOpus (1A 45 DF A3),
-// kFlac ("fLaC", or an "ID3" tag before it). INVALID_ARGUMENT saying what to declare otherwise
-// (a WAV's "RIFF" included: WAV files go to Recognize or as PCM).
+// The container the first bytes of a stream name: kWav ("RIFF"), kOggOpus ("OggS"), kWebmOpus
+// (1A 45 DF A3), kFlac ("fLaC", or an "ID3" tag before it). INVALID_ARGUMENT saying what to
+// declare otherwise.
 absl::StatusOr<AudioEncoding> SniffContainer(absl::string_view first_bytes);
 
 class SniffingDecoder : public AudioDecoder {

@@ -28,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int rates[] = {0, 8000, 11025, 16000, 22050, 44100, 48000, 7999};
   const int outputs[] = {16000, 8000, 48000, 24000};
   AudioFormatSpec format;
-  format.encoding = static_cast<AudioEncoding>(data[0] % 9);
-  format.sample_rate_hz = rates[(data[0] / 9) % 8];
+  format.encoding = static_cast<AudioEncoding>(data[0] % 10);
+  format.sample_rate_hz = rates[(data[0] / 10) % 8];
   format.channels = data[1] % 10;  // 0 to 9: 9 is out of range on purpose
   const int output_rate_hz = outputs[(data[1] / 10) % 4];
   const size_t chunk = 1 + data[2] * 7;

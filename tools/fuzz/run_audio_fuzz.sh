@@ -3,7 +3,7 @@
 # libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer. Not part of CI; needs clang and
 # opus-tools, mkvtoolnix and sox besides the project's build dependencies (scripts/setup_debian.sh).
 #   tools/fuzz/run_audio_fuzz.sh [SECONDS] [WORK_DIR]   (default: 300 s in ./build-fuzz)
-# The seed corpus is made from the golden clip (Ogg Opus, WebM Opus, FLAC, PCM, float, G.711);
+# The seed corpus is made from the golden clip (Ogg Opus, WebM Opus, FLAC, WAV, PCM, float, G.711);
 # findings are written
 # to WORK_DIR/artifacts and make the script fail.
 set -euo pipefail
@@ -18,7 +18,7 @@ deps=(opus ogg flac soxr absl_status absl_statusor absl_strings absl_cord absl_s
 # shellcheck disable=SC2046
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root" $(pkg-config --cflags "${deps[@]}") "$root/tools/fuzz/audio_decoder_fuzz.cc" \
-  "$root"/streaming/{audio_decoder,ebml,flac_decoder,g711_decoder,ogg_opus_decoder,opus_link_decoder,opus_packet_decoder,pcm_decoder,resampler,sniffing_decoder,webm_opus_decoder}.cc \
+  "$root"/streaming/{audio_decoder,ebml,flac_decoder,g711_decoder,ogg_opus_decoder,opus_link_decoder,opus_packet_decoder,pcm_decoder,resampler,sniffing_decoder,wav_stream_decoder,webm_opus_decoder}.cc \
   $(pkg-config --libs "${deps[@]}") -o audio_decoder_fuzz
 
 # Seeds: three header bytes (encoding and rate, channels and output rate, chunk size; see the
@@ -27,25 +27,30 @@ clip="$root/tests/data/qwen2-audio-tiny-golden/clip_a.wav"
 opusenc --quiet --bitrate 24 "$clip" clip.opus
 mkvmerge -q --webm -o clip.webm clip.opus
 sox "$clip" -r 22050 -c 2 clip.flac
+sox "$clip" -r 44100 -b 24 clip24.wav
 python3 - "$clip" <<'PY'
 import struct, sys
 opus = open("clip.opus", "rb").read()
 webm = open("clip.webm", "rb").read()
 flac = open("clip.flac", "rb").read()
+wav = open(sys.argv[1], "rb").read()
+wav24 = open("clip24.wav", "rb").read()
 pcm = open(sys.argv[1], "rb").read()[44:44 + 6400]
 seeds = {
     "ogg_full": bytes([4, 0, 100]) + opus,
-    "ogg_small_chunks": bytes([4 + 9 * 6, 0, 3]) + opus[:6000],
+    "ogg_small_chunks": bytes([4 + 10 * 6, 0, 3]) + opus[:6000],
     "webm_full": bytes([6, 0, 100]) + webm,
     "webm_small_chunks": bytes([6, 10, 2]) + webm[:6000],
     "flac_full": bytes([7, 0, 100]) + flac[:12000],
     "flac_small_chunks": bytes([7, 0, 1]) + flac[:5000],
     "sniffed_webm": bytes([8, 0, 50]) + webm[:8000],
     "sniffed_flac": bytes([8, 0, 50]) + flac[:8000],
-    "pcm16": bytes([9 * 3, 1, 50]) + pcm,
-    "pcm16_stereo_44k": bytes([9 * 5, 12, 20]) + pcm,
-    "f32": bytes([1 + 9 * 3, 1, 40]) + struct.pack("<400f", *[((i % 50) - 25) / 30 for i in range(400)]),
-    "mulaw": bytes([2 + 9, 1, 40]) + pcm[:2000],
+    "wav_stream": bytes([9, 0, 50]) + wav[:8000],
+    "wav_stream_24bit": bytes([9, 0, 3]) + wav24[:4000],
+    "pcm16": bytes([10 * 3, 1, 50]) + pcm,
+    "pcm16_stereo_44k": bytes([10 * 5, 12, 20]) + pcm,
+    "f32": bytes([1 + 10 * 3, 1, 40]) + struct.pack("<400f", *[((i % 50) - 25) / 30 for i in range(400)]),
+    "mulaw": bytes([2 + 10, 1, 40]) + pcm[:2000],
 }
 for name, data in seeds.items():
     open("corpus/" + name, "wb").write(data)

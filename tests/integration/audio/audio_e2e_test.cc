@@ -146,6 +146,8 @@ std::vector<Converted> ConvertedClips() {
        Format(F::WEBM_OPUS, 0, 0), false},
       {"flac_16k", Sox(a, "-t flac", "a.flac"), Format(F::FLAC, 0, 0), false},
       {"flac_44100_st", Sox(aa, "-r 44100 -t flac", "a44.flac"), Format(F::FLAC, 44100, 2), true},
+      {"wav_16k", ClipWavBytes("clip_a"), Format(F::WAV, 0, 0), false},
+      {"wav_44100_st_24", Sox(aa, "-r 44100 -b 24 -t wav", "a44.wav"), Format(F::WAV, 0, 0), true},
   };
 }
 
@@ -186,7 +188,8 @@ TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
   // Undeclared containers are told by their first bytes: the same tokens as declared.
   for (const Converted& c : ConvertedClips()) {
     if (c.format.encoding() != v1::AudioFormat::WEBM_OPUS &&
-        c.format.encoding() != v1::AudioFormat::FLAC) {
+        c.format.encoding() != v1::AudioFormat::FLAC &&
+        c.format.encoding() != v1::AudioFormat::WAV) {
       continue;
     }
     const StreamRun run = Stream(c.bytes, Format(v1::AudioFormat::ENCODING_UNSPECIFIED, 0, 0));
@@ -196,8 +199,10 @@ TEST_F(AudioE2eTest, EveryEncodingAndRateStreamsAndMatchesRecognize) {
     EXPECT_TRUE(run.status.ok()) << c.name << ": " << Describe(run.status);
     EXPECT_EQ(Ids(FinalTokenIds(run.responses())), Ids(streamed_by_name[c.name])) << c.name;
   }
-  // FLAC is lossless: the 16 kHz clip's tokens exactly. WebM carries the same Opus packets as the
-  // Ogg file it was muxed from: the same samples, so the same tokens.
+  // FLAC is lossless, and the WAV is the clip itself: the 16 kHz clip's tokens exactly. WebM
+  // carries the same Opus packets as the Ogg file it was muxed from: the same samples, so the
+  // same tokens.
+  EXPECT_EQ(Ids(streamed_by_name["wav_16k"]), Ids(offline));
   EXPECT_EQ(Ids(streamed_by_name["flac_16k"]), Ids(offline));
   EXPECT_EQ(Ids(streamed_by_name["webm_opus_16k"]), Ids(streamed_by_name["ogg_opus_16k"]));
 }

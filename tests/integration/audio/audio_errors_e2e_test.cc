@@ -1,10 +1,10 @@
 // Malformed audio end to end (label integration): a truncated Ogg page, a corrupt Opus packet
 // behind a valid CRC, a corrupted page, a truncated WebM, a WebM track not in Opus, Ogg sent as
-// WebM, a truncated or corrupted FLAC, an odd byte count for 16-bit PCM, NaN and infinite floats
-// and undeclared sample rates each end their stream with INVALID_ARGUMENT saying what was
-// wrong; unsupported encodings and rates are refused at the config; a healthy stream on the same
-// server meanwhile finishes with the offline tokens. Also the client CLI with Ogg Opus, WebM and
-// FLAC files and `--encode opus` from a WAV and from stdin.
+// WebM, a truncated or corrupted FLAC, a truncated WAV header, a WAV at 96 kHz, an odd byte count
+// for 16-bit PCM, NaN and infinite floats and undeclared sample rates each end their stream with
+// INVALID_ARGUMENT saying what was wrong; unsupported encodings and rates are refused at the
+// config; a healthy stream on the same server meanwhile finishes with the offline tokens. Also the
+// client CLI with Ogg Opus, WebM and FLAC files and `--encode opus` from a WAV and from stdin.
 #include <cstring>
 #include <limits>
 
@@ -200,12 +200,12 @@ TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFin
        "AUDIO_DECODE_ERROR"},
       {"FLAC rate 200 kHz", "", Format(F::FLAC, 200000, 0),
        "200000 is outside 8000 to 192000 for FLAC", "BAD_CONFIG"},
-      {"WAV streamed", "", Format(F::WAV, 0, 0), "not supported by StreamingRecognize",
-       "UNSUPPORTED_ENCODING"},
+      {"truncated WAV header", ClipWavBytes("clip_a").substr(0, 30), Format(F::WAV, 0, 0),
+       "the stream ended before its data chunk", "AUDIO_DECODE_ERROR"},
+      {"WAV at 96 kHz", Sox(ClipPath("clip_a"), "-r 96000 -t wav", "e96.wav"), Format(F::WAV, 0, 0),
+       "96000 Hz is outside 8000 to 48000", "AUDIO_DECODE_ERROR"},
       {"undeclared raw PCM", ClipPcm("clip_a").substr(0, 3200),
        Format(F::ENCODING_UNSPECIFIED, 0, 0), "declare the encoding", "AUDIO_DECODE_ERROR"},
-      {"undeclared WAV", ClipWavBytes("clip_a"), Format(F::ENCODING_UNSPECIFIED, 0, 0),
-       "is a WAV file (\"RIFF\"), which is not streamed", "AUDIO_DECODE_ERROR"},
       {"PCM rate 96000", "", Format(F::PCM_S16LE, 96000, 1), "96000 is outside 8000 to 48000",
        "BAD_CONFIG"},
       {"PCM rate unset", "", Format(F::PCM_F32LE, 0, 1), "must be set for raw PCM", "BAD_CONFIG"},

@@ -1,6 +1,6 @@
-// Containers told by their first bytes (streaming/sniffing_decoder.h, label unit): Ogg Opus, WebM
-// Opus and FLAC (with and without an ID3v2 tag) streamed without a declared encoding decode bit
-// for bit as when declared, under any split, the first bytes split too; WAV, raw PCM and streams
+// Containers told by their first bytes (streaming/sniffing_decoder.h, label unit): WAV, Ogg Opus,
+// WebM Opus and FLAC (with and without an ID3v2 tag) streamed without a declared encoding decode
+// bit for bit as when declared, under any split, the first bytes split too; raw PCM and streams
 // of fewer than 4 bytes are INVALID_ARGUMENT saying what to declare.
 #include "streaming/sniffing_decoder.h"
 
@@ -23,6 +23,7 @@ TEST(SniffingDecoderTest, ContainersDecodeAsWhenDeclared) {
   const std::string flac = audio_test::Sox(ClipPath("clip_a"), "-r 22050 -t flac", "s.flac");
   const std::string tagged_flac = std::string("ID3\x04\x00\x00\x00\x00\x00\x03", 10) + "abc" + flac;
   const std::vector<std::pair<std::string, AudioEncoding>> cases = {
+      {audio_test::Sox(ClipPath("clip_a"), "-r 44100 -b 24 -t wav", "s.wav"), AudioEncoding::kWav},
       {ogg, AudioEncoding::kOggOpus},
       {audio_test::ToWebm(ogg, "", "s"), AudioEncoding::kWebmOpus},
       {flac, AudioEncoding::kFlac},
@@ -50,8 +51,8 @@ TEST(SniffingDecoderTest, ContainersDecodeAsWhenDeclared) {
 TEST(SniffingDecoderTest, WhatCannotBeToldIsInvalidArgument) {
   const std::string wav = audio_test::ReadFileBytes(ClipPath("clip_a"));
   for (const auto& [bytes, needle] :
-       {std::make_pair(wav, "is a WAV file (\"RIFF\"), which is not streamed"),
-        std::make_pair(wav.substr(44, 6400), "none of \"OggS\" (Ogg Opus), 1A 45 DF A3 (WebM)"),
+       {std::make_pair(wav.substr(44, 6400),
+                       "none of \"RIFF\" (WAV), \"OggS\" (Ogg Opus), 1A 45 DF A3 (WebM)"),
         std::make_pair(std::string("Og"), "the audio ended after 2 bytes, too few")}) {
     const absl::Status status = DecodeChunks(kSniff, bytes).status();
     std::printf("  -> %s\n", status.ToString().c_str());
