@@ -4,8 +4,7 @@
 # opus-tools, mkvtoolnix and sox besides the project's build dependencies (scripts/setup_debian.sh).
 #   tools/fuzz/run_audio_fuzz.sh [SECONDS] [WORK_DIR]   (default: 300 s in ./build-fuzz)
 # The seed corpus is made from the golden clip (Ogg Opus, WebM Opus, FLAC, WAV, PCM, float, G.711);
-# findings are written
-# to WORK_DIR/artifacts and make the script fail.
+# findings are written to WORK_DIR/artifacts and make the script fail.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-300}

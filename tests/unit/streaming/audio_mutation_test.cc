@@ -1,7 +1,7 @@
 // Randomly damaged audio (label unit): seeded byte flips, truncations, insertions, duplicated and
 // overwritten ranges applied to an Ogg Opus stream (to its bytes, and to its packets behind valid
-// page CRCs), to WebM Opus and FLAC streams (declared and sniffed), to raw Opus packets and to
-// float PCM. Every decode must end in OK with finite
+// page CRCs), to WebM Opus and FLAC streams (declared and sniffed) and WAV, to raw Opus packets
+// and to float PCM. Every decode must end in OK with finite
 // samples or INVALID_ARGUMENT; the tallies are printed. Under scripts/sanitize.sh this is the
 // decoders' memory-safety check on input no targeted test thought of.
 #include <cmath>
@@ -109,17 +109,19 @@ TEST(AudioMutationTest, DamagedOggOpusBytes) {
   EXPECT_GT(tally.count(absl::StatusCode::kInvalidArgument), 0);
 }
 
-// WebM (live form too: unknown sizes) and FLAC bytes, damaged the same way; undeclared as well,
-// so that the container sniffing sees the damage too.
-TEST(AudioMutationTest, DamagedWebmAndFlacBytes) {
+// WebM, FLAC and 24-bit WAV bytes, damaged the same way; WebM and FLAC undeclared as well, so
+// that the container sniffing sees the damage too.
+TEST(AudioMutationTest, DamagedWebmFlacAndWavBytes) {
   const std::string webm = audio_test::ToWebm(ClipOpus(), "", "mutation");
   const std::string flac = audio_test::Sox(audio_test::ClipPath("clip_a"), "-t flac", "m.flac");
-  ASSERT_FALSE(webm.empty() || flac.empty());
+  const std::string wav = audio_test::Sox(audio_test::ClipPath("clip_a"), "-b 24 -t wav", "m.wav");
+  ASSERT_FALSE(webm.empty() || flac.empty() || wav.empty());
   for (const auto& [name, bytes, encoding] :
        {std::make_tuple("webm opus bytes", webm, AudioEncoding::kWebmOpus),
         std::make_tuple("flac bytes", flac, AudioEncoding::kFlac),
         std::make_tuple("sniffed webm bytes", webm, AudioEncoding::kSniffed),
-        std::make_tuple("sniffed flac bytes", flac, AudioEncoding::kSniffed)}) {
+        std::make_tuple("sniffed flac bytes", flac, AudioEncoding::kSniffed),
+        std::make_tuple("wav bytes", wav, AudioEncoding::kWav)}) {
     Tally tally(name);
     for (int seed = 0; seed < kMutations; ++seed) {
       std::mt19937 rng(seed);
