@@ -173,9 +173,12 @@ absl::Status WavStreamDecoder::DecodeData(absl::string_view bytes, std::vector<f
     } else if (width == 1) {  // 8-bit PCM is unsigned
       value = (static_cast<uint8_t>(p[0]) - 128) / 128.0f;
     } else {
-      // Sign-extend the little-endian integer from its top byte, then scale by 2^(bits-1).
-      int64_t v = static_cast<int8_t>(p[width - 1]);
-      for (size_t b = width - 1; b-- > 0;) v = (v << 8) | static_cast<uint8_t>(p[b]);
+      // The little-endian integer read unsigned, made negative when its top bit is set (no shift
+      // of a negative value), then scaled by 2^(bits-1).
+      uint64_t u = 0;
+      for (size_t b = width; b-- > 0;) u = (u << 8) | static_cast<uint8_t>(p[b]);
+      int64_t v = static_cast<int64_t>(u);
+      if ((u >> (bits_per_sample_ - 1)) != 0) v -= int64_t{1} << bits_per_sample_;
       value = static_cast<float>(static_cast<double>(v) /
                                  static_cast<double>(int64_t{1} << (bits_per_sample_ - 1)));
     }
