@@ -137,15 +137,10 @@ absl::Status FlacDecoder::ReadMetadata(int64_t metadata_end) {
     return Invalid(
         absl::StrCat("STREAMINFO's ", channels_, " channels are outside 1 to ", kMaxChannels));
   }
-  if (declared_.sample_rate_hz != 0 && declared_.sample_rate_hz != sample_rate_hz_) {
-    return Invalid(absl::StrCat("STREAMINFO says ", sample_rate_hz_,
-                                " Hz but the config declared audio.sample_rate_hz ",
-                                declared_.sample_rate_hz, " (0 = use STREAMINFO)"));
-  }
-  if (declared_.channels != 0 && declared_.channels != channels_) {
-    return Invalid(absl::StrCat("STREAMINFO says ", channels_,
-                                " channel(s) but the config declared audio.channels ",
-                                declared_.channels, " (0 = use STREAMINFO)"));
+  if (absl::Status status =
+          CheckDeclaredFormat("FLAC", "STREAMINFO", sample_rate_hz_, channels_, declared_);
+      !status.ok()) {
+    return status;
   }
   if (sample_rate_hz_ != output_rate_hz_) {
     absl::StatusOr<std::unique_ptr<Resampler>> resampler =

@@ -132,15 +132,10 @@ absl::Status WavStreamDecoder::ReadFormat(absl::string_view fmt) {
   if (block_align != bits_per_sample_ / 8 * channels_) {
     return Invalid("the fmt chunk's block align does not match its channels and bits");
   }
-  if (declared_.sample_rate_hz != 0 && declared_.sample_rate_hz != sample_rate_hz_) {
-    return Invalid(absl::StrCat("the fmt chunk says ", sample_rate_hz_,
-                                " Hz but the config declared audio.sample_rate_hz ",
-                                declared_.sample_rate_hz, " (0 = use the header)"));
-  }
-  if (declared_.channels != 0 && declared_.channels != channels_) {
-    return Invalid(absl::StrCat("the fmt chunk says ", channels_,
-                                " channel(s) but the config declared audio.channels ",
-                                declared_.channels, " (0 = use the header)"));
+  if (absl::Status status =
+          CheckDeclaredFormat("WAV", "the fmt chunk", sample_rate_hz_, channels_, declared_);
+      !status.ok()) {
+    return status;
   }
   format_tag_ = tag;
   have_format_ = true;
