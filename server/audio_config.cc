@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "streaming/audio_decoder.h"
+#include "streaming/sniffing_decoder.h"
 
 namespace speechllm::server {
 namespace {
@@ -15,8 +16,7 @@ constexpr int kG711DefaultRateHz = 8000;
 
 // A declared rate (0: not declared, else kMinRateHz to `max_rate_hz`) and channel count (0 to
 // kMaxChannels); BAD_CONFIG naming the field, `suffix` ending its message.
-absl::Status CheckDeclaredFormat(int rate, int channels, int max_rate_hz,
-                                 absl::string_view suffix) {
+absl::Status CheckDeclaredRange(int rate, int channels, int max_rate_hz, absl::string_view suffix) {
   if (rate != 0 && (rate < kMinRateHz || rate > max_rate_hz)) {
     return BadConfig("audio.sample_rate_hz",
                      absl::StrCat(rate, " is outside ", kMinRateHz, " to ", max_rate_hz, suffix));
@@ -38,8 +38,8 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
     if (!for_recognize) {
       // A stream's container is told by its first bytes when they come (SniffingDecoder); the
       // effective config keeps ENCODING_UNSPECIFIED. Rate and channels follow the container rules.
-      if (absl::Status status = CheckDeclaredFormat(audio.sample_rate_hz(), audio.channels(),
-                                                    streaming::kMaxFlacRateHz, "");
+      if (absl::Status status = CheckDeclaredRange(audio.sample_rate_hz(), audio.channels(),
+                                                   streaming::kMaxFlacRateHz, "");
           !status.ok()) {
         return status;
       }
@@ -48,28 +48,22 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
       setup->audio.channels = audio.channels();
       return absl::OkStatus();
     }
-    const absl::string_view magic = audio_bytes.substr(0, 4);
-    if (magic == "RIFF") {
-      encoding = AudioFormat::WAV;
-    } else if (magic == "OggS") {
-      encoding = AudioFormat::OGG_OPUS;
-    } else if (magic == "\x1A\x45\xDF\xA3") {
-      encoding = AudioFormat::WEBM_OPUS;
-    } else if (magic == "fLaC" || magic.substr(0, 3) == "ID3") {
-      encoding = AudioFormat::FLAC;
-    } else {
-      return BadConfig("audio.encoding",
-                       "the audio starts with none of \"RIFF\" (WAV), \"OggS\" (Ogg Opus), "
-                       "1A 45 DF A3 (WebM) and \"fLaC\" (FLAC); declare the encoding (raw PCM "
-                       "and G.711 must be declared)",
+    // The same magic bytes as a stream's (SniffingDecoder), told before decoding.
+    absl::StatusOr<streaming::AudioEncoding> sniffed = streaming::SniffContainer(audio_bytes);
+    if (!sniffed.ok()) {
+      return BadConfig("audio.encoding", std::string(sniffed.status().message()),
                        "UNSUPPORTED_ENCODING");
     }
+    encoding = *sniffed == streaming::AudioEncoding::kWav        ? AudioFormat::WAV
+               : *sniffed == streaming::AudioEncoding::kWebmOpus ? AudioFormat::WEBM_OPUS
+               : *sniffed == streaming::AudioEncoding::kFlac     ? AudioFormat::FLAC
+                                                                 : AudioFormat::OGG_OPUS;
   }
   setup->encoding = encoding;
   const int rate = audio.sample_rate_hz();
   const int channels = audio.channels();
   // 0 means "not declared" where the encoding allows it.
-  auto check_rate = [&]() { return CheckDeclaredFormat(rate, channels, kMaxRateHz, ""); };
+  auto check_rate = [&]() { return CheckDeclaredRange(rate, channels, kMaxRateHz, ""); };
   using streaming::AudioEncoding;
   switch (encoding) {
     case AudioFormat::PCM_S16LE:
@@ -116,7 +110,7 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
       // 192 kHz.
       if (absl::Status status =
               encoding == AudioFormat::FLAC
-                  ? CheckDeclaredFormat(rate, channels, streaming::kMaxFlacRateHz, " for FLAC")
+                  ? CheckDeclaredRange(rate, channels, streaming::kMaxFlacRateHz, " for FLAC")
                   : check_rate();
           !status.ok()) {
         return status;
