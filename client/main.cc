@@ -33,6 +33,7 @@
 #include "client/pcm_source.h"
 #include "client/pcm_stream_reader.h"
 #include "client/speech_client.h"
+#include "client/stdin_sender.h"
 #include "engine/io/program_flags.h"
 #include "grpcpp/grpcpp.h"
 
@@ -43,6 +44,9 @@ ABSL_FLAG(std::string, file, "",
           "(.flac), sent unchanged as OGG_OPUS, WEBM_OPUS or FLAC");
 ABSL_FLAG(int, stdin_pcm, 0, "read raw S16LE PCM at this sample rate (Hz) from stdin");
 ABSL_FLAG(int, stdin_channels, 1, "interleaved channels of the --stdin-pcm input");
+ABSL_FLAG(bool, stdin_container, false,
+          "send stdin's bytes unchanged, a WAV, Ogg Opus, WebM or FLAC stream the server tells by "
+          "its first bytes (`arecord -f S16_LE -r 16000 | speechllm-client --stdin-container`)");
 ABSL_FLAG(std::string, encode, "",
           "opus: encode WAV or stdin PCM as Ogg Opus on the fly (sent as OGG_OPUS)");
 ABSL_FLAG(int, opus_bitrate, 24000, "bit/s of --encode opus");
@@ -172,59 +176,22 @@ int RunRecognize(speechllm::v1::StreamingSpeech::Stub* stub, const SessionConfig
   return 0;
 }
 
-// Reads stdin PCM blocks, encodes them as Ogg Opus and sends the pages as they complete. Returns
-// the duration of the PCM read (the pages' byte rate only approximates it).
-absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
-                               StreamingClient* client, const std::function<bool()>& stop) {
-  const AudioFormat& format = reader->format();
-  int64_t samples_read = 0;  // interleaved
-  const int64_t block_bytes =
-      std::max<int64_t>(BytesPerSecond(reader->format()) * absl::GetFlag(FLAGS_chunk_ms) / 1000, 2);
-  std::string pages;
-  while (true) {
-    absl::StatusOr<std::string> block = reader->Read(block_bytes, stop);
-    if (!block.ok()) {
-      std::cerr << "speechllm-client: " << block.status() << "\n";
-      break;
-    }
-    if (block->empty()) break;
-    std::vector<float> samples(block->size() / 2);
-    samples_read += static_cast<int64_t>(samples.size());
-    for (size_t i = 0; i < samples.size(); ++i) {
-      const auto lo = static_cast<unsigned char>((*block)[2 * i]);
-      const auto hi = static_cast<unsigned char>((*block)[2 * i + 1]);
-      samples[i] = static_cast<int16_t>(lo | (hi << 8)) / 32768.0f;
-    }
-    pages.clear();
-    if (absl::Status status = encoder->Write(samples, &pages); !status.ok()) {
-      std::cerr << "speechllm-client: " << status << "\n";
-      break;
-    }
-    if (!pages.empty()) (void)client->SendAudio(pages);
-  }
-  pages.clear();
-  if (absl::Status status = encoder->Finish(&pages); !status.ok()) {
-    std::cerr << "speechllm-client: " << status << "\n";
-  }
-  if (!pages.empty()) (void)client->SendAudio(pages);
-  const int64_t samples_per_second =
-      static_cast<int64_t>(format.sample_rate_hz()) * std::max(format.channels(), 1);
-  return samples_per_second > 0 ? absl::Microseconds(samples_read * 1000000 / samples_per_second)
-                                : absl::ZeroDuration();
-}
-
 int Run() {
   const std::string server = absl::GetFlag(FLAGS_server);
   const std::string wav_path = absl::GetFlag(FLAGS_wav);
   const std::string file_path = absl::GetFlag(FLAGS_file);
   const std::string path = wav_path.empty() ? file_path : wav_path;
   const int stdin_rate_hz = absl::GetFlag(FLAGS_stdin_pcm);
+  const bool stdin_container = absl::GetFlag(FLAGS_stdin_container);
   const std::string encode = absl::GetFlag(FLAGS_encode);
   if (server.empty()) return Fail("--server HOST:PORT is required");
-  if ((wav_path.empty() ? 0 : 1) + (file_path.empty() ? 0 : 1) + (stdin_rate_hz > 0 ? 1 : 0) != 1)
-    return Fail("give exactly one of --wav, --file, --stdin-pcm");
+  if ((wav_path.empty() ? 0 : 1) + (file_path.empty() ? 0 : 1) + (stdin_rate_hz > 0 ? 1 : 0) +
+          (stdin_container ? 1 : 0) !=
+      1)
+    return Fail("give exactly one of --wav, --file, --stdin-pcm, --stdin-container");
   if (!encode.empty() && encode != "opus") return Fail("--encode must be opus");
   const bool to_opus = encode == "opus";
+  if (to_opus && stdin_container) return Fail("--encode opus takes PCM, not --stdin-container");
   const int stdin_channels = absl::GetFlag(FLAGS_stdin_channels);
   if (stdin_channels < 1 || stdin_channels > 8) return Fail("--stdin-channels must be 1 to 8");
   if (absl::GetFlag(FLAGS_realtime) && absl::GetFlag(FLAGS_fast)) {
@@ -234,7 +201,9 @@ int Run() {
   const bool json = absl::GetFlag(FLAGS_json);
 
   PcmAudio wav_audio;
-  PcmStreamReader stdin_reader(STDIN_FILENO, stdin_rate_hz, stdin_channels);
+  PcmStreamReader stdin_reader = stdin_container
+                                     ? PcmStreamReader(STDIN_FILENO)
+                                     : PcmStreamReader(STDIN_FILENO, stdin_rate_hz, stdin_channels);
   if (!path.empty()) {
     absl::StatusOr<PcmAudio> audio = ReadWavAsPcm(path);
     if (to_opus) {
@@ -298,7 +267,7 @@ int Run() {
   options.realtime = path.empty() ? absl::GetFlag(FLAGS_realtime) : !absl::GetFlag(FLAGS_fast);
   options.config = config;
   if (format.encoding() == AudioFormat::OGG_OPUS || format.encoding() == AudioFormat::WEBM_OPUS ||
-      format.encoding() == AudioFormat::FLAC) {
+      format.encoding() == AudioFormat::FLAC || stdin_container) {
     // No fixed byte rate: chunks and pacing follow the stream's average rate (files) or the
     // bitrate (live stdin, which stdin itself paces).
     const double seconds = wav_audio.duration_seconds();
@@ -345,22 +314,10 @@ int Run() {
   if (!path.empty()) {
     (void)client.SendAudio(wav_audio.data);
   } else if (stdin_encoder != nullptr) {
-    audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(), &client, stop_reading);
+    audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(),
+                                     absl::GetFlag(FLAGS_chunk_ms), &client, stop_reading);
   } else {
-    while (true) {
-      absl::StatusOr<std::string> block =
-          stdin_reader.Read(client.chunk_size_bytes(), stop_reading);
-      if (!block.ok()) {
-        std::cerr << "speechllm-client: " << block.status() << "\n";
-        break;
-      }
-      if (block->empty()) break;
-      (void)client.SendAudio(*block);
-    }
-    if (stdin_reader.dropped_bytes() > 0) {
-      std::cerr << "speechllm-client: dropped " << stdin_reader.dropped_bytes()
-                << " trailing bytes (a partial sample)\n";
-    }
+    SendStdinBlocks(&stdin_reader, &client, stop_reading);
   }
   (void)client.CloseSend();
   // A file's paced audio is still queued here: Ctrl-C drops what has not been sent yet.

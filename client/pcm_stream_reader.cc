@@ -25,6 +25,10 @@ PcmStreamReader::PcmStreamReader(int fd, int sample_rate_hz, int num_channels)
   format_.set_channels(num_channels);
 }
 
+PcmStreamReader::PcmStreamReader(int fd) : fd_(fd), bytes_per_frame_(1) {
+  format_.set_encoding(AudioFormat::ENCODING_UNSPECIFIED);
+}
+
 absl::StatusOr<std::string> PcmStreamReader::Read(int64_t max_bytes,
                                                   const std::function<bool()>& stop) {
   if (ended_ || stopped_) return std::string();

@@ -1,7 +1,7 @@
 // PcmStreamReader: raw PCM_S16LE from a file descriptor (stdin: a live recorder's output, or a
-// file), read in whole frames. A read waiting for input gives up when a stop condition turns true
-// (Ctrl-C, the call ended), so a quiet microphone never holds the client. Owned by the client CLI;
-// one thread at a time.
+// file), read in whole frames; or a container's bytes (WAV, Ogg, WebM, FLAC) read as they come. A
+// read waiting for input gives up when a stop condition turns true (Ctrl-C, the call ended), so a
+// quiet microphone never holds the client. Owned by the client CLI; one thread at a time.
 #ifndef SPEECHLLM_CLIENT_PCM_STREAM_READER_H_
 #define SPEECHLLM_CLIENT_PCM_STREAM_READER_H_
 
@@ -20,6 +20,9 @@ class PcmStreamReader {
   // `fd` is not owned and must stay open while the reader is used. `sample_rate_hz` and
   // `num_channels` only describe the bytes; nothing is resampled.
   PcmStreamReader(int fd, int sample_rate_hz, int num_channels);
+  // A container's bytes, unframed; format() is ENCODING_UNSPECIFIED (the server tells the
+  // container by its first bytes).
+  explicit PcmStreamReader(int fd);
 
   // Reads up to `max_bytes` (rounded down to whole frames, at least one frame), blocking until that
   // much arrives, the input ends, or `stop` (when given; polled at least every 100 ms) returns

@@ -4,7 +4,8 @@
 // for 16-bit PCM, NaN and infinite floats and undeclared sample rates each end their stream with
 // INVALID_ARGUMENT saying what was wrong; unsupported encodings and rates are refused at the
 // config; a healthy stream on the same server meanwhile finishes with the offline tokens. Also the
-// client CLI with Ogg Opus, WebM and FLAC files and `--encode opus` from a WAV and from stdin.
+// client CLI with Ogg Opus, WebM and FLAC files, containers piped to stdin, and `--encode opus`
+// from a WAV and from stdin.
 #include <cstring>
 #include <limits>
 
@@ -269,6 +270,13 @@ TEST_F(AudioErrorsE2eTest, ClientSendsContainerFilesAndEncodesOpusOnTheFly) {
         std::make_tuple("--file a.flac --recognize",
                         std::vector<std::string>{"--file=" + dir + "/a.flac", "--recognize"},
                         std::string("/dev/null")),
+        std::make_tuple("stdin WAV --stdin_container",
+                        std::vector<std::string>{"--stdin_container"}, dir + "/a44.wav"),
+        std::make_tuple("stdin WebM --stdin_container",
+                        std::vector<std::string>{"--stdin_container"}, dir + "/a.webm"),
+        std::make_tuple("stdin FLAC --stdin_container --recognize",
+                        std::vector<std::string>{"--stdin_container", "--recognize"},
+                        dir + "/a.flac"),
         std::make_tuple("--file a.opus --recognize",
                         std::vector<std::string>{"--file=" + dir + "/a.opus", "--recognize"},
                         std::string("/dev/null"))}) {

@@ -77,6 +77,21 @@ TEST(PcmStreamReaderTest, ReadAllKeepsStereoFrames) {
   EXPECT_EQ(reader.dropped_bytes(), 3);
 }
 
+// A container's bytes are read as they come: no frames, nothing dropped, the encoding left for
+// the server to tell.
+TEST(PcmStreamReaderTest, ContainerBytesAreReadUnframed) {
+  Pipe pipe(std::string(1001, 'c'), /*close_writer=*/true);
+  PcmStreamReader reader(pipe.read_fd);
+  EXPECT_EQ(reader.format().encoding(), speechllm::v1::AudioFormat::ENCODING_UNSPECIFIED);
+  absl::StatusOr<std::string> first = reader.Read(333);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->size(), 333u);
+  absl::StatusOr<PcmAudio> rest = reader.ReadAll();
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->data.size(), 1001u - 333u);
+  EXPECT_EQ(reader.dropped_bytes(), 0);
+}
+
 // The writer stays open and quiet (a microphone after Ctrl-C): the read returns the frames it has
 // once `stop` turns true, and every later read returns "" at once.
 TEST(PcmStreamReaderTest, AReadOnAQuietInputEndsWhenStopTurnsTrue) {

@@ -1,0 +1,69 @@
+#include "client/stdin_sender.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace speechllm::client {
+
+using speechllm::v1::AudioFormat;
+
+absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, int chunk_ms,
+                               StreamingClient* client, const std::function<bool()>& stop) {
+  const AudioFormat& format = reader->format();
+  int64_t samples_read = 0;  // interleaved
+  const int64_t block_bytes =
+      std::max<int64_t>(BytesPerSecond(reader->format()) * chunk_ms / 1000, 2);
+  std::string pages;
+  while (true) {
+    absl::StatusOr<std::string> block = reader->Read(block_bytes, stop);
+    if (!block.ok()) {
+      std::cerr << "speechllm-client: " << block.status() << "\n";
+      break;
+    }
+    if (block->empty()) break;
+    std::vector<float> samples(block->size() / 2);
+    samples_read += static_cast<int64_t>(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const auto lo = static_cast<unsigned char>((*block)[2 * i]);
+      const auto hi = static_cast<unsigned char>((*block)[2 * i + 1]);
+      samples[i] = static_cast<int16_t>(lo | (hi << 8)) / 32768.0f;
+    }
+    pages.clear();
+    if (absl::Status status = encoder->Write(samples, &pages); !status.ok()) {
+      std::cerr << "speechllm-client: " << status << "\n";
+      break;
+    }
+    if (!pages.empty()) (void)client->SendAudio(pages);
+  }
+  pages.clear();
+  if (absl::Status status = encoder->Finish(&pages); !status.ok()) {
+    std::cerr << "speechllm-client: " << status << "\n";
+  }
+  if (!pages.empty()) (void)client->SendAudio(pages);
+  const int64_t samples_per_second =
+      static_cast<int64_t>(format.sample_rate_hz()) * std::max(format.channels(), 1);
+  return samples_per_second > 0 ? absl::Microseconds(samples_read * 1000000 / samples_per_second)
+                                : absl::ZeroDuration();
+}
+
+void SendStdinBlocks(PcmStreamReader* reader, StreamingClient* client,
+                     const std::function<bool()>& stop) {
+  while (true) {
+    absl::StatusOr<std::string> block = reader->Read(client->chunk_size_bytes(), stop);
+    if (!block.ok()) {
+      std::cerr << "speechllm-client: " << block.status() << "\n";
+      break;
+    }
+    if (block->empty()) break;
+    (void)client->SendAudio(*block);
+  }
+  if (reader->dropped_bytes() > 0) {
+    std::cerr << "speechllm-client: dropped " << reader->dropped_bytes()
+              << " trailing bytes (a partial sample)\n";
+  }
+}
+
+}  // namespace speechllm::client

@@ -1,0 +1,29 @@
+// The client CLI's senders of live stdin input: blocks of raw PCM or of a container's bytes as
+// they come, or PCM encoded to Ogg Opus on the way (`--encode opus`). Called by the CLI's main
+// thread while the StreamingClient runs the call.
+#ifndef SPEECHLLM_CLIENT_STDIN_SENDER_H_
+#define SPEECHLLM_CLIENT_STDIN_SENDER_H_
+
+#include <functional>
+
+#include "absl/time/time.h"
+#include "client/opus_encoder.h"
+#include "client/pcm_stream_reader.h"
+#include "client/speech_client.h"
+
+namespace speechllm::client {
+
+// Reads stdin PCM blocks of `chunk_ms`, encodes them as Ogg Opus and sends the pages as they
+// complete, until the input ends or `stop` is true. Returns the duration of the PCM read (the
+// pages' byte rate only approximates it).
+absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, int chunk_ms,
+                               StreamingClient* client, const std::function<bool()>& stop);
+
+// Sends blocks of the client's chunk size as they are read, until the input ends or `stop` is
+// true; reports a partial sample frame dropped at the end on stderr.
+void SendStdinBlocks(PcmStreamReader* reader, StreamingClient* client,
+                     const std::function<bool()>& stop);
+
+}  // namespace speechllm::client
+
+#endif  // SPEECHLLM_CLIENT_STDIN_SENDER_H_
