@@ -347,8 +347,9 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "speechllm-client --server HOST:PORT (--wav FILE | --file WAV_OR_OPUS | --stdin-pcm RATE "
-      "[--stdin-channels N]) [--encode opus [--opus-bitrate BPS]] [--chunk-ms N] "
+      "speechllm-client --server HOST:PORT (--wav FILE | --file WAV_OPUS_WEBM_OR_FLAC | "
+      "--stdin-pcm RATE [--stdin-channels N] | --stdin-container) "
+      "[--encode opus [--opus-bitrate BPS]] [--chunk-ms N] "
       "[--realtime|--fast] [--json] [--no-interim] [--commit-policy local-agreement|none] "
       "[--final-mode exact|fast] [--endpointing continuous|single|manual] "
       "[--latency low|balanced|accurate] [--extension KEY=VALUE,...] [--token-ids] "

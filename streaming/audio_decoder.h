@@ -99,14 +99,14 @@ absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_f
 // OK while the `produced` samples (at `output_rate_hz`) of one call stay within `max_samples` (0:
 // no bound); otherwise the AudioTooLongError of decoders whose output can outgrow their input
 // (Opus, FLAC), naming the packet or frame (`where`) that passed it.
+absl::Status CheckSamplesPerDecode(absl::string_view encoding_name, int64_t produced,
+                                   int64_t max_samples, int output_rate_hz,
+                                   absl::string_view where);
 // OK unless `declared` names a rate or channel count (non-zero) other than the `rate_hz` and
 // `channels` the container's `header` ("STREAMINFO", "the fmt chunk") says; INVALID_ARGUMENT
 // starting with `encoding_name` and naming both otherwise.
 absl::Status CheckDeclaredFormat(absl::string_view encoding_name, absl::string_view header,
                                  int rate_hz, int channels, const AudioFormatSpec& declared);
-absl::Status CheckSamplesPerDecode(absl::string_view encoding_name, int64_t produced,
-                                   int64_t max_samples, int output_rate_hz,
-                                   absl::string_view where);
 
 }  // namespace speechllm::streaming
 

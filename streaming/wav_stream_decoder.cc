@@ -1,9 +1,11 @@
 #include "streaming/wav_stream_decoder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
@@ -17,11 +19,22 @@ constexpr int kFormatMulaw = 7;
 constexpr int kFormatExtensible = 0xFFFE;
 // A fmt chunk is 16 to 40 bytes; a larger one is refused rather than held.
 constexpr uint32_t kMaxFormatBytes = 1024;
+// Chunks before the data (tags, pictures) are skipped unheld, but no more than this many bytes.
+constexpr int64_t kMaxBytesBeforeData = 16 << 20;
 // Data sizes streaming writers leave when they cannot seek back: "to the end".
 constexpr uint32_t kUnsetSizes[] = {0, 0xFFFFFFFF};
 
 absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("WAV: ", message));
+}
+
+// An error of the PCM or G.711 decoder behind the header, marked as the WAV's (payloads kept).
+absl::Status Prefixed(const absl::Status& status) {
+  if (status.ok()) return status;
+  absl::Status prefixed(status.code(), absl::StrCat("WAV: ", status.message()));
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { prefixed.SetPayload(url, payload); });
+  return prefixed;
 }
 
 uint32_t Le(absl::string_view bytes, size_t at, int n) {
@@ -58,48 +71,68 @@ absl::Status WavStreamDecoder::ParseHeader() {
     header_.erase(0, 12);
     riff_checked_ = true;
   }
-  while (true) {
+  // Chunks are read at `pos` and the bytes before it dropped once at the end, so that many small
+  // chunks in one message cost their size, not their count times the message.
+  size_t pos = 0;
+  absl::Status status;
+  while (status.ok()) {
     if (skip_remaining_ > 0) {
       const auto take = static_cast<size_t>(
-          std::min<int64_t>(skip_remaining_, static_cast<int64_t>(header_.size())));
-      header_.erase(0, take);
+          std::min<int64_t>(skip_remaining_, static_cast<int64_t>(header_.size() - pos)));
+      pos += take;
       skip_remaining_ -= static_cast<int64_t>(take);
-      if (skip_remaining_ > 0) return absl::OkStatus();
+      if (skip_remaining_ > 0) break;
     }
-    if (header_.size() < 8) return absl::OkStatus();
-    const absl::string_view id = absl::string_view(header_).substr(0, 4);
-    const uint32_t size = Le(header_, 4, 4);
+    if (header_.size() - pos < 8) break;
+    const absl::string_view chunk = absl::string_view(header_).substr(pos);
+    const absl::string_view id = chunk.substr(0, 4);
+    const uint32_t size = Le(chunk, 4, 4);
+    if (id == "data") {
+      if (!have_format_) {
+        status = Invalid("the data chunk comes before the fmt chunk");
+        break;
+      }
+      status = StartData(size);
+      pos += 8;
+      break;
+    }
     if (id == "fmt ") {
       if (size < 16 || size > kMaxFormatBytes) {
-        return Invalid(
+        status = Invalid(
             absl::StrCat("a fmt chunk of ", size, " bytes (16 to ", kMaxFormatBytes, " are read)"));
+        break;
       }
-      if (header_.size() < 8 + size) return absl::OkStatus();
-      if (absl::Status status = ReadFormat(absl::string_view(header_).substr(8, size));
-          !status.ok()) {
-        return status;
-      }
-    } else if (id == "data") {
-      if (!have_format_) return Invalid("the data chunk comes before the fmt chunk");
-      const bool unset =
-          std::find(std::begin(kUnsetSizes), std::end(kUnsetSizes), size) != std::end(kUnsetSizes);
-      data_remaining_ = unset ? -1 : size;
-      header_.erase(0, 8);
-      in_data_ = true;
-      AudioFormatSpec spec{AudioEncoding::kPcmF32le, sample_rate_hz_, channels_};
-      if (format_tag_ == kFormatPcm && bits_per_sample_ == 16)
-        spec.encoding = AudioEncoding::kPcmS16le;
-      if (format_tag_ == kFormatMulaw) spec.encoding = AudioEncoding::kMulaw;
-      if (format_tag_ == kFormatAlaw) spec.encoding = AudioEncoding::kAlaw;
-      absl::StatusOr<std::unique_ptr<AudioDecoder>> decoder = Create(spec, output_rate_hz_);
-      if (!decoder.ok()) return Invalid(decoder.status().message());
-      samples_ = *std::move(decoder);
-      samples_->LimitSamplesPerDecode(max_samples_per_decode_);
-      return absl::OkStatus();
+      if (chunk.size() < 8 + size) break;
+      status = ReadFormat(chunk.substr(8, size));
     }
-    // Any other chunk (LIST, fact, cue ...) is skipped unheld; chunks are word-aligned.
-    skip_remaining_ = 8 + int64_t{size} + (size & 1);
+    // The fmt chunk, and any other (LIST, fact, cue ...) unheld; chunks are word-aligned.
+    const int64_t skip = 8 + int64_t{size} + (size & 1);
+    skipped_before_data_ += skip;
+    if (skipped_before_data_ > kMaxBytesBeforeData) {
+      status = Invalid(absl::StrCat("more than ", kMaxBytesBeforeData,
+                                    " bytes of chunks before the data chunk"));
+      break;
+    }
+    skip_remaining_ = skip;
   }
+  header_.erase(0, pos);
+  return status;
+}
+
+absl::Status WavStreamDecoder::StartData(uint32_t size) {
+  const bool unset =
+      std::find(std::begin(kUnsetSizes), std::end(kUnsetSizes), size) != std::end(kUnsetSizes);
+  data_remaining_ = unset ? -1 : size;
+  AudioFormatSpec spec{AudioEncoding::kPcmF32le, sample_rate_hz_, channels_};
+  if (format_tag_ == kFormatPcm && bits_per_sample_ == 16) spec.encoding = AudioEncoding::kPcmS16le;
+  if (format_tag_ == kFormatMulaw) spec.encoding = AudioEncoding::kMulaw;
+  if (format_tag_ == kFormatAlaw) spec.encoding = AudioEncoding::kAlaw;
+  absl::StatusOr<std::unique_ptr<AudioDecoder>> decoder = Create(spec, output_rate_hz_);
+  if (!decoder.ok()) return Invalid(decoder.status().message());
+  samples_ = *std::move(decoder);
+  samples_->LimitSamplesPerDecode(max_samples_per_decode_);
+  in_data_ = true;  // only with a decoder for the samples
+  return absl::OkStatus();
 }
 
 absl::Status WavStreamDecoder::ReadFormat(absl::string_view fmt) {
@@ -152,7 +185,7 @@ absl::Status WavStreamDecoder::DecodeData(absl::string_view bytes, std::vector<f
   const bool direct = format_tag_ == kFormatMulaw || format_tag_ == kFormatAlaw ||
                       (format_tag_ == kFormatPcm && bits_per_sample_ == 16) ||
                       (format_tag_ == kFormatFloat && bits_per_sample_ == 32);
-  if (direct) return samples_->Decode(bytes, out, clipped);
+  if (direct) return Prefixed(samples_->Decode(bytes, out, clipped));
   // Other sample formats to 32-bit floats, whole samples at a time.
   const size_t width = static_cast<size_t>(bits_per_sample_ / 8);
   carry_.append(bytes.data(), bytes.size());
@@ -164,6 +197,12 @@ absl::Status WavStreamDecoder::DecodeData(absl::string_view bytes, std::vector<f
     if (format_tag_ == kFormatFloat) {  // 64-bit
       double d;
       std::memcpy(&d, p, 8);
+      // Clamped in double, as engine/io reads a whole file: 1e300 would not fit a float (NaN and
+      // Inf pass, for the float decoder to refuse).
+      if (std::isfinite(d) && (d > 1.0 || d < -1.0)) {
+        d = d > 1.0 ? 1.0 : -1.0;
+        if (clipped != nullptr) ++*clipped;
+      }
       value = static_cast<float>(d);
     } else if (width == 1) {  // 8-bit PCM is unsigned
       value = (static_cast<uint8_t>(p[0]) - 128) / 128.0f;
@@ -180,7 +219,7 @@ absl::Status WavStreamDecoder::DecodeData(absl::string_view bytes, std::vector<f
     std::memcpy(&converted_[i * 4], &value, 4);
   }
   carry_.erase(0, count * width);
-  return samples_->Decode(converted_, out, clipped);
+  return Prefixed(samples_->Decode(converted_, out, clipped));
 }
 
 absl::Status WavStreamDecoder::Finish(std::vector<float>* out) {
@@ -188,7 +227,7 @@ absl::Status WavStreamDecoder::Finish(std::vector<float>* out) {
     if (!riff_checked_ && header_.empty()) return Invalid("no WAV data in the input");
     return Invalid("the stream ended before its data chunk");
   }
-  const absl::Status inner = samples_->Finish(out);
+  const absl::Status inner = Prefixed(samples_->Finish(out));
   if (!carry_.empty()) {
     return Invalid(
         absl::StrCat("the stream ends with ", carry_.size(), " bytes of an incomplete sample"));

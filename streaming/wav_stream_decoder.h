@@ -29,6 +29,8 @@ class WavStreamDecoder : public AudioDecoder {
  private:
   // Reads chunk headers from `header_` until the data chunk begins; then creates `samples_`.
   absl::Status ParseHeader();
+  // The data chunk (of `size` bytes, or to the end when unset) begins: the samples' decoder.
+  absl::Status StartData(uint32_t size);
   absl::Status ReadFormat(absl::string_view fmt);
   // Hands `bytes` of the data chunk to `samples_`, converted where the format needs it.
   absl::Status DecodeData(absl::string_view bytes, std::vector<float>* out, int64_t* clipped);
@@ -40,6 +42,7 @@ class WavStreamDecoder : public AudioDecoder {
   std::string header_;          // bytes of the header not parsed yet
   bool riff_checked_ = false;   // "RIFF....WAVE" seen
   int64_t skip_remaining_ = 0;  // bytes of a chunk before the data still to skip
+  int64_t skipped_before_data_ = 0;
   bool have_format_ = false;
   int format_tag_ = 0;  // 1 PCM, 3 float, 6 A-law, 7 mu-law (extensible resolved)
   int channels_ = 0;

@@ -5,6 +5,7 @@
 // are INVALID_ARGUMENT naming the problem.
 #include "streaming/wav_stream_decoder.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "engine/io/wav_reader.h"
@@ -100,6 +101,62 @@ TEST(WavStreamDecoderTest, StreamingWritersSizesAndOtherChunks) {
       DecodeChunks(kWav, chunks, RandomSplit(chunks.size(), 6));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(FirstDifference(*got, expected), -1);
+}
+
+// The stream cut in two at every offset of its first 100 bytes (RIFF header, chunk headers, the
+// fmt chunk, the first samples), declared and sniffed: the samples are the same as from one call.
+TEST(WavStreamDecoderTest, AnyCutThroughTheHeaderGivesTheSameSamples) {
+  const std::string list = std::string("LIST\x03\x00\x00\x00", 8) + "abc" + std::string(1, '\0');
+  const std::string wav24 = Sox(ClipPath("clip_a"), "-r 22050 -b 24 -t wav", "cut.wav");
+  const std::string wav = wav24.substr(0, 12) + list + wav24.substr(12);
+  absl::StatusOr<std::vector<float>> whole = DecodeChunks(kWav, wav);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  for (const AudioEncoding encoding : {AudioEncoding::kWav, AudioEncoding::kSniffed}) {
+    for (size_t cut = 1; cut <= 100; ++cut) {
+      absl::StatusOr<std::vector<float>> got =
+          DecodeChunks({encoding, 0, 0}, wav, {cut, wav.size() - cut});
+      ASSERT_TRUE(got.ok()) << "cut " << cut << ": " << got.status();
+      ASSERT_EQ(FirstDifference(*got, *whole), -1) << "cut " << cut;
+    }
+  }
+}
+
+// 64-bit floats beyond +-1 (even beyond a float's range) are clamped and counted, as engine/io
+// clamps them in a whole file; NaN is refused.
+TEST(WavStreamDecoderTest, SixtyFourBitFloatsBeyondOneAreClamped) {
+  const std::string wav = Sox(ClipPath("clip_a"), "-b 64 -e floating-point -t wav", "f64.wav");
+  const size_t data = wav.find("data") + 8;
+  std::string loud = wav;
+  for (double value : {1e300, -3.5}) {
+    const size_t at = data + 8 * (value > 0 ? 100 : 200);
+    std::memcpy(&loud[at], &value, 8);
+  }
+  int64_t clipped = 0;
+  absl::StatusOr<std::vector<float>> got =
+      DecodeChunks(kWav, loud, RandomSplit(loud.size(), 8), 16000, &clipped);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(clipped, 2);
+  EXPECT_EQ((*got)[100], 1.0f);
+  EXPECT_EQ((*got)[200], -1.0f);
+  EXPECT_EQ(FirstDifference(*got, Reference(loud)), -1);
+  std::string nan = wav;
+  const double not_a_number = std::nan("");
+  std::memcpy(&nan[data + 8 * 300], &not_a_number, 8);
+  ExpectInvalid(DecodeChunks(kWav, nan).status(), "WAV: PCM_F32LE audio holds a non-finite sample");
+}
+
+// Many empty chunks before the data: skipped in one pass, and refused past 16 MiB.
+TEST(WavStreamDecoderTest, ChunksBeforeTheDataAreBounded) {
+  const std::string wav = Sox(ClipPath("clip_a"), "-b 16 -t wav", "junk.wav");
+  std::string junk;
+  for (int i = 0; i < 8192; ++i) junk += std::string("JUNK\x00\x00\x00\x00", 8);
+  const std::string padded = wav.substr(0, 12) + junk + wav.substr(12);
+  absl::StatusOr<std::vector<float>> got = DecodeChunks(kWav, padded);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(FirstDifference(*got, Reference(wav)), -1);
+  std::string huge = wav.substr(0, 12) + std::string("LIST\x00\x00\x00\x02", 8);  // 32 MiB
+  ExpectInvalid(DecodeChunks(kWav, huge + std::string(1 << 20, 'x')).status(),
+                "bytes of chunks before the data chunk");
 }
 
 TEST(WavStreamDecoderTest, MalformedHeadersAreInvalidArgument) {
