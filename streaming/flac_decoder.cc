@@ -155,10 +155,7 @@ absl::Status FlacDecoder::ReadMetadata(int64_t metadata_end) {
       std::min<int64_t>(kMaxFrameBytes, std::max<int64_t>(verbatim, max_frame_size_) + 1024));
   metadata_read_ = true;
   // Frames start where the metadata ends: what libFLAC read beyond it is given again.
-  FLAC__stream_decoder_flush(decoder_);
-  buffer_.erase(0, static_cast<size_t>(metadata_end));
-  buffer_offset_ = metadata_end;
-  read_pos_ = 0;
+  RestartAfter(static_cast<size_t>(metadata_end));
   return absl::OkStatus();
 }
 
@@ -196,8 +193,7 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
     }
     if (starved_) {
       // A frame not complete yet: start it again from its first byte when more comes.
-      FLAC__stream_decoder_flush(decoder_);
-      read_pos_ = 0;
+      RestartAfter(0);
       held_at_last_try_ = buffer_.size();
       ++stalled_attempts_;
       if (buffer_.size() > max_frame_bytes_) return FrameTooLong(buffer_.size());
@@ -221,12 +217,16 @@ absl::Status FlacDecoder::DecodeFrames(std::vector<float>* out) {
     }
     const size_t done = static_cast<size_t>(static_cast<int64_t>(position) - buffer_offset_);
     if (done > max_frame_bytes_) return FrameTooLong(done);
-    FLAC__stream_decoder_flush(decoder_);
-    buffer_.erase(0, done);
-    buffer_offset_ += static_cast<int64_t>(done);
-    read_pos_ = 0;
+    RestartAfter(done);
     held_at_last_try_ = 0;
   }
+}
+
+void FlacDecoder::RestartAfter(size_t consumed) {
+  FLAC__stream_decoder_flush(decoder_);
+  buffer_.erase(0, consumed);
+  buffer_offset_ += static_cast<int64_t>(consumed);
+  read_pos_ = 0;
 }
 
 absl::Status FlacDecoder::CheckTrailer(bool complete) const {

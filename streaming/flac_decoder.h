@@ -46,6 +46,9 @@ class FlacDecoder : public AudioDecoder {
   absl::Status ReadMetadata(int64_t metadata_end);
   // Decodes every frame `buffer_` holds whole (at the end of input: up to the stream's end).
   absl::Status DecodeFrames(std::vector<float>* out);
+  // Flushes libFLAC and drops the first `consumed` bytes of `buffer_` (those of the metadata or
+  // of a decoded frame; 0 after a stall), so that libFLAC reads from the rest afresh.
+  void RestartAfter(size_t consumed);
   // INVALID_ARGUMENT for what libFLAC reported (error callback, else its state).
   absl::Status LibflacError(absl::string_view context) const;
   // OK while `buffer_` can be (`complete`: is) an ID3v1 tag after the last frame.

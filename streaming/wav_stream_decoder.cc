@@ -127,6 +127,9 @@ absl::Status WavStreamDecoder::StartData(uint32_t size) {
   if (format_tag_ == kFormatPcm && bits_per_sample_ == 16) spec.encoding = AudioEncoding::kPcmS16le;
   if (format_tag_ == kFormatMulaw) spec.encoding = AudioEncoding::kMulaw;
   if (format_tag_ == kFormatAlaw) spec.encoding = AudioEncoding::kAlaw;
+  // Samples that are not float32 already go to the float decoder converted.
+  convert_to_float_ = spec.encoding == AudioEncoding::kPcmF32le &&
+                      !(format_tag_ == kFormatFloat && bits_per_sample_ == 32);
   absl::StatusOr<std::unique_ptr<AudioDecoder>> decoder = Create(spec, output_rate_hz_);
   if (!decoder.ok()) return Invalid(decoder.status().message());
   samples_ = *std::move(decoder);
@@ -182,10 +185,7 @@ absl::Status WavStreamDecoder::DecodeData(absl::string_view bytes, std::vector<f
                                 data_remaining_, static_cast<int64_t>(bytes.size()))));
     data_remaining_ -= static_cast<int64_t>(bytes.size());
   }
-  const bool direct = format_tag_ == kFormatMulaw || format_tag_ == kFormatAlaw ||
-                      (format_tag_ == kFormatPcm && bits_per_sample_ == 16) ||
-                      (format_tag_ == kFormatFloat && bits_per_sample_ == 32);
-  if (direct) return Prefixed(samples_->Decode(bytes, out, clipped));
+  if (!convert_to_float_) return Prefixed(samples_->Decode(bytes, out, clipped));
   // Other sample formats to 32-bit floats, whole samples at a time.
   const size_t width = static_cast<size_t>(bits_per_sample_ / 8);
   carry_.append(bytes.data(), bytes.size());

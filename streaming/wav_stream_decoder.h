@@ -50,6 +50,7 @@ class WavStreamDecoder : public AudioDecoder {
   int bits_per_sample_ = 0;
   int64_t data_remaining_ = -1;  // bytes of the data chunk still to come; -1: to the end
   bool in_data_ = false;
+  bool convert_to_float_ = false;          // 8/24/32-bit integers and 64-bit floats (StartData)
   std::unique_ptr<AudioDecoder> samples_;  // PCM or G.711 at the file's rate, resampled
   std::string carry_;      // bytes of a sample split across calls (converted formats)
   std::string converted_;  // scratch: converted samples as 32-bit floats
