@@ -105,9 +105,8 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
     case AudioFormat::FLAC:
     case AudioFormat::WAV:
       // Containers: rate and channels are optional (0 = from the header). A declared value must
-      // match the header (Opus: the rate may also be 48000, Opus's own), which the decoder or
-      // Recognize (WAV, read whole) checks when it reads the header. FLAC files may be up to
-      // 192 kHz.
+      // match the header (Opus: the rate may also be 48000, Opus's own), which the decoder
+      // checks when it reads the header. FLAC files may be up to 192 kHz.
       if (absl::Status status =
               encoding == AudioFormat::FLAC
                   ? CheckDeclaredRange(rate, channels, streaming::kMaxFlacRateHz, " for FLAC")
@@ -115,7 +114,6 @@ absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,
           !status.ok()) {
         return status;
       }
-      setup->audio_is_wav = encoding == AudioFormat::WAV && for_recognize;
       setup->audio.encoding = encoding == AudioFormat::WEBM_OPUS ? AudioEncoding::kWebmOpus
                               : encoding == AudioFormat::FLAC    ? AudioEncoding::kFlac
                               : encoding == AudioFormat::WAV     ? AudioEncoding::kWav

@@ -10,7 +10,7 @@
 
 namespace speechllm::server {
 
-// Fills setup->audio, audio_is_wav and encoding from `audio` (and, for Recognize with
+// Fills setup->audio and encoding from `audio` (and, for Recognize with
 // ENCODING_UNSPECIFIED, from the first bytes of `audio_bytes`). INVALID_ARGUMENT with the field
 // and reason (BAD_CONFIG, UNSUPPORTED_ENCODING) otherwise.
 absl::Status ConvertAudio(const v1::AudioFormat& audio, bool for_recognize,

@@ -249,10 +249,9 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   setup.effective = config;
   setup.effective.set_model(server.model_name);
   setup.effective.mutable_audio()->set_encoding(setup.encoding);
-  if (!setup.audio_is_wav) {  // WAV: the header's rate and channels are used
-    setup.effective.mutable_audio()->set_sample_rate_hz(setup.audio.sample_rate_hz);
-    setup.effective.mutable_audio()->set_channels(setup.audio.channels);
-  }
+  // Containers: the declared rate and channels, 0 = from the header.
+  setup.effective.mutable_audio()->set_sample_rate_hz(setup.audio.sample_rate_hz);
+  setup.effective.mutable_audio()->set_channels(setup.audio.channels);
   auto* r = setup.effective.mutable_results();
   r->set_interim_results(s.interim_results);
   r->set_partial_interval_ms(static_cast<uint32_t>(s.partial_interval_ms));

@@ -20,8 +20,7 @@ inline constexpr int kMaxSampleRateHz = 48000;
 
 struct StreamSetup {
   streaming::SessionConfig session;
-  streaming::AudioFormatSpec audio;  // for WAV: the declared rate and channels (0 = any)
-  bool audio_is_wav = false;         // Recognize: a WAV file (declared or sniffed), read whole
+  streaming::AudioFormatSpec audio;  // containers: the declared rate and channels (0 = any)
   v1::AudioFormat::Encoding encoding = v1::AudioFormat::ENCODING_UNSPECIFIED;  // after sniffing
   v1::SessionConfig effective;  // what SessionStarted echoes, defaults filled in
 };

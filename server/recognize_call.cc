@@ -1,12 +1,10 @@
 #include "server/recognize_call.h"
 
 #include <algorithm>
-#include <cmath>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/io/wav_reader.h"
 #include "proto/grpc_handoff.h"
 #include "server/audio_embeddings.h"
 #include "server/call_session.h"
@@ -14,74 +12,25 @@
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
 #include "streaming/audio_decoder.h"
-#include "streaming/resampler.h"
 
 namespace speechllm::server {
 
 namespace {
 
+// A decoder's error: a config.audio field the file contradicts (Recognize has both at once) is
+// BAD_CONFIG on that field; NaN/Inf samples are NON_FINITE_AUDIO; the rest AUDIO_DECODE_ERROR.
 absl::Status AudioError(const absl::Status& status) {
+  if (const std::string field = streaming::DeclaredFormatField(status); !field.empty()) {
+    return WithField(WithReason(status, "BAD_CONFIG"), absl::StrCat("config.audio.", field));
+  }
   return WithField(
       WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
                                                                   : "AUDIO_DECODE_ERROR"),
       "audio");
 }
 
-// A WAV file at the header's rate (8000 to 48000 Hz) and channel count, averaged to mono and
-// resampled to `model_rate` by the streaming Resampler. `declared` rate/channels: 0 or the
-// header's. Audio longer than `max_samples` at the model's rate is an AudioTooLongError, found
-// from the header before any sample is converted.
-absl::StatusOr<std::vector<float>> DecodeWav(absl::string_view bytes,
-                                             const streaming::AudioFormatSpec& declared,
-                                             int model_rate, int64_t max_samples) {
-  auto layout = engine::ParseWavLayout(bytes);
-  if (!layout.ok()) return AudioError(layout.status());
-  if (declared.sample_rate_hz != 0 && declared.sample_rate_hz != layout->sample_rate_hz) {
-    return WithField(WithReason(absl::InvalidArgumentError(
-                                    absl::StrCat("the WAV header says ", layout->sample_rate_hz,
-                                                 " Hz but config.audio.sample_rate_hz declares ",
-                                                 declared.sample_rate_hz, " (0 = use the header)")),
-                                "BAD_CONFIG"),
-                     "config.audio.sample_rate_hz");
-  }
-  if (declared.channels != 0 && declared.channels != layout->num_channels) {
-    return WithField(WithReason(absl::InvalidArgumentError(
-                                    absl::StrCat("the WAV header says ", layout->num_channels,
-                                                 " channel(s) but config.audio.channels declares ",
-                                                 declared.channels, " (0 = use the header)")),
-                                "BAD_CONFIG"),
-                     "config.audio.channels");
-  }
-  if (layout->sample_rate_hz < 8000 || layout->sample_rate_hz > 48000) {
-    return WithField(WithReason(absl::InvalidArgumentError(
-                                    absl::StrCat("WAV at ", layout->sample_rate_hz,
-                                                 " Hz is not supported: 8000 to 48000 Hz")),
-                                "UNSUPPORTED_ENCODING"),
-                     "audio");
-  }
-  if (layout->num_frames * model_rate > max_samples * layout->sample_rate_hz) {
-    return streaming::AudioTooLongError(absl::StrCat(
-        "the WAV holds ", layout->num_frames, " sample frames at ", layout->sample_rate_hz, " Hz"));
-  }
-  auto audio = engine::ParseWav(bytes);
-  if (!audio.ok()) return AudioError(audio.status());
-  std::vector<float> mono = audio->Mono();
-  for (size_t i = 0; i < mono.size(); ++i) {
-    if (!std::isfinite(mono[i])) {
-      return AudioError(streaming::NonFiniteAudioError(
-          absl::StrCat("the WAV holds a non-finite sample (", mono[i], ") at frame ", i)));
-    }
-  }
-  if (audio->sample_rate_hz == model_rate) return mono;
-  auto resampler = streaming::Resampler::Create(audio->sample_rate_hz, model_rate);
-  if (!resampler.ok()) return resampler.status();
-  std::vector<float> samples;
-  if (absl::Status s = (*resampler)->Process(mono, &samples); !s.ok()) return s;
-  if (absl::Status s = (*resampler)->Flush(&samples); !s.ok()) return s;
-  return samples;
-}
-
-// Raw PCM, G.711, Ogg Opus, WebM Opus or FLAC bytes decoded in one call, stopping once they pass
+// Raw PCM, G.711, Ogg Opus, WebM Opus, FLAC or WAV bytes decoded in one call by the streams'
+// decoders (a WAV as streamed: the same samples, limits and errors), stopping once they pass
 // `max_samples` (an AudioTooLongError: Opus can expand a few MiB to hours of samples).
 absl::StatusOr<std::vector<float>> DecodeAudio(absl::string_view bytes,
                                                const streaming::AudioFormatSpec& format,
@@ -146,8 +95,7 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
       static_cast<int64_t>(absl::ToDoubleSeconds(ctx_->config.max_recognize_audio) * model_rate) +
       1;
   absl::StatusOr<std::vector<float>> decoded =
-      setup->audio_is_wav ? DecodeWav(bytes, setup->audio, model_rate, max_samples)
-                          : DecodeAudio(bytes, setup->audio, model_rate, max_samples);
+      DecodeAudio(bytes, setup->audio, model_rate, max_samples);
   if (streaming::IsAudioTooLongError(decoded.status())) {
     metrics_.LimitExceeded(Limit::kMaxRecognizeAudio);
     return WithReason(

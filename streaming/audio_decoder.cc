@@ -2,6 +2,7 @@
 // whose rate is not the output rate.
 #include "streaming/audio_decoder.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -25,6 +26,7 @@ constexpr int kMaxRateHz = 48000;
 constexpr int kMaxChannels = 8;
 constexpr char kNonFiniteUrl[] = "type.speechllm/streaming.NonFiniteAudio";
 constexpr char kTooLongUrl[] = "type.speechllm/streaming.AudioTooLong";
+constexpr char kDeclaredFormatUrl[] = "type.speechllm/streaming.DeclaredFormat";
 
 bool IsOpusRate(int rate_hz) {
   return rate_hz == 8000 || rate_hz == 12000 || rate_hz == 16000 || rate_hz == 24000 ||
@@ -117,6 +119,17 @@ bool IsAudioTooLongError(const absl::Status& status) {
   return status.GetPayload(kTooLongUrl).has_value();
 }
 
+absl::Status DeclaredFormatError(absl::string_view field, absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kDeclaredFormatUrl, absl::Cord(field));
+  return status;
+}
+
+std::string DeclaredFormatField(const absl::Status& status) {
+  auto field = status.GetPayload(kDeclaredFormatUrl);  // absl::optional before C++17 Abseil
+  return field.has_value() ? std::string(*field) : std::string();
+}
+
 absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_frames,
                                   int64_t max_frames) {
   if (max_frames <= 0 || num_frames <= max_frames) return absl::OkStatus();
@@ -128,13 +141,15 @@ absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_f
 absl::Status CheckDeclaredFormat(absl::string_view encoding_name, absl::string_view header,
                                  int rate_hz, int channels, const AudioFormatSpec& declared) {
   if (declared.sample_rate_hz != 0 && declared.sample_rate_hz != rate_hz) {
-    return absl::InvalidArgumentError(
+    return DeclaredFormatError(
+        "sample_rate_hz",
         absl::StrCat(encoding_name, ": ", header, " says ", rate_hz,
                      " Hz but the config declared audio.sample_rate_hz ", declared.sample_rate_hz,
                      " (0 = use ", header, ")"));
   }
   if (declared.channels != 0 && declared.channels != channels) {
-    return absl::InvalidArgumentError(
+    return DeclaredFormatError(
+        "channels",
         absl::StrCat(encoding_name, ": ", header, " says ", channels,
                      " channel(s) but the config declared audio.channels ", declared.channels,
                      " (0 = use ", header, ")"));

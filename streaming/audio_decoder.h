@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -102,8 +103,14 @@ absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_f
 absl::Status CheckSamplesPerDecode(absl::string_view encoding_name, int64_t produced,
                                    int64_t max_samples, int output_rate_hz,
                                    absl::string_view where);
+// Errors about a declared rate or channel count that the container's header contradicts
+// (INVALID_ARGUMENT with a payload naming the config field, "sample_rate_hz" or "channels"), so
+// that Recognize, which has the config and the whole file at once, can call them BAD_CONFIG.
+absl::Status DeclaredFormatError(absl::string_view field, absl::string_view message);
+// The field a DeclaredFormatError names; empty for every other status.
+std::string DeclaredFormatField(const absl::Status& status);
 // OK unless `declared` names a rate or channel count (non-zero) other than the `rate_hz` and
-// `channels` the container's `header` ("STREAMINFO", "the fmt chunk") says; INVALID_ARGUMENT
+// `channels` the container's `header` ("STREAMINFO", "the fmt chunk") says; a DeclaredFormatError
 // starting with `encoding_name` and naming both otherwise.
 absl::Status CheckDeclaredFormat(absl::string_view encoding_name, absl::string_view header,
                                  int rate_hz, int channels, const AudioFormatSpec& declared);

@@ -78,13 +78,15 @@ absl::StatusOr<std::unique_ptr<OpusLinkDecoder>> OpusLinkDecoder::Create(
     absl::string_view encoding_name) {
   if (declared.sample_rate_hz != 0 && declared.sample_rate_hz != 48000 &&
       static_cast<uint32_t>(declared.sample_rate_hz) != head.input_rate_hz) {
-    return absl::InvalidArgumentError(
+    return DeclaredFormatError(
+        "sample_rate_hz",
         absl::StrCat(encoding_name, ": the OpusHead input sample rate is ", head.input_rate_hz,
                      " Hz but the config declared audio.sample_rate_hz ", declared.sample_rate_hz,
                      " (declare 0, 48000 or the input rate)"));
   }
   if (declared.channels != 0 && declared.channels != head.channels) {
-    return absl::InvalidArgumentError(
+    return DeclaredFormatError(
+        "channels",
         absl::StrCat(encoding_name, ": the OpusHead has ", head.channels,
                      " channel(s) but the config declared audio.channels ", declared.channels));
   }

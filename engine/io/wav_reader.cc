@@ -33,6 +33,13 @@ absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("bad WAV data: ", what));
 }
 
+// The header's description of the samples, without converting one.
+struct WavLayout {
+  int sample_rate_hz = 0;
+  int num_channels = 0;
+  int64_t num_frames = 0;  // whole sample frames present (a data size past the end reads fewer)
+};
+
 // Where the samples are and how they are stored.
 struct WavData {
   WavLayout layout;
@@ -105,12 +112,6 @@ std::vector<float> WavAudio::Mono() const {
     mono[f] = sum / num_channels;
   }
   return mono;
-}
-
-absl::StatusOr<WavLayout> ParseWavLayout(absl::string_view bytes) {
-  absl::StatusOr<WavData> data = FindWavData(bytes);
-  if (!data.ok()) return data.status();
-  return data->layout;
 }
 
 absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes) {

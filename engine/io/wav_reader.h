@@ -31,18 +31,8 @@ struct WavAudio {
   std::vector<float> Mono() const;
 };
 
-// The header's description of WAV bytes, without converting a sample: lets a server check the
-// length before it spends memory on it.
-struct WavLayout {
-  int sample_rate_hz = 0;
-  int num_channels = 0;
-  int64_t num_frames = 0;  // whole sample frames present (a data size past the end reads fewer)
-};
-
 // Parses WAV bytes; INVALID_ARGUMENT naming the problem for anything that is not a supported WAV.
 absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes);
-// The layout ParseWav would return, with the same errors.
-absl::StatusOr<WavLayout> ParseWavLayout(absl::string_view bytes);
 // Reads and parses a file; NOT_FOUND if it cannot be read.
 absl::StatusOr<WavAudio> ReadWavFile(const std::string& path);
 // Reads a 16 kHz (or `expected_rate_hz`) file as mono samples; INVALID_ARGUMENT for another rate.
