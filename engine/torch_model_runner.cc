@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <exception>
+#include <new>
 
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -143,6 +145,8 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
   } catch (const c10::Error& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot allocate the KV cache: ", e.what_without_backtrace()));
+  } catch (const std::bad_alloc& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate the KV cache: ", e.what()));
   }
   return std::unique_ptr<TorchModelRunner>(new TorchModelRunner(std::move(impl)));
 }
@@ -348,6 +352,10 @@ absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
     result.decoder_time = absl::Now() - encoded;
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("model step failed: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    // Anything else the model path throws (std::bad_alloc from a host container, say) fails this
+    // step's sequences too, instead of ending the engine thread and the process (API.md 4.6).
+    return absl::InternalError(absl::StrCat("model step failed: ", e.what()));
   }
   return result;
 }
