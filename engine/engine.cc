@@ -26,10 +26,17 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
       block_size_(runner->block_size()),
       scheduler_(std::make_unique<Scheduler>(config, runner->config(), runner->num_kv_blocks(),
                                              runner->block_size())),
-      runner_(std::move(runner)) {
+      runner_(std::move(runner)),
+      encoder_positions_total_(
+          runner_->encoder_kv_bytes_per_position() <= 0 ? 0
+          : config_.encoder_kv_cache_bytes > 0
+              ? config_.encoder_kv_cache_bytes / runner_->encoder_kv_bytes_per_position()
+              : AutomaticEncoderPositions(runner_->num_kv_blocks(), runner_->block_size())) {
   {
     absl::MutexLock lock(&mutex_);
     stats_.kv_blocks_total = runner_->num_kv_blocks();
+    stats_.encoder_kv_positions_total = encoder_positions_total_;
+    stats_.encoder_kv_bytes_per_position = runner_->encoder_kv_bytes_per_position();
   }
   absl::MutexLock join(&join_mutex_);
   loop_ = std::thread([this] { Loop(); });
@@ -55,104 +62,13 @@ absl::Status Engine::Post(InboxMessage message) {
   return absl::OkStatus();
 }
 
-SequenceConfig Engine::ResolveShape(SequenceConfig config) const {
-  auto resolve = [](int64_t value, int64_t bound) {
-    return value <= 0 ? bound : std::min(value, bound);
-  };
-  config.reserved_audio_tokens =
-      resolve(config.reserved_audio_tokens, config_.max_audio_tokens_per_segment);
-  config.reserved_suffix_tokens = resolve(config.reserved_suffix_tokens, config_.max_suffix_tokens);
-  return config;
-}
-
-int64_t Engine::WorstCaseBlocks(const SequenceConfig& config) const {
-  const SequenceConfig shape = ResolveShape(config);
-  const int64_t worst_tokens = config_.max_prefix_tokens + shape.reserved_audio_tokens +
-                               shape.reserved_suffix_tokens + shape.max_new_tokens_per_segment + 1;
-  return (worst_tokens + block_size_ - 1) / block_size_;
-}
-
-absl::Status Engine::CheckPositions(const SequenceConfig& config) const {
-  const SequenceConfig shape = ResolveShape(config);
-  const int64_t positions = config_.max_prefix_tokens + shape.reserved_audio_tokens +
-                            shape.reserved_suffix_tokens + shape.max_new_tokens_per_segment;
-  const int64_t model_positions = model_config_.text.max_position_embeddings;
-  if (positions <= model_positions) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "a segment may need ", positions, " positions (", config_.max_prefix_tokens, " prefix, ",
-      shape.reserved_audio_tokens, " audio, ", shape.reserved_suffix_tokens, " prompt after it, ",
-      shape.max_new_tokens_per_segment, " new tokens); the model has ", model_positions,
-      " (max_position_embeddings)"));
-}
-
-std::vector<Engine::Reservation>::iterator Engine::FindReservation(SequenceId id) {
-  return std::find_if(reservations_.begin(), reservations_.end(),
-                      [id](const Reservation& r) { return r.id == id; });
-}
-
-absl::Status Engine::ResizeReservation(SequenceId id, int64_t audio_tokens, int64_t suffix_tokens) {
-  if (audio_tokens > config_.max_audio_tokens_per_segment ||
-      suffix_tokens > config_.max_suffix_tokens) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a segment of ", audio_tokens, " audio and ", suffix_tokens,
-                     " suffix tokens exceeds the engine's bounds of ",
-                     config_.max_audio_tokens_per_segment, " and ", config_.max_suffix_tokens));
-  }
-  absl::MutexLock lock(&mutex_);
-  const auto r = FindReservation(id);
-  if (r == reservations_.end()) return absl::NotFoundError(absl::StrCat("no sequence ", id));
-  SequenceConfig shape = r->shape;
-  shape.reserved_audio_tokens = std::max(shape.reserved_audio_tokens, audio_tokens);
-  shape.reserved_suffix_tokens = std::max(shape.reserved_suffix_tokens, suffix_tokens);
-  if (absl::Status status = CheckPositions(shape); !status.ok()) return status;
-  const int64_t blocks = WorstCaseBlocks(shape);
-  if (reserved_blocks_ - r->blocks + blocks > stats_.kv_blocks_total) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "KV cache budget exhausted: the stream's longer prompt or input needs ", blocks - r->blocks,
-        " more blocks, ", stats_.kv_blocks_total - reserved_blocks_, " are unreserved"));
-  }
-  reserved_blocks_ += blocks - r->blocks;
-  r->blocks = blocks;
-  r->shape = shape;
-  return absl::OkStatus();
-}
-
 absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceConfig& config) {
-  if (config.max_new_tokens_per_update < 1 || config.max_new_tokens_per_segment < 1) {
-    return absl::InvalidArgumentError(
-        "max_new_tokens_per_update and max_new_tokens_per_segment must be >= 1");
-  }
-  if (absl::Status guard = config.repetition_guard.Validate(); !guard.ok()) return guard;
-  if (absl::Status positions = CheckPositions(config); !positions.ok()) return positions;
-  const int64_t worst_blocks = WorstCaseBlocks(config);
   absl::MutexLock lock(&mutex_);
-  if (stopping_) return absl::UnavailableError("engine stopped");
-  if (static_cast<int64_t>(reservations_.size()) >= config_.max_num_sequences) {
-    ++stats_.admission_rejections;
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "engine at its limit of ", config_.max_num_sequences, " concurrent sequences"));
-  }
-  if (reserved_blocks_ + worst_blocks > stats_.kv_blocks_total) {
-    ++stats_.admission_rejections;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("KV cache budget exhausted: a stream needs ", worst_blocks, " blocks, ",
-                     stats_.kv_blocks_total - reserved_blocks_, " of ", stats_.kv_blocks_total,
-                     " are unreserved"));
-  }
-  const SequenceId id = next_id_++;
-  reserved_blocks_ += worst_blocks;
-  reservations_.push_back(Reservation{id, ResolveShape(config), worst_blocks});
+  SPEECHLLM_ASSIGN_OR_RETURN(const SequenceId id, Reserve(config));
   InboxMessage message{InboxMessage::Kind::kAdd, id};
   message.config = config;
   inbox_.push_back(std::move(message));
   return id;
-}
-
-absl::StatusOr<SequenceConfig> Engine::ShapeOf(SequenceId id) {
-  absl::MutexLock lock(&mutex_);
-  const auto r = FindReservation(id);
-  if (r == reservations_.end()) return absl::NotFoundError(absl::StrCat("no sequence ", id));
-  return r->shape;
 }
 
 absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
@@ -275,6 +191,7 @@ void Engine::Release(SequenceId id) {
   const auto it = FindReservation(id);
   if (it == reservations_.end()) return;
   reserved_blocks_ -= it->blocks;
+  reserved_encoder_positions_ -= it->encoder_positions;
   reservations_.erase(it);
   InboxMessage message{InboxMessage::Kind::kRelease, id};
   inbox_.push_back(std::move(message));
@@ -299,6 +216,7 @@ EngineStats Engine::stats() const {
   absl::MutexLock lock(&mutex_);
   EngineStats stats = stats_;
   stats.kv_blocks_reserved = reserved_blocks_;
+  stats.encoder_kv_positions_reserved = reserved_encoder_positions_;
   return stats;
 }
 
@@ -370,7 +288,12 @@ void Engine::Loop() {
     stats_.active_sequences = scheduler_->num_sequences();
     stats_.kv_blocks_used = scheduler_->kv().num_blocks() - scheduler_->kv().NumFreeBlocks();
     stats_.kv_blocks_peak = std::max(stats_.kv_blocks_peak, stats_.kv_blocks_used);
+    stats_.encoder_kv_positions_used = runner_->encoder_kv_positions_used();
+    stats_.encoder_kv_positions_peak =
+        std::max(stats_.encoder_kv_positions_peak, stats_.encoder_kv_positions_used);
     stats_.tokens_generated = scheduler_->tokens_generated();
+    stats_.draft_tokens = scheduler_->draft_tokens();
+    stats_.draft_accepted_tokens = scheduler_->draft_accepted_tokens();
     stats_.prefix_hits = scheduler_->prefixes().hits();
     for (SequenceOutput& output : outputs) {
       // Drop outputs of sequences released meanwhile.

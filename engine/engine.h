@@ -32,10 +32,20 @@ struct EngineStats {
   int64_t kv_blocks_used = 0;
   int64_t kv_blocks_reserved = 0;
   int64_t tokens_generated = 0;
+  // Draft verification: earlier hypothesis tokens re-checked with new audio, and those kept.
+  int64_t draft_tokens = 0;
+  int64_t draft_accepted_tokens = 0;
   int64_t admission_rejections = 0;
   int64_t prefix_hits = 0;     // segments that shared a cached prompt prefix
   int64_t step_sequences = 0;  // sequences summed over steps (/ steps = mean batch size)
   int64_t kv_blocks_peak = 0;
+  // Encoder K/V (block mode's per-segment cache) in positions: the admission budget (0 when the
+  // runner counts none), what the admitted streams reserve, and what is cached now.
+  int64_t encoder_kv_positions_total = 0;
+  int64_t encoder_kv_positions_reserved = 0;
+  int64_t encoder_kv_positions_used = 0;
+  int64_t encoder_kv_positions_peak = 0;
+  int64_t encoder_kv_bytes_per_position = 0;
   absl::Duration busy_time;                   // time spent in ModelRunner::Execute
   absl::Duration encoder_time, decoder_time;  // the runner's breakdown of busy_time
   // The decoder stage's waits for the device (StepResult::wait_time); on a GPU, busy_time less
@@ -55,12 +65,16 @@ class Engine {
   const EngineConfig& config() const { return config_; }
 
   // Admits a stream: RESOURCE_EXHAUSTED when max_num_sequences are active or the worst-case KV of
-  // one more segment does not fit; INVALID_ARGUMENT for a bad config; UNAVAILABLE once stopped.
+  // one more segment (decoder blocks, and encoder positions where counted) does not fit;
+  // INVALID_ARGUMENT for a bad config; UNAVAILABLE once stopped.
   absl::StatusOr<SequenceId> AddSequence(const SequenceConfig& config);
   // The KV blocks AddSequence reserves for a stream of `config`: one segment's worst case (the
   // longest prefix the engine accepts, the config's reserved audio and suffix, then
   // max_new_tokens_per_segment).
   int64_t WorstCaseBlocks(const SequenceConfig& config) const;
+  // The encoder positions AddSequence reserves for a stream of `config` (2 per reserved audio
+  // token), or 0 when the runner counts none.
+  int64_t EncoderPositions(const SequenceConfig& config) const;
   // INVALID_ARGUMENT when a segment of `config`'s worst case (the same parts as WorstCaseBlocks)
   // needs more positions than the model has (max_position_embeddings): the step that ran past them
   // would fail with every stream in it. AddSequence and ResizeReservation refuse such shapes.
@@ -109,15 +123,26 @@ class Engine {
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   SequenceId next_id_ ABSL_GUARDED_BY(mutex_) = 1;
   int64_t reserved_blocks_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Encoder positions the budget holds (EngineConfig::encoder_kv_cache_bytes, or automatic; 0
+  // when the runner counts none) and those reserved.
+  static constexpr int64_t kEncoderPositionsPerAudioToken = 2;  // the encoder pools pairs
+  const int64_t encoder_positions_total_;
+  int64_t reserved_encoder_positions_ ABSL_GUARDED_BY(mutex_) = 0;
   struct Reservation {
     SequenceId id = kInvalidSequenceId;
     SequenceConfig shape;  // reserved_* resolved to the engine's bounds
     int64_t blocks = 0;
+    int64_t encoder_positions = 0;
     // Where the next encoder chunk (or fast-final tail) of segment chunk_segment must start; a
     // new segment's first chunk starts at 0.
     int64_t chunk_segment = -1;
     int64_t next_chunk_position = 0;
   };
+  // The automatic encoder budget: enough for any mix of streams that `kv_blocks` admit.
+  int64_t AutomaticEncoderPositions(int64_t kv_blocks, int64_t block_size) const;
+  // AddSequence's checks and reservation (engine_admission.cc): the new id, or why not.
+  absl::StatusOr<SequenceId> Reserve(const SequenceConfig& config)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // The admitted sequence's reservation shape; NOT_FOUND for an unknown or released id.
   absl::StatusOr<SequenceConfig> ShapeOf(SequenceId id) ABSL_LOCKS_EXCLUDED(mutex_);
   // INVALID_ARGUMENT unless `chunk` is a whole encoder block the model can take: positions even at

@@ -14,6 +14,8 @@ absl::Status EngineConfig::Validate() const {
   }
   if (max_audio_tokens_per_segment < 1)
     return absl::InvalidArgumentError("max_audio_tokens_per_segment must be >= 1");
+  if (encoder_kv_cache_bytes < 0)
+    return absl::InvalidArgumentError("encoder_kv_cache_bytes must be >= 0 (0: automatic)");
   return absl::OkStatus();
 }
 
@@ -22,7 +24,8 @@ std::string EngineConfig::ToString() const {
       "EngineConfig(max_num_sequences=", max_num_sequences, ", max_step_tokens=", max_step_tokens,
       ", max_step_encoder_positions=", max_step_encoder_positions,
       ", max_prefix_tokens=", max_prefix_tokens, ", max_suffix_tokens=", max_suffix_tokens,
-      ", max_audio_tokens_per_segment=", max_audio_tokens_per_segment, ")");
+      ", max_audio_tokens_per_segment=", max_audio_tokens_per_segment,
+      ", encoder_kv_cache_bytes=", encoder_kv_cache_bytes, ")");
 }
 
 }  // namespace speechllm::engine

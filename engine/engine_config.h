@@ -23,6 +23,11 @@ struct EngineConfig {
   int64_t max_prefix_tokens = 256;
   int64_t max_suffix_tokens = 64;
   int64_t max_audio_tokens_per_segment = 750;  // 30 s at 25 tokens/s
+  // Memory for the encoder keys and values that block mode caches per segment: admission also
+  // reserves 2 positions per reserved audio token (ARCHITECTURE.md 5). 0: as many as the streams
+  // that the KV blocks admit can use, so that this never refuses a stream first (it is still
+  // counted, logged and reported).
+  int64_t encoder_kv_cache_bytes = 0;
 
   absl::Status Validate() const;
   std::string ToString() const;

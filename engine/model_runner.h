@@ -21,6 +21,11 @@ class ModelRunner {
   // KV blocks of `block_size()` tokens the runner holds for all sequences together.
   virtual int64_t num_kv_blocks() const = 0;
   virtual int64_t block_size() const = 0;
+  // Bytes one cached encoder position takes (block mode keeps every layer's key and value of each
+  // position of a segment); 0 when the runner keeps none worth counting. Admission counts them.
+  virtual int64_t encoder_kv_bytes_per_position() const { return 0; }
+  // Encoder positions cached now, over all sequences.
+  virtual int64_t encoder_kv_positions_used() const { return 0; }
 
   // Runs one step. A failure (INTERNAL for torch errors) fails the sequences of the step.
   virtual absl::StatusOr<StepResult> Execute(const StepPlan& plan) = 0;

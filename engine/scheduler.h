@@ -47,6 +47,10 @@ class Scheduler {
   int64_t num_sequences() const { return static_cast<int64_t>(sequences_.size()); }
   const KvCacheManager& kv() const { return kv_; }
   int64_t tokens_generated() const { return tokens_generated_; }
+  // Tokens of previous hypotheses re-verified as drafts (committed text excluded), and how many
+  // of them the model's choices kept.
+  int64_t draft_tokens() const { return draft_tokens_; }
+  int64_t draft_accepted_tokens() const { return draft_accepted_tokens_; }
 
  private:
   Sequence* Find(SequenceId id);
@@ -91,6 +95,8 @@ class Scheduler {
   std::vector<SequenceOutput> interrupted_outputs_;
   std::vector<SequenceId> runner_resets_;
   int64_t tokens_generated_ = 0;
+  int64_t draft_tokens_ = 0;
+  int64_t draft_accepted_tokens_ = 0;
 };
 
 }  // namespace speechllm::engine

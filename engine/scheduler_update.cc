@@ -79,6 +79,8 @@ void Scheduler::ApplyVerify(Sequence* s, const std::vector<TokenChoice>& choices
     }
     ++accepted;
   }
+  draft_tokens_ += draft_size - forced;
+  draft_accepted_tokens_ += accepted - forced;
   s->hypothesis.assign(s->draft.begin(), s->draft.begin() + accepted);
   s->margins.clear();
   s->log_probabilities.clear();

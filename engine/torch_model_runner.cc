@@ -154,6 +154,16 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
 const ModelConfig& TorchModelRunner::config() const { return impl_->model->config(); }
 int64_t TorchModelRunner::num_kv_blocks() const { return impl_->num_usable_blocks; }
 int64_t TorchModelRunner::block_size() const { return impl_->block_size; }
+int64_t TorchModelRunner::encoder_kv_bytes_per_position() const {
+  const AudioEncoderConfig& audio = impl_->model->config().audio;
+  return int64_t{2} * audio.num_layers * audio.d_model *
+         static_cast<int64_t>(c10::elementSize(impl_->model->dtype()));
+}
+int64_t TorchModelRunner::encoder_kv_positions_used() const {
+  int64_t positions = 0;
+  for (const auto& [id, state] : impl_->states) positions += state.encoder_cache.num_positions;
+  return positions;
+}
 void TorchModelRunner::ResetSequence(SequenceId id) { impl_->states.erase(id); }
 const std::string& TorchModelRunner::graphs_summary() const { return impl_->graphs_summary; }
 

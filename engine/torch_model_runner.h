@@ -49,6 +49,8 @@ class TorchModelRunner : public ModelRunner {
   const ModelConfig& config() const override;
   int64_t num_kv_blocks() const override;
   int64_t block_size() const override;
+  int64_t encoder_kv_bytes_per_position() const override;
+  int64_t encoder_kv_positions_used() const override;
   absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
   void ResetSequence(SequenceId id) override;
   // One line for logs: how many decode and encoder graphs were captured, or why none were.

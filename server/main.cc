@@ -29,6 +29,7 @@
 #include "engine/io/program_flags.h"
 #include "engine/torch_model_runner.h"
 #include "server/builder_options.h"
+#include "server/capacity_report.h"
 #include "server/engine_health.h"
 #include "server/grpc_status.h"
 #include "server/health_service.h"
@@ -55,6 +56,9 @@ ABSL_FLAG(std::string, dtype, "", "float32, bfloat16 or float16 (default: the ch
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = libtorch's default)");
 ABSL_FLAG(int, kv_cache_mb, 512,
           "memory for the decoder's KV cache, in MiB (the start-up log says how many streams fit)");
+ABSL_FLAG(int, encoder_kv_cache_mb, 0,
+          "memory for the encoder keys and values that partials cache per utterance, in MiB (0: "
+          "as much as the streams that fit the KV cache need; the start-up log says how much)");
 ABSL_FLAG(std::string, prompt_prefix_ids, "",
           "raw prompt ids before the audio tokens (with --prompt_suffix_ids)");
 ABSL_FLAG(std::string, prompt_suffix_ids, "", "raw prompt ids after the audio tokens");
@@ -253,6 +257,9 @@ int main(int argc, char** argv) {
   // reserves its own prompt's (Session::Create).
   engine_config.max_prefix_tokens = std::max<int64_t>(1, prompt.prefix_tokens());
   engine_config.max_suffix_tokens = config.max_prompt_suffix_tokens;
+  engine_config.encoder_kv_cache_bytes =
+      static_cast<int64_t>(absl::GetFlag(FLAGS_encoder_kv_cache_mb)) << 20;
+  if (absl::Status s = engine_config.Validate(); !s.ok()) return Fail(s.ToString());
   // A device or model that fails every step turns health NOT_SERVING (readiness takes the pod out
   // of service, liveness restarts it); a step that succeeds again turns it back, unless draining.
   // Declared before the engine, whose loop thread reports to it until the engine is destroyed.
@@ -298,8 +305,6 @@ int main(int argc, char** argv) {
     return Fail(
         absl::StrCat(s.message(), ": lower --max_new_tokens or --max_prompt_suffix_tokens"));
   }
-  const int64_t blocks_per_stream = engine.WorstCaseBlocks(stream_shape);
-  const int64_t kv_streams = engine.stats().kv_blocks_total / blocks_per_stream;
   engine.SetStepObserver(&engine_health);
   metrics.SetEngineStatsSource([&engine] { return engine.stats(); });
   // On every way out, scrapes stop reading the engine before it is destroyed.
@@ -355,15 +360,9 @@ int main(int argc, char** argv) {
             << "speechllm-server: " << engine.model_config().ToString() << "\n";
   if (runner_config.runtime.device != "cpu")
     std::cerr << "speechllm-server: " << graphs_summary << "\n";
-  std::cerr << "speechllm-server: KV cache of " << absl::GetFlag(FLAGS_kv_cache_mb)
-            << " MiB: " << engine.stats().kv_blocks_total << " blocks, " << blocks_per_stream
-            << " reserved per stream (20 s utterances, no context), room for " << kv_streams
-            << " such streams"
-            << (kv_streams < config.max_streams
-                    ? absl::StrCat(", fewer than --max_streams=", config.max_streams,
-                                   ": the others are refused with KV_BUDGET (raise --kv_cache_mb)")
-                    : "")
-            << "\n";
+  std::cerr << "speechllm-server: " << engine_config.ToString() << "\n"
+            << server::DescribeCapacity(engine, stream_shape, absl::GetFlag(FLAGS_kv_cache_mb),
+                                        config.max_streams);
   std::cout << "speechllm-server listening on port " << port << std::endl;
   if (absl::Status s = server::WritePortFile(absl::GetFlag(FLAGS_port_file), port); !s.ok()) {
     return Fail(s.ToString());

@@ -141,18 +141,16 @@ absl::Status CheckFramesPerDecode(absl::string_view encoding_name, int64_t num_f
 absl::Status CheckDeclaredFormat(absl::string_view encoding_name, absl::string_view header,
                                  int rate_hz, int channels, const AudioFormatSpec& declared) {
   if (declared.sample_rate_hz != 0 && declared.sample_rate_hz != rate_hz) {
-    return DeclaredFormatError(
-        "sample_rate_hz",
-        absl::StrCat(encoding_name, ": ", header, " says ", rate_hz,
-                     " Hz but the config declared audio.sample_rate_hz ", declared.sample_rate_hz,
-                     " (0 = use ", header, ")"));
+    return DeclaredFormatError("sample_rate_hz",
+                               absl::StrCat(encoding_name, ": ", header, " says ", rate_hz,
+                                            " Hz but the config declared audio.sample_rate_hz ",
+                                            declared.sample_rate_hz, " (0 = use ", header, ")"));
   }
   if (declared.channels != 0 && declared.channels != channels) {
-    return DeclaredFormatError(
-        "channels",
-        absl::StrCat(encoding_name, ": ", header, " says ", channels,
-                     " channel(s) but the config declared audio.channels ", declared.channels,
-                     " (0 = use ", header, ")"));
+    return DeclaredFormatError("channels",
+                               absl::StrCat(encoding_name, ": ", header, " says ", channels,
+                                            " channel(s) but the config declared audio.channels ",
+                                            declared.channels, " (0 = use ", header, ")"));
   }
   return absl::OkStatus();
 }

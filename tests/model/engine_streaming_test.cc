@@ -68,6 +68,18 @@ TEST_F(EngineModelTest, StreamedExactFinalsEqualHuggingFaceGreedy) {
   WaitForFreeKvBlocks(*engine);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
   EXPECT_EQ(engine->stats().kv_blocks_reserved, 0);
+  // The encoder K/V the partials cached were counted (2 layers x K and V x 64 floats a position)
+  // and are gone with the sequences, as is their reservation.
+  const EngineStats stats = engine->stats();
+  std::printf("encoder K/V: %lld bytes a position, peak %lld of %lld positions\n",
+              static_cast<long long>(stats.encoder_kv_bytes_per_position),
+              static_cast<long long>(stats.encoder_kv_positions_peak),
+              static_cast<long long>(stats.encoder_kv_positions_total));
+  EXPECT_EQ(stats.encoder_kv_bytes_per_position, 2 * 2 * 64 * 4);
+  EXPECT_GT(stats.encoder_kv_positions_peak, 0);
+  EXPECT_LE(stats.encoder_kv_positions_peak, stats.encoder_kv_positions_total);
+  EXPECT_EQ(stats.encoder_kv_positions_used, 0);
+  EXPECT_EQ(stats.encoder_kv_positions_reserved, 0);
 }
 
 TEST_F(EngineModelTest, FastFinalsDecodeTheBlockEmbeddings) {

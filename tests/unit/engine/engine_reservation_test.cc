@@ -2,8 +2,11 @@
 // Engine::ResizeReservation) on the FakeModelRunner (label unit): a stream reserves its own shape
 // instead of the engine's worst case, grows it or is refused when the cache is full, never shrinks
 // it, and gives it all back on release, also while a step of it runs; segments beyond the
-// reservation are INVALID_ARGUMENT.
+// reservation are INVALID_ARGUMENT. Encoder positions are reserved the same way where the runner
+// counts them, and the automatic encoder budget never refuses a stream the KV blocks admit.
+#include <cstdio>
 #include <map>
+#include <random>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -105,6 +108,86 @@ TEST_F(EngineReservationTest, SegmentsBeyondTheReservationAreRefused) {
   engine_->Release(id);
   ExpectAllBlocksFree();
   EXPECT_EQ(engine_->StartSegment(id, {1, kPrefix, kSuffix}).code(), absl::StatusCode::kNotFound);
+}
+
+// Encoder K/V (ARCHITECTURE.md 5): with a runner that counts encoder positions, each stream also
+// reserves 2 positions per reserved audio token against EngineConfig::encoder_kv_cache_bytes,
+// is refused like the KV blocks when they do not fit, and gives them back on release.
+TEST_F(EngineReservationTest, EncoderPositionsAreReservedAgainstTheirBudget) {
+  FakeModelRunner::Options options;
+  options.num_kv_blocks = 1000;
+  options.encoder_kv_bytes_per_position = 1000;
+  EngineConfig config;
+  config.encoder_kv_cache_bytes = 500 * 1000 + 999;  // 500 positions: two streams of 200
+  MakeEngine(options, config);
+  EXPECT_EQ(engine_->EncoderPositions(SmallShape()), 200);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_total, 500);
+  EXPECT_EQ(engine_->stats().encoder_kv_bytes_per_position, 1000);
+  const SequenceId a = Add(SmallShape()), b = Add(SmallShape());
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 400);
+  const absl::StatusOr<SequenceId> refused = engine_->AddSequence(SmallShape());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("encoder K/V budget exhausted: a stream needs 200 encoder positions, 100 "
+                        "of 500 are unreserved"));
+  ASSERT_TRUE(engine_->ResizeReservation(a, 150, 4).ok());  // 100 more: exactly what is left
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 500);
+  const absl::Status grow = engine_->ResizeReservation(b, 101, 4);
+  EXPECT_EQ(grow.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(grow.message(), HasSubstr("needs 2 more encoder positions, 0 are unreserved"));
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 500)
+      << "a refused growth keeps the old reservation";
+  EXPECT_EQ(engine_->stats().kv_blocks_reserved, engine_->WorstCaseBlocks(SmallShape()) * 2 + 3)
+      << "nor does it grow the KV blocks (150 audio tokens: 3 blocks more)";
+  engine_->Release(a);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 200);
+  Add(SmallShape());
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 400);
+}
+
+// The automatic encoder budget (encoder_kv_cache_bytes 0) holds what any mix of streams the KV
+// blocks admit reserves: with random shapes and growths, the KV blocks always refuse first.
+TEST_F(EngineReservationTest, TheAutomaticEncoderBudgetNeverRefusesFirst) {
+  std::mt19937 random(7);
+  const auto below = [&](int n) { return static_cast<int64_t>(random() % n); };
+  for (int trial = 0; trial < 20; ++trial) {
+    FakeModelRunner::Options options;
+    options.num_kv_blocks = 200 + below(2000);
+    options.encoder_kv_bytes_per_position = 1 + below(5000);
+    EngineConfig config;
+    config.max_num_sequences = 100000;
+    MakeEngine(options, config);
+    std::vector<SequenceId> ids;
+    absl::Status refusal;
+    while (refusal.ok()) {
+      SequenceConfig shape;
+      // Every other trial takes only the shape with the most encoder positions per block.
+      const bool dense = trial % 2 == 0 || below(2) == 0;
+      shape.max_new_tokens_per_segment = dense ? 1 : 1 + below(300);
+      shape.max_new_tokens_per_update = 1;
+      shape.reserved_audio_tokens = dense ? 750 : 1 + below(750);
+      shape.reserved_suffix_tokens = dense ? 1 : 1 + below(16);
+      if (!ids.empty() && below(3) == 0) {
+        refusal = engine_->ResizeReservation(ids[below(static_cast<int>(ids.size()))],
+                                             shape.reserved_audio_tokens, 0);
+        continue;
+      }
+      const absl::StatusOr<SequenceId> id = engine_->AddSequence(shape);
+      if (id.ok()) ids.push_back(*id);
+      refusal = id.status();
+    }
+    const EngineStats stats = engine_->stats();
+    EXPECT_EQ(refusal.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(refusal.message(), HasSubstr("KV cache budget exhausted")) << "trial " << trial;
+    EXPECT_LE(stats.encoder_kv_positions_reserved, stats.encoder_kv_positions_total);
+    if (trial < 3) {
+      std::printf("trial %d: %zu streams, %lld of %lld blocks and %lld of %lld encoder positions\n",
+                  trial, ids.size(), static_cast<long long>(stats.kv_blocks_reserved),
+                  static_cast<long long>(stats.kv_blocks_total),
+                  static_cast<long long>(stats.encoder_kv_positions_reserved),
+                  static_cast<long long>(stats.encoder_kv_positions_total));
+    }
+  }
 }
 
 // Streams cancelled while the step that prefills them runs (a client gone mid-final): their

@@ -45,6 +45,21 @@ TEST_F(EngineTest, PartialsAndExactFinalFollowTheModel) {
   ASSERT_FALSE(outputs.empty());
   EXPECT_TRUE(outputs.back().is_final);
   EXPECT_EQ(outputs.back().token_ids, FakeModelRunner::Greedy(84, 4, 256));
+  // Each update verified the previous hypothesis as a draft: the tokens it agreed with were kept.
+  const auto common = [](const std::vector<int64_t>& draft, const std::vector<int64_t>& choices) {
+    size_t n = 0;
+    while (n < draft.size() && n < choices.size() && draft[n] == choices[n]) ++n;
+    return static_cast<int64_t>(n);
+  };
+  const std::vector<int64_t> first = FakeModelRunner::Greedy(25, 4, 32);
+  const std::vector<int64_t> second = FakeModelRunner::Greedy(50, 4, 32);
+  const EngineStats stats = engine_->stats();
+  std::printf("drafts: %lld tokens, %lld accepted\n", static_cast<long long>(stats.draft_tokens),
+              static_cast<long long>(stats.draft_accepted_tokens));
+  EXPECT_EQ(stats.draft_tokens, static_cast<int64_t>(first.size() + second.size()));
+  EXPECT_EQ(stats.draft_accepted_tokens,
+            common(first, second) + common(second, FakeModelRunner::Greedy(84, 4, 256)));
+  EXPECT_LT(stats.draft_accepted_tokens, stats.draft_tokens);
   engine_->Release(id);
   ExpectAllBlocksFree();
 }

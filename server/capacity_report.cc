@@ -1,0 +1,43 @@
+#include "server/capacity_report.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace speechllm::server {
+
+std::string DescribeCapacity(const engine::Engine& engine,
+                             const engine::SequenceConfig& stream_shape, int64_t kv_cache_mb,
+                             int max_streams) {
+  const engine::EngineStats stats = engine.stats();
+  const int64_t blocks_per_stream = engine.WorstCaseBlocks(stream_shape);
+  const int64_t kv_streams = stats.kv_blocks_total / blocks_per_stream;
+  std::string out = absl::StrCat("speechllm-server: KV cache of ", kv_cache_mb,
+                                 " MiB: ", stats.kv_blocks_total, " blocks, ", blocks_per_stream,
+                                 " reserved per stream (20 s utterances, no context), room for ",
+                                 kv_streams, " such streams\n");
+  int64_t streams = kv_streams;
+  if (stats.encoder_kv_positions_total > 0) {
+    const int64_t positions_per_stream = engine.EncoderPositions(stream_shape);
+    const int64_t encoder_streams = stats.encoder_kv_positions_total / positions_per_stream;
+    const double mib_per_position = stats.encoder_kv_bytes_per_position / 1048576.0;
+    absl::StrAppend(
+        &out, "speechllm-server: encoder K/V budget of ",
+        static_cast<int64_t>(stats.encoder_kv_positions_total * mib_per_position),
+        " MiB (--encoder_kv_cache_mb; 0: automatic, the most the streams the KV cache admits "
+        "can reserve): ",
+        stats.encoder_kv_positions_total, " positions, ", positions_per_stream,
+        " reserved per stream (", static_cast<int64_t>(positions_per_stream * mib_per_position),
+        " MiB), room for ", encoder_streams, " such streams\n");
+    streams = std::min(streams, encoder_streams);
+  }
+  if (streams < max_streams) {
+    absl::StrAppend(&out, "speechllm-server: room for ", streams,
+                    " streams, fewer than --max_streams=", max_streams,
+                    ": the others are refused with KV_BUDGET (raise ",
+                    streams == kv_streams ? "--kv_cache_mb" : "--encoder_kv_cache_mb", ")\n");
+  }
+  return out;
+}
+
+}  // namespace speechllm::server
