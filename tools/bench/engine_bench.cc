@@ -355,6 +355,12 @@ int Run() {
   json.Add("kv_blocks_total", stats.kv_blocks_total);
   json.Add("kv_blocks_peak", stats.kv_blocks_peak);
   json.Add("kv_blocks_after", after.kv_blocks_used);
+  // The encoder keys and values partials cached at most at once (PERFORMANCE.md: memory beside
+  // throughput), in MiB; with the draft tokens verified and kept.
+  json.Add("encoder_kv_peak_mib", static_cast<double>(stats.encoder_kv_positions_peak) *
+                                      stats.encoder_kv_bytes_per_position / 1048576.0);
+  json.Add("draft_tokens", stats.draft_tokens);
+  json.Add("draft_accepted_tokens", stats.draft_accepted_tokens);
   json.Add("warmup_streams", warmup_streams);
   step_recorder.AddTo(json);
   if (const std::string path = absl::GetFlag(FLAGS_step_log);
