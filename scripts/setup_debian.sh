@@ -21,7 +21,7 @@ EXTRA_PACKAGES=(
   flac mkvtoolnix
   libpcre2-dev libicu-dev libssl-dev
   prometheus-cpp-dev libcpp-httplib-dev prometheus
-  sox libsox-fmt-all espeak-ng openssl yamllint python3
+  sox libsox-fmt-all espeak-ng openssl yamllint python3 clang
   golang-github-gogo-googleapis-dev
 )
 

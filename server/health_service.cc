@@ -15,9 +15,9 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
 
   const std::string& name() const { return name_; }
 
-  // mu_ of the service is held.
-  void Update(HealthCheckResponse::ServingStatus status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
+  // mu_ of the service is held (asserted: the analysis cannot tell that service_ is the caller).
+  void Update(HealthCheckResponse::ServingStatus status) {
+    service_->mu_.AssertHeld();
     absl::MutexLock lock(&mu_);
     if (finished_ || (has_last_ && status == last_)) return;
     last_ = status;
@@ -72,9 +72,12 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
   HealthService* service_;
   std::string name_;
   absl::Mutex mu_;
-  HealthCheckResponse response_;
-  HealthCheckResponse::ServingStatus last_ = HealthCheckResponse::UNKNOWN;
-  bool has_last_ = false, pending_ = false, writing_ = false, finished_ = false;
+  HealthCheckResponse response_ ABSL_GUARDED_BY(mu_);
+  HealthCheckResponse::ServingStatus last_ ABSL_GUARDED_BY(mu_) = HealthCheckResponse::UNKNOWN;
+  bool has_last_ ABSL_GUARDED_BY(mu_) = false;
+  bool pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 HealthCheckResponse::ServingStatus HealthService::StatusOf(const std::string& service) {

@@ -52,11 +52,13 @@ class StreamReactor
  private:
   StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call_context);
 
-  // Reader side (one read in flight, so these never run concurrently).
-  absl::Status HandleRequest();
-  absl::Status HandleConfig(const v1::SessionConfig& config);
-  absl::Status HandleAudio(const v1::AudioChunk& audio);
-  absl::Status HandleControl(const v1::Control& control);
+  // Reader side (one read in flight, so these never run concurrently), under input_mu_ because the
+  // reaper's Expire also ends the input.
+  absl::Status HandleRequest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
+  absl::Status HandleConfig(const v1::SessionConfig& config)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
+  absl::Status HandleAudio(const v1::AudioChunk& audio) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
+  absl::Status HandleControl(const v1::Control& control) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   void ReadNextOrPause();
   // Ends the stream with `status`: through the session (its finals first, then the summary) when
   // there is one.
@@ -89,15 +91,19 @@ class StreamReactor
   uint64_t registry_id_ = 0;
   CallMetrics metrics_;  // internally locked
 
-  // Reader side.
+  // Reader side. gRPC fills request_ while no handler runs (one read in flight); the rest is the
+  // input half's, which the reaper's Expire also reaches: under input_mu_ (declared below).
   v1::StreamingRecognizeRequest request_;
-  std::unique_ptr<streaming::AudioDecoder> decoder_;
-  bool decoder_finished_ = false;  // EndAudio took its tail: nothing left to drain
-  std::vector<float> samples_;
-  bool end_of_audio_ = false;
-  std::optional<uint64_t> last_seq_;  // AudioChunk.seq of the last chunk
-  bool seq_numbered_ = false;         // a chunk had a seq other than 0
-  bool seq_gap_warned_ = false, clipped_warned_ = false, flow_warned_ = false;
+  std::unique_ptr<streaming::AudioDecoder> decoder_ ABSL_GUARDED_BY(input_mu_);
+  // EndAudio took the decoder's tail: nothing left to drain.
+  bool decoder_finished_ ABSL_GUARDED_BY(input_mu_) = false;
+  std::vector<float> samples_ ABSL_GUARDED_BY(input_mu_);
+  bool end_of_audio_ ABSL_GUARDED_BY(input_mu_) = false;
+  std::optional<uint64_t> last_seq_ ABSL_GUARDED_BY(input_mu_);  // AudioChunk.seq of the last one
+  bool seq_numbered_ ABSL_GUARDED_BY(input_mu_) = false;         // a chunk had a seq other than 0
+  bool seq_gap_warned_ ABSL_GUARDED_BY(input_mu_) = false;
+  bool clipped_warned_ ABSL_GUARDED_BY(input_mu_) = false;
+  bool flow_warned_ ABSL_GUARDED_BY(mu_) = false;  // ReadNextOrPause: reader or dispatcher
 
   absl::Mutex mu_;
   std::shared_ptr<streaming::Session> session_ ABSL_GUARDED_BY(mu_);
