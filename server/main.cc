@@ -20,9 +20,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/allocator_tuning.h"
 #include "engine/engine.h"
@@ -51,6 +49,9 @@ ABSL_FLAG(std::string, port_file, "",
           "write the bound port to this file once serving (for scripts and tests)");
 ABSL_FLAG(std::string, model_name, "qwen2-audio",
           "the model's name in GetCapabilities and configs");
+ABSL_FLAG(std::vector<std::string>, languages, {"en"},
+          "BCP-47 codes of the languages the model transcribes (comma-separated): GetCapabilities "
+          "lists them, a request's language_codes must name one, and results report it");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(std::string, dtype, "", "float32, bfloat16 or float16 (default: the checkpoint's)");
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = libtorch's default)");
@@ -124,17 +125,6 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-absl::StatusOr<std::vector<int64_t>> ParseIds(const std::string& text) {
-  std::vector<int64_t> ids;
-  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    int64_t id;
-    if (!absl::SimpleAtoi(piece, &id))
-      return absl::InvalidArgumentError("not a token id: " + std::string(piece));
-    ids.push_back(id);
-  }
-  return ids;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,6 +142,7 @@ int main(int argc, char** argv) {
   server::ServerConfig& config = ctx.config;
   config.listen_address = absl::GetFlag(FLAGS_listen);
   config.model_name = absl::GetFlag(FLAGS_model_name);
+  config.language_codes = absl::GetFlag(FLAGS_languages);
   config.max_streams = absl::GetFlag(FLAGS_max_streams);
   config.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
   config.idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_idle_timeout_s));
@@ -220,8 +211,8 @@ int main(int argc, char** argv) {
     return Fail("--prompt_prefix_ids and --prompt_suffix_ids go together (give both or neither)");
   }
   if (!absl::GetFlag(FLAGS_prompt_suffix_ids).empty()) {
-    auto prefix = ParseIds(absl::GetFlag(FLAGS_prompt_prefix_ids));
-    auto suffix = ParseIds(absl::GetFlag(FLAGS_prompt_suffix_ids));
+    auto prefix = server::ParseTokenIds(absl::GetFlag(FLAGS_prompt_prefix_ids));
+    auto suffix = server::ParseTokenIds(absl::GetFlag(FLAGS_prompt_suffix_ids));
     if (!prefix.ok() || !suffix.ok()) return Fail("bad --prompt_prefix_ids / --prompt_suffix_ids");
     prompt = server::PromptSource::FromIds(*prefix, *suffix);
   } else {

@@ -1,11 +1,24 @@
 #include "server/prompt_source.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "engine/model/tokenizer/tokenizer.h"
 #include "engine/status_macros.h"
 
 namespace speechllm::server {
+
+absl::StatusOr<std::vector<int64_t>> ParseTokenIds(absl::string_view text) {
+  std::vector<int64_t> ids;
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int64_t id;
+    if (!absl::SimpleAtoi(piece, &id))
+      return absl::InvalidArgumentError(absl::StrCat("not a token id: ", piece));
+    ids.push_back(id);
+  }
+  return ids;
+}
 
 PromptSource PromptSource::FromIds(std::vector<int64_t> prefix_ids,
                                    std::vector<int64_t> suffix_ids) {

@@ -24,6 +24,10 @@ struct ContextText {
   bool empty() const { return prompt.empty() && phrases.empty() && previous_text.empty(); }
 };
 
+// Comma-separated token ids ("151644, 8948"), as --prompt_prefix_ids takes them; INVALID_ARGUMENT
+// naming the first piece that is not an integer.
+absl::StatusOr<std::vector<int64_t>> ParseTokenIds(absl::string_view text);
+
 class PromptSource {
  public:
   enum class Kind { kIds, kChat, kBase };

@@ -8,6 +8,7 @@
 #include "server/audio_config.h"
 #include "server/event_proto.h"
 #include "server/grpc_status.h"
+#include "server/languages.h"
 
 namespace speechllm::server {
 namespace {
@@ -143,9 +144,10 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
                                   server.model_name, "\""),
                      "UNKNOWN_MODEL");
   }
-  for (const std::string& code : config.language_codes()) {
-    if (code.empty() || code.size() > 35) return BadConfig("language_codes", "not a BCP-47 code");
-  }
+  absl::StatusOr<std::string> language = ResolveLanguage(
+      {config.language_codes().begin(), config.language_codes().end()}, server.language_codes);
+  if (!language.ok()) return BadConfig("language_codes", std::string(language.status().message()));
+  setup.language_code = *std::move(language);
   // Audio format.
   if (absl::Status status = ConvertAudio(config.audio(), for_recognize, audio_bytes, &setup);
       !status.ok()) {

@@ -22,6 +22,7 @@ struct StreamSetup {
   streaming::SessionConfig session;
   streaming::AudioFormatSpec audio;  // containers: the declared rate and channels (0 = any)
   v1::AudioFormat::Encoding encoding = v1::AudioFormat::ENCODING_UNSPECIFIED;  // after sniffing
+  std::string language_code;    // what results report (ResolveLanguage)
   v1::SessionConfig effective;  // what SessionStarted echoes, defaults filled in
 };
 

@@ -118,6 +118,7 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
             absl::FormatDuration(ctx_->config.max_recognize_audio), ": stream it instead")),
         "AUDIO_TOO_LONG");
   }
+  ReportLanguage(setup->language_code);
   auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
   if (!session.ok()) return session.status();
   {
@@ -146,6 +147,7 @@ absl::Status RecognizeCall::RunEmbeddings(const v1::RecognizeRequest& request) {
   if (!setup.ok()) return setup.status();
   audio_seconds_ = static_cast<double>(embeddings->num_tokens) * 4.0 * model.features.hop_length /
                    model.features.sample_rate_hz;
+  ReportLanguage(setup->language_code);
   auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
   if (!session.ok()) return session.status();
   {
@@ -162,12 +164,21 @@ absl::Status RecognizeCall::RunEmbeddings(const v1::RecognizeRequest& request) {
   return absl::OkStatus();
 }
 
+void RecognizeCall::ReportLanguage(const std::string& language_code) {
+  absl::MutexLock lock(&mu_);
+  language_code_ = language_code;
+  if (!finished_) response_->set_language_code(language_code);
+}
+
 void RecognizeCall::Send(streaming::SessionEvent event) {
   metrics_.Event(event);
   if (event.kind != streaming::SessionEvent::Kind::kTranscript || !event.transcript.is_final)
     return;
   absl::MutexLock lock(&mu_);
-  if (!finished_) ToProto(event.transcript, response_->add_results());
+  if (finished_) return;
+  v1::TranscriptUpdate* result = response_->add_results();
+  ToProto(event.transcript, result);
+  result->set_language_code(language_code_);
 }
 
 void RecognizeCall::Finish(const absl::Status& status) {

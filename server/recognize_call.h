@@ -43,6 +43,8 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
   absl::Status Run(const v1::RecognizeRequest& request);
   // The AudioEmbeddings input: checked and handed to the session as one utterance.
   absl::Status RunEmbeddings(const v1::RecognizeRequest& request);
+  // The language the response and each result report (StreamSetup::language_code).
+  void ReportLanguage(const std::string& language_code) ABSL_LOCKS_EXCLUDED(mu_);
 
   ServiceContext* const ctx_;
   grpc::CallbackServerContext* const call_context_;
@@ -56,6 +58,7 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
   absl::Mutex mu_;
   std::shared_ptr<streaming::Session> session_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::string language_code_ ABSL_GUARDED_BY(mu_);  // what the response and results report
 };
 
 }  // namespace speechllm::server

@@ -2,9 +2,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/status_macros.h"
 #include "server/grpc_status.h"
 #include "server/host_port.h"
+#include "server/languages.h"
 #include "streaming/chunker.h"
 
 namespace speechllm::server {
@@ -51,6 +53,11 @@ absl::Status CheckListenAddress(const std::string& address, const char* flag, bo
 absl::Status ServerConfig::Validate() const {
   if (listen_address.empty()) return absl::InvalidArgumentError("listen address must not be empty");
   SPEECHLLM_RETURN_IF_ERROR(CheckListenAddress(listen_address, "listen", /*grpc=*/true));
+  if (language_codes.empty()) return absl::InvalidArgumentError("--languages must name a language");
+  for (const std::string& code : language_codes) {
+    if (absl::Status s = CheckLanguageCode(code); !s.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--languages: ", s.message()));
+  }
   SPEECHLLM_RETURN_IF_ERROR(CheckListenAddress(health_listen_address, "health_listen", true));
   SPEECHLLM_RETURN_IF_ERROR(CheckListenAddress(metrics_listen_address, "metrics_listen", false));
   // The engine's own bound is twice this, in an int.
@@ -135,7 +142,8 @@ absl::Status ServerConfig::CheckMessageSize(size_t message_bytes) const {
 
 std::string ServerConfig::ToString() const {
   return absl::StrCat(
-      "ServerConfig(listen=", listen_address, ", model=", model_name, ", max_streams=", max_streams,
+      "ServerConfig(listen=", listen_address, ", model=", model_name,
+      ", languages=", absl::StrJoin(language_codes, ","), ", max_streams=", max_streams,
       ", max_chunk_bytes=", max_chunk_bytes, ", idle_timeout=", absl::FormatDuration(idle_timeout),
       ", max_stream_duration=", absl::FormatDuration(max_stream_duration),
       ", max_buffered_audio_ms=", max_buffered_audio_ms,

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -20,6 +21,9 @@ inline constexpr int kAccurateChunkMs = 2000;
 struct ServerConfig {
   std::string listen_address = "127.0.0.1:50051";
   std::string model_name = "qwen2-audio";
+  // BCP-47 codes of the languages the model transcribes (GetCapabilities; requests' hints must
+  // name one; results report it).
+  std::vector<std::string> language_codes = {"en"};
   int max_streams = 64;                            // open StreamingRecognize + Recognize calls
   static constexpr int kMaxStreamsLimit = 100000;  // max_streams' bound (Validate)
   int max_chunk_bytes = 64 * 1024;                 // one AudioChunk

@@ -25,6 +25,7 @@ grpc::ServerUnaryReactor* SpeechService::GetCapabilities(grpc::CallbackServerCon
   const engine::ModelConfig& config = ctx_->engine->model_config();
   model->set_name(ctx_->config.model_name);
   model->set_is_default(true);
+  for (const std::string& code : ctx_->config.language_codes) model->add_language_codes(code);
   model->set_hidden_size(static_cast<uint32_t>(config.text.hidden_size));
   // One audio token per 40 ms: hop 10 ms, conv stride 2, pooling 2.
   model->set_audio_tokens_per_second(static_cast<float>(config.features.sample_rate_hz) /

@@ -113,6 +113,10 @@ absl::Status StreamReactor::HandleConfig(const v1::SessionConfig& config) {
   if (!decoder.ok())
     return WithField(WithReason(decoder.status(), "UNSUPPORTED_ENCODING"), "config.audio");
   decoder_ = std::move(decoder).value();
+  {
+    absl::MutexLock lock(&mu_);  // before the session can send anything
+    language_code_ = setup->language_code;
+  }
   decoder_->LimitSamplesPerDecode(static_cast<int64_t>(ServerConfig::kMaxChunkAudioSeconds) *
                                   ctx_->log_mel->config().sample_rate_hz);
   auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
@@ -123,6 +127,9 @@ absl::Status StreamReactor::HandleConfig(const v1::SessionConfig& config) {
   s->set_session_id(
       absl::StrCat("s", ctx_->session_counter.fetch_add(1) + 1, "-", (*session)->sequence_id()));
   *s->mutable_effective_config() = setup->effective;
+  // No audio yet: received and processed are the stream's offset (API.md 2.1).
+  *started.mutable_audio_received() = DurationProto(setup->session.stream_offset_seconds);
+  *started.mutable_audio_processed() = DurationProto(setup->session.stream_offset_seconds);
   *s->mutable_limits() = LimitsProto(ctx_->config);
   absl::MutexLock lock(&mu_);
   session_ = *session;
@@ -226,6 +233,7 @@ void StreamReactor::Send(SessionEvent event) {
   ToProto(event, &response);
   const bool partial = event.kind == SessionEvent::Kind::kTranscript && !event.transcript.is_final;
   absl::MutexLock lock(&mu_);
+  if (response.has_transcript()) response.mutable_transcript()->set_language_code(language_code_);
   EnqueueLocked(std::move(response), partial, std::move(event));
 }
 

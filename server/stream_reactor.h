@@ -101,7 +101,10 @@ class StreamReactor
   bool end_of_audio_ ABSL_GUARDED_BY(input_mu_) = false;
   std::optional<uint64_t> last_seq_ ABSL_GUARDED_BY(input_mu_);  // AudioChunk.seq of the last one
   bool seq_numbered_ ABSL_GUARDED_BY(input_mu_) = false;         // a chunk had a seq other than 0
-  bool seq_gap_warned_ ABSL_GUARDED_BY(input_mu_) = false;
+  // SEQ_GAP: at most one warning per second of received audio, naming the gaps it stands for.
+  int64_t samples_received_ ABSL_GUARDED_BY(input_mu_) = 0;            // at the model's rate
+  int64_t seq_gap_warned_at_samples_ ABSL_GUARDED_BY(input_mu_) = -1;  // -1: never
+  int64_t seq_gaps_unwarned_ ABSL_GUARDED_BY(input_mu_) = 0;
   bool clipped_warned_ ABSL_GUARDED_BY(input_mu_) = false;
   bool flow_warned_ ABSL_GUARDED_BY(mu_) = false;  // ReadNextOrPause: reader or dispatcher
 
@@ -121,6 +124,7 @@ class StreamReactor
   bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool capacity_signal_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::string language_code_ ABSL_GUARDED_BY(mu_);  // what transcripts report
   // Serializes the session's input half between the reader (OnReadDone) and the reaper (Expire).
   absl::Mutex input_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   bool input_closed_ ABSL_GUARDED_BY(input_mu_) = false;

@@ -71,12 +71,23 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
   }
   // seq 0 is "not set" only while no chunk has had another: a client numbering from 0 sends 0 first
   // (0 then 2 is a gap), one that never numbers sends 0 always.
+  // Every gap is warned (API.md 2.1), at most once per second of audio so that a lossy client
+  // does not get a warning per chunk; a warning counts the gaps since the previous one.
   const uint64_t seq = audio.seq();
-  if (last_seq_.has_value() && (seq != 0 || seq_numbered_) && seq != *last_seq_ + 1 &&
-      !seq_gap_warned_) {
-    seq_gap_warned_ = true;
-    SendWarning(SessionEvent::WarningCode::kSeqGap,
-                absl::StrCat("AudioChunk.seq ", seq, " after ", *last_seq_));
+  if (last_seq_.has_value() && (seq != 0 || seq_numbered_) && seq != *last_seq_ + 1) {
+    ++seq_gaps_unwarned_;
+    const int64_t model_rate = ctx_->log_mel->config().sample_rate_hz;
+    if (seq_gap_warned_at_samples_ < 0 ||
+        samples_received_ - seq_gap_warned_at_samples_ >= model_rate) {
+      SendWarning(SessionEvent::WarningCode::kSeqGap,
+                  absl::StrCat("AudioChunk.seq ", seq, " after ", *last_seq_,
+                               seq_gaps_unwarned_ > 1
+                                   ? absl::StrCat(" (", seq_gaps_unwarned_,
+                                                  " gaps since the last SEQ_GAP warning)")
+                                   : ""));
+      seq_gap_warned_at_samples_ = samples_received_;
+      seq_gaps_unwarned_ = 0;
+    }
   }
   seq_numbered_ |= seq != 0;
   last_seq_ = seq;
@@ -98,6 +109,7 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
     SendWarning(SessionEvent::WarningCode::kAudioClipped,
                 "float samples beyond [-1, 1] were clamped");
   }
+  samples_received_ += static_cast<int64_t>(samples_.size());
   return AcceptSamples(s.get());
 }
 

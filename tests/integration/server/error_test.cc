@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "tests/integration/server/harness.h"
 
@@ -273,15 +274,19 @@ TEST_F(ErrorTest, WarningsKeepAudioOffsetsMonotonic) {
 
 // AudioChunk.seq 0 followed by 2 is a gap: speechllm-client numbers chunks from 0, so losing its
 // second chunk looked like "seq not set, then 2" and went unwarned. Chunks that never set seq (all
-// 0) and gap-free numbering get no warning.
+// 0) and gap-free numbering get no warning. Every gap is warned, at most once per second of audio
+// (100 ms chunks here): gaps after chunks 3 and 5 give one warning, one after chunk 25 another.
 TEST_F(ErrorTest, ASeqGapRightAfterChunkZeroIsWarned) {
   const std::string pcm = ClipPcm("clip_a");
   struct Case {
     std::vector<uint64_t> seqs;
-    bool gap;
+    int warnings;
   };
-  for (const Case& c : {Case{{0, 2, 3}, true}, Case{{0, 1, 2}, false}, Case{{0, 0, 0}, false},
-                        Case{{5, 6, 8}, true}, Case{{1, 2, 0}, true}}) {
+  std::vector<uint64_t> lossy;
+  for (uint64_t i = 0, seq = 0; i < 30; ++i, ++seq)
+    lossy.push_back(seq += i == 3 || i == 5 || i == 25);
+  for (const Case& c : {Case{{0, 2, 3}, 1}, Case{{0, 1, 2}, 0}, Case{{0, 0, 0}, 0},
+                        Case{{5, 6, 8}, 1}, Case{{1, 2, 0}, 1}, Case{lossy, 2}}) {
     const StreamRun run = Run(Options(), [&](StreamingClient& client) {
       for (size_t i = 0; i < c.seqs.size(); ++i) {
         v1::StreamingRecognizeRequest chunk;
@@ -290,12 +295,21 @@ TEST_F(ErrorTest, ASeqGapRightAfterChunkZeroIsWarned) {
         EXPECT_TRUE(client.SendRaw(chunk).ok());
       }
     });
-    const bool warned = HasWarning(run.responses(), v1::Warning::SEQ_GAP);
+    std::vector<std::string> warnings;
+    for (const v1::StreamingRecognizeResponse& r : run.responses()) {
+      if (r.has_warning() && r.warning().code() == v1::Warning::SEQ_GAP)
+        warnings.push_back(r.warning().message());
+    }
     std::string seqs;
     for (uint64_t seq : c.seqs) seqs += std::to_string(seq) + " ";
-    std::printf("[seq] %s-> %s\n", seqs.c_str(), warned ? "SEQ_GAP" : "no warning");
+    std::printf("[seq] %s-> %zu SEQ_GAP: %s\n", seqs.c_str(), warnings.size(),
+                absl::StrJoin(warnings, " | ").c_str());
     EXPECT_TRUE(run.status.ok()) << Describe(run.status);
-    EXPECT_EQ(warned, c.gap) << "seqs " << seqs;
+    EXPECT_EQ(static_cast<int>(warnings.size()), c.warnings) << "seqs " << seqs;
+    if (c.warnings == 2) {
+      EXPECT_EQ(warnings[0], "AudioChunk.seq 4 after 2");
+      EXPECT_EQ(warnings[1], "AudioChunk.seq 28 after 26 (2 gaps since the last SEQ_GAP warning)");
+    }
   }
 }
 

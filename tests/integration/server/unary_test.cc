@@ -1,9 +1,12 @@
 // Unary calls of the real server: Recognize of each fixture clip as a WAV file (MANUAL
 // endpointing, token ids) equals the offline speechllm-transcribe output and the golden greedy
 // tokens; Recognize without audio is INVALID_ARGUMENT; GetCapabilities describes the tiny model;
-// grpc.health.v1.Health answers SERVING.
+// language hints are checked against the served languages and reported; stream_offset shifts
+// every response; grpc.health.v1.Health answers SERVING.
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -94,6 +97,100 @@ TEST_F(UnaryTest, GetCapabilitiesDescribesTheTinyModel) {
   for (int e : caps.encodings()) has_s16 |= e == v1::AudioFormat::PCM_S16LE;
   EXPECT_TRUE(has_s16);
   EXPECT_EQ(caps.limits().max_chunk_bytes(), 64u * 1024u);
+}
+
+// Languages (API.md 2.1): GetCapabilities lists the served ones (--languages, "en" by default); a
+// request's hints must each name one (en-GB is en) or the call is INVALID_ARGUMENT on
+// config.language_codes; results report the first hint, or the only served language without one.
+TEST_F(UnaryTest, LanguageHintsAreCheckedAndResultsReportTheLanguage) {
+  grpc::ClientContext context;
+  v1::Capabilities caps;
+  ASSERT_TRUE(server_->stub()->GetCapabilities(&context, {}, &caps).ok());
+  ASSERT_EQ(caps.models_size(), 1);
+  EXPECT_EQ(std::vector<std::string>(caps.models(0).language_codes().begin(),
+                                     caps.models(0).language_codes().end()),
+            std::vector<std::string>{"en"});
+  for (const auto& [hints, reported] :
+       {std::make_pair(std::vector<std::string>{}, std::string("en")),
+        std::make_pair(std::vector<std::string>{"en-GB"}, std::string("en-GB")),
+        std::make_pair(std::vector<std::string>{"EN", "en-US"}, std::string("EN"))}) {
+    v1::RecognizeRequest request;
+    *request.mutable_config() = WavConfig(v1::AudioFormat::WAV);
+    for (const std::string& hint : hints) request.mutable_config()->add_language_codes(hint);
+    request.set_audio(ClipWavBytes("clip_a"));
+    v1::RecognizeResponse response;
+    const grpc::Status status = Recognize(request, &response);
+    std::printf("[language] Recognize with hints {%s}: %s, reports \"%s\"\n",
+                absl::StrJoin(hints, ",").c_str(), Describe(status).c_str(),
+                response.language_code().c_str());
+    ASSERT_TRUE(status.ok()) << Describe(status);
+    EXPECT_EQ(response.language_code(), reported);
+    ASSERT_EQ(response.results_size(), 1);
+    EXPECT_EQ(response.results(0).language_code(), reported);
+    EXPECT_EQ(Ids({response.results(0).token_ids().begin(), response.results(0).token_ids().end()}),
+              Ids(OfflineTokens("clip_a")))
+        << "a hint does not change the prompt";
+  }
+  for (const std::vector<std::string>& hints :
+       {std::vector<std::string>{"fr"}, std::vector<std::string>{"en", "de-DE"},
+        std::vector<std::string>{"e"}, std::vector<std::string>{"en_US"},
+        std::vector<std::string>{""}}) {
+    v1::RecognizeRequest request;
+    *request.mutable_config() = WavConfig(v1::AudioFormat::WAV);
+    for (const std::string& hint : hints) request.mutable_config()->add_language_codes(hint);
+    request.set_audio(ClipWavBytes("clip_a"));
+    v1::RecognizeResponse response;
+    const grpc::Status status = Recognize(request, &response);
+    std::printf("[language] hints {%s}: %s\n", absl::StrJoin(hints, ",").c_str(),
+                Describe(status).c_str());
+    ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+    EXPECT_EQ(ParseDetails(status).fields, std::vector<std::string>{"config.language_codes"});
+  }
+  // A stream's every transcript reports the hint.
+  StreamSpec spec;
+  spec.config.add_language_codes("en-US");
+  spec.config.mutable_results()->set_interim_results(true);
+  spec.realtime = true;  // partials too (sent as fast as possible, newer ones replace them)
+  const StreamRun run = RunStream(server_->stub(), spec);
+  ASSERT_TRUE(run.status.ok()) << Describe(run.status);
+  int transcripts = 0;
+  for (const v1::StreamingRecognizeResponse& r : run.responses()) {
+    if (!r.has_transcript()) continue;
+    ++transcripts;
+    EXPECT_EQ(r.transcript().language_code(), "en-US");
+  }
+  std::printf("[language] stream with hint en-US: %d transcripts, all report it\n", transcripts);
+  EXPECT_GE(transcripts, 2);
+}
+
+// stream_offset is added to every offset of every response (API.md 2.1), SessionStarted's
+// audio_received and audio_processed included.
+TEST_F(UnaryTest, TheStreamOffsetShiftsEveryResponse) {
+  StreamSpec spec;
+  spec.config.mutable_stream_offset()->set_seconds(100);
+  spec.config.mutable_results()->set_interim_results(true);
+  const StreamRun run = RunStream(server_->stub(), spec);
+  ASSERT_TRUE(run.status.ok()) << Describe(run.status);
+  const auto seconds = [](const google::protobuf::Duration& d) {
+    return d.seconds() + d.nanos() * 1e-9;
+  };
+  const std::vector<v1::StreamingRecognizeResponse> responses = run.responses();
+  ASSERT_FALSE(responses.empty());
+  ASSERT_TRUE(responses.front().has_started());
+  EXPECT_EQ(seconds(responses.front().audio_received()), 100.0);
+  EXPECT_EQ(seconds(responses.front().audio_processed()), 100.0);
+  double last_end = 0;
+  for (const v1::StreamingRecognizeResponse& r : responses) {
+    EXPECT_GE(seconds(r.audio_received()), 100.0);
+    EXPECT_GE(seconds(r.audio_processed()), 100.0);
+    if (r.has_transcript()) {
+      EXPECT_GE(seconds(r.transcript().utterance_start()), 100.0);
+      last_end = seconds(r.transcript().result_end());
+    }
+  }
+  std::printf("[offset] last result_end %.3f s for %.3f s of audio after 100 s\n", last_end,
+              ClipPcm("clip_a").size() / 32000.0);
+  EXPECT_NEAR(last_end, 100.0 + ClipPcm("clip_a").size() / 32000.0, 0.002);
 }
 
 TEST_F(UnaryTest, HealthServiceIsServing) {
