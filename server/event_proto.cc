@@ -49,6 +49,11 @@ void ToProto(const streaming::TranscriptEvent& t, v1::TranscriptUpdate* u) {
   *timing->mutable_processing() = DurationProto(t.processing);
 }
 
+void ApplyResultExtras(const ResultExtras& extras, v1::TranscriptUpdate* update) {
+  update->set_language_code(extras.language_code);
+  if (!extras.timing) update->clear_timing();
+}
+
 void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeResponse* response) {
   using Kind = streaming::SessionEvent::Kind;
   *response->mutable_audio_received() = DurationProto(event.audio_received_seconds);

@@ -147,7 +147,8 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   absl::StatusOr<std::string> language = ResolveLanguage(
       {config.language_codes().begin(), config.language_codes().end()}, server.language_codes);
   if (!language.ok()) return BadConfig("language_codes", std::string(language.status().message()));
-  setup.language_code = *std::move(language);
+  setup.result_extras.language_code = *std::move(language);
+  setup.result_extras.timing = config.results().timing();
   // Audio format.
   if (absl::Status status = ConvertAudio(config.audio(), for_recognize, audio_bytes, &setup);
       !status.ok()) {

@@ -6,6 +6,7 @@
 #define SPEECHLLM_SERVER_PROTO_CONVERT_H_
 
 #include "absl/status/statusor.h"
+#include "server/event_proto.h"
 #include "server/prompt_source.h"
 #include "server/server_config.h"
 #include "speechllm/v1/speechllm.pb.h"
@@ -22,7 +23,7 @@ struct StreamSetup {
   streaming::SessionConfig session;
   streaming::AudioFormatSpec audio;  // containers: the declared rate and channels (0 = any)
   v1::AudioFormat::Encoding encoding = v1::AudioFormat::ENCODING_UNSPECIFIED;  // after sniffing
-  std::string language_code;    // what results report (ResolveLanguage)
+  ResultExtras result_extras;   // the language results report (ResolveLanguage), timing or not
   v1::SessionConfig effective;  // what SessionStarted echoes, defaults filled in
 };
 

@@ -118,7 +118,7 @@ absl::Status RecognizeCall::Run(const v1::RecognizeRequest& request) {
             absl::FormatDuration(ctx_->config.max_recognize_audio), ": stream it instead")),
         "AUDIO_TOO_LONG");
   }
-  ReportLanguage(setup->language_code);
+  SetResultExtras(setup->result_extras);
   auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
   if (!session.ok()) return session.status();
   {
@@ -147,7 +147,7 @@ absl::Status RecognizeCall::RunEmbeddings(const v1::RecognizeRequest& request) {
   if (!setup.ok()) return setup.status();
   audio_seconds_ = static_cast<double>(embeddings->num_tokens) * 4.0 * model.features.hop_length /
                    model.features.sample_rate_hz;
-  ReportLanguage(setup->language_code);
+  SetResultExtras(setup->result_extras);
   auto session = OpenCallSession(*ctx_, setup->session, this, metrics_);
   if (!session.ok()) return session.status();
   {
@@ -164,10 +164,10 @@ absl::Status RecognizeCall::RunEmbeddings(const v1::RecognizeRequest& request) {
   return absl::OkStatus();
 }
 
-void RecognizeCall::ReportLanguage(const std::string& language_code) {
+void RecognizeCall::SetResultExtras(const ResultExtras& extras) {
   absl::MutexLock lock(&mu_);
-  language_code_ = language_code;
-  if (!finished_) response_->set_language_code(language_code);
+  result_extras_ = extras;
+  if (!finished_) response_->set_language_code(extras.language_code);
 }
 
 void RecognizeCall::Send(streaming::SessionEvent event) {
@@ -178,7 +178,7 @@ void RecognizeCall::Send(streaming::SessionEvent event) {
   if (finished_) return;
   v1::TranscriptUpdate* result = response_->add_results();
   ToProto(event.transcript, result);
-  result->set_language_code(language_code_);
+  ApplyResultExtras(result_extras_, result);
 }
 
 void RecognizeCall::Finish(const absl::Status& status) {

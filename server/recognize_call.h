@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/call_metrics.h"
+#include "server/event_proto.h"
 #include "server/service_context.h"
 #include "server/stream_registry.h"
 #include "speechllm/v1/speechllm.grpc.pb.h"
@@ -43,8 +44,8 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
   absl::Status Run(const v1::RecognizeRequest& request);
   // The AudioEmbeddings input: checked and handed to the session as one utterance.
   absl::Status RunEmbeddings(const v1::RecognizeRequest& request);
-  // The language the response and each result report (StreamSetup::language_code).
-  void ReportLanguage(const std::string& language_code) ABSL_LOCKS_EXCLUDED(mu_);
+  // What the response and each result carry besides the transcript (StreamSetup::result_extras).
+  void SetResultExtras(const ResultExtras& extras) ABSL_LOCKS_EXCLUDED(mu_);
 
   ServiceContext* const ctx_;
   grpc::CallbackServerContext* const call_context_;
@@ -58,7 +59,7 @@ class RecognizeCall : public grpc::ServerUnaryReactor,
   absl::Mutex mu_;
   std::shared_ptr<streaming::Session> session_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::string language_code_ ABSL_GUARDED_BY(mu_);  // what the response and results report
+  ResultExtras result_extras_ ABSL_GUARDED_BY(mu_);  // added to the response and each result
 };
 
 }  // namespace speechllm::server

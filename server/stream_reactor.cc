@@ -115,7 +115,7 @@ absl::Status StreamReactor::HandleConfig(const v1::SessionConfig& config) {
   decoder_ = std::move(decoder).value();
   {
     absl::MutexLock lock(&mu_);  // before the session can send anything
-    language_code_ = setup->language_code;
+    result_extras_ = setup->result_extras;
   }
   decoder_->LimitSamplesPerDecode(static_cast<int64_t>(ServerConfig::kMaxChunkAudioSeconds) *
                                   ctx_->log_mel->config().sample_rate_hz);
@@ -233,7 +233,7 @@ void StreamReactor::Send(SessionEvent event) {
   ToProto(event, &response);
   const bool partial = event.kind == SessionEvent::Kind::kTranscript && !event.transcript.is_final;
   absl::MutexLock lock(&mu_);
-  if (response.has_transcript()) response.mutable_transcript()->set_language_code(language_code_);
+  if (response.has_transcript()) ApplyResultExtras(result_extras_, response.mutable_transcript());
   EnqueueLocked(std::move(response), partial, std::move(event));
 }
 

@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/call_metrics.h"
+#include "server/event_proto.h"
 #include "server/service_context.h"
 #include "server/stream_registry.h"
 #include "speechllm/v1/speechllm.grpc.pb.h"
@@ -124,7 +125,7 @@ class StreamReactor
   bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool capacity_signal_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
-  std::string language_code_ ABSL_GUARDED_BY(mu_);  // what transcripts report
+  ResultExtras result_extras_ ABSL_GUARDED_BY(mu_);  // added to every transcript
   // Serializes the session's input half between the reader (OnReadDone) and the reaper (Expire).
   absl::Mutex input_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   bool input_closed_ ABSL_GUARDED_BY(input_mu_) = false;

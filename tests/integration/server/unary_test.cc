@@ -163,6 +163,33 @@ TEST_F(UnaryTest, LanguageHintsAreCheckedAndResultsReportTheLanguage) {
   EXPECT_GE(transcripts, 2);
 }
 
+// ResultOptions.timing fills ResultTiming (API.md 2.1); without it results carry none.
+TEST_F(UnaryTest, ResultTimingOnlyWhenAsked) {
+  for (const bool timing : {false, true}) {
+    v1::RecognizeRequest request;
+    *request.mutable_config() = WavConfig(v1::AudioFormat::WAV);
+    request.mutable_config()->mutable_results()->set_timing(timing);
+    request.set_audio(ClipWavBytes("clip_a"));
+    v1::RecognizeResponse response;
+    ASSERT_TRUE(Recognize(request, &response).ok());
+    ASSERT_EQ(response.results_size(), 1);
+    const v1::TranscriptUpdate& result = response.results(0);
+    std::printf("[timing] asked %d: %s\n", timing, result.timing().ShortDebugString().c_str());
+    EXPECT_EQ(result.has_timing(), timing);
+    if (timing) {
+      EXPECT_GT(result.timing().processing().seconds() * 1e9 + result.timing().processing().nanos(),
+                0);
+    }
+  }
+  StreamSpec spec;
+  spec.config.mutable_results()->set_timing(true);
+  const StreamRun run = RunStream(server_->stub(), spec);
+  ASSERT_TRUE(run.status.ok()) << Describe(run.status);
+  for (const v1::StreamingRecognizeResponse& r : run.responses()) {
+    if (r.has_transcript()) EXPECT_TRUE(r.transcript().has_timing());
+  }
+}
+
 // stream_offset is added to every offset of every response (API.md 2.1), SessionStarted's
 // audio_received and audio_processed included.
 TEST_F(UnaryTest, TheStreamOffsetShiftsEveryResponse) {
