@@ -10,16 +10,15 @@ absl::StatusOr<std::shared_ptr<streaming::Session>> OpenCallSession(
     ServiceContext& ctx, const streaming::SessionConfig& config, streaming::ResultSink* sink,
     CallMetrics& metrics) {
   auto session = streaming::Session::Create(config, {ctx.engine, ctx.log_mel, ctx.tokenizer}, sink);
-  if (!session.ok()) {
-    absl::Status status = session.status();
-    if (status.code() == absl::StatusCode::kResourceExhausted) {
-      metrics.Rejected(AdmissionReason::kKv);
-      status = WithRetryDelay(WithReason(status, "KV_BUDGET"), ctx.config.retry_delay);
-    }
-    return status;
-  }
+  if (!session.ok()) return KvBudgetRefusal(ctx, session.status(), metrics);
   ctx.dispatcher->Register(*session);
   return session;
+}
+
+absl::Status KvBudgetRefusal(const ServiceContext& ctx, absl::Status status, CallMetrics& metrics) {
+  if (status.code() != absl::StatusCode::kResourceExhausted) return status;
+  metrics.Rejected(AdmissionReason::kKv);
+  return WithRetryDelay(WithReason(status, "KV_BUDGET"), ctx.config.retry_delay);
 }
 
 void CloseCallSession(ServiceContext& ctx, std::shared_ptr<streaming::Session> session) {

@@ -19,6 +19,10 @@ absl::StatusOr<std::shared_ptr<streaming::Session>> OpenCallSession(
     ServiceContext& ctx, const streaming::SessionConfig& config, streaming::ResultSink* sink,
     CallMetrics& metrics);
 
+// A refusal for lack of KV memory (RESOURCE_EXHAUSTED from the engine, at admission or when a
+// reservation grows), counted, with reason KV_BUDGET and a retry delay; other statuses unchanged.
+absl::Status KvBudgetRefusal(const ServiceContext& ctx, absl::Status status, CallMetrics& metrics);
+
 // Detaches the session from its call and unregisters it; dropping the last reference releases the
 // engine sequence. Null is fine (a call that never opened one).
 void CloseCallSession(ServiceContext& ctx, std::shared_ptr<streaming::Session> session);

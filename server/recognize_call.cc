@@ -158,7 +158,8 @@ absl::Status RecognizeCall::RunEmbeddings(const v1::RecognizeRequest& request) {
   if (absl::Status s =
           (*session)->AcceptEmbeddings(std::move(embeddings->values), num_tokens, absl::Now());
       !s.ok()) {
-    return s;
+    // More rows than the stream reserved may not fit the KV cache now: retry later (API.md 4.6).
+    return KvBudgetRefusal(*ctx_, s, metrics_);
   }
   metrics_.Audio(audio_seconds_);
   return absl::OkStatus();

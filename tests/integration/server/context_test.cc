@@ -10,6 +10,7 @@
 // CONTEXT_NOT_APPLIED warning; the stream goes on with its previous context).
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -239,6 +240,68 @@ TEST_F(ContextReservationTest, AContextGrowsTheReservationUntilTheCacheIsFull) {
   // Released streams give their (grown) reservations back: a new stream fits again.
   const StreamRun after = RunStream(server_->stub(), StreamSpec{});
   EXPECT_TRUE(after.status.ok()) << Describe(after.status);
+}
+
+// Recognize's embeddings are one utterance of up to 750 rows, more than the 20 s a default
+// stream reserves: when the KV cache cannot grow the reservation, the call is refused as a full
+// cache is at admission (RESOURCE_EXHAUSTED, KV_BUDGET, RetryInfo: retry once streams end), and
+// the same request succeeds after they do.
+TEST_F(ContextReservationTest, LongEmbeddingsThatDoNotFitNowAreRefusedWithARetryDelay) {
+  const std::string log = server_->Log();
+  const int total = NumberBefore(log, " blocks,"), per_stream = NumberBefore(log, " reserved");
+  ASSERT_GT(per_stream, 0) << log;
+  // Two streams of 24 s utterances (600 audio tokens, about 7 blocks more than a default stream)
+  // leave room for a default stream's reservation but not for 750 rows (about 16 more).
+  const int holders = 2;
+  const int free_blocks = total - holders * (per_stream + 7);
+  std::printf(
+      "KV cache: %d blocks, %d per default stream; two 24 s streams leave about %d, a "
+      "default stream needs %d, 750 rows about %d\n",
+      total, per_stream, free_blocks, per_stream, per_stream + 16);
+  ASSERT_GE(free_blocks, per_stream) << "the test's arithmetic: " << log;
+  ASSERT_LT(free_blocks, per_stream + 16) << "the test's arithmetic: " << log;
+  StreamingClientOptions options;
+  options.realtime = false;
+  options.config = ExactConfig(false, v1::ResultOptions::NONE);
+  options.config.mutable_endpointing()->set_max_utterance_ms(24000);
+  std::vector<std::unique_ptr<StreamingClient>> clients;
+  for (int i = 0; i < holders; ++i) {
+    clients.push_back(std::make_unique<StreamingClient>(server_->stub(), options));
+    ASSERT_TRUE(clients.back()->Start().ok());
+    ASSERT_TRUE(clients.back()->SendAudio(ClipPcm("clip_a").substr(0, 32000)).ok());
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (clients.back()->responses().empty() &&
+           !clients.back()->WaitForDone(absl::Milliseconds(5)) && absl::Now() < deadline) {
+    }
+    ASSERT_FALSE(clients.back()->responses().empty()) << "stream " << i << " was not admitted";
+  }
+  v1::RecognizeRequest request;
+  *request.mutable_config() = ExactConfig(false, v1::ResultOptions::NONE);
+  v1::AudioEmbeddings* embeddings = request.mutable_embeddings();
+  embeddings->add_shape(750);
+  embeddings->add_shape(64);
+  embeddings->set_dtype(v1::AudioEmbeddings::FLOAT32);
+  std::string rows(750 * 64 * sizeof(float), '\0');
+  for (size_t i = 0; i < rows.size() / sizeof(float); ++i) {
+    const float value = 0.01f * static_cast<float>(i % 97);
+    std::memcpy(&rows[i * sizeof(float)], &value, sizeof(float));
+  }
+  embeddings->set_data(rows);
+  v1::RecognizeResponse response;
+  const grpc::Status refused = RecognizeOn(server_->stub(), request, &response);
+  std::printf("750 rows beside %d streams: %s\n", holders, Describe(refused).c_str());
+  ExpectError(refused, grpc::StatusCode::RESOURCE_EXHAUSTED, "KV_BUDGET");
+  EXPECT_TRUE(ParseDetails(refused).has_retry_info) << "a full cache is worth retrying";
+  EXPECT_NE(refused.error_message().find("longer prompt or input"), std::string::npos)
+      << "admitted, then refused when its reservation grew";
+  for (auto& client : clients) {
+    (void)client->CloseSend();
+    EXPECT_TRUE(Collect(client.get(), absl::Seconds(30)).status.ok());
+  }
+  response.Clear();
+  const grpc::Status after = RecognizeOn(server_->stub(), request, &response);
+  std::printf("750 rows alone: %s, %d results\n", Describe(after).c_str(), response.results_size());
+  EXPECT_TRUE(after.ok()) << Describe(after);
 }
 
 struct TwoUtterancesRun {
