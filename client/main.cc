@@ -317,7 +317,10 @@ int Run() {
     audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(),
                                      absl::GetFlag(FLAGS_chunk_ms), &client, stop_reading);
   } else {
-    SendStdinBlocks(&stdin_reader, &client, stop_reading);
+    // Raw PCM in chunk_ms pieces; a container's bytes as they come, up to 32 KiB a message (half
+    // the server's default max_chunk_bytes), so a 48 kHz stereo WAV is not 640 messages a second.
+    SendStdinBlocks(&stdin_reader, stdin_container ? 32 * 1024 : client.chunk_size_bytes(), &client,
+                    stop_reading);
   }
   (void)client.CloseSend();
   // A file's paced audio is still queued here: Ctrl-C drops what has not been sent yet.
@@ -335,6 +338,11 @@ int Run() {
   const speechllm::v1::SessionSummary* summary = nullptr;
   for (const ResponseRecord& record : responses) {
     if (record.response.has_summary()) summary = &record.response.summary();
+  }
+  // A piped container's duration is the server's to tell (the chunks' offsets assume a bitrate).
+  if (stdin_container && summary != nullptr && summary->has_audio_total()) {
+    audio_duration = absl::Seconds(summary->audio_total().seconds()) +
+                     absl::Nanoseconds(summary->audio_total().nanos());
   }
   const StreamReport report = ComputeStreamReport(
       responses, client.sent_chunks(), client.start_time(), client.done_time(), audio_duration);

@@ -58,6 +58,7 @@ absl::StatusOr<std::string> PcmStreamReader::Read(int64_t max_bytes,
       break;
     }
     got += n;
+    if (format_.encoding() == AudioFormat::ENCODING_UNSPECIFIED) break;  // a container: as it came
   }
   const int64_t whole = got / bytes_per_frame_ * bytes_per_frame_;
   dropped_bytes_ += got - whole;  // only at the end of input or at a stop

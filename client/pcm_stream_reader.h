@@ -21,13 +21,16 @@ class PcmStreamReader {
   // `num_channels` only describe the bytes; nothing is resampled.
   PcmStreamReader(int fd, int sample_rate_hz, int num_channels);
   // A container's bytes, unframed; format() is ENCODING_UNSPECIFIED (the server tells the
-  // container by its first bytes).
+  // container by its first bytes). Read() returns what has arrived instead of waiting for
+  // `max_bytes`: a container's bytes need not be cut into whole frames, and forwarding each write
+  // of the recorder at once keeps latency at the recorder's own.
   explicit PcmStreamReader(int fd);
 
   // Reads up to `max_bytes` (rounded down to whole frames, at least one frame), blocking until that
-  // much arrives, the input ends, or `stop` (when given; polled at least every 100 ms) returns
-  // true. Returns "" at the end of input and after a stop. A partial frame left at the end or at a
-  // stop is dropped and counted in dropped_bytes(). INTERNAL if reading fails.
+  // much arrives (containers: until any arrives), the input ends, or `stop` (when given; polled at
+  // least every 100 ms) returns true. Returns "" at the end of input and after a stop. A partial
+  // frame left at the end or at a stop is dropped and counted in dropped_bytes(). INTERNAL if
+  // reading fails.
   absl::StatusOr<std::string> Read(int64_t max_bytes, const std::function<bool()>& stop = nullptr);
 
   // Reads everything up to the end of input into one PcmAudio.

@@ -49,10 +49,10 @@ absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
                                 : absl::ZeroDuration();
 }
 
-void SendStdinBlocks(PcmStreamReader* reader, StreamingClient* client,
+void SendStdinBlocks(PcmStreamReader* reader, int64_t max_chunk_bytes, StreamingClient* client,
                      const std::function<bool()>& stop) {
   while (true) {
-    absl::StatusOr<std::string> block = reader->Read(client->chunk_size_bytes(), stop);
+    absl::StatusOr<std::string> block = reader->Read(max_chunk_bytes, stop);
     if (!block.ok()) {
       std::cerr << "speechllm-client: " << block.status() << "\n";
       break;

@@ -19,9 +19,9 @@ namespace speechllm::client {
 absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, int chunk_ms,
                                StreamingClient* client, const std::function<bool()>& stop);
 
-// Sends blocks of the client's chunk size as they are read, until the input ends or `stop` is
+// Sends blocks of at most `max_chunk_bytes` as they are read, until the input ends or `stop` is
 // true; reports a partial sample frame dropped at the end on stderr.
-void SendStdinBlocks(PcmStreamReader* reader, StreamingClient* client,
+void SendStdinBlocks(PcmStreamReader* reader, int64_t max_chunk_bytes, StreamingClient* client,
                      const std::function<bool()>& stop);
 
 }  // namespace speechllm::client

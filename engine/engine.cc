@@ -27,8 +27,9 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
       scheduler_(std::make_unique<Scheduler>(config, runner->config(), runner->num_kv_blocks(),
                                              runner->block_size())),
       runner_(std::move(runner)),
+      encoder_counted_(runner_->encoder_kv_bytes_per_position() > 0),
       encoder_positions_total_(
-          runner_->encoder_kv_bytes_per_position() <= 0 ? 0
+          !encoder_counted_ ? 0
           : config_.encoder_kv_cache_bytes > 0
               ? config_.encoder_kv_cache_bytes / runner_->encoder_kv_bytes_per_position()
               : AutomaticEncoderPositions(runner_->num_kv_blocks(), runner_->block_size())) {

@@ -73,7 +73,8 @@ class Engine {
   // max_new_tokens_per_segment).
   int64_t WorstCaseBlocks(const SequenceConfig& config) const;
   // The encoder positions AddSequence reserves for a stream of `config` (2 per reserved audio
-  // token), or 0 when the runner counts none.
+  // token and one more), or 0 when the runner counts none or the stream caches none (no partials
+  // and exact finals).
   int64_t EncoderPositions(const SequenceConfig& config) const;
   // INVALID_ARGUMENT when a segment of `config`'s worst case (the same parts as WorstCaseBlocks)
   // needs more positions than the model has (max_position_embeddings): the step that ran past them
@@ -126,6 +127,7 @@ class Engine {
   // Encoder positions the budget holds (EngineConfig::encoder_kv_cache_bytes, or automatic; 0
   // when the runner counts none) and those reserved.
   static constexpr int64_t kEncoderPositionsPerAudioToken = 2;  // the encoder pools pairs
+  const bool encoder_counted_;  // the runner reports bytes per encoder position
   const int64_t encoder_positions_total_;
   int64_t reserved_encoder_positions_ ABSL_GUARDED_BY(mutex_) = 0;
   struct Reservation {

@@ -39,17 +39,21 @@ absl::Status Engine::CheckPositions(const SequenceConfig& config) const {
 }
 
 int64_t Engine::EncoderPositions(const SequenceConfig& config) const {
-  if (encoder_positions_total_ == 0) return 0;  // not counted
-  return kEncoderPositionsPerAudioToken * ResolveShape(config).reserved_audio_tokens;
+  if (!encoder_counted_) return 0;
+  // Without partials an exact final re-encodes the whole segment and chunks are dropped
+  // (Scheduler::AddChunk): nothing is cached.
+  if (!config.partial_updates && config.final_mode == FinalMode::kExact) return 0;
+  // A chunk may end one position past the pairs of its audio tokens (CheckChunkShape).
+  return kEncoderPositionsPerAudioToken * ResolveShape(config).reserved_audio_tokens + 1;
 }
 
 int64_t Engine::AutomaticEncoderPositions(int64_t kv_blocks, int64_t block_size) const {
-  // A stream reserves 2a encoder positions and at least (P + a + 3) / B blocks for a reserved
+  // A stream reserves 2a + 1 encoder positions and at least (P + a + 3) / B blocks for a reserved
   // audio tokens, the longest prefix P, a suffix and a new token of at least 1 and the end token.
-  // 2aB / (P + a + 3) grows with a, so with a at its bound A no mix of streams the blocks admit
-  // needs more than kv_blocks * 2AB / (P + A + 3) positions.
+  // (2a + 1)B / (P + a + 3) grows with a (its derivative has the sign of 2P + 5), so with a at its
+  // bound A no mix of streams the blocks admit needs more than kv_blocks (2A + 1)B / (P + A + 3).
   const int64_t max_audio = config_.max_audio_tokens_per_segment;
-  return kv_blocks * block_size * kEncoderPositionsPerAudioToken * max_audio /
+  return kv_blocks * block_size * (kEncoderPositionsPerAudioToken * max_audio + 1) /
          (config_.max_prefix_tokens + max_audio + 3);
 }
 

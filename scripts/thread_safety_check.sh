@@ -17,7 +17,7 @@ fi
 launcher=()
 if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 # Only thread-safety findings fail the check (clang's other warnings are printed, not fatal).
-flags="-Wthread-safety -Wthread-safety-beta -Werror=thread-safety"
+flags="-Wthread-safety -Wthread-safety-beta -Werror=thread-safety -Werror=thread-safety-beta"
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
   "-DCMAKE_CXX_FLAGS=$flags" -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DSPEECHLLM_TORCH_PCH=OFF \
   -DSPEECHLLM_BUILD_BENCHMARKS=OFF "${launcher[@]}" > "$build_dir.cmake.log" 2>&1 ||

@@ -29,6 +29,12 @@ absl::Status CheckDeclaredRange(int rate, int channels, int max_rate_hz, absl::s
 
 }  // namespace
 
+const char* AudioErrorReason(const absl::Status& status) {
+  if (streaming::IsNonFiniteAudioError(status)) return "NON_FINITE_AUDIO";
+  if (streaming::IsUnsupportedAudioError(status)) return "UNSUPPORTED_ENCODING";
+  return "AUDIO_DECODE_ERROR";
+}
+
 // The audio part of the config (API.md 2.1 and AudioFormat); the rules per encoding are in
 // ConvertConfig's comment in proto_convert.h.
 absl::Status ConvertAudio(const AudioFormat& audio, bool for_recognize,

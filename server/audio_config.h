@@ -16,6 +16,10 @@ namespace speechllm::server {
 absl::Status ConvertAudio(const v1::AudioFormat& audio, bool for_recognize,
                           absl::string_view audio_bytes, StreamSetup* setup);
 
+// The ErrorInfo reason of an audio decoder's error: NON_FINITE_AUDIO (NaN/Inf samples),
+// UNSUPPORTED_ENCODING (a rate, format or codec the decoders do not take) or AUDIO_DECODE_ERROR.
+const char* AudioErrorReason(const absl::Status& status);
+
 }  // namespace speechllm::server
 
 #endif  // SPEECHLLM_SERVER_AUDIO_CONFIG_H_

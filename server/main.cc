@@ -192,7 +192,10 @@ int main(int argc, char** argv) {
   runner_config.runtime.device = absl::GetFlag(FLAGS_device);
   runner_config.runtime.dtype = absl::GetFlag(FLAGS_dtype);
   runner_config.runtime.num_threads = absl::GetFlag(FLAGS_threads);
-  runner_config.kv_cache_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  if (absl::GetFlag(FLAGS_kv_cache_mb) <= 0) return Fail("--kv_cache_mb must be positive");
+  if (absl::GetFlag(FLAGS_encoder_kv_cache_mb) < 0)
+    return Fail("--encoder_kv_cache_mb must be >= 0 (0: automatic)");
+  runner_config.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) * (int64_t{1} << 20);
   runner_config.cuda_graph_max_batch = config.max_streams;  // the engine's largest decode step
   auto runner = engine::TorchModelRunner::Create(model_dir, runner_config);
   if (!runner.ok()) return Fail(runner.status().ToString());
@@ -249,7 +252,7 @@ int main(int argc, char** argv) {
   engine_config.max_prefix_tokens = std::max<int64_t>(1, prompt.prefix_tokens());
   engine_config.max_suffix_tokens = config.max_prompt_suffix_tokens;
   engine_config.encoder_kv_cache_bytes =
-      static_cast<int64_t>(absl::GetFlag(FLAGS_encoder_kv_cache_mb)) << 20;
+      absl::GetFlag(FLAGS_encoder_kv_cache_mb) * (int64_t{1} << 20);
   if (absl::Status s = engine_config.Validate(); !s.ok()) return Fail(s.ToString());
   // A device or model that fails every step turns health NOT_SERVING (readiness takes the pod out
   // of service, liveness restarts it); a step that succeeds again turns it back, unless draining.
@@ -295,6 +298,12 @@ int main(int argc, char** argv) {
   if (absl::Status s = engine.CheckPositions(longest_shape); !s.ok()) {
     return Fail(
         absl::StrCat(s.message(), ": lower --max_new_tokens or --max_prompt_suffix_tokens"));
+  }
+  if (engine.EncoderPositions(stream_shape) > engine.stats().encoder_kv_positions_total) {
+    return Fail(absl::StrCat("--encoder_kv_cache_mb=", absl::GetFlag(FLAGS_encoder_kv_cache_mb),
+                             " holds no stream: one needs ", engine.EncoderPositions(stream_shape),
+                             " encoder positions of ", engine.stats().encoder_kv_bytes_per_position,
+                             " bytes"));
   }
   engine.SetStepObserver(&engine_health);
   metrics.SetEngineStatsSource([&engine] { return engine.stats(); });

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/grpc_handoff.h"
+#include "server/audio_config.h"
 #include "server/audio_embeddings.h"
 #include "server/call_session.h"
 #include "server/event_proto.h"
@@ -18,15 +19,12 @@ namespace speechllm::server {
 namespace {
 
 // A decoder's error: a config.audio field the file contradicts (Recognize has both at once) is
-// BAD_CONFIG on that field; NaN/Inf samples are NON_FINITE_AUDIO; the rest AUDIO_DECODE_ERROR.
+// BAD_CONFIG on that field; the rest as AudioErrorReason says.
 absl::Status AudioError(const absl::Status& status) {
   if (const std::string field = streaming::DeclaredFormatField(status); !field.empty()) {
     return WithField(WithReason(status, "BAD_CONFIG"), absl::StrCat("config.audio.", field));
   }
-  return WithField(
-      WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
-                                                                  : "AUDIO_DECODE_ERROR"),
-      "audio");
+  return WithField(WithReason(status, AudioErrorReason(status)), "audio");
 }
 
 // Raw PCM, G.711, Ogg Opus, WebM Opus, FLAC or WAV bytes decoded in one call by the streams'

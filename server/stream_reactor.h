@@ -74,6 +74,10 @@ class StreamReactor
   // A Flush: the samples the decoder holds back (resampler delay) go to the session first.
   absl::Status DrainDecoder(streaming::Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   void SendWarning(streaming::SessionEvent::WarningCode code, const std::string& message);
+  // Every gap in AudioChunk.seq is warned (API.md 2.1), at most once per second of audio so that a
+  // lossy client does not get a warning per chunk: a gap within the second waits for a later chunk
+  // or the end of audio, and a warning counts the gaps it stands for.
+  void WarnSeqGaps(bool at_end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
 
   // Queues a response; `event`, the session event it came from, is counted in the metrics when
   // the response is written (a response the stream drops is never counted).
@@ -106,6 +110,7 @@ class StreamReactor
   int64_t samples_received_ ABSL_GUARDED_BY(input_mu_) = 0;            // at the model's rate
   int64_t seq_gap_warned_at_samples_ ABSL_GUARDED_BY(input_mu_) = -1;  // -1: never
   int64_t seq_gaps_unwarned_ ABSL_GUARDED_BY(input_mu_) = 0;
+  std::string seq_gap_last_ ABSL_GUARDED_BY(input_mu_);  // the latest gap not warned yet
   bool clipped_warned_ ABSL_GUARDED_BY(input_mu_) = false;
   bool flow_warned_ ABSL_GUARDED_BY(mu_) = false;  // ReadNextOrPause: reader or dispatcher
 

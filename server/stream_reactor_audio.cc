@@ -3,6 +3,7 @@
 #include "server/stream_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/audio_config.h"
 #include "server/grpc_status.h"
 
 namespace speechllm::server {
@@ -11,13 +12,14 @@ using streaming::SessionEvent;
 
 absl::Status StreamReactor::EndAudio(streaming::Session* s) {
   // The decoder's tail (a resampler's delayed samples) belongs to the audio, then the input ends.
+  WarnSeqGaps(/*at_end=*/true);  // a gap still waiting for its warning
   decoder_finished_ = true;
   samples_.clear();
   if (absl::Status status = decoder_->Finish(&samples_); !status.ok()) {
     // What was decoded before the error is audio the finals cover (API.md 3, finals first), and
     // audio received like any other.
     if (!samples_.empty()) AcceptSamples(s).IgnoreError();
-    return WithReason(status, "AUDIO_DECODE_ERROR");
+    return WithReason(status, AudioErrorReason(status));
   }
   if (!samples_.empty()) {
     if (absl::Status status = AcceptSamples(s); !status.ok()) return status;
@@ -26,6 +28,21 @@ absl::Status StreamReactor::EndAudio(streaming::Session* s) {
     return WithReason(status, "AUDIO_TOO_SHORT");
   }
   return absl::OkStatus();
+}
+
+void StreamReactor::WarnSeqGaps(bool at_end) {
+  if (seq_gaps_unwarned_ == 0) return;
+  const int64_t model_rate = ctx_->log_mel->config().sample_rate_hz;
+  if (!at_end && seq_gap_warned_at_samples_ >= 0 &&
+      samples_received_ - seq_gap_warned_at_samples_ < model_rate) {
+    return;  // within a second of audio of the last warning: this one waits
+  }
+  SendWarning(SessionEvent::WarningCode::kSeqGap,
+              seq_gaps_unwarned_ == 1 ? seq_gap_last_
+                                      : absl::StrCat(seq_gap_last_, " (", seq_gaps_unwarned_,
+                                                     " gaps since the last SEQ_GAP warning)"));
+  seq_gap_warned_at_samples_ = samples_received_;
+  seq_gaps_unwarned_ = 0;
 }
 
 absl::Status StreamReactor::AcceptSamples(streaming::Session* s) {
@@ -39,7 +56,7 @@ absl::Status StreamReactor::AcceptSamples(streaming::Session* s) {
 absl::Status StreamReactor::DrainDecoder(streaming::Session* s) {
   samples_.clear();
   if (absl::Status status = decoder_->Drain(&samples_); !status.ok()) {
-    return WithReason(status, "AUDIO_DECODE_ERROR");
+    return WithReason(status, AudioErrorReason(status));
   }
   if (samples_.empty()) return absl::OkStatus();
   return AcceptSamples(s);
@@ -71,24 +88,12 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
   }
   // seq 0 is "not set" only while no chunk has had another: a client numbering from 0 sends 0 first
   // (0 then 2 is a gap), one that never numbers sends 0 always.
-  // Every gap is warned (API.md 2.1), at most once per second of audio so that a lossy client
-  // does not get a warning per chunk; a warning counts the gaps since the previous one.
   const uint64_t seq = audio.seq();
   if (last_seq_.has_value() && (seq != 0 || seq_numbered_) && seq != *last_seq_ + 1) {
     ++seq_gaps_unwarned_;
-    const int64_t model_rate = ctx_->log_mel->config().sample_rate_hz;
-    if (seq_gap_warned_at_samples_ < 0 ||
-        samples_received_ - seq_gap_warned_at_samples_ >= model_rate) {
-      SendWarning(SessionEvent::WarningCode::kSeqGap,
-                  absl::StrCat("AudioChunk.seq ", seq, " after ", *last_seq_,
-                               seq_gaps_unwarned_ > 1
-                                   ? absl::StrCat(" (", seq_gaps_unwarned_,
-                                                  " gaps since the last SEQ_GAP warning)")
-                                   : ""));
-      seq_gap_warned_at_samples_ = samples_received_;
-      seq_gaps_unwarned_ = 0;
-    }
+    seq_gap_last_ = absl::StrCat("AudioChunk.seq ", seq, " after ", *last_seq_);
   }
+  WarnSeqGaps(/*at_end=*/false);
   seq_numbered_ |= seq != 0;
   last_seq_ = seq;
   samples_.clear();
@@ -101,8 +106,7 @@ absl::Status StreamReactor::HandleAudio(const v1::AudioChunk& audio) {
     // The samples before the bad one (and the resampler's tail) are audio the finals cover, as
     // in EndAudio (API.md 3, finals first); a refused oversized chunk above gives none.
     if (!samples_.empty()) AcceptSamples(s.get()).IgnoreError();
-    return WithReason(status, streaming::IsNonFiniteAudioError(status) ? "NON_FINITE_AUDIO"
-                                                                       : "AUDIO_DECODE_ERROR");
+    return WithReason(status, AudioErrorReason(status));
   }
   if (clipped > 0 && !clipped_warned_) {
     clipped_warned_ = true;

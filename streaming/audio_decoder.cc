@@ -26,6 +26,7 @@ constexpr int kMaxRateHz = 48000;
 constexpr int kMaxChannels = 8;
 constexpr char kNonFiniteUrl[] = "type.speechllm/streaming.NonFiniteAudio";
 constexpr char kTooLongUrl[] = "type.speechllm/streaming.AudioTooLong";
+constexpr char kUnsupportedUrl[] = "type.speechllm/streaming.UnsupportedAudio";
 constexpr char kDeclaredFormatUrl[] = "type.speechllm/streaming.DeclaredFormat";
 
 bool IsOpusRate(int rate_hz) {
@@ -109,6 +110,14 @@ absl::Status NonFiniteAudioError(absl::string_view message) {
 
 bool IsNonFiniteAudioError(const absl::Status& status) {
   return status.GetPayload(kNonFiniteUrl).has_value();
+}
+
+absl::Status UnsupportedAudioError(absl::string_view message) {
+  return MarkedInvalid(kUnsupportedUrl, message);
+}
+
+bool IsUnsupportedAudioError(const absl::Status& status) {
+  return status.GetPayload(kUnsupportedUrl).has_value();
 }
 
 absl::Status AudioTooLongError(absl::string_view message) {

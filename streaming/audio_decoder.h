@@ -89,6 +89,11 @@ class AudioDecoder {
 // tell them (NON_FINITE_AUDIO) from undecodable bytes (AUDIO_DECODE_ERROR).
 absl::Status NonFiniteAudioError(absl::string_view message);
 bool IsNonFiniteAudioError(const absl::Status& status);
+// Errors about audio in a format, rate or codec the decoders do not take (a WAV at 96 kHz, a WebM
+// with a Vorbis track), as opposed to damaged bytes: INVALID_ARGUMENT with a payload, so that the
+// server can say UNSUPPORTED_ENCODING instead of AUDIO_DECODE_ERROR.
+absl::Status UnsupportedAudioError(absl::string_view message);
+bool IsUnsupportedAudioError(const absl::Status& status);
 // Errors about more decoded audio than LimitSamplesPerDecode allows (INVALID_ARGUMENT with a
 // payload), so that the server can name its own limit (CHUNK_TOO_LARGE, AUDIO_TOO_LONG).
 absl::Status AudioTooLongError(absl::string_view message);

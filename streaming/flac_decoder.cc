@@ -130,8 +130,8 @@ absl::Status FlacDecoder::ReadMetadata(int64_t metadata_end) {
     return LibflacError("in the metadata");
   }
   if (sample_rate_hz_ < kMinRateHz || sample_rate_hz_ > kMaxRateHz) {
-    return Invalid(absl::StrCat("STREAMINFO's sample rate ", sample_rate_hz_, " Hz is outside ",
-                                kMinRateHz, " to ", kMaxRateHz));
+    return UnsupportedAudioError(absl::StrCat("FLAC: STREAMINFO's sample rate ", sample_rate_hz_,
+                                              " Hz is outside ", kMinRateHz, " to ", kMaxRateHz));
   }
   if (channels_ < 1 || channels_ > kMaxChannels) {
     return Invalid(

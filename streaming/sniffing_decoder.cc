@@ -16,7 +16,7 @@ absl::StatusOr<AudioEncoding> SniffContainer(absl::string_view first_bytes) {
   if (magic == absl::string_view("\x1A\x45\xDF\xA3", 4)) return AudioEncoding::kWebmOpus;
   if (magic == "fLaC" || magic.substr(0, 3) == "ID3") return AudioEncoding::kFlac;
   if (magic == "RIFF") return AudioEncoding::kWav;
-  return absl::InvalidArgumentError(absl::StrCat(
+  return UnsupportedAudioError(absl::StrCat(
       "the audio starts with \"", absl::CHexEscape(magic),
       "\", none of \"RIFF\" (WAV), \"OggS\" (Ogg Opus), 1A 45 DF A3 (WebM) and \"fLaC\" (FLAC); "
       "declare the encoding (raw PCM and G.711 must be declared)"));

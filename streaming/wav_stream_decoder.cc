@@ -28,6 +28,10 @@ absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("WAV: ", message));
 }
 
+absl::Status Unsupported(absl::string_view message) {
+  return UnsupportedAudioError(absl::StrCat("WAV: ", message));
+}
+
 // An error of the PCM or G.711 decoder behind the header, marked as the WAV's (payloads kept).
 absl::Status Prefixed(const absl::Status& status) {
   if (status.ok()) return status;
@@ -154,15 +158,15 @@ absl::Status WavStreamDecoder::ReadFormat(absl::string_view fmt) {
       (tag == kFormatFloat && (bits_per_sample_ == 32 || bits_per_sample_ == 64)) ||
       ((tag == kFormatMulaw || tag == kFormatAlaw) && bits_per_sample_ == 8);
   if (!supported) {
-    return Invalid(absl::StrCat("format ", tag, " with ", bits_per_sample_,
-                                " bits is not supported (PCM 8/16/24/32-bit, float 32/64-bit, "
-                                "mu-law, A-law)"));
+    return Unsupported(absl::StrCat("format ", tag, " with ", bits_per_sample_,
+                                    " bits is not supported (PCM 8/16/24/32-bit, float 32/64-bit, "
+                                    "mu-law, A-law)"));
   }
   if (channels_ < 1 || channels_ > 8) {
     return Invalid(absl::StrCat("the fmt chunk's ", channels_, " channels are outside 1 to 8"));
   }
   if (sample_rate_hz_ < 8000 || sample_rate_hz_ > 48000) {
-    return Invalid(
+    return Unsupported(
         absl::StrCat("the fmt chunk's ", sample_rate_hz_, " Hz is outside 8000 to 48000"));
   }
   if (block_align != bits_per_sample_ / 8 * channels_) {
@@ -188,6 +192,17 @@ absl::Status WavStreamDecoder::DecodeData(absl::string_view bytes, std::vector<f
   if (!convert_to_float_) return Prefixed(samples_->Decode(bytes, out, clipped));
   // Other sample formats to 32-bit floats, whole samples at a time.
   const size_t width = static_cast<size_t>(bits_per_sample_ / 8);
+  if (max_samples_per_decode_ > 0) {
+    // Bounded before converting (8-bit samples take 4 times their bytes as floats), as the PCM
+    // decoder bounds its own: the frames at the output rate, rounded up.
+    const int64_t frames = static_cast<int64_t>((carry_.size() + bytes.size()) / width) / channels_;
+    const int64_t output_frames =
+        (frames * output_rate_hz_ + sample_rate_hz_ - 1) / sample_rate_hz_;
+    if (absl::Status status = CheckFramesPerDecode("WAV", output_frames, max_samples_per_decode_);
+        !status.ok()) {
+      return status;
+    }
+  }
   carry_.append(bytes.data(), bytes.size());
   const size_t count = carry_.size() / width;
   converted_.resize(count * 4);

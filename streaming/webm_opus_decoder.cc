@@ -228,8 +228,8 @@ absl::Status WebmOpusDecoder::HandleTracks(absl::string_view payload) {
   if (!status.ok()) return status;
   if (track_number_ != 0) return absl::OkStatus();
   if (audio_seen) {
-    return Invalid(absl::StrCat("the audio track's codec is ", other_codecs_,
-                                "; only Opus (A_OPUS) is decoded"));
+    return UnsupportedAudioError(absl::StrCat("WEBM_OPUS: the audio track's codec is ",
+                                              other_codecs_, "; only Opus (A_OPUS) is decoded"));
   }
   return Invalid("the stream has no audio track");
 }

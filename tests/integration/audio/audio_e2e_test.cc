@@ -321,7 +321,7 @@ TEST_F(AudioE2eTest, RecognizeDecodesWavAsStreamsDoAndCallsContradictedConfigBad
   EXPECT_NE(status.error_message().find("incomplete 2-byte sample frame"), std::string::npos);
   status = Recognize(Sox(a, "-r 96000 -t wav", "r96.wav"), wav, &response);
   std::printf("WAV at 96 kHz: %s\n", Describe(status).c_str());
-  ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "AUDIO_DECODE_ERROR");
+  ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "UNSUPPORTED_ENCODING");
   EXPECT_NE(status.error_message().find("96000 Hz is outside 8000 to 48000"), std::string::npos);
 
   const std::string opus = streaming::audio_test::OpusEnc(a, "", "d.opus");

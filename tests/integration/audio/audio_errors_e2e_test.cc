@@ -83,7 +83,7 @@ TEST_F(AudioErrorsE2eTest, OpusThatExpandsPastTheLimitIsRefusedBeforeItIsAllDeco
 TEST_F(AudioErrorsE2eTest, RecognizeRefusesLongRawAndWavAudioBeforeDecodingIt) {
   const int64_t frames = 301 * 8000;  // 301 s at 8 kHz: past the default 300 s
   const std::vector<std::pair<std::string, v1::RecognizeRequest>> requests = [&] {
-    std::vector<std::pair<std::string, v1::RecognizeRequest>> r(3);
+    std::vector<std::pair<std::string, v1::RecognizeRequest>> r(4);
     r[0].first = "MULAW 8 kHz";
     *r[0].second.mutable_config()->mutable_audio() = Format(F::MULAW, 8000, 1);
     r[0].second.set_audio(std::string(frames, '\xff'));
@@ -93,6 +93,19 @@ TEST_F(AudioErrorsE2eTest, RecognizeRefusesLongRawAndWavAudioBeforeDecodingIt) {
     r[2].first = "WAV 8 kHz";
     *r[2].second.mutable_config()->mutable_audio() = Format(F::WAV, 0, 0);
     r[2].second.set_audio(engine::EncodeWav16(std::vector<float>(frames, 0.0f), 8000, 1));
+    // 8-bit samples are converted to floats (4 bytes each): bounded before that conversion.
+    r[3].first = "WAV 8 kHz 8-bit";
+    *r[3].second.mutable_config()->mutable_audio() = Format(F::WAV, 0, 0);
+    std::string wav8 = r[2].second.audio().substr(0, 44);  // the 16-bit header, rewritten
+    const uint32_t data_bytes = static_cast<uint32_t>(frames), riff_bytes = data_bytes + 36;
+    std::memcpy(&wav8[4], &riff_bytes, 4);
+    const uint16_t block_align = 1, bits = 8;
+    const uint32_t byte_rate = 8000;
+    std::memcpy(&wav8[28], &byte_rate, 4);
+    std::memcpy(&wav8[32], &block_align, 2);
+    std::memcpy(&wav8[34], &bits, 2);
+    std::memcpy(&wav8[40], &data_bytes, 4);
+    r[3].second.set_audio(wav8 + std::string(frames, '\x80'));
     return r;
   }();
   for (const auto& [name, request] : requests) {
@@ -189,7 +202,7 @@ TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFin
       {"truncated WebM", webm.substr(0, webm.size() / 2), Format(F::WEBM_OPUS, 0, 0),
        "the stream ends inside an element", "AUDIO_DECODE_ERROR"},
       {"WebM not Opus", vorbis_webm, Format(F::WEBM_OPUS, 0, 0),
-       "the audio track's codec is A_VORB; only Opus (A_OPUS) is decoded", "AUDIO_DECODE_ERROR"},
+       "the audio track's codec is A_VORB; only Opus (A_OPUS) is decoded", "UNSUPPORTED_ENCODING"},
       {"Ogg sent as WebM", opus, Format(F::WEBM_OPUS, 0, 0), "does not start with an EBML header",
        "AUDIO_DECODE_ERROR"},
       {"truncated FLAC", flac.substr(0, flac.size() - 100), Format(F::FLAC, 0, 0),
@@ -204,9 +217,9 @@ TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFin
       {"truncated WAV header", ClipWavBytes("clip_a").substr(0, 30), Format(F::WAV, 0, 0),
        "the stream ended before its data chunk", "AUDIO_DECODE_ERROR"},
       {"WAV at 96 kHz", Sox(ClipPath("clip_a"), "-r 96000 -t wav", "e96.wav"), Format(F::WAV, 0, 0),
-       "96000 Hz is outside 8000 to 48000", "AUDIO_DECODE_ERROR"},
+       "96000 Hz is outside 8000 to 48000", "UNSUPPORTED_ENCODING"},
       {"undeclared raw PCM", ClipPcm("clip_a").substr(0, 3200),
-       Format(F::ENCODING_UNSPECIFIED, 0, 0), "declare the encoding", "AUDIO_DECODE_ERROR"},
+       Format(F::ENCODING_UNSPECIFIED, 0, 0), "declare the encoding", "UNSUPPORTED_ENCODING"},
       {"PCM rate 96000", "", Format(F::PCM_S16LE, 96000, 1), "96000 is outside 8000 to 48000",
        "BAD_CONFIG"},
       {"PCM rate unset", "", Format(F::PCM_F32LE, 0, 1), "must be set for raw PCM", "BAD_CONFIG"},

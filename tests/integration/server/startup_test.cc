@@ -109,6 +109,14 @@ TEST(ServerStartTest, StreamsThatCouldPassTheModelsPositionsAreRefusedAtStart) {
                        "--max_new_tokens or --max_prompt_suffix_tokens");
 }
 
+// Memory budgets that cannot hold anything stop the server at start (a negative size used to be a
+// shift of a negative number, undefined behaviour).
+TEST(ServerStartTest, MemoryBudgetsThatHoldNothingAreRefused) {
+  ExpectRefusedAtStart({"--kv_cache_mb=0"}, "--kv_cache_mb must be positive");
+  ExpectRefusedAtStart({"--encoder_kv_cache_mb=-1"},
+                       "--encoder_kv_cache_mb must be >= 0 (0: automatic)");
+}
+
 // Address typos and impossible limits are found before the model loads (they exited 1 only after
 // loading and warm-up, with gRPC's "cannot listen on 8081"); --max_streams 2e9 overflowed.
 TEST(ServerStartTest, BadAddressesAndLimitsAreRefusedBeforeTheModelLoads) {

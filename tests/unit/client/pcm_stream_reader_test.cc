@@ -92,6 +92,25 @@ TEST(PcmStreamReaderTest, ContainerBytesAreReadUnframed) {
   EXPECT_EQ(reader.dropped_bytes(), 0);
 }
 
+// A recorder piping a container writes a piece at a time: the read hands over what has come
+// instead of waiting for max_bytes, so each piece leaves at once (stop never has to fire).
+TEST(PcmStreamReaderTest, AContainerReadReturnsWhatHasArrived) {
+  Pipe pipe(std::string(100, 'w'), /*close_writer=*/false);
+  PcmStreamReader reader(pipe.read_fd);
+  bool stop_fired = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  const auto stop = [&] { return stop_fired = absl::Now() > deadline; };
+  absl::StatusOr<std::string> first = reader.Read(32768, stop);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->size(), 100u);
+  EXPECT_FALSE(stop_fired) << "the read waited for more than had arrived";
+  ASSERT_EQ(::write(pipe.write_fd, "abc", 3), 3);
+  absl::StatusOr<std::string> second = reader.Read(32768, stop);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, "abc");
+  EXPECT_FALSE(stop_fired);
+}
+
 // The writer stays open and quiet (a microphone after Ctrl-C): the read returns the frames it has
 // once `stop` turns true, and every later read returns "" at once.
 TEST(PcmStreamReaderTest, AReadOnAQuietInputEndsWhenStopTurnsTrue) {

@@ -118,31 +118,41 @@ TEST_F(EngineReservationTest, EncoderPositionsAreReservedAgainstTheirBudget) {
   options.num_kv_blocks = 1000;
   options.encoder_kv_bytes_per_position = 1000;
   EngineConfig config;
-  config.encoder_kv_cache_bytes = 500 * 1000 + 999;  // 500 positions: two streams of 200
+  config.encoder_kv_cache_bytes = 502 * 1000 + 999;  // 502 positions: two streams of 201
   MakeEngine(options, config);
-  EXPECT_EQ(engine_->EncoderPositions(SmallShape()), 200);
-  EXPECT_EQ(engine_->stats().encoder_kv_positions_total, 500);
+  EXPECT_EQ(engine_->EncoderPositions(SmallShape()), 201);  // 2 per audio token and one more
+  SequenceConfig no_partials = SmallShape();
+  no_partials.partial_updates = false;  // exact finals re-encode: nothing cached
+  EXPECT_EQ(engine_->EncoderPositions(no_partials), 0);
+  no_partials.final_mode = FinalMode::kFast;  // fast finals use the cached chunks
+  EXPECT_EQ(engine_->EncoderPositions(no_partials), 201);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_total, 502);
   EXPECT_EQ(engine_->stats().encoder_kv_bytes_per_position, 1000);
   const SequenceId a = Add(SmallShape()), b = Add(SmallShape());
-  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 400);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 402);
   const absl::StatusOr<SequenceId> refused = engine_->AddSequence(SmallShape());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.status().message(),
-              HasSubstr("encoder K/V budget exhausted: a stream needs 200 encoder positions, 100 "
-                        "of 500 are unreserved"));
+              HasSubstr("encoder K/V budget exhausted: a stream needs 201 encoder positions, 100 "
+                        "of 502 are unreserved"));
+  SequenceConfig recognize_shape = SmallShape();  // what Recognize asks for
+  recognize_shape.partial_updates = false;
+  const SequenceId recognize = Add(recognize_shape);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 402) << "a stream that caches none";
+  engine_->Release(recognize);
   ASSERT_TRUE(engine_->ResizeReservation(a, 150, 4).ok());  // 100 more: exactly what is left
-  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 500);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 502);
   const absl::Status grow = engine_->ResizeReservation(b, 101, 4);
   EXPECT_EQ(grow.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(grow.message(), HasSubstr("needs 2 more encoder positions, 0 are unreserved"));
-  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 500)
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 502)
       << "a refused growth keeps the old reservation";
   EXPECT_EQ(engine_->stats().kv_blocks_reserved, engine_->WorstCaseBlocks(SmallShape()) * 2 + 3)
       << "nor does it grow the KV blocks (150 audio tokens: 3 blocks more)";
   engine_->Release(a);
-  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 200);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 201);
   Add(SmallShape());
-  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 400);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_reserved, 402);
 }
 
 // The automatic encoder budget (encoder_kv_cache_bytes 0) holds what any mix of streams the KV
@@ -161,11 +171,13 @@ TEST_F(EngineReservationTest, TheAutomaticEncoderBudgetNeverRefusesFirst) {
     absl::Status refusal;
     while (refusal.ok()) {
       SequenceConfig shape;
-      // Every other trial takes only the shape with the most encoder positions per block.
+      // Every other trial takes only the shape with the most encoder positions per block: the
+      // longest audio whose blocks are all full (prefix 32, the suffix and the new and end tokens).
       const bool dense = trial % 2 == 0 || below(2) == 0;
+      constexpr int64_t kDenseAudio = 750 - (32 + 750 + 3) % 16;
       shape.max_new_tokens_per_segment = dense ? 1 : 1 + below(300);
       shape.max_new_tokens_per_update = 1;
-      shape.reserved_audio_tokens = dense ? 750 : 1 + below(750);
+      shape.reserved_audio_tokens = dense ? kDenseAudio : 1 + below(750);
       shape.reserved_suffix_tokens = dense ? 1 : 1 + below(16);
       if (!ids.empty() && below(3) == 0) {
         refusal = engine_->ResizeReservation(ids[below(static_cast<int>(ids.size()))],

@@ -54,8 +54,6 @@ TEST_F(EngineTest, PartialsAndExactFinalFollowTheModel) {
   const std::vector<int64_t> first = FakeModelRunner::Greedy(25, 4, 32);
   const std::vector<int64_t> second = FakeModelRunner::Greedy(50, 4, 32);
   const EngineStats stats = engine_->stats();
-  std::printf("drafts: %lld tokens, %lld accepted\n", static_cast<long long>(stats.draft_tokens),
-              static_cast<long long>(stats.draft_accepted_tokens));
   EXPECT_EQ(stats.draft_tokens, static_cast<int64_t>(first.size() + second.size()));
   EXPECT_EQ(stats.draft_accepted_tokens,
             common(first, second) + common(second, FakeModelRunner::Greedy(84, 4, 256)));
