@@ -7,6 +7,8 @@
 //   speechllm-bench --model models/qwen2-audio-tiny --streams 16 --chunk_ms 1000
 //   speechllm-bench --random_weights --preset 7b --device cuda --streams 64
 //   speechllm-bench --model models/qwen2-audio-tiny --streams 16 --stagger_ms 8000 --duration_s 12
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -361,6 +363,11 @@ int Run() {
                                       stats.encoder_kv_bytes_per_position / 1048576.0);
   json.Add("draft_tokens", stats.draft_tokens);
   json.Add("draft_accepted_tokens", stats.draft_accepted_tokens);
+  // The process's peak resident memory (PERFORMANCE.md: beside every throughput figure); on a GPU
+  // the device's memory is the run script's to sample.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  json.Add("peak_rss_mib", static_cast<double>(usage.ru_maxrss) / 1024.0);  // ru_maxrss: KiB
   json.Add("warmup_streams", warmup_streams);
   step_recorder.AddTo(json);
   if (const std::string path = absl::GetFlag(FLAGS_step_log);
