@@ -1,8 +1,8 @@
-// RecognizeCall: one unary Recognize call. Decodes the whole clip (WAV or raw PCM), runs it through
-// a Session with interim results off (the same endpointer splits long files; every utterance gets
-// an exact final) and answers with one final per utterance; precomputed audio embeddings are one
-// utterance that skips the encoder. Implements the ResultSink (dispatcher
-// thread) and LimitedCall (reaper thread); owned by itself through self_, released in OnDone.
+// RecognizeCall: one unary Recognize call. Decodes the whole clip with the streams' decoders, runs
+// it through a Session with interim results off (the endpointer splits long files; each utterance
+// gets an exact final) and answers with one final per utterance; precomputed embeddings are one
+// utterance that skips the encoder. ResultSink (dispatcher thread) and LimitedCall (reaper thread);
+// owned by itself through self_, released in OnDone.
 #ifndef SPEECHLLM_SERVER_RECOGNIZE_CALL_H_
 #define SPEECHLLM_SERVER_RECOGNIZE_CALL_H_
 
