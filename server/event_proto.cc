@@ -44,7 +44,10 @@ void ToProto(const streaming::TranscriptEvent& t, v1::TranscriptUpdate* u) {
   *u->mutable_result_end() = DurationProto(t.result_end_seconds);
   for (int64_t id : t.token_ids) u->add_token_ids(static_cast<uint32_t>(id));
   auto* timing = u->mutable_timing();
-  *timing->mutable_since_audio_arrival() = DurationProto(t.since_audio_arrival);
+  // API.md 5: on an utterance's first non-empty update, from the arrival of its speech onset (the
+  // first-partial latency); on the others, from the arrival of the audio that triggered them.
+  *timing->mutable_since_audio_arrival() =
+      DurationProto(t.first_partial_latency.value_or(t.since_audio_arrival));
   *timing->mutable_endpoint_wait() = DurationProto(t.endpoint_wait);
   *timing->mutable_processing() = DurationProto(t.processing);
 }

@@ -1,10 +1,13 @@
-// DurationProto (server/event_proto.h, label unit): seconds as google.protobuf.Duration, exact at
-// whole seconds even when the double sits just below one (sums of 0.1 s chunks), signs consistent
-// for negative values, and clamped to the Duration range.
+// DurationProto and the transcript timing (server/event_proto.h, label unit): seconds as
+// google.protobuf.Duration, exact at whole seconds even when the double sits just below one (sums
+// of 0.1 s chunks), signs consistent for negative values, clamped to the Duration range; and which
+// arrival a transcript's since_audio_arrival counts from.
 #include "server/event_proto.h"
 
 #include <cmath>
 #include <limits>
+
+#include "absl/time/time.h"
 
 #include "gtest/gtest.h"
 
@@ -48,6 +51,31 @@ TEST(DurationProtoTest, NonFiniteAndHugeValues) {
   ExpectDuration(std::numeric_limits<double>::infinity(), 315576000000, 0);
   ExpectDuration(-std::numeric_limits<double>::infinity(), -315576000000, 0);
   ExpectDuration(1e300, 315576000000, 0);
+}
+
+// ResultTiming.since_audio_arrival (API.md 5): an utterance's first non-empty update reports the
+// first-partial latency, from the speech onset's arrival; later ones the time since the audio that
+// triggered them. ApplyResultExtras adds the language and keeps the timing only when asked.
+TEST(TranscriptProtoTest, SinceAudioArrivalIsTheFirstPartialLatencyOnTheFirstUpdate) {
+  streaming::TranscriptEvent first;
+  first.tentative = "hello";
+  first.since_audio_arrival = absl::Milliseconds(40);
+  first.first_partial_latency = absl::Milliseconds(640);
+  first.processing = absl::Milliseconds(12);
+  v1::TranscriptUpdate update;
+  ToProto(first, &update);
+  EXPECT_EQ(update.timing().since_audio_arrival().nanos(), 640000000);
+  EXPECT_EQ(update.timing().processing().nanos(), 12000000);
+  streaming::TranscriptEvent later = first;
+  later.first_partial_latency.reset();
+  ToProto(later, &update);
+  EXPECT_EQ(update.timing().since_audio_arrival().nanos(), 40000000);
+  ApplyResultExtras({"en-GB", /*timing=*/true}, &update);
+  EXPECT_EQ(update.language_code(), "en-GB");
+  EXPECT_TRUE(update.has_timing());
+  ApplyResultExtras({"en", /*timing=*/false}, &update);
+  EXPECT_EQ(update.language_code(), "en");
+  EXPECT_FALSE(update.has_timing());
 }
 
 }  // namespace
