@@ -60,6 +60,9 @@ ABSL_FLAG(std::string, commit_policy, "", "local-agreement | none (default: serv
 ABSL_FLAG(std::string, final_mode, "", "exact | fast (default: server's)");
 ABSL_FLAG(std::string, endpointing, "", "continuous | single | manual (default: server's)");
 ABSL_FLAG(std::string, latency, "", "low | balanced | accurate (default: balanced)");
+ABSL_FLAG(std::vector<std::string>, language, {},
+          "BCP-47 language hints, comma-separated (e.g. en-US); each must be one the server lists "
+          "in GetCapabilities (default: none, the server's language)");
 ABSL_FLAG(std::vector<std::string>, extension, {},
           "KEY=VALUE server extensions, all in one flag, comma-separated (chunk_ms, "
           "holdback_tokens, agreement, ...); a repeated flag keeps only its last value");
@@ -135,6 +138,7 @@ absl::Status BuildConfig(const AudioFormat& audio, SessionConfig* config) {
   } else if (!latency.empty()) {
     return absl::InvalidArgumentError("--latency must be low, balanced or accurate");
   }
+  for (const std::string& code : absl::GetFlag(FLAGS_language)) config->add_language_codes(code);
   for (const std::string& extension : absl::GetFlag(FLAGS_extension)) {
     const size_t equals = extension.find('=');
     if (equals == std::string::npos || equals == 0) {

@@ -150,17 +150,21 @@ TEST_F(ClientProgramTest, TheCallsDeadlineEndsTheClientWhileStdinIsQuiet) {
   EXPECT_EQ(run.exit_code, 14) << run.err;
 }
 
-// --latency and --extension reach the server: the effective config the client prints (--json)
-// echoes LOW's commit rules with the extension's holdback; a malformed --extension or --latency
-// is refused before connecting (a non-zero exit naming the flag).
+// --latency, --extension and --language reach the server: the effective config the client
+// prints (--json) echoes LOW's commit rules with the extension's holdback and the language, which
+// the transcripts report; a malformed --extension or --latency is refused before connecting (a
+// non-zero exit naming the flag).
 TEST_F(ClientProgramTest, LatencyAndExtensionFlagsSetTheSessionConfig) {
   const ProcessResult run =
       RunProcess(ClientArgs({"--wav=" + ClipPath("clip_a"), "--fast", "--json", "--latency=low",
-                             "--extension=holdback_tokens=1"}));
+                             "--extension=holdback_tokens=1", "--language=en-US"}));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const std::string first_line = run.out.substr(0, run.out.find('\n'));
   std::printf("%s\n", first_line.substr(0, 400).c_str());
   EXPECT_NE(first_line.find("\"latency\":\"LOW\""), std::string::npos) << first_line;
+  EXPECT_NE(first_line.find("\"languageCodes\":[\"en-US\"]"), std::string::npos) << first_line;
+  EXPECT_NE(run.out.find("\"languageCode\":\"en-US\""), std::string::npos)
+      << "the transcripts report the hint";
   EXPECT_NE(first_line.find("\"holdback_tokens\":\"1\""), std::string::npos) << first_line;
   EXPECT_NE(first_line.find("\"agreement\":\"0\""), std::string::npos) << first_line;
   for (const std::string bad : {"--extension=holdback_tokens", "--latency=fastest"}) {
