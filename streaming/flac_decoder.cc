@@ -297,6 +297,8 @@ FLAC__StreamDecoderReadStatus FlacDecoder::Read(const FLAC__StreamDecoder*, FLAC
     d->starved_ = true;
     return FLAC__STREAM_DECODER_READ_STATUS_ABORT;
   }
+  // Bytes of the stream, not a string: nothing to terminate.
+  // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
   std::memcpy(buffer, d->buffer_.data() + d->read_pos_, n);
   d->read_pos_ += n;
   return FLAC__STREAM_DECODER_READ_STATUS_CONTINUE;

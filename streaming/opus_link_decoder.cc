@@ -53,7 +53,7 @@ absl::StatusOr<OpusHead> ParseOpusHead(absl::string_view packet, absl::string_vi
     return invalid(
         absl::StrCat("OpusHead channel mapping family ", head.mapping_family, " is not supported"));
   }
-  if (packet.size() < static_cast<size_t>(21 + head.channels)) {
+  if (packet.size() < 21 + static_cast<size_t>(head.channels)) {
     return invalid("OpusHead is too short for its channel mapping table");
   }
   head.streams = p[19];
