@@ -253,7 +253,9 @@ def main():
               f"{fmt(run.get('first_partial_latency_ms_p95'), 0)}, final {fmt(run.get('final_latency_ms_p95'), 0)}"
               f"{steady}"
               f"; RTF max {fmt(run.get('real_time_factor_max'), 3)}; decode-graph steps "
-              f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')} | n/a | |")
+              f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')}"
+              f"; encoder K/V peak {fmt(run.get('encoder_kv_peak_mib'), 0)} MiB; drafts kept "
+              f"{run.get('draft_accepted_tokens', 'n/a')} of {run.get('draft_tokens', 'n/a')} | n/a | |")
     # Run B logged six steps of 0.75-1.8 s that stalled every stream: a long host part points at the
     # host (module loading, allocation, planning), a long device wait at the device's work.
     run150 = load(os.path.join(out, "ours_streams_150.json"))
