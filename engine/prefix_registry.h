@@ -1,9 +1,6 @@
 // PrefixRegistry: prompt prefixes whose keys/values are already computed, so that sequences
 // starting a segment with the same prefix share those KV blocks instead of prefilling them again.
-// Only whole blocks are shared (the part of a prefix in its last, partly filled block stays
-// private), each entry holds a reference on its blocks, and entries are evicted when no sequence
-// uses them any more, least recently used first at the entry limit, or all at once when the KV
-// cache runs short. Owned by the Scheduler; engine loop thread only.
+// Owned by the Scheduler; engine loop thread only.
 #ifndef SPEECHLLM_ENGINE_PREFIX_REGISTRY_H_
 #define SPEECHLLM_ENGINE_PREFIX_REGISTRY_H_
 
@@ -15,6 +12,10 @@
 
 namespace speechllm::engine {
 
+// Only whole blocks are shared (the part of a prefix in its last, partly filled block stays
+// private), each entry holds a reference on its blocks, and entries are evicted when no sequence
+// uses them any more, least recently used first at the entry limit, or all at once when the KV
+// cache runs short.
 class PrefixRegistry {
  public:
   PrefixRegistry(KvCacheManager* kv, int max_entries) : kv_(kv), max_entries_(max_entries) {}

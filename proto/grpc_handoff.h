@@ -1,11 +1,8 @@
-// Happens-before annotations for gRPC's callback API, for ThreadSanitizer builds (scripts/tsan.sh
+// Happens-before annotations for gRPC's callback API in ThreadSanitizer builds (scripts/tsan.sh
 // defines SPEECHLLM_TSAN); no-ops in every other build. Debian's gRPC is not instrumented, so the
-// sanitizer cannot see that an operation a reactor starts (StartCall, StartRead, StartWrite,
-// Finish) happens before the callback that reports it, which gRPC may run on any of its threads.
-// Reactors (server/ and client/) call GrpcHandoffRelease(this) just before starting an operation
-// and GrpcHandoffAcquire(this) first thing in each callback; any thread may call them. Server
-// reactions that OnDone may follow on another thread hold a GrpcReaction instead, which also
-// releases after the reaction's last local (a MutexLock's unlock) is gone.
+// sanitizer cannot see that an operation a reactor starts happens before the callback that reports
+// it, which gRPC may run on any of its threads. Called by the reactors of server/ and client/; any
+// thread may call them.
 #ifndef SPEECHLLM_PROTO_GRPC_HANDOFF_H_
 #define SPEECHLLM_PROTO_GRPC_HANDOFF_H_
 
@@ -16,6 +13,10 @@ extern "C" void __tsan_release(void* addr);
 
 namespace speechllm {
 
+// Reactors call GrpcHandoffRelease(this) just before starting an operation (StartCall, StartRead,
+// StartWrite, Finish) and GrpcHandoffAcquire(this) first thing in each callback. Server reactions
+// that OnDone may follow on another thread hold a GrpcReaction instead, which also releases after
+// the reaction's last local (a MutexLock's unlock) is gone.
 inline void GrpcHandoffRelease(const void* reactor) {
 #ifdef SPEECHLLM_TSAN
   __tsan_release(const_cast<void*>(reactor));

@@ -2,8 +2,7 @@
 // registry behind typed methods, so call sites never spell a metric name (CallMetrics, in
 // call_metrics.h, is one call's view of it). Engine counters are read from Engine::stats() at
 // scrape time, per-step histograms arrive through engine::StepObserver. Owned by main.cc, outlives
-// every call.
-// Thread safety: every Metrics method may be called from any thread.
+// every call. Thread safety: every Metrics method may be called from any thread.
 #ifndef SPEECHLLM_SERVER_METRICS_H_
 #define SPEECHLLM_SERVER_METRICS_H_
 

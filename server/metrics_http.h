@@ -1,10 +1,8 @@
 // MetricsHttpServer: serves GET /metrics (the Prometheus text format from Metrics::Scrape) on its
-// own port from one thread that polls every connection. It holds at most kMaxConnections at once
-// (the oldest still sending its head gives way to a new one), reads at most kMaxHeadBytes of a
-// request within kHeadDeadline, and closes every connection after one reply, so no client can
-// grow its memory, hold its file descriptors or block scrapes. Owned by main.cc; Start and the
-// destructor on the main thread. (prometheus-cpp's civetweb Exposer cannot start its threads next
-// to libtorch: DEPENDENCIES.md 5.)
+// own port from one thread that polls every connection, within limits that keep any client from
+// growing its memory, holding its file descriptors or blocking scrapes. Owned by main.cc; Start and
+// the destructor on the main thread. (prometheus-cpp's civetweb Exposer cannot start its threads
+// next to libtorch: DEPENDENCIES.md 5.)
 #ifndef SPEECHLLM_SERVER_METRICS_HTTP_H_
 #define SPEECHLLM_SERVER_METRICS_HTTP_H_
 
@@ -21,6 +19,9 @@ namespace speechllm::server {
 
 class MetricsHttpServer {
  public:
+  // The server holds at most kMaxConnections at once (the oldest still sending its head gives way
+  // to a new one), reads at most kMaxHeadBytes of a request within kHeadDeadline, and closes every
+  // connection after one reply.
   static constexpr int kMaxConnections = 16;
   static constexpr size_t kMaxHeadBytes = 8192;
   static constexpr absl::Duration kHeadDeadline = absl::Seconds(2);    // from accept

@@ -1,9 +1,8 @@
 // StreamReactor: one StreamingRecognize call on gRPC's callback API. Reads one message at a time
 // into its Session's input half, writes the session's events with one write in flight (unsent
 // partials of an utterance coalesce, finals never drop), pauses reading while the session's backlog
-// is over its limit (HTTP/2 flow control then slows the client), and finishes exactly once.
-// Implements the ResultSink (dispatcher and reader threads) and LimitedCall (reaper thread); owned
-// by itself through self_, released in OnDone.
+// is over its limit, and finishes exactly once. Implements the ResultSink (dispatcher and reader
+// threads) and LimitedCall (reaper thread); owned by itself through self_, released in OnDone.
 #ifndef SPEECHLLM_SERVER_STREAM_REACTOR_H_
 #define SPEECHLLM_SERVER_STREAM_REACTOR_H_
 
@@ -60,6 +59,8 @@ class StreamReactor
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   absl::Status HandleAudio(const v1::AudioChunk& audio) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
   absl::Status HandleControl(const v1::Control& control) ABSL_EXCLUSIVE_LOCKS_REQUIRED(input_mu_);
+  // Starts the next read, or pauses reading while the session's backlog is over its limit (HTTP/2
+  // flow control then slows the client) until OnCapacity.
   void ReadNextOrPause();
   // Ends the stream with `status`: through the session (its finals first, then the summary) when
   // there is one.

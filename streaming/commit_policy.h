@@ -1,11 +1,6 @@
-// CommitPolicy: decides how much of an utterance's hypothesis becomes committed text.
-// LocalAgreement-2 (Macháček et al. 2023, arXiv 2307.14743) commits the longest prefix two
-// consecutive hypotheses agree on; a holdback of k tokens (Qwen3-ASR's rollback, API.md 4.2) never
-// commits a hypothesis' last k tokens nor anything in the first two updates; either or both
-// (CommitRules), rounded down to a boundary where the text is complete UTF-8 and, in
-// space-delimited scripts, a whole word (in both hypotheses when they must agree). NONE commits
-// nothing before the final. The committed count never decreases. Owned by one Session; called on
-// the output dispatcher thread (under the session's lock).
+// CommitPolicy: decides how much of an utterance's hypothesis becomes committed text
+// (LocalAgreement-2, a holdback of k tokens, both, or NONE); the committed count never decreases.
+// Owned by one Session; called on the output dispatcher thread (under the session's lock).
 #ifndef SPEECHLLM_STREAMING_COMMIT_POLICY_H_
 #define SPEECHLLM_STREAMING_COMMIT_POLICY_H_
 
@@ -17,6 +12,12 @@
 
 namespace speechllm::streaming {
 
+// LocalAgreement-2 (Macháček et al. 2023, arXiv 2307.14743) commits the longest prefix two
+// consecutive hypotheses agree on; a holdback of k tokens (Qwen3-ASR's rollback, API.md 4.2) never
+// commits a hypothesis' last k tokens nor anything in the first two updates; either or both
+// (CommitRules), rounded down to a boundary where the text is complete UTF-8 and, in
+// space-delimited scripts, a whole word (in both hypotheses when they must agree). NONE commits
+// nothing before the final.
 class CommitPolicy {
  public:
   // `tokenizer` (not owned) gives token bytes for the boundary rule; without one nothing is

@@ -1,9 +1,6 @@
 // OggOpusDecoder: a continuous Ogg Opus byte stream (RFC 7845), split anywhere across Decode()
-// calls, pushed through libogg (ogg_sync / ogg_stream) into an OpusLinkDecoder per link (libopus at
-// the output rate, channels averaged to mono, pre-skip dropped, output gain applied), the end
-// trimmed by the last page's granule position. Chained links are decoded in turn; pages of other
-// multiplexed logical streams are ignored. Owned by one stream's AudioDecoder; its reader thread
-// only.
+// calls and decoded with libogg and libopus. Owned by one stream's AudioDecoder; its reader
+// thread only.
 #ifndef SPEECHLLM_STREAMING_OGG_OPUS_DECODER_H_
 #define SPEECHLLM_STREAMING_OGG_OPUS_DECODER_H_
 
@@ -18,6 +15,10 @@
 
 namespace speechllm::streaming {
 
+// Pages go through libogg (ogg_sync / ogg_stream) into an OpusLinkDecoder per link (libopus at the
+// output rate, channels averaged to mono, pre-skip dropped, output gain applied), the end trimmed
+// by the last page's granule position. Chained links are decoded in turn; pages of other
+// multiplexed logical streams are ignored.
 class OggOpusDecoder : public AudioDecoder {
  public:
   // `declared` is checked against each OpusHead (AudioFormatSpec); `output_rate_hz` is one of

@@ -1,9 +1,8 @@
 // Session: one stream of speech. The input half (called on the gRPC thread that reads the stream,
-// one call at a time) runs voice activity, endpointing, the incremental log-mel front end and the
-// chunker, and hands chunks and segment ends to the Engine. The output half (called on the
-// OutputDispatcher thread) turns engine outputs into committed/tentative text and events for the
-// ResultSink. State both halves share is behind mu_. Owned by the stream reactor through a
-// shared_ptr; the dispatcher holds a weak_ptr.
+// one call at a time) runs voice activity, endpointing, the log-mel front end and the chunker, and
+// hands chunks and segment ends to the Engine. The output half (the OutputDispatcher thread) turns
+// engine outputs into text and events for the ResultSink; state both halves share is behind mu_.
+// Owned by the stream reactor through a shared_ptr; the dispatcher holds a weak_ptr.
 #ifndef SPEECHLLM_STREAMING_SESSION_H_
 #define SPEECHLLM_STREAMING_SESSION_H_
 

@@ -1,9 +1,6 @@
 // WavStreamDecoder: a WAV file streamed as it is written (`arecord` to a pipe, a browser's WAV
-// encoder), split anywhere: the RIFF header is read as it comes (chunks before the data skipped
-// unheld), then the samples go to the PCM or G.711 decoder the fmt chunk names (8/24/32-bit
-// integers and 64-bit floats converted to 32-bit floats first). A data size of 0 or 0xFFFFFFFF,
-// as streaming writers leave it, means "to the end". Owned by one stream's AudioDecoder; its
-// reader thread only.
+// encoder), split anywhere; the samples go to the PCM or G.711 decoder the fmt chunk names.
+// Owned by one call (a stream's reader thread, or Recognize decoding a whole file).
 #ifndef SPEECHLLM_STREAMING_WAV_STREAM_DECODER_H_
 #define SPEECHLLM_STREAMING_WAV_STREAM_DECODER_H_
 
@@ -16,6 +13,9 @@
 
 namespace speechllm::streaming {
 
+// The RIFF header is read as it comes (chunks before the data skipped unheld); 8/24/32-bit integers
+// and 64-bit floats are converted to 32-bit floats first. A data size of 0 or 0xFFFFFFFF, as
+// streaming writers leave it, means "to the end".
 class WavStreamDecoder : public AudioDecoder {
  public:
   // `declared` non-zero rate and channels must match the fmt chunk's.

@@ -1,9 +1,6 @@
 // WebmOpusDecoder: a WebM (Matroska) byte stream with an Opus audio track, as browsers'
-// MediaRecorder and muxers such as mkvmerge write it, split anywhere across Decode() calls. An
-// incremental EBML parser walks the Segment and its Clusters (known or unknown sizes, the live form
-// MediaRecorder streams), skips what audio does not need, and feeds the first A_OPUS track's
-// frames (any lacing) to an OpusLinkDecoder; BlockGroups' DiscardPadding trims the end. Owned by
-// one stream's AudioDecoder; its reader thread only.
+// MediaRecorder and muxers such as mkvmerge write it, split anywhere across Decode() calls.
+// Owned by one stream's AudioDecoder; its reader thread only.
 #ifndef SPEECHLLM_STREAMING_WEBM_OPUS_DECODER_H_
 #define SPEECHLLM_STREAMING_WEBM_OPUS_DECODER_H_
 
@@ -18,6 +15,9 @@
 
 namespace speechllm::streaming {
 
+// An incremental EBML parser walks the Segment and its Clusters (known or unknown sizes, the live
+// form MediaRecorder streams), skips what audio does not need, and feeds the first A_OPUS track's
+// frames (any lacing) to an OpusLinkDecoder; BlockGroups' DiscardPadding trims the end.
 class WebmOpusDecoder : public AudioDecoder {
  public:
   // `declared` is checked against the track's OpusHead (as for Ogg Opus); `output_rate_hz` is one

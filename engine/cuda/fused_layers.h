@@ -1,9 +1,8 @@
 // Fused decoder layers for CUDA: RMSNorm, rotary position embedding (alone, or with the KV pool
 // write of a layer's keys and values) and the SwiGLU product, each one launch instead of libtorch's
 // chain of element-wise kernels (decode steps are short enough that launches, not bytes, cost the
-// time). Each reproduces the rounding of the libtorch layer it replaces (engine/model/layers.cc):
-// products and sums are rounded to the tensor dtype where libtorch rounds them, without FMA
-// contraction. Torch- and CUDA-header-free; model thread.
+// time). Each reproduces the rounding of the libtorch layer it replaces (engine/model/layers.cc),
+// without FMA contraction. Torch- and CUDA-header-free; model thread.
 #ifndef SPEECHLLM_ENGINE_CUDA_FUSED_LAYERS_H_
 #define SPEECHLLM_ENGINE_CUDA_FUSED_LAYERS_H_
 

@@ -1,6 +1,4 @@
-// AudioEncoder: the Qwen2-Audio (Whisper-large-v3 derived) audio tower of MODEL.md 2: conv1 + GELU,
-// conv2 (stride 2) + GELU, the stored position table, pre-LN transformer layers (k_proj without
-// bias, additive key-padding mask), average pooling by 2 and the final LayerNorm. Weights are
+// AudioEncoder: the Qwen2-Audio (Whisper-large-v3 derived) audio tower of MODEL.md 2. Weights are
 // immutable after Load; Forward methods are const and run on the thread that owns the model (the
 // CUDA graphs of whole-segment passes, captured at the runner's start or at first use, are kept
 // under a mutex).
@@ -70,6 +68,8 @@ enum class EncoderPass {
   kGraphs,
 };
 
+// conv1 + GELU, conv2 (stride 2) + GELU, the stored position table, pre-LN transformer layers
+// (k_proj without bias, additive key-padding mask), average pooling by 2 and the final LayerNorm.
 class AudioEncoder {
  public:
   // Loads audio_tower.* (NOT_FOUND / INVALID_ARGUMENT naming the tensor on a missing or misshaped

@@ -1,10 +1,7 @@
 // EncoderBatchAttention: the attention of one batched encoder pass (AudioEncoder::EncodeBatch) in
-// a fixed number of operations per layer, whatever the number of items: each item's cached and new
-// keys are concatenated for all items at once, gathered into padded [items, heads, keys, head_dim]
-// batches with a key mask, one per bucket of items of similar shape, and attended with
-// scaled-dot-product attention. On a GPU this replaces several small launches per item and layer
-// (the per-item path) with about eight per layer and bucket. Built per pass and used on the
-// thread that runs the model.
+// a fixed number of operations per layer, whatever the number of items. On a GPU this replaces
+// several small launches per item and layer (the per-item path) with about eight per layer and
+// bucket. Built per pass and used on the thread that runs the model.
 #ifndef SPEECHLLM_ENGINE_MODEL_ENCODER_BATCH_ATTENTION_H_
 #define SPEECHLLM_ENGINE_MODEL_ENCODER_BATCH_ATTENTION_H_
 
@@ -15,6 +12,9 @@
 
 namespace speechllm::engine {
 
+// Each item's cached and new keys are concatenated for all items at once, gathered into padded
+// [items, heads, keys, head_dim] batches with a key mask, one per bucket of items of similar shape,
+// and attended with scaled-dot-product attention.
 class EncoderBatchAttention {
  public:
   // Item i has new_rows[i] >= 1 query rows (consecutive in the pass, in item order) and belongs to

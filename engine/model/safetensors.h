@@ -1,9 +1,8 @@
-// Safetensors checkpoint reader: one file (memory-mapped, JSON header validated against the file
-// size) or a sharded checkpoint (model.safetensors.index.json -> shard files). Returns TensorViews
-// into the mappings; the SafetensorsFile/SafetensorsCheckpoint object owns them and must outlive
-// every view. Opened once at model load on the loading thread; afterwards read-only and safe to
-// share. Format: https://github.com/huggingface/safetensors (8-byte little-endian header length,
-// JSON header, raw little-endian data; offsets are relative to the end of the header).
+// Safetensors checkpoint reader: one memory-mapped file or a sharded checkpoint. Returns
+// TensorViews into the mappings; the SafetensorsFile/SafetensorsCheckpoint object owns them and
+// must outlive every view. Opened once at model load on the loading thread; afterwards read-only
+// and safe to share. Format: https://github.com/huggingface/safetensors (8-byte little-endian
+// header length, JSON header, raw little-endian data; offsets relative to the header's end).
 #ifndef SPEECHLLM_ENGINE_MODEL_SAFETENSORS_H_
 #define SPEECHLLM_ENGINE_MODEL_SAFETENSORS_H_
 

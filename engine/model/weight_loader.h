@@ -1,9 +1,7 @@
 // WeightLoader: turns named tensors of a safetensors checkpoint into owned libtorch tensors of the
-// requested dtype on the requested device, checking each shape against the config. Accepts the two
-// decoder nestings of published checkpoints (language_model.model.* and transformers-5's
-// language_model.model.model.*). Without a checkpoint it makes random weights of the requested
-// shapes (benchmarks of the 7B shapes need no download). Used once at model load on the loading
-// thread.
+// requested dtype on the requested device, checking each shape against the config. Without a
+// checkpoint it makes random weights of the requested shapes (benchmarks of the 7B shapes need no
+// download). Used once at model load on the loading thread.
 #ifndef SPEECHLLM_ENGINE_MODEL_WEIGHT_LOADER_H_
 #define SPEECHLLM_ENGINE_MODEL_WEIGHT_LOADER_H_
 
@@ -26,6 +24,8 @@ absl::StatusOr<at::ScalarType> ParseScalarType(const std::string& dtype);
 // Owned copy of a view as a CPU tensor of its own dtype (F32/F16/BF16/F64/I64/I32/I16/I8/U8/BOOL).
 at::Tensor TensorFromView(const TensorView& view);
 
+// Accepts the two decoder nestings of published checkpoints (language_model.model.* and
+// transformers-5's language_model.model.model.*).
 class WeightLoader {
  public:
   WeightLoader(const SafetensorsCheckpoint* checkpoint, at::ScalarType dtype, at::Device device)

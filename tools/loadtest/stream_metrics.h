@@ -1,9 +1,8 @@
 // The load test's measurements (API.md section 5, "Concurrent streams at target latency"): from
-// each stream's responses and sent chunks, the lag at every transcript update (audio_received -
-// audio_processed), the end-to-end latency of each update (its arrival - when the chunk that
-// completed the audio it reflects was handed to gRPC), the server's finalization processing, and
-// the call's status; then percentiles over all streams and the verdict against a target.
-// Plain functions and value types; speechllm-loadtest's main thread calls them after the run.
+// each stream's responses and sent chunks, the lag and end-to-end latency of every transcript
+// update, the server's finalization processing and the call's status; then percentiles over all
+// streams and the verdict against a target. Plain functions and value types; speechllm-loadtest's
+// main thread calls them after the run.
 #ifndef SPEECHLLM_TOOLS_LOADTEST_STREAM_METRICS_H_
 #define SPEECHLLM_TOOLS_LOADTEST_STREAM_METRICS_H_
 
@@ -29,6 +28,9 @@ struct StreamSamples {
   grpc::StatusCode status = grpc::StatusCode::OK;
 };
 
+// The lag at every transcript update is audio_received - audio_processed; the end-to-end latency
+// of each update is its arrival - when the chunk that completed the audio it reflects was handed
+// to gRPC.
 StreamSamples MeasureStream(const std::vector<client::ResponseRecord>& responses,
                             const std::vector<client::SentChunk>& sent_chunks,
                             const grpc::Status& status);

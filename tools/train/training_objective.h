@@ -2,8 +2,7 @@
 // with the engine's own modules (AudioEncoder::ForwardWithMask, Projector, Decoder::ForwardDense):
 // cross-entropy on the transcript tokens (and the closing <|im_end|>) after the chat prompt, plus
 // an auxiliary CTC loss on the encoder output through a head that is not part of the checkpoint.
-// Each clip's encoder runs either with full attention (offline) or block-causal with a random block
-// of 0.5-2 s (streaming mode). Owned by the trainer; its one training thread calls it.
+// Owned by the trainer; its one training thread calls it.
 #ifndef SPEECHLLM_TOOLS_TRAIN_TRAINING_OBJECTIVE_H_
 #define SPEECHLLM_TOOLS_TRAIN_TRAINING_OBJECTIVE_H_
 
@@ -55,6 +54,8 @@ struct Losses {
   int64_t num_tokens = 0, num_correct = 0;  // teacher-forced greedy agreement on target tokens
 };
 
+// Each clip's encoder runs either with full attention (offline) or block-causal with a random block
+// of 0.5-2 s (streaming mode).
 class TrainingObjective {
  public:
   // `prefix_ids` / `suffix_ids`: the prompt around the audio placeholder; `end_id` closes every
