@@ -71,7 +71,7 @@ bool WaitCaughtUp(Session* session) {
 // Once the engine has caught up, a new lag is news again.
 TEST_F(SessionTest, TheBacklogWarningComesAgainAfterTheEngineCaughtUp) {
   FakeModelRunner::Options slow;
-  slow.step_delay = absl::Milliseconds(100);  // 3 s arrive long before they are answered
+  slow.step_delay = absl::Milliseconds(40);  // 3 s arrive long before they are answered
   MakeEngine(slow);
   RecordingSink sink;
   SessionConfig config = Config(EndpointMode::kManual);
