@@ -186,7 +186,9 @@ TEST_F(UnaryTest, ResultTimingOnlyWhenAsked) {
   const StreamRun run = RunStream(server_->stub(), spec);
   ASSERT_TRUE(run.status.ok()) << Describe(run.status);
   for (const v1::StreamingRecognizeResponse& r : run.responses()) {
-    if (r.has_transcript()) EXPECT_TRUE(r.transcript().has_timing());
+    if (r.has_transcript()) {
+      EXPECT_TRUE(r.transcript().has_timing());
+    }
   }
 }
 
