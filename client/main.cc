@@ -79,6 +79,9 @@ using speechllm::v1::ResultOptions;
 using speechllm::v1::SessionConfig;
 
 constexpr int kExitBadFlags = 2;
+// Largest message of a piped container: half the server's default max_chunk_bytes, so a 48 kHz
+// stereo WAV is not hundreds of messages a second.
+constexpr int64_t kStdinContainerMessageBytes = 32 * 1024;
 
 int Fail(const std::string& message) {
   std::cerr << "speechllm-client: " << message << "\n";
@@ -270,6 +273,8 @@ int Run() {
   // recorder), and pacing it again would hold every chunk back one chunk_ms more.
   options.realtime = path.empty() ? absl::GetFlag(FLAGS_realtime) : !absl::GetFlag(FLAGS_fast);
   options.config = config;
+  // A piped container goes out as it arrives (SendStdinBlocks), in messages of up to 32 KiB.
+  if (path.empty() && stdin_container) options.chunk_bytes = kStdinContainerMessageBytes;
   if (format.encoding() == AudioFormat::OGG_OPUS || format.encoding() == AudioFormat::WEBM_OPUS ||
       format.encoding() == AudioFormat::FLAC || stdin_container) {
     // No fixed byte rate: chunks and pacing follow the stream's average rate (files) or the
@@ -321,10 +326,8 @@ int Run() {
     audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(),
                                      absl::GetFlag(FLAGS_chunk_ms), &client, stop_reading);
   } else {
-    // Raw PCM in chunk_ms pieces; a container's bytes as they come, up to 32 KiB a message (half
-    // the server's default max_chunk_bytes), so a 48 kHz stereo WAV is not 640 messages a second.
-    SendStdinBlocks(&stdin_reader, stdin_container ? 32 * 1024 : client.chunk_size_bytes(), &client,
-                    stop_reading);
+    // Raw PCM in chunk_ms pieces; a container's bytes as they come.
+    SendStdinBlocks(&stdin_reader, client.chunk_size_bytes(), &client, stop_reading);
   }
   (void)client.CloseSend();
   // A file's paced audio is still queued here: Ctrl-C drops what has not been sent yet.

@@ -112,6 +112,20 @@ absl::Status StreamingClient::SendAudio(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
+absl::Status StreamingClient::SendAudioNow(absl::string_view bytes) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  if (bytes.empty()) return absl::OkStatus();
+  if (!pacing_started_) {
+    pacing_started_ = true;
+    pacing_start_ = Clock::now();
+  }
+  pending_audio_.append(bytes.data(), bytes.size());
+  audio_bytes_queued_ += static_cast<int64_t>(bytes.size());
+  QueueChunks(/*all=*/true);
+  return absl::OkStatus();
+}
+
 absl::Status StreamingClient::SendSamples(absl::Span<const float> samples) {
   absl::StatusOr<std::string> bytes = EncodeSamples(samples, options_.config.audio().encoding());
   if (!bytes.ok()) return bytes.status();

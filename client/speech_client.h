@@ -96,6 +96,10 @@ class StreamingClient {
   // Bytes accumulate until a whole chunk is there; Flush, EndOfAudio and CloseSend send the rest
   // as a shorter chunk. FAILED_PRECONDITION before Start() or after CloseSend().
   absl::Status SendAudio(absl::string_view bytes);
+  // Queues `bytes` and sends all audio pending at once, in messages of at most the chunk size: for
+  // input that arrives in pieces of its own (a container piped from a recorder), where waiting
+  // for a whole chunk would only add latency.
+  absl::Status SendAudioNow(absl::string_view bytes);
   // Float samples encoded as config.audio.encoding (PCM_S16LE or PCM_F32LE, else INVALID_ARGUMENT).
   absl::Status SendSamples(absl::Span<const float> samples);
   // Controls, queued after the audio before them.

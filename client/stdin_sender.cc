@@ -58,7 +58,7 @@ void SendStdinBlocks(PcmStreamReader* reader, int64_t max_chunk_bytes, Streaming
       break;
     }
     if (block->empty()) break;
-    (void)client->SendAudio(*block);
+    (void)client->SendAudioNow(*block);  // a read is a whole chunk of PCM, or what a pipe held
   }
   if (reader->dropped_bytes() > 0) {
     std::cerr << "speechllm-client: dropped " << reader->dropped_bytes()

@@ -19,8 +19,9 @@ namespace speechllm::client {
 absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, int chunk_ms,
                                StreamingClient* client, const std::function<bool()>& stop);
 
-// Sends blocks of at most `max_chunk_bytes` as they are read, until the input ends or `stop` is
-// true; reports a partial sample frame dropped at the end on stderr.
+// Sends each block of at most `max_chunk_bytes` as one message as soon as it is read (raw PCM: a
+// whole chunk; a container: what has arrived), until the input ends or `stop` is true; reports a
+// partial sample frame dropped at the end on stderr.
 void SendStdinBlocks(PcmStreamReader* reader, int64_t max_chunk_bytes, StreamingClient* client,
                      const std::function<bool()>& stop);
 

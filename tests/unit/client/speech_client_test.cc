@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -126,6 +127,23 @@ TEST_F(StreamingClientTest, ChunksFollowFormatAndChunkMsWhateverTheFeedSizes) {
   }
   EXPECT_EQ(received, audio);
   EXPECT_EQ(client.audio_queued(), absl::Milliseconds(1010));
+}
+
+// SendAudioNow (a container piped from a recorder) sends what it is given at once, in messages of
+// at most the chunk size, instead of waiting for a whole chunk.
+TEST_F(StreamingClientTest, SendAudioNowSendsWhatItHasAtOnce) {
+  StreamingClientOptions options = Options(16000, 1, /*realtime=*/false);
+  options.chunk_bytes = 1000;
+  StreamingClient client(stub_.get(), options);
+  ASSERT_TRUE(client.Start().ok());
+  ASSERT_TRUE(client.SendAudioNow(std::string(300, 'a')).ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (AudioSizes().empty() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(AudioSizes(), std::vector<size_t>{300}) << "300 bytes waited for a whole chunk";
+  ASSERT_TRUE(client.SendAudioNow(std::string(2500, 'b')).ok());
+  ASSERT_TRUE(client.CloseSend().ok());
+  ASSERT_TRUE(client.Await().ok());
+  EXPECT_EQ(AudioSizes(), (std::vector<size_t>{300, 1000, 1000, 500}));
 }
 
 TEST(StreamingClientSizingTest, ChunkBytesFromEncodingOrOverride) {
