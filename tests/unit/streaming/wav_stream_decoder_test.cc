@@ -1,12 +1,17 @@
 // WAV files streamed (streaming/wav_stream_decoder.h, label unit): the clip written by sox in
 // every sample format a WAV carries (PCM 8/16/24/32-bit, float 32/64-bit, mu-law) decodes, under
 // any split, bit for bit as the whole file read by engine/io and resampled (what Recognize does);
-// the unset data sizes of streaming writers, chunks before and after the data; malformed headers
-// are INVALID_ARGUMENT naming the problem.
+// the unset data sizes of streaming writers, chunks before and after the data; a call's sample
+// bound applies before conversion; unsupported formats are marked as such; malformed headers are
+// INVALID_ARGUMENT naming the problem.
 #include "streaming/wav_stream_decoder.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/io/wav_reader.h"
 #include "gtest/gtest.h"
@@ -157,6 +162,36 @@ TEST(WavStreamDecoderTest, ChunksBeforeTheDataAreBounded) {
   std::string huge = wav.substr(0, 12) + std::string("LIST\x00\x00\x00\x02", 8);  // 32 MiB
   ExpectInvalid(DecodeChunks(kWav, huge + std::string(1 << 20, 'x')).status(),
                 "bytes of chunks before the data chunk");
+}
+
+// A call's sample bound (Recognize's max_recognize_audio) refuses 8-bit samples before they are
+// converted to 4-byte floats: the WAV decoder's own check names them, not the float decoder's.
+TEST(WavStreamDecoderTest, TheSampleBoundRefusesConvertedFormatsBeforeConverting) {
+  const std::string wav8 = Sox(ClipPath("clip_a"), "-b 8 -e unsigned-integer -t wav", "u8.wav");
+  absl::StatusOr<std::unique_ptr<AudioDecoder>> decoder = AudioDecoder::Create(kWav, 16000);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  (*decoder)->LimitSamplesPerDecode(16000);  // 1 s; the clip holds 3.37 s
+  std::vector<float> out;
+  const absl::Status status = (*decoder)->Decode(wav8, &out, nullptr);
+  std::printf("3.37 s of 8-bit WAV with a 1 s bound: %s\n", status.ToString().c_str());
+  EXPECT_TRUE(IsAudioTooLongError(status)) << status;
+  EXPECT_NE(status.message().find("WAV: these bytes hold 53920 sample frames"), std::string::npos)
+      << status;
+  EXPECT_TRUE(out.empty());
+}
+
+// Formats and rates the decoders do not take are marked so (UNSUPPORTED_ENCODING at the server);
+// damaged headers are not.
+TEST(WavStreamDecoderTest, UnsupportedFormatsAreMarkedAndDamagedOnesAreNot) {
+  const std::string wav = Sox(ClipPath("clip_a"), "-b 16 -t wav", "mark.wav");
+  std::string adpcm = wav;
+  adpcm[wav.find("fmt ") + 8] = 2;  // MS ADPCM
+  EXPECT_TRUE(IsUnsupportedAudioError(DecodeChunks(kWav, adpcm).status()));
+  const std::string fast = Sox(ClipPath("clip_a"), "-r 96000 -t wav", "r96.wav");
+  EXPECT_TRUE(IsUnsupportedAudioError(DecodeChunks(kWav, fast).status()));
+  const absl::Status cut = DecodeChunks(kWav, wav.substr(0, 30)).status();
+  EXPECT_FALSE(cut.ok());
+  EXPECT_FALSE(IsUnsupportedAudioError(cut)) << cut;
 }
 
 TEST(WavStreamDecoderTest, MalformedHeadersAreInvalidArgument) {
