@@ -99,20 +99,14 @@ absl::Status StreamingClient::CheckOpen() const {
 }
 
 absl::Status StreamingClient::SendAudio(absl::string_view bytes) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status open = CheckOpen(); !open.ok()) return open;
-  if (bytes.empty()) return absl::OkStatus();
-  if (!pacing_started_) {
-    pacing_started_ = true;
-    pacing_start_ = Clock::now();
-  }
-  pending_audio_.append(bytes.data(), bytes.size());
-  audio_bytes_queued_ += static_cast<int64_t>(bytes.size());
-  QueueChunks(/*all=*/false);
-  return absl::OkStatus();
+  return QueueAudio(bytes, /*all=*/false);
 }
 
 absl::Status StreamingClient::SendAudioNow(absl::string_view bytes) {
+  return QueueAudio(bytes, /*all=*/true);
+}
+
+absl::Status StreamingClient::QueueAudio(absl::string_view bytes, bool all) {
   absl::MutexLock lock(&mu_);
   if (absl::Status open = CheckOpen(); !open.ok()) return open;
   if (bytes.empty()) return absl::OkStatus();
@@ -122,7 +116,7 @@ absl::Status StreamingClient::SendAudioNow(absl::string_view bytes) {
   }
   pending_audio_.append(bytes.data(), bytes.size());
   audio_bytes_queued_ += static_cast<int64_t>(bytes.size());
-  QueueChunks(/*all=*/true);
+  QueueChunks(all);
   return absl::OkStatus();
 }
 

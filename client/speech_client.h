@@ -147,6 +147,8 @@ class StreamingClient {
   absl::Status CheckOpen() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues whole chunks of pending_audio_ (and the remainder too when `all`).
   void QueueChunks(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // SendAudio (all = false: whole chunks only) and SendAudioNow (all = true: everything pending).
+  absl::Status QueueAudio(absl::string_view bytes, bool all) ABSL_LOCKS_EXCLUDED(mu_);
   void QueueControl(speechllm::v1::Control control) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriterLoop();
   void OnResponse(const speechllm::v1::StreamingRecognizeResponse& response);
