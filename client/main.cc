@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -251,12 +250,7 @@ int Run() {
       if (!all.ok()) return Fail(all.status().ToString());
       wav_audio = *std::move(all);
       if (stdin_encoder != nullptr) {
-        std::vector<float> samples(wav_audio.data.size() / 2);
-        for (size_t i = 0; i < samples.size(); ++i) {
-          int16_t v;
-          std::memcpy(&v, wav_audio.data.data() + 2 * i, 2);
-          samples[i] = v / 32768.0f;
-        }
+        const std::vector<float> samples = DecodePcmS16le(wav_audio.data);
         std::string ogg;
         absl::Status status = stdin_encoder->Write(samples, &ogg);
         if (status.ok()) status = stdin_encoder->Finish(&ogg);

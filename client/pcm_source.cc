@@ -56,6 +56,16 @@ std::string EncodePcmS16le(absl::Span<const float> samples) {
   return bytes;
 }
 
+std::vector<float> DecodePcmS16le(absl::string_view bytes) {
+  std::vector<float> samples(bytes.size() / 2);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const auto lo = static_cast<unsigned char>(bytes[2 * i]);
+    const auto hi = static_cast<unsigned char>(bytes[2 * i + 1]);
+    samples[i] = static_cast<int16_t>(lo | (hi << 8)) / 32768.0f;
+  }
+  return samples;
+}
+
 std::string EncodePcmF32le(absl::Span<const float> samples) {
   std::string bytes(samples.size() * 4, '\0');
   for (size_t i = 0; i < samples.size(); ++i) {

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "speechllm/v1/speechllm.pb.h"
 
@@ -34,6 +36,9 @@ int64_t BytesPerSecond(const speechllm::v1::AudioFormat& format);
 
 // Interleaved float samples in [-1, 1] to little-endian signed 16-bit PCM (clipped, rounded).
 std::string EncodePcmS16le(absl::Span<const float> samples);
+// Little-endian signed 16-bit PCM to interleaved floats (v / 32768); a trailing odd byte is
+// ignored.
+std::vector<float> DecodePcmS16le(absl::string_view bytes);
 // Interleaved float samples to little-endian IEEE float PCM, bit for bit.
 std::string EncodePcmF32le(absl::Span<const float> samples);
 // Samples to bytes of `encoding` (PCM_S16LE or PCM_F32LE); INVALID_ARGUMENT for any other.

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "client/pcm_source.h"
+
 namespace speechllm::client {
 
 using speechllm::v1::AudioFormat;
@@ -24,13 +26,8 @@ absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
       break;
     }
     if (block->empty()) break;
-    std::vector<float> samples(block->size() / 2);
+    const std::vector<float> samples = DecodePcmS16le(*block);
     samples_read += static_cast<int64_t>(samples.size());
-    for (size_t i = 0; i < samples.size(); ++i) {
-      const auto lo = static_cast<unsigned char>((*block)[2 * i]);
-      const auto hi = static_cast<unsigned char>((*block)[2 * i + 1]);
-      samples[i] = static_cast<int16_t>(lo | (hi << 8)) / 32768.0f;
-    }
     pages.clear();
     if (absl::Status status = encoder->Write(samples, &pages); !status.ok()) {
       std::cerr << "speechllm-client: " << status << "\n";

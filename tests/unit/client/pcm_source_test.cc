@@ -42,6 +42,10 @@ TEST(PcmSourceTest, EncodesS16leWithRoundingAndClipping) {
   // Little-endian byte order, independent of the host.
   EXPECT_EQ(static_cast<uint8_t>(bytes[2]), 0x00);
   EXPECT_EQ(static_cast<uint8_t>(bytes[3]), 0x40);
+  // And back: v / 32768, a trailing odd byte ignored.
+  EXPECT_EQ(DecodePcmS16le(bytes + "x"),
+            (std::vector<float>{0.0f, 0.5f, -0.5f, 32767.0f / 32768, -1.0f, 32767.0f / 32768, -1.0f,
+                                1.0f / 32768}));
 }
 
 TEST(PcmSourceTest, EncodesF32leBitExactAndRejectsOtherEncodings) {
