@@ -205,6 +205,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->audio_end_seconds = end.audio_end_seconds;
       s->input_time = end.endpoint_time;
       s->compute_time = absl::ZeroDuration();
+      s->queue_wait = std::max(absl::ZeroDuration(), plan_time_ - s->input_time);
       s->commit_conflicts = 0;
       if (!end.text_wanted) {  // an empty final at once: nothing to encode or decode
         DropCurrentSegmentChunks(s);
@@ -264,6 +265,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->audio_end_seconds = last.audio_end_seconds;
       s->input_time = last.arrival_time;
       s->compute_time = absl::ZeroDuration();
+      s->queue_wait = std::max(absl::ZeroDuration(), plan_time_ - s->input_time);
       s->commit_conflicts = 0;
       s->update_open = s->config.partial_updates;
       s->new_tokens_in_update = 0;
@@ -321,6 +323,7 @@ StepPlan Scheduler::Schedule() {
     size_t order;
     Sequence* sequence;
   };
+  plan_time_ = absl::Now();
   std::vector<Candidate> candidates;
   const size_t n = order_.size();
   for (size_t i = 0; i < n; ++i) {

@@ -92,6 +92,7 @@ class Scheduler {
   absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_;
   std::vector<SequenceId> order_;  // admission order, for round-robin fairness
   size_t next_start_ = 0;
+  absl::Time plan_time_;  // when the step being planned began planning (its updates' queue_wait)
   std::vector<SequenceOutput> interrupted_outputs_;
   std::vector<SequenceId> runner_resets_;
   int64_t tokens_generated_ = 0;

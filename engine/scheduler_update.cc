@@ -24,6 +24,7 @@ void Scheduler::FinishUpdate(Sequence* s, std::vector<SequenceOutput>* out) {
   output.audio_end_seconds = s->audio_end_seconds;
   output.input_time = s->input_time;
   output.compute_time = s->compute_time;
+  output.queue_wait = s->queue_wait;
   out->push_back(std::move(output));
   s->update_open = false;
   s->pending_token = false;

@@ -61,6 +61,8 @@ struct Sequence {
   double audio_end_seconds = 0;
   absl::Time input_time;
   absl::Duration compute_time;
+  // input_time -> the start of the planning of the step that began this update.
+  absl::Duration queue_wait;
 
   // The item of the current step (set by Schedule, consumed by Update).
   Activity activity = Activity::kIdle;

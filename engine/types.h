@@ -111,6 +111,9 @@ struct SequenceOutput {
   double audio_end_seconds = 0;  // audio reflected in this hypothesis
   absl::Time input_time;         // arrival of the chunk / the endpoint that triggered it
   absl::Duration compute_time;   // engine time spent on this update or final
+  // input_time -> the start of the engine step that began this update or final (time in the
+  // engine's inbox and behind other sequences' work; ResultTiming.queue_wait).
+  absl::Duration queue_wait;
 };
 
 }  // namespace speechllm::engine

@@ -107,9 +107,13 @@ void CallMetrics::Delivered(const streaming::SessionEvent& event) {
     metrics_->StreamLag(
         std::max(0.0, event.audio_received_seconds - event.audio_processed_seconds));
     if (std::optional<double> ratio = erasure_.Update(t)) metrics_->PartialErasureRatio(*ratio);
+    if (!t.is_final) metrics_->QueueWait(false, t.queue_wait);
     if (t.is_final) {
       // An empty Flush final closed no utterance: it counts as a Flush only.
-      if (!t.empty_flush) metrics_->FinalLatency(t.endpoint_wait, t.processing);
+      if (!t.empty_flush) {
+        metrics_->FinalLatency(t.endpoint_wait, t.processing);
+        metrics_->QueueWait(true, t.queue_wait);
+      }
       if (t.from_flush) metrics_->FlushLatency(t.processing);
       if (t.revises_committed) metrics_->CommittedRevision();
     } else if (t.first_partial_latency.has_value()) {

@@ -50,6 +50,7 @@ void ToProto(const streaming::TranscriptEvent& t, v1::TranscriptUpdate* u) {
       DurationProto(t.first_partial_latency.value_or(t.since_audio_arrival));
   *timing->mutable_endpoint_wait() = DurationProto(t.endpoint_wait);
   *timing->mutable_processing() = DurationProto(t.processing);
+  *timing->mutable_queue_wait() = DurationProto(t.queue_wait);
 }
 
 void ApplyResultExtras(const ResultExtras& extras, v1::TranscriptUpdate* update) {

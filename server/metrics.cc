@@ -46,6 +46,20 @@ prometheus::Histogram& FinalLatencyPart(prometheus::Registry& registry, const st
       .Add({{"part", part}}, ResultLatencyBuckets());
 }
 
+// speechllm_engine_queue_wait_seconds{result}: from the input that starts an update to the engine
+// step that begins it. Finer at the low end than the result latencies: a healthy engine queues
+// for about one step (milliseconds to tens of milliseconds).
+prometheus::Histogram& QueueWaitFor(prometheus::Registry& registry, const std::string& result) {
+  return prometheus::BuildHistogram()
+      .Name("speechllm_engine_queue_wait_seconds")
+      .Help(
+          "Audio chunk arrival (result partial) or endpoint decision (result final) -> start of "
+          "the engine step that began the update.")
+      .Register(registry)
+      .Add({{"result", result}}, Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                             0.2, 0.3, 0.5, 1, 2, 5});
+}
+
 // Label values, indexed by the enums' values.
 constexpr const char* kMethodNames[] = {"StreamingRecognize", "Recognize", "GetCapabilities"};
 constexpr const char* kCodeNames[] = {
@@ -209,6 +223,8 @@ Metrics::Metrics(const std::string& version)
       final_latency_processing_(FinalLatencyPart(*registry_, "processing")),
       flush_latency_(PlainHistogram(*registry_, "speechllm_flush_latency_seconds",
                                     "Flush read -> its final sent.", ResultLatencyBuckets())),
+      queue_wait_partial_(QueueWaitFor(*registry_, "partial")),
+      queue_wait_final_(QueueWaitFor(*registry_, "final")),
       partial_erasure_(PlainHistogram(
           *registry_, "speechllm_partial_erasure_ratio",
           "Per utterance: words erased between consecutive displayed texts / words in the final.",
@@ -335,6 +351,9 @@ void Metrics::FinalLatency(absl::Duration endpoint_wait, absl::Duration processi
 }
 void Metrics::FlushLatency(absl::Duration latency) {
   flush_latency_.Observe(absl::ToDoubleSeconds(latency));
+}
+void Metrics::QueueWait(bool is_final, absl::Duration wait) {
+  (is_final ? queue_wait_final_ : queue_wait_partial_).Observe(absl::ToDoubleSeconds(wait));
 }
 void Metrics::PartialErasureRatio(double ratio) { partial_erasure_.Observe(ratio); }
 void Metrics::CommittedRevision() { committed_revisions_.Increment(); }

@@ -77,6 +77,9 @@ class Metrics : public engine::StepObserver {
   // API.md 5: part "total" is endpoint_wait + processing.
   void FinalLatency(absl::Duration endpoint_wait, absl::Duration processing);
   void FlushLatency(absl::Duration latency);
+  // speechllm_engine_queue_wait_seconds{result}: an update's wait for the engine step that began
+  // it.
+  void QueueWait(bool is_final, absl::Duration wait);
   void PartialErasureRatio(double ratio);
   void CommittedRevision();
   void CommitConflicts(int64_t count);
@@ -106,6 +109,8 @@ class Metrics : public engine::StepObserver {
   prometheus::Histogram& final_latency_endpoint_wait_;
   prometheus::Histogram& final_latency_processing_;
   prometheus::Histogram& flush_latency_;
+  prometheus::Histogram& queue_wait_partial_;
+  prometheus::Histogram& queue_wait_final_;
   prometheus::Histogram& partial_erasure_;
   prometheus::Counter& committed_revisions_;
   prometheus::Counter& commit_conflicts_;

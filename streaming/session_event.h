@@ -37,6 +37,9 @@ struct TranscriptEvent {
   // the endpoint decision (trailing silence, Flush, end of input); processing from that decision to
   // the final. Partials: processing is the engine time of the update.
   absl::Duration endpoint_wait, processing;
+  // The engine's queue: the arrival of the audio (partials) or the endpoint decision (finals) ->
+  // the start of the engine step that began this update; zero for a final without engine work.
+  absl::Duration queue_wait;
 };
 
 struct LatencySummary {

@@ -161,6 +161,7 @@ void Session::OnPartialLocked(const engine::SequenceOutput& output, SegmentRecor
   t.utterance_start_seconds = config_.stream_offset_seconds + segment->start_seconds;
   t.result_end_seconds = output.audio_end_seconds;
   t.processing = output.compute_time;
+  t.queue_wait = output.queue_wait;
   // Partials are rate-limited (never finals): one that comes too soon waits, replaced by newer
   // ones, until the interval has passed (SendHeldPartials) or the final makes it moot.
   const absl::Time now = absl::Now();
@@ -226,6 +227,7 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   t.since_audio_arrival = now - output.input_time;
   t.endpoint_wait = segment->endpoint_wait;
   t.processing = now - segment->endpoint_time;
+  t.queue_wait = output.queue_wait;
   final_latencies_.push_back(t.endpoint_wait + t.processing);  // API.md 5's total
   ++utterances_;
   tokens_generated_ += static_cast<int64_t>(token_ids.size());

@@ -227,6 +227,8 @@ int Run() {
   // first_partial_latency: each utterance's first partial only (PERFORMANCE.md's first-partial
   // target), from its chunk's arrival, whether or not that chunk holds a word.
   LatencyRecorder first_partial_latency;
+  // Each update's wait for the engine step that began it (ResultTiming.queue_wait).
+  LatencyRecorder partial_queue_wait, final_queue_wait;
   WindowedLatency partial_latency, final_latency;
   if (duration > absl::ZeroDuration()) {  // every stream has started and none has stopped
     partial_latency.begin = final_latency.begin = t0 + stagger;
@@ -268,6 +270,7 @@ int Run() {
       s.compute += output.compute_time;
       s.waiting = false;
       const absl::Duration latency = received - output.input_time;
+      (output.is_final ? final_queue_wait : partial_queue_wait).Add(output.queue_wait);
       if (!output.is_final) {
         partial_latency.Add(latency, output.input_time);
         if (s.first_partial_pending) first_partial_latency.Add(latency);
@@ -334,8 +337,11 @@ int Run() {
   json.Add("partial_latency_ms_p99", partial_latency.all.PercentileMs(0.99));
   json.Add("first_partial_latency_ms_p50", first_partial_latency.PercentileMs(0.50));
   json.Add("first_partial_latency_ms_p95", first_partial_latency.PercentileMs(0.95));
+  json.Add("partial_queue_wait_ms_p50", partial_queue_wait.PercentileMs(0.50));
+  json.Add("partial_queue_wait_ms_p95", partial_queue_wait.PercentileMs(0.95));
   json.Add("final_latency_ms_p50", final_latency.all.PercentileMs(0.50));
   json.Add("final_latency_ms_p95", final_latency.all.PercentileMs(0.95));
+  json.Add("final_queue_wait_ms_p95", final_queue_wait.PercentileMs(0.95));
   if (duration > absl::ZeroDuration()) {
     json.Add("steady_window_s", absl::ToDoubleSeconds(duration));
     json.Add("partials_steady", partial_latency.steady.count());

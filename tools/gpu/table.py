@@ -254,6 +254,8 @@ def main():
               f"{steady}"
               f"; RTF max {fmt(run.get('real_time_factor_max'), 3)}; decode-graph steps "
               f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')}"
+              f"; queue wait p95: partial {fmt(run.get('partial_queue_wait_ms_p95'), 0)}, final "
+              f"{fmt(run.get('final_queue_wait_ms_p95'), 0)}"
               f"; encoder K/V peak {fmt(run.get('encoder_kv_peak_mib'), 0)} MiB; drafts kept "
               f"{run.get('draft_accepted_tokens', 'n/a')} of {run.get('draft_tokens', 'n/a')} | n/a | |")
     # Run B logged six steps of 0.75-1.8 s that stalled every stream: a long host part points at the

@@ -85,6 +85,8 @@ TEST(OpsMetrics, PromtoolAndPrometheusSeeTheStreamedAudio) {
   EXPECT_GE(Value(*samples, "speechllm_first_partial_latency_seconds_count"), 1);
   EXPECT_EQ(Value(*samples, R"(speechllm_final_latency_seconds_count{part="total"})"), 1);
   EXPECT_EQ(Value(*samples, R"(speechllm_final_latency_seconds_count{part="processing"})"), 1);
+  EXPECT_EQ(Value(*samples, R"(speechllm_engine_queue_wait_seconds_count{result="final"})"), 1);
+  EXPECT_GE(Value(*samples, R"(speechllm_engine_queue_wait_seconds_count{result="partial"})"), 1);
   EXPECT_EQ(Value(*samples, R"(speechllm_streams_total{code="OK"})"), 1);
   EXPECT_EQ(Value(*samples, "speechllm_partial_erasure_ratio_count"), 1);  // the final has words
   // API.md 5: committed text is never revised; the counter exists and stays 0.
@@ -110,7 +112,9 @@ TEST(OpsMetrics, PromtoolAndPrometheusSeeTheStreamedAudio) {
             << Value(*samples, R"(speechllm_final_latency_seconds_sum{part="total"})")
             << " s, endpoint wait "
             << Value(*samples, R"(speechllm_final_latency_seconds_sum{part="endpoint_wait"})")
-            << " s), partial erasure ratio "
+            << " s), queue wait of the final "
+            << Value(*samples, R"(speechllm_engine_queue_wait_seconds_sum{result="final"})")
+            << " s, partial erasure ratio "
             << Value(*samples, "speechllm_partial_erasure_ratio_sum") << ", commit conflicts "
             << Value(*samples, "speechllm_commit_conflicts_total") << "\n";
 

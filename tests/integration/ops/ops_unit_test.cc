@@ -236,6 +236,7 @@ TEST(CallMetricsTest, FirstPartialLatencyAndLagComeFromTheEvents) {
   partial.transcript.utterance_id = 0;
   partial.transcript.tentative = "hi";
   partial.transcript.first_partial_latency = absl::Milliseconds(700);
+  partial.transcript.queue_wait = absl::Milliseconds(30);
   partial.audio_received_seconds = 103.0;
   partial.audio_processed_seconds = 102.0;
   call.Event(partial);
@@ -245,6 +246,11 @@ TEST(CallMetricsTest, FirstPartialLatencyAndLagComeFromTheEvents) {
   ASSERT_TRUE(samples.ok());
   EXPECT_EQ(Value(*samples, "speechllm_first_partial_latency_seconds_count"), 1);
   EXPECT_NEAR(Value(*samples, "speechllm_first_partial_latency_seconds_sum"), 0.7, 1e-9);
+  // Every partial sent samples its queue wait; no final was sent.
+  EXPECT_EQ(Value(*samples, R"(speechllm_engine_queue_wait_seconds_count{result="partial"})"), 2);
+  EXPECT_NEAR(Value(*samples, R"(speechllm_engine_queue_wait_seconds_sum{result="partial"})"), 0.06,
+              1e-9);
+  EXPECT_EQ(Value(*samples, R"(speechllm_engine_queue_wait_seconds_count{result="final"})"), 0);
   EXPECT_EQ(Value(*samples, "speechllm_stream_lag_seconds_count"), 2);
   EXPECT_NEAR(Value(*samples, "speechllm_stream_lag_seconds_sum"), 2.0, 1e-9);
   EXPECT_NEAR(Value(*samples, "speechllm_audio_processed_seconds_total"), 2.0, 1e-9);

@@ -62,10 +62,12 @@ TEST(TranscriptProtoTest, SinceAudioArrivalIsTheFirstPartialLatencyOnTheFirstUpd
   first.since_audio_arrival = absl::Milliseconds(40);
   first.first_partial_latency = absl::Milliseconds(640);
   first.processing = absl::Milliseconds(12);
+  first.queue_wait = absl::Milliseconds(7);
   v1::TranscriptUpdate update;
   ToProto(first, &update);
   EXPECT_EQ(update.timing().since_audio_arrival().nanos(), 640000000);
   EXPECT_EQ(update.timing().processing().nanos(), 12000000);
+  EXPECT_EQ(update.timing().queue_wait().nanos(), 7000000);
   streaming::TranscriptEvent later = first;
   later.first_partial_latency.reset();
   ToProto(later, &update);

@@ -2,8 +2,8 @@
 # The prepared GPU run's table (tools/gpu/table.py) on made-up stage outputs: every target gets the
 # verdict its figure earns, the card picks the batch-1 limit, a fallback and a refused graph capture
 # are named, a staggered stream run is judged on its steady window, the stream count comes from
-# the capacity search's runs, a stream run shows its encoder K/V peak and drafts kept, the decode
-# targets are judged at both contexts, the step parts, skinny
+# the capacity search's runs, a stream run shows its queue waits, encoder K/V peak and drafts
+# kept, the decode targets are judged at both contexts, the step parts, skinny
 # timings, the no-tiles comparison and the slowest step's host part are shown, and a figure the run
 # lacks reads "not measured".
 # Also parses run_bench.sh. The GPU run
@@ -49,7 +49,8 @@ echo '{"prefill_chunks_b64_ms": 31.5}' > "$out/ours_timing_padded.json"
 echo '{"prefill_chunks_b64_ms": 70}' > "$out/ours_timing_rows.json"
 echo '{"prefill_chunks_b64_ms": 60}' > "$out/ours_timing_tiles4.json"
 { echo -n '{"streams": 150, "partial_latency_ms_p95": 2800, "decode_graph_steps": 30, '
-  echo '"steps_recorded": 40, "encoder_kv_peak_mib": 11800.4, "draft_tokens": 100, "draft_accepted_tokens": 40}'
+  echo -n '"steps_recorded": 40, "encoder_kv_peak_mib": 11800.4, "draft_tokens": 100, "draft_accepted_tokens": 40, '
+  echo '"partial_queue_wait_ms_p95": 912.4, "final_queue_wait_ms_p95": 1530}'
 } > "$out/ours_streams_150.json"
 echo '{"streams": 1, "first_partial_latency_ms_p95": 41, "final_latency_ms_p95": 120}' \
   > "$out/ours_streams_1.json"
@@ -79,7 +80,7 @@ expect "$table" "| encoder, 10 s of audio, batched eager pass (no segment graphs
 expect "$table" "| 150 real-time streams: partial p95 <= 300 ms | 2800.00 | missed |"
 expect "$table" "| largest stream count measured at partial p95 <= 300 ms: >= 150 | 0.00 | missed |"
 expect "$table" "| concurrent real-time streams (1 s chunks) at partial p95 <= 300 ms, the most measured | none of 150 | n/a | |"
-expect "$table" "| concurrent real-time streams (1 s chunks), p95 ms | 150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40; encoder K/V peak 11800 MiB; drafts kept 40 of 100 | n/a | |"
+expect "$table" "| concurrent real-time streams (1 s chunks), p95 ms | 150 streams: partial 2800, first partial n/a, final n/a; RTF max n/a; decode-graph steps 30 of 40; queue wait p95: partial 912, final 1530; encoder K/V peak 11800 MiB; drafts kept 40 of 100 | n/a | |"
 expect "$table" "| 1 stream: first partial p95 <= 50 ms | 41.00 | met |"
 expect "$table" "| 1 stream: final p95 <= 100 ms after the end of the audio (random weights: all 24 tokens decoded) | 120.00 | missed |"
 expect "$table" "| 1 stream: final <= 100 ms once the partial has converged, estimated from its parts (re-encode of 10 s, 261-token verify prefill, one decode step) | 16.70 | met |"
