@@ -28,16 +28,15 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
                                              runner->block_size())),
       runner_(std::move(runner)),
       encoder_counted_(runner_->encoder_kv_bytes_per_position() > 0),
-      encoder_positions_total_(
-          !encoder_counted_ ? 0
-          : config_.encoder_kv_cache_bytes > 0
-              ? config_.encoder_kv_cache_bytes / runner_->encoder_kv_bytes_per_position()
-              : AutomaticEncoderPositions(runner_->num_kv_blocks(), runner_->block_size())) {
+      encoder_budget_(ChooseEncoderBudget()),
+      encoder_positions_total_(encoder_budget_.positions) {
   {
     absl::MutexLock lock(&mutex_);
     stats_.kv_blocks_total = runner_->num_kv_blocks();
     stats_.encoder_kv_positions_total = encoder_positions_total_;
     stats_.encoder_kv_bytes_per_position = runner_->encoder_kv_bytes_per_position();
+    stats_.free_memory_bytes = runner_->free_memory_bytes();
+    stats_.encoder_kv_capped_by_memory = encoder_budget_.capped_by_memory;
   }
   absl::MutexLock join(&join_mutex_);
   loop_ = std::thread([this] { Loop(); });

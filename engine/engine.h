@@ -46,6 +46,10 @@ struct EngineStats {
   int64_t encoder_kv_positions_used = 0;
   int64_t encoder_kv_positions_peak = 0;
   int64_t encoder_kv_bytes_per_position = 0;
+  // The runner's free device memory at start (-1: unknown), and whether it lowered the automatic
+  // encoder budget (to half of it: the rest is for the steps' activations).
+  int64_t free_memory_bytes = -1;
+  bool encoder_kv_capped_by_memory = false;
   absl::Duration busy_time;                   // time spent in ModelRunner::Execute
   absl::Duration encoder_time, decoder_time;  // the runner's breakdown of busy_time
   // The decoder stage's waits for the device (StepResult::wait_time); on a GPU, busy_time less
@@ -128,6 +132,14 @@ class Engine {
   // when the runner counts none) and those reserved.
   static constexpr int64_t kEncoderPositionsPerAudioToken = 2;  // the encoder pools pairs
   const bool encoder_counted_;  // the runner reports bytes per encoder position
+  struct EncoderBudget {
+    int64_t positions = 0;
+    bool capped_by_memory = false;  // automatic, and lowered to half the device's free memory
+  };
+  // The budget from the config, or automatic (AutomaticEncoderPositions within half the runner's
+  // free memory).
+  EncoderBudget ChooseEncoderBudget() const;
+  const EncoderBudget encoder_budget_;
   const int64_t encoder_positions_total_;
   int64_t reserved_encoder_positions_ ABSL_GUARDED_BY(mutex_) = 0;
   struct Reservation {

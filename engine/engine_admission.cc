@@ -47,6 +47,24 @@ int64_t Engine::EncoderPositions(const SequenceConfig& config) const {
   return kEncoderPositionsPerAudioToken * ResolveShape(config).reserved_audio_tokens + 1;
 }
 
+Engine::EncoderBudget Engine::ChooseEncoderBudget() const {
+  if (!encoder_counted_) return {};
+  const int64_t bytes_per_position = runner_->encoder_kv_bytes_per_position();
+  if (config_.encoder_kv_cache_bytes > 0)
+    return {config_.encoder_kv_cache_bytes / bytes_per_position, false};
+  const int64_t automatic =
+      AutomaticEncoderPositions(runner_->num_kv_blocks(), runner_->block_size());
+  // The automatic budget follows the KV cache, which an operator sizes to fill the device: on an
+  // 80 GB card, the 7B's 15 GB of weights and a 55 GB KV cache leave about 9 GB, and the streams
+  // that cache admits may cache about 30 GB of encoder K/V. Half of what is free stays for the
+  // steps' activations and the allocator.
+  const int64_t free_bytes = runner_->free_memory_bytes();
+  if (free_bytes < 0) return {automatic, false};
+  const int64_t within_memory = free_bytes / 2 / bytes_per_position;
+  return within_memory < automatic ? EncoderBudget{within_memory, true}
+                                   : EncoderBudget{automatic, false};
+}
+
 int64_t Engine::AutomaticEncoderPositions(int64_t kv_blocks, int64_t block_size) const {
   // A stream reserves 2a + 1 encoder positions and at least (P + a + 3) / B blocks for a reserved
   // audio tokens, the longest prefix P, a suffix and a new token of at least 1 and the end token.

@@ -24,6 +24,7 @@ class FakeModelRunner : public ModelRunner {
     int64_t num_kv_blocks = 1024;
     int64_t block_size = 16;
     int64_t encoder_kv_bytes_per_position = 0;         // what admission counts (0: nothing)
+    int64_t free_memory_bytes = -1;                    // what the device had free (-1: unknown)
     absl::Duration step_delay = absl::ZeroDuration();  // simulated compute per step
     // A simulated device on top (speechllm-bench --simulate_step_cost): a step also takes base +
     // per_decode_row per one-token item + per_prefill_token per token of the other items +
@@ -63,6 +64,7 @@ class FakeModelRunner : public ModelRunner {
   const ModelConfig& config() const override { return config_; }
   int64_t num_kv_blocks() const override { return options_.num_kv_blocks; }
   int64_t block_size() const override { return options_.block_size; }
+  int64_t free_memory_bytes() const override { return options_.free_memory_bytes; }
   int64_t encoder_kv_bytes_per_position() const override {
     return options_.encoder_kv_bytes_per_position;
   }

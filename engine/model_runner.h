@@ -26,6 +26,9 @@ class ModelRunner {
   virtual int64_t encoder_kv_bytes_per_position() const { return 0; }
   // Encoder positions cached now, over all sequences.
   virtual int64_t encoder_kv_positions_used() const { return 0; }
+  // Bytes the runner's device had free once the weights and the KV cache were allocated (read
+  // once, at creation); -1 when unknown. The automatic encoder K/V budget stays within half of it.
+  virtual int64_t free_memory_bytes() const { return -1; }
 
   // Runs one step. A failure (INTERNAL for torch errors) fails the sequences of the step.
   virtual absl::StatusOr<StepResult> Execute(const StepPlan& plan) = 0;

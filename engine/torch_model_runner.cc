@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/decode_graphs.h"
+#include "engine/model/device_memory.h"
 #include "engine/model/device_upload.h"
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
@@ -59,6 +60,7 @@ struct TorchModelRunner::Impl {
   std::unique_ptr<KvPool> kv;
   int64_t block_size = 16;
   int64_t num_usable_blocks = 0;  // the pool's blocks less the decode graphs' scratch block
+  int64_t free_memory_bytes = -1;  // the device's, after the pool and the graphs (Create)
   bool batched_encoder = false;   // encoder passes (conv stems included) batched across items
   bool sync_stage_times = false;  // TorchRunnerConfig::sync_stage_times
   std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
@@ -142,6 +144,7 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Finish(
             absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
       }
     }
+    impl->free_memory_bytes = FreeMemoryBytes(device);
   } catch (const c10::Error& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot allocate the KV cache: ", e.what_without_backtrace()));
@@ -159,6 +162,7 @@ int64_t TorchModelRunner::encoder_kv_bytes_per_position() const {
   return int64_t{2} * audio.num_layers * audio.d_model *
          static_cast<int64_t>(c10::elementSize(impl_->model->dtype()));
 }
+int64_t TorchModelRunner::free_memory_bytes() const { return impl_->free_memory_bytes; }
 int64_t TorchModelRunner::encoder_kv_positions_used() const {
   int64_t positions = 0;
   for (const auto& [id, state] : impl_->states) positions += state.encoder_cache.num_positions;

@@ -50,6 +50,7 @@ class TorchModelRunner : public ModelRunner {
   int64_t num_kv_blocks() const override;
   int64_t block_size() const override;
   int64_t encoder_kv_bytes_per_position() const override;
+  int64_t free_memory_bytes() const override;
   int64_t encoder_kv_positions_used() const override;
   absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
   void ResetSequence(SequenceId id) override;

@@ -29,6 +29,12 @@ std::string DescribeCapacity(const engine::Engine& engine,
         stats.encoder_kv_positions_total, " positions, ", positions_per_stream,
         " reserved per stream (", static_cast<int64_t>(positions_per_stream * mib_per_position),
         " MiB), room for ", encoder_streams, " such streams\n");
+    if (stats.encoder_kv_capped_by_memory) {
+      absl::StrAppend(&out, "speechllm-server: the automatic encoder K/V budget is half of the ",
+                      stats.free_memory_bytes >> 20,
+                      " MiB the device had free after the weights and the KV cache (the rest is "
+                      "for the steps), less than the KV cache's streams could cache\n");
+    }
     streams = std::min(streams, encoder_streams);
   }
   if (streams < max_streams) {
@@ -38,6 +44,23 @@ std::string DescribeCapacity(const engine::Engine& engine,
                     streams == kv_streams ? "--kv_cache_mb" : "--encoder_kv_cache_mb", ")\n");
   }
   return out;
+}
+
+absl::Status CheckEncoderBudgetHoldsAStream(const engine::Engine& engine,
+                                            const engine::SequenceConfig& stream_shape,
+                                            int64_t encoder_kv_cache_mb) {
+  const engine::EngineStats stats = engine.stats();
+  const int64_t needed = engine.EncoderPositions(stream_shape);
+  if (needed <= stats.encoder_kv_positions_total) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      stats.encoder_kv_capped_by_memory
+          ? absl::StrCat("the automatic encoder K/V budget, half of the ",
+                         stats.free_memory_bytes >> 20,
+                         " MiB the device has free after the weights and the KV cache, ")
+          : absl::StrCat("--encoder_kv_cache_mb=", encoder_kv_cache_mb, " "),
+      "holds no stream: one needs ", needed, " encoder positions of ",
+      stats.encoder_kv_bytes_per_position, " bytes",
+      stats.encoder_kv_capped_by_memory ? " (lower --kv_cache_mb)" : ""));
 }
 
 }  // namespace speechllm::server

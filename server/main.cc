@@ -299,11 +299,10 @@ int main(int argc, char** argv) {
     return Fail(
         absl::StrCat(s.message(), ": lower --max_new_tokens or --max_prompt_suffix_tokens"));
   }
-  if (const int64_t needed = engine.EncoderPositions(stream_shape);
-      needed > engine.stats().encoder_kv_positions_total) {
-    return Fail(absl::StrCat("--encoder_kv_cache_mb=", absl::GetFlag(FLAGS_encoder_kv_cache_mb),
-                             " holds no stream: one needs ", needed, " encoder positions of ",
-                             engine.stats().encoder_kv_bytes_per_position, " bytes"));
+  if (absl::Status s = server::CheckEncoderBudgetHoldsAStream(
+          engine, stream_shape, absl::GetFlag(FLAGS_encoder_kv_cache_mb));
+      !s.ok()) {
+    return Fail(std::string(s.message()));
   }
   engine.SetStepObserver(&engine_health);
   metrics.SetEngineStatsSource([&engine] { return engine.stats(); });

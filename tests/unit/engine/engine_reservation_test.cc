@@ -202,6 +202,44 @@ TEST_F(EngineReservationTest, TheAutomaticEncoderBudgetNeverRefusesFirst) {
   }
 }
 
+// The automatic budget stays within half of the memory the runner's device had free: an operator
+// who sized the KV cache to fill the card gets KV_BUDGET refusals instead of a device out of memory
+// mid-step. An explicit budget is the operator's and stays as given.
+TEST_F(EngineReservationTest, TheAutomaticEncoderBudgetStaysWithinHalfTheFreeMemory) {
+  FakeModelRunner::Options options;
+  options.num_kv_blocks = 1000;
+  options.encoder_kv_bytes_per_position = 1000;
+  MakeEngine(options);
+  const int64_t automatic = engine_->stats().encoder_kv_positions_total;
+  EXPECT_FALSE(engine_->stats().encoder_kv_capped_by_memory);
+  EXPECT_EQ(engine_->stats().free_memory_bytes, -1);
+  options.free_memory_bytes = 2 * 1000 * 500 + 1999;  // half holds 500 positions
+  MakeEngine(options);
+  EngineStats stats = engine_->stats();
+  std::printf("automatic budget %lld positions; with %lld bytes free: %lld\n",
+              static_cast<long long>(automatic), static_cast<long long>(stats.free_memory_bytes),
+              static_cast<long long>(stats.encoder_kv_positions_total));
+  EXPECT_GT(automatic, 500);
+  EXPECT_EQ(stats.encoder_kv_positions_total, 500);
+  EXPECT_TRUE(stats.encoder_kv_capped_by_memory);
+  const SequenceId a = Add(SmallShape()), b = Add(SmallShape());  // 201 positions each
+  const absl::StatusOr<SequenceId> refused = engine_->AddSequence(SmallShape());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(), HasSubstr("encoder K/V budget exhausted"));
+  engine_->Release(a);
+  engine_->Release(b);
+  options.free_memory_bytes = 4 * automatic * 1000;  // plenty: the automatic budget as it was
+  MakeEngine(options);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_total, automatic);
+  EXPECT_FALSE(engine_->stats().encoder_kv_capped_by_memory);
+  options.free_memory_bytes = 1000;  // an explicit budget is not lowered
+  EngineConfig config;
+  config.encoder_kv_cache_bytes = 900 * 1000;
+  MakeEngine(options, config);
+  EXPECT_EQ(engine_->stats().encoder_kv_positions_total, 900);
+  EXPECT_FALSE(engine_->stats().encoder_kv_capped_by_memory);
+}
+
 // Streams cancelled while the step that prefills them runs (a client gone mid-final): their
 // reservations come back at once, their outputs never appear, the stream beside them still gets
 // its exact final, and every block is free afterwards.

@@ -1,0 +1,39 @@
+// HostAvailableMemoryBytes' parsers: /proc/meminfo's MemAvailable and a cgroup's limit less its
+// use (v2 "max" and malformed texts are unknown), and the live reading of this machine.
+#include "engine/model/host_memory.h"
+
+#include <cstdio>
+
+#include "gtest/gtest.h"
+
+namespace speechllm::engine {
+namespace {
+
+TEST(HostMemoryTest, ReadsMemAvailableInKibibytes) {
+  EXPECT_EQ(ParseMemAvailableBytes("MemTotal:       24576000 kB\nMemFree:         1000 kB\n"
+                                   "MemAvailable:   24179628 kB\nBuffers:  12 kB\n"),
+            int64_t{24179628} * 1024);
+  EXPECT_EQ(ParseMemAvailableBytes("MemTotal: 10 kB\nMemFree: 5 kB\n"), -1);  // kernels before 3.14
+  EXPECT_EQ(ParseMemAvailableBytes("MemAvailable: lots kB\n"), -1);
+  EXPECT_EQ(ParseMemAvailableBytes("MemAvailable: 100\n"), -1);  // no unit
+  EXPECT_EQ(ParseMemAvailableBytes(""), -1);
+}
+
+TEST(HostMemoryTest, ACgroupLimitLeavesItsLimitLessItsUse) {
+  EXPECT_EQ(CgroupAvailableBytes("8589934592\n", "2147483648\n"), int64_t{6} << 30);
+  EXPECT_EQ(CgroupAvailableBytes("1000\n", "1200\n"), 0);  // over the limit (reclaim pending)
+  EXPECT_EQ(CgroupAvailableBytes("max\n", "2147483648\n"), -1);  // cgroup v2 without a limit
+  EXPECT_EQ(CgroupAvailableBytes("", ""), -1);                   // no such file
+  EXPECT_EQ(CgroupAvailableBytes("-5", "1"), -1);
+}
+
+// This machine has a /proc/meminfo: the reading is positive.
+TEST(HostMemoryTest, ThisMachineReportsSomeMemory) {
+  const int64_t available = HostAvailableMemoryBytes();
+  std::printf("host memory available to this process: %lld MiB\n",
+              static_cast<long long>(available >> 20));
+  EXPECT_GT(available, 0);
+}
+
+}  // namespace
+}  // namespace speechllm::engine
