@@ -59,10 +59,10 @@ struct TorchModelRunner::Impl {
   std::unique_ptr<Qwen2AudioModel> model;
   std::unique_ptr<KvPool> kv;
   int64_t block_size = 16;
-  int64_t num_usable_blocks = 0;  // the pool's blocks less the decode graphs' scratch block
+  int64_t num_usable_blocks = 0;   // the pool's blocks less the decode graphs' scratch block
   int64_t free_memory_bytes = -1;  // the device's, after the pool and the graphs (Create)
-  bool batched_encoder = false;   // encoder passes (conv stems included) batched across items
-  bool sync_stage_times = false;  // TorchRunnerConfig::sync_stage_times
+  bool batched_encoder = false;    // encoder passes (conv stems included) batched across items
+  bool sync_stage_times = false;   // TorchRunnerConfig::sync_stage_times
   std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
   std::string graphs_summary = "CUDA decode graphs: off";
   // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.

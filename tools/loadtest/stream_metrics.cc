@@ -40,6 +40,10 @@ StreamSamples MeasureStream(const std::vector<client::ResponseRecord>& responses
     const v1::TranscriptUpdate& update = response.transcript();
     const absl::Duration processed = FromProto(response.audio_processed());
     samples.lag_ms.push_back(Ms(FromProto(response.audio_received()) - processed));
+    if (update.has_timing() && update.timing().has_queue_wait()) {
+      (update.is_final() ? samples.final_queue_wait_ms : samples.partial_queue_wait_ms)
+          .push_back(Ms(FromProto(update.timing().queue_wait())));
+    }
     if (update.is_final()) {
       ++samples.finals;
       if (update.has_timing() && update.timing().has_processing()) {
@@ -63,13 +67,15 @@ StreamSamples MeasureStream(const std::vector<client::ResponseRecord>& responses
 
 LoadReport Summarize(const std::vector<StreamSamples>& streams, const LoadTarget& target) {
   LoadReport report;
-  std::vector<double> lag, partial, final_e2e, processing;
+  std::vector<double> lag, partial, final_e2e, processing, partial_queue, final_queue;
   report.streams = static_cast<int64_t>(streams.size());
   for (const StreamSamples& s : streams) {
     Append(s.lag_ms, &lag);
     Append(s.partial_end_to_end_ms, &partial);
     Append(s.final_end_to_end_ms, &final_e2e);
     Append(s.final_processing_ms, &processing);
+    Append(s.partial_queue_wait_ms, &partial_queue);
+    Append(s.final_queue_wait_ms, &final_queue);
     report.finals += s.finals;
     report.compute_rtf_max = std::max(report.compute_rtf_max, s.compute_rtf);
     for (const auto& [code, count] : s.warnings) report.warnings[code] += count;
@@ -87,6 +93,8 @@ LoadReport Summarize(const std::vector<StreamSamples>& streams, const LoadTarget
   report.final_end_to_end_ms_p95 = bench::NearestRankPercentile(final_e2e, 0.95);
   report.final_processing_ms_p50 = bench::NearestRankPercentile(processing, 0.50);
   report.final_processing_ms_p95 = bench::NearestRankPercentile(processing, 0.95);
+  report.partial_queue_wait_ms_p95 = bench::NearestRankPercentile(partial_queue, 0.95);
+  report.final_queue_wait_ms_p95 = bench::NearestRankPercentile(final_queue, 0.95);
 
   std::vector<std::string> missed;
   if (report.failed_streams > 0) missed.push_back(absl::StrCat(report.failed_streams, " failed"));
@@ -115,12 +123,14 @@ std::string ToJson(const LoadReport& report) {
       "\"partial_end_to_end_ms_p50\": %.1f, \"partial_end_to_end_ms_p95\": %.1f, "
       "\"final_end_to_end_ms_p50\": %.1f, \"final_end_to_end_ms_p95\": %.1f, "
       "\"final_processing_ms_p50\": %.1f, \"final_processing_ms_p95\": %.1f, "
+      "\"partial_queue_wait_ms_p95\": %.1f, \"final_queue_wait_ms_p95\": %.1f, "
       "\"compute_rtf_max\": %.4f, \"target_met\": %s, \"verdict\": \"%s\"}",
       report.streams, report.failed_streams, counts(report.failures), report.updates, report.finals,
       counts(report.warnings), report.lag_ms_p50, report.lag_ms_p99,
       report.partial_end_to_end_ms_p50, report.partial_end_to_end_ms_p95,
       report.final_end_to_end_ms_p50, report.final_end_to_end_ms_p95,
-      report.final_processing_ms_p50, report.final_processing_ms_p95, report.compute_rtf_max,
+      report.final_processing_ms_p50, report.final_processing_ms_p95,
+      report.partial_queue_wait_ms_p95, report.final_queue_wait_ms_p95, report.compute_rtf_max,
       report.target_met ? "true" : "false", report.verdict);
 }
 

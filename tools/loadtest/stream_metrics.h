@@ -1,8 +1,8 @@
 // The load test's measurements (API.md section 5, "Concurrent streams at target latency"): from
 // each stream's responses and sent chunks, the lag and end-to-end latency of every transcript
-// update, the server's finalization processing and the call's status; then percentiles over all
-// streams and the verdict against a target. Plain functions and value types; speechllm-loadtest's
-// main thread calls them after the run.
+// update, the server's finalization processing and queue waits, and the call's status; then
+// percentiles over all streams and the verdict against a target. Plain functions and value types;
+// speechllm-loadtest's main thread calls them after the run.
 #ifndef SPEECHLLM_TOOLS_LOADTEST_STREAM_METRICS_H_
 #define SPEECHLLM_TOOLS_LOADTEST_STREAM_METRICS_H_
 
@@ -22,6 +22,8 @@ struct StreamSamples {
   std::vector<double> partial_end_to_end_ms;  // non-final updates
   std::vector<double> final_end_to_end_ms;
   std::vector<double> final_processing_ms;  // ResultTiming.processing of finals, when sent
+  // ResultTiming.queue_wait (the server's engine queue) of each update, when sent.
+  std::vector<double> partial_queue_wait_ms, final_queue_wait_ms;
   int64_t finals = 0;
   std::map<std::string, int64_t> warnings;  // by Warning.Code name
   double compute_rtf = 0;                   // SessionSummary.compute_rtf (0 without a summary)
@@ -49,6 +51,7 @@ struct LoadReport {
   double partial_end_to_end_ms_p50 = 0, partial_end_to_end_ms_p95 = 0;
   double final_end_to_end_ms_p50 = 0, final_end_to_end_ms_p95 = 0;
   double final_processing_ms_p50 = 0, final_processing_ms_p95 = 0;
+  double partial_queue_wait_ms_p95 = 0, final_queue_wait_ms_p95 = 0;
   double compute_rtf_max = 0;
   bool target_met = false;
   std::string verdict;  // "met", or what missed it

@@ -23,7 +23,7 @@ const Clock::time_point kT0{};
 Clock::time_point At(int ms) { return kT0 + std::chrono::milliseconds(ms); }
 
 client::ResponseRecord Update(int arrival_ms, int received_ms, int processed_ms, bool is_final,
-                              int processing_ms = -1) {
+                              int processing_ms = -1, int queue_wait_ms = -1) {
   client::ResponseRecord record;
   record.arrival_time = At(arrival_ms);
   *record.response.mutable_audio_received() = Proto(absl::Milliseconds(received_ms));
@@ -32,6 +32,9 @@ client::ResponseRecord Update(int arrival_ms, int received_ms, int processed_ms,
   update->set_is_final(is_final);
   if (processing_ms >= 0) {
     *update->mutable_timing()->mutable_processing() = Proto(absl::Milliseconds(processing_ms));
+  }
+  if (queue_wait_ms >= 0) {
+    *update->mutable_timing()->mutable_queue_wait() = Proto(absl::Milliseconds(queue_wait_ms));
   }
   return record;
 }
@@ -51,9 +54,9 @@ TEST(StreamMetricsTest, LagAndEndToEndLatencyOfEachUpdate) {
   started.response.mutable_started()->set_session_id("s");
   responses.push_back(started);  // no transcript: no sample
   // Audio up to 1000 ms reflected; the chunk ending at 1000 ms was sent at 1900 ms.
-  responses.push_back(Update(1950, 1200, 1000, false));
-  // Up to 1500 ms (its chunk sent at 2400 ms), final, processing 30 ms.
-  responses.push_back(Update(2480, 1500, 1500, true, 30));
+  responses.push_back(Update(1950, 1200, 1000, false, -1, 12));
+  // Up to 1500 ms (its chunk sent at 2400 ms), final, processing 30 ms of which 7 in the queue.
+  responses.push_back(Update(2480, 1500, 1500, true, 30, 7));
   client::ResponseRecord warning;
   warning.response.mutable_warning()->set_code(v1::Warning::BACKLOG);
   responses.push_back(warning);
@@ -66,6 +69,8 @@ TEST(StreamMetricsTest, LagAndEndToEndLatencyOfEachUpdate) {
   EXPECT_EQ(s.partial_end_to_end_ms, (std::vector<double>{50}));
   EXPECT_EQ(s.final_end_to_end_ms, (std::vector<double>{80}));
   EXPECT_EQ(s.final_processing_ms, (std::vector<double>{30}));
+  EXPECT_EQ(s.partial_queue_wait_ms, (std::vector<double>{12}));
+  EXPECT_EQ(s.final_queue_wait_ms, (std::vector<double>{7}));
   EXPECT_EQ(s.finals, 1);
   EXPECT_EQ(s.warnings.at("BACKLOG"), 1);
   EXPECT_FLOAT_EQ(s.compute_rtf, 0.25f);
@@ -87,6 +92,9 @@ TEST(StreamMetricsTest, SummaryPercentilesFailuresAndVerdict) {
   slow.lag_ms = {100, 100, 100, 2500};  // one update 2.5 s behind
   fast.final_processing_ms = {20};
   slow.final_processing_ms = {40};
+  fast.final_queue_wait_ms = {1};
+  slow.final_queue_wait_ms = {25};
+  slow.partial_queue_wait_ms = {3, 9};
   fast.finals = slow.finals = 1;
   failed.status = grpc::StatusCode::RESOURCE_EXHAUSTED;
   LoadTarget target;
@@ -101,6 +109,8 @@ TEST(StreamMetricsTest, SummaryPercentilesFailuresAndVerdict) {
   EXPECT_DOUBLE_EQ(report.lag_ms_p50, 100);
   EXPECT_DOUBLE_EQ(report.lag_ms_p99, 2500);
   EXPECT_DOUBLE_EQ(report.final_processing_ms_p95, 40);
+  EXPECT_DOUBLE_EQ(report.final_queue_wait_ms_p95, 25);
+  EXPECT_DOUBLE_EQ(report.partial_queue_wait_ms_p95, 9);
   EXPECT_FALSE(report.target_met);
   EXPECT_EQ(report.verdict, "missed: lag p99");
 

@@ -21,7 +21,7 @@ TEST(HostMemoryTest, ReadsMemAvailableInKibibytes) {
 
 TEST(HostMemoryTest, ACgroupLimitLeavesItsLimitLessItsUse) {
   EXPECT_EQ(CgroupAvailableBytes("8589934592\n", "2147483648\n"), int64_t{6} << 30);
-  EXPECT_EQ(CgroupAvailableBytes("1000\n", "1200\n"), 0);  // over the limit (reclaim pending)
+  EXPECT_EQ(CgroupAvailableBytes("1000\n", "1200\n"), 0);        // over the limit (reclaim pending)
   EXPECT_EQ(CgroupAvailableBytes("max\n", "2147483648\n"), -1);  // cgroup v2 without a limit
   EXPECT_EQ(CgroupAvailableBytes("", ""), -1);                   // no such file
   EXPECT_EQ(CgroupAvailableBytes("-5", "1"), -1);
