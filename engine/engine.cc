@@ -10,7 +10,7 @@
 namespace speechllm::engine {
 
 struct Engine::InboxMessage {
-  enum class Kind { kAdd, kStart, kChunk, kEnd, kRelease };
+  enum class Kind { kAdd, kStart, kChunk, kEnd, kRelease, kEmbeddings };
   InboxMessage(Kind message_kind, SequenceId sequence_id) : kind(message_kind), id(sequence_id) {}
   Kind kind;
   SequenceId id = kInvalidSequenceId;
@@ -18,6 +18,7 @@ struct Engine::InboxMessage {
   SegmentStart start;
   std::unique_ptr<EncoderChunk> chunk;
   std::unique_ptr<SegmentEnd> end;
+  CachedEmbeddings cached;  // kEmbeddings
 };
 
 Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
@@ -186,6 +187,22 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
   return Post(std::move(message));
 }
 
+absl::Status Engine::ProvideEmbeddings(SequenceId id, CachedEmbeddings cached) {
+  const int64_t hidden = model_config_.text.hidden_size;
+  if (cached.num_rows < 0 || static_cast<int64_t>(cached.rows.size()) != cached.num_rows * hidden) {
+    return absl::InvalidArgumentError(absl::StrCat("cached embeddings of ", cached.num_rows,
+                                                   " rows in ", cached.rows.size(), " values"));
+  }
+  {
+    absl::MutexLock lock(&mutex_);
+    if (FindReservation(id) == reservations_.end())
+      return absl::NotFoundError(absl::StrCat("no sequence ", id));
+  }
+  InboxMessage message{InboxMessage::Kind::kEmbeddings, id};
+  message.cached = std::move(cached);
+  return Post(std::move(message));
+}
+
 void Engine::Release(SequenceId id) {
   absl::MutexLock lock(&mutex_);
   const auto it = FindReservation(id);
@@ -244,9 +261,13 @@ void Engine::DrainInbox() {
         scheduler_->AddChunk(m.id, std::move(m.chunk));
         break;
       case InboxMessage::Kind::kEnd:
-        scheduler_->EndSegment(m.id, std::move(m.end));
+        HoldOrPassEnd(m.id, std::move(m.end));
+        break;
+      case InboxMessage::Kind::kEmbeddings:
+        AnswerHeldEnd(m.id, std::move(m.cached));
         break;
       case InboxMessage::Kind::kRelease:
+        held_ends_.erase(m.id);
         scheduler_->RemoveSequence(m.id);
         break;
     }

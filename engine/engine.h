@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -96,6 +97,11 @@ class Engine {
   absl::Status StartSegment(SequenceId id, SegmentStart start);
   absl::Status SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk);
   absl::Status EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end);
+  // The embedding cache's answer for an end posted with await_embeddings (segment_index names it):
+  // rows for a hit, none for a miss. The end, and the ends after it, then go to the scheduler in
+  // order; rows that do not fit the end are taken as a miss. NOT_FOUND for a released sequence,
+  // INVALID_ARGUMENT for rows that are not num_rows x hidden_size.
+  absl::Status ProvideEmbeddings(SequenceId id, CachedEmbeddings cached);
   // The stream is gone (finished, cancelled or failed): its blocks and encoder state are freed at
   // the next step and later outputs for it are dropped. Unknown ids are ignored.
   void Release(SequenceId id);
@@ -114,6 +120,12 @@ class Engine {
   struct InboxMessage;
   void Loop();
   void DrainInbox() ABSL_LOCKS_EXCLUDED(mutex_);
+  // Embedding cache (engine_held_ends.cc, loop thread): an end posted with await_embeddings waits
+  // here for its answer, and every later end of its sequence behind it, so the scheduler still
+  // sees each sequence's ends in segment order.
+  void HoldOrPassEnd(SequenceId id, std::unique_ptr<SegmentEnd> end);
+  void AnswerHeldEnd(SequenceId id, CachedEmbeddings cached);
+  absl::flat_hash_map<SequenceId, std::deque<std::unique_ptr<SegmentEnd>>> held_ends_;
   absl::Status Post(InboxMessage message);
 
   const EngineConfig config_;

@@ -55,6 +55,16 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
                          : AudioTokenCount(item.segment->num_valid_frames);
       if (!precomputed) positions += ConvOutputLength(item.segment->num_valid_frames);
       cached = 0;
+      if (!precomputed && item.segment->return_embeddings && rows > 0) {
+        // Row r holds r in every column: what the embedding cache stores for the fake model.
+        const int64_t hidden = config_.text.hidden_size;
+        result.returned_embeddings.resize(plan.encodes.size());
+        std::vector<float>& returned =
+            result.returned_embeddings[static_cast<size_t>(&item - plan.encodes.data())];
+        returned.resize(static_cast<size_t>(rows * hidden));
+        for (int64_t r = 0; r < rows; ++r)
+          std::fill_n(returned.begin() + r * hidden, hidden, static_cast<float>(r));
+      }
     } else {
       // Blocks extend the encoder state as the torch runner's cache does (audio_encoder.cc).
       if (item.chunk->first_position != cached) {

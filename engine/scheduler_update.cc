@@ -25,6 +25,13 @@ void Scheduler::FinishUpdate(Sequence* s, std::vector<SequenceOutput>* out) {
   output.input_time = s->input_time;
   output.compute_time = s->compute_time;
   output.queue_wait = s->queue_wait;
+  if (s->final_started && s->returned_rows > 0) {
+    output.audio_embeddings = std::move(s->returned_embeddings);
+    output.num_audio_embeddings = s->returned_rows;
+    output.cache_key = std::move(s->cache_key);
+  }
+  s->returned_embeddings.clear();
+  s->returned_rows = 0;
   out->push_back(std::move(output));
   s->update_open = false;
   s->pending_token = false;
@@ -147,6 +154,18 @@ std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
         Fail(s, absl::InternalError("runner returned a result of the wrong size"), &out);
     }
   } else {
+    // Rows the runner handed back for the embedding cache wait in the sequence for its final.
+    for (size_t i = 0; i < plan.encodes.size() && i < result->returned_embeddings.size(); ++i) {
+      const EncodeItem& item = plan.encodes[i];
+      Sequence* s = Find(item.id);
+      if (s == nullptr || result->returned_embeddings[i].empty() || item.segment == nullptr ||
+          i >= result->audio_tokens.size()) {
+        continue;
+      }
+      s->returned_embeddings = result->returned_embeddings[i];
+      s->returned_rows = result->audio_tokens[i];
+      s->cache_key = item.segment->cache_key;
+    }
     const absl::Duration share =
         plan.prefills.empty() ? step_time : step_time / static_cast<double>(plan.prefills.size());
     for (size_t i = 0; i < plan.prefills.size(); ++i) {

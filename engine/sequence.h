@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -72,6 +73,11 @@ struct Sequence {
   std::vector<std::unique_ptr<EncoderChunk>>
       chunks_in_step;  // kept alive while the runner reads them
   std::unique_ptr<SegmentEnd> end_in_step;
+  // The final's projected rows the runner returned (SegmentEnd::return_embeddings), until the final
+  // goes out.
+  std::vector<float> returned_embeddings;
+  int64_t returned_rows = 0;
+  std::string cache_key;
   // Chunked prefill: an item longer than a step's token budget runs in pieces over the following
   // steps, before any other work of the sequence. `prefill_rest` is what is still to run (its
   // block table is taken again when planned); `activity_when_done` is what the whole item does

@@ -65,6 +65,9 @@ struct StepResult {
   // a short wait was held up on the host), on the CPU the sampling itself.
   absl::Duration wait_time;
   std::vector<int64_t> audio_tokens;  // per encode item: embeddings now held for the segment
+  // Per encode item (or empty): the projected rows of a full encode whose end asked for them
+  // (SegmentEnd::return_embeddings), float32 [rows][hidden_size]; empty for the others.
+  std::vector<std::vector<float>> returned_embeddings;
   std::vector<std::vector<TokenChoice>> choices;  // per prefill item
   bool decode_graph = false;                      // the decoder pass replayed a captured CUDA graph
 };

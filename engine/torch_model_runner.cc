@@ -238,7 +238,8 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   }
   int64_t row = 0;
   size_t next_encoded = 0;
-  for (const EncodeItem& item : items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const EncodeItem& item = items[i];
     SequenceState& state = states[item.id];
     if (precomputed(item)) {  // the rows replace the segment's audio
       const SegmentEnd& end = *item.segment;
@@ -251,6 +252,14 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
     } else {
       const int64_t rows = encoded[next_encoded++].size(0);
       if (rows > 0) state.audio.push_back(all.narrow(0, row, rows));
+      if (rows > 0 && item.kind == EncodeItem::Kind::kFull && item.segment->return_embeddings) {
+        // For the embedding cache: the rows in the decoder's dtype, widened to float32 (exact), so
+        // that a hit's upload gives back the very values a miss prefilled.
+        const at::Tensor host = all.narrow(0, row, rows).to(at::kCPU, at::kFloat).contiguous();
+        result->returned_embeddings.resize(items.size());
+        result->returned_embeddings[i].assign(host.data_ptr<float>(),
+                                              host.data_ptr<float>() + host.numel());
+      }
       state.audio_rows += rows;
       row += rows;
     }

@@ -88,9 +88,24 @@ struct SegmentEnd {
   std::vector<int64_t> forced_prefix_ids;
   double audio_end_seconds = 0;
   absl::Time endpoint_time;  // when the session decided the endpoint
+  // Embedding cache (ARCHITECTURE.md 8), exact finals only. await_embeddings: the engine holds this
+  // end, and the ends after it, until Engine::ProvideEmbeddings answers its lookup (the features
+  // stay for a miss). return_embeddings: an end encoded from its features hands the projected rows
+  // back in its final, with cache_key, for the cache to store.
+  bool await_embeddings = false;
+  bool return_embeddings = false;
+  std::string cache_key;
   // false: nobody will read this segment's text (the silence guard dropped it): the final comes
   // at once, empty, without encoding or decoding anything.
   bool text_wanted = true;
+};
+
+// The embedding cache's answer for a held segment end (Engine::ProvideEmbeddings): the projected
+// rows, [num_rows][hidden_size] float32, of a hit; num_rows 0 for a miss.
+struct CachedEmbeddings {
+  int64_t segment_index = 0;
+  std::vector<float> rows;
+  int64_t num_rows = 0;
 };
 
 // A partial (after a chunk update) or final (after a segment end) hypothesis of one segment.
@@ -110,7 +125,13 @@ struct SequenceOutput {
   int64_t kv_tokens = 0;         // tokens the sequence held in the KV cache at the end
   double audio_end_seconds = 0;  // audio reflected in this hypothesis
   absl::Time input_time;         // arrival of the chunk / the endpoint that triggered it
-  absl::Duration compute_time;   // engine time spent on this update or final
+  // Finals of ends with return_embeddings that were encoded from features: the segment's projected
+  // rows, [num_audio_embeddings][hidden_size] float32 (the decoder dtype's values), and the end's
+  // cache_key.
+  std::vector<float> audio_embeddings;
+  int64_t num_audio_embeddings = 0;
+  std::string cache_key;
+  absl::Duration compute_time;  // engine time spent on this update or final
   // input_time -> the start of the engine step that began this update or final (time in the
   // engine's inbox and behind other sequences' work; ResultTiming.queue_wait).
   absl::Duration queue_wait;
