@@ -101,11 +101,13 @@ struct SegmentEnd {
 };
 
 // The embedding cache's answer for a held segment end (Engine::ProvideEmbeddings): the projected
-// rows, [num_rows][hidden_size] float32, of a hit; num_rows 0 for a miss.
+// rows, [num_rows][hidden_size] float32, of a hit; num_rows 0 for a miss, whose final returns its
+// rows under cache_key (SegmentEnd::return_embeddings).
 struct CachedEmbeddings {
   int64_t segment_index = 0;
   std::vector<float> rows;
   int64_t num_rows = 0;
+  std::string cache_key;
 };
 
 // A partial (after a chunk update) or final (after a segment end) hypothesis of one segment.

@@ -28,7 +28,6 @@ class HeldEndTest : public EngineTest {
     auto end = End(segment, kValidFrames, 0);
     end->await_embeddings = true;
     end->return_embeddings = true;
-    end->cache_key = "key-" + std::to_string(segment);
     return end;
   }
   static std::vector<float> Rows(int64_t rows, int64_t hidden, float value) {
@@ -53,7 +52,7 @@ TEST_F(HeldEndTest, AHitSkipsTheEncoderAndAMissReturnsTheRows) {
   EXPECT_EQ(outputs[0].id, hit);
   EXPECT_EQ(outputs[0].token_ids, FakeModelRunner::Greedy(rows, 4, kMaxTokens));
   EXPECT_EQ(outputs[0].num_audio_embeddings, 0) << "a hit has nothing to store";
-  ASSERT_TRUE(engine_->ProvideEmbeddings(miss, {0, {}, 0}).ok());
+  ASSERT_TRUE(engine_->ProvideEmbeddings(miss, {0, {}, 0, "key-0"}).ok());
   outputs = Collect(1);
   ASSERT_EQ(outputs.size(), 1u);
   EXPECT_EQ(outputs[0].token_ids, FakeModelRunner::Greedy(rows, 4, kMaxTokens));

@@ -1,0 +1,85 @@
+// EmbeddingCache: looks up and stores exact finals' projected audio embeddings (ARCHITECTURE.md 8)
+// on its own worker threads (the cache I/O pool), never on a gRPC thread or the engine loop.
+// Owned by the server's main; sessions call Lookup (input half) and Store (output half) from any
+// thread; the callbacks run on the workers. A corrupt entry, a failed read or a full queue is a
+// miss: counted through the observer, never an error for the request.
+#ifndef SPEECHLLM_STREAMING_EMBEDDING_CACHE_H_
+#define SPEECHLLM_STREAMING_EMBEDDING_CACHE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "streaming/disk_embedding_store.h"
+#include "streaming/embedding_cache_entry.h"
+
+namespace speechllm::streaming {
+
+enum class CacheResult { kHit, kMiss, kError, kCorrupt };
+
+// Counts requests per store ("disk") and result; called on the worker threads.
+class EmbeddingCacheObserver {
+ public:
+  virtual ~EmbeddingCacheObserver() = default;
+  virtual void OnCacheRequest(const char* store, CacheResult result) = 0;
+};
+
+struct EmbeddingCacheConfig {
+  std::string dir;                // the disk store's directory
+  int64_t max_bytes = 1ll << 30;  // the disk store's size cap
+  int threads = 2;                // ARCHITECTURE.md 7's cache_threads
+  // Tasks waiting beyond this are not queued: a lookup answers a miss at once, a store is dropped.
+  int max_queued_tasks = 256;
+  std::string model_id;  // ModelFingerprint: part of every key
+  int64_t hidden_size = 0;
+};
+
+class EmbeddingCache {
+ public:
+  // Opens the disk store and starts the workers.
+  static absl::StatusOr<std::unique_ptr<EmbeddingCache>> Open(const EmbeddingCacheConfig& config,
+                                                              EmbeddingCacheObserver* observer);
+  ~EmbeddingCache();  // answers what is queued, then joins the workers
+  EmbeddingCache(const EmbeddingCache&) = delete;
+  EmbeddingCache& operator=(const EmbeddingCache&) = delete;
+
+  struct Answer {
+    std::string key;
+    CachedRows cached;  // num_rows 0: a miss
+  };
+  // Computes the key of a segment's features and reads its entry on a worker; `done` gets the
+  // answer exactly once (on a worker, or at once when the queue is full).
+  void Lookup(std::vector<float> features, int64_t num_frames, int64_t num_valid_frames,
+              std::function<void(Answer)> done) ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes the rows under `key` on a worker (dropped when the queue is full).
+  void Store(std::string key, std::vector<float> rows, int64_t num_rows) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const DiskEmbeddingStore& disk() const { return *disk_; }
+
+ private:
+  EmbeddingCache(const EmbeddingCacheConfig& config, std::unique_ptr<DiskEmbeddingStore> disk,
+                 EmbeddingCacheObserver* observer);
+  bool Enqueue(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
+  void Work() ABSL_LOCKS_EXCLUDED(mu_);
+  Answer Read(const std::vector<float>& features, int64_t num_frames, int64_t num_valid_frames);
+  void Count(CacheResult result);
+
+  const EmbeddingCacheConfig config_;
+  const std::unique_ptr<DiskEmbeddingStore> disk_;
+  EmbeddingCacheObserver* const observer_;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_STREAMING_EMBEDDING_CACHE_H_

@@ -1,0 +1,121 @@
+#include "streaming/embedding_cache_entry.h"
+
+#include <openssl/evp.h>
+
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "streaming/crc32c.h"
+
+namespace speechllm::streaming {
+namespace {
+
+constexpr absl::string_view kMagic = "SLLMEMB1";
+constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kDtypeFloat32 = 1;
+// magic, version, dtype, key, rows, hidden size
+constexpr size_t kHeaderBytes = 8 + 4 + 4 + kCacheKeyHexChars + 8 + 8;
+constexpr size_t kChecksumBytes = 4;
+
+// Entries are little-endian; so is every host this builds for (x86-64, aarch64).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "cache entries assume a little-endian host");
+
+void AppendU32(uint32_t value, std::string* out) {
+  out->append(reinterpret_cast<const char*>(&value), 4);
+}
+
+void AppendU64(uint64_t value, std::string* out) {
+  out->append(reinterpret_cast<const char*>(&value), 8);
+}
+
+uint32_t LoadU32(const char* p) {
+  uint32_t value;
+  std::memcpy(&value, p, 4);
+  return value;
+}
+
+uint64_t LoadU64(const char* p) {
+  uint64_t value;
+  std::memcpy(&value, p, 8);
+  return value;
+}
+
+void AppendFloats(const float* values, size_t count, std::string* out) {
+  static_assert(sizeof(float) == 4);
+  out->append(reinterpret_cast<const char*>(values), count * 4);
+}
+
+}  // namespace
+
+std::string Sha256Hex(absl::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), static_cast<size_t>(length)));
+}
+
+std::string EmbeddingCacheKey(absl::string_view model_id, const std::vector<float>& features,
+                              int64_t num_frames, int64_t num_valid_frames) {
+  std::string input = absl::StrCat("speechllm-embeddings-v", kFormatVersion, "\n", model_id, "\n");
+  AppendU64(static_cast<uint64_t>(num_frames), &input);
+  AppendU64(static_cast<uint64_t>(num_valid_frames), &input);
+  input.reserve(input.size() + features.size() * 4);
+  AppendFloats(features.data(), features.size(), &input);
+  return Sha256Hex(input);
+}
+
+std::string EncodeCacheEntry(absl::string_view key, const std::vector<float>& rows,
+                             int64_t num_rows, int64_t hidden_size) {
+  std::string entry;
+  entry.reserve(kHeaderBytes + rows.size() * 4 + kChecksumBytes);
+  entry.append(kMagic.data(), kMagic.size());
+  AppendU32(kFormatVersion, &entry);
+  AppendU32(kDtypeFloat32, &entry);
+  // Keys are kCacheKeyHexChars hex characters (Sha256Hex); anything else is cut or padded.
+  std::string fixed_key(key.substr(0, kCacheKeyHexChars));
+  fixed_key.resize(kCacheKeyHexChars, '0');
+  entry.append(fixed_key);
+  AppendU64(static_cast<uint64_t>(num_rows), &entry);
+  AppendU64(static_cast<uint64_t>(hidden_size), &entry);
+  AppendFloats(rows.data(), rows.size(), &entry);
+  AppendU32(Crc32c(entry), &entry);
+  return entry;
+}
+
+absl::StatusOr<CachedRows> DecodeCacheEntry(absl::string_view entry, absl::string_view key,
+                                            int64_t hidden_size) {
+  if (entry.size() < kHeaderBytes + kChecksumBytes) {
+    return absl::DataLossError(absl::StrCat("cache entry of ", entry.size(), " bytes: too short"));
+  }
+  const absl::string_view body = entry.substr(0, entry.size() - kChecksumBytes);
+  if (LoadU32(entry.data() + body.size()) != Crc32c(body)) {
+    return absl::DataLossError("cache entry checksum mismatch");
+  }
+  if (body.substr(0, 8) != kMagic) return absl::DataLossError("cache entry: bad magic");
+  const char* p = body.data() + 8;
+  if (LoadU32(p) != kFormatVersion || LoadU32(p + 4) != kDtypeFloat32) {
+    return absl::DataLossError("cache entry: unknown version or dtype");
+  }
+  if (body.substr(16, kCacheKeyHexChars) != key) {
+    return absl::DataLossError("cache entry: written for another key");
+  }
+  p += 8 + kCacheKeyHexChars;
+  const uint64_t num_rows = LoadU64(p);
+  const uint64_t width = LoadU64(p + 8);
+  const uint64_t payload = body.size() - kHeaderBytes;
+  if (width != static_cast<uint64_t>(hidden_size) || num_rows == 0 ||
+      num_rows > payload / 4 / width || num_rows * width * 4 != payload) {
+    return absl::DataLossError(absl::StrCat("cache entry: ", num_rows, " rows of ", width, " in ",
+                                            payload, " bytes (hidden size ", hidden_size, ")"));
+  }
+  CachedRows out;
+  out.num_rows = static_cast<int64_t>(num_rows);
+  out.rows.resize(num_rows * width);
+  std::memcpy(out.rows.data(), body.data() + kHeaderBytes, payload);
+  return out;
+}
+
+}  // namespace speechllm::streaming

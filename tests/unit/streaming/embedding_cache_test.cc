@@ -1,0 +1,257 @@
+// The embedding cache's parts (ARCHITECTURE.md 8): CRC-32C, keys and entries, the disk store
+// (write-then-rename, LRU eviction, reopening, corrupt files), the worker pool's lookups and
+// stores, and the model fingerprint.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "streaming/crc32c.h"
+#include "streaming/disk_embedding_store.h"
+#include "streaming/embedding_cache.h"
+#include "streaming/embedding_cache_entry.h"
+#include "streaming/model_fingerprint.h"
+
+namespace speechllm::streaming {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string FreshDir(const std::string& name) {
+  const std::string dir =
+      ::testing::TempDir() + "speechllm_cache_" + std::to_string(getpid()) + "_" + name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+std::vector<float> Features(float first, int count) {
+  std::vector<float> values(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) values[i] = first + 0.25f * static_cast<float>(i);
+  return values;
+}
+
+TEST(Crc32cTest, KnownValues) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);  // RFC 3720 B.4's check value
+  EXPECT_EQ(Crc32c(""), 0u);
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);  // RFC 3720 B.4: 32 zero bytes
+}
+
+TEST(EmbeddingCacheEntryTest, KeysFollowTheModelAndEveryFeature) {
+  const std::vector<float> features = Features(1, 256);
+  const std::string key = EmbeddingCacheKey("model-a", features, 2, 1);
+  EXPECT_EQ(key.size(), static_cast<size_t>(kCacheKeyHexChars));
+  EXPECT_EQ(key, EmbeddingCacheKey("model-a", features, 2, 1));
+  EXPECT_NE(key, EmbeddingCacheKey("model-b", features, 2, 1));
+  EXPECT_NE(key, EmbeddingCacheKey("model-a", features, 2, 2));
+  std::vector<float> changed = features;
+  changed[200] = std::nextafter(changed[200], 1e9f);  // one ulp
+  EXPECT_NE(key, EmbeddingCacheKey("model-a", changed, 2, 1));
+  EXPECT_EQ(Sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
+}
+
+TEST(EmbeddingCacheEntryTest, EntriesRoundTripAndDamageIsDataLoss) {
+  const std::string key = Sha256Hex("segment");
+  const std::vector<float> rows = Features(-3, 3 * 8);
+  const std::string entry = EncodeCacheEntry(key, rows, 3, 8);
+  absl::StatusOr<CachedRows> decoded = DecodeCacheEntry(entry, key, 8);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->num_rows, 3);
+  EXPECT_EQ(decoded->rows, rows);
+  // Every byte matters: a flip anywhere is caught by the checksum.
+  for (size_t at : {size_t{0}, size_t{20}, entry.size() / 2, entry.size() - 1}) {
+    std::string damaged = entry;
+    damaged[at] ^= 0x01;
+    EXPECT_EQ(DecodeCacheEntry(damaged, key, 8).status().code(), absl::StatusCode::kDataLoss)
+        << "byte " << at;
+  }
+  EXPECT_THAT(DecodeCacheEntry(entry.substr(0, 40), key, 8).status().message(),
+              HasSubstr("too short"));
+  EXPECT_THAT(DecodeCacheEntry(entry, Sha256Hex("other"), 8).status().message(),
+              HasSubstr("another key"));
+  EXPECT_THAT(DecodeCacheEntry(entry, key, 16).status().message(), HasSubstr("3 rows of 8"));
+}
+
+TEST(DiskEmbeddingStoreTest, WritesReadsAndEvictsTheLeastRecentlyUsed) {
+  const std::string dir = FreshDir("lru");
+  auto store = DiskEmbeddingStore::Open(dir + "/nested", 250);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string a = Sha256Hex("a"), b = Sha256Hex("b"), c = Sha256Hex("c");
+  ASSERT_TRUE((*store)->Write(a, std::string(100, 'a')).ok());
+  ASSERT_TRUE((*store)->Write(b, std::string(100, 'b')).ok());
+  EXPECT_EQ((*store)->total_bytes(), 200);
+  ASSERT_TRUE((*store)->Read(a).ok());  // a is now more recent than b
+  ASSERT_TRUE((*store)->Write(c, std::string(100, 'c')).ok());
+  EXPECT_EQ((*store)->num_entries(), 2);
+  EXPECT_EQ((*store)->total_bytes(), 200);
+  EXPECT_FALSE((*store)->Read(b)->has_value()) << "b was the least recently used";
+  EXPECT_EQ(**(*store)->Read(a), std::string(100, 'a'));
+  EXPECT_FALSE(fs::exists(dir + "/nested/" + b + ".emb"));
+  // Larger than the whole cap: not kept, nothing else evicted.
+  ASSERT_TRUE((*store)->Write(Sha256Hex("huge"), std::string(300, 'h')).ok());
+  EXPECT_EQ((*store)->num_entries(), 2);
+  // No temporary file is left behind.
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir + "/nested")) {
+    EXPECT_EQ(entry.path().extension(), ".emb") << entry.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 2);
+}
+
+TEST(DiskEmbeddingStoreTest, ReopeningIndexesEntriesAndDropsLeftovers) {
+  const std::string dir = FreshDir("reopen");
+  const std::string a = Sha256Hex("a"), b = Sha256Hex("b");
+  {
+    auto store = DiskEmbeddingStore::Open(dir, 1000);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Write(a, "first").ok());
+    ASSERT_TRUE((*store)->Write(b, "second").ok());
+  }
+  std::ofstream(dir + "/" + a + ".7.tmp") << "a write a crash interrupted";
+  std::ofstream(dir + "/notes.txt") << "not ours";
+  auto store = DiskEmbeddingStore::Open(dir, 1000);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->num_entries(), 2);
+  EXPECT_EQ(**(*store)->Read(b), "second");
+  EXPECT_FALSE(fs::exists(dir + "/" + a + ".7.tmp"));
+  EXPECT_TRUE(fs::exists(dir + "/notes.txt"));
+  fs::remove(dir + "/" + b + ".emb");  // deleted behind the store's back: a miss
+  EXPECT_FALSE((*store)->Read(b)->has_value());
+  EXPECT_EQ((*store)->num_entries(), 1);
+  // A cap below what is there evicts at open, oldest first.
+  auto small = DiskEmbeddingStore::Open(dir, 1);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ((*small)->num_entries(), 0);
+  EXPECT_EQ(DiskEmbeddingStore::Open(dir, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DiskEmbeddingStore::Open("/proc/version/cache", 10).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+class CountingObserver : public EmbeddingCacheObserver {
+ public:
+  void OnCacheRequest(const char* store, CacheResult result) override {
+    absl::MutexLock lock(&mu_);
+    ++counts_[std::string(store) + "/" + std::to_string(static_cast<int>(result))];
+  }
+  int Count(CacheResult result) {
+    absl::MutexLock lock(&mu_);
+    return counts_["disk/" + std::to_string(static_cast<int>(result))];
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, int> counts_ ABSL_GUARDED_BY(mu_);
+};
+
+EmbeddingCache::Answer LookupAndWait(EmbeddingCache& cache, const std::vector<float>& features) {
+  absl::Notification done;
+  EmbeddingCache::Answer answer;
+  cache.Lookup(features, 4, 3, [&](EmbeddingCache::Answer a) {
+    answer = std::move(a);
+    done.Notify();
+  });
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  return answer;
+}
+
+// A miss, then the store of its rows, then a hit with the same rows; a damaged file is a corrupt
+// miss that deletes it.
+TEST(EmbeddingCacheTest, MissStoreHitAndCorruptEntries) {
+  EmbeddingCacheConfig config;
+  config.dir = FreshDir("pool");
+  config.model_id = "model";
+  config.hidden_size = 4;
+  CountingObserver observer;
+  auto cache = EmbeddingCache::Open(config, &observer);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  const std::vector<float> features = Features(0, 512);
+  EmbeddingCache::Answer miss = LookupAndWait(**cache, features);
+  EXPECT_EQ(miss.cached.num_rows, 0);
+  EXPECT_EQ(miss.key, EmbeddingCacheKey("model", features, 4, 3));
+  const std::vector<float> rows = Features(7, 2 * 4);
+  (*cache)->Store(miss.key, rows, 2);
+  for (int wait = 0; wait < 200 && (*cache)->disk().num_entries() == 0; ++wait)
+    absl::SleepFor(absl::Milliseconds(5));
+  EmbeddingCache::Answer hit = LookupAndWait(**cache, features);
+  EXPECT_EQ(hit.cached.num_rows, 2);
+  EXPECT_EQ(hit.cached.rows, rows);
+  {
+    std::fstream file(config.dir + "/" + miss.key + ".emb",
+                      std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(100);
+    file.put('\x7f');
+  }
+  EmbeddingCache::Answer corrupt = LookupAndWait(**cache, features);
+  EXPECT_EQ(corrupt.cached.num_rows, 0);
+  EXPECT_FALSE(fs::exists(config.dir + "/" + miss.key + ".emb"));
+  EXPECT_EQ(observer.Count(CacheResult::kMiss), 1);
+  EXPECT_EQ(observer.Count(CacheResult::kHit), 1);
+  EXPECT_EQ(observer.Count(CacheResult::kCorrupt), 1);
+}
+
+// With no room in the queue a lookup answers a miss at once (a final never waits on a backlog).
+TEST(EmbeddingCacheTest, AFullQueueAnswersAMissAtOnce) {
+  EmbeddingCacheConfig config;
+  config.dir = FreshDir("full");
+  config.model_id = "model";
+  config.hidden_size = 4;
+  config.threads = 1;
+  config.max_queued_tasks = 1;
+  CountingObserver observer;
+  auto cache = EmbeddingCache::Open(config, &observer);
+  ASSERT_TRUE(cache.ok());
+  absl::Notification release, first_running;
+  // The worker is held inside the first lookup's callback; the second fills the queue.
+  (*cache)->Lookup(Features(0, 8), 4, 3, [&](EmbeddingCache::Answer) {
+    first_running.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(first_running.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification queued_done;
+  (*cache)->Lookup(Features(1, 8), 4, 3, [&](EmbeddingCache::Answer) { queued_done.Notify(); });
+  bool refused_answered = false;
+  (*cache)->Lookup(Features(2, 8), 4, 3, [&](EmbeddingCache::Answer answer) {
+    refused_answered = answer.cached.num_rows == 0 && answer.key.empty();
+  });
+  EXPECT_TRUE(refused_answered) << "answered on the caller's thread, before returning";
+  EXPECT_EQ(observer.Count(CacheResult::kError), 1);
+  release.Notify();
+  EXPECT_TRUE(queued_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST(ModelFingerprintTest, FollowsHeadersWeightsConfigAndProjector) {
+  const std::string dir = FreshDir("model");
+  fs::create_directories(dir);
+  auto write_model = [&](char weight) {
+    const std::string header = R"({"w":{"dtype":"F32","shape":[65536],"data_offsets":[0,262144]}})";
+    std::ofstream out(dir + "/model.safetensors", std::ios::binary | std::ios::trunc);
+    const uint64_t size = header.size();
+    out.write(reinterpret_cast<const char*>(&size), 8);
+    out << header << std::string(262144, weight);
+  };
+  std::ofstream(dir + "/config.json") << R"({"model_type": "qwen2_audio"})";
+  write_model('a');
+  const absl::StatusOr<std::string> base = ModelFingerprint(dir, "linear");
+  ASSERT_TRUE(base.ok()) << base.status();
+  EXPECT_EQ(*base, *ModelFingerprint(dir, "linear"));
+  EXPECT_NE(*base, *ModelFingerprint(dir, "transformer"));
+  write_model('b');  // same header, other weights (a fine-tune)
+  EXPECT_NE(*base, *ModelFingerprint(dir, "linear"));
+  write_model('a');
+  std::ofstream(dir + "/config.json") << R"({"model_type": "qwen2_audio", "x": 1})";
+  EXPECT_NE(*base, *ModelFingerprint(dir, "linear"));
+  EXPECT_EQ(ModelFingerprint(FreshDir("empty"), "linear").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace speechllm::streaming
