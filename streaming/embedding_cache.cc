@@ -52,9 +52,19 @@ void EmbeddingCache::Work() {
       if (tasks_.empty()) return;  // stopping, and everything queued was done
       task = std::move(tasks_.front());
       tasks_.pop_front();
+      ++running_;
     }
     task();
+    absl::MutexLock lock(&mu_);
+    --running_;
   }
+}
+
+bool EmbeddingCache::WaitIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tasks_.empty() && running_ == 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
 }
 
 void EmbeddingCache::Count(CacheResult result) {

@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "streaming/disk_embedding_store.h"
 #include "streaming/embedding_cache_entry.h"
 
@@ -61,6 +62,10 @@ class EmbeddingCache {
   // Writes the rows under `key` on a worker (dropped when the queue is full).
   void Store(std::string key, std::vector<float> rows, int64_t num_rows) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Waits until every queued lookup and store is done (tests, and a clean shutdown's log); false
+  // when `timeout` passed first.
+  bool WaitIdle(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+
   const DiskEmbeddingStore& disk() const { return *disk_; }
 
  private:
@@ -76,6 +81,7 @@ class EmbeddingCache {
   EmbeddingCacheObserver* const observer_;
   absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;  // tasks a worker is running
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };

@@ -277,7 +277,6 @@ void Session::CloseSegment(bool from_flush, absl::Time now) {
   end->endpoint_time = now;
   endpointer_.Reset();
   if (config_.endpoint.mode == EndpointMode::kSingleUtterance) single_utterance_done_ = true;
-  absl::Status status;
   {
     absl::MutexLock lock(&mu_);
     if (!segments_.empty()) {
@@ -296,11 +295,7 @@ void Session::CloseSegment(bool from_flush, absl::Time now) {
     }
     NoteSubmittedLocked(end->audio_end_seconds);
   }
-  status = deps_.engine->EndSegment(sequence_id_, std::move(end));
-  if (!status.ok()) {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(status);
-  }
+  SubmitEnd(std::move(end));
 }
 
 absl::Status Session::Flush(absl::Time now) {

@@ -30,12 +30,17 @@
 
 namespace speechllm::streaming {
 
+class EmbeddingCache;
+
 class Session {
  public:
   struct Dependencies {
     engine::Engine* engine = nullptr;                         // not owned
     const engine::LogMel* log_mel = nullptr;                  // not owned, immutable
     const engine::tokenizer::Tokenizer* tokenizer = nullptr;  // optional: text of results
+    // Optional, not owned: exact finals' embeddings are looked up there (a hit skips the encoder)
+    // and a miss's are stored (ARCHITECTURE.md 8). Must outlive the engine's answers to lookups.
+    EmbeddingCache* embedding_cache = nullptr;
   };
 
   // Validates `config` (INVALID_ARGUMENT) and admits the stream in the engine (RESOURCE_EXHAUSTED
@@ -151,6 +156,9 @@ class Session {
   void EmitChunks(absl::Time arrival_time);
   engine::EncoderChunk MakeChunk(const ChunkSpec& spec, float max_log10) const;
   void CloseSegment(bool from_flush, absl::Time now);
+  // Posts a closed segment's end, through an embedding cache lookup for exact finals
+  // (session_cache.cc).
+  void SubmitEnd(std::unique_ptr<engine::SegmentEnd> end);
   // At the end of input: feeds the buffered partial frame to the open segment and closes it.
   void FlushOpenSegment(absl::Time now);
   double SecondsOf(int64_t samples) const;

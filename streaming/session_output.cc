@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/tokenizer/incremental_detokenizer.h"
+#include "streaming/embedding_cache.h"
 #include "streaming/session.h"
 
 namespace speechllm::streaming {
@@ -90,6 +91,12 @@ void Session::SendLocked(SessionEvent event) {
 }
 
 void Session::OnEngineOutput(engine::SequenceOutput output) {
+  // A miss's rows go to the embedding cache, whatever becomes of the text.
+  if (output.is_final && output.status.ok() && output.num_audio_embeddings > 0 &&
+      deps_.embedding_cache != nullptr && !output.cache_key.empty()) {
+    deps_.embedding_cache->Store(std::move(output.cache_key), std::move(output.audio_embeddings),
+                                 output.num_audio_embeddings);
+  }
   absl::MutexLock lock(&mu_);
   if (sink_ == nullptr || finished_) return;
   if (!output.status.ok()) {

@@ -179,8 +179,8 @@ TEST(EmbeddingCacheTest, MissStoreHitAndCorruptEntries) {
   EXPECT_EQ(miss.key, EmbeddingCacheKey("model", features, 4, 3));
   const std::vector<float> rows = Features(7, 2 * 4);
   (*cache)->Store(miss.key, rows, 2);
-  for (int wait = 0; wait < 200 && (*cache)->disk().num_entries() == 0; ++wait)
-    absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE((*cache)->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ((*cache)->disk().num_entries(), 1);
   EmbeddingCache::Answer hit = LookupAndWait(**cache, features);
   EXPECT_EQ(hit.cached.num_rows, 2);
   EXPECT_EQ(hit.cached.rows, rows);
