@@ -61,6 +61,8 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
     const EncodeItem& item = plan.encodes[i];
     if (item.kind == EncodeItem::Kind::kBlock && item.chunk != nullptr) {
       record.encoder_tokens += (item.chunk->end_position - item.chunk->first_position) / 2;
+    } else if (item.segment != nullptr && item.segment->num_audio_embeddings > 0) {
+      // Precomputed rows (Recognize's embeddings, an embedding cache hit): no encoder ran.
     } else if (result.ok() && i < result->audio_tokens.size()) {
       record.encoder_tokens += result->audio_tokens[i];
     }

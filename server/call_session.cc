@@ -9,7 +9,8 @@ namespace speechllm::server {
 absl::StatusOr<std::shared_ptr<streaming::Session>> OpenCallSession(
     ServiceContext& ctx, const streaming::SessionConfig& config, streaming::ResultSink* sink,
     CallMetrics& metrics) {
-  auto session = streaming::Session::Create(config, {ctx.engine, ctx.log_mel, ctx.tokenizer}, sink);
+  auto session = streaming::Session::Create(
+      config, {ctx.engine, ctx.log_mel, ctx.tokenizer, ctx.embedding_cache}, sink);
   if (!session.ok()) return KvBudgetRefusal(ctx, session.status(), metrics);
   ctx.dispatcher->Register(*session);
   return session;

@@ -28,6 +28,7 @@
 #include "engine/torch_model_runner.h"
 #include "server/builder_options.h"
 #include "server/capacity_report.h"
+#include "server/embedding_cache_setup.h"
 #include "server/engine_health.h"
 #include "server/grpc_status.h"
 #include "server/health_service.h"
@@ -115,6 +116,11 @@ ABSL_FLAG(std::string, token_file, "",
           "UNAUTHENTICATED (needs TLS)");
 ABSL_FLAG(bool, auth_exempt_health, true, "grpc.health.v1.Health needs no token");
 ABSL_FLAG(bool, auth_exempt_reflection, false, "server reflection needs no token");
+ABSL_FLAG(std::string, embedding_cache_dir, "",
+          "directory of the embedding cache: exact finals whose features were seen before skip "
+          "the encoder (empty: no cache)");
+ABSL_FLAG(int64_t, embedding_cache_mb, 1024, "size cap of the embedding cache directory");
+ABSL_FLAG(int, cache_threads, 2, "worker threads of the embedding cache's disk I/O");
 
 namespace {
 
@@ -167,6 +173,9 @@ int main(int argc, char** argv) {
   config.token_file = absl::GetFlag(FLAGS_token_file);
   config.auth_exempt_health = absl::GetFlag(FLAGS_auth_exempt_health);
   config.auth_exempt_reflection = absl::GetFlag(FLAGS_auth_exempt_reflection);
+  config.embedding_cache_dir = absl::GetFlag(FLAGS_embedding_cache_dir);
+  config.embedding_cache_mb = absl::GetFlag(FLAGS_embedding_cache_mb);
+  config.cache_threads = absl::GetFlag(FLAGS_cache_threads);
   if (absl::Status status = config.Validate(); !status.ok()) return Fail(status.ToString());
   server::Metrics metrics(SPEECHLLM_VERSION);
   ctx.metrics = &metrics;
@@ -208,28 +217,12 @@ int main(int argc, char** argv) {
     if (!loaded.ok()) return Fail(loaded.status().ToString());
     tokenizer = std::move(loaded).value();
   }
-  server::PromptSource prompt;
-  if (absl::GetFlag(FLAGS_prompt_suffix_ids).empty() !=
-      absl::GetFlag(FLAGS_prompt_prefix_ids).empty()) {
-    return Fail("--prompt_prefix_ids and --prompt_suffix_ids go together (give both or neither)");
-  }
-  if (!absl::GetFlag(FLAGS_prompt_suffix_ids).empty()) {
-    auto prefix = server::ParseTokenIds(absl::GetFlag(FLAGS_prompt_prefix_ids));
-    auto suffix = server::ParseTokenIds(absl::GetFlag(FLAGS_prompt_suffix_ids));
-    if (!prefix.ok() || !suffix.ok()) return Fail("bad --prompt_prefix_ids / --prompt_suffix_ids");
-    prompt = server::PromptSource::FromIds(*prefix, *suffix);
-  } else {
-    if (tokenizer == nullptr)
-      return Fail("the model has no tokenizer: give --prompt_prefix_ids and --prompt_suffix_ids");
-    const std::string kind = absl::GetFlag(FLAGS_prompt_template);
-    if (kind != "chat" && kind != "base") return Fail("--prompt_template must be chat or base");
-    auto source = server::PromptSource::FromTemplate(
-        tokenizer.get(),
-        kind == "chat" ? server::PromptSource::Kind::kChat : server::PromptSource::Kind::kBase,
-        absl::GetFlag(FLAGS_instruction));
-    if (!source.ok()) return Fail(source.status().ToString());
-    prompt = *std::move(source);
-  }
+  absl::StatusOr<server::PromptSource> prompt_from_flags = server::PromptSource::FromFlags(
+      tokenizer.get(), absl::GetFlag(FLAGS_prompt_prefix_ids),
+      absl::GetFlag(FLAGS_prompt_suffix_ids), absl::GetFlag(FLAGS_prompt_template),
+      absl::GetFlag(FLAGS_instruction));
+  if (!prompt_from_flags.ok()) return Fail(std::string(prompt_from_flags.status().message()));
+  const server::PromptSource prompt = *std::move(prompt_from_flags);
 
   if (config.carry_context_chars > 0 && !prompt.supports_context()) {
     return Fail("--carry_context_chars needs the tokenizer's prompt template, not raw prompt ids");
@@ -324,6 +317,11 @@ int main(int argc, char** argv) {
   if (absl::Status s = server::WarmUp(ctx, absl::Minutes(5)); !s.ok()) return Fail(s.ToString());
   std::cerr << "speechllm-server: warm-up utterance ran in "
             << absl::ToInt64Milliseconds(absl::Now() - warm_up_start) << " ms" << std::endl;
+  // After the warm-up (its utterance is not cached); destroyed before the engine it answers.
+  auto embedding_cache = server::OpenEmbeddingCache(
+      config, model_dir, engine.model_config().text.hidden_size, &metrics);
+  if (!embedding_cache.ok()) return Fail(embedding_cache.status().ToString());
+  ctx.embedding_cache = embedding_cache->get();
 
   grpc::EnableDefaultHealthCheckService(false);
   // The probe port serves health only (ApplyBuilderOptions leaves reflection out).
@@ -390,6 +388,7 @@ int main(int argc, char** argv) {
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (probe_server != nullptr) probe_server->Shutdown();
   dispatcher.Stop();
+  embedding_cache->reset();  // answers its queued lookups and writes its queued entries
   engine.SetStepObserver(nullptr);
   engine.Stop();
   metrics_http.reset();  // scrapes work until here, through the drain

@@ -68,6 +68,7 @@ constexpr const char* kCodeNames[] = {
     "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
     "DATA_LOSS", "UNAUTHENTICATED"};
 constexpr const char* kReasonNames[] = {"max_streams", "kv", "draining"};
+constexpr const char* kCacheResultNames[] = {"hit", "miss", "error", "corrupt"};
 constexpr const char* kLimitNames[] = {
     "max_streams",           "kv_budget",           "max_chunk_bytes",
     "idle_timeout",          "max_stream_duration", "max_buffered_audio",
@@ -208,6 +209,10 @@ Metrics::Metrics(const std::string& version)
                             "production).")),
       auth_failures_(CounterFamily(*registry_, "speechllm_auth_failures_total",
                                    "Calls refused with UNAUTHENTICATED, by reason.")),
+      embedding_cache_requests_(CounterFamily(
+          *registry_, "speechllm_embedding_cache_requests_total",
+          "Embedding cache lookups of exact finals, by store and result (a corrupt entry, an "
+          "error or a full queue is a miss).")),
       warnings_(CounterFamily(*registry_, "speechllm_warnings_total",
                               "Warning messages sent to clients, by code.")),
       audio_received_seconds_(PlainCounter(*registry_, "speechllm_audio_seconds_total",
@@ -283,6 +288,9 @@ Metrics::Metrics(const std::string& version)
   for (auto failure : {AuthFailure::kTokenMissing, AuthFailure::kTokenInvalid}) {
     auth_failures_.Add({{"reason", NameOf(kAuthNames, failure)}});
   }
+  for (const char* result : kCacheResultNames) {
+    embedding_cache_requests_.Add({{"store", "disk"}, {"result", result}});
+  }
   using Code = streaming::SessionEvent::WarningCode;
   for (auto code :
        {Code::kBacklog, Code::kFlowControl, Code::kAudioClipped, Code::kSeqGap,
@@ -335,6 +343,10 @@ void Metrics::LimitExceeded(Limit limit) {
   limits_.Add({{"limit", NameOf(kLimitNames, limit)}}).Increment();
 }
 
+void Metrics::OnCacheRequest(const char* store, streaming::CacheResult result) {
+  embedding_cache_requests_.Add({{"store", store}, {"result", NameOf(kCacheResultNames, result)}})
+      .Increment();
+}
 void Metrics::AuthFailed(AuthFailure failure) {
   auth_failures_.Add({{"reason", NameOf(kAuthNames, failure)}}).Increment();
 }

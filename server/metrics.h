@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/step_observer.h"
+#include "streaming/embedding_cache.h"
 #include "streaming/session_event.h"
 
 namespace speechllm::server {
@@ -49,7 +50,7 @@ enum class Limit {
 // speechllm_auth_failures_total{reason}.
 enum class AuthFailure { kTokenMissing, kTokenInvalid };
 
-class Metrics : public engine::StepObserver {
+class Metrics : public engine::StepObserver, public streaming::EmbeddingCacheObserver {
  public:
   // `version` is the value of speechllm_build_info{version}.
   explicit Metrics(const std::string& version);
@@ -71,6 +72,8 @@ class Metrics : public engine::StepObserver {
   void AdmissionRejected(RpcMethod method, AdmissionReason reason);
   void LimitExceeded(Limit limit);
   void AuthFailed(AuthFailure failure);
+  // speechllm_embedding_cache_requests_total{store,result} (the cache's worker threads).
+  void OnCacheRequest(const char* store, streaming::CacheResult result) override;
   void AudioReceived(double seconds);
   void AudioProcessed(double seconds);
   void FirstPartialLatency(absl::Duration latency);
@@ -101,6 +104,7 @@ class Metrics : public engine::StepObserver {
   prometheus::Family<prometheus::Counter>& recognize_rejected_;
   prometheus::Family<prometheus::Counter>& limits_;
   prometheus::Family<prometheus::Counter>& auth_failures_;
+  prometheus::Family<prometheus::Counter>& embedding_cache_requests_;
   prometheus::Family<prometheus::Counter>& warnings_;
   prometheus::Counter& audio_received_seconds_;
   prometheus::Counter& audio_processed_seconds_;

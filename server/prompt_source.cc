@@ -111,4 +111,30 @@ int64_t PromptSource::prefix_tokens() const {
   return built.ok() ? static_cast<int64_t>(built->prefix_ids.size()) : 0;
 }
 
+absl::StatusOr<PromptSource> PromptSource::FromFlags(const engine::tokenizer::Tokenizer* tokenizer,
+                                                     absl::string_view prefix_ids,
+                                                     absl::string_view suffix_ids,
+                                                     absl::string_view template_kind,
+                                                     std::string instruction) {
+  if (prefix_ids.empty() != suffix_ids.empty()) {
+    return absl::InvalidArgumentError(
+        "--prompt_prefix_ids and --prompt_suffix_ids go together (give both or neither)");
+  }
+  if (!suffix_ids.empty()) {
+    auto prefix = ParseTokenIds(prefix_ids);
+    auto suffix = ParseTokenIds(suffix_ids);
+    if (!prefix.ok() || !suffix.ok())
+      return absl::InvalidArgumentError("bad --prompt_prefix_ids / --prompt_suffix_ids");
+    return FromIds(*std::move(prefix), *std::move(suffix));
+  }
+  if (tokenizer == nullptr) {
+    return absl::InvalidArgumentError(
+        "the model has no tokenizer: give --prompt_prefix_ids and --prompt_suffix_ids");
+  }
+  if (template_kind != "chat" && template_kind != "base")
+    return absl::InvalidArgumentError("--prompt_template must be chat or base");
+  return FromTemplate(tokenizer, template_kind == "chat" ? Kind::kChat : Kind::kBase,
+                      std::move(instruction));
+}
+
 }  // namespace speechllm::server

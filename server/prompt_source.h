@@ -36,6 +36,14 @@ class PromptSource {
   // `tokenizer` must outlive the source. NOT_FOUND when its special tokens are missing.
   static absl::StatusOr<PromptSource> FromTemplate(const engine::tokenizer::Tokenizer* tokenizer,
                                                    Kind kind, std::string instruction);
+  // The server's prompt from its flags: raw `prefix_ids` and `suffix_ids` (ParseTokenIds; both or
+  // neither), else `tokenizer`'s template `template_kind` ("chat" or "base") with `instruction`.
+  // INVALID_ARGUMENT naming the flag at fault.
+  static absl::StatusOr<PromptSource> FromFlags(const engine::tokenizer::Tokenizer* tokenizer,
+                                                absl::string_view prefix_ids,
+                                                absl::string_view suffix_ids,
+                                                absl::string_view template_kind,
+                                                std::string instruction);
 
   Kind kind() const { return kind_; }
   bool supports_context() const { return kind_ != Kind::kIds; }

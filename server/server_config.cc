@@ -124,6 +124,10 @@ absl::Status ServerConfig::Validate() const {
                                                      ": use another port"));
     }
   }
+  if (embedding_cache_mb < 1 || embedding_cache_mb > (int64_t{1} << 30))
+    return absl::InvalidArgumentError("embedding_cache_mb must be in [1, 2^30]");
+  if (cache_threads < 1 || cache_threads > 64)
+    return absl::InvalidArgumentError("cache_threads must be in [1, 64]");
   if (!health_listen_address.empty() && !token_file.empty() && !auth_exempt_health) {
     return absl::InvalidArgumentError(
         "health_listen serves Health in plaintext without a token, which auth_exempt_health=false "
@@ -159,7 +163,9 @@ std::string ServerConfig::ToString() const {
       ", metrics_listen=", metrics_listen_address, ", health_listen=", health_listen_address,
       ", tls=", tls(), ", mtls=", !tls_client_ca_path.empty(), ", auth=", auth_required(),
       ", auth_exempt_health=", auth_exempt_health,
-      ", auth_exempt_reflection=", auth_exempt_reflection, ")");
+      ", auth_exempt_reflection=", auth_exempt_reflection,
+      ", embedding_cache_dir=", embedding_cache_dir, ", embedding_cache_mb=", embedding_cache_mb,
+      ", cache_threads=", cache_threads, ")");
 }
 
 }  // namespace speechllm::server

@@ -68,6 +68,11 @@ struct ServerConfig {
   std::string token_file;          // bearer tokens, one per line; needs TLS
   bool auth_exempt_health = true;
   bool auth_exempt_reflection = false;
+  // The embedding cache (ARCHITECTURE.md 8): a directory (empty: no cache), its size cap and the
+  // worker threads that do its I/O.
+  std::string embedding_cache_dir;
+  int64_t embedding_cache_mb = 1024;
+  int cache_threads = 2;
 
   int transport_max_receive_message_bytes() const {
     return static_cast<int>(

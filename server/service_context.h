@@ -15,6 +15,7 @@
 #include "server/prompt_source.h"
 #include "server/server_config.h"
 #include "server/stream_registry.h"
+#include "streaming/embedding_cache.h"
 #include "streaming/output_dispatcher.h"
 
 namespace speechllm::server {
@@ -27,7 +28,8 @@ struct ServiceContext {
   const engine::tokenizer::Tokenizer* tokenizer = nullptr;  // null: results carry no text
   const PromptSource* prompt = nullptr;
   StreamRegistry* registry = nullptr;
-  Metrics* metrics = nullptr;  // null: nothing is counted (tests)
+  Metrics* metrics = nullptr;                            // null: nothing is counted (tests)
+  streaming::EmbeddingCache* embedding_cache = nullptr;  // null: no embedding cache
   std::atomic<uint64_t> session_counter{0};
 };
 

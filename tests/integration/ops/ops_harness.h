@@ -67,6 +67,7 @@ class ServerProcess {
   // Sends `signal_number` without waiting.
   void Signal(int signal_number) const;
   std::string Log() const { return ReadFileOrEmpty(log_path_); }
+  std::string ErrLog() const { return ReadFileOrEmpty(log_path_ + ".err"); }  // stderr
 
  private:
   // An error with the exit code and stderr once the process has exited, else OK.

@@ -1,0 +1,36 @@
+#include "server/embedding_cache_setup.h"
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "streaming/model_fingerprint.h"
+
+namespace speechllm::server {
+
+absl::StatusOr<std::unique_ptr<streaming::EmbeddingCache>> OpenEmbeddingCache(
+    const ServerConfig& config, const std::string& model_dir, int64_t hidden_size,
+    streaming::EmbeddingCacheObserver* observer) {
+  if (config.embedding_cache_dir.empty()) return nullptr;
+  // The projector is the linear one (design_notes.md): its weights are in the checkpoint.
+  absl::StatusOr<std::string> fingerprint = streaming::ModelFingerprint(model_dir, "linear");
+  if (!fingerprint.ok()) {
+    return absl::Status(fingerprint.status().code(),
+                        absl::StrCat("--embedding_cache_dir: ", fingerprint.status().message()));
+  }
+  streaming::EmbeddingCacheConfig cache_config;
+  cache_config.dir = config.embedding_cache_dir;
+  cache_config.max_bytes = config.embedding_cache_mb << 20;
+  cache_config.threads = config.cache_threads;
+  cache_config.model_id = *fingerprint;
+  cache_config.hidden_size = hidden_size;
+  absl::StatusOr<std::unique_ptr<streaming::EmbeddingCache>> cache =
+      streaming::EmbeddingCache::Open(cache_config, observer);
+  if (!cache.ok()) return cache.status();
+  std::cerr << "speechllm-server: embedding cache in " << config.embedding_cache_dir << ": "
+            << (*cache)->disk().num_entries() << " entries, "
+            << ((*cache)->disk().total_bytes() >> 20) << " of " << config.embedding_cache_mb
+            << " MiB; model fingerprint " << fingerprint->substr(0, 16) << std::endl;
+  return cache;
+}
+
+}  // namespace speechllm::server
