@@ -22,23 +22,16 @@ constexpr size_t kChecksumBytes = 4;
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "cache entries assume a little-endian host");
 
-void AppendU32(uint32_t value, std::string* out) {
-  out->append(reinterpret_cast<const char*>(&value), 4);
+// A fixed-width integer's bytes, as written and read back (little-endian on every host).
+template <typename T>
+void AppendBytesOf(T value, std::string* out) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(T));
 }
 
-void AppendU64(uint64_t value, std::string* out) {
-  out->append(reinterpret_cast<const char*>(&value), 8);
-}
-
-uint32_t LoadU32(const char* p) {
-  uint32_t value;
-  std::memcpy(&value, p, 4);
-  return value;
-}
-
-uint64_t LoadU64(const char* p) {
-  uint64_t value;
-  std::memcpy(&value, p, 8);
+template <typename T>
+T LoadBytesOf(const char* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
   return value;
 }
 
@@ -60,8 +53,8 @@ std::string Sha256Hex(absl::string_view bytes) {
 std::string EmbeddingCacheKey(absl::string_view model_id, const std::vector<float>& features,
                               int64_t num_frames, int64_t num_valid_frames) {
   std::string input = absl::StrCat("speechllm-embeddings-v", kFormatVersion, "\n", model_id, "\n");
-  AppendU64(static_cast<uint64_t>(num_frames), &input);
-  AppendU64(static_cast<uint64_t>(num_valid_frames), &input);
+  AppendBytesOf<uint64_t>(static_cast<uint64_t>(num_frames), &input);
+  AppendBytesOf<uint64_t>(static_cast<uint64_t>(num_valid_frames), &input);
   input.reserve(input.size() + features.size() * 4);
   AppendFloats(features.data(), features.size(), &input);
   return Sha256Hex(input);
@@ -72,16 +65,16 @@ std::string EncodeCacheEntry(absl::string_view key, const std::vector<float>& ro
   std::string entry;
   entry.reserve(kHeaderBytes + rows.size() * 4 + kChecksumBytes);
   entry.append(kMagic.data(), kMagic.size());
-  AppendU32(kFormatVersion, &entry);
-  AppendU32(kDtypeFloat32, &entry);
+  AppendBytesOf<uint32_t>(kFormatVersion, &entry);
+  AppendBytesOf<uint32_t>(kDtypeFloat32, &entry);
   // Keys are kCacheKeyHexChars hex characters (Sha256Hex); anything else is cut or padded.
   std::string fixed_key(key.substr(0, kCacheKeyHexChars));
   fixed_key.resize(kCacheKeyHexChars, '0');
   entry.append(fixed_key);
-  AppendU64(static_cast<uint64_t>(num_rows), &entry);
-  AppendU64(static_cast<uint64_t>(hidden_size), &entry);
+  AppendBytesOf<uint64_t>(static_cast<uint64_t>(num_rows), &entry);
+  AppendBytesOf<uint64_t>(static_cast<uint64_t>(hidden_size), &entry);
   AppendFloats(rows.data(), rows.size(), &entry);
-  AppendU32(Crc32c(entry), &entry);
+  AppendBytesOf<uint32_t>(Crc32c(entry), &entry);
   return entry;
 }
 
@@ -91,20 +84,20 @@ absl::StatusOr<CachedRows> DecodeCacheEntry(absl::string_view entry, absl::strin
     return absl::DataLossError(absl::StrCat("cache entry of ", entry.size(), " bytes: too short"));
   }
   const absl::string_view body = entry.substr(0, entry.size() - kChecksumBytes);
-  if (LoadU32(entry.data() + body.size()) != Crc32c(body)) {
+  if (LoadBytesOf<uint32_t>(entry.data() + body.size()) != Crc32c(body)) {
     return absl::DataLossError("cache entry checksum mismatch");
   }
   if (body.substr(0, 8) != kMagic) return absl::DataLossError("cache entry: bad magic");
   const char* p = body.data() + 8;
-  if (LoadU32(p) != kFormatVersion || LoadU32(p + 4) != kDtypeFloat32) {
+  if (LoadBytesOf<uint32_t>(p) != kFormatVersion || LoadBytesOf<uint32_t>(p + 4) != kDtypeFloat32) {
     return absl::DataLossError("cache entry: unknown version or dtype");
   }
   if (body.substr(16, kCacheKeyHexChars) != key) {
     return absl::DataLossError("cache entry: written for another key");
   }
   p += 8 + kCacheKeyHexChars;
-  const uint64_t num_rows = LoadU64(p);
-  const uint64_t width = LoadU64(p + 8);
+  const uint64_t num_rows = LoadBytesOf<uint64_t>(p);
+  const uint64_t width = LoadBytesOf<uint64_t>(p + 8);
   const uint64_t payload = body.size() - kHeaderBytes;
   if (width != static_cast<uint64_t>(hidden_size) || num_rows == 0 ||
       num_rows > payload / 4 / width || num_rows * width * 4 != payload) {
