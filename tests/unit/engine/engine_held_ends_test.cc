@@ -46,7 +46,7 @@ TEST_F(HeldEndTest, AHitSkipsTheEncoderAndAMissReturnsTheRows) {
   // Unanswered, the ends wait: no final comes.
   EXPECT_TRUE(engine_->PopOutputs(absl::Milliseconds(200)).empty());
   const int64_t rows = AudioTokenCount(kValidFrames);
-  ASSERT_TRUE(engine_->ProvideEmbeddings(hit, {0, Rows(rows, hidden(), 0.5f), rows}).ok());
+  ASSERT_TRUE(engine_->ProvideEmbeddings(hit, {0, Rows(rows, hidden(), 0.5f), rows, ""}).ok());
   std::vector<SequenceOutput> outputs = Collect(1);
   ASSERT_EQ(outputs.size(), 1u);
   EXPECT_EQ(outputs[0].id, hit);
@@ -79,9 +79,9 @@ TEST_F(HeldEndTest, EndsReachTheSchedulerInSegmentOrder) {
         engine_->EndSegment(id, segment < 2 ? AwaitingEnd(segment) : End(segment, kValidFrames, 0))
             .ok());
   }
-  ASSERT_TRUE(engine_->ProvideEmbeddings(id, {1, {}, 0}).ok());
+  ASSERT_TRUE(engine_->ProvideEmbeddings(id, {1, {}, 0, ""}).ok());
   EXPECT_TRUE(engine_->PopOutputs(absl::Milliseconds(200)).empty());
-  ASSERT_TRUE(engine_->ProvideEmbeddings(id, {0, {}, 0}).ok());
+  ASSERT_TRUE(engine_->ProvideEmbeddings(id, {0, {}, 0, ""}).ok());
   const std::vector<SequenceOutput> outputs = Collect(3);
   std::vector<int64_t> segments;
   for (const SequenceOutput& o : outputs) {
@@ -102,15 +102,15 @@ TEST_F(HeldEndTest, RowsOfAnotherLengthAreAMissAndBadAnswersAreRefused) {
   ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
   ASSERT_TRUE(engine_->EndSegment(id, AwaitingEnd(0)).ok());
   const int64_t rows = AudioTokenCount(kValidFrames) + 1;
-  const absl::Status malformed = engine_->ProvideEmbeddings(id, {0, Rows(2, hidden(), 1), 3});
+  const absl::Status malformed = engine_->ProvideEmbeddings(id, {0, Rows(2, hidden(), 1), 3, ""});
   EXPECT_EQ(malformed.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(malformed.message(), HasSubstr("3 rows in"));
-  ASSERT_TRUE(engine_->ProvideEmbeddings(id, {0, Rows(rows, hidden(), 1), rows}).ok());
+  ASSERT_TRUE(engine_->ProvideEmbeddings(id, {0, Rows(rows, hidden(), 1), rows, ""}).ok());
   const std::vector<SequenceOutput> outputs = Collect(1);
   ASSERT_EQ(outputs.size(), 1u);
   EXPECT_EQ(outputs[0].num_audio_embeddings, rows - 1) << "encoded from the features";
   engine_->Release(id);
-  EXPECT_EQ(engine_->ProvideEmbeddings(id, {0, {}, 0}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->ProvideEmbeddings(id, {0, {}, 0, ""}).code(), absl::StatusCode::kNotFound);
   ExpectAllBlocksFree();
   engine_->Stop();
   EXPECT_EQ(EncodingSteps(), std::vector<int64_t>{ConvOutputLength(kValidFrames)});
