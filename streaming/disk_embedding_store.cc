@@ -93,14 +93,13 @@ absl::StatusOr<std::optional<std::string>> DiskEmbeddingStore::Read(const std::s
   }
   std::ifstream in(PathOf(key), std::ios::binary);
   if (!in) {
-    const int error = errno;
-    if (error == ENOENT) {  // deleted behind our back: a miss
+    std::error_code error;
+    if (!fs::exists(PathOf(key), error) && !error) {  // deleted behind our back: a miss
       absl::MutexLock lock(&mu_);
       ForgetLocked(key);
       return std::nullopt;
     }
-    return absl::UnavailableError(
-        absl::StrCat("cannot open ", PathOf(key), ": ", std::strerror(error)));
+    return absl::UnavailableError(absl::StrCat("cannot open ", PathOf(key)));
   }
   std::ostringstream bytes;
   bytes << in.rdbuf();
