@@ -8,13 +8,9 @@
 #include "absl/strings/str_split.h"
 
 namespace speechllm::server {
-namespace {
-
 std::string PrimarySubtag(absl::string_view code) {
   return absl::AsciiStrToLower(code.substr(0, code.find('-')));
 }
-
-}  // namespace
 
 absl::Status CheckLanguageCode(absl::string_view code) {
   const auto bad = [&](absl::string_view why) {

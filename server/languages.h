@@ -17,6 +17,9 @@ namespace speechllm::server {
 // 1 to 8 letters or digits joined by '-' (en, en-US, zh-Hans-CN); INVALID_ARGUMENT otherwise.
 absl::Status CheckLanguageCode(absl::string_view code);
 
+// The language subtag of a BCP-47 code, lower-cased: "en-GB" -> "en".
+std::string PrimarySubtag(absl::string_view code);
+
 // The language results report, given a request's `hints` and the `served` languages: the first
 // hint as the client spelled it; without hints, the served language when there is only one, else
 // empty (the model cannot detect one). INVALID_ARGUMENT naming the served languages when a hint is

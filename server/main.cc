@@ -222,7 +222,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_prompt_suffix_ids), absl::GetFlag(FLAGS_prompt_template),
       absl::GetFlag(FLAGS_instruction));
   if (!prompt_from_flags.ok()) return Fail(std::string(prompt_from_flags.status().message()));
-  const server::PromptSource prompt = *std::move(prompt_from_flags);
+  server::PromptSource prompt = *std::move(prompt_from_flags);
+  prompt.set_default_language(config.language_codes.front());
 
   if (config.carry_context_chars > 0 && !prompt.supports_context()) {
     return Fail("--carry_context_chars needs the tokenizer's prompt template, not raw prompt ids");

@@ -3,9 +3,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "engine/model/tokenizer/tokenizer.h"
 #include "engine/status_macros.h"
+#include "server/languages.h"
 
 namespace speechllm::server {
 
@@ -49,7 +51,11 @@ absl::StatusOr<streaming::PromptConfig> PromptSource::Build(const ContextText& c
     }
     return streaming::PromptConfig{prefix_ids_, suffix_ids_, nullptr};
   }
-  std::string instruction = instruction_;
+  // "{language}" becomes the stream's language subtag (Qwen's ASR prompts end in a tag such as
+  // <|en|>, MODEL.md 7).
+  std::string instruction = absl::StrReplaceAll(
+      instruction_, {{"{language}", PrimarySubtag(context.language.empty() ? default_language_
+                                                                           : context.language)}});
   // Context goes into the instruction text ahead of the audio's transcription request (API.md 2.1:
   // its effect on the model is heuristic).
   if (!context.prompt.empty())

@@ -21,6 +21,9 @@ struct ContextText {
   std::string prompt;
   std::vector<std::string> phrases;
   std::string previous_text;  // the end of the stream's earlier utterances (carried context)
+  // The stream's language (BCP-47; ResolveLanguage), for "{language}" in the instruction; empty:
+  // the server's default.
+  std::string language;
   bool empty() const { return prompt.empty() && phrases.empty() && previous_text.empty(); }
 };
 
@@ -46,6 +49,8 @@ class PromptSource {
                                                 std::string instruction);
 
   Kind kind() const { return kind_; }
+  // The language "{language}" stands for when a stream has none (the first of --languages).
+  void set_default_language(std::string code) { default_language_ = std::move(code); }
   bool supports_context() const { return kind_ != Kind::kIds; }
   // The prompt for a stream with `context`. FAILED_PRECONDITION for a context with raw ids.
   absl::StatusOr<streaming::PromptConfig> Build(const ContextText& context) const;
@@ -66,6 +71,7 @@ class PromptSource {
   std::vector<int64_t> prefix_ids_, suffix_ids_;
   const engine::tokenizer::Tokenizer* tokenizer_ = nullptr;
   std::string instruction_;
+  std::string default_language_;
 };
 
 }  // namespace speechllm::server

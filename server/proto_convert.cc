@@ -64,6 +64,7 @@ absl::Status BadConfig(const std::string& field, const std::string& message,
 absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionContext& context,
                                                           const ServerConfig& server,
                                                           const PromptSource& prompt,
+                                                          const std::string& language,
                                                           const std::string& field) {
   auto bad = [&](const std::string& sub, const std::string& message,
                  const std::string& reason = "BAD_CONFIG") {
@@ -72,6 +73,7 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
         field + sub);
   };
   ContextText text;
+  text.language = language;
   text.prompt = context.prompt();
   for (const v1::Phrase& phrase : context.phrases()) {
     if (phrase.boost() < 0 || phrase.boost() > 20)
@@ -230,7 +232,8 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
     return BadConfig("endpointing", std::string(status.message()));
   }
   // Context and prompt.
-  auto prompt_config = PromptFromContext(config.context(), server, prompt, "config.context");
+  auto prompt_config = PromptFromContext(config.context(), server, prompt,
+                                         setup.result_extras.language_code, "config.context");
   if (!prompt_config.ok()) return prompt_config.status();
   s.prompt = *std::move(prompt_config);
   s.max_new_tokens_per_segment = server.max_new_tokens;

@@ -52,12 +52,13 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
 absl::Status BadConfig(const std::string& field, const std::string& message,
                        const std::string& reason = "BAD_CONFIG");
 
-// The prompt for a stream with `context` (limits checked; `field` names it in errors, e.g.
-// "config.context"). INVALID_ARGUMENT (FEATURE_UNAVAILABLE) when the server's prompt takes no
-// context.
+// The prompt for a stream of `language` (ResolveLanguage's; "{language}" in the instruction) with
+// `context` (limits checked; `field` names it in errors, e.g. "config.context").
+// INVALID_ARGUMENT (FEATURE_UNAVAILABLE) when the server's prompt takes no context.
 absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionContext& context,
                                                           const ServerConfig& server,
                                                           const PromptSource& prompt,
+                                                          const std::string& language,
                                                           const std::string& field);
 
 v1::Limits LimitsProto(const ServerConfig& server);

@@ -75,6 +75,31 @@ TEST_F(PromptSourceTest, CarriedTextGoesIntoTheInstructionAfterTheAudio) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// "{language}" in the instruction becomes the stream's language subtag (de-DE -> de), or the
+// server's default language for a stream without one; it sits after the audio like the rest of
+// the instruction.
+TEST_F(PromptSourceTest, LanguageInTheInstructionIsTheStreamsSubtag) {
+  auto source = PromptSource::FromTemplate(tokenizer_.get(), PromptSource::Kind::kChat,
+                                           "Transcribe the {language} speech.");
+  ASSERT_TRUE(source.ok()) << source.status();
+  source->set_default_language("en-US");
+  auto text_of = [&](const std::string& language) {
+    ContextText context;
+    context.language = language;
+    auto built = source->Build(context);
+    EXPECT_TRUE(built.ok()) << built.status();
+    std::vector<int32_t> ids(built->suffix_ids.begin(), built->suffix_ids.end());
+    return *tokenizer_->Decode(ids, engine::tokenizer::DecodeOptions{});
+  };
+  const std::string german = text_of("de-DE"), fallback = text_of("");
+  std::printf("suffix for de-DE: %s\nsuffix without a language: %s\n", german.c_str(),
+              fallback.c_str());
+  EXPECT_NE(german.find("Transcribe the de speech."), std::string::npos) << german;
+  EXPECT_NE(fallback.find("Transcribe the en speech."), std::string::npos) << fallback;
+  EXPECT_EQ(german.find("{language}"), std::string::npos);
+  EXPECT_EQ(source->Build({})->prefix_ids, source->Build({"", {}, "", "de"})->prefix_ids);
+}
+
 // Carried text is the model's own output and cannot be refused like a client's context: a special
 // token's text in it is dropped, so the template keeps its structure. A client's context holding
 // one is refused (CheckContextText).
