@@ -67,7 +67,7 @@ ABSL_FLAG(std::string, prompt_suffix_ids, "", "raw prompt ids after the audio to
 ABSL_FLAG(std::string, prompt_template, "chat",
           "with a tokenizer and no raw ids: chat (Instruct) or base");
 ABSL_FLAG(std::string, instruction, "Transcribe the speech.",
-          "the instruction after the audio (templates)");
+          "the instruction after the audio (templates); {language} becomes the stream's language");
 ABSL_FLAG(int, max_new_tokens, 256, "longest transcript of one utterance, in tokens");
 ABSL_FLAG(int, repetition_guard_tokens, 32,
           "a transcript that ends in a loop (one run of tokens repeated back to back at least 3 "
