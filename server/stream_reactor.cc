@@ -156,8 +156,13 @@ absl::Status StreamReactor::HandleControl(const v1::Control& control) {
       return absl::OkStatus();  // the registry saw the activity
     case v1::Control::kContext: {
       // Applies from the next utterance on; the running one keeps its prompt (API.md 2.1).
-      auto prompt = PromptFromContext(control.context(), ctx_->config, *ctx_->prompt,
-                                      result_extras_.language_code, "control.context");
+      std::string language;
+      {
+        absl::MutexLock lock(&mu_);
+        language = result_extras_.language_code;
+      }
+      auto prompt = PromptFromContext(control.context(), ctx_->config, *ctx_->prompt, language,
+                                      "control.context");
       if (!prompt.ok()) return prompt.status();
       // A context that does not fit the KV cache is a warning, not an error
       // (Session::UpdatePrompt).
