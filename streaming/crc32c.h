@@ -11,7 +11,11 @@ namespace speechllm::streaming {
 
 // The CRC-32C of `data` (initial value and final xor 0xFFFFFFFF, as RFC 3720 B.4); "123456789"
 // gives 0xE3069283.
+// x86-64 hosts with SSE 4.2 use its crc32 instruction; others a table.
 uint32_t Crc32c(absl::string_view data);
+
+// The same by the table alone (tests compare the two paths).
+uint32_t Crc32cByTable(absl::string_view data);
 
 }  // namespace speechllm::streaming
 

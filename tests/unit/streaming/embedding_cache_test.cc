@@ -44,6 +44,19 @@ TEST(Crc32cTest, KnownValues) {
   EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);  // RFC 3720 B.4: 32 zero bytes
 }
 
+// The instruction path (where the CPU has one) against the table, over lengths and alignments.
+TEST(Crc32cTest, TheInstructionAndTheTableAgree) {
+  std::string bytes(300, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 131 + 7) % 251);
+  for (size_t offset : {0, 1, 3, 7}) {
+    for (size_t length = 0; offset + length <= bytes.size(); length += 13) {
+      const absl::string_view piece = absl::string_view(bytes).substr(offset, length);
+      ASSERT_EQ(Crc32c(piece), Crc32cByTable(piece)) << offset << " + " << length;
+    }
+  }
+  EXPECT_EQ(Crc32cByTable("123456789"), 0xE3069283u);
+}
+
 TEST(EmbeddingCacheEntryTest, KeysFollowTheModelAndEveryFeature) {
   const std::vector<float> features = Features(1, 256);
   const std::string key = EmbeddingCacheKey("model-a", features, 2, 1);
