@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,55 @@ TEST(EmbeddingCacheEntryTest, EntriesRoundTripAndDamageIsDataLoss) {
   EXPECT_THAT(DecodeCacheEntry(entry, Sha256Hex("other"), 8).status().message(),
               HasSubstr("another key"));
   EXPECT_THAT(DecodeCacheEntry(entry, key, 16).status().message(), HasSubstr("3 rows of 8"));
+}
+
+// Any damage, truncation or garbage is DATA_LOSS, never a crash or rows of the wrong size: 20,000
+// random mutations of an entry (byte flips, truncations, extensions, rewritten sizes with a valid
+// checksum) and random buffers.
+TEST(EmbeddingCacheEntryTest, RandomDamageIsAlwaysDataLoss) {
+  const std::string key = Sha256Hex("segment");
+  const std::string entry = EncodeCacheEntry(key, Features(1, 5 * 8), 5, 8);
+  std::mt19937 random(3);
+  int refused = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::string damaged = entry;
+    switch (trial % 4) {
+      case 0:
+        damaged[random() % damaged.size()] ^= static_cast<char>(1 + random() % 255);
+        break;
+      case 1:
+        damaged.resize(random() % damaged.size());
+        break;
+      case 2:
+        damaged.append(std::string(1 + random() % 16, static_cast<char>(random())));
+        break;
+      case 3: {  // another row count or width, re-checksummed: only the sizes can refuse it
+        const size_t at = 8 + 4 + 4 + kCacheKeyHexChars + (random() % 2) * 8;
+        const uint64_t value = random() % 3 == 0 ? ~uint64_t{0} : random() % 64;
+        std::memcpy(damaged.data() + at, &value, 8);
+        damaged.resize(damaged.size() - 4);
+        const uint32_t crc = Crc32c(damaged);
+        damaged.append(reinterpret_cast<const char*>(&crc), 4);
+        if (damaged == entry) continue;
+        break;
+      }
+    }
+    absl::StatusOr<CachedRows> decoded = DecodeCacheEntry(damaged, key, 8);
+    if (decoded.ok()) {
+      EXPECT_EQ(decoded->rows.size(), static_cast<size_t>(decoded->num_rows * 8)) << trial;
+      continue;
+    }
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << trial;
+    ++refused;
+  }
+  std::string garbage;
+  for (int trial = 0; trial < 2000; ++trial) {
+    garbage.resize(random() % 400);
+    for (char& c : garbage) c = static_cast<char>(random());
+    EXPECT_FALSE(DecodeCacheEntry(garbage, key, 8).ok());
+  }
+  std::printf("%d of 20000 damaged entries refused\n", refused);
+  EXPECT_GT(refused, 19000);
 }
 
 TEST(DiskEmbeddingStoreTest, WritesReadsAndEvictsTheLeastRecentlyUsed) {
