@@ -19,7 +19,7 @@ CORE_PACKAGES=(
 EXTRA_PACKAGES=(
   libopus-dev libopusfile-dev libopusenc-dev opus-tools libsoxr-dev libogg-dev libflac-dev
   flac mkvtoolnix
-  libpcre2-dev libicu-dev libssl-dev
+  libpcre2-dev libicu-dev libssl-dev libhiredis-dev redis-server
   prometheus-cpp-dev libcpp-httplib-dev prometheus
   sox libsox-fmt-all espeak-ng openssl yamllint python3 clang
   golang-github-gogo-googleapis-dev

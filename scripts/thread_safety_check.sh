@@ -24,6 +24,6 @@ cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_C
   { cat "$build_dir.cmake.log" >&2; exit 1; }
 targets=(speechllm_engine speechllm_streaming speechllm_server_lib speechllm_client
          speechllm_loadtest speechllm_tokenizer engine_test session_test client_test
-         embedding_cache_test)
+         embedding_cache_test redis_store_test)
 ninja -C "$build_dir" -j "$jobs" "${targets[@]}"
 echo "thread_safety_check.sh: no thread-safety findings in ${targets[*]}"

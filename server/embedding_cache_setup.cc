@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "server/host_port.h"
 #include "streaming/model_fingerprint.h"
 
 namespace speechllm::server {
@@ -23,13 +24,26 @@ absl::StatusOr<std::unique_ptr<streaming::EmbeddingCache>> OpenEmbeddingCache(
   cache_config.threads = config.cache_threads;
   cache_config.model_id = *fingerprint;
   cache_config.hidden_size = hidden_size;
+  if (!config.embedding_cache_redis.empty()) {  // ServerConfig::Validate checked the address
+    const absl::StatusOr<HostPort> address = ParseHostPort(config.embedding_cache_redis);
+    if (!address.ok()) return address.status();
+    streaming::RedisStoreConfig redis;
+    redis.host = address->host;
+    redis.port = address->port;
+    redis.ttl = absl::Seconds(config.embedding_cache_redis_ttl_s);
+    cache_config.redis = redis;
+  }
   absl::StatusOr<std::unique_ptr<streaming::EmbeddingCache>> cache =
       streaming::EmbeddingCache::Open(cache_config, observer);
   if (!cache.ok()) return cache.status();
   std::cerr << "speechllm-server: embedding cache in " << config.embedding_cache_dir << ": "
             << (*cache)->disk().num_entries() << " entries, "
             << ((*cache)->disk().total_bytes() >> 20) << " of " << config.embedding_cache_mb
-            << " MiB; model fingerprint " << fingerprint->substr(0, 16) << std::endl;
+            << " MiB; model fingerprint " << fingerprint->substr(0, 16)
+            << (config.embedding_cache_redis.empty()
+                    ? std::string()
+                    : absl::StrCat("; shared through Redis at ", config.embedding_cache_redis))
+            << std::endl;
   return cache;
 }
 

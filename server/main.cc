@@ -116,11 +116,11 @@ ABSL_FLAG(std::string, token_file, "",
           "UNAUTHENTICATED (needs TLS)");
 ABSL_FLAG(bool, auth_exempt_health, true, "grpc.health.v1.Health needs no token");
 ABSL_FLAG(bool, auth_exempt_reflection, false, "server reflection needs no token");
-ABSL_FLAG(std::string, embedding_cache_dir, "",
-          "directory of the embedding cache: exact finals whose features were seen before skip "
-          "the encoder (empty: no cache)");
+ABSL_FLAG(std::string, embedding_cache_dir, "", "embedding cache directory (empty: no cache)");
 ABSL_FLAG(int64_t, embedding_cache_mb, 1024, "size cap of the embedding cache directory");
-ABSL_FLAG(int, cache_threads, 2, "worker threads of the embedding cache's disk I/O");
+ABSL_FLAG(int, cache_threads, 2, "worker threads of the embedding cache's I/O");
+ABSL_FLAG(std::string, embedding_cache_redis, "", "host:port of a Redis the replicas share");
+ABSL_FLAG(int64_t, embedding_cache_redis_ttl_s, 86400, "lifetime of an entry in Redis");
 
 namespace {
 
@@ -176,6 +176,8 @@ int main(int argc, char** argv) {
   config.embedding_cache_dir = absl::GetFlag(FLAGS_embedding_cache_dir);
   config.embedding_cache_mb = absl::GetFlag(FLAGS_embedding_cache_mb);
   config.cache_threads = absl::GetFlag(FLAGS_cache_threads);
+  config.embedding_cache_redis = absl::GetFlag(FLAGS_embedding_cache_redis);
+  config.embedding_cache_redis_ttl_s = absl::GetFlag(FLAGS_embedding_cache_redis_ttl_s);
   if (absl::Status status = config.Validate(); !status.ok()) return Fail(status.ToString());
   server::Metrics metrics(SPEECHLLM_VERSION);
   ctx.metrics = &metrics;

@@ -288,8 +288,10 @@ Metrics::Metrics(const std::string& version)
   for (auto failure : {AuthFailure::kTokenMissing, AuthFailure::kTokenInvalid}) {
     auth_failures_.Add({{"reason", NameOf(kAuthNames, failure)}});
   }
-  for (const char* result : kCacheResultNames) {
-    embedding_cache_requests_.Add({{"store", "disk"}, {"result", result}});
+  for (const char* store : {"disk", "redis"}) {
+    for (const char* result : kCacheResultNames) {
+      embedding_cache_requests_.Add({{"store", store}, {"result", result}});
+    }
   }
   using Code = streaming::SessionEvent::WarningCode;
   for (auto code :

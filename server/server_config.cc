@@ -128,6 +128,19 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError("embedding_cache_mb must be in [1, 2^30]");
   if (cache_threads < 1 || cache_threads > 64)
     return absl::InvalidArgumentError("cache_threads must be in [1, 64]");
+  if (!embedding_cache_redis.empty()) {
+    if (embedding_cache_dir.empty()) {
+      return absl::InvalidArgumentError(
+          "embedding_cache_redis needs embedding_cache_dir (Redis sits behind the disk store)");
+    }
+    absl::StatusOr<HostPort> redis = ParseHostPort(embedding_cache_redis);
+    if (!redis.ok() || redis->host.empty() || redis->port == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "embedding_cache_redis must be HOST:PORT, not \"", embedding_cache_redis, "\""));
+    }
+    if (embedding_cache_redis_ttl_s < 1)
+      return absl::InvalidArgumentError("embedding_cache_redis_ttl_s must be >= 1");
+  }
   if (!health_listen_address.empty() && !token_file.empty() && !auth_exempt_health) {
     return absl::InvalidArgumentError(
         "health_listen serves Health in plaintext without a token, which auth_exempt_health=false "
@@ -165,7 +178,8 @@ std::string ServerConfig::ToString() const {
       ", auth_exempt_health=", auth_exempt_health,
       ", auth_exempt_reflection=", auth_exempt_reflection,
       ", embedding_cache_dir=", embedding_cache_dir, ", embedding_cache_mb=", embedding_cache_mb,
-      ", cache_threads=", cache_threads, ")");
+      ", cache_threads=", cache_threads, ", embedding_cache_redis=", embedding_cache_redis,
+      ", embedding_cache_redis_ttl_s=", embedding_cache_redis_ttl_s, ")");
 }
 
 }  // namespace speechllm::server

@@ -73,6 +73,8 @@ struct ServerConfig {
   std::string embedding_cache_dir;
   int64_t embedding_cache_mb = 1024;
   int cache_threads = 2;
+  std::string embedding_cache_redis;  // HOST:PORT of a shared Redis store; empty: none
+  int64_t embedding_cache_redis_ttl_s = 86400;
 
   int transport_max_receive_message_bytes() const {
     return static_cast<int>(

@@ -3,6 +3,8 @@
 #include <iostream>
 #include <utility>
 
+#include "absl/strings/match.h"
+
 namespace speechllm::streaming {
 
 absl::StatusOr<std::unique_ptr<EmbeddingCache>> EmbeddingCache::Open(
@@ -16,13 +18,26 @@ absl::StatusOr<std::unique_ptr<EmbeddingCache>> EmbeddingCache::Open(
   absl::StatusOr<std::unique_ptr<DiskEmbeddingStore>> disk =
       DiskEmbeddingStore::Open(config.dir, config.max_bytes);
   if (!disk.ok()) return disk.status();
-  return std::unique_ptr<EmbeddingCache>(new EmbeddingCache(config, *std::move(disk), observer));
+  std::unique_ptr<RedisEmbeddingStore> redis;
+  if (config.redis.has_value()) {
+#if SPEECHLLM_WITH_REDIS
+    absl::StatusOr<std::unique_ptr<RedisEmbeddingStore>> created =
+        RedisEmbeddingStore::Create(*config.redis);
+    if (!created.ok()) return created.status();
+    redis = *std::move(created);
+#else
+    return absl::FailedPreconditionError("this build has no Redis store (SPEECHLLM_WITH_REDIS)");
+#endif
+  }
+  return std::unique_ptr<EmbeddingCache>(
+      new EmbeddingCache(config, *std::move(disk), std::move(redis), observer));
 }
 
 EmbeddingCache::EmbeddingCache(const EmbeddingCacheConfig& config,
                                std::unique_ptr<DiskEmbeddingStore> disk,
+                               std::unique_ptr<RedisEmbeddingStore> redis,
                                EmbeddingCacheObserver* observer)
-    : config_(config), disk_(std::move(disk)), observer_(observer) {
+    : config_(config), disk_(std::move(disk)), redis_(std::move(redis)), observer_(observer) {
   for (int i = 0; i < config_.threads; ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -67,8 +82,8 @@ bool EmbeddingCache::WaitIdle(absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
 }
 
-void EmbeddingCache::Count(CacheResult result) {
-  if (observer_ != nullptr) observer_->OnCacheRequest("disk", result);
+void EmbeddingCache::Count(const char* store, CacheResult result) {
+  if (observer_ != nullptr) observer_->OnCacheRequest(store, result);
 }
 
 EmbeddingCache::Answer EmbeddingCache::Read(const std::vector<float>& features, int64_t num_frames,
@@ -79,24 +94,56 @@ EmbeddingCache::Answer EmbeddingCache::Read(const std::vector<float>& features, 
   if (!bytes.ok()) {
     std::cerr << "speechllm-server: embedding cache read failed (a miss): " << bytes.status()
               << "\n";
-    Count(CacheResult::kError);
-    return answer;
-  }
-  if (!bytes->has_value()) {
-    Count(CacheResult::kMiss);
-    return answer;
-  }
-  absl::StatusOr<CachedRows> rows = DecodeCacheEntry(**bytes, answer.key, config_.hidden_size);
-  if (!rows.ok()) {
+    Count("disk", CacheResult::kError);
+  } else if (!bytes->has_value()) {
+    Count("disk", CacheResult::kMiss);
+  } else if (absl::StatusOr<CachedRows> rows =
+                 DecodeCacheEntry(**bytes, answer.key, config_.hidden_size);
+             !rows.ok()) {
     std::cerr << "speechllm-server: embedding cache entry " << answer.key
               << " is corrupt (deleted; a miss): " << rows.status().message() << "\n";
     disk_->Remove(answer.key);
-    Count(CacheResult::kCorrupt);
+    Count("disk", CacheResult::kCorrupt);
+  } else {
+    Count("disk", CacheResult::kHit);
+    answer.cached = *std::move(rows);
     return answer;
   }
-  Count(CacheResult::kHit);
-  answer.cached = *std::move(rows);
+  if (redis_ != nullptr) {
+    if (std::optional<CachedRows> rows = ReadRedis(answer.key)) answer.cached = *std::move(rows);
+  }
   return answer;
+}
+
+std::optional<CachedRows> EmbeddingCache::ReadRedis(const std::string& key) {
+  absl::StatusOr<std::optional<std::string>> bytes = redis_->Read(key);
+  if (!bytes.ok()) {
+    // While the breaker is open every lookup is skipped at once: not logged each time.
+    if (!absl::StartsWith(bytes.status().message(), "Redis skipped")) {
+      std::cerr << "speechllm-server: Redis embedding cache read failed (a miss): "
+                << bytes.status() << "\n";
+    }
+    Count("redis", CacheResult::kError);
+    return std::nullopt;
+  }
+  if (!bytes->has_value()) {
+    Count("redis", CacheResult::kMiss);
+    return std::nullopt;
+  }
+  absl::StatusOr<CachedRows> rows = DecodeCacheEntry(**bytes, key, config_.hidden_size);
+  if (!rows.ok()) {
+    std::cerr << "speechllm-server: Redis embedding cache entry " << key
+              << " is corrupt (deleted; a miss): " << rows.status().message() << "\n";
+    redis_->Remove(key);
+    Count("redis", CacheResult::kCorrupt);
+    return std::nullopt;
+  }
+  Count("redis", CacheResult::kHit);
+  // This replica's next lookup of the key stays local.
+  if (absl::Status written = disk_->Write(key, **bytes); !written.ok()) {
+    std::cerr << "speechllm-server: embedding cache write failed: " << written << "\n";
+  }
+  return *std::move(rows);
 }
 
 void EmbeddingCache::Lookup(std::vector<float> features, int64_t num_frames,
@@ -107,7 +154,7 @@ void EmbeddingCache::Lookup(std::vector<float> features, int64_t num_frames,
     (*shared_done)(Read(features, num_frames, num_valid_frames));
   };
   if (!Enqueue(std::move(task))) {
-    Count(CacheResult::kError);
+    Count("disk", CacheResult::kError);
     (*shared_done)(Answer{});
   }
 }
@@ -117,6 +164,11 @@ void EmbeddingCache::Store(std::string key, std::vector<float> rows, int64_t num
     const std::string entry = EncodeCacheEntry(key, rows, num_rows, config_.hidden_size);
     if (absl::Status written = disk_->Write(key, entry); !written.ok()) {
       std::cerr << "speechllm-server: embedding cache write failed: " << written << "\n";
+    }
+    if (redis_ != nullptr && !redis_->breaker_open()) {
+      if (absl::Status written = redis_->Write(key, entry); !written.ok()) {
+        std::cerr << "speechllm-server: Redis embedding cache write failed: " << written << "\n";
+      }
     }
   };
   Enqueue(std::move(task));

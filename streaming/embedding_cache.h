@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,12 +21,13 @@
 #include "absl/time/time.h"
 #include "streaming/disk_embedding_store.h"
 #include "streaming/embedding_cache_entry.h"
+#include "streaming/redis_embedding_store.h"
 
 namespace speechllm::streaming {
 
 enum class CacheResult { kHit, kMiss, kError, kCorrupt };
 
-// Counts requests per store ("disk") and result; called on the worker threads.
+// Counts lookups per store ("disk", "redis") and result; called on the worker threads.
 class EmbeddingCacheObserver {
  public:
   virtual ~EmbeddingCacheObserver() = default;
@@ -40,6 +42,9 @@ struct EmbeddingCacheConfig {
   int max_queued_tasks = 256;
   std::string model_id;  // ModelFingerprint: part of every key
   int64_t hidden_size = 0;
+  // A shared Redis store behind the disk (a fleet's replicas share it): a disk miss is looked up
+  // there and a Redis hit copied to disk; a miss's rows go to both. Needs SPEECHLLM_WITH_REDIS.
+  std::optional<RedisStoreConfig> redis;
 };
 
 class EmbeddingCache {
@@ -67,17 +72,21 @@ class EmbeddingCache {
   bool WaitIdle(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   const DiskEmbeddingStore& disk() const { return *disk_; }
+  const RedisEmbeddingStore* redis() const { return redis_.get(); }
 
  private:
   EmbeddingCache(const EmbeddingCacheConfig& config, std::unique_ptr<DiskEmbeddingStore> disk,
-                 EmbeddingCacheObserver* observer);
+                 std::unique_ptr<RedisEmbeddingStore> redis, EmbeddingCacheObserver* observer);
+  // The rows of `key` in Redis (copied to disk on a hit), counted; nullopt when there are none.
+  std::optional<CachedRows> ReadRedis(const std::string& key);
   bool Enqueue(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
   Answer Read(const std::vector<float>& features, int64_t num_frames, int64_t num_valid_frames);
-  void Count(CacheResult result);
+  void Count(const char* store, CacheResult result);
 
   const EmbeddingCacheConfig config_;
   const std::unique_ptr<DiskEmbeddingStore> disk_;
+  const std::unique_ptr<RedisEmbeddingStore> redis_;  // null: no Redis
   EmbeddingCacheObserver* const observer_;
   absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);

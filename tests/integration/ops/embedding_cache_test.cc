@@ -1,7 +1,14 @@
 // The embedding cache in the real server (ARCHITECTURE.md 8, --embedding_cache_dir): Recognize of
 // a clip misses and stores its segments' embeddings; the same clip again hits every segment, runs
 // no encoder token and gives the same token ids; corrupt entries are misses that are counted and
-// rewritten; a restarted server finds its entries; a stream of the same audio hits as well.
+// rewritten; a restarted server finds its entries; a stream of the same audio hits as well; two
+// replicas share entries through a real redis-server (--embedding_cache_redis).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -122,6 +129,64 @@ TEST(OpsEmbeddingCache, RepeatedAudioSkipsTheEncoderWithTheSameTokens) {
             << Value(*after_restart, Series("miss")) << " (Recognize, then a stream)\n";
   EXPECT_EQ(Value(*after_restart, Series("hit")), 2 * segments);
   EXPECT_EQ(Value(*after_restart, Series("miss")), 0);
+}
+
+std::string RedisSeries(const std::string& result) {
+  return "speechllm_embedding_cache_requests_total{result=\"" + result + "\",store=\"redis\"}";
+}
+
+// Two replicas with their own directories share one real redis-server: the second replica's
+// Recognize misses its disk, hits Redis and gives the first one's token ids.
+TEST(OpsEmbeddingCache, ReplicasShareEntriesThroughRedis) {
+  auto redis_server = RequireTool("redis-server", "redis-server");
+  ASSERT_TRUE(redis_server.ok()) << redis_server.status();
+  const int redis_port = FreeLoopbackPort();
+  const pid_t redis = SpawnProcess({*redis_server, "--port", std::to_string(redis_port), "--bind",
+                                    "127.0.0.1", "--save", "", "--appendonly", "no"},
+                                   ScratchDir() + "/redis.out", ScratchDir() + "/redis.err");
+  ASSERT_GT(redis, 0);
+  // Ready once it accepts a connection.
+  bool listening = false;
+  for (int wait = 0; wait < 250 && !listening; ++wait) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(redis_port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    listening = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    close(fd);
+    if (!listening) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(listening) << ReadFileOrEmpty(ScratchDir() + "/redis.err");
+  const std::string redis_flag = "--embedding_cache_redis=127.0.0.1:" + std::to_string(redis_port);
+  auto first =
+      ServerProcess::Start({"--embedding_cache_dir=" + ScratchDir() + "/replica-a", redis_flag});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto stub_a = v1::StreamingSpeech::NewStub(
+      grpc::CreateChannel((*first)->address(), grpc::InsecureChannelCredentials()));
+  const Recognized on_a = RecognizeClip(stub_a.get());
+  ASSERT_TRUE(on_a.status.ok()) << on_a.status.error_message();
+  EXPECT_EQ((*first)->Stop(), 0);  // the drain writes the entries to disk and Redis
+
+  auto second =
+      ServerProcess::Start({"--embedding_cache_dir=" + ScratchDir() + "/replica-b", redis_flag});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE((*second)->ErrLog().find("shared through Redis at 127.0.0.1:"), std::string::npos);
+  auto stub_b = v1::StreamingSpeech::NewStub(
+      grpc::CreateChannel((*second)->address(), grpc::InsecureChannelCredentials()));
+  const Recognized on_b = RecognizeClip(stub_b.get());
+  ASSERT_TRUE(on_b.status.ok()) << on_b.status.error_message();
+  auto samples = Scrape((*second)->metrics_port());
+  ASSERT_TRUE(samples.ok());
+  std::cout << "replica b: disk misses " << Value(*samples, Series("miss")) << ", Redis hits "
+            << Value(*samples, RedisSeries("hit")) << ", encoder tokens "
+            << Value(*samples, "speechllm_encoder_tokens_total") << "\n";
+  EXPECT_EQ(on_b.token_ids, on_a.token_ids);
+  EXPECT_EQ(Value(*samples, Series("miss")), on_a.finals);
+  EXPECT_EQ(Value(*samples, RedisSeries("hit")), on_a.finals);
+  EXPECT_EQ(Value(*samples, RedisSeries("error")), 0);
+  EXPECT_EQ((*second)->Stop(), 0);
+  StopProcess(redis, SIGTERM, absl::Seconds(5));
 }
 
 // A directory the server cannot create fails the start with the flag's name, before serving.

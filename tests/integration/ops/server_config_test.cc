@@ -106,5 +106,28 @@ TEST(ServerConfigTest, TheMetricsPortOnLocalhostMustNotTakeTheListeningPort) {
   EXPECT_TRUE(config.Validate().ok()) << config.Validate();
 }
 
+// The embedding cache's settings: a size and threads in range; Redis only behind a disk directory,
+// at a HOST:PORT, with a TTL.
+TEST(ServerConfigTest, EmbeddingCacheSettingsAreChecked) {
+  ServerConfig config;
+  config.embedding_cache_mb = 0;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("embedding_cache_mb"));
+  config = ServerConfig{};
+  config.cache_threads = 0;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("cache_threads"));
+  config = ServerConfig{};
+  config.embedding_cache_redis = "127.0.0.1:6379";
+  EXPECT_THAT(config.Validate().message(), HasSubstr("needs embedding_cache_dir"));
+  config.embedding_cache_dir = "/tmp/cache";
+  EXPECT_TRUE(config.Validate().ok()) << config.Validate();
+  for (const char* bad : {"redis", ":6379", "host:0", "host:70000"}) {
+    config.embedding_cache_redis = bad;
+    EXPECT_THAT(config.Validate().message(), HasSubstr("HOST:PORT")) << bad;
+  }
+  config.embedding_cache_redis = "redis.fleet:6379";
+  config.embedding_cache_redis_ttl_s = 0;
+  EXPECT_THAT(config.Validate().message(), HasSubstr("ttl"));
+}
+
 }  // namespace
 }  // namespace speechllm::server
