@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "streaming/embedding_cache.h"
 #include "streaming/embedding_cache_entry.h"
 #include "streaming/model_fingerprint.h"
+#include "tests/unit/streaming/embedding_cache_test_util.h"
 
 namespace speechllm::streaming {
 namespace {
@@ -198,33 +198,6 @@ TEST(DiskEmbeddingStoreTest, ReopeningIndexesEntriesAndDropsLeftovers) {
   EXPECT_EQ(DiskEmbeddingStore::Open(dir, 0).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(DiskEmbeddingStore::Open("/proc/version/cache", 10).status().code(),
             absl::StatusCode::kFailedPrecondition);
-}
-
-class CountingObserver : public EmbeddingCacheObserver {
- public:
-  void OnCacheRequest(const char* store, CacheResult result) override {
-    absl::MutexLock lock(&mu_);
-    ++counts_[std::string(store) + "/" + std::to_string(static_cast<int>(result))];
-  }
-  int Count(CacheResult result) {
-    absl::MutexLock lock(&mu_);
-    return counts_["disk/" + std::to_string(static_cast<int>(result))];
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<std::string, int> counts_ ABSL_GUARDED_BY(mu_);
-};
-
-EmbeddingCache::Answer LookupAndWait(EmbeddingCache& cache, const std::vector<float>& features) {
-  absl::Notification done;
-  EmbeddingCache::Answer answer;
-  cache.Lookup(features, 4, 3, [&](EmbeddingCache::Answer a) {
-    answer = std::move(a);
-    done.Notify();
-  });
-  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  return answer;
 }
 
 // A miss, then the store of its rows, then a hit with the same rows; a damaged file is a corrupt

@@ -8,15 +8,14 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <map>
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "streaming/embedding_cache.h"
 #include "streaming/redis_embedding_store.h"
+#include "tests/unit/streaming/embedding_cache_test_util.h"
 
 extern char** environ;
 
@@ -154,33 +153,6 @@ TEST_F(RedisStoreTest, TheBreakerOpensAfterFailuresAndClosesWhenRedisIsBack) {
   EXPECT_EQ(**(*store)->Read("k"), "again");
 }
 
-class CountingObserver : public EmbeddingCacheObserver {
- public:
-  void OnCacheRequest(const char* store, CacheResult result) override {
-    absl::MutexLock lock(&mu_);
-    ++counts_[std::string(store) + "/" + std::to_string(static_cast<int>(result))];
-  }
-  int Count(const std::string& store, CacheResult result) {
-    absl::MutexLock lock(&mu_);
-    return counts_[store + "/" + std::to_string(static_cast<int>(result))];
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<std::string, int> counts_ ABSL_GUARDED_BY(mu_);
-};
-
-EmbeddingCache::Answer LookupAndWait(EmbeddingCache& cache, const std::vector<float>& features) {
-  absl::Notification done;
-  EmbeddingCache::Answer answer;
-  cache.Lookup(features, 4, 3, [&](EmbeddingCache::Answer a) {
-    answer = std::move(a);
-    done.Notify();
-  });
-  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  return answer;
-}
-
 TEST_F(RedisStoreTest, ReplicasShareEntriesThroughRedis) {
   auto make = [&](const std::string& name, CountingObserver* observer) {
     EmbeddingCacheConfig config;
@@ -199,22 +171,22 @@ TEST_F(RedisStoreTest, ReplicasShareEntriesThroughRedis) {
   const std::vector<float> features(64, 0.5f), rows = {1, 2, 3, 4, 5, 6, 7, 8};
   const EmbeddingCache::Answer miss = LookupAndWait(*a, features);
   EXPECT_EQ(miss.cached.num_rows, 0);
-  EXPECT_EQ(a_counts.Count("redis", CacheResult::kMiss), 1);
+  EXPECT_EQ(a_counts.Count(CacheResult::kMiss, "redis"), 1);
   a->Store(miss.key, rows, 2);
   ASSERT_TRUE(a->WaitIdle(absl::Seconds(10)));
   // Replica b: its disk misses, Redis hits, and the entry is copied to its disk.
   const EmbeddingCache::Answer shared = LookupAndWait(*b, features);
   EXPECT_EQ(shared.cached.rows, rows);
-  EXPECT_EQ(b_counts.Count("disk", CacheResult::kMiss), 1);
-  EXPECT_EQ(b_counts.Count("redis", CacheResult::kHit), 1);
+  EXPECT_EQ(b_counts.Count(CacheResult::kMiss, "disk"), 1);
+  EXPECT_EQ(b_counts.Count(CacheResult::kHit, "redis"), 1);
   EXPECT_EQ(b->disk().num_entries(), 1);
   EXPECT_EQ(LookupAndWait(*b, features).cached.rows, rows);
-  EXPECT_EQ(b_counts.Count("disk", CacheResult::kHit), 1);
+  EXPECT_EQ(b_counts.Count(CacheResult::kHit, "disk"), 1);
   // A damaged Redis entry is a counted miss and is deleted.
   const std::string other_key = LookupAndWait(*a, std::vector<float>(64, 0.25f)).key;
   redis_.Query({"SET", "speechllm:emb:" + other_key, "not an entry"});
   EXPECT_EQ(LookupAndWait(*a, std::vector<float>(64, 0.25f)).cached.num_rows, 0);
-  EXPECT_EQ(a_counts.Count("redis", CacheResult::kCorrupt), 1);
+  EXPECT_EQ(a_counts.Count(CacheResult::kCorrupt, "redis"), 1);
   EXPECT_EQ(redis_.Query({"EXISTS", "speechllm:emb:" + other_key}), "0");
 }
 

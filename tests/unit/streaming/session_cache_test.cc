@@ -2,31 +2,15 @@
 // are stored, and the same clip again hits every segment without running the encoder, with the
 // same text; a fast final looks nothing up.
 #include <filesystem>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "streaming/embedding_cache.h"
+#include "tests/unit/streaming/embedding_cache_test_util.h"
 #include "tests/unit/streaming/session_test_fixture.h"
 
 namespace speechllm::streaming {
 namespace {
-
-class CountingObserver : public EmbeddingCacheObserver {
- public:
-  void OnCacheRequest(const char*, CacheResult result) override {
-    absl::MutexLock lock(&mu_);
-    ++counts_[result];
-  }
-  int Count(CacheResult result) {
-    absl::MutexLock lock(&mu_);
-    return counts_[result];
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<CacheResult, int> counts_ ABSL_GUARDED_BY(mu_);
-};
 
 class SessionCacheTest : public SessionTest {
  protected:

@@ -1,0 +1,49 @@
+// Helpers of the embedding cache tests: an observer that counts lookups per store and result, and
+// a lookup that waits for its answer. Test-only; the observer is called on the cache's workers.
+#ifndef SPEECHLLM_TESTS_UNIT_STREAMING_EMBEDDING_CACHE_TEST_UTIL_H_
+#define SPEECHLLM_TESTS_UNIT_STREAMING_EMBEDDING_CACHE_TEST_UTIL_H_
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "streaming/embedding_cache.h"
+
+namespace speechllm::streaming {
+
+class CountingObserver : public EmbeddingCacheObserver {
+ public:
+  void OnCacheRequest(const char* store, CacheResult result) override {
+    absl::MutexLock lock(&mu_);
+    ++counts_[{store, result}];
+  }
+  int Count(CacheResult result, const std::string& store = "disk") {
+    absl::MutexLock lock(&mu_);
+    return counts_[{store, result}];
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::pair<std::string, CacheResult>, int> counts_ ABSL_GUARDED_BY(mu_);
+};
+
+// Looks `features` up (as 4 frames, 3 valid) and waits up to 10 s for the answer.
+inline EmbeddingCache::Answer LookupAndWait(EmbeddingCache& cache,
+                                            const std::vector<float>& features) {
+  absl::Notification done;
+  EmbeddingCache::Answer answer;
+  cache.Lookup(features, 4, 3, [&](EmbeddingCache::Answer a) {
+    answer = std::move(a);
+    done.Notify();
+  });
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  return answer;
+}
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_TESTS_UNIT_STREAMING_EMBEDDING_CACHE_TEST_UTIL_H_
