@@ -29,12 +29,11 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner)
                                              runner->block_size())),
       runner_(std::move(runner)),
       encoder_counted_(runner_->encoder_kv_bytes_per_position() > 0),
-      encoder_budget_(ChooseEncoderBudget()),
-      encoder_positions_total_(encoder_budget_.positions) {
+      encoder_budget_(ChooseEncoderBudget()) {
   {
     absl::MutexLock lock(&mutex_);
     stats_.kv_blocks_total = runner_->num_kv_blocks();
-    stats_.encoder_kv_positions_total = encoder_positions_total_;
+    stats_.encoder_kv_positions_total = encoder_budget_.positions;
     stats_.encoder_kv_bytes_per_position = runner_->encoder_kv_bytes_per_position();
     stats_.free_memory_bytes = runner_->free_memory_bytes();
     stats_.encoder_kv_capped_by_memory = encoder_budget_.capped_by_memory;
@@ -293,18 +292,22 @@ void Engine::Loop() {
         observer->OnStep(MakeStepRecord(plan, result, step_time));
       }
     }
-    std::vector<SequenceOutput> outputs = scheduler_->Update(plan, result, step_time);
+    absl::Duration encoder_time, decoder_time, wait_time;  // zero for a failed step
+    if (result.ok()) {
+      encoder_time = result->encoder_time;
+      decoder_time = result->decoder_time;
+      wait_time = result->wait_time;
+    }
+    std::vector<SequenceOutput> outputs = scheduler_->Update(plan, std::move(result), step_time);
     for (SequenceId id : scheduler_->TakeRunnerResets()) runner_->ResetSequence(id);
     absl::MutexLock lock(&mutex_);
     if (!plan.empty()) {
       ++stats_.steps;
       stats_.step_sequences += static_cast<int64_t>(plan.prefills.size());
       stats_.busy_time += step_time;
-      if (result.ok()) {
-        stats_.encoder_time += result->encoder_time;
-        stats_.decoder_time += result->decoder_time;
-        stats_.wait_time += result->wait_time;
-      }
+      stats_.encoder_time += encoder_time;
+      stats_.decoder_time += decoder_time;
+      stats_.wait_time += wait_time;
     }
     stats_.active_sequences = scheduler_->num_sequences();
     stats_.kv_blocks_used = scheduler_->kv().num_blocks() - scheduler_->kv().NumFreeBlocks();

@@ -152,7 +152,6 @@ class Engine {
   // free memory).
   EncoderBudget ChooseEncoderBudget() const;
   const EncoderBudget encoder_budget_;
-  const int64_t encoder_positions_total_;
   int64_t reserved_encoder_positions_ ABSL_GUARDED_BY(mutex_) = 0;
   struct Reservation {
     SequenceId id = kInvalidSequenceId;

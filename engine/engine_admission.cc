@@ -103,11 +103,11 @@ absl::Status Engine::ResizeReservation(SequenceId id, int64_t audio_tokens, int6
   }
   const int64_t encoder_positions = EncoderPositions(shape);
   if (reserved_encoder_positions_ - r->encoder_positions + encoder_positions >
-      encoder_positions_total_) {
+      encoder_budget_.positions) {
     return absl::ResourceExhaustedError(
         absl::StrCat("encoder K/V budget exhausted: the stream's longer input needs ",
                      encoder_positions - r->encoder_positions, " more encoder positions, ",
-                     encoder_positions_total_ - reserved_encoder_positions_, " are unreserved"));
+                     encoder_budget_.positions - reserved_encoder_positions_, " are unreserved"));
   }
   reserved_blocks_ += blocks - r->blocks;
   r->blocks = blocks;
@@ -139,12 +139,12 @@ absl::StatusOr<SequenceId> Engine::Reserve(const SequenceConfig& config) {
                      stats_.kv_blocks_total - reserved_blocks_, " of ", stats_.kv_blocks_total,
                      " are unreserved"));
   }
-  if (reserved_encoder_positions_ + encoder_positions > encoder_positions_total_) {
+  if (reserved_encoder_positions_ + encoder_positions > encoder_budget_.positions) {
     ++stats_.admission_rejections;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("encoder K/V budget exhausted: a stream needs ", encoder_positions,
-                     " encoder positions, ", encoder_positions_total_ - reserved_encoder_positions_,
-                     " of ", encoder_positions_total_, " are unreserved"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "encoder K/V budget exhausted: a stream needs ", encoder_positions, " encoder positions, ",
+        encoder_budget_.positions - reserved_encoder_positions_, " of ", encoder_budget_.positions,
+        " are unreserved"));
   }
   const SequenceId id = next_id_++;
   reserved_blocks_ += worst_blocks;

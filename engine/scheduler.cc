@@ -203,10 +203,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->new_tokens_in_update = 0;
       s->forced = end.forced_prefix_ids;
       s->audio_end_seconds = end.audio_end_seconds;
-      s->input_time = end.endpoint_time;
-      s->compute_time = absl::ZeroDuration();
-      s->queue_wait = std::max(absl::ZeroDuration(), plan_time_ - s->input_time);
-      s->commit_conflicts = 0;
+      BeginUpdate(s, end.endpoint_time);
       if (!end.text_wanted) {  // an empty final at once: nothing to encode or decode
         DropCurrentSegmentChunks(s);
         s->TruncateHypothesis(0);
@@ -263,10 +260,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       const EncoderChunk& last = *s->chunks_in_step.back();
       s->forced = last.forced_prefix_ids;
       s->audio_end_seconds = last.audio_end_seconds;
-      s->input_time = last.arrival_time;
-      s->compute_time = absl::ZeroDuration();
-      s->queue_wait = std::max(absl::ZeroDuration(), plan_time_ - s->input_time);
-      s->commit_conflicts = 0;
+      BeginUpdate(s, last.arrival_time);
       s->update_open = s->config.partial_updates;
       s->new_tokens_in_update = 0;
       if (!PlanVerify(s, plan, std::vector<int64_t>(new_audio, model_.audio_token_id),
@@ -285,6 +279,13 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
     *budget -= static_cast<int64_t>(plan->prefills.back().token_ids.size());
   }
   return true;
+}
+
+void Scheduler::BeginUpdate(Sequence* s, absl::Time input_time) {
+  s->input_time = input_time;
+  s->compute_time = absl::ZeroDuration();
+  s->queue_wait = std::max(absl::ZeroDuration(), plan_time_ - input_time);
+  s->commit_conflicts = 0;
 }
 
 int Scheduler::NextWork(Sequence* s, absl::Time* since) {

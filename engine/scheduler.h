@@ -36,8 +36,9 @@ class Scheduler {
   // The next step. Outputs of updates that new work interrupted are queued for TakeOutputs.
   StepPlan Schedule();
   // Applies the results of `plan` (or fails its sequences when `result` is an error) and returns
-  // the finished partials and finals. `step_time` is charged to every sequence in the step.
-  std::vector<SequenceOutput> Update(const StepPlan& plan, const absl::StatusOr<StepResult>& result,
+  // the finished partials and finals. `step_time` is charged to every sequence in the step. Taken
+  // by value: rows returned for the embedding cache move on into the sequences.
+  std::vector<SequenceOutput> Update(const StepPlan& plan, absl::StatusOr<StepResult> result,
                                      absl::Duration step_time);
   // Sequences whose runner-side segment state (encoder cache, audio embeddings) must be dropped.
   std::vector<SequenceId> TakeRunnerResets();
@@ -62,6 +63,9 @@ class Scheduler {
   // whose partial nobody reads (SequenceConfig::partials_unsent); `since` is when the input that
   // waits for it arrived (the most overdue goes first within a kind).
   int NextWork(Sequence* sequence, absl::Time* since);
+  // An update (a chunk's partial or the final) begins in the step being planned: its input time,
+  // no engine time yet, the wait since the input (ResultTiming.queue_wait), no conflicts.
+  void BeginUpdate(Sequence* sequence, absl::Time input_time);
   // Encoder positions PlanSequence would give the sequence's next work (after NextWork): its
   // chunks' blocks, and for a final the tail block or, exact, the whole segment's re-encode.
   int64_t PendingEncoderPositions(const Sequence* sequence) const;

@@ -137,7 +137,7 @@ void Scheduler::ApplyDecode(Sequence* s, const TokenChoice& choice,
 }
 
 std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
-                                              const absl::StatusOr<StepResult>& result,
+                                              absl::StatusOr<StepResult> result,
                                               absl::Duration step_time) {
   std::vector<SequenceOutput> out = std::move(interrupted_outputs_);
   interrupted_outputs_.clear();
@@ -162,7 +162,7 @@ std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
           i >= result->audio_tokens.size()) {
         continue;
       }
-      s->returned_embeddings = result->returned_embeddings[i];
+      s->returned_embeddings = std::move(result->returned_embeddings[i]);
       s->returned_rows = result->audio_tokens[i];
       s->cache_key = item.segment->cache_key;
     }
