@@ -67,12 +67,11 @@ class EmbeddingCache {
   // Writes the rows under `key` on a worker (dropped when the queue is full).
   void Store(std::string key, std::vector<float> rows, int64_t num_rows) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Waits until every queued lookup and store is done (tests, and a clean shutdown's log); false
-  // when `timeout` passed first.
+  // Waits until every queued lookup and store is done (tests; the destructor drains them too);
+  // false when `timeout` passed first.
   bool WaitIdle(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   const DiskEmbeddingStore& disk() const { return *disk_; }
-  const RedisEmbeddingStore* redis() const { return redis_.get(); }
 
  private:
   EmbeddingCache(const EmbeddingCacheConfig& config, std::unique_ptr<DiskEmbeddingStore> disk,
