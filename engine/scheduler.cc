@@ -340,6 +340,7 @@ StepPlan Scheduler::Schedule() {
                      return a.since < b.since;
                    });
   StepPlan plan;
+  plan.live_sequences = num_sequences();
   int64_t budget = config_.max_step_tokens;
   int64_t encoder_budget = config_.max_step_encoder_positions;
   for (const Candidate& candidate : candidates) {

@@ -45,6 +45,7 @@ struct StepPlan {
       block_copies;  // (source, destination), before the decoder pass
   std::vector<EncodeItem> encodes;
   std::vector<PrefillItem> prefills;  // a decode token is a prefill of one token with its logit
+  int64_t live_sequences = 0;  // the engine's sequences, in this step or not (CPU thread policy)
   bool empty() const { return encodes.empty() && prefills.empty(); }
   int64_t num_tokens() const;
 };

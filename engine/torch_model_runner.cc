@@ -170,6 +170,9 @@ int64_t TorchModelRunner::encoder_kv_positions_used() const {
 }
 void TorchModelRunner::ResetSequence(SequenceId id) { impl_->states.erase(id); }
 const std::string& TorchModelRunner::graphs_summary() const { return impl_->graphs_summary; }
+const std::string& TorchModelRunner::threads_summary() const {
+  return impl_->model->threads_summary();
+}
 
 void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepResult* result) {
   const ModelConfig& config = model->config();
@@ -359,6 +362,7 @@ absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
   StepResult result;
   try {
     c10::InferenceMode inference_mode;
+    impl_->model->blas_threads().Apply(plan.live_sequences);
     for (const auto& [source, destination] : plan.block_copies)
       impl_->kv->CopyBlock(source, destination);
     const absl::Time start = absl::Now();

@@ -56,6 +56,8 @@ class TorchModelRunner : public ModelRunner {
   void ResetSequence(SequenceId id) override;
   // One line for logs: how many decode and encoder graphs were captured, or why none were.
   const std::string& graphs_summary() const;
+  // The model's CPU thread settings (Qwen2AudioModel::threads_summary), for start-up logs.
+  const std::string& threads_summary() const;
 
  private:
   struct Impl;

@@ -56,6 +56,9 @@ ABSL_FLAG(std::vector<std::string>, languages, {"en"},
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(std::string, dtype, "", "float32, bfloat16 or float16 (default: the checkpoint's)");
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = libtorch's default)");
+ABSL_FLAG(int, blas_threads, -1,
+          "OpenBLAS threads for CPU matrix products (-1: one less than --threads' cores, at least "
+          "1, leaving a core to gRPC and audio; 0: OpenBLAS's own setting)");
 ABSL_FLAG(int, kv_cache_mb, 512,
           "memory for the decoder's KV cache, in MiB (the start-up log says how many streams fit)");
 ABSL_FLAG(int, encoder_kv_cache_mb, 0,
@@ -203,6 +206,7 @@ int main(int argc, char** argv) {
   runner_config.runtime.device = absl::GetFlag(FLAGS_device);
   runner_config.runtime.dtype = absl::GetFlag(FLAGS_dtype);
   runner_config.runtime.num_threads = absl::GetFlag(FLAGS_threads);
+  runner_config.runtime.blas_threads = absl::GetFlag(FLAGS_blas_threads);
   if (absl::GetFlag(FLAGS_kv_cache_mb) <= 0) return Fail("--kv_cache_mb must be positive");
   if (absl::GetFlag(FLAGS_encoder_kv_cache_mb) < 0)
     return Fail("--encoder_kv_cache_mb must be >= 0 (0: automatic)");
@@ -210,7 +214,9 @@ int main(int argc, char** argv) {
   runner_config.cuda_graph_max_batch = config.max_streams;  // the engine's largest decode step
   auto runner = engine::TorchModelRunner::Create(model_dir, runner_config);
   if (!runner.ok()) return Fail(runner.status().ToString());
-  const std::string graphs_summary = (*runner)->graphs_summary();
+  const std::string runner_summary = runner_config.runtime.device == "cpu"
+                                         ? (*runner)->threads_summary()
+                                         : (*runner)->graphs_summary();
 
   std::unique_ptr<engine::tokenizer::Tokenizer> tokenizer;
   if (std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.json") ||
@@ -227,16 +233,9 @@ int main(int argc, char** argv) {
   server::PromptSource prompt = *std::move(prompt_from_flags);
   prompt.set_default_language(config.language_codes.front());
 
-  if (config.carry_context_chars > 0 && !prompt.supports_context()) {
-    return Fail("--carry_context_chars needs the tokenizer's prompt template, not raw prompt ids");
-  }
-  const absl::StatusOr<streaming::PromptConfig> plain = prompt.Build({});  // without context
-  if (!plain.ok() ||
-      static_cast<int64_t>(plain->suffix_ids.size()) > config.max_prompt_suffix_tokens) {
-    return Fail(absl::StrCat("the prompt after the audio must hold at most ",
-                             config.max_prompt_suffix_tokens,
-                             " tokens (--max_prompt_suffix_tokens)"));
-  }
+  const absl::StatusOr<streaming::PromptConfig> plain =
+      prompt.PlainPrompt(config.carry_context_chars, config.max_prompt_suffix_tokens);
+  if (!plain.ok()) return Fail(std::string(plain.status().message()));
   engine::EngineConfig engine_config;
   // The registry enforces --max_streams; the engine's own bound is a backstop with room for a
   // sequence still being released while its call's slot is reused (never a false KV_BUDGET).
@@ -358,9 +357,8 @@ int main(int argc, char** argv) {
   }
   std::cerr << "speechllm-server: " << config.ToString() << "\n"
             << "speechllm-server: " << engine.model_config().ToString() << "\n";
-  if (runner_config.runtime.device != "cpu")
-    std::cerr << "speechllm-server: " << graphs_summary << "\n";
-  std::cerr << "speechllm-server: " << engine_config.ToString() << "\n"
+  std::cerr << "speechllm-server: " << runner_summary << "\n"
+            << "speechllm-server: " << engine_config.ToString() << "\n"
             << server::DescribeCapacity(engine, stream_shape, absl::GetFlag(FLAGS_kv_cache_mb),
                                         config.max_streams);
   std::cout << "speechllm-server listening on port " << port << std::endl;

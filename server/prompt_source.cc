@@ -143,4 +143,19 @@ absl::StatusOr<PromptSource> PromptSource::FromFlags(const engine::tokenizer::To
                       std::move(instruction));
 }
 
+absl::StatusOr<streaming::PromptConfig> PromptSource::PlainPrompt(
+    int carry_context_chars, int64_t max_prompt_suffix_tokens) const {
+  if (carry_context_chars > 0 && !supports_context()) {
+    return absl::InvalidArgumentError(
+        "--carry_context_chars needs the tokenizer's prompt template, not raw prompt ids");
+  }
+  absl::StatusOr<streaming::PromptConfig> plain = Build({});
+  if (!plain.ok() || static_cast<int64_t>(plain->suffix_ids.size()) > max_prompt_suffix_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("the prompt after the audio must hold at most ",
+                                                   max_prompt_suffix_tokens,
+                                                   " tokens (--max_prompt_suffix_tokens)"));
+  }
+  return plain;
+}
+
 }  // namespace speechllm::server

@@ -48,6 +48,12 @@ class PromptSource {
                                                 absl::string_view template_kind,
                                                 std::string instruction);
 
+  // The prompt without context, checked against the server's flags: context carried between
+  // utterances needs a template, and the part after the audio must fit
+  // `max_prompt_suffix_tokens`. INVALID_ARGUMENT naming the flag otherwise.
+  absl::StatusOr<streaming::PromptConfig> PlainPrompt(int carry_context_chars,
+                                                      int64_t max_prompt_suffix_tokens) const;
+
   Kind kind() const { return kind_; }
   // The language "{language}" stands for when a stream has none (the first of --languages).
   void set_default_language(std::string code) { default_language_ = std::move(code); }

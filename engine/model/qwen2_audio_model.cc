@@ -33,6 +33,7 @@ absl::Status Qwen2AudioModel::Configure(const RuntimeOptions& options) {
                                                       "has no CUDA device available"));
   }
   if (device_.is_cuda()) KeepAttentionOffCudnn();
+  ConfigureCpuThreads(options);
   if (device_.is_cuda() && dtype_ == at::kFloat) {
     // float32 means IEEE float32 (MODEL.md parity): cuDNN convolutions default to TF32 on Ampere
     // and later, which moved the encoder 3e-4 away from the reference on an H200.
@@ -41,6 +42,13 @@ absl::Status Qwen2AudioModel::Configure(const RuntimeOptions& options) {
   }
   log_mel_ = std::make_unique<LogMel>(config_.features);
   return absl::OkStatus();
+}
+
+void Qwen2AudioModel::ConfigureCpuThreads(const RuntimeOptions& options) {
+  const int intra_op_threads = at::get_num_threads();
+  blas_threads_ = BlasThreadPolicy(options.blas_threads, device_.is_cpu(), intra_op_threads);
+  threads_summary_ =
+      absl::StrCat("CPU threads: libtorch ", intra_op_threads, ", ", blas_threads_.Summary());
 }
 
 absl::Status Qwen2AudioModel::LoadModules(const WeightLoader& loader) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/model/audio_encoder.h"
+#include "engine/model/blas_threads.h"
 #include "engine/model/decoder.h"
 #include "engine/model/log_mel.h"
 #include "engine/model/model_config.h"
@@ -40,6 +41,10 @@ class Qwen2AudioModel {
   const Decoder& decoder() const { return *decoder_; }
   at::ScalarType dtype() const { return dtype_; }
   at::Device device() const { return device_; }
+  // "CPU threads: libtorch N, OpenBLAS M (...)", for start-up logs.
+  const std::string& threads_summary() const { return threads_summary_; }
+  // RuntimeOptions::blas_threads' policy; the runner applies it before each step.
+  BlasThreadPolicy& blas_threads() { return blas_threads_; }
 
   // Every weight of the encoder, projector and decoder under its checkpoint name, sharing storage
   // with the modules (the trainer updates them in place; SafetensorsWriter saves them).
@@ -58,11 +63,15 @@ class Qwen2AudioModel {
   Qwen2AudioModel() = default;
   // Device, dtype and threads from `options`; the config must be set.
   absl::Status Configure(const RuntimeOptions& options);
+  // OpenBLAS's threads per options.blas_threads (device cpu only) and threads_summary_.
+  void ConfigureCpuThreads(const RuntimeOptions& options);
   absl::Status LoadModules(const WeightLoader& loader);
 
   ModelConfig config_;
   at::ScalarType dtype_ = at::kFloat;
   at::Device device_ = at::kCPU;
+  std::string threads_summary_;
+  BlasThreadPolicy blas_threads_;
   std::unique_ptr<LogMel> log_mel_;
   std::unique_ptr<AudioEncoder> encoder_;
   std::unique_ptr<Projector> projector_;

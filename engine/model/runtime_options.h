@@ -14,6 +14,9 @@ struct RuntimeOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
   std::string dtype;           // "float32", "bfloat16", "float16"; empty = the checkpoint's dtype
   int num_threads = 0;         // intra-op threads for CPU kernels; 0 = leave libtorch's setting
+  // OpenBLAS's worker threads for CPU matrix products (blas_threads.h), on device cpu: 0 = leave
+  // the library's setting, -1 = automatic (one less than the intra-op threads, at least 1).
+  int blas_threads = 0;
 
   absl::Status Validate() const {
     if (device != "cpu" && device.rfind("cuda", 0) != 0) {
@@ -25,12 +28,15 @@ struct RuntimeOptions {
           absl::StrCat("dtype \"", dtype, "\" is not float32, bfloat16 or float16"));
     }
     if (num_threads < 0) return absl::InvalidArgumentError("num_threads must be >= 0");
+    if (blas_threads < -1) {
+      return absl::InvalidArgumentError("blas_threads must be >= 0, or -1 for automatic");
+    }
     return absl::OkStatus();
   }
   std::string ToString() const {
     return absl::StrCat("RuntimeOptions(device=", device,
                         ", dtype=", dtype.empty() ? "checkpoint" : dtype,
-                        ", num_threads=", num_threads, ")");
+                        ", num_threads=", num_threads, ", blas_threads=", blas_threads, ")");
   }
 };
 

@@ -2,12 +2,18 @@
 // clear errors for missing or misshaped tensors, truncated shards and bad transcription requests.
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <utility>
+#include <vector>
+
+#include <ATen/Parallel.h>
 
 #include "engine/io/wav_reader.h"
+#include "engine/model/blas_threads.h"
 #include "engine/model/offline_transcriber.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/safetensors.h"
@@ -209,6 +215,63 @@ TEST(TranscribeErrorsTest, BadRequestsAreInvalidArgument) {
   auto one_token = (*transcriber)->Transcribe(std::vector<float>(321, 0.1f), kPrompt, 2);
   ASSERT_TRUE(one_token.ok()) << one_token.status();
   EXPECT_EQ(one_token->num_audio_tokens, 1);
+}
+
+// OpenBLAS's own threads (which libtorch's setting does not reach) follow RuntimeOptions on the
+// CPU: 0 leaves them, N sets N, -1 keeps the library's count up to kFullBlasUpToSequences live
+// sequences and takes one less than libtorch's threads beyond. Debian's libtorch calls OpenBLAS;
+// a libtorch with another BLAS has nothing to set, and the summary says so.
+TEST(CpuThreadsTest, BlasThreadsFollowTheRuntimeOptions) {
+  const int blas_before = BlasThreads();
+  const int torch_before = at::get_num_threads();
+  RuntimeOptions options;
+  auto model = Qwen2AudioModel::Load(FixtureModel(), options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(BlasThreads(), blas_before);
+  std::printf("blas_threads 0: %s\n", (*model)->threads_summary().c_str());
+  if (BlasLibraryName().empty()) {
+    EXPECT_EQ(blas_before, -1);
+    EXPECT_THAT((*model)->threads_summary(), HasSubstr("no BLAS threads to set"));
+    return;
+  }
+  EXPECT_THAT((*model)->threads_summary(), HasSubstr("(its own setting)"));
+  options.blas_threads = 3;
+  model = Qwen2AudioModel::Load(FixtureModel(), options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(BlasThreads(), 3);
+  EXPECT_THAT((*model)->threads_summary(), HasSubstr("OpenBLAS 3"));
+  (*model)->blas_threads().Apply(100);  // a fixed count stays
+  EXPECT_EQ(BlasThreads(), 3);
+  // Automatic, with libtorch on 2 threads and the library on 3: 3 for a few sequences, 1 beyond.
+  options.blas_threads = -1;
+  options.num_threads = 2;
+  model = Qwen2AudioModel::Load(FixtureModel(), options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::printf("blas_threads -1: %s\n", (*model)->threads_summary().c_str());
+  EXPECT_THAT((*model)->threads_summary(),
+              HasSubstr("libtorch 2, OpenBLAS 3 up to 16 sequences, 1 beyond (automatic)"));
+  BlasThreadPolicy& policy = (*model)->blas_threads();
+  for (const auto& [live, threads] :
+       std::vector<std::pair<int64_t, int>>{{1, 3},
+                                            {kFullBlasUpToSequences, 3},
+                                            {kFullBlasUpToSequences + 1, 1},
+                                            {200, 1},
+                                            {0, 3}}) {
+    policy.Apply(live);
+    EXPECT_EQ(BlasThreads(), threads) << live << " live sequences";
+    EXPECT_EQ(policy.current(), threads);
+  }
+  options.blas_threads = -2;
+  EXPECT_EQ(Qwen2AudioModel::Load(FixtureModel(), options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  SetBlasThreads(blas_before);
+  at::set_num_threads(torch_before);
+}
+
+TEST(CpuThreadsTest, AutomaticBlasThreadsLeaveOneCoreAndKeepOne) {
+  EXPECT_EQ(AutomaticBlasThreads(1), 1);
+  EXPECT_EQ(AutomaticBlasThreads(2), 1);
+  EXPECT_EQ(AutomaticBlasThreads(16), 15);
 }
 
 // Attention stays off cuDNN's per-shape plans where libtorch has that backend (2.5 and later here:

@@ -120,6 +120,7 @@ TEST(SchedulerTest, WorkWithoutEncoderPositionsIgnoresAnOverdrawnBudget) {
   }
   const StepPlan prefixes = scheduler.Schedule();  // both prompts
   ASSERT_EQ(prefixes.prefills.size(), 2u);
+  EXPECT_EQ(prefixes.live_sequences, 2);  // the runner's CPU thread policy reads it
   scheduler.Update(prefixes, runner.Execute(prefixes), absl::ZeroDuration());
   const absl::Time t0 = absl::Now();
   auto chunk = Chunk(0, 0, 200);  // 200 positions: twice the budget, the most overdue work
