@@ -154,10 +154,10 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
                        end->audio_embeddings.size(), " values, without features"));
     }
   } else if (end->num_frames < 0 || end->num_valid_frames < 0 ||
+             end->num_frames > model_config_.features.max_frames() ||  // before the product
              end->num_frames * model_config_.audio.num_mel_bins !=
                  static_cast<int64_t>(end->features.size()) ||
-             end->num_valid_frames > end->num_frames ||
-             end->num_frames > model_config_.features.max_frames()) {
+             end->num_valid_frames > end->num_frames) {
     return absl::InvalidArgumentError(
         absl::StrCat("malformed segment end features: ", end->num_valid_frames, " valid of ",
                      end->num_frames, " frames in ", end->features.size(), " values"));
@@ -188,9 +188,17 @@ absl::Status Engine::EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end) 
 
 absl::Status Engine::ProvideEmbeddings(SequenceId id, CachedEmbeddings cached) {
   const int64_t hidden = model_config_.text.hidden_size;
-  if (cached.num_rows < 0 || static_cast<int64_t>(cached.rows.size()) != cached.num_rows * hidden) {
-    return absl::InvalidArgumentError(absl::StrCat("cached embeddings of ", cached.num_rows,
-                                                   " rows in ", cached.rows.size(), " values"));
+  // Bounded before the product, so that no row count overflows it.
+  absl::Status malformed;
+  if (cached.num_rows < 0 || cached.num_rows > config_.max_audio_tokens_per_segment ||
+      static_cast<int64_t>(cached.rows.size()) != cached.num_rows * hidden) {
+    malformed = absl::InvalidArgumentError(
+        absl::StrCat("cached embeddings of ", cached.num_rows, " rows (at most ",
+                     config_.max_audio_tokens_per_segment, ") in ", cached.rows.size(),
+                     " values: taken as a miss"));
+    // The end still goes on, as a miss: an answer refused here would hold it for good.
+    cached.rows.clear();
+    cached.num_rows = 0;
   }
   {
     absl::MutexLock lock(&mutex_);
@@ -199,7 +207,8 @@ absl::Status Engine::ProvideEmbeddings(SequenceId id, CachedEmbeddings cached) {
   }
   InboxMessage message{InboxMessage::Kind::kEmbeddings, id};
   message.cached = std::move(cached);
-  return Post(std::move(message));
+  SPEECHLLM_RETURN_IF_ERROR(Post(std::move(message)));
+  return malformed;
 }
 
 void Engine::Release(SequenceId id) {

@@ -99,8 +99,9 @@ class Engine {
   absl::Status EndSegment(SequenceId id, std::unique_ptr<SegmentEnd> end);
   // The embedding cache's answer for an end posted with await_embeddings (segment_index names it):
   // rows for a hit, none for a miss. The end, and the ends after it, then go to the scheduler in
-  // order; rows that do not fit the end are taken as a miss. NOT_FOUND for a released sequence,
-  // INVALID_ARGUMENT for rows that are not num_rows x hidden_size.
+  // order; rows that do not fit the end are taken as a miss. NOT_FOUND for a released sequence;
+  // INVALID_ARGUMENT for rows that are not num_rows x hidden_size (or more rows than a segment
+  // holds), after passing the end on as a miss all the same.
   absl::Status ProvideEmbeddings(SequenceId id, CachedEmbeddings cached);
   // The stream is gone (finished, cancelled or failed): its blocks and encoder state are freed at
   // the next step and later outputs for it are dropped. Unknown ids are ignored.

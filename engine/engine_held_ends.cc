@@ -24,6 +24,7 @@ void Engine::AnswerHeldEnd(SequenceId id, CachedEmbeddings cached) {
     if (!end->await_embeddings || end->segment_index != cached.segment_index) continue;
     end->await_embeddings = false;
     end->cache_key = std::move(cached.cache_key);
+    end->cache_answer_time = absl::Now();
     // A hit replaces the encoder: the rows take the audio positions as Recognize's precomputed
     // embeddings do. Rows of another length than the features give are a miss.
     if (cached.num_rows > 0 && cached.num_rows == AudioTokenCount(end->num_valid_frames)) {

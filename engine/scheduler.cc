@@ -203,7 +203,8 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       s->new_tokens_in_update = 0;
       s->forced = end.forced_prefix_ids;
       s->audio_end_seconds = end.audio_end_seconds;
-      BeginUpdate(s, end.endpoint_time);
+      // A held end waited for the embedding cache, not for the engine, until its answer.
+      BeginUpdate(s, end.endpoint_time, std::max(end.endpoint_time, end.cache_answer_time));
       if (!end.text_wanted) {  // an empty final at once: nothing to encode or decode
         DropCurrentSegmentChunks(s);
         s->TruncateHypothesis(0);
@@ -260,7 +261,7 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
       const EncoderChunk& last = *s->chunks_in_step.back();
       s->forced = last.forced_prefix_ids;
       s->audio_end_seconds = last.audio_end_seconds;
-      BeginUpdate(s, last.arrival_time);
+      BeginUpdate(s, last.arrival_time, s->chunks_in_step.front()->arrival_time);
       s->update_open = s->config.partial_updates;
       s->new_tokens_in_update = 0;
       if (!PlanVerify(s, plan, std::vector<int64_t>(new_audio, model_.audio_token_id),
@@ -281,10 +282,10 @@ bool Scheduler::PlanSequence(Sequence* s, StepPlan* plan, int64_t* budget) {
   return true;
 }
 
-void Scheduler::BeginUpdate(Sequence* s, absl::Time input_time) {
+void Scheduler::BeginUpdate(Sequence* s, absl::Time input_time, absl::Time waiting_since) {
   s->input_time = input_time;
   s->compute_time = absl::ZeroDuration();
-  s->queue_wait = std::max(absl::ZeroDuration(), plan_time_ - input_time);
+  s->queue_wait = std::max(absl::ZeroDuration(), plan_time_ - waiting_since);
   s->commit_conflicts = 0;
 }
 

@@ -63,9 +63,10 @@ class Scheduler {
   // whose partial nobody reads (SequenceConfig::partials_unsent); `since` is when the input that
   // waits for it arrived (the most overdue goes first within a kind).
   int NextWork(Sequence* sequence, absl::Time* since);
-  // An update (a chunk's partial or the final) begins in the step being planned: its input time,
-  // no engine time yet, the wait since the input (ResultTiming.queue_wait), no conflicts.
-  void BeginUpdate(Sequence* sequence, absl::Time input_time);
+  // An update (a chunk's partial or the final) begins in the step being planned: its input time
+  // (the newest chunk, the endpoint), no engine time yet, the wait since `waiting_since` (the
+  // oldest chunk it takes; a held end's cache answer) as ResultTiming.queue_wait, no conflicts.
+  void BeginUpdate(Sequence* sequence, absl::Time input_time, absl::Time waiting_since);
   // Encoder positions PlanSequence would give the sequence's next work (after NextWork): its
   // chunks' blocks, and for a final the tail block or, exact, the whole segment's re-encode.
   int64_t PendingEncoderPositions(const Sequence* sequence) const;

@@ -95,6 +95,7 @@ struct SegmentEnd {
   bool await_embeddings = false;
   bool return_embeddings = false;
   std::string cache_key;
+  absl::Time cache_answer_time = absl::InfinitePast();  // set by the engine when a held end goes on
   // false: nobody will read this segment's text (the silence guard dropped it): the final comes
   // at once, empty, without encoding or decoding anything.
   bool text_wanted = true;
@@ -134,8 +135,9 @@ struct SequenceOutput {
   int64_t num_audio_embeddings = 0;
   std::string cache_key;
   absl::Duration compute_time;  // engine time spent on this update or final
-  // input_time -> the start of the engine step that began this update or final (time in the
-  // engine's inbox and behind other sequences' work; ResultTiming.queue_wait).
+  // The oldest input the update takes (its first chunk; the endpoint, or the embedding cache's
+  // answer for an end held for it) -> the start of the engine step that began this update or
+  // final: time in the engine's inbox and behind other sequences' work (ResultTiming.queue_wait).
   absl::Duration queue_wait;
 };
 

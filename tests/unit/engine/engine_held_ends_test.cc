@@ -102,18 +102,32 @@ TEST_F(HeldEndTest, RowsOfAnotherLengthAreAMissAndBadAnswersAreRefused) {
   ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
   ASSERT_TRUE(engine_->EndSegment(id, AwaitingEnd(0)).ok());
   const int64_t rows = AudioTokenCount(kValidFrames) + 1;
-  const absl::Status malformed = engine_->ProvideEmbeddings(id, {0, Rows(2, hidden(), 1), 3, ""});
-  EXPECT_EQ(malformed.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(malformed.message(), HasSubstr("3 rows in"));
   ASSERT_TRUE(engine_->ProvideEmbeddings(id, {0, Rows(rows, hidden(), 1), rows, ""}).ok());
-  const std::vector<SequenceOutput> outputs = Collect(1);
+  std::vector<SequenceOutput> outputs = Collect(1);
   ASSERT_EQ(outputs.size(), 1u);
   EXPECT_EQ(outputs[0].num_audio_embeddings, rows - 1) << "encoded from the features";
+  // A malformed answer is refused, and its end still goes on as a miss: nothing holds it.
+  ASSERT_TRUE(engine_->StartSegment(id, {1, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->EndSegment(id, AwaitingEnd(1)).ok());
+  const absl::Status malformed = engine_->ProvideEmbeddings(id, {1, Rows(2, hidden(), 1), 3, ""});
+  EXPECT_EQ(malformed.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(malformed.message(), HasSubstr("3 rows (at most"));
+  ASSERT_TRUE(engine_->StartSegment(id, {2, kPrefix, kSuffix}).ok());
+  ASSERT_TRUE(engine_->EndSegment(id, AwaitingEnd(2)).ok());
+  const int64_t huge = int64_t{1} << 62;  // a row count whose product with the width overflows
+  EXPECT_EQ(engine_->ProvideEmbeddings(id, {2, {}, huge, ""}).code(),
+            absl::StatusCode::kInvalidArgument);
+  outputs = Collect(2);
+  ASSERT_EQ(outputs.size(), 2u);
+  for (const SequenceOutput& output : outputs) {
+    EXPECT_TRUE(output.is_final);
+    EXPECT_EQ(output.num_audio_embeddings, rows - 1) << "encoded from the features";
+  }
   engine_->Release(id);
   EXPECT_EQ(engine_->ProvideEmbeddings(id, {0, {}, 0, ""}).code(), absl::StatusCode::kNotFound);
   ExpectAllBlocksFree();
   engine_->Stop();
-  EXPECT_EQ(EncodingSteps(), std::vector<int64_t>{ConvOutputLength(kValidFrames)});
+  EXPECT_EQ(EncodingSteps(), std::vector<int64_t>(3, ConvOutputLength(kValidFrames)));
 }
 
 // A sequence released while its end waits: nothing is left behind and the engine goes on.

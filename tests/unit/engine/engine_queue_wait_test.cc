@@ -1,5 +1,6 @@
 // ResultTiming.queue_wait at its source: SequenceOutput::queue_wait is the time from an update's
-// input (chunk arrival, endpoint decision) to the start of the engine step that began it.
+// oldest input (chunk arrival, endpoint decision or, for an end held for the embedding cache, the
+// cache's answer) to the start of the engine step that began it.
 #include <cstdio>
 #include <vector>
 
@@ -82,6 +83,75 @@ TEST_F(QueueWaitTest, CountsFromTheArrivalOfTheAudio) {
   EXPECT_LT(prompt_wait, absl::InfiniteDuration());
   engine_->Release(late);
   engine_->Release(prompt);
+  ExpectAllBlocksFree();
+}
+
+// An update that takes several queued chunks waits since the oldest of them: a paced stream whose
+// chunks pile up behind a busy engine reports how far behind it is, not one chunk's age. Its
+// input time stays the newest chunk's (since_audio_arrival).
+TEST_F(QueueWaitTest, AnUpdateOfSeveralChunksCountsFromTheOldest) {
+  absl::Notification release;
+  const SequenceId blocker = MakeEngineHeldInFirstStep(&release);
+  SequenceConfig config;
+  config.final_mode = FinalMode::kFast;
+  const SequenceId id = Add(config);
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  const absl::Time newest = absl::Now();
+  const absl::Time oldest = newest - absl::Milliseconds(400);
+  auto first = Chunk(0, 0, 50);
+  first->arrival_time = oldest;
+  auto second = Chunk(0, 50, 100);
+  second->arrival_time = newest;
+  ASSERT_TRUE(engine_->SubmitChunk(id, std::move(first)).ok());
+  ASSERT_TRUE(engine_->SubmitChunk(id, std::move(second)).ok());
+  absl::SleepFor(kHeld);
+  release.Notify();
+  absl::Duration wait = absl::InfiniteDuration();
+  absl::Time input_time;
+  for (int polls = 0; polls < 200 && wait == absl::InfiniteDuration(); ++polls) {
+    for (const SequenceOutput& output : engine_->PopOutputs(absl::Milliseconds(50))) {
+      if (output.id != id || wait != absl::InfiniteDuration()) continue;
+      ASSERT_TRUE(output.status.ok()) << output.status;
+      wait = output.queue_wait;
+      input_time = output.input_time;
+    }
+  }
+  std::printf("[queue_wait] two chunks 400 ms apart behind a %.0f ms step: %.1f ms\n",
+              absl::ToDoubleMilliseconds(kHeld), absl::ToDoubleMilliseconds(wait));
+  EXPECT_GE(wait, absl::Milliseconds(400) + kHeld);
+  EXPECT_LT(wait, absl::InfiniteDuration());
+  EXPECT_EQ(input_time, newest);
+  engine_->Release(id);
+  engine_->Release(blocker);
+  ExpectAllBlocksFree();
+}
+
+// An end held for the embedding cache waited for the cache, not for the engine: its final's
+// queue_wait counts from the cache's answer, while its input time stays the endpoint's.
+TEST_F(QueueWaitTest, AHeldEndCountsFromTheCacheAnswer) {
+  MakeEngine();
+  SequenceConfig config;
+  config.partial_updates = false;
+  const SequenceId id = Add(config);
+  ASSERT_TRUE(engine_->StartSegment(id, {0, kPrefix, kSuffix}).ok());
+  const absl::Time endpoint = absl::Now();
+  auto end = End(0, 404, 0);
+  end->endpoint_time = endpoint;
+  end->await_embeddings = true;
+  ASSERT_TRUE(engine_->EndSegment(id, std::move(end)).ok());
+  constexpr absl::Duration kLookup = absl::Milliseconds(300);
+  absl::SleepFor(kLookup);
+  ASSERT_TRUE(engine_->ProvideEmbeddings(id, {0, {}, 0, ""}).ok());  // a miss
+  const std::vector<SequenceOutput> outputs = Collect(1);
+  ASSERT_EQ(outputs.size(), 1u);
+  ASSERT_TRUE(outputs[0].status.ok()) << outputs[0].status;
+  std::printf("[queue_wait] final after a %.0f ms cache lookup: %.1f ms (latency %.1f ms)\n",
+              absl::ToDoubleMilliseconds(kLookup),
+              absl::ToDoubleMilliseconds(outputs[0].queue_wait),
+              absl::ToDoubleMilliseconds(absl::Now() - outputs[0].input_time));
+  EXPECT_LT(outputs[0].queue_wait, kLookup);
+  EXPECT_EQ(outputs[0].input_time, endpoint);
+  engine_->Release(id);
   ExpectAllBlocksFree();
 }
 
