@@ -1,5 +1,6 @@
 #include "engine/model/host_memory.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -42,10 +43,23 @@ int64_t ParseMemAvailableBytes(absl::string_view meminfo) {
   return -1;
 }
 
-int64_t CgroupAvailableBytes(absl::string_view memory_max, absl::string_view memory_current) {
+int64_t ParseCgroupStat(absl::string_view memory_stat, absl::string_view key) {
+  for (absl::string_view line : absl::StrSplit(memory_stat, '\n')) {
+    if (!absl::ConsumePrefix(&line, key) || !absl::ConsumePrefix(&line, " ")) continue;
+    const int64_t value = ParseBytes(line);
+    return value < 0 ? 0 : value;
+  }
+  return 0;
+}
+
+int64_t CgroupAvailableBytes(absl::string_view memory_max, absl::string_view memory_current,
+                             absl::string_view memory_stat) {
   const int64_t limit = ParseBytes(memory_max);
-  const int64_t used = ParseBytes(memory_current);
+  int64_t used = ParseBytes(memory_current);
   if (limit < 0 || used < 0) return -1;  // "max" (no limit) is not a number
+  const int64_t cache = std::max(ParseCgroupStat(memory_stat, "inactive_file"),
+                                 ParseCgroupStat(memory_stat, "total_inactive_file"));
+  used = std::max<int64_t>(0, used - cache);
   return limit > used ? limit - used : 0;
 }
 
@@ -65,11 +79,13 @@ int64_t HostAvailableMemoryBytes() {
   }
   for (const std::string& dir : v2_dirs) {
     lower_to(CgroupAvailableBytes(ReadWholeFile(dir + "/memory.max"),
-                                  ReadWholeFile(dir + "/memory.current")));
+                                  ReadWholeFile(dir + "/memory.current"),
+                                  ReadWholeFile(dir + "/memory.stat")));
   }
   for (const std::string& dir : v1_dirs) {  // an unlimited v1 group reads about 2^63
     lower_to(CgroupAvailableBytes(ReadWholeFile(dir + "/memory.limit_in_bytes"),
-                                  ReadWholeFile(dir + "/memory.usage_in_bytes")));
+                                  ReadWholeFile(dir + "/memory.usage_in_bytes"),
+                                  ReadWholeFile(dir + "/memory.stat")));
   }
   return available;
 }

@@ -14,9 +14,15 @@ namespace speechllm::engine {
 int64_t ParseMemAvailableBytes(absl::string_view meminfo);
 
 // What a cgroup limit leaves: its limit (v2 memory.max, v1 memory.limit_in_bytes) minus its use
-// (memory.current, memory.usage_in_bytes), 0 when over, in bytes; -1 when the limit is "max" (no
-// limit) or either text is malformed.
-int64_t CgroupAvailableBytes(absl::string_view memory_max, absl::string_view memory_current);
+// (memory.current, memory.usage_in_bytes) less the reclaimable file cache in `memory_stat` (v2
+// "inactive_file", v1 "total_inactive_file", as docker stats and the kubelet count it; a group
+// whose read files filled its limit is not out of memory), 0 when over, in bytes; -1 when the
+// limit is "max" (no limit) or the limit or use is malformed (a missing stat counts no cache).
+int64_t CgroupAvailableBytes(absl::string_view memory_max, absl::string_view memory_current,
+                             absl::string_view memory_stat = "");
+
+// The value of `key` ("inactive_file") in cgroup memory.stat text; 0 when absent or malformed.
+int64_t ParseCgroupStat(absl::string_view memory_stat, absl::string_view key);
 
 // The smallest of these for this process, read from /proc and /sys/fs/cgroup; -1 when none can
 // be read.
