@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/host_port.h"
 #include "streaming/model_fingerprint.h"
@@ -9,8 +10,8 @@
 namespace speechllm::server {
 
 absl::StatusOr<std::unique_ptr<streaming::EmbeddingCache>> OpenEmbeddingCache(
-    const ServerConfig& config, const std::string& model_dir, int64_t hidden_size,
-    streaming::EmbeddingCacheObserver* observer) {
+    const ServerConfig& config, const std::string& model_dir, const engine::ModelConfig& model,
+    const engine::RuntimeOptions& runtime, streaming::EmbeddingCacheObserver* observer) {
   if (config.embedding_cache_dir.empty()) return nullptr;
   // The projector is the linear one (design_notes.md): its weights are in the checkpoint.
   absl::StatusOr<std::string> fingerprint = streaming::ModelFingerprint(model_dir, "linear");
@@ -22,8 +23,10 @@ absl::StatusOr<std::unique_ptr<streaming::EmbeddingCache>> OpenEmbeddingCache(
   cache_config.dir = config.embedding_cache_dir;
   cache_config.max_bytes = config.embedding_cache_mb << 20;
   cache_config.threads = config.cache_threads;
-  cache_config.model_id = *fingerprint;
-  cache_config.hidden_size = hidden_size;
+  cache_config.model_id =
+      streaming::EmbeddingModelId(*fingerprint, runtime.dtype.empty() ? model.dtype : runtime.dtype,
+                                  absl::StartsWith(runtime.device, "cuda") ? "cuda" : "cpu");
+  cache_config.hidden_size = model.text.hidden_size;
   if (!config.embedding_cache_redis.empty()) {  // ServerConfig::Validate checked the address
     const absl::StatusOr<HostPort> address = ParseHostPort(config.embedding_cache_redis);
     if (!address.ok()) return address.status();

@@ -9,17 +9,20 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/model/model_config.h"
+#include "engine/model/runtime_options.h"
 #include "server/server_config.h"
 #include "streaming/embedding_cache.h"
 
 namespace speechllm::server {
 
 // Null (OK) when config.embedding_cache_dir is empty. Otherwise the fingerprint of `model_dir`'s
-// checkpoint goes into every key; an error when the directory cannot be created or the checkpoint
-// read. Prints one start-up line (entries found, their size, the cap).
+// encoder and projector, with the dtype and device kind the model runs in (`model`'s dtype unless
+// `runtime` names one), goes into every key; an error when the directory cannot be created or the
+// checkpoint read. Prints one start-up line (entries found, their size, the cap).
 absl::StatusOr<std::unique_ptr<streaming::EmbeddingCache>> OpenEmbeddingCache(
-    const ServerConfig& config, const std::string& model_dir, int64_t hidden_size,
-    streaming::EmbeddingCacheObserver* observer);
+    const ServerConfig& config, const std::string& model_dir, const engine::ModelConfig& model,
+    const engine::RuntimeOptions& runtime, streaming::EmbeddingCacheObserver* observer);
 
 }  // namespace speechllm::server
 

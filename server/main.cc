@@ -320,8 +320,8 @@ int main(int argc, char** argv) {
   std::cerr << "speechllm-server: warm-up utterance ran in "
             << absl::ToInt64Milliseconds(absl::Now() - warm_up_start) << " ms" << std::endl;
   // After the warm-up (its utterance is not cached); destroyed before the engine it answers.
-  auto embedding_cache = server::OpenEmbeddingCache(
-      config, model_dir, engine.model_config().text.hidden_size, &metrics);
+  auto embedding_cache = server::OpenEmbeddingCache(config, model_dir, engine.model_config(),
+                                                    runner_config.runtime, &metrics);
   if (!embedding_cache.ok()) return Fail(embedding_cache.status().ToString());
   ctx.embedding_cache = embedding_cache->get();
 

@@ -1,5 +1,6 @@
 #include "streaming/embedding_cache.h"
 
+#include <algorithm>
 #include <iostream>
 #include <utility>
 
@@ -19,15 +20,11 @@ absl::StatusOr<std::unique_ptr<EmbeddingCache>> EmbeddingCache::Open(
       DiskEmbeddingStore::Open(config.dir, config.max_bytes);
   if (!disk.ok()) return disk.status();
   std::unique_ptr<RedisEmbeddingStore> redis;
-  if (config.redis.has_value()) {
-#if SPEECHLLM_WITH_REDIS
+  if (config.redis.has_value()) {  // FAILED_PRECONDITION in a build without hiredis
     absl::StatusOr<std::unique_ptr<RedisEmbeddingStore>> created =
         RedisEmbeddingStore::Create(*config.redis);
     if (!created.ok()) return created.status();
     redis = *std::move(created);
-#else
-    return absl::FailedPreconditionError("this build has no Redis store (SPEECHLLM_WITH_REDIS)");
-#endif
   }
   return std::unique_ptr<EmbeddingCache>(
       new EmbeddingCache(config, *std::move(disk), std::move(redis), observer));
@@ -37,7 +34,11 @@ EmbeddingCache::EmbeddingCache(const EmbeddingCacheConfig& config,
                                std::unique_ptr<DiskEmbeddingStore> disk,
                                std::unique_ptr<RedisEmbeddingStore> redis,
                                EmbeddingCacheObserver* observer)
-    : config_(config), disk_(std::move(disk)), redis_(std::move(redis)), observer_(observer) {
+    : config_(config),
+      disk_(std::move(disk)),
+      redis_(std::move(redis)),
+      observer_(observer),
+      store_workers_(std::max(1, config.threads - 1)) {
   for (int i = 0; i < config_.threads; ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -49,36 +50,70 @@ EmbeddingCache::~EmbeddingCache() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-bool EmbeddingCache::Enqueue(std::function<void()> task) {
+bool EmbeddingCache::EnqueueLookup(QueuedLookup lookup) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || static_cast<int>(tasks_.size()) >= config_.max_queued_tasks) return false;
-  tasks_.push_back(std::move(task));
+  if (stopping_ || static_cast<int>(lookups_.size()) >= config_.max_queued_tasks) return false;
+  lookups_.push_back(std::move(lookup));
   return true;
+}
+
+bool EmbeddingCache::EnqueueStore(QueuedStore store) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || static_cast<int>(stores_.size()) >= config_.max_queued_tasks ||
+      queued_store_bytes_ + store.bytes > config_.max_queued_store_bytes) {
+    return false;
+  }
+  queued_store_bytes_ += store.bytes;
+  stores_.push_back(std::move(store));
+  return true;
+}
+
+bool EmbeddingCache::StoreMayStart() const {
+  return !stores_.empty() && running_stores_ < store_workers_;
 }
 
 void EmbeddingCache::Work() {
   while (true) {
-    std::function<void()> task;
+    std::function<void(bool)> lookup;
+    std::function<void()> store;
+    bool late = false;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]()
-                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; };
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !lookups_.empty() || StoreMayStart() ||
+               (stopping_ && stores_.empty() && lookups_.empty());
+      };
       mu_.Await(absl::Condition(&ready));
-      if (tasks_.empty()) return;  // stopping, and everything queued was done
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+      if (!lookups_.empty()) {
+        late = absl::Now() - lookups_.front().queued_at > config_.lookup_deadline;
+        lookup = std::move(lookups_.front().run);
+        lookups_.pop_front();
+      } else if (StoreMayStart()) {
+        store = std::move(stores_.front().run);
+        queued_store_bytes_ -= stores_.front().bytes;
+        stores_.pop_front();
+        ++running_stores_;
+      } else {
+        return;  // stopping, and everything queued was done
+      }
       ++running_;
     }
-    task();
+    if (lookup) {
+      lookup(late);
+    } else {
+      store();
+    }
     absl::MutexLock lock(&mu_);
     --running_;
+    if (store) --running_stores_;
   }
 }
 
 bool EmbeddingCache::WaitIdle(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]()
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tasks_.empty() && running_ == 0; };
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return lookups_.empty() && stores_.empty() && running_ == 0;
+  };
   return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
 }
 
@@ -150,16 +185,25 @@ void EmbeddingCache::Lookup(std::vector<float> features, int64_t num_frames,
                             int64_t num_valid_frames, std::function<void(Answer)> done) {
   // Held in a shared_ptr so that a refused task leaves `done` here to answer the miss.
   auto shared_done = std::make_shared<std::function<void(Answer)>>(std::move(done));
-  auto task = [this, features = std::move(features), num_frames, num_valid_frames, shared_done]() {
+  auto run = [this, features = std::move(features), num_frames, num_valid_frames,
+              shared_done](bool late) {
+    if (late) {  // a miss without reading; with its key, so that the rows are still stored
+      Count("disk", CacheResult::kError);
+      Answer miss;
+      miss.key = EmbeddingCacheKey(config_.model_id, features, num_frames, num_valid_frames);
+      (*shared_done)(std::move(miss));
+      return;
+    }
     (*shared_done)(Read(features, num_frames, num_valid_frames));
   };
-  if (!Enqueue(std::move(task))) {
+  if (!EnqueueLookup({std::move(run), absl::Now()})) {
     Count("disk", CacheResult::kError);
     (*shared_done)(Answer{});
   }
 }
 
 void EmbeddingCache::Store(std::string key, std::vector<float> rows, int64_t num_rows) {
+  const int64_t bytes = static_cast<int64_t>(rows.size() * sizeof(float));
   auto task = [this, key = std::move(key), rows = std::move(rows), num_rows]() {
     const std::string entry = EncodeCacheEntry(key, rows, num_rows, config_.hidden_size);
     if (absl::Status written = disk_->Write(key, entry); !written.ok()) {
@@ -171,7 +215,7 @@ void EmbeddingCache::Store(std::string key, std::vector<float> rows, int64_t num
       }
     }
   };
-  Enqueue(std::move(task));
+  EnqueueStore({std::move(task), bytes});
 }
 
 }  // namespace speechllm::streaming

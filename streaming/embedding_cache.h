@@ -38,8 +38,13 @@ struct EmbeddingCacheConfig {
   std::string dir;                // the disk store's directory
   int64_t max_bytes = 1ll << 30;  // the disk store's size cap
   int threads = 2;                // ARCHITECTURE.md 7's cache_threads
-  // Tasks waiting beyond this are not queued: a lookup answers a miss at once, a store is dropped.
+  // Lookups or stores waiting beyond this many are not queued: a lookup answers a miss at once, a
+  // store is dropped. Stores are also dropped beyond max_queued_store_bytes of rows.
   int max_queued_tasks = 256;
+  int64_t max_queued_store_bytes = 256ll << 20;
+  // A lookup still queued this long after it came answers a miss without reading: an exact
+  // final waits on it, and the encoder pass it would save takes less.
+  absl::Duration lookup_deadline = absl::Milliseconds(100);
   std::string model_id;  // ModelFingerprint: part of every key
   int64_t hidden_size = 0;
   // A shared Redis store behind the disk (a fleet's replicas share it): a disk miss is looked up
@@ -61,7 +66,9 @@ class EmbeddingCache {
     CachedRows cached;  // num_rows 0: a miss
   };
   // Computes the key of a segment's features and reads its entry on a worker; `done` gets the
-  // answer exactly once (on a worker, or at once when the queue is full).
+  // answer exactly once (on a worker, or at once when the queue is full). Lookups go before every
+  // queued store, and stores never take the last worker (with two or more), so a final never
+  // waits behind writes.
   void Lookup(std::vector<float> features, int64_t num_frames, int64_t num_valid_frames,
               std::function<void(Answer)> done) ABSL_LOCKS_EXCLUDED(mu_);
   // Writes the rows under `key` on a worker (dropped when the queue is full).
@@ -78,7 +85,19 @@ class EmbeddingCache {
                  std::unique_ptr<RedisEmbeddingStore> redis, EmbeddingCacheObserver* observer);
   // The rows of `key` in Redis (copied to disk on a hit), counted; nullopt when there are none.
   std::optional<CachedRows> ReadRedis(const std::string& key);
-  bool Enqueue(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
+  // A queued lookup: run(late) reads, or answers a miss at once when `late`.
+  struct QueuedLookup {
+    std::function<void(bool late)> run;
+    absl::Time queued_at;
+  };
+  struct QueuedStore {
+    std::function<void()> run;
+    int64_t bytes = 0;
+  };
+  bool EnqueueLookup(QueuedLookup lookup) ABSL_LOCKS_EXCLUDED(mu_);
+  bool EnqueueStore(QueuedStore store) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a worker may start a store now (at most store_workers_ at once).
+  bool StoreMayStart() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
   Answer Read(const std::vector<float>& features, int64_t num_frames, int64_t num_valid_frames);
   void Count(const char* store, CacheResult result);
@@ -87,9 +106,13 @@ class EmbeddingCache {
   const std::unique_ptr<DiskEmbeddingStore> disk_;
   const std::unique_ptr<RedisEmbeddingStore> redis_;  // null: no Redis
   EmbeddingCacheObserver* const observer_;
+  const int store_workers_;  // threads - 1, at least 1
   absl::Mutex mu_;
-  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
-  int running_ ABSL_GUARDED_BY(mu_) = 0;  // tasks a worker is running
+  std::deque<QueuedLookup> lookups_ ABSL_GUARDED_BY(mu_);
+  std::deque<QueuedStore> stores_ ABSL_GUARDED_BY(mu_);
+  int64_t queued_store_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;         // tasks a worker is running
+  int running_stores_ ABSL_GUARDED_BY(mu_) = 0;  // of which stores
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };

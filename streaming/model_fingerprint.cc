@@ -1,78 +1,87 @@
 #include "streaming/model_fingerprint.h"
 
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <vector>
+#include <openssl/evp.h>
 
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "streaming/embedding_cache_entry.h"
+#include "engine/model/safetensors.h"
 
 namespace speechllm::streaming {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr int kSamples = 16;
-constexpr int64_t kSampleBytes = 64 * 1024;
-
-// Appends `length` bytes of `in` from `offset` (fewer at the end of the file).
-void AppendRange(std::ifstream& in, int64_t offset, int64_t length, std::string* out) {
-  in.clear();
-  in.seekg(offset);
-  std::string bytes(static_cast<size_t>(length), '\0');
-  in.read(bytes.data(), length);
-  bytes.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
-  out->append(bytes);
+bool FeedsTheEmbeddings(absl::string_view name) {
+  return absl::StartsWith(name, "audio_tower.") || absl::StartsWith(name, "multi_modal_projector.");
 }
+
+// A streaming SHA-256 (OpenSSL's EVP interface), so that gigabytes of weights are never copied.
+class Sha256 {
+ public:
+  Sha256() : context_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr);
+  }
+  void Update(absl::string_view bytes) {
+    EVP_DigestUpdate(context_.get(), bytes.data(), bytes.size());
+  }
+  // A length before the bytes, so that no two sequences of fields hash alike.
+  void Field(absl::string_view bytes) {
+    Update(absl::StrCat(bytes.size(), ":"));
+    Update(bytes);
+  }
+  std::string Hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(context_.get(), digest, &length);
+    return absl::BytesToHexString(
+        absl::string_view(reinterpret_cast<const char*>(digest), static_cast<size_t>(length)));
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context_;
+};
 
 }  // namespace
 
 absl::StatusOr<std::string> ModelFingerprint(const std::string& model_dir,
                                              absl::string_view projector) {
-  std::vector<std::string> files;
-  std::error_code error;
-  for (fs::directory_iterator it(model_dir, error), end; !error && it != end; it.increment(error)) {
-    const std::string name = it->path().filename().string();
-    if (absl::EndsWith(name, ".safetensors")) files.push_back(name);
-  }
-  if (error) {
-    return absl::NotFoundError(absl::StrCat("cannot list ", model_dir, ": ", error.message()));
-  }
-  if (files.empty()) {
-    return absl::NotFoundError(absl::StrCat("no .safetensors file in ", model_dir));
-  }
-  std::sort(files.begin(), files.end());
-  std::string digest_input = absl::StrCat("projector=", projector, "\n");
+  absl::StatusOr<std::unique_ptr<engine::SafetensorsCheckpoint>> checkpoint =
+      engine::SafetensorsCheckpoint::Open(model_dir);
+  if (!checkpoint.ok()) return checkpoint.status();
+  Sha256 sha;
+  sha.Field("speechllm-model-fingerprint-v2");
+  sha.Field(projector);
   {
     std::ifstream config(model_dir + "/config.json", std::ios::binary);
     std::ostringstream text;
     text << config.rdbuf();
-    absl::StrAppend(&digest_input, "config.json\n", text.str(), "\n");
+    sha.Field(text.str());
   }
-  for (const std::string& name : files) {
-    const std::string path = model_dir + "/" + name;
-    std::ifstream in(path, std::ios::binary);
-    const int64_t size = static_cast<int64_t>(fs::file_size(path, error));
-    uint64_t header_bytes = 0;
-    if (!in || error || size < 8 || !in.read(reinterpret_cast<char*>(&header_bytes), 8) ||
-        header_bytes > static_cast<uint64_t>(size - 8)) {
-      return absl::DataLossError(absl::StrCat(path, " is too short for its safetensors header"));
-    }
-    absl::StrAppend(&digest_input, name, " ", size, "\n");
-    AppendRange(in, 8, static_cast<int64_t>(header_bytes), &digest_input);
-    const int64_t data_begin = 8 + static_cast<int64_t>(header_bytes);
-    const int64_t data_bytes = size - data_begin;
-    for (int i = 0; i < kSamples && data_bytes > 0; ++i) {
-      const int64_t offset = data_begin + data_bytes * i / kSamples;
-      AppendRange(in, offset, std::min(kSampleBytes, size - offset), &digest_input);
-    }
+  int hashed = 0;
+  for (const std::string& name : (*checkpoint)->Names()) {  // sorted
+    if (!FeedsTheEmbeddings(name)) continue;
+    absl::StatusOr<engine::TensorView> tensor = (*checkpoint)->Get(name);
+    if (!tensor.ok()) return tensor.status();
+    sha.Field(name);
+    sha.Field(absl::StrCat(engine::DTypeName(tensor->dtype), " ", tensor->ShapeString()));
+    sha.Field(absl::string_view(reinterpret_cast<const char*>(tensor->data), tensor->num_bytes));
+    ++hashed;
   }
-  return Sha256Hex(digest_input);
+  if (hashed == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the checkpoint in ", model_dir,
+                     " has no audio_tower.* or multi_modal_projector.* tensor to fingerprint"));
+  }
+  return sha.Hex();
+}
+
+std::string EmbeddingModelId(absl::string_view fingerprint, absl::string_view dtype,
+                             absl::string_view device_kind) {
+  return absl::StrCat(fingerprint, " numerics-v", kEmbeddingNumericsVersion, " ", dtype, " ",
+                      device_kind);
 }
 
 }  // namespace speechllm::streaming

@@ -1,5 +1,7 @@
 #include "streaming/redis_embedding_store.h"
 
+#if SPEECHLLM_WITH_REDIS
+
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
@@ -12,12 +14,9 @@ namespace {
 
 constexpr absl::string_view kKeyPrefix = "speechllm:emb:";
 
-struct ReplyDeleter {
-  void operator()(redisReply* reply) const { freeReplyObject(reply); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+using Reply = RedisEmbeddingStore::Reply;
 
-// Sends one command of binary-safe arguments.
+// Sends one command of binary-safe arguments; null when the connection failed.
 Reply Command(redisContext* connection, const std::vector<std::string>& arguments) {
   std::vector<const char*> pointers;
   std::vector<size_t> lengths;
@@ -30,6 +29,10 @@ Reply Command(redisContext* connection, const std::vector<std::string>& argument
 }
 
 }  // namespace
+
+void RedisEmbeddingStore::ReplyDeleter::operator()(redisReply* reply) const {
+  freeReplyObject(reply);
+}
 
 absl::StatusOr<std::unique_ptr<RedisEmbeddingStore>> RedisEmbeddingStore::Create(
     RedisStoreConfig config) {
@@ -62,7 +65,8 @@ void RedisEmbeddingStore::NoteFailure() {
   }
 }
 
-absl::StatusOr<redisContext*> RedisEmbeddingStore::Acquire() {
+absl::StatusOr<redisContext*> RedisEmbeddingStore::Acquire(bool* pooled) {
+  *pooled = false;
   {
     absl::MutexLock lock(&mu_);
     if (absl::Now() < open_until_) {
@@ -71,9 +75,14 @@ absl::StatusOr<redisContext*> RedisEmbeddingStore::Acquire() {
     if (!idle_.empty()) {
       redisContext* connection = idle_.back();
       idle_.pop_back();
+      *pooled = true;
       return connection;
     }
   }
+  return Connect();
+}
+
+absl::StatusOr<redisContext*> RedisEmbeddingStore::Connect() {
   redisContext* connection = redisConnectWithTimeout(config_.host.c_str(), config_.port,
                                                      absl::ToTimeval(config_.connect_timeout));
   if (connection == nullptr || connection->err != 0) {
@@ -87,52 +96,84 @@ absl::StatusOr<redisContext*> RedisEmbeddingStore::Acquire() {
   return connection;
 }
 
-void RedisEmbeddingStore::Release(redisContext* connection, bool healthy) {
-  if (!healthy) {
-    redisFree(connection);
-    NoteFailure();
-    return;
-  }
+void RedisEmbeddingStore::Keep(redisContext* connection, bool succeeded) {
   absl::MutexLock lock(&mu_);
-  failures_in_a_row_ = 0;
+  if (succeeded) failures_in_a_row_ = 0;
   idle_.push_back(connection);
 }
 
-absl::StatusOr<std::optional<std::string>> RedisEmbeddingStore::Read(const std::string& key) {
-  absl::StatusOr<redisContext*> connection = Acquire();
+absl::StatusOr<RedisEmbeddingStore::Reply> RedisEmbeddingStore::Run(
+    const std::vector<std::string>& arguments) {
+  bool pooled = false;
+  absl::StatusOr<redisContext*> connection = Acquire(&pooled);
   if (!connection.ok()) return connection.status();
-  Reply reply = Command(*connection, {"GET", absl::StrCat(kKeyPrefix, key)});
-  if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
-    const std::string why = reply == nullptr ? (*connection)->errstr : reply->str;
-    Release(*connection, /*healthy=*/reply != nullptr);  // an error reply leaves it usable
-    return absl::UnavailableError(absl::StrCat("Redis GET failed: ", why));
+  Reply reply = Command(*connection, arguments);
+  if (reply == nullptr && pooled) {
+    // An idle connection that Redis closed meanwhile (its client timeout, a restart, a
+    // failover) says nothing about Redis now: once more on a new one before counting a failure.
+    redisFree(*connection);
+    connection = Connect();
+    if (!connection.ok()) return connection.status();
+    reply = Command(*connection, arguments);
   }
-  Release(*connection, true);
-  if (reply->type == REDIS_REPLY_NIL) return std::nullopt;
-  if (reply->type != REDIS_REPLY_STRING)
+  if (reply == nullptr) {
+    const std::string why = (*connection)->errstr;
+    redisFree(*connection);
+    NoteFailure();
+    return absl::UnavailableError(absl::StrCat("Redis ", arguments.front(), " failed: ", why));
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    // The connection stays usable, but an error that repeats (NOAUTH, READONLY, OOM) opens the
+    // breaker like a failed connection would.
+    const std::string why(reply->str, reply->len);
+    Keep(*connection, /*succeeded=*/false);
+    NoteFailure();
+    return absl::UnavailableError(absl::StrCat("Redis ", arguments.front(), " failed: ", why));
+  }
+  Keep(*connection, /*succeeded=*/true);
+  return reply;
+}
+
+absl::StatusOr<std::optional<std::string>> RedisEmbeddingStore::Read(const std::string& key) {
+  absl::StatusOr<Reply> reply = Run({"GET", absl::StrCat(kKeyPrefix, key)});
+  if (!reply.ok()) return reply.status();
+  if ((*reply)->type == REDIS_REPLY_NIL) return std::nullopt;
+  if ((*reply)->type != REDIS_REPLY_STRING)
     return absl::UnavailableError("Redis GET answered something other than a string");
-  return std::string(reply->str, reply->len);
+  return std::string((*reply)->str, (*reply)->len);
 }
 
 absl::Status RedisEmbeddingStore::Write(const std::string& key, absl::string_view bytes) {
-  absl::StatusOr<redisContext*> connection = Acquire();
-  if (!connection.ok()) return connection.status();
-  Reply reply = Command(*connection, {"SET", absl::StrCat(kKeyPrefix, key), std::string(bytes),
-                                      "EX", absl::StrCat(absl::ToInt64Seconds(config_.ttl))});
-  if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
-    const std::string why = reply == nullptr ? (*connection)->errstr : reply->str;
-    Release(*connection, /*healthy=*/reply != nullptr);
-    return absl::UnavailableError(absl::StrCat("Redis SET failed: ", why));
-  }
-  Release(*connection, true);
-  return absl::OkStatus();
+  return Run({"SET", absl::StrCat(kKeyPrefix, key), std::string(bytes), "EX",
+              absl::StrCat(absl::ToInt64Seconds(config_.ttl))})
+      .status();
 }
 
 void RedisEmbeddingStore::Remove(const std::string& key) {
-  absl::StatusOr<redisContext*> connection = Acquire();
-  if (!connection.ok()) return;
-  Reply reply = Command(*connection, {"DEL", absl::StrCat(kKeyPrefix, key)});
-  Release(*connection, reply != nullptr);
+  Run({"DEL", absl::StrCat(kKeyPrefix, key)}).IgnoreError();
 }
 
 }  // namespace speechllm::streaming
+
+#else  // A build without hiredis (-DSPEECHLLM_WITH_REDIS=OFF): no store can be created.
+
+namespace speechllm::streaming {
+
+void RedisEmbeddingStore::ReplyDeleter::operator()(redisReply*) const {}
+
+absl::StatusOr<std::unique_ptr<RedisEmbeddingStore>> RedisEmbeddingStore::Create(RedisStoreConfig) {
+  return absl::FailedPreconditionError("this build has no Redis store (SPEECHLLM_WITH_REDIS)");
+}
+RedisEmbeddingStore::~RedisEmbeddingStore() = default;
+bool RedisEmbeddingStore::breaker_open() const { return true; }
+absl::StatusOr<std::optional<std::string>> RedisEmbeddingStore::Read(const std::string&) {
+  return absl::FailedPreconditionError("this build has no Redis store");
+}
+absl::Status RedisEmbeddingStore::Write(const std::string&, absl::string_view) {
+  return absl::FailedPreconditionError("this build has no Redis store");
+}
+void RedisEmbeddingStore::Remove(const std::string&) {}
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_WITH_REDIS

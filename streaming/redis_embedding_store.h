@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 
 struct redisContext;
+struct redisReply;
 
 namespace speechllm::streaming {
 
@@ -48,12 +49,24 @@ class RedisEmbeddingStore {
 
   bool breaker_open() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  struct ReplyDeleter {
+    void operator()(redisReply* reply) const;
+  };
+  using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
  private:
   explicit RedisEmbeddingStore(RedisStoreConfig config);
-  // A pooled or new connection, or UNAVAILABLE (breaker open, connect failed).
-  absl::StatusOr<redisContext*> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
-  // Returns a healthy connection to the pool, or frees a failed one and counts the failure.
-  void Release(redisContext* connection, bool healthy) ABSL_LOCKS_EXCLUDED(mu_);
+  // A pooled connection (`*pooled` true) or a new one, or UNAVAILABLE (breaker open, connect
+  // failed).
+  absl::StatusOr<redisContext*> Acquire(bool* pooled) ABSL_LOCKS_EXCLUDED(mu_);
+  // A new connection with the timeouts set, or UNAVAILABLE (counted as a failure).
+  absl::StatusOr<redisContext*> Connect() ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns a usable connection to the pool; a success also ends a run of failures.
+  void Keep(redisContext* connection, bool succeeded) ABSL_LOCKS_EXCLUDED(mu_);
+  // One command: its reply, or UNAVAILABLE for a failed connection (a pooled one that Redis
+  // closed is retried once on a new connection first) or an error reply; both count toward the
+  // breaker.
+  absl::StatusOr<Reply> Run(const std::vector<std::string>& arguments) ABSL_LOCKS_EXCLUDED(mu_);
   void NoteFailure() ABSL_LOCKS_EXCLUDED(mu_);
 
   const RedisStoreConfig config_;

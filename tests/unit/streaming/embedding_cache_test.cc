@@ -18,7 +18,6 @@
 #include "streaming/disk_embedding_store.h"
 #include "streaming/embedding_cache.h"
 #include "streaming/embedding_cache_entry.h"
-#include "streaming/model_fingerprint.h"
 #include "tests/unit/streaming/embedding_cache_test_util.h"
 
 namespace speechllm::streaming {
@@ -26,19 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-std::string FreshDir(const std::string& name) {
-  const std::string dir =
-      ::testing::TempDir() + "speechllm_cache_" + std::to_string(getpid()) + "_" + name;
-  fs::remove_all(dir);
-  return dir;
-}
-
-std::vector<float> Features(float first, int count) {
-  std::vector<float> values(static_cast<size_t>(count));
-  for (int i = 0; i < count; ++i) values[i] = first + 0.25f * static_cast<float>(i);
-  return values;
-}
 
 TEST(Crc32cTest, KnownValues) {
   EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);  // RFC 3720 B.4's check value
@@ -265,30 +251,19 @@ TEST(EmbeddingCacheTest, AFullQueueAnswersAMissAtOnce) {
   EXPECT_TRUE(queued_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
-TEST(ModelFingerprintTest, FollowsHeadersWeightsConfigAndProjector) {
-  const std::string dir = FreshDir("model");
-  fs::create_directories(dir);
-  auto write_model = [&](char weight) {
-    const std::string header = R"({"w":{"dtype":"F32","shape":[65536],"data_offsets":[0,262144]}})";
-    std::ofstream out(dir + "/model.safetensors", std::ios::binary | std::ios::trunc);
-    const uint64_t size = header.size();
-    out.write(reinterpret_cast<const char*>(&size), 8);
-    out << header << std::string(262144, weight);
-  };
-  std::ofstream(dir + "/config.json") << R"({"model_type": "qwen2_audio"})";
-  write_model('a');
-  const absl::StatusOr<std::string> base = ModelFingerprint(dir, "linear");
-  ASSERT_TRUE(base.ok()) << base.status();
-  EXPECT_EQ(*base, *ModelFingerprint(dir, "linear"));
-  EXPECT_NE(*base, *ModelFingerprint(dir, "transformer"));
-  write_model('b');  // same header, other weights (a fine-tune)
-  EXPECT_NE(*base, *ModelFingerprint(dir, "linear"));
-  write_model('a');
-  std::ofstream(dir + "/config.json") << R"({"model_type": "qwen2_audio", "x": 1})";
-  EXPECT_NE(*base, *ModelFingerprint(dir, "linear"));
-  EXPECT_EQ(ModelFingerprint(FreshDir("empty"), "linear").status().code(),
-            absl::StatusCode::kNotFound);
+#if !SPEECHLLM_WITH_REDIS
+// A build without hiredis (scripts/no_redis_check.sh) refuses a Redis store by name.
+TEST(EmbeddingCacheTest, WithoutHiredisARedisStoreIsRefused) {
+  EmbeddingCacheConfig config;
+  config.dir = FreshDir("no_redis");
+  config.model_id = "model";
+  config.hidden_size = 4;
+  config.redis = RedisStoreConfig{};
+  const auto cache = EmbeddingCache::Open(config, nullptr);
+  EXPECT_EQ(cache.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(cache.status().message(), HasSubstr("SPEECHLLM_WITH_REDIS"));
 }
+#endif
 
 }  // namespace
 }  // namespace speechllm::streaming

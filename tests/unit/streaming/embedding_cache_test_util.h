@@ -1,8 +1,12 @@
-// Helpers of the embedding cache tests: an observer that counts lookups per store and result, and
-// a lookup that waits for its answer. Test-only; the observer is called on the cache's workers.
+// Helpers of the embedding cache tests: an observer that counts lookups per store and result, a
+// lookup that waits for its answer, fresh directories and feature values. Test-only; the observer
+// is called on the cache's workers.
 #ifndef SPEECHLLM_TESTS_UNIT_STREAMING_EMBEDDING_CACHE_TEST_UTIL_H_
 #define SPEECHLLM_TESTS_UNIT_STREAMING_EMBEDDING_CACHE_TEST_UTIL_H_
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 #include <string>
 #include <utility>
@@ -30,6 +34,21 @@ class CountingObserver : public EmbeddingCacheObserver {
   absl::Mutex mu_;
   std::map<std::pair<std::string, CacheResult>, int> counts_ ABSL_GUARDED_BY(mu_);
 };
+
+// A path under the test's temporary directory, removed if it exists.
+inline std::string FreshDir(const std::string& name) {
+  const std::string dir =
+      ::testing::TempDir() + "speechllm_cache_" + std::to_string(getpid()) + "_" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+// `count` distinct values from `first` (features or rows).
+inline std::vector<float> Features(float first, int count) {
+  std::vector<float> values(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) values[i] = first + 0.25f * static_cast<float>(i);
+  return values;
+}
 
 // Looks `features` up (as 4 frames, 3 valid) and waits up to 10 s for the answer.
 inline EmbeddingCache::Answer LookupAndWait(EmbeddingCache& cache,

@@ -1,5 +1,6 @@
 // The embedding cache's Redis store against a real redis-server started on a free port: SET with
-// the TTL, GET, DEL; the circuit breaker when Redis is gone; and two caches with their own disks
+// the TTL, GET, DEL; the circuit breaker when Redis is gone or refuses commands, and not for a
+// pooled connection Redis closed; and two caches with their own disks
 // sharing one Redis (a disk miss is a Redis hit, copied to disk; a corrupt Redis entry is deleted).
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -151,6 +152,38 @@ TEST_F(RedisStoreTest, TheBreakerOpensAfterFailuresAndClosesWhenRedisIsBack) {
   EXPECT_FALSE((*store)->breaker_open());
   ASSERT_TRUE((*store)->Write("k", "again").ok());
   EXPECT_EQ(**(*store)->Read("k"), "again");
+}
+
+// Redis closed the idle pooled connection (its client timeout, a restart, a failover): the next
+// command retries on a new connection instead of failing and counting toward the breaker.
+TEST_F(RedisStoreTest, AConnectionRedisClosedIsReplacedNotCounted) {
+  auto store = RedisEmbeddingStore::Create(Config());
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Write("k", "v").ok());  // leaves one connection in the pool
+  const std::string killed = redis_.Query({"CLIENT", "KILL", "TYPE", "normal"});
+  std::printf("connections Redis closed: %s\n", killed.c_str());
+  ASSERT_EQ(killed, "1");
+  for (int i = 0; i < 3; ++i) {
+    const auto read = (*store)->Read("k");
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(**read, "v");
+  }
+  EXPECT_FALSE((*store)->breaker_open());
+}
+
+// Error replies (NOAUTH, READONLY, OOM, here WRONGTYPE) leave the connection usable but count
+// toward the breaker: a Redis that refuses every command is skipped like one that is down.
+TEST_F(RedisStoreTest, ErrorRepliesOpenTheBreaker) {
+  auto store = RedisEmbeddingStore::Create(Config());
+  ASSERT_TRUE(store.ok());
+  ASSERT_EQ(redis_.Query({"RPUSH", "speechllm:emb:list", "x"}), "1");
+  for (int i = 0; i < 3; ++i) {
+    const auto read = (*store)->Read("list");
+    EXPECT_EQ(read.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(std::string(read.status().message()).find("WRONGTYPE"), std::string::npos)
+        << read.status();
+  }
+  EXPECT_TRUE((*store)->breaker_open());
 }
 
 TEST_F(RedisStoreTest, ReplicasShareEntriesThroughRedis) {
