@@ -1,8 +1,8 @@
 // Google Benchmark of the embedding cache's costs per 30 s segment on one core: the key (SHA-256
 // over 3000 x 128 log-mel features), CRC-32C, an entry's encode and decode, and a whole hit from
-// the disk store (read, check, decode) for the default model (256 wide) and the 7B (4096 wide). A
-// hit must cost less than the encoder pass it replaces. glibc malloc is tuned as in the server.
-// Run: build/tools/bench/embedding_cache_bench
+// the disk store (read, check, decode) for the default model (256 wide) and the 7B (4096 wide), and
+// the model fingerprint at start-up. A hit must cost less than the encoder pass it replaces. glibc
+// malloc is tuned as in the server. Run: build/tools/bench/embedding_cache_bench
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "engine/allocator_tuning.h"
+#include "engine/model/safetensors_writer.h"
 #include "streaming/crc32c.h"
 #include "streaming/disk_embedding_store.h"
 #include "streaming/embedding_cache_entry.h"
+#include "streaming/model_fingerprint.h"
 
 namespace speechllm::streaming {
 namespace {
@@ -76,6 +78,33 @@ void BM_DiskHit30s(benchmark::State& state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_DiskHit30s)->Arg(256)->Arg(4096)->Unit(benchmark::kMillisecond);
+
+// The model fingerprint over an audio tower of `MiB` of weights (Qwen2-Audio-7B's is about
+// 1,270 MiB in bfloat16) in the page cache, as at start-up right after the model load: the
+// SHA-256 of every byte, plus the checkpoint's open and header parse.
+void BM_Fingerprint(benchmark::State& state) {
+  const int64_t bytes = state.range(0) << 20;
+  const std::string dir = "/tmp/speechllm_fingerprint_bench_" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  engine::SafetensorsWriter writer;
+  const int64_t elements = bytes / 2;
+  if (!writer
+           .Add("audio_tower.layers.0.weight", engine::DType::kBF16, {elements},
+                std::string(static_cast<size_t>(bytes), '\x3f'))
+           .ok() ||
+      !writer.WriteFile(dir + "/model.safetensors").ok()) {
+    state.SkipWithError("cannot write the checkpoint");
+    return;
+  }
+  for (auto _ : state) {
+    auto fingerprint = ModelFingerprint(dir, "linear");
+    benchmark::DoNotOptimize(fingerprint->data());
+  }
+  state.SetBytesProcessed(state.iterations() * bytes);
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_Fingerprint)->Arg(256)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace speechllm::streaming
