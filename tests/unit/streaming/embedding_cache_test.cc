@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "streaming/crc32c.h"
@@ -184,6 +185,30 @@ TEST(DiskEmbeddingStoreTest, ReopeningIndexesEntriesAndDropsLeftovers) {
   EXPECT_EQ(DiskEmbeddingStore::Open(dir, 0).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(DiskEmbeddingStore::Open("/proc/version/cache", 10).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// A cap lowered below several entries evicts them at open in one pass, least recently used (by the
+// files' modification times, which a hit renews) first.
+TEST(DiskEmbeddingStoreTest, ALoweredCapKeepsTheMostRecentlyUsedEntries) {
+  const std::string dir = FreshDir("lowered");
+  std::vector<std::string> keys;
+  {
+    auto store = DiskEmbeddingStore::Open(dir, 1000);
+    ASSERT_TRUE(store.ok());
+    for (int i = 0; i < 6; ++i) {
+      keys.push_back(Sha256Hex("entry " + std::to_string(i)));
+      ASSERT_TRUE((*store)->Write(keys.back(), "ten bytes!").ok());
+      absl::SleepFor(absl::Milliseconds(20));  // distinct modification times
+    }
+    ASSERT_TRUE((*store)->Read(keys[0])->has_value());  // the oldest write, read last
+  }
+  auto store = DiskEmbeddingStore::Open(dir, 25);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->num_entries(), 2);
+  EXPECT_EQ((*store)->total_bytes(), 20);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ((*store)->Read(keys[i])->has_value(), i == 0 || i == 5) << "entry " << i;
+  }
 }
 
 // A miss, then the store of its rows, then a hit with the same rows; a damaged file is a corrupt
