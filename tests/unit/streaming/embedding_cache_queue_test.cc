@@ -36,12 +36,8 @@ TEST(EmbeddingCacheQueueTest, ALookupDoesNotWaitBehindQueuedStores) {
   CountingObserver observer;
   auto cache = EmbeddingCache::Open(config, &observer);
   ASSERT_TRUE(cache.ok()) << cache.status();
-  absl::Notification release, held;
-  (*cache)->Lookup(Features(0, 8), 4, 3, [&](EmbeddingCache::Answer) {
-    held.Notify();
-    release.WaitForNotification();
-  });
-  ASSERT_TRUE(held.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification release;
+  ASSERT_TRUE(HoldAWorker(**cache, &release));
   const std::vector<float> rows = Features(1, kRowsPerStore * kRowWidth);
   for (int i = 0; i < kStores; ++i) (*cache)->Store(StoreKey(i), rows, kRowsPerStore);
   absl::Notification answered;
@@ -73,12 +69,8 @@ TEST(EmbeddingCacheQueueTest, ALateLookupIsAMissWithItsKey) {
   ASSERT_TRUE((*cache)->WaitIdle(absl::Seconds(10)));
   ASSERT_EQ(LookupAndWait(**cache, stored).cached.num_rows, 2);  // in time: a hit
   // The one worker is held in a lookup's answer for longer than the deadline.
-  absl::Notification release, held;
-  (*cache)->Lookup(Features(0, 8), 4, 3, [&](EmbeddingCache::Answer) {
-    held.Notify();
-    release.WaitForNotification();
-  });
-  ASSERT_TRUE(held.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification release;
+  ASSERT_TRUE(HoldAWorker(**cache, &release));
   absl::Notification answered;
   EmbeddingCache::Answer late;
   (*cache)->Lookup(stored, 4, 3, [&](EmbeddingCache::Answer answer) {
@@ -99,12 +91,8 @@ TEST(EmbeddingCacheQueueTest, StoresBeyondTheByteBoundAreDropped) {
   config.max_queued_store_bytes = (5 << 20) / 2;  // two 1 MiB stores, not three
   auto cache = EmbeddingCache::Open(config, nullptr);
   ASSERT_TRUE(cache.ok()) << cache.status();
-  absl::Notification release, held;
-  (*cache)->Lookup(Features(0, 8), 4, 3, [&](EmbeddingCache::Answer) {
-    held.Notify();
-    release.WaitForNotification();
-  });
-  ASSERT_TRUE(held.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification release;
+  ASSERT_TRUE(HoldAWorker(**cache, &release));
   const std::vector<float> rows = Features(1, kRowsPerStore * kRowWidth);
   for (int i = 0; i < 3; ++i) (*cache)->Store(StoreKey(i), rows, kRowsPerStore);
   release.Notify();

@@ -257,13 +257,9 @@ TEST(EmbeddingCacheTest, AFullQueueAnswersAMissAtOnce) {
   CountingObserver observer;
   auto cache = EmbeddingCache::Open(config, &observer);
   ASSERT_TRUE(cache.ok());
-  absl::Notification release, first_running;
   // The worker is held inside the first lookup's callback; the second fills the queue.
-  (*cache)->Lookup(Features(0, 8), 4, 3, [&](EmbeddingCache::Answer) {
-    first_running.Notify();
-    release.WaitForNotification();
-  });
-  ASSERT_TRUE(first_running.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification release;
+  ASSERT_TRUE(HoldAWorker(**cache, &release));
   absl::Notification queued_done;
   (*cache)->Lookup(Features(1, 8), 4, 3, [&](EmbeddingCache::Answer) { queued_done.Notify(); });
   bool refused_answered = false;

@@ -1,5 +1,6 @@
 // Helpers of the embedding cache tests: an observer that counts lookups per store and result, a
-// lookup that waits for its answer, fresh directories and feature values. Test-only; the observer
+// lookup that waits for its answer, a worker held in a lookup, fresh directories and feature
+// values. Test-only; the observer
 // is called on the cache's workers.
 #ifndef SPEECHLLM_TESTS_UNIT_STREAMING_EMBEDDING_CACHE_TEST_UTIL_H_
 #define SPEECHLLM_TESTS_UNIT_STREAMING_EMBEDDING_CACHE_TEST_UTIL_H_
@@ -8,6 +9,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +50,17 @@ inline std::vector<float> Features(float first, int count) {
   std::vector<float> values(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) values[i] = first + 0.25f * static_cast<float>(i);
   return values;
+}
+
+// Holds one of `cache`'s workers inside a lookup's answer until `release` is notified; returns
+// once the worker is held (false after 10 s).
+inline bool HoldAWorker(EmbeddingCache& cache, absl::Notification* release) {
+  auto held = std::make_shared<absl::Notification>();
+  cache.Lookup(Features(-1, 8), 4, 3, [held, release](EmbeddingCache::Answer) {
+    held->Notify();
+    release->WaitForNotification();
+  });
+  return held->WaitForNotificationWithTimeout(absl::Seconds(10));
 }
 
 // Looks `features` up (as 4 frames, 3 valid) and waits up to 10 s for the answer.
