@@ -86,6 +86,14 @@ absl::StatusOr<ParsedEmbeddings> ParseAudioEmbeddings(const v1::AudioEmbeddings&
       return Bad("data", "EMBEDDING_NON_FINITE",
                  absl::StrCat("value ", i % hidden, " of row ", i / hidden, " is not finite"));
     }
+    // Beyond float16's largest value a float16 model would hold inf; projected embeddings are
+    // orders of magnitude smaller, so the bound holds for every dtype.
+    if (std::fabs(value) > kMaxEmbeddingMagnitude) {
+      return Bad(
+          "data", "EMBEDDING_NON_FINITE",
+          absl::StrCat("value ", i % hidden, " of row ", i / hidden, " (", value, ") is beyond +-",
+                       kMaxEmbeddingMagnitude, ", which a float16 model cannot hold"));
+    }
     parsed.values[static_cast<size_t>(i)] = value;
   }
   return parsed;

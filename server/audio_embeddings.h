@@ -18,9 +18,12 @@ struct ParsedEmbeddings {
   int64_t num_tokens = 0;
 };
 
+// The largest magnitude a value may have: float16's largest finite value.
+inline constexpr float kMaxEmbeddingMagnitude = 65504.0f;
+
 // INVALID_ARGUMENT with reason EMBEDDING_SHAPE / EMBEDDING_DTYPE / EMBEDDING_SIZE /
-// EMBEDDING_NON_FINITE and the field path ("embeddings.shape", ...) on any violation; a hidden-size
-// mismatch names both sizes.
+// EMBEDDING_NON_FINITE (also for a value beyond kMaxEmbeddingMagnitude) and the field path
+// ("embeddings.shape", ...) on any violation; a hidden-size mismatch names both sizes.
 absl::StatusOr<ParsedEmbeddings> ParseAudioEmbeddings(const v1::AudioEmbeddings& embeddings,
                                                       int64_t hidden_size, int64_t max_tokens);
 

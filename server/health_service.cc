@@ -1,5 +1,6 @@
 #include "server/health_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "proto/grpc_handoff.h"
 #include "server/grpc_status.h"
 
@@ -25,12 +26,12 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
     pending_ = true;
     MaybeWriteLocked();
   }
-  void End() {
+  void End(const grpc::Status& status = grpc::Status::OK) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
     GrpcHandoffRelease(this);
-    Finish(grpc::Status::OK);
+    Finish(status);
   }
   void OnWriteDone(bool ok) override {
     const GrpcReaction reaction(this);
@@ -124,10 +125,24 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
 
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
     grpc::CallbackServerContext* context, const HealthCheckRequest* request) {
-  auto* watcher = new Watcher(this, request->service());
+  // Watch needs no token where health is exempt, so an unauthenticated client must not pin
+  // memory with it: the name is bounded, and so are the open watches (Check always answers).
+  const bool long_name = request->service().size() > kMaxServiceNameBytes;
+  auto* watcher = new Watcher(this, long_name ? std::string() : request->service());
   absl::MutexLock lock(&mu_);
   if (shutdown_) {
     watcher->End();
+    return watcher;
+  }
+  if (long_name) {
+    watcher->End(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     absl::StrCat("service names are at most ", kMaxServiceNameBytes, " bytes")));
+    return watcher;
+  }
+  if (static_cast<int64_t>(watchers_.size()) >= kMaxWatchers) {
+    watcher->End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              absl::StrCat(kMaxWatchers, " health watches are open: use Check")));
     return watcher;
   }
   watchers_.insert(watcher);

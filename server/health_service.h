@@ -5,6 +5,8 @@
 #ifndef SPEECHLLM_SERVER_HEALTH_SERVICE_H_
 #define SPEECHLLM_SERVER_HEALTH_SERVICE_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <set>
 
 #include "absl/base/thread_annotations.h"
@@ -16,6 +18,10 @@ namespace speechllm::server {
 class HealthService : public grpc::health::v1::Health::CallbackService {
  public:
   static constexpr char kServiceName[] = "speechllm.v1.StreamingSpeech";
+  // Watch streams open at once (more: RESOURCE_EXHAUSTED) and the longest service name a Watch
+  // may name (INVALID_ARGUMENT beyond): Watch can need no token (--auth_exempt_health).
+  static constexpr int64_t kMaxWatchers = 256;
+  static constexpr size_t kMaxServiceNameBytes = 256;
 
   // After the gRPC server has shut down: waits (at most 5 s) until every Watch stream's OnDone has
   // removed it, under the lock, so no watcher outlives the service.

@@ -70,6 +70,14 @@ size_t RequestHeadEnd(absl::string_view received) {
   return lf + 2;
 }
 
+// Whether a header line after the request line is "Host:" (the name matched without case).
+bool HasHostField(absl::string_view head) {
+  for (absl::string_view line : absl::StrSplit(head, '\n')) {
+    if (line.size() >= 5 && absl::EqualsIgnoreCase(line.substr(0, 5), "host:")) return true;
+  }
+  return false;
+}
+
 std::string ReplyTo(absl::string_view head, const std::function<std::string()>& scrape) {
   const absl::string_view request_line =
       absl::StripTrailingAsciiWhitespace(head.substr(0, head.find('\n')));
@@ -80,6 +88,10 @@ std::string ReplyTo(absl::string_view head, const std::function<std::string()>& 
   }
   if (parts[2] != "HTTP/1.1" && parts[2] != "HTTP/1.0") {
     return Reply(505, kTextContentType, "HTTP/1.0 and HTTP/1.1 only\n");
+  }
+  // RFC 9112 3.2: an HTTP/1.1 request without a Host header field is a 400 (Prometheus sends one).
+  if (parts[2] == "HTTP/1.1" && !HasHostField(head)) {
+    return Reply(400, kTextContentType, "HTTP/1.1 needs a Host header\n");
   }
   const absl::string_view method = parts[0];
   const bool head_only = method == "HEAD";

@@ -30,7 +30,7 @@ struct MetricsHttpServer::Connection {
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& listen_address, Metrics* metrics) {
   absl::StatusOr<HostPort> address = ParseHostPort(listen_address);
-  if (!address.ok() || listen_address.front() == ':') {  // the port alone: no host to bind
+  if (!address.ok() || address->host.empty()) {  // ":9464", "[]:9464": no host to bind
     return absl::InvalidArgumentError(absl::StrCat(
         "metrics address ", address.ok() ? absl::StrCat("\"", listen_address, "\" is not HOST:PORT")
                                          : std::string(address.status().message())));

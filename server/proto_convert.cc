@@ -13,6 +13,9 @@
 namespace speechllm::server {
 namespace {
 
+// A century: at this size a double still holds a stream offset to a microsecond.
+constexpr int64_t kMaxStreamOffsetSeconds = int64_t{100} * 365 * 24 * 3600;
+
 using v1::Endpointing;
 using v1::ResultOptions;
 
@@ -76,7 +79,7 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
   text.language = language;
   text.prompt = context.prompt();
   for (const v1::Phrase& phrase : context.phrases()) {
-    if (phrase.boost() < 0 || phrase.boost() > 20)
+    if (!(phrase.boost() >= 0 && phrase.boost() <= 20))  // NaN too
       return bad(".phrases.boost", "must be in [0, 20]");
     if (absl::Status status = prompt.CheckContextText(phrase.text()); !status.ok())
       return bad(".phrases", absl::StrCat("\"", phrase.text(), "\" ", status.message()));
@@ -176,9 +179,11 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   const ResultOptions& results = config.results();
   s.interim_results = for_recognize ? false : results.interim_results();
   s.token_ids = results.token_ids();
+  if (results.partial_interval_ms() > 60000) {
+    return BadConfig("results.partial_interval_ms", "must be at most 60000");
+  }
   if (results.partial_interval_ms() != 0) {
-    s.partial_interval_ms =
-        static_cast<int>(std::min<uint32_t>(results.partial_interval_ms(), 60000));
+    s.partial_interval_ms = static_cast<int>(results.partial_interval_ms());
   }
   if (results.word_timestamps()) {
     return BadConfig("results.word_timestamps", "this model cannot time words",
@@ -243,9 +248,17 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   s.carry_context_chars = server.carry_context_chars;
   s.max_buffered_audio_ms = server.max_buffered_audio_ms;
   if (config.has_stream_offset()) {
-    s.stream_offset_seconds =
-        config.stream_offset().seconds() + config.stream_offset().nanos() * 1e-9;
-    if (s.stream_offset_seconds < 0) return BadConfig("stream_offset", "must not be negative");
+    // A valid Duration (google/protobuf/duration.proto: |seconds| <= 315,576,000,000, |nanos| <
+    // 1e9 with the seconds' sign), not negative, and within a century: offsets stay exact in the
+    // double the session adds them in.
+    const google::protobuf::Duration& offset = config.stream_offset();
+    if (offset.seconds() < 0 || offset.nanos() < 0 || offset.nanos() >= 1000000000 ||
+        offset.seconds() > kMaxStreamOffsetSeconds) {
+      return BadConfig("stream_offset",
+                       absl::StrCat("must be a duration from 0 to ", kMaxStreamOffsetSeconds,
+                                    " s with nanos in [0, 1e9)"));
+    }
+    s.stream_offset_seconds = static_cast<double>(offset.seconds()) + offset.nanos() * 1e-9;
   }
   if (absl::Status status = ApplyExtensions(config, &s); !status.ok()) return status;
   if (absl::Status status = s.Validate(); !status.ok())

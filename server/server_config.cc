@@ -42,8 +42,15 @@ absl::Status CheckListenAddress(const std::string& address, const char* flag, bo
                absl::StartsWith(address, "vsock:"))) {
     return absl::OkStatus();
   }
-  if (absl::Status s = ParseHostPort(address).status(); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", s.message()));
+  const absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", parsed.status().message()));
+  }
+  // The metrics responder binds what the host resolves to: no host ("[]:9464") would be every
+  // interface, for an unauthenticated endpoint.
+  if (!grpc && parsed->host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": \"", address, "\" names no host (0.0.0.0 or [::] binds every one)"));
   }
   return absl::OkStatus();
 }
@@ -85,6 +92,8 @@ absl::Status ServerConfig::Validate() const {
   if (max_buffered_audio_ms < default_chunk_ms) {
     return absl::InvalidArgumentError("max_buffered_audio_ms must be at least --chunk_ms");
   }
+  if (drain_grace < absl::ZeroDuration())
+    return absl::InvalidArgumentError("drain_grace_s must be >= 0");
   if (max_recognize_audio <= absl::ZeroDuration())
     return absl::InvalidArgumentError("max_recognize_audio must be > 0");
   if (max_pending_responses < 16)

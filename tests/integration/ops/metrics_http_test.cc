@@ -92,8 +92,9 @@ TEST_F(MetricsHttpTest, RepliesFollowHttp11) {
   EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
   EXPECT_EQ(head.size(), head.find("\r\n\r\n") + 4) << "HEAD has no body";
   for (const auto& [request, status] : std::vector<std::pair<std::string, std::string>>{
-           {"GET /nope HTTP/1.1\r\n\r\n", "404"},
-           {"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "405"},
+           {"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
+           {"POST /metrics HTTP/1.1\r\nhost: x\r\nContent-Length: 0\r\n\r\n", "405"},
+           {"GET /metrics HTTP/1.1\r\nX-Host: x\r\n\r\n", "400"},  // RFC 9112 3.2: no Host
            {"GET /metrics\r\n\r\n", "400"},
            {"GET /metrics HTTP/2.0\r\n\r\n", "505"},
            {"\x16\x03\x01 binary bytes\r\n\r\n", "400"}}) {
@@ -130,7 +131,8 @@ TEST_F(MetricsHttpTest, AHeadWithoutEndIsCutOffAtItsLimit) {
   std::printf("header bytes the socket took before the server closed it: %zu\n", sent);
   EXPECT_TRUE(refused) << "the server read " << sent << " bytes of headers without closing";
   EXPECT_LT(sent, 16u << 20);
-  EXPECT_EQ(Exchange(server_->port(), "GET / HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(Exchange(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 200", 0),
+            0u);
 }
 
 // Forty connections that never finish their head: a scrape still gets through at once (the
@@ -200,7 +202,7 @@ TEST_F(MetricsHttpTest, OutOfDescriptorsTheLoopRestsInsteadOfSpinning) {
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   std::printf("CPU used in 500 ms without descriptors: %.1f ms\n", cpu_ms);
   EXPECT_LT(cpu_ms, 100) << "the loop spun on a failing accept";
-  const std::string request = "GET / HTTP/1.1\r\n\r\n";
+  const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   send(client, request.data(), request.size(), MSG_NOSIGNAL);
   const std::string reply = ReadAll(client);
   close(client);

@@ -54,6 +54,12 @@ TEST(ServerConfigTest, DefaultsEveryCallWouldFailAreRefused) {
   EXPECT_TRUE(config.Validate().ok());
   config.max_recognize_audio = absl::ZeroDuration();
   EXPECT_THAT(config.Validate().message(), HasSubstr("max_recognize_audio"));
+  // A negative grace would end every open stream at once on SIGTERM.
+  config.max_recognize_audio = absl::Minutes(5);
+  config.drain_grace = absl::Seconds(-5);
+  EXPECT_THAT(config.Validate().message(), HasSubstr("drain_grace_s must be >= 0"));
+  config.drain_grace = absl::ZeroDuration();
+  EXPECT_TRUE(config.Validate().ok()) << config.Validate();
 }
 
 TEST(ServerConfigTest, APlaintextHealthPortNeedsHealthExemptFromTokens) {
@@ -104,6 +110,11 @@ TEST(ServerConfigTest, TheMetricsPortOnLocalhostMustNotTakeTheListeningPort) {
   EXPECT_THAT(status.message(), HasSubstr("takes the port of 127.0.0.1:9464"));
   config.metrics_listen_address = "localhost:9465";
   EXPECT_TRUE(config.Validate().ok()) << config.Validate();
+  // No host would bind the unauthenticated endpoint on every interface.
+  for (const char* hostless : {"[]:9465", ":9465"}) {
+    config.metrics_listen_address = hostless;
+    EXPECT_THAT(config.Validate().message(), HasSubstr("names no host")) << hostless;
+  }
 }
 
 // The embedding cache's settings: a size and threads in range; Redis only behind a disk directory,

@@ -183,6 +183,11 @@ TEST_F(EmbeddingsTest, MalformedEmbeddingsAreInvalidArgument) {
         e->set_dtype(v1::AudioEmbeddings::BFLOAT16);
         e->set_data(Bfloat16Bytes(rounded));
       });
+  add("float16 overflow", "EMBEDDING_NON_FINITE", "embeddings.data", "value 1 of row 0",
+      [](v1::AudioEmbeddings* e) {
+        const float large = 70000.0f;  // finite in float32, inf in a float16 model
+        std::memcpy(e->mutable_data()->data() + 4 * 1, &large, 4);
+      });
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     v1::RecognizeResponse response;

@@ -3,7 +3,9 @@
 // tokens; Recognize without audio is INVALID_ARGUMENT; GetCapabilities describes the tiny model;
 // language hints are checked against the served languages and reported; stream_offset shifts
 // every response; grpc.health.v1.Health answers SERVING.
+#include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -236,6 +238,94 @@ TEST_F(UnaryTest, HealthServiceIsServing) {
         "[health] \"%s\": %s\n", service.c_str(),
         grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()).c_str());
     EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+// Values out of their documented range are BAD_CONFIG on their field (API.md 2.1), not clamped
+// or passed on: a stream_offset that is no valid Duration or beyond a century (it would pin every
+// offset and stall the processed-audio counter), a NaN boost, partials more than a minute apart.
+TEST_F(UnaryTest, OutOfRangeValuesAreBadConfig) {
+  struct Case {
+    const char* field;
+    void (*set)(v1::SessionConfig*);
+  };
+  const Case cases[] = {
+      {"config.stream_offset",
+       [](v1::SessionConfig* c) { c->mutable_stream_offset()->set_seconds(400000000000); }},
+      {"config.stream_offset",
+       [](v1::SessionConfig* c) { c->mutable_stream_offset()->set_nanos(-5); }},
+      {"config.stream_offset",
+       [](v1::SessionConfig* c) { c->mutable_stream_offset()->set_nanos(2000000000); }},
+      {"config.context.phrases.boost",
+       [](v1::SessionConfig* c) {
+         v1::Phrase* phrase = c->mutable_context()->add_phrases();
+         phrase->set_text("hello");
+         phrase->set_boost(std::nanf(""));
+       }},
+      {"config.results.partial_interval_ms",
+       [](v1::SessionConfig* c) { c->mutable_results()->set_partial_interval_ms(60001); }},
+  };
+  for (const Case& c : cases) {
+    v1::RecognizeRequest request;
+    *request.mutable_config() = WavConfig(v1::AudioFormat::WAV);
+    c.set(request.mutable_config());
+    request.set_audio(ClipWavBytes("clip_a"));
+    v1::RecognizeResponse response;
+    const grpc::Status status = Recognize(request, &response);
+    std::printf("[ranges] %s: %s\n", c.field, Describe(status).c_str());
+    ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+    EXPECT_EQ(ParseDetails(status).fields, std::vector<std::string>{c.field});
+  }
+  // The largest offset taken: a century.
+  v1::RecognizeRequest request;
+  *request.mutable_config() = WavConfig(v1::AudioFormat::WAV);
+  request.mutable_config()->mutable_stream_offset()->set_seconds(int64_t{100} * 365 * 24 * 3600);
+  request.mutable_config()->mutable_stream_offset()->set_nanos(999999999);
+  request.set_audio(ClipWavBytes("clip_a"));
+  v1::RecognizeResponse response;
+  EXPECT_TRUE(Recognize(request, &response).ok());
+}
+
+// Health.Watch needs no token where health is exempt, so it is bounded: a service name over 256
+// bytes is INVALID_ARGUMENT, and beyond 256 open watches a new one is RESOURCE_EXHAUSTED while
+// Check still answers.
+TEST_F(UnaryTest, HealthWatchesAreBounded) {
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(std::string(300, 'x'));
+  {
+    grpc::ClientContext context;
+    auto watch = health->Watch(&context, request);
+    grpc::health::v1::HealthCheckResponse response;
+    EXPECT_FALSE(watch->Read(&response));
+    const grpc::Status status = watch->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(status);
+  }
+  request.set_service("");
+  constexpr int kWatches = 256;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>>> watches;
+  for (int i = 0; i <= kWatches; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    watches.push_back(health->Watch(contexts.back().get(), request));
+    grpc::health::v1::HealthCheckResponse response;
+    if (i < kWatches) {
+      ASSERT_TRUE(watches.back()->Read(&response)) << "watch " << i;
+      EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+    } else {
+      EXPECT_FALSE(watches.back()->Read(&response));
+      const grpc::Status status = watches.back()->Finish();
+      std::printf("[health] watch %d: %s\n", i + 1, Describe(status).c_str());
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    }
+  }
+  grpc::ClientContext check_context;
+  grpc::health::v1::HealthCheckResponse checked;
+  EXPECT_TRUE(health->Check(&check_context, request, &checked).ok());
+  for (int i = 0; i < kWatches; ++i) {
+    contexts[i]->TryCancel();
+    watches[i]->Finish();
   }
 }
 
