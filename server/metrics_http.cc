@@ -15,6 +15,7 @@
 #include "server/host_port.h"
 #include "server/http_exchange.h"
 #include "server/listen_sockets.h"
+#include "server/monotonic_clock.h"
 
 namespace speechllm::server {
 
@@ -84,7 +85,7 @@ void MetricsHttpServer::Loop() {
     connections.erase(connections.begin() + static_cast<std::ptrdiff_t>(i));
   };
   while (true) {
-    absl::Time now = absl::Now();
+    absl::Time now = MonotonicNow();
     // Deadlines first: a head that has not arrived gets 408, a reply not taken is dropped.
     for (size_t i = connections.size(); i-- > 0;) {
       Connection& c = connections[i];
@@ -154,7 +155,7 @@ void MetricsHttpServer::Accept(int listen_fd, std::vector<Connection>* connectio
     const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-        *accept_paused_until = absl::Now() + absl::Milliseconds(100);
+        *accept_paused_until = MonotonicNow() + absl::Milliseconds(100);
       break;  // EAGAIN: all taken
     }
     if (static_cast<int>(connections.size()) >= kMaxConnections) {
@@ -171,7 +172,7 @@ void MetricsHttpServer::Accept(int listen_fd, std::vector<Connection>* connectio
     }
     Connection c;
     c.fd = fd;
-    c.accepted = absl::Now();
+    c.accepted = MonotonicNow();
     connections.push_back(std::move(c));
   }
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
+#include "server/monotonic_clock.h"
 
 namespace speechllm::server {
 
@@ -37,7 +38,7 @@ absl::StatusOr<uint64_t> StreamRegistry::Add(std::weak_ptr<LimitedCall> call, bo
         config_.retry_delay);
   }
   const uint64_t id = next_id_++;
-  const absl::Time now = absl::Now();
+  const absl::Time now = MonotonicNow();
   Entry entry;
   entry.call = std::move(call);
   entry.start = entry.last_activity = now;
@@ -53,14 +54,14 @@ void StreamRegistry::Remove(uint64_t id) {
 
 void StreamRegistry::Touch(uint64_t id) {
   absl::MutexLock lock(&mu_);
-  if (auto it = entries_.find(id); it != entries_.end()) it->second.last_activity = absl::Now();
+  if (auto it = entries_.find(id); it != entries_.end()) it->second.last_activity = MonotonicNow();
 }
 
 void StreamRegistry::ReadsPaused(uint64_t id, bool paused) {
   absl::MutexLock lock(&mu_);
   if (auto it = entries_.find(id); it != entries_.end()) {
     it->second.reads_paused = paused;
-    it->second.last_activity = absl::Now();
+    it->second.last_activity = MonotonicNow();
   }
 }
 
@@ -72,7 +73,7 @@ void StreamRegistry::InputEnded(uint64_t id) {
 void StreamRegistry::Finishing(uint64_t id) {
   absl::MutexLock lock(&mu_);
   if (auto it = entries_.find(id); it != entries_.end()) {
-    it->second.finishing_since = std::min(it->second.finishing_since, absl::Now());
+    it->second.finishing_since = std::min(it->second.finishing_since, MonotonicNow());
   }
 }
 
@@ -123,7 +124,7 @@ void StreamRegistry::ReaperLoop() {
       absl::MutexLock lock(&mu_);
       auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(50))) return;
-      const absl::Time now = absl::Now();
+      const absl::Time now = MonotonicNow();
       for (auto& [id, entry] : entries_) {
         if (!entry.cancelled && now - entry.finishing_since > config_.idle_timeout) {
           entry.cancelled = true;
