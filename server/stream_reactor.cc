@@ -351,7 +351,9 @@ void StreamReactor::Fail(const absl::Status& status) {
 
 void StreamReactor::Expire(const absl::Status& status) {
   absl::MutexLock input(&input_mu_);  // waits for a message being handled
-  if (input_closed_) return;          // the input already ended; the stream finishes on its own
+  // Input ended (half-close, or EndOfAudio: API.md's equal) or the end is decided: not expired.
+  if (input_closed_ || end_of_audio_) return;
+  if (absl::MutexLock lock(&mu_); finish_pending_) return;
   metrics_.Expired(status);
   CloseInputLocked();
   Fail(status);

@@ -308,8 +308,10 @@ absl::Status Session::Flush(absl::Time now) {
       partial_frame_.clear();
     }
     CloseSegment(/*from_flush=*/true, now);
+    flushed_samples_ = stream_samples_;
     return absl::OkStatus();
   }
+  flushed_samples_ = stream_samples_ + static_cast<int64_t>(partial_frame_.size());
   endpointer_.Reset();
   absl::MutexLock lock(&mu_);
   SegmentRecord record;
@@ -359,8 +361,9 @@ absl::Status Session::FinishInput(absl::Time now) {
   if (input_finished_) return absl::OkStatus();
   input_finished_ = true;
   const int64_t total_samples = stream_samples_ + static_cast<int64_t>(partial_frame_.size());
-  if (total_samples > 0 && engine::AudioTokenCount(engine::NumValidFrames(
-                               total_samples, deps_.log_mel->config())) == 0) {
+  // Audio a Flush already answered (its final came) leaves nothing to refuse.
+  if (total_samples > flushed_samples_ && engine::AudioTokenCount(engine::NumValidFrames(
+                                              total_samples, deps_.log_mel->config())) == 0) {
     // Nothing to transcribe: the open utterance is dropped (no final), the stream ends with the
     // error.
     if (segment_open_) {

@@ -209,6 +209,7 @@ class Session {
   std::vector<float> partial_frame_;        // samples of an incomplete 10 ms frame
   std::deque<std::vector<float>> preroll_;  // recent frames before an utterance opens
   int64_t stream_samples_ = 0;              // samples consumed into frames so far
+  int64_t flushed_samples_ = 0;             // the stream's samples when a Flush last answered
   int64_t segment_start_sample_ = 0;
   bool segment_open_ = false;
   int64_t segment_loud_frames_ = 0;   // VAD frames above the thresholds in the open segment

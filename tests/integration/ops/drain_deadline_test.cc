@@ -45,6 +45,53 @@ TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
   EXPECT_EQ(exit_code, 0);
 }
 
+// EndOfAudio ends the input as a half-close does (API.md 2.1): a stream that sent it and still
+// waits for its finals is not cut off by the drain. It used to get all its finals and then
+// UNAVAILABLE with RetryInfo, which tells the client to send the audio again elsewhere.
+TEST_F(OpsLimits, AStreamThatSentEndOfAudioFinishesOkThroughTheDrain) {
+  StartServer({"--drain_grace_s=0", "--max_buffered_audio_ms=600000"});
+  client::StreamingClient stream(stub_.get(), PcmStreamOptions(/*realtime=*/false));
+  ASSERT_TRUE(stream.Start().ok());
+  std::string audio;
+  for (int i = 0; i < 30; ++i) audio += ClipBytes();  // about 1.5 minutes: finals still to come
+  ASSERT_TRUE(stream.SendAudio(audio).ok());
+  ASSERT_TRUE(stream.EndOfAudio().ok());
+  // The signal once the server has read all the audio (EndOfAudio is right behind it) while its
+  // finals are still to come.
+  const double total_seconds = audio.size() / 32000.0;
+  double received = 0, processed = 0;
+  for (int i = 0; i < 3000 && received < total_seconds - 0.01; ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+    const std::vector<client::ResponseRecord> records = stream.responses();
+    if (records.empty()) continue;
+    const v1::StreamingRecognizeResponse& last = records.back().response;
+    received = last.audio_received().seconds() + last.audio_received().nanos() * 1e-9;
+    processed = last.audio_processed().seconds() + last.audio_processed().nanos() * 1e-9;
+  }
+  absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(stream.WaitForDone(absl::ZeroDuration()))
+      << "the stream ended before the drain: nothing to check";
+  std::cout << "signal with " << received << " of " << total_seconds << " s received, "
+            << processed << " s processed\n";
+  server_->Signal(SIGTERM);
+  const grpc::Status status = stream.Await();
+  int finals = 0;
+  bool summary = false;
+  for (const client::ResponseRecord& record : stream.responses()) {
+    finals += record.response.has_transcript() && record.response.transcript().is_final() ? 1 : 0;
+    summary |= record.response.has_summary();
+  }
+  const int exit_code = server_->Stop();
+  server_.reset();
+  std::cout << "EndOfAudio, then SIGTERM with no grace: " << status.error_code() << " "
+            << status.error_message() << "; " << finals << " finals, summary " << summary
+            << ", exit code " << exit_code << "\n";
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(finals, 1);
+  EXPECT_TRUE(summary);
+  EXPECT_EQ(exit_code, 0);
+}
+
 // A second SIGTERM or Ctrl-C during the drain killed the server (exit by signal, no UNAVAILABLE
 // for the open stream): a thread a library started before main() had not blocked the signals and
 // took the second one with its default action.

@@ -223,6 +223,23 @@ TEST_F(SessionTest, TooShortStreamIsInvalid) {
   EXPECT_NE(status.message().find("too little audio"), absl::string_view::npos);
 }
 
+// The same samples answered by a Flush first (its empty final came): the end of input has nothing
+// left to refuse and the stream ends OK.
+TEST_F(SessionTest, TooShortAudioAFlushAnsweredIsNoError) {
+  RecordingSink sink;
+  auto session = Start(Config(EndpointMode::kManual), &sink);
+  Feed(session.get(), std::vector<float>(300, 0.1f), 300);
+  ASSERT_TRUE(session->Flush(absl::Now()).ok());
+  EXPECT_TRUE(session->FinishInput(absl::Now()).ok());
+  // Audio after the Flush is judged again (the stream's 200 samples: under one token's 321).
+  RecordingSink second_sink;
+  auto second = Start(Config(EndpointMode::kManual), &second_sink);
+  Feed(second.get(), std::vector<float>(100, 0.1f), 100);
+  ASSERT_TRUE(second->Flush(absl::Now()).ok());
+  Feed(second.get(), std::vector<float>(100, 0.1f), 100);
+  EXPECT_EQ(second->FinishInput(absl::Now()).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(SessionTest, BacklogPausesReadingUntilTheEngineCatchesUp) {
   FakeModelRunner::Options slow;
   slow.step_delay = absl::Milliseconds(30);
