@@ -71,8 +71,8 @@ TEST_F(OpsLimits, AStreamThatSentEndOfAudioFinishesOkThroughTheDrain) {
   absl::SleepFor(absl::Milliseconds(20));
   ASSERT_FALSE(stream.WaitForDone(absl::ZeroDuration()))
       << "the stream ended before the drain: nothing to check";
-  std::cout << "signal with " << received << " of " << total_seconds << " s received, "
-            << processed << " s processed\n";
+  std::cout << "signal with " << received << " of " << total_seconds << " s received, " << processed
+            << " s processed\n";
   server_->Signal(SIGTERM);
   const grpc::Status status = stream.Await();
   int finals = 0;
