@@ -278,7 +278,14 @@ int Run() {
         !path.empty() && seconds > 0
             ? std::max<int64_t>(static_cast<int64_t>(wav_audio.data.size() / seconds), 1)
             : std::max(absl::GetFlag(FLAGS_opus_bitrate) / 8, 1);
-    if (path.empty()) options.realtime = false;  // page sizes only approximate the audio's time
+    // Page sizes only approximate a pipe's time, and a file without a known duration has no rate
+    // to pace by (the bitrate would be a guess): both go out as fast as they are read.
+    if (options.realtime && (path.empty() || seconds <= 0)) {
+      std::cerr << "speechllm-client: "
+                << (path.empty() ? "a piped container" : "a file of unknown duration")
+                << " is sent without pacing (--realtime and file pacing need a known rate)\n";
+    }
+    if (path.empty() || seconds <= 0) options.realtime = false;
   }
   if (const double deadline_s = absl::GetFlag(FLAGS_deadline_s); deadline_s > 0) {
     options.deadline = absl::Seconds(deadline_s);

@@ -15,7 +15,16 @@ using speechllm::v1::StreamingRecognizeResponse;
 
 namespace {
 
-constexpr int64_t kDefaultChunkBytes = 3200;  // 100 ms of 16 kHz mono PCM_S16LE
+constexpr int64_t kDefaultChunkBytes = 3200;   // 100 ms of 16 kHz mono PCM_S16LE
+constexpr int64_t kMaxChunkBytes = 64 * 1024;  // the server's default max_chunk_bytes
+
+// Encodings whose bytes can end anywhere (at a whole frame): raw samples, not a container.
+bool IsRawEncoding(speechllm::v1::AudioFormat::Encoding encoding) {
+  return encoding == speechllm::v1::AudioFormat::PCM_S16LE ||
+         encoding == speechllm::v1::AudioFormat::PCM_F32LE ||
+         encoding == speechllm::v1::AudioFormat::MULAW ||
+         encoding == speechllm::v1::AudioFormat::ALAW;
+}
 
 absl::Duration AudioDuration(int64_t bytes, int64_t bytes_per_second) {
   if (bytes_per_second <= 0) return absl::ZeroDuration();
@@ -38,7 +47,9 @@ StreamingClient::StreamingClient(speechllm::v1::StreamingSpeech::StubInterface* 
         options_.bytes_per_second > 0
             ? 1
             : std::max<int64_t>(BytesPerSample(options_.config.audio().encoding()) * channels, 1);
-    const int64_t bytes = bytes_per_second_ * options_.chunk_ms / 1000;
+    // At most the server's default max_chunk_bytes (8 channels at 48 kHz make 77 KB a 100 ms).
+    const int64_t bytes =
+        std::min<int64_t>(bytes_per_second_ * options_.chunk_ms / 1000, kMaxChunkBytes);
     chunk_size_bytes_ = std::max<int64_t>(bytes / frame_bytes, 1) * frame_bytes;
   } else {
     chunk_size_bytes_ = kDefaultChunkBytes;
@@ -178,11 +189,19 @@ absl::Status StreamingClient::StopAudio() {
   absl::MutexLock lock(&mu_);
   if (!started_) return absl::FailedPreconditionError("StreamingClient not started");
   audio_stopped_ = true;  // the writer also drops a chunk it is holding back for pacing
-  pending_audio_.clear();
-  queue_.erase(
-      std::remove_if(queue_.begin(), queue_.end(),
-                     [](const Outgoing& item) { return item.kind == Outgoing::Kind::kAudio; }),
-      queue_.end());
+  const speechllm::v1::AudioFormat::Encoding encoding = options_.config.audio().encoding();
+  stop_cut_ = IsRawEncoding(encoding)                            ? StopCut::kDropAll
+              : encoding == speechllm::v1::AudioFormat::OGG_OPUS ? StopCut::kToPageEnd
+                                                                 : StopCut::kSendAll;
+  if (stop_cut_ == StopCut::kDropAll) {
+    pending_audio_.clear();
+    queue_.erase(
+        std::remove_if(queue_.begin(), queue_.end(),
+                       [](const Outgoing& item) { return item.kind == Outgoing::Kind::kAudio; }),
+        queue_.end());
+  } else {
+    QueueChunks(/*all=*/true);  // the writer sends or cuts it (AudioAfterStop)
+  }
   if (!send_closed_) {
     Outgoing half_close;
     half_close.kind = Outgoing::Kind::kHalfClose;
@@ -246,7 +265,9 @@ void StreamingClient::WriterLoop() {
                                absl::FromChrono(due - now));
         }
         if (stopped()) break;
-        if (audio_stopped_) continue;  // StopAudio() came while this chunk waited
+      }
+      if (item.kind == Outgoing::Kind::kAudio && audio_stopped_ && !AudioAfterStop(&item.request)) {
+        continue;  // StopAudio() came while this chunk waited, or after its page
       }
       write_in_flight_ = true;
       if (item.kind == Outgoing::Kind::kAudio) {
@@ -273,6 +294,27 @@ void StreamingClient::WriterLoop() {
   }
   GrpcHandoffRelease(reactor_.get());
   reactor_->RemoveHold();
+}
+
+bool StreamingClient::AudioAfterStop(speechllm::v1::StreamingRecognizeRequest* chunk) {
+  switch (stop_cut_) {
+    case StopCut::kDropAll:
+      return false;
+    case StopCut::kSendAll:
+      return true;
+    case StopCut::kToPageEnd:
+      break;
+  }
+  if (page_ended_) return false;
+  // A page starts with "OggS" and stream structure version 0 (RFC 3533 section 6).
+  std::string* data = chunk->mutable_audio()->mutable_data();
+  for (size_t at = data->find("OggS"); at != std::string::npos; at = data->find("OggS", at + 1)) {
+    if (at + 4 < data->size() && (*data)[at + 4] != '\0') continue;
+    page_ended_ = true;
+    data->resize(at);
+    return at > 0;
+  }
+  return true;  // the page goes on past this chunk
 }
 
 void StreamingClient::OnResponse(const StreamingRecognizeResponse& response) {

@@ -112,7 +112,9 @@ class StreamingClient {
   absl::Status CloseSend();
   // Ends the input now, as a microphone that is switched off: audio not yet handed to gRPC
   // (pacing holds it back) is dropped, controls queued stay, and the half-close follows them.
-  // Responses keep coming until the server ends the call. Later sends fail.
+  // A container cannot end at any byte: Ogg Opus is sent on, unpaced, to the end of the page
+  // begun, and the rest dropped; other containers (WebM, FLAC, WAV, sniffed) go out whole,
+  // unpaced. Responses keep coming until the server ends the call. Later sends fail.
   absl::Status StopAudio();
 
   // Reads stop after the current one until ResumeReads(): a client that stops reading. May be
@@ -151,6 +153,9 @@ class StreamingClient {
   absl::Status QueueAudio(absl::string_view bytes, bool all) ABSL_LOCKS_EXCLUDED(mu_);
   void QueueControl(speechllm::v1::Control control) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriterLoop();
+  // After StopAudio(): whether `chunk` (its data cut to the end of an Ogg page) still goes out.
+  bool AudioAfterStop(speechllm::v1::StreamingRecognizeRequest* chunk)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnResponse(const speechllm::v1::StreamingRecognizeResponse& response);
   // Starts the next read unless one is in flight, reads are paused or the stream ended.
   void StartReadIfWanted();
@@ -166,9 +171,16 @@ class StreamingClient {
 
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool reactor_ready_ ABSL_GUARDED_BY(mu_) = false;      // reactor_ is bound to the call
-  bool send_closed_ ABSL_GUARDED_BY(mu_) = false;        // CloseSend() was called
-  bool audio_stopped_ ABSL_GUARDED_BY(mu_) = false;      // StopAudio() was called
+  bool reactor_ready_ ABSL_GUARDED_BY(mu_) = false;  // reactor_ is bound to the call
+  bool send_closed_ ABSL_GUARDED_BY(mu_) = false;    // CloseSend() was called
+  bool audio_stopped_ ABSL_GUARDED_BY(mu_) = false;  // StopAudio() was called
+  // After StopAudio() on a container: what the writer still sends (AudioAfterStop).
+  enum class StopCut {
+    kDropAll,
+    kToPageEnd,
+    kSendAll
+  } stop_cut_ ABSL_GUARDED_BY(mu_) = StopCut::kDropAll;
+  bool page_ended_ ABSL_GUARDED_BY(mu_) = false;         // kToPageEnd: the page begun was sent
   bool write_stream_dead_ ABSL_GUARDED_BY(mu_) = false;  // a write failed, or cancelled
   bool read_stream_ended_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;

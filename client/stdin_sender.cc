@@ -33,13 +33,13 @@ absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
       std::cerr << "speechllm-client: " << status << "\n";
       break;
     }
-    if (!pages.empty()) (void)client->SendAudio(pages);
+    if (!pages.empty()) (void)client->SendAudioNow(pages);  // whole pages, at once
   }
   pages.clear();
   if (absl::Status status = encoder->Finish(&pages); !status.ok()) {
     std::cerr << "speechllm-client: " << status << "\n";
   }
-  if (!pages.empty()) (void)client->SendAudio(pages);
+  if (!pages.empty()) (void)client->SendAudioNow(pages);
   const int64_t samples_per_second =
       static_cast<int64_t>(format.sample_rate_hz()) * std::max(format.channels(), 1);
   return samples_per_second > 0 ? absl::Microseconds(samples_read * 1000000 / samples_per_second)

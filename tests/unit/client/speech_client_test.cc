@@ -2,6 +2,7 @@
 // message order, half-close and final status, error propagation, deadlines, cancel, paused reads.
 #include "client/speech_client.h"
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -160,6 +161,64 @@ TEST(StreamingClientSizingTest, ChunkBytesFromEncodingOrOverride) {
   StreamingClient opus(nullptr, container);
   EXPECT_EQ(opus.bytes_per_second(), 0);
   EXPECT_EQ(opus.chunk_size_bytes(), 3200);
+}
+
+// A chunk_ms of a wide format stays within the server's default max_chunk_bytes (64 KiB), in
+// whole frames: 8 channels of 48 kHz PCM_S16LE make 76,800 bytes in 100 ms.
+TEST(StreamingClientSizingTest, ChunksStayWithinTheServersChunkLimit) {
+  StreamingClientOptions options;
+  options.config.mutable_audio()->set_encoding(AudioFormat::PCM_S16LE);
+  options.config.mutable_audio()->set_sample_rate_hz(48000);
+  options.config.mutable_audio()->set_channels(8);
+  StreamingClient wide(nullptr, options);
+  EXPECT_LE(wide.chunk_size_bytes(), 65536);
+  EXPECT_EQ(wide.chunk_size_bytes() % 16, 0);
+  EXPECT_GT(wide.chunk_size_bytes(), 65536 - 16);
+}
+
+// StopAudio on a paced stream: raw PCM drops what is held back; Ogg Opus sends on to the end of the
+// page begun (a page starts with "OggS" and version 0) and drops the pages after it; another
+// container goes out whole, since it cannot end at any byte.
+TEST_F(StreamingClientTest, StopAudioEndsAContainerWhereTheServerCanDecodeIt) {
+  const std::string page = "OggS" + std::string(1, '\0') + std::string(995, 'p');  // 1000 bytes
+  struct Case {
+    AudioFormat::Encoding encoding;
+    size_t expected_bytes;  // of the 5 pages, with the first 1,500 bytes sent before the stop
+  };
+  for (const Case& c : {Case{AudioFormat::OGG_OPUS, 2000}, Case{AudioFormat::FLAC, 5000},
+                        Case{AudioFormat::PCM_S16LE, 1500}}) {
+    SCOPED_TRACE(AudioFormat::Encoding_Name(c.encoding));
+    {
+      absl::MutexLock lock(&service_.log.mu);
+      service_.log.requests.clear();
+    }
+    StreamingClientOptions options;
+    options.config.mutable_audio()->set_encoding(c.encoding);
+    options.config.mutable_audio()->set_sample_rate_hz(16000);
+    options.bytes_per_second = 5000;  // 100 ms chunks of 500 bytes: the 5 pages take 1 s
+    options.chunk_bytes = 500;
+    options.realtime = true;
+    StreamingClient client(stub_.get(), options);
+    ASSERT_TRUE(client.Start().ok());
+    std::string pages;
+    for (int i = 0; i < 5; ++i) pages += page;
+    ASSERT_TRUE(client.SendAudio(pages).ok());
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (AudioSizes().size() < 3 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    ASSERT_TRUE(client.StopAudio().ok());
+    ASSERT_TRUE(client.Await().ok());
+    std::string bytes;
+    for (const auto& request : Requests()) {
+      if (request.has_audio()) bytes += request.audio().data();
+    }
+    const size_t sent = bytes.size();
+    std::printf("%s: %zu of 5000 bytes sent after a stop at 1500\n",
+                AudioFormat::Encoding_Name(c.encoding).c_str(), sent);
+    EXPECT_EQ(sent, c.expected_bytes);
+    EXPECT_EQ(bytes, pages.substr(0, sent));
+  }
 }
 
 TEST_F(StreamingClientTest, ConfigFirstThenAudioThenHalfCloseAndFinalStatus) {
