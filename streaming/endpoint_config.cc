@@ -39,12 +39,9 @@ absl::Status EndpointConfig::Validate() const {
   if (status.ok()) {
     status = CheckRange("speech_start_timeout_ms", speech_start_timeout_ms, 0, 86400000);
   }
+  // A pre_speech_ms as long as max_utterance_ms is not refused: the endpointer shortens the
+  // padding to leave the utterance at least one frame of its own (Endpointer's constructor).
   if (status.ok()) status = CheckRange("pre_speech_ms", pre_speech_ms, 0, 2000);
-  if (status.ok() && pre_speech_ms >= max_utterance_ms) {
-    status = absl::InvalidArgumentError(
-        absl::StrCat("EndpointConfig.pre_speech_ms must be less than max_utterance_ms (",
-                     max_utterance_ms, "), got ", pre_speech_ms));
-  }
   return status;
 }
 

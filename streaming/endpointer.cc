@@ -32,7 +32,10 @@ Endpointer::Endpointer(const EndpointConfig& config, int frame_ms)
       end_silence_frames_(std::max<int64_t>(1, CeilDiv(config.end_silence_ms, frame_ms))),
       max_utterance_frames_(std::max<int64_t>(1, config.max_utterance_ms / frame_ms)),
       timeout_frames_(CeilDiv(config.speech_start_timeout_ms, frame_ms)),
-      pre_speech_frames_(config.pre_speech_ms / frame_ms) {}
+      // At most the longest utterance less two frames: the onset reports SPEECH_STARTED inside
+      // the limit, and the cut comes after it.
+      pre_speech_frames_(std::clamp<int64_t>(config.pre_speech_ms / frame_ms, 0,
+                                             std::max<int64_t>(0, max_utterance_frames_ - 2))) {}
 
 int64_t Endpointer::utterance_frames() const {
   if (ended_) return utterance_end_frame_ - utterance_start_frame_;
@@ -69,7 +72,9 @@ Endpointer::Event Endpointer::UtteranceEvent(int64_t frame, bool is_speech, bool
     in_utterance_ = true;
     utterance_start_frame_ = frame;
   }
-  if (is_speech) {
+  // Speech starts on a loud frame only: after a Flush or a max-length cut (Reset) the VAD can
+  // still be in its hangover, whose quiet frames would otherwise open an utterance of silence.
+  if (is_speech && (speech_active_ || loud)) {
     if (!speech_active_) {
       speech_active_ = true;
       event = Event::kSpeechStarted;

@@ -211,6 +211,38 @@ TEST(EndpointerTest, TrailingSilenceCountsFromTheLastLoudFrame) {
   EXPECT_EQ(short_silence.OnFrame(false, false), Event::kEndpointSilence);  // the VAD's offset
 }
 
+// A Flush (Reset) while the VAD is still in its hangover: the hangover's quiet frames end nothing
+// and start nothing, so no utterance of silence opens after the flushed one; the next loud frame
+// does start one.
+TEST(EndpointerTest, TheHangoverAfterAResetStartsNoUtterance) {
+  Endpointer endpointer(Config(EndpointMode::kContinuous, 500, 20000));
+  for (int f = 0; f < 20; ++f) endpointer.OnFrame(true, true);
+  endpointer.OnFrame(true, false);  // the hangover begins
+  endpointer.Reset();               // a Flush now
+  for (int f = 0; f < 9; ++f) {
+    EXPECT_EQ(endpointer.OnFrame(true, false), Event::kNone) << "hangover frame " << f;
+  }
+  for (int f = 0; f < 100; ++f) EXPECT_EQ(endpointer.OnFrame(false, false), Event::kNone) << f;
+  EXPECT_FALSE(endpointer.in_utterance());
+  EXPECT_EQ(endpointer.OnFrame(true, true), Event::kSpeechStarted);
+  EXPECT_TRUE(endpointer.in_utterance());
+}
+
+// Padding as long as the longest utterance is shortened to leave the utterance its onset: with
+// max_utterance_ms 300 (30 frames) and 300 ms of padding, an utterance whose onset is frame 50
+// reaches back 28 frames, reports SPEECH_STARTED and is cut after 30 frames in all.
+TEST(EndpointerTest, PaddingLeavesTheUtteranceItsOnset) {
+  Endpointer endpointer(Config(EndpointMode::kContinuous, 500, 300, 0, 300));
+  for (int f = 0; f < 50; ++f) endpointer.OnFrame(false, false);
+  EXPECT_EQ(endpointer.OnFrame(true, true), Event::kSpeechStarted);
+  EXPECT_EQ(endpointer.utterance_start_frame(), 22);
+  int64_t cut = -1;
+  for (int f = 51; f < 100 && cut < 0; ++f) {
+    if (endpointer.OnFrame(true, true) == Event::kEndpointMaxLength) cut = f;
+  }
+  EXPECT_EQ(cut, 51);  // frames 22..51: 30 frames
+}
+
 // A loud frame in the hangover starts the count over.
 TEST(EndpointerTest, ALoudFrameInTheHangoverRestartsTheSilence) {
   Endpointer endpointer(Config(EndpointMode::kContinuous, 500, 20000));
@@ -236,8 +268,8 @@ TEST(EndpointConfigTest, ValidateNamesFieldAndRange) {
   ExpectInvalid(Config(EndpointMode::kContinuous, 500, 50), "max_utterance_ms");
   ExpectInvalid(Config(EndpointMode::kContinuous, 500, 20000, -1), "speech_start_timeout_ms");
   ExpectInvalid(Config(EndpointMode::kContinuous, 500, 20000, 0, 2500), "pre_speech_ms must be in");
-  ExpectInvalid(Config(EndpointMode::kContinuous, 500, 1000, 0, 1000),
-                "less than max_utterance_ms");
+  // The server's 300 ms of padding does not make max_utterance_ms 100-300 invalid.
+  EXPECT_TRUE(Config(EndpointMode::kContinuous, 500, 100, 0, 300).Validate().ok());
   ExpectInvalid(Config(static_cast<EndpointMode>(7), 500, 20000), "EndpointConfig.mode");
   EXPECT_TRUE(Config(EndpointMode::kManual, 10, 30000, 86400000, 2000).Validate().ok());
 }
