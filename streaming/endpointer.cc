@@ -97,7 +97,10 @@ Endpointer::Event Endpointer::UtteranceEvent(int64_t frame, bool is_speech, bool
   }
   if (!in_utterance_) return event;
 
-  if (config_.mode != EndpointMode::kManual && utterance_has_speech_ && !speech_active_ &&
+  // Silence counts from the last loud frame, the VAD's hangover included, so an end_silence_ms
+  // shorter than the hangover ends the utterance before the VAD's offset (Session then sends the
+  // SPEECH_ENDED the offset would have).
+  if (config_.mode != EndpointMode::kManual && utterance_has_speech_ &&
       trailing_silence_frames_ >= end_silence_frames_) {
     event = Event::kEndpointSilence;
   } else if (frame + 1 - utterance_start_frame_ >= max_utterance_frames_) {

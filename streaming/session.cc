@@ -150,23 +150,7 @@ void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_tim
       event == Endpointer::Event::kEndpointMaxLength) {
     CloseSegment(/*from_flush=*/false, arrival_time);
   }
-  SessionEvent e;
-  e.kind = SessionEvent::Kind::kSpeechEvent;
-  if (event == Endpointer::Event::kSpeechStarted && config_.voice_activity_events) {
-    e.speech_event = SessionEvent::SpeechEventType::kSpeechStarted;
-  } else if (event == Endpointer::Event::kSpeechEnded && config_.voice_activity_events) {
-    e.speech_event = SessionEvent::SpeechEventType::kSpeechEnded;
-  } else if (event == Endpointer::Event::kSpeechStartTimeout) {
-    e.speech_event = SessionEvent::SpeechEventType::kSpeechStartTimeout;
-  } else {
-    return;
-  }
-  e.utterance_id = segment_open_ ? next_segment_index_ - 1 : next_segment_index_;
-  e.event_offset_seconds = config_.stream_offset_seconds + SecondsOf(stream_samples_);
-  {
-    absl::MutexLock lock(&mu_);
-    SendLocked(std::move(e));
-  }
+  SendSpeechEvent(event);
   // Nobody spoke: the event, then the stream ends with OK (API.md 4.4); later audio is dropped.
   if (event == Endpointer::Event::kSpeechStartTimeout) {
     speech_start_timed_out_ = true;
@@ -250,6 +234,7 @@ void Session::EmitChunks(absl::Time arrival_time) {
 
 void Session::CloseSegment(bool from_flush, absl::Time now) {
   if (!segment_open_) return;
+  EndOpenSpeechEvent();  // the utterance's SPEECH_ENDED before its final
   segment_open_ = false;
   frontend_.InputFinished();
   auto end = std::make_unique<engine::SegmentEnd>();
@@ -312,6 +297,7 @@ absl::Status Session::Flush(absl::Time now) {
     return absl::OkStatus();
   }
   flushed_samples_ = stream_samples_ + static_cast<int64_t>(partial_frame_.size());
+  EndOpenSpeechEvent();
   endpointer_.Reset();
   absl::MutexLock lock(&mu_);
   SegmentRecord record;

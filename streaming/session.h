@@ -151,6 +151,11 @@ class Session {
 
   // Input half helpers.
   void ProcessFrame(absl::Span<const float> frame, absl::Time arrival_time);
+  // Speech events (session_speech_events.cc): the endpointer's event as a SpeechEvent, if it
+  // is one to send; and SPEECH_ENDED for a SPEECH_STARTED still open, before an endpoint, a
+  // Flush or a max-length cut ends its utterance, so that every STARTED gets its ENDED.
+  void SendSpeechEvent(Endpointer::Event event);
+  void EndOpenSpeechEvent();
   void OpenSegment(absl::Time arrival_time);
   absl::Status FeedSegment(absl::Span<const float> samples, absl::Time arrival_time);
   void EmitChunks(absl::Time arrival_time);
@@ -210,6 +215,7 @@ class Session {
   std::deque<std::vector<float>> preroll_;  // recent frames before an utterance opens
   int64_t stream_samples_ = 0;              // samples consumed into frames so far
   int64_t flushed_samples_ = 0;             // the stream's samples when a Flush last answered
+  bool speech_event_open_ = false;          // a SPEECH_STARTED was sent, its ENDED not yet
   int64_t segment_start_sample_ = 0;
   bool segment_open_ = false;
   int64_t segment_loud_frames_ = 0;   // VAD frames above the thresholds in the open segment

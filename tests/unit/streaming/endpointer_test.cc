@@ -187,8 +187,8 @@ TEST(EndpointerTest, TrailingSilenceIsCounted) {
 }
 
 // The VAD's hangover (speech frames that are not loud) is part of the trailing silence: with
-// end_silence_ms 500 and a 100 ms hangover the endpoint comes 500 ms after the last loud frame, at
-// the VAD's offset when the hangover alone is longer than end_silence_ms.
+// end_silence_ms 500 and a 100 ms hangover the endpoint comes 500 ms after the last loud frame,
+// and with 50 ms inside the hangover.
 TEST(EndpointerTest, TrailingSilenceCountsFromTheLastLoudFrame) {
   Endpointer endpointer(Config(EndpointMode::kContinuous, 500, 20000));
   for (int f = 0; f < 20; ++f) endpointer.OnFrame(true, true);  // loud frames 0..19
@@ -205,10 +205,13 @@ TEST(EndpointerTest, TrailingSilenceCountsFromTheLastLoudFrame) {
   // 50 frames after the last loud one (frame 19): frame 69.
   EXPECT_EQ(endpoint_frame, 69);
 
+  // An end_silence_ms shorter than the hangover is not stretched to it: 50 ms after the last loud
+  // frame, inside the hangover (it used to wait for the VAD's offset, 110 ms).
   Endpointer short_silence(Config(EndpointMode::kContinuous, 50, 20000));
   short_silence.OnFrame(true, true);
-  for (int f = 1; f <= 10; ++f) EXPECT_EQ(short_silence.OnFrame(true, false), Event::kNone) << f;
-  EXPECT_EQ(short_silence.OnFrame(false, false), Event::kEndpointSilence);  // the VAD's offset
+  for (int f = 1; f < 5; ++f) EXPECT_EQ(short_silence.OnFrame(true, false), Event::kNone) << f;
+  EXPECT_EQ(short_silence.OnFrame(true, false), Event::kEndpointSilence);  // frame 5: 50 ms
+  EXPECT_TRUE(short_silence.speech_active());  // the session sends the ENDED
 }
 
 // A Flush (Reset) while the VAD is still in its hangover: the hangover's quiet frames end nothing

@@ -2,8 +2,10 @@
 // reading counts from the utterance handed to the engine, not from the stream's start or its
 // stream_offset; SPEECH_START_TIMEOUT ends the stream with OK (with a MANUAL final pending too);
 // a Flush with nothing pending ends a SINGLE_UTTERANCE stream; an update the partial rate limit
-// held back goes out with the next output instead of waiting for the final.
+// held back goes out with the next output instead of waiting for the final; speech events pair up.
+#include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -48,6 +50,60 @@ TEST_F(SessionTest, TheBacklogCountsFromTheUtteranceNotFromTheStreamStart) {
   ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
   ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
   EXPECT_TRUE(sink.status().ok()) << sink.status();
+}
+
+// Every SPEECH_STARTED gets one SPEECH_ENDED, and no utterance is made of silence, however the
+// utterance ends: an end_silence_ms (50 ms) shorter than the VAD's hangover, a max-length cut in
+// the middle of a tone, a Flush 50 ms after a tone (inside the hangover).
+TEST_F(SessionTest, SpeechEventsPairUpAndAFlushInTheHangoverOpensNothing) {
+  const std::vector<float> silence(8000, 0.0f);  // 0.5 s
+  const auto run = [&](SessionConfig config, bool flush_after_tone) {
+    config.voice_activity_events = true;
+    RecordingSink sink;
+    auto session = Start(config, &sink);
+    std::vector<float> audio = silence;
+    const std::vector<float> tone = Tone(1.5);
+    audio.insert(audio.end(), tone.begin(), tone.end());
+    Feed(session.get(), audio, 160);
+    if (flush_after_tone) {
+      Feed(session.get(), std::vector<float>(800, 0.0f), 160);  // 50 ms
+      EXPECT_TRUE(session->Flush(absl::Now()).ok());
+    }
+    Feed(session.get(), silence, 160);
+    Feed(session.get(), silence, 160);
+    EXPECT_TRUE(session->FinishInput(absl::Now()).ok());
+    EXPECT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+    return sink.events();
+  };
+  SessionConfig short_silence = Config(EndpointMode::kContinuous);
+  short_silence.endpoint.end_silence_ms = 50;
+  SessionConfig cut = Config(EndpointMode::kContinuous);
+  cut.endpoint.max_utterance_ms = 1000;
+  SessionConfig flushed = Config(EndpointMode::kContinuous);
+  for (const auto& [name, config, flush, utterances] :
+       {std::make_tuple("end_silence_ms 50", short_silence, false, 1),
+        std::make_tuple("max_utterance_ms 1000", cut, false, 2),
+        std::make_tuple("Flush 50 ms after the tone", flushed, true, 1)}) {
+    const std::vector<SessionEvent> events = run(config, flush);
+    const int started = CountSpeechEvents(events, SessionEvent::SpeechEventType::kSpeechStarted);
+    const int ended = CountSpeechEvents(events, SessionEvent::SpeechEventType::kSpeechEnded);
+    std::printf("%s: %d started, %d ended, %zu finals\n", name, started, ended,
+                Finals(events).size());
+    EXPECT_EQ(started, utterances) << name;
+    EXPECT_EQ(ended, utterances) << name;
+    EXPECT_EQ(static_cast<int>(Finals(events).size()), utterances) << name;
+    // Each ENDED comes after its STARTED and before the final of its utterance.
+    int open = 0;
+    for (const SessionEvent& e : events) {
+      if (e.kind == SessionEvent::Kind::kSpeechEvent &&
+          e.speech_event == SessionEvent::SpeechEventType::kSpeechStarted) {
+        EXPECT_EQ(open++, 0) << name << ": two STARTED without an ENDED";
+      } else if (e.kind == SessionEvent::Kind::kSpeechEvent &&
+                 e.speech_event == SessionEvent::SpeechEventType::kSpeechEnded) {
+        EXPECT_EQ(--open, 0) << name << ": an ENDED without a STARTED";
+      }
+    }
+  }
 }
 
 TEST_F(SessionTest, SpeechStartTimeoutEndsTheStreamWithOk) {
