@@ -67,8 +67,9 @@ class SessionCacheTest : public SessionTest {
     *encoder_positions = 0;
     for (int64_t p : runner->step_encoder_positions()) *encoder_positions += p;
     std::vector<std::string> texts;
-    for (const TranscriptEvent* final : Finals(sink.events()))
-      texts.push_back(final->committed_delta);
+    // The events outlive the loop: Finals points into them (a temporary died before the body).
+    const std::vector<SessionEvent> events = sink.events();
+    for (const TranscriptEvent* final : Finals(events)) texts.push_back(final->committed_delta);
     return texts;
   }
 
