@@ -53,6 +53,7 @@ EmbeddingCache::~EmbeddingCache() {
 bool EmbeddingCache::EnqueueLookup(QueuedLookup lookup) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || static_cast<int>(lookups_.size()) >= config_.max_queued_tasks) return false;
+  lookup.behind_work = !lookups_.empty() || running_ >= config_.threads;
   lookups_.push_back(std::move(lookup));
   return true;
 }
@@ -85,7 +86,8 @@ void EmbeddingCache::Work() {
       };
       mu_.Await(absl::Condition(&ready));
       if (!lookups_.empty()) {
-        late = absl::Now() - lookups_.front().queued_at > config_.lookup_deadline;
+        late = lookups_.front().behind_work &&
+               absl::Now() - lookups_.front().queued_at > config_.lookup_deadline;
         lookup = std::move(lookups_.front().run);
         lookups_.pop_front();
       } else if (StoreMayStart()) {

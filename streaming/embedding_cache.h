@@ -42,8 +42,9 @@ struct EmbeddingCacheConfig {
   // store is dropped. Stores are also dropped beyond max_queued_store_bytes of rows.
   int max_queued_tasks = 256;
   int64_t max_queued_store_bytes = 256ll << 20;
-  // A lookup still queued this long after it came answers a miss without reading: an exact
-  // final waits on it, and the encoder pass it would save takes less.
+  // A lookup that came behind other work (no idle worker) and is still queued this long after it
+  // came answers a miss without reading: an exact final waits on it, and the encoder pass it would
+  // save takes less. One that found an idle worker is never late (a slow wake-up is no backlog).
   absl::Duration lookup_deadline = absl::Milliseconds(100);
   std::string model_id;  // ModelFingerprint: part of every key
   int64_t hidden_size = 0;
@@ -89,6 +90,7 @@ class EmbeddingCache {
   struct QueuedLookup {
     std::function<void(bool late)> run;
     absl::Time queued_at;
+    bool behind_work = false;  // set by EnqueueLookup: no worker was idle
   };
   struct QueuedStore {
     std::function<void()> run;
