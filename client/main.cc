@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -296,8 +297,16 @@ int Run() {
   StreamingClient client(stub.get(), options);
   TranscriptPrinter printer(/*terminal=*/isatty(STDOUT_FILENO) != 0,
                             absl::GetFlag(FLAGS_token_ids));
+  // SINGLE_UTTERANCE: once the server says the utterance is over, the rest of the audio would only
+  // be read and dropped (API.md 4.4), so sending stops as at Ctrl-C.
+  std::atomic<bool> single_utterance_over{false};
   // Responses arrive one at a time (one read in flight), so the printer needs no lock.
   client.SetResponseCallback([&](const ResponseRecord& record) {
+    if (record.response.has_speech_event() &&
+        record.response.speech_event().type() ==
+            speechllm::v1::SpeechEvent::END_OF_SINGLE_UTTERANCE) {
+      single_utterance_over = true;
+    }
     if (json) {
       absl::StatusOr<std::string> line = ToJsonLine(record.response);
       PrintLine(line.ok() ? *line + "\n" : line.status().ToString() + "\n");
@@ -317,8 +326,8 @@ int Run() {
 
   // Reading stdin stops at Ctrl-C and when the call has ended (a deadline, a server error), even
   // while the recorder is quiet.
-  const std::function<bool()> stop_reading = [&client] {
-    return Interrupted() || client.WaitForDone(absl::ZeroDuration());
+  const std::function<bool()> stop_reading = [&client, &single_utterance_over] {
+    return Interrupted() || single_utterance_over || client.WaitForDone(absl::ZeroDuration());
   };
   std::optional<absl::Duration> audio_duration;  // when the chunks' offsets are estimates
   if (!path.empty()) {
@@ -334,7 +343,7 @@ int Run() {
   // A file's paced audio is still queued here: Ctrl-C drops what has not been sent yet.
   bool audio_stopped = false;
   while (!client.WaitForDone(absl::Milliseconds(100))) {
-    if (Interrupted() && !audio_stopped) {
+    if ((Interrupted() || single_utterance_over) && !audio_stopped) {
       (void)client.StopAudio();
       audio_stopped = true;
     }

@@ -2,7 +2,8 @@
 // and still prints the last final and the report (it killed the client, losing both); stdin is sent
 // as it arrives (pacing it again held every chunk back one chunk_ms more); and a call that ends
 // (here its deadline) ends the client while the recorder is quiet (a blocking read held it until
-// the recorder wrote again); --latency and --extension set the session config. Live input is a
+// the recorder wrote again); SINGLE_UTTERANCE ends the client after its utterance; --latency and
+// --extension set the session config. Live input is a
 // FIFO the test writes and keeps open.
 #include <fcntl.h>
 #include <signal.h>
@@ -122,6 +123,20 @@ TEST_F(ClientProgramTest, CtrlCOnAQuietLiveInputStillPrintsTheFinal) {
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_NE(run.out.find("final: "), std::string::npos);
   EXPECT_NE(run.err.find("server summary: audio 3370.0 ms"), std::string::npos);
+}
+
+// SINGLE_UTTERANCE from a recorder that stays open: after the first utterance's final and
+// END_OF_SINGLE_UTTERANCE the client stops reading and ends on its own, exit 0 (it used to read
+// the quiet recorder until Ctrl-C, the server dropping whatever came).
+TEST_F(ClientProgramTest, SingleUtteranceEndsTheClientAfterItsUtterance) {
+  LiveClient live(ClientArgs({"--stdin_pcm=16000", "--endpointing=single"}));
+  live.Write(ClipPcm("clip_a") + std::string(2 * 32000, '\0'));  // speech, then 2 s of silence
+  const ProcessResult run = live.Wait(absl::Seconds(20));
+  std::printf("exit %d, timed out %d\n%s%s", run.exit_code, run.timed_out ? 1 : 0, run.out.c_str(),
+              run.err.c_str());
+  EXPECT_FALSE(run.timed_out) << "the client kept reading after the single utterance";
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_NE(run.out.find("final: "), std::string::npos);
 }
 
 // 7.9 s of PCM already in the stdin file, 1 s chunks: sent as fast as it is read, so the whole call
