@@ -42,22 +42,40 @@ void AppendFloats(const float* values, size_t count, std::string* out) {
 
 }  // namespace
 
-std::string Sha256Hex(absl::string_view bytes) {
+Sha256::Sha256() : context_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+  EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr);
+}
+
+void Sha256::Update(absl::string_view bytes) {
+  EVP_DigestUpdate(context_.get(), bytes.data(), bytes.size());
+}
+
+std::string Sha256::Hex() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  EVP_DigestFinal_ex(context_.get(), digest, &length);
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest), static_cast<size_t>(length)));
 }
 
+std::string Sha256Hex(absl::string_view bytes) {
+  Sha256 sha;
+  sha.Update(bytes);
+  return sha.Hex();
+}
+
 std::string EmbeddingCacheKey(absl::string_view model_id, const std::vector<float>& features,
                               int64_t num_frames, int64_t num_valid_frames) {
-  std::string input = absl::StrCat("speechllm-embeddings-v", kFormatVersion, "\n", model_id, "\n");
-  AppendBytesOf<uint64_t>(static_cast<uint64_t>(num_frames), &input);
-  AppendBytesOf<uint64_t>(static_cast<uint64_t>(num_valid_frames), &input);
-  input.reserve(input.size() + features.size() * 4);
-  AppendFloats(features.data(), features.size(), &input);
-  return Sha256Hex(input);
+  std::string header = absl::StrCat("speechllm-embeddings-v", kFormatVersion, "\n", model_id, "\n");
+  AppendBytesOf<uint64_t>(static_cast<uint64_t>(num_frames), &header);
+  AppendBytesOf<uint64_t>(static_cast<uint64_t>(num_valid_frames), &header);
+  Sha256 sha;
+  sha.Update(header);
+  // The features as they are (1.5 MB for 30 s), not copied after the header.
+  static_assert(sizeof(float) == 4);
+  sha.Update(absl::string_view(reinterpret_cast<const char*>(features.data()),
+                               features.size() * sizeof(float)));
+  return sha.Hex();
 }
 
 std::string EncodeCacheEntry(absl::string_view key, const std::vector<float>& rows,

@@ -5,15 +5,31 @@
 #define SPEECHLLM_STREAMING_EMBEDDING_CACHE_ENTRY_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
+
 namespace speechllm::streaming {
 
 inline constexpr int kCacheKeyHexChars = 64;
+
+// A streaming SHA-256 (OpenSSL's EVP interface): pieces fed to Update hash as their concatenation,
+// so that large inputs (a checkpoint's weights, a segment's features) are never copied together.
+class Sha256 {
+ public:
+  Sha256();
+  void Update(absl::string_view bytes);
+  // Lower-case hex of the digest; call once.
+  std::string Hex();
+
+ private:
+  std::unique_ptr<evp_md_ctx_st, void (*)(evp_md_ctx_st*)> context_;
+};
 
 // Lower-case hex SHA-256 of `bytes`.
 std::string Sha256Hex(absl::string_view bytes);

@@ -1,15 +1,13 @@
 #include "streaming/model_fingerprint.h"
 
-#include <openssl/evp.h>
-
 #include <fstream>
 #include <memory>
 #include <sstream>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/safetensors.h"
+#include "streaming/embedding_cache_entry.h"
 
 namespace speechllm::streaming {
 namespace {
@@ -18,31 +16,11 @@ bool FeedsTheEmbeddings(absl::string_view name) {
   return absl::StartsWith(name, "audio_tower.") || absl::StartsWith(name, "multi_modal_projector.");
 }
 
-// A streaming SHA-256 (OpenSSL's EVP interface), so that gigabytes of weights are never copied.
-class Sha256 {
- public:
-  Sha256() : context_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-    EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr);
-  }
-  void Update(absl::string_view bytes) {
-    EVP_DigestUpdate(context_.get(), bytes.data(), bytes.size());
-  }
-  // A length before the bytes, so that no two sequences of fields hash alike.
-  void Field(absl::string_view bytes) {
-    Update(absl::StrCat(bytes.size(), ":"));
-    Update(bytes);
-  }
-  std::string Hex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(context_.get(), digest, &length);
-    return absl::BytesToHexString(
-        absl::string_view(reinterpret_cast<const char*>(digest), static_cast<size_t>(length)));
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context_;
-};
+// A length before the bytes, so that no two sequences of fields hash alike.
+void Field(Sha256& sha, absl::string_view bytes) {
+  sha.Update(absl::StrCat(bytes.size(), ":"));
+  sha.Update(bytes);
+}
 
 }  // namespace
 
@@ -52,22 +30,22 @@ absl::StatusOr<std::string> ModelFingerprint(const std::string& model_dir,
       engine::SafetensorsCheckpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
   Sha256 sha;
-  sha.Field("speechllm-model-fingerprint-v2");
-  sha.Field(projector);
+  Field(sha, "speechllm-model-fingerprint-v2");
+  Field(sha, projector);
   {
     std::ifstream config(model_dir + "/config.json", std::ios::binary);
     std::ostringstream text;
     text << config.rdbuf();
-    sha.Field(text.str());
+    Field(sha, text.str());
   }
   int hashed = 0;
   for (const std::string& name : (*checkpoint)->Names()) {  // sorted
     if (!FeedsTheEmbeddings(name)) continue;
     absl::StatusOr<engine::TensorView> tensor = (*checkpoint)->Get(name);
     if (!tensor.ok()) return tensor.status();
-    sha.Field(name);
-    sha.Field(absl::StrCat(engine::DTypeName(tensor->dtype), " ", tensor->ShapeString()));
-    sha.Field(absl::string_view(reinterpret_cast<const char*>(tensor->data), tensor->num_bytes));
+    Field(sha, name);
+    Field(sha, absl::StrCat(engine::DTypeName(tensor->dtype), " ", tensor->ShapeString()));
+    Field(sha, absl::string_view(reinterpret_cast<const char*>(tensor->data), tensor->num_bytes));
     ++hashed;
   }
   if (hashed == 0) {

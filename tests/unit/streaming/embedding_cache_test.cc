@@ -58,6 +58,18 @@ TEST(EmbeddingCacheEntryTest, KeysFollowTheModelAndEveryFeature) {
   EXPECT_NE(key, EmbeddingCacheKey("model-a", changed, 2, 1));
   EXPECT_EQ(Sha256Hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
+  // Pieces hash as their concatenation: the key (fed in two pieces) is the SHA-256 of the
+  // header and the features' bytes one after the other, as stored keys were made.
+  Sha256 pieces;
+  pieces.Update("a");
+  pieces.Update("bc");
+  EXPECT_EQ(pieces.Hex(), Sha256Hex("abc"));
+  std::string whole = "speechllm-embeddings-v1\nmodel-a\n";
+  for (const uint64_t count : {uint64_t{2}, uint64_t{1}}) {
+    whole.append(reinterpret_cast<const char*>(&count), sizeof(count));
+  }
+  whole.append(reinterpret_cast<const char*>(features.data()), features.size() * sizeof(float));
+  EXPECT_EQ(key, Sha256Hex(whole));
 }
 
 TEST(EmbeddingCacheEntryTest, EntriesRoundTripAndDamageIsDataLoss) {
