@@ -1,6 +1,7 @@
 // Embedding cache keys and entries (ARCHITECTURE.md 8): the SHA-256 key of a segment's exact-final
-// input and the byte format of its projected rows (header, float32 rows, CRC-32C). Plain
-// functions; called on the cache's worker threads.
+// input and the byte format of its projected rows (header, float32 rows, CRC-32C), and the
+// streaming SHA-256 they and the model fingerprint share. Plain functions and a value class;
+// called on the cache's worker threads (the fingerprint: the server's main thread at start-up).
 #ifndef SPEECHLLM_STREAMING_EMBEDDING_CACHE_ENTRY_H_
 #define SPEECHLLM_STREAMING_EMBEDDING_CACHE_ENTRY_H_
 
