@@ -297,10 +297,15 @@ TEST_F(AudioE2eTest, RecognizeDecodesWavAsStreamsDoAndCallsContradictedConfigBad
                : std::string("(no result)");
   };
   const v1::AudioFormat wav = Format(v1::AudioFormat::WAV, 0, 0);
+  const std::string mulaw_raw = Sox(a, "-r 8000 -t raw -e mu-law", "m.ul");
+  const std::string mulaw_wav = Sox(a, "-r 8000 -e mu-law -t wav", "m.wav");
+  ASSERT_FALSE(mulaw_raw.empty());
+  ASSERT_GT(mulaw_wav.size(), mulaw_raw.size());  // the premise: one set of samples, two wrappings
+  ASSERT_EQ(mulaw_wav.substr(mulaw_wav.size() - mulaw_raw.size()), mulaw_raw);
   v1::RecognizeResponse raw_response;
-  ASSERT_TRUE(Recognize(Sox(a, "-r 8000 -t raw -e mu-law", "m.ul"), Mulaw8k(), &raw_response).ok());
+  ASSERT_TRUE(Recognize(mulaw_raw, Mulaw8k(), &raw_response).ok());
   v1::RecognizeResponse response;
-  grpc::Status status = Recognize(Sox(a, "-r 8000 -e mu-law -t wav", "m.wav"), wav, &response);
+  grpc::Status status = Recognize(mulaw_wav, wav, &response);
   std::printf("mu-law WAV: %s, tokens %s\n", Describe(status).c_str(), ids(response).c_str());
   ASSERT_TRUE(status.ok()) << Describe(status);
   EXPECT_EQ(ids(response), ids(raw_response));  // the same samples as MULAW declared

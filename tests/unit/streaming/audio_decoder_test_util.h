@@ -52,7 +52,9 @@ inline bool RunCommand(const std::string& command) {
   return rc == 0;
 }
 
-// `sox INPUTS ARGS OUT` (INPUTS: one or more WAV paths plus sox input options); the output bytes.
+// `sox -R INPUTS ARGS OUT` (INPUTS: one or more WAV paths plus sox input options); the output
+// bytes. `-R` seeds sox's dither: without it two conversions of one clip to 8-bit or G.711 differ
+// in random samples, and a test that compares them (raw against WAV) fails now and then.
 inline std::string Sox(const std::string& inputs, const std::string& output_args,
                        const std::string& name) {
   const std::string out = TempPath(name);
@@ -60,7 +62,7 @@ inline std::string Sox(const std::string& inputs, const std::string& output_args
     ADD_FAILURE() << "sox is not installed (scripts/setup_debian.sh installs it)";
     return "";
   }
-  if (!RunCommand(absl::StrCat(SPEECHLLM_SOX_BIN, " ", inputs, " ", output_args, " ", out)))
+  if (!RunCommand(absl::StrCat(SPEECHLLM_SOX_BIN, " -R ", inputs, " ", output_args, " ", out)))
     return "";
   std::string bytes = ReadFileBytes(out);
   std::remove(out.c_str());
