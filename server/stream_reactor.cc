@@ -328,12 +328,7 @@ void StreamReactor::SetFinishPendingLocked(grpc::Status status) {
 void StreamReactor::FinishCallLocked(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
-  // A call the client cancelled (or whose deadline passed) before its end reached the client
-  // cannot end OK for that client, whatever the server had ready to send.
-  const grpc::StatusCode code = status.ok() && call_context_->IsCancelled()
-                                    ? grpc::StatusCode::CANCELLED
-                                    : status.error_code();
-  metrics_.Ended(code, call_context_->deadline());
+  finished_code_ = status.error_code();  // counted in OnDone
   GrpcHandoffRelease(this);
   ServerBidiReactor::Finish(status);
 }
@@ -388,6 +383,12 @@ void StreamReactor::OnDone() {
   {
     absl::MutexLock lock(&mu_);
     s = std::move(session_);
+    // Counted here, where gRPC's cancel state is final: a client's cancel can end the reads
+    // (OnReadDone(false)) before IsCancelled() turns true, and a call whose status never reached
+    // its client ended CANCELLED for that client, whatever the server sent (a config-less cancel
+    // is not CONFIG_NOT_FIRST).
+    metrics_.Ended(call_context_->IsCancelled() ? grpc::StatusCode::CANCELLED : finished_code_,
+                   call_context_->deadline());
   }
   // The engine sequence goes before the stream slot, so that a client reconnecting the moment the
   // slot frees finds the engine's sequence count and KV free as well.

@@ -128,6 +128,8 @@ class StreamReactor
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // The code Finish sent; OnDone counts it (CANCELLED when the client had gone first).
+  grpc::StatusCode finished_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::CANCELLED;
   bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool capacity_signal_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
