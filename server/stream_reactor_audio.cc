@@ -46,7 +46,7 @@ void StreamReactor::WarnSeqGaps(bool at_end) {
 }
 
 absl::Status StreamReactor::AcceptSamples(streaming::Session* s) {
-  absl::Status accepted = s->AcceptAudio(samples_, absl::Now());
+  absl::Status accepted = s->AcceptAudio(samples_, absl::Now(), decoder_->HeldSamples());
   if (accepted.ok()) {
     metrics_.Audio(static_cast<double>(samples_.size()) / ctx_->log_mel->config().sample_rate_hz);
   }

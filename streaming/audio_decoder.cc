@@ -70,6 +70,10 @@ class ResamplingDecoder : public AudioDecoder {
     return resampler_->Drain(out);
   }
   bool ChunksArePackets() const override { return inner_->ChunksArePackets(); }
+  int64_t HeldSamples() const override {
+    return resampler_->held_output_samples() +
+           (inner_->HeldSamples() * output_rate_hz_ + input_rate_hz_ / 2) / input_rate_hz_;
+  }
   // The inner decoder counts samples at its own rate: the bound is scaled to it (rounded up).
   void LimitSamplesPerDecode(int64_t max_samples) override {
     inner_->LimitSamplesPerDecode(

@@ -76,6 +76,11 @@ class AudioDecoder {
   // streams, which callers may cut anywhere.
   virtual bool ChunksArePackets() const { return false; }
 
+  // Samples at the output rate that the input decoded so far still holds back (a resampler's
+  // delay; 0 for decoders at the output rate and after Finish or Drain). The samples appended so
+  // far plus these are the input's duration: what a stream reports as received.
+  virtual int64_t HeldSamples() const { return 0; }
+
   // Bounds the samples one Decode() call may append (0, the default: no bound); past it the call
   // fails with an AudioTooLongError. Decoders whose output can outgrow their input without limit
   // check it (Ogg Opus: a 2-byte packet holds 120 ms, so 1 MiB can hold hours). PCM and G.711

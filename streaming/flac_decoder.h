@@ -31,6 +31,9 @@ class FlacDecoder : public AudioDecoder {
   absl::Status Decode(absl::string_view bytes, std::vector<float>* out, int64_t* clipped) override;
   absl::Status Finish(std::vector<float>* out) override;
   absl::Status Drain(std::vector<float>* out) override;
+  int64_t HeldSamples() const override {
+    return resampler_ == nullptr ? 0 : resampler_->held_output_samples();
+  }
   void LimitSamplesPerDecode(int64_t max_samples) override {
     max_samples_per_decode_ = max_samples;
   }

@@ -102,6 +102,14 @@ absl::Status Resampler::Process(absl::Span<const float> input, std::vector<float
   return absl::OkStatus();
 }
 
+int64_t Resampler::OwedOutputSamples() const {
+  return std::max<int64_t>(
+      (input_samples_ * output_rate_hz_ + input_rate_hz_ / 2) / input_rate_hz_ - output_samples_,
+      0);
+}
+
+int64_t Resampler::held_output_samples() const { return flushed_ ? 0 : OwedOutputSamples(); }
+
 absl::Status Resampler::Flush(std::vector<float>* out) {
   if (flushed_) return absl::OkStatus();
   flushed_ = true;
@@ -114,9 +122,7 @@ absl::Status Resampler::Flush(std::vector<float>* out) {
   if (absl::Status status = Run(nullptr, 0, out); !status.ok()) return status;
   // Land the running total on the rounded ratio, trimming or zero-padding what this call appended
   // (never below zero: soxr's output lags its input, so earlier calls are never ahead).
-  const int64_t owed = std::max<int64_t>(
-      (input_samples_ * output_rate_hz_ + input_rate_hz_ / 2) / input_rate_hz_ - output_samples_,
-      0);
+  const int64_t owed = OwedOutputSamples();
   out->resize(out_before + static_cast<size_t>(owed), 0.0f);
   output_samples_ += owed;
   return absl::OkStatus();

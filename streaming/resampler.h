@@ -43,6 +43,12 @@ class Resampler {
   // the output's clock on the input's.
   absl::Status Drain(std::vector<float>* out);
 
+  // Output the input so far is still owed, held in the filter and the partial block: the rounded
+  // ratio of the input so far less the output so far (0 after Flush() or Drain()). Output so far
+  // plus this is the input's duration at the output rate, so the received audio a stream reports
+  // does not trail its bytes by the filter delay.
+  int64_t held_output_samples() const;
+
   int input_rate_hz() const { return input_rate_hz_; }
   int output_rate_hz() const { return output_rate_hz_; }
 
@@ -51,6 +57,8 @@ class Resampler {
   // Runs soxr on `input` (null = end of input) until it has consumed it all and drained its
   // output.
   absl::Status Run(const float* input, size_t count, std::vector<float>* out);
+  // round(input so far * output_rate / input_rate) - output so far, at least 0.
+  int64_t OwedOutputSamples() const;
 
   soxr* soxr_;
   const int input_rate_hz_;

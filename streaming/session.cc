@@ -86,7 +86,8 @@ double Session::SecondsOf(int64_t samples) const {
   return static_cast<double>(samples) / sample_rate_hz_;
 }
 
-absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time arrival_time) {
+absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time arrival_time,
+                                  int64_t held_samples) {
   // After the speech start timeout the stream ends with OK while a pending final (MANUAL) goes
   // out; audio the client sent meanwhile is dropped, not an error (API.md 4.4).
   if (speech_start_timed_out_) return absl::OkStatus();
@@ -94,6 +95,7 @@ absl::Status Session::AcceptAudio(absl::Span<const float> samples, absl::Time ar
   {
     absl::MutexLock lock(&mu_);
     audio_received_seconds_ += SecondsOf(static_cast<int64_t>(samples.size()));
+    audio_held_seconds_ = SecondsOf(held_samples);
   }
   const size_t frame_samples = static_cast<size_t>(voice_activity_.frame_samples());
   size_t pos = 0;
@@ -367,11 +369,6 @@ absl::Status Session::FinishInput(absl::Time now) {
   input_done_ = true;
   MaybeFinishLocked();
   return absl::OkStatus();
-}
-
-double Session::audio_received_seconds() {
-  absl::MutexLock lock(&mu_);
-  return audio_received_seconds_;
 }
 
 void Session::Detach() {

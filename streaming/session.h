@@ -54,8 +54,11 @@ class Session {
   const SessionConfig& config() const { return config_; }
 
   // ---- input half: the stream's reader thread ----
-  // 16 kHz mono samples that arrived at `arrival_time`. FAILED_PRECONDITION after FinishInput.
-  absl::Status AcceptAudio(absl::Span<const float> samples, absl::Time arrival_time);
+  // 16 kHz mono samples that arrived at `arrival_time`; `held_samples` is the audio received
+  // behind them that the decoder still holds (AudioDecoder::HeldSamples), reported as received.
+  // FAILED_PRECONDITION after FinishInput.
+  absl::Status AcceptAudio(absl::Span<const float> samples, absl::Time arrival_time,
+                           int64_t held_samples = 0);
   // Finalizes everything received so far now (Flush control); an empty final when nothing is
   // pending.
   absl::Status Flush(absl::Time now);
@@ -71,7 +74,6 @@ class Session {
   // True while the audio handed to the engine but not reflected in results exceeds
   // max_buffered_audio_ms: the reader should stop reading until ResultSink::OnCapacity().
   bool ShouldPauseReading() ABSL_LOCKS_EXCLUDED(mu_);
-  double audio_received_seconds() ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- output half: the dispatcher thread ----
   void OnEngineOutput(engine::SequenceOutput output) ABSL_LOCKS_EXCLUDED(mu_);
@@ -238,6 +240,9 @@ class Session {
   std::deque<SegmentRecord> segments_ ABSL_GUARDED_BY(mu_);
   std::string carried_text_ ABSL_GUARDED_BY(mu_);  // the end of the committed text so far
   double audio_received_seconds_ ABSL_GUARDED_BY(mu_) = 0;
+  // Audio the stream's decoder received but still holds (its resampler's delay): reported as
+  // received, not yet accepted here.
+  double audio_held_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double audio_submitted_seconds_ ABSL_GUARDED_BY(mu_) = 0;  // audio handed to the engine
   double audio_processed_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   // Where the backlog counts from: the start of the first utterance submitted while the engine had

@@ -84,7 +84,8 @@ std::string Session::Decode(const std::vector<int64_t>& ids, bool hold_back_inco
 
 void Session::SendLocked(SessionEvent event) {
   if (sink_ == nullptr || finished_) return;
-  event.audio_received_seconds = config_.stream_offset_seconds + audio_received_seconds_;
+  event.audio_received_seconds =
+      config_.stream_offset_seconds + audio_received_seconds_ + audio_held_seconds_;
   event.audio_processed_seconds = std::max(config_.stream_offset_seconds, audio_processed_seconds_);
   event.commit_conflicts = commit_conflicts_;
   sink_->Send(std::move(event));

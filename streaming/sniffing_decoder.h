@@ -30,6 +30,7 @@ class SniffingDecoder : public AudioDecoder {
   absl::Status Finish(std::vector<float>* out) override;
   absl::Status Drain(std::vector<float>* out) override;
   void LimitSamplesPerDecode(int64_t max_samples) override;
+  int64_t HeldSamples() const override { return decoder_ == nullptr ? 0 : decoder_->HeldSamples(); }
 
  private:
   const AudioFormatSpec declared_;

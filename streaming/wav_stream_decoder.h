@@ -25,6 +25,7 @@ class WavStreamDecoder : public AudioDecoder {
   absl::Status Finish(std::vector<float>* out) override;
   absl::Status Drain(std::vector<float>* out) override;
   void LimitSamplesPerDecode(int64_t max_samples) override;
+  int64_t HeldSamples() const override { return samples_ == nullptr ? 0 : samples_->HeldSamples(); }
 
  private:
   // Reads chunk headers from `header_` until the data chunk begins; then creates `samples_`.

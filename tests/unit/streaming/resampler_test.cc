@@ -1,10 +1,11 @@
 // Resampler (libsoxr, SOXR_HQ) (label unit): a clip resampled 16 -> 48 -> 16 kHz keeps >= 40 dB
 // SNR in the speech band (100-7000 Hz); any split of the input gives the same output bit for bit;
-// output lengths follow the rate ratio; a 1 kHz sine keeps its amplitude and phase; Drain (a
-// client's Flush) releases the held output and starts over, and many Drains keep the output on
-// the input's clock.
+// output lengths follow the rate ratio, and output plus held output is the input's duration; a
+// 1 kHz sine keeps its amplitude and phase; Drain (a client's Flush) releases the held output and
+// starts over, and many Drains keep the output on the input's clock.
 #include "streaming/resampler.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/io/wav_reader.h"
@@ -149,6 +150,35 @@ TEST(ResamplerTest, ManyDrainsKeepTheOutputOnTheInputsClock) {
     }
     std::printf("%d -> %d Hz: %.1f s in, worst drift %.2f samples\n", from, to,
                 static_cast<double>(input_samples) / from, worst_error);
+  }
+}
+
+// The held output is what a stream reports as received beyond the output: output so far plus held
+// is the input's duration at the output rate after every call, whatever the split, and the held
+// part is the filter delay (tens of ms) until Flush releases it.
+TEST(ResamplerTest, OutputPlusHeldIsTheInputsDuration) {
+  const std::vector<float> clip = Clip("clip_a");
+  for (const int from : {8000, 22050, 44100, 48000}) {
+    const std::vector<float> in = Resample(clip, 16000, from);
+    auto resampler = Resampler::Create(from, 16000);
+    ASSERT_TRUE(resampler.ok()) << resampler.status();
+    std::vector<float> out;
+    int64_t input_samples = 0;
+    int64_t most_held = 0;
+    for (size_t n : audio_test::RandomSplit(in.size(), 11, from / 10)) {
+      ASSERT_TRUE(
+          (*resampler)->Process(absl::MakeConstSpan(in.data() + input_samples, n), &out).ok());
+      input_samples += static_cast<int64_t>(n);
+      const int64_t held = (*resampler)->held_output_samples();
+      most_held = std::max(most_held, held);
+      ASSERT_EQ(static_cast<int64_t>(out.size()) + held, (input_samples * 16000 + from / 2) / from)
+          << from << " Hz after " << input_samples << " samples";
+    }
+    std::printf("%d Hz -> 16 kHz: at most %.1f ms held\n", from, most_held / 16.0);
+    EXPECT_GT(most_held, 0);
+    ASSERT_TRUE((*resampler)->Flush(&out).ok());
+    EXPECT_EQ((*resampler)->held_output_samples(), 0);
+    EXPECT_EQ(static_cast<int64_t>(out.size()), (input_samples * 16000 + from / 2) / from);
   }
 }
 
