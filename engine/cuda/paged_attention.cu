@@ -307,12 +307,15 @@ const char* LaunchPagedAttention(const PagedAttentionParams& p) {
   if (p.query_row_stride < static_cast<int64_t>(p.num_heads) * p.head_dim) {
     return "paged attention: query rows overlap (query_row_stride < num_heads * head_dim)";
   }
+  // max_tile_rows picks the tile kernel, which cannot see the device's tile array: without it
+  // tiles taller than 4 rows would lose their rows past the 4th.
   if (p.num_tiles < 0 || p.num_single_rows < 0 ||
-      (p.num_tiles > 0 && (p.tile_first_row == nullptr || p.tile_num_rows == nullptr ||
-                           2 * static_cast<int64_t>(p.num_tiles) + p.num_single_rows > p.num_rows ||
-                           (p.num_single_rows > 0 && p.single_rows == nullptr)))) {
-    return "paged attention: tiles must come with their arrays, of at least two rows each, and "
-           "the single rows with theirs";
+      (p.num_tiles > 0 &&
+       (p.tile_first_row == nullptr || p.tile_num_rows == nullptr || p.max_tile_rows < 2 ||
+        2 * static_cast<int64_t>(p.num_tiles) + p.num_single_rows > p.num_rows ||
+        (p.num_single_rows > 0 && p.single_rows == nullptr)))) {
+    return "paged attention: tiles must come with their arrays and their tallest height "
+           "(max_tile_rows), of at least two rows each, and the single rows with theirs";
   }
   if (p.max_tile_rows < 0 || p.max_tile_rows > kMaxTensorCoreTileRows) {
     return "paged attention: max_tile_rows must be in [0, 32]";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/cuda_graph_capture.h"
@@ -132,6 +133,10 @@ absl::Status DecodeGraphs::CaptureAll() {
     graphs_.clear();
     return absl::InternalError(
         absl::StrCat("capturing the decode graphs failed: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // std::bad_alloc from a pinned or graph-pool allocation
+    failed_ = true;
+    graphs_.clear();
+    return absl::InternalError(absl::StrCat("capturing the decode graphs failed: ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -192,7 +197,17 @@ at::Tensor DecodeGraphs::Run(const std::vector<int64_t>& token_ids,
   const absl::Status built = BuildDecodeGraphInputs(token_ids, sequences, bucket, table_width_,
                                                     kv_->block_size(), scratch_block_, &staging_);
   TORCH_CHECK(built.ok(), built.ToString());
-  Graph& g = GraphFor(bucket);
+  // A bucket CaptureAll did not capture (callers that skip it) is captured here; if that fails
+  // the graphs are off, as after a failed CaptureAll, rather than retried at every step.
+  Graph* captured = nullptr;
+  try {
+    captured = &GraphFor(bucket);
+  } catch (...) {
+    failed_ = true;
+    graphs_.clear();
+    throw;
+  }
+  Graph& g = *captured;
 #if SPEECHLLM_HAVE_CUDA_GRAPHS
   const c10::cuda::CUDAGuard device_guard(decoder_->device());
   // The previous step's copies must have left the pinned memory before it is overwritten.

@@ -147,6 +147,9 @@ absl::Status AudioEncoder::WithGraphs(const std::function<void(EncoderGraphs&)>&
     graphs_status_ =
         absl::InternalError(absl::StrCat("encoder CUDA graphs off: ", e.what_without_backtrace()));
     graphs_.reset();
+  } catch (const std::exception& e) {  // std::bad_alloc from a pinned or graph-pool allocation
+    graphs_status_ = absl::InternalError(absl::StrCat("encoder CUDA graphs off: ", e.what()));
+    graphs_.reset();
   }
   return graphs_status_;
 }

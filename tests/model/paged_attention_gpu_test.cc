@@ -57,15 +57,15 @@ class PagedAttentionGpuTest : public ::testing::TestWithParam<std::tuple<Layout,
 // tile of up to that many rows of a sequence and head, as DecoderBatch makes them: 4 for the
 // vector tile kernel, 32 for the tensor-core kernel) and compares with the CPU.
 void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
-                                  const std::vector<Sequence>& sequences, int tile_rows = 0) {
+                                  const std::vector<Sequence>& sequences, int tile_rows = 0,
+                                  int block_size = 16) {
   const bool tiles = tile_rows > 0;
-  constexpr int kBlockSize = 16;
   std::mt19937 random(7);
   // Blocks of every sequence, drawn from a shuffled pool with spare blocks.
   std::vector<std::vector<int>> tables;
   int total_blocks = 0;
   for (const Sequence& s : sequences) {
-    const int blocks = (s.start_position + s.num_new_tokens + kBlockSize - 1) / kBlockSize;
+    const int blocks = (s.start_position + s.num_new_tokens + block_size - 1) / block_size;
     tables.emplace_back(blocks);
     total_blocks += blocks;
   }
@@ -86,7 +86,7 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   const at::Tensor query =
       at::randn({num_rows, layout.num_heads, layout.head_dim}, cpu).to(dtype).to(at::kFloat);
   const at::Tensor keys =
-      at::randn({pool_blocks * kBlockSize, layout.num_kv_heads, layout.head_dim}, cpu)
+      at::randn({pool_blocks * block_size, layout.num_kv_heads, layout.head_dim}, cpu)
           .to(dtype)
           .to(at::kFloat);
   const at::Tensor values = at::randn_like(keys).to(dtype).to(at::kFloat);
@@ -99,7 +99,7 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
     const int context = s.start_position + s.num_new_tokens;
     std::vector<int64_t> slots;
     for (int j = 0; j < context; ++j)
-      slots.push_back(tables[b][j / kBlockSize] * kBlockSize + j % kBlockSize);
+      slots.push_back(tables[b][j / block_size] * block_size + j % block_size);
     const at::Tensor slot_tensor = at::tensor(slots, at::TensorOptions().dtype(at::kLong));
     expected.push_back(CausalAttention(query.narrow(0, row, s.num_new_tokens),
                                        keys.index_select(0, slot_tensor),
@@ -163,7 +163,7 @@ void ExpectMatchesTheCpuReference(const Layout& layout, at::ScalarType dtype,
   p.num_heads = layout.num_heads;
   p.num_kv_heads = layout.num_kv_heads;
   p.head_dim = layout.head_dim;
-  p.block_size = kBlockSize;
+  p.block_size = block_size;
   p.max_blocks_per_sequence = max_blocks;
   p.query_row_stride = static_cast<int64_t>(layout.num_heads) * layout.head_dim;
   p.scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
@@ -259,6 +259,8 @@ TEST(PagedAttentionParams, BadTilesAreRefusedBeforeAnyLaunch) {
   p.num_single_rows = 1;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // single rows without their array
   p.single_rows = &dummy;
+  EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // no max_tile_rows: the kernel is unknown
+  p.max_tile_rows = 2;
   p.row_subset = &dummy;
   EXPECT_NE(cuda::LaunchPagedAttention(p), nullptr);  // row_subset is the launcher's
 }
@@ -326,6 +328,9 @@ TEST_P(PagedAttentionGpuTest, MatchesTheCpuReference) {
   // blocks, which takes the 4-warp kernel at every layout here.
   ExpectMatchesTheCpuReference(layout, dtype,
                                {{0, 1}, {0, 37}, {15, 1}, {16, 5}, {300, 1}, {47, 128}});
+  // Blocks of 12 tokens take the kernels' division path (16 takes the power-of-two one).
+  ExpectMatchesTheCpuReference(layout, dtype, {{0, 1}, {11, 2}, {12, 1}, {300, 1}, {47, 25}},
+                               /*tile_rows=*/0, /*block_size=*/12);
 }
 
 // The same sequences as MatchesTheCpuReference, chunk prefills of 27 rows after a few hundred
