@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -84,7 +85,12 @@ TranscriptPrinter::TranscriptPrinter(bool terminal, bool print_token_ids)
 std::string TranscriptPrinter::Render(const TranscriptUpdate& update) {
   std::string& committed = committed_[update.utterance_id()];
   committed += update.committed_delta();
-  const std::string shown = committed + update.tentative();
+  // Each utterance gets a line of its own, so the separator the server puts before a later
+  // utterance's first words (API.md 2.1: the deltas concatenate to the transcript) is not shown.
+  std::string shown = committed + update.tentative();
+  if (update.utterance_id() > 0) {
+    shown.erase(0, shown.size() - absl::StripLeadingAsciiWhitespace(shown).size());
+  }
   std::string out;
   if (!update.is_final()) {
     if (terminal_) {

@@ -6,20 +6,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "engine/model/tokenizer/utf8.h"
+#include "streaming/text_scripts.h"
 
 namespace speechllm::server {
-namespace {
-
-// Characters of scripts written without spaces between words.
-bool IsUnspacedScript(char32_t c) {
-  return (c >= 0x0E00 && c <= 0x0E7F) ||  // Thai
-         (c >= 0x2E80 && c <= 0x9FFF) ||  // CJK radicals and symbols, kana, CJK ideographs
-         (c >= 0xAC00 && c <= 0xD7AF) ||  // Hangul syllables
-         (c >= 0xF900 && c <= 0xFAFF) ||  // CJK compatibility ideographs
-         (c >= 0x20000 && c <= 0x3FFFF);  // CJK extensions B and later
-}
-
-}  // namespace
 
 std::vector<std::string> DisplayedWords(absl::string_view text) {
   std::vector<std::string> words;
@@ -38,7 +27,7 @@ std::vector<std::string> DisplayedWords(absl::string_view text) {
     }
     if (c < 0x80 && absl::ascii_isspace(static_cast<unsigned char>(c))) {
       end_word();
-    } else if (IsUnspacedScript(c)) {
+    } else if (streaming::IsUnspacedScript(c)) {  // each character a word; not Hangul
       end_word();
       words.emplace_back(text.substr(pos, length));
     } else {

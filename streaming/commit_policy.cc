@@ -4,24 +4,27 @@
 #include <string>
 
 #include "engine/model/tokenizer/utf8.h"
+#include "streaming/text_scripts.h"
 
 namespace speechllm::streaming {
 namespace {
 
+using engine::tokenizer::AppendUtf8Lossy;
 using engine::tokenizer::DecodeUtf8At;
-using engine::tokenizer::FirstInvalidUtf8Offset;
 
 bool IsAsciiWordChar(char32_t c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
 // Characters after which a commit needs no look at the next token: anything but letters and digits
-// of space-delimited scripts. Scripts written without spaces (CJK, kana, Thai...) break anywhere.
+// of space-delimited scripts. Scripts written without spaces (CJK, kana, Thai...) break anywhere;
+// Hangul, Latin ligatures, fullwidth Latin and Arabic presentation forms are letters.
 bool EndsWord(char32_t c) {
   if (c < 0x80) return !IsAsciiWordChar(c);
-  if (c >= 0x0E00 && c <= 0x0E7F) return true;  // Thai
-  if (c >= 0x2E80) return true;                 // CJK, kana, Hangul, symbols, emoji...
-  return false;                                 // Latin, Greek, Cyrillic, Arabic... letters
+  if (IsUnspacedScript(c)) return true;
+  if (c >= 0x2000 && c <= 0x2BFF) return true;    // punctuation, symbols, arrows, shapes
+  if (c >= 0x1F000 && c <= 0x1FAFF) return true;  // emoji and pictographs
+  return c == 0xFFFD;  // an ill-formed byte decodes to it whatever follows
 }
 
 }  // namespace
@@ -39,12 +42,17 @@ bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count)
     if (!bytes.has_value()) return false;
     prefix.append(bytes->data(), bytes->size());
   }
-  if (prefix.empty() || FirstInvalidUtf8Offset(prefix) != prefix.size()) return false;
-  // The last character of the prefix.
-  size_t start = prefix.size() - 1;
-  while (start > 0 && (static_cast<unsigned char>(prefix[start]) & 0xC0) == 0x80) --start;
+  if (prefix.empty()) return false;
+  // Not inside a character split over tokens: the text decodes alike whatever comes next. An
+  // ill-formed byte before the end does too (U+FFFD, maximal subparts), so it stops no commit.
+  std::string text;
+  if (AppendUtf8Lossy(prefix, /*final=*/false, &text) != prefix.size() || text.empty())
+    return false;
+  // The last character of the text.
+  size_t start = text.size() - 1;
+  while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
   char32_t last = 0;
-  if (DecodeUtf8At(prefix, start, &last) == 0) return false;
+  if (DecodeUtf8At(text, start, &last) == 0) return false;
   if (EndsWord(last)) return true;
   if (count >= static_cast<int64_t>(tokens.size())) return false;  // the word may go on
   auto next = tokenizer_->TokenBytes(static_cast<int32_t>(tokens[count]));

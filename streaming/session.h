@@ -172,6 +172,10 @@ class Session {
 
   // Output half helpers (mu_ held).
   void SendLocked(SessionEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Before an utterance's first committed text (`sent_before` empty) puts the separator from the
+  // stream's earlier utterances (UtteranceSeparator), and keeps the transcript's tail.
+  void JoinTranscriptLocked(const std::string& sent_before, std::string* committed_delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnPartialLocked(const engine::SequenceOutput& output, SegmentRecord* segment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord* segment)
@@ -239,6 +243,8 @@ class Session {
   bool reader_paused_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<SegmentRecord> segments_ ABSL_GUARDED_BY(mu_);
   std::string carried_text_ ABSL_GUARDED_BY(mu_);  // the end of the committed text so far
+  // The last bytes of the committed text sent (every utterance's, with separators).
+  std::string transcript_tail_ ABSL_GUARDED_BY(mu_);
   double audio_received_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   // Audio the stream's decoder received but still holds (its resampler's delay): reported as
   // received, not yet accepted here.

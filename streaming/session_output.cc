@@ -8,6 +8,7 @@
 #include "engine/model/tokenizer/incremental_detokenizer.h"
 #include "streaming/embedding_cache.h"
 #include "streaming/session.h"
+#include "streaming/text_scripts.h"
 
 namespace speechllm::streaming {
 namespace {
@@ -30,15 +31,28 @@ bool StartsWith(const std::vector<int64_t>& ids, const std::vector<int64_t>& pre
   return ids.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), ids.begin());
 }
 
+// Whether `earlier` continues the commit point (the first `committed` tokens of `hypothesis`) with
+// the current tentative tokens: it goes past the commit point, and the two agree for as long as
+// both go on. Decodes of a growing utterance are mostly shorter than the current one, which is why
+// "earlier starts with the whole current hypothesis" (the old rule) held for the current decode
+// alone and capped stability at 1/4.
+bool ContinuesTentative(const std::vector<int64_t>& earlier, const std::vector<int64_t>& hypothesis,
+                        int64_t committed) {
+  const size_t commit_point = static_cast<size_t>(committed);
+  if (earlier.size() <= commit_point || hypothesis.size() <= commit_point) return false;
+  const size_t common = std::min(earlier.size(), hypothesis.size());
+  return std::equal(hypothesis.begin(), hypothesis.begin() + common, earlier.begin());
+}
+
 // API.md 4.3: (share of the last kStabilityDecodes decodes that continue the commit point with the
 // current tentative text) x (the tail's lowest token probability, from the engine's
-// log-probabilities).
+// log-probabilities). The current decode is one of the last kStabilityDecodes.
 float TentativeStability(const std::deque<std::vector<int64_t>>& recent_hypotheses,
                          const std::vector<int64_t>& hypothesis, int64_t committed,
                          const std::vector<float>& log_probabilities) {
   int continuing = 0;
   for (const std::vector<int64_t>& earlier : recent_hypotheses) {
-    continuing += StartsWith(earlier, hypothesis) ? 1 : 0;
+    continuing += ContinuesTentative(earlier, hypothesis, committed) ? 1 : 0;
   }
   // Without one log-probability per token (or with a non-finite one) nothing is known: 0.
   float lowest = log_probabilities.size() == hypothesis.size() ? 1.0f : 0.0f;
@@ -89,6 +103,19 @@ void Session::SendLocked(SessionEvent event) {
   event.audio_processed_seconds = std::max(config_.stream_offset_seconds, audio_processed_seconds_);
   event.commit_conflicts = commit_conflicts_;
   sink_->Send(std::move(event));
+}
+
+void Session::JoinTranscriptLocked(const std::string& sent_before, std::string* committed_delta) {
+  if (committed_delta->empty()) return;
+  // API.md 2.1: the committed deltas of a stream concatenate to its transcript, so two utterances
+  // must not run their words together ("10:55" then "my birthday").
+  if (sent_before.empty())
+    committed_delta->insert(0, UtteranceSeparator(transcript_tail_, *committed_delta));
+  transcript_tail_ += *committed_delta;
+  constexpr size_t kTailBytes = 8;  // whole characters at the end: UTF-8 takes at most 4 bytes
+  if (transcript_tail_.size() > kTailBytes) {
+    transcript_tail_.erase(0, transcript_tail_.size() - kTailBytes);
+  }
 }
 
 void Session::OnEngineOutput(engine::SequenceOutput output) {
@@ -187,6 +214,7 @@ void Session::SendPartialLocked(SegmentRecord* segment, HeldPartial partial, abs
   TranscriptEvent& t = partial.event.transcript;
   // Committed text only grows, so what was sent is a prefix of it.
   t.committed_delta = partial.committed_text.substr(segment->sent_committed_text.size());
+  JoinTranscriptLocked(segment->sent_committed_text, &t.committed_delta);
   segment->sent_committed_text = partial.committed_text;
   segment->sent_tentative_text = t.tentative;
   t.since_audio_arrival = now - partial.input_time;
@@ -215,7 +243,10 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   const bool suppressed = !segment->speech_confirmed;
   const std::vector<int64_t> no_tokens;
   const std::vector<int64_t>& token_ids = suppressed ? no_tokens : output.token_ids;
-  const std::string text = Decode(token_ids);
+  // The repetition guard cuts by tokens, which can split a character's bytes: its text ends
+  // before the character instead of in U+FFFD (which the next utterance's context would carry).
+  const std::string text =
+      Decode(token_ids, /*hold_back_incomplete=*/output.repeated_tokens_cut > 0);
   const absl::Time now = absl::Now();
   SessionEvent event;
   event.kind = SessionEvent::Kind::kTranscript;
@@ -225,6 +256,7 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   // ever did not, the whole text goes out and the revision is counted (never silently).
   t.revises_committed = !absl::StartsWith(text, segment->sent_committed_text);
   t.committed_delta = t.revises_committed ? text : text.substr(segment->sent_committed_text.size());
+  JoinTranscriptLocked(segment->sent_committed_text, &t.committed_delta);
   t.is_final = true;
   t.from_flush = segment->from_flush;
   t.stability = 1.0f;

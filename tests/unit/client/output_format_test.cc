@@ -56,8 +56,9 @@ TEST(OutputFormatTest, PrinterWritesPrefixedLinesWhenNotATerminal) {
   final_update.add_token_ids(2);
   final_update.add_token_ids(3);
   EXPECT_EQ(printer.Render(final_update), "final: hello world\ntokens: 1 2 3\n");
-  // The next utterance starts from empty committed text.
-  EXPECT_EQ(printer.Render(Update(1, "again", "", false)), "partial: again\n");
+  // The next utterance starts from empty committed text; its line does not show the separator
+  // the server put before it.
+  EXPECT_EQ(printer.Render(Update(1, " again", "", false)), "partial: again\n");
   EXPECT_EQ(printer.Finish(), "");
 }
 

@@ -127,5 +127,59 @@ TEST_F(CommitPolicyTest, AgreementAndHoldbackCommitTheSmallerOfTheTwo) {
   EXPECT_EQ(fresh.OnHypothesis(hypothesis, 0), 0);
 }
 
+// A stray byte decodes to U+FFFD whatever follows it, so it does not hold back the commits after
+// it (it stopped every commit to the utterance's end); a character split over tokens still does.
+TEST_F(CommitPolicyTest, AnIllFormedByteDoesNotStopTheCommits) {
+  int32_t stray = -1;
+  for (int32_t id = 0; id < tokenizer_->id_limit() && stray < 0; ++id) {
+    if (tokenizer_->TokenBytes(id) == absl::string_view("\x80")) stray = id;
+  }
+  ASSERT_GE(stray, 0) << "the byte-level vocabulary has a token for every byte";
+  std::vector<int64_t> hypothesis = Ids("hello");
+  hypothesis.push_back(stray);
+  for (int64_t id : Ids(" the cat sat on the mat today and")) hypothesis.push_back(id);
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+  policy.OnHypothesis(hypothesis, 0);
+  const int64_t committed = policy.OnHypothesis(hypothesis, 0);
+  const std::string text =
+      *tokenizer_->Decode(std::vector<int32_t>(hypothesis.begin(), hypothesis.begin() + committed));
+  std::printf("\"hello\\x80 the cat sat on the mat today and\" twice: committed \"%s\"\n",
+              text.c_str());
+  EXPECT_EQ(text, "hello\xEF\xBF\xBD the cat sat on the mat today");
+  // The first two of a character's three bytes end no word.
+  const std::vector<int64_t> han = Ids("\xE4\xB8\x80");  // U+4E00
+  std::vector<int64_t> split = Ids("hello ");
+  for (int64_t id : han) split.push_back(id);
+  ASSERT_GT(han.size(), 1u) << "the tiny vocabulary has no token for the whole character";
+  for (int64_t count = static_cast<int64_t>(split.size() - han.size()) + 1;
+       count < static_cast<int64_t>(split.size()); ++count) {
+    EXPECT_FALSE(policy.IsBoundary(split, count)) << count;
+  }
+  EXPECT_TRUE(policy.IsBoundary(split, static_cast<int64_t>(split.size())));
+}
+
+// Korean puts spaces between words, so a Hangul syllable ends no word (it used to count as CJK):
+// two hypotheses that share a first syllable commit nothing, as two Latin ones would.
+TEST_F(CommitPolicyTest, HangulIsWrittenInWordsLikeLatin) {
+  for (const auto& [first, second] : {std::make_pair("학교에 갑니다", "학생은 왔다"),
+                                      std::make_pair("school is", "scholar was")}) {
+    CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+    policy.OnHypothesis(Ids(first), 0);
+    const std::vector<int64_t> hypothesis = Ids(second);
+    const int64_t committed = policy.OnHypothesis(hypothesis, 0);
+    std::printf("\"%s\" then \"%s\": committed %lld tokens\n", first, second,
+                static_cast<long long>(committed));
+    EXPECT_EQ(committed, 0) << second;
+  }
+  // Han commits by character: the shared first character is a word.
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+  policy.OnHypothesis(Ids("学校"), 0);
+  const std::vector<int64_t> hypothesis = Ids("学生");
+  const int64_t committed = policy.OnHypothesis(hypothesis, 0);
+  EXPECT_EQ(
+      *tokenizer_->Decode(std::vector<int32_t>(hypothesis.begin(), hypothesis.begin() + committed)),
+      "学");
+}
+
 }  // namespace
 }  // namespace speechllm::streaming

@@ -19,13 +19,15 @@ class SessionPartialsTest : public SessionTest {
  protected:
   // A MANUAL LocalAgreement stream whose first utterance is open (0.5 s of tone), on an engine
   // that answers nothing until TearDown.
-  std::shared_ptr<Session> StartHeld(RecordingSink* sink, int partial_interval_ms) {
+  std::shared_ptr<Session> StartHeld(RecordingSink* sink, int partial_interval_ms,
+                                     CommitRules rules = {}) {
     engine::FakeModelRunner::Options options;
     options.hold_steps_until = &release_;
     MakeEngine(options);
     SessionConfig config = Config(EndpointMode::kManual);
     config.commit_policy = CommitPolicyKind::kLocalAgreement;
     config.partial_interval_ms = partial_interval_ms;
+    config.commit_rules = rules;
     config.silence_guard_min_speech_ms = 0;
     auto session = Start(config, sink);
     Feed(session.get(), Tone(0.5), 1600);
@@ -80,9 +82,98 @@ TEST_F(SessionPartialsTest, StabilityFollowsTheLastFourDecodesAndTheTailsProbabi
   }
   EXPECT_NEAR(partials[0].stability, 0.25, 1e-3);  // 1 of 4 decodes so far
   EXPECT_EQ(partials[1].committed_delta, "the cat");
-  EXPECT_NEAR(partials[1].stability, 0.50, 1e-3);   // two decodes continue with " sat"
-  EXPECT_NEAR(partials[2].stability, 0.25, 1e-3);   // only this one has " sat on"
-  EXPECT_NEAR(partials[3].stability, 0.125, 1e-3);  // and a last token at probability 0.5
+  EXPECT_NEAR(partials[1].stability, 0.50, 1e-3);  // two decodes continue with " sat"
+  EXPECT_NEAR(partials[2].stability, 0.25, 1e-3);  // " sat" committed: only this one has " on"
+  // "the cat sat on" committed: only this decode goes past it, with a last token at 0.5.
+  EXPECT_NEAR(partials[3].stability, 0.125, 1e-3);
+}
+
+// Behind a holdback (BALANCED: agreement, never the last 5 tokens) the commit point lags the
+// decodes, and the shorter decodes before a growing hypothesis continue its tentative text as far
+// as they go. The old rule ("starts with the whole current hypothesis") counted only the current
+// decode, so a growing partial never got more than 0.25 (seen live: 0.04 to 0.22).
+TEST_F(SessionPartialsTest, ShorterDecodesBehindAHoldbackContinueAGrowingTentative) {
+  RecordingSink sink;
+  CommitRules balanced;
+  balanced.holdback_tokens = 5;
+  auto session = StartHeld(&sink, /*partial_interval_ms=*/0, balanced);
+  std::string text = "one two three four five six seven";
+  for (const char* word : {"", " eight", " nine", " ten"}) {
+    text += word;
+    session->OnEngineOutput(Output(*session, text));
+  }
+  const std::vector<TranscriptEvent> partials = Partials(sink.events());
+  ASSERT_EQ(partials.size(), 4u);
+  for (const TranscriptEvent& t : partials) {
+    std::printf("committed +\"%s\" tentative \"%s\": stability %.4f\n", t.committed_delta.c_str(),
+                t.tentative.c_str(), t.stability);
+  }
+  // The third and fourth decodes: the one before and the current one go past the commit point
+  // (" eight", " nine") and agree; the old rule gave 0.25.
+  EXPECT_NEAR(partials[2].stability, 0.5, 1e-3);
+  EXPECT_NEAR(partials[3].stability, 0.5, 1e-3);
+}
+
+// API.md 2.1: the committed deltas of a stream concatenate to its transcript. Each utterance is
+// decoded on its own, and a model that starts a reply without a space ran the last word of one
+// utterance into the next ("10:55my birthday"); the first delta of an utterance now carries the
+// separator, none where either side is whitespace or in a script without spaces.
+TEST_F(SessionPartialsTest, UtterancesJoinWithASpaceInTheCommittedText) {
+  RecordingSink sink;
+  auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
+  const std::vector<std::string> utterances = {
+      "set an alarm for 10:55", "my birthday", "好的", "谢谢", " ok", "done"};
+  for (size_t i = 1; i < utterances.size(); ++i) {  // utterance 0 is open: close it, open the next
+    ASSERT_TRUE(session->Flush(absl::Now()).ok());
+    Feed(session.get(), Tone(0.5), 1600);
+  }
+  for (size_t i = 0; i < utterances.size(); ++i) {
+    engine::SequenceOutput final = Output(*session, utterances[i]);
+    final.segment_index = static_cast<int64_t>(i);
+    final.is_final = true;
+    session->OnEngineOutput(final);
+  }
+  std::string transcript;
+  for (const SessionEvent& e : sink.events()) {
+    if (e.kind == SessionEvent::Kind::kTranscript) transcript += e.transcript.committed_delta;
+  }
+  std::printf("the stream's committed text: \"%s\"\n", transcript.c_str());
+  EXPECT_EQ(transcript, "set an alarm for 10:55 my birthday好的谢谢 ok done");
+}
+
+// The repetition guard cuts by tokens, so a final it cut can end inside a character: its text ends
+// before that character instead of in U+FFFD. An uncut final keeps HF's decoding (U+FFFD).
+TEST_F(SessionPartialsTest, AFinalTheRepetitionGuardCutEndsOnACharacter) {
+  for (const int64_t cut : {int64_t{7}, int64_t{0}}) {
+    RecordingSink sink;
+    auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
+    engine::SequenceOutput final = Output(*session, "hello \xE4\xB8\x80");  // U+4E00
+    ASSERT_GT(final.token_ids.size(), 2u);
+    final.token_ids.pop_back();  // ends in the character's first bytes
+    final.token_log_probabilities.pop_back();
+    final.is_final = true;
+    final.repeated_tokens_cut = cut;
+    session->OnEngineOutput(final);
+    std::string text;
+    for (const SessionEvent& e : sink.events()) {
+      if (e.kind == SessionEvent::Kind::kTranscript) text += e.transcript.committed_delta;
+    }
+    std::printf("%lld tokens cut: \"%s\"\n", static_cast<long long>(cut), text.c_str());
+    EXPECT_EQ(text, cut > 0 ? "hello " : "hello \xEF\xBF\xBD");
+  }
+}
+
+// A decode that went another way after the commit point does not count.
+TEST_F(SessionPartialsTest, ADecodeThatDivergesAfterTheCommitPointDoesNotCount) {
+  RecordingSink sink;
+  auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
+  session->OnEngineOutput(Output(*session, "the cat sang"));
+  session->OnEngineOutput(Output(*session, "the cat sat"));  // commits "the cat"
+  const std::vector<TranscriptEvent> partials = Partials(sink.events());
+  ASSERT_EQ(partials.size(), 2u);
+  EXPECT_EQ(partials[1].committed_delta, "the cat");
+  EXPECT_EQ(partials[1].tentative, " sat");
+  EXPECT_NEAR(partials[1].stability, 0.25, 1e-3);  // " sang" is not " sat"
 }
 
 // A tail whose probability is unknown (no log-probabilities, or a NaN from an overflowing logit)

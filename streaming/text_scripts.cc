@@ -1,0 +1,62 @@
+#include "streaming/text_scripts.h"
+
+#include "absl/strings/ascii.h"
+#include "engine/model/tokenizer/utf8.h"
+
+namespace speechllm::streaming {
+namespace {
+
+using engine::tokenizer::DecodeUtf8At;
+
+// The code point at the start of `text` (0 when it is empty or ill-formed there).
+char32_t First(absl::string_view text) {
+  char32_t c = 0;
+  return text.empty() || DecodeUtf8At(text, 0, &c) == 0 ? 0 : c;
+}
+
+// The code point at the end of `text` (0 when it is empty or ill-formed there).
+char32_t Last(absl::string_view text) {
+  if (text.empty()) return 0;
+  size_t start = text.size() - 1;
+  while (start > 0 && text.size() - start < 4 &&
+         (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) {
+    --start;
+  }
+  char32_t c = 0;
+  return DecodeUtf8At(text, start, &c) == text.size() - start ? c : 0;
+}
+
+bool IsSpace(char32_t c) {
+  return (c < 0x80 && absl::ascii_isspace(static_cast<unsigned char>(c))) || c == 0x3000 ||
+         c == 0x00A0 || (c >= 0x2000 && c <= 0x200B);
+}
+
+}  // namespace
+
+bool IsUnspacedScript(char32_t c) {
+  return (c >= 0x0E00 && c <= 0x0EFF) ||  // Thai, Lao
+         (c >= 0x0F00 && c <= 0x0FFF) ||  // Tibetan
+         (c >= 0x1000 && c <= 0x109F) ||  // Myanmar
+         (c >= 0x1780 && c <= 0x17FF) ||  // Khmer
+         (c >= 0x2E80 && c <= 0x2FDF) ||  // CJK and Kangxi radicals
+         (c >= 0x3000 && c <= 0x312F) ||  // CJK punctuation, kana, Bopomofo
+         (c >= 0x3190 && c <= 0x9FFF) ||  // kanbun to CJK unified ideographs (extension A too)
+         (c >= 0xA000 && c <= 0xA4CF) ||  // Yi
+         (c >= 0xF900 && c <= 0xFAFF) ||  // CJK compatibility ideographs
+         (c >= 0xFE30 && c <= 0xFE4F) ||  // CJK compatibility forms
+         (c >= 0xFF01 && c <= 0xFF0F) ||  // fullwidth punctuation
+         (c >= 0xFF1A && c <= 0xFF20) ||  // fullwidth punctuation
+         (c >= 0xFF3B && c <= 0xFF40) ||  // fullwidth punctuation
+         (c >= 0xFF5B && c <= 0xFF9F) ||  // fullwidth punctuation, halfwidth kana
+         (c >= 0x20000 && c <= 0x3FFFF);  // CJK extensions B and later
+}
+
+std::string UtteranceSeparator(absl::string_view before, absl::string_view after) {
+  const char32_t last = Last(before), first = First(after);
+  if (last == 0 || first == 0) return "";
+  if (IsSpace(last) || IsSpace(first)) return "";
+  if (IsUnspacedScript(last) || IsUnspacedScript(first)) return "";
+  return " ";
+}
+
+}  // namespace speechllm::streaming

@@ -1,0 +1,26 @@
+// Which characters belong to scripts written without spaces between words (Han, kana, Thai...):
+// there every character can end a word, and two utterances join without a space. Pure functions
+// over code points, any thread; used by the commit rule, the utterance separator and the server's
+// displayed-word count.
+#ifndef SPEECHLLM_STREAMING_TEXT_SCRIPTS_H_
+#define SPEECHLLM_STREAMING_TEXT_SCRIPTS_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace speechllm::streaming {
+
+// Han ideographs and their radicals, strokes and compatibility forms, kana (full and halfwidth),
+// Bopomofo, Yi, CJK and fullwidth punctuation, Thai, Lao, Tibetan, Myanmar and Khmer. Hangul is
+// not among them: Korean puts spaces between words.
+bool IsUnspacedScript(char32_t c);
+
+// What goes between the committed text of one utterance and the next's first committed text so
+// that the stream's committed text reads as one transcript (API.md 2.1): a space, or nothing when
+// either side is empty, already has whitespace at the join, or is in an unspaced script there.
+std::string UtteranceSeparator(absl::string_view before, absl::string_view after);
+
+}  // namespace speechllm::streaming
+
+#endif  // SPEECHLLM_STREAMING_TEXT_SCRIPTS_H_
