@@ -88,7 +88,7 @@ std::string PromptSource::WithoutSpecialTokens(std::string text) const {
   for (bool removed = true; removed;) {
     removed = false;
     for (const engine::tokenizer::AddedToken& token : tokenizer_->added_tokens()) {
-      if (!token.special || token.content.empty()) continue;
+      if (token.content.empty()) continue;  // special or not: the encoder matches every one
       for (size_t at; (at = text.find(token.content)) != std::string::npos;) {
         text.erase(at, token.content.size());
         removed = true;
@@ -101,10 +101,11 @@ std::string PromptSource::WithoutSpecialTokens(std::string text) const {
 absl::Status PromptSource::CheckContextText(absl::string_view text) const {
   if (tokenizer_ == nullptr) return absl::OkStatus();
   for (const engine::tokenizer::AddedToken& token : tokenizer_->added_tokens()) {
-    if (token.special && !token.content.empty() &&
-        text.find(token.content) != absl::string_view::npos) {
+    // Added tokens not marked special are matched by the encoder all the same (Qwen's language
+    // and task tags may be among them), so any added token's text is refused.
+    if (!token.content.empty() && text.find(token.content) != absl::string_view::npos) {
       return absl::InvalidArgumentError(
-          absl::StrCat("holds the special token ", token.content,
+          absl::StrCat("holds the control token ", token.content,
                        ", which the prompt template would read as a control token"));
     }
   }

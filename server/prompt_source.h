@@ -60,9 +60,9 @@ class PromptSource {
   bool supports_context() const { return kind_ != Kind::kIds; }
   // The prompt for a stream with `context`. FAILED_PRECONDITION for a context with raw ids.
   absl::StatusOr<streaming::PromptConfig> Build(const ContextText& context) const;
-  // INVALID_ARGUMENT naming the first special token (`<|im_end|>`, `<|AUDIO|>`, ...) in a client's
-  // context text: the template parses them, so they would end the instruction, open turns of the
-  // client's making or claim an audio clip that is not there.
+  // INVALID_ARGUMENT naming the first added token (`<|im_end|>`, `<|AUDIO|>`, ..., marked special
+  // or not) in a client's context text: the template's encoder matches them all, so they would end
+  // the instruction, open turns of the client's making or claim an audio clip that is not there.
   absl::Status CheckContextText(absl::string_view text) const;
   // The tokens before the audio. The same whatever the context: in both templates the context and
   // phrases go into the instruction, which follows the audio. The engine reserves KV for this

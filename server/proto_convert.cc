@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
@@ -55,6 +56,17 @@ absl::Status ApplyExtensions(const v1::SessionConfig& config, streaming::Session
   return absl::OkStatus();
 }
 
+// The first 40 characters of a client's text for an error message, "..." after a cut.
+std::string Excerpt(const std::string& text) {
+  constexpr int kChars = 40;
+  size_t end = 0;
+  for (int n = 0; end < text.size() && n < kChars; ++n) {
+    ++end;
+    while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+  }
+  return end < text.size() ? text.substr(0, end) + "..." : text;
+}
+
 }  // namespace
 
 absl::Status BadConfig(const std::string& field, const std::string& message,
@@ -75,28 +87,43 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
         WithReason(absl::InvalidArgumentError(absl::StrCat(field, sub, ": ", message)), reason),
         field + sub);
   };
+  // Characters: protobuf has checked the UTF-8, so every byte but a continuation byte starts one.
+  const auto chars = [](const std::string& s) {
+    return std::count_if(s.begin(), s.end(),
+                         [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  };
+  // The sizes go first, before any text is scanned or tokenized: a 27 MB phrase took 4 s and
+  // 570 MB to be refused by the token limit, with the whole phrase quoted in the error.
+  if (context.phrases_size() > server.max_phrases) {
+    return bad(".phrases", absl::StrCat("more than ", server.max_phrases, " phrases"));
+  }
+  if (chars(context.prompt()) > server.max_context_chars) {
+    return bad(".prompt", absl::StrCat("longer than ", server.max_context_chars, " characters"));
+  }
   ContextText text;
   text.language = language;
   text.prompt = context.prompt();
-  for (const v1::Phrase& phrase : context.phrases()) {
+  // Boost is emphasis in the prompt (API.md 2.1): the word list names higher boosts first (ties
+  // keep the client's order); its effect on the model is heuristic.
+  std::vector<const v1::Phrase*> phrases;
+  for (const v1::Phrase& phrase : context.phrases()) phrases.push_back(&phrase);
+  std::stable_sort(phrases.begin(), phrases.end(), [](const v1::Phrase* a, const v1::Phrase* b) {
+    return a->boost() > b->boost();
+  });
+  for (const v1::Phrase* phrase_pointer : phrases) {
+    const v1::Phrase& phrase = *phrase_pointer;
     if (!(phrase.boost() >= 0 && phrase.boost() <= 20))  // NaN too
       return bad(".phrases.boost", "must be in [0, 20]");
+    if (chars(phrase.text()) > server.max_context_chars) {
+      return bad(".phrases", absl::StrCat("a phrase longer than ", server.max_context_chars,
+                                          " characters (\"", Excerpt(phrase.text()), "\")"));
+    }
     if (absl::Status status = prompt.CheckContextText(phrase.text()); !status.ok())
-      return bad(".phrases", absl::StrCat("\"", phrase.text(), "\" ", status.message()));
+      return bad(".phrases", absl::StrCat("\"", Excerpt(phrase.text()), "\" ", status.message()));
     text.phrases.push_back(phrase.text());
-  }
-  // Characters: protobuf has checked the UTF-8, so every byte but a continuation byte starts one.
-  const int64_t prompt_chars = std::count_if(text.prompt.begin(), text.prompt.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  });
-  if (prompt_chars > server.max_context_chars) {
-    return bad(".prompt", absl::StrCat("longer than ", server.max_context_chars, " characters"));
   }
   if (absl::Status status = prompt.CheckContextText(text.prompt); !status.ok())
     return bad(".prompt", std::string(status.message()));
-  if (static_cast<int>(text.phrases.size()) > server.max_phrases) {
-    return bad(".phrases", absl::StrCat("more than ", server.max_phrases, " phrases"));
-  }
   auto built = prompt.Build(text);
   if (!built.ok()) {
     // Raw prompt ids take no context: a feature of this server's set-up, not the request's fault.

@@ -78,7 +78,9 @@ TEST_F(ContextTest, ChatControlTokensInAContextAreRefused) {
 
 // max_context_chars counts characters (Unicode code points), not UTF-8 bytes: 600 "é" (1200
 // bytes) are within the default 1000, 1001 are not. (The tiny tokenizer may still find 600 too
-// many tokens for the prompt budget; that is another limit with its own message.)
+// many tokens for the prompt budget; that is another limit with its own message.) A phrase is
+// held to it too, before it is scanned or tokenized, and the error quotes 40 characters of it: a
+// 27 MB phrase took 4 s and 570 MB to refuse, and the error repeated it whole.
 TEST_F(ContextTest, TheContextLimitCountsCharactersNotBytes) {
   std::string e600, e1001;
   for (int i = 0; i < 600; ++i) e600 += "\xc3\xa9";
@@ -95,6 +97,13 @@ TEST_F(ContextTest, TheContextLimitCountsCharactersNotBytes) {
       << Describe(within);
   ExpectError(past, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
   EXPECT_NE(past.error_message().find("longer than 1000 characters"), std::string::npos);
+  *request.mutable_config() = WithContext("");
+  request.mutable_config()->mutable_context()->add_phrases()->set_text(std::string(8 << 20, 'a'));
+  const grpc::Status huge = RecognizeOn(server_->stub(), request, &response);
+  std::printf("an 8 MiB phrase: %s\n", Describe(huge).c_str());
+  ExpectError(huge, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
+  EXPECT_NE(huge.error_message().find("a phrase longer than 1000 characters"), std::string::npos);
+  EXPECT_LT(huge.error_message().size(), 200u);
 }
 
 TEST_F(ContextTest, AContextPastTheSuffixBudgetIsRefusedInTheConfig) {

@@ -4,12 +4,16 @@
 // without any special token's text; a client's context holding one is refused.
 #include "server/prompt_source.h"
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/model/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
+#include "tests/unit/server/default_model_tokenizer.h"
 
 namespace speechllm::server {
 namespace {
@@ -18,10 +22,8 @@ namespace {
 class PromptSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto tokenizer = engine::tokenizer::Tokenizer::FromDirectory(std::string(SPEECHLLM_SOURCE_DIR) +
-                                                                 "/models/speechllm-asr-small");
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-    tokenizer_ = std::move(tokenizer).value();
+    tokenizer_ = DefaultModelTokenizer();
+    ASSERT_NE(tokenizer_, nullptr);
   }
   absl::StatusOr<PromptSource> Source(PromptSource::Kind kind) const {
     return PromptSource::FromTemplate(tokenizer_.get(), kind, "Transcribe the speech.");
@@ -124,6 +126,38 @@ TEST_F(PromptSourceTest, SpecialTokensInCarriedTextAreDroppedAndInContextRefused
   const absl::Status refused = source->CheckContextText("a meeting<|im_end|>");
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(refused.message().find("<|im_end|>"), std::string::npos) << refused;
+}
+
+// An added token not marked special is still matched by the encoder (Qwen2-Audio's language and
+// task tags may be such tokens), so it is refused in a client's context and dropped from carried
+// text like a special one. The default model's tokenizer.json with one such token added.
+TEST_F(PromptSourceTest, AddedTokensNotMarkedSpecialAreRefusedAndDroppedToo) {
+  std::ifstream in(std::string(SPEECHLLM_SOURCE_DIR) +
+                   "/models/speechllm-asr-small/tokenizer.json");
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t list = json.find("\"added_tokens\": [");
+  ASSERT_NE(list, std::string::npos);
+  json.insert(json.find('[', list) + 1,
+              R"({"id": 1024, "content": "<|en|>", "single_word": false, "lstrip": false, )"
+              R"("rstrip": false, "normalized": false, "special": false},)");
+  const std::string path = ::testing::TempDir() + "prompt_source_added_tokenizer.json";
+  std::ofstream(path) << json;
+  auto tokenizer = engine::tokenizer::Tokenizer::FromTokenizerJson(path);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  ASSERT_FALSE((*tokenizer)->IsSpecial(1024));
+  const std::vector<int32_t> ids = *(*tokenizer)->Encode("say <|en|> now");
+  ASSERT_EQ(std::count(ids.begin(), ids.end(), 1024), 1) << "the encoder matches it";
+  auto source = PromptSource::FromTemplate(tokenizer->get(), PromptSource::Kind::kChat,
+                                           "Transcribe the speech.");
+  ASSERT_TRUE(source.ok()) << source.status();
+  const absl::Status refused = source->CheckContextText("say <|en|> now");
+  std::printf("context \"say <|en|> now\": %s\n", refused.ToString().c_str());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  ContextText carried;
+  carried.previous_text = "he said <|en|>";
+  auto built = source->Build(carried);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(std::count(built->suffix_ids.begin(), built->suffix_ids.end(), 1024), 0);
 }
 
 }  // namespace
