@@ -126,7 +126,8 @@ at::Tensor AudioEncoder::Transformer(at::Tensor x, const c10::optional<at::Tenso
   for (const Layer& layer : layers_) {
     if (hidden_states != nullptr) hidden_states->push_back(x);
     x = x + SelfAttention(layer, layer.self_attn_layer_norm.Forward(x), key_mask);
-    x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
+    x = ClampFloat16Overflow(
+        x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x)))));
   }
   x = at::avg_pool1d(x.transpose(1, 2), /*kernel_size=*/{2}, /*stride=*/{2}).transpose(1, 2);
   x = layer_norm_.Forward(x);
@@ -257,7 +258,8 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatch(const std::vector<EncoderWork>
                                        cache != nullptr ? &cache->values[l] : nullptr));
     }
     x = x + layer.out_proj.Forward(contexts.size() == 1 ? contexts[0] : at::cat(contexts, 0));
-    x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
+    x = ClampFloat16Overflow(
+        x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x)))));
   }
   std::vector<at::Tensor> pooled;
   std::vector<int64_t> pooled_sizes;
@@ -290,7 +292,8 @@ std::vector<at::Tensor> AudioEncoder::EncodeBatchBatched(
     const Qkv projected = ProjectQkv(layer, h);
     x = x + layer.out_proj.Forward(
                 plan.Attend(projected.q, projected.k, projected.v, l, config_.num_heads));
-    x = x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x))));
+    x = ClampFloat16Overflow(
+        x + layer.fc2.Forward(at::gelu(layer.fc1.Forward(layer.final_layer_norm.Forward(x)))));
   }
   for (const EncoderWork& item : work) {
     if (item.cache != nullptr) item.cache->num_positions = item.first_position + item.conv.size(0);

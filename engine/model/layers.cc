@@ -130,4 +130,13 @@ at::Tensor RotaryEmbedding::Apply(const at::Tensor& x, const at::Tensor& positio
   return x * cos + rotated * sin;
 }
 
+at::Tensor ClampFloat16Overflow(const at::Tensor& x) {
+  if (x.scalar_type() != at::kHalf) return x;
+  constexpr double kClamp = 65504.0 - 1000.0;  // torch.finfo(torch.float16).max - 1000
+  const at::Tensor overflowed = at::logical_or(at::isinf(x), at::isnan(x)).any();
+  // Clamped in float32 (exact: a float16 value widens without loss) and rounded back, as HF's
+  // float16 clamp rounds its bound (64504 -> 64512); CPU libtorch 1.13 has no float16 clamp.
+  return at::where(overflowed, at::clamp(x.to(at::kFloat), -kClamp, kClamp).to(at::kHalf), x);
+}
+
 }  // namespace speechllm::engine

@@ -80,6 +80,11 @@ struct RmsNorm {
                                                   const at::Tensor& residual) const;
 };
 
+// Whisper's float16 guard, kept by Qwen2-Audio's encoder layers (MODEL.md 2.2): when a layer's
+// output holds an inf or NaN, it is clamped to +-(65504 - 1000). Other dtypes pass unchanged.
+// Branch-free on the device (no host sync), so CUDA graphs capture it.
+at::Tensor ClampFloat16Overflow(const at::Tensor& x);
+
 // Rotary embedding table of Qwen2 (rotate-half layout, MODEL.md 4.2): cos/sin of position *
 // inv_freq computed in float32 for positions [0, max_positions), cast to the activation dtype.
 class RotaryEmbedding {

@@ -47,6 +47,17 @@ absl::Status ReadField(const json& obj, const char* key, const std::string& wher
   return absl::OkStatus();
 }
 
+// MODEL.md 5.5: the service stops Qwen2-Audio at <|im_end|> and <|endoftext|> (151645, 151643)
+// whatever the config files list: text_config names only the first, and generation_config.json's
+// list is unverified. Told by <|AUDIO|> at 151646, which is where every Qwen2-Audio vocabulary has
+// it; other models (the tiny fixture, which lists none) keep their files' stop set.
+void AddQwenStopTokens(ModelConfig* config) {
+  constexpr int64_t kQwenAudioTokenId = 151646, kEndOfText = 151643, kImEnd = 151645;
+  if (config->audio_token_id != kQwenAudioTokenId) return;
+  config->stop_token_ids.push_back(kEndOfText);
+  config->stop_token_ids.push_back(kImEnd);
+}
+
 // eos_token_id may be an int or a list of ints.
 absl::Status ReadTokenIds(const json& obj, const char* key, const std::string& where,
                           std::vector<int64_t>* out) {
@@ -238,6 +249,7 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& config_json
   }
   ModelConfig config;
   SPEECHLLM_RETURN_IF_ERROR(ParseConfig(root, &config));
+  AddQwenStopTokens(&config);
   SortUnique(&config.stop_token_ids);
   SPEECHLLM_RETURN_IF_ERROR(config.Validate());
   return config;
@@ -271,6 +283,7 @@ absl::StatusOr<ModelConfig> ModelConfig::FromDirectory(const std::string& dir) {
     if (dither != 0)
       return absl::InvalidArgumentError("preprocessor_config.dither != 0 is not supported");
   }
+  AddQwenStopTokens(&config);
   SortUnique(&config.stop_token_ids);
   SPEECHLLM_RETURN_IF_ERROR(config.Validate());
   return config;

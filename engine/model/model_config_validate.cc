@@ -58,6 +58,13 @@ absl::Status ModelConfig::Validate() const {
   SPEECHLLM_RETURN_IF_ERROR(Positive(text.intermediate_size, "text_config.intermediate_size"));
   SPEECHLLM_RETURN_IF_ERROR(
       Positive(text.max_position_embeddings, "text_config.max_position_embeddings"));
+  // The mel filter bank (n_fft/2 + 1 x num_mel_bins doubles) is built before any weight is read:
+  // 2e9 bins took the process down with std::bad_alloc. Whisper uses 80 or 128.
+  constexpr int64_t kMaxMelBins = 1024;
+  if (audio.num_mel_bins > kMaxMelBins) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audio_config.num_mel_bins ", audio.num_mel_bins, " is above ", kMaxMelBins));
+  }
   if (features.num_mel_bins != audio.num_mel_bins) {
     return absl::InvalidArgumentError(
         absl::StrCat("preprocessor feature_size ", features.num_mel_bins,

@@ -1,8 +1,12 @@
 // Block mode at the end of a segment (label model, tiny golden checkpoint): a last block of a
 // single conv position pools to no audio token instead of failing the step (it did, with "Output
 // size is too small", for every final_mode fast stream whose audio ended that way), and the blocks
-// before it keep their output.
+// before it keep their output. Also the float16 overflow guard of every encoder layer (MODEL.md
+// 2.2): clamped only where an inf or NaN appeared, other dtypes untouched.
+#include <limits>
+
 #include "engine/io/wav_reader.h"
+#include "engine/model/layers.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -35,6 +39,18 @@ TEST(EncoderBlockTest, OnePositionLastBlockGivesNoTokens) {
   EncoderKvCache reference_cache;
   const at::Tensor reference = encoder.EncodeBlock(mel.narrow(1, 0, 101), 0, 50, &reference_cache);
   EXPECT_TRUE(at::equal(first, reference));
+}
+
+TEST(EncoderFloat16Guard, ClampsOnlyALayerOutputWithAnInfOrNaN) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const at::Tensor overflowed = at::tensor({1.0f, 65000.0f, -inf}).to(at::kHalf);
+  const at::Tensor clamped = ClampFloat16Overflow(overflowed).to(at::kFloat);
+  // 65000 is 64992 in float16; the bound 64504 rounds to 64512 in float16, as in HF.
+  EXPECT_TRUE(at::equal(clamped, at::tensor({1.0f, 64512.0f, -64512.0f}))) << clamped;
+  const at::Tensor finite = at::tensor({1.0f, 65000.0f}).to(at::kHalf);
+  EXPECT_TRUE(at::equal(ClampFloat16Overflow(finite), finite)) << "no inf, no clamp (as HF)";
+  const at::Tensor wide = at::tensor({1.0f, inf});
+  EXPECT_TRUE(at::equal(ClampFloat16Overflow(wide), wide)) << "float32 is never clamped";
 }
 
 }  // namespace

@@ -66,7 +66,8 @@ TEST(ModelConfigTest, Published7BStyleTakesLibraryDefaults) {
   EXPECT_EQ(config->audio_token_id, 151646);
   EXPECT_EQ(config->audio_bos_token_id, 151647);
   EXPECT_EQ(config->audio_eos_token_id, 151648);
-  EXPECT_EQ(config->stop_token_ids, std::vector<int64_t>{151645});
+  // text_config names <|im_end|>; MODEL.md 5.5's service stop set adds <|endoftext|>.
+  EXPECT_EQ(config->stop_token_ids, (std::vector<int64_t>{151643, 151645}));
   EXPECT_EQ(config->dtype, "bfloat16");
 }
 
@@ -113,6 +114,8 @@ TEST(ModelConfigTest, RejectsBadValuesWithFieldNames) {
           Case{R"({"text_config": {"max_position_embeddings": 2147483647}})",
                "max_position_embeddings 2147483647 is above 262144"},
           Case{R"({"text_config": {"head_dim": 1073741824}})", "head_dim 1073741824 is above"},
+          Case{R"({"audio_config": {"num_mel_bins": 2000000000}})",
+               "num_mel_bins 2000000000 is above 1024"},
       }) {
     auto config = ModelConfig::FromJson(c.json);
     ASSERT_FALSE(config.ok()) << c.json;
