@@ -26,14 +26,8 @@ using streaming::audio_test::Sox;
 constexpr char kS16[] = "-t raw -e signed-integer -b 16 -L";
 v1::AudioFormat Mulaw8k() { return Format(v1::AudioFormat::MULAW, 8000, 1); }
 
-class AudioE2eTest : public ::testing::Test {
+class AudioE2eTest : public SharedServerTest<AudioE2eTest> {
  protected:
-  void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr);
-  }
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
-
   // Streams `bytes` in `format` (chunks of random size, 1..chunk_bytes) and half-closes.
   static StreamRun Stream(const std::string& bytes, const v1::AudioFormat& format,
                           int64_t chunk_bytes = 4000) {
@@ -85,10 +79,7 @@ class AudioE2eTest : public ::testing::Test {
     }
     return -1;
   }
-
-  static std::unique_ptr<ServerProcess> server_;
 };
-std::unique_ptr<ServerProcess> AudioE2eTest::server_;
 
 TEST_F(AudioE2eTest, FloatAndIdenticalStereoGiveTheOriginalTranscript) {
   const std::string s16 = ClipPcm("clip_a");

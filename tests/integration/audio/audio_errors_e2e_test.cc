@@ -23,16 +23,7 @@ using streaming::audio_test::OpusEnc;
 using streaming::audio_test::Sox;
 using F = v1::AudioFormat;
 
-class AudioErrorsE2eTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr);
-  }
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
-  static std::unique_ptr<ServerProcess> server_;
-};
-std::unique_ptr<ServerProcess> AudioErrorsE2eTest::server_;
+class AudioErrorsE2eTest : public SharedServerTest<AudioErrorsE2eTest> {};
 
 std::string Floats(size_t n, size_t bad_at, float bad) {
   std::vector<float> values(n, 0.01f);

@@ -11,16 +11,7 @@
 namespace speechllm::itest {
 namespace {
 
-class AudioReceivedE2eTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    EnsureServer(&server_, {});
-    ASSERT_NE(server_, nullptr);
-  }
-  static void TearDownTestSuite() { StopServerForSuite(&server_); }
-  static std::unique_ptr<ServerProcess> server_;
-};
-std::unique_ptr<ServerProcess> AudioReceivedE2eTest::server_;
+class AudioReceivedE2eTest : public SharedServerTest<AudioReceivedE2eTest> {};
 
 double SecondsOf(const google::protobuf::Duration& d) { return d.seconds() + d.nanos() * 1e-9; }
 
