@@ -1,9 +1,15 @@
 #include "client/channel_flags.h"
 
+#include <fstream>
+
 #include "absl/flags/flag.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
-ABSL_FLAG(std::string, token, "", "bearer token sent as authorization metadata");
+ABSL_FLAG(std::string, token, "",
+          "bearer token sent as authorization metadata (visible in ps: prefer --token_file)");
+ABSL_FLAG(std::string, token_file, "", "file whose first line is the bearer token");
 ABSL_FLAG(bool, tls, false, "connect over TLS (implied by the other --tls flags)");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (default: system)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for mutual TLS (with --tls-key)");
@@ -22,8 +28,34 @@ ChannelSecurity ChannelSecurityFromFlags() {
   return security;
 }
 
+namespace {
+
+// The token of --token or --token_file ("" for none).
+absl::StatusOr<std::string> TokenFromFlags() {
+  const std::string path = absl::GetFlag(FLAGS_token_file);
+  if (path.empty()) return absl::GetFlag(FLAGS_token);
+  if (!absl::GetFlag(FLAGS_token).empty()) {
+    return absl::InvalidArgumentError("--token and --token_file: give one of them");
+  }
+  std::ifstream file(path);
+  std::string line;
+  if (!file || !std::getline(file, line)) {
+    return absl::InvalidArgumentError(absl::StrCat("--token_file ", path, ": cannot be read"));
+  }
+  const std::string token(absl::StripAsciiWhitespace(line));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file ", path, ": its first line is empty"));
+  }
+  return token;
+}
+
+}  // namespace
+
 absl::Status CheckChannelFlags() {
-  if (!absl::GetFlag(FLAGS_token).empty() && !ChannelSecurityFromFlags().UsesTls()) {
+  absl::StatusOr<std::string> token = TokenFromFlags();
+  if (!token.ok()) return token.status();
+  if (!token->empty() && !ChannelSecurityFromFlags().UsesTls()) {
     return absl::InvalidArgumentError(
         "--token needs TLS (--tls or --tls-ca): a bearer token must not travel in plaintext");
   }
@@ -31,9 +63,9 @@ absl::Status CheckChannelFlags() {
 }
 
 std::optional<std::pair<std::string, std::string>> AuthorizationFromFlags() {
-  const std::string token = absl::GetFlag(FLAGS_token);
-  if (token.empty()) return std::nullopt;
-  return std::pair<std::string, std::string>("authorization", absl::StrCat("Bearer ", token));
+  const absl::StatusOr<std::string> token = TokenFromFlags();
+  if (!token.ok() || token->empty()) return std::nullopt;
+  return std::pair<std::string, std::string>("authorization", absl::StrCat("Bearer ", *token));
 }
 
 }  // namespace speechllm::client

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
@@ -8,6 +9,15 @@
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
+namespace {
+
+int64_t SteadyNanoseconds() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 struct Engine::InboxMessage {
   enum class Kind { kAdd, kStart, kChunk, kEnd, kRelease, kEmbeddings };
@@ -282,6 +292,11 @@ void Engine::DrainInbox() {
   }
 }
 
+absl::Duration Engine::RunningStepTime() const {
+  const int64_t started = step_started_ns_.load();
+  return started == 0 ? absl::ZeroDuration() : absl::Nanoseconds(SteadyNanoseconds() - started);
+}
+
 void Engine::Loop() {
   while (true) {
     DrainInbox();
@@ -295,7 +310,9 @@ void Engine::Loop() {
     absl::Duration step_time;
     if (!plan.empty()) {
       const absl::Time start = absl::Now();
+      step_started_ns_.store(SteadyNanoseconds());
       result = runner_->Execute(plan);
+      step_started_ns_.store(0);
       step_time = absl::Now() - start;
       if (StepObserver* observer = step_observer_.load()) {
         observer->OnStep(MakeStepRecord(plan, result, step_time));

@@ -116,6 +116,9 @@ class Engine {
   // Reports every executed step to `observer` (not owned; null stops the reports), on the loop
   // thread. Set it before traffic; the observer must outlive Stop().
   void SetStepObserver(StepObserver* observer) { step_observer_.store(observer); }
+  // How long the step now executing has run; zero between steps. A step that never returns (a
+  // hung device) reaches no StepObserver: a watchdog sees it here. Any thread.
+  absl::Duration RunningStepTime() const;
 
  private:
   struct InboxMessage;
@@ -187,6 +190,7 @@ class Engine {
   std::vector<Reservation> reservations_ ABSL_GUARDED_BY(mutex_);
   EngineStats stats_ ABSL_GUARDED_BY(mutex_);
   std::atomic<StepObserver*> step_observer_{nullptr};
+  std::atomic<int64_t> step_started_ns_{0};  // steady clock of the executing step's start; 0: none
   absl::Mutex join_mutex_;  // serializes joining loop_ (Stop() from several threads)
   std::thread loop_ ABSL_GUARDED_BY(join_mutex_);
 };

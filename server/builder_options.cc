@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/security/server_credentials.h>
 
 namespace speechllm::server {
 namespace {
@@ -31,6 +33,17 @@ class WithoutReflection : public grpc::ServerBuilderOption {
 void ApplyBuilderOptions(grpc::ServerBuilder* builder, bool reflection) {
   builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   if (!reflection) builder->SetOption(std::make_unique<WithoutReflection>());
+}
+
+std::unique_ptr<grpc::Server> StartProbeServer(const std::string& address, grpc::Service* health) {
+  grpc::ServerBuilder builder;
+  ApplyBuilderOptions(&builder, /*reflection=*/false);
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(4096);
+  builder.RegisterService(health);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  return port == 0 ? nullptr : std::move(server);
 }
 
 }  // namespace speechllm::server

@@ -99,6 +99,14 @@ std::string ReplyTo(absl::string_view head, const std::function<std::string()>& 
     return Reply(405, kTextContentType, "GET or HEAD only\n", false, "Allow: GET, HEAD\r\n");
   }
   absl::string_view path = parts[1];
+  // RFC 9112 3.2.2: a server must accept the absolute form ("http://host:port/metrics").
+  for (const absl::string_view scheme : {"http://", "https://"}) {
+    if (absl::StartsWithIgnoreCase(path, scheme)) {
+      path.remove_prefix(scheme.size());
+      const size_t slash = path.find('/');
+      path = slash == absl::string_view::npos ? "/" : path.substr(slash);
+    }
+  }
   path = path.substr(0, path.find('?'));
   if (path == "/metrics") return Reply(200, kMetricsContentType, scrape(), head_only);
   if (path == "/") {

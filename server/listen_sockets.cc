@@ -11,6 +11,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "server/host_port.h"
 
 namespace speechllm::server {
 namespace {
@@ -154,6 +155,21 @@ int BoundPort(int fd) {
   socklen_t length = sizeof(address);
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
   return PortOf(address);
+}
+
+absl::Status CheckPortFree(const std::string& listen_address) {
+  const absl::StatusOr<HostPort> address = ParseHostPort(listen_address);
+  if (!address.ok() || address->host.empty() || address->port == 0) return absl::OkStatus();
+  absl::StatusOr<std::vector<SocketAddress>> addresses =
+      ResolveListenAddresses(address->host, address->port);
+  absl::StatusOr<std::vector<int>> fds =
+      addresses.ok() ? ListenOn(*addresses) : absl::StatusOr<std::vector<int>>(addresses.status());
+  if (!fds.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen_address, ": ", fds.status().message()));
+  }
+  for (int fd : *fds) close(fd);
+  return absl::OkStatus();
 }
 
 }  // namespace speechllm::server

@@ -35,6 +35,12 @@ absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addr
 // The port a listening socket is bound to, or -1.
 int BoundPort(int fd);
 
+// Whether gRPC will be able to listen on `listen_address` (HOST:PORT): binds it as ListenOn does
+// and lets go at once, so that a taken port stops the server before the model loads instead of
+// after it (minutes for a large checkpoint). UNAVAILABLE "cannot listen on ..." when taken; OK for
+// port 0 and for addresses ServerConfig::Validate refuses (it names them).
+absl::Status CheckPortFree(const std::string& listen_address);
+
 }  // namespace speechllm::server
 
 #endif  // SPEECHLLM_SERVER_LISTEN_SOCKETS_H_

@@ -32,6 +32,7 @@
 #include "server/engine_health.h"
 #include "server/grpc_status.h"
 #include "server/health_service.h"
+#include "server/listen_sockets.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/port_file.h"
@@ -96,6 +97,8 @@ ABSL_FLAG(int, max_buffered_audio_ms, 10000, "per-stream audio backlog before re
 ABSL_FLAG(int, max_recognize_audio_s, 300, "longest clip Recognize accepts");
 ABSL_FLAG(int, drain_grace_s, 30,
           "on SIGTERM: how long open streams may finish before they are ended");
+ABSL_FLAG(int, engine_stall_s, 120,
+          "health turns NOT_SERVING while one engine step has run longer than this (0 = off)");
 ABSL_FLAG(int, chunk_ms, 1000, "default encoder chunk (a multiple of 40 ms)");
 ABSL_FLAG(bool, reflection, true, "serve gRPC server reflection");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
@@ -108,8 +111,8 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(std::string, metrics_port_file, "", "write the bound metrics port to this file");
 ABSL_FLAG(std::string, health_listen, "",
           "host:port of an extra plaintext port serving only grpc.health.v1.Health (for probes "
-          "when the main port uses TLS; empty = off); it asks for no token, so it cannot be "
-          "combined with --auth_exempt_health=false");
+          "when the main port uses TLS; empty = off); it never asks for a token, whatever "
+          "--auth_exempt_health says of the main port");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -117,7 +120,7 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, token_file, "",
           "bearer tokens, one per line: calls without \"authorization: Bearer <token>\" end with "
           "UNAUTHENTICATED (needs TLS)");
-ABSL_FLAG(bool, auth_exempt_health, true, "grpc.health.v1.Health needs no token");
+ABSL_FLAG(bool, auth_exempt_health, true, "grpc.health.v1.Health on --listen needs no token");
 ABSL_FLAG(bool, auth_exempt_reflection, false, "server reflection needs no token");
 ABSL_FLAG(std::string, embedding_cache_dir, "", "embedding cache directory (empty: no cache)");
 ABSL_FLAG(int64_t, embedding_cache_mb, 1024, "size cap of the embedding cache directory");
@@ -144,8 +147,9 @@ int main(int argc, char** argv) {
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) return Fail("--model is required");
 
-  // SIGINT/SIGTERM from here on start the drain once the server runs (sooner ones wait for it).
+  // SIGINT/SIGTERM stop the start-up at once (exit 0), and start the drain once ports are open.
   if (absl::Status s = server::ShutdownSignals::Install(); !s.ok()) return Fail(s.ToString());
+  server::ShutdownSignals::ExitOnSignalUntilServing("start-up");
 
   server::ServiceContext ctx;
   server::ServerConfig& config = ctx.config;
@@ -182,6 +186,9 @@ int main(int argc, char** argv) {
   config.embedding_cache_redis = absl::GetFlag(FLAGS_embedding_cache_redis);
   config.embedding_cache_redis_ttl_s = absl::GetFlag(FLAGS_embedding_cache_redis_ttl_s);
   if (absl::Status status = config.Validate(); !status.ok()) return Fail(status.ToString());
+  for (const std::string& address : {config.listen_address, config.health_listen_address}) {
+    if (absl::Status s = server::CheckPortFree(address); !s.ok()) return Fail(s.ToString());
+  }
   server::Metrics metrics(SPEECHLLM_VERSION);
   ctx.metrics = &metrics;
   // Read the TLS files and tokens before the model loads: a typo fails in milliseconds.
@@ -256,11 +263,8 @@ int main(int argc, char** argv) {
   server::HealthService probe_health;  // the --health_listen port's
   absl::Mutex health_mu;
   bool draining = false;  // guarded by health_mu
-  server::EngineHealth engine_health(&metrics, [&](bool healthy) {
-    std::cerr << "speechllm-server: "
-              << (healthy ? "an engine step succeeded again: SERVING"
-                          : absl::StrCat(server::EngineHealth::kFailedStepsInARow,
-                                         " engine steps in a row failed: NOT_SERVING"))
+  server::EngineHealth engine_health(&metrics, [&](bool healthy, const std::string& why) {
+    std::cerr << "speechllm-server: " << why << (healthy ? ": SERVING" : ": NOT_SERVING")
               << std::endl;
     absl::MutexLock lock(&health_mu);
     if (draining) return;
@@ -300,6 +304,12 @@ int main(int argc, char** argv) {
     return Fail(std::string(s.message()));
   }
   engine.SetStepObserver(&engine_health);
+  if (const int stall_s = absl::GetFlag(FLAGS_engine_stall_s); stall_s != 0) {
+    if (stall_s < 0) return Fail("--engine_stall_s must be >= 0 (0: off)");
+    engine_health.WatchForStalls([&engine] { return engine.RunningStepTime(); },
+                                 absl::Seconds(stall_s));
+  }
+  absl::Cleanup stop_watchdog = [&engine_health] { engine_health.StopWatching(); };
   metrics.SetEngineStatsSource([&engine] { return engine.stats(); });
   // On every way out, scrapes stop reading the engine before it is destroyed.
   absl::Cleanup stop_engine_stats = [&metrics] { metrics.SetEngineStatsSource(nullptr); };
@@ -325,19 +335,12 @@ int main(int argc, char** argv) {
   if (!embedding_cache.ok()) return Fail(embedding_cache.status().ToString());
   ctx.embedding_cache = embedding_cache->get();
 
+  server::ShutdownSignals::StopExitingOnSignal();  // the ports open: a signal drains from here
   grpc::EnableDefaultHealthCheckService(false);
-  // The probe port serves health only (ApplyBuilderOptions leaves reflection out).
   std::unique_ptr<grpc::Server> probe_server;
   if (!config.health_listen_address.empty()) {
-    grpc::ServerBuilder probe_builder;
-    server::ApplyBuilderOptions(&probe_builder, /*reflection=*/false);
-    int probe_port = 0;
-    probe_builder.AddListeningPort(config.health_listen_address, grpc::InsecureServerCredentials(),
-                                   &probe_port);
-    probe_builder.RegisterService(&probe_health);
-    probe_server = probe_builder.BuildAndStart();
-    if (probe_server == nullptr || probe_port == 0)
-      return Fail("cannot listen on " + config.health_listen_address);
+    probe_server = server::StartProbeServer(config.health_listen_address, &probe_health);
+    if (probe_server == nullptr) return Fail("cannot listen on " + config.health_listen_address);
   }
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -325,6 +325,15 @@ void Metrics::OnStep(const engine::StepRecord& step) {
 
 void Metrics::SetReady(bool ready) { ready_.Set(ready ? 1 : 0); }
 
+void Metrics::SetTlsCertificateExpiry(double unix_seconds) {
+  prometheus::BuildGauge()
+      .Name("speechllm_tls_certificate_expiry_timestamp_seconds")
+      .Help("notAfter of the serving TLS certificate, read at start (Unix seconds).")
+      .Register(*registry_)
+      .Add({})
+      .Set(unix_seconds);
+}
+
 void Metrics::StreamOpened() { streams_active_.Increment(); }
 void Metrics::StreamClosed() { streams_active_.Decrement(); }
 

@@ -63,6 +63,9 @@ class Metrics : public engine::StepObserver, public streaming::EmbeddingCacheObs
   void SetEngineStatsSource(std::function<engine::EngineStats()> source) ABSL_LOCKS_EXCLUDED(mu_);
   // speechllm_ready: follows the health service's SERVING / NOT_SERVING (0 from the start).
   void SetReady(bool ready);
+  // speechllm_tls_certificate_expiry_timestamp_seconds (only with TLS): the serving certificate's
+  // notAfter. Certificates are read once at start, so a rotated Secret needs a restart.
+  void SetTlsCertificateExpiry(double unix_seconds);
   // engine::StepObserver (engine loop thread).
   void OnStep(const engine::StepRecord& step) override;
 

@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/host_port.h"
 #include "server/http_exchange.h"
 #include "server/listen_sockets.h"
@@ -109,7 +111,15 @@ void MetricsHttpServer::Loop() {
                                ? -1
                                : static_cast<int>(std::clamp<int64_t>(
                                      absl::ToInt64Milliseconds(next_deadline - now) + 1, 0, 60000));
-    if (poll(polled.data(), polled.size(), timeout_ms) < 0 && errno != EINTR) return;
+    if (poll(polled.data(), polled.size(), timeout_ms) < 0) {
+      // Only the destructor ends the loop: the listening sockets stay open, so a returned loop
+      // left scrapes hanging in the backlog and the replica looked down.
+      if (errno != EINTR) {
+        std::cerr << "speechllm-server: metrics poll failed: " << std::strerror(errno) << std::endl;
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+      continue;
+    }
     if (polled[0].revents != 0) return;  // the destructor
     // Connections, newest first so that erasing one leaves the indices before it valid.
     for (size_t i = connections.size(); i-- > 0;) {

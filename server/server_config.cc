@@ -150,11 +150,6 @@ absl::Status ServerConfig::Validate() const {
     if (embedding_cache_redis_ttl_s < 1)
       return absl::InvalidArgumentError("embedding_cache_redis_ttl_s must be >= 1");
   }
-  if (!health_listen_address.empty() && !token_file.empty() && !auth_exempt_health) {
-    return absl::InvalidArgumentError(
-        "health_listen serves Health in plaintext without a token, which auth_exempt_health=false "
-        "forbids: drop one of them");
-  }
   return absl::OkStatus();
 }
 

@@ -1,11 +1,15 @@
 #include "server/shutdown_signals.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -14,6 +18,8 @@ namespace {
 
 int read_fd = -1;
 volatile sig_atomic_t write_fd = -1;
+int stop_watch_fds[2] = {-1, -1};  // the watcher's stop pipe
+std::thread* watcher = nullptr;
 
 void OnSignal(int signal_number) {
   const int saved_errno = errno;
@@ -56,6 +62,38 @@ int ShutdownSignals::Wait() {
     if (n < 0 && errno == EINTR) continue;
     return SIGTERM;  // the pipe failed: stop rather than run unstoppable
   }
+}
+
+void ShutdownSignals::ExitOnSignalUntilServing(const char* what) {
+  if (read_fd < 0 || watcher != nullptr || ::pipe2(stop_watch_fds, O_CLOEXEC) != 0) return;
+  watcher = new std::thread([what] {
+    pollfd fds[2] = {{stop_watch_fds[0], POLLIN, 0}, {read_fd, POLLIN, 0}};
+    while (true) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[0].revents != 0) return;  // serving: the signal (if any) is the drain's
+      unsigned char byte = 0;
+      if (fds[1].revents != 0 && ::read(read_fd, &byte, 1) == 1) {
+        std::fprintf(stderr, "speechllm-server: signal %d during the %s: stopped before serving\n",
+                     byte, what);
+        std::fflush(stderr);
+        std::_Exit(0);
+      }
+    }
+  });
+}
+
+void ShutdownSignals::StopExitingOnSignal() {
+  if (watcher == nullptr) return;
+  const unsigned char byte = 1;
+  [[maybe_unused]] const ssize_t written = ::write(stop_watch_fds[1], &byte, 1);
+  watcher->join();
+  delete watcher;
+  watcher = nullptr;
+  ::close(stop_watch_fds[0]);
+  ::close(stop_watch_fds[1]);
 }
 
 }  // namespace speechllm::server

@@ -17,6 +17,16 @@ class ShutdownSignals {
   static absl::Status Install();
   // Blocks until the first signal; returns its number.
   static int Wait();
+
+  // Until StopExitingOnSignal(): a signal ends the process at once with exit code 0, printing
+  // `what` is interrupted. For the start-up (credentials, model load, warm-up), which cannot be
+  // drained and would otherwise run to the end, open its ports and turn SERVING first: Ctrl-C
+  // did nothing for the minutes a large checkpoint takes to load. A watcher thread; call both on
+  // main()'s thread, after Install().
+  static void ExitOnSignalUntilServing(const char* what);
+  // From here on a signal waits for Wait() (the drain). Any signal the watcher had not taken stays
+  // for Wait().
+  static void StopExitingOnSignal();
 };
 
 }  // namespace speechllm::server

@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -90,6 +91,20 @@ absl::Status CheckKeyPair(const std::string& cert_pem, const std::string& key_pe
   return absl::OkStatus();
 }
 
+namespace {
+
+// The certificate's notAfter in Unix seconds; -1 when it cannot be read.
+double NotAfterSeconds(const std::string& cert_pem) {
+  const auto cert = ReadPem<X509, PEM_read_bio_X509, X509_free>(cert_pem);
+  std::tm not_after{};
+  if (cert == nullptr || ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &not_after) != 1) {
+    return -1;
+  }
+  return static_cast<double>(timegm(&not_after));
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildServerCredentials(
     const ServerConfig& config, Metrics* metrics) {
   if (!config.tls()) return grpc::InsecureServerCredentials();
@@ -103,6 +118,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildServerCredentials(
   if (absl::Status s = CheckKeyPair(*cert, *key, config.tls_cert_path, config.tls_key_path);
       !s.ok()) {
     return s;
+  }
+  if (const double not_after = NotAfterSeconds(*cert); metrics != nullptr && not_after > 0) {
+    metrics->SetTlsCertificateExpiry(not_after);
   }
   pair.cert_chain = *std::move(cert);
   pair.private_key = *std::move(key);

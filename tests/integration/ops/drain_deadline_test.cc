@@ -1,7 +1,7 @@
 // The end of a call by time or by signal on the real speechllm-server (label integration): the
 // drain on SIGTERM (UNAVAILABLE with RetryInfo for open streams, a second signal does not cut it
 // short) and deadlines that pass during a Recognize call or a stream (DEADLINE_EXCEEDED in the
-// metrics, not CANCELLED or OK).
+// metrics, not CANCELLED or OK). A signal during the start-up stops it at once, before any port.
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -12,6 +12,23 @@
 
 namespace speechllm::opstest {
 namespace {
+
+// SIGTERM during the model load or warm-up was only queued: the server went on to open its ports,
+// turn SERVING and write its port file, then drained (minutes for a large checkpoint, and Ctrl-C
+// did nothing meanwhile). The signal comes right after the metrics port file, which is written
+// before the model loads.
+TEST(OpsStartup, ASignalDuringTheStartUpStopsItBeforeAnyPort) {
+  auto server = ServerProcess::Start({}, /*wait_for_grpc_port=*/false);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Time signalled = absl::Now();
+  (*server)->Signal(SIGTERM);
+  const absl::Status exited = (*server)->WaitForGrpcPort(absl::Seconds(30));
+  std::cout << "SIGTERM at start-up: " << exited << " after "
+            << absl::ToInt64Milliseconds(absl::Now() - signalled) << " ms\n";
+  EXPECT_NE(exited.message().find("exited with 0"), std::string::npos) << exited;
+  EXPECT_NE(exited.message().find("stopped before serving"), std::string::npos) << exited;
+  EXPECT_EQ((*server)->port(), 0) << "the gRPC port file was written";
+}
 
 TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
   StartServer({"--drain_grace_s=1"});

@@ -93,6 +93,9 @@ TEST_F(MetricsHttpTest, RepliesFollowHttp11) {
   EXPECT_EQ(head.size(), head.find("\r\n\r\n") + 4) << "HEAD has no body";
   for (const auto& [request, status] : std::vector<std::pair<std::string, std::string>>{
            {"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
+           // RFC 9112 3.2.2: the absolute form is the same request (it was 404).
+           {"GET http://x:9090/metrics HTTP/1.1\r\nHost: x:9090\r\n\r\n", "200"},
+           {"GET HTTP://x/nope?y HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
            {"POST /metrics HTTP/1.1\r\nhost: x\r\nContent-Length: 0\r\n\r\n", "405"},
            {"GET /metrics HTTP/1.1\r\nX-Host: x\r\n\r\n", "400"},  // RFC 9112 3.2: no Host
            {"GET /metrics\r\n\r\n", "400"},

@@ -62,7 +62,10 @@ TEST(ServerConfigTest, DefaultsEveryCallWouldFailAreRefused) {
   EXPECT_TRUE(config.Validate().ok()) << config.Validate();
 }
 
-TEST(ServerConfigTest, APlaintextHealthPortNeedsHealthExemptFromTokens) {
+// The hardened set-up: a token on every main-port call, Health included, and plaintext probes on
+// a pod-local port. It was refused, which left Health open to unauthenticated clients on the main
+// port (where gRPC buffers a message of up to 2 x max_receive_message_bytes before any handler).
+TEST(ServerConfigTest, APlaintextHealthPortLeavesTheMainPortsHealthToTheToken) {
   ServerConfig config;
   config.tls_cert_path = "/cert.pem";
   config.tls_key_path = "/key.pem";
@@ -70,7 +73,7 @@ TEST(ServerConfigTest, APlaintextHealthPortNeedsHealthExemptFromTokens) {
   config.health_listen_address = "127.0.0.1:9999";
   EXPECT_TRUE(config.Validate().ok());
   config.auth_exempt_health = false;
-  EXPECT_THAT(config.Validate().message(), HasSubstr("auth_exempt_health"));
+  EXPECT_TRUE(config.Validate().ok()) << config.Validate();
 }
 
 // The health port may not take the gRPC port: the same port on the same or a wildcard host.

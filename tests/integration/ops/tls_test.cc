@@ -160,19 +160,25 @@ TEST_F(OpsTls, TlsClientWithTokenSucceeds) {
   EXPECT_TRUE(capabilities.auth_required());
 }
 
-// speechllm-loadtest is a client like the others: over TLS with a token its stream succeeds, with a
-// wrong token it is counted as UNAUTHENTICATED and the verdict fails (exit 1).
+// speechllm-loadtest is a client like the others: over TLS with a token (from a file, out of sight
+// of ps) its stream succeeds, with a wrong token it is counted as UNAUTHENTICATED and the verdict
+// fails (exit 1).
 TEST_F(OpsTls, LoadtestOverTlsWithAToken) {
-  auto run = [&](const std::string& token) {
+  auto run = [&](const std::string& token_flag) {
     return RunProcess({SPEECHLLM_OPS_LOADTEST_BIN, "--server=" + server_->address(),
                        "--wav=" + ClipPath(), "--streams=1", "--duration_s=2", "--stagger_ms=0",
-                       "--tls_ca=" + certificates_.ca, "--token=" + token});
+                       "--tls_ca=" + certificates_.ca, token_flag});
   };
-  const ProcessResult good = run(kToken);
+  const std::string token_file = ScratchDir() + "/client_token.txt";
+  ASSERT_TRUE(WriteTextFile(token_file, absl::StrCat(kToken, "\n")));
+  const ProcessResult good = run("--token_file=" + token_file);
   std::cout << "speechllm-loadtest over TLS: " << good.out;
   EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
   EXPECT_NE(good.out.find("\"failed_streams\": 0"), std::string::npos) << good.out;
-  const ProcessResult bad = run("wrong-token-abcdefghijklmnop");
+  const ProcessResult missing = run("--token_file=" + ScratchDir() + "/no_such_token_file");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("cannot be read"), std::string::npos) << missing.err;
+  const ProcessResult bad = run("--token=wrong-token-abcdefghijklmnop");
   EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
   EXPECT_NE(bad.out.find("\"UNAUTHENTICATED\": 1"), std::string::npos) << bad.out;
 }
@@ -230,6 +236,17 @@ TEST_F(OpsTls, MissingOrWrongTokenIsUnauthenticatedBeforeAnyState) {
   EXPECT_EQ(Value(*after, "speechllm_engine_steps_total"),
             Value(*before, "speechllm_engine_steps_total"));
   EXPECT_EQ(Value(*after, "speechllm_streams_active"), 0);
+}
+
+// The certificate is read once at start: its notAfter is a gauge the rules watch (made for 2 days).
+TEST_F(OpsTls, TheCertificatesExpiryIsAMetric) {
+  auto samples = Scrape(server_->metrics_port());
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  const double not_after = Value(*samples, "speechllm_tls_certificate_expiry_timestamp_seconds");
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  std::cout << "certificate expires in " << (not_after - now) / 3600 << " h\n";
+  EXPECT_GT(not_after, now + 47 * 3600);
+  EXPECT_LT(not_after, now + 49 * 3600);
 }
 
 TEST_F(OpsTls, HealthIsOpenReflectionNeedsTheToken) {
