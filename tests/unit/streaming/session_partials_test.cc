@@ -142,25 +142,36 @@ TEST_F(SessionPartialsTest, UtterancesJoinWithASpaceInTheCommittedText) {
 }
 
 // The repetition guard cuts by tokens, so a final it cut can end inside a character: its text ends
-// before that character instead of in U+FFFD. An uncut final keeps HF's decoding (U+FFFD).
-TEST_F(SessionPartialsTest, AFinalTheRepetitionGuardCutEndsOnACharacter) {
-  for (const int64_t cut : {int64_t{7}, int64_t{0}}) {
+// before that character instead of in U+FFFD. An uncut final keeps HF's decoding (U+FFFD). One
+// held engine per test, so each case is a test of its own.
+class SessionGuardCutTest : public SessionPartialsTest {
+ protected:
+  std::string FinalTextEndingInsideACharacter(int64_t repeated_tokens_cut) {
     RecordingSink sink;
     auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
     engine::SequenceOutput final = Output(*session, "hello \xE4\xB8\x80");  // U+4E00
-    ASSERT_GT(final.token_ids.size(), 2u);
+    EXPECT_GT(final.token_ids.size(), 2u);
     final.token_ids.pop_back();  // ends in the character's first bytes
     final.token_log_probabilities.pop_back();
     final.is_final = true;
-    final.repeated_tokens_cut = cut;
+    final.repeated_tokens_cut = repeated_tokens_cut;
     session->OnEngineOutput(final);
     std::string text;
     for (const SessionEvent& e : sink.events()) {
       if (e.kind == SessionEvent::Kind::kTranscript) text += e.transcript.committed_delta;
     }
-    std::printf("%lld tokens cut: \"%s\"\n", static_cast<long long>(cut), text.c_str());
-    EXPECT_EQ(text, cut > 0 ? "hello " : "hello \xEF\xBF\xBD");
+    std::printf("%lld tokens cut: \"%s\"\n", static_cast<long long>(repeated_tokens_cut),
+                text.c_str());
+    return text;
   }
+};
+
+TEST_F(SessionGuardCutTest, AFinalTheRepetitionGuardCutEndsOnACharacter) {
+  EXPECT_EQ(FinalTextEndingInsideACharacter(7), "hello ");
+}
+
+TEST_F(SessionGuardCutTest, AnUncutFinalKeepsTheReplacementCharacter) {
+  EXPECT_EQ(FinalTextEndingInsideACharacter(0), "hello \xEF\xBF\xBD");
 }
 
 // A decode that went another way after the commit point does not count.
