@@ -27,10 +27,12 @@ targets=(speechllm_engine speechllm_streaming speechllm_server_lib speechllm_cli
          speechllm_loadtest speechllm_tokenizer engine_test session_test client_test
          embedding_cache_test redis_store_test)
 # The libtorch translation units that lock: the encoder's graph cache, the server's health state,
-# the benchmark's step recorder. Compiling them alone keeps the rest of libtorch's code out.
+# the benchmark's step recorder. Compiling them alone keeps the rest of libtorch's code out. So is
+# the engine health watchdog's test, which locks beside its ops test binary.
 objects=(engine/model/CMakeFiles/speechllm_model_torch.dir/encoder_graphs.cc.o
          server/CMakeFiles/speechllm-server.dir/main.cc.o
-         tools/bench/CMakeFiles/speechllm-bench.dir/engine_bench.cc.o)
+         tools/bench/CMakeFiles/speechllm-bench.dir/engine_bench.cc.o
+         tests/integration/ops/CMakeFiles/ops_unit_test.dir/engine_health_test.cc.o)
 ninja -C "$build_dir" -j "$jobs" "${targets[@]}" "${objects[@]}"
 
 # Every file that takes a lock or annotates one must be compiled above: a source itself, a header
