@@ -54,7 +54,8 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
       AudioTokensForSamples(static_cast<int64_t>(samples.size()), config.features));
   SPEECHLLM_ASSIGN_OR_RETURN(
       result.prompt_ids,
-      ExpandAudioPlaceholder(prompt_ids, config.audio_token_id, result.num_audio_tokens));
+      ExpandAudioPlaceholder(prompt_ids, config.audio_token_id, config.audio_bos_token_id,
+                             config.audio_eos_token_id, result.num_audio_tokens));
   const int64_t prompt_length = static_cast<int64_t>(result.prompt_ids.size());
   if (prompt_length + max_new_tokens > config.text.max_position_embeddings) {
     return absl::InvalidArgumentError(
