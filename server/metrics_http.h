@@ -22,7 +22,7 @@ class MetricsHttpServer {
   // The server holds at most kMaxConnections at once (the oldest still sending its head gives way
   // to a new one), reads at most kMaxHeadBytes of a request within kHeadDeadline, and closes every
   // connection after one reply.
-  static constexpr int kMaxConnections = 16;
+  static constexpr int kMaxConnections = 128;
   static constexpr size_t kMaxHeadBytes = 8192;
   static constexpr absl::Duration kHeadDeadline = absl::Seconds(2);    // from accept
   static constexpr absl::Duration kReplyDeadline = absl::Seconds(10);  // from accept
@@ -44,6 +44,9 @@ class MetricsHttpServer {
   void Loop();
   // Takes every pending connection of `listen_fd` (Loop's thread), within kMaxConnections.
   void Accept(int listen_fd, std::vector<Connection>* connections, absl::Time* accept_paused_until);
+  // Reads what `c`'s client has sent of its request head, and makes the reply once the head is
+  // whole (or 431 past kMaxHeadBytes). False when the client closed or the socket failed.
+  bool ReadHead(Connection* c);
 
   Metrics* const metrics_;
   std::vector<int> listen_fds_;  // one per address the host resolves to, one port
