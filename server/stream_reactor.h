@@ -128,8 +128,10 @@ class StreamReactor
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  // The code Finish sent; OnDone counts it (CANCELLED when the client had gone first).
+  // The code Finish sent, and whether OnDone counts it (CANCELLED when the client had gone first)
+  // instead of FinishCallLocked.
   grpc::StatusCode finished_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::CANCELLED;
+  bool count_at_done_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool capacity_signal_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
