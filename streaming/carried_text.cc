@@ -1,14 +1,15 @@
 #include "streaming/carried_text.h"
 
 #include "absl/strings/str_cat.h"
+#include "streaming/text_scripts.h"
 
 namespace speechllm::streaming {
 
 std::string AppendCarriedText(absl::string_view carried, absl::string_view text,
                               size_t limit_chars) {
   if (text.empty()) return std::string(carried);
-  const bool joined = carried.empty() || text.front() == ' ' || carried.back() == ' ';
-  std::string all = absl::StrCat(carried, joined ? "" : " ", text);
+  // Joined as the stream's transcript joins its utterances (no space in unspaced scripts).
+  std::string all = absl::StrCat(carried, UtteranceSeparator(carried, text), text);
   // Characters, not bytes (bytes kept a third of them in CJK text). The rest of a cut word is
   // dropped, but unspaced text (CJK, Thai) whose next space lies far on keeps its characters (it
   // used to keep only what followed that space: "OK" of 60 CJK characters and " OK").

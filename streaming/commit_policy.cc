@@ -21,6 +21,8 @@ bool IsAsciiWordChar(char32_t c) {
 // Hangul, Latin ligatures, fullwidth Latin and Arabic presentation forms are letters.
 bool EndsWord(char32_t c) {
   if (c < 0x80) return !IsAsciiWordChar(c);
+  if (ContinuesCluster(c) || (c >= 0x200B && c <= 0x200F) || (c >= 0x2060 && c <= 0x206F))
+    return false;  // joiners and marks hold on to their neighbours
   if (IsUnspacedScript(c)) return true;
   if (c >= 0x2000 && c <= 0x2BFF) return true;    // punctuation, symbols, arrows, shapes
   if (c >= 0x1F000 && c <= 0x1FAFF) return true;  // emoji and pictographs
@@ -32,6 +34,23 @@ bool EndsWord(char32_t c) {
 CommitPolicy::CommitPolicy(CommitPolicyKind kind, const engine::tokenizer::Tokenizer* tokenizer,
                            CommitRules rules)
     : kind_(kind), tokenizer_(tokenizer), rules_(rules) {}
+
+std::optional<char32_t> CommitPolicy::FirstCodePointFrom(const std::vector<int64_t>& tokens,
+                                                         int64_t from) const {
+  std::string bytes;
+  for (int64_t i = from; i < static_cast<int64_t>(tokens.size()) && bytes.size() < 4; ++i) {
+    auto token = tokenizer_->TokenBytes(static_cast<int32_t>(tokens[i]));
+    if (!token.has_value()) break;
+    bytes.append(token->data(), token->size());
+  }
+  // Lossy: an ill-formed byte is U+FFFD, as the text shows it; a character not complete yet is
+  // none.
+  std::string text;
+  AppendUtf8Lossy(bytes, /*final=*/false, &text);
+  char32_t c = 0;
+  if (text.empty() || DecodeUtf8At(text, 0, &c) == 0) return std::nullopt;
+  return c;
+}
 
 bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const {
   if (count == 0) return true;
@@ -53,7 +72,13 @@ bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count)
   while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
   char32_t last = 0;
   if (DecodeUtf8At(text, start, &last) == 0) return false;
-  if (EndsWord(last)) return true;
+  if (EndsWord(last)) {
+    // Unless what follows belongs to this character (a vowel sign after a Lao or Myanmar
+    // consonant, an emoji's variation selector, a ZWJ sequence) or is not known yet.
+    if (count >= static_cast<int64_t>(tokens.size())) return true;
+    const std::optional<char32_t> next = FirstCodePointFrom(tokens, count);
+    return next.has_value() && !ContinuesCluster(*next);
+  }
   if (count >= static_cast<int64_t>(tokens.size())) return false;  // the word may go on
   auto next = tokenizer_->TokenBytes(static_cast<int32_t>(tokens[count]));
   if (!next.has_value() || next->empty()) return false;

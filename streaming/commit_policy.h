@@ -5,6 +5,7 @@
 #define SPEECHLLM_STREAMING_COMMIT_POLICY_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "engine/model/tokenizer/tokenizer.h"
@@ -38,6 +39,11 @@ class CommitPolicy {
   bool IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const;
 
  private:
+  // The first character of the text of tokens[from...]: U+FFFD for an ill-formed byte, nullopt
+  // when there is none yet (no tokens, or a character split past the hypothesis' end).
+  std::optional<char32_t> FirstCodePointFrom(const std::vector<int64_t>& tokens,
+                                             int64_t from) const;
+
   CommitPolicyKind kind_;
   const engine::tokenizer::Tokenizer* tokenizer_;
   CommitRules rules_;

@@ -342,7 +342,9 @@ void Session::DrainEmptySegmentsLocked() {
 
 SummaryEvent Session::SummaryLocked() const {
   SummaryEvent summary;
-  summary.audio_total_seconds = audio_received_seconds_;
+  // What the events reported as received: the held part is 0 once the decoder was drained, and
+  // after a speech start timeout it is what the resampler held when the input was cut.
+  summary.audio_total_seconds = audio_received_seconds_ + audio_held_seconds_;
   summary.utterances = utterances_;
   summary.tokens_generated = tokens_generated_;
   summary.commit_conflicts = commit_conflicts_;

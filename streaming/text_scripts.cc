@@ -1,5 +1,7 @@
 #include "streaming/text_scripts.h"
 
+#include <unicode/uchar.h>
+
 #include "absl/strings/ascii.h"
 #include "engine/model/tokenizer/utf8.h"
 
@@ -51,11 +53,22 @@ bool IsUnspacedScript(char32_t c) {
          (c >= 0x20000 && c <= 0x3FFFF);  // CJK extensions B and later
 }
 
+bool ContinuesCluster(char32_t c) {
+  const int32_t kind = u_getIntPropertyValue(static_cast<UChar32>(c), UCHAR_GRAPHEME_CLUSTER_BREAK);
+  return kind == U_GCB_EXTEND || kind == U_GCB_ZWJ || kind == U_GCB_SPACING_MARK;
+}
+
 std::string UtteranceSeparator(absl::string_view before, absl::string_view after) {
   const char32_t last = Last(before), first = First(after);
   if (last == 0 || first == 0) return "";
   if (IsSpace(last) || IsSpace(first)) return "";
   if (IsUnspacedScript(last) || IsUnspacedScript(first)) return "";
+  // Closing punctuation and marks belong to what comes before them.
+  if ((first < 0x80 &&
+       absl::string_view(",.;:!?)]}%").find(static_cast<char>(first)) != absl::string_view::npos) ||
+      ContinuesCluster(first)) {
+    return "";
+  }
   return " ";
 }
 

@@ -16,9 +16,16 @@ namespace speechllm::streaming {
 // not among them: Korean puts spaces between words.
 bool IsUnspacedScript(char32_t c);
 
+// Whether `c` belongs to the character before it (Unicode's grapheme cluster rules: a combining
+// or spacing mark, ZWJ, ZWNJ, a variation selector, an emoji modifier): text is never cut before
+// it. From ICU's Grapheme_Cluster_Break property.
+bool ContinuesCluster(char32_t c);
+
 // What goes between the committed text of one utterance and the next's first committed text so
 // that the stream's committed text reads as one transcript (API.md 2.1): a space, or nothing when
-// either side is empty, already has whitespace at the join, or is in an unspaced script there.
+// either side is empty, already has whitespace at the join, is in an unspaced script there, or
+// the later text opens with closing punctuation (",.;:!?)]}%") or a mark. The carried context
+// joins utterances the same way.
 std::string UtteranceSeparator(absl::string_view before, absl::string_view after);
 
 }  // namespace speechllm::streaming

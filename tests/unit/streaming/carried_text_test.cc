@@ -23,6 +23,9 @@ TEST(CarriedTextTest, JoinsWithOneSpaceAndStartsAtAWord) {
   // 12 characters cut "the quick brown fox" inside "quick": the rest of it is dropped.
   EXPECT_EQ(AppendCarriedText("", "the quick brown fox", 12), "brown fox");
   EXPECT_EQ(AppendCarriedText("kept", "", 12), "kept");
+  // As the transcript joins utterances: no space in unspaced scripts (it put one between them).
+  EXPECT_EQ(AppendCarriedText("\xE5\xA5\xBD\xE7\x9A\x84", "\xE8\xB0\xA2", 100),
+            "\xE5\xA5\xBD\xE7\x9A\x84\xE8\xB0\xA2");  // 好的 + 谢
 }
 
 // 60 CJK characters then " OK", 50 kept: the cut fell inside the unspaced run, and the jump to its

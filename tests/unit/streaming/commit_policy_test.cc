@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -179,6 +180,40 @@ TEST_F(CommitPolicyTest, HangulIsWrittenInWordsLikeLatin) {
   EXPECT_EQ(
       *tokenizer_->Decode(std::vector<int32_t>(hypothesis.begin(), hypothesis.begin() + committed)),
       "学");
+}
+
+// A commit never splits what Unicode keeps together (UAX #29 grapheme clusters): an emoji and its
+// variation selector, a consonant and its combining vowel sign (Myanmar, Lao), a ZWJ sequence.
+// Those characters end words (they are symbols or unspaced scripts), so the next character decides.
+// Text one byte token per byte, so that every byte offset is a token count.
+TEST_F(CommitPolicyTest, ACommitDoesNotSplitAGraphemeCluster) {
+  auto byte_ids = [&](const std::string& text) {
+    std::vector<int64_t> ids;
+    for (const char byte : text) {
+      for (int32_t id = 0; id < tokenizer_->id_limit(); ++id) {
+        if (tokenizer_->TokenBytes(id) == absl::string_view(&byte, 1)) {
+          ids.push_back(id);
+          break;
+        }
+      }
+    }
+    EXPECT_EQ(ids.size(), text.size());
+    return ids;
+  };
+  CommitPolicy policy(CommitPolicyKind::kLocalAgreement, tokenizer_.get());
+  for (const auto& [name, text, at, boundary] :
+       std::vector<std::tuple<std::string, std::string, int64_t, bool>>{
+           {"heart | VS16", "\xE2\x9D\xA4\xEF\xB8\x8F ok", 3, false},
+           {"Myanmar ka | vowel sign i", "\xE1\x80\x80\xE1\x80\xAD", 3, false},
+           {"Lao ko | vowel sign i", "\xE0\xBA\x81\xE0\xBA\xB4", 3, false},
+           {"man | ZWJ woman", "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9", 4, false},
+           {"man ZWJ | woman", "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9", 7, false},
+           {"heart VS16 | space", "\xE2\x9D\xA4\xEF\xB8\x8F ok", 6, true},
+           {"hao | de (Han)", "\xE5\xA5\xBD\xE7\x9A\x84", 3, true}}) {
+    const bool got = policy.IsBoundary(byte_ids(text), at);
+    std::printf("%-26s boundary: %s\n", name.c_str(), got ? "yes" : "no");
+    EXPECT_EQ(got, boundary) << name;
+  }
 }
 
 }  // namespace

@@ -122,7 +122,7 @@ TEST_F(SessionPartialsTest, UtterancesJoinWithASpaceInTheCommittedText) {
   RecordingSink sink;
   auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
   const std::vector<std::string> utterances = {
-      "set an alarm for 10:55", "my birthday", "好的", "谢谢", " ok", "done"};
+      "set an alarm for 10:55", "my birthday", "好的", "谢谢", " ok", "done", ", right"};
   for (size_t i = 1; i < utterances.size(); ++i) {  // utterance 0 is open: close it, open the next
     ASSERT_TRUE(session->Flush(absl::Now()).ok());
     Feed(session.get(), Tone(0.5), 1600);
@@ -138,7 +138,7 @@ TEST_F(SessionPartialsTest, UtterancesJoinWithASpaceInTheCommittedText) {
     if (e.kind == SessionEvent::Kind::kTranscript) transcript += e.transcript.committed_delta;
   }
   std::printf("the stream's committed text: \"%s\"\n", transcript.c_str());
-  EXPECT_EQ(transcript, "set an alarm for 10:55 my birthday好的谢谢 ok done");
+  EXPECT_EQ(transcript, "set an alarm for 10:55 my birthday好的谢谢 ok done, right");
 }
 
 // The repetition guard cuts by tokens, so a final it cut can end inside a character: its text ends
