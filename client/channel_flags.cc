@@ -9,7 +9,8 @@
 
 ABSL_FLAG(std::string, token, "",
           "bearer token sent as authorization metadata (visible in ps: prefer --token_file)");
-ABSL_FLAG(std::string, token_file, "", "file whose first line is the bearer token");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the bearer token: its first line that is not blank or a # comment");
 ABSL_FLAG(bool, tls, false, "connect over TLS (implied by the other --tls flags)");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for the server certificate (default: system)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for mutual TLS (with --tls-key)");
@@ -38,16 +39,15 @@ absl::StatusOr<std::string> TokenFromFlags() {
     return absl::InvalidArgumentError("--token and --token_file: give one of them");
   }
   std::ifstream file(path);
-  std::string line;
-  if (!file || !std::getline(file, line)) {
+  if (!file) {
     return absl::InvalidArgumentError(absl::StrCat("--token_file ", path, ": cannot be read"));
   }
-  const std::string token(absl::StripAsciiWhitespace(line));
-  if (token.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--token_file ", path, ": its first line is empty"));
+  // The server's token file format: blank lines and lines starting with '#' are skipped.
+  for (std::string line; std::getline(file, line);) {
+    const absl::string_view token = absl::StripAsciiWhitespace(line);
+    if (!token.empty() && token.front() != '#') return std::string(token);
   }
-  return token;
+  return absl::InvalidArgumentError(absl::StrCat("--token_file ", path, ": holds no token"));
 }
 
 }  // namespace

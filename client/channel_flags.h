@@ -23,7 +23,7 @@ std::optional<std::pair<std::string, std::string>> AuthorizationFromFlags();
 
 // INVALID_ARGUMENT for a token without TLS (a bearer token must not travel in plaintext; the
 // server refuses tokens without TLS as well), for --token with --token_file, and for a token file
-// that cannot be read or whose first line is empty.
+// that cannot be read or holds no token.
 absl::Status CheckChannelFlags();
 
 }  // namespace speechllm::client

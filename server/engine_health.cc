@@ -7,14 +7,18 @@ namespace speechllm::server {
 void EngineHealth::OnStep(const engine::StepRecord& step) {
   if (next_ != nullptr) next_->OnStep(step);
   absl::MutexLock lock(&mu_);
+  const bool was_stalled = stalled_;
   failed_in_a_row_ = step.ok ? 0 : failed_in_a_row_ + 1;
   stalled_ = false;  // a step came back
-  UpdateLocked(step.ok ? "an engine step succeeded again"
-                       : absl::StrCat(kFailedStepsInARow, " engine steps in a row failed"));
+  const bool healthy = failed_in_a_row_ < kFailedStepsInARow;
+  // The reason is the change's: a stalled step that comes back failed is one failure, not three.
+  SetLocked(healthy, !healthy ? absl::StrCat(kFailedStepsInARow, " engine steps in a row failed")
+                     : was_stalled ? (step.ok ? "the stalled engine step came back"
+                                              : "the stalled engine step came back, failed")
+                                   : "an engine step succeeded again");
 }
 
-void EngineHealth::UpdateLocked(const std::string& why) {
-  const bool healthy = failed_in_a_row_ < kFailedStepsInARow && !stalled_;
+void EngineHealth::SetLocked(bool healthy, const std::string& why) {
   if (healthy == healthy_) return;
   healthy_ = healthy;
   if (on_change_) on_change_(healthy, why);
@@ -34,8 +38,8 @@ void EngineHealth::WatchForStalls(std::function<absl::Duration()> running_step_t
       const absl::Duration running = running_step_time();
       if (running > stall && !stalled_) {
         stalled_ = true;
-        UpdateLocked(absl::StrCat("an engine step has run for ", absl::FormatDuration(running),
-                                  " (stalled: the device or the model hangs)"));
+        SetLocked(false, absl::StrCat("an engine step has run for ", absl::FormatDuration(running),
+                                      " (stalled: the device or the model hangs)"));
       }
     }
   });

@@ -40,7 +40,8 @@ class EngineHealth : public engine::StepObserver {
   void StopWatching();
 
  private:
-  void UpdateLocked(const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reports `healthy` with `why` when it differs from the last report.
+  void SetLocked(bool healthy, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   engine::StepObserver* const next_;
   const std::function<void(bool, const std::string&)> on_change_;

@@ -134,6 +134,8 @@ using namespace speechllm;
 
 int Fail(const std::string& message) {
   std::cerr << "speechllm-server: " << message << std::endl;
+  // A signal during the teardown that follows must not turn exit code 1 into the watcher's 0.
+  server::ShutdownSignals::StopExitingOnSignal();
   return 1;
 }
 

@@ -103,15 +103,11 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
   ContextText text;
   text.language = language;
   text.prompt = context.prompt();
-  // Boost is emphasis in the prompt (API.md 2.1): the word list names higher boosts first (ties
-  // keep the client's order); its effect on the model is heuristic.
+  // Each phrase is checked in the client's order, then the word list names higher boosts first
+  // (ties keep the client's order): boost is emphasis in the prompt (API.md 2.1), its effect on
+  // the model heuristic. (Sorted first, a NaN boost broke the sort's ordering before its check.)
   std::vector<const v1::Phrase*> phrases;
-  for (const v1::Phrase& phrase : context.phrases()) phrases.push_back(&phrase);
-  std::stable_sort(phrases.begin(), phrases.end(), [](const v1::Phrase* a, const v1::Phrase* b) {
-    return a->boost() > b->boost();
-  });
-  for (const v1::Phrase* phrase_pointer : phrases) {
-    const v1::Phrase& phrase = *phrase_pointer;
+  for (const v1::Phrase& phrase : context.phrases()) {
     if (!(phrase.boost() >= 0 && phrase.boost() <= 20))  // NaN too
       return bad(".phrases.boost", "must be in [0, 20]");
     if (chars(phrase.text()) > server.max_context_chars) {
@@ -120,8 +116,12 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
     }
     if (absl::Status status = prompt.CheckContextText(phrase.text()); !status.ok())
       return bad(".phrases", absl::StrCat("\"", Excerpt(phrase.text()), "\" ", status.message()));
-    text.phrases.push_back(phrase.text());
+    phrases.push_back(&phrase);
   }
+  std::stable_sort(phrases.begin(), phrases.end(), [](const v1::Phrase* a, const v1::Phrase* b) {
+    return a->boost() > b->boost();
+  });
+  for (const v1::Phrase* phrase : phrases) text.phrases.push_back(phrase->text());
   if (absl::Status status = prompt.CheckContextText(text.prompt); !status.ok())
     return bad(".prompt", std::string(status.message()));
   auto built = prompt.Build(text);

@@ -47,8 +47,9 @@ absl::Status CheckListenAddress(const std::string& address, const char* flag, bo
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", parsed.status().message()));
   }
   // The metrics responder binds what the host resolves to: no host ("[]:9464") would be every
-  // interface, for an unauthenticated endpoint.
-  if (!grpc && parsed->host.empty()) {
+  // interface, for an unauthenticated endpoint. gRPC cannot parse ":50051" at all, and said so
+  // only after the model had loaded.
+  if (parsed->host.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(flag, ": \"", address, "\" names no host (0.0.0.0 or [::] binds every one)"));
   }

@@ -16,18 +16,26 @@ namespace {
 // SIGTERM during the model load or warm-up was only queued: the server went on to open its ports,
 // turn SERVING and write its port file, then drained (minutes for a large checkpoint, and Ctrl-C
 // did nothing meanwhile). The signal comes right after the metrics port file, which is written
-// before the model loads.
+// before the model loads (about 250 ms before the gRPC port here). A signal that still came too
+// late (the harness polls every 50 ms) finds the server serving: that try is drained and repeated.
 TEST(OpsStartup, ASignalDuringTheStartUpStopsItBeforeAnyPort) {
-  auto server = ServerProcess::Start({}, /*wait_for_grpc_port=*/false);
-  ASSERT_TRUE(server.ok()) << server.status();
-  const absl::Time signalled = absl::Now();
-  (*server)->Signal(SIGTERM);
-  const absl::Status exited = (*server)->WaitForGrpcPort(absl::Seconds(30));
-  std::cout << "SIGTERM at start-up: " << exited << " after "
-            << absl::ToInt64Milliseconds(absl::Now() - signalled) << " ms\n";
-  EXPECT_NE(exited.message().find("exited with 0"), std::string::npos) << exited;
-  EXPECT_NE(exited.message().find("stopped before serving"), std::string::npos) << exited;
-  EXPECT_EQ((*server)->port(), 0) << "the gRPC port file was written";
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    auto server = ServerProcess::Start({}, /*wait_for_grpc_port=*/false);
+    ASSERT_TRUE(server.ok()) << server.status();
+    const absl::Time signalled = absl::Now();
+    (*server)->Signal(SIGTERM);
+    const absl::Status exited = (*server)->WaitForGrpcPort(absl::Seconds(30));
+    std::cout << "SIGTERM at start-up, try " << attempt << ": " << exited << " after "
+              << absl::ToInt64Milliseconds(absl::Now() - signalled) << " ms\n";
+    if (exited.ok()) {  // serving before the signal: not this test's case
+      EXPECT_EQ((*server)->Stop(), 0);
+      continue;
+    }
+    EXPECT_NE(exited.message().find("exited with 0"), std::string::npos) << exited;
+    EXPECT_NE(exited.message().find("stopped before serving"), std::string::npos) << exited;
+    return;
+  }
+  ADD_FAILURE() << "three servers were serving before the signal came";
 }
 
 TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {

@@ -68,9 +68,9 @@ TEST(EngineHealthTest, AStepThatRunsPastTheStallLimitTurnsHealthNotServing) {
   running_ms = 10500;
   for (int i = 0; i < 400 && count() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
   ASSERT_EQ(count(), 1u);
+  running_ms = 0;  // the step came back
   engine::StepRecord ok;
-  health.OnStep(ok);  // the step came back
-  running_ms = 0;
+  health.OnStep(ok);
   health.StopWatching();
   absl::MutexLock lock(&mu);
   for (const auto& [healthy, why] : changes)

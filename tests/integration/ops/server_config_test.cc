@@ -118,6 +118,13 @@ TEST(ServerConfigTest, TheMetricsPortOnLocalhostMustNotTakeTheListeningPort) {
     config.metrics_listen_address = hostless;
     EXPECT_THAT(config.Validate().message(), HasSubstr("names no host")) << hostless;
   }
+  // gRPC cannot parse ":50051" at all; it failed only after the model had loaded.
+  config.metrics_listen_address = "localhost:9465";
+  config.listen_address = ":50051";
+  EXPECT_THAT(config.Validate().message(), HasSubstr("listen: \":50051\" names no host"));
+  config.listen_address = "127.0.0.1:50051";
+  config.health_listen_address = ":8081";
+  EXPECT_THAT(config.Validate().message(), HasSubstr("health_listen: \":8081\" names no host"));
 }
 
 // The embedding cache's settings: a size and threads in range; Redis only behind a disk directory,

@@ -170,7 +170,8 @@ TEST_F(OpsTls, LoadtestOverTlsWithAToken) {
                        "--tls_ca=" + certificates_.ca, token_flag});
   };
   const std::string token_file = ScratchDir() + "/client_token.txt";
-  ASSERT_TRUE(WriteTextFile(token_file, absl::StrCat(kToken, "\n")));
+  ASSERT_TRUE(
+      WriteTextFile(token_file, absl::StrCat("# as the server reads it\n\n", kToken, "\n")));
   const ProcessResult good = run("--token_file=" + token_file);
   std::cout << "speechllm-loadtest over TLS: " << good.out;
   EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
