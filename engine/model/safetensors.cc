@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <unordered_set>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -75,11 +76,26 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
                            " bytes): truncated or not a safetensors file"));
   }
   json header;
+  // A name given twice: JSON keeps the last, and the first one's bytes would then be reported as
+  // a gap between tensors. Named instead (keys of the top-level object are at depth 1).
+  std::string duplicate;
+  std::unordered_set<std::string> names;
+  const json::parser_callback_t note_duplicates = [&](int depth, json::parse_event_t event,
+                                                      json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && duplicate.empty() &&
+        !names.insert(parsed.get<std::string>()).second) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
     header = json::parse(reinterpret_cast<const char*>(base + 8),
-                         reinterpret_cast<const char*>(base + 8 + header_bytes));
+                         reinterpret_cast<const char*>(base + 8 + header_bytes), note_duplicates);
   } catch (const json::exception& e) {
     return HeaderError(path, absl::StrCat("header is not valid JSON (", e.what(), ")"));
+  }
+  if (!duplicate.empty()) {
+    return HeaderError(path, absl::StrCat("header names tensor \"", duplicate, "\" twice"));
   }
   if (!header.is_object()) return HeaderError(path, "header is not a JSON object");
 

@@ -143,6 +143,11 @@ TEST_F(SafetensorsTest, BadHeadersAreDataLoss) {
                 "overlap or leave a gap"},
            Case{RawFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
                 "overlap or leave a gap"},
+           // A name twice: JSON keeps the last, and the first one's bytes looked like a gap.
+           Case{RawFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                        R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                        8),
+                "names tensor \"w\" twice"},
            Case{RawFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8),
                 "cover 4 of the data section's 8 bytes"},
            // Shapes whose bytes wrap a uint64 (2^62 x 4 = 0, 2^61+1 x 8 = 8) or whose element
