@@ -3,8 +3,35 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "streaming/session.h"
 
 namespace speechllm::server {
+
+engine::SequenceConfig DefaultStreamShape(const engine::Engine& engine, int max_new_tokens,
+                                          int64_t suffix_tokens) {
+  engine::SequenceConfig shape;
+  shape.max_new_tokens_per_segment = max_new_tokens;
+  shape.reserved_audio_tokens = streaming::Session::MaxAudioTokensPerSegment(
+      streaming::SessionConfig{}, engine.model_config().features);
+  shape.reserved_suffix_tokens = suffix_tokens;
+  return shape;
+}
+
+absl::Status CheckLongestStreamFits(const engine::Engine& engine,
+                                    const engine::SequenceConfig& stream_shape,
+                                    int64_t max_suffix_tokens) {
+  engine::SequenceConfig longest = stream_shape;
+  streaming::SessionConfig longest_stream;
+  longest_stream.endpoint.max_utterance_ms = 30000;
+  longest.reserved_audio_tokens =
+      streaming::Session::MaxAudioTokensPerSegment(longest_stream, engine.model_config().features);
+  longest.reserved_suffix_tokens = max_suffix_tokens;
+  if (absl::Status s = engine.CheckPositions(longest); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(s.message(), ": lower --max_new_tokens or --max_prompt_suffix_tokens"));
+  }
+  return absl::OkStatus();
+}
 
 std::string DescribeCapacity(const engine::Engine& engine,
                              const engine::SequenceConfig& stream_shape, int64_t kv_cache_mb,

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -281,24 +282,12 @@ int main(int argc, char** argv) {
       return Fail(absl::StrCat(s.message(), " (--prompt_prefix_ids / --prompt_suffix_ids)"));
     }
   }
-  // What a stream with the API's defaults reserves (20 s utterances, no context); streams reserve
-  // their own shape at admission, and grow it for a longer context.
-  engine::SequenceConfig stream_shape;
-  stream_shape.max_new_tokens_per_segment = config.max_new_tokens;
-  stream_shape.reserved_audio_tokens = streaming::Session::MaxAudioTokensPerSegment(
-      streaming::SessionConfig{}, engine.model_config().features);
-  stream_shape.reserved_suffix_tokens = static_cast<int64_t>(plain->suffix_ids.size());
-  // Every stream the API allows must fit the model's positions (30 s utterances, the longest
-  // prompt after the audio, --max_new_tokens): a step past them would fail every stream in it.
-  engine::SequenceConfig longest_shape = stream_shape;
-  streaming::SessionConfig longest_stream;
-  longest_stream.endpoint.max_utterance_ms = 30000;
-  longest_shape.reserved_audio_tokens =
-      streaming::Session::MaxAudioTokensPerSegment(longest_stream, engine.model_config().features);
-  longest_shape.reserved_suffix_tokens = config.max_prompt_suffix_tokens;
-  if (absl::Status s = engine.CheckPositions(longest_shape); !s.ok()) {
-    return Fail(
-        absl::StrCat(s.message(), ": lower --max_new_tokens or --max_prompt_suffix_tokens"));
+  const engine::SequenceConfig stream_shape = server::DefaultStreamShape(
+      engine, config.max_new_tokens, static_cast<int64_t>(plain->suffix_ids.size()));
+  if (absl::Status s =
+          server::CheckLongestStreamFits(engine, stream_shape, config.max_prompt_suffix_tokens);
+      !s.ok()) {
+    return Fail(std::string(s.message()));
   }
   if (absl::Status s = server::CheckEncoderBudgetHoldsAStream(
           engine, stream_shape, absl::GetFlag(FLAGS_encoder_kv_cache_mb));
@@ -373,7 +362,8 @@ int main(int argc, char** argv) {
 
   const int signal_number = server::ShutdownSignals::Wait();
   std::cerr << "speechllm-server: signal " << signal_number << ", draining" << std::endl;
-  // Drain: NOT_SERVING at once, refuse new calls, give open streams a grace period, then end them.
+  // Drain: NOT_SERVING at once, GOAWAY and no new calls (clients that balance over DNS move to
+  // other replicas at once), open streams get a grace period, then end with DRAINING.
   {
     absl::MutexLock lock(&health_mu);
     draining = true;
@@ -382,6 +372,10 @@ int main(int argc, char** argv) {
     metrics.SetReady(false);
   }
   registry.BeginDrain();
+  std::thread goaway([&] {  // returns when every call has ended, cancels what is left at its end
+    grpc_server->Shutdown(std::chrono::system_clock::now() +
+                          absl::ToChronoSeconds(config.drain_grace + absl::Seconds(10)));
+  });
   if (!registry.WaitEmpty(config.drain_grace)) {
     // UNAVAILABLE with RetryInfo: retry, on another replica (API.md 3).
     registry.ExpireAll(server::WithRetryDelay(
@@ -389,9 +383,9 @@ int main(int argc, char** argv) {
         config.retry_delay));
     registry.WaitEmpty(absl::Seconds(5));
   }
-  health.Shutdown();
+  health.Shutdown();  // its Watch streams end, so the gRPC shutdown can
   probe_health.Shutdown();
-  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  goaway.join();
   if (probe_server != nullptr) probe_server->Shutdown();
   dispatcher.Stop();
   embedding_cache->reset();  // answers its queued lookups and writes its queued entries

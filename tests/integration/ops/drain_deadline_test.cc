@@ -70,6 +70,33 @@ TEST_F(OpsLimits, DrainingEndsOpenStreamsWithRetryInfo) {
   EXPECT_EQ(exit_code, 0);
 }
 
+// The drain sends GOAWAY at once: a client's connection stops being READY within moments, so a
+// client that balances over DNS sends its next calls to another replica, while the open stream
+// still gets its grace. The connection used to stay READY for the whole grace period, and every
+// new call on it came back DRAINING.
+TEST_F(OpsLimits, TheDrainTellsConnectedClientsToGoElsewhereAtOnce) {
+  StartServer({"--drain_grace_s=3"});
+  const auto open = OpenAdmittedStream(/*realtime=*/false);
+  ASSERT_NE(open, nullptr);
+  ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  server_->Signal(SIGTERM);
+  const absl::Time signalled = absl::Now();
+  while (channel_->GetState(false) == GRPC_CHANNEL_READY &&
+         absl::Now() - signalled < absl::Seconds(2)) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const absl::Duration left_ready = absl::Now() - signalled;
+  const grpc::Status status = open->Await();
+  std::cout << "the connection left READY " << absl::ToInt64Milliseconds(left_ready)
+            << " ms after SIGTERM (grace 3 s); the open stream ended " << status.error_code() << " "
+            << DetailsOf(status).reason << "\n";
+  EXPECT_LT(left_ready, absl::Seconds(1));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(DetailsOf(status).reason, "DRAINING");
+  EXPECT_EQ(server_->Stop(), 0);
+  server_.reset();
+}
+
 // EndOfAudio ends the input as a half-close does (API.md 2.1): a stream that sent it and still
 // waits for its finals is not cut off by the drain. It used to get all its finals and then
 // UNAVAILABLE with RetryInfo, which tells the client to send the audio again elsewhere.
