@@ -164,15 +164,20 @@ std::string LatencyStatsText(const speechllm::v1::LatencyStats& stats) {
 std::string FormatStreamReport(const StreamReport& report,
                                const speechllm::v1::SessionSummary* summary) {
   std::string text;
-  absl::StrAppend(&text, "first-partial latency: ",
+  // What the client can time on its own, named for what it is: from its first chunk (the API's
+  // first-partial latency counts from the speech onset), and from its last chunk before each
+  // final (in real time the next chunk is at most a chunk away, so this stays under one chunk;
+  // the API's finalization latency is the server's line below).
+  absl::StrAppend(&text, "first partial after the first audio sent: ",
                   report.first_partial_latency ? Ms(*report.first_partial_latency) : "none", "\n");
   const std::vector<absl::Duration>& finals = report.finalization_latencies;
   if (finals.empty()) {
-    absl::StrAppend(&text, "finalization latency: none\n");
+    absl::StrAppend(&text, "final after the last audio sent before it: none\n");
   } else {
     absl::Duration sum;
     for (absl::Duration d : finals) sum += d;
-    absl::StrAppend(&text, "finalization latency: mean ", Ms(sum / finals.size()), ", max ",
+    absl::StrAppend(&text, "final after the last audio sent before it: mean ",
+                    Ms(sum / finals.size()), ", max ",
                     Ms(*std::max_element(finals.begin(), finals.end())), ", last ",
                     Ms(finals.back()), " (", finals.size(), " finals)\n");
   }
@@ -187,9 +192,11 @@ std::string FormatStreamReport(const StreamReport& report,
                     absl::StrFormat("%.3f", summary->compute_rtf()), ", commit conflicts ",
                     summary->commit_conflicts(), "\n");
     absl::StrAppend(
-        &text, "server first-partial latency: ", LatencyStatsText(summary->first_partial()), "\n");
+        &text, "server first-partial latency: ",
+        summary->has_first_partial() ? LatencyStatsText(summary->first_partial()) : "none", "\n");
     absl::StrAppend(
-        &text, "server finalization latency: ", LatencyStatsText(summary->finalization()), "\n");
+        &text, "server finalization latency: ",
+        summary->has_finalization() ? LatencyStatsText(summary->finalization()) : "none", "\n");
   }
   return text;
 }

@@ -133,8 +133,14 @@ void ToProto(const streaming::SessionEvent& event, v1::StreamingRecognizeRespons
         *out->mutable_p95() = DurationProto(l.p95);
         *out->mutable_max() = DurationProto(l.max);
       };
-      latency(s.first_partial, summary->mutable_first_partial());
-      latency(s.finalization, summary->mutable_finalization());
+      // A stream without a sample (no partial with text, no final) leaves the field unset, not
+      // zeros a client would read as a latency of 0 ms.
+      if (s.first_partial.max > absl::ZeroDuration()) {
+        latency(s.first_partial, summary->mutable_first_partial());
+      }
+      if (s.finalization.max > absl::ZeroDuration()) {
+        latency(s.finalization, summary->mutable_finalization());
+      }
       break;
     }
   }

@@ -3,8 +3,9 @@
 // microphone and looping its test audio (clip, then silence so that the endpointer closes each
 // utterance), starts staggered; lag (audio_received - audio_processed) p50/p99 at every update,
 // end-to-end latency of partials and finals from the client's own send times, the server's
-// finalization processing, and every failed call. Prints one JSON line; exit 0 when the target is
-// met, 1 when missed, 2 on bad flags. Ctrl-C ends every stream's input and still prints the report
+// finalization processing, every failed call and FLOW_CONTROL warning (paused reads cap the lag
+// the server reports). Prints one JSON line; exit 0 when the target is met, 1 when missed, 2 on
+// bad flags. Ctrl-C ends every stream's input and still prints the report
 // of what ran (verdict "interrupted ...", exit 130); streams the server ended are not fed further,
 // and the run stops early once none is left.
 //   speechllm-loadtest --server 127.0.0.1:50051 --streams 64 --duration_s 300
@@ -73,9 +74,22 @@ int Run() {
   const int num_streams = absl::GetFlag(FLAGS_streams);
   const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
   if (num_streams < 1) return Fail("--streams must be at least 1");
-  if (duration <= absl::ZeroDuration()) return Fail("--duration_s must be positive");
+  // NaN compares false with everything: each check is written so that NaN fails it.
+  if (!(absl::GetFlag(FLAGS_duration_s) >= 0.1 && absl::GetFlag(FLAGS_duration_s) <= 86400)) {
+    return Fail("--duration_s must be in [0.1, 86400]");
+  }
   if (absl::GetFlag(FLAGS_chunk_ms) <= 0) return Fail("--chunk_ms must be positive");
-  if (absl::GetFlag(FLAGS_gap_ms) < 0) return Fail("--gap_ms must not be negative");
+  if (absl::GetFlag(FLAGS_gap_ms) < 0 || absl::GetFlag(FLAGS_gap_ms) > 600000) {
+    return Fail("--gap_ms must be in [0, 600000]");
+  }
+  if (absl::GetFlag(FLAGS_stagger_ms) < 0) return Fail("--stagger_ms must not be negative");
+  if (absl::GetFlag(FLAGS_connections) < 0) return Fail("--connections must not be negative");
+  for (const auto& [name, value] : {std::make_pair("--lag_p50_s", absl::GetFlag(FLAGS_lag_p50_s)),
+                                    std::make_pair("--lag_p99_s", absl::GetFlag(FLAGS_lag_p99_s)),
+                                    std::make_pair("--final_processing_p95_ms",
+                                                   absl::GetFlag(FLAGS_final_processing_p95_ms))}) {
+    if (!(value >= 0 && value < 1e9)) return Fail(absl::StrCat(name, " must be a number >= 0"));
+  }
   std::vector<std::string> paths = absl::StrSplit(absl::GetFlag(FLAGS_wav), ',', absl::SkipEmpty());
   if (paths.empty()) return Fail("--wav CLIP[,CLIP...] is required");
   std::vector<std::vector<float>> clips;

@@ -101,12 +101,26 @@ LoadReport Summarize(const std::vector<StreamSamples>& streams, const LoadTarget
   if (report.updates == 0) missed.push_back("no transcript updates");
   if (report.lag_ms_p50 > Ms(target.lag_p50)) missed.push_back("lag p50");
   if (report.lag_ms_p99 > Ms(target.lag_p99)) missed.push_back("lag p99");
-  if (target.final_processing_p95 != absl::InfiniteDuration() &&
-      report.final_processing_ms_p95 > Ms(target.final_processing_p95)) {
-    missed.push_back("final processing p95");
+  if (target.final_processing_p95 != absl::InfiniteDuration()) {
+    // No finals measured is not a p95 of 0 under the target.
+    if (processing.empty()) {
+      missed.push_back("no final processing times");
+    } else if (report.final_processing_ms_p95 > Ms(target.final_processing_p95)) {
+      missed.push_back("final processing p95");
+    }
+  }
+  // Reads paused: the server's backlog stops at its buffer and the rest waits in the client's,
+  // so lag, which only sees the server's, understates the overload.
+  if (const auto paused = report.warnings.find("FLOW_CONTROL"); paused != report.warnings.end()) {
+    missed.push_back(absl::StrCat(paused->second, " FLOW_CONTROL warnings"));
   }
   report.target_met = missed.empty();
-  report.verdict = missed.empty() ? "met" : "missed: " + absl::StrJoin(missed, ", ");
+  // API.md 5's figure needs the finals' processing under target as well: without one the verdict
+  // says that it judged less.
+  report.verdict = !missed.empty() ? "missed: " + absl::StrJoin(missed, ", ")
+                   : target.final_processing_p95 == absl::InfiniteDuration()
+                       ? "met (lag and errors only: no final processing target)"
+                       : "met";
   return report;
 }
 

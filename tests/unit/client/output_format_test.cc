@@ -132,12 +132,12 @@ TEST(OutputFormatTest, ReportMeasuresFromSendTimesToArrivals) {
   summary.set_utterances(1);
   summary.mutable_finalization()->mutable_p50()->set_nanos(120000000);
   const std::string text = FormatStreamReport(report, &summary);
-  EXPECT_THAT(text, HasSubstr("first-partial latency: 330.0 ms"));
+  EXPECT_THAT(text, HasSubstr("first partial after the first audio sent: 330.0 ms"));
   EXPECT_THAT(text, HasSubstr("last 150.0 ms (1 finals)"));
   EXPECT_THAT(text, HasSubstr("real-time factor: 1.200"));
   EXPECT_THAT(text, HasSubstr("server finalization latency: p50 120.0 ms"));
   EXPECT_THAT(FormatStreamReport(StreamReport(), nullptr),
-              HasSubstr("first-partial latency: none"));
+              HasSubstr("first partial after the first audio sent: none"));
 
   // Without interim results only finals carry text: there is no first partial.
   const std::vector<ResponseRecord> finals_only = {responses[0], responses[3]};

@@ -80,5 +80,20 @@ TEST(TranscriptProtoTest, SinceAudioArrivalIsTheFirstPartialLatencyOnTheFirstUpd
   EXPECT_FALSE(update.has_timing());
 }
 
+// A summary's latency stats are left unset where the stream had no sample (no partial with text,
+// no final): zeros read as latencies of 0 ms (the client printed "p50 0.0 ms").
+TEST(SummaryProtoTest, LatenciesWithoutSamplesAreUnset) {
+  streaming::SessionEvent event;
+  event.kind = streaming::SessionEvent::Kind::kSummary;
+  event.summary.finalization = {absl::Milliseconds(500), absl::Milliseconds(700),
+                                absl::Milliseconds(800)};
+  v1::StreamingRecognizeResponse response;
+  ToProto(event, &response);
+  ASSERT_TRUE(response.has_summary());
+  EXPECT_FALSE(response.summary().has_first_partial());
+  ASSERT_TRUE(response.summary().has_finalization());
+  EXPECT_EQ(response.summary().finalization().p95().nanos(), 700000000);
+}
+
 }  // namespace
 }  // namespace speechllm::server

@@ -101,7 +101,7 @@ TEST(StreamMetricsTest, SummaryPercentilesFailuresAndVerdict) {
 
   LoadReport report = Summarize({fast, fast}, target);
   EXPECT_TRUE(report.target_met) << report.verdict;
-  EXPECT_EQ(report.verdict, "met");
+  EXPECT_EQ(report.verdict, "met (lag and errors only: no final processing target)");
   EXPECT_EQ(report.updates, 8);
   EXPECT_EQ(report.finals, 2);
 
@@ -125,6 +125,17 @@ TEST(StreamMetricsTest, SummaryPercentilesFailuresAndVerdict) {
   EXPECT_NE(ToJson(report).find("\"target_met\": false"), std::string::npos) << ToJson(report);
 
   EXPECT_EQ(Summarize({}, LoadTarget{}).verdict, "missed: no transcript updates");
+
+  // With a target: finals under it meet it, no finals at all do not (their p95 read 0 before),
+  // and paused reads (the lag then only sees the server's buffer) miss it.
+  report = Summarize({fast, fast}, target);
+  EXPECT_EQ(report.verdict, "met");
+  StreamSamples no_finals = fast;
+  no_finals.final_processing_ms.clear();
+  EXPECT_EQ(Summarize({no_finals}, target).verdict, "missed: no final processing times");
+  StreamSamples paused = fast;
+  paused.warnings["FLOW_CONTROL"] = 2;
+  EXPECT_EQ(Summarize({paused}, target).verdict, "missed: 2 FLOW_CONTROL warnings");
 }
 
 }  // namespace
