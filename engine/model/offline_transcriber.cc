@@ -105,6 +105,7 @@ absl::StatusOr<OfflineResult> OfflineTranscriber::Transcribe(absl::Span<const fl
       hidden = model.decoder().Forward(model.decoder().Embed(token), batch, &kv);
       choice = GreedySample(model.decoder().Logits(hidden))[0];
       ++position;
+      ++result.decode_steps;
     }
     result.decode_ms = MillisecondsSince(start);
   } catch (const c10::Error& e) {

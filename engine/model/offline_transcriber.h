@@ -24,6 +24,9 @@ struct OfflineResult {
   std::vector<float> log_probabilities;  // of each generated token (log-softmax, float32)
   int64_t num_audio_tokens = 0;
   double features_ms = 0, encoder_ms = 0, prefill_ms = 0, decode_ms = 0;
+  // Forward passes in decode_ms: one fewer than the generated tokens (the first comes from the
+  // prefill, and the last one's logits are not computed).
+  int64_t decode_steps = 0;
 };
 
 class OfflineTranscriber {

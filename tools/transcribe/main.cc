@@ -170,9 +170,9 @@ int main(int argc, char** argv) {
 #endif
   std::fprintf(stderr,
                "prompt %zu tokens (%lld audio); generated %zu; features %.1f ms, encoder %.1f ms, "
-               "prefill %.1f ms, decode %.1f ms\n",
+               "prefill %.1f ms, decode %.1f ms (%lld steps)\n",
                result.prompt_ids.size(), static_cast<long long>(result.num_audio_tokens),
                result.generated_ids.size(), result.features_ms, result.encoder_ms,
-               result.prefill_ms, result.decode_ms);
+               result.prefill_ms, result.decode_ms, static_cast<long long>(result.decode_steps));
   return 0;
 }

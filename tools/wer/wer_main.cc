@@ -22,9 +22,14 @@ ABSL_FLAG(bool, details, false, "print every utterance with errors");
 
 namespace {
 
-bool ReadTsv(const std::string& path, std::map<std::string, std::string>* out) {
+// Reads `flag`'s TSV into `out`; false, with the reason printed, when the file cannot be read or
+// names an id twice (the second would silently replace the first).
+bool ReadTsv(const char* flag, const std::string& path, std::map<std::string, std::string>* out) {
   std::ifstream in(path);
-  if (!in) return false;
+  if (!in) {
+    std::cerr << "speechllm-wer: cannot read " << flag << " \"" << path << "\"\n";
+    return false;
+  }
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
@@ -32,7 +37,10 @@ bool ReadTsv(const std::string& path, std::map<std::string, std::string>* out) {
     const std::string id = line.substr(0, first_tab);
     const std::string text =
         first_tab == std::string::npos ? "" : line.substr(line.rfind('\t') + 1);
-    (*out)[id] = text;
+    if (!out->emplace(id, text).second) {
+      std::cerr << "speechllm-wer: " << flag << " names \"" << id << "\" twice\n";
+      return false;
+    }
   }
   return true;
 }
@@ -43,12 +51,12 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Word error rate of --hyp against --ref.");
   speechllm::engine::ParseProgramFlags(argc, argv);
   std::map<std::string, std::string> references, hypotheses;
-  if (!ReadTsv(absl::GetFlag(FLAGS_ref), &references)) {
-    std::cerr << "speechllm-wer: cannot read --ref \"" << absl::GetFlag(FLAGS_ref) << "\"\n";
+  if (!ReadTsv("--ref", absl::GetFlag(FLAGS_ref), &references) ||
+      !ReadTsv("--hyp", absl::GetFlag(FLAGS_hyp), &hypotheses)) {
     return 2;
   }
-  if (!ReadTsv(absl::GetFlag(FLAGS_hyp), &hypotheses)) {
-    std::cerr << "speechllm-wer: cannot read --hyp \"" << absl::GetFlag(FLAGS_hyp) << "\"\n";
+  if (references.empty()) {  // a WER of 0 % over nothing is no measurement
+    std::cerr << "speechllm-wer: --ref holds no utterance\n";
     return 2;
   }
   for (const auto& [id, text] : hypotheses) {

@@ -72,6 +72,35 @@ TEST(ProgramStartTest, BenchRefusesImpossibleNumbersUpFront) {
 }
 #endif  // SPEECHLLM_TEST_BENCH_BIN
 
+// speechllm-loadtest judged NaN targets "met", ran zero-audio streams for --duration_s nan and
+// took negative staggers and connection counts; speechllm-wer scored an empty reference 0 % and
+// let a repeated id replace the first. Each is refused with exit code 2 before anything runs.
+TEST(ProgramStartTest, MeasurementToolsRefuseWhatCannotBeMeasured) {
+  const std::string clip = ClipPath("clip_a");
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--lag_p99_s=nan", "--lag_p99_s must be a number >= 0"},
+           {"--final_processing_p95_ms=-5", "--final_processing_p95_ms must be a number >= 0"},
+           {"--duration_s=nan", "--duration_s must be in [0.1, 86400]"},
+           {"--stagger_ms=-100", "--stagger_ms must not be negative"},
+           {"--connections=-3", "--connections must not be negative"}}) {
+    const ProcessResult run =
+        RunProcess({SPEECHLLM_TEST_LOADTEST_BIN, "--server=127.0.0.1:1", "--wav=" + clip, flag},
+                   "/dev/null", absl::Seconds(30));
+    EXPECT_EQ(run.exit_code, 2) << flag << ": " << run.out << run.err;
+    EXPECT_NE(run.err.find(message), std::string::npos) << flag << ": " << run.err;
+  }
+  const std::string empty = ScratchDir() + "/empty.tsv", twice = ScratchDir() + "/twice.tsv";
+  ASSERT_TRUE(WriteFile(empty, ""));
+  ASSERT_TRUE(WriteFile(twice, "a\thello\na\tworld\n"));
+  for (const auto& [ref, message] : std::vector<std::pair<std::string, std::string>>{
+           {empty, "--ref holds no utterance"}, {twice, "--ref names \"a\" twice"}}) {
+    const ProcessResult run = RunProcess({SPEECHLLM_TEST_WER_BIN, "--ref=" + ref, "--hyp=" + empty},
+                                         "/dev/null", absl::Seconds(30));
+    EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+    EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+  }
+}
+
 TEST(ServerStartTest, AnUnwritablePortFileIsAClearError) {
   for (const char* flag : {"--port_file", "--metrics_port_file"}) {
     std::vector<std::string> extra = {std::string(flag) + "=" + ScratchDir() + "/no/such/dir/port"};
