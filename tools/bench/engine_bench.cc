@@ -2,8 +2,11 @@
 // Replays WAV clips as N concurrent streams through the Engine, paced in real time (chunks arrive
 // as a microphone would deliver them, stream starts staggered) or closed-loop as fast as possible
 // (each stream sends its next chunk as soon as its previous update came back), and prints one JSON
-// summary. With --duration_s, streams speak continuously (clip after clip) and the latencies of
-// the window in which all of them are active are also reported apart (the *_steady fields).
+// summary. In real time a stream's next utterance starts --gap_ms after its last one's audio, on
+// the audio clock, whether or not that one's final has come (until 2026-11-29 it waited for the
+// final, so a slow engine was offered less load). With --duration_s, streams speak on (clip after
+// clip) and the latencies of the window in which all of them are active are also reported apart
+// (the *_steady fields).
 //   speechllm-bench --model models/qwen2-audio-tiny --streams 16 --chunk_ms 1000
 //   speechllm-bench --random_weights --preset 7b --device cuda --streams 64
 //   speechllm-bench --model models/qwen2-audio-tiny --streams 16 --stagger_ms 8000 --duration_s 12
@@ -31,56 +34,9 @@
 #include "tools/bench/bench_clip.h"
 #include "tools/bench/bench_stats.h"
 #include "tools/bench/bench_warmup.h"
+#include "tools/bench/engine_bench_flags.h"
 #include "tools/bench/simulated_device.h"
 #include "tools/bench/step_recorder.h"
-
-ABSL_FLAG(std::string, model, "", "checkpoint directory (or --random_weights --preset)");
-ABSL_FLAG(bool, random_weights, false,
-          "random weights of --preset's shapes instead of a checkpoint");
-ABSL_FLAG(std::string, preset, "tiny",
-          "shapes for --random_weights: tiny (the golden fixture) or 7b");
-ABSL_FLAG(
-    std::string, wav, "",
-    "comma-separated 16 kHz WAV clips, assigned to streams in turn (default: the golden clips)");
-ABSL_FLAG(int, streams, 1, "concurrent streams");
-ABSL_FLAG(int, repeat, 1, "utterances per stream (each stream sends its clip this many times)");
-ABSL_FLAG(int, stagger_ms, 0,
-          "real-time stream starts spread over this many ms (0 = one chunk: all utterance ends "
-          "fall within about a second, the burst case)");
-ABSL_FLAG(double, duration_s, 0,
-          "instead of --repeat: streams start utterance after utterance until this many seconds "
-          "after the last stream started; that window, all streams active, is reported as steady");
-ABSL_FLAG(int, chunk_ms, 1000, "encoder chunk, a multiple of 40 ms");
-ABSL_FLAG(std::string, mode, "realtime",
-          "realtime (paced, staggered starts) or fast (closed loop)");
-ABSL_FLAG(std::string, final_mode, "exact", "exact or fast");
-ABSL_FLAG(bool, partials, true, "decode a partial at every chunk");
-ABSL_FLAG(int, max_new_tokens, 24, "tokens per utterance (the tiny model has no stop token)");
-ABSL_FLAG(int, max_new_tokens_per_update, 8, "tokens one partial update may add");
-ABSL_FLAG(std::string, prefix_ids, "", "prompt ids before the audio (default: 1,2,3,<audio_bos>)");
-ABSL_FLAG(std::string, suffix_ids, "",
-          "prompt ids after the audio (default: <audio_eos>,10,11,12)");
-ABSL_FLAG(std::string, device, "cpu", "cpu or cuda");
-ABSL_FLAG(std::string, dtype, "", "float32 or bfloat16 (default: the checkpoint's)");
-ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = default)");
-ABSL_FLAG(int, kv_cache_mb, 256, "KV cache memory in MiB");
-ABSL_FLAG(int, max_step_tokens, 4096, "token budget of one engine step");
-ABSL_FLAG(int, max_step_encoder_positions, 6000,
-          "encoder positions (20 ms each) one engine step may encode");
-ABSL_FLAG(int, warmup_streams, 8,
-          "streams sent through the engine (closed loop) before the timed run, to take first-call "
-          "costs (CUDA context, cuBLAS handles, allocator growth) out of the figures; 0 = none");
-ABSL_FLAG(std::string, step_log, "", "write one CSV line per timed engine step to this file");
-ABSL_FLAG(bool, sync_stages, false,
-          "wait for the device after each step's encoder pass, so that the step log's encoder_ms "
-          "and decoder_ms are device times (costs some overlap on a GPU)");
-ABSL_FLAG(std::string, simulate_step_cost, "",
-          "BASE,DECODE_ROW,PREFILL_TOKEN,ENCODER_POSITION[,EVERY,OUTLIER] in ms: no model; the toy "
-          "FakeModelRunner sleeps this much per step (base + per one-token item + per token of "
-          "longer items + per encoder position; every EVERY-th step OUTLIER more), to study the "
-          "scheduler under a device's step costs on any machine");
-ABSL_FLAG(int, max_audio_tokens, 750,
-          "audio tokens per utterance reserved at admission (750 = 30 s)");
 
 namespace speechllm::bench {
 namespace {
@@ -106,6 +62,8 @@ struct Stream {
   const Clip* clip = nullptr;
   absl::Time start;  // of the current utterance
   int64_t segment = 0;
+  int64_t finals_pending = 0;  // utterances whose end was sent and whose final has not come
+  bool last_started = false;   // no utterance will follow the current one
   int64_t next_position = 0;
   bool end_sent = false, waiting = false, done = false;
   bool first_partial_pending = true;  // no partial of the current utterance has arrived yet
@@ -120,6 +78,8 @@ int Run() {
   if (absl::GetFlag(FLAGS_repeat) < 1) return Fail("--repeat must be at least 1");
   if (absl::GetFlag(FLAGS_chunk_ms) <= 0 || absl::GetFlag(FLAGS_chunk_ms) % 40 != 0)
     return Fail("--chunk_ms must be a positive multiple of 40 (one audio token)");
+  if (absl::GetFlag(FLAGS_gap_ms) < 0 || absl::GetFlag(FLAGS_gap_ms) > 600000)
+    return Fail("--gap_ms must be in [0, 600000]");
   if (absl::GetFlag(FLAGS_stagger_ms) < 0 || absl::GetFlag(FLAGS_duration_s) < 0 ||
       absl::GetFlag(FLAGS_warmup_streams) < 0)
     return Fail("--stagger_ms, --duration_s and --warmup_streams must not be negative");
@@ -234,11 +194,33 @@ int Run() {
     partial_latency.begin = final_latency.begin = t0 + stagger;
     partial_latency.end = final_latency.end = t0 + stagger + duration;
   }
+  // Real time: whether the utterance `s` has started is its last (the next would start after the
+  // measured window, or past --repeat).
+  const absl::Duration gap = absl::Milliseconds(absl::GetFlag(FLAGS_gap_ms));
+  auto is_last = [&](const Stream& s) {
+    return duration > absl::ZeroDuration()
+               ? s.start + absl::Seconds(s.clip->seconds) + gap >= partial_latency.end
+               : s.segment + 1 >= repeat;
+  };
+  for (Stream& s : streams) s.last_started = is_last(s);
   int finished = 0;
   double audio_total = 0;
   while (finished < num_streams) {
     const absl::Time now = absl::Now();
     for (Stream& s : streams) {
+      // Real time: the next utterance starts on the audio clock, not when the final comes (a
+      // stream that waited for its finals offered less load exactly when the engine fell behind).
+      if (realtime && !s.done && s.end_sent && !s.last_started &&
+          now >= s.start + absl::Seconds(s.clip->seconds) + gap) {
+        s.start += absl::Seconds(s.clip->seconds) + gap;
+        ++s.segment;
+        s.next_position = 0;
+        s.end_sent = false;
+        s.first_partial_pending = true;
+        s.last_started = is_last(s);
+        if (absl::Status st = engine.StartSegment(s.id, {s.segment, prefix, suffix}); !st.ok())
+          return Fail(st.ToString());
+      }
       if (s.done || s.end_sent || now < s.start) continue;
       const Clip& clip = *s.clip;
       // Real time: chunk c is complete once its audio and one frame of lookahead have arrived.
@@ -260,6 +242,7 @@ int Run() {
           if (absl::Status st = engine.EndSegment(s.id, std::move(segment_end)); !st.ok())
             return Fail(st.ToString());
           s.end_sent = true;
+          ++s.finals_pending;
         }
       }
     }
@@ -273,13 +256,23 @@ int Run() {
       (output.is_final ? final_queue_wait : partial_queue_wait).Add(output.queue_wait);
       if (!output.is_final) {
         partial_latency.Add(latency, output.input_time);
-        if (s.first_partial_pending) first_partial_latency.Add(latency);
-        s.first_partial_pending = false;
+        if (s.first_partial_pending && output.segment_index == s.segment) {
+          first_partial_latency.Add(latency);
+          s.first_partial_pending = false;
+        }
         continue;
       }
       final_latency.Add(latency, output.input_time);
       s.audio_done_seconds += s.clip->seconds;
       audio_total += s.clip->seconds;
+      --s.finals_pending;
+      if (realtime) {  // the next utterance started on the audio clock, in the send loop
+        if (s.last_started && s.end_sent && s.finals_pending == 0) {
+          s.done = true;
+          ++finished;
+        }
+        continue;
+      }
       const bool another =
           duration > absl::ZeroDuration() ? received < partial_latency.end : s.segment + 1 < repeat;
       ++s.segment;
