@@ -53,7 +53,9 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const WeightLoader& loade
   }
   SPEECHLLM_ASSIGN_OR_RETURN(decoder->norm_,
                              RmsNorm::Load(loader, p + "norm.weight", hidden, config.rms_norm_eps));
-  if (config.tie_word_embeddings && !loader.Contains("language_model.lm_head.weight")) {
+  // Tied, the head is the embedding whatever the checkpoint stores, as HF's tie_weights() makes it
+  // after loading (a stored lm_head.weight is left unused there).
+  if (config.tie_word_embeddings) {
     decoder->lm_head_.weight = decoder->embed_tokens_;
   } else {
     SPEECHLLM_ASSIGN_OR_RETURN(decoder->lm_head_, Linear::Load(loader, "language_model.lm_head",

@@ -163,6 +163,27 @@ TEST_F(ModelLoadTest, LayersTheConfigLeavesUnusedAreAnError) {
   EXPECT_THAT(tokens.status().message(), HasSubstr("text_config.num_hidden_layers 1"));
 }
 
+// tie_word_embeddings: the output head is the embedding matrix, as HF ties it after loading, even
+// where the checkpoint stores an lm_head.weight (it used to be read and used).
+TEST_F(ModelLoadTest, ATiedHeadIsTheEmbeddingWhateverTheCheckpointStores) {
+  WriteCheckpoint([](const std::string& name) { return name; });  // lm_head.weight included
+  EditConfig(dir_, "\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true");
+  RuntimeOptions options;
+  options.dtype = "float32";
+  auto model = Qwen2AudioModel::Load(dir_.string(), options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const Decoder& decoder = (*model)->decoder();
+  const int64_t vocab = (*model)->config().text.vocab_size;
+  const at::Tensor embedding =
+      decoder.Embed(at::arange(vocab, at::TensorOptions().dtype(at::kLong)));
+  at::manual_seed(3);
+  const at::Tensor hidden = at::randn({2, embedding.size(1)});
+  const at::Tensor logits = decoder.Logits(hidden);
+  const double error = (logits - at::matmul(hidden, embedding.t())).abs().max().item<double>();
+  std::printf("tied head against hidden x embedding^T: max |error| %.3g\n", error);
+  EXPECT_LT(error, 1e-4);
+}
+
 TEST_F(ModelLoadTest, TruncatedShardIsDataLoss) {
   WriteCheckpoint([](const std::string& name) { return name; });
   fs::resize_file(dir_ / "model.safetensors", fs::file_size(dir_ / "model.safetensors") - 1000);
