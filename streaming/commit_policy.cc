@@ -10,7 +10,6 @@ namespace speechllm::streaming {
 namespace {
 
 using engine::tokenizer::AppendUtf8Lossy;
-using engine::tokenizer::DecodeUtf8At;
 
 bool IsAsciiWordChar(char32_t c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
@@ -47,9 +46,7 @@ std::optional<char32_t> CommitPolicy::FirstCodePointFrom(const std::vector<int64
   // none.
   std::string text;
   AppendUtf8Lossy(bytes, /*final=*/false, &text);
-  char32_t c = 0;
-  if (text.empty() || DecodeUtf8At(text, 0, &c) == 0) return std::nullopt;
-  return c;
+  return FirstCodePoint(text);
 }
 
 bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count) const {
@@ -67,12 +64,9 @@ bool CommitPolicy::IsBoundary(const std::vector<int64_t>& tokens, int64_t count)
   std::string text;
   if (AppendUtf8Lossy(prefix, /*final=*/false, &text) != prefix.size() || text.empty())
     return false;
-  // The last character of the text.
-  size_t start = text.size() - 1;
-  while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
-  char32_t last = 0;
-  if (DecodeUtf8At(text, start, &last) == 0) return false;
-  if (EndsWord(last)) {
+  const std::optional<char32_t> last = LastCodePoint(text);
+  if (!last.has_value()) return false;
+  if (EndsWord(*last)) {
     // Unless what follows belongs to this character (a vowel sign after a Lao or Myanmar
     // consonant, an emoji's variation selector, a ZWJ sequence) or is not known yet.
     if (count >= static_cast<int64_t>(tokens.size())) return true;

@@ -10,30 +10,30 @@ namespace {
 
 using engine::tokenizer::DecodeUtf8At;
 
-// The code point at the start of `text` (0 when it is empty or ill-formed there).
-char32_t First(absl::string_view text) {
-  char32_t c = 0;
-  return text.empty() || DecodeUtf8At(text, 0, &c) == 0 ? 0 : c;
-}
-
-// The code point at the end of `text` (0 when it is empty or ill-formed there).
-char32_t Last(absl::string_view text) {
-  if (text.empty()) return 0;
-  size_t start = text.size() - 1;
-  while (start > 0 && text.size() - start < 4 &&
-         (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) {
-    --start;
-  }
-  char32_t c = 0;
-  return DecodeUtf8At(text, start, &c) == text.size() - start ? c : 0;
-}
-
 bool IsSpace(char32_t c) {
   return (c < 0x80 && absl::ascii_isspace(static_cast<unsigned char>(c))) || c == 0x3000 ||
          c == 0x00A0 || (c >= 0x2000 && c <= 0x200B);
 }
 
 }  // namespace
+
+std::optional<char32_t> FirstCodePoint(absl::string_view text) {
+  char32_t c = 0;
+  if (text.empty() || DecodeUtf8At(text, 0, &c) == 0) return std::nullopt;
+  return c;
+}
+
+std::optional<char32_t> LastCodePoint(absl::string_view text) {
+  if (text.empty()) return std::nullopt;
+  size_t start = text.size() - 1;
+  while (start > 0 && text.size() - start < 4 &&
+         (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) {
+    --start;
+  }
+  char32_t c = 0;
+  if (DecodeUtf8At(text, start, &c) != text.size() - start) return std::nullopt;
+  return c;
+}
 
 bool IsUnspacedScript(char32_t c) {
   return (c >= 0x0E00 && c <= 0x0EFF) ||  // Thai, Lao
@@ -59,7 +59,8 @@ bool ContinuesCluster(char32_t c) {
 }
 
 std::string UtteranceSeparator(absl::string_view before, absl::string_view after) {
-  const char32_t last = Last(before), first = First(after);
+  const char32_t last = LastCodePoint(before).value_or(0);
+  const char32_t first = FirstCodePoint(after).value_or(0);
   if (last == 0 || first == 0) return "";
   if (IsSpace(last) || IsSpace(first)) return "";
   if (IsUnspacedScript(last) || IsUnspacedScript(first)) return "";

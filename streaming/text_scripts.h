@@ -1,15 +1,20 @@
 // Which characters belong to scripts written without spaces between words (Han, kana, Thai...):
-// there every character can end a word, and two utterances join without a space. Pure functions
-// over code points, any thread; used by the commit rule, the utterance separator and the server's
-// displayed-word count.
+// there every character can end a word, and two utterances join without a space; and the code
+// points at a text's ends that those rules look at. Pure functions, any thread; used by the commit
+// rule, the utterance separator and the server's displayed-word count.
 #ifndef SPEECHLLM_STREAMING_TEXT_SCRIPTS_H_
 #define SPEECHLLM_STREAMING_TEXT_SCRIPTS_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
 namespace speechllm::streaming {
+
+// The code point at the start or the end of `text`; nullopt when it is empty or ill-formed there.
+std::optional<char32_t> FirstCodePoint(absl::string_view text);
+std::optional<char32_t> LastCodePoint(absl::string_view text);
 
 // Han ideographs and their radicals, strokes and compatibility forms, kana (full and halfwidth),
 // Bopomofo, Yi, CJK and fullwidth punctuation, Thai, Lao, Tibetan, Myanmar and Khmer. Hangul is
