@@ -93,7 +93,9 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
                          [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
   };
   // The sizes go first, before any text is scanned or tokenized: a 27 MB phrase took 4 s and
-  // 570 MB to be refused by the token limit, with the whole phrase quoted in the error.
+  // 570 MB to be refused by the token limit. Quotes are excerpts: a phrase holding a control token
+  // was copied whole into its status, which BoundedErrorMessage then cut to 512 bytes, reason and
+  // all.
   if (context.phrases_size() > server.max_phrases) {
     return bad(".phrases", absl::StrCat("more than ", server.max_phrases, " phrases"));
   }

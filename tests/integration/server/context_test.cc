@@ -80,7 +80,8 @@ TEST_F(ContextTest, ChatControlTokensInAContextAreRefused) {
 // bytes) are within the default 1000, 1001 are not. (The tiny tokenizer may still find 600 too
 // many tokens for the prompt budget; that is another limit with its own message.) A phrase is
 // held to it too, before it is scanned or tokenized, and the error quotes 40 characters of it: a
-// 27 MB phrase took 4 s and 570 MB to refuse, and the error repeated it whole.
+// 27 MB phrase took 4 s and 570 MB to refuse (and one holding a control token was copied whole
+// into its error status, cut to 512 bytes only at the gRPC edge).
 TEST_F(ContextTest, TheContextLimitCountsCharactersNotBytes) {
   std::string e600, e1001;
   for (int i = 0; i < 600; ++i) e600 += "\xc3\xa9";
