@@ -150,6 +150,12 @@ absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addr
   }
 }
 
+absl::StatusOr<std::vector<int>> ListenOnHost(const std::string& host, int port) {
+  absl::StatusOr<std::vector<SocketAddress>> addresses = ResolveListenAddresses(host, port);
+  if (!addresses.ok()) return addresses.status();
+  return ListenOn(*addresses);
+}
+
 int BoundPort(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof(address);
@@ -160,10 +166,7 @@ int BoundPort(int fd) {
 absl::Status CheckPortFree(const std::string& listen_address) {
   const absl::StatusOr<HostPort> address = ParseHostPort(listen_address);
   if (!address.ok() || address->host.empty() || address->port == 0) return absl::OkStatus();
-  absl::StatusOr<std::vector<SocketAddress>> addresses =
-      ResolveListenAddresses(address->host, address->port);
-  absl::StatusOr<std::vector<int>> fds =
-      addresses.ok() ? ListenOn(*addresses) : absl::StatusOr<std::vector<int>>(addresses.status());
+  absl::StatusOr<std::vector<int>> fds = ListenOnHost(address->host, address->port);
   if (!fds.ok()) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", listen_address, ": ", fds.status().message()));

@@ -32,6 +32,9 @@ absl::StatusOr<std::vector<SocketAddress>> ResolveListenAddresses(const std::str
 // too, which then takes them.
 absl::StatusOr<std::vector<int>> ListenOn(const std::vector<SocketAddress>& addresses);
 
+// ListenOn the addresses `host` resolves to for `port` (ResolveListenAddresses' error if none).
+absl::StatusOr<std::vector<int>> ListenOnHost(const std::string& host, int port);
+
 // The port a listening socket is bound to, or -1.
 int BoundPort(int fd);
 

@@ -41,9 +41,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   const std::string& host = address->host;
   const int port = address->port;
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(metrics));
-  absl::StatusOr<std::vector<SocketAddress>> addresses = ResolveListenAddresses(host, port);
-  absl::StatusOr<std::vector<int>> fds =
-      addresses.ok() ? ListenOn(*addresses) : absl::StatusOr<std::vector<int>>(addresses.status());
+  absl::StatusOr<std::vector<int>> fds = ListenOnHost(host, port);
   if (!fds.ok()) {
     return absl::UnavailableError(absl::StrCat("cannot listen for metrics on ", listen_address,
                                                ": ", fds.status().message()));
