@@ -325,6 +325,13 @@ void StreamingClient::OnResponse(const StreamingRecognizeResponse& response) {
     record.arrival_time = Clock::now();
     record.since_start = absl::FromChrono(record.arrival_time - start_time_);
     record.chunks_sent = static_cast<int64_t>(sent_chunks_.size());
+    record.audio_captured = AudioDuration(audio_bytes_queued_, bytes_per_second_);
+    if (audio_stopped_ && stop_cut_ == StopCut::kDropAll) {
+      record.audio_captured = record.audio_sent;  // what StopAudio dropped was never captured
+    } else if (options_.realtime && bytes_per_second_ > 0 && pacing_started_) {
+      record.audio_captured =
+          std::min(record.audio_captured, absl::FromChrono(record.arrival_time - pacing_start_));
+    }
     if (!sent_chunks_.empty()) {
       record.audio_sent = sent_chunks_.back().audio_end;
       record.last_audio_sent_time = sent_chunks_.back().send_time;

@@ -59,7 +59,12 @@ struct ResponseRecord {
   Clock::time_point arrival_time;
   absl::Duration since_start;  // arrival - Start()
   absl::Duration audio_sent;   // audio handed to gRPC before it arrived
-  int64_t chunks_sent = 0;     // AudioChunks handed to gRPC before it arrived
+  // Audio the source had produced by the arrival: when paced, what a microphone started at the
+  // first SendAudio had captured (capped at the audio queued); unpaced, the audio queued; after
+  // StopAudio of raw audio, the audio sent. Its difference to audio_processed is the lag a user
+  // sees, flow control's hold-ups included. 0 without a byte rate (containers).
+  absl::Duration audio_captured;
+  int64_t chunks_sent = 0;  // AudioChunks handed to gRPC before it arrived
   // When the last AudioChunk before it was handed to gRPC; the epoch if none was.
   Clock::time_point last_audio_sent_time;
 };

@@ -2,12 +2,12 @@
 // way API.md section 5 defines it (Riva's method): N StreamingRecognize calls, each paced like a
 // microphone and looping its test audio (clip, then silence so that the endpointer closes each
 // utterance), starts staggered; lag (audio_received - audio_processed) p50/p99 at every update,
-// end-to-end latency of partials and finals from the client's own send times, the server's
-// finalization processing, every failed call and FLOW_CONTROL warning (paused reads cap the lag
-// the server reports). Prints one JSON line; exit 0 when the target is met, 1 when missed, 2 on
-// bad flags. Ctrl-C ends every stream's input and still prints the report
-// of what ran (verdict "interrupted ...", exit 130); streams the server ended are not fed further,
-// and the run stops early once none is left.
+// and the client's lag (audio the paced source had captured - audio_processed), end-to-end latency
+// of partials and finals from the client's own send times, the server's finalization processing,
+// every failed call and FLOW_CONTROL warning (paused reads cap the lag the server reports). Prints
+// one JSON line; exit 0 when the target is met, 1 when missed, 2 on bad flags. Ctrl-C ends every
+// stream's input and still prints the report of what ran (verdict "interrupted ...", exit 130);
+// streams the server ended are not fed further, and the run stops early once none is left.
 //   speechllm-loadtest --server 127.0.0.1:50051 --streams 64 --duration_s 300
 #include <algorithm>
 #include <iostream>

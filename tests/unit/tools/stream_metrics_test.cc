@@ -77,6 +77,27 @@ TEST(StreamMetricsTest, LagAndEndToEndLatencyOfEachUpdate) {
   EXPECT_EQ(s.status, grpc::StatusCode::OK);
 }
 
+TEST(StreamMetricsTest, ClientLagCountsAudioTheServerHasNotRead) {
+  // The server read 1.2 s and processed 1 s, but the microphone had captured 5 s by then: the
+  // rest waited in the client while the server's reads were paused.
+  client::ResponseRecord held = Update(5000, 1200, 1000, false);
+  held.audio_captured = absl::Seconds(5);
+  client::ResponseRecord caught_up = Update(6000, 6000, 5900, true);
+  caught_up.audio_captured = absl::Seconds(6);
+  const StreamSamples s = MeasureStream({held, caught_up}, Chunks(60), grpc::Status::OK);
+  EXPECT_EQ(s.lag_ms, (std::vector<double>{200, 100}));
+  EXPECT_EQ(s.client_lag_ms, (std::vector<double>{4000, 100}));
+
+  // The server's lag meets the target; the client's does not.
+  const LoadReport report = Summarize({s}, LoadTarget{});
+  EXPECT_DOUBLE_EQ(report.lag_ms_p99, 200);
+  EXPECT_DOUBLE_EQ(report.client_lag_ms_p50, 100);
+  EXPECT_DOUBLE_EQ(report.client_lag_ms_p99, 4000);
+  EXPECT_EQ(report.verdict, "missed: client lag p99");
+  EXPECT_NE(ToJson(report).find("\"client_lag_ms_p99\": 4000.0"), std::string::npos)
+      << ToJson(report);
+}
+
 TEST(StreamMetricsTest, UpdatesWithoutAMatchingChunkHaveNoEndToEndSample) {
   // Nothing processed yet, and audio past the last chunk sent (a chunk the client never recorded).
   const std::vector<client::ResponseRecord> responses = {Update(1500, 300, 0, false),
