@@ -1,37 +1,77 @@
 #include "tools/wer/wer.h"
 
 #include <algorithm>
-#include <cctype>
+
+#include "streaming/text_scripts.h"
+#include "unicode/normalizer2.h"
+#include "unicode/uchar.h"
+#include "unicode/unistr.h"
 
 namespace speechllm::tools {
 namespace {
 
-bool IsDigit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
-bool IsWordChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || static_cast<unsigned char>(c) >= 0x80;
+bool IsDigit(UChar32 c) { return u_isdigit(c) != 0; }
+bool IsMark(UChar32 c) {
+  const int8_t type = u_charType(c);
+  return type == U_NON_SPACING_MARK || type == U_COMBINING_SPACING_MARK || type == U_ENCLOSING_MARK;
+}
+bool IsWordChar(UChar32 c) {
+  return u_hasBinaryProperty(c, UCHAR_ALPHABETIC) || IsDigit(c) || IsMark(c);
+}
+bool IsApostrophe(UChar32 c) { return c == '\'' || c == 0x2019; }
+
+// NFKC with case folding (Unicode's NFKC_Casefold): fullwidth forms become ASCII, ligatures
+// letters, and every case one. Ill-formed UTF-8 becomes U+FFFD, which separates words.
+icu::UnicodeString Fold(absl::string_view text) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* fold = icu::Normalizer2::getNFKCCasefoldInstance(status);
+  icu::UnicodeString input = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  if (U_FAILURE(status)) return input.toLower();
+  icu::UnicodeString folded = fold->normalize(input, status);
+  return U_FAILURE(status) ? input.toLower() : folded;
 }
 
 }  // namespace
 
 std::vector<std::string> NormalizeWords(absl::string_view text) {
+  const icu::UnicodeString folded = Fold(text);
+  std::vector<UChar32> chars;
+  for (int32_t i = 0; i < folded.length(); i = folded.moveIndex32(i, 1)) {
+    chars.push_back(folded.char32At(i));
+  }
   std::vector<std::string> words;
-  std::string word;
+  icu::UnicodeString word;
+  bool last_word_unspaced = false;  // the last word is one character of an unspaced script
   auto flush = [&] {
-    if (!word.empty()) words.push_back(std::move(word));
-    word.clear();
+    if (!word.isEmpty()) {
+      words.emplace_back();
+      word.toUTF8String(words.back());
+      last_word_unspaced = false;
+    }
+    word.remove();
   };
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const char next = i + 1 < text.size() ? text[i + 1] : '\0';
-    const char previous = word.empty() ? '\0' : word.back();
-    if (IsWordChar(c)) {
-      word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (size_t i = 0; i < chars.size(); ++i) {
+    const UChar32 c = chars[i];
+    const UChar32 next = i + 1 < chars.size() ? chars[i + 1] : 0;
+    const UChar32 previous = word.isEmpty() ? 0 : word.char32At(word.length() - 1);
+    if (IsMark(c) && word.isEmpty() && last_word_unspaced) {
+      icu::UnicodeString(c).toUTF8String(words.back());  // a Thai vowel sign after its letter
+    } else if (IsWordChar(c) && streaming::IsUnspacedScript(static_cast<char32_t>(c))) {
+      // Written without spaces: every character is a word, as a character error rate counts.
+      flush();
+      word.append(c);
+      flush();
+      last_word_unspaced = true;
+    } else if (IsWordChar(c)) {
+      word.append(c);
     } else if ((c == ':' || c == '.' || c == ',') && IsDigit(previous) && IsDigit(next)) {
-      if (c != ',') word.push_back(c);  // 7:30 and 3.5 stay one word; 1,000 becomes 1000
-    } else if (c == '\'' && IsWordChar(previous) && IsWordChar(next)) {
-      word.push_back(c);  // don't
+      if (c != ',') word.append(c);  // 7:30 and 3.5 stay one word; 1,000 becomes 1000
+    } else if (IsApostrophe(c) && IsWordChar(previous) && IsWordChar(next)) {
+      word.append(static_cast<UChar32>('\''));  // don't, don’t
     } else {
       flush();
+      last_word_unspaced = false;
     }
   }
   flush();

@@ -1,6 +1,7 @@
-// Word error rate (issue 9): text normalization (lower case, punctuation dropped except inside
-// numbers such as 7:30 or 3.5 and apostrophes inside words) and a word-level Levenshtein alignment
-// counting substitutions, deletions and insertions. Pure functions; any thread.
+// Word error rate (issue 9): text normalization (Unicode NFKC case folding, punctuation dropped
+// except inside numbers such as 7:30 or 3.5 and apostrophes inside words, every character of a
+// script written without spaces its own word) and a word-level Levenshtein alignment counting
+// substitutions, deletions and insertions. Pure functions; any thread.
 #ifndef SPEECHLLM_TOOLS_WER_WER_H_
 #define SPEECHLLM_TOOLS_WER_WER_H_
 
@@ -12,7 +13,7 @@
 
 namespace speechllm::tools {
 
-// The normalized words of `text`.
+// The normalized words of `text` (UTF-8; ill-formed bytes separate words).
 std::vector<std::string> NormalizeWords(absl::string_view text);
 
 struct WordErrors {
