@@ -3,7 +3,8 @@
 // WebM, a truncated or corrupted FLAC, a truncated WAV header, a WAV at 96 kHz, an odd byte count
 // for 16-bit PCM, NaN and infinite floats and undeclared sample rates each end their stream with
 // INVALID_ARGUMENT saying what was wrong; unsupported encodings and rates are refused at the
-// config; a healthy stream on the same server meanwhile finishes with the offline tokens. Also the
+// config; a healthy stream on the same server meanwhile finishes with the offline tokens; a stream
+// without audio ends OK in every encoding. Also the
 // client CLI with Ogg Opus, WebM and FLAC files, containers piped to stdin, and `--encode opus`
 // from a WAV and from stdin.
 #include <cstring>
@@ -228,6 +229,24 @@ TEST_F(AudioErrorsE2eTest, MalformedAudioIsInvalidArgumentWhileAHealthyStreamFin
     }
   }
   healthy.Finish("malformed audio on other streams");
+}
+
+// A stream that ends before any audio came ends OK in every encoding (README): a push-to-talk
+// button released before the browser's MediaRecorder gave its first chunk. The containers'
+// decoders used to call that an input without a page or header (AUDIO_DECODE_ERROR).
+TEST_F(AudioErrorsE2eTest, AStreamWithoutAudioEndsOkInEveryEncoding) {
+  for (const v1::AudioFormat& format :
+       {Format(F::OGG_OPUS, 0, 0), Format(F::WEBM_OPUS, 0, 0), Format(F::FLAC, 0, 0),
+        Format(F::WAV, 0, 0), Format(F::ENCODING_UNSPECIFIED, 0, 0), Format(F::PCM_S16LE, 16000, 1),
+        Format(F::MULAW, 8000, 1)}) {
+    const StreamRun run = StreamOn(server_->stub(), "", format, 3000);
+    const std::string name = F::Encoding_Name(format.encoding());
+    std::printf("%-20s no audio -> %s\n", name.c_str(), Describe(run.status).c_str());
+    EXPECT_TRUE(run.status.ok()) << name << ": " << Describe(run.status);
+    const auto responses = run.responses();
+    ASSERT_FALSE(responses.empty()) << name;
+    EXPECT_TRUE(responses.back().has_summary()) << name;
+  }
 }
 
 // The token ids of the client's "tokens:" line, or empty.
