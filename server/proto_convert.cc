@@ -109,15 +109,19 @@ absl::StatusOr<streaming::PromptConfig> PromptFromContext(const v1::RecognitionC
   // (ties keep the client's order): boost is emphasis in the prompt (API.md 2.1), its effect on
   // the model heuristic. (Sorted first, a NaN boost broke the sort's ordering before its check.)
   std::vector<const v1::Phrase*> phrases;
-  for (const v1::Phrase& phrase : context.phrases()) {
-    if (!(phrase.boost() >= 0 && phrase.boost() <= 20))  // NaN too
-      return bad(".phrases.boost", "must be in [0, 20]");
+  for (int i = 0; i < context.phrases_size(); ++i) {
+    const v1::Phrase& phrase = context.phrases(i);
+    const std::string path = absl::StrCat(".phrases[", i, "]");  // AIP-193's field path
+    if (!(phrase.boost() >= 0 && phrase.boost() <= 20))          // NaN too
+      return bad(path + ".boost", absl::StrCat("must be in [0, 20], got ", phrase.boost()));
     if (chars(phrase.text()) > server.max_context_chars) {
-      return bad(".phrases", absl::StrCat("a phrase longer than ", server.max_context_chars,
-                                          " characters (\"", Excerpt(phrase.text()), "\")"));
+      return bad(path + ".text", absl::StrCat("a phrase longer than ", server.max_context_chars,
+                                              " characters (\"", Excerpt(phrase.text()), "\")"));
     }
-    if (absl::Status status = prompt.CheckContextText(phrase.text()); !status.ok())
-      return bad(".phrases", absl::StrCat("\"", Excerpt(phrase.text()), "\" ", status.message()));
+    if (absl::Status status = prompt.CheckContextText(phrase.text()); !status.ok()) {
+      return bad(path + ".text",
+                 absl::StrCat("\"", Excerpt(phrase.text()), "\" ", status.message()));
+    }
     phrases.push_back(&phrase);
   }
   std::stable_sort(phrases.begin(), phrases.end(), [](const v1::Phrase* a, const v1::Phrase* b) {
@@ -254,13 +258,24 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
       s.endpoint.mode = streaming::EndpointMode::kContinuous;
       break;
   }
-  if (e.end_silence_ms() != 0)
-    s.endpoint.end_silence_ms = static_cast<int>(std::min<uint32_t>(e.end_silence_ms(), 1u << 30));
-  if (e.max_utterance_ms() != 0)
-    s.endpoint.max_utterance_ms =
-        static_cast<int>(std::min<uint32_t>(e.max_utterance_ms(), 1u << 30));
-  s.endpoint.speech_start_timeout_ms =
-      static_cast<int>(std::min<uint32_t>(e.speech_start_timeout_ms(), 1u << 30));
+  // The client's values are checked as sent, on their own field (they were clamped to 2^30
+  // first, and a refusal quoted the clamped number under the internal EndpointConfig name).
+  for (const auto& [range, value] :
+       {std::pair(streaming::kEndSilenceMsRange, e.end_silence_ms()),
+        std::pair(streaming::kMaxUtteranceMsRange, e.max_utterance_ms()),
+        std::pair(streaming::kSpeechStartTimeoutMsRange, e.speech_start_timeout_ms())}) {
+    if (value != 0 &&
+        (value < static_cast<uint32_t>(range.lo) || value > static_cast<uint32_t>(range.hi))) {
+      return BadConfig(absl::StrCat("endpointing.", range.field),
+                       absl::StrCat("must be in [", range.lo, ", ", range.hi, "]",
+                                    range.lo > 0 ? ", or 0 for the default" : "", "; got ", value));
+    }
+  }
+  if (e.end_silence_ms() != 0) s.endpoint.end_silence_ms = static_cast<int>(e.end_silence_ms());
+  if (e.max_utterance_ms() != 0) {
+    s.endpoint.max_utterance_ms = static_cast<int>(e.max_utterance_ms());
+  }
+  s.endpoint.speech_start_timeout_ms = static_cast<int>(e.speech_start_timeout_ms());
   s.voice_activity_events = e.voice_activity_events();
   if (absl::Status status = s.endpoint.Validate(); !status.ok()) {
     return BadConfig("endpointing", std::string(status.message()));

@@ -5,12 +5,14 @@
 namespace speechllm::streaming {
 namespace {
 
-constexpr int kMaxUtteranceMs = 30000;  // the model's 30 s audio window (MODEL.md 1.4)
-
 absl::Status CheckRange(const char* field, int value, int lo, int hi) {
   if (value >= lo && value <= hi) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("EndpointConfig.", field, " must be in [", lo, ", ", hi, "], got ", value));
+}
+
+absl::Status CheckRange(const EndpointFieldRange& range, int value) {
+  return CheckRange(range.field, value, range.lo, range.hi);
 }
 
 }  // namespace
@@ -34,11 +36,10 @@ absl::Status EndpointConfig::Validate() const {
         absl::StrCat("EndpointConfig.mode must be CONTINUOUS, SINGLE_UTTERANCE or MANUAL, got ",
                      static_cast<int>(mode)));
   }
-  absl::Status status = CheckRange("end_silence_ms", end_silence_ms, 10, 10000);
-  if (status.ok()) status = CheckRange("max_utterance_ms", max_utterance_ms, 100, kMaxUtteranceMs);
-  if (status.ok()) {
-    status = CheckRange("speech_start_timeout_ms", speech_start_timeout_ms, 0, 86400000);
-  }
+  // max_utterance_ms: at most the model's 30 s audio window (MODEL.md 1.4).
+  absl::Status status = CheckRange(kEndSilenceMsRange, end_silence_ms);
+  if (status.ok()) status = CheckRange(kMaxUtteranceMsRange, max_utterance_ms);
+  if (status.ok()) status = CheckRange(kSpeechStartTimeoutMsRange, speech_start_timeout_ms);
   // A pre_speech_ms as long as max_utterance_ms is not refused: the endpointer shortens the
   // padding to leave the utterance at least one frame of its own (Endpointer's constructor).
   if (status.ok()) status = CheckRange("pre_speech_ms", pre_speech_ms, 0, 2000);

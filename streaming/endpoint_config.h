@@ -18,6 +18,16 @@ enum class EndpointMode {
 
 const char* EndpointModeName(EndpointMode mode);
 
+// A client-settable field's name and range in ms (API.md 4; the same bounds Validate checks).
+struct EndpointFieldRange {
+  const char* field;
+  int lo, hi;
+};
+inline constexpr EndpointFieldRange kEndSilenceMsRange{"end_silence_ms", 10, 10000};
+inline constexpr EndpointFieldRange kMaxUtteranceMsRange{"max_utterance_ms", 100, 30000};
+inline constexpr EndpointFieldRange kSpeechStartTimeoutMsRange{"speech_start_timeout_ms", 0,
+                                                               86400000};
+
 struct EndpointConfig {
   EndpointMode mode = EndpointMode::kContinuous;
   // Trailing silence after speech that closes an utterance (not in kManual). [10, 10000].

@@ -243,11 +243,13 @@ TEST_F(UnaryTest, HealthServiceIsServing) {
 
 // Values out of their documented range are BAD_CONFIG on their field (API.md 2.1), not clamped
 // or passed on: a stream_offset that is no valid Duration or beyond a century (it would pin every
-// offset and stall the processed-audio counter), a NaN boost, partials more than a minute apart.
+// offset and stall the processed-audio counter), a NaN boost (its phrase's index in the path),
+// partials more than a minute apart, endpointing times outside their ranges.
 TEST_F(UnaryTest, OutOfRangeValuesAreBadConfig) {
   struct Case {
     const char* field;
     void (*set)(v1::SessionConfig*);
+    const char* message = "";  // expected in the status message
   };
   const Case cases[] = {
       {"config.stream_offset",
@@ -256,12 +258,25 @@ TEST_F(UnaryTest, OutOfRangeValuesAreBadConfig) {
        [](v1::SessionConfig* c) { c->mutable_stream_offset()->set_nanos(-5); }},
       {"config.stream_offset",
        [](v1::SessionConfig* c) { c->mutable_stream_offset()->set_nanos(2000000000); }},
-      {"config.context.phrases.boost",
+      {"config.context.phrases[1].boost",
        [](v1::SessionConfig* c) {
+         c->mutable_context()->add_phrases()->set_text("fine");
          v1::Phrase* phrase = c->mutable_context()->add_phrases();
          phrase->set_text("hello");
          phrase->set_boost(std::nanf(""));
-       }},
+       },
+       "got nan"},
+      // Endpointing values are checked as sent: 4e9 was clamped to 2^30 first and then quoted.
+      {"config.endpointing.end_silence_ms",
+       [](v1::SessionConfig* c) { c->mutable_endpointing()->set_end_silence_ms(4000000000u); },
+       "must be in [10, 10000], or 0 for the default; got 4000000000"},
+      {"config.endpointing.max_utterance_ms",
+       [](v1::SessionConfig* c) { c->mutable_endpointing()->set_max_utterance_ms(50); }, "got 50"},
+      {"config.endpointing.speech_start_timeout_ms",
+       [](v1::SessionConfig* c) {
+         c->mutable_endpointing()->set_speech_start_timeout_ms(4294967295u);
+       },
+       "got 4294967295"},
       {"config.results.partial_interval_ms",
        [](v1::SessionConfig* c) { c->mutable_results()->set_partial_interval_ms(60001); }},
   };
@@ -275,6 +290,7 @@ TEST_F(UnaryTest, OutOfRangeValuesAreBadConfig) {
     std::printf("[ranges] %s: %s\n", c.field, Describe(status).c_str());
     ExpectError(status, grpc::StatusCode::INVALID_ARGUMENT, "BAD_CONFIG");
     EXPECT_EQ(ParseDetails(status).fields, std::vector<std::string>{c.field});
+    EXPECT_NE(status.error_message().find(c.message), std::string::npos) << Describe(status);
   }
   // The largest offset taken: a century.
   v1::RecognizeRequest request;
