@@ -288,6 +288,9 @@ void Session::CloseSegment(bool from_flush, absl::Time now) {
 absl::Status Session::Flush(absl::Time now) {
   if (speech_start_timed_out_) return absl::OkStatus();  // the stream is ending with OK
   if (input_finished_) return absl::FailedPreconditionError("Flush after the end of input");
+  // After SINGLE_UTTERANCE's one utterance, later input is read and dropped (API.md 4.4), a
+  // Flush too: it used to answer with an empty final of a second utterance.
+  if (single_utterance_done_) return absl::OkStatus();
   if (segment_open_) {
     if (!partial_frame_.empty()) {
       FeedSegment(partial_frame_, now).IgnoreError();
@@ -308,7 +311,7 @@ absl::Status Session::Flush(absl::Time now) {
   record.closed = true;
   record.from_flush = true;
   // In SINGLE_UTTERANCE mode the first Flush ends the utterance even with nothing pending.
-  if (config_.endpoint.mode == EndpointMode::kSingleUtterance && !single_utterance_done_) {
+  if (config_.endpoint.mode == EndpointMode::kSingleUtterance) {
     single_utterance_done_ = true;
     record.ends_single_utterance = true;
   }

@@ -166,6 +166,8 @@ TEST_F(SessionTest, AFlushWithNothingPendingEndsASingleUtterance) {
   auto session = Start(Config(EndpointMode::kSingleUtterance), &sink);
   ASSERT_TRUE(session->Flush(absl::Now()).ok());
   Feed(session.get(), Tone(1.0), 1600);  // read and dropped
+  // So is a later Flush: it used to answer with a second empty final, of utterance 1.
+  ASSERT_TRUE(session->Flush(absl::Now()).ok());
   ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
   ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
   const auto events = sink.events();
@@ -174,6 +176,7 @@ TEST_F(SessionTest, AFlushWithNothingPendingEndsASingleUtterance) {
   EXPECT_TRUE(finals[0]->committed_delta.empty());
   EXPECT_TRUE(finals[0]->from_flush);
   EXPECT_EQ(CountSpeechEvents(events, SessionEvent::SpeechEventType::kEndOfSingleUtterance), 1);
+  EXPECT_EQ(CountSpeechEvents(events, SessionEvent::SpeechEventType::kEndOfUtterance), 1);
 }
 
 TEST_F(SessionTest, AnUpdateTheRateLimitHeldBackGoesOutWithTheNextOutput) {
