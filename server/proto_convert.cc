@@ -275,7 +275,10 @@ absl::StatusOr<StreamSetup> ConvertConfig(const v1::SessionConfig& config,
   if (e.max_utterance_ms() != 0) {
     s.endpoint.max_utterance_ms = static_cast<int>(e.max_utterance_ms());
   }
-  s.endpoint.speech_start_timeout_ms = static_cast<int>(e.speech_start_timeout_ms());
+  // A live stream's timeout: a file's leading silence would empty Recognize's result, which has
+  // no SPEECH_START_TIMEOUT event to say so. Checked above, not applied there.
+  s.endpoint.speech_start_timeout_ms =
+      for_recognize ? 0 : static_cast<int>(e.speech_start_timeout_ms());
   s.voice_activity_events = e.voice_activity_events();
   if (absl::Status status = s.endpoint.Validate(); !status.ok()) {
     return BadConfig("endpointing", std::string(status.message()));

@@ -29,7 +29,8 @@ struct StreamSetup {
 
 // Validates `config` completely before any work (API.md 2.1). `for_recognize` sniffs
 // ENCODING_UNSPECIFIED from `audio_bytes` ("RIFF" = WAV, "OggS" = OGG_OPUS, 1A 45 DF A3 =
-// WEBM_OPUS, "fLaC" or "ID3" = FLAC) and turns interim results off; a stream's
+// WEBM_OPUS, "fLaC" or "ID3" = FLAC) and turns interim results and the speech-start timeout off;
+// a stream's
 // ENCODING_UNSPECIFIED is sniffed by its decoder from the first audio bytes (kSniffed: the same
 // four; rate 0 or 8000 to 192000, channels 0 to 8). Audio rules
 // (UNSUPPORTED_ENCODING or BAD_CONFIG with the field otherwise):

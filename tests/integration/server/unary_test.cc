@@ -67,6 +67,23 @@ TEST_F(UnaryTest, RecognizeOfEachClipEqualsOffline) {
   }
 }
 
+// speech_start_timeout_ms is a live stream's: a whole file's silence at its start must not empty
+// its result (it did, with no signal: Recognize has no SPEECH_START_TIMEOUT event to send).
+TEST_F(UnaryTest, RecognizeIgnoresTheSpeechStartTimeout) {
+  v1::RecognizeRequest request;
+  request.mutable_config()->mutable_audio()->set_encoding(v1::AudioFormat::PCM_S16LE);
+  request.mutable_config()->mutable_audio()->set_sample_rate_hz(16000);
+  request.mutable_config()->mutable_endpointing()->set_speech_start_timeout_ms(100);
+  request.set_audio(std::string(32000, '\0') + ClipPcm("clip_a"));  // 1 s of silence first
+  v1::RecognizeResponse response;
+  const grpc::Status status = Recognize(request, &response);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  std::printf("[recognize] 1 s of silence, then clip_a, speech_start_timeout_ms 100: %d results\n",
+              response.results_size());
+  ASSERT_GE(response.results_size(), 1);
+  EXPECT_FALSE(response.results(0).committed_delta().empty());
+}
+
 TEST_F(UnaryTest, RecognizeWithoutAudioIsInvalidArgument) {
   v1::RecognizeRequest request;
   *request.mutable_config() = WavConfig(v1::AudioFormat::WAV);
