@@ -103,13 +103,15 @@ absl::Status Engine::StartSegment(SequenceId id, SegmentStart start) {
 }
 
 absl::Status Engine::CheckChunkShape(const EncoderChunk& chunk) const {
-  const int64_t frames_expected =
-      2 * (chunk.end_position - chunk.first_position) + (chunk.first_position == 0 ? 1 : 3);
-  if (chunk.first_position < 0 || chunk.end_position <= chunk.first_position ||
-      chunk.end_position > model_config_.audio.max_source_positions ||
-      chunk.first_position % 2 != 0 ||
-      static_cast<int64_t>(chunk.frames.size()) !=
-          frames_expected * model_config_.audio.num_mel_bins) {
+  // The positions are checked before any arithmetic on them.
+  const bool positions_ok = chunk.first_position >= 0 && chunk.first_position % 2 == 0 &&
+                            chunk.end_position > chunk.first_position &&
+                            chunk.end_position <= model_config_.audio.max_source_positions;
+  const int64_t frames_expected = positions_ok ? 2 * (chunk.end_position - chunk.first_position) +
+                                                     (chunk.first_position == 0 ? 1 : 3)
+                                               : 0;
+  if (!positions_ok || static_cast<int64_t>(chunk.frames.size()) !=
+                           frames_expected * model_config_.audio.num_mel_bins) {
     return absl::InvalidArgumentError(absl::StrCat("malformed encoder chunk [",
                                                    chunk.first_position, ", ", chunk.end_position,
                                                    ") with ", chunk.frames.size(), " values"));
@@ -135,6 +137,13 @@ absl::Status Engine::ContinueChunks(SequenceId id, int64_t segment_index,
 
 absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk) {
   SPEECHLLM_RETURN_IF_ERROR(CheckChunkShape(*chunk));
+  // A chunk before the segment's end holds at least one audio token (two positions, pooled):
+  // [2k, 2k+1) planned a prefill of no tokens. An end's tail may hold one position.
+  if (chunk->end_position - chunk->first_position < 2) {
+    return absl::InvalidArgumentError(absl::StrCat("encoder chunk [", chunk->first_position, ", ",
+                                                   chunk->end_position,
+                                                   ") holds no audio token (two positions)"));
+  }
   // Forced ids become draft tokens: one outside the vocabulary would fail the whole step.
   SPEECHLLM_RETURN_IF_ERROR(
       model_config_.CheckPromptIds(chunk->forced_prefix_ids, /*audio_placeholders=*/true));

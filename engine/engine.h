@@ -107,7 +107,8 @@ class Engine {
   // the next step and later outputs for it are dropped. Unknown ids are ignored.
   void Release(SequenceId id);
 
-  // Outputs in production order; waits up to `timeout` for the first one. Empty after Stop().
+  // Outputs in production order; waits up to `timeout` for the first one. After Stop() it returns
+  // at once, with what the loop produced before it stopped (later calls: nothing).
   std::vector<SequenceOutput> PopOutputs(absl::Duration timeout);
 
   // Stops the loop thread; pending work is dropped. Idempotent.
