@@ -123,6 +123,7 @@ void Session::ProcessFrame(absl::Span<const float> frame, absl::Time arrival_tim
   const VadFrame vad = voice_activity_.ProcessFrame(frame);
   const Endpointer::Event event = endpointer_.OnFrame(vad.is_speech, vad.loud);
   stream_samples_ += static_cast<int64_t>(frame.size());
+  if (vad.loud) last_loud_end_sample_ = stream_samples_;
   if (single_utterance_done_) return;  // later audio is read and dropped
   if (!segment_open_) {
     preroll_.emplace_back(frame.begin(), frame.end());
@@ -301,7 +302,12 @@ absl::Status Session::Flush(absl::Time now) {
     flushed_samples_ = stream_samples_;
     return absl::OkStatus();
   }
-  flushed_samples_ = stream_samples_ + static_cast<int64_t>(partial_frame_.size());
+  // Samples short of a VAD frame came before the Flush: no later utterance may start with them
+  // (a MANUAL stream cut on a frame boundary carried them into the next one). Under one frame,
+  // they are less than an audio token.
+  stream_samples_ += static_cast<int64_t>(partial_frame_.size());
+  partial_frame_.clear();
+  flushed_samples_ = stream_samples_;
   EndOpenSpeechEvent();
   endpointer_.Reset();
   absl::MutexLock lock(&mu_);
@@ -344,6 +350,8 @@ void Session::FlushOpenSegment(absl::Time now) {
       stream_samples_ += static_cast<int64_t>(partial_frame_.size());
     }
     CloseSegment(/*from_flush=*/false, now);
+  } else {
+    stream_samples_ += static_cast<int64_t>(partial_frame_.size());  // under a frame, no token
   }
   partial_frame_.clear();
 }

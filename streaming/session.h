@@ -222,6 +222,7 @@ class Session {
   int64_t stream_samples_ = 0;              // samples consumed into frames so far
   int64_t flushed_samples_ = 0;             // the stream's samples when a Flush last answered
   bool speech_event_open_ = false;          // a SPEECH_STARTED was sent, its ENDED not yet
+  int64_t last_loud_end_sample_ = 0;        // where the last loud VAD frame ended
   int64_t segment_start_sample_ = 0;
   bool segment_open_ = false;
   int64_t segment_loud_frames_ = 0;   // VAD frames above the thresholds in the open segment

@@ -106,6 +106,60 @@ TEST_F(SessionTest, SpeechEventsPairUpAndAFlushInTheHangoverOpensNothing) {
   }
 }
 
+// Speech events carry the speech's boundaries: a tone from 0.5 s to 1.5 s starts at 0.5 s and
+// ends at 1.5 s. They carried the moment they were decided: 0.51 s, and 1.61 s after the VAD's
+// hangover.
+TEST_F(SessionTest, SpeechEventOffsetsAreTheSpeechBoundaries) {
+  SessionConfig config = Config(EndpointMode::kContinuous);
+  config.voice_activity_events = true;
+  RecordingSink sink;
+  auto session = Start(config, &sink);
+  std::vector<float> audio(8000, 0.0f);  // 0.5 s of silence, 1 s of tone, 1 s of silence
+  const std::vector<float> tone = Tone(1.0);
+  audio.insert(audio.end(), tone.begin(), tone.end());
+  audio.insert(audio.end(), 16000, 0.0f);
+  Feed(session.get(), audio, 1600);
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  std::vector<double> started, ended;
+  for (const SessionEvent& e : sink.events()) {
+    if (e.kind != SessionEvent::Kind::kSpeechEvent) continue;
+    if (e.speech_event == SessionEvent::SpeechEventType::kSpeechStarted)
+      started.push_back(e.event_offset_seconds);
+    if (e.speech_event == SessionEvent::SpeechEventType::kSpeechEnded)
+      ended.push_back(e.event_offset_seconds);
+  }
+  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(ended.size(), 1u);
+  std::printf("tone 0.5-1.5 s: SPEECH_STARTED at %.3f s, SPEECH_ENDED at %.3f s\n", started[0],
+              ended[0]);
+  EXPECT_NEAR(started[0], 0.5, 0.005);
+  EXPECT_NEAR(ended[0], 1.5, 0.005);
+}
+
+// MANUAL, cut at 1 s: the 79 samples after the cut and before a Flush belong before it. They
+// were carried into the next utterance, which then started before the Flush.
+TEST_F(SessionTest, SamplesBeforeAFlushNeverStartTheNextUtterance) {
+  SessionConfig config = Config(EndpointMode::kManual);
+  config.endpoint.max_utterance_ms = 1000;
+  RecordingSink sink;
+  auto session = Start(config, &sink);
+  Feed(session.get(), Tone(1.0), 1600);
+  Feed(session.get(), std::vector<float>(79, 0.01f), 79);
+  ASSERT_TRUE(session->Flush(absl::Now()).ok());
+  Feed(session.get(), Tone(1.0), 1600);
+  ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
+  ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
+  const auto finals = Finals(sink.events());
+  ASSERT_EQ(finals.size(), 3u);  // the cut, the Flush's empty final, the second second
+  for (const auto* f : finals) {
+    std::printf("final %.4f-%.4f s%s\n", f->utterance_start_seconds, f->result_end_seconds,
+                f->from_flush ? " (Flush)" : "");
+  }
+  EXPECT_TRUE(finals[1]->from_flush);
+  EXPECT_GE(finals[2]->utterance_start_seconds, 16079 / 16000.0);
+}
+
 TEST_F(SessionTest, SpeechStartTimeoutEndsTheStreamWithOk) {
   RecordingSink sink;
   SessionConfig config = Config(EndpointMode::kContinuous);
