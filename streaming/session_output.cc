@@ -243,10 +243,15 @@ void Session::OnFinalLocked(const engine::SequenceOutput& output, SegmentRecord*
   const bool suppressed = !segment->speech_confirmed;
   const std::vector<int64_t> no_tokens;
   const std::vector<int64_t>& token_ids = suppressed ? no_tokens : output.token_ids;
-  // The repetition guard cuts by tokens, which can split a character's bytes: its text ends
-  // before the character instead of in U+FFFD (which the next utterance's context would carry).
-  const std::string text =
-      Decode(token_ids, /*hold_back_incomplete=*/output.repeated_tokens_cut > 0);
+  // The repetition guard and the token limit cut by tokens, which can split a character's bytes
+  // (byte-level BPE splits rare characters and emoji): the text of a cut final ends before that
+  // character instead of in U+FFFD, which the next utterance's context would carry. Committed
+  // text always ends on a whole character, so the final still extends it. A final the model
+  // ended keeps HF's decoding. (A final of max_new_tokens_per_segment tokens was cut: the engine
+  // stops it there.)
+  const bool cut = output.repeated_tokens_cut > 0 ||
+                   static_cast<int64_t>(token_ids.size()) >= config_.max_new_tokens_per_segment;
+  const std::string text = Decode(token_ids, /*hold_back_incomplete=*/cut);
   const absl::Time now = absl::Now();
   SessionEvent event;
   event.kind = SessionEvent::Kind::kTranscript;

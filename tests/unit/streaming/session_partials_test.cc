@@ -20,7 +20,7 @@ class SessionPartialsTest : public SessionTest {
   // A MANUAL LocalAgreement stream whose first utterance is open (0.5 s of tone), on an engine
   // that answers nothing until TearDown.
   std::shared_ptr<Session> StartHeld(RecordingSink* sink, int partial_interval_ms,
-                                     CommitRules rules = {}) {
+                                     CommitRules rules = {}, int max_new_tokens = 0) {
     engine::FakeModelRunner::Options options;
     options.hold_steps_until = &release_;
     MakeEngine(options);
@@ -29,6 +29,10 @@ class SessionPartialsTest : public SessionTest {
     config.partial_interval_ms = partial_interval_ms;
     config.commit_rules = rules;
     config.silence_guard_min_speech_ms = 0;
+    if (max_new_tokens > 0) {
+      config.max_new_tokens_per_segment = max_new_tokens;
+      config.max_new_tokens_per_update = std::min(config.max_new_tokens_per_update, max_new_tokens);
+    }
     auto session = Start(config, sink);
     Feed(session.get(), Tone(0.5), 1600);
     return session;
@@ -141,14 +145,17 @@ TEST_F(SessionPartialsTest, UtterancesJoinWithASpaceInTheCommittedText) {
   EXPECT_EQ(transcript, "set an alarm for 10:55 my birthday好的谢谢 ok done, right");
 }
 
-// The repetition guard cuts by tokens, so a final it cut can end inside a character: its text ends
-// before that character instead of in U+FFFD. An uncut final keeps HF's decoding (U+FFFD). One
-// held engine per test, so each case is a test of its own.
+// The repetition guard and the token limit cut by tokens, so a final they cut can end inside a
+// character: its text ends before that character instead of in U+FFFD. A final the model ended
+// keeps HF's decoding (U+FFFD). One held engine per test, so each case is a test of its own.
 class SessionGuardCutTest : public SessionPartialsTest {
  protected:
-  std::string FinalTextEndingInsideACharacter(int64_t repeated_tokens_cut) {
+  std::string FinalTextEndingInsideACharacter(int64_t repeated_tokens_cut, bool at_token_limit) {
     RecordingSink sink;
-    auto session = StartHeld(&sink, /*partial_interval_ms=*/0);
+    auto encoded = tokenizer_->Encode("hello \xE4\xB8\x80");
+    EXPECT_TRUE(encoded.ok());
+    const int tokens = encoded.ok() ? static_cast<int>(encoded->size()) - 1 : 0;
+    auto session = StartHeld(&sink, /*partial_interval_ms=*/0, {}, at_token_limit ? tokens : 0);
     engine::SequenceOutput final = Output(*session, "hello \xE4\xB8\x80");  // U+4E00
     EXPECT_GT(final.token_ids.size(), 2u);
     final.token_ids.pop_back();  // ends in the character's first bytes
@@ -167,11 +174,17 @@ class SessionGuardCutTest : public SessionPartialsTest {
 };
 
 TEST_F(SessionGuardCutTest, AFinalTheRepetitionGuardCutEndsOnACharacter) {
-  EXPECT_EQ(FinalTextEndingInsideACharacter(7), "hello ");
+  EXPECT_EQ(FinalTextEndingInsideACharacter(7, false), "hello ");
+}
+
+// The engine stops a final at max_new_tokens_per_segment without saying so: a final of that many
+// tokens was cut (it ended in U+FFFD, and the next utterance's context carried it).
+TEST_F(SessionGuardCutTest, AFinalTheTokenLimitCutEndsOnACharacter) {
+  EXPECT_EQ(FinalTextEndingInsideACharacter(0, true), "hello ");
 }
 
 TEST_F(SessionGuardCutTest, AnUncutFinalKeepsTheReplacementCharacter) {
-  EXPECT_EQ(FinalTextEndingInsideACharacter(0), "hello \xEF\xBF\xBD");
+  EXPECT_EQ(FinalTextEndingInsideACharacter(0, false), "hello \xEF\xBF\xBD");
 }
 
 // A decode that went another way after the commit point does not count.
