@@ -34,6 +34,7 @@
 #include "tools/bench/bench_clip.h"
 #include "tools/bench/bench_stats.h"
 #include "tools/bench/bench_warmup.h"
+#include "tools/bench/chunk_latency.h"
 #include "tools/bench/engine_bench_flags.h"
 #include "tools/bench/simulated_device.h"
 #include "tools/bench/step_recorder.h"
@@ -189,10 +190,12 @@ int Run() {
   LatencyRecorder first_partial_latency;
   // Each update's wait for the engine step that began it (ResultTiming.queue_wait).
   LatencyRecorder partial_queue_wait, final_queue_wait;
-  WindowedLatency partial_latency, final_latency;
+  // chunk_latency: every chunk, until the first update that reflects it (ChunkLatency).
+  WindowedLatency partial_latency, final_latency, chunk_latency;
+  ChunkLatency chunk_tracker;
   if (duration > absl::ZeroDuration()) {  // every stream has started and none has stopped
-    partial_latency.begin = final_latency.begin = t0 + stagger;
-    partial_latency.end = final_latency.end = t0 + stagger + duration;
+    partial_latency.begin = final_latency.begin = chunk_latency.begin = t0 + stagger;
+    partial_latency.end = final_latency.end = chunk_latency.end = t0 + stagger + duration;
   }
   // Real time: whether the utterance `s` has started is its last (the next would start after the
   // measured window, or past --repeat).
@@ -230,6 +233,7 @@ int Run() {
           const absl::Time due = s.start + absl::Milliseconds(20 * end + 10);
           if (realtime && now < due) break;
           auto chunk = MakeChunk(clip, s.segment, s.next_position, end, mels, realtime ? due : now);
+          chunk_tracker.Sent(s.id, s.segment, chunk->audio_end_seconds, chunk->arrival_time);
           if (absl::Status st = engine.SubmitChunk(s.id, std::move(chunk)); !st.ok())
             return Fail(st.ToString());
           s.next_position = end;
@@ -254,6 +258,11 @@ int Run() {
       s.waiting = false;
       const absl::Duration latency = received - output.input_time;
       (output.is_final ? final_queue_wait : partial_queue_wait).Add(output.queue_wait);
+      for (const ChunkLatency::Reflected& r :
+           chunk_tracker.Update(output.id, output.segment_index, output.audio_end_seconds,
+                                output.is_final, received)) {
+        chunk_latency.Add(r.latency, r.arrival);
+      }
       if (!output.is_final) {
         partial_latency.Add(latency, output.input_time);
         if (s.first_partial_pending && output.segment_index == s.segment) {
@@ -328,6 +337,8 @@ int Run() {
   json.Add("partial_latency_ms_p50", partial_latency.all.PercentileMs(0.50));
   json.Add("partial_latency_ms_p95", partial_latency.all.PercentileMs(0.95));
   json.Add("partial_latency_ms_p99", partial_latency.all.PercentileMs(0.99));
+  json.Add("chunk_latency_ms_p50", chunk_latency.all.PercentileMs(0.50));
+  json.Add("chunk_latency_ms_p95", chunk_latency.all.PercentileMs(0.95));
   json.Add("first_partial_latency_ms_p50", first_partial_latency.PercentileMs(0.50));
   json.Add("first_partial_latency_ms_p95", first_partial_latency.PercentileMs(0.95));
   json.Add("partial_queue_wait_ms_p50", partial_queue_wait.PercentileMs(0.50));
@@ -340,6 +351,7 @@ int Run() {
     json.Add("partials_steady", partial_latency.steady.count());
     json.Add("partial_latency_ms_p50_steady", partial_latency.steady.PercentileMs(0.50));
     json.Add("partial_latency_ms_p95_steady", partial_latency.steady.PercentileMs(0.95));
+    json.Add("chunk_latency_ms_p95_steady", chunk_latency.steady.PercentileMs(0.95));
     json.Add("finals_steady", final_latency.steady.count());
     json.Add("final_latency_ms_p50_steady", final_latency.steady.PercentileMs(0.50));
     json.Add("final_latency_ms_p95_steady", final_latency.steady.PercentileMs(0.95));

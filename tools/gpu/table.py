@@ -82,6 +82,7 @@ def print_targets(card, ours, runs, best_b1, bound):
     many = by_streams.get(150) or (runs[-1] if runs else {})
     one = by_streams.get(1, {})
     many_p95, many_window = steady_or_all(many, "partial_latency_ms_p95")
+    many_chunk_p95, chunk_window = steady_or_all(many, "chunk_latency_ms_p95")
     ref_context = ours.get("decode_reference_context_tokens", "n/a")
     checks = [
         (f"decode batch 1 <= {fmt(b1_limit, 1)} ms ({card or 'card unknown'}; 1k context)", best_b1, b1_limit, "max"),
@@ -98,6 +99,9 @@ def print_targets(card, ours, runs, best_b1, bound):
         ("prefill of a 10 s clip <= 12 ms", ours.get("prefill_10s_ms"), 12, "max"),
         (f"{many.get('streams', 150)} real-time streams: partial p95 <= 300 ms{many_window}",
          many_p95, 300 if many.get("streams", 0) >= 150 else None, "max"),
+        (f"{many.get('streams', 150)} real-time streams: every chunk reflected by an update within 300 ms, "
+         f"p95{chunk_window} (stricter: an update that takes several chunks times each from its own arrival)",
+         many_chunk_p95, 300 if many.get("streams", 0) >= 150 else None, "max"),
         ("largest stream count measured at partial p95 <= 300 ms: >= 150", capacity(runs), 150, "min"),
         ("1 stream: first partial p95 <= 50 ms", one.get("first_partial_latency_ms_p95"), 50, "max"),
         ("1 stream: final p95 <= 100 ms after the end of the audio (random weights: all 24 tokens decoded)",
@@ -244,6 +248,9 @@ def main():
             if run:
                 runs.append(run)
     for run in sorted(runs, key=lambda r: r.get("streams", 0)):
+        # Runs since 2026-11-29: each chunk until the first update that reflects it.
+        chunk = (f", every chunk's first update {fmt(run.get('chunk_latency_ms_p95'), 0)}"
+                 if run.get("chunk_latency_ms_p95") is not None else "")
         steady = ""
         if run.get("partial_latency_ms_p95_steady") is not None:
             steady = (f"; steady {fmt(run.get('steady_window_s'), 0)} s (starts over "
@@ -253,7 +260,7 @@ def main():
         print(f"| concurrent real-time streams (1 s chunks), p95 ms | {run.get('streams')} streams: partial "
               f"{fmt(run.get('partial_latency_ms_p95'), 0)}, first partial "
               f"{fmt(run.get('first_partial_latency_ms_p95'), 0)}, final {fmt(run.get('final_latency_ms_p95'), 0)}"
-              f"{steady}"
+              f"{chunk}{steady}"
               f"; RTF max {fmt(run.get('real_time_factor_max'), 3)}; decode-graph steps "
               f"{run.get('decode_graph_steps', 'n/a')} of {run.get('steps_recorded', 'n/a')}"
               f"; queue wait p95: partial {fmt(run.get('partial_queue_wait_ms_p95'), 0)}, final "
