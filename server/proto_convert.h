@@ -30,9 +30,8 @@ struct StreamSetup {
 // Validates `config` completely before any work (API.md 2.1). `for_recognize` sniffs
 // ENCODING_UNSPECIFIED from `audio_bytes` ("RIFF" = WAV, "OggS" = OGG_OPUS, 1A 45 DF A3 =
 // WEBM_OPUS, "fLaC" or "ID3" = FLAC) and turns interim results and the speech-start timeout off;
-// a stream's
-// ENCODING_UNSPECIFIED is sniffed by its decoder from the first audio bytes (kSniffed: the same
-// four; rate 0 or 8000 to 192000, channels 0 to 8). Audio rules
+// a stream's ENCODING_UNSPECIFIED is sniffed by its decoder from the first audio bytes (kSniffed:
+// the same four; rate 0 or 8000 to 192000, channels 0 to 8). Audio rules
 // (UNSUPPORTED_ENCODING or BAD_CONFIG with the field otherwise):
 //  - PCM_S16LE, PCM_F32LE: sample_rate_hz required, 8000 to 48000; channels 0 (= 1) to 8.
 //  - MULAW, ALAW: sample_rate_hz 0 = 8000, else 8000 to 48000; channels 0 (= 1) to 8.
