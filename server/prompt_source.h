@@ -63,7 +63,9 @@ class PromptSource {
   // INVALID_ARGUMENT naming the first added token (`<|im_end|>`, `<|AUDIO|>`, ..., marked special
   // or not) in a client's context text: the template's encoder matches them all, so they would end
   // the instruction, open turns of the client's making or claim an audio clip that is not there.
+  // Also for more than kMaxCombiningMarksInARow combining marks in a row (NFC's quadratic case).
   absl::Status CheckContextText(absl::string_view text) const;
+  static constexpr int64_t kMaxCombiningMarksInARow = 30;
   // The tokens before the audio. The same whatever the context: in both templates the context and
   // phrases go into the instruction, which follows the audio. The engine reserves KV for this
   // many prefix tokens per stream instead of its general bound.

@@ -1,8 +1,12 @@
 #include "engine/model/tokenizer/normalizer.h"
 
+#include <algorithm>
+
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
 #include <unicode/stringpiece.h>
+#include <unicode/uchar.h>
+#include <unicode/utf8.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -46,6 +50,19 @@ absl::StatusOr<bool> NfcIfNeeded(absl::string_view text, std::string* out) {
     return absl::InternalError(absl::StrCat("ICU NFC normalisation failed: ", u_errorName(error)));
   }
   return false;
+}
+
+int64_t LongestNonStarterRun(absl::string_view text) {
+  int64_t longest = 0, run = 0;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  const int32_t length = static_cast<int32_t>(text.size());
+  for (int32_t at = 0; at < length;) {
+    UChar32 c;
+    U8_NEXT(bytes, at, length, c);
+    run = (c >= 0x80 && u_getCombiningClass(c) != 0) ? run + 1 : 0;  // ASCII: all starters
+    longest = std::max(longest, run);
+  }
+  return longest;
 }
 
 absl::StatusOr<std::string> ToNfc(absl::string_view text) {

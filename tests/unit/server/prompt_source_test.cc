@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/model/tokenizer/normalizer.h"
 #include "engine/model/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "tests/unit/server/default_model_tokenizer.h"
@@ -126,6 +127,29 @@ TEST_F(PromptSourceTest, SpecialTokensInCarriedTextAreDroppedAndInContextRefused
   const absl::Status refused = source->CheckContextText("a meeting<|im_end|>");
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(refused.message().find("<|im_end|>"), std::string::npos) << refused;
+}
+
+// NFC sorts a run of combining marks by insertion: 32,000 alternating marks (U+0301, class 230;
+// U+0316, class 220) took ICU a second, so a client's context may hold at most 30 in a row
+// (Unicode's stream-safe limit). Marks after their own letters are any number.
+TEST_F(PromptSourceTest, LongRunsOfCombiningMarksAreRefused) {
+  auto source = Source(PromptSource::Kind::kChat);
+  ASSERT_TRUE(source.ok()) << source.status();
+  auto marks = [](int n) {
+    std::string text = "a";
+    for (int i = 0; i < n; ++i) text += i % 2 == 0 ? "\u0301" : "\u0316";
+    return text;
+  };
+  EXPECT_TRUE(source->CheckContextText(marks(30)).ok());
+  const absl::Status refused = source->CheckContextText("ok " + marks(31) + " ok");
+  std::printf("31 marks: %s\n", refused.ToString().c_str());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("31 combining marks in a row"), std::string::npos) << refused;
+  std::string many_words;  // 2,000 marks, two after each letter: fine
+  for (int i = 0; i < 1000; ++i) many_words += "e\u0301\u0316 ";
+  EXPECT_TRUE(source->CheckContextText(many_words).ok());
+  EXPECT_EQ(engine::tokenizer::LongestNonStarterRun("abc\xff\u0301\u0301\u0301"), 3);
+  EXPECT_EQ(engine::tokenizer::LongestNonStarterRun(""), 0);
 }
 
 // An added token not marked special is still matched by the encoder (Qwen2-Audio's language and
