@@ -117,9 +117,13 @@ absl::StatusOr<Prompt> PromptBuilder::BuildFromText(
       continue;
     }
     const int64_t n = num_audio_tokens[audio_index++];
-    if (n < 1) {
+    // At most 65,536: no model has that many positions (Qwen2-Audio: 750 per 30 s clip), and a
+    // count near 2^63 would have asked for that many ids.
+    constexpr int64_t kMaxAudioTokensPerClip = 65536;
+    if (n < 1 || n > kMaxAudioTokensPerClip) {
       return absl::InvalidArgumentError(absl::StrCat("audio clip ", audio_index, " has ", n,
-                                                     " audio tokens; at least 1 is needed"));
+                                                     " audio tokens; 1 to ", kMaxAudioTokensPerClip,
+                                                     " are allowed"));
     }
     const bool has_bos = i > 0 && ids[i - 1] == special_.audio_bos;
     const bool has_eos = i + 1 < ids.size() && ids[i + 1] == special_.audio_eos;

@@ -156,6 +156,11 @@ TEST_F(PromptBuilderTest, Errors) {
       {"user", {ContentItem::Text("say <|AUDIO|>"), ContentItem::Audio(2)}}};
   EXPECT_FALSE(builder_->BuildChat(sneaky, true).ok());
   EXPECT_FALSE(builder_->BuildBase(0, "x").ok());
+  // A count no model has: refused before any id is written (2^62 asked for that many).
+  auto huge = builder_->BuildFromText("<|AUDIO|>", std::vector<int64_t>{int64_t{1} << 62});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_THAT(huge.status().message(), HasSubstr("1 to 65536 are allowed"));
+  EXPECT_TRUE(builder_->BuildFromText("<|AUDIO|>", std::vector<int64_t>{65536}).ok());
 }
 
 TEST(PromptBuilderCreateTest, MissingSpecialTokenIsAClearError) {
