@@ -317,97 +317,14 @@ bool StreamingClient::AudioAfterStop(speechllm::v1::StreamingRecognizeRequest* c
   return true;  // the page goes on past this chunk
 }
 
-void StreamingClient::OnResponse(const StreamingRecognizeResponse& response) {
-  ResponseRecord record;
-  {
-    absl::MutexLock lock(&mu_);
-    record.response = response;
-    record.arrival_time = Clock::now();
-    record.since_start = absl::FromChrono(record.arrival_time - start_time_);
-    record.chunks_sent = static_cast<int64_t>(sent_chunks_.size());
-    record.audio_captured = AudioDuration(audio_bytes_queued_, bytes_per_second_);
-    if (audio_stopped_ && stop_cut_ == StopCut::kDropAll) {
-      record.audio_captured = record.audio_sent;  // what StopAudio dropped was never captured
-    } else if (options_.realtime && bytes_per_second_ > 0 && pacing_started_) {
-      record.audio_captured =
-          std::min(record.audio_captured, absl::FromChrono(record.arrival_time - pacing_start_));
-    }
-    if (!sent_chunks_.empty()) {
-      record.audio_sent = sent_chunks_.back().audio_end;
-      record.last_audio_sent_time = sent_chunks_.back().send_time;
-    }
-    responses_.push_back(record);
+absl::Duration StreamingClient::AudioCapturedLocked(Clock::time_point at,
+                                                    absl::Duration audio_sent) const {
+  if (audio_stopped_ && stop_cut_ == StopCut::kDropAll) {
+    return audio_sent;  // what StopAudio dropped was never captured
   }
-  if (callback_) callback_(record);
-}
-
-void StreamingClient::StartReadIfWanted() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!reactor_ready_ || reads_paused_ || read_in_flight_ || read_stream_ended_) {
-      return;
-    }
-    read_in_flight_ = true;
-  }
-  // From outside reactions this relies on the read hold taken in Start().
-  GrpcHandoffRelease(reactor_.get());
-  reactor_->StartRead(reactor_->read_buffer());
-}
-
-void StreamingClient::PauseReads() {
-  absl::MutexLock lock(&mu_);
-  reads_paused_ = true;
-}
-
-void StreamingClient::ResumeReads() {
-  {
-    absl::MutexLock lock(&mu_);
-    reads_paused_ = false;
-  }
-  StartReadIfWanted();
-}
-
-void StreamingClient::Cancel() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!started_ || done_) return;
-    write_stream_dead_ = true;  // wakes the writer out of pacing and makes it stop
-  }
-  context_.TryCancel();
-  ResumeReads();  // a pending read fails at once, which releases the read hold
-}
-
-grpc::Status StreamingClient::Await() {
-  ResumeReads();
-  absl::MutexLock lock(&mu_);
-  if (!started_) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not started");
-  mu_.Await(absl::Condition(&done_));
-  return status_;
-}
-
-bool StreamingClient::WaitForDone(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
-}
-
-std::vector<ResponseRecord> StreamingClient::responses() const {
-  absl::MutexLock lock(&mu_);
-  return responses_;
-}
-
-std::vector<SentChunk> StreamingClient::sent_chunks() const {
-  absl::MutexLock lock(&mu_);
-  return sent_chunks_;
-}
-
-Clock::time_point StreamingClient::start_time() const {
-  absl::MutexLock lock(&mu_);
-  return start_time_;
-}
-
-Clock::time_point StreamingClient::done_time() const {
-  absl::MutexLock lock(&mu_);
-  return done_time_;
+  const absl::Duration queued = AudioDuration(audio_bytes_queued_, bytes_per_second_);
+  if (!options_.realtime || bytes_per_second_ <= 0 || !pacing_started_) return queued;
+  return std::min(queued, absl::FromChrono(at - pacing_start_));
 }
 
 absl::Duration StreamingClient::audio_queued() const {

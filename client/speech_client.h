@@ -159,6 +159,9 @@ class StreamingClient {
   void QueueControl(speechllm::v1::Control control) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriterLoop();
   // After StopAudio(): whether `chunk` (its data cut to the end of an Ogg page) still goes out.
+  // ResponseRecord::audio_captured for a response arriving at `at`.
+  absl::Duration AudioCapturedLocked(Clock::time_point at, absl::Duration audio_sent) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool AudioAfterStop(speechllm::v1::StreamingRecognizeRequest* chunk)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnResponse(const speechllm::v1::StreamingRecognizeResponse& response);

@@ -221,6 +221,34 @@ TEST_F(StreamingClientTest, StopAudioEndsAContainerWhereTheServerCanDecodeIt) {
   }
 }
 
+// audio_captured (the loadtest's client lag): paced, the audio a microphone had captured when a
+// response came, never less than what was sent; after StopAudio of raw audio, what was sent (the
+// dropped rest was never captured; it read 0 when the sent audio was filled in after it).
+TEST_F(StreamingClientTest, AudioCapturedFollowsTheClockAndStopsAtTheStop) {
+  service_.script.partial_every_n_chunks = 1;
+  StreamingClient client(stub_.get(), Options(16000, 1, /*realtime=*/true));
+  ASSERT_TRUE(client.Start().ok());
+  ASSERT_TRUE(client.SendSamples(std::vector<float>(16000, 0.1f)).ok());  // 1 s, queued at once
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (AudioSizes().size() < 4 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+  ASSERT_TRUE(client.StopAudio().ok());
+  ASSERT_TRUE(client.Await().ok());
+  const std::vector<ResponseRecord> records = client.responses();
+  ASSERT_FALSE(records.empty());
+  for (const ResponseRecord& r : records) {
+    const absl::Duration since_first_audio = r.since_start;  // audio was queued at Start
+    EXPECT_GE(r.audio_captured, r.audio_sent);
+    EXPECT_LE(r.audio_captured, since_first_audio + absl::Milliseconds(5));
+  }
+  const ResponseRecord& last = records.back();  // the final after the half-close
+  std::printf("after the stop: %.0f ms captured, %.0f ms sent\n",
+              absl::ToDoubleMilliseconds(last.audio_captured),
+              absl::ToDoubleMilliseconds(last.audio_sent));
+  EXPECT_EQ(last.audio_captured, last.audio_sent);
+  EXPECT_GE(last.audio_sent, absl::Milliseconds(400));
+  EXPECT_LT(last.audio_sent, absl::Seconds(1));
+}
+
 TEST_F(StreamingClientTest, ConfigFirstThenAudioThenHalfCloseAndFinalStatus) {
   service_.script.partial_every_n_chunks = 1;
   StreamingClientOptions options = Options(16000, 1, /*realtime=*/false);
