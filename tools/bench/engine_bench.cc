@@ -337,6 +337,7 @@ int Run() {
   json.Add("partial_latency_ms_p50", partial_latency.all.PercentileMs(0.50));
   json.Add("partial_latency_ms_p95", partial_latency.all.PercentileMs(0.95));
   json.Add("partial_latency_ms_p99", partial_latency.all.PercentileMs(0.99));
+  json.Add("chunks", chunk_latency.all.count());
   json.Add("chunk_latency_ms_p50", chunk_latency.all.PercentileMs(0.50));
   json.Add("chunk_latency_ms_p95", chunk_latency.all.PercentileMs(0.95));
   json.Add("first_partial_latency_ms_p50", first_partial_latency.PercentileMs(0.50));
@@ -351,6 +352,7 @@ int Run() {
     json.Add("partials_steady", partial_latency.steady.count());
     json.Add("partial_latency_ms_p50_steady", partial_latency.steady.PercentileMs(0.50));
     json.Add("partial_latency_ms_p95_steady", partial_latency.steady.PercentileMs(0.95));
+    json.Add("chunks_steady", chunk_latency.steady.count());
     json.Add("chunk_latency_ms_p95_steady", chunk_latency.steady.PercentileMs(0.95));
     json.Add("finals_steady", final_latency.steady.count());
     json.Add("final_latency_ms_p50_steady", final_latency.steady.PercentileMs(0.50));

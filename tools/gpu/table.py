@@ -83,6 +83,8 @@ def print_targets(card, ours, runs, best_b1, bound):
     one = by_streams.get(1, {})
     many_p95, many_window = steady_or_all(many, "partial_latency_ms_p95")
     many_chunk_p95, chunk_window = steady_or_all(many, "chunk_latency_ms_p95")
+    if many.get("chunks_steady" if chunk_window else "chunks") == 0:
+        many_chunk_p95 = None  # no chunk timed: the bench writes 0 for an empty set
     ref_context = ours.get("decode_reference_context_tokens", "n/a")
     checks = [
         (f"decode batch 1 <= {fmt(b1_limit, 1)} ms ({card or 'card unknown'}; 1k context)", best_b1, b1_limit, "max"),

@@ -33,8 +33,9 @@ struct StreamSamples {
 
 // The lag at every transcript update is audio_received - audio_processed (API.md 5's, the
 // server's view); the client lag is audio_captured - audio_processed, which also counts audio
-// held in the client while the server's reads were paused. The end-to-end latency of each update
-// is its arrival - when the chunk that completed the audio it reflects was handed to gRPC.
+// held in the client while the server's reads were paused (it assumes no stream_offset, which
+// the server adds to audio_processed; the load test sets none). The end-to-end latency of each
+// update is its arrival - when the chunk that completed the audio it reflects was handed to gRPC.
 StreamSamples MeasureStream(const std::vector<client::ResponseRecord>& responses,
                             const std::vector<client::SentChunk>& sent_chunks,
                             const grpc::Status& status);
