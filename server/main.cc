@@ -59,8 +59,9 @@ ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(std::string, dtype, "", "float32, bfloat16 or float16 (default: the checkpoint's)");
 ABSL_FLAG(int, threads, 0, "libtorch CPU threads (0 = libtorch's default)");
 ABSL_FLAG(int, blas_threads, -1,
-          "OpenBLAS threads for CPU matrix products (-1: one less than --threads' cores, at least "
-          "1, leaving a core to gRPC and audio; 0: OpenBLAS's own setting)");
+          "OpenBLAS threads for CPU matrix products (-1: automatic, OpenBLAS's own count up to 16 "
+          "live sequences and one less than libtorch's threads beyond; 0: leave OpenBLAS alone; "
+          "N: N)");
 ABSL_FLAG(int, kv_cache_mb, 512,
           "memory for the decoder's KV cache, in MiB (the start-up log says how many streams fit)");
 ABSL_FLAG(int, encoder_kv_cache_mb, 0,
