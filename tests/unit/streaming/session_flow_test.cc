@@ -150,7 +150,8 @@ TEST_F(SessionTest, SamplesBeforeAFlushNeverStartTheNextUtterance) {
   Feed(session.get(), Tone(1.0), 1600);
   ASSERT_TRUE(session->FinishInput(absl::Now()).ok());
   ASSERT_TRUE(sink.WaitFinished(absl::Seconds(10)));
-  const auto finals = Finals(sink.events());
+  const std::vector<SessionEvent> events = sink.events();  // Finals points into it
+  const auto finals = Finals(events);
   ASSERT_EQ(finals.size(), 3u);  // the cut, the Flush's empty final, the second second
   for (const auto* f : finals) {
     std::printf("final %.4f-%.4f s%s\n", f->utterance_start_seconds, f->result_end_seconds,
