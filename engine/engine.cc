@@ -137,13 +137,6 @@ absl::Status Engine::ContinueChunks(SequenceId id, int64_t segment_index,
 
 absl::Status Engine::SubmitChunk(SequenceId id, std::unique_ptr<EncoderChunk> chunk) {
   SPEECHLLM_RETURN_IF_ERROR(CheckChunkShape(*chunk));
-  // A chunk before the segment's end holds at least one audio token (two positions, pooled):
-  // [2k, 2k+1) planned a prefill of no tokens. An end's tail may hold one position.
-  if (chunk->end_position - chunk->first_position < 2) {
-    return absl::InvalidArgumentError(absl::StrCat("encoder chunk [", chunk->first_position, ", ",
-                                                   chunk->end_position,
-                                                   ") holds no audio token (two positions)"));
-  }
   // Forced ids become draft tokens: one outside the vocabulary would fail the whole step.
   SPEECHLLM_RETURN_IF_ERROR(
       model_config_.CheckPromptIds(chunk->forced_prefix_ids, /*audio_placeholders=*/true));

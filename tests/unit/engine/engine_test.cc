@@ -384,8 +384,6 @@ TEST_F(EngineTest, BadInputIsRejected) {
   chunk->frames.pop_back();
   EXPECT_EQ(engine_->SubmitChunk(id, std::move(chunk)).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine_->SubmitChunk(id, Chunk(0, 1, 3)).code(), absl::StatusCode::kInvalidArgument);
-  // One position is no audio token: it planned a prefill of no tokens.
-  EXPECT_EQ(engine_->SubmitChunk(id, Chunk(0, 0, 1)).code(), absl::StatusCode::kInvalidArgument);
   // A negative frame count passed the checks and aborted the engine's thread (std::length_error).
   auto negative = End(0, 0, 0);
   negative->num_valid_frames = -3;
