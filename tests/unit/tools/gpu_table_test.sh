@@ -139,11 +139,9 @@ expect "$table" "| 150 real-time streams: every chunk reflected by an update wit
 grep -qF "150 streams: partial 310, first partial n/a, final 900; steady 12 s (starts over 8 s): partial 240, final 700;" \
   <<< "$table" || { echo "missing: the 150-stream row with its steady window"; fail=1; }
 # Merged updates: the partial p95 meets 300 ms, every chunk's own wait does not.
-echo -n '{"streams": 150, "partial_latency_ms_p95": 280, "partial_latency_ms_p95_steady": 270, ' \
-  > "$out/ours_streams_150.json"
-echo '"chunk_latency_ms_p95": 900, "chunk_latency_ms_p95_steady": 950, "steady_window_s": 12}' \
-  >> "$out/ours_streams_150.json"
-table=$(python3 "$src/tools/gpu/table.py" "$out")
+merged='{"streams": 150, "partial_latency_ms_p95": 280, "partial_latency_ms_p95_steady": 270, '
+merged+='"chunk_latency_ms_p95": 900, "chunk_latency_ms_p95_steady": 950, "steady_window_s": 12}'
+table=$(echo "$merged" > "$out/ours_streams_150.json" && python3 "$src/tools/gpu/table.py" "$out")
 expect "$table" "| 150 real-time streams: partial p95 <= 300 ms (steady) | 270.00 | met |"
 expect "$table" "| 150 real-time streams: every chunk reflected by an update within 300 ms, p95 (steady) (stricter: an update that takes several chunks times each from its own arrival) | 950.00 | missed |"
 grep -qF "150 streams: partial 280, first partial n/a, final n/a, every chunk's first update 900;" \
