@@ -33,7 +33,9 @@ TEST(NormalizeWordsTest, FoldsUnicodeCaseAndPunctuation) {
   EXPECT_THAT(
       NormalizeWords("\u041f\u0440\u0438\u0432\u0435\u0442, \u039a\u03cc\u03c3\u03bc\u03b5"),
       ElementsAre("\u043f\u0440\u0438\u0432\u0435\u0442", "\u03ba\u03cc\u03c3\u03bc\u03b5"));
-  EXPECT_THAT(NormalizeWords("ab\xff\xfe" "cd"), ElementsAre("ab", "cd"));
+  EXPECT_THAT(NormalizeWords("ab\xff\xfe"
+                             "cd"),
+              ElementsAre("ab", "cd"));
 }
 
 TEST(NormalizeWordsTest, UnspacedScriptsCountEveryCharacter) {
