@@ -76,6 +76,7 @@ absl::Status OggOpusEncoder::Write(absl::Span<const float> interleaved, std::str
   }
   const int frames = static_cast<int>(interleaved.size() / static_cast<size_t>(channels_));
   if (frames > 0) {
+    any_samples_ = true;
     const int error = ope_encoder_write_float(encoder_, interleaved.data(), frames);
     if (error != OPE_OK) {
       return absl::InternalError(absl::StrCat("ope_encoder_write_float: ", ope_strerror(error)));
@@ -89,6 +90,7 @@ absl::Status OggOpusEncoder::Write(absl::Span<const float> interleaved, std::str
 absl::Status OggOpusEncoder::Finish(std::string* out) {
   if (finished_) return absl::FailedPreconditionError("OggOpusEncoder::Finish twice");
   finished_ = true;
+  if (!any_samples_) return absl::OkStatus();  // drained empty, libopusenc 0.2 aborts
   const int error = ope_encoder_drain(encoder_);
   out->append(pending_);
   pending_.clear();

@@ -36,6 +36,8 @@ class OggOpusEncoder {
   // Encodes interleaved samples in [-1, 1]; appends the bytes of the pages completed so far.
   absl::Status Write(absl::Span<const float> interleaved, std::string* out);
   // Encodes what is buffered, writes the end-of-stream page and appends the rest. Later calls fail.
+  // Without any sample written there is no stream: nothing is appended (libopusenc asserts when
+  // drained empty; an empty stream is what the server takes as no audio).
   absl::Status Finish(std::string* out);
 
  private:
@@ -46,6 +48,7 @@ class OggOpusEncoder {
   OggOpusEnc* encoder_ = nullptr;
   int channels_ = 1;
   bool finished_ = false;
+  bool any_samples_ = false;  // Write passed at least one sample frame
   std::string pending_;  // bytes written by libopusenc, not yet handed out
 };
 

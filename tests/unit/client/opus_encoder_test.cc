@@ -35,5 +35,19 @@ TEST(OggOpusEncoderTest, LiveAudioLeavesTheEncoderWithinThePageDelay) {
   ASSERT_TRUE((*encoder)->Finish(&bytes).ok());
 }
 
+// No audio at all (an empty stdin, a WAV header without data, Ctrl-C before the first sample):
+// no stream, not libopusenc's assertion in ope_encoder_drain (the client aborted with 134).
+TEST(OggOpusEncoderTest, NoSamplesGiveNoStream) {
+  auto encoder = OggOpusEncoder::Create(OggOpusEncoderOptions{});
+  ASSERT_TRUE(encoder.ok()) << encoder.status();
+  std::string bytes;
+  ASSERT_TRUE((*encoder)->Write({}, &bytes).ok());
+  ASSERT_TRUE((*encoder)->Finish(&bytes).ok());
+  EXPECT_TRUE(bytes.empty()) << bytes.size() << " bytes";
+  auto whole = EncodeOggOpus({}, OggOpusEncoderOptions{});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_TRUE(whole->empty());
+}
+
 }  // namespace
 }  // namespace speechllm::client
