@@ -205,6 +205,9 @@ int Run() {
     return Fail("--realtime and --fast exclude each other");
   }
   if (absl::GetFlag(FLAGS_chunk_ms) <= 0) return Fail("--chunk-ms must be positive");
+  if (const double d = absl::GetFlag(FLAGS_deadline_s); !(d >= 0 && d <= 1e9)) {  // NaN too
+    return Fail("--deadline-s must be from 0 (none) to 1e9 seconds");
+  }
   const bool json = absl::GetFlag(FLAGS_json);
 
   PcmAudio wav_audio;
@@ -245,9 +248,13 @@ int Run() {
       CreateClientChannel(server, ChannelSecurityFromFlags());
   if (!channel.ok()) return Fail(channel.status().ToString());
   auto stub = speechllm::v1::StreamingSpeech::NewStub(*channel);
+  // Ctrl-C ends the input as a microphone switched off; --recognize then sends what was read.
+  CatchInterrupts(
+      "\nspeechllm-client: interrupted: ending the input; the results of what was sent follow "
+      "(again to quit)\n");
   if (absl::GetFlag(FLAGS_recognize)) {
     if (path.empty()) {
-      absl::StatusOr<PcmAudio> all = stdin_reader.ReadAll();
+      absl::StatusOr<PcmAudio> all = stdin_reader.ReadAll(Interrupted);
       if (!all.ok()) return Fail(all.status().ToString());
       wav_audio = *std::move(all);
       if (stdin_encoder != nullptr) {
@@ -283,7 +290,9 @@ int Run() {
     // to pace by (the bitrate would be a guess): both go out as fast as they are read.
     if (options.realtime && (path.empty() || seconds <= 0)) {
       std::cerr << "speechllm-client: "
-                << (path.empty() ? "a piped container" : "a file of unknown duration")
+                << (stdin_encoder != nullptr ? "Opus encoded from piped PCM"
+                    : path.empty()           ? "a piped container"
+                                             : "a file of unknown duration")
                 << " is sent without pacing (--realtime and file pacing need a known rate)\n";
     }
     if (path.empty() || seconds <= 0) options.realtime = false;
@@ -319,9 +328,6 @@ int Run() {
                 << ": " << warning.message() << "\n";
     }
   });
-  CatchInterrupts(
-      "\nspeechllm-client: interrupted: ending the input and waiting for the last final (again "
-      "to quit)\n");
   if (absl::Status status = client.Start(); !status.ok()) return Fail(status.ToString());
 
   // Reading stdin stops at Ctrl-C and when the call has ended (a deadline, a server error), even
@@ -381,6 +387,6 @@ int main(int argc, char** argv) {
       "[--deadline-s S] [--token TOKEN] [--recognize] [--tls] [--tls-ca PEM] "
       "[--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]");
   // The documented spelling --chunk-ms is --chunk_ms.
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   return speechllm::client::Run();
 }

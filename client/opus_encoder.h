@@ -49,7 +49,7 @@ class OggOpusEncoder {
   int channels_ = 1;
   bool finished_ = false;
   bool any_samples_ = false;  // Write passed at least one sample frame
-  std::string pending_;  // bytes written by libopusenc, not yet handed out
+  std::string pending_;       // bytes written by libopusenc, not yet handed out
 };
 
 // A whole WAV's interleaved samples as one Ogg Opus stream.

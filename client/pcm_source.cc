@@ -1,6 +1,7 @@
 #include "client/pcm_source.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -178,9 +179,24 @@ absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
   file.read(magic, 4);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot read 4 bytes from ", path));
+  if (!file.is_open()) {
+    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  if (!file) return absl::InvalidArgumentError(absl::StrCat(path, " is shorter than 4 bytes"));
   if (std::memcmp(magic, "OggS", 4) == 0) return ReadOggOpusFile(path);
-  if (std::memcmp(magic, "RIFF", 4) == 0) return ReadWavAsPcm(path);
+  if (std::memcmp(magic, "RIFF", 4) == 0) {
+    absl::StatusOr<PcmAudio> pcm = ReadWavAsPcm(path);
+    if (pcm.ok() || !absl::IsInvalidArgument(pcm.status())) return pcm;
+    // A WAV this reader does not decode (mu-law, A-law): the server's WAV decoder reads more
+    // formats (README), so the file goes as it is, unpaced (no byte rate known here), and a file
+    // the server cannot read either gets its error.
+    absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+    if (!bytes.ok()) return bytes.status();
+    PcmAudio audio;
+    audio.format.set_encoding(AudioFormat::WAV);
+    audio.data = *std::move(bytes);
+    return audio;
+  }
   const bool webm = std::memcmp(magic, "\x1A\x45\xDF\xA3", 4) == 0;
   if (webm || std::memcmp(magic, "fLaC", 4) == 0 || std::memcmp(magic, "ID3", 3) == 0) {
     absl::StatusOr<std::string> bytes = ReadFileBytes(path);

@@ -67,12 +67,12 @@ absl::StatusOr<std::string> PcmStreamReader::Read(int64_t max_bytes,
   return bytes;
 }
 
-absl::StatusOr<PcmAudio> PcmStreamReader::ReadAll() {
+absl::StatusOr<PcmAudio> PcmStreamReader::ReadAll(const std::function<bool()>& stop) {
   PcmAudio audio;
   audio.format = format_;
   constexpr int64_t kBlockBytes = 1 << 16;
   while (true) {
-    absl::StatusOr<std::string> block = Read(kBlockBytes);
+    absl::StatusOr<std::string> block = Read(kBlockBytes, stop);
     if (!block.ok()) return block.status();
     if (block->empty()) break;
     audio.data += *block;

@@ -33,8 +33,9 @@ class PcmStreamReader {
   // reading fails.
   absl::StatusOr<std::string> Read(int64_t max_bytes, const std::function<bool()>& stop = nullptr);
 
-  // Reads everything up to the end of input into one PcmAudio.
-  absl::StatusOr<PcmAudio> ReadAll();
+  // Reads everything up to the end of input, or up to a stop (`stop` as for Read), into one
+  // PcmAudio.
+  absl::StatusOr<PcmAudio> ReadAll(const std::function<bool()>& stop = nullptr);
 
   const speechllm::v1::AudioFormat& format() const { return format_; }
   int64_t bytes_read() const { return bytes_read_; }

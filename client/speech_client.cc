@@ -85,7 +85,9 @@ absl::Status StreamingClient::Start() {
     }
   }
   for (const auto& [key, value] : options_.metadata) context_.AddMetadata(key, value);
-  if (options_.deadline != absl::InfiniteDuration()) {
+  // A deadline past a century is none: system_clock's time_point overflows near 3e5 years and
+  // wrapped to the past (an immediate DEADLINE_EXCEEDED).
+  if (options_.deadline < absl::Hours(24 * 365 * 100)) {
     context_.set_deadline(std::chrono::system_clock::now() +
                           absl::ToChronoMicroseconds(options_.deadline));
   }

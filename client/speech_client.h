@@ -47,7 +47,7 @@ struct StreamingClientOptions {
   bool send_config = true;
   // Fills AudioChunk.seq with 0, 1, 2, ...
   bool set_chunk_seq = true;
-  // Deadline of the whole call from Start(); infinite = none.
+  // Deadline of the whole call from Start(); infinite (or beyond a century) = none.
   absl::Duration deadline = absl::InfiniteDuration();
   // Request metadata, e.g. {"authorization", "Bearer <token>"} (keys lower case).
   std::vector<std::pair<std::string, std::string>> metadata;

@@ -146,7 +146,7 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves streaming speech recognition with a Qwen2-Audio checkpoint over gRPC.");
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) return Fail("--model is required");

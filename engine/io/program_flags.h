@@ -123,6 +123,20 @@ inline std::vector<char*> ParseProgramFlags(int argc, char** argv) {
   return absl::ParseCommandLine(argc, argv);
 }
 
+// ParseProgramFlags for a program that takes flags only: a positional argument is a usage error
+// (exit 2). It was ignored, so `--json false` printed JSON (a bool flag's value goes after '=')
+// and a second file was dropped without a word.
+inline void ParseProgramFlagsOnly(int argc, char** argv) {
+  const std::vector<char*> positional = ParseProgramFlags(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr,
+                 "%s: unexpected argument '%s' (flags only; a bool flag's value goes after '=', "
+                 "as in --json=false)\n",
+                 argv[0], positional[1]);
+    std::exit(kBadFlagsExitCode);
+  }
+}
+
 }  // namespace speechllm::engine
 
 #endif  // SPEECHLLM_ENGINE_IO_PROGRAM_FLAGS_H_

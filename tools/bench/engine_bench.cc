@@ -400,7 +400,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Replays WAV clips as concurrent streams through the engine (no gRPC) and prints one JSON "
       "summary.");
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();
 }

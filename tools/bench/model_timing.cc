@@ -294,7 +294,7 @@ int main(int argc, char** argv) {
       "Times the encoder, the prefill of a 10 s clip, decode steps at batch 1, 16 and 64, and "
       "streaming steps' encoder and decoder passes; prints a JSON object after every section (the "
       "last line holds every figure).");
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   speechllm::engine::TuneAllocatorForTensors();
   return speechllm::bench::Run();
 }

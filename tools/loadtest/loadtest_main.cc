@@ -226,6 +226,6 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Opens concurrent real-time streams against a running speechllm-server and reports "
       "latency percentiles as JSON (API.md 5).");
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   return speechllm::loadtest::Run();
 }

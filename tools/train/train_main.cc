@@ -184,7 +184,7 @@ std::string ValidationReport(const speechllm::tools::TrainingObjective& objectiv
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Trains a small Qwen2-Audio model on make_data.py clips.");
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   const std::string data_dir = absl::GetFlag(FLAGS_data), out_dir = absl::GetFlag(FLAGS_out);
   const std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
   if (data_dir.empty() || out_dir.empty() || tokenizer_path.empty())

@@ -60,7 +60,7 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Transcribes WAV clips offline (greedy, as Hugging Face does).");
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   const std::string wav_path = absl::GetFlag(FLAGS_wav);
   const std::string manifest = absl::GetFlag(FLAGS_manifest);

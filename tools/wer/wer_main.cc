@@ -49,7 +49,7 @@ bool ReadTsv(const char* flag, const std::string& path, std::map<std::string, st
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Word error rate of --hyp against --ref.");
-  speechllm::engine::ParseProgramFlags(argc, argv);
+  speechllm::engine::ParseProgramFlagsOnly(argc, argv);
   std::map<std::string, std::string> references, hypotheses;
   if (!ReadTsv("--ref", absl::GetFlag(FLAGS_ref), &references) ||
       !ReadTsv("--hyp", absl::GetFlag(FLAGS_hyp), &hypotheses)) {

@@ -117,5 +117,26 @@ TEST(PcmSourceTest, WavErrors) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// --file with a WAV the client's reader does not decode (mu-law, format 7) sends it as it is: the
+// server's WAV decoder reads it (it was refused with "unsupported sample format 7"). A missing
+// file says it cannot be opened.
+TEST(PcmSourceTest, AWavTheClientCannotReadGoesToTheServerUnchanged) {
+  std::string wav = "RIFF" + std::string("\x2c\x00\x00\x00", 4) + "WAVEfmt ";
+  const unsigned char fmt[] = {
+      18,   0,    0, 0, 7, 0, 1, 0, 0x40, 0x1f, 0, 0,
+      0x40, 0x1f, 0, 0, 1, 0, 8, 0, 0,    0};  // mu-law, mono, 8 kHz, 1 byte a sample, cbSize 0
+  wav.append(reinterpret_cast<const char*>(fmt), sizeof(fmt));
+  wav += "data" + std::string("\x04\x00\x00\x00", 4) + "\xff\x7f\x00\x80";
+  const std::string path = WriteTempFile("pcm_source_mulaw.wav", wav);
+  ASSERT_FALSE(ReadWavAsPcm(path).ok()) << "the client's reader took mu-law: pick another format";
+  absl::StatusOr<PcmAudio> audio = ReadAudioFile(path);
+  ASSERT_TRUE(audio.ok()) << audio.status();
+  EXPECT_EQ(audio->format.encoding(), AudioFormat::WAV);
+  EXPECT_EQ(audio->data, wav);
+  const absl::Status missing = ReadAudioFile(::testing::TempDir() + "no_such_file.wav").status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.message(), ::testing::HasSubstr("cannot open"));
+}
+
 }  // namespace
 }  // namespace speechllm::client

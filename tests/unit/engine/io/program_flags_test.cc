@@ -61,6 +61,23 @@ void CheckFlags(std::vector<std::string> args) {
   std::exit(0);
 }
 
+// ParseProgramFlagsOnly on `args`, in a child process for the death tests.
+void ParseFlagsOnly(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  ParseProgramFlagsOnly(static_cast<int>(argv.size()), argv.data());
+  std::exit(0);
+}
+
+// A program of flags only refuses a positional argument: `--json false` set --json and dropped
+// "false" without a word.
+TEST(ProgramFlagsDeathTest, APositionalArgumentIsAUsageErrorWhereFlagsOnly) {
+  using ::testing::ExitedWithCode;
+  EXPECT_EXIT(ParseFlagsOnly({"prog", "--test_chunk_ms=1", "false"}), ExitedWithCode(2),
+              "unexpected argument 'false'");
+  EXPECT_EXIT(ParseFlagsOnly({"prog", "--test_chunk_ms", "2"}), ExitedWithCode(0), "");
+}
+
 TEST(ProgramFlagsDeathTest, BadFlagsAreAUsageErrorNamingTheArgument) {
   using ::testing::ExitedWithCode;
   EXPECT_EXIT(CheckFlags({"prog", "--test_chunk_mz=1"}), ExitedWithCode(2),
