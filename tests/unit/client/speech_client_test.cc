@@ -388,6 +388,19 @@ TEST_F(StreamingClientTest, MetadataCarriesTheToken) {
   EXPECT_TRUE(client.Await().ok());
 }
 
+// A deadline of 1e13 s overflowed system_clock's time_point into the past: the call ended at once
+// with DEADLINE_EXCEEDED. Past a century it is no deadline.
+TEST_F(StreamingClientTest, AFarDeadlineIsNoDeadline) {
+  StreamingClientOptions options = Options(16000, 1, /*realtime=*/false);
+  options.deadline = absl::Seconds(1e13);
+  StreamingClient client(stub_.get(), options);
+  ASSERT_TRUE(client.Start().ok());
+  ASSERT_TRUE(client.SendSamples(std::vector<float>(1600, 0.0f)).ok());
+  ASSERT_TRUE(client.CloseSend().ok());
+  const grpc::Status status = client.Await();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 TEST_F(StreamingClientTest, DeadlineEndsACallTheServerNeverFinishes) {
   service_.script.finish_on_half_close = false;
   StreamingClientOptions options = Options(16000, 1, /*realtime=*/false);
