@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,6 +21,15 @@ int read_fd = -1;
 volatile sig_atomic_t write_fd = -1;
 int stop_watch_fds[2] = {-1, -1};  // the watcher's stop pipe
 std::thread* watcher = nullptr;
+
+// SIGINT and SIGTERM, to block or unblock in the calling thread.
+void SetShutdownSignalsBlocked(bool blocked) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &signals, nullptr);
+}
 
 void OnSignal(int signal_number) {
   const int saved_errno = errno;
@@ -51,10 +61,17 @@ absl::Status ShutdownSignals::Install() {
           absl::StrCat("sigaction(", signal_number, "): ", std::strerror(errno)));
     }
   }
+  // Threads started from here on (the engine, gRPC's pollers and executors) inherit the signals
+  // blocked, so the kernel hands them to the thread that waits for them: the start-up watcher,
+  // then Wait(). A signal meanwhile stays pending for it. Under ThreadSanitizer, whose handler
+  // defers ours to the receiving thread's next intercepted call, a thread parked in a futex of
+  // uninstrumented code held SIGTERM for ever and the server never drained.
+  SetShutdownSignalsBlocked(true);
   return absl::OkStatus();
 }
 
 int ShutdownSignals::Wait() {
+  SetShutdownSignalsBlocked(false);  // this thread takes them now (see Install)
   unsigned char byte = 0;
   while (true) {
     const ssize_t n = ::read(read_fd, &byte, 1);
@@ -67,6 +84,7 @@ int ShutdownSignals::Wait() {
 void ShutdownSignals::ExitOnSignalUntilServing(const char* what) {
   if (read_fd < 0 || watcher != nullptr || ::pipe2(stop_watch_fds, O_CLOEXEC) != 0) return;
   watcher = new std::thread([what] {
+    SetShutdownSignalsBlocked(false);  // the one thread that takes them during the start-up
     pollfd fds[2] = {{stop_watch_fds[0], POLLIN, 0}, {read_fd, POLLIN, 0}};
     while (true) {
       if (::poll(fds, 2, -1) < 0) {

@@ -1,8 +1,9 @@
 // ShutdownSignals: SIGINT and SIGTERM start speechllm-server's drain. The process-wide handler
 // writes the signal's number to a pipe that main() waits on, so whichever thread the kernel picks
 // takes the signal harmlessly (libraries start threads before main(), so blocking the signals
-// there cannot cover every thread), and signals after the first one do not cut the drain short.
-// Install() and Wait() are for main()'s thread; the handler runs on any thread.
+// cannot cover every thread), and signals after the first one do not cut the drain short. Threads
+// started after Install() block them, so the waiting thread normally takes them. Install() and
+// Wait() are for main()'s thread; the handler runs on any thread.
 #ifndef SPEECHLLM_SERVER_SHUTDOWN_SIGNALS_H_
 #define SPEECHLLM_SERVER_SHUTDOWN_SIGNALS_H_
 

@@ -113,7 +113,10 @@ class ScriptedReactor
       }
       if (!ok) outbox_.clear();
       writing_ = false;
-      if (!TakeFinish()) return;
+      if (!TakeFinish()) {
+        GrpcHandoffRelease(this);  // as in FinishOnce
+        return;
+      }
     }
     GrpcHandoffRelease(this);
     Finish(status_);
@@ -149,13 +152,22 @@ class ScriptedReactor
 
   // Finish exactly once, after the write in flight (if any) completes; never under mu_, because
   // finishing may end in OnDone, which deletes this.
+  // A reaction that returns without finishing marks its hand-over under mu_: OnDone may run on
+  // another thread as soon as the lock is released (ThreadSanitizer saw OnCancel's unlock race
+  // with OnDone's delete, gRPC's own ordering being invisible to it).
   void FinishOnce(const grpc::Status& status) {
+    bool finish_now = false;
     {
       absl::MutexLock lock(&mu_);
-      if (finish_pending_ || finished_) return;
-      finish_pending_ = true;
-      status_ = status;
-      if (writing_ || !TakeFinish()) return;
+      if (!finish_pending_ && !finished_) {
+        finish_pending_ = true;
+        status_ = status;
+        finish_now = !writing_ && TakeFinish();
+      }
+      if (!finish_now) {
+        GrpcHandoffRelease(this);
+        return;
+      }
     }
     GrpcHandoffRelease(this);
     Finish(status_);
