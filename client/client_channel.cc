@@ -35,6 +35,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(
                              std::pair{&security.tls_cert_path, &options.pem_cert_chain},
                              std::pair{&security.tls_key_path, &options.pem_private_key}}) {
     if (absl::Status status = ReadOptionalFile(*path, field); !status.ok()) return status;
+    // Not PEM: gRPC logged its own errors and the call failed later with "empty address list".
+    if (!path->empty() && field->find("-----BEGIN ") == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(*path, " is not PEM (no \"-----BEGIN \" line)"));
+    }
   }
   if (!security.tls_server_name.empty()) {
     arguments.SetSslTargetNameOverride(security.tls_server_name);

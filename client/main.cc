@@ -192,6 +192,7 @@ int Run() {
   const bool stdin_container = absl::GetFlag(FLAGS_stdin_container);
   const std::string encode = absl::GetFlag(FLAGS_encode);
   if (server.empty()) return Fail("--server HOST:PORT is required");
+  if (stdin_rate_hz < 0) return Fail("--stdin-pcm must be a positive sample rate");
   if ((wav_path.empty() ? 0 : 1) + (file_path.empty() ? 0 : 1) + (stdin_rate_hz > 0 ? 1 : 0) +
           (stdin_container ? 1 : 0) !=
       1)

@@ -138,5 +138,19 @@ TEST(PcmSourceTest, AWavTheClientCannotReadGoesToTheServerUnchanged) {
   EXPECT_THAT(missing.message(), ::testing::HasSubstr("cannot open"));
 }
 
+// A file that starts with an ID3 tag is FLAC only when "fLaC" follows the tag: an MP3 was sent as
+// FLAC, and the server's refusal named FLAC.
+TEST(PcmSourceTest, AnId3TagBeforeSomethingElseIsNotFlac) {
+  const std::string tag = std::string("ID3\x04\x00\x00\x00\x00\x00\x05", 10) + "xxxxx";
+  const std::string mp3 = WriteTempFile("pcm_source.mp3", tag + "\xff\xfb\x90\x00 frames");
+  const absl::Status refused = ReadAudioFile(mp3).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), ::testing::HasSubstr("MP3 is not supported"));
+  const std::string flac = WriteTempFile("pcm_source_id3.flac", tag + "fLaC and the rest");
+  absl::StatusOr<PcmAudio> audio = ReadAudioFile(flac);
+  ASSERT_TRUE(audio.ok()) << audio.status();
+  EXPECT_EQ(audio->format.encoding(), AudioFormat::FLAC);
+}
+
 }  // namespace
 }  // namespace speechllm::client
