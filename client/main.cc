@@ -257,6 +257,7 @@ int Run() {
     if (path.empty()) {
       absl::StatusOr<PcmAudio> all = stdin_reader.ReadAll(Interrupted);
       if (!all.ok()) return Fail(all.status().ToString());
+      WarnOfDroppedBytes(stdin_reader);
       wav_audio = *std::move(all);
       if (stdin_encoder != nullptr) {
         const std::vector<float> samples = DecodePcmS16le(wav_audio.data);

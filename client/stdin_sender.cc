@@ -40,6 +40,7 @@ absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
     std::cerr << "speechllm-client: " << status << "\n";
   }
   if (!pages.empty()) (void)client->SendAudioNow(pages);
+  WarnOfDroppedBytes(*reader);
   const int64_t samples_per_second =
       static_cast<int64_t>(format.sample_rate_hz()) * std::max(format.channels(), 1);
   return samples_per_second > 0 ? absl::Microseconds(samples_read * 1000000 / samples_per_second)
@@ -57,8 +58,12 @@ void SendStdinBlocks(PcmStreamReader* reader, int64_t max_chunk_bytes, Streaming
     if (block->empty()) break;
     (void)client->SendAudioNow(*block);  // a read is a whole chunk of PCM, or what a pipe held
   }
-  if (reader->dropped_bytes() > 0) {
-    std::cerr << "speechllm-client: dropped " << reader->dropped_bytes()
+  WarnOfDroppedBytes(*reader);
+}
+
+void WarnOfDroppedBytes(const PcmStreamReader& reader) {
+  if (reader.dropped_bytes() > 0) {
+    std::cerr << "speechllm-client: dropped " << reader.dropped_bytes()
               << " trailing bytes (a partial sample)\n";
   }
 }

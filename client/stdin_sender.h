@@ -25,6 +25,10 @@ absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder,
 void SendStdinBlocks(PcmStreamReader* reader, int64_t max_chunk_bytes, StreamingClient* client,
                      const std::function<bool()>& stop);
 
+// On stderr: the bytes of a partial sample frame `reader` dropped at the end, if any (every stdin
+// path: blocks, --encode opus, --recognize).
+void WarnOfDroppedBytes(const PcmStreamReader& reader);
+
 }  // namespace speechllm::client
 
 #endif  // SPEECHLLM_CLIENT_STDIN_SENDER_H_

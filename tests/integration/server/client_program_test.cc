@@ -153,6 +153,23 @@ TEST_F(ClientProgramTest, StdinIsSentAsItArrivesNotPacedAgain) {
   EXPECT_LT(wall_s, 5.0) << run.err;
 }
 
+// A partial sample at the end of stdin is reported on every stdin path: sent as it is read, encoded
+// as Opus, and read whole for --recognize (the last two dropped it without a word).
+TEST_F(ClientProgramTest, EveryStdinPathReportsADroppedPartialSample) {
+  const std::string pcm_path = ScratchDir() + "/odd.pcm";
+  ASSERT_TRUE(WriteFile(pcm_path, ClipPcm("clip_a") + "x"));
+  for (const std::vector<std::string>& flags :
+       std::vector<std::vector<std::string>>{{"--stdin_pcm=16000"},
+                                             {"--stdin_pcm=16000", "--encode=opus"},
+                                             {"--stdin_pcm=16000", "--recognize"}}) {
+    const ProcessResult run = RunProcess(ClientArgs(flags), pcm_path);
+    std::printf("%s: exit %d\n", flags.back().c_str(), run.exit_code);
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.err.find("dropped 1 trailing bytes (a partial sample)"), std::string::npos)
+        << flags.back() << ": " << run.err;
+  }
+}
+
 // Nothing arrives on stdin and the call's 1 s deadline passes: the client ends with
 // DEADLINE_EXCEEDED (exit 14) while the recorder stays open.
 TEST_F(ClientProgramTest, TheCallsDeadlineEndsTheClientWhileStdinIsQuiet) {
