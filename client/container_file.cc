@@ -15,13 +15,16 @@ uint8_t At(absl::string_view bytes, size_t i) { return static_cast<uint8_t>(byte
 
 }  // namespace
 
+size_t FlacStreamStart(absl::string_view bytes) {
+  if (bytes.substr(0, 3) != "ID3" || bytes.size() < 10) return 0;
+  size_t pos = 10 + ((At(bytes, 6) & 0x7F) << 21 | (At(bytes, 7) & 0x7F) << 14 |
+                     (At(bytes, 8) & 0x7F) << 7 | (At(bytes, 9) & 0x7F));
+  if ((At(bytes, 5) & 0x10) != 0) pos += 10;  // a footer
+  return pos;
+}
+
 double FlacDurationSeconds(absl::string_view bytes) {
-  size_t pos = 0;
-  if (bytes.substr(0, 3) == "ID3" && bytes.size() >= 10) {
-    pos = 10 + ((At(bytes, 6) & 0x7F) << 21 | (At(bytes, 7) & 0x7F) << 14 |
-                (At(bytes, 8) & 0x7F) << 7 | (At(bytes, 9) & 0x7F));
-    if ((At(bytes, 5) & 0x10) != 0) pos += 10;  // a footer
-  }
+  const size_t pos = FlacStreamStart(bytes);
   // "fLaC", STREAMINFO's 4-byte block header, then its fields (RFC 9639 8.2): the rate is the 20
   // bits at byte 10, the total samples the low 36 bits of bytes 13 to 17.
   const size_t info = pos + 8;

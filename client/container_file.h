@@ -4,6 +4,7 @@
 #ifndef SPEECHLLM_CLIENT_CONTAINER_FILE_H_
 #define SPEECHLLM_CLIENT_CONTAINER_FILE_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -11,6 +12,9 @@
 
 namespace speechllm::client {
 
+// Where "fLaC" should start in FLAC bytes: after an ID3v2 tag in front (its header's syncsafe
+// size, ID3v2.4 section 3.1, plus 10 for the header and 10 for a footer), else 0.
+size_t FlacStreamStart(absl::string_view bytes);
 // Seconds of audio in FLAC bytes: STREAMINFO's total samples over its rate (an ID3v2 tag in
 // front is skipped); 0 when STREAMINFO does not say (total 0) or the bytes are not FLAC.
 double FlacDurationSeconds(absl::string_view bytes);

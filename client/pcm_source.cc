@@ -175,20 +175,6 @@ absl::StatusOr<PcmAudio> ReadWavAsOggOpus(const std::string& path, int bitrate_b
   return audio;
 }
 
-namespace {
-
-// Whether "fLaC" follows the ID3v2 tag at the start of `bytes`: its size is the header's
-// syncsafe integer (ID3v2.4 section 3.1), plus 10 for the header and 10 for a footer.
-bool IsFlacAfterId3(absl::string_view bytes) {
-  if (bytes.size() < 10) return false;
-  const auto byte = [&](size_t i) { return static_cast<uint32_t>(bytes[i]) & 0x7F; };
-  const size_t size = (byte(6) << 21) | (byte(7) << 14) | (byte(8) << 7) | byte(9);
-  const size_t flac_at = 10 + size + ((static_cast<uint8_t>(bytes[5]) & 0x10) != 0 ? 10 : 0);
-  return bytes.size() >= flac_at + 4 && bytes.substr(flac_at, 4) == "fLaC";
-}
-
-}  // namespace
-
 absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
@@ -215,7 +201,9 @@ absl::StatusOr<PcmAudio> ReadAudioFile(const std::string& path) {
   if (webm || std::memcmp(magic, "fLaC", 4) == 0 || std::memcmp(magic, "ID3", 3) == 0) {
     absl::StatusOr<std::string> bytes = ReadFileBytes(path);
     if (!bytes.ok()) return bytes.status();
-    if (magic[0] == 'I' && !IsFlacAfterId3(*bytes)) {  // MP3 files start with ID3 tags too
+    // MP3 files start with ID3 tags too: FLAC only when "fLaC" follows the tag.
+    if (magic[0] == 'I' &&
+        bytes->substr(std::min(FlacStreamStart(*bytes), bytes->size()), 4) != "fLaC") {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": an ID3 tag before something other than FLAC (MP3 is not supported)"));
     }
