@@ -7,6 +7,7 @@
 #include "engine/model/audio_lengths.h"
 #include "engine/scheduler.h"
 #include "engine/status_macros.h"
+#include "engine/step_isolation.h"
 
 namespace speechllm::engine {
 namespace {
@@ -313,7 +314,7 @@ void Engine::Loop() {
     if (!plan.empty()) {
       const absl::Time start = absl::Now();
       step_started_ns_.store(SteadyNanoseconds());
-      result = runner_->Execute(plan);
+      result = ExecuteIsolatingFailures(*runner_, plan);
       step_started_ns_.store(0);
       step_time = absl::Now() - start;
       if (StepObserver* observer = step_observer_.load()) {

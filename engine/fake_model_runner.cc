@@ -1,6 +1,7 @@
 #include "engine/fake_model_runner.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
@@ -37,6 +38,35 @@ std::vector<int64_t> FakeModelRunner::Greedy(int64_t num_audio, int64_t suffix_s
 }
 
 absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
+  struct Saved {
+    SequenceId id;
+    std::optional<int64_t> audio_rows, encoder_positions;
+  };
+  std::vector<Saved> saved;
+  auto find = [](const absl::flat_hash_map<SequenceId, int64_t>& map, SequenceId id) {
+    const auto it = map.find(id);
+    return it == map.end() ? std::nullopt : std::optional<int64_t>(it->second);
+  };
+  for (const EncodeItem& item : plan.encodes)
+    saved.push_back({item.id, find(audio_rows_, item.id), find(encoder_positions_, item.id)});
+  absl::StatusOr<StepResult> result = Run(plan);
+  if (result.ok()) return result;
+  auto restore = [](absl::flat_hash_map<SequenceId, int64_t>& map, SequenceId id,
+                    std::optional<int64_t> value) {
+    if (value.has_value()) {
+      map[id] = *value;
+    } else {
+      map.erase(id);
+    }
+  };
+  for (const Saved& entry : saved) {  // saved before the step, whatever it changed
+    restore(audio_rows_, entry.id, entry.audio_rows);
+    restore(encoder_positions_, entry.id, entry.encoder_positions);
+  }
+  return result;
+}
+
+absl::StatusOr<StepResult> FakeModelRunner::Run(const StepPlan& plan) {
   if (options_.first_step_entered != nullptr && !options_.first_step_entered->HasBeenNotified()) {
     options_.first_step_entered->Notify();
   }
@@ -85,6 +115,12 @@ absl::StatusOr<StepResult> FakeModelRunner::Execute(const StepPlan& plan) {
   }
   step_tokens_.push_back(plan.num_tokens());
   for (const PrefillItem& item : plan.prefills) {
+    if (options_.fail_on_token_id >= 0 &&
+        std::find(item.token_ids.begin(), item.token_ids.end(), options_.fail_on_token_id) !=
+            item.token_ids.end()) {
+      return absl::InternalError(absl::StrCat("fake model failure: sequence ", item.id,
+                                              " holds token ", options_.fail_on_token_id));
+    }
     prefill_tokens_ += static_cast<int64_t>(item.token_ids.size());
     auto slot = [&](int64_t position) -> int64_t& {
       return token_pool_[item.block_table[position / bs] * bs + position % bs];

@@ -36,7 +36,10 @@ class FakeModelRunner : public ModelRunner {
       absl::Duration outlier;
     };
     StepCost step_cost;
-    int64_t fail_at_step = -1;  // Execute fails at this step (0-based)
+    int64_t fail_at_step = -1;  // Execute fails at this step (0-based), as a transient fault
+    // Execute fails any step with a prefill item holding this token id (>= 0), after the step's
+    // encoder items have run: a sequence whose own work breaks the model.
+    int64_t fail_on_token_id = -1;
     // When set, every step first waits for this notification: tests queue work while the engine
     // is held, so what the scheduler sees at once does not depend on thread timing.
     absl::Notification* hold_steps_until = nullptr;
@@ -68,6 +71,7 @@ class FakeModelRunner : public ModelRunner {
   int64_t encoder_kv_bytes_per_position() const override {
     return options_.encoder_kv_bytes_per_position;
   }
+  // A failed step puts the encoder state of its sequences back (ModelRunner::Execute).
   absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
   void ResetSequence(SequenceId id) override;
 
@@ -85,6 +89,8 @@ class FakeModelRunner : public ModelRunner {
   const std::vector<int64_t>& step_tokens() const { return step_tokens_; }
 
  private:
+  absl::StatusOr<StepResult> Run(const StepPlan& plan);
+
   Options options_;
   ModelConfig config_;
   absl::flat_hash_map<SequenceId, int64_t> audio_rows_;

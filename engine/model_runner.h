@@ -30,7 +30,10 @@ class ModelRunner {
   // once, at creation); -1 when unknown. The automatic encoder K/V budget stays within half of it.
   virtual int64_t free_memory_bytes() const { return -1; }
 
-  // Runs one step. A failure (INTERNAL for torch errors) fails the sequences of the step.
+  // Runs one step. A failure (INTERNAL for torch errors) leaves every sequence's runner state
+  // (encoder caches, audio embeddings) as it was before the step, so that the engine can run the
+  // step's sequences again in smaller steps and fail only those whose own work fails
+  // (ExecuteIsolatingFailures). KV positions a failed step wrote are written again by the rerun.
   virtual absl::StatusOr<StepResult> Execute(const StepPlan& plan) = 0;
   // Drops the encoder cache and audio embeddings of a sequence's segment (a new segment starts or
   // the sequence is released). KV blocks are the caller's bookkeeping and need no call.

@@ -154,12 +154,16 @@ std::vector<SequenceOutput> Scheduler::Update(const StepPlan& plan,
         Fail(s, absl::InternalError("runner returned a result of the wrong size"), &out);
     }
   } else {
+    // Sequences whose own part of the step failed when it ran again without the others.
+    for (const StepResult::SequenceFailure& failure : result->failed_sequences) {
+      if (Sequence* s = Find(failure.id); s != nullptr) Fail(s, failure.status, &out);
+    }
     // Rows the runner handed back for the embedding cache wait in the sequence for its final.
     for (size_t i = 0; i < plan.encodes.size() && i < result->returned_embeddings.size(); ++i) {
       const EncodeItem& item = plan.encodes[i];
       Sequence* s = Find(item.id);
-      if (s == nullptr || result->returned_embeddings[i].empty() || item.segment == nullptr ||
-          i >= result->audio_tokens.size()) {
+      if (s == nullptr || s->failed || result->returned_embeddings[i].empty() ||
+          item.segment == nullptr || i >= result->audio_tokens.size()) {
         continue;
       }
       s->returned_embeddings = std::move(result->returned_embeddings[i]);

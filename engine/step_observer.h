@@ -16,7 +16,7 @@ namespace speechllm::engine {
 // One executed (non-empty) step.
 struct StepRecord {
   absl::Duration duration;     // ModelRunner::Execute, wall time
-  bool ok = true;              // false: the step failed (its sequences fail)
+  bool ok = true;              // false: the step failed for every sequence in it
   int64_t sequences = 0;       // prefill items, a decode token counting as one (the batch size)
   int64_t decoder_tokens = 0;  // every token through the decoder pass
   int64_t prefill_tokens = 0;  // tokens of every item but decode tokens: prompt, audio, drafts
@@ -27,6 +27,10 @@ struct StepRecord {
   // unless the runner waits for the device between the passes (TorchRunnerConfig).
   absl::Duration encoder_time, decoder_time;
   absl::Duration wait_time;  // StepResult::wait_time, the device wait within decoder_time
+  // Sequences failed alone: the step failed as a whole and ran again in halves
+  // (ExecuteIsolatingFailures), and these sequences' own parts failed.
+  int64_t failed_sequences = 0;
+  int64_t executions = 1;  // ModelRunner::Execute calls the step took
 };
 
 class StepObserver {
@@ -45,6 +49,8 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
   record.ok = result.ok();
   record.decode_graph = result.ok() && result->decode_graph;
   if (result.ok()) {
+    record.failed_sequences = static_cast<int64_t>(result->failed_sequences.size());
+    record.executions = result->executions;
     record.encoder_time = result->encoder_time;
     record.decoder_time = result->decoder_time;
     record.wait_time = result->wait_time;

@@ -4,8 +4,8 @@
 #include <c10/core/InferenceMode.h>
 #include <exception>
 #include <new>
+#include <optional>
 
-#include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/audio_lengths.h"
 #include "engine/model/decode_graphs.h"
@@ -14,6 +14,7 @@
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/sampler.h"
+#include "engine/runner_sequence_state.h"
 #include "engine/status_macros.h"
 
 namespace speechllm::engine {
@@ -38,24 +39,6 @@ TokenChoice ToTokenChoice(const GreedyChoice& choice) {
 }  // namespace
 
 struct TorchModelRunner::Impl {
-  struct SequenceState {
-    EncoderKvCache encoder_cache;
-    // The segment's audio embeddings, [rows, hidden_size] per encoder pass, in order: kept as
-    // pieces so that a pass appends without copying what came before.
-    std::vector<at::Tensor> audio;
-    int64_t audio_rows = 0;
-    // Views of rows [first, first + count) of the audio (possibly spanning pieces) onto `parts`.
-    void AppendAudio(int64_t first, int64_t count, std::vector<at::Tensor>* parts) const {
-      int64_t start = 0;
-      for (const at::Tensor& piece : audio) {
-        const int64_t rows = piece.size(0);
-        const int64_t begin = std::max(first, start), end = std::min(first + count, start + rows);
-        if (begin < end) parts->push_back(piece.narrow(0, begin - start, end - begin));
-        start += rows;
-      }
-    }
-  };
-
   std::unique_ptr<Qwen2AudioModel> model;
   std::unique_ptr<KvPool> kv;
   int64_t block_size = 16;
@@ -65,8 +48,7 @@ struct TorchModelRunner::Impl {
   bool sync_stage_times = false;   // TorchRunnerConfig::sync_stage_times
   std::unique_ptr<DecodeGraphs> graphs;  // null: every step runs eagerly
   std::string graphs_summary = "CUDA decode graphs: off";
-  // Node-based: EncodeBatch holds pointers to several entries while new ones are inserted.
-  absl::node_hash_map<SequenceId, SequenceState> states;
+  RunnerStates states;
 
   void Encode(const std::vector<EncodeItem>& items, StepResult* result);
   void Decode(const StepPlan& plan, StepResult* result);
@@ -190,7 +172,7 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   std::vector<EncoderWork> work;
   for (const EncodeItem& item : items) {
     if (precomputed(item)) continue;
-    SequenceState& state = states[item.id];
+    RunnerSequenceState& state = states[item.id];
     EncoderWork w;
     ConvStemInput stem;
     if (item.kind == EncodeItem::Kind::kFull) {
@@ -243,7 +225,7 @@ void TorchModelRunner::Impl::Encode(const std::vector<EncodeItem>& items, StepRe
   size_t next_encoded = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const EncodeItem& item = items[i];
-    SequenceState& state = states[item.id];
+    RunnerSequenceState& state = states[item.id];
     if (precomputed(item)) {  // the rows replace the segment's audio
       const SegmentEnd& end = *item.segment;
       state.encoder_cache = EncoderKvCache{};
@@ -360,7 +342,10 @@ void TorchModelRunner::Impl::Decode(const StepPlan& plan, StepResult* result) {
 
 absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
   StepResult result;
+  // A failed step leaves the sequences' states as they were (ModelRunner::Execute).
+  std::optional<RunnerStateSnapshot> before;
   try {
+    if (!plan.encodes.empty()) before.emplace(impl_->states, plan.encodes);
     c10::InferenceMode inference_mode;
     impl_->model->blas_threads().Apply(plan.live_sequences);
     for (const auto& [source, destination] : plan.block_copies)
@@ -378,10 +363,12 @@ absl::StatusOr<StepResult> TorchModelRunner::Execute(const StepPlan& plan) {
     result.encoder_time = encoded - start;
     result.decoder_time = absl::Now() - encoded;
   } catch (const c10::Error& e) {
+    if (before.has_value()) before->Restore(&impl_->states);
     return absl::InternalError(absl::StrCat("model step failed: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
     // Anything else the model path throws (std::bad_alloc from a host container, say) fails this
-    // step's sequences too, instead of ending the engine thread and the process (API.md 4.6).
+    // step too, instead of ending the engine thread and the process (API.md 4.6).
+    if (before.has_value()) before->Restore(&impl_->states);
     return absl::InternalError(absl::StrCat("model step failed: ", e.what()));
   }
   return result;

@@ -260,7 +260,10 @@ Metrics::Metrics(const std::string& version)
                                   "Decoder tokens per engine step.",
                                   {1, 4, 16, 64, 256, 1024, 4096})),
       step_failures_(PlainCounter(*registry_, "speechllm_engine_step_failures_total",
-                                  "Engine steps that failed (their sequences failed).")),
+                                  "Engine steps that failed for every sequence in them.")),
+      isolated_failures_(PlainCounter(*registry_, "speechllm_engine_isolated_failures_total",
+                                      "Sequences failed alone: their step failed, ran again "
+                                      "without them, and the others in it went on.")),
       decode_graph_steps_(PlainCounter(*registry_, "speechllm_engine_decode_graph_steps_total",
                                        "Engine steps whose decoder pass replayed a CUDA graph "
                                        "(decode-only steps on a GPU).")),
@@ -318,6 +321,7 @@ void Metrics::OnStep(const engine::StepRecord& step) {
   step_sequences_.Observe(static_cast<double>(step.sequences));
   step_tokens_.Observe(static_cast<double>(step.decoder_tokens));
   if (!step.ok) step_failures_.Increment();
+  isolated_failures_.Increment(static_cast<double>(step.failed_sequences));
   if (step.decode_graph) decode_graph_steps_.Increment();
   encoder_tokens_.Increment(static_cast<double>(step.encoder_tokens));
   prefill_tokens_.Increment(static_cast<double>(step.prefill_tokens));

@@ -116,6 +116,7 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   step.decoder_tokens = 9;
   step.prefill_tokens = 8;
   step.encoder_tokens = 25;
+  step.failed_sequences = 1;  // failed alone: the step ran again without it
   metrics.OnStep(step);
   engine::StepRecord graph_step;  // a decode-only step replayed as a CUDA graph
   graph_step.duration = absl::Milliseconds(3);
@@ -132,6 +133,8 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   EXPECT_EQ(Value(*samples, "speechllm_encoder_tokens_total"), 25);
   EXPECT_EQ(Value(*samples, "speechllm_prefill_tokens_total"), 8);
   EXPECT_EQ(Value(*samples, "speechllm_engine_decode_graph_steps_total"), 1);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_isolated_failures_total"), 1);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_step_failures_total"), 0);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_sequences_bucket{le="2"})"), 2);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.0025"})"), 0);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.005"})"), 2);

@@ -81,11 +81,11 @@ class EngineTest : public ::testing::Test {
   // so everything posted meanwhile reaches the scheduler in one drain of its inbox, however early
   // or late the engine thread runs. Returns the blocker's id.
   SequenceId MakeEngineHeldInFirstStep(absl::Notification* release, EngineConfig config = {},
-                                       const std::vector<int64_t>& blocker_prefix = kPrefix) {
+                                       const std::vector<int64_t>& blocker_prefix = kPrefix,
+                                       FakeModelRunner::Options options = {}) {
     // A fresh notification for each engine a test builds.
     absl::Notification* first_step =
         first_steps_entered_.emplace_back(std::make_unique<absl::Notification>()).get();
-    FakeModelRunner::Options options;
     options.first_step_entered = first_step;
     options.hold_steps_until = release;
     MakeEngine(options, config);

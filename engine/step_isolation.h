@@ -1,0 +1,32 @@
+// ExecuteIsolatingFailures: runs a step on the ModelRunner and, when a step of several sequences
+// fails, runs its sequences again in halves (recursively) so that only the sequences whose own
+// work fails are failed, and the others' results stand (API.md 3: INTERNAL "for that stream
+// only"). Called by the Engine's loop thread for every step.
+#ifndef SPEECHLLM_ENGINE_STEP_ISOLATION_H_
+#define SPEECHLLM_ENGINE_STEP_ISOLATION_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model_runner.h"
+#include "engine/step_plan.h"
+
+namespace speechllm::engine {
+
+// The step's result. When `plan` failed as a whole and holds work of several sequences, the
+// result is merged from reruns: each sequence's choices come from the smaller step that ran it,
+// and a sequence whose own step of one sequence failed is listed in `failed_sequences` with that
+// step's status. Only when every sequence fails is the result the first run's error. One bad
+// sequence among N costs about 2 log2(N) more runner calls; a device that fails every call, 2N - 1.
+absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan);
+
+// The sequences of `plan` in order of first appearance (encoder items, then prefill items).
+std::vector<SequenceId> SequencesOf(const StepPlan& plan);
+
+// The part of `plan` that belongs to `ids`: their encoder and prefill items in plan order, and the
+// block copies into their blocks (copies into no item's blocks go to every part).
+StepPlan PartOf(const StepPlan& plan, const std::vector<SequenceId>& ids);
+
+}  // namespace speechllm::engine
+
+#endif  // SPEECHLLM_ENGINE_STEP_ISOLATION_H_
