@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/tokenizer/scratch.h"
 
 namespace speechllm::engine::tokenizer {
 namespace {
@@ -56,7 +57,8 @@ const BpeModel::MergeInfo* BpeModel::FindMerge(int32_t left, int32_t right) cons
 }
 
 void BpeModel::Merge(absl::string_view word, Ids* ids) const {
-  // Scratch reused across calls on this thread: no allocation once it has grown.
+  // Scratch reused across calls on this thread: no allocation once it has grown (up to
+  // kMaxKeptScratchBytes each; a longer word's is freed at the end).
   thread_local std::vector<Symbol> symbols;
   thread_local std::vector<Candidate> heap;
   const int32_t n = static_cast<int32_t>(word.size());
@@ -90,6 +92,8 @@ void BpeModel::Merge(absl::string_view word, Ids* ids) const {
     queue(c.pos);
   }
   for (int32_t i = 0; i >= 0; i = symbols[i].next) ids->push_back(symbols[i].id);
+  ReleaseIfLarge(symbols);
+  ReleaseIfLarge(heap);
 }
 
 void BpeModel::EncodeWord(absl::string_view word, std::vector<int32_t>* ids) const {

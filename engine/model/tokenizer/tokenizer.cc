@@ -2,12 +2,14 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/model/tokenizer/byte_level.h"
 #include "engine/model/tokenizer/normalizer.h"
+#include "engine/model/tokenizer/scratch.h"
 #include "engine/model/tokenizer/utf8.h"
 #include "engine/status_macros.h"
 
@@ -173,9 +175,14 @@ absl::Status Tokenizer::EncodeAppend(absl::string_view text, std::vector<int32_t
 }
 
 absl::Status Tokenizer::EncodeOrdinary(absl::string_view text, std::vector<int32_t>* ids) const {
-  // Per-thread scratch, reused: no allocation per call once warm.
+  // Per-thread scratch, reused: no allocation per call once warm. A huge input's is freed when the
+  // call returns (scratch.h).
   thread_local std::string normalized;
   thread_local std::vector<absl::string_view> pieces;
+  const absl::Cleanup release = [] {
+    ReleaseIfLarge(normalized);
+    ReleaseIfLarge(pieces);
+  };
   absl::string_view input = text;
   if (nfc_) {
     SPEECHLLM_ASSIGN_OR_RETURN(const bool unchanged, NfcIfNeeded(text, &normalized));
