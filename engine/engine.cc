@@ -314,11 +314,12 @@ void Engine::Loop() {
     if (!plan.empty()) {
       const absl::Time start = absl::Now();
       step_started_ns_.store(SteadyNanoseconds());
-      result = ExecuteIsolatingFailures(*runner_, plan);
+      int64_t executions = 1;
+      result = ExecuteIsolatingFailures(*runner_, plan, &executions);
       step_started_ns_.store(0);
       step_time = absl::Now() - start;
       if (StepObserver* observer = step_observer_.load()) {
-        observer->OnStep(MakeStepRecord(plan, result, step_time));
+        observer->OnStep(MakeStepRecord(plan, result, step_time, executions));
       }
     }
     absl::Duration encoder_time, decoder_time, wait_time;  // zero for a failed step

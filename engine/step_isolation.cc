@@ -3,7 +3,6 @@
 
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 
 namespace speechllm::engine {
@@ -24,21 +23,10 @@ Part MakePart(const StepPlan& plan, const std::vector<SequenceId>& ids) {
     part.plan.encodes.push_back(plan.encodes[i]);
     part.encode_index.push_back(i);
   }
-  absl::flat_hash_map<int64_t, SequenceId> owner_of_block;  // a copy's destination is never shared
   for (size_t i = 0; i < plan.prefills.size(); ++i) {
-    const PrefillItem& item = plan.prefills[i];
-    if (!plan.block_copies.empty()) {
-      for (int64_t block : item.block_table) owner_of_block[block] = item.id;
-    }
-    if (!wanted.contains(item.id)) continue;
-    part.plan.prefills.push_back(item);
+    if (!wanted.contains(plan.prefills[i].id)) continue;
+    part.plan.prefills.push_back(plan.prefills[i]);
     part.prefill_index.push_back(i);
-  }
-  for (const auto& copy : plan.block_copies) {
-    const auto owner = owner_of_block.find(copy.second);
-    if (owner == owner_of_block.end() || wanted.contains(owner->second)) {
-      part.plan.block_copies.push_back(copy);
-    }
   }
   return part;
 }
@@ -59,12 +47,13 @@ class Isolation {
   }
 
   StepResult& merged() { return merged_; }
+  int64_t executions() const { return executions_; }
 
  private:
   void Run(const std::vector<SequenceId>& ids) {
     Part part = MakePart(plan_, ids);
     absl::StatusOr<StepResult> result = runner_.Execute(part.plan);
-    ++merged_.executions;
+    ++executions_;
     if (result.ok() && result->choices.size() != part.prefill_index.size()) {
       result = absl::InternalError("runner returned a result of the wrong size");
     }
@@ -98,6 +87,7 @@ class Isolation {
   ModelRunner& runner_;
   const StepPlan& plan_;
   StepResult merged_;
+  int64_t executions_ = 0;
 };
 
 }  // namespace
@@ -118,13 +108,16 @@ StepPlan PartOf(const StepPlan& plan, const std::vector<SequenceId>& ids) {
   return MakePart(plan, ids).plan;
 }
 
-absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan) {
+absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan,
+                                                    int64_t* executions) {
+  if (executions != nullptr) *executions = 1;
   absl::StatusOr<StepResult> whole = runner.Execute(plan);
-  if (whole.ok()) return whole;
+  if (whole.ok() || !plan.block_copies.empty()) return whole;
   const std::vector<SequenceId> ids = SequencesOf(plan);
   if (ids.size() < 2) return whole;
   Isolation isolation(runner, plan);
   isolation.RunHalves(ids);
+  if (executions != nullptr) *executions += isolation.executions();
   StepResult& merged = isolation.merged();
   if (merged.failed_sequences.size() == ids.size()) return whole.status();  // the device's failure
   return std::move(merged);

@@ -13,18 +13,21 @@
 
 namespace speechllm::engine {
 
-// The step's result. When `plan` failed as a whole and holds work of several sequences, the
+// The step's result. When `plan` failed as a whole and holds work of several sequences (and no
+// block copies, whose sources another sequence of the step may have written before it failed), the
 // result is merged from reruns: each sequence's choices come from the smaller step that ran it,
 // and a sequence whose own step of one sequence failed is listed in `failed_sequences` with that
 // step's status. Only when every sequence fails is the result the first run's error. One bad
-// sequence among N costs about 2 log2(N) more runner calls; a device that fails every call, 2N - 1.
-absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan);
+// sequence among N costs 2 ceil(log2(N)) more runner calls; a device that fails every call,
+// 2N - 2. `executions`, when set, receives the number of ModelRunner::Execute calls.
+absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan,
+                                                    int64_t* executions = nullptr);
 
 // The sequences of `plan` in order of first appearance (encoder items, then prefill items).
 std::vector<SequenceId> SequencesOf(const StepPlan& plan);
 
-// The part of `plan` that belongs to `ids`: their encoder and prefill items in plan order, and the
-// block copies into their blocks (copies into no item's blocks go to every part).
+// The part of `plan` (without block copies) that belongs to `ids`: their encoder and prefill
+// items in plan order.
 StepPlan PartOf(const StepPlan& plan, const std::vector<SequenceId>& ids);
 
 }  // namespace speechllm::engine

@@ -30,7 +30,9 @@ struct StepRecord {
   // Sequences failed alone: the step failed as a whole and ran again in halves
   // (ExecuteIsolatingFailures), and these sequences' own parts failed.
   int64_t failed_sequences = 0;
-  int64_t executions = 1;  // ModelRunner::Execute calls the step took
+  int64_t executions = 1;  // ModelRunner::Execute calls the step took, reruns included
+  // Whether any sequence failed in the step, all of them or some alone.
+  bool any_failed() const { return !ok || failed_sequences > 0; }
 };
 
 class StepObserver {
@@ -40,17 +42,18 @@ class StepObserver {
   virtual void OnStep(const StepRecord& step) = 0;
 };
 
-// The record of `plan` executed in `duration` with `result`. A block chunk yields one embedding per
-// two conv positions; a full re-encode yields the embeddings it reports holding.
+// The record of `plan` executed in `duration` with `result` in `executions` runner calls. A block
+// chunk yields one embedding per two conv positions; a full re-encode yields the embeddings it
+// reports holding.
 inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<StepResult>& result,
-                                 absl::Duration duration) {
+                                 absl::Duration duration, int64_t executions = 1) {
   StepRecord record;
   record.duration = duration;
   record.ok = result.ok();
+  record.executions = executions;
   record.decode_graph = result.ok() && result->decode_graph;
   if (result.ok()) {
     record.failed_sequences = static_cast<int64_t>(result->failed_sequences.size());
-    record.executions = result->executions;
     record.encoder_time = result->encoder_time;
     record.decoder_time = result->decoder_time;
     record.wait_time = result->wait_time;

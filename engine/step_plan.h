@@ -72,15 +72,14 @@ struct StepResult {
   std::vector<std::vector<float>> returned_embeddings;
   std::vector<std::vector<TokenChoice>> choices;  // per prefill item
   bool decode_graph = false;                      // the decoder pass replayed a captured CUDA graph
-  // Sequences whose own part of the step failed when it ran again without them
-  // (ExecuteIsolatingFailures); their choices and audio_tokens entries are empty or zero. A
+  // Sequences whose own part of the step failed when the step ran again in parts, without the
+  // others (ExecuteIsolatingFailures); their choices and audio_tokens entries are empty or zero. A
   // runner's Execute never sets it: it fails the whole step or none of it.
   struct SequenceFailure {
     SequenceId id = kInvalidSequenceId;
     absl::Status status;
   };
   std::vector<SequenceFailure> failed_sequences;
-  int64_t executions = 1;  // ModelRunner::Execute calls the step took (more after a failure)
 };
 
 }  // namespace speechllm::engine

@@ -14,8 +14,8 @@
 #include "engine/model/kv_pool.h"
 #include "engine/model/qwen2_audio_model.h"
 #include "engine/model/sampler.h"
-#include "engine/runner_sequence_state.h"
 #include "engine/status_macros.h"
+#include "engine/torch_runner_state.h"
 
 namespace speechllm::engine {
 namespace {

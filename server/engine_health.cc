@@ -8,14 +8,15 @@ void EngineHealth::OnStep(const engine::StepRecord& step) {
   if (next_ != nullptr) next_->OnStep(step);
   absl::MutexLock lock(&mu_);
   const bool was_stalled = stalled_;
-  failed_in_a_row_ = step.ok ? 0 : failed_in_a_row_ + 1;
+  failed_in_a_row_ = step.any_failed() ? failed_in_a_row_ + 1 : 0;
   stalled_ = false;  // a step came back
   const bool healthy = failed_in_a_row_ < kFailedStepsInARow;
   // The reason is the change's: a stalled step that comes back failed is one failure, not three.
   SetLocked(healthy, !healthy ? absl::StrCat(kFailedStepsInARow, " engine steps in a row failed")
-                     : was_stalled ? (step.ok ? "the stalled engine step came back"
-                                              : "the stalled engine step came back, failed")
-                                   : "an engine step succeeded again");
+                     : was_stalled
+                         ? (step.any_failed() ? "the stalled engine step came back, failed"
+                                              : "the stalled engine step came back")
+                         : "an engine step succeeded again");
 }
 
 void EngineHealth::SetLocked(bool healthy, const std::string& why) {

@@ -1,10 +1,10 @@
 // EngineHealth: watches every engine step and reports the engine unhealthy once
-// kFailedStepsInARow steps in a row have failed (API.md 3: a device failure turns health
-// NOT_SERVING; a bad stream fails only the step it was in, a broken device or model fails every
-// one), or while a step has run longer than the stall limit (a hung device returns no step at all),
-// and healthy again after a step succeeds. Every step also goes on to the next observer (the
-// metrics). Owned by main.cc; OnStep runs on the engine loop thread, the stall check on its own
-// watchdog thread; `on_change` on either.
+// kFailedStepsInARow steps in a row have failed a stream, all of theirs or some alone (API.md 3:
+// a device failure turns health NOT_SERVING; a bad stream fails itself in one step, a broken
+// device or model fails streams in every step), or while a step has run longer than the stall
+// limit (a hung device returns no step at all), and healthy again after a step fails none. Every
+// step also goes on to the next observer (the metrics). Owned by main.cc; OnStep runs on the
+// engine loop thread, the stall check on its own watchdog thread; `on_change` on either.
 #ifndef SPEECHLLM_SERVER_ENGINE_HEALTH_H_
 #define SPEECHLLM_SERVER_ENGINE_HEALTH_H_
 

@@ -260,10 +260,13 @@ Metrics::Metrics(const std::string& version)
                                   "Decoder tokens per engine step.",
                                   {1, 4, 16, 64, 256, 1024, 4096})),
       step_failures_(PlainCounter(*registry_, "speechllm_engine_step_failures_total",
-                                  "Engine steps that failed for every sequence in them.")),
+                                  "Engine steps that failed a stream: all of theirs, or some "
+                                  "alone when run again in parts.")),
       isolated_failures_(PlainCounter(*registry_, "speechllm_engine_isolated_failures_total",
-                                      "Sequences failed alone: their step failed, ran again "
-                                      "without them, and the others in it went on.")),
+                                      "Streams failed alone: their step failed and ran again in "
+                                      "parts, and the others in it went on.")),
+      step_reruns_(PlainCounter(*registry_, "speechllm_engine_step_reruns_total",
+                                "Runner calls of failed steps run again in parts.")),
       decode_graph_steps_(PlainCounter(*registry_, "speechllm_engine_decode_graph_steps_total",
                                        "Engine steps whose decoder pass replayed a CUDA graph "
                                        "(decode-only steps on a GPU).")),
@@ -320,8 +323,9 @@ void Metrics::OnStep(const engine::StepRecord& step) {
   step_duration_.Observe(absl::ToDoubleSeconds(step.duration));
   step_sequences_.Observe(static_cast<double>(step.sequences));
   step_tokens_.Observe(static_cast<double>(step.decoder_tokens));
-  if (!step.ok) step_failures_.Increment();
+  if (step.any_failed()) step_failures_.Increment();
   isolated_failures_.Increment(static_cast<double>(step.failed_sequences));
+  step_reruns_.Increment(static_cast<double>(step.executions - 1));
   if (step.decode_graph) decode_graph_steps_.Increment();
   encoder_tokens_.Increment(static_cast<double>(step.encoder_tokens));
   prefill_tokens_.Increment(static_cast<double>(step.prefill_tokens));

@@ -129,6 +129,7 @@ class Metrics : public engine::StepObserver, public streaming::EmbeddingCacheObs
   prometheus::Histogram& step_tokens_;
   prometheus::Counter& step_failures_;
   prometheus::Counter& isolated_failures_;
+  prometheus::Counter& step_reruns_;
   prometheus::Counter& decode_graph_steps_;
   prometheus::Counter& encoder_tokens_;
   prometheus::Counter& prefill_tokens_;

@@ -1,9 +1,11 @@
 // A failed step on the real runner (label model): TorchModelRunner puts back the encoder state of
-// the step's sequences, and ExecuteIsolatingFailures fails only the sequence whose own work breaks
-// the step while its neighbour's choices equal a run without it. Tiny golden model, float32 CPU,
-// item-by-item and batched encoder passes.
+// the step's sequences (a block's cache cut back, a whole segment's state dropped), and
+// ExecuteIsolatingFailures fails only the sequence whose own work breaks the step while its
+// neighbours' choices equal runs without it. Tiny golden model, float32 CPU, item-by-item and
+// batched encoder passes.
 #include <cstdio>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "engine/step_isolation.h"
@@ -36,19 +38,32 @@ class StepIsolationModelTest : public EngineModelTest, public ::testing::WithPar
   const FrameMajor features_ = Features(model_->log_mel(), Clip("clip_a"));
 };
 
-constexpr SequenceId kGood = 1, kBad = 2;
+constexpr SequenceId kGood = 1, kBad = 2, kWhole = 3;
 
-// Sequence kGood's prompt of `audio_rows` audio rows and one text token, with choices for its last
-// two rows.
-PrefillItem GoodPrefill(int64_t audio_rows, int64_t audio_token_id) {
+// A prompt of `audio_rows` audio rows and one text token, with choices for its last two rows.
+PrefillItem Prompt(SequenceId id, int64_t audio_rows, int64_t audio_token_id,
+                   std::vector<int64_t> block_table) {
   PrefillItem item;
-  item.id = kGood;
+  item.id = id;
   item.token_ids.assign(static_cast<size_t>(audio_rows), audio_token_id);
   item.token_ids.push_back(10);
   item.num_audio_rows = audio_rows;
-  item.block_table = {0, 1, 2, 3};
+  item.block_table = std::move(block_table);
   item.first_logit_index = audio_rows - 1;
   return item;
+}
+
+void ExpectSameChoices(const std::vector<TokenChoice>& got, const std::vector<TokenChoice>& want,
+                       const char* who) {
+  ASSERT_EQ(got.size(), want.size()) << who;
+  for (size_t i = 0; i < want.size(); ++i) {
+    std::printf("%s row %zu: token %lld (alone %lld), margin %.6f (alone %.6f)\n", who, i,
+                static_cast<long long>(got[i].token_id), static_cast<long long>(want[i].token_id),
+                got[i].margin, want[i].margin);
+    EXPECT_EQ(got[i].token_id, want[i].token_id) << who;
+    EXPECT_EQ(got[i].margin, want[i].margin) << who;
+    EXPECT_EQ(got[i].log_probability, want[i].log_probability) << who;
+  }
 }
 
 TEST_P(StepIsolationModelTest, AFailedStepKeepsTheEncoderStateAndFailsOnlyItsOwnSequence) {
@@ -62,16 +77,22 @@ TEST_P(StepIsolationModelTest, AFailedStepKeepsTheEncoderStateAndFailsOnlyItsOwn
   ASSERT_TRUE(runner->Execute(start).ok());
   ASSERT_TRUE(clean->Execute(start).ok());
 
-  // kGood's second block and its prompt, with kBad's prompt asking for audio it never encoded.
+  // kGood's second block and its prompt, kWhole's whole segment and its prompt, and kBad's prompt
+  // asking for audio it never encoded.
+  SegmentEnd whole_segment;
+  whole_segment.features = features_.values;
+  whole_segment.num_frames = features_.num_frames;
+  whole_segment.num_valid_frames = features_.num_valid_frames;
   StepPlan plan;
-  plan.encodes = {{kGood, EncodeItem::Kind::kBlock, second.get()}};
-  plan.prefills = {GoodPrefill(50, audio_id)};
+  plan.encodes = {{kGood, EncodeItem::Kind::kBlock, second.get()},
+                  {kWhole, EncodeItem::Kind::kFull, nullptr, &whole_segment}};
   PrefillItem bad;
   bad.id = kBad;
   bad.token_ids = {audio_id};
   bad.num_audio_rows = 1;
   bad.block_table = {4};
-  plan.prefills.push_back(bad);
+  plan.prefills = {Prompt(kGood, 50, audio_id, {0, 1, 2, 3}), bad,
+                   Prompt(kWhole, 20, audio_id, {5, 6})};
 
   const absl::StatusOr<StepResult> whole = runner->Execute(plan);
   ASSERT_FALSE(whole.ok());
@@ -81,33 +102,28 @@ TEST_P(StepIsolationModelTest, AFailedStepKeepsTheEncoderStateAndFailsOnlyItsOwn
   EXPECT_THAT(whole.status().message(), HasSubstr("lacks the audio embeddings"));
   EXPECT_EQ(runner->encoder_kv_positions_used(), 50);  // the second block's 50 were put back
 
-  const absl::StatusOr<StepResult> isolated = ExecuteIsolatingFailures(*runner, plan);
+  int64_t executions = 0;
+  const absl::StatusOr<StepResult> isolated = ExecuteIsolatingFailures(*runner, plan, &executions);
   ASSERT_TRUE(isolated.ok()) << isolated.status();
   ASSERT_EQ(isolated->failed_sequences.size(), 1u);
   EXPECT_EQ(isolated->failed_sequences[0].id, kBad);
   EXPECT_THAT(isolated->failed_sequences[0].status.message(),
               HasSubstr("lacks the audio embeddings"));
-  EXPECT_EQ(isolated->executions, 3);  // the whole step, then each sequence alone
-  EXPECT_EQ(isolated->audio_tokens, std::vector<int64_t>{50});
+  EXPECT_EQ(executions, 5);  // the whole step; {kGood}, {kWhole, kBad}; {kWhole}, {kBad}
+  ASSERT_EQ(isolated->audio_tokens.size(), 2u);
+  EXPECT_EQ(isolated->audio_tokens[0], 50);
   EXPECT_EQ(runner->encoder_kv_positions_used(), 100);
-  ASSERT_EQ(isolated->choices.size(), 2u);
+  ASSERT_EQ(isolated->choices.size(), 3u);
   EXPECT_TRUE(isolated->choices[1].empty());
 
-  // The same step without kBad on a runner that never saw it.
-  StepPlan alone = PartOf(plan, {kGood});
-  const absl::StatusOr<StepResult> reference = clean->Execute(alone);
-  ASSERT_TRUE(reference.ok()) << reference.status();
-  ASSERT_EQ(reference->choices.size(), 1u);
-  ASSERT_EQ(isolated->choices[0].size(), reference->choices[0].size());
-  for (size_t i = 0; i < reference->choices[0].size(); ++i) {
-    const TokenChoice &got = isolated->choices[0][i], &want = reference->choices[0][i];
-    std::printf("row %zu: token %lld (alone %lld), margin %.6f (alone %.6f)\n", i,
-                static_cast<long long>(got.token_id), static_cast<long long>(want.token_id),
-                got.margin, want.margin);
-    EXPECT_EQ(got.token_id, want.token_id);
-    EXPECT_EQ(got.margin, want.margin);
-    EXPECT_EQ(got.log_probability, want.log_probability);
-  }
+  // Each part alone on a runner that never saw kBad.
+  const absl::StatusOr<StepResult> good = clean->Execute(PartOf(plan, {kGood}));
+  const absl::StatusOr<StepResult> whole_alone = clean->Execute(PartOf(plan, {kWhole}));
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_TRUE(whole_alone.ok()) << whole_alone.status();
+  EXPECT_EQ(isolated->audio_tokens[1], whole_alone->audio_tokens[0]);
+  ExpectSameChoices(isolated->choices[0], good->choices[0], "block");
+  ExpectSameChoices(isolated->choices[2], whole_alone->choices[0], "whole segment");
 }
 
 INSTANTIATE_TEST_SUITE_P(EncoderPasses, StepIsolationModelTest, ::testing::Bool(),

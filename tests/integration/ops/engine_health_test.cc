@@ -30,7 +30,12 @@ TEST(EngineHealthTest, FailedStepsInARowTurnHealthNotServing) {
   engine::StepRecord failed;
   failed.ok = false;
   engine::StepRecord ok;
-  for (const engine::StepRecord* step : {&failed, &failed, &ok, &failed, &failed}) {
+  // A step that ran again in parts after failing, where one stream failed alone: a device that
+  // fails some kinds of work (every encoder pass, say) fails streams this way in every step.
+  engine::StepRecord failed_alone;
+  failed_alone.failed_sequences = 1;
+  failed_alone.executions = 3;
+  for (const engine::StepRecord* step : {&failed, &failed_alone, &ok, &failed, &failed}) {
     health.OnStep(*step);
   }
   EXPECT_TRUE(changes.empty()) << "two failures in a row are not a device failure";

@@ -116,7 +116,8 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   step.decoder_tokens = 9;
   step.prefill_tokens = 8;
   step.encoder_tokens = 25;
-  step.failed_sequences = 1;  // failed alone: the step ran again without it
+  step.failed_sequences = 1;  // failed alone: the step ran again in parts
+  step.executions = 5;
   metrics.OnStep(step);
   engine::StepRecord graph_step;  // a decode-only step replayed as a CUDA graph
   graph_step.duration = absl::Milliseconds(3);
@@ -134,7 +135,8 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   EXPECT_EQ(Value(*samples, "speechllm_prefill_tokens_total"), 8);
   EXPECT_EQ(Value(*samples, "speechllm_engine_decode_graph_steps_total"), 1);
   EXPECT_EQ(Value(*samples, "speechllm_engine_isolated_failures_total"), 1);
-  EXPECT_EQ(Value(*samples, "speechllm_engine_step_failures_total"), 0);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_step_failures_total"), 1);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_step_reruns_total"), 4);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_sequences_bucket{le="2"})"), 2);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.0025"})"), 0);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.005"})"), 2);

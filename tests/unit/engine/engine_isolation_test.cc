@@ -1,12 +1,15 @@
 // A failed step of several sequences (label unit): the Engine runs it again in halves
 // (ExecuteIsolatingFailures) so that only a sequence whose own work fails is failed, its
 // neighbours' finals are the toy model's, a transient fault fails nobody, and a step that fails for
-// every sequence still counts as a failed step. FakeModelRunner; plans split by PartOf.
+// every sequence still counts as a failed step. FakeModelRunner, and a scripted runner for the
+// number of calls a split takes; plans split by PartOf.
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "engine/step_isolation.h"
@@ -64,6 +67,8 @@ class EngineIsolationTest : public EngineTest {
     EXPECT_TRUE(of.back().is_final);
     EXPECT_EQ(of.back().token_ids, FakeModelRunner::Greedy(84, 4, 256)) << "sequence " << id;
   }
+  // The engine's loop thread reports to log_ until the engine stops: stop it first.
+  void TearDown() override { engine_.reset(); }
   StepLog log_;
 };
 
@@ -161,7 +166,101 @@ TEST_F(EngineIsolationTest, AStepFailingForEverySequenceIsAFailedStep) {
   ExpectAllBlocksFree();
 }
 
-TEST(StepPartsTest, EachPartHoldsItsSequencesItemsAndTheCopiesIntoTheirBlocks) {
+// A runner that fails any step holding work of a sequence in `bad`, and records each call's
+// sequences.
+class ScriptedRunner : public ModelRunner {
+ public:
+  explicit ScriptedRunner(std::vector<SequenceId> bad) : bad_(std::move(bad)) {}
+  const ModelConfig& config() const override { return config_; }
+  int64_t num_kv_blocks() const override { return 64; }
+  int64_t block_size() const override { return 16; }
+  void ResetSequence(SequenceId) override {}
+  absl::StatusOr<StepResult> Execute(const StepPlan& plan) override {
+    calls_.push_back(SequencesOf(plan));
+    for (SequenceId id : calls_.back()) {
+      if (std::find(bad_.begin(), bad_.end(), id) != bad_.end()) {
+        return absl::InternalError(absl::StrCat("sequence ", id, " breaks the step"));
+      }
+    }
+    StepResult result;
+    for (const EncodeItem& item : plan.encodes)
+      result.audio_tokens.push_back(static_cast<int64_t>(item.id) * 10);
+    for (const PrefillItem& item : plan.prefills) {
+      result.choices.push_back({TokenChoice{static_cast<int64_t>(item.id) * 100}});
+    }
+    return result;
+  }
+  const std::vector<std::vector<SequenceId>>& calls() const { return calls_; }
+
+ private:
+  const ModelConfig config_ = *ModelConfig::Preset("tiny");
+  std::vector<SequenceId> bad_;
+  std::vector<std::vector<SequenceId>> calls_;
+};
+
+// Sequences 1..n, each with a prefill item; the odd ones with an encoder item too.
+StepPlan PlanOf(int n, const EncoderChunk* chunk) {
+  StepPlan plan;
+  for (SequenceId id = 1; id <= static_cast<SequenceId>(n); ++id) {
+    if (id % 2 == 1) plan.encodes.push_back({id, EncodeItem::Kind::kBlock, chunk});
+    PrefillItem item;
+    item.id = id;
+    plan.prefills.push_back(item);
+  }
+  return plan;
+}
+
+TEST(ExecuteIsolatingFailuresTest, OneBadSequenceAmongEightCostsSixMoreCalls) {
+  EncoderChunk chunk;
+  const StepPlan plan = PlanOf(8, &chunk);
+  ScriptedRunner runner({5});
+  int64_t executions = 0;
+  const absl::StatusOr<StepResult> result = ExecuteIsolatingFailures(runner, plan, &executions);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(executions, 7);  // the whole, then two halves at each of 3 levels
+  EXPECT_EQ(runner.calls().size(), 7u);
+  ASSERT_EQ(result->failed_sequences.size(), 1u);
+  EXPECT_EQ(result->failed_sequences[0].id, 5);
+  EXPECT_THAT(result->failed_sequences[0].status.message(), HasSubstr("sequence 5 breaks"));
+  // Every other sequence's results, in the plan's order.
+  ASSERT_EQ(result->choices.size(), 8u);
+  ASSERT_EQ(result->audio_tokens.size(), 4u);
+  for (SequenceId id = 1; id <= 8; ++id) {
+    if (id == 5) {
+      EXPECT_TRUE(result->choices[id - 1].empty());
+      continue;
+    }
+    ASSERT_EQ(result->choices[id - 1].size(), 1u);
+    EXPECT_EQ(result->choices[id - 1][0].token_id, static_cast<int64_t>(id) * 100);
+  }
+  EXPECT_THAT(result->audio_tokens, ElementsAre(10, 30, 0, 70));
+}
+
+TEST(ExecuteIsolatingFailuresTest, AStepFailingForEverySequenceReturnsItsError) {
+  EncoderChunk chunk;
+  ScriptedRunner runner({1, 2, 3, 4});
+  int64_t executions = 0;
+  const absl::StatusOr<StepResult> result =
+      ExecuteIsolatingFailures(runner, PlanOf(4, &chunk), &executions);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("sequence 1 breaks"));
+  EXPECT_EQ(executions, 7);  // 2N - 1
+}
+
+TEST(ExecuteIsolatingFailuresTest, AStepWithBlockCopiesOrOneSequenceIsNotSplit) {
+  EncoderChunk chunk;
+  StepPlan copies = PlanOf(4, &chunk);
+  copies.block_copies = {{3, 9}};  // another sequence of the step may have written block 3
+  ScriptedRunner runner({2});
+  int64_t executions = 0;
+  EXPECT_FALSE(ExecuteIsolatingFailures(runner, copies, &executions).ok());
+  EXPECT_EQ(executions, 1);
+  ScriptedRunner alone({1});
+  EXPECT_FALSE(ExecuteIsolatingFailures(alone, PlanOf(1, &chunk), &executions).ok());
+  EXPECT_EQ(executions, 1);
+}
+
+TEST(StepPartsTest, EachPartHoldsItsSequencesItemsInPlanOrder) {
   EncoderChunk chunk;
   StepPlan plan;
   plan.live_sequences = 5;
@@ -170,18 +269,14 @@ TEST(StepPartsTest, EachPartHoldsItsSequencesItemsAndTheCopiesIntoTheirBlocks) {
                   {7, EncodeItem::Kind::kBlock, &chunk}};
   PrefillItem three, nine;
   three.id = 3;
-  three.block_table = {10, 11};
   nine.id = 9;
-  nine.block_table = {10, 12};  // shares block 10, a prefix block, with sequence 3
   plan.prefills = {three, nine};
-  plan.block_copies = {{20, 12}, {21, 30}};  // into sequence 9's block; into no item's block
   EXPECT_THAT(SequencesOf(plan), ElementsAre(7, 3, 9));
 
   const StepPlan seven = PartOf(plan, {7});
   ASSERT_EQ(seven.encodes.size(), 2u);
   EXPECT_EQ(seven.encodes[0].id, 7);
   EXPECT_TRUE(seven.prefills.empty());
-  EXPECT_THAT(seven.block_copies, ElementsAre(std::make_pair<int64_t, int64_t>(21, 30)));
   EXPECT_EQ(seven.live_sequences, 5);
 
   const StepPlan others = PartOf(plan, {9, 3});
@@ -190,7 +285,6 @@ TEST(StepPartsTest, EachPartHoldsItsSequencesItemsAndTheCopiesIntoTheirBlocks) {
   ASSERT_EQ(others.prefills.size(), 2u);
   EXPECT_EQ(others.prefills[0].id, 3);  // plan order, not the order asked for
   EXPECT_EQ(others.prefills[1].id, 9);
-  EXPECT_EQ(others.block_copies.size(), 2u);
 }
 
 }  // namespace
