@@ -1,0 +1,20 @@
+// AppendEngineFamilies: the engine's counters and gauges (Engine::stats(): steps, busy and
+// compute time, tokens, KV and encoder K/V blocks) as Prometheus families, built at scrape time
+// and never cached. Called by Metrics::Scrape on the scraping thread.
+#ifndef SPEECHLLM_SERVER_ENGINE_METRICS_H_
+#define SPEECHLLM_SERVER_ENGINE_METRICS_H_
+
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "engine/engine.h"
+
+namespace speechllm::server {
+
+void AppendEngineFamilies(const engine::EngineStats& stats,
+                          std::vector<prometheus::MetricFamily>* out);
+
+}  // namespace speechllm::server
+
+#endif  // SPEECHLLM_SERVER_ENGINE_METRICS_H_

@@ -1,0 +1,67 @@
+// StreamingClientTest: the fixture of the StreamingClient tests, an in-process gRPC server running
+// the scripted StreamingSpeech service of scripted_server.h, with the requests it logged and PCM
+// client options. Test threads only (the server's reactions run on gRPC's threads).
+#ifndef SPEECHLLM_TESTS_UNIT_CLIENT_STREAMING_CLIENT_FIXTURE_H_
+#define SPEECHLLM_TESTS_UNIT_CLIENT_STREAMING_CLIENT_FIXTURE_H_
+
+#include <memory>
+#include <vector>
+
+#include "client/speech_client.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/unit/client/scripted_server.h"
+
+namespace speechllm::client {
+
+using speechllm::testing::ScriptedService;
+using speechllm::v1::AudioFormat;
+using speechllm::v1::StreamingRecognizeRequest;
+
+class StreamingClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = speechllm::v1::StreamingSpeech::NewStub(
+        server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  static StreamingClientOptions Options(int rate_hz, int channels, bool realtime,
+                                        int chunk_ms = 100) {
+    StreamingClientOptions options;
+    options.config.mutable_audio()->set_encoding(AudioFormat::PCM_S16LE);
+    options.config.mutable_audio()->set_sample_rate_hz(rate_hz);
+    options.config.mutable_audio()->set_channels(channels);
+    options.realtime = realtime;
+    options.chunk_ms = chunk_ms;
+    return options;
+  }
+
+  std::vector<StreamingRecognizeRequest> Requests() {
+    absl::MutexLock lock(&service_.log.mu);
+    return service_.log.requests;
+  }
+  std::vector<size_t> AudioSizes() {
+    std::vector<size_t> sizes;
+    for (const auto& request : Requests()) {
+      if (request.has_audio()) sizes.push_back(request.audio().data().size());
+    }
+    return sizes;
+  }
+  bool HalfClosed() {
+    absl::MutexLock lock(&service_.log.mu);
+    return service_.log.half_closed;
+  }
+
+  ScriptedService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<speechllm::v1::StreamingSpeech::Stub> stub_;
+};
+
+}  // namespace speechllm::client
+
+#endif  // SPEECHLLM_TESTS_UNIT_CLIENT_STREAMING_CLIENT_FIXTURE_H_
