@@ -273,6 +273,7 @@ int Run() {
 
   StreamingClientOptions options;
   options.chunk_ms = absl::GetFlag(FLAGS_chunk_ms);
+  bool pace_encoded_stdin = false;  // --realtime with --encode opus from stdin
   // A file is paced like a microphone unless --fast; stdin is paced by whatever writes it (a
   // recorder), and pacing it again would hold every chunk back one chunk_ms more.
   options.realtime = path.empty() ? absl::GetFlag(FLAGS_realtime) : !absl::GetFlag(FLAGS_fast);
@@ -289,12 +290,12 @@ int Run() {
             ? std::max<int64_t>(static_cast<int64_t>(wav_audio.data.size() / seconds), 1)
             : std::max(absl::GetFlag(FLAGS_opus_bitrate) / 8, 1);
     // Page sizes only approximate a pipe's time, and a file without a known duration has no rate
-    // to pace by (the bitrate would be a guess): both go out as fast as they are read.
-    if (options.realtime && (path.empty() || seconds <= 0)) {
+    // to pace by (the bitrate would be a guess): both go out as fast as they are read. Opus
+    // encoded here from piped PCM is paced by the PCM's time instead (SendStdinAsOpus).
+    pace_encoded_stdin = options.realtime && stdin_encoder != nullptr;
+    if (options.realtime && (path.empty() || seconds <= 0) && stdin_encoder == nullptr) {
       std::cerr << "speechllm-client: "
-                << (stdin_encoder != nullptr ? "Opus encoded from piped PCM"
-                    : path.empty()           ? "a piped container"
-                                             : "a file of unknown duration")
+                << (path.empty() ? "a piped container" : "a file of unknown duration")
                 << " is sent without pacing (--realtime and file pacing need a known rate)\n";
     }
     if (path.empty() || seconds <= 0) options.realtime = false;
@@ -341,8 +342,9 @@ int Run() {
   if (!path.empty()) {
     (void)client.SendAudio(wav_audio.data);
   } else if (stdin_encoder != nullptr) {
-    audio_duration = SendStdinAsOpus(&stdin_reader, stdin_encoder.get(),
-                                     absl::GetFlag(FLAGS_chunk_ms), &client, stop_reading);
+    audio_duration =
+        SendStdinAsOpus(&stdin_reader, stdin_encoder.get(), absl::GetFlag(FLAGS_chunk_ms),
+                        pace_encoded_stdin, &client, stop_reading);
   } else {
     // Raw PCM in chunk_ms pieces; a container's bytes as they come.
     SendStdinBlocks(&stdin_reader, client.chunk_size_bytes(), &client, stop_reading);

@@ -14,10 +14,12 @@
 namespace speechllm::client {
 
 // Reads stdin PCM blocks of `chunk_ms`, encodes them as Ogg Opus and sends the pages as they
-// complete, until the input ends or `stop` is true. Returns the duration of the PCM read (the
-// pages' byte rate only approximates it).
+// complete, until the input ends or `stop` is true. With `realtime`, pages wait until the PCM read
+// so far has played from the start (--realtime: the pages' byte rate only approximates their
+// time, so the client's own pacing cannot do it). Returns the duration of the PCM read.
 absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, int chunk_ms,
-                               StreamingClient* client, const std::function<bool()>& stop);
+                               bool realtime, StreamingClient* client,
+                               const std::function<bool()>& stop);
 
 // Sends each block of at most `max_chunk_bytes` as one message as soon as it is read (raw PCM: a
 // whole chunk; a container: what has arrived), until the input ends or `stop` is true; reports a

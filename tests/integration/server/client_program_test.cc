@@ -170,6 +170,21 @@ TEST_F(ClientProgramTest, EveryStdinPathReportsADroppedPartialSample) {
   }
 }
 
+// --realtime paces piped PCM that --encode opus encodes by the PCM's time: 2 s of audio written
+// at once take about 2 s to send (they went out at once, with a note that they were not paced).
+TEST_F(ClientProgramTest, RealtimePacesOpusEncodedFromPipedPcm) {
+  const std::string pcm_path = ScratchDir() + "/two_seconds.pcm";
+  ASSERT_TRUE(WriteFile(pcm_path, ClipPcm("clip_a").substr(0, 2 * 32000)));
+  const absl::Time start = absl::Now();
+  const ProcessResult run =
+      RunProcess(ClientArgs({"--stdin_pcm=16000", "--encode=opus", "--realtime"}), pcm_path);
+  const double wall_s = absl::ToDoubleSeconds(absl::Now() - start);
+  std::printf("exit %d, wall %.3f s for 2.000 s of audio\n", run.exit_code, wall_s);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_GE(wall_s, 1.8) << run.err;
+  EXPECT_EQ(run.err.find("without pacing"), std::string::npos) << run.err;
+}
+
 // Nothing arrives on stdin and the call's 1 s deadline passes: the client ends with
 // DEADLINE_EXCEEDED (exit 14) while the recorder stays open.
 TEST_F(ClientProgramTest, TheCallsDeadlineEndsTheClientWhileStdinIsQuiet) {
