@@ -282,8 +282,9 @@ int Run() {
   if (path.empty() && stdin_container) options.chunk_bytes = kStdinContainerMessageBytes;
   if (format.encoding() == AudioFormat::OGG_OPUS || format.encoding() == AudioFormat::WEBM_OPUS ||
       format.encoding() == AudioFormat::FLAC || stdin_container) {
-    // No fixed byte rate: chunks and pacing follow the stream's average rate (files) or the
-    // bitrate (live stdin, which stdin itself paces).
+    // No fixed byte rate: chunk sizes follow the stream's average rate (files, which are paced by
+    // it) or the bitrate (stdin, sent as it is read or, for --encode opus with --realtime, as the
+    // PCM plays: SendStdinAsOpus).
     const double seconds = wav_audio.duration_seconds();
     options.bytes_per_second =
         !path.empty() && seconds > 0

@@ -14,9 +14,10 @@
 namespace speechllm::client {
 
 // Reads stdin PCM blocks of `chunk_ms`, encodes them as Ogg Opus and sends the pages as they
-// complete, until the input ends or `stop` is true. With `realtime`, pages wait until the PCM read
-// so far has played from the start (--realtime: the pages' byte rate only approximates their
-// time, so the client's own pacing cannot do it). Returns the duration of the PCM read.
+// complete, until the input ends or `stop` is true. With `realtime` (--realtime) each block is
+// encoded only once it has played, counted from the first block's arrival; a stop during that
+// wait drops the block (the pages' byte rate only approximates their time, so StreamingClient's
+// own pacing cannot do this). Returns the duration of the PCM encoded.
 absl::Duration SendStdinAsOpus(PcmStreamReader* reader, OggOpusEncoder* encoder, int chunk_ms,
                                bool realtime, StreamingClient* client,
                                const std::function<bool()>& stop);

@@ -18,7 +18,7 @@ namespace speechllm::engine {
 // result is merged from reruns: each sequence's choices come from the smaller step that ran it,
 // and a sequence whose own step of one sequence failed is listed in `failed_sequences` with that
 // step's status. Only when every sequence fails is the result the first run's error. One bad
-// sequence among N costs 2 ceil(log2(N)) more runner calls; a device that fails every call,
+// sequence among N costs at most 2 ceil(log2(N)) more runner calls; a device that fails every call,
 // 2N - 2. `executions`, when set, receives the number of ModelRunner::Execute calls.
 absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan,
                                                     int64_t* executions = nullptr);

@@ -1,6 +1,7 @@
-// AppendEngineFamilies: the engine's counters and gauges (Engine::stats(): steps, busy and
-// compute time, tokens, KV and encoder K/V blocks) as Prometheus families, built at scrape time
-// and never cached. Called by Metrics::Scrape on the scraping thread.
+// AppendEngineFamilies: the engine's counters and gauges (Engine::stats(): steps, busy, compute
+// and device-wait time, tokens, drafts, prefix hits, active sequences, KV blocks and encoder K/V
+// positions) as Prometheus families, built at scrape time and never cached. Called by
+// Metrics::Scrape on the scraping thread.
 #ifndef SPEECHLLM_SERVER_ENGINE_METRICS_H_
 #define SPEECHLLM_SERVER_ENGINE_METRICS_H_
 

@@ -3,8 +3,8 @@
 // as it arrives (pacing it again held every chunk back one chunk_ms more); and a call that ends
 // (here its deadline) ends the client while the recorder is quiet (a blocking read held it until
 // the recorder wrote again); SINGLE_UTTERANCE ends the client after its utterance; --latency and
-// --extension set the session config. Live input is a
-// FIFO the test writes and keeps open.
+// --extension set the session config; --realtime paces Opus encoded from piped PCM. Live input is
+// a FIFO the test writes and keeps open.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>

@@ -1,7 +1,6 @@
 // StreamingClient against the scripted in-process server of scripted_server.h, its call side:
 // message order, half-close and final status, controls, error propagation, rejection, metadata,
 // deadlines, cancel, paused reads, destruction mid-call. Audio side: speech_client_test.cc.
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,15 +10,15 @@
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/unit/client/streaming_client_fixture.h"
 
 namespace speechllm::client {
 namespace {
 
+using speechllm::v1::StreamingRecognizeRequest;
 using ::testing::ElementsAre;
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 TEST_F(StreamingClientTest, ConfigFirstThenAudioThenHalfCloseAndFinalStatus) {
   service_.script.partial_every_n_chunks = 1;

@@ -1,9 +1,9 @@
 // StreamingClient against the scripted in-process server of scripted_server.h, its audio side:
-// pacing, chunk sizes, containers ended at a stop, captured audio. Calls: speech_client_calls_test.
+// pacing, chunk sizes, containers ended at a stop, captured audio. Call side:
+// speech_client_calls_test.cc.
 #include "client/speech_client.h"
 
 #include <cstdio>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,9 +16,7 @@
 namespace speechllm::client {
 namespace {
 
-using ::testing::ElementsAre;
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+using speechllm::v1::AudioFormat;
 
 TEST_F(StreamingClientTest, RealtimePacingOfOneSecondTakesAboutOneSecond) {
   StreamingClient client(stub_.get(), Options(16000, 1, /*realtime=*/true));

@@ -1,9 +1,11 @@
 // StreamingClientTest: the fixture of the StreamingClient tests, an in-process gRPC server running
 // the scripted StreamingSpeech service of scripted_server.h, with the requests it logged and PCM
-// client options. Test threads only (the server's reactions run on gRPC's threads).
+// client options, and Seconds() of a clock duration. Test threads only (the server's reactions run
+// on gRPC's threads).
 #ifndef SPEECHLLM_TESTS_UNIT_CLIENT_STREAMING_CLIENT_FIXTURE_H_
 #define SPEECHLLM_TESTS_UNIT_CLIENT_STREAMING_CLIENT_FIXTURE_H_
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -13,10 +15,6 @@
 #include "tests/unit/client/scripted_server.h"
 
 namespace speechllm::client {
-
-using speechllm::testing::ScriptedService;
-using speechllm::v1::AudioFormat;
-using speechllm::v1::StreamingRecognizeRequest;
 
 class StreamingClientTest : public ::testing::Test {
  protected:
@@ -33,7 +31,7 @@ class StreamingClientTest : public ::testing::Test {
   static StreamingClientOptions Options(int rate_hz, int channels, bool realtime,
                                         int chunk_ms = 100) {
     StreamingClientOptions options;
-    options.config.mutable_audio()->set_encoding(AudioFormat::PCM_S16LE);
+    options.config.mutable_audio()->set_encoding(speechllm::v1::AudioFormat::PCM_S16LE);
     options.config.mutable_audio()->set_sample_rate_hz(rate_hz);
     options.config.mutable_audio()->set_channels(channels);
     options.realtime = realtime;
@@ -41,7 +39,7 @@ class StreamingClientTest : public ::testing::Test {
     return options;
   }
 
-  std::vector<StreamingRecognizeRequest> Requests() {
+  std::vector<speechllm::v1::StreamingRecognizeRequest> Requests() {
     absl::MutexLock lock(&service_.log.mu);
     return service_.log.requests;
   }
@@ -57,10 +55,12 @@ class StreamingClientTest : public ::testing::Test {
     return service_.log.half_closed;
   }
 
-  ScriptedService service_;
+  speechllm::testing::ScriptedService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<speechllm::v1::StreamingSpeech::Stub> stub_;
 };
+
+inline double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 }  // namespace speechllm::client
 
