@@ -67,17 +67,23 @@ class EngineIsolationTest : public EngineTest {
     EXPECT_TRUE(of.back().is_final);
     EXPECT_EQ(of.back().token_ids, FakeModelRunner::Greedy(84, 4, 256)) << "sequence " << id;
   }
+  // An engine over a runner that fails steps with kPoison, held in its first step (a blocker's
+  // prefix) until `release`, reporting to log_. Returns the blocker.
+  SequenceId MakeLoggedEngineHeld(absl::Notification* release,
+                                  FakeModelRunner::Options options = {}) {
+    options.fail_on_token_id = kPoison;
+    const SequenceId blocker = MakeEngineHeldInFirstStep(release, {}, kPrefix, options);
+    engine_->SetStepObserver(&log_);
+    return blocker;
+  }
   // The engine's loop thread reports to log_ until the engine stops: stop it first.
   void TearDown() override { engine_.reset(); }
   StepLog log_;
 };
 
 TEST_F(EngineIsolationTest, AFailingSequenceFailsAloneAndItsNeighboursGoOn) {
-  FakeModelRunner::Options options;
-  options.fail_on_token_id = kPoison;
   absl::Notification release;
-  const SequenceId first = MakeEngineHeldInFirstStep(&release, {}, kPrefix, options);
-  engine_->SetStepObserver(&log_);
+  const SequenceId first = MakeLoggedEngineHeld(&release);
   const SequenceId bad = Add(), second = Add();
   ASSERT_TRUE(engine_->StartSegment(bad, {0, kPoisonedPrefix, kSuffix}).ok());
   ASSERT_TRUE(engine_->StartSegment(second, {0, kPrefix, kSuffix}).ok());
@@ -118,8 +124,7 @@ TEST_F(EngineIsolationTest, ATransientFaultFailsNoSequence) {
   FakeModelRunner::Options options;
   options.fail_at_step = 1;  // the step after the held first one, with every sequence in it
   absl::Notification release;
-  const SequenceId first = MakeEngineHeldInFirstStep(&release, {}, kPrefix, options);
-  engine_->SetStepObserver(&log_);
+  const SequenceId first = MakeLoggedEngineHeld(&release, options);
   const SequenceId second = Add();
   ASSERT_TRUE(engine_->StartSegment(second, {0, kPrefix, kSuffix}).ok());
   for (SequenceId id : {first, second}) {
@@ -140,11 +145,8 @@ TEST_F(EngineIsolationTest, ATransientFaultFailsNoSequence) {
 }
 
 TEST_F(EngineIsolationTest, AStepFailingForEverySequenceIsAFailedStep) {
-  FakeModelRunner::Options options;
-  options.fail_on_token_id = kPoison;
   absl::Notification release;
-  const SequenceId good = MakeEngineHeldInFirstStep(&release, {}, kPrefix, options);
-  engine_->SetStepObserver(&log_);
+  const SequenceId good = MakeLoggedEngineHeld(&release);
   const SequenceId bad_a = Add(), bad_b = Add();
   for (SequenceId id : {bad_a, bad_b})
     ASSERT_TRUE(engine_->StartSegment(id, {0, kPoisonedPrefix, kSuffix}).ok());
