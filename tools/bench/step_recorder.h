@@ -39,9 +39,11 @@ class StepRecorder : public engine::StepObserver {
     LatencyRecorder durations;
     const engine::StepRecord* slowest = nullptr;
     double tokens = 0, prefill = 0;
-    int64_t graph_steps = 0;
+    int64_t graph_steps = 0, failed_steps = 0, reruns = 0;
     for (const Entry& e : steps_) {
       durations.Add(e.step.duration);
+      failed_steps += e.step.any_failed() ? 1 : 0;
+      reruns += e.step.executions - 1;
       tokens += static_cast<double>(e.step.decoder_tokens);
       prefill += static_cast<double>(e.step.prefill_tokens);
       graph_steps += e.step.decode_graph ? 1 : 0;
@@ -55,6 +57,10 @@ class StepRecorder : public engine::StepObserver {
     json.Add("step_prefill_tokens_mean", prefill / n);
     json.Add("decode_graph_steps", graph_steps);  // of steps_recorded
     json.Add("steps_recorded", static_cast<int64_t>(steps_.size()));
+    // Steps that failed a stream (a device error, an allocation failure), and the runner calls
+    // their reruns in halves took (engine/step_isolation.h).
+    json.Add("failed_steps", failed_steps);
+    json.Add("failed_step_reruns", reruns);
     if (slowest != nullptr) {
       json.Add("slowest_step_sequences", slowest->sequences);
       json.Add("slowest_step_decoder_tokens", slowest->decoder_tokens);
@@ -64,13 +70,14 @@ class StepRecorder : public engine::StepObserver {
     }
   }
 
-  // One line per step: offset from Restart, duration, sizes, the encoder / decoder split and the
-  // device wait within the decoder's part.
+  // One line per step: offset from Restart, duration, sizes, the encoder / decoder split, the
+  // device wait within the decoder's part, and the streams failed alone and runner calls of a
+  // failed step.
   bool WriteCsv(const std::string& path) {
     absl::MutexLock lock(&mutex_);
     std::ofstream out(path);
     out << "start_ms,duration_ms,sequences,decoder_tokens,prefill_tokens,encoder_items,"
-           "encoder_tokens,ok,graph,encoder_ms,decoder_ms,wait_ms\n";
+           "encoder_tokens,ok,graph,encoder_ms,decoder_ms,wait_ms,failed_sequences,executions\n";
     for (const Entry& e : steps_) {
       const absl::Time start = e.end - e.step.duration;
       out << absl::ToDoubleMilliseconds(start - origin_) << ','
@@ -79,7 +86,8 @@ class StepRecorder : public engine::StepObserver {
           << ',' << e.step.encoder_tokens << ',' << (e.step.ok ? 1 : 0) << ','
           << (e.step.decode_graph ? 1 : 0) << ',' << absl::ToDoubleMilliseconds(e.step.encoder_time)
           << ',' << absl::ToDoubleMilliseconds(e.step.decoder_time) << ','
-          << absl::ToDoubleMilliseconds(e.step.wait_time) << '\n';
+          << absl::ToDoubleMilliseconds(e.step.wait_time) << ',' << e.step.failed_sequences << ','
+          << e.step.executions << '\n';
     }
     return static_cast<bool>(out);
   }

@@ -135,6 +135,14 @@ def audio_step_split(path):
         return None
 
 
+def failed_steps_note(run):
+    """Steps that failed a stream during a stream run (since 2026-11-30), or nothing."""
+    if not run.get("failed_steps"):
+        return ""
+    return (f"; FAILED STEPS {run['failed_steps']} (their reruns in halves took "
+            f"{run.get('failed_step_reruns', 'n/a')} more runner calls)")
+
+
 def slow_steps(path):
     """The step log's slow steps (over 500 ms and 5x the median): how many, and for the slowest its
     host part (duration less the wait for the device) and its device wait, or None."""
@@ -268,7 +276,8 @@ def main():
               f"; queue wait p95: partial {fmt(run.get('partial_queue_wait_ms_p95'), 0)}, final "
               f"{fmt(run.get('final_queue_wait_ms_p95'), 0)}"
               f"; encoder K/V peak {fmt(run.get('encoder_kv_peak_mib'), 0)} MiB; drafts kept "
-              f"{run.get('draft_accepted_tokens', 'n/a')} of {run.get('draft_tokens', 'n/a')} | n/a | |")
+              f"{run.get('draft_accepted_tokens', 'n/a')} of {run.get('draft_tokens', 'n/a')}"
+              f"{failed_steps_note(run)} | n/a | |")
     # Run B logged six steps of 0.75-1.8 s that stalled every stream: a long host part points at the
     # host (module loading, allocation, planning), a long device wait at the device's work.
     run150 = load(os.path.join(out, "ours_streams_150.json"))

@@ -3,11 +3,10 @@
 # verdict its figure earns, the card picks the batch-1 limit, a fallback and a refused graph capture
 # are named, a staggered stream run is judged on its steady window, the stream count comes from
 # the capacity search's runs, a stream run shows its queue waits, encoder K/V peak and drafts
-# kept, the decode targets are judged at both contexts, the step parts, skinny
-# timings, the no-tiles comparison and the slowest step's host part are shown, and a figure the run
-# lacks reads "not measured".
-# Also parses run_bench.sh. The GPU run
-# is rare: its table must not break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
+# kept (and any steps that failed streams), the decode targets are judged at both contexts, the
+# step parts, skinny timings, the no-tiles comparison and the slowest step's host part are shown,
+# and a figure the run lacks reads "not measured". Also parses run_bench.sh. The GPU run is rare:
+# its table must not break where nobody sees it. Usage: gpu_table_test.sh SOURCE_DIR
 set -euo pipefail
 src=$1
 out=$(mktemp -d)
@@ -169,6 +168,20 @@ if python3 "$src/tools/gpu/table.py" --meets-target "$out/ours_streams_250.json"
   echo "--meets-target: 420 ms, a run that left no JSON, or one without partials should miss it"
   fail=1
 fi
+
+# A stream run whose steps failed streams says so on its row (a stream run without failures does
+# not: the 150-stream rows above).
+failed_out=$(mktemp -d)
+cp "$out/environment.txt" "$failed_out/"
+echo '{"streams": 150, "partial_latency_ms_p95": 250, "failed_steps": 2, "failed_step_reruns": 5}' \
+  > "$failed_out/ours_streams_150.json"
+failed_table=$(python3 "$src/tools/gpu/table.py" "$failed_out")
+rm -rf "$failed_out"
+if ! grep -qF "FAILED STEPS 2 (their reruns in halves took 5 more runner calls) |" <<< "$failed_table"; then
+  echo "a stream run with failed steps does not say so"
+  fail=1
+fi
+if grep -q "FAILED STEPS" <<< "$table"; then echo "a run without failed steps reports some"; fail=1; fi
 
 if (( fail )); then
   echo "--- table.py printed:"
