@@ -99,11 +99,20 @@ class SessionTest : public ::testing::Test {
     config.prompt = PromptConfig{{1, 2, 3, 501}, {502, 10, 11, 12}, nullptr};
     return config;
   }
+  // A handle that detaches the session from `sink` when the test drops it, as a call does before
+  // its sink goes away: the dispatcher can still hold the session in an output callback then, and
+  // a test's sink (declared before the handle) dies right after the handle.
   std::shared_ptr<Session> Start(const SessionConfig& config, RecordingSink* sink) {
     auto session = Session::Create(config, {engine_.get(), &log_mel_, tokenizer_.get()}, sink);
     EXPECT_TRUE(session.ok()) << session.status();
+    if (!session.ok()) return nullptr;
     dispatcher_->Register(*session);
-    return *session;
+    std::shared_ptr<Session> owner = *std::move(session);
+    Session* const raw = owner.get();
+    return std::shared_ptr<Session>(raw, [owner = std::move(owner)](Session* s) mutable {
+      s->Detach();
+      owner.reset();
+    });
   }
   void Feed(Session* session, const std::vector<float>& samples, size_t piece) {
     for (size_t i = 0; i < samples.size(); i += piece) {
