@@ -118,9 +118,7 @@ absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const S
   Isolation isolation(runner, plan);
   isolation.RunHalves(ids);
   if (executions != nullptr) *executions += isolation.executions();
-  StepResult& merged = isolation.merged();
-  if (merged.failed_sequences.size() == ids.size()) return whole.status();  // the device's failure
-  return std::move(merged);
+  return std::move(isolation.merged());
 }
 
 }  // namespace speechllm::engine

@@ -17,7 +17,7 @@ namespace speechllm::engine {
 // block copies, whose sources another sequence of the step may have written before it failed), the
 // result is merged from reruns: each sequence's choices come from the smaller step that ran it,
 // and a sequence whose own step of one sequence failed is listed in `failed_sequences` with that
-// step's status. Only when every sequence fails is the result the first run's error. One bad
+// step's status, every sequence of the step when all fail (a failing device). One bad
 // sequence among N costs at most 2 ceil(log2(N)) more runner calls; a device that fails every call,
 // 2N - 2. `executions`, when set, receives the number of ModelRunner::Execute calls.
 absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan,

@@ -49,7 +49,9 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
                                  absl::Duration duration, int64_t executions = 1) {
   StepRecord record;
   record.duration = duration;
-  record.ok = result.ok();
+  // A step run again in parts in which every sequence failed alone failed as a whole too.
+  record.ok =
+      result.ok() && static_cast<int64_t>(result->failed_sequences.size()) < plan.num_sequences();
   record.executions = executions;
   record.decode_graph = result.ok() && result->decode_graph;
   if (result.ok()) {

@@ -49,6 +49,7 @@ struct StepPlan {
   int64_t live_sequences = 0;  // the engine's sequences, in this step or not (CPU thread policy)
   bool empty() const { return encodes.empty() && prefills.empty(); }
   int64_t num_tokens() const;
+  int64_t num_sequences() const;  // distinct sequences with an item in the step
 };
 
 struct TokenChoice {

@@ -156,6 +156,8 @@ TEST_F(EngineIsolationTest, AStepFailingForEverySequenceIsAFailedStep) {
     const std::vector<SequenceOutput> of = Of(outputs, id);
     ASSERT_EQ(of.size(), 1u);
     EXPECT_EQ(of[0].status.code(), absl::StatusCode::kInternal) << of[0].status;
+    EXPECT_THAT(of[0].status.message(), HasSubstr(absl::StrCat("sequence ", id, " holds")))
+        << "each stream's error is its own";
   }
   const std::vector<StepRecord> steps = log_.steps();
   EXPECT_TRUE(std::any_of(steps.begin(), steps.end(), [](const StepRecord& s) { return !s.ok; }))
@@ -238,15 +240,24 @@ TEST(ExecuteIsolatingFailuresTest, OneBadSequenceAmongEightCostsSixMoreCalls) {
   EXPECT_THAT(result->audio_tokens, ElementsAre(10, 30, 0, 70));
 }
 
-TEST(ExecuteIsolatingFailuresTest, AStepFailingForEverySequenceReturnsItsError) {
+// Each sequence fails with the error of its own step of one (the whole step's error named only the
+// first), and the record counts the step as failed for health and metrics.
+TEST(ExecuteIsolatingFailuresTest, AStepFailingForEverySequenceFailsEachWithItsOwnError) {
   EncoderChunk chunk;
   ScriptedRunner runner({1, 2, 3, 4});
   int64_t executions = 0;
-  const absl::StatusOr<StepResult> result =
-      ExecuteIsolatingFailures(runner, PlanOf(4, &chunk), &executions);
-  ASSERT_FALSE(result.ok());
-  EXPECT_THAT(result.status().message(), HasSubstr("sequence 1 breaks"));
+  const StepPlan plan = PlanOf(4, &chunk);
+  const absl::StatusOr<StepResult> result = ExecuteIsolatingFailures(runner, plan, &executions);
+  ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(executions, 7);  // 2N - 1
+  ASSERT_EQ(result->failed_sequences.size(), 4u);
+  for (const StepResult::SequenceFailure& failure : result->failed_sequences) {
+    EXPECT_THAT(failure.status.message(), HasSubstr(absl::StrCat("sequence ", failure.id, " ")));
+  }
+  const StepRecord record = MakeStepRecord(plan, result, absl::Milliseconds(1), executions);
+  EXPECT_FALSE(record.ok);
+  EXPECT_TRUE(record.any_failed());
+  EXPECT_EQ(record.failed_sequences, 4);
 }
 
 TEST(ExecuteIsolatingFailuresTest, AStepWithBlockCopiesOrOneSequenceIsNotSplit) {
