@@ -236,7 +236,8 @@ void Metrics::OnStep(const engine::StepRecord& step) {
   step_sequences_.Observe(static_cast<double>(step.sequences));
   step_tokens_.Observe(static_cast<double>(step.decoder_tokens));
   if (step.any_failed()) step_failures_.Increment();
-  isolated_failures_.Increment(static_cast<double>(step.failed_sequences));
+  // Alone: the others in the step went on (a step that failed every stream is a failed step).
+  if (step.ok) isolated_failures_.Increment(static_cast<double>(step.failed_sequences));
   step_reruns_.Increment(static_cast<double>(step.executions - 1));
   if (step.decode_graph) decode_graph_steps_.Increment();
   encoder_tokens_.Increment(static_cast<double>(step.encoder_tokens));

@@ -135,12 +135,13 @@ def audio_step_split(path):
         return None
 
 
-def failed_steps_note(run):
-    """Steps that failed a stream during a stream run (since 2026-11-30), or nothing."""
-    if not run.get("failed_steps"):
+def reruns_note(run):
+    """Steps of a stream run that failed and ran again in halves (since 2026-11-30), or nothing.
+    A run in which a stream failed writes no JSON; these are faults the reruns recovered from."""
+    if not run.get("step_reruns"):
         return ""
-    return (f"; FAILED STEPS {run['failed_steps']} (their reruns in halves took "
-            f"{run.get('failed_step_reruns', 'n/a')} more runner calls)")
+    return (f"; STEPS FAILED AND RAN AGAIN: {run['step_reruns']} more runner calls "
+            f"(device errors or allocation failures the reruns recovered from)")
 
 
 def slow_steps(path):
@@ -148,7 +149,9 @@ def slow_steps(path):
     host part (duration less the wait for the device) and its device wait, or None."""
     try:
         with open(path) as f:
-            rows = [r for r in csv.DictReader(f) if r.get("ok") == "1"]
+            # One runner call each: a step run again in parts has no single host part and wait.
+            rows = [r for r in csv.DictReader(f)
+                    if r.get("ok") == "1" and (r.get("executions") or "1") == "1"]
         if not rows or "wait_ms" not in rows[0]:
             return None
         durations = sorted(float(r["duration_ms"]) for r in rows)
@@ -277,7 +280,7 @@ def main():
               f"{fmt(run.get('final_queue_wait_ms_p95'), 0)}"
               f"; encoder K/V peak {fmt(run.get('encoder_kv_peak_mib'), 0)} MiB; drafts kept "
               f"{run.get('draft_accepted_tokens', 'n/a')} of {run.get('draft_tokens', 'n/a')}"
-              f"{failed_steps_note(run)} | n/a | |")
+              f"{reruns_note(run)} | n/a | |")
     # Run B logged six steps of 0.75-1.8 s that stalled every stream: a long host part points at the
     # host (module loading, allocation, planning), a long device wait at the device's work.
     run150 = load(os.path.join(out, "ours_streams_150.json"))

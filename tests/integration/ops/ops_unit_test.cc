@@ -119,6 +119,13 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   step.failed_sequences = 1;  // failed alone: the step ran again in parts
   step.executions = 5;
   metrics.OnStep(step);
+  engine::StepRecord all_failed;  // split, and every stream failed alone: a failed step
+  all_failed.duration = absl::Seconds(1);
+  all_failed.sequences = 100;
+  all_failed.ok = false;
+  all_failed.failed_sequences = 100;
+  all_failed.executions = 199;
+  metrics.OnStep(all_failed);
   engine::StepRecord graph_step;  // a decode-only step replayed as a CUDA graph
   graph_step.duration = absl::Milliseconds(3);
   graph_step.sequences = graph_step.decoder_tokens = 1;
@@ -135,8 +142,8 @@ TEST(MetricsTest, ExpositionHasEveryFamilyAndEngineValues) {
   EXPECT_EQ(Value(*samples, "speechllm_prefill_tokens_total"), 8);
   EXPECT_EQ(Value(*samples, "speechllm_engine_decode_graph_steps_total"), 1);
   EXPECT_EQ(Value(*samples, "speechllm_engine_isolated_failures_total"), 1);
-  EXPECT_EQ(Value(*samples, "speechllm_engine_step_failures_total"), 1);
-  EXPECT_EQ(Value(*samples, "speechllm_engine_step_reruns_total"), 4);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_step_failures_total"), 2);
+  EXPECT_EQ(Value(*samples, "speechllm_engine_step_reruns_total"), 4 + 198);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_sequences_bucket{le="2"})"), 2);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.0025"})"), 0);
   EXPECT_EQ(Value(*samples, R"(speechllm_engine_step_duration_seconds_bucket{le="0.005"})"), 2);
