@@ -92,18 +92,6 @@ class Isolation {
 
 }  // namespace
 
-std::vector<SequenceId> SequencesOf(const StepPlan& plan) {
-  std::vector<SequenceId> ids;
-  absl::flat_hash_set<SequenceId> seen;
-  for (const EncodeItem& item : plan.encodes) {
-    if (seen.insert(item.id).second) ids.push_back(item.id);
-  }
-  for (const PrefillItem& item : plan.prefills) {
-    if (seen.insert(item.id).second) ids.push_back(item.id);
-  }
-  return ids;
-}
-
 StepPlan PartOf(const StepPlan& plan, const std::vector<SequenceId>& ids) {
   return MakePart(plan, ids).plan;
 }
@@ -113,7 +101,7 @@ absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const S
   if (executions != nullptr) *executions = 1;
   absl::StatusOr<StepResult> whole = runner.Execute(plan);
   if (whole.ok() || !plan.block_copies.empty()) return whole;
-  const std::vector<SequenceId> ids = SequencesOf(plan);
+  const std::vector<SequenceId> ids = plan.sequence_ids();
   if (ids.size() < 2) return whole;
   Isolation isolation(runner, plan);
   isolation.RunHalves(ids);

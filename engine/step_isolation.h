@@ -23,9 +23,6 @@ namespace speechllm::engine {
 absl::StatusOr<StepResult> ExecuteIsolatingFailures(ModelRunner& runner, const StepPlan& plan,
                                                     int64_t* executions = nullptr);
 
-// The sequences of `plan` in order of first appearance (encoder items, then prefill items).
-std::vector<SequenceId> SequencesOf(const StepPlan& plan);
-
 // The part of `plan` (without block copies) that belongs to `ids`: their encoder and prefill
 // items in plan order.
 StepPlan PartOf(const StepPlan& plan, const std::vector<SequenceId>& ids);

@@ -50,9 +50,8 @@ inline StepRecord MakeStepRecord(const StepPlan& plan, const absl::StatusOr<Step
   StepRecord record;
   record.duration = duration;
   // A step run again in parts in which every sequence failed alone failed as a whole too.
-  record.ok =
-      result.ok() && (result->failed_sequences.empty() ||
-                      static_cast<int64_t>(result->failed_sequences.size()) < plan.num_sequences());
+  record.ok = result.ok() && (result->failed_sequences.empty() ||
+                              result->failed_sequences.size() < plan.sequence_ids().size());
   record.executions = executions;
   record.decode_graph = result.ok() && result->decode_graph;
   if (result.ok()) {

@@ -1,6 +1,6 @@
 #include "engine/step_plan.h"
 
-#include <algorithm>
+#include "absl/container/flat_hash_set.h"
 
 namespace speechllm::engine {
 
@@ -10,12 +10,16 @@ int64_t StepPlan::num_tokens() const {
   return tokens;
 }
 
-int64_t StepPlan::num_sequences() const {
+std::vector<SequenceId> StepPlan::sequence_ids() const {
   std::vector<SequenceId> ids;
-  for (const EncodeItem& item : encodes) ids.push_back(item.id);
-  for (const PrefillItem& item : prefills) ids.push_back(item.id);
-  std::sort(ids.begin(), ids.end());
-  return std::unique(ids.begin(), ids.end()) - ids.begin();
+  absl::flat_hash_set<SequenceId> seen;
+  for (const EncodeItem& item : encodes) {
+    if (seen.insert(item.id).second) ids.push_back(item.id);
+  }
+  for (const PrefillItem& item : prefills) {
+    if (seen.insert(item.id).second) ids.push_back(item.id);
+  }
+  return ids;
 }
 
 }  // namespace speechllm::engine

@@ -49,7 +49,9 @@ struct StepPlan {
   int64_t live_sequences = 0;  // the engine's sequences, in this step or not (CPU thread policy)
   bool empty() const { return encodes.empty() && prefills.empty(); }
   int64_t num_tokens() const;
-  int64_t num_sequences() const;  // distinct sequences with an item in the step
+  // The sequences with an item in the step, each once, in order of first appearance (encoder
+  // items, then prefill items).
+  std::vector<SequenceId> sequence_ids() const;
 };
 
 struct TokenChoice {

@@ -180,7 +180,7 @@ class ScriptedRunner : public ModelRunner {
   int64_t block_size() const override { return 16; }
   void ResetSequence(SequenceId) override {}
   absl::StatusOr<StepResult> Execute(const StepPlan& plan) override {
-    calls_.push_back(SequencesOf(plan));
+    calls_.push_back(plan.sequence_ids());
     for (SequenceId id : calls_.back()) {
       if (std::find(bad_.begin(), bad_.end(), id) != bad_.end()) {
         return absl::InternalError(absl::StrCat("sequence ", id, " breaks the step"));
@@ -284,7 +284,7 @@ TEST(StepPartsTest, EachPartHoldsItsSequencesItemsInPlanOrder) {
   three.id = 3;
   nine.id = 9;
   plan.prefills = {three, nine};
-  EXPECT_THAT(SequencesOf(plan), ElementsAre(7, 3, 9));
+  EXPECT_THAT(plan.sequence_ids(), ElementsAre(7, 3, 9));
 
   const StepPlan seven = PartOf(plan, {7});
   ASSERT_EQ(seven.encodes.size(), 2u);
